@@ -1,0 +1,105 @@
+# Pulse - real-time events over FastCGI. `make run` and `make test` are the
+# two commands a newcomer needs; see README.md.
+
+PREFIX ?= /usr/local
+DESTDIR ?=
+PORT ?= 8080
+PULSE_HOST ?= 127.0.0.1
+PULSE_DATA ?= $(CURDIR)/data
+PULSE_WORKERS ?= 4
+
+CC ?= cc
+PKGS := sqlite3 hiredis libcrypto
+WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wcast-qual -Wsign-compare -Wno-unused-parameter
+ifneq ($(CI),)
+WARN += -Werror
+endif
+OPT ?= -O2 -g
+CFLAGS_ALL = $(WARN) $(OPT) -D_GNU_SOURCE -Ibuild/gen -Ifcgi -Ihandlers \
+             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
+LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -lhiredis -lcrypto) \
+             -lm $(LDLIBS)
+
+# Core modules shared by both responders, the request-side runtime, the
+# handlers, and the stream responder's own modules.
+CORE := alloc buf log config db crypto auth http store bell bus metrics
+API  := router handler runtime api_main
+HANDLERS := access events topup payos health
+STREAM := fcgi_rec sse loop stream_req stream subscriber stream_main
+
+BUILD ?= build
+GEN := build/gen/sql_gen.c build/gen/sql_gen.h
+SQL := $(sort $(wildcard sql/queries/*.sql)) $(sort $(wildcard sql/migrations/*.sql))
+
+core_objs = $(addprefix $(BUILD)/obj/,$(addsuffix .o,$(CORE) sql_gen))
+api_objs = $(core_objs) $(addprefix $(BUILD)/obj/,$(addsuffix .o,$(API) $(HANDLERS)))
+stream_objs = $(core_objs) $(addprefix $(BUILD)/obj/,$(addsuffix .o,access $(STREAM)))
+
+BINS := $(BUILD)/bin/pulse-api $(BUILD)/bin/pulse-stream $(BUILD)/bin/pulse-token
+
+.PHONY: all clean run test check-asan unit install deps test-deps
+all: $(BINS)
+
+build/gen/sql_gen.c build/gen/sql_gen.h: tools/sqlgen.awk $(SQL)
+	@mkdir -p build/gen
+	awk -v out=build/gen -f tools/sqlgen.awk $(SQL)
+
+$(BUILD)/obj/%.o: fcgi/%.c $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+$(BUILD)/obj/%.o: handlers/%.c $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
+$(BUILD)/obj/sql_gen.o: build/gen/sql_gen.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(BUILD)/bin/pulse-api: $(api_objs)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ -lfcgi $(LDLIBS_ALL)
+$(BUILD)/bin/pulse-stream: $(stream_objs)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+$(BUILD)/bin/pulse-token: $(core_objs) $(BUILD)/obj/token_main.o
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
+-include $(wildcard $(BUILD)/obj/*.d)
+
+clean:
+	rm -rf build
+
+# Installs the Debian packages a build or a run needs, when root and missing.
+deps:
+	@sh tools/deps.sh build
+
+test-deps:
+	@sh tools/deps.sh test
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@mkdir -p "$(PULSE_DATA)"
+	@echo "Pulse on http://$(PULSE_HOST):$(PORT)/ (data in $(PULSE_DATA)); Ctrl-C stops it."
+	PORT=$(PORT) PULSE_HOST=$(PULSE_HOST) PULSE_DATA="$(PULSE_DATA)" PULSE_ROOT="$(CURDIR)" \
+	PULSE_BIN="$(CURDIR)/$(BUILD)/bin" PULSE_WORKERS=$(PULSE_WORKERS) \
+	exec lighttpd -D -f "$(CURDIR)/lighttpd.conf"
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/pulse/www
+	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
+	cp -R www/. $(DESTDIR)$(PREFIX)/share/pulse/www/
+	install -m 644 lighttpd.conf $(DESTDIR)$(PREFIX)/share/pulse/
+
+# ---- tests ----
+ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+unit: $(GEN)
+	@$(MAKE) --no-print-directory -f tests/unit/unit.mk
+
+test: test-deps
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory BUILD=build/asan OPT="$(ASAN_FLAGS)" LDLIBS="-fsanitize=address,undefined" all
+	python3 tests/run.py --bin build/bin --asan-bin build/asan/bin
+
+check-asan: test

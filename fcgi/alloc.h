@@ -1,0 +1,18 @@
+/* alloc.h - the one allocation policy: abort on out-of-memory.
+ *
+ * Pulse never tries to limp on after malloc fails: an OOM in a request
+ * responder kills that process and the web server restarts it, which is
+ * safer than half-written state. Every wrapper returns memory the caller owns
+ * and must free(). */
+#ifndef PULSE_ALLOC_H
+#define PULSE_ALLOC_H
+
+#include <stddef.h>
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t n);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+
+#endif

@@ -1,0 +1,140 @@
+/* api_main.c - the request responder: a plain FCGX_Accept_r loop, one
+ * request at a time, many such processes spawned by the web server.
+ *
+ * For each request: parse → route → (transaction: handler → store) →
+ * commit → publish the emitted events on the bus → write the response.
+ * Handlers never see sockets, libfcgi or Redis. */
+#include <fcgiapp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "bus.h"
+#include "config.h"
+#include "db.h"
+#include "handler.h"
+#include "log.h"
+#include "metrics.h"
+#include "routes.h"
+#include "runtime.h"
+
+static volatile sig_atomic_t stopping;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+static const char *fcgi_header(const struct http_req *req, const char *name)
+{
+    return FCGX_GetParam(name, (FCGX_ParamArray)req->header_arg);
+}
+
+/* Reads exactly CONTENT_LENGTH bytes. Returns 0, 413 when the body is over
+ * the limit (left unread: the connection is closed after the reply), or 400
+ * for a length the client did not send. */
+static int read_body(FCGX_Request *fr, struct http_req *req)
+{
+    const char *cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
+    long long len = 0;
+    int got;
+
+    if (cl != NULL && *cl != '\0' && http_parse_i64(cl, &len) != 0)
+        return 400;
+    if (len > pulse_cfg->max_body)
+        return 413;
+    req->body = xmalloc((size_t)len + 1);
+    got = len > 0 ? FCGX_GetStr(req->body, (int)len, fr->in) : 0;
+    if (got != (int)len)
+        return 400;
+    req->body[len] = '\0';
+    req->body_len = (size_t)len;
+    return 0;
+}
+
+static void write_response(FCGX_Request *fr, const struct http_resp *resp)
+{
+    FCGX_FPrintF(fr->out, "Status: %d %s\r\n", resp->status, http_status_text(resp->status));
+    if (resp->content_type != NULL)
+        FCGX_FPrintF(fr->out, "Content-Type: %s\r\n", resp->content_type);
+    FCGX_FPrintF(fr->out, "Cache-Control: no-store\r\n");
+    if (resp->headers.len)
+        FCGX_PutStr(resp->headers.p, (int)resp->headers.len, fr->out);
+    FCGX_PutS("\r\n", fr->out);
+    if (resp->body.len)
+        FCGX_PutStr(resp->body.p, (int)resp->body.len, fr->out);
+}
+
+static void serve(FCGX_Request *fr, struct runtime *rt)
+{
+    struct http_req req;
+    struct http_resp resp;
+    const char *uri = FCGX_GetParam("REQUEST_URI", fr->envp);
+    const char *qs = FCGX_GetParam("QUERY_STRING", fr->envp);
+    int early;
+
+    memset(&req, 0, sizeof req);
+    memset(&resp, 0, sizeof resp);
+    req.method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
+    req.header = fcgi_header;
+    req.header_arg = fr->envp;
+    req.path = http_target_path(uri ? uri : "/");
+    if (req.method == NULL)
+        req.method = "GET";
+    early = read_body(fr, &req);
+    if (early == 0 && http_query_parse(qs ? qs : "", qs ? strlen(qs) : 0, &req.query) != 0)
+        early = 400;
+    runtime_handle(rt, &req, &resp, early, time(NULL));
+    write_response(fr, &resp);
+    metrics_count_status(resp.status);
+    http_query_free(&req.query);
+    free(req.path);
+    free(req.body);
+    buf_free(&resp.headers);
+    buf_free(&resp.body);
+}
+
+int main(void)
+{
+    FCGX_Request fr;
+    struct runtime *rt = NULL;
+    struct sigaction sa;
+    char *err = NULL;
+    int rc = 1;
+
+    log_set_role("pulse-api");
+    if (config_load(&err) != 0) {
+        log_error("configuration: %s", err);
+        goto out;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop; /* no SA_RESTART: accept() must return EINTR */
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    metrics_open(pulse_cfg->data_dir);
+    rt = runtime_open(pulse_cfg, &err);
+    if (rt == NULL) {
+        log_error("%s", err);
+        goto out;
+    }
+    if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+        log_error("FastCGI initialisation failed");
+        goto out;
+    }
+    while (!stopping && FCGX_Accept_r(&fr) >= 0) {
+        serve(&fr, rt);
+        FCGX_Finish_r(&fr);
+    }
+    FCGX_Free(&fr, 1);
+    rc = 0;
+out:
+    runtime_close(rt);
+    metrics_close();
+    free(err);
+    return rc;
+}

@@ -1,0 +1,34 @@
+/* auth.h - HS256 JSON Web Tokens: verify (every request) and sign (the
+ * pulse-token tool and tests). JSON is read with SQLite's JSON functions. */
+#ifndef PULSE_AUTH_H
+#define PULSE_AUTH_H
+
+#include "buf.h"
+
+struct db;
+
+enum auth_role { ROLE_VIEWER = 1, ROLE_OWNER, ROLE_AGENT, ROLE_ADMIN };
+
+struct auth_claims {
+    char *sub;            /* owned; user id */
+    char *name;           /* owned; display name, sub when absent */
+    enum auth_role role;  /* viewer when the token has no role */
+    long long exp;
+};
+
+#define AUTH_MAX_TOKEN 8192
+
+/* Verifies token (the compact JWT) against secret at time now. On success
+ * fills out (free with auth_claims_free) and returns 0. On failure returns
+ * -1 and points *why at a static reason. A NULL or empty secret rejects
+ * every token. */
+int auth_jwt_verify(struct db *db, const char *secret, const char *token, long long now,
+                    struct auth_claims *out, const char **why);
+void auth_claims_free(struct auth_claims *c);
+
+const char *auth_role_name(enum auth_role role);
+
+/* Signs claims_json (a JSON object) as an HS256 JWT appended to out. */
+int auth_jwt_sign(const char *secret, const char *claims_json, buf_t *out);
+
+#endif

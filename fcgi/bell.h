@@ -1,0 +1,23 @@
+/* bell.h - the local doorbell: Unix datagram sockets in one directory (by
+ * default beside the database), one per stream responder. A publisher rings
+ * every bell after a commit; a ring carries the event id and only says
+ * "read the log", so a lost ring costs latency (the tail poll catches it),
+ * never an event. */
+#ifndef PULSE_BELL_H
+#define PULSE_BELL_H
+
+#include <stdint.h>
+
+/* Creates dir if needed and binds a non-blocking datagram socket in it.
+ * Returns the fd, or -1 (logged). *path gets the socket path (caller
+ * frees) so it can be unlinked at exit. */
+int bell_listen(const char *dir, char **path);
+
+/* Sends id to every bell in dir; removes bells whose owner is gone.
+ * Returns how many bells were rung, or -1 if dir cannot be read. */
+int bell_ring(const char *dir, int64_t id);
+
+/* Reads every pending ring; returns the highest id seen (0 if none). */
+int64_t bell_drain(int fd);
+
+#endif

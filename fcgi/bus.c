@@ -1,0 +1,272 @@
+/* bus.c - Redis and local publishers (see bus.h). */
+#include "bus.h"
+
+#include <hiredis/hiredis.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "alloc.h"
+#include "bell.h"
+#include "buf.h"
+#include "config.h"
+#include "http.h"
+#include "log.h"
+#include "metrics.h"
+
+#define BUS_CONNECT_TIMEOUT_MS 300
+#define BUS_COMMAND_TIMEOUT_MS 500
+#define BUS_BACKOFF_MIN_MS 250
+#define BUS_BACKOFF_MAX_MS 5000
+
+struct bus {
+    const struct bus_ops *ops;
+    const struct config *cfg;
+    struct redis_target target;
+    redisContext *rc;           /* NULL while disconnected */
+    long long retry_at_ms;      /* no connect attempt before this */
+    long backoff_ms;
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int ring_local(struct bus *b, const struct event *ev)
+{
+    return bell_ring(b->cfg->bell_dir, ev->id) < 0 ? -1 : 0;
+}
+
+/* ---- local ---- */
+
+static int local_publish(struct bus *b, const struct event *ev)
+{
+    return ring_local(b, ev);
+}
+
+static const char *local_health(struct bus *b)
+{
+    (void)b;
+    return "disabled";
+}
+
+static void local_close(struct bus *b)
+{
+    (void)b;
+}
+
+static const struct bus_ops bus_local_ops = {
+    .mode = "local",
+    .publish = local_publish,
+    .health = local_health,
+    .close = local_close,
+};
+
+/* ---- redis ---- */
+
+static void redis_drop(struct bus *b, const char *why)
+{
+    if (b->rc != NULL) {
+        log_warn("redis: %s; falling back to local delivery", why);
+        redisFree(b->rc);
+        b->rc = NULL;
+    }
+    b->backoff_ms = b->backoff_ms ? b->backoff_ms * 2 : BUS_BACKOFF_MIN_MS;
+    if (b->backoff_ms > BUS_BACKOFF_MAX_MS)
+        b->backoff_ms = BUS_BACKOFF_MAX_MS;
+    b->retry_at_ms = now_ms() + b->backoff_ms;
+}
+
+/* Sends one command and checks for an error reply; 0 or -1. */
+static int redis_ok(redisContext *rc, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+    int ok;
+
+    va_start(ap, fmt);
+    r = redisvCommand(rc, fmt, ap);
+    va_end(ap);
+    ok = r != NULL && r->type != REDIS_REPLY_ERROR;
+    freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
+/* Connects when needed and allowed by the back-off; 0 when connected. */
+static int redis_ensure(struct bus *b)
+{
+    struct timeval ct = {0, BUS_CONNECT_TIMEOUT_MS * 1000};
+    struct timeval wt = {0, BUS_COMMAND_TIMEOUT_MS * 1000};
+
+    if (b->rc != NULL)
+        return 0;
+    if (now_ms() < b->retry_at_ms)
+        return -1;
+    b->rc = redisConnectWithTimeout(b->target.host, b->target.port, ct);
+    if (b->rc == NULL || b->rc->err) {
+        if (b->rc != NULL) {
+            redisFree(b->rc);
+            b->rc = NULL;
+        }
+        redis_drop(b, "connect failed");
+        return -1;
+    }
+    if (redisSetTimeout(b->rc, wt) != REDIS_OK ||
+        (b->target.password && redis_ok(b->rc, "AUTH %s", b->target.password) != 0) ||
+        (b->target.db && redis_ok(b->rc, "SELECT %ld", b->target.db) != 0)) {
+        redis_drop(b, "handshake failed");
+        return -1;
+    }
+    b->backoff_ms = 0;
+    metrics_add(M_REDIS_RECONNECTS, 1);
+    return 0;
+}
+
+static int redis_publish(struct bus *b, const struct event *ev)
+{
+    if (redis_ensure(b) == 0) {
+        redisReply *r = redisCommand(b->rc, "PUBLISH %s%s%s %b", b->cfg->redis_prefix, "ev:",
+                                     ev->topic, ev->envelope, ev->len);
+        int ok = r != NULL && r->type == REDIS_REPLY_INTEGER;
+
+        freeReplyObject(r);
+        if (ok)
+            return 0;
+        redis_drop(b, b->rc->err ? b->rc->errstr : "PUBLISH refused");
+    }
+    return ring_local(b, ev);
+}
+
+static const char *redis_health(struct bus *b)
+{
+    if (redis_ensure(b) != 0)
+        return "down";
+    if (redis_ok(b->rc, "PING") != 0) {
+        redis_drop(b, "PING failed");
+        return "down";
+    }
+    return "ok";
+}
+
+static void redis_close(struct bus *b)
+{
+    if (b->rc != NULL)
+        redisFree(b->rc);
+    b->rc = NULL;
+    bus_redis_target_free(&b->target);
+}
+
+static const struct bus_ops bus_redis_ops = {
+    .mode = "redis",
+    .publish = redis_publish,
+    .health = redis_health,
+    .close = redis_close,
+};
+
+/* ---- public ---- */
+
+struct bus *bus_open(const struct config *cfg)
+{
+    struct bus *b = xcalloc(1, sizeof *b);
+
+    b->cfg = cfg;
+    b->ops = &bus_local_ops;
+    if (config_redis_enabled(cfg)) {
+        if (bus_redis_target(cfg, &b->target) == 0)
+            b->ops = &bus_redis_ops;
+        else
+            log_error("REDIS_URL is malformed; using local delivery only");
+    }
+    return b;
+}
+
+void bus_close(struct bus *b)
+{
+    if (b == NULL)
+        return;
+    b->ops->close(b);
+    free(b);
+}
+
+int bus_publish(struct bus *b, const struct event *ev)
+{
+    return b->ops->publish(b, ev);
+}
+
+const char *bus_mode(const struct bus *b)
+{
+    return b->ops->mode;
+}
+
+const char *bus_health(struct bus *b)
+{
+    return b->ops->health(b);
+}
+
+/* redis://[[user]:password@]host[:port][/db] */
+static int parse_url(const char *url, struct redis_target *t)
+{
+    const char *p, *at, *slash, *colon, *hostend;
+    long long v;
+
+    if (strncmp(url, "redis://", 8) != 0)
+        return -1;
+    p = url + 8;
+    slash = strchr(p, '/');
+    hostend = slash ? slash : p + strlen(p);
+    at = memchr(p, '@', (size_t)(hostend - p));
+    if (at != NULL) {
+        const char *c = memchr(p, ':', (size_t)(at - p));
+        if (c != NULL && at > c + 1)
+            t->password = xstrndup(c + 1, (size_t)(at - c - 1));
+        p = at + 1;
+    }
+    colon = memchr(p, ':', (size_t)(hostend - p));
+    if ((colon ? colon : hostend) == p)
+        return -1;
+    t->host = xstrndup(p, (size_t)((colon ? colon : hostend) - p));
+    if (colon != NULL) {
+        char *port = xstrndup(colon + 1, (size_t)(hostend - colon - 1));
+        int bad = http_parse_i64(port, &v) != 0 || v < 1 || v > 65535;
+        free(port);
+        if (bad)
+            return -1;
+        t->port = (int)v;
+    }
+    if (slash != NULL && slash[1] != '\0') {
+        if (http_parse_i64(slash + 1, &v) != 0 || v > 1000000)
+            return -1;
+        t->db = (long)v;
+    }
+    return 0;
+}
+
+int bus_redis_target(const struct config *cfg, struct redis_target *t)
+{
+    memset(t, 0, sizeof *t);
+    t->port = (int)cfg->redis_port;
+    t->db = cfg->redis_db;
+    if (cfg->redis_url != NULL) {
+        if (parse_url(cfg->redis_url, t) != 0) {
+            bus_redis_target_free(t);
+            return -1;
+        }
+        return 0;
+    }
+    t->host = xstrdup(cfg->redis_host);
+    if (cfg->redis_password != NULL)
+        t->password = xstrdup(cfg->redis_password);
+    return 0;
+}
+
+void bus_redis_target_free(struct redis_target *t)
+{
+    free(t->host);
+    free(t->password);
+    memset(t, 0, sizeof *t);
+}

@@ -1,0 +1,45 @@
+/* bus.h - the publishing side of the event bus, used by the runtime after
+ * a transaction commits (handlers never call it).
+ *
+ * Two implementations behind one const ops table: "redis" PUBLISHes the
+ * envelope on <prefix>ev:<topic> (one PSUBSCRIBE per stream responder picks
+ * it up on every host); "local" rings the doorbells beside the database.
+ * When Redis fails, the redis bus rings the local bells instead and backs
+ * off, so requests never wait on a dead Redis and this host still gets its
+ * events at once. */
+#ifndef PULSE_BUS_H
+#define PULSE_BUS_H
+
+#include "store.h"
+
+struct config;
+struct bus;
+
+struct bus_ops {
+    const char *mode;                                  /* "redis" | "local" */
+    int (*publish)(struct bus *b, const struct event *ev);
+    const char *(*health)(struct bus *b);              /* "ok" | "down" | "disabled" */
+    void (*close)(struct bus *b);
+};
+
+struct redis_target {
+    char *host;       /* owned */
+    int port;
+    char *password;   /* owned, NULL when none */
+    long db;
+};
+
+/* Opens the bus the configuration asks for; never fails for an
+ * unreachable Redis (it connects lazily). Caller closes with bus_close. */
+struct bus *bus_open(const struct config *cfg);
+void bus_close(struct bus *b);
+int bus_publish(struct bus *b, const struct event *ev);
+const char *bus_mode(const struct bus *b);
+const char *bus_health(struct bus *b);
+
+/* Where Redis is, from REDIS_URL or REDIS_HOST/PORT/PASSWORD/DB. Returns 0,
+ * or -1 for a malformed URL. Free with bus_redis_target_free. */
+int bus_redis_target(const struct config *cfg, struct redis_target *t);
+void bus_redis_target_free(struct redis_target *t);
+
+#endif

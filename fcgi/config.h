@@ -1,0 +1,47 @@
+/* config.h - the process's configuration, read once from the environment.
+ *
+ * Every variable is described by one row of the table in config.c (name,
+ * type, default, bounds); config_load() fills a process-wide struct that is
+ * read-only afterwards. */
+#ifndef PULSE_CONFIG_H
+#define PULSE_CONFIG_H
+
+struct config {
+    const char *data_dir;          /* PULSE_DATA: sockets, logs, default db */
+    const char *db_path;           /* PULSE_DB: default <data_dir>/pulse.db */
+    const char *bell_dir;          /* PULSE_BELL_DIR: default <db_path>-bell */
+    const char *redis_url;         /* REDIS_URL: redis://[:pass@]host[:port][/db] */
+    const char *redis_host;        /* REDIS_HOST */
+    long redis_port;               /* REDIS_PORT */
+    const char *redis_password;    /* REDIS_PASSWORD */
+    long redis_db;                 /* REDIS_DB */
+    const char *redis_prefix;      /* PULSE_REDIS_PREFIX: channel prefix */
+    const char *jwt_secret;        /* PULSE_JWT_SECRET */
+    const char *payos_checksum_key;/* PAYOS_CHECKSUM_KEY */
+    const char *webhook_secret;    /* PULSE_WEBHOOK_SECRET */
+    const char *fb_verify_token;   /* FB_VERIFY_TOKEN */
+    const char *fb_app_secret;     /* FB_APP_SECRET */
+    const char *zalo_oa_secret;    /* ZALO_OA_SECRET */
+    const char *tiktok_app_secret; /* TIKTOK_APP_SECRET */
+    const char *cors_origins;      /* PULSE_CORS_ORIGINS: "*" or comma list */
+    long heartbeat_s;              /* PULSE_HEARTBEAT_S */
+    long retry_ms;                 /* PULSE_RETRY_MS: SSE retry: field */
+    long max_connections;          /* PULSE_MAX_CONNECTIONS per stream responder */
+    long max_per_topic;            /* PULSE_MAX_PER_TOPIC */
+    long retention;                /* PULSE_RETENTION: events kept */
+    long max_body;                 /* PULSE_MAX_BODY: request body bytes */
+    long tail_poll_ms;             /* PULSE_TAIL_POLL_MS: safety-net log poll */
+    long stream_queue;             /* PULSE_STREAM_QUEUE: events queued per slow client */
+};
+
+/* Process-wide configuration; NULL before config_load(). Read-only. */
+extern const struct config *pulse_cfg;
+
+/* Reads the environment. Returns 0, or -1 with a message in err (caller
+ * frees *err) when a value is malformed or out of bounds. */
+int config_load(char **err);
+
+/* True when Redis is configured (REDIS_URL or REDIS_HOST). */
+int config_redis_enabled(const struct config *c);
+
+#endif

@@ -1,0 +1,227 @@
+/* db.c - SQLite connection, migrations and statement cache (see db.h). */
+#include "db.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "buf.h"
+#include "log.h"
+
+#define DB_BUSY_TIMEOUT_MS 10000
+
+struct db {
+    sqlite3 *h;
+    sqlite3_stmt *stmts[SQL__COUNT];   /* prepared lazily, finalized at close */
+};
+
+static int db_exec(sqlite3 *h, const char *sql, buf_t *errb)
+{
+    char *msg = NULL;
+
+    if (sqlite3_exec(h, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        buf_printf(errb, "%s", msg ? msg : sqlite3_errmsg(h));
+        sqlite3_free(msg);
+        return -1;
+    }
+    return 0;
+}
+
+static int db_user_version(sqlite3 *h, int *version)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+
+    if (sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        goto out;
+    if (sqlite3_step(st) != SQLITE_ROW)
+        goto out;
+    *version = sqlite3_column_int(st, 0);
+    rc = 0;
+out:
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Applies each migration newer than PRAGMA user_version in its own
+ * IMMEDIATE transaction, re-reading the version under the write lock so that
+ * processes starting together apply each migration exactly once. */
+static int db_migrate(sqlite3 *h, buf_t *errb)
+{
+    int version, i;
+    buf_t sql = {0};
+    int rc = -1;
+
+    for (i = 0; i < SQL_MIGRATION_COUNT; i++) {
+        if (db_exec(h, "BEGIN IMMEDIATE", errb) != 0)
+            goto out;
+        if (db_user_version(h, &version) != 0) {
+            buf_printf(errb, "reading user_version: %s", sqlite3_errmsg(h));
+            goto fail;
+        }
+        if (version > SQL_MIGRATION_COUNT) {
+            buf_printf(errb, "database schema version %d is newer than this build (%d)", version,
+                       SQL_MIGRATION_COUNT);
+            goto fail;
+        }
+        if (version <= i) {
+            buf_reset(&sql);
+            buf_printf(&sql, "%s\nPRAGMA user_version = %d;", sql_migrations[i], i + 1);
+            if (db_exec(h, buf_str(&sql), errb) != 0)
+                goto fail;
+        }
+        if (db_exec(h, "COMMIT", errb) != 0)
+            goto fail;
+    }
+    rc = 0;
+    goto out;
+fail:
+    sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+out:
+    buf_free(&sql);
+    return rc;
+}
+
+int db_open(const char *path, struct db **out, char **err)
+{
+    struct db *db = xcalloc(1, sizeof *db);
+    buf_t errb = {0};
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+
+    if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
+        buf_printf(&errb, "opening %s: %s", path, db->h ? sqlite3_errmsg(db->h) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(db->h, 1);
+    /* WAL lets the stream responder read while request responders write;
+     * synchronous=NORMAL is durable across process crashes (the case we
+     * must survive) and loses at most the last commits on power loss. */
+    if (db_exec(db->h, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                       "PRAGMA foreign_keys=ON;", &errb) != 0)
+        goto fail;
+    if (db_migrate(db->h, &errb) != 0)
+        goto fail;
+    *out = db;
+    return 0;
+fail:
+    *err = buf_steal(&errb);
+    db_close(db);
+    return -1;
+}
+
+void db_close(struct db *db)
+{
+    int i;
+
+    if (db == NULL)
+        return;
+    for (i = 0; i < SQL__COUNT; i++)
+        sqlite3_finalize(db->stmts[i]);
+    sqlite3_close(db->h);
+    free(db);
+}
+
+sqlite3 *db_handle(struct db *db)
+{
+    return db->h;
+}
+
+sqlite3_stmt *db_stmt(struct db *db, enum sql_id id)
+{
+    sqlite3_stmt *st = db->stmts[id];
+
+    if (st == NULL) {
+        if (sqlite3_prepare_v3(db->h, sql_query_text[id], -1, SQLITE_PREPARE_PERSISTENT, &st,
+                               NULL) != SQLITE_OK) {
+            log_error("preparing %s: %s", sql_query_name[id], sqlite3_errmsg(db->h));
+            sqlite3_finalize(st);
+            return NULL;
+        }
+        db->stmts[id] = st;
+    }
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    return st;
+}
+
+void db_done(sqlite3_stmt *st)
+{
+    if (st != NULL)
+        sqlite3_reset(st);
+}
+
+int db_begin(struct db *db, int immediate)
+{
+    buf_t errb = {0};
+    int rc = db_exec(db->h, immediate ? "BEGIN IMMEDIATE" : "BEGIN", &errb);
+
+    if (rc != 0)
+        log_error("begin: %s", buf_str(&errb));
+    buf_free(&errb);
+    return rc;
+}
+
+int db_commit(struct db *db)
+{
+    buf_t errb = {0};
+    int rc = db_exec(db->h, "COMMIT", &errb);
+
+    if (rc != 0) {
+        log_error("commit: %s", buf_str(&errb));
+        db_rollback(db);
+    }
+    buf_free(&errb);
+    return rc;
+}
+
+void db_rollback(struct db *db)
+{
+    if (!sqlite3_get_autocommit(db->h))
+        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int db_in_transaction(struct db *db)
+{
+    return !sqlite3_get_autocommit(db->h);
+}
+
+int db_bind_text(sqlite3_stmt *st, int idx, const char *s, int len)
+{
+    int rc = s ? sqlite3_bind_text(st, idx, s, len, SQLITE_TRANSIENT) : sqlite3_bind_null(st, idx);
+
+    if (rc != SQLITE_OK) {
+        log_error("bind %d: %s", idx, sqlite3_errstr(rc));
+        return -1;
+    }
+    return 0;
+}
+
+int db_bind_int64(sqlite3_stmt *st, int idx, int64_t v)
+{
+    int rc = sqlite3_bind_int64(st, idx, v);
+
+    if (rc != SQLITE_OK) {
+        log_error("bind %d: %s", idx, sqlite3_errstr(rc));
+        return -1;
+    }
+    return 0;
+}
+
+char *db_one_text(struct db *db, enum sql_id id, int nargs, const char *const *args)
+{
+    sqlite3_stmt *st = db_stmt(db, id);
+    char *out = NULL;
+    int i;
+
+    if (st == NULL)
+        return NULL;
+    for (i = 0; i < nargs; i++)
+        if (db_bind_text(st, i + 1, args[i], -1) != 0)
+            goto out;
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+        out = xstrndup((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
+out:
+    db_done(st);
+    return out;
+}

@@ -1,0 +1,47 @@
+/* db.h - the process's SQLite connection: WAL mode, busy timeout, versioned
+ * migrations from sql/migrations, and the named statements of sql/queries
+ * prepared once and kept for the life of the process.
+ *
+ * Statement discipline: db_stmt() hands out a statement that is reset and has
+ * no bindings; the caller binds, steps, and ends with db_done(). A statement
+ * left un-reset would pin an old read snapshot, and a long-lived process
+ * would stop seeing new events. */
+#ifndef PULSE_DB_H
+#define PULSE_DB_H
+
+#include <sqlite3.h>
+#include <stdint.h>
+
+#include "sql_gen.h"
+
+struct db;
+
+/* Opens (creating if needed) and migrates the database at path. On failure
+ * returns -1 and sets *err (caller frees). */
+int db_open(const char *path, struct db **out, char **err);
+void db_close(struct db *db);
+
+sqlite3 *db_handle(struct db *db);
+
+/* The named statement, ready to bind; NULL (and logged) if it cannot be
+ * prepared. Owned by db: never finalize it. */
+sqlite3_stmt *db_stmt(struct db *db, enum sql_id id);
+void db_done(sqlite3_stmt *st);
+
+/* Transactions. immediate takes the write lock up front (waiting up to the
+ * busy timeout), so read-then-write sequences cannot deadlock. */
+int db_begin(struct db *db, int immediate);
+int db_commit(struct db *db);
+void db_rollback(struct db *db);
+int db_in_transaction(struct db *db);
+
+/* Runs a statement that returns one row of one text column (typically a
+ * json_object()) and returns a copy the caller frees; NULL on error or no
+ * row. Text arguments are bound in order as ?1, ?2, ... */
+char *db_one_text(struct db *db, enum sql_id id, int nargs, const char *const *args);
+
+/* Binds helpers that check the return code and log; return 0 or -1. */
+int db_bind_text(sqlite3_stmt *st, int idx, const char *s, int len);
+int db_bind_int64(sqlite3_stmt *st, int idx, int64_t v);
+
+#endif

@@ -1,0 +1,155 @@
+/* handler.c - helpers handlers answer with (see handler.h). */
+#include "handler.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "metrics.h"
+
+#define JSON_TYPE "application/json; charset=utf-8"
+
+static void answer(struct ctx *c, int status, const char *type)
+{
+    c->resp->status = status;
+    c->resp->content_type = type;
+    buf_reset(&c->resp->body);
+}
+
+void ctx_json(struct ctx *c, int status, const char *json)
+{
+    answer(c, status, JSON_TYPE);
+    buf_puts(&c->resp->body, json);
+}
+
+void ctx_json_take(struct ctx *c, int status, char *json)
+{
+    if (json == NULL) {
+        ctx_db_error(c);
+        return;
+    }
+    ctx_json(c, status, json);
+    free(json);
+}
+
+void ctx_text(struct ctx *c, int status, const char *content_type, const char *text)
+{
+    answer(c, status, content_type);
+    buf_puts(&c->resp->body, text);
+}
+
+void ctx_error(struct ctx *c, int status, const char *code, const char *message)
+{
+    const char *args[2] = {code, message};
+    char *json = db_one_text(c->db, SQL_JSON_ERROR, 2, args);
+
+    answer(c, status, JSON_TYPE);
+    if (json == NULL) /* the database is unusable; keep the contract's shape */
+        buf_puts(&c->resp->body, "{\"error\":{\"code\":\"internal\",\"message\":\"internal error\"}}");
+    else
+        buf_puts(&c->resp->body, json);
+    free(json);
+}
+
+void ctx_db_error(struct ctx *c)
+{
+    ctx_header(c, "Retry-After", "1");
+    ctx_error(c, 503, "unavailable", "the database is busy or unavailable; retry shortly");
+}
+
+void ctx_header(struct ctx *c, const char *name, const char *value)
+{
+    buf_printf(&c->resp->headers, "%s: %s\r\n", name, value);
+}
+
+int ctx_auth(struct ctx *c, int allow_query)
+{
+    const char *h = ctx_req_header(c, "HTTP_AUTHORIZATION");
+    const char *token = NULL, *why = NULL;
+
+    if (c->authed)
+        return 0;
+    if (h != NULL) {
+        if (strncmp(h, "Bearer ", 7) != 0) {
+            ctx_header(c, "WWW-Authenticate", "Bearer");
+            ctx_error(c, 401, "unauthorized", "Authorization must be 'Bearer <token>'");
+            return -1;
+        }
+        token = h + 7;
+    } else if (allow_query) {
+        token = ctx_query(c, "access_token");
+    }
+    if (token == NULL) {
+        ctx_header(c, "WWW-Authenticate", "Bearer");
+        ctx_error(c, 401, "unauthorized", "a bearer token is required");
+        return -1;
+    }
+    if (auth_jwt_verify(c->db, pulse_cfg->jwt_secret, token, c->now, &c->claims, &why) != 0) {
+        ctx_header(c, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+        ctx_error(c, 401, "invalid_token", why);
+        return -1;
+    }
+    c->authed = 1;
+    return 0;
+}
+
+int ctx_auth_role(struct ctx *c, unsigned role_mask)
+{
+    if (ctx_auth(c, 0) != 0)
+        return -1;
+    if ((ROLE_BIT(c->claims.role) & role_mask) == 0) {
+        ctx_error(c, 403, "forbidden", "your role may not do this");
+        return -1;
+    }
+    return 0;
+}
+
+int ctx_body_object(struct ctx *c)
+{
+    const char *args[1] = {c->req->body};
+    char *ok;
+
+    if (c->req->body_len == 0 || memchr(c->req->body, '\0', c->req->body_len) != NULL) {
+        ctx_error(c, 400, "invalid_json", "the body must be a JSON object");
+        return -1;
+    }
+    ok = db_one_text(c->db, SQL_JSON_IS_OBJECT, 1, args);
+    if (ok == NULL || strcmp(ok, "1") != 0) {
+        free(ok);
+        ctx_error(c, 400, "invalid_json", "the body must be a JSON object");
+        return -1;
+    }
+    free(ok);
+    return 0;
+}
+
+const char *ctx_arg(const struct ctx *c, size_t i)
+{
+    return i < c->req->ncaptures ? c->req->captures[i] : NULL;
+}
+
+const char *ctx_query(const struct ctx *c, const char *name)
+{
+    return http_query_get(&c->req->query, name);
+}
+
+const char *ctx_req_header(const struct ctx *c, const char *cgi_name)
+{
+    return c->req->header ? c->req->header(c->req, cgi_name) : NULL;
+}
+
+int ctx_emit(struct ctx *c, const char *topic, const char *type, const char *data_json)
+{
+    struct event ev;
+
+    if (store_append_event(c->db, topic, type, data_json, &ev) != 0) {
+        ctx_db_error(c);
+        return -1;
+    }
+    c->events = xrealloc(c->events, (c->nevents + 1) * sizeof *c->events);
+    c->events[c->nevents++] = ev;
+    return 0;
+}

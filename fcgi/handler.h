@@ -1,0 +1,88 @@
+/* handler.h - what a request handler sees: the request, a response to
+ * fill, the database (already inside a transaction) and a way to emit events.
+ *
+ * A handler answers with exactly one ctx_json/ctx_text/ctx_error call. The
+ * runtime commits when the status is below 400 and rolls back otherwise, so
+ * a failed request changes nothing; events emitted with ctx_emit are
+ * appended in the same transaction and published only after the commit. */
+#ifndef PULSE_HANDLER_H
+#define PULSE_HANDLER_H
+
+#include <stddef.h>
+
+#include "auth.h"
+#include "buf.h"
+#include "http.h"
+#include "router.h"
+#include "store.h"
+
+struct db;
+
+struct http_req {
+    const char *method;
+    char *path;                  /* owned; not percent-decoded */
+    struct http_query query;     /* owned */
+    char *body;                  /* owned; NUL-terminated */
+    size_t body_len;
+    char *captures[ROUTER_MAX_CAPTURES]; /* borrowed from the route match */
+    size_t ncaptures;
+    /* Returns a request header by CGI name ("HTTP_X_PULSE_SIGNATURE"), or
+     * NULL. The string is borrowed for the request's life. */
+    const char *(*header)(const struct http_req *req, const char *cgi_name);
+    void *header_arg;
+};
+
+struct http_resp {
+    int status;                  /* 0 until a handler answers */
+    const char *content_type;    /* static string */
+    buf_t headers;               /* extra "Name: value\r\n" lines */
+    buf_t body;
+};
+
+struct runtime;
+
+struct ctx {
+    struct runtime *rt;          /* for the few handlers that report on it */
+    struct http_req *req;
+    struct http_resp *resp;
+    struct db *db;
+    long long now;               /* request time, seconds since the epoch */
+    struct auth_claims claims;   /* filled by ctx_auth */
+    int authed;
+    struct event *events;        /* emitted in this transaction (owned) */
+    size_t nevents;
+};
+
+/* Answers with a JSON body (copied). */
+void ctx_json(struct ctx *c, int status, const char *json);
+/* Answers with a JSON body taken over by the response (freed by it). */
+void ctx_json_take(struct ctx *c, int status, char *json);
+void ctx_text(struct ctx *c, int status, const char *content_type, const char *text);
+/* Answers {"error":{"code","message"}} with status. */
+void ctx_error(struct ctx *c, int status, const char *code, const char *message);
+void ctx_header(struct ctx *c, const char *name, const char *value);
+
+/* Verifies the bearer token (Authorization header, or ?access_token= when
+ * allow_query). 0 when authenticated; otherwise answers 401 and returns -1. */
+int ctx_auth(struct ctx *c, int allow_query);
+/* ctx_auth plus a role check (any of the roles in the mask); 403 when the
+ * token is valid but the role is not allowed. */
+int ctx_auth_role(struct ctx *c, unsigned role_mask);
+#define ROLE_BIT(r) (1u << (r))
+
+/* Checks the body is a JSON object; answers 400 and returns -1 if not. */
+int ctx_body_object(struct ctx *c);
+
+/* The i-th captured path id. */
+const char *ctx_arg(const struct ctx *c, size_t i);
+const char *ctx_query(const struct ctx *c, const char *name);
+const char *ctx_req_header(const struct ctx *c, const char *cgi_name);
+
+/* Appends an event to the log in the request's transaction. 0, or -1 with
+ * a 503 answered. */
+int ctx_emit(struct ctx *c, const char *topic, const char *type, const char *data_json);
+
+/* Answers 503 (with Retry-After) for a database failure. */
+void ctx_db_error(struct ctx *c);
+
+#endif

@@ -1,0 +1,54 @@
+/* http.h - the parts of HTTP both responders share: query strings, ids,
+ * status lines, and the request/response structs handlers work with.
+ * Nothing here touches a socket or libfcgi. */
+#ifndef PULSE_HTTP_H
+#define PULSE_HTTP_H
+
+#include <stddef.h>
+
+#include "buf.h"
+
+#define HTTP_MAX_QUERY_PARAMS 64
+#define HTTP_MAX_ID 128
+
+struct http_param {
+    char *name;    /* owned, percent-decoded */
+    char *value;   /* owned, percent-decoded; "" for a bare name */
+};
+
+struct http_query {
+    struct http_param *v;   /* owned array */
+    size_t n;
+};
+
+/* Parses an application/x-www-form-urlencoded string (a query string or a
+ * form body) of len bytes. Returns 0, or -1 for bad percent-encoding, an
+ * embedded NUL, or more than HTTP_MAX_QUERY_PARAMS pairs; on -1, q is empty. */
+int http_query_parse(const char *s, size_t len, struct http_query *q);
+void http_query_free(struct http_query *q);
+
+/* First value of name, or NULL. Borrowed from q. */
+const char *http_query_get(const struct http_query *q, const char *name);
+
+/* Number of values of name; stores up to max of them (borrowed) in out. */
+size_t http_query_all(const struct http_query *q, const char *name, const char **out, size_t max);
+
+/* 1 when s matches ^[A-Za-z0-9_.:-]{1,128}$ (ids in paths and topics). */
+int http_valid_id(const char *s);
+int http_valid_id_n(const char *s, size_t n);
+
+/* Parses a non-negative decimal int64 with no sign or junk. 0 or -1. */
+int http_parse_i64(const char *s, long long *out);
+
+/* Reason phrase for a status code ("OK", "Not Found", ...). */
+const char *http_status_text(int status);
+
+/* Copies the path of a request target (up to '?') into a new string the
+ * caller frees. */
+char *http_target_path(const char *uri);
+
+/* 1 when origin is in allowed, a comma-separated list (or "*"). NULL
+ * allowed or origin: 0. */
+int http_origin_allowed(const char *allowed, const char *origin);
+
+#endif

@@ -1,0 +1,26 @@
+/* loop.h - the stream responder's epoll loop: every fd it watches is a
+ * struct watch whose callback runs when the fd is ready. One loop, one
+ * thread: nothing in the stream responder needs a lock. */
+#ifndef PULSE_LOOP_H
+#define PULSE_LOOP_H
+
+#include <stdint.h>
+#include <sys/epoll.h>
+
+struct watch {
+    int fd;
+    uint32_t events;                                 /* current interest */
+    void (*cb)(struct watch *w, uint32_t events);
+};
+
+int loop_init(void);
+void loop_close(void);
+int loop_add(struct watch *w, uint32_t events);
+int loop_mod(struct watch *w, uint32_t events);     /* no-op when unchanged */
+void loop_del(struct watch *w);
+/* Waits up to timeout_ms and runs the callbacks of ready fds. Returns the
+ * number handled, or -1 on an error other than EINTR. */
+int loop_run_once(int timeout_ms);
+long long loop_now_ms(void);                         /* CLOCK_MONOTONIC */
+
+#endif

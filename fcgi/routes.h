@@ -1,0 +1,12 @@
+/* routes.h - every handler module's route table, combined by the runtime.
+ * Each handlers/<domain>.c defines its table; add new domains here. */
+#ifndef PULSE_ROUTES_H
+#define PULSE_ROUTES_H
+
+#include "router.h"
+
+extern const struct route_table events_routes;
+extern const struct route_table topup_routes;
+extern const struct route_table health_routes;
+
+#endif

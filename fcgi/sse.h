@@ -1,0 +1,15 @@
+/* sse.h - Server-Sent Events text: an id on every event, one data: line
+ * per payload line, comment pings, a retry: hint. */
+#ifndef PULSE_SSE_H
+#define PULSE_SSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+void sse_event(buf_t *out, int64_t id, const char *type, const char *data, size_t len);
+void sse_comment(buf_t *out, const char *text);
+void sse_retry(buf_t *out, long ms);
+
+#endif

@@ -1,0 +1,174 @@
+/* store.c - the event log (see store.h). */
+#include "store.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "db.h"
+#include "log.h"
+
+static char *col_dup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+
+    return xstrndup(t ? (const char *)t : "", (size_t)sqlite3_column_bytes(st, i));
+}
+
+int store_append_event(struct db *db, const char *topic, const char *type, const char *data_json,
+                       struct event *ev)
+{
+    sqlite3_stmt *st = db_stmt(db, SQL_EVENT_APPEND);
+    int rc = -1;
+
+    memset(ev, 0, sizeof *ev);
+    if (st == NULL || db_bind_text(st, 1, topic, -1) || db_bind_text(st, 2, type, -1) ||
+        db_bind_text(st, 3, data_json, -1))
+        goto out;
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        log_error("appending event to %s: %s", topic, sqlite3_errmsg(db_handle(db)));
+        goto out;
+    }
+    ev->id = sqlite3_column_int64(st, 0);
+    ev->envelope = col_dup(st, 1);
+    ev->len = strlen(ev->envelope);
+    ev->topic = xstrdup(topic);
+    ev->type = xstrdup(type);
+    /* RETURNING rows are only final once the statement has run to the end. */
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        store_event_free(ev);
+        goto out;
+    }
+    rc = 0;
+out:
+    db_done(st);
+    return rc;
+}
+
+void store_event_free(struct event *ev)
+{
+    free(ev->topic);
+    free(ev->type);
+    free(ev->envelope);
+    memset(ev, 0, sizeof *ev);
+}
+
+int store_bounds(struct db *db, int64_t *pruned_upto, int64_t *last_id)
+{
+    sqlite3_stmt *st = db_stmt(db, SQL_EVENT_BOUNDS);
+    int rc = -1;
+
+    if (st != NULL && sqlite3_step(st) == SQLITE_ROW) {
+        *pruned_upto = sqlite3_column_int64(st, 0);
+        *last_id = sqlite3_column_int64(st, 1);
+        rc = 0;
+    }
+    db_done(st);
+    return rc;
+}
+
+static int read_rows(struct db *db, sqlite3_stmt *st, store_event_cb cb, void *arg, int *count)
+{
+    int step, n = 0;
+
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        n++;
+        if (cb(arg, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+               (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3),
+               (size_t)sqlite3_column_bytes(st, 3)) != 0) {
+            step = SQLITE_DONE;
+            break;
+        }
+    }
+    db_done(st);
+    *count = n;
+    if (step != SQLITE_DONE) {
+        log_error("reading events: %s", sqlite3_errmsg(db_handle(db)));
+        return -1;
+    }
+    return 0;
+}
+
+int store_read_after(struct db *db, int64_t after, int limit, store_event_cb cb, void *arg, int *count)
+{
+    sqlite3_stmt *st = db_stmt(db, SQL_EVENT_AFTER);
+
+    *count = 0;
+    if (st == NULL || db_bind_int64(st, 1, after) || db_bind_int64(st, 2, limit)) {
+        db_done(st);
+        return -1;
+    }
+    return read_rows(db, st, cb, arg, count);
+}
+
+int store_read_topics(struct db *db, const char *const *topics, size_t ntopics, int64_t after,
+                      int64_t upto, int limit, store_event_cb cb, void *arg, int *count)
+{
+    sqlite3_stmt *st = db_stmt(db, SQL_EVENT_AFTER_TOPICS);
+    size_t i;
+
+    *count = 0;
+    if (st == NULL || ntopics == 0 || ntopics > STORE_MAX_TOPICS)
+        goto fail;
+    if (db_bind_int64(st, 1, after) || db_bind_int64(st, 2, upto) || db_bind_int64(st, 19, limit))
+        goto fail;
+    /* Unused slots stay NULL, which IN never matches. */
+    for (i = 0; i < ntopics; i++)
+        if (db_bind_text(st, 3 + (int)i, topics[i], -1) != 0)
+            goto fail;
+    return read_rows(db, st, cb, arg, count);
+fail:
+    db_done(st);
+    return -1;
+}
+
+static int64_t one_int(struct db *db, enum sql_id id, int *ok)
+{
+    sqlite3_stmt *st = db_stmt(db, id);
+    int64_t v = 0;
+
+    *ok = st != NULL && sqlite3_step(st) == SQLITE_ROW;
+    if (*ok)
+        v = sqlite3_column_int64(st, 0);
+    db_done(st);
+    return v;
+}
+
+static int exec_int(struct db *db, enum sql_id id, int64_t arg)
+{
+    sqlite3_stmt *st = db_stmt(db, id);
+    int rc = -1;
+
+    if (st != NULL && db_bind_int64(st, 1, arg) == 0 && sqlite3_step(st) == SQLITE_DONE)
+        rc = sqlite3_changes(db_handle(db));
+    db_done(st);
+    return rc;
+}
+
+int store_prune(struct db *db, long retention, int batch)
+{
+    int64_t pruned, last, min_id, upto;
+    int ok, deleted = 0;
+
+    if (db_begin(db, 1) != 0)
+        return -1;
+    if (store_bounds(db, &pruned, &last) != 0)
+        goto fail;
+    min_id = one_int(db, SQL_EVENT_MIN_ID, &ok);
+    if (!ok)
+        goto fail;
+    upto = last - retention;
+    if (upto >= min_id && min_id > 0) {
+        if (upto > min_id + batch - 1)
+            upto = min_id + batch - 1;
+        deleted = exec_int(db, SQL_EVENT_PRUNE, upto);
+        if (deleted < 0 || exec_int(db, SQL_EVENT_SET_PRUNED, upto) < 0)
+            goto fail;
+    }
+    if (db_commit(db) != 0)
+        return -1;
+    return deleted;
+fail:
+    db_rollback(db);
+    return -1;
+}

@@ -1,0 +1,52 @@
+/* store.h - the event log: append inside the caller's transaction, read
+ * back in id order, prune by retention.
+ *
+ * Ids come from an AUTOINCREMENT key assigned under SQLite's single write
+ * lock, so commits happen in id order: a reader that sees id N has every id
+ * below N that will ever exist (bar pruned ones). The whole resume design
+ * rests on that. */
+#ifndef PULSE_STORE_H
+#define PULSE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct db;
+
+struct event {
+    int64_t id;
+    char *topic;      /* owned */
+    char *type;       /* owned */
+    char *envelope;   /* owned: {"id","topic","type","ts","data"} */
+    size_t len;       /* strlen(envelope) */
+};
+
+#define STORE_MAX_TOPICS 16
+
+/* Appends an event in the current transaction; data_json must be valid
+ * JSON. Fills ev (free with store_event_free). 0 or -1. */
+int store_append_event(struct db *db, const char *topic, const char *type, const char *data_json,
+                       struct event *ev);
+void store_event_free(struct event *ev);
+
+/* pruned_upto: highest id ever pruned; last_id: highest id ever assigned. */
+int store_bounds(struct db *db, int64_t *pruned_upto, int64_t *last_id);
+
+/* Called once per row, in id order; a non-zero return stops the read. The
+ * strings are valid only during the call. */
+typedef int (*store_event_cb)(void *arg, int64_t id, const char *topic, const char *type,
+                              const char *envelope, size_t len);
+
+/* Every event with id > after, at most limit. *count gets the rows read. */
+int store_read_after(struct db *db, int64_t after, int limit, store_event_cb cb, void *arg, int *count);
+
+/* Events of the given topics (1..STORE_MAX_TOPICS) with after < id <= upto. */
+int store_read_topics(struct db *db, const char *const *topics, size_t ntopics, int64_t after,
+                      int64_t upto, int limit, store_event_cb cb, void *arg, int *count);
+
+/* Deletes one batch of the oldest events beyond the newest `retention`, in
+ * its own short transaction so writers are never blocked for long. Returns
+ * the number of rows deleted, or -1. */
+int store_prune(struct db *db, long retention, int batch);
+
+#endif

@@ -1,0 +1,740 @@
+/* stream.c - connection registry and fan-out (see stream.h). */
+#include "stream.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "config.h"
+#include "db.h"
+#include "fcgi_rec.h"
+#include "http.h"
+#include "log.h"
+#include "loop.h"
+#include "metrics.h"
+#include "sse.h"
+#include "store.h"
+#include "stream_req.h"
+
+#define HANDSHAKE_TIMEOUT_MS 10000
+#define REPLAY_BATCH 64
+#define PUMP_BATCH 256
+#define TOPIC_BUCKETS 16384
+#define IOV_BATCH 64
+#define SHARED_REQUEST_ID 1   /* what lighttpd and nginx use on a fresh connection */
+
+/* Bytes of whole FastCGI STDOUT records, shared by reference count among
+ * every connection an event goes to: formatted once per event. */
+struct frame {
+    unsigned refs;
+    size_t len;
+    unsigned char wire[];
+};
+
+struct topic;
+struct conn;
+
+struct sub {
+    struct conn *c;
+    struct topic *t;
+    struct sub *prev, *next;   /* the topic's subscribers */
+};
+
+struct topic {
+    char *name;
+    struct sub *subs;
+    unsigned count;
+    struct topic *hnext;
+};
+
+enum conn_state { C_HANDSHAKE, C_STREAM, C_CLOSING, C_DEAD };
+
+struct conn {
+    struct watch w;             /* first: the loop hands us &w */
+    uint8_t state;
+    uint8_t replaying;          /* live events wait until the replay catches up */
+    uint8_t ntopics;
+    uint16_t reqid;
+    int64_t last_sent;          /* highest event id written or queued */
+    int64_t cursor;             /* replay position */
+    struct fcgi_in in;
+    struct sub *subs;           /* ntopics entries */
+    struct frame **q;           /* ring of pending frames, NULL when empty */
+    uint32_t qhead, qlen, qcap;
+    size_t qoff;                /* bytes of q[qhead] already written */
+    long long deadline;         /* handshake time-out */
+    struct conn *prev, *next;   /* handshakes, streams or zombies list */
+};
+
+struct list {
+    struct conn *head;
+    unsigned count;
+};
+
+static const struct config *cfg;
+static struct db *db;
+static struct watch listen_watch;
+static struct topic *buckets[TOPIC_BUCKETS];
+static struct list handshakes, streams, zombies;
+static int64_t high_water;          /* every event <= this has been dispatched */
+static struct frame *ping_frame;
+static long long next_heartbeat;
+
+/* ---- frames ---- */
+
+static struct frame *frame_from_sse(const buf_t *sse, uint16_t reqid)
+{
+    buf_t wire = {0};
+    struct frame *f;
+
+    fcgi_stdout(&wire, reqid, sse->p, sse->len);
+    f = xmalloc(sizeof *f + wire.len);
+    f->refs = 1;
+    f->len = wire.len;
+    memcpy(f->wire, wire.p, wire.len);
+    buf_free(&wire);
+    return f;
+}
+
+static struct frame *frame_from_records(const buf_t *recs)
+{
+    struct frame *f = xmalloc(sizeof *f + recs->len);
+
+    f->refs = 1;
+    f->len = recs->len;
+    memcpy(f->wire, recs->p, recs->len);
+    return f;
+}
+
+static void frame_unref(struct frame *f)
+{
+    if (f != NULL && --f->refs == 0)
+        free(f);
+}
+
+/* ---- lists and topics ---- */
+
+static void list_add(struct list *l, struct conn *c)
+{
+    c->prev = NULL;
+    c->next = l->head;
+    if (l->head)
+        l->head->prev = c;
+    l->head = c;
+    l->count++;
+}
+
+static void list_del(struct list *l, struct conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    l->count--;
+}
+
+static unsigned topic_hash(const char *s)
+{
+    unsigned h = 2166136261u; /* FNV-1a */
+
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h % TOPIC_BUCKETS;
+}
+
+static struct topic *topic_find(const char *name)
+{
+    struct topic *t;
+
+    for (t = buckets[topic_hash(name)]; t; t = t->hnext)
+        if (strcmp(t->name, name) == 0)
+            return t;
+    return NULL;
+}
+
+static struct topic *topic_get(const char *name)
+{
+    struct topic *t = topic_find(name);
+    unsigned h;
+
+    if (t != NULL)
+        return t;
+    h = topic_hash(name);
+    t = xcalloc(1, sizeof *t);
+    t->name = xstrdup(name);
+    t->hnext = buckets[h];
+    buckets[h] = t;
+    return t;
+}
+
+static void topic_release(struct topic *t)
+{
+    struct topic **pp;
+
+    if (t->count > 0)
+        return;
+    for (pp = &buckets[topic_hash(t->name)]; *pp; pp = &(*pp)->hnext) {
+        if (*pp == t) {
+            *pp = t->hnext;
+            break;
+        }
+    }
+    free(t->name);
+    free(t);
+}
+
+static void subscribe(struct conn *c, char *const *topics, int n)
+{
+    int i;
+
+    c->subs = xcalloc((size_t)n, sizeof *c->subs);
+    c->ntopics = (uint8_t)n;
+    for (i = 0; i < n; i++) {
+        struct sub *s = &c->subs[i];
+        s->c = c;
+        s->t = topic_get(topics[i]);
+        s->next = s->t->subs;
+        if (s->next)
+            s->next->prev = s;
+        s->t->subs = s;
+        s->t->count++;
+    }
+}
+
+static void unsubscribe(struct conn *c)
+{
+    int i;
+
+    for (i = 0; i < c->ntopics; i++) {
+        struct sub *s = &c->subs[i];
+        if (s->prev)
+            s->prev->next = s->next;
+        else
+            s->t->subs = s->next;
+        if (s->next)
+            s->next->prev = s->prev;
+        s->t->count--;
+        topic_release(s->t);
+    }
+    free(c->subs);
+    c->subs = NULL;
+    c->ntopics = 0;
+}
+
+/* ---- connections ---- */
+
+static struct list *list_of(struct conn *c)
+{
+    return c->state == C_HANDSHAKE ? &handshakes : &streams;
+}
+
+/* Closes the socket at once (the client sees it promptly); the struct
+ * lives on as a zombie until stream_reap so that iterations and pending
+ * epoll events in this loop turn never touch freed memory. */
+static void conn_close(struct conn *c)
+{
+    if (c->state == C_DEAD)
+        return;
+    list_del(list_of(c), c);
+    list_add(&zombies, c);
+    c->state = C_DEAD;
+    loop_del(&c->w);
+    close(c->w.fd);
+    metrics_set(M_STREAMS_OPEN, streams.count);
+}
+
+static void conn_free(struct conn *c)
+{
+    while (c->qlen > 0) {
+        frame_unref(c->q[c->qhead]);
+        c->qhead = (c->qhead + 1) % c->qcap;
+        c->qlen--;
+    }
+    free(c->q);
+    unsubscribe(c);
+    fcgi_in_free(&c->in);
+    free(c);
+}
+
+static int queue_push(struct conn *c, struct frame *f)
+{
+    if (c->qlen == c->qcap) {
+        uint32_t cap = c->qcap ? c->qcap * 2 : 8, i;
+        struct frame **q;
+
+        if (c->qlen >= (uint32_t)cfg->stream_queue)
+            return -1;
+        q = xmalloc(cap * sizeof *q);
+        for (i = 0; i < c->qlen; i++)
+            q[i] = c->q[(c->qhead + i) % c->qcap];
+        free(c->q);
+        c->q = q;
+        c->qcap = cap;
+        c->qhead = 0;
+    }
+    f->refs++;
+    c->q[(c->qhead + c->qlen) % c->qcap] = f;
+    c->qlen++;
+    return 0;
+}
+
+/* Writes as much of the queue as the socket takes. 0, or -1 when the
+ * connection broke (and was closed). */
+static int conn_flush(struct conn *c)
+{
+    while (c->qlen > 0) {
+        struct iovec iov[IOV_BATCH];
+        int n = 0;
+        ssize_t w;
+
+        while (n < IOV_BATCH && (uint32_t)n < c->qlen) {
+            struct frame *f = c->q[(c->qhead + (uint32_t)n) % c->qcap];
+            size_t off = n == 0 ? c->qoff : 0;
+            iov[n].iov_base = f->wire + off;
+            iov[n].iov_len = f->len - off;
+            n++;
+        }
+        w = writev(c->w.fd, iov, n);
+        if (w < 0) {
+            if (errno == EAGAIN || errno == EINTR)
+                break;
+            conn_close(c);
+            return -1;
+        }
+        while (w > 0) {
+            struct frame *f = c->q[c->qhead];
+            size_t left = f->len - c->qoff;
+            if ((size_t)w < left) {
+                c->qoff += (size_t)w;
+                break;
+            }
+            w -= (ssize_t)left;
+            c->qoff = 0;
+            frame_unref(f);
+            c->qhead = (c->qhead + 1) % c->qcap;
+            c->qlen--;
+        }
+    }
+    if (c->qlen == 0) {
+        free(c->q); /* idle connections keep no queue memory */
+        c->q = NULL;
+        c->qcap = c->qhead = 0;
+    }
+    loop_mod(&c->w, EPOLLIN | EPOLLRDHUP | (c->qlen ? EPOLLOUT : 0));
+    return 0;
+}
+
+/* Queues f for c (a private copy when c's request id differs) and writes.
+ * A client that has fallen stream_queue frames behind is dropped: it will
+ * resume by Last-Event-ID, so dropping loses nothing. 0, or -1 if closed. */
+static int conn_send(struct conn *c, struct frame *f)
+{
+    struct frame *own = NULL;
+    int rc;
+
+    if (c->state == C_DEAD)
+        return -1;
+    if (c->reqid != SHARED_REQUEST_ID) {
+        own = xmalloc(sizeof *own + f->len);
+        own->refs = 1;
+        own->len = f->len;
+        memcpy(own->wire, f->wire, f->len);
+        fcgi_set_request_id(own->wire, own->len, c->reqid);
+        f = own;
+    }
+    if (queue_push(c, f) != 0) {
+        metrics_add(M_SLOW_CONSUMERS, 1);
+        conn_close(c);
+        frame_unref(own);
+        return -1;
+    }
+    frame_unref(own);
+    rc = c->qlen > 1 ? 0 : conn_flush(c);
+    return rc;
+}
+
+static struct frame *event_frame(int64_t id, const char *type, const char *env, size_t len)
+{
+    buf_t sse = {0};
+    struct frame *f;
+
+    sse_event(&sse, id, type, env, len);
+    f = frame_from_sse(&sse, SHARED_REQUEST_ID);
+    buf_free(&sse);
+    return f;
+}
+
+/* ---- replay ---- */
+
+static int replay_row(void *arg, int64_t id, const char *topic, const char *type, const char *env, size_t len)
+{
+    struct conn *c = arg;
+    struct frame *f = event_frame(id, type, env, len);
+    int rc;
+
+    (void)topic;
+    c->cursor = id;
+    c->last_sent = id;
+    rc = conn_send(c, f);
+    frame_unref(f);
+    if (rc == 0)
+        metrics_add(M_EVENTS_DELIVERED, 1);
+    return rc != 0;
+}
+
+/* Sends the next batches of missed events while the socket keeps up; once
+ * a batch comes back short the connection has reached the high-water mark
+ * and goes live. Everything runs in the one loop thread, so no live event
+ * can slip between the last replayed row and the switch. */
+static void replay_step(struct conn *c)
+{
+    const char *topics[STORE_MAX_TOPICS];
+    int i, count;
+
+    for (i = 0; i < c->ntopics; i++)
+        topics[i] = c->subs[i].t->name;
+    while (c->replaying && c->state == C_STREAM && c->qlen == 0) {
+        if (store_read_topics(db, topics, c->ntopics, c->cursor, high_water, REPLAY_BATCH, replay_row, c,
+                              &count) != 0) {
+            conn_close(c); /* the client resumes from what it got */
+            return;
+        }
+        if (count < REPLAY_BATCH && c->state == C_STREAM) {
+            c->replaying = 0;
+            if (c->last_sent < high_water)
+                c->last_sent = high_water;
+        }
+    }
+}
+
+/* ---- handshake ---- */
+
+static void respond_error(struct conn *c, const struct stream_req *r)
+{
+    const char *args[2] = {r->code, r->message};
+    char *json = db_one_text(db, SQL_JSON_ERROR, 2, args);
+    buf_t head = {0}, recs = {0};
+    struct frame *f;
+
+    buf_printf(&head, "Status: %d %s\r\nContent-Type: application/json; charset=utf-8\r\n", r->status,
+               http_status_text(r->status));
+    if (r->status == 503)
+        buf_puts(&head, "Retry-After: 5\r\n");
+    if (r->allow)
+        buf_printf(&head, "Allow: %s\r\n", r->allow);
+    if (r->status == 401)
+        buf_puts(&head, "WWW-Authenticate: Bearer\r\n");
+    if (r->origin)
+        buf_printf(&head, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", r->origin);
+    buf_printf(&head, "\r\n%s", json ? json : "{\"error\":{\"code\":\"internal\",\"message\":\"internal error\"}}");
+    fcgi_stdout(&recs, c->reqid, head.p, head.len);
+    fcgi_end(&recs, c->reqid);
+    f = frame_from_records(&recs);
+    metrics_count_status(r->status);
+    list_del(&handshakes, c);
+    c->state = C_CLOSING;
+    list_add(&streams, c);
+    if (conn_send(c, f) == 0 && c->qlen == 0)
+        conn_close(c);
+    frame_unref(f);
+    free(json);
+    buf_free(&head);
+    buf_free(&recs);
+}
+
+/* Caps: PULSE_MAX_CONNECTIONS streams per process, PULSE_MAX_PER_TOPIC per
+ * topic. Refusing costs the client a 503 and leaves others untouched. */
+static int over_cap(struct stream_req *r)
+{
+    int i;
+
+    if (streams.count >= (unsigned)cfg->max_connections) {
+        r->message = "too many streams on this instance; retry later or poll /api/events";
+        goto full;
+    }
+    for (i = 0; i < r->ntopics; i++) {
+        struct topic *t = topic_find(r->topics[i]);
+        if (t != NULL && t->count >= (unsigned)cfg->max_per_topic) {
+            r->message = "too many streams on this topic; retry later or poll /api/events";
+            goto full;
+        }
+    }
+    return 0;
+full:
+    r->status = 503;
+    r->code = "overloaded";
+    metrics_add(M_STREAMS_REJECTED, 1);
+    return 1;
+}
+
+/* The response head, the retry hint and a comment, then (on resume) either
+ * a reset or the replay of what the client missed. */
+static void start_stream(struct conn *c, const struct stream_req *r)
+{
+    buf_t text = {0};
+    struct frame *f;
+    int64_t pruned = 0, last = 0;
+    const char *reason = NULL;
+
+    buf_puts(&text, "Status: 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                    "X-Accel-Buffering: no\r\n");
+    if (r->origin)
+        buf_printf(&text, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", r->origin);
+    buf_puts(&text, "\r\n");
+    sse_retry(&text, cfg->retry_ms);
+    sse_comment(&text, "pulse stream open");
+    c->last_sent = high_water;
+    if (r->has_last_id) {
+        metrics_add(M_REPLAYS, 1);
+        if (store_bounds(db, &pruned, &last) != 0)
+            reason = "unavailable";
+        else if (r->last_id > last)
+            reason = "unknown_id";
+        else if (r->last_id < pruned)
+            reason = "history_expired";
+        if (reason != NULL) {
+            buf_t data = {0};
+            buf_printf(&data, "{\"reason\":\"%s\",\"last_event_id\":%lld}", reason, r->last_id);
+            sse_event(&text, high_water, "reset", data.p, data.len);
+            buf_free(&data);
+            metrics_add(M_RESETS, 1);
+        } else {
+            c->replaying = 1;
+            c->cursor = r->last_id;
+            c->last_sent = r->last_id;
+        }
+    }
+    f = frame_from_sse(&text, c->reqid);
+    metrics_count_status(200);
+    if (conn_send(c, f) == 0 && c->replaying)
+        replay_step(c);
+    frame_unref(f);
+    buf_free(&text);
+}
+
+static void handshake_done(struct conn *c)
+{
+    struct stream_req r;
+    int i, j, n = 0;
+
+    stream_req_parse(db, &c->in.params, (long long)time(NULL), &r);
+    buf_free(&c->in.params);
+    c->reqid = c->in.request_id;
+    /* Duplicate topics would deliver an event twice: keep the first. */
+    for (i = 0; i < r.ntopics; i++) {
+        for (j = 0; j < n && strcmp(r.topics[j], r.topics[i]) != 0; j++)
+            ;
+        if (j < n) {
+            free(r.topics[i]);
+            continue;
+        }
+        r.topics[n++] = r.topics[i];
+    }
+    r.ntopics = n;
+    if (r.status != 200 || over_cap(&r)) {
+        respond_error(c, &r);
+    } else {
+        list_del(&handshakes, c);
+        c->state = C_STREAM;
+        list_add(&streams, c);
+        subscribe(c, r.topics, r.ntopics);
+        metrics_set(M_STREAMS_OPEN, streams.count);
+        start_stream(c, &r);
+    }
+    stream_req_free(&r);
+}
+
+static void conn_on_io(struct watch *w, uint32_t events)
+{
+    struct conn *c = (struct conn *)w;
+    unsigned char tmp[4096];
+
+    if (c->state == C_DEAD)
+        return;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+        for (;;) {
+            ssize_t n = read(w->fd, tmp, sizeof tmp);
+            if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+                conn_close(c); /* the web server hung up: the client is gone */
+                return;
+            }
+            if (n < 0)
+                break;
+            if (fcgi_in_feed(&c->in, tmp, (size_t)n) != 0 || c->in.aborted) {
+                conn_close(c);
+                return;
+            }
+            if (c->state == C_HANDSHAKE && c->in.params_done) {
+                handshake_done(c);
+                if (c->state == C_DEAD)
+                    return;
+            }
+        }
+    }
+    if ((events & EPOLLOUT) && conn_flush(c) == 0 && c->qlen == 0) {
+        if (c->state == C_CLOSING)
+            conn_close(c);
+        else if (c->replaying)
+            replay_step(c);
+    }
+}
+
+/* ---- public ---- */
+
+static void on_listen(struct watch *w, uint32_t events)
+{
+    (void)w;
+    (void)events;
+    stream_accept();
+}
+
+int stream_init(const struct config *config, struct db *database, int listen_fd)
+{
+    int64_t pruned;
+    buf_t ping = {0};
+
+    cfg = config;
+    db = database;
+    if (store_bounds(db, &pruned, &high_water) != 0)
+        return -1;
+    sse_comment(&ping, "ping");
+    ping_frame = frame_from_sse(&ping, SHARED_REQUEST_ID);
+    buf_free(&ping);
+    next_heartbeat = loop_now_ms() + cfg->heartbeat_s * 1000;
+    /* The web server hands the socket over blocking; we accept in a loop
+     * until EAGAIN, so it must not block. */
+    if (fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) != 0)
+        return -1;
+    listen_watch.fd = listen_fd;
+    listen_watch.cb = on_listen;
+    return loop_add(&listen_watch, EPOLLIN);
+}
+
+void stream_accept(void)
+{
+    for (;;) {
+        int fd = accept4(listen_watch.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct conn *c;
+
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE)
+                log_warn("accept: %s (raise the fd limit or lower PULSE_MAX_CONNECTIONS)", strerror(errno));
+            else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                log_warn("accept: %s", strerror(errno));
+            return;
+        }
+        c = xcalloc(1, sizeof *c);
+        c->w.fd = fd;
+        c->w.cb = conn_on_io;
+        c->state = C_HANDSHAKE;
+        c->deadline = loop_now_ms() + HANDSHAKE_TIMEOUT_MS;
+        list_add(&handshakes, c);
+        if (loop_add(&c->w, EPOLLIN | EPOLLRDHUP) != 0) {
+            log_warn("epoll add: %s", strerror(errno));
+            conn_close(c);
+        }
+    }
+}
+
+static int dispatch_row(void *arg, int64_t id, const char *topic, const char *type, const char *env, size_t len)
+{
+    struct topic *t = topic_find(topic);
+    struct frame *f = NULL;
+    struct sub *s, *next;
+
+    (void)arg;
+    high_water = id;
+    if (t == NULL)
+        return 0;
+    for (s = t->subs; s != NULL; s = next) {
+        struct conn *c = s->c;
+        next = s->next; /* c may close; its struct (and sub) live until reap */
+        if (c->state != C_STREAM || c->replaying || id <= c->last_sent)
+            continue;
+        if (f == NULL)
+            f = event_frame(id, type, env, len);
+        c->last_sent = id;
+        if (conn_send(c, f) == 0)
+            metrics_add(M_EVENTS_DELIVERED, 1);
+    }
+    frame_unref(f);
+    return 0;
+}
+
+void stream_pump(void)
+{
+    int count;
+
+    do {
+        if (store_read_after(db, high_water, PUMP_BATCH, dispatch_row, NULL, &count) != 0)
+            return; /* busy database: the next wake-up or tail poll retries */
+    } while (count == PUMP_BATCH);
+}
+
+void stream_tick(long long now_ms)
+{
+    struct conn *c, *next;
+
+    for (c = handshakes.head; c != NULL; c = next) {
+        next = c->next;
+        if (now_ms >= c->deadline)
+            conn_close(c);
+    }
+    if (now_ms < next_heartbeat)
+        return;
+    next_heartbeat = now_ms + cfg->heartbeat_s * 1000;
+    for (c = streams.head; c != NULL; c = next) {
+        next = c->next;
+        if (c->state == C_STREAM)
+            conn_send(c, ping_frame);
+    }
+}
+
+void stream_reap(void)
+{
+    struct conn *c;
+
+    while ((c = zombies.head) != NULL) {
+        list_del(&zombies, c);
+        conn_free(c);
+    }
+}
+
+void stream_shutdown(void)
+{
+    struct conn *c, *next;
+
+    for (c = streams.head; c != NULL; c = next) {
+        buf_t recs = {0};
+        next = c->next;
+        /* Best effort: tell the web server the response is complete,
+         * unless a partly written frame is in the way. */
+        fcgi_end(&recs, c->reqid);
+        if (c->qlen == 0 && write(c->w.fd, recs.p, recs.len) < 0) {
+            /* the connection is going away either way */
+        }
+        buf_free(&recs);
+        conn_close(c);
+    }
+    for (c = handshakes.head; c != NULL; c = next) {
+        next = c->next;
+        conn_close(c);
+    }
+    stream_reap();
+    frame_unref(ping_frame);
+    ping_frame = NULL;
+}
+
+int64_t stream_high_water(void)
+{
+    return high_water;
+}

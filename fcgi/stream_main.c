@@ -1,0 +1,151 @@
+/* stream_main.c - the stream responder: one long-lived process holding
+ * every SSE connection of an instance in one epoll loop.
+ *
+ * The web server spawns it with the listening FastCGI socket as fd 0 (as
+ * lighttpd's bin-path and spawn-fcgi both do). Wake-ups come from Redis
+ * (when configured), the local doorbell, and a tail poll of the log as the
+ * safety net; each one just asks stream_pump() to read the log. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bell.h"
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "loop.h"
+#include "metrics.h"
+#include "stream.h"
+#include "subscriber.h"
+
+#define TICK_MS 100
+
+static volatile sig_atomic_t stopping;
+static int pump_wanted;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+static void on_news(int64_t id)
+{
+    if (id == 0 || id > stream_high_water())
+        pump_wanted = 1;
+}
+
+static void on_bell(struct watch *w, uint32_t events)
+{
+    (void)events;
+    on_news(bell_drain(w->fd));
+}
+
+/* Every stream is one fd: take all the kernel allows this process. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            log_warn("cannot raise the open-file limit: %s", strerror(errno));
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)pulse_cfg->max_connections + 64)
+        log_warn("open-file limit %llu is below PULSE_MAX_CONNECTIONS=%ld; accepts will fail first",
+                 (unsigned long long)rl.rlim_cur, pulse_cfg->max_connections);
+}
+
+static int is_listening_socket(int fd)
+{
+    int v = 0;
+    socklen_t len = sizeof v;
+
+    return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v;
+}
+
+static void run(void)
+{
+    long long next_poll = 0;
+
+    while (!stopping) {
+        long long now;
+
+        if (loop_run_once(TICK_MS) < 0) {
+            log_error("epoll: %s", strerror(errno));
+            break;
+        }
+        now = loop_now_ms();
+        if (now >= next_poll) {
+            pump_wanted = 1; /* the safety net: a lost wake-up costs one poll interval */
+            next_poll = now + pulse_cfg->tail_poll_ms;
+        }
+        if (pump_wanted) {
+            pump_wanted = 0;
+            stream_pump();
+        }
+        stream_tick(now);
+        subscriber_tick(now);
+        stream_reap();
+    }
+}
+
+int main(void)
+{
+    struct sigaction sa;
+    struct db *db = NULL;
+    struct watch bell = {.fd = -1};
+    char *err = NULL, *bell_path = NULL;
+    int rc = 1;
+
+    log_set_role("pulse-stream");
+    if (config_load(&err) != 0) {
+        log_error("configuration: %s", err);
+        goto out;
+    }
+    if (!is_listening_socket(0)) {
+        log_error("fd 0 is not a listening socket: start me from the web server (bin-path) or spawn-fcgi");
+        goto out;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+    metrics_open(pulse_cfg->data_dir);
+    if (db_open(pulse_cfg->db_path, &db, &err) != 0) {
+        log_error("%s", err);
+        goto out;
+    }
+    if (loop_init() != 0 || stream_init(pulse_cfg, db, 0) != 0) {
+        log_error("cannot start the stream loop: %s", strerror(errno));
+        goto out;
+    }
+    bell.fd = bell_listen(pulse_cfg->bell_dir, &bell_path);
+    bell.cb = on_bell;
+    if (bell.fd >= 0 && loop_add(&bell, EPOLLIN) != 0)
+        log_warn("bell: epoll: %s", strerror(errno));
+    subscriber_start(pulse_cfg, on_news);
+    log_info("streaming (%s wake-ups, log at id %lld)", config_redis_enabled(pulse_cfg) ? "redis" : "local",
+             (long long)stream_high_water());
+    run();
+    rc = 0;
+out:
+    subscriber_stop();
+    stream_shutdown();
+    if (bell.fd >= 0)
+        close(bell.fd);
+    if (bell_path != NULL)
+        unlink(bell_path);
+    free(bell_path);
+    loop_close();
+    db_close(db);
+    metrics_close();
+    free(err);
+    return rc;
+}

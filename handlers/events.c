@@ -1,0 +1,162 @@
+/* events.c - GET /api/events (the polling fallback) and POST /api/publish. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "access.h"
+#include "alloc.h"
+#include "db.h"
+#include "handler.h"
+#include "routes.h"
+#include "store.h"
+
+#define POLL_DEFAULT_LIMIT 100
+#define POLL_MAX_LIMIT 1000
+#define TYPE_MAX 64
+
+/* Authenticates when the request carries a token at all: polling a public
+ * topic needs none, but a bad token is still a 401. */
+static int optional_auth(struct ctx *c, const struct auth_claims **claims)
+{
+    *claims = NULL;
+    if (ctx_req_header(c, "HTTP_AUTHORIZATION") == NULL && ctx_query(c, "access_token") == NULL)
+        return 0;
+    if (ctx_auth(c, 1) != 0)
+        return -1;
+    *claims = &c->claims;
+    return 0;
+}
+
+struct poll_acc {
+    buf_t json;
+    int64_t last;
+    int n;
+};
+
+static int poll_row(void *arg, int64_t id, const char *topic, const char *type, const char *env, size_t len)
+{
+    struct poll_acc *acc = arg;
+
+    (void)topic;
+    (void)type;
+    buf_putc(&acc->json, acc->n++ ? ',' : '[');
+    buf_append(&acc->json, env, len);
+    acc->last = id;
+    return 0;
+}
+
+static int parse_limit(struct ctx *c, long long *limit)
+{
+    const char *s = ctx_query(c, "limit");
+
+    *limit = POLL_DEFAULT_LIMIT;
+    if (s != NULL && (http_parse_i64(s, limit) != 0 || *limit < 1 || *limit > POLL_MAX_LIMIT)) {
+        ctx_error(c, 400, "invalid_limit", "limit must be an integer from 1 to 1000");
+        return -1;
+    }
+    return 0;
+}
+
+static void events_poll(struct ctx *c)
+{
+    const char *topics[STORE_MAX_TOPICS], *msg, *code, *since_s = ctx_query(c, "since");
+    const struct auth_claims *claims;
+    struct poll_acc acc = {{0}, 0, 0};
+    long long since = 0, limit;
+    int64_t pruned, last;
+    const char *reason = NULL;
+    char last_s[24];
+    int n, count, st;
+
+    if ((n = access_topics_from_query(&c->req->query, topics, &msg)) < 0) {
+        ctx_error(c, 400, "invalid_topic", msg);
+        goto out;
+    }
+    if (since_s != NULL && http_parse_i64(since_s, &since) != 0) {
+        ctx_error(c, 400, "invalid_since", "since must be a non-negative integer event id");
+        goto out;
+    }
+    if (parse_limit(c, &limit) != 0 || optional_auth(c, &claims) != 0)
+        goto out;
+    if ((st = access_topics(c->db, topics, n, claims, ctx_query(c, "token"), &code, &msg)) != 0) {
+        ctx_error(c, st, code, msg);
+        goto out;
+    }
+    if (store_bounds(c->db, &pruned, &last) != 0 ||
+        store_read_topics(c->db, topics, (size_t)n, since, last, (int)limit, poll_row, &acc, &count) != 0) {
+        ctx_db_error(c);
+        goto out;
+    }
+    if (since_s != NULL && since < pruned)
+        reason = "history_expired";
+    else if (since > last)
+        reason = "unknown_id";
+    /* A short page means every matching event up to `last` was returned, so
+     * the client may continue from there instead of re-scanning. */
+    if (count < limit && last > acc.last)
+        acc.last = last;
+    buf_puts(&acc.json, acc.n ? "]" : "[]");
+    snprintf(last_s, sizeof last_s, "%lld", (long long)acc.last);
+    {
+        const char *args[3] = {buf_str(&acc.json), last_s, reason};
+        ctx_json_take(c, 200, db_one_text(c->db, SQL_EVENT_POLL_REPLY, 3, args));
+    }
+out:
+    buf_free(&acc.json);
+}
+
+static int valid_type(const char *s)
+{
+    return s != NULL && strlen(s) <= TYPE_MAX && http_valid_id(s);
+}
+
+static void events_publish(struct ctx *c)
+{
+    sqlite3_stmt *st;
+    const char *topic, *type, *data;
+
+    if (ctx_auth_role(c, ROLE_BIT(ROLE_ADMIN)) != 0 || ctx_body_object(c) != 0)
+        return;
+    st = db_stmt(c->db, SQL_EVENT_PUBLISH_BODY);
+    if (st == NULL || db_bind_text(st, 1, c->req->body, (int)c->req->body_len) != 0 ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        ctx_db_error(c);
+        goto out;
+    }
+    topic = (const char *)sqlite3_column_text(st, 1);
+    type = (const char *)sqlite3_column_text(st, 3);
+    data = (const char *)sqlite3_column_text(st, 5);
+    if (sqlite3_column_type(st, 0) == SQLITE_NULL || strcmp((const char *)sqlite3_column_text(st, 0), "text") != 0 ||
+        !http_valid_id(topic)) {
+        ctx_error(c, 400, "invalid_topic", "topic must be a string matching ^[A-Za-z0-9_.:-]{1,128}$");
+    } else if (sqlite3_column_type(st, 2) == SQLITE_NULL ||
+               strcmp((const char *)sqlite3_column_text(st, 2), "text") != 0 || !valid_type(type)) {
+        ctx_error(c, 400, "invalid_type", "type must be a string matching ^[A-Za-z0-9_.:-]{1,64}$");
+    } else if (data == NULL) {
+        ctx_error(c, 400, "invalid_data", "data is required");
+    } else {
+        /* Copies: ctx_emit runs other statements, which may not disturb
+         * these columns, but copies make the lifetime obvious. */
+        char *t = xstrdup(topic), *y = xstrdup(type), *d = xstrdup(data), id[24];
+
+        db_done(st);
+        st = NULL;
+        if (ctx_emit(c, t, y, d) == 0) {
+            const char *args[1] = {id};
+            snprintf(id, sizeof id, "%lld", (long long)c->events[c->nevents - 1].id);
+            ctx_json_take(c, 202, db_one_text(c->db, SQL_EVENT_PUBLISH_REPLY, 1, args));
+        }
+        free(t);
+        free(y);
+        free(d);
+    }
+out:
+    db_done(st);
+}
+
+static const struct route routes[] = {
+    {"GET", "/api/events", events_poll, 0},
+    {"POST", "/api/publish", events_publish, ROUTE_WRITE},
+};
+
+const struct route_table events_routes = {routes, sizeof routes / sizeof routes[0]};

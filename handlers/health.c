@@ -1,0 +1,43 @@
+/* health.c - GET /api/health and GET /api/metrics. */
+#include <stdlib.h>
+
+#include "db.h"
+#include "handler.h"
+#include "metrics.h"
+#include "routes.h"
+#include "runtime.h"
+#include "store.h"
+
+/* Still 200 when Redis is down: the service degrades to local delivery
+ * rather than failing. Only a database it cannot read is a 503. */
+static void health(struct ctx *c)
+{
+    int64_t pruned, last;
+    int db_ok = store_bounds(c->db, &pruned, &last) == 0;
+    const char *args[4] = {db_ok ? "ok" : "degraded", db_ok ? "ok" : "down", runtime_bus_health(c->rt),
+                           runtime_bus_mode(c->rt)};
+    char *json = db_one_text(c->db, SQL_HEALTH_REPLY, 4, args);
+
+    if (json == NULL) {
+        ctx_header(c, "Retry-After", "5");
+        ctx_text(c, 503, "application/json; charset=utf-8",
+                 "{\"status\":\"degraded\",\"db\":\"down\",\"redis\":\"unknown\",\"mode\":\"unknown\"}");
+        return;
+    }
+    if (!db_ok)
+        ctx_header(c, "Retry-After", "5");
+    ctx_json_take(c, db_ok ? 200 : 503, json);
+}
+
+static void metrics(struct ctx *c)
+{
+    ctx_text(c, 200, "text/plain; version=0.0.4; charset=utf-8", "");
+    metrics_render(&c->resp->body);
+}
+
+static const struct route routes[] = {
+    {"GET", "/api/health", health, 0},
+    {"GET", "/api/metrics", metrics, 0},
+};
+
+const struct route_table health_routes = {routes, sizeof routes / sizeof routes[0]};

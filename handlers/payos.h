@@ -1,0 +1,25 @@
+/* payos.h - PayOS webhook signatures.
+ *
+ * PayOS signs the webhook's `data` object: its keys sorted by byte order,
+ * joined as key=value&key=value with raw values, null/"null"/"undefined" as
+ * empty, numbers and booleans as JavaScript prints them, arrays as compact
+ * JSON with each element's keys sorted; the HMAC-SHA256 hex of that string
+ * with the checksum key is `signature`. */
+#ifndef PAYOS_H
+#define PAYOS_H
+
+#include "buf.h"
+
+struct db;
+
+/* Appends the string PayOS signs for the webhook body (a JSON object with a
+ * `data` object) to out. 0, or -1 if data is missing or not an object. */
+int payos_signed_text(struct db *db, const char *body, size_t len, buf_t *out);
+
+/* 1 when sig (hex, any case) is the HMAC of body's data under key. */
+int payos_signature_ok(struct db *db, const char *key, const char *body, size_t len, const char *sig);
+
+/* Appends v as JavaScript's Number.prototype.toString() prints it. */
+void payos_js_number(double v, buf_t *out);
+
+#endif

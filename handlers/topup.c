@@ -1,0 +1,326 @@
+/* topup.c - wallet top-ups paid through PayOS (seed 000): init, status,
+ * the webhook that settles a transaction exactly once, and the wallet. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "access.h"
+#include "alloc.h"
+#include "config.h"
+#include "crypto.h"
+#include "db.h"
+#include "handler.h"
+#include "log.h"
+#include "payos.h"
+#include "routes.h"
+
+#define TOPUP_MAX_AMOUNT 1000000000LL
+#define TOPUP_MAX_DESCRIPTION 25   /* characters; PayOS's own limit */
+
+static size_t utf8_chars(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
+static int col_is(sqlite3_stmt *st, int i, const char *type)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+
+    return t != NULL && strcmp((const char *)t, type) == 0;
+}
+
+/* Inserts the transaction; fills *order_code. 0, or -1 with an answer. */
+static int topup_create(struct ctx *c, long long amount, const char *description, long long *order_code)
+{
+    buf_t tx = {0}, token = {0};
+    sqlite3_stmt *st = NULL;
+    int rc = -1;
+
+    buf_puts(&tx, "TX");
+    if (crypto_random_hex(10, &tx) != 0 || crypto_random_hex(16, &token) != 0) {
+        ctx_error(c, 503, "unavailable", "no randomness available");
+        goto out;
+    }
+    st = db_stmt(c->db, SQL_TOPUP_INSERT);
+    if (st == NULL || db_bind_text(st, 1, tx.p, -1) || db_bind_text(st, 2, c->claims.sub, -1) ||
+        db_bind_int64(st, 3, amount) || db_bind_text(st, 4, description, -1) ||
+        db_bind_text(st, 5, token.p, -1) || sqlite3_step(st) != SQLITE_ROW) {
+        ctx_db_error(c);
+        goto out;
+    }
+    *order_code = sqlite3_column_int64(st, 0);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
+    if (rc != 0)
+        ctx_db_error(c);
+out:
+    db_done(st);
+    buf_free(&tx);
+    buf_free(&token);
+    return rc;
+}
+
+static void topup_init(struct ctx *c)
+{
+    sqlite3_stmt *st;
+    long long amount, order_code;
+    char *description = NULL, code_s[24];
+    const char *args[1] = {code_s};
+
+    if (ctx_auth(c, 0) != 0 || ctx_body_object(c) != 0)
+        return;
+    st = db_stmt(c->db, SQL_TOPUP_INIT_BODY);
+    if (st == NULL || db_bind_text(st, 1, c->req->body, (int)c->req->body_len) != 0 ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        ctx_db_error(c);
+        goto out;
+    }
+    amount = sqlite3_column_int64(st, 1);
+    if (!col_is(st, 0, "integer") || amount < 1 || amount > TOPUP_MAX_AMOUNT) {
+        ctx_error(c, 400, "invalid_amount", "amount must be an integer from 1 to 1000000000 (VND)");
+        goto out;
+    }
+    if (sqlite3_column_type(st, 2) != SQLITE_NULL && !col_is(st, 2, "text")) {
+        ctx_error(c, 400, "invalid_description", "description must be a string");
+        goto out;
+    }
+    description = xstrdup(sqlite3_column_text(st, 3) ? (const char *)sqlite3_column_text(st, 3) : "");
+    if (utf8_chars(description) > TOPUP_MAX_DESCRIPTION) {
+        ctx_error(c, 400, "invalid_description", "description is limited to 25 characters");
+        goto out;
+    }
+    db_done(st);
+    st = NULL;
+    if (topup_create(c, amount, description, &order_code) != 0)
+        goto out;
+    snprintf(code_s, sizeof code_s, "%lld", order_code);
+    ctx_json_take(c, 201, db_one_text(c->db, SQL_TOPUP_INIT_REPLY, 1, args));
+out:
+    db_done(st);
+    free(description);
+}
+
+/* Answers 400/401/403/404 unless the caller may read tx_ref: its owner or
+ * the holder of its stream token, exactly like the topup:{tx_ref} topic. */
+static int topup_readable(struct ctx *c, const char *tx_ref)
+{
+    const char *code, *msg, *token = ctx_query(c, "token");
+    const struct auth_claims *claims = NULL;
+    char topic[8 + HTTP_MAX_ID];
+    int st;
+
+    if (!http_valid_id(tx_ref)) {
+        ctx_error(c, 400, "invalid_tx_ref", "tx_ref must match ^[A-Za-z0-9_.:-]{1,128}$");
+        return -1;
+    }
+    if (ctx_req_header(c, "HTTP_AUTHORIZATION") != NULL || token == NULL) {
+        if (ctx_auth(c, 1) != 0)
+            return -1;
+        claims = &c->claims;
+    }
+    snprintf(topic, sizeof topic, "topup:%s", tx_ref);
+    if ((st = access_topic(c->db, topic, claims, token, &code, &msg)) != 0) {
+        ctx_error(c, st, code, msg);
+        return -1;
+    }
+    return 0;
+}
+
+static void topup_status(struct ctx *c)
+{
+    const char *tx_ref = ctx_query(c, "tx_ref");
+    const char *args[1] = {tx_ref};
+
+    if (tx_ref == NULL) {
+        ctx_error(c, 400, "invalid_tx_ref", "tx_ref is required");
+        return;
+    }
+    if (topup_readable(c, tx_ref) != 0)
+        return;
+    ctx_json_take(c, 200, db_one_text(c->db, SQL_TOPUP_STATUS, 1, args));
+}
+
+/* Moves a PENDING transaction to status and emits topup.status. Returns 1
+ * when it moved, 0 when it was no longer PENDING, -1 on error (answered). */
+static int topup_settle(struct ctx *c, long long order_code, const char *tx_ref, const char *status,
+                        const char *reference)
+{
+    sqlite3_stmt *st = db_stmt(c->db, SQL_TOPUP_SETTLE);
+    const char *args[1] = {tx_ref};
+    char *data, topic[8 + HTTP_MAX_ID];
+    int changed, rc = -1;
+
+    if (st == NULL || db_bind_int64(st, 1, order_code) || db_bind_text(st, 2, status, -1) ||
+        db_bind_text(st, 3, reference, -1) || sqlite3_step(st) != SQLITE_DONE) {
+        db_done(st);
+        ctx_db_error(c);
+        return -1;
+    }
+    changed = sqlite3_changes(db_handle(c->db));
+    db_done(st);
+    if (changed == 0)
+        return 0;
+    data = db_one_text(c->db, SQL_TOPUP_STATUS, 1, args);
+    snprintf(topic, sizeof topic, "topup:%s", tx_ref);
+    if (data == NULL)
+        ctx_db_error(c);
+    else if (ctx_emit(c, topic, "topup.status", data) == 0)
+        rc = 1;
+    free(data);
+    return rc;
+}
+
+/* Credits the owner's wallet once per transaction: the credit row's primary
+ * key is the tx_ref, so a second credit cannot happen. 0 or -1 (answered). */
+static int wallet_credit(struct ctx *c, const char *tx_ref, const char *user, long long amount)
+{
+    sqlite3_stmt *st = db_stmt(c->db, SQL_WALLET_CREDIT_ONCE);
+    int inserted;
+
+    if (st == NULL || db_bind_text(st, 1, tx_ref, -1) || db_bind_text(st, 2, user, -1) ||
+        db_bind_int64(st, 3, amount) || sqlite3_step(st) != SQLITE_DONE)
+        goto fail;
+    inserted = sqlite3_changes(db_handle(c->db));
+    db_done(st);
+    if (inserted == 0)
+        return 0;
+    st = db_stmt(c->db, SQL_WALLET_ADD);
+    if (st == NULL || db_bind_text(st, 1, user, -1) || db_bind_int64(st, 2, amount) ||
+        sqlite3_step(st) != SQLITE_DONE)
+        goto fail;
+    db_done(st);
+    return 0;
+fail:
+    db_done(st);
+    ctx_db_error(c);
+    return -1;
+}
+
+struct payos_hook {
+    long long order_code, amount;
+    char *signature, *code, *reference;   /* owned */
+};
+
+static void hook_free(struct payos_hook *h)
+{
+    free(h->signature);
+    free(h->code);
+    free(h->reference);
+}
+
+static char *col_dup_or_null(sqlite3_stmt *st, int i)
+{
+    return sqlite3_column_type(st, i) == SQLITE_NULL ? NULL : xstrdup((const char *)sqlite3_column_text(st, i));
+}
+
+/* Reads the fields the webhook needs. 0, or -1 with a 400/401 answered. */
+static int hook_parse(struct ctx *c, struct payos_hook *h)
+{
+    sqlite3_stmt *st = db_stmt(c->db, SQL_PAYOS_WEBHOOK_BODY);
+    int rc = -1;
+
+    if (st == NULL || db_bind_text(st, 1, c->req->body, (int)c->req->body_len) != 0 ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        ctx_db_error(c);
+        goto out;
+    }
+    if (!col_is(st, 0, "object")) {
+        ctx_error(c, 400, "invalid_webhook", "data must be an object");
+        goto out;
+    }
+    if (!col_is(st, 1, "text")) {
+        ctx_error(c, 401, "invalid_signature", "signature is missing");
+        goto out;
+    }
+    h->signature = col_dup_or_null(st, 2);
+    h->order_code = col_is(st, 3, "integer") ? sqlite3_column_int64(st, 4) : -1;
+    h->amount = col_is(st, 5, "integer") ? sqlite3_column_int64(st, 6) : -1;
+    h->code = col_dup_or_null(st, 7);
+    h->reference = col_dup_or_null(st, 8);
+    rc = 0;
+out:
+    db_done(st);
+    return rc;
+}
+
+static void payos_webhook(struct ctx *c)
+{
+    struct payos_hook h = {0};
+    sqlite3_stmt *st = NULL;
+    char *tx_ref = NULL, *user = NULL, *status = NULL;
+    long long amount;
+    const char *outcome;
+    int moved;
+
+    if (ctx_body_object(c) != 0 || hook_parse(c, &h) != 0)
+        goto out;
+    if (pulse_cfg->payos_checksum_key == NULL) {
+        log_error("PayOS webhook refused: PAYOS_CHECKSUM_KEY is not set");
+        ctx_header(c, "Retry-After", "60");
+        ctx_error(c, 503, "not_configured", "PAYOS_CHECKSUM_KEY is not configured");
+        goto out;
+    }
+    if (!payos_signature_ok(c->db, pulse_cfg->payos_checksum_key, c->req->body, c->req->body_len, h.signature)) {
+        ctx_error(c, 401, "invalid_signature", "the webhook signature does not match");
+        goto out;
+    }
+    if (h.order_code <= 0) {
+        ctx_error(c, 400, "invalid_webhook", "data.orderCode must be a positive integer");
+        goto out;
+    }
+    st = db_stmt(c->db, SQL_TOPUP_BY_ORDER);
+    if (st == NULL || db_bind_int64(st, 1, h.order_code) != 0) {
+        ctx_db_error(c);
+        goto out;
+    }
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        /* PayOS's own test delivery (orderCode 123) lands here too. */
+        ctx_json_take(c, 200, db_one_text(c->db, SQL_PAYOS_IGNORED_REPLY, 0, NULL));
+        goto out;
+    }
+    tx_ref = xstrdup((const char *)sqlite3_column_text(st, 0));
+    user = xstrdup((const char *)sqlite3_column_text(st, 1));
+    amount = sqlite3_column_int64(st, 2);
+    status = xstrdup((const char *)sqlite3_column_text(st, 3));
+    db_done(st);
+    st = NULL;
+    outcome = h.code && strcmp(h.code, "00") == 0 && h.amount == amount ? "PAID" : "FAILED";
+    if (h.code && strcmp(h.code, "00") == 0 && h.amount != amount)
+        log_warn("topup %s: paid amount %lld differs from %lld; marked FAILED", tx_ref, h.amount, amount);
+    moved = topup_settle(c, h.order_code, tx_ref, outcome, h.reference);
+    if (moved < 0 || (moved == 1 && strcmp(outcome, "PAID") == 0 && wallet_credit(c, tx_ref, user, amount) != 0))
+        goto out;
+    {
+        /* A repeated delivery reports the status the first one set. */
+        const char *args[1] = {moved ? outcome : status};
+        ctx_json_take(c, 200, db_one_text(c->db, SQL_PAYOS_OK_REPLY, 1, args));
+    }
+out:
+    db_done(st);
+    hook_free(&h);
+    free(tx_ref);
+    free(user);
+    free(status);
+}
+
+static void wallet_get(struct ctx *c)
+{
+    const char *args[1];
+
+    if (ctx_auth(c, 0) != 0)
+        return;
+    args[0] = c->claims.sub;
+    ctx_json_take(c, 200, db_one_text(c->db, SQL_WALLET_GET, 1, args));
+}
+
+static const struct route routes[] = {
+    {"POST", "/api/topup/init", topup_init, ROUTE_WRITE},
+    {"GET", "/api/topup/status", topup_status, 0},
+    {"POST", "/api/payos/webhook", payos_webhook, ROUTE_WRITE},
+    {"GET", "/api/wallet", wallet_get, 0},
+};
+
+const struct route_table topup_routes = {routes, sizeof routes / sizeof routes[0]};

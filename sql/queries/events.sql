@@ -1,0 +1,46 @@
+-- The event log. An envelope is always built by SQL, so its JSON is produced
+-- by SQLite's JSON functions and never by string pasting.
+
+-- name: event_append
+INSERT INTO events (topic, type, ts, data)
+VALUES (?1, ?2, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), json(?3))
+RETURNING id, json_object('id', id, 'topic', topic, 'type', type, 'ts', ts, 'data', json(data));
+
+-- name: event_after
+SELECT id, topic, type,
+       json_object('id', id, 'topic', topic, 'type', type, 'ts', ts, 'data', json(data))
+FROM events WHERE id > ?1 ORDER BY id LIMIT ?2;
+
+-- name: event_after_topics
+SELECT id, topic, type,
+       json_object('id', id, 'topic', topic, 'type', type, 'ts', ts, 'data', json(data))
+FROM events
+WHERE id > ?1 AND id <= ?2
+  AND topic IN (?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+ORDER BY id LIMIT ?19;
+
+-- name: event_bounds
+SELECT (SELECT v FROM meta WHERE k = 'pruned_upto'),
+       COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0);
+
+-- name: event_prune
+DELETE FROM events WHERE id <= ?1;
+
+-- name: event_set_pruned
+UPDATE meta SET v = max(v, ?1) WHERE k = 'pruned_upto';
+
+-- name: event_min_id
+SELECT COALESCE(min(id), 0) FROM events;
+
+-- name: event_publish_body
+SELECT json_type(?1, '$.topic'), json_extract(?1, '$.topic'),
+       json_type(?1, '$.type'), json_extract(?1, '$.type'),
+       json_type(?1, '$.data'), json(json_extract(?1, '$.data'));
+
+-- name: event_publish_reply
+SELECT json_object('id', CAST(?1 AS INTEGER));
+
+-- name: event_poll_reply
+SELECT json_object('events', json(?1), 'last_id', CAST(?2 AS INTEGER),
+                   'reset', json(CASE WHEN ?3 IS NULL THEN 'false' ELSE 'true' END),
+                   'reason', ?3);

@@ -1,0 +1,88 @@
+-- Top-up payments and wallets.
+
+-- name: topup_init_body
+SELECT json_type(?1, '$.amount'), json_extract(?1, '$.amount'),
+       json_type(?1, '$.description'), json_extract(?1, '$.description');
+
+-- name: topup_insert
+INSERT INTO topups (tx_ref, user_id, amount, description, stream_token, created_at)
+VALUES (?1, ?2, ?3, ?4, ?5, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+RETURNING order_code;
+
+-- name: topup_init_reply
+SELECT json_object('tx_ref', tx_ref, 'order_code', order_code, 'amount', amount,
+                   'status', status, 'stream_token', stream_token,
+                   'stream_url', '/api/topup/stream?tx_ref=' || tx_ref || '&token=' || stream_token,
+                   'status_url', '/api/topup/status?tx_ref=' || tx_ref || '&token=' || stream_token,
+                   'created_at', created_at)
+FROM topups WHERE order_code = ?1;
+
+-- name: topup_status
+SELECT json_object('tx_ref', tx_ref, 'order_code', order_code, 'amount', amount,
+                   'status', status, 'created_at', created_at, 'paid_at', paid_at),
+       user_id, stream_token
+FROM topups WHERE tx_ref = ?1;
+
+-- name: topup_access
+SELECT user_id, stream_token FROM topups WHERE tx_ref = ?1;
+
+-- name: topup_by_order
+SELECT tx_ref, user_id, amount, status FROM topups WHERE order_code = ?1;
+
+-- name: topup_settle
+UPDATE topups
+SET status = ?2,
+    paid_at = CASE WHEN ?2 = 'PAID' THEN strftime('%Y-%m-%dT%H:%M:%SZ', 'now') END,
+    reference = ?3
+WHERE order_code = ?1 AND status = 'PENDING';
+
+-- name: payos_webhook_body
+SELECT json_type(?1, '$.data'), json_type(?1, '$.signature'), json_extract(?1, '$.signature'),
+       json_type(?1, '$.data.orderCode'), json_extract(?1, '$.data.orderCode'),
+       json_type(?1, '$.data.amount'), json_extract(?1, '$.data.amount'),
+       json_extract(?1, '$.data.code'), json_extract(?1, '$.data.reference');
+
+-- Members of the webhook's data in byte order of their keys, as PayOS signs
+-- them. Arrays come back as compact JSON with each element's keys sorted.
+-- name: payos_sign_fields
+SELECT key, type,
+       CASE type
+         WHEN 'array' THEN (
+           SELECT json_group_array(
+                    CASE e.type
+                      WHEN 'object' THEN (
+                        SELECT json_group_object(k.key,
+                                 CASE WHEN k.type IN ('object', 'array', 'true', 'false')
+                                      THEN json(k.atom_json) ELSE k.value END)
+                        FROM (SELECT key, type, value,
+                                     CASE WHEN type IN ('true', 'false') THEN type ELSE value END AS atom_json
+                              FROM json_each(e.value) ORDER BY key) AS k)
+                      WHEN 'array' THEN json(e.value)
+                      WHEN 'true' THEN json('true')
+                      WHEN 'false' THEN json('false')
+                      ELSE e.value
+                    END)
+           FROM json_each(value) AS e)
+         ELSE value
+       END
+FROM json_each(?1, '$.data')
+ORDER BY key;
+
+-- name: wallet_credit_once
+INSERT INTO wallet_credits (tx_ref, user_id, amount, created_at)
+VALUES (?1, ?2, ?3, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+ON CONFLICT (tx_ref) DO NOTHING;
+
+-- name: wallet_add
+INSERT INTO wallets (user_id, balance) VALUES (?1, ?2)
+ON CONFLICT (user_id) DO UPDATE SET balance = balance + excluded.balance;
+
+-- name: wallet_get
+SELECT json_object('user_id', ?1,
+                   'balance', COALESCE((SELECT balance FROM wallets WHERE user_id = ?1), 0));
+
+-- name: payos_ignored_reply
+SELECT json_object('success', json('true'), 'ignored', json('true'));
+
+-- name: payos_ok_reply
+SELECT json_object('success', json('true'), 'status', ?1);

@@ -1,0 +1,161 @@
+/*
+ * topup.html: /topup.html?tx_ref=X&token=T shows one transaction, updated live;
+ * without tx_ref it offers a form that starts a new top-up.
+ * Server and user text only ever goes in through textContent.
+ * ?transport=poll forces the polling fallback (handy to see it work).
+ */
+(function () {
+  'use strict';
+
+  var ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;   // the contract's id syntax
+  var STATUSES = { PENDING: 1, PAID: 1, FAILED: 1, CANCELLED: 1 };
+  var JWT_KEY = 'pulse.jwt';
+
+  function $(id) { return document.getElementById(id); }
+  function param(name) {
+    var m = new RegExp('[?&]' + name + '=([^&#]*)').exec(location.search);
+    if (!m) return null;
+    try { return decodeURIComponent(m[1].replace(/\+/g, ' ')); } catch (e) { return null; }
+  }
+  // Storage can be disabled (private mode, sandboxed frames); the page must still work.
+  function store(key, value) {
+    try {
+      if (value === undefined) return sessionStorage.getItem(key);
+      sessionStorage.setItem(key, value);
+    } catch (e) { /* ignore */ }
+    return null;
+  }
+  function show(el, text) { el.textContent = text; el.hidden = !text; }
+  function errorText(r, fallback) {
+    var e = r && r.json && r.json.error;
+    return (e && e.message) ? e.message : fallback + (r ? ' (HTTP ' + r.status + ')' : '');
+  }
+
+  // Integer VND with thousands separators; not toLocaleString, whose output varies by browser locale.
+  function formatVnd(n) {
+    var v = Math.round(Number(n));
+    if (!isFinite(v)) return '—';
+    return (v < 0 ? '-' : '') + String(Math.abs(v)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+  }
+  function formatTime(el, iso) {
+    el.textContent = iso || '—';
+    var t = iso ? new Date(iso) : null;
+    el.title = t && !isNaN(t.getTime()) ? t.toLocaleString() : '';
+  }
+
+  var txRef = param('tx_ref');
+  var token = param('token');
+  var jwt = store(JWT_KEY);
+
+  if (!txRef) { initView(); return; }
+  txView();
+
+  function txView() {
+    $('tx-view').hidden = false;
+    $('tx-ref').textContent = txRef;
+    if (!ID_RE.test(txRef)) { show($('error'), 'This link has an invalid transaction reference.'); setConn('offline'); return; }
+
+    var shown = null;        // the status currently on screen
+    var conn = 'connecting';
+
+    function render(tx) {
+      if (!tx || typeof tx !== 'object' || (tx.tx_ref && tx.tx_ref !== txRef)) return;
+      // The status fetch and the stream race at load time; a slower stale read must not
+      // turn a final state back into PENDING.
+      if (shown && shown !== 'PENDING' && tx.status === 'PENDING') return;
+      var status = STATUSES[tx.status] ? tx.status : String(tx.status || '?');
+      shown = status;
+      $('amount').textContent = formatVnd(tx.amount);
+      $('amount').setAttribute('data-value', String(tx.amount));
+      $('status').textContent = status;
+      $('status').className = 'badge' + (STATUSES[status] ? ' badge-' + status.toLowerCase() : '');
+      $('order-code').textContent = tx.order_code != null ? String(tx.order_code) : '—';
+      formatTime($('created-at'), tx.created_at);
+      formatTime($('paid-at'), tx.paid_at);
+      document.title = status + ' · Top-up — Pulse';
+      if (status === 'PAID') showWallet();
+    }
+
+    function loadStatus() {
+      var q = 'tx_ref=' + encodeURIComponent(txRef) + (token ? '&token=' + encodeURIComponent(token) : '');
+      // With a stream token, no JWT: a stored JWT of another user must not turn a valid link into a 403.
+      return Pulse.api('GET', '/api/topup/status?' + q, null, token ? null : jwt).then(function (r) {
+        if (r.status === 200) { show($('error'), ''); render(r.json); return; }
+        show($('error'), errorText(r, 'Could not load the transaction'));
+        if (r.status === 429 || r.status >= 500) retryLater();
+      }, function () {
+        show($('error'), 'Could not reach the server; retrying.');
+        retryLater();
+      });
+    }
+
+    var retryTimer = null;
+    function retryLater() {
+      clearTimeout(retryTimer);
+      retryTimer = setTimeout(loadStatus, 5000);
+    }
+
+    // The owner's balance is only visible with their JWT (kept from the form in this tab).
+    function showWallet() {
+      if (!jwt) return;
+      Pulse.api('GET', '/api/wallet', null, jwt).then(function (r) {
+        if (r.status === 200 && r.json) show($('wallet'), 'Wallet balance: ' + formatVnd(r.json.balance) + ' VND');
+      }, function () { /* the balance is a nicety */ });
+    }
+
+    function setConn(s) {
+      var was = conn;
+      conn = s;
+      $('conn').textContent = s;
+      $('conn').className = 'conn conn-' + s;
+      // Resume is lossless, but after an outage a refetch is cheap insurance.
+      if (was === 'offline' && (s === 'live' || s === 'polling')) loadStatus();
+    }
+
+    var opts = {
+      topics: ['topup:' + txRef],
+      token: token,
+      // Without a stream token the owner's JWT has to travel in the URL: EventSource cannot send headers.
+      accessToken: token ? null : jwt,
+      onEvent: function (ev) { if (ev.type === 'topup.status') render(ev.data); },
+      onReset: loadStatus,
+      onState: setConn
+    };
+    if (param('transport') === 'poll') opts.EventSource = null;
+    // Subscribe before fetching so a payment confirmed in between is not missed.
+    Pulse.subscribe(opts);
+    loadStatus();
+  }
+
+  function initView() {
+    $('init-view').hidden = false;
+    if (jwt) $('jwt').value = jwt;
+    $('init-form').addEventListener('submit', function (e) {
+      e.preventDefault();
+      var err = $('init-error');
+      var token_ = $('jwt').value.replace(/\s+/g, '');
+      var amount = Number($('init-amount').value);
+      var desc = $('init-desc').value.trim() || 'Wallet top-up';
+      if (!token_) return show(err, 'Paste your access token first.');
+      if (!(amount >= 1 && amount <= 1000000000 && Math.floor(amount) === amount)) {
+        return show(err, 'The amount must be a whole number of VND between 1 and 1,000,000,000.');
+      }
+      if (desc.length > 25) return show(err, 'The description is limited to 25 characters.');
+      show(err, '');
+      $('init-submit').disabled = true;
+      Pulse.api('POST', '/api/topup/init', { amount: amount, description: desc }, token_).then(function (r) {
+        $('init-submit').disabled = false;
+        if ((r.status === 201 || r.status === 200) && r.json && r.json.tx_ref) {
+          store(JWT_KEY, token_);
+          location.href = '/topup.html?tx_ref=' + encodeURIComponent(r.json.tx_ref) +
+            '&token=' + encodeURIComponent(r.json.stream_token || '');
+          return;
+        }
+        show(err, errorText(r, 'The payment could not be created'));
+      }, function () {
+        $('init-submit').disabled = false;
+        show(err, 'Could not reach the server.');
+      });
+    });
+  }
+})();

@@ -100,6 +100,6 @@ unit: $(GEN)
 test: test-deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="$(ASAN_FLAGS)" LDLIBS="-fsanitize=address,undefined" all
-	python3 tests/run.py --bin build/bin --asan-bin build/asan/bin
+	python3 tests/run.py --bin build/asan/bin
 
 check-asan: test

@@ -6,6 +6,7 @@
  * Handlers never see sockets, libfcgi or Redis. */
 #include <fcgiapp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,8 @@ int main(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* If the web server dies hard, do not linger as an orphan. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     metrics_open(pulse_cfg->data_dir);
     rt = runtime_open(pulse_cfg, &err);
     if (rt == NULL) {

@@ -127,17 +127,33 @@ static int redis_ensure(struct bus *b)
     return 0;
 }
 
+static int redis_publish_once(struct bus *b, const struct event *ev)
+{
+    redisReply *r;
+    int ok;
+
+    if (redis_ensure(b) != 0)
+        return -1;
+    r = redisCommand(b->rc, "PUBLISH %s%s%s %b", b->cfg->redis_prefix, "ev:", ev->topic, ev->envelope, ev->len);
+    ok = r != NULL && r->type == REDIS_REPLY_INTEGER;
+    freeReplyObject(r);
+    if (!ok)
+        redis_drop(b, b->rc->err ? b->rc->errstr : "PUBLISH refused");
+    return ok ? 0 : -1;
+}
+
+/* A connection that sat idle through a Redis restart fails on first use;
+ * one immediate reconnect tells a stale connection from a dead server. */
 static int redis_publish(struct bus *b, const struct event *ev)
 {
-    if (redis_ensure(b) == 0) {
-        redisReply *r = redisCommand(b->rc, "PUBLISH %s%s%s %b", b->cfg->redis_prefix, "ev:",
-                                     ev->topic, ev->envelope, ev->len);
-        int ok = r != NULL && r->type == REDIS_REPLY_INTEGER;
+    int was_connected = b->rc != NULL;
 
-        freeReplyObject(r);
-        if (ok)
+    if (redis_publish_once(b, ev) == 0)
+        return 0;
+    if (was_connected) {
+        b->retry_at_ms = 0;
+        if (redis_publish_once(b, ev) == 0)
             return 0;
-        redis_drop(b, b->rc->err ? b->rc->errstr : "PUBLISH refused");
     }
     return ring_local(b, ev);
 }

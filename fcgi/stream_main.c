@@ -7,6 +7,7 @@
  * safety net; each one just asks stream_pump() to read the log. */
 #include <errno.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
@@ -116,6 +117,8 @@ int main(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* If the web server dies hard, do not linger as an orphan. */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
     raise_fd_limit();
     metrics_open(pulse_cfg->data_dir);
     if (db_open(pulse_cfg->db_path, &db, &err) != 0) {

@@ -26,8 +26,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "pulse-token: TTL must be a number of seconds\n");
         return 2;
     }
-    if (!http_valid_id(argv[1]) || !http_valid_id(role) || strpbrk(name, "\"\\") != NULL) {
-        fprintf(stderr, "pulse-token: SUB and ROLE must be ids; NAME may not contain quotes\n");
+    if (!http_valid_id(role) || strpbrk(argv[1], "\"\\") != NULL || strpbrk(name, "\"\\") != NULL) {
+        fprintf(stderr, "pulse-token: ROLE must be an id; SUB and NAME may not contain quotes\n");
         return 2;
     }
     buf_printf(&claims, "{\"sub\":\"%s\",\"name\":\"%s\",\"role\":\"%s\",\"exp\":%lld}", argv[1], name, role,

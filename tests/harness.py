@@ -1,0 +1,381 @@
+"""Test harness: real lighttpd, real redis-server, real FastCGI processes.
+
+Every server listens on 127.0.0.1 on a port picked here, lives in its own
+temporary directory, and is stopped by PID. No mocks: requests are real HTTP
+over TCP, streams are read off the socket as a browser would.
+"""
+import glob
+import hashlib
+import hmac
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import tempfile
+import time
+import urllib.parse
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BIN = os.environ.get("PULSE_TEST_BIN", os.path.join(ROOT, "build", "bin"))
+JWT_SECRET = "test-jwt-secret"
+PAYOS_KEY = "test-payos-checksum-key"
+WEBHOOK_SECRET = "test-webhook-secret"
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def wait_for(pred, timeout=10.0, interval=0.02, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(interval)
+    raise AssertionError("timed out waiting for " + what)
+
+
+def token(sub, role="viewer", name=None, ttl=3600):
+    out = subprocess.run([os.path.join(BIN, "pulse-token"), sub, role, name or sub, str(ttl)],
+                         env={"PULSE_JWT_SECRET": JWT_SECRET}, capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def payos_sign(data, key=PAYOS_KEY):
+    """The reference PayOS signature, written independently of the C code."""
+    def js(v):
+        if v is None or v in ("null", "undefined"):
+            return ""
+        if v is True:
+            return "true"
+        if v is False:
+            return "false"
+        if isinstance(v, list):
+            return json.dumps([dict(sorted(e.items())) if isinstance(e, dict) else e for e in v],
+                              separators=(",", ":"), ensure_ascii=False)
+        return str(v)
+    text = "&".join("%s=%s" % (k, js(data[k])) for k in sorted(data))
+    return hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest()
+
+
+def payos_body(order_code, amount, code="00", reference="REF", key=PAYOS_KEY, **extra):
+    data = {"orderCode": order_code, "amount": amount, "description": "topup", "accountNumber": "12345678",
+            "reference": reference, "transactionDateTime": "2026-11-23 08:00:00", "currency": "VND",
+            "paymentLinkId": "abc", "code": code, "desc": "Thành công"}
+    data.update(extra)
+    return {"code": "00", "desc": "success", "success": True, "data": data, "signature": payos_sign(data, key)}
+
+
+class Response:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self):
+        return json.loads(self.body)
+
+    def header(self, name):
+        return self.headers.get(name.lower())
+
+
+def http(port, method, path, body=None, headers=None, raw=None, timeout=10):
+    """One HTTP/1.0 request; returns Response. body: dict (sent as JSON) or bytes."""
+    data = raw if raw is not None else (json.dumps(body).encode() if isinstance(body, (dict, list)) else
+                                        (body.encode() if isinstance(body, str) else body))
+    h = {"Host": "127.0.0.1"}
+    if data is not None:
+        h["Content-Type"] = "application/json"
+        h["Content-Length"] = str(len(data))
+    h.update(headers or {})
+    req = "%s %s HTTP/1.0\r\n%s\r\n" % (method, path, "".join("%s: %s\r\n" % kv for kv in h.items()))
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(req.encode() + (data or b""))
+        chunks = []
+        while True:
+            c = s.recv(65536)
+            if not c:
+                break
+            chunks.append(c)
+    finally:
+        s.close()
+    raw_resp = b"".join(chunks)
+    head, _, payload = raw_resp.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    hdrs = {}
+    for ln in lines[1:]:
+        k, _, v = ln.partition(":")
+        hdrs[k.strip().lower()] = v.strip()
+    return Response(status, hdrs, payload.decode("utf-8", "replace"))
+
+
+class SSE:
+    """A streaming client read straight off the socket (HTTP/1.0, so no chunking)."""
+
+    def __init__(self, port, path, headers=None, timeout=10):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        h = "".join("%s: %s\r\n" % kv for kv in (headers or {}).items())
+        self.sock.sendall(("GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n%s\r\n"
+                           % (path, h)).encode())
+        self.buf = b""
+        head = self._until(b"\r\n\r\n", timeout)
+        lines = head.decode("latin-1").split("\r\n")
+        self.status = int(lines[0].split()[1])
+        self.headers = {}
+        for ln in lines[1:]:
+            k, _, v = ln.partition(":")
+            self.headers[k.strip().lower()] = v.strip()
+        self.comments = []
+        self.retry = None
+        self.closed = False
+
+    def _fill(self, deadline):
+        self.sock.settimeout(max(0.01, deadline - time.time()))
+        try:
+            c = self.sock.recv(65536)
+        except socket.timeout:
+            return False
+        if not c:
+            self.closed = True
+            return False
+        self.buf += c
+        return True
+
+    def _until(self, sep, timeout):
+        deadline = time.time() + timeout
+        while sep not in self.buf:
+            if time.time() >= deadline or (not self._fill(deadline) and self.closed):
+                raise AssertionError("stream ended or timed out before %r" % sep)
+        part, _, self.buf = self.buf.partition(sep)
+        return part
+
+    def body_text(self, timeout=5):
+        deadline = time.time() + timeout
+        while not self.closed and time.time() < deadline:
+            self._fill(deadline)
+        return self.buf.decode()
+
+    def next_event(self, timeout=10):
+        """The next event as dict(id, event, data) - comments and retry are recorded."""
+        deadline = time.time() + timeout
+        while True:
+            block = self._until(b"\n\n", max(0.01, deadline - time.time())).decode()
+            ev = {"data": []}
+            for line in block.split("\n"):
+                if line.startswith(":"):
+                    self.comments.append(line[1:].strip())
+                    continue
+                field, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if field == "data":
+                    ev["data"].append(value)
+                elif field == "retry":
+                    self.retry = int(value)
+                elif field:
+                    ev[field] = value
+            if "event" in ev or ev["data"]:
+                ev["data"] = "\n".join(ev["data"])
+                ev["json"] = json.loads(ev["data"]) if ev["data"] else None
+                return ev
+
+    def events(self, n, timeout=10):
+        deadline = time.time() + timeout
+        return [self.next_event(max(0.01, deadline - time.time())) for _ in range(n)]
+
+    def no_event(self, wait=0.5):
+        """True if nothing but comments arrives within wait seconds."""
+        try:
+            ev = self.next_event(wait)
+        except AssertionError:
+            return True
+        raise AssertionError("unexpected event %r" % ev)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class Proc:
+    """A child process we started and stop by PID."""
+
+    def __init__(self, argv, env, log):
+        self.log = open(log, "ab")
+        self.p = subprocess.Popen(argv, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                  start_new_session=True)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10):
+        if self.p.poll() is None:
+            self.p.send_signal(sig)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.log.close()
+
+
+def children_of(pid):
+    """PIDs of the processes whose parent is pid (from /proc)."""
+    out = []
+    for st in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(st) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid:
+                out.append(int(st.split("/")[2]))
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Redis:
+    def __init__(self, tmp):
+        self.dir = tempfile.mkdtemp(prefix="redis-", dir=tmp)
+        self.port = free_port()
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = Proc(["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+                          "--appendonly", "no", "--dir", self.dir], os.environ.copy(),
+                         os.path.join(self.dir, "redis.log"))
+        wait_for(self.ping, what="redis-server")
+
+    def ping(self):
+        try:
+            s = socket.create_connection(("127.0.0.1", self.port), timeout=1)
+            s.sendall(b"PING\r\n")
+            ok = s.recv(16).startswith(b"+PONG")
+            s.close()
+            return ok
+        except OSError:
+            return False
+
+    def stop(self):
+        self.proc.stop()
+
+    def kill(self):
+        self.proc.stop(signal.SIGKILL)
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d/0" % self.port
+
+
+class Instance:
+    """One Pulse instance: a real lighttpd spawning pulse-api and pulse-stream."""
+
+    def __init__(self, tmp, name="a", db=None, redis=None, env=None, workers=2):
+        self.data = tempfile.mkdtemp(prefix="pulse-%s-" % name, dir=tmp)
+        self.port = free_port()
+        self.db = db or os.path.join(self.data, "pulse.db")
+        e = {k: v for k, v in os.environ.items() if not k.startswith(("PULSE_", "REDIS_"))}
+        e.update({"PORT": str(self.port), "PULSE_HOST": "127.0.0.1", "PULSE_DATA": self.data,
+                  "PULSE_ROOT": ROOT, "PULSE_BIN": BIN, "PULSE_WORKERS": str(workers), "PULSE_DB": self.db,
+                  "PULSE_JWT_SECRET": JWT_SECRET, "PAYOS_CHECKSUM_KEY": PAYOS_KEY,
+                  "PULSE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                  "ASAN_OPTIONS": "log_path=%s/asan:detect_leaks=1:abort_on_error=0" % self.data,
+                  "UBSAN_OPTIONS": "log_path=%s/ubsan:print_stacktrace=1:halt_on_error=1" % self.data})
+        if redis is not None:
+            e["REDIS_URL"] = redis.url
+        e.update(env or {})
+        self.env = e
+        self.proc = Proc(["lighttpd", "-D", "-f", os.path.join(ROOT, "lighttpd.conf")], e,
+                         os.path.join(self.data, "lighttpd.out"))
+        wait_for(self._up, what="lighttpd on port %d" % self.port)
+        # The stream responder is spawned too; wait until it answers.
+        wait_for(lambda: self._stream_up(), what="stream responder")
+
+    def _up(self):
+        try:
+            return http(self.port, "GET", "/api/health", timeout=2).status == 200
+        except OSError:
+            return False
+
+    def _stream_up(self):
+        try:
+            return http(self.port, "GET", "/api/events/stream?topic=x%20y", timeout=2).status == 400
+        except (OSError, IndexError):
+            return False
+
+    def get(self, path, **kw):
+        return http(self.port, "GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return http(self.port, "POST", path, body, **kw)
+
+    def sse(self, path, **kw):
+        return SSE(self.port, path, **kw)
+
+    def auth(self, sub, role="viewer"):
+        return {"Authorization": "Bearer " + token(sub, role)}
+
+    def sql(self, query, args=()):
+        con = sqlite3.connect(self.db, timeout=10)
+        try:
+            return con.execute(query, args).fetchall()
+        finally:
+            con.close()
+
+    def snapshot(self):
+        """Every row of every table: to prove a bad request changed nothing."""
+        con = sqlite3.connect(self.db, timeout=10)
+        try:
+            tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
+            return {t: con.execute("SELECT * FROM %s" % t).fetchall() for t in tables}
+        finally:
+            con.close()
+
+    def stream_pid(self):
+        for pid in children_of(self.proc.p.pid):
+            try:
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    if b"pulse-stream" in f.read():
+                        return pid
+            except OSError:
+                pass
+        return None
+
+    def sanitizer_reports(self):
+        out = []
+        for f in glob.glob(os.path.join(self.data, "asan*")) + glob.glob(os.path.join(self.data, "ubsan*")):
+            with open(f, errors="replace") as fh:
+                out.append(f + ":\n" + fh.read()[:4000])
+        return out
+
+    def stop(self):
+        kids = children_of(self.proc.p.pid)
+        self.proc.stop()
+        for pid in kids:
+            wait_for(lambda: not alive(pid), timeout=10, what="FastCGI child %d to exit" % pid)
+
+
+def topup(inst, user="u1", amount=5000):
+    r = inst.post("/api/topup/init", {"amount": amount, "description": "nap tien"}, headers=inst.auth(user))
+    assert r.status == 201, (r.status, r.body)
+    return r.json()
+
+
+def q(s):
+    return urllib.parse.quote(s, safe="")

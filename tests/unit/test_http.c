@@ -1,0 +1,190 @@
+/* test_http.c - query strings, ids, integers, origins and paths (fcgi/http.c). */
+#include "http.c"
+
+#include "check.h"
+
+/* Parses s; returns http_query_parse's result. */
+static int parse(const char *s, struct http_query *q)
+{
+    return http_query_parse(s, strlen(s), q);
+}
+
+static void test_query_decoding(void)
+{
+    struct http_query q;
+
+    CHECK(parse("a=1&b=hello%20world&c=x+y&d=%41%42%c3%a9&e=a%2Bb%26c%3Dd", &q) == 0);
+    CHECK_INT_EQ(q.n, 5);
+    CHECK_STR_EQ(http_query_get(&q, "a"), "1");
+    CHECK_STR_EQ(http_query_get(&q, "b"), "hello world");
+    CHECK_STR_EQ(http_query_get(&q, "c"), "x y");
+    CHECK_STR_EQ(http_query_get(&q, "d"), "AB\xc3\xa9");
+    CHECK_STR_EQ(http_query_get(&q, "e"), "a+b&c=d");
+    CHECK(http_query_get(&q, "missing") == NULL);
+    http_query_free(&q);
+
+    /* Names are decoded too; only the first '=' splits. */
+    CHECK(parse("my%20name=x=y", &q) == 0);
+    CHECK_STR_EQ(http_query_get(&q, "my name"), "x=y");
+    http_query_free(&q);
+
+    /* Only len bytes are read. */
+    CHECK(http_query_parse("a=1&b=2", 3, &q) == 0);
+    CHECK_INT_EQ(q.n, 1);
+    CHECK(http_query_get(&q, "b") == NULL);
+    http_query_free(&q);
+}
+
+static void test_query_shapes(void)
+{
+    struct http_query q;
+    const char *vals[2];
+
+    CHECK(parse("flag&x=1&empty=", &q) == 0);
+    CHECK_STR_EQ(http_query_get(&q, "flag"), "");
+    CHECK_STR_EQ(http_query_get(&q, "empty"), "");
+    CHECK_STR_EQ(http_query_get(&q, "x"), "1");
+    http_query_free(&q);
+
+    CHECK(parse("&&a=1&&b=2&", &q) == 0);
+    CHECK_INT_EQ(q.n, 2);
+    http_query_free(&q);
+
+    CHECK(parse("", &q) == 0);
+    CHECK_INT_EQ(q.n, 0);
+    http_query_free(&q);
+
+    CHECK(parse("topic=a&x=0&topic=b&topic=c", &q) == 0);
+    CHECK_STR_EQ(http_query_get(&q, "topic"), "a");
+    CHECK_INT_EQ(http_query_all(&q, "topic", vals, 2), 3); /* counts all, stores max */
+    CHECK_STR_EQ(vals[0], "a");
+    CHECK_STR_EQ(vals[1], "b");
+    CHECK_INT_EQ(http_query_all(&q, "nope", vals, 2), 0);
+    http_query_free(&q);
+}
+
+static void test_query_rejects(void)
+{
+    static const char *const bad[] = {
+        "a=%zz", "a=%4", "a=%", "a=%&b=1", "%zz=1", "a=%4g", "a=x%00y", "%00=1", "a=%0",
+    };
+    struct http_query q;
+    buf_t s = {0};
+    size_t i;
+
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        CHECK(parse(bad[i], &q) == -1);
+        CHECK(q.n == 0 && q.v == NULL); /* left empty */
+    }
+    /* A raw NUL inside len is refused too. */
+    CHECK(http_query_parse("a=x\0y", 5, &q) == -1);
+
+    for (i = 0; i < HTTP_MAX_QUERY_PARAMS; i++)
+        buf_printf(&s, "%sp%zu=%zu", i ? "&" : "", i, i);
+    CHECK(parse(buf_str(&s), &q) == 0);
+    CHECK_INT_EQ(q.n, HTTP_MAX_QUERY_PARAMS);
+    http_query_free(&q);
+    buf_puts(&s, "&one=more");
+    CHECK(parse(buf_str(&s), &q) == -1);
+    CHECK(q.n == 0 && q.v == NULL);
+    buf_free(&s);
+}
+
+static void test_valid_id(void)
+{
+    char id[HTTP_MAX_ID + 2];
+
+    CHECK(http_valid_id("abc"));
+    CHECK(http_valid_id("room:lobby"));
+    CHECK(http_valid_id("A-Z_0.9:x"));
+    memset(id, 'x', sizeof id);
+    id[HTTP_MAX_ID] = '\0';
+    CHECK(http_valid_id(id));          /* 128 */
+    id[HTTP_MAX_ID] = 'x';
+    id[HTTP_MAX_ID + 1] = '\0';
+    CHECK(!http_valid_id(id));         /* 129 */
+    CHECK(!http_valid_id(""));
+    CHECK(!http_valid_id(NULL));
+    CHECK(!http_valid_id("a/b"));
+    CHECK(!http_valid_id("a b"));
+    CHECK(!http_valid_id("a%20b"));
+    CHECK(!http_valid_id("a\nb"));
+    CHECK(!http_valid_id("caf\xc3\xa9"));
+    CHECK(http_valid_id_n("ab/cd", 2));
+    CHECK(!http_valid_id_n("ab", 0));
+}
+
+static void test_parse_i64(void)
+{
+    long long v = -5;
+
+    CHECK(http_parse_i64("0", &v) == 0 && v == 0);
+    CHECK(http_parse_i64("123", &v) == 0 && v == 123);
+    CHECK(http_parse_i64("007", &v) == 0 && v == 7);
+    CHECK(http_parse_i64("9223372036854775807", &v) == 0 && v == 9223372036854775807LL);
+    v = 42;
+    CHECK(http_parse_i64("9223372036854775808", &v) == -1);
+    CHECK(http_parse_i64("99999999999999999999999", &v) == -1);
+    CHECK(http_parse_i64("-1", &v) == -1);
+    CHECK(http_parse_i64("+1", &v) == -1);
+    CHECK(http_parse_i64(" 1", &v) == -1);
+    CHECK(http_parse_i64("1 ", &v) == -1);
+    CHECK(http_parse_i64("12a", &v) == -1);
+    CHECK(http_parse_i64("0x10", &v) == -1);
+    CHECK(http_parse_i64("", &v) == -1);
+    CHECK(http_parse_i64(NULL, &v) == -1);
+    CHECK_INT_EQ(v, 42); /* untouched on failure */
+}
+
+static void test_origin(void)
+{
+    const char *list = "https://a.example, https://b.example ,http://localhost:8080";
+
+    CHECK(http_origin_allowed("*", "https://anything.example"));
+    CHECK(http_origin_allowed(" * ", "https://anything.example"));
+    CHECK(http_origin_allowed(list, "https://a.example"));
+    CHECK(http_origin_allowed(list, "https://b.example"));
+    CHECK(http_origin_allowed(list, "http://localhost:8080"));
+    CHECK(!http_origin_allowed(list, "https://c.example"));
+    CHECK(!http_origin_allowed(list, "https://a.exampl"));
+    CHECK(!http_origin_allowed(list, "https://a.example.evil"));
+    CHECK(!http_origin_allowed(list, ""));
+    CHECK(!http_origin_allowed("", "https://a.example"));
+    CHECK(!http_origin_allowed(NULL, "https://a.example"));
+    CHECK(!http_origin_allowed("*", NULL));
+}
+
+static void test_target_path_and_status(void)
+{
+    char *p;
+
+    p = http_target_path("/api/events?topic=a&x=1");
+    CHECK_STR_EQ(p, "/api/events");
+    free(p);
+    p = http_target_path("/api/events");
+    CHECK_STR_EQ(p, "/api/events");
+    free(p);
+    p = http_target_path("/a?b?c");
+    CHECK_STR_EQ(p, "/a");
+    free(p);
+    p = http_target_path("?x");
+    CHECK_STR_EQ(p, "");
+    free(p);
+
+    CHECK_STR_EQ(http_status_text(200), "OK");
+    CHECK_STR_EQ(http_status_text(404), "Not Found");
+    CHECK_STR_EQ(http_status_text(405), "Method Not Allowed");
+    CHECK_STR_EQ(http_status_text(999), "Unknown");
+}
+
+int main(void)
+{
+    test_query_decoding();
+    test_query_shapes();
+    test_query_rejects();
+    test_valid_id();
+    test_parse_i64();
+    test_origin();
+    test_target_path_and_status();
+    return check_summary("test_http");
+}

@@ -90,6 +90,21 @@ static void append_value(sqlite3_stmt *st, buf_t *out)
         buf_append(out, val, len); /* integer, text, or the array's JSON */
 }
 
+/* 1 when body's data is a JSON object. */
+static int data_is_object(struct db *db, const char *body, size_t len)
+{
+    sqlite3_stmt *st = db_stmt(db, SQL_PAYOS_WEBHOOK_BODY);
+    const unsigned char *type;
+    int ok = 0;
+
+    if (st != NULL && db_bind_text(st, 1, body, (int)len) == 0 && sqlite3_step(st) == SQLITE_ROW) {
+        type = sqlite3_column_text(st, 0);
+        ok = type != NULL && strcmp((const char *)type, "object") == 0;
+    }
+    db_done(st);
+    return ok;
+}
+
 int payos_signed_text(struct db *db, const char *body, size_t len, buf_t *out)
 {
     sqlite3_stmt *st = db_stmt(db, SQL_PAYOS_SIGN_FIELDS);
@@ -109,6 +124,8 @@ int payos_signed_text(struct db *db, const char *body, size_t len, buf_t *out)
         append_value(st, out);
     }
     rc = step == SQLITE_DONE ? 0 : -1;
+    if (rc == 0 && n == 0 && !data_is_object(db, body, len))
+        rc = -1; /* no members: only an empty object is fine, not a missing data */
 out:
     db_done(st);
     return rc;

@@ -62,10 +62,10 @@ SELECT key, type,
                       WHEN 'false' THEN json('false')
                       ELSE e.value
                     END)
-           FROM json_each(value) AS e)
+           FROM json_each(d.value) AS e)
          ELSE value
        END
-FROM json_each(?1, '$.data')
+FROM json_each(?1, '$.data') AS d
 ORDER BY key;
 
 -- name: wallet_credit_once

@@ -2,6 +2,7 @@
  * vector from PayOS's documentation. */
 #include "payos.c"
 
+#include <ctype.h>
 #include <stdlib.h>
 
 #include "alloc.h"

@@ -1,0 +1,61 @@
+"""`make run`: the newcomer's command. Serves www/ and /api on the port it is
+given, configuration reaches the FastCGI processes, and SIGTERM to make
+stops lighttpd and every process it started."""
+import os
+import signal
+import subprocess
+import tempfile
+
+import harness
+from harness import ROOT, alive, children_of, http, wait_for
+
+
+def descendants(pid):
+    out, todo = [], [pid]
+    while todo:
+        kids = children_of(todo.pop())
+        out += kids
+        todo += kids
+    return out
+
+
+def test_make_run_serves_and_stops_cleanly(env):
+    port = harness.free_port()
+    data = tempfile.mkdtemp(prefix="run-", dir=env.tmp)
+    e = {k: v for k, v in os.environ.items() if not k.startswith(("PULSE_", "REDIS_", "MAKE"))}
+    log = open(os.path.join(data, "make.log"), "wb")
+    p = subprocess.Popen(["make", "--no-print-directory", "run", "PORT=%d" % port, "PULSE_DATA=" + data,
+                          "PULSE_JWT_SECRET=" + harness.JWT_SECRET, "PULSE_WORKERS=2"],
+                         cwd=ROOT, env=e, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: _ok(port), timeout=120, what="make run to serve /api/health")
+        page = http(port, "GET", "/")
+        assert page.status == 200 and "Pulse" in page.body
+        assert http(port, "GET", "/pulse.js").status == 200
+        # the secret given to make reached the request responders
+        tok = subprocess.run([os.path.join(ROOT, "build", "bin", "pulse-token"), "newbie", "viewer"],
+                             env={"PULSE_JWT_SECRET": harness.JWT_SECRET}, capture_output=True, text=True).stdout.strip()
+        r = http(port, "GET", "/api/wallet", headers={"Authorization": "Bearer " + tok})
+        assert r.status == 200 and r.json() == {"user_id": "newbie", "balance": 0}, r.body
+        assert os.path.exists(os.path.join(data, "pulse.db"))
+        procs = descendants(p.pid)
+        names = [open("/proc/%d/cmdline" % x, "rb").read() for x in procs if alive(x)]
+        assert sum(b"pulse-api" in n for n in names) == 2 and sum(b"pulse-stream" in n for n in names) == 1
+        s = harness.SSE(port, "/api/events/stream?topic=room:run")
+        assert s.status == 200
+        p.send_signal(signal.SIGTERM)
+        p.wait(20)
+        for x in procs:
+            wait_for(lambda: not alive(x), timeout=15, what="process %d to exit after make got SIGTERM" % x)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        log.close()
+
+
+def _ok(port):
+    try:
+        return http(port, "GET", "/api/health", timeout=2).status == 200
+    except OSError:
+        return False

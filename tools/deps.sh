@@ -1,0 +1,30 @@
+#!/bin/sh
+# deps.sh build|test - installs the Debian packages Pulse needs, when they
+# are missing and we are root; otherwise says what to install and fails.
+set -eu
+build="gcc make pkg-config libfcgi-dev libsqlite3-dev libhiredis-dev libssl-dev lighttpd"
+test="$build redis-server curl python3 sqlite3 nginx spawn-fcgi"
+case "${1:-build}" in
+    build) want=$build ;;
+    test) want=$test ;;
+    *) echo "usage: deps.sh build|test" >&2; exit 2 ;;
+esac
+missing=""
+for p in $want; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+    echo "Pulse needs these Debian packages:$missing" >&2
+    echo "run: sudo apt-get install -y$missing" >&2
+    exit 1
+fi
+echo "installing:$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# Debian starts the servers it installs; Pulse runs its own on its own ports.
+for svc in lighttpd nginx redis-server; do
+    case "$missing" in *"$svc"*) (service "$svc" stop >/dev/null 2>&1 || true) ;; esac
+done

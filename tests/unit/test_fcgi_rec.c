@@ -1,0 +1,329 @@
+/* test_fcgi_rec.c - the stream responder's FastCGI framing (fcgi/fcgi_rec.c):
+ * a lighttpd-like request fed in every split, protocol violations, and the
+ * records it writes. */
+#include "fcgi_rec.c"
+
+#include <stdlib.h>
+
+#include "alloc.h"
+#include "check.h"
+
+/* Appends a record of type for request id with len content bytes and pad
+ * bytes of padding. */
+static void rec(buf_t *b, int type, uint16_t id, const void *content, size_t len, unsigned pad)
+{
+    unsigned char h[8] = {FCGI_VERSION_1, (unsigned char)type, (unsigned char)(id >> 8), (unsigned char)id,
+                          (unsigned char)(len >> 8), (unsigned char)len, (unsigned char)pad, 0};
+
+    buf_append(b, h, 8);
+    if (len)
+        buf_append(b, content, len);
+    while (pad--)
+        buf_putc(b, '\x55');
+}
+
+/* Appends one name-value length: 1 byte below 128, else 4 with the top bit. */
+static void nv_length(buf_t *b, size_t n)
+{
+    if (n < 128) {
+        buf_putc(b, (char)n);
+        return;
+    }
+    buf_putc(b, (char)(0x80 | (n >> 24)));
+    buf_putc(b, (char)(n >> 16));
+    buf_putc(b, (char)(n >> 8));
+    buf_putc(b, (char)n);
+}
+
+static void nv(buf_t *b, const char *name, const char *value)
+{
+    nv_length(b, strlen(name));
+    nv_length(b, strlen(value));
+    buf_puts(b, name);
+    buf_puts(b, value);
+}
+
+static void begin(buf_t *b, uint16_t id, int role, int flags)
+{
+    unsigned char body[8] = {(unsigned char)(role >> 8), (unsigned char)role, (unsigned char)flags};
+
+    rec(b, FCGI_BEGIN_REQUEST, id, body, 8, 0);
+}
+
+static char cookie[300];
+
+/* What lighttpd sends for GET /api/stream: a management record, BEGIN
+ * (keep-conn), PARAMS split over two padded records, empty PARAMS, empty
+ * STDIN. */
+static void request_stream(buf_t *b)
+{
+    buf_t params = {0};
+    size_t half;
+
+    memset(cookie, 'c', sizeof cookie - 1);
+    nv(&params, "SCRIPT_NAME", "/api/stream");
+    nv(&params, "REQUEST_METHOD", "GET");
+    nv(&params, "QUERY_STRING", "topic=room:a&topic=room:b");
+    nv(&params, "HTTP_COOKIE", cookie); /* 4-byte value length */
+    nv(&params, "HTTP_LAST_EVENT_ID", "42");
+    nv(&params, "EMPTY", "");
+
+    rec(b, FCGI_GET_VALUES, FCGI_NULL_REQUEST_ID, NULL, 0, 0);
+    begin(b, 1, FCGI_RESPONDER, FCGI_KEEP_CONN);
+    half = params.len / 2;
+    rec(b, FCGI_PARAMS, 1, params.p, half, 3);
+    rec(b, FCGI_PARAMS, 1, params.p + half, params.len - half, 0);
+    rec(b, FCGI_PARAMS, 1, NULL, 0, 0);
+    rec(b, FCGI_STDIN, 1, NULL, 0, 0);
+    buf_free(&params);
+}
+
+/* Checks what a fully fed request stream must have produced. */
+static int request_ok(const struct fcgi_in *in)
+{
+    const char *v;
+    size_t n;
+
+    return in->params_done && in->have_begin && in->keep_conn && !in->aborted && in->request_id == 1 &&
+           fcgi_param(&in->params, "SCRIPT_NAME", &v, &n) == 1 && n == 11 && memcmp(v, "/api/stream", 11) == 0 &&
+           fcgi_param(&in->params, "QUERY_STRING", &v, &n) == 1 && n == 25 &&
+           memcmp(v, "topic=room:a&topic=room:b", 25) == 0 &&
+           fcgi_param(&in->params, "HTTP_COOKIE", &v, &n) == 1 && n == strlen(cookie) &&
+           memcmp(v, cookie, n) == 0 &&
+           fcgi_param(&in->params, "HTTP_LAST_EVENT_ID", &v, &n) == 1 && n == 2 && memcmp(v, "42", 2) == 0 &&
+           fcgi_param(&in->params, "EMPTY", &v, &n) == 1 && n == 0 &&
+           fcgi_param(&in->params, "HTTP_ORIGIN", &v, &n) == 0 && fcgi_param(&in->params, "SCRIPT", &v, &n) == 0;
+}
+
+/* Feeds s in chunks of the sizes next_size() gives; returns 0 or -1. */
+static int feed_chunks(struct fcgi_in *in, const buf_t *s, size_t (*next_size)(void))
+{
+    size_t off = 0;
+
+    while (off < s->len) {
+        size_t n = next_size();
+        if (n > s->len - off)
+            n = s->len - off;
+        if (fcgi_in_feed(in, (const unsigned char *)s->p + off, n) != 0)
+            return -1;
+        off += n;
+    }
+    return 0;
+}
+
+static size_t one(void)
+{
+    return 1;
+}
+
+static unsigned long rng = 12345;
+static size_t random_size(void)
+{
+    rng = rng * 6364136223846793005UL + 1442695040888963407UL;
+    return 1 + (size_t)((rng >> 33) % 40);
+}
+
+static void test_feed_splits(void)
+{
+    struct fcgi_in in;
+    buf_t s = {0};
+    size_t cut, ok;
+    int i;
+
+    request_stream(&s);
+
+    memset(&in, 0, sizeof in);
+    CHECK(fcgi_in_feed(&in, (const unsigned char *)s.p, s.len) == 0);
+    CHECK(request_ok(&in));
+    fcgi_in_free(&in);
+
+    memset(&in, 0, sizeof in);
+    CHECK(feed_chunks(&in, &s, one) == 0);
+    CHECK(request_ok(&in));
+    fcgi_in_free(&in);
+
+    for (i = 0, ok = 0; i < 200; i++) {
+        memset(&in, 0, sizeof in);
+        ok += feed_chunks(&in, &s, random_size) == 0 && request_ok(&in);
+        fcgi_in_free(&in);
+    }
+    CHECK_INT_EQ(ok, 200);
+
+    for (cut = 0, ok = 0; cut <= s.len; cut++) { /* every two-piece split */
+        memset(&in, 0, sizeof in);
+        ok += fcgi_in_feed(&in, (const unsigned char *)s.p, cut) == 0 &&
+              fcgi_in_feed(&in, (const unsigned char *)s.p + cut, s.len - cut) == 0 && request_ok(&in);
+        fcgi_in_free(&in);
+    }
+    CHECK_INT_EQ(ok, s.len + 1);
+
+    /* Before the empty PARAMS record, params are not done. */
+    memset(&in, 0, sizeof in);
+    CHECK(fcgi_in_feed(&in, (const unsigned char *)s.p, s.len - 16) == 0);
+    CHECK(!in.params_done);
+    fcgi_in_free(&in);
+    buf_free(&s);
+}
+
+/* Feeds s whole to a fresh reader; returns fcgi_in_feed's result. */
+static int feed_all(buf_t *s, struct fcgi_in *in)
+{
+    int rc;
+
+    memset(in, 0, sizeof *in);
+    rc = fcgi_in_feed(in, (const unsigned char *)s->p, s->len);
+    buf_free(s);
+    return rc;
+}
+
+static void test_violations(void)
+{
+    static unsigned char big[65535];
+    struct fcgi_in in;
+    buf_t s = {0};
+
+    begin(&s, 1, FCGI_RESPONDER, 0);
+    s.p[0] = 2; /* version */
+    CHECK(feed_all(&s, &in) == -1);
+    fcgi_in_free(&in);
+
+    begin(&s, 1, FCGI_AUTHORIZER, 0);
+    CHECK(feed_all(&s, &in) == -1);
+    fcgi_in_free(&in);
+    begin(&s, 1, 0x0101, 0); /* role 257 */
+    CHECK(feed_all(&s, &in) == -1);
+    fcgi_in_free(&in);
+
+    begin(&s, 1, FCGI_RESPONDER, 0);
+    begin(&s, 2, FCGI_RESPONDER, 0);
+    CHECK(feed_all(&s, &in) == -1);
+    fcgi_in_free(&in);
+    begin(&s, 1, FCGI_RESPONDER, 0);
+    begin(&s, 1, FCGI_RESPONDER, 0);
+    CHECK(feed_all(&s, &in) == -1);
+    fcgi_in_free(&in);
+
+    rec(&s, FCGI_BEGIN_REQUEST, 1, "\0\1\0\0\0\0\0\0\0", 9, 0); /* body must be 8 */
+    CHECK(feed_all(&s, &in) == -1);
+    fcgi_in_free(&in);
+
+    begin(&s, 1, FCGI_RESPONDER, 0);
+    rec(&s, FCGI_PARAMS, 2, "\1\1ab", 4, 0);
+    CHECK(feed_all(&s, &in) == -1);
+    fcgi_in_free(&in);
+    begin(&s, 1, FCGI_RESPONDER, 0);
+    rec(&s, FCGI_STDIN, 7, NULL, 0, 0);
+    CHECK(feed_all(&s, &in) == -1);
+    fcgi_in_free(&in);
+
+    rec(&s, FCGI_PARAMS, 1, "\1\1ab", 4, 0); /* before BEGIN_REQUEST */
+    CHECK(feed_all(&s, &in) == -1);
+    fcgi_in_free(&in);
+
+    /* exactly FCGI_REC_MAX_PARAMS bytes of params is fine, one more is not */
+    begin(&s, 1, FCGI_RESPONDER, 0);
+    rec(&s, FCGI_PARAMS, 1, big, sizeof big, 0);
+    rec(&s, FCGI_PARAMS, 1, big, FCGI_REC_MAX_PARAMS - sizeof big, 0);
+    CHECK(feed_all(&s, &in) == 0);
+    CHECK_INT_EQ(in.params.len, FCGI_REC_MAX_PARAMS);
+    fcgi_in_free(&in);
+    begin(&s, 1, FCGI_RESPONDER, 0);
+    rec(&s, FCGI_PARAMS, 1, big, sizeof big, 0);
+    rec(&s, FCGI_PARAMS, 1, big, FCGI_REC_MAX_PARAMS - sizeof big + 1, 0);
+    CHECK(feed_all(&s, &in) == -1);
+    fcgi_in_free(&in);
+
+    begin(&s, 1, FCGI_RESPONDER, 0);
+    rec(&s, FCGI_ABORT_REQUEST, 1, NULL, 0, 0);
+    CHECK(feed_all(&s, &in) == 0);
+    CHECK(in.aborted);
+    CHECK(!in.keep_conn);
+    fcgi_in_free(&in);
+}
+
+static void test_param_malformed(void)
+{
+    buf_t p = {0};
+    const char *v;
+    size_t n;
+
+    CHECK(fcgi_param(&p, "A", &v, &n) == 0); /* empty block */
+    buf_append(&p, "\1\5ab", 4);             /* value runs past the end */
+    CHECK(fcgi_param(&p, "X", &v, &n) == -1);
+    buf_reset(&p);
+    buf_append(&p, "\x80\0", 2);             /* truncated 4-byte length */
+    CHECK(fcgi_param(&p, "X", &v, &n) == -1);
+    buf_reset(&p);
+    buf_append(&p, "\1\1ab\x80", 5);         /* good pair, then garbage */
+    CHECK(fcgi_param(&p, "a", &v, &n) == 1 && n == 1 && *v == 'b');
+    CHECK(fcgi_param(&p, "z", &v, &n) == -1);
+    buf_free(&p);
+}
+
+/* Checks the 8-byte header at h. */
+static int is_header(const unsigned char *h, int type, uint16_t id, size_t len)
+{
+    return h[0] == FCGI_VERSION_1 && h[1] == type && h[2] == id >> 8 && h[3] == (id & 0xff) &&
+           h[4] == len >> 8 && h[5] == (len & 0xff) && h[6] == 0 && h[7] == 0;
+}
+
+static void test_writers(void)
+{
+    static const unsigned char end_body[8] = {0};
+    unsigned char *data = xmalloc(70000), *o;
+    buf_t out = {0};
+    size_t i;
+
+    for (i = 0; i < 70000; i++)
+        data[i] = (unsigned char)(i * 31);
+    fcgi_stdout(&out, 0x0102, data, 70000);
+    o = (unsigned char *)out.p;
+    CHECK_INT_EQ(out.len, 8 + 65535 + 8 + 4465);
+    CHECK(is_header(o, FCGI_STDOUT, 0x0102, 65535));
+    CHECK(memcmp(o + 8, data, 65535) == 0);
+    CHECK(is_header(o + 8 + 65535, FCGI_STDOUT, 0x0102, 4465));
+    CHECK(memcmp(o + 16 + 65535, data + 65535, 4465) == 0);
+
+    buf_reset(&out);
+    fcgi_stdout(&out, 1, data, 0);
+    CHECK_INT_EQ(out.len, 0); /* no empty STDOUT: that would end the stream */
+
+    fcgi_end(&out, 0x0203);
+    o = (unsigned char *)out.p;
+    CHECK_INT_EQ(out.len, 24);
+    CHECK(is_header(o, FCGI_STDOUT, 0x0203, 0));
+    CHECK(is_header(o + 8, FCGI_END_REQUEST, 0x0203, 8));
+    CHECK(memcmp(o + 16, end_body, 8) == 0); /* appStatus 0, FCGI_REQUEST_COMPLETE */
+
+    /* rewrite ids across records, one of them padded; content untouched */
+    buf_reset(&out);
+    fcgi_stdout(&out, 1, "\1\6\0\1\0\0\0\0", 8);
+    rec(&out, FCGI_STDOUT, 1, "pad", 3, 5);
+    fcgi_stdout(&out, 1, data, 70000);
+    fcgi_end(&out, 1);
+    fcgi_set_request_id((unsigned char *)out.p, out.len, 0xbeef);
+    o = (unsigned char *)out.p;
+    CHECK(is_header(o, FCGI_STDOUT, 0xbeef, 8));
+    CHECK(memcmp(o + 8, "\1\6\0\1\0\0\0\0", 8) == 0);
+    CHECK(o[16 + 2] == 0xbe && o[16 + 3] == 0xef && o[16 + 6] == 5);
+    o += 16 + 8 + 3 + 5;
+    CHECK(is_header(o, FCGI_STDOUT, 0xbeef, 65535));
+    CHECK(memcmp(o + 8, data, 65535) == 0);
+    o += 8 + 65535;
+    CHECK(is_header(o, FCGI_STDOUT, 0xbeef, 4465));
+    o += 8 + 4465;
+    CHECK(is_header(o, FCGI_STDOUT, 0xbeef, 0));
+    CHECK(is_header(o + 8, FCGI_END_REQUEST, 0xbeef, 8));
+    CHECK(o + 24 == (unsigned char *)out.p + out.len);
+    buf_free(&out);
+    free(data);
+}
+
+int main(void)
+{
+    test_feed_splits();
+    test_violations();
+    test_param_malformed();
+    test_writers();
+    return check_summary("test_fcgi_rec");
+}

@@ -38,7 +38,7 @@ stream_objs = $(core_objs) $(addprefix $(BUILD)/obj/,$(addsuffix .o,access $(STR
 
 BINS := $(BUILD)/bin/pulse-api $(BUILD)/bin/pulse-stream $(BUILD)/bin/pulse-token
 
-.PHONY: all clean run test check-asan unit install deps test-deps
+.PHONY: all clean run test check-asan unit install deps test-deps fuzz fuzz-smoke
 all: $(BINS)
 
 build/gen/sql_gen.c build/gen/sql_gen.h: tools/sqlgen.awk $(SQL)
@@ -97,9 +97,16 @@ ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-s
 unit: $(GEN)
 	@$(MAKE) --no-print-directory -f tests/unit/unit.mk
 
+# The integration suite runs against the sanitizer build; the fuzz smoke
+# run gives every parser of outside input a few seconds of libFuzzer.
 test: test-deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="$(ASAN_FLAGS)" LDLIBS="-fsanitize=address,undefined" all
+	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk fuzz-smoke FUZZ_SECONDS=$(FUZZ_SECONDS)
 	python3 tests/run.py --bin build/asan/bin
+
+FUZZ_SECONDS ?= 5
+fuzz fuzz-smoke: $(GEN)
+	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk $@
 
 check-asan: test

@@ -119,8 +119,12 @@ static int nv_len(const unsigned char **p, const unsigned char *end, size_t *out
 
 int fcgi_param(const buf_t *params, const char *name, const char **val, size_t *vlen)
 {
-    const unsigned char *p = (const unsigned char *)params->p, *end = p + params->len;
+    const unsigned char *p = (const unsigned char *)params->p, *end;
     size_t want = strlen(name);
+
+    if (p == NULL)
+        return 0;
+    end = p + params->len;
 
     while (p < end) {
         size_t nl, vl;

@@ -27,7 +27,8 @@ struct fcgi_in {
     unsigned params_done : 1;
     unsigned aborted : 1;
     unsigned keep_conn : 1;
-    buf_t params;              /* PARAMS bytes until params_done; then freed */
+    buf_t params;              /* PARAMS bytes, complete once params_done; the
+                                  * owner frees them when done (fcgi_in_free) */
 };
 
 /* Consumes len bytes. Returns 0, or -1 on a protocol violation (bad

@@ -9,17 +9,20 @@ void sse_event(buf_t *out, int64_t id, const char *type, const char *data, size_
     const char *p = data, *end = data + len;
 
     buf_printf(out, "id: %" PRId64 "\nevent: %s\n", id, type);
-    /* JSON from SQLite has no raw newlines, but a payload that did would
-     * end the field early: split it into one data: line per line. */
-    do {
-        const char *nl = memchr(p, '\n', (size_t)(end - p));
-        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+    /* JSON from SQLite has no raw line breaks, but a payload that did would
+     * end the field early: every CR, LF or CRLF starts a new data: line. */
+    for (;;) {
+        const char *q = p;
 
+        while (q < end && *q != '\n' && *q != '\r')
+            q++;
         buf_puts(out, "data: ");
-        buf_append(out, p, n);
+        buf_append(out, p, (size_t)(q - p));
         buf_putc(out, '\n');
-        p += n + (nl != NULL);
-    } while (p < end);
+        if (q == end)
+            break;
+        p = q + (q[0] == '\r' && q + 1 < end && q[1] == '\n' ? 2 : 1);
+    }
     buf_putc(out, '\n');
 }
 

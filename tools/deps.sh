@@ -3,7 +3,7 @@
 # are missing and we are root; otherwise says what to install and fails.
 set -eu
 build="gcc make pkg-config libfcgi-dev libsqlite3-dev libhiredis-dev libssl-dev lighttpd"
-test="$build redis-server curl python3 sqlite3 nginx spawn-fcgi"
+test="$build redis-server curl python3 sqlite3 nginx spawn-fcgi clang libclang-rt-14-dev"
 case "${1:-build}" in
     build) want=$build ;;
     test) want=$test ;;

@@ -48,6 +48,7 @@ static inline void check_int_eq(long long a, long long b, const char *file, int 
 static inline int check_summary(const char *name)
 {
     printf("%s: %d passed, %d failed\n", name, check_passed, check_failed);
+    fflush(stdout); /* a leak report at exit ends the process without flushing */
     return check_failed ? 1 : 0;
 }
 

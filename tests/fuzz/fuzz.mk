@@ -1,0 +1,40 @@
+# libFuzzer targets for every parser of outside input. Built with clang:
+#   make fuzz                     build them into build/fuzz/
+#   make fuzz-smoke FUZZ_SECONDS=30   run each for that long on its corpus
+# The corpora in tests/fuzz/corpus/<target>/ are seeds; runs write new inputs
+# into build/fuzz/corpus/, never into the repository.
+
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 10
+FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+              -D_GNU_SOURCE -Ibuild/gen -Ifcgi -Ihandlers -Itests/fuzz \
+              $(shell pkg-config --cflags sqlite3 hiredis libcrypto)
+FUZZ_LIBS := $(shell pkg-config --libs sqlite3 hiredis libcrypto) -lm
+
+CORE_SRC := fcgi/alloc.c fcgi/buf.c fcgi/log.c fcgi/config.c fcgi/db.c fcgi/crypto.c fcgi/auth.c \
+            fcgi/http.c fcgi/store.c build/gen/sql_gen.c
+TARGETS := query fcgi jwt payos stream_req
+
+src_query := fcgi/http.c fcgi/alloc.c fcgi/buf.c
+src_fcgi := fcgi/fcgi_rec.c fcgi/alloc.c fcgi/buf.c
+src_jwt := $(CORE_SRC)
+src_payos := $(CORE_SRC) handlers/payos.c
+src_stream_req := $(CORE_SRC) fcgi/stream_req.c fcgi/fcgi_rec.c handlers/access.c
+
+.PHONY: fuzz fuzz-smoke
+fuzz: $(addprefix build/fuzz/fuzz_,$(TARGETS))
+
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard fcgi/*.c fcgi/*.h handlers/*.c handlers/*.h) build/gen/sql_gen.c
+	@mkdir -p build/fuzz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(src_$*) $(FUZZ_LIBS)
+
+fuzz-smoke: fuzz
+	@set -e; for t in $(TARGETS); do \
+	  mkdir -p build/fuzz/corpus/$$t; \
+	  echo "fuzz $$t: $(FUZZ_SECONDS)s"; \
+	  build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -print_final_stats=0 -close_fd_mask=3 -artifact_prefix=build/fuzz/crash-$$t- \
+	    build/fuzz/corpus/$$t tests/fuzz/corpus/$$t >build/fuzz/$$t.log 2>&1 \
+	    || { tail -40 build/fuzz/$$t.log; echo "fuzz $$t: CRASH (input in build/fuzz/crash-$$t-*)"; exit 1; }; \
+	  grep -E "^Done" build/fuzz/$$t.log | tail -1; \
+	done

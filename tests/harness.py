@@ -377,5 +377,16 @@ def topup(inst, user="u1", amount=5000):
     return r.json()
 
 
+def publish(inst, topic, n, start=0):
+    """Publishes n admin events {"n": start..} to topic; returns their ids."""
+    adm = inst.auth("root", "admin")
+    ids = []
+    for i in range(n):
+        r = inst.post("/api/publish", {"topic": topic, "type": "note", "data": {"n": start + i}}, headers=adm)
+        assert r.status == 202, r.body
+        ids.append(r.json()["id"])
+    return ids
+
+
 def q(s):
     return urllib.parse.quote(s, safe="")

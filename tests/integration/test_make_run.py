@@ -38,9 +38,7 @@ def test_make_run_serves_and_stops_cleanly(env):
         r = http(port, "GET", "/api/wallet", headers={"Authorization": "Bearer " + tok})
         assert r.status == 200 and r.json() == {"user_id": "newbie", "balance": 0}, r.body
         assert os.path.exists(os.path.join(data, "pulse.db"))
-        procs = descendants(p.pid)
-        names = [open("/proc/%d/cmdline" % x, "rb").read() for x in procs if alive(x)]
-        assert sum(b"pulse-api" in n for n in names) == 2 and sum(b"pulse-stream" in n for n in names) == 1
+        procs = wait_for(lambda: _fcgi_procs(p.pid), timeout=10, what="2 pulse-api and 1 pulse-stream under make")
         s = harness.SSE(port, "/api/events/stream?topic=room:run")
         assert s.status == 200
         p.send_signal(signal.SIGTERM)
@@ -52,6 +50,21 @@ def test_make_run_serves_and_stops_cleanly(env):
             os.killpg(p.pid, signal.SIGKILL)
             p.wait()
         log.close()
+
+
+def _fcgi_procs(pid):
+    """All descendants of pid once exactly 2 pulse-api and 1 pulse-stream run."""
+    procs = descendants(pid)
+    names = []
+    for x in procs:
+        try:
+            with open("/proc/%d/cmdline" % x, "rb") as f:
+                names.append(f.read())
+        except OSError:
+            pass
+    api = sum(b"pulse-api" in n for n in names)
+    stream = sum(b"pulse-stream" in n for n in names)
+    return procs if (api, stream) == (2, 1) else None
 
 
 def _ok(port):

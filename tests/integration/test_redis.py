@@ -5,19 +5,9 @@ within these tests only Redis can carry an event from one instance's request
 responders to the other's stream responder quickly."""
 import time
 
-from harness import wait_for
+from harness import publish, wait_for
 
 SLOW_POLL = {"PULSE_TAIL_POLL_MS": "60000"}
-
-
-def publish(inst, topic, n, start=0):
-    adm = inst.auth("root", "admin")
-    out = []
-    for i in range(n):
-        r = inst.post("/api/publish", {"topic": topic, "type": "note", "data": {"n": start + i}}, headers=adm)
-        assert r.status == 202, r.body
-        out.append(r.json()["id"])
-    return out
 
 
 def make_pair(env, redis):

@@ -1,15 +1,5 @@
 """Lossless resume: Last-Event-ID on the same or another stream responder."""
-from harness import q, token
-
-
-def publish(inst, topic, n, start=0):
-    adm = inst.auth("root", "admin")
-    ids = []
-    for i in range(n):
-        r = inst.post("/api/publish", {"topic": topic, "type": "note", "data": {"n": start + i}}, headers=adm)
-        assert r.status == 202, r.body
-        ids.append(r.json()["id"])
-    return ids
+from harness import publish, q, token
 
 
 def test_reconnect_with_last_event_id_gets_exactly_the_missed_events(env):

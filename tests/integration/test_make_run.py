@@ -20,6 +20,26 @@ def descendants(pid):
 
 
 def test_make_run_serves_and_stops_cleanly(env):
+    _make_run_and_stop(env, lambda p: p.send_signal(signal.SIGTERM))
+
+
+def test_ctrl_c_on_make_run_stops_everything(env):
+    # Ctrl-C in a terminal sends SIGINT to the whole foreground process group
+    _make_run_and_stop(env, lambda p: os.killpg(p.pid, signal.SIGINT))
+
+
+def test_make_install_puts_files_under_destdir(env):
+    dest = tempfile.mkdtemp(prefix="dest-", dir=env.tmp)
+    out = subprocess.run(["make", "--no-print-directory", "install", "PREFIX=/opt/pulse", "DESTDIR=" + dest],
+                         cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for f in ("bin/pulse-api", "bin/pulse-stream", "bin/pulse-token", "share/pulse/www/pulse.js",
+              "share/pulse/www/topup.html", "share/pulse/lighttpd.conf"):
+        assert os.path.exists(os.path.join(dest, "opt/pulse", f)), f
+    assert os.access(os.path.join(dest, "opt/pulse/bin/pulse-api"), os.X_OK)
+
+
+def _make_run_and_stop(env, stop):
     port = harness.free_port()
     data = tempfile.mkdtemp(prefix="run-", dir=env.tmp)
     e = {k: v for k, v in os.environ.items() if not k.startswith(("PULSE_", "REDIS_", "MAKE"))}
@@ -41,7 +61,7 @@ def test_make_run_serves_and_stops_cleanly(env):
         procs = wait_for(lambda: _fcgi_procs(p.pid), timeout=10, what="2 pulse-api and 1 pulse-stream under make")
         s = harness.SSE(port, "/api/events/stream?topic=room:run")
         assert s.status == 200
-        p.send_signal(signal.SIGTERM)
+        stop(p)
         p.wait(20)
         for x in procs:
             wait_for(lambda: not alive(x), timeout=15, what="process %d to exit after make got SIGTERM" % x)

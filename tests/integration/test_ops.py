@@ -1,0 +1,61 @@
+"""Operations: health, metrics summed over processes, CORS."""
+import re
+
+from harness import http, publish
+
+
+def metric(text, name):
+    m = re.search(r"^%s (\d+)$" % re.escape(name), text, re.M)
+    assert m, "metric %s missing in:\n%s" % (name, text)
+    return int(m.group(1))
+
+
+def test_health_local_mode(env):
+    a = env.instance()
+    r = a.get("/api/health")
+    assert r.status == 200 and r.json() == {"status": "ok", "db": "ok", "redis": "disabled", "mode": "local"}
+
+
+def test_health_with_redis_down_is_still_200(env):
+    redis = env.redis()
+    a = env.instance(redis=redis)
+    assert a.get("/api/health").json()["redis"] == "ok"
+    redis.kill()
+    r = a.get("/api/health")
+    assert r.status == 200 and r.json() == {"status": "ok", "db": "ok", "redis": "down", "mode": "redis"}
+
+
+def test_metrics_count_across_processes(env):
+    a = env.instance(workers=3)
+    base = a.get("/api/metrics")
+    assert base.status == 200 and base.header("content-type").startswith("text/plain")
+    assert "# TYPE pulse_events_appended_total counter" in base.body
+    s1 = a.sse("/api/events/stream?topic=room:m")
+    s2 = a.sse("/api/events/stream?topic=room:m", headers={"Last-Event-ID": "0"})
+    publish(a, "room:m", 4)
+    s1.events(4)
+    s2.events(4)
+    a.get("/api/nowhere")
+    m = a.get("/api/metrics").body
+    assert metric(m, "pulse_events_appended_total") == metric(base.body, "pulse_events_appended_total") + 4
+    assert metric(m, "pulse_events_delivered_total") >= 8
+    assert metric(m, "pulse_streams_open") == 2
+    assert metric(m, "pulse_replays_total") == 1
+    assert metric(m, 'pulse_requests_total{class="4xx"}') >= 1
+    assert metric(m, 'pulse_requests_total{class="2xx"}') >= 6
+    s1.close()
+    s2.close()
+
+
+def test_cors_only_for_listed_origins(env):
+    a = env.instance(env={"PULSE_CORS_ORIGINS": "https://shop.example, https://admin.example"})
+    ok = a.get("/api/health", headers={"Origin": "https://shop.example"})
+    assert ok.header("access-control-allow-origin") == "https://shop.example"
+    bad = a.get("/api/health", headers={"Origin": "https://evil.example"})
+    assert bad.header("access-control-allow-origin") is None
+    pre = http(a.port, "OPTIONS", "/api/topup/init", headers={"Origin": "https://admin.example",
+                                                              "Access-Control-Request-Method": "POST"})
+    assert pre.status == 204 and "POST" in pre.header("access-control-allow-methods")
+    assert "Authorization" in pre.header("access-control-allow-headers")
+    s = a.sse("/api/events/stream?topic=room:c", headers={"Origin": "https://shop.example"})
+    assert s.status == 200 and s.headers.get("access-control-allow-origin") == "https://shop.example"

@@ -108,3 +108,27 @@ def test_heartbeat_comment(env):
     s = a.sse("/api/events/stream?topic=room:hb")
     s.no_event(2.5)
     assert "ping" in s.comments
+
+
+def test_concurrent_writers_stream_gets_every_event_once_in_id_order(env):
+    """Many request responders commit at once; SQLite serialises them and the
+    stream delivers the log in id order: nothing skipped, nothing twice."""
+    import threading
+    a = env.instance(workers=4)
+    s = a.sse("/api/events/stream?topic=room:c&topic=room:d")
+    ids, lock = [], threading.Lock()
+
+    def writer(k):
+        got = publish(a, "room:c" if k % 2 else "room:d", 25, k * 100)
+        with lock:
+            ids.extend(got)
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(set(ids)) == 200
+    got = [int(e["id"]) for e in s.events(200, timeout=30)]
+    assert got == sorted(ids)
+    assert s.no_event(0.5)

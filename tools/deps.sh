@@ -3,7 +3,11 @@
 # are missing and we are root; otherwise says what to install and fails.
 set -eu
 build="gcc make pkg-config libfcgi-dev libsqlite3-dev libhiredis-dev libssl-dev lighttpd"
-test="$build redis-server curl python3 sqlite3 nginx spawn-fcgi clang libclang-rt-14-dev"
+test="$build redis-server curl python3 sqlite3 nginx spawn-fcgi clang libclang-rt-14-dev chromium"
+# The browser test runs playwright-core (npm, tests/browser) under Node: a node and
+# npm already on PATH are used as they are, otherwise Debian's are installed.
+command -v node >/dev/null 2>&1 || test="$test nodejs"
+command -v npm >/dev/null 2>&1 || test="$test npm"
 case "${1:-build}" in
     build) want=$build ;;
     test) want=$test ;;

@@ -1,0 +1,224 @@
+"""The top-up page in a real browser: Debian's headless Chromium, driven by
+playwright-core from tests/browser/topup_page.js, against a real instance.
+
+Needs node, npm and /usr/bin/chromium (`make test-deps` installs them); the
+first run does `npm ci` in tests/browser. The Node script prints one JSON line
+per observation and waits on stdin while this side posts the PayOS webhook, so
+the page stays open, untouched, while the payment is confirmed.
+"""
+import fcntl
+import json
+import os
+import queue
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+
+from harness import ROOT, alive, children_of, payos_body, q, topup
+
+BROWSER_DIR = os.path.join(ROOT, "tests", "browser")
+SCRIPT = os.path.join(BROWSER_DIR, "topup_page.js")
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOT = "/tmp/topup-paid.png"
+_npm_lock = threading.Lock()
+
+
+def ensure_node_modules():
+    for tool in ("node", "npm"):
+        assert shutil.which(tool), "%s is not on PATH: run `make test-deps` (tools/deps.sh test)" % tool
+    assert os.access(CHROMIUM, os.X_OK), "%s is missing: run `make test-deps` (tools/deps.sh test)" % CHROMIUM
+    with _npm_lock, open(os.path.join(tempfile.gettempdir(), "pulse-browser-npm.lock"), "w") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)      # another test run may be installing too
+        if installed_version() == locked_version():
+            return
+        # playwright-core downloads no browser; the lock file pins the exact version.
+        out = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=BROWSER_DIR,
+                             capture_output=True, text=True, timeout=300)
+        assert out.returncode == 0, "npm ci failed:\n" + out.stdout[-2000:] + out.stderr[-2000:]
+        assert installed_version() == locked_version(), "npm ci did not install playwright-core"
+
+
+def locked_version():
+    with open(os.path.join(BROWSER_DIR, "package-lock.json")) as f:
+        return json.load(f)["packages"]["node_modules/playwright-core"]["version"]
+
+
+def installed_version():
+    try:
+        with open(os.path.join(BROWSER_DIR, "node_modules", "playwright-core", "package.json")) as f:
+            return json.load(f)["version"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def descendants(pid):
+    out, todo = [], [pid]
+    while todo:
+        kids = children_of(todo.pop())
+        out += kids
+        todo += kids
+    return out
+
+
+class Browser:
+    """One run of topup_page.js; lines() come off its stdout as JSON objects."""
+
+    def __init__(self, tmp, **cfg):
+        ensure_node_modules()
+        self.profile = os.path.join(tmp, "chromium-profile-%d" % id(self))
+        os.makedirs(self.profile)
+        cfg["user_data_dir"] = self.profile
+        self.log = open(os.path.join(tmp, "browser-%d.log" % id(self)), "w")
+        self.p = subprocess.Popen(["node", SCRIPT, json.dumps(cfg)], cwd=BROWSER_DIR, stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=self.log, text=True, start_new_session=True)
+        self.q = queue.Queue()
+        self.console = []
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.p.stdout:
+            self.log.write("stdout: " + line)
+            self.log.flush()
+            try:
+                self.q.put(json.loads(line))
+            except ValueError:
+                self.q.put({"step": "garbage", "line": line})
+        self.q.put(None)
+
+    def expect(self, step, timeout):
+        """The next line with this step; fails on any other outcome."""
+        deadline = time.time() + timeout
+        while True:
+            try:
+                msg = self.q.get(timeout=max(0.01, deadline - time.time()))
+            except queue.Empty:
+                raise AssertionError("browser: no %r line within %ss" % (step, timeout))
+            if msg is None:
+                raise AssertionError("browser exited (rc=%s) before %r; see %s" % (self.p.wait(), step, self.log.name))
+            if msg["step"] == "console":
+                self.console.append(msg)
+                continue
+            assert msg["step"] == step, "browser: expected %r, got %r" % (step, msg)
+            return msg
+
+    def send(self, line):
+        self.p.stdin.write(line + "\n")
+        self.p.stdin.flush()
+
+    def close(self):
+        """Ends node and every Chromium process it started, by PID."""
+        pids = descendants(self.p.pid) if self.p.poll() is None else []
+        # A Chromium orphaned by a crashed node is found by its (unique) profile dir.
+        for st in os.listdir("/proc"):
+            if st.isdigit():
+                try:
+                    with open("/proc/%s/cmdline" % st, "rb") as f:
+                        if self.profile.encode() in f.read():
+                            pids += [int(st)] + descendants(int(st))
+                except OSError:
+                    pass
+        try:
+            self.p.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.p.wait(15)           # normally it has closed the browser and exited already
+        except subprocess.TimeoutExpired:
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(5)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        for pid in set(pids):
+            if alive(pid):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        self.log.close()
+
+
+def vnd(n):
+    return "{:,}".format(n)
+
+
+def pay_while_watching(env, inst, conn, amount, screenshot=None):
+    """Opens the page for a fresh top-up, waits for `conn` + PENDING, pays, waits for PAID."""
+    tx = topup(inst, "alice", amount)
+    url = "http://127.0.0.1:%d/topup.html?tx_ref=%s&token=%s" % (inst.port, tx["tx_ref"], tx["stream_token"])
+    b = Browser(env.tmp, mode="topup", url=url, conn=conn, amount_text=vnd(amount), paid_timeout_ms=10000,
+                screenshot=screenshot)
+    try:
+        ready = b.expect("ready", 45)
+        st = ready["state"]
+        assert st["tx_ref"] == tx["tx_ref"] and st["order_code"] == str(tx["order_code"]), st
+        assert st["paid_at"] == "—" and st["error"] is None, st
+        t0 = time.time()
+        r = inst.post("/api/payos/webhook", payos_body(tx["order_code"], amount))
+        assert r.status == 200 and r.json()["status"] == "PAID", r.body
+        b.send("paid")
+        paid = b.expect("paid", 20)
+        took = time.time() - t0
+        st = paid["state"]
+        assert st["status"] == "PAID" and st["status_class"] == "badge badge-paid", st
+        assert st["amount"] == vnd(amount) and st["paid_at"] not in ("", "—"), st
+        assert st["conn"] == conn, st
+        # no reload, no navigation: the same document saw PENDING turn into PAID
+        assert st["marker"] == "same-page" and paid["navigations"] == 1, paid
+        seen = [s["status"] for s in st["seen"]]
+        assert "PENDING" in seen and seen[-1] == "PAID" and seen.index("PENDING") < len(seen) - 1, st["seen"]
+        assert paid["page_errors"] == [], paid["page_errors"]
+        assert took < 10, took
+        server = inst.get("/api/topup/status?tx_ref=%s&token=%s" % (tx["tx_ref"], tx["stream_token"])).json()
+        assert st["paid_at"] == server["paid_at"], (st, server)
+        b.expect("done", 20)
+        return st
+    finally:
+        b.close()
+
+
+def test_browser_topup_page_turns_paid_live(env):
+    a = env.instance()
+    st = pay_while_watching(env, a, "live", 25000, screenshot=SCREENSHOT)
+    assert [s["conn"] for s in st["seen"]][-1] == "live"
+    assert "polling" not in [s["conn"] for s in st["seen"]], st["seen"]
+    assert os.path.getsize(SCREENSHOT) > 1000
+
+
+def test_browser_topup_page_falls_back_to_polling_when_streams_are_full(env):
+    a = env.instance(env={"PULSE_MAX_CONNECTIONS": "1"})
+    other = topup(a, "bob", 1000)
+    path = "/api/topup/stream?tx_ref=%s&token=%s" % (other["tx_ref"], other["stream_token"])
+    hog = a.sse(path)                                    # takes the one stream slot
+    try:
+        assert hog.status == 200, hog.status
+        probe = a.sse(path)
+        assert probe.status == 503, probe.status
+        probe.close()
+        st = pay_while_watching(env, a, "polling", 7000)
+        assert "live" not in [s["conn"] for s in st["seen"]], st["seen"]
+    finally:
+        hog.close()
+
+
+def test_browser_topup_page_shows_hostile_text_as_text(env):
+    # Only textContent may carry server or URL text into the page.
+    src = open(os.path.join(ROOT, "www", "topup.js")).read() + open(os.path.join(ROOT, "www", "pulse.js")).read()
+    assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write", src)
+    a = env.instance()
+    evil = '<img src=x onerror="window.__xss=1"><b>x</b>'
+    url = "http://127.0.0.1:%d/topup.html?tx_ref=%s&token=t" % (a.port, q(evil))
+    b = Browser(env.tmp, mode="xss", url=url)
+    try:
+        r = b.expect("xss", 45)
+        assert r["tx_ref"] == evil, r
+        assert r["injected"] == 0 and r["xss"] is None and r["page_errors"] == [], r
+        assert "invalid transaction reference" in r["error"] and r["conn"] == "offline", r
+        b.expect("done", 20)
+    finally:
+        b.close()

@@ -25,7 +25,7 @@ LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -lh
 # handlers, and the stream responder's own modules.
 CORE := alloc buf log config db crypto auth http store bell bus metrics
 API  := router handler runtime api_main
-HANDLERS := access events topup payos health
+HANDLERS := access events topup payos health live_rooms live_shop live_chat
 STREAM := fcgi_rec sse loop stream_req stream subscriber stream_main
 
 BUILD ?= build

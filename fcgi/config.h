@@ -32,6 +32,8 @@ struct config {
     long max_body;                 /* PULSE_MAX_BODY: request body bytes */
     long tail_poll_ms;             /* PULSE_TAIL_POLL_MS: safety-net log poll */
     long stream_queue;             /* PULSE_STREAM_QUEUE: events queued per slow client */
+    long presence_ttl_s;           /* PULSE_PRESENCE_TTL_S: a viewer counts this long after joining */
+    long chat_rate;                /* PULSE_CHAT_RATE: chat messages per user per second */
 };
 
 /* Process-wide configuration; NULL before config_load(). Read-only. */

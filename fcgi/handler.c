@@ -1,6 +1,7 @@
 /* handler.c - helpers handlers answer with (see handler.h). */
 #include "handler.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -152,4 +153,114 @@ int ctx_emit(struct ctx *c, const char *topic, const char *type, const char *dat
     c->events = xrealloc(c->events, (c->nevents + 1) * sizeof *c->events);
     c->events[c->nevents++] = ev;
     return 0;
+}
+
+size_t ctx_utf8_len(const char *s)
+{
+    size_t n = 0;
+
+    for (; *s; s++)
+        n += ((unsigned char)*s & 0xc0) != 0x80;
+    return n;
+}
+
+/* Looks up $.field of the body; *st is left on the row (caller db_done). */
+static int body_field(struct ctx *c, const char *field, sqlite3_stmt **st, const char **type)
+{
+    char path[96];
+    int n = snprintf(path, sizeof path, "$.%s", field);
+
+    *st = db_stmt(c->db, SQL_JSON_FIELD);
+    if (n < 0 || (size_t)n >= sizeof path || *st == NULL ||
+        db_bind_text(*st, 1, c->req->body, (int)c->req->body_len) || db_bind_text(*st, 2, path, -1) ||
+        sqlite3_step(*st) != SQLITE_ROW) {
+        ctx_db_error(c);
+        return -1;
+    }
+    *type = (const char *)sqlite3_column_text(*st, 0);
+    return 0;
+}
+
+static void field_error(struct ctx *c, const char *field, const char *fmt, long long a, long long b)
+{
+    buf_t msg = {0}, code = {0};
+
+    buf_printf(&msg, "%s ", field);
+    buf_printf(&msg, fmt, a, b);
+    buf_printf(&code, "invalid_%s", field);
+    ctx_error(c, 400, code.p, msg.p);
+    buf_free(&msg);
+    buf_free(&code);
+}
+
+int ctx_body_has(struct ctx *c, const char *field)
+{
+    sqlite3_stmt *st;
+    const char *type;
+    int has = 0;
+
+    if (body_field(c, field, &st, &type) == 0)
+        has = type != NULL && *type != '\0' && strcmp(type, "null") != 0;
+    db_done(st);
+    return has;
+}
+
+int ctx_body_text(struct ctx *c, const char *field, size_t min, size_t max, int required, char **out)
+{
+    sqlite3_stmt *st;
+    const char *type, *v;
+    size_t n;
+    int rc = -1;
+
+    if (body_field(c, field, &st, &type) != 0)
+        goto out;
+    if (type == NULL || *type == '\0' || (!required && strcmp(type, "null") == 0)) {
+        if (!required)
+            rc = 0;
+        else
+            field_error(c, field, "is required: a string of %lld to %lld characters", (long long)min,
+                        (long long)max);
+        goto out;
+    }
+    v = (const char *)sqlite3_column_text(st, 1);
+    if (strcmp(type, "text") != 0 || v == NULL || (n = ctx_utf8_len(v)) < min || n > max ||
+        strlen(v) != (size_t)sqlite3_column_bytes(st, 1)) {
+        field_error(c, field, "must be a string of %lld to %lld characters", (long long)min, (long long)max);
+        goto out;
+    }
+    free(*out);
+    *out = xstrdup(v);
+    rc = 0;
+out:
+    db_done(st);
+    return rc;
+}
+
+int ctx_body_int(struct ctx *c, const char *field, long long min, long long max, int required,
+                 long long *out)
+{
+    sqlite3_stmt *st;
+    const char *type;
+    long long v;
+    int rc = -1;
+
+    if (body_field(c, field, &st, &type) != 0)
+        goto out;
+    if (type == NULL || *type == '\0' || (!required && strcmp(type, "null") == 0)) {
+        if (!required)
+            rc = 0;
+        else
+            field_error(c, field, "is required: an integer from %lld to %lld", min, max);
+        goto out;
+    }
+    v = sqlite3_column_int64(st, 1);
+    if (strcmp(type, "integer") != 0 || v < min || v > max) {
+        field_error(c, field, "must be an integer from %lld to %lld", min, max);
+        goto out;
+    }
+    *out = v;
+    rc = 0;
+out:
+    db_done(st);
+    return rc;
 }

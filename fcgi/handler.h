@@ -73,6 +73,19 @@ int ctx_auth_role(struct ctx *c, unsigned role_mask);
 /* Checks the body is a JSON object; answers 400 and returns -1 if not. */
 int ctx_body_object(struct ctx *c);
 
+/* Typed reads of the request's JSON body (which ctx_body_object has
+ * checked). Each answers 400 naming the field and returns -1 when the value
+ * is of the wrong type or out of bounds; a missing optional field leaves the
+ * output untouched and returns 0. Text lengths are in characters. */
+int ctx_body_text(struct ctx *c, const char *field, size_t min, size_t max, int required, char **out);
+int ctx_body_int(struct ctx *c, const char *field, long long min, long long max, int required,
+                 long long *out);
+/* 1 when the body has the member with a non-null value, else 0. */
+int ctx_body_has(struct ctx *c, const char *field);
+
+/* Number of UTF-8 characters in s. */
+size_t ctx_utf8_len(const char *s);
+
 /* The i-th captured path id. */
 const char *ctx_arg(const struct ctx *c, size_t i);
 const char *ctx_query(const struct ctx *c, const char *name);

@@ -8,5 +8,8 @@
 extern const struct route_table events_routes;
 extern const struct route_table topup_routes;
 extern const struct route_table health_routes;
+extern const struct route_table live_rooms_routes;
+extern const struct route_table live_shop_routes;
+extern const struct route_table live_chat_routes;
 
 #endif

@@ -25,6 +25,9 @@ static const struct route_table *const all_tables[] = {
     &events_routes,
     &topup_routes,
     &health_routes,
+    &live_rooms_routes,
+    &live_shop_routes,
+    &live_chat_routes,
 };
 
 static struct route_table tables[sizeof all_tables / sizeof all_tables[0]];

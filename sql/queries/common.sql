@@ -18,3 +18,7 @@ SELECT json_valid(?1) AND json_type(?1) = 'object', json_extract(?1, '$.alg');
 
 -- name: health_reply
 SELECT json_object('status', ?1, 'db', ?2, 'redis', ?3, 'mode', ?4);
+
+-- One member of a JSON document: its type ('' when absent) and value.
+-- name: json_field
+SELECT COALESCE(json_type(?1, ?2), ''), json_extract(?1, ?2);

@@ -1,0 +1,29 @@
+/* live.h - helpers the live-commerce handlers share (seed 001): loading a
+ * room, the ownership rule, and the room's events. Every change to a room
+ * is a state change plus an event on room:{id}. */
+#ifndef PULSE_LIVE_H
+#define PULSE_LIVE_H
+
+#include "handler.h"
+
+#define LIVE_TOPIC_MAX (5 + HTTP_MAX_ID + 1)
+
+/* Loads room id; answers 404 and returns -1 when there is none. *status
+ * gets a copy of its status (caller frees). */
+int live_room_status(struct ctx *c, const char *id, char **status);
+
+/* Only the room's owner (role owner, JWT sub = shopOwnerId) or an admin
+ * may change a room: 401 without a token, 403 for anyone else, 404 for no
+ * room. On success *status is a copy of the room's status (caller frees). */
+int live_room_owned(struct ctx *c, const char *id, char **status);
+
+/* Emits `status` (the public room) or `product` (the full product list) on
+ * room:{id}. 0, or -1 with a 503 answered. */
+int live_emit_status(struct ctx *c, const char *id);
+int live_emit_products(struct ctx *c, const char *id);
+
+/* A fresh random id: prefix + 2*nbytes hex (caller frees); NULL if the
+ * system has no randomness (a 503 is answered). */
+char *live_random_id(struct ctx *c, const char *prefix, size_t nbytes);
+
+#endif

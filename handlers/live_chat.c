@@ -1,0 +1,220 @@
+/* live_chat.c - a room's chat (rate limited per user across every process
+ * and instance) and its viewers (presence that expires). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "config.h"
+#include "db.h"
+#include "live.h"
+#include "routes.h"
+
+#define CHAT_MAX 500
+#define HISTORY_DEFAULT 100
+#define HISTORY_MAX 500
+
+/* At most PULSE_CHAT_RATE messages per user in the last second. The count
+ * runs inside the request's IMMEDIATE transaction, so concurrent posts from
+ * any process or instance sharing the database are counted exactly. */
+static int chat_allowed(struct ctx *c)
+{
+    sqlite3_stmt *st = db_stmt(c->db, SQL_LIVE_CHAT_RECENT_COUNT);
+    long long n = -1;
+
+    if (st != NULL && db_bind_text(st, 1, c->claims.sub, -1) == 0 && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    db_done(st);
+    if (n < 0) {
+        ctx_db_error(c);
+        return 0;
+    }
+    if (n >= pulse_cfg->chat_rate) {
+        ctx_header(c, "Retry-After", "1");
+        ctx_error(c, 429, "rate_limited", "too many chat messages per second (PULSE_CHAT_RATE); slow down");
+        return 0;
+    }
+    return 1;
+}
+
+static void chat_post(struct ctx *c)
+{
+    const char *room = ctx_arg(c, 0);
+    char *status = NULL, *message = NULL, *data = NULL, id[24], topic[LIVE_TOPIC_MAX];
+    sqlite3_stmt *st;
+
+    if (ctx_auth(c, 0) != 0 || live_room_status(c, room, &status) != 0 || ctx_body_object(c) != 0 ||
+        ctx_body_text(c, "message", 1, CHAT_MAX, 1, &message) != 0)
+        goto out;
+    if (strcmp(status, "ENDED") == 0) {
+        ctx_error(c, 409, "room_ended", "the room has ended");
+        goto out;
+    }
+    if (!chat_allowed(c))
+        goto out;
+    st = db_stmt(c->db, SQL_LIVE_CHAT_INSERT);
+    if (st == NULL || db_bind_text(st, 1, room, -1) || db_bind_text(st, 2, c->claims.sub, -1) ||
+        db_bind_text(st, 3, c->claims.name, -1) || db_bind_text(st, 4, message, -1) ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        db_done(st);
+        ctx_db_error(c);
+        goto out;
+    }
+    snprintf(id, sizeof id, "%lld", (long long)sqlite3_column_int64(st, 0));
+    sqlite3_step(st);
+    db_done(st);
+    {
+        const char *args[1] = {id};
+        data = db_one_text(c->db, SQL_LIVE_CHAT_GET, 1, args);
+    }
+    snprintf(topic, sizeof topic, "room:%s", room);
+    if (data == NULL)
+        ctx_db_error(c);
+    else if (ctx_emit(c, topic, "chat", data) == 0)
+        ctx_json(c, 201, data);
+out:
+    free(status);
+    free(message);
+    free(data);
+}
+
+static void chat_history(struct ctx *c)
+{
+    const char *room = ctx_arg(c, 0), *ls = ctx_query(c, "limit");
+    long long limit = HISTORY_DEFAULT;
+    char *status = NULL, lim[24];
+
+    if (ls != NULL && (http_parse_i64(ls, &limit) != 0 || limit < 1 || limit > HISTORY_MAX)) {
+        ctx_error(c, 400, "invalid_limit", "limit must be an integer from 1 to 500");
+        return;
+    }
+    if (live_room_status(c, room, &status) == 0) {
+        const char *args[2] = {room, lim};
+        snprintf(lim, sizeof lim, "%lld", limit);
+        ctx_json_take(c, 200, db_one_text(c->db, SQL_LIVE_CHAT_HISTORY, 2, args));
+    }
+    free(status);
+}
+
+/* Who is watching: the token's user, or for guests the viewerId they were
+ * given on their first join (a new one when they have none). Caller frees. */
+static char *viewer_id(struct ctx *c)
+{
+    const char *v = ctx_query(c, "viewerId");
+
+    if (ctx_req_header(c, "HTTP_AUTHORIZATION") != NULL) {
+        if (ctx_auth(c, 0) != 0)
+            return NULL;
+        return xstrdup(c->claims.sub);
+    }
+    if (v != NULL) {
+        if (!http_valid_id(v)) {
+            ctx_error(c, 400, "invalid_viewerId", "viewerId must match ^[A-Za-z0-9_.:-]{1,128}$");
+            return NULL;
+        }
+        return xstrdup(v);
+    }
+    return live_random_id(c, "guest-", 8);
+}
+
+static int exec_room_viewer(struct ctx *c, enum sql_id q, const char *room, const char *viewer)
+{
+    sqlite3_stmt *st = db_stmt(c->db, q);
+    int ok = st != NULL && db_bind_text(st, 1, room, -1) == 0 &&
+             (viewer == NULL || db_bind_text(st, 2, viewer, -1) == 0) &&
+             (q != SQL_LIVE_VIEWER_JOIN || db_bind_int64(st, 3, pulse_cfg->presence_ttl_s) == 0) &&
+             sqlite3_step(st) == SQLITE_DONE;
+
+    db_done(st);
+    if (!ok)
+        ctx_db_error(c);
+    return ok ? 0 : -1;
+}
+
+static int viewer_count(struct ctx *c, const char *room, long long *count, long long *peak)
+{
+    sqlite3_stmt *st = db_stmt(c->db, SQL_LIVE_VIEWER_COUNT);
+    int ok = st != NULL && db_bind_text(st, 1, room, -1) == 0 && sqlite3_step(st) == SQLITE_ROW;
+
+    if (ok) {
+        *count = sqlite3_column_int64(st, 0);
+        *peak = sqlite3_column_int64(st, 1);
+    }
+    db_done(st);
+    if (!ok)
+        ctx_db_error(c);
+    return ok ? 0 : -1;
+}
+
+/* Emits `viewers` and answers {count, peak, viewerId}. */
+static void presence_reply(struct ctx *c, const char *room, const char *viewer, long long count,
+                           long long peak, int changed)
+{
+    char cnt[24], pk[24], topic[LIVE_TOPIC_MAX], *data = NULL;
+    const char *ev[2] = {cnt, pk}, *reply[3] = {cnt, pk, viewer};
+
+    snprintf(cnt, sizeof cnt, "%lld", count);
+    snprintf(pk, sizeof pk, "%lld", peak);
+    snprintf(topic, sizeof topic, "room:%s", room);
+    if (changed) {
+        data = db_one_text(c->db, SQL_LIVE_VIEWERS_EVENT, 2, ev);
+        if (data == NULL) {
+            ctx_db_error(c);
+            return;
+        }
+        if (ctx_emit(c, topic, "viewers", data) != 0)
+            goto out;
+    }
+    ctx_json_take(c, 200, db_one_text(c->db, SQL_LIVE_VIEWERS_REPLY, 3, reply));
+out:
+    free(data);
+}
+
+/* Joins (or refreshes a join) or leaves. `viewers` is emitted only when
+ * the count or the peak moved, so the periodic re-joins that keep a
+ * presence alive cost no events. */
+static void presence(struct ctx *c, int join)
+{
+    const char *room = ctx_arg(c, 0);
+    char *status = NULL, *viewer = NULL, pk[24];
+    long long before = 0, count = 0, old_peak = 0, peak;
+
+    if (live_room_status(c, room, &status) != 0 || (viewer = viewer_id(c)) == NULL)
+        goto out;
+    if (join && strcmp(status, "ENDED") == 0) {
+        ctx_error(c, 409, "room_ended", "the room has ended");
+        goto out;
+    }
+    if (exec_room_viewer(c, SQL_LIVE_VIEWER_EXPIRE, room, NULL) != 0 ||
+        viewer_count(c, room, &before, &old_peak) != 0 ||
+        exec_room_viewer(c, join ? SQL_LIVE_VIEWER_JOIN : SQL_LIVE_VIEWER_LEAVE, room, viewer) != 0 ||
+        viewer_count(c, room, &count, &old_peak) != 0)
+        goto out;
+    peak = count > old_peak ? count : old_peak;
+    snprintf(pk, sizeof pk, "%lld", peak);
+    if (peak > old_peak && exec_room_viewer(c, SQL_LIVE_ROOM_SET_PEAK, room, pk) != 0)
+        goto out;
+    presence_reply(c, room, viewer, count, peak, count != before || peak != old_peak);
+out:
+    free(status);
+    free(viewer);
+}
+
+static void viewer_join(struct ctx *c)
+{
+    presence(c, 1);
+}
+
+static void viewer_leave(struct ctx *c)
+{
+    presence(c, 0);
+}
+
+static const struct route routes[] = {
+    {"POST", "/api/live/rooms/{}/chat", chat_post, ROUTE_WRITE},
+    {"GET", "/api/live/rooms/{}/chat", chat_history, 0},
+    {"POST", "/api/live/rooms/{}/join", viewer_join, ROUTE_WRITE},
+    {"POST", "/api/live/rooms/{}/leave", viewer_leave, ROUTE_WRITE},
+};
+
+const struct route_table live_chat_routes = {routes, sizeof routes / sizeof routes[0]};

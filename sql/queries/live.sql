@@ -1,0 +1,115 @@
+-- Live-commerce rooms, products, chat, viewers and orders.
+-- Times in milliseconds come from SQLite's clock so every process agrees.
+
+-- name: live_room_insert
+INSERT INTO live_rooms (id, shop_owner_id, title, description, thumbnail_url, stream_key, created_at)
+VALUES (?1, ?2, ?3, COALESCE(?4, ''), COALESCE(?5, ''), ?6, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'));
+
+-- Public object, and the owner's (with streamKey); ?2 is the caller's user id.
+-- name: live_room_get
+SELECT CASE WHEN shop_owner_id = ?2 THEN json_set(public_json, '$.streamKey', stream_key)
+            ELSE public_json END,
+       shop_owner_id, status, public_json
+FROM live_room_json WHERE id = ?1;
+
+-- name: live_room_list
+SELECT json_object('rooms', json_group_array(json(j))) FROM (
+    SELECT CASE WHEN shop_owner_id = ?2 THEN json_set(public_json, '$.streamKey', stream_key)
+                ELSE public_json END AS j
+    FROM live_room_json WHERE ?1 IS NULL OR status = ?1
+    ORDER BY created_at DESC, id LIMIT 500);
+
+-- name: live_room_by_key
+SELECT id, status FROM live_rooms WHERE stream_key = ?1;
+
+-- Moves a room between states; ?2 is the set of allowed current states as
+-- a JSON array, so one statement serves every transition.
+-- name: live_room_move
+UPDATE live_rooms
+SET status = ?3,
+    started_at = CASE WHEN ?3 = 'LIVE' THEN strftime('%Y-%m-%dT%H:%M:%SZ', 'now') ELSE started_at END,
+    ended_at = CASE WHEN ?3 = 'ENDED' THEN strftime('%Y-%m-%dT%H:%M:%SZ', 'now') ELSE ended_at END
+WHERE id = ?1 AND status IN (SELECT value FROM json_each(?2));
+
+-- name: live_product_insert
+INSERT INTO live_products (id, room_id, product_id, product_name, product_image_url, original_price,
+                           live_price, quantity_limit, stock_available, display_order, created_at)
+VALUES (?1, ?2, ?3, ?4, COALESCE(?5, ''), ?6, ?7, ?8, ?9, COALESCE(?10, 0),
+        strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+ON CONFLICT (room_id, product_id) DO NOTHING;
+
+-- name: live_product_get
+SELECT product_json FROM live_product_json WHERE room_id = ?1 AND id = ?2;
+
+-- name: live_product_list
+SELECT json_object('products', json_group_array(json(product_json))) FROM (
+    SELECT product_json FROM live_product_json WHERE room_id = ?1 ORDER BY display_order, created_at, id);
+
+-- name: live_product_delete
+DELETE FROM live_products WHERE room_id = ?1 AND id = ?2;
+
+-- name: live_product_feature
+UPDATE live_products SET is_featured = (id = ?2)
+WHERE room_id = ?1 AND EXISTS (SELECT 1 FROM live_products WHERE room_id = ?1 AND id = ?2);
+
+-- name: live_chat_recent_count
+SELECT count(*) FROM live_chat
+WHERE user_id = ?1 AND created_ms > CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - 1000;
+
+-- name: live_chat_insert
+INSERT INTO live_chat (room_id, user_id, username, message, created_at, created_ms)
+VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'),
+        CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
+RETURNING id;
+
+-- name: live_chat_get
+SELECT chat_json FROM live_chat_json WHERE id = ?1;
+
+-- name: live_chat_history
+SELECT json_object('messages', json_group_array(json(chat_json))) FROM (
+    SELECT chat_json FROM (SELECT chat_json, id FROM live_chat_json WHERE room_id = ?1
+                           ORDER BY id DESC LIMIT ?2)
+    ORDER BY id);
+
+-- name: live_viewer_expire
+DELETE FROM live_viewers
+WHERE room_id = ?1 AND expires_ms <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
+
+-- name: live_viewer_join
+INSERT INTO live_viewers (room_id, viewer_id, expires_ms)
+VALUES (?1, ?2, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + ?3 * 1000)
+ON CONFLICT (room_id, viewer_id) DO UPDATE SET expires_ms = excluded.expires_ms;
+
+-- name: live_viewer_leave
+DELETE FROM live_viewers WHERE room_id = ?1 AND viewer_id = ?2;
+
+-- Counts the room's viewers and raises the peak; returns count, old peak, new peak.
+-- name: live_viewer_count
+SELECT (SELECT count(*) FROM live_viewers WHERE room_id = ?1), peak_viewers FROM live_rooms WHERE id = ?1;
+
+-- name: live_room_set_peak
+UPDATE live_rooms SET peak_viewers = max(peak_viewers, CAST(?2 AS INTEGER)) WHERE id = ?1;
+
+-- name: live_viewers_reply
+SELECT json_object('count', ?1 + 0, 'peak', ?2 + 0, 'viewerId', ?3);
+
+-- name: live_viewers_event
+SELECT json_object('count', ?1 + 0, 'peak', ?2 + 0);
+
+-- name: live_order_insert
+INSERT INTO live_orders (order_id, room_id, user_id, username, product_id, product_name, amount, created_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+ON CONFLICT (order_id) DO NOTHING;
+
+-- name: live_order_apply
+UPDATE live_rooms SET total_orders = total_orders + 1, total_revenue = total_revenue + ?2 WHERE id = ?1;
+
+-- name: live_order_sold
+UPDATE live_products SET sold_count = sold_count + 1 WHERE room_id = ?1 AND product_id = ?2;
+
+-- name: live_order_event
+SELECT json_object('orderId', ?1, 'username', ?2, 'productName', ?3, 'amount', ?4 + 0,
+                   'message', ?2 || ' vừa mua ' || ?3);
+
+-- name: live_order_reply
+SELECT json_object('ok', json('true'), 'duplicate', json(CASE WHEN ?1 THEN 'true' ELSE 'false' END));

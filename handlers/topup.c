@@ -17,15 +17,6 @@
 #define TOPUP_MAX_AMOUNT 1000000000LL
 #define TOPUP_MAX_DESCRIPTION 25   /* characters; PayOS's own limit */
 
-static size_t utf8_chars(const char *s)
-{
-    size_t n = 0;
-
-    for (; *s; s++)
-        n += ((unsigned char)*s & 0xc0) != 0x80;
-    return n;
-}
-
 static int col_is(sqlite3_stmt *st, int i, const char *type)
 {
     const unsigned char *t = sqlite3_column_text(st, i);
@@ -88,7 +79,7 @@ static void topup_init(struct ctx *c)
         goto out;
     }
     description = xstrdup(sqlite3_column_text(st, 3) ? (const char *)sqlite3_column_text(st, 3) : "");
-    if (utf8_chars(description) > TOPUP_MAX_DESCRIPTION) {
+    if (ctx_utf8_len(description) > TOPUP_MAX_DESCRIPTION) {
         ctx_error(c, 400, "invalid_description", "description is limited to 25 characters");
         goto out;
     }

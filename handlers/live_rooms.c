@@ -154,21 +154,31 @@ out:
     free(key);
 }
 
+/* Newest first, a page at a time: ?limit= (1..500, default 100) and
+ * ?offset=. */
 static void room_list(struct ctx *c)
 {
-    const char *status = ctx_query(c, "status");
-    const char *args[2];
+    const char *status = ctx_query(c, "status"), *ls = ctx_query(c, "limit"), *os = ctx_query(c, "offset");
+    long long limit = 100, offset = 0;
+    char lim[24], off[24];
+    const char *args[4] = {status, NULL, lim, off};
 
     if (status != NULL && strcmp(status, "PENDING") != 0 && strcmp(status, "WAITING_STREAM") != 0 &&
         strcmp(status, "LIVE") != 0 && strcmp(status, "ENDED") != 0) {
         ctx_error(c, 400, "invalid_status", "status must be PENDING, WAITING_STREAM, LIVE or ENDED");
         return;
     }
+    if ((ls != NULL && (http_parse_i64(ls, &limit) != 0 || limit < 1 || limit > 500)) ||
+        (os != NULL && http_parse_i64(os, &offset) != 0)) {
+        ctx_error(c, 400, "invalid_page", "limit must be 1..500 and offset a non-negative integer");
+        return;
+    }
     if (optional_auth(c) != 0)
         return;
-    args[0] = status;
+    snprintf(lim, sizeof lim, "%lld", limit);
+    snprintf(off, sizeof off, "%lld", offset);
     args[1] = c->authed ? c->claims.sub : "";
-    ctx_json_take(c, 200, db_one_text(c->db, SQL_LIVE_ROOM_LIST, 2, args));
+    ctx_json_take(c, 200, db_one_text(c->db, SQL_LIVE_ROOM_LIST, 4, args));
 }
 
 static void room_get(struct ctx *c)

@@ -17,7 +17,7 @@ SELECT json_object('rooms', json_group_array(json(j))) FROM (
     SELECT CASE WHEN shop_owner_id = ?2 THEN json_set(public_json, '$.streamKey', stream_key)
                 ELSE public_json END AS j
     FROM live_room_json WHERE ?1 IS NULL OR status = ?1
-    ORDER BY created_at DESC, id LIMIT 500);
+    ORDER BY created_at DESC, id LIMIT ?3 OFFSET ?4);
 
 -- name: live_room_by_key
 SELECT id, status FROM live_rooms WHERE stream_key = ?1;

@@ -99,6 +99,10 @@ def test_lists_and_history(env):
     waiting = a.get("/api/live/rooms?status=WAITING_STREAM").json()["rooms"]
     assert [r["id"] for r in waiting] == [r1["id"]]
     assert a.get("/api/live/rooms?status=LIVE").json() == {"rooms": []}
+    page1 = a.get("/api/live/rooms?limit=1").json()["rooms"]
+    page2 = a.get("/api/live/rooms?limit=1&offset=1").json()["rooms"]
+    assert len(page1) == len(page2) == 1 and page1[0]["id"] != page2[0]["id"]
+    assert a.get("/api/live/rooms?limit=0").status == 400
     mine = a.get("/api/live/rooms", headers=bearer("shopA", "owner")).json()["rooms"]
     assert [("streamKey" in r) for r in sorted(mine, key=lambda r: r["title"])] == [True, False]
     for i in range(8):

@@ -59,3 +59,14 @@ def test_cors_only_for_listed_origins(env):
     assert "Authorization" in pre.header("access-control-allow-headers")
     s = a.sse("/api/events/stream?topic=room:c", headers={"Origin": "https://shop.example"})
     assert s.status == 200 and s.headers.get("access-control-allow-origin") == "https://shop.example"
+
+
+def test_unreachable_redis_from_the_start_degrades_to_local_delivery(env):
+    import harness
+    dead = harness.free_port()  # nothing listens here
+    a = env.instance(env={"REDIS_URL": "redis://127.0.0.1:%d/0" % dead})
+    h = a.get("/api/health")
+    assert h.status == 200 and h.json()["redis"] == "down" and h.json()["mode"] == "redis"
+    s = a.sse("/api/events/stream?topic=room:u")
+    ids = publish(a, "room:u", 3)
+    assert [int(e["id"]) for e in s.events(3, timeout=5)] == ids

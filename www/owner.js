@@ -1,0 +1,457 @@
+/*
+ * owner.html: the shop owner's console. With an owner JWT (kept in sessionStorage, this tab
+ * only) it creates rooms, shows the RTMP server and stream key for OBS, starts and ends a
+ * live, and manages the room's products; the managed room is followed live on room:ID.
+ * ?room=ID preselects a room. Server and user text only ever goes in through textContent.
+ */
+(function () {
+  'use strict';
+
+  var ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;   // the contract's id syntax
+  var STATUSES = { PENDING: 1, WAITING_STREAM: 1, LIVE: 1, ENDED: 1 };
+  var JWT_KEY = 'pulse.owner_jwt';
+  var TOAST_MS = 6000;
+
+  function $(id) { return document.getElementById(id); }
+  function param(name) {
+    var m = new RegExp('[?&]' + name + '=([^&#]*)').exec(location.search);
+    if (!m) return null;
+    try { return decodeURIComponent(m[1].replace(/\+/g, ' ')); } catch (e) { return null; }
+  }
+  // Storage can be disabled (private mode, sandboxed frames); the page must still work.
+  function store(key, value) {
+    try {
+      if (value === undefined) return sessionStorage.getItem(key);
+      if (value === null) sessionStorage.removeItem(key); else sessionStorage.setItem(key, value);
+    } catch (e) { /* ignore */ }
+    return null;
+  }
+  function show(node, text) { node.textContent = text || ''; node.hidden = !text; }
+  function errorText(r, fallback) {
+    var e = r && r.json && r.json.error;
+    if (e && e.message) return e.message + (e.code ? ' (' + e.code + ')' : '');
+    return fallback + (r ? ' (HTTP ' + r.status + ')' : '');
+  }
+  function el(tag, cls, text) {
+    var n = document.createElement(tag);
+    if (cls) n.className = cls;
+    if (text != null) n.textContent = String(text);
+    return n;
+  }
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
+  function num(n) { var v = Number(n); return isFinite(v) ? v : 0; }
+  function formatVnd(n) {
+    var v = Math.round(Number(n));
+    if (n == null || !isFinite(v)) return '—';
+    return (v < 0 ? '-' : '') + String(Math.abs(v)).replace(/\B(?=(\d{3})+(?!\d))/g, ',') + ' ₫';
+  }
+  function statusBadge(node, status) {
+    var s = STATUSES[status] ? status : String(status || '?');
+    node.textContent = s;
+    node.className = 'badge' + (STATUSES[s] ? ' badge-' + s.toLowerCase().replace('_', '-') : '');
+  }
+  function safeImageUrl(u) {
+    if (typeof u !== 'string') return null;
+    u = u.trim();
+    return /^https?:\/\//i.test(u) || /^\/(?!\/)/.test(u) ? u : null;
+  }
+  function image(url, cls) {
+    var src = safeImageUrl(url);
+    if (!src) return el('div', cls + ' img-missing');
+    var img = el('img', cls);
+    img.alt = '';
+    img.referrerPolicy = 'no-referrer';
+    // A broken link shows the same grey box as no link, not the browser's broken-image icon.
+    img.addEventListener('error', function () {
+      if (img.parentNode) img.parentNode.replaceChild(el('div', cls + ' img-missing'), img);
+    });
+    img.src = src;
+    return img;
+  }
+  // The JWT's payload, for display and for "my rooms" only: the server checks the signature.
+  function jwtClaims(t) {
+    try {
+      var p = String(t).split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+      while (p.length % 4) p += '=';
+      var bin = atob(p);
+      var text = bin;
+      if (typeof TextDecoder !== 'undefined') {
+        var bytes = new Uint8Array(bin.length);
+        for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+        text = new TextDecoder('utf-8').decode(bytes);
+      }
+      var c = JSON.parse(text);
+      return c && typeof c === 'object' ? c : null;
+    } catch (e) { return null; }
+  }
+  function roomPath(id, rest) { return '/api/live/rooms/' + encodeURIComponent(id) + (rest || ''); }
+  function rtmpUrl() { return 'rtmp://' + location.hostname + ':1935/live'; }
+
+  var jwt = store(JWT_KEY);
+  var claims = null;
+  // room id -> stream key: the service shows it to the room's owner only (create, get, list).
+  // Kept in memory, not in storage: whoever has it can stream into the room.
+  var streamKeys = {};
+  var selected = null;          // id of the room being managed
+  var room = null;              // its latest object
+  var sub = null;               // its subscription
+  var gen = { room: 0, products: 0 };
+  var ownerError = $('owner-error');
+
+  function rememberKey(id, key) { if (key) streamKeys[id] = String(key); }
+
+  // ---- sign-in ---------------------------------------------------------------------------
+  function signIn(t) {
+    jwt = t || null;
+    claims = jwt ? jwtClaims(jwt) : null;
+    var who = $('whoami');
+    if (!jwt) {
+      who.textContent = 'Not signed in: paste an access token with role owner.';
+      $('console').hidden = true;
+      return;
+    }
+    if (!claims || !claims.sub) {
+      who.textContent = 'This does not look like a JWT.';
+      who.className = 'error';
+      $('console').hidden = true;
+      return;
+    }
+    var name = claims.name && claims.name !== claims.sub ? claims.name + ' (' + claims.sub + ')' : String(claims.sub);
+    var note = '';
+    if (claims.role !== 'owner') note = ' · role ' + (claims.role || 'none') + ': creating rooms needs role owner';
+    if (claims.exp && claims.exp * 1000 < Date.now()) note += ' · this token has expired';
+    who.textContent = 'Signed in as ' + name + note;
+    who.className = note ? 'error' : 'muted';
+    $('console').hidden = false;
+    loadRooms();
+  }
+
+  $('token-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var t = $('jwt').value.replace(/\s+/g, '');
+    if (!t) return show(ownerError, 'Paste your access token first.');
+    show(ownerError, '');
+    store(JWT_KEY, t);
+    signIn(t);
+  });
+  $('jwt-clear').addEventListener('click', function () {
+    store(JWT_KEY, null);
+    $('jwt').value = '';
+    select(null);
+    signIn(null);
+  });
+
+  // ---- my rooms --------------------------------------------------------------------------
+  // The list is public and newest first, a page at a time: page through it (up to a cap)
+  // and keep the rooms whose shopOwnerId is this token's sub.
+  var PAGE = 500, MAX_PAGES = 10;
+  function fetchRooms(offset, acc, pages) {
+    return Pulse.api('GET', '/api/live/rooms?limit=' + PAGE + '&offset=' + offset, null, jwt).then(function (r) {
+      if (r.status !== 200 || !r.json || !r.json.rooms) return r;
+      var rooms = r.json.rooms;
+      for (var i = 0; i < rooms.length; i++) {
+        var x = rooms[i];
+        if (x && claims && String(x.shopOwnerId) === String(claims.sub) && ID_RE.test(String(x.id))) acc.push(x);
+      }
+      if (rooms.length < PAGE || pages + 1 >= MAX_PAGES) return null;
+      return fetchRooms(offset + PAGE, acc, pages + 1);
+    });
+  }
+  function loadRooms() {
+    var mine = [];
+    return fetchRooms(0, mine, 0).then(function (bad) {
+      if (bad) return show(ownerError, errorText(bad, 'Could not load the rooms'));
+      mine.sort(function (a, b) { return String(b.createdAt || '').localeCompare(String(a.createdAt || '')); });
+      var ul = $('my-rooms');
+      clear(ul);
+      for (var i = 0; i < mine.length; i++) {
+        rememberKey(String(mine[i].id), mine[i].streamKey);
+        ul.appendChild(roomItem(mine[i]));
+      }
+      $('rooms-empty').hidden = mine.length > 0;
+      if (selected && streamKeys[selected] && room) renderRoom(room);
+      if (!selected) {
+        var want = param('room');
+        for (var j = 0; j < mine.length; j++) if (String(mine[j].id) === want) select(want);
+      }
+    }, function () { show(ownerError, 'Could not reach the server.'); });
+  }
+  function roomItem(x) {
+    var id = String(x.id);
+    var li = el('li', 'room-item' + (id === selected ? ' room-selected' : ''));
+    li.setAttribute('data-room-id', id);
+    var b = el('span', 'badge');
+    statusBadge(b, x.status);
+    li.appendChild(b);
+    li.appendChild(document.createTextNode(' '));
+    li.appendChild(el('span', 'room-title', x.title || id));
+    var manage = el('button', 'small-btn', 'Manage');
+    manage.type = 'button';
+    manage.addEventListener('click', function () { select(id); });
+    li.appendChild(manage);
+    var a = el('a', 'small-link', 'viewer page');
+    a.href = '/live.html?room=' + encodeURIComponent(id);
+    a.target = '_blank';
+    a.rel = 'noopener';
+    li.appendChild(a);
+    return li;
+  }
+
+  // ---- create ----------------------------------------------------------------------------
+  $('create-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var err = $('create-error');
+    var body = {
+      title: $('room-title').value.trim(),
+      description: $('room-desc').value.trim(),
+      thumbnailUrl: $('room-thumb').value.trim()
+    };
+    if (!body.title) return show(err, 'A room needs a title.');
+    show(err, '');
+    $('create-submit').disabled = true;
+    Pulse.api('POST', '/api/live/rooms', body, jwt).then(function (r) {
+      $('create-submit').disabled = false;
+      if ((r.status === 201 || r.status === 200) && r.json && r.json.id != null) {
+        rememberKey(String(r.json.id), r.json.streamKey);
+        $('create-form').reset();
+        loadRooms();
+        select(String(r.json.id), r.json);
+        return;
+      }
+      show(err, errorText(r, 'The room could not be created'));
+    }, function () {
+      $('create-submit').disabled = false;
+      show(err, 'Could not reach the server.');
+    });
+  });
+
+  // ---- the managed room ------------------------------------------------------------------
+  function select(id, initial) {
+    if (sub) { sub.close(); sub = null; }
+    selected = id;
+    room = null;
+    gen.room++; gen.products++;
+    var items = $('my-rooms').children;
+    for (var i = 0; i < items.length; i++) {
+      items[i].className = 'room-item' + (items[i].getAttribute('data-room-id') === id ? ' room-selected' : '');
+    }
+    if (!id) { $('manage').hidden = true; return; }
+    try { history.replaceState(null, '', '/owner.html?room=' + encodeURIComponent(id)); } catch (e) { /* ignore */ }
+    $('manage').hidden = false;
+    show($('manage-error'), '');
+    show($('product-error'), '');
+    $('room-id').textContent = id;
+    $('rtmp-url').textContent = rtmpUrl();
+    $('viewer-link').href = '/live.html?room=' + encodeURIComponent(id);
+    $('viewer-link').textContent = location.origin + '/live.html?room=' + id;
+    clear($('owner-products'));
+    if (initial) renderRoom(initial);
+    sub = Pulse.subscribe({
+      topics: ['room:' + id],
+      onEvent: onEvent,
+      onReset: function () { loadRoom(); loadProducts(); },
+      onState: setConn
+    });
+    loadRoom();
+    loadProducts();
+    $('manage').scrollIntoView({ block: 'start', behavior: 'smooth' });
+  }
+
+  var conn = 'connecting';
+  function setConn(s) {
+    var was = conn;
+    conn = s;
+    $('conn').textContent = s;
+    $('conn').className = 'conn conn-' + s;
+    if (was === 'offline' && (s === 'live' || s === 'polling')) { loadRoom(); loadProducts(); }
+  }
+
+  function renderRoom(r) {
+    if (!r || typeof r !== 'object' || String(r.id) !== selected) return;
+    if (r.streamKey) rememberKey(selected, r.streamKey);
+    room = r;
+    $('manage-title').textContent = r.title || selected;
+    statusBadge($('manage-status'), r.status);
+    var key = streamKeys[selected];
+    $('stream-key').textContent = key || '(only shown to this room\'s owner)';
+    $('start').disabled = r.status !== 'PENDING';
+    $('end').disabled = r.status === 'ENDED';
+    $('manage-orders').textContent = String(num(r.totalOrders));
+    $('manage-revenue').textContent = formatVnd(num(r.totalRevenue));
+    renderViewers(r.viewerCount, r.peakViewers);
+    // Keep the list's badge in step.
+    var li = document.querySelector('#my-rooms li[data-room-id="' + (window.CSS && CSS.escape ? CSS.escape(selected) : selected) + '"] .badge');
+    if (li) statusBadge(li, r.status);
+  }
+  function renderViewers(count, peak) {
+    $('manage-viewers').textContent = num(count) + ' now · peak ' + num(peak);
+  }
+
+  function loadRoom() {
+    var id = selected, g = gen.room;
+    return Pulse.api('GET', roomPath(id), null, jwt).then(function (r) {
+      if (id !== selected) return;
+      if (r.status === 200 && r.json) { if (g === gen.room) renderRoom(r.json); return; }
+      show($('manage-error'), errorText(r, 'Could not load the room'));
+    }, function () { if (id === selected) show($('manage-error'), 'Could not reach the server.'); });
+  }
+  function loadProducts() {
+    var id = selected, g = gen.products;
+    return Pulse.api('GET', roomPath(id, '/products'), null, jwt).then(function (r) {
+      if (id !== selected || g !== gen.products) return;
+      if (r.status === 200 && r.json) renderProducts(r.json.products);
+      else show($('product-error'), errorText(r, 'Could not load the products'));
+    }, function () {});
+  }
+
+  function action(method, path, body, errBox, done) {
+    show(errBox, '');
+    return Pulse.api(method, path, body, jwt).then(function (r) {
+      if (r.status >= 200 && r.status < 300) { if (done) done(r); return r; }
+      var msg = errorText(r, 'The request failed');
+      if (r.status === 401) msg = 'Your token was not accepted (expired or wrong secret): ' + msg;
+      else if (r.status === 403) msg = 'Not allowed: only this room\'s owner can do that. ' + msg;
+      else if (r.status === 409) msg = 'Not possible in the room\'s current state: ' + msg;
+      show(errBox, msg);
+      return r;
+    }, function () { show(errBox, 'Could not reach the server.'); });
+  }
+
+  $('start').addEventListener('click', function () {
+    var id = selected;
+    $('start').disabled = true;
+    action('PUT', roomPath(id, '/start'), null, $('manage-error'), function (r) {
+      if (r.json && r.json.status) { gen.room++; renderRoom(r.json); }
+    }).then(function () { if (id === selected) loadRoom(); loadRooms(); });
+  });
+  $('end').addEventListener('click', function () {
+    var id = selected;
+    if (!window.confirm('End this live? Viewers will see it has ended and chat closes.')) return;
+    $('end').disabled = true;
+    action('PUT', roomPath(id, '/end'), null, $('manage-error'), function (r) {
+      if (r.json && r.json.status) { gen.room++; renderRoom(r.json); }
+    }).then(function () { if (id === selected) loadRoom(); loadRooms(); });
+  });
+
+  // ---- products --------------------------------------------------------------------------
+  function intField(id) {
+    var v = $(id).value.trim();
+    if (v === '') return null;
+    var n = Number(v);
+    return isFinite(n) && Math.floor(n) === n ? n : NaN;
+  }
+  $('product-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var err = $('product-error');
+    var body = {
+      productId: $('p-id').value.trim(),
+      productName: $('p-name').value.trim(),
+      productImageUrl: $('p-image').value.trim(),
+      originalPrice: intField('p-original'),
+      livePrice: intField('p-live'),
+      quantityLimit: intField('p-limit'),
+      stockAvailable: intField('p-stock'),
+      displayOrder: intField('p-order')
+    };
+    if (!body.productId || !body.productName) return show(err, 'A product needs an id and a name.');
+    var k;
+    for (k in body) {
+      if (typeof body[k] === 'number' && isNaN(body[k])) return show(err, k + ' must be a whole number.');
+      if (body[k] === null) delete body[k];
+    }
+    if (body.originalPrice == null || body.livePrice == null) return show(err, 'Both prices are needed (whole VND).');
+    if (body.originalPrice < 0 || body.livePrice < 0) return show(err, 'Prices cannot be negative.');
+    $('product-submit').disabled = true;
+    var id = selected;
+    action('POST', roomPath(id, '/products'), body, err, function () {
+      $('p-id').value = ''; $('p-name').value = ''; $('p-image').value = '';
+    }).then(function () {
+      $('product-submit').disabled = false;
+      if (id === selected) loadProducts();
+    });
+  });
+
+  function renderProducts(list) {
+    if (!list || typeof list.length !== 'number') return;
+    var items = list.slice().sort(function (a, b) {
+      return num(a.displayOrder) - num(b.displayOrder) || String(a.id).localeCompare(String(b.id));
+    });
+    var ul = $('owner-products');
+    clear(ul);
+    for (var i = 0; i < items.length; i++) if (items[i] && typeof items[i] === 'object') ul.appendChild(productItem(items[i]));
+    $('products-empty').hidden = items.length > 0;
+  }
+  function productItem(p) {
+    var pid = String(p.id);
+    var li = el('li', 'product' + (p.isFeatured ? ' product-featured' : ''));
+    li.setAttribute('data-product-id', pid);
+    li.appendChild(image(p.productImageUrl, 'product-img'));
+    var body = el('div', 'product-body');
+    var name = el('div', 'product-name', p.productName || p.productId || 'Product');
+    if (p.isFeatured) { name.appendChild(document.createTextNode(' ')); name.appendChild(el('span', 'tag', 'FEATURED')); }
+    body.appendChild(name);
+    var price = el('div', 'price');
+    price.appendChild(el('span', 'price-live', formatVnd(p.livePrice)));
+    if (num(p.originalPrice) > num(p.livePrice)) {
+      price.appendChild(document.createTextNode(' '));
+      price.appendChild(el('s', 'price-original', formatVnd(p.originalPrice)));
+    }
+    var d = Math.round(num(p.discountPercent));
+    if (d > 0) { price.appendChild(document.createTextNode(' ')); price.appendChild(el('span', 'discount', '-' + d + '%')); }
+    body.appendChild(price);
+    body.appendChild(el('div', 'muted small', 'product ' + (p.productId || '?') + ' · ' + num(p.soldCount) + ' sold · ' +
+      num(p.stockAvailable) + ' in stock · limit ' + num(p.quantityLimit) + ' · order ' + num(p.displayOrder)));
+    var actions = el('div', 'product-actions');
+    var feat = el('button', 'small-btn feature', p.isFeatured ? 'Featured' : 'Feature');
+    feat.type = 'button';
+    feat.disabled = !!p.isFeatured;
+    feat.addEventListener('click', function () {
+      feat.disabled = true;
+      action('PUT', roomPath(selected, '/products/' + encodeURIComponent(pid) + '/feature'), null, $('product-error'))
+        .then(function () { loadProducts(); });
+    });
+    var del = el('button', 'small-btn danger delete', 'Remove');
+    del.type = 'button';
+    del.addEventListener('click', function () {
+      if (!window.confirm('Remove "' + (p.productName || pid) + '" from this live?')) return;
+      del.disabled = true;
+      action('DELETE', roomPath(selected, '/products/' + encodeURIComponent(pid)), null, $('product-error'))
+        .then(function () { loadProducts(); });
+    });
+    actions.appendChild(feat);
+    actions.appendChild(del);
+    body.appendChild(actions);
+    li.appendChild(body);
+    return li;
+  }
+
+  // ---- live events on the managed room ---------------------------------------------------
+  function toast(d) {
+    var t = el('div', 'toast');
+    t.setAttribute('role', 'status');
+    t.appendChild(el('strong', null, d.username || 'Someone'));
+    t.appendChild(document.createTextNode(' bought '));
+    t.appendChild(el('strong', null, d.productName || 'a product'));
+    if (d.amount != null) t.appendChild(el('span', 'muted', ' · ' + formatVnd(d.amount)));
+    var box = $('toasts');
+    box.appendChild(t);
+    while (box.children.length > 5) box.removeChild(box.firstChild);
+    setTimeout(function () { t.className = 'toast toast-out'; }, TOAST_MS - 400);
+    setTimeout(function () { if (t.parentNode) t.parentNode.removeChild(t); }, TOAST_MS);
+  }
+  var orderTimer = null;
+  function onEvent(ev) {
+    var d = ev.data || {};
+    switch (ev.type) {
+      case 'status': gen.room++; clearTimeout(orderTimer); renderRoom(d); break;
+      case 'product': gen.products++; renderProducts(d.products); break;
+      case 'viewers': renderViewers(d.count, d.peak); break;
+      // The service follows an order with `product` and `status`; refetch only if they do not come.
+      case 'order': toast(d); clearTimeout(orderTimer);
+        orderTimer = setTimeout(function () { loadRoom(); loadProducts(); }, 2000); break;
+    }
+  }
+
+  if (jwt) $('jwt').value = jwt;
+  signIn(jwt);
+})();

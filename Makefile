@@ -7,6 +7,10 @@ PORT ?= 8080
 PULSE_HOST ?= 127.0.0.1
 PULSE_DATA ?= $(CURDIR)/data
 PULSE_WORKERS ?= 4
+RTMP_HOST ?= 127.0.0.1
+RTMP_PORT ?= 1935
+PULSE_URL ?= http://$(PULSE_HOST):$(PORT)
+NGINX_MODULES ?= /usr/lib/nginx/modules
 
 CC ?= cc
 PKGS := sqlite3 hiredis libcrypto
@@ -38,7 +42,7 @@ stream_objs = $(core_objs) $(addprefix $(BUILD)/obj/,$(addsuffix .o,access $(STR
 
 BINS := $(BUILD)/bin/pulse-api $(BUILD)/bin/pulse-stream $(BUILD)/bin/pulse-token
 
-.PHONY: all clean run test check-asan unit install deps test-deps fuzz fuzz-smoke
+.PHONY: all clean run run-rtmp test check-asan unit install deps test-deps fuzz fuzz-smoke
 all: $(BINS)
 
 build/gen/sql_gen.c build/gen/sql_gen.h: tools/sqlgen.awk $(SQL)
@@ -85,11 +89,23 @@ run: deps
 	PULSE_BIN="$(CURDIR)/$(BUILD)/bin" PULSE_WORKERS=$(PULSE_WORKERS) \
 	exec lighttpd -D -f "$(CURDIR)/lighttpd.conf"
 
+# The RTMP ingest of live rooms, beside `make run`: nginx-rtmp asks Pulse at
+# $(PULSE_URL) whether a stream key may publish. nginx-rtmp.conf is a template.
+RTMP_CONF = $(abspath $(PULSE_DATA))/nginx-rtmp.conf
+run-rtmp:
+	@sh tools/deps.sh rtmp
+	@mkdir -p "$(PULSE_DATA)"
+	sed -e 's|@PULSE_URL@|$(PULSE_URL)|' -e 's|@RTMP_HOST@|$(RTMP_HOST)|' -e 's|@RTMP_PORT@|$(RTMP_PORT)|' \
+	    -e 's|@PULSE_DATA@|$(abspath $(PULSE_DATA))|' -e 's|@NGINX_MODULES@|$(NGINX_MODULES)|' \
+	    nginx-rtmp.conf > "$(RTMP_CONF)"
+	@echo "RTMP on rtmp://$(RTMP_HOST):$(RTMP_PORT)/live/<streamKey> for Pulse at $(PULSE_URL); Ctrl-C stops it."
+	exec nginx -p "$(abspath $(PULSE_DATA))/" -e stderr -c "$(RTMP_CONF)"
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/pulse/www
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	cp -R www/. $(DESTDIR)$(PREFIX)/share/pulse/www/
-	install -m 644 lighttpd.conf $(DESTDIR)$(PREFIX)/share/pulse/
+	install -m 644 lighttpd.conf nginx-rtmp.conf $(DESTDIR)$(PREFIX)/share/pulse/
 
 # ---- tests ----
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined

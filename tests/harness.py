@@ -283,6 +283,76 @@ class Redis:
         return "redis://127.0.0.1:%d/0" % self.port
 
 
+NGINX_MODULES = os.environ.get("NGINX_MODULES", "/usr/lib/nginx/modules")
+
+
+def rtmp_conf(pulse_url, host, port, data, modules=NGINX_MODULES):
+    """nginx-rtmp.conf with its placeholders filled in, as `make run-rtmp` does."""
+    with open(os.path.join(ROOT, "nginx-rtmp.conf")) as f:
+        text = f.read()
+    for k, v in (("@PULSE_URL@", pulse_url), ("@RTMP_HOST@", host), ("@RTMP_PORT@", str(port)),
+                 ("@PULSE_DATA@", data), ("@NGINX_MODULES@", modules)):
+        text = text.replace(k, v)
+    return text
+
+
+class Rtmp:
+    """A real nginx with the rtmp module, configured by nginx-rtmp.conf to call
+    back the Pulse instance inst; and the ffmpeg publishers pushed to it."""
+
+    def __init__(self, tmp, inst):
+        self.dir = tempfile.mkdtemp(prefix="rtmp-", dir=tmp)
+        self.port = free_port()
+        self.conf = os.path.join(self.dir, "nginx-rtmp.conf")
+        with open(self.conf, "w") as f:
+            f.write(rtmp_conf("http://127.0.0.1:%d" % inst.port, "127.0.0.1", self.port, self.dir))
+        self.publishers = []
+        self.proc = Proc(["nginx", "-p", self.dir + "/", "-e", "stderr", "-c", self.conf], os.environ.copy(),
+                         os.path.join(self.dir, "nginx.out"))
+        wait_for(self._up, what="nginx-rtmp on port %d" % self.port)
+
+    def _up(self):
+        if self.proc.p.poll() is not None:
+            raise AssertionError("nginx exited: " + self.log())
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+
+    def log(self):
+        out = ""
+        for name in ("nginx.out", "nginx-rtmp-error.log"):
+            try:
+                with open(os.path.join(self.dir, name), errors="replace") as f:
+                    out += f.read()[-4000:]
+            except OSError:
+                pass
+        return out
+
+    def url(self, name):
+        return "rtmp://127.0.0.1:%d/live/%s" % (self.port, name)
+
+    def publish(self, name, seconds=30):
+        """ffmpeg pushing a test pattern (video + tone) to live/<name>, for at
+        most `seconds`; a Proc (stop it with SIGINT for a clean unpublish)."""
+        log = os.path.join(self.dir, "ffmpeg-%d.log" % len(self.publishers))
+        p = Proc(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "warning", "-re",
+                  "-f", "lavfi", "-i", "testsrc=size=320x240:rate=15", "-f", "lavfi", "-i", "sine",
+                  "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-c:a", "aac",
+                  "-t", str(seconds), "-f", "flv", self.url(name)], os.environ.copy(), log)
+        self.publishers.append(p)
+        return p
+
+    def stop(self):
+        for p in self.publishers:
+            p.stop(signal.SIGINT)
+        kids = children_of(self.proc.p.pid)
+        self.proc.stop()
+        for pid in kids:
+            wait_for(lambda: not alive(pid), timeout=10, what="nginx worker %d to exit" % pid)
+
+
 class Instance:
     """One Pulse instance: a real lighttpd spawning pulse-api and pulse-stream."""
 

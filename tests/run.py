@@ -44,6 +44,12 @@ class TestEnv:
         self.started.append(r)
         return r
 
+    def rtmp(self, inst):
+        import harness
+        r = harness.Rtmp(self.tmp, inst)
+        self.started.append(r)
+        return r
+
     def cleanup(self):
         reports = []
         for s in reversed(self.started):

@@ -1,9 +1,11 @@
 #!/bin/sh
-# deps.sh build|test - installs the Debian packages Pulse needs, when they
+# deps.sh build|test|rtmp - installs the Debian packages Pulse needs, when they
 # are missing and we are root; otherwise says what to install and fails.
 set -eu
 build="gcc make pkg-config libfcgi-dev libsqlite3-dev libhiredis-dev libssl-dev lighttpd"
-test="$build redis-server curl python3 sqlite3 nginx spawn-fcgi clang libclang-rt-14-dev chromium"
+# `make run-rtmp` (the RTMP ingest of live rooms) needs nginx with the rtmp module.
+rtmp="nginx libnginx-mod-rtmp"
+test="$build redis-server curl python3 sqlite3 nginx spawn-fcgi clang libclang-rt-14-dev chromium libnginx-mod-rtmp ffmpeg"
 # The browser test runs playwright-core (npm, tests/browser) under Node: a node and
 # npm already on PATH are used as they are, otherwise Debian's are installed.
 command -v node >/dev/null 2>&1 || test="$test nodejs"
@@ -11,7 +13,8 @@ command -v npm >/dev/null 2>&1 || test="$test npm"
 case "${1:-build}" in
     build) want=$build ;;
     test) want=$test ;;
-    *) echo "usage: deps.sh build|test" >&2; exit 2 ;;
+    rtmp) want=$rtmp ;;
+    *) echo "usage: deps.sh build|test|rtmp" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do

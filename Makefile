@@ -28,7 +28,7 @@ LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -lh
 # Core modules shared by both responders, the request-side runtime, the
 # handlers, and the stream responder's own modules.
 CORE := alloc buf log config db crypto auth http store bell bus metrics
-API  := router handler runtime api_main
+API  := router handler runtime prefork api_main
 HANDLERS := access events topup payos health live_rooms live_shop live_chat
 STREAM := fcgi_rec sse loop stream_req stream subscriber stream_main
 
@@ -42,7 +42,7 @@ stream_objs = $(core_objs) $(addprefix $(BUILD)/obj/,$(addsuffix .o,access $(STR
 
 BINS := $(BUILD)/bin/pulse-api $(BUILD)/bin/pulse-stream $(BUILD)/bin/pulse-token
 
-.PHONY: all clean run run-rtmp test check-asan unit install deps test-deps fuzz fuzz-smoke
+.PHONY: all clean run run-nginx run-rtmp test check-asan unit install deps test-deps fuzz fuzz-smoke
 all: $(BINS)
 
 build/gen/sql_gen.c build/gen/sql_gen.h: tools/sqlgen.awk $(SQL)
@@ -89,6 +89,16 @@ run: deps
 	PULSE_BIN="$(CURDIR)/$(BUILD)/bin" PULSE_WORKERS=$(PULSE_WORKERS) \
 	exec lighttpd -D -f "$(CURDIR)/lighttpd.conf"
 
+# The same service behind nginx (nginx.conf, processes by spawn-fcgi).
+run-nginx: deps
+	@sh tools/deps.sh nginx
+	@$(MAKE) --no-print-directory all
+	@mkdir -p "$(PULSE_DATA)"
+	@echo "Pulse (nginx) on http://$(PULSE_HOST):$(PORT)/ (data in $(PULSE_DATA)); Ctrl-C stops it."
+	PORT=$(PORT) PULSE_HOST=$(PULSE_HOST) PULSE_DATA="$(PULSE_DATA)" PULSE_ROOT="$(CURDIR)" \
+	PULSE_BIN="$(CURDIR)/$(BUILD)/bin" PULSE_WORKERS=$(PULSE_WORKERS) \
+	exec sh tools/run-nginx.sh
+
 # The RTMP ingest of live rooms, beside `make run`: nginx-rtmp asks Pulse at
 # $(PULSE_URL) whether a stream key may publish. nginx-rtmp.conf is a template.
 RTMP_CONF = $(abspath $(PULSE_DATA))/nginx-rtmp.conf
@@ -105,7 +115,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/pulse/www
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	cp -R www/. $(DESTDIR)$(PREFIX)/share/pulse/www/
-	install -m 644 lighttpd.conf nginx-rtmp.conf $(DESTDIR)$(PREFIX)/share/pulse/
+	install -m 644 lighttpd.conf nginx.conf nginx-rtmp.conf $(DESTDIR)$(PREFIX)/share/pulse/
 
 # ---- tests ----
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined

@@ -19,6 +19,7 @@
 #include "handler.h"
 #include "log.h"
 #include "metrics.h"
+#include "prefork.h"
 #include "routes.h"
 #include "runtime.h"
 
@@ -117,8 +118,16 @@ int main(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    /* If the web server dies hard, do not linger as an orphan. */
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    /* Spawned by lighttpd: do not linger as an orphan if it dies hard.
+     * (spawn-fcgi exits right after spawning, so it must not set this.) */
+    if (pulse_cfg->exit_with_parent)
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+    /* Fork before opening anything: SQLite connections must not cross a fork. */
+    if (pulse_cfg->workers > 0 && (rc = prefork_run((int)pulse_cfg->workers, &stopping)) != 0) {
+        rc = rc == 1 ? 0 : 1; /* the supervisor is done */
+        goto out;
+    }
+    rc = 1;
     metrics_open(pulse_cfg->data_dir);
     rt = runtime_open(pulse_cfg, &err);
     if (rt == NULL) {

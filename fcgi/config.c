@@ -42,7 +42,7 @@ static const struct cfg_row cfg_table[] = {
     STR("PULSE_CORS_ORIGINS", cors_origins, NULL),
     NUM("PULSE_HEARTBEAT_S", heartbeat_s, "15", 1, 3600),
     NUM("PULSE_RETRY_MS", retry_ms, "2000", 100, 600000),
-    NUM("PULSE_MAX_CONNECTIONS", max_connections, "20000", 1, 1000000),
+    NUM("PULSE_MAX_CONNECTIONS", max_connections, "19900", 1, 1000000),
     NUM("PULSE_MAX_PER_TOPIC", max_per_topic, "20000", 1, 1000000),
     NUM("PULSE_RETENTION", retention, "100000", 1, 1000000000),
     NUM("PULSE_MAX_BODY", max_body, "65536", 256, 16777216),
@@ -50,6 +50,8 @@ static const struct cfg_row cfg_table[] = {
     NUM("PULSE_STREAM_QUEUE", stream_queue, "1024", 8, 1000000),
     NUM("PULSE_PRESENCE_TTL_S", presence_ttl_s, "60", 5, 86400),
     NUM("PULSE_CHAT_RATE", chat_rate, "5", 1, 1000),
+    NUM("PULSE_EXIT_WITH_PARENT", exit_with_parent, "0", 0, 1),
+    NUM("PULSE_PREFORK", workers, "0", 0, 256),
 };
 
 static struct config cfg_storage;

@@ -34,6 +34,8 @@ struct config {
     long stream_queue;             /* PULSE_STREAM_QUEUE: events queued per slow client */
     long presence_ttl_s;           /* PULSE_PRESENCE_TTL_S: a viewer counts this long after joining */
     long chat_rate;                /* PULSE_CHAT_RATE: chat messages per user per second */
+    long exit_with_parent;         /* PULSE_EXIT_WITH_PARENT: 1 when the spawner supervises us */
+    long workers;                  /* PULSE_PREFORK: pulse-api forks and supervises this many */
 };
 
 /* Process-wide configuration; NULL before config_load(). Read-only. */

@@ -56,7 +56,7 @@ static void raise_fd_limit(void)
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
             log_warn("cannot raise the open-file limit: %s", strerror(errno));
     }
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)pulse_cfg->max_connections + 64)
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)pulse_cfg->max_connections + 32)
         log_warn("open-file limit %llu is below PULSE_MAX_CONNECTIONS=%ld; accepts will fail first",
                  (unsigned long long)rl.rlim_cur, pulse_cfg->max_connections);
 }
@@ -117,8 +117,10 @@ int main(void)
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    /* If the web server dies hard, do not linger as an orphan. */
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    /* Spawned by lighttpd: do not linger as an orphan if it dies hard.
+     * (spawn-fcgi exits right after spawning, so it must not set this.) */
+    if (pulse_cfg->exit_with_parent)
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
     raise_fd_limit();
     metrics_open(pulse_cfg->data_dir);
     if (db_open(pulse_cfg->db_path, &db, &err) != 0) {

@@ -354,9 +354,11 @@ class Rtmp:
 
 
 class Instance:
-    """One Pulse instance: a real lighttpd spawning pulse-api and pulse-stream."""
+    """One Pulse instance: a real web server (lighttpd spawning pulse-api and
+    pulse-stream, or nginx with them started by tools/run-nginx.sh)."""
 
-    def __init__(self, tmp, name="a", db=None, redis=None, env=None, workers=2):
+    def __init__(self, tmp, name="a", db=None, redis=None, env=None, workers=2, web=None):
+        self.web = web or os.environ.get("PULSE_TEST_WEB", "lighttpd")
         self.data = tempfile.mkdtemp(prefix="pulse-%s-" % name, dir=tmp)
         self.port = free_port()
         self.db = db or os.path.join(self.data, "pulse.db")
@@ -371,9 +373,12 @@ class Instance:
             e["REDIS_URL"] = redis.url
         e.update(env or {})
         self.env = e
-        self.proc = Proc(["lighttpd", "-D", "-f", os.path.join(ROOT, "lighttpd.conf")], e,
-                         os.path.join(self.data, "lighttpd.out"))
-        wait_for(self._up, what="lighttpd on port %d" % self.port)
+        if self.web == "nginx":
+            argv = ["sh", os.path.join(ROOT, "tools", "run-nginx.sh")]
+        else:
+            argv = ["lighttpd", "-D", "-f", os.path.join(ROOT, "lighttpd.conf")]
+        self.proc = Proc(argv, e, os.path.join(self.data, self.web + ".out"))
+        wait_for(self._up, what="%s on port %d" % (self.web, self.port))
         # The stream responder is spawned too; wait until it answers.
         wait_for(lambda: self._stream_up(), what="stream responder")
 
@@ -436,6 +441,7 @@ class Instance:
 
     def stop(self):
         kids = children_of(self.proc.p.pid)
+        kids += [g for k in kids for g in children_of(k)]
         self.proc.stop()
         for pid in kids:
             wait_for(lambda: not alive(pid), timeout=10, what="FastCGI child %d to exit" % pid)

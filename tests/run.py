@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
 """Runs Pulse's whole test suite and prints `N passed, N failed` last.
 
-  python3 tests/run.py [--bin DIR] [-k SUBSTRING]
+  python3 tests/run.py [--bin DIR] [-k SUBSTRING] [--web lighttpd,nginx]
 
 The C unit tests run first (make unit); then every test_* function of
-tests/integration/test_*.py, each against real lighttpd/redis-server
+tests/integration/test_*.py, once behind lighttpd and once behind nginx,
+each against real web servers and redis-server
 processes it starts through the harness and that are stopped by PID when
 the test ends. A test fails on an assertion, an exception, or any
 AddressSanitizer/UBSan report written by the processes it started.
@@ -62,7 +63,9 @@ class TestEnv:
         return reports
 
 
-def load_tests(pattern):
+def load_tests(pattern, webs):
+    """(name, fn, web) for every test, once per web server unless its module
+    sets WEB_INDEPENDENT (it starts its own servers)."""
     tests = []
     for name in sorted(os.listdir(os.path.join(HERE, "integration"))):
         if not (name.startswith("test_") and name.endswith(".py")):
@@ -73,10 +76,12 @@ def load_tests(pattern):
         for attr in sorted(dir(mod), key=lambda a: getattr(getattr(mod, a), "__code__", None) and
                            getattr(mod, a).__code__.co_firstlineno or 0):
             fn = getattr(mod, attr)
-            if attr.startswith("test_") and callable(fn):
-                full = "%s.%s" % (name[:-3], attr)
+            if not (attr.startswith("test_") and callable(fn)):
+                continue
+            for web in webs[:1] if getattr(mod, "WEB_INDEPENDENT", False) else webs:
+                full = "%s.%s" % (name[:-3], attr) + ("" if web == webs[0] else " [%s]" % web)
                 if pattern is None or pattern in full:
-                    tests.append((full, fn))
+                    tests.append((full, fn, web))
     return tests
 
 
@@ -97,6 +102,7 @@ def main():
     ap.add_argument("--bin", default=os.path.join(ROOT, "build", "asan", "bin"))
     ap.add_argument("-k", dest="pattern")
     ap.add_argument("--no-unit", action="store_true")
+    ap.add_argument("--web", default="lighttpd,nginx", help="web servers to run the suite behind")
     args = ap.parse_args()
     os.environ["PULSE_TEST_BIN"] = os.path.abspath(args.bin)
     sys.path.insert(0, HERE)
@@ -107,11 +113,12 @@ def main():
     if not args.no_unit and args.pattern is None:
         p, f = run_unit()
         passed, failed = passed + p, failed + f
-    tests = load_tests(args.pattern)
+    tests = load_tests(args.pattern, args.web.split(","))
     if not tests:
         print("no integration tests found")
         failed += 1
-    for name, fn in tests:
+    for name, fn, web in tests:
+        os.environ["PULSE_TEST_WEB"] = web
         tmp = tempfile.mkdtemp(prefix="pt-", dir="/tmp")
         env = TestEnv(tmp)
         t0 = time.time()

@@ -1,10 +1,12 @@
 #!/bin/sh
-# deps.sh build|test|rtmp - installs the Debian packages Pulse needs, when they
+# deps.sh build|test|rtmp|nginx - installs the Debian packages Pulse needs, when they
 # are missing and we are root; otherwise says what to install and fails.
 set -eu
 build="gcc make pkg-config libfcgi-dev libsqlite3-dev libhiredis-dev libssl-dev lighttpd"
 # `make run-rtmp` (the RTMP ingest of live rooms) needs nginx with the rtmp module.
 rtmp="nginx libnginx-mod-rtmp"
+# `make run-nginx`: Pulse behind nginx, its processes started by spawn-fcgi.
+nginx="nginx spawn-fcgi"
 test="$build redis-server curl python3 sqlite3 nginx spawn-fcgi clang libclang-rt-14-dev chromium libnginx-mod-rtmp ffmpeg"
 # The browser test runs playwright-core (npm, tests/browser) under Node: a node and
 # npm already on PATH are used as they are, otherwise Debian's are installed.
@@ -14,7 +16,8 @@ case "${1:-build}" in
     build) want=$build ;;
     test) want=$test ;;
     rtmp) want=$rtmp ;;
-    *) echo "usage: deps.sh build|test|rtmp" >&2; exit 2 ;;
+    nginx) want=$nginx ;;
+    *) echo "usage: deps.sh build|test|rtmp|nginx" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do

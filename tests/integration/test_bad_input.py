@@ -69,8 +69,10 @@ def test_bad_input_table(env):
          "invalid_tx_ref"),
         ("GET", "/api/topup/status?tx_ref=TXnope", None, bearer(token("owner1")), 404, "unknown_transaction"),
         ("GET", "/api/topup/status?tx_ref=%s&token=bad" % tx["tx_ref"], None, {}, 401, "invalid_token"),
-        # lighttpd re-encodes a malformed escape, so the id check is what refuses it
-        ("GET", "/api/topup/status?tx_ref=%zz", None, {}, 400, "invalid_tx_ref"),
+        # lighttpd re-encodes a malformed escape (so the id check refuses it);
+        # nginx passes it as sent (so the query parser does)
+        ("GET", "/api/topup/status?tx_ref=%zz", None, {}, 400,
+         "invalid_tx_ref" if __import__("os").environ.get("PULSE_TEST_WEB") != "nginx" else "bad_request"),
         ("GET", "/api/events?topic=" + "&topic=".join("room:%d" % i for i in range(17)), None, {}, 400,
          "invalid_topic"),
         ("GET", "/api/events?topic=" + q("room:' OR 1=1 --"), None, {}, 400, "invalid_topic"),

@@ -1,0 +1,45 @@
+#!/bin/sh
+# run-nginx.sh - runs Pulse behind nginx in the foreground (make run-nginx).
+#
+# Reads PORT, PULSE_HOST, PULSE_ROOT, PULSE_DATA, PULSE_BIN, PULSE_WORKERS
+# and passes every other variable (PULSE_*, REDIS_*, secrets) on to the
+# FastCGI processes. Starts the request pool (pulse-api supervising
+# PULSE_WORKERS workers) and the stream responder with spawn-fcgi, then
+# nginx; restarts the stream responder if it dies (nginx will not); stops
+# everything it started, by PID, on SIGINT or SIGTERM.
+set -eu
+: "${PORT:?}" "${PULSE_HOST:?}" "${PULSE_ROOT:?}" "${PULSE_DATA:?}" "${PULSE_BIN:?}" "${PULSE_WORKERS:?}"
+data=$(cd "$PULSE_DATA" && pwd)
+mkdir -p "$data/nginx-tmp"
+sed -e "s|@PORT@|$PORT|g" -e "s|@PULSE_HOST@|$PULSE_HOST|g" -e "s|@PULSE_ROOT@|$PULSE_ROOT|g" \
+    -e "s|@PULSE_DATA@|$data|g" -e "s|@NGINX_USER@|$(id -un)|g" -e "s|@WORKERS@|${NGINX_WORKERS:-2}|g" \
+    "$PULSE_ROOT/nginx.conf" > "$data/nginx.conf"
+
+api= stream= nginx=
+stop() {
+    trap - INT TERM
+    for pid in $nginx $stream $api; do kill -TERM "$pid" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    exit 0
+}
+trap stop INT TERM
+
+start_stream() {
+    spawn-fcgi -n -b 4096 -s "$data/pulse-stream.sock" -- "$PULSE_BIN/pulse-stream" &
+    stream=$!
+}
+
+PULSE_PREFORK=$PULSE_WORKERS spawn-fcgi -n -b 4096 -s "$data/pulse-api.sock" -- "$PULSE_BIN/pulse-api" &
+api=$!
+start_stream
+nginx -p "$data/" -e stderr -c "$data/nginx.conf" &
+nginx=$!
+while kill -0 "$nginx" 2>/dev/null; do
+    if ! kill -0 "$stream" 2>/dev/null; then
+        echo "run-nginx: pulse-stream exited; restarting it" >&2
+        start_stream
+    fi
+    sleep 0.5
+done
+echo "run-nginx: nginx exited" >&2
+stop

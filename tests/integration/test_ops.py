@@ -70,3 +70,18 @@ def test_unreachable_redis_from_the_start_degrades_to_local_delivery(env):
     s = a.sse("/api/events/stream?topic=room:u")
     ids = publish(a, "room:u", 3)
     assert [int(e["id"]) for e in s.events(3, timeout=5)] == ids
+
+
+def test_a_client_that_goes_away_is_freed(env):
+    """nginx closes the FastCGI connection at once; lighttpd at its next
+    write to the client, i.e. the next heartbeat (1 s here)."""
+    import harness
+    a = env.instance(env={"PULSE_HEARTBEAT_S": "1"})
+    streams = [a.sse("/api/events/stream?topic=room:gone") for _ in range(3)]
+    assert metric(a.get("/api/metrics").body, "pulse_streams_open") == 3
+    for s in streams[:2]:
+        s.close()
+    harness.wait_for(lambda: metric(a.get("/api/metrics").body, "pulse_streams_open") == 1, timeout=10,
+                     interval=0.1, what="closed streams to be freed")
+    ids = publish(a, "room:gone", 1)
+    assert int(streams[2].next_event()["id"]) == ids[0]

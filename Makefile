@@ -131,7 +131,7 @@ test: test-deps
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk fuzz-smoke FUZZ_SECONDS=$(FUZZ_SECONDS)
 	python3 tests/run.py --bin build/asan/bin
 
-FUZZ_SECONDS ?= 5
+FUZZ_SECONDS ?= 30
 fuzz fuzz-smoke: $(GEN)
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk $@
 

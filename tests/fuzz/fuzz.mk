@@ -5,7 +5,7 @@
 # into build/fuzz/corpus/, never into the repository.
 
 FUZZ_CC ?= clang
-FUZZ_SECONDS ?= 10
+FUZZ_SECONDS ?= 30
 FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
               -D_GNU_SOURCE -Ibuild/gen -Ifcgi -Ihandlers -Itests/fuzz \
               $(shell pkg-config --cflags sqlite3 hiredis libcrypto)
@@ -28,13 +28,16 @@ build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard fcgi/*.c fcgi/*.h handlers/*.c
 	@mkdir -p build/fuzz
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(src_$*) $(FUZZ_LIBS)
 
+# All targets run at once (each for FUZZ_SECONDS), then each result is read.
 fuzz-smoke: fuzz
-	@set -e; for t in $(TARGETS); do \
+	@for t in $(TARGETS); do \
 	  mkdir -p build/fuzz/corpus/$$t; \
-	  echo "fuzz $$t: $(FUZZ_SECONDS)s"; \
 	  build/fuzz/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
 	    -print_final_stats=0 -close_fd_mask=3 -artifact_prefix=build/fuzz/crash-$$t- \
-	    build/fuzz/corpus/$$t tests/fuzz/corpus/$$t >build/fuzz/$$t.log 2>&1 \
-	    || { tail -40 build/fuzz/$$t.log; echo "fuzz $$t: CRASH (input in build/fuzz/crash-$$t-*)"; exit 1; }; \
-	  grep -E "^Done" build/fuzz/$$t.log | tail -1; \
-	done
+	    build/fuzz/corpus/$$t tests/fuzz/corpus/$$t >build/fuzz/$$t.log 2>&1 & \
+	done; \
+	wait; fail=0; \
+	for t in $(TARGETS); do \
+	  if grep -q "^Done" build/fuzz/$$t.log; then echo "fuzz $$t ($(FUZZ_SECONDS)s): $$(grep '^Done' build/fuzz/$$t.log)"; \
+	  else tail -40 build/fuzz/$$t.log; echo "fuzz $$t: CRASH (input in build/fuzz/crash-$$t-*)"; fail=1; fi; \
+	done; exit $$fail

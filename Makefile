@@ -42,7 +42,7 @@ stream_objs = $(core_objs) $(addprefix $(BUILD)/obj/,$(addsuffix .o,access $(STR
 
 BINS := $(BUILD)/bin/pulse-api $(BUILD)/bin/pulse-stream $(BUILD)/bin/pulse-token
 
-.PHONY: all clean run run-nginx run-rtmp test check-asan unit install deps test-deps fuzz fuzz-smoke
+.PHONY: all clean run run-nginx run-rtmp check-valgrind test check-asan unit install deps test-deps fuzz fuzz-smoke
 all: $(BINS)
 
 build/gen/sql_gen.c build/gen/sql_gen.h: tools/sqlgen.awk $(SQL)
@@ -132,6 +132,18 @@ test: test-deps
 	python3 tests/run.py --bin build/asan/bin
 
 FUZZ_SECONDS ?= 30
+
+# The integration suite (behind lighttpd) with every Pulse process under
+# valgrind memcheck: wrappers named like the binaries exec valgrind on the
+# release build; any memcheck error or definite leak fails the test.
+VALGRIND_BIN := build/valgrind/bin
+check-valgrind: all
+	@mkdir -p $(VALGRIND_BIN)
+	@for b in pulse-api pulse-stream; do \
+	  printf '#!/bin/sh\nexec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --log-file="$$PULSE_DATA/valgrind.%%p.log" "%s" "$$@"\n' \
+	    "$(CURDIR)/build/bin/$$b" > $(VALGRIND_BIN)/$$b; chmod +x $(VALGRIND_BIN)/$$b; done
+	@cp build/bin/pulse-token $(VALGRIND_BIN)/
+	python3 tests/run.py --no-unit --web lighttpd --bin $(VALGRIND_BIN) $(if $(K),-k $(K))
 fuzz fuzz-smoke: $(GEN)
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk $@
 

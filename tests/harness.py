@@ -433,10 +433,14 @@ class Instance:
         return None
 
     def sanitizer_reports(self):
+        """ASan/UBSan logs, and valgrind logs that hold any report (make check-valgrind)."""
         out = []
-        for f in glob.glob(os.path.join(self.data, "asan*")) + glob.glob(os.path.join(self.data, "ubsan*")):
+        for f in glob.glob(os.path.join(self.data, "asan*")) + glob.glob(os.path.join(self.data, "ubsan*")) + \
+                glob.glob(os.path.join(self.data, "valgrind.*.log")):
             with open(f, errors="replace") as fh:
-                out.append(f + ":\n" + fh.read()[:4000])
+                text = fh.read()
+            if text.strip():
+                out.append(f + ":\n" + text[:4000])
         return out
 
     def stop(self):

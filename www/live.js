@@ -8,7 +8,10 @@
 (function () {
   'use strict';
 
-  var ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;   // the contract's id syntax
+  var P = window.PulsePage;
+  var $ = P.$, param = P.param, store = P.store, show = P.show, errorText = P.errorText, el = P.el;
+  var clear = P.clear, num = P.num, formatVnd = P.formatVnd, image = P.image;
+  var ID_RE = P.ID_RE;
   var STATUSES = { PENDING: 1, WAITING_STREAM: 1, LIVE: 1, ENDED: 1 };
   var STATUS_TEXT = { PENDING: 'Not started', WAITING_STREAM: 'Waiting for stream', LIVE: 'LIVE', ENDED: 'Ended' };
   var JWT_KEY = 'pulse.jwt';
@@ -16,90 +19,14 @@
   var CHAT_KEEP = 200;          // messages kept on screen
   // Presence expires on the server (PULSE_PRESENCE_TTL_S, 60 s) unless refreshed; tests shorten it.
   var PRESENCE_MS = Number(window.PulsePresenceMs) > 0 ? Number(window.PulsePresenceMs) : 30000;
-  var TOAST_MS = 6000;
 
-  function $(id) { return document.getElementById(id); }
-  function param(name) {
-    var m = new RegExp('[?&]' + name + '=([^&#]*)').exec(location.search);
-    if (!m) return null;
-    try { return decodeURIComponent(m[1].replace(/\+/g, ' ')); } catch (e) { return null; }
-  }
-  // Storage can be disabled (private mode, sandboxed frames); the page must still work.
-  function store(key, value) {
-    try {
-      if (value === undefined) return sessionStorage.getItem(key);
-      if (value === null) sessionStorage.removeItem(key); else sessionStorage.setItem(key, value);
-    } catch (e) { /* ignore */ }
-    return null;
-  }
-  function show(el, text) { el.textContent = text || ''; el.hidden = !text; }
-  function errorText(r, fallback) {
-    var e = r && r.json && r.json.error;
-    return (e && e.message) ? e.message : fallback + (r ? ' (HTTP ' + r.status + ')' : '');
-  }
-  function el(tag, cls, text) {
-    var n = document.createElement(tag);
-    if (cls) n.className = cls;
-    if (text != null) n.textContent = String(text);
-    return n;
-  }
-  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
-
-  // Integer VND with thousands separators; not toLocaleString, whose output varies by browser locale.
-  function formatVnd(n) {
-    var v = Math.round(Number(n));
-    if (n == null || !isFinite(v)) return '—';
-    return (v < 0 ? '-' : '') + String(Math.abs(v)).replace(/\B(?=(\d{3})+(?!\d))/g, ',') + ' ₫';
-  }
-  function num(n) { var v = Number(n); return isFinite(v) ? v : 0; }
   function clockTime(iso) {
     var t = iso ? new Date(iso) : null;
     if (!t || isNaN(t.getTime())) return '';
     function two(x) { return (x < 10 ? '0' : '') + x; }
     return two(t.getHours()) + ':' + two(t.getMinutes());
   }
-  // Only http(s) or same-origin paths become an image source; anything else is left out.
-  function safeImageUrl(u) {
-    if (typeof u !== 'string') return null;
-    u = u.trim();
-    return /^https?:\/\//i.test(u) || /^\/(?!\/)/.test(u) ? u : null;
-  }
-  function image(url, cls) {
-    var src = safeImageUrl(url);
-    if (!src) return el('div', cls + ' img-missing');
-    var img = el('img', cls);
-    img.alt = '';
-    img.loading = 'lazy';
-    img.referrerPolicy = 'no-referrer';
-    // A broken link shows the same grey box as no link, not the browser's broken-image icon.
-    img.addEventListener('error', function () {
-      if (img.parentNode) img.parentNode.replaceChild(el('div', cls + ' img-missing'), img);
-    });
-    img.src = src;
-    return img;
-  }
-  function statusBadge(node, status) {
-    var s = STATUSES[status] ? status : String(status || '?');
-    node.textContent = s;
-    node.title = STATUS_TEXT[s] || '';
-    node.className = 'badge' + (STATUSES[s] ? ' badge-' + s.toLowerCase().replace('_', '-') : '');
-  }
-  // The JWT's payload, for display only (the server checks the signature).
-  function jwtClaims(t) {
-    try {
-      var p = String(t).split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-      while (p.length % 4) p += '=';
-      var bin = atob(p);
-      var text = bin;
-      if (typeof TextDecoder !== 'undefined') {
-        var bytes = new Uint8Array(bin.length);
-        for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-        text = new TextDecoder('utf-8').decode(bytes);
-      }
-      var c = JSON.parse(text);
-      return c && typeof c === 'object' ? c : null;
-    } catch (e) { return null; }
-  }
+  function statusBadge(node, status) { P.badge(node, status, STATUSES, STATUS_TEXT); }
 
   // No room to show: only the message and a way back to the list.
   function noRoom() {
@@ -114,12 +41,13 @@
   roomView();
 
   function roomView() {
+    var setConn = P.connBadge($('conn'), loadAll);
     $('room-view').hidden = false;
     $('title').textContent = roomId;
     if (!ID_RE.test(roomId)) {
       $('title').textContent = 'Live room';
       show($('error'), 'This link has an invalid room id.');
-      setConnText('offline');
+      setConn('offline');
       noRoom();
       return;
     }
@@ -128,7 +56,6 @@
     var room = null;              // the latest room object on screen
     var products = [];
     var chatIds = {};             // message id -> true, so history and stream never double up
-    var conn = 'connecting';
     // Each kind of state has a generation bumped by every event of that kind: a fetch that
     // started before an event and lands after it is stale and must not undo it.
     var gen = { room: 0, products: 0, viewers: 0 };
@@ -149,7 +76,7 @@
       if (r.totalOrders != null) stats.push(num(r.totalOrders) + (num(r.totalOrders) === 1 ? ' order' : ' orders'));
       if (r.totalRevenue != null && num(r.totalRevenue) > 0) stats.push(formatVnd(r.totalRevenue));
       $('stats').textContent = stats.length ? '· ' + stats.join(' · ') : '';
-      var thumb = safeImageUrl(r.thumbnailUrl);
+      var thumb = P.safeImageUrl(r.thumbnailUrl);
       if (thumb && $('thumb').getAttribute('src') !== thumb) { thumbFailed = false; $('thumb').src = thumb; }
       $('thumb').hidden = !thumb || thumbFailed;
       var stage = {
@@ -172,25 +99,6 @@
     }
 
     // ---- products --------------------------------------------------------------------------
-    function sortProducts(list) {
-      return list.slice().sort(function (a, b) {
-        return num(a.displayOrder) - num(b.displayOrder) || String(a.id).localeCompare(String(b.id));
-      });
-    }
-    function priceBlock(p) {
-      var box = el('div', 'price');
-      box.appendChild(el('span', 'price-live', formatVnd(p.livePrice)));
-      if (p.originalPrice != null && num(p.originalPrice) > num(p.livePrice)) {
-        box.appendChild(document.createTextNode(' '));
-        box.appendChild(el('s', 'price-original', formatVnd(p.originalPrice)));
-      }
-      var d = Math.round(num(p.discountPercent));
-      if (d > 0) {
-        box.appendChild(document.createTextNode(' '));
-        box.appendChild(el('span', 'discount', '-' + d + '%'));
-      }
-      return box;
-    }
     function stockLine(p) {
       var bits = [];
       bits.push(num(p.soldCount) + ' sold');
@@ -200,7 +108,7 @@
     }
     function renderProducts(list) {
       if (!list || typeof list.length !== 'number') return;
-      products = sortProducts(list);
+      products = P.sortProducts(list);
       var ul = $('products');
       clear(ul);
       var featured = null;
@@ -208,17 +116,8 @@
         var p = products[i];
         if (!p || typeof p !== 'object') continue;
         if (p.isFeatured && !featured) featured = p;
-        var li = el('li', 'product' + (p.isFeatured ? ' product-featured' : ''));
-        li.setAttribute('data-product-id', String(p.id));
+        var li = P.productItem(p, 'SELLING NOW', [stockLine(p)]);
         if (p.isFeatured) li.setAttribute('aria-current', 'true');
-        li.appendChild(image(p.productImageUrl, 'product-img'));
-        var body = el('div', 'product-body');
-        var name = el('div', 'product-name', p.productName || p.productId || 'Product');
-        if (p.isFeatured) { name.appendChild(document.createTextNode(' ')); name.appendChild(el('span', 'tag', 'SELLING NOW')); }
-        body.appendChild(name);
-        body.appendChild(priceBlock(p));
-        body.appendChild(stockLine(p));
-        li.appendChild(body);
         ul.appendChild(li);
       }
       $('products-empty').hidden = products.length > 0;
@@ -239,7 +138,7 @@
       var body = el('div', 'featured-body');
       body.appendChild(el('span', 'tag', 'SELLING NOW'));
       body.appendChild(el('div', 'featured-name', p.productName || p.productId || 'Product'));
-      body.appendChild(priceBlock(p));
+      body.appendChild(P.priceBlock(p));
       body.appendChild(stockLine(p));
       box.appendChild(body);
     }
@@ -287,21 +186,11 @@
     }
 
     // ---- orders ----------------------------------------------------------------------------
+    // A toast, and the same line in the chat so it stays in view after the toast is gone.
     function toast(d) {
-      var who = d.username || 'Someone';
-      var what = d.productName || 'a product';
-      var t = el('div', 'toast');
-      t.setAttribute('role', 'status');
-      t.appendChild(el('strong', null, who));
-      t.appendChild(document.createTextNode(' bought '));
-      t.appendChild(el('strong', null, what));
-      if (d.amount != null) t.appendChild(el('span', 'muted', ' · ' + formatVnd(d.amount)));
-      var box = $('toasts');
-      box.appendChild(t);
-      while (box.children.length > 5) box.removeChild(box.firstChild);
-      setTimeout(function () { t.className = 'toast toast-out'; }, TOAST_MS - 400);
-      setTimeout(function () { if (t.parentNode) t.parentNode.removeChild(t); }, TOAST_MS);
-      addChat({ type: 'ORDER', message: who + ' bought ' + what, createdAt: new Date().toISOString() });
+      P.orderToast(d);
+      addChat({ type: 'ORDER', message: (d.username || 'Someone') + ' bought ' + (d.productName || 'a product'),
+        createdAt: new Date().toISOString() });
     }
 
     // ---- loading ---------------------------------------------------------------------------
@@ -319,7 +208,7 @@
           show($('error'), 'There is no live room with this id.');
           if (sub) sub.close();
           clearInterval(presenceTimer);
-          setConnText('offline');
+          setConn('offline');
           noRoom();
           return false;
         }
@@ -409,7 +298,7 @@
 
     // ---- chat sending & token --------------------------------------------------------------
     function renderWho() {
-      var c = jwt ? jwtClaims(jwt) : null;
+      var c = jwt ? P.jwtClaims(jwt) : null;
       var who = $('chat-who');
       if (!jwt) { who.textContent = 'Paste your access token below to chat.'; $('token-box').open = true; return; }
       who.textContent = 'Chatting as ' + (c && (c.name || c.sub) ? (c.name || c.sub) : 'you') +
@@ -480,17 +369,6 @@
     });
 
     // ---- live events -----------------------------------------------------------------------
-    function setConnText(s) {
-      $('conn').textContent = s;
-      $('conn').className = 'conn conn-' + s;
-    }
-    function setConn(s) {
-      var was = conn;
-      conn = s;
-      setConnText(s);
-      // Resume is lossless, but after an outage a refetch is cheap insurance.
-      if (was === 'offline' && (s === 'live' || s === 'polling')) loadAll();
-    }
     function onEvent(ev) {
       var d = ev.data || {};
       switch (ev.type) {

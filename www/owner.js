@@ -7,83 +7,16 @@
 (function () {
   'use strict';
 
-  var ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;   // the contract's id syntax
+  var P = window.PulsePage;
+  var $ = P.$, param = P.param, store = P.store, show = P.show, el = P.el, clear = P.clear, num = P.num;
+  var formatVnd = P.formatVnd;
+  var ID_RE = P.ID_RE;
   var STATUSES = { PENDING: 1, WAITING_STREAM: 1, LIVE: 1, ENDED: 1 };
   var JWT_KEY = 'pulse.owner_jwt';
-  var TOAST_MS = 6000;
 
-  function $(id) { return document.getElementById(id); }
-  function param(name) {
-    var m = new RegExp('[?&]' + name + '=([^&#]*)').exec(location.search);
-    if (!m) return null;
-    try { return decodeURIComponent(m[1].replace(/\+/g, ' ')); } catch (e) { return null; }
-  }
-  // Storage can be disabled (private mode, sandboxed frames); the page must still work.
-  function store(key, value) {
-    try {
-      if (value === undefined) return sessionStorage.getItem(key);
-      if (value === null) sessionStorage.removeItem(key); else sessionStorage.setItem(key, value);
-    } catch (e) { /* ignore */ }
-    return null;
-  }
-  function show(node, text) { node.textContent = text || ''; node.hidden = !text; }
-  function errorText(r, fallback) {
-    var e = r && r.json && r.json.error;
-    if (e && e.message) return e.message + (e.code ? ' (' + e.code + ')' : '');
-    return fallback + (r ? ' (HTTP ' + r.status + ')' : '');
-  }
-  function el(tag, cls, text) {
-    var n = document.createElement(tag);
-    if (cls) n.className = cls;
-    if (text != null) n.textContent = String(text);
-    return n;
-  }
-  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
-  function num(n) { var v = Number(n); return isFinite(v) ? v : 0; }
-  function formatVnd(n) {
-    var v = Math.round(Number(n));
-    if (n == null || !isFinite(v)) return '—';
-    return (v < 0 ? '-' : '') + String(Math.abs(v)).replace(/\B(?=(\d{3})+(?!\d))/g, ',') + ' ₫';
-  }
-  function statusBadge(node, status) {
-    var s = STATUSES[status] ? status : String(status || '?');
-    node.textContent = s;
-    node.className = 'badge' + (STATUSES[s] ? ' badge-' + s.toLowerCase().replace('_', '-') : '');
-  }
-  function safeImageUrl(u) {
-    if (typeof u !== 'string') return null;
-    u = u.trim();
-    return /^https?:\/\//i.test(u) || /^\/(?!\/)/.test(u) ? u : null;
-  }
-  function image(url, cls) {
-    var src = safeImageUrl(url);
-    if (!src) return el('div', cls + ' img-missing');
-    var img = el('img', cls);
-    img.alt = '';
-    img.referrerPolicy = 'no-referrer';
-    // A broken link shows the same grey box as no link, not the browser's broken-image icon.
-    img.addEventListener('error', function () {
-      if (img.parentNode) img.parentNode.replaceChild(el('div', cls + ' img-missing'), img);
-    });
-    img.src = src;
-    return img;
-  }
-  // The JWT's payload, for display and for "my rooms" only: the server checks the signature.
-  function jwtClaims(t) {
-    try {
-      var p = String(t).split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
-      while (p.length % 4) p += '=';
-      var bin = atob(p);
-      var text = bin;
-      if (typeof TextDecoder !== 'undefined') {
-        var bytes = new Uint8Array(bin.length);
-        for (var i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
-        text = new TextDecoder('utf-8').decode(bytes);
-      }
-      var c = JSON.parse(text);
-      return c && typeof c === 'object' ? c : null;
-    } catch (e) { return null; }
-  }
+  // With the error code: it tells a missing role from an expired token at a glance.
+  function errorText(r, fallback) { return P.errorText(r, fallback, true); }
+  function statusBadge(node, status) { P.badge(node, status, STATUSES); }
   function roomPath(id, rest) { return '/api/live/rooms/' + encodeURIComponent(id) + (rest || ''); }
   function rtmpUrl() { return 'rtmp://' + location.hostname + ':1935/live'; }
 
@@ -103,7 +36,7 @@
   // ---- sign-in ---------------------------------------------------------------------------
   function signIn(t) {
     jwt = t || null;
-    claims = jwt ? jwtClaims(jwt) : null;
+    claims = jwt ? P.jwtClaims(jwt) : null;
     var who = $('whoami');
     if (!jwt) {
       who.textContent = 'Not signed in: paste an access token with role owner.';
@@ -257,14 +190,7 @@
     $('manage').scrollIntoView({ block: 'start', behavior: 'smooth' });
   }
 
-  var conn = 'connecting';
-  function setConn(s) {
-    var was = conn;
-    conn = s;
-    $('conn').textContent = s;
-    $('conn').className = 'conn conn-' + s;
-    if (was === 'offline' && (s === 'live' || s === 'polling')) { loadRoom(); loadProducts(); }
-  }
+  var setConn = P.connBadge($('conn'), function () { loadRoom(); loadProducts(); });
 
   function renderRoom(r) {
     if (!r || typeof r !== 'object' || String(r.id) !== selected) return;
@@ -373,9 +299,7 @@
 
   function renderProducts(list) {
     if (!list || typeof list.length !== 'number') return;
-    var items = list.slice().sort(function (a, b) {
-      return num(a.displayOrder) - num(b.displayOrder) || String(a.id).localeCompare(String(b.id));
-    });
+    var items = P.sortProducts(list);
     var ul = $('owner-products');
     clear(ul);
     for (var i = 0; i < items.length; i++) if (items[i] && typeof items[i] === 'object') ul.appendChild(productItem(items[i]));
@@ -383,24 +307,8 @@
   }
   function productItem(p) {
     var pid = String(p.id);
-    var li = el('li', 'product' + (p.isFeatured ? ' product-featured' : ''));
-    li.setAttribute('data-product-id', pid);
-    li.appendChild(image(p.productImageUrl, 'product-img'));
-    var body = el('div', 'product-body');
-    var name = el('div', 'product-name', p.productName || p.productId || 'Product');
-    if (p.isFeatured) { name.appendChild(document.createTextNode(' ')); name.appendChild(el('span', 'tag', 'FEATURED')); }
-    body.appendChild(name);
-    var price = el('div', 'price');
-    price.appendChild(el('span', 'price-live', formatVnd(p.livePrice)));
-    if (num(p.originalPrice) > num(p.livePrice)) {
-      price.appendChild(document.createTextNode(' '));
-      price.appendChild(el('s', 'price-original', formatVnd(p.originalPrice)));
-    }
-    var d = Math.round(num(p.discountPercent));
-    if (d > 0) { price.appendChild(document.createTextNode(' ')); price.appendChild(el('span', 'discount', '-' + d + '%')); }
-    body.appendChild(price);
-    body.appendChild(el('div', 'muted small', 'product ' + (p.productId || '?') + ' · ' + num(p.soldCount) + ' sold · ' +
-      num(p.stockAvailable) + ' in stock · limit ' + num(p.quantityLimit) + ' · order ' + num(p.displayOrder)));
+    var details = el('div', 'muted small', 'product ' + (p.productId || '?') + ' · ' + num(p.soldCount) + ' sold · ' +
+      num(p.stockAvailable) + ' in stock · limit ' + num(p.quantityLimit) + ' · order ' + num(p.displayOrder));
     var actions = el('div', 'product-actions');
     var feat = el('button', 'small-btn feature', p.isFeatured ? 'Featured' : 'Feature');
     feat.type = 'button';
@@ -420,25 +328,10 @@
     });
     actions.appendChild(feat);
     actions.appendChild(del);
-    body.appendChild(actions);
-    li.appendChild(body);
-    return li;
+    return P.productItem(p, 'FEATURED', [details, actions]);
   }
 
   // ---- live events on the managed room ---------------------------------------------------
-  function toast(d) {
-    var t = el('div', 'toast');
-    t.setAttribute('role', 'status');
-    t.appendChild(el('strong', null, d.username || 'Someone'));
-    t.appendChild(document.createTextNode(' bought '));
-    t.appendChild(el('strong', null, d.productName || 'a product'));
-    if (d.amount != null) t.appendChild(el('span', 'muted', ' · ' + formatVnd(d.amount)));
-    var box = $('toasts');
-    box.appendChild(t);
-    while (box.children.length > 5) box.removeChild(box.firstChild);
-    setTimeout(function () { t.className = 'toast toast-out'; }, TOAST_MS - 400);
-    setTimeout(function () { if (t.parentNode) t.parentNode.removeChild(t); }, TOAST_MS);
-  }
   var orderTimer = null;
   function onEvent(ev) {
     var d = ev.data || {};
@@ -447,7 +340,7 @@
       case 'product': gen.products++; renderProducts(d.products); break;
       case 'viewers': renderViewers(d.count, d.peak); break;
       // The service follows an order with `product` and `status`; refetch only if they do not come.
-      case 'order': toast(d); clearTimeout(orderTimer);
+      case 'order': P.orderToast(d); clearTimeout(orderTimer);
         orderTimer = setTimeout(function () { loadRoom(); loadProducts(); }, 2000); break;
     }
   }

@@ -7,36 +7,14 @@
 (function () {
   'use strict';
 
-  var ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;   // the contract's id syntax
+  var P = window.PulsePage;
+  var $ = P.$, param = P.param, store = P.store, show = P.show, errorText = P.errorText;
+  var ID_RE = P.ID_RE;
   var STATUSES = { PENDING: 1, PAID: 1, FAILED: 1, CANCELLED: 1 };
   var JWT_KEY = 'pulse.jwt';
 
-  function $(id) { return document.getElementById(id); }
-  function param(name) {
-    var m = new RegExp('[?&]' + name + '=([^&#]*)').exec(location.search);
-    if (!m) return null;
-    try { return decodeURIComponent(m[1].replace(/\+/g, ' ')); } catch (e) { return null; }
-  }
-  // Storage can be disabled (private mode, sandboxed frames); the page must still work.
-  function store(key, value) {
-    try {
-      if (value === undefined) return sessionStorage.getItem(key);
-      sessionStorage.setItem(key, value);
-    } catch (e) { /* ignore */ }
-    return null;
-  }
-  function show(el, text) { el.textContent = text; el.hidden = !text; }
-  function errorText(r, fallback) {
-    var e = r && r.json && r.json.error;
-    return (e && e.message) ? e.message : fallback + (r ? ' (HTTP ' + r.status + ')' : '');
-  }
-
-  // Integer VND with thousands separators; not toLocaleString, whose output varies by browser locale.
-  function formatVnd(n) {
-    var v = Math.round(Number(n));
-    if (!isFinite(v)) return '—';
-    return (v < 0 ? '-' : '') + String(Math.abs(v)).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
-  }
+  // The amount's unit is in the HTML, next to it.
+  function formatVnd(n) { return P.formatVnd(n, ''); }
   function formatTime(el, iso) {
     el.textContent = iso || '—';
     var t = iso ? new Date(iso) : null;
@@ -51,24 +29,21 @@
   txView();
 
   function txView() {
+    var setConn = P.connBadge($('conn'), loadStatus);
     $('tx-view').hidden = false;
     $('tx-ref').textContent = txRef;
     if (!ID_RE.test(txRef)) { show($('error'), 'This link has an invalid transaction reference.'); setConn('offline'); return; }
 
     var shown = null;        // the status currently on screen
-    var conn = 'connecting';
 
     function render(tx) {
       if (!tx || typeof tx !== 'object' || (tx.tx_ref && tx.tx_ref !== txRef)) return;
       // The status fetch and the stream race at load time; a slower stale read must not
       // turn a final state back into PENDING.
       if (shown && shown !== 'PENDING' && tx.status === 'PENDING') return;
-      var status = STATUSES[tx.status] ? tx.status : String(tx.status || '?');
-      shown = status;
+      var status = shown = P.badge($('status'), tx.status, STATUSES);
       $('amount').textContent = formatVnd(tx.amount);
       $('amount').setAttribute('data-value', String(tx.amount));
-      $('status').textContent = status;
-      $('status').className = 'badge' + (STATUSES[status] ? ' badge-' + status.toLowerCase() : '');
       $('order-code').textContent = tx.order_code != null ? String(tx.order_code) : '—';
       formatTime($('created-at'), tx.created_at);
       formatTime($('paid-at'), tx.paid_at);
@@ -101,15 +76,6 @@
       Pulse.api('GET', '/api/wallet', null, jwt).then(function (r) {
         if (r.status === 200 && r.json) show($('wallet'), 'Wallet balance: ' + formatVnd(r.json.balance) + ' VND');
       }, function () { /* the balance is a nicety */ });
-    }
-
-    function setConn(s) {
-      var was = conn;
-      conn = s;
-      $('conn').textContent = s;
-      $('conn').className = 'conn conn-' + s;
-      // Resume is lossless, but after an outage a refetch is cheap insurance.
-      if (was === 'offline' && (s === 'live' || s === 'polling')) loadStatus();
     }
 
     var opts = {

@@ -26,43 +26,13 @@
  *   {"step":"started"} once the page shows WAITING_STREAM.
  * Every snapshot is what a user would read: the text of the elements on screen.
  */
-const { chromium } = require('playwright-core');
-const readline = require('readline');
+const { cfg, emit, nextLine, recordSeen, run } = require('./browser');
 
-const cfg = JSON.parse(process.argv[2] || '{}');
-
-function emit(obj) { process.stdout.write(JSON.stringify(obj) + '\n'); }
-
-// stdin lines, one at a time; null once stdin is closed (the test gave up).
-const pending = [];
-let waiter = null;
-let stdinClosed = false;
-const rl = readline.createInterface({ input: process.stdin });
-rl.on('line', (l) => { if (waiter) { const w = waiter; waiter = null; w(l); } else pending.push(l); });
-rl.on('close', () => { stdinClosed = true; if (waiter) { const w = waiter; waiter = null; w(null); } });
-function nextLine() {
-  if (pending.length) return Promise.resolve(pending.shift());
-  if (stdinClosed) return Promise.resolve(null);
-  return new Promise((resolve) => { waiter = resolve; });
-}
-
-// Installed before any page script runs: the token a viewer would have pasted earlier in
-// this tab, and a record of every status the badge showed.
+// An init script: the token a viewer would have pasted earlier in this tab, and the
+// presence refresh period the test wants.
 function setup([jwt, presenceMs]) {
   if (presenceMs) window.PulsePresenceMs = presenceMs;
   if (jwt) { try { sessionStorage.setItem('pulse.jwt', jwt); } catch (e) { /* ignore */ } }
-  window.__seen = [];
-  const snap = () => {
-    const c = document.getElementById('conn'), s = document.getElementById('status');
-    const v = { conn: c && c.textContent, status: s && s.textContent };
-    const last = window.__seen[window.__seen.length - 1];
-    if (!last || last.conn !== v.conn || last.status !== v.status) window.__seen.push(v);
-  };
-  document.addEventListener('DOMContentLoaded', () => {
-    snap();
-    new MutationObserver(snap).observe(document.body,
-      { subtree: true, childList: true, characterData: true, attributes: true });
-  });
 }
 
 function viewerState() {
@@ -208,33 +178,7 @@ async function owner(page, pageErrors) {
     page_errors: pageErrors });
 }
 
-async function main() {
-  const ctx = await chromium.launchPersistentContext(cfg.user_data_dir, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    // The machine is offline: without these Chromium waits on network services at start.
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 960, height: 900 },
-    timeout: 30000,
-  });
-  try {
-    const page = ctx.pages()[0] || await ctx.newPage();
-    const pageErrors = [];
-    page.on('pageerror', (e) => pageErrors.push(String(e && e.stack || e)));
-    page.on('console', (m) => emit({ step: 'console', type: m.type(), text: m.text(), url: m.location().url }));
-    page.on('dialog', (d) => d.accept());
-    await page.addInitScript(setup, [cfg.mode === 'viewer' ? cfg.jwt : null, cfg.presence_ms || 0]);
-    await page.goto(cfg.url, { waitUntil: 'domcontentloaded', timeout: 15000 });
-    if (cfg.mode === 'owner') await owner(page, pageErrors);
-    else await viewer(page, pageErrors);
-  } finally {
-    await ctx.close();
-    emit({ step: 'done' });
-  }
-}
-
-main().then(() => process.exit(0), (e) => {
-  emit({ step: 'error', error: String(e && e.stack || e) });
-  process.exit(1);
-});
+run({
+  viewport: { width: 960, height: 900 },
+  init: [[setup, [cfg.mode === 'viewer' ? cfg.jwt : null, cfg.presence_ms || 0]], [recordSeen, ['conn', 'status']]],
+}, (page, pageErrors) => (cfg.mode === 'owner' ? owner : viewer)(page, pageErrors));

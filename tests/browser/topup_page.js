@@ -15,44 +15,7 @@
  *   what the page made of the hostile tx_ref.
  * Every snapshot is what a user would read: the text of the elements on screen.
  */
-const { chromium } = require('playwright-core');
-const readline = require('readline');
-
-const cfg = JSON.parse(process.argv[2] || '{}');
-
-function emit(obj) { process.stdout.write(JSON.stringify(obj) + '\n'); }
-
-// stdin lines, one at a time; null once stdin is closed (the test gave up).
-const pending = [];
-let waiter = null;
-let stdinClosed = false;
-const rl = readline.createInterface({ input: process.stdin });
-rl.on('line', (l) => { if (waiter) { const w = waiter; waiter = null; w(l); } else pending.push(l); });
-rl.on('close', () => { stdinClosed = true; if (waiter) { const w = waiter; waiter = null; w(null); } });
-function nextLine() {
-  if (pending.length) return Promise.resolve(pending.shift());
-  if (stdinClosed) return Promise.resolve(null);
-  return new Promise((resolve) => { waiter = resolve; });
-}
-
-// Installed before any page script runs: records every change of what is on screen.
-function recorder() {
-  window.__seen = [];
-  const text = (id) => { const el = document.getElementById(id); return el ? el.textContent : null; };
-  const snap = () => {
-    const s = { conn: text('conn'), status: text('status'), amount: text('amount') };
-    const last = window.__seen[window.__seen.length - 1];
-    if (!last || last.conn !== s.conn || last.status !== s.status || last.amount !== s.amount) {
-      s.t = Math.round(performance.now());
-      window.__seen.push(s);
-    }
-  };
-  document.addEventListener('DOMContentLoaded', () => {
-    snap();
-    new MutationObserver(snap).observe(document.body,
-      { subtree: true, childList: true, characterData: true, attributes: true });
-  });
-}
+const { cfg, emit, nextLine, recordSeen, run } = require('./browser');
 
 function pageState() {
   const el = (id) => document.getElementById(id);
@@ -67,26 +30,8 @@ function pageState() {
   };
 }
 
-async function main() {
-  const ctx = await chromium.launchPersistentContext(cfg.user_data_dir, {
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    // The machine is offline: without these Chromium waits on network services at start.
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    viewport: { width: 720, height: 640 },
-    timeout: 30000,
-  });
-  try {
-    const page = ctx.pages()[0] || await ctx.newPage();
-    const pageErrors = [];
-    page.on('pageerror', (e) => pageErrors.push(String(e && e.stack || e)));
-    page.on('console', (m) => emit({ step: 'console', type: m.type(), text: m.text(), url: m.location().url }));
-    let navigations = 0;
-    page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations++; });
-    await page.addInitScript(recorder);
-    await page.goto(cfg.url, { waitUntil: 'domcontentloaded', timeout: 15000 });
-
+run({ viewport: { width: 720, height: 640 }, init: [[recordSeen, ['conn', 'status', 'amount']]] },
+  async (page, pageErrors, navigations) => {
     if (cfg.mode === 'xss') {
       await page.waitForFunction(() => {
         const e = document.getElementById('error');
@@ -114,7 +59,7 @@ async function main() {
     }
     // Anything that reloads the page would drop this marker.
     await page.evaluate(() => { window.__marker = 'same-page'; });
-    emit({ step: 'ready', state: await page.evaluate(pageState), navigations });
+    emit({ step: 'ready', state: await page.evaluate(pageState), navigations: navigations() });
 
     if ((await nextLine()) === null) return;
     const t0 = Date.now();
@@ -127,16 +72,7 @@ async function main() {
       emit({ step: 'timeout', waiting_for: 'paid', state: await page.evaluate(pageState) });
       return;
     }
-    emit({ step: 'paid', ms: Date.now() - t0, state: await page.evaluate(pageState), navigations,
+    emit({ step: 'paid', ms: Date.now() - t0, state: await page.evaluate(pageState), navigations: navigations(),
       page_errors: pageErrors });
     if (cfg.screenshot) await page.screenshot({ path: cfg.screenshot, fullPage: true });
-  } finally {
-    await ctx.close();
-    emit({ step: 'done' });
-  }
-}
-
-main().then(() => process.exit(0), (e) => {
-  emit({ step: 'error', error: String(e && e.stack || e) });
-  process.exit(1);
-});
+  });

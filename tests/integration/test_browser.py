@@ -65,7 +65,10 @@ def descendants(pid):
 
 
 class Browser:
-    """One run of topup_page.js; lines() come off its stdout as JSON objects."""
+    """One run of a tests/browser script (topup_page.js unless a subclass names another);
+    lines come off its stdout as JSON objects."""
+
+    script = SCRIPT
 
     def __init__(self, tmp, **cfg):
         ensure_node_modules()
@@ -73,7 +76,7 @@ class Browser:
         os.makedirs(self.profile)
         cfg["user_data_dir"] = self.profile
         self.log = open(os.path.join(tmp, "browser-%d.log" % id(self)), "w")
-        self.p = subprocess.Popen(["node", SCRIPT, json.dumps(cfg)], cwd=BROWSER_DIR, stdin=subprocess.PIPE,
+        self.p = subprocess.Popen(["node", self.script, json.dumps(cfg)], cwd=BROWSER_DIR, stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, stderr=self.log, text=True, start_new_session=True)
         self.q = queue.Queue()
         self.console = []
@@ -143,6 +146,17 @@ class Browser:
         self.log.close()
 
 
+# Anything that could turn server or user text into markup, or code.
+HTML_SINKS = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function")
+
+
+def assert_never_parses_html(*names):
+    """Only textContent and DOM nodes may carry server or user text into these www/ scripts."""
+    for name in names:
+        with open(os.path.join(ROOT, "www", name)) as f:
+            assert not HTML_SINKS.search(f.read()), name
+
+
 def vnd(n):
     return "{:,}".format(n)
 
@@ -207,9 +221,7 @@ def test_browser_topup_page_falls_back_to_polling_when_streams_are_full(env):
 
 
 def test_browser_topup_page_shows_hostile_text_as_text(env):
-    # Only textContent may carry server or URL text into the page.
-    src = open(os.path.join(ROOT, "www", "topup.js")).read() + open(os.path.join(ROOT, "www", "pulse.js")).read()
-    assert not re.search(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write", src)
+    assert_never_parses_html("topup.js", "page.js", "pulse.js")
     a = env.instance()
     evil = '<img src=x onerror="window.__xss=1"><b>x</b>'
     url = "http://127.0.0.1:%d/topup.html?tx_ref=%s&token=t" % (a.port, q(evil))

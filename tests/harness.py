@@ -237,6 +237,16 @@ def children_of(pid):
     return out
 
 
+def descendants(pid):
+    """Every process below pid (from /proc)."""
+    out, todo = [], [pid]
+    while todo:
+        kids = children_of(todo.pop())
+        out += kids
+        todo += kids
+    return out
+
+
 def alive(pid):
     try:
         os.kill(pid, 0)
@@ -444,8 +454,7 @@ class Instance:
         return out
 
     def stop(self):
-        kids = children_of(self.proc.p.pid)
-        kids += [g for k in kids for g in children_of(k)]
+        kids = descendants(self.proc.p.pid)
         self.proc.stop()
         for pid in kids:
             wait_for(lambda: not alive(pid), timeout=10, what="FastCGI child %d to exit" % pid)

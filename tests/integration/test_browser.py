@@ -18,7 +18,7 @@ import tempfile
 import threading
 import time
 
-from harness import ROOT, alive, children_of, payos_body, q, topup
+from harness import ROOT, alive, descendants, payos_body, q, topup
 
 BROWSER_DIR = os.path.join(ROOT, "tests", "browser")
 SCRIPT = os.path.join(BROWSER_DIR, "topup_page.js")
@@ -53,15 +53,6 @@ def installed_version():
             return json.load(f)["version"]
     except (OSError, ValueError, KeyError):
         return None
-
-
-def descendants(pid):
-    out, todo = [], [pid]
-    while todo:
-        kids = children_of(todo.pop())
-        out += kids
-        todo += kids
-    return out
 
 
 class Browser:

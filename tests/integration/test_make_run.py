@@ -7,18 +7,9 @@ import subprocess
 import tempfile
 
 import harness
-from harness import ROOT, alive, children_of, http, wait_for
+from harness import ROOT, alive, descendants, http, wait_for
 
 WEB_INDEPENDENT = True  # these tests start their own web servers through make
-
-
-def descendants(pid):
-    out, todo = [], [pid]
-    while todo:
-        kids = children_of(todo.pop())
-        out += kids
-        todo += kids
-    return out
 
 
 def test_make_run_serves_and_stops_cleanly(env):

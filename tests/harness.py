@@ -24,6 +24,11 @@ PAYOS_KEY = "test-payos-checksum-key"
 WEBHOOK_SECRET = "test-webhook-secret"
 
 
+# A one-minute tail poll: in tests that use it, only Redis (or local bells)
+# can carry an event to another instance's stream responder quickly.
+SLOW_POLL_ENV = {"PULSE_TAIL_POLL_MS": "60000"}
+
+
 def free_port():
     s = socket.socket()
     s.bind(("127.0.0.1", 0))

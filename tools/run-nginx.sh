@@ -5,7 +5,7 @@
 # and passes every other variable (PULSE_*, REDIS_*, secrets) on to the
 # FastCGI processes. Starts the request pool (pulse-api supervising
 # PULSE_WORKERS workers) and the stream responder with spawn-fcgi, then
-# nginx; restarts the stream responder if it dies (nginx will not); stops
+# nginx; restarts either if it dies (nginx will not); stops
 # everything it started, by PID, on SIGINT or SIGTERM.
 set -eu
 : "${PORT:?}" "${PULSE_HOST:?}" "${PULSE_ROOT:?}" "${PULSE_DATA:?}" "${PULSE_BIN:?}" "${PULSE_WORKERS:?}"
@@ -24,22 +24,30 @@ stop() {
 }
 trap stop INT TERM
 
+start_api() {
+    PULSE_PREFORK=$PULSE_WORKERS spawn-fcgi -n -b 4096 -s "$data/pulse-api.sock" -- "$PULSE_BIN/pulse-api" &
+    api=$!
+}
 start_stream() {
     spawn-fcgi -n -b 4096 -s "$data/pulse-stream.sock" -- "$PULSE_BIN/pulse-stream" &
     stream=$!
 }
 
-PULSE_PREFORK=$PULSE_WORKERS spawn-fcgi -n -b 4096 -s "$data/pulse-api.sock" -- "$PULSE_BIN/pulse-api" &
-api=$!
+start_api
 start_stream
 nginx -p "$data/" -e stderr -c "$data/nginx.conf" &
 nginx=$!
+# nginx restarts neither: do what lighttpd does for its bin-path processes.
 while kill -0 "$nginx" 2>/dev/null; do
+    if ! kill -0 "$api" 2>/dev/null; then
+        echo "run-nginx: pulse-api exited; restarting it" >&2
+        start_api
+    fi
     if ! kill -0 "$stream" 2>/dev/null; then
         echo "run-nginx: pulse-stream exited; restarting it" >&2
         start_stream
     fi
-    sleep 0.5
+    sleep 0.2
 done
 echo "run-nginx: nginx exited" >&2
 stop

@@ -5,9 +5,8 @@ within these tests only Redis can carry an event from one instance's request
 responders to the other's stream responder quickly."""
 import time
 
+from harness import SLOW_POLL_ENV as SLOW_POLL
 from harness import publish, wait_for
-
-SLOW_POLL = {"PULSE_TAIL_POLL_MS": "60000"}
 
 
 def make_pair(env, redis):

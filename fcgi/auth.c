@@ -1,6 +1,7 @@
 /* auth.c - HS256 JWT verification and signing (see auth.h). */
 #include "auth.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,7 +60,7 @@ static int check_header(struct db *db, const buf_t *hdr, const char **why)
     int rc = -1;
 
     *why = "malformed token header";
-    if (st == NULL || db_bind_text(st, 1, hdr->p, (int)hdr->len) != 0)
+    if (!db_json_object(db, hdr->p, hdr->len) || st == NULL || db_bind_text(st, 1, hdr->p, (int)hdr->len) != 0)
         goto out;
     if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) != 1)
         goto out;
@@ -82,7 +83,8 @@ static int read_claims(struct db *db, const buf_t *payload, long long now, struc
     int rc = -1;
 
     *why = "malformed token claims";
-    if (st == NULL || db_bind_text(st, 1, payload->p, (int)payload->len) != 0)
+    if (!db_json_object(db, payload->p, payload->len) || st == NULL ||
+        db_bind_text(st, 1, payload->p, (int)payload->len) != 0)
         goto out;
     if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) != 1)
         goto out;
@@ -91,7 +93,13 @@ static int read_claims(struct db *db, const buf_t *payload, long long now, struc
         *why = "token has no exp claim";
         goto out;
     }
-    out->exp = (long long)sqlite3_column_double(st, 8);
+    if (strcmp(t, "integer") == 0) {
+        out->exp = sqlite3_column_int64(st, 8);
+    } else {
+        /* A real beyond int64 would make the cast undefined: clamp it. */
+        double d = sqlite3_column_double(st, 8);
+        out->exp = d != d ? 0 : d >= 9.2e18 ? LLONG_MAX : d <= -9.2e18 ? LLONG_MIN : (long long)d;
+    }
     if (out->exp <= now) {
         *why = "token expired";
         goto out;

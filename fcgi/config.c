@@ -47,7 +47,7 @@ static const struct cfg_row cfg_table[] = {
     NUM("PULSE_RETENTION", retention, "100000", 1, 1000000000),
     NUM("PULSE_MAX_BODY", max_body, "65536", 256, 16777216),
     NUM("PULSE_TAIL_POLL_MS", tail_poll_ms, "1000", 10, 60000),
-    NUM("PULSE_STREAM_QUEUE", stream_queue, "1024", 8, 1000000),
+    NUM("PULSE_STREAM_QUEUE", stream_queue, "1024", 128, 1000000),
     NUM("PULSE_PRESENCE_TTL_S", presence_ttl_s, "60", 5, 86400),
     NUM("PULSE_CHAT_RATE", chat_rate, "5", 1, 1000),
     NUM("PULSE_EXIT_WITH_PARENT", exit_with_parent, "0", 0, 1),

@@ -225,3 +225,17 @@ out:
     db_done(st);
     return out;
 }
+
+int db_json_object(struct db *db, const char *text, size_t len)
+{
+    sqlite3_stmt *st;
+    int ok;
+
+    if (text == NULL || len > 0x7fffffff || memchr(text, '\0', len) != NULL)
+        return 0;
+    st = db_stmt(db, SQL_JSON_IS_OBJECT);
+    ok = st != NULL && db_bind_text(st, 1, text, (int)len) == 0 && sqlite3_step(st) == SQLITE_ROW &&
+         sqlite3_column_int(st, 0) == 1;
+    db_done(st);
+    return ok;
+}

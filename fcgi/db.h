@@ -10,6 +10,7 @@
 #define PULSE_DB_H
 
 #include <sqlite3.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "sql_gen.h"
@@ -39,6 +40,11 @@ int db_in_transaction(struct db *db);
  * json_object()) and returns a copy the caller frees; NULL on error or no
  * row. Text arguments are bound in order as ?1, ?2, ... */
 char *db_one_text(struct db *db, enum sql_id id, int nargs, const char *const *args);
+
+/* 1 when text[0..len) is a well-formed JSON object (see json_is_object in
+ * sql/queries/common.sql); anything from outside goes through this before
+ * any JSON path lookup. */
+int db_json_object(struct db *db, const char *text, size_t len);
 
 /* Binds helpers that check the return code and log; return 0 or -1. */
 int db_bind_text(sqlite3_stmt *st, int idx, const char *s, int len);

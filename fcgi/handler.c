@@ -47,6 +47,10 @@ void ctx_error(struct ctx *c, int status, const char *code, const char *message)
     const char *args[2] = {code, message};
     char *json = db_one_text(c->db, SQL_JSON_ERROR, 2, args);
 
+    /* The contract: every 503 says when to come back. */
+    if (status == 503 && strstr(buf_str(&c->resp->headers), "Retry-After:") == NULL)
+        ctx_header(c, "Retry-After", "1");
+
     answer(c, status, JSON_TYPE);
     if (json == NULL) /* the database is unusable; keep the contract's shape */
         buf_puts(&c->resp->body, "{\"error\":{\"code\":\"internal\",\"message\":\"internal error\"}}");
@@ -57,7 +61,6 @@ void ctx_error(struct ctx *c, int status, const char *code, const char *message)
 
 void ctx_db_error(struct ctx *c)
 {
-    ctx_header(c, "Retry-After", "1");
     ctx_error(c, 503, "unavailable", "the database is busy or unavailable; retry shortly");
 }
 
@@ -110,20 +113,10 @@ int ctx_auth_role(struct ctx *c, unsigned role_mask)
 
 int ctx_body_object(struct ctx *c)
 {
-    const char *args[1] = {c->req->body};
-    char *ok;
-
-    if (c->req->body_len == 0 || memchr(c->req->body, '\0', c->req->body_len) != NULL) {
+    if (!db_json_object(c->db, c->req->body, c->req->body_len)) {
         ctx_error(c, 400, "invalid_json", "the body must be a JSON object");
         return -1;
     }
-    ok = db_one_text(c->db, SQL_JSON_IS_OBJECT, 1, args);
-    if (ok == NULL || strcmp(ok, "1") != 0) {
-        free(ok);
-        ctx_error(c, 400, "invalid_json", "the body must be a JSON object");
-        return -1;
-    }
-    free(ok);
     return 0;
 }
 

@@ -85,6 +85,7 @@ static struct list handshakes, streams, zombies;
 static int64_t high_water;          /* every event <= this has been dispatched */
 static struct frame *ping_frame;
 static long long next_heartbeat;
+static long long accept_paused_until;  /* out of descriptors: retry accepting then */
 
 /* ---- frames ---- */
 
@@ -267,12 +268,12 @@ static void conn_free(struct conn *c)
 
 static int queue_push(struct conn *c, struct frame *f)
 {
+    if (c->qlen >= (uint32_t)cfg->stream_queue)
+        return -1;
     if (c->qlen == c->qcap) {
         uint32_t cap = c->qcap ? c->qcap * 2 : 8, i;
         struct frame **q;
 
-        if (c->qlen >= (uint32_t)cfg->stream_queue)
-            return -1;
         q = xmalloc(cap * sizeof *q);
         for (i = 0; i < c->qlen; i++)
             q[i] = c->q[(c->qhead + i) % c->qcap];
@@ -375,6 +376,34 @@ static struct frame *event_frame(int64_t id, const char *type, const char *env, 
 
 /* ---- replay ---- */
 
+/* Appends `event: reset` to text: the client cannot resume from last_id
+ * (history_expired or unknown_id) and refetches state. Its id is the
+ * high-water mark, so the browser's next reconnect resumes from there. */
+static void reset_event(buf_t *text, const char *reason, long long last_id)
+{
+    buf_t data = {0};
+
+    buf_printf(&data, "{\"reason\":\"%s\",\"last_event_id\":%lld}", reason, last_id);
+    sse_event(text, high_water, "reset", data.p, data.len);
+    buf_free(&data);
+    metrics_add(M_RESETS, 1);
+}
+
+/* Sends a reset on a stream and puts it live at the high-water mark. */
+static void conn_reset(struct conn *c, const char *reason, long long last_id)
+{
+    buf_t text = {0};
+    struct frame *f;
+
+    reset_event(&text, reason, last_id);
+    f = frame_from_sse(&text, SHARED_REQUEST_ID);
+    c->replaying = 0;
+    c->last_sent = high_water;
+    conn_send(c, f);
+    frame_unref(f);
+    buf_free(&text);
+}
+
 static int replay_row(void *arg, int64_t id, const char *topic, const char *type, const char *env, size_t len)
 {
     struct conn *c = arg;
@@ -398,14 +427,30 @@ static int replay_row(void *arg, int64_t id, const char *topic, const char *type
 static void replay_step(struct conn *c)
 {
     const char *topics[STORE_MAX_TOPICS];
-    int i, count;
+    int64_t pruned, last;
+    int i, count, rc;
 
     for (i = 0; i < c->ntopics; i++)
         topics[i] = c->subs[i].t->name;
     while (c->replaying && c->state == C_STREAM && c->qlen == 0) {
-        if (store_read_topics(db, topics, c->ntopics, c->cursor, high_water, REPLAY_BATCH, replay_row, c,
-                              &count) != 0) {
+        /* The retention check and the batch share one read snapshot: a
+         * prune between batches (a slow client) must become a reset, never
+         * a silent gap. */
+        if (db_begin(db, 0) != 0 || store_bounds(db, &pruned, &last) != 0) {
+            db_rollback(db);
             conn_close(c); /* the client resumes from what it got */
+            return;
+        }
+        if (pruned > c->cursor) {
+            db_rollback(db);
+            conn_reset(c, "history_expired", c->cursor);
+            return;
+        }
+        rc = store_read_topics(db, topics, c->ntopics, c->cursor, high_water, REPLAY_BATCH, replay_row, c,
+                               &count);
+        db_rollback(db); /* a read: ending it is all that is needed */
+        if (rc != 0) {
+            conn_close(c);
             return;
         }
         if (count < REPLAY_BATCH && c->state == C_STREAM) {
@@ -478,12 +523,10 @@ full:
 
 /* The response head, the retry hint and a comment, then (on resume) either
  * a reset or the replay of what the client missed. */
-static void start_stream(struct conn *c, const struct stream_req *r)
+static void start_stream(struct conn *c, const struct stream_req *r, int64_t pruned, int64_t last)
 {
     buf_t text = {0};
     struct frame *f;
-    int64_t pruned = 0, last = 0;
-    const char *reason = NULL;
 
     buf_puts(&text, "Status: 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
                     "X-Accel-Buffering: no\r\n");
@@ -495,18 +538,10 @@ static void start_stream(struct conn *c, const struct stream_req *r)
     c->last_sent = high_water;
     if (r->has_last_id) {
         metrics_add(M_REPLAYS, 1);
-        if (store_bounds(db, &pruned, &last) != 0)
-            reason = "unavailable";
-        else if (r->last_id > last)
-            reason = "unknown_id";
-        else if (r->last_id < pruned)
-            reason = "history_expired";
-        if (reason != NULL) {
-            buf_t data = {0};
-            buf_printf(&data, "{\"reason\":\"%s\",\"last_event_id\":%lld}", reason, r->last_id);
-            sse_event(&text, high_water, "reset", data.p, data.len);
-            buf_free(&data);
-            metrics_add(M_RESETS, 1);
+        if (r->last_id > last) {
+            reset_event(&text, "unknown_id", r->last_id);
+        } else if (r->last_id < pruned) {
+            reset_event(&text, "history_expired", r->last_id);
         } else {
             c->replaying = 1;
             c->cursor = r->last_id;
@@ -524,6 +559,7 @@ static void start_stream(struct conn *c, const struct stream_req *r)
 static void handshake_done(struct conn *c)
 {
     struct stream_req r;
+    int64_t pruned = 0, last = 0;
     int i, j, n = 0;
 
     stream_req_parse(db, &c->in.params, (long long)time(NULL), &r);
@@ -540,6 +576,12 @@ static void handshake_done(struct conn *c)
         r.topics[n++] = r.topics[i];
     }
     r.ntopics = n;
+    /* The log's bounds decide a resume; unreadable now, the client retries. */
+    if (r.status == 200 && r.has_last_id && store_bounds(db, &pruned, &last) != 0) {
+        r.status = 503;
+        r.code = "unavailable";
+        r.message = "the event log is busy; retry shortly";
+    }
     if (r.status != 200 || over_cap(&r)) {
         respond_error(c, &r);
     } else {
@@ -548,7 +590,7 @@ static void handshake_done(struct conn *c)
         list_add(&streams, c);
         subscribe(c, r.topics, r.ntopics);
         metrics_set(M_STREAMS_OPEN, streams.count);
-        start_stream(c, &r);
+        start_stream(c, &r, pruned, last);
     }
     stream_req_free(&r);
 }
@@ -626,10 +668,16 @@ void stream_accept(void)
         struct conn *c;
 
         if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                log_warn("accept: %s (raise the fd limit or lower PULSE_MAX_CONNECTIONS)", strerror(errno));
-            else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+            if (errno == EMFILE || errno == ENFILE) {
+                /* The listen socket stays readable: stop watching it for a
+                 * moment instead of spinning, and say so once per pause. */
+                log_warn("accept: %s; pausing accepts (raise the fd limit or lower "
+                         "PULSE_MAX_CONNECTIONS)", strerror(errno));
+                loop_mod(&listen_watch, 0);
+                accept_paused_until = loop_now_ms() + 250;
+            } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
                 log_warn("accept: %s", strerror(errno));
+            }
             return;
         }
         c = xcalloc(1, sizeof *c);
@@ -670,19 +718,47 @@ static int dispatch_row(void *arg, int64_t id, const char *topic, const char *ty
     return 0;
 }
 
+/* The log was pruned past what this responder delivered (it fell more
+ * than PULSE_RETENTION behind): every live stream missed events, so each
+ * gets a reset rather than a silent gap. */
+static void reset_all(int64_t pruned)
+{
+    struct conn *c, *next;
+    int64_t from = high_water;
+
+    high_water = pruned;
+    for (c = streams.head; c != NULL; c = next) {
+        next = c->next;
+        if (c->state == C_STREAM && !c->replaying)
+            conn_reset(c, "history_expired", from);
+    }
+}
+
 void stream_pump(void)
 {
-    int count;
+    int64_t pruned, last;
+    int count, rc;
 
     do {
-        if (store_read_after(db, high_water, PUMP_BATCH, dispatch_row, NULL, &count) != 0)
+        if (db_begin(db, 0) != 0 || store_bounds(db, &pruned, &last) != 0) {
+            db_rollback(db);
             return; /* busy database: the next wake-up or tail poll retries */
-    } while (count == PUMP_BATCH);
+        }
+        if (pruned > high_water)
+            reset_all(pruned);
+        rc = store_read_after(db, high_water, PUMP_BATCH, dispatch_row, NULL, &count);
+        db_rollback(db);
+    } while (rc == 0 && count == PUMP_BATCH);
 }
 
 void stream_tick(long long now_ms)
 {
     struct conn *c, *next;
+
+    if (accept_paused_until && now_ms >= accept_paused_until) {
+        accept_paused_until = 0;
+        loop_mod(&listen_watch, EPOLLIN);
+    }
 
     for (c = handshakes.head; c != NULL; c = next) {
         next = c->next;

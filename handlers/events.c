@@ -132,8 +132,9 @@ static void events_publish(struct ctx *c)
     } else if (sqlite3_column_type(st, 2) == SQLITE_NULL ||
                strcmp((const char *)sqlite3_column_text(st, 2), "text") != 0 || !valid_type(type)) {
         ctx_error(c, 400, "invalid_type", "type must be a string matching ^[A-Za-z0-9_.:-]{1,64}$");
-    } else if (data == NULL) {
-        ctx_error(c, 400, "invalid_data", "data is required");
+    } else if (data == NULL || sqlite3_column_type(st, 4) == SQLITE_NULL ||
+               strcmp((const char *)sqlite3_column_text(st, 4), "object") != 0) {
+        ctx_error(c, 400, "invalid_data", "data is required and must be a JSON object");
     } else {
         /* Copies: ctx_emit runs other statements, which may not disturb
          * these columns, but copies make the lifetime obvious. */

@@ -96,20 +96,24 @@ static void chat_history(struct ctx *c)
     free(status);
 }
 
-/* Who is watching: the token's user, or for guests the viewerId they were
- * given on their first join (a new one when they have none). Caller frees. */
+/* Who is watching: "u:<sub>" for a token's user, or for a guest the
+ * "guest-…" id its first join returned (a new one when it has none). The
+ * two never overlap, so a guest cannot touch a user's presence. Caller
+ * frees. */
 static char *viewer_id(struct ctx *c)
 {
     const char *v = ctx_query(c, "viewerId");
+    buf_t b = {0};
 
     if (ctx_req_header(c, "HTTP_AUTHORIZATION") != NULL) {
         if (ctx_auth(c, 0) != 0)
             return NULL;
-        return xstrdup(c->claims.sub);
+        buf_printf(&b, "u:%s", c->claims.sub);
+        return buf_steal(&b);
     }
     if (v != NULL) {
-        if (!http_valid_id(v)) {
-            ctx_error(c, 400, "invalid_viewerId", "viewerId must match ^[A-Za-z0-9_.:-]{1,128}$");
+        if (!http_valid_id(v) || strncmp(v, "guest-", 6) != 0) {
+            ctx_error(c, 400, "invalid_viewerId", "viewerId must be the guest-… id a join returned");
             return NULL;
         }
         return xstrdup(v);

@@ -107,9 +107,12 @@ static int data_is_object(struct db *db, const char *body, size_t len)
 
 int payos_signed_text(struct db *db, const char *body, size_t len, buf_t *out)
 {
-    sqlite3_stmt *st = db_stmt(db, SQL_PAYOS_SIGN_FIELDS);
+    sqlite3_stmt *st = NULL;
     int step, n = 0, rc = -1;
 
+    if (!db_json_object(db, body, len))
+        goto out;
+    st = db_stmt(db, SQL_PAYOS_SIGN_FIELDS);
     if (st == NULL || db_bind_text(st, 1, body, (int)len) != 0)
         goto out;
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {

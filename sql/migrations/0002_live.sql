@@ -75,7 +75,7 @@ CREATE TABLE live_orders (
 
 -- The public shape of a room (no stream key), viewers counted at read time.
 CREATE VIEW live_room_json AS
-SELECT r.id, r.shop_owner_id, r.stream_key, r.status, r.created_at,
+SELECT r.id, r.rowid AS seq, r.shop_owner_id, r.stream_key, r.status, r.created_at,
        json_object('id', r.id, 'shopOwnerId', r.shop_owner_id, 'title', r.title,
                    'description', r.description, 'thumbnailUrl', r.thumbnail_url, 'status', r.status,
                    'viewerCount', (SELECT count(*) FROM live_viewers v
@@ -87,7 +87,7 @@ SELECT r.id, r.shop_owner_id, r.stream_key, r.status, r.created_at,
 FROM live_rooms r;
 
 CREATE VIEW live_product_json AS
-SELECT p.room_id, p.id, p.display_order, p.created_at,
+SELECT p.room_id, p.id, p.rowid AS seq, p.display_order, p.created_at,
        json_object('id', p.id, 'productId', p.product_id, 'productName', p.product_name,
                    'productImageUrl', p.product_image_url, 'originalPrice', p.original_price,
                    'livePrice', p.live_price, 'quantityLimit', p.quantity_limit,

@@ -35,7 +35,7 @@ SELECT COALESCE(min(id), 0) FROM events;
 -- name: event_publish_body
 SELECT json_type(?1, '$.topic'), json_extract(?1, '$.topic'),
        json_type(?1, '$.type'), json_extract(?1, '$.type'),
-       json_type(?1, '$.data'), json(json_extract(?1, '$.data'));
+       json_type(?1, '$.data'), json_extract(?1, '$.data');
 
 -- name: event_publish_reply
 SELECT json_object('id', CAST(?1 AS INTEGER));

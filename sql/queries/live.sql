@@ -17,7 +17,7 @@ SELECT json_object('rooms', json_group_array(json(j))) FROM (
     SELECT CASE WHEN shop_owner_id = ?2 THEN json_set(public_json, '$.streamKey', stream_key)
                 ELSE public_json END AS j
     FROM live_room_json WHERE ?1 IS NULL OR status = ?1
-    ORDER BY created_at DESC, id LIMIT ?3 OFFSET ?4);
+    ORDER BY seq DESC LIMIT ?3 OFFSET ?4);
 
 -- name: live_room_by_key
 SELECT id, status FROM live_rooms WHERE stream_key = ?1;
@@ -43,7 +43,7 @@ SELECT product_json FROM live_product_json WHERE room_id = ?1 AND id = ?2;
 
 -- name: live_product_list
 SELECT json_object('products', json_group_array(json(product_json))) FROM (
-    SELECT product_json FROM live_product_json WHERE room_id = ?1 ORDER BY display_order, created_at, id);
+    SELECT product_json FROM live_product_json WHERE room_id = ?1 ORDER BY display_order, seq);
 
 -- name: live_product_delete
 DELETE FROM live_products WHERE room_id = ?1 AND id = ?2;

@@ -218,7 +218,10 @@ def test_viewer_presence_expires(env):
     harness.wait_for(lambda: a.get("/api/live/rooms/" + rid).json()["viewerCount"] == 0, timeout=12,
                      interval=0.5, what="presence to expire")
     j = a.post("/api/live/rooms/%s/join" % rid, {}, headers=bearer("d", "viewer")).json()
-    assert j == {"count": 1, "peak": 3, "viewerId": "d"}
+    assert j == {"count": 1, "peak": 3, "viewerId": "u:d"}
+    # a guest cannot remove or refresh a user's presence by naming it
+    bad = a.post("/api/live/rooms/%s/leave?viewerId=u:d" % rid, {})
+    assert bad.status == 400 and a.get("/api/live/rooms/" + rid).json()["viewerCount"] == 1
 
 
 def test_live_bad_input_table(env):

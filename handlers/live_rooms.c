@@ -29,7 +29,9 @@ char *live_random_id(struct ctx *c, const char *prefix, size_t nbytes)
     return buf_steal(&b);
 }
 
-int live_room_status(struct ctx *c, const char *id, char **status)
+/* Loads room id's owner and status (copies the caller frees); 404 when
+ * there is no such room. 0 or -1 (answered). */
+static int room_load(struct ctx *c, const char *id, char **owner, char **status)
 {
     sqlite3_stmt *st = db_stmt(c->db, SQL_LIVE_ROOM_GET);
     int rc = -1;
@@ -42,6 +44,7 @@ int live_room_status(struct ctx *c, const char *id, char **status)
         ctx_error(c, 404, "room_not_found", "no such room");
         goto out;
     }
+    *owner = xstrdup((const char *)sqlite3_column_text(st, 1));
     *status = xstrdup((const char *)sqlite3_column_text(st, 2));
     rc = 0;
 out:
@@ -49,30 +52,30 @@ out:
     return rc;
 }
 
+int live_room_status(struct ctx *c, const char *id, char **status)
+{
+    char *owner = NULL;
+    int rc = room_load(c, id, &owner, status);
+
+    free(owner);
+    return rc;
+}
+
 int live_room_owned(struct ctx *c, const char *id, char **status)
 {
-    sqlite3_stmt *st;
+    char *owner = NULL;
     int rc = -1;
 
-    if (ctx_auth_role(c, ROLE_BIT(ROLE_OWNER) | ROLE_BIT(ROLE_ADMIN)) != 0)
+    if (ctx_auth_role(c, ROLE_BIT(ROLE_OWNER) | ROLE_BIT(ROLE_ADMIN)) != 0 || room_load(c, id, &owner, status) != 0)
         return -1;
-    st = db_stmt(c->db, SQL_LIVE_ROOM_GET);
-    if (st == NULL || db_bind_text(st, 1, id, -1) != 0) {
-        ctx_db_error(c);
-        goto out;
-    }
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        ctx_error(c, 404, "room_not_found", "no such room");
-        goto out;
-    }
-    if (c->claims.role != ROLE_ADMIN && strcmp((const char *)sqlite3_column_text(st, 1), c->claims.sub) != 0) {
+    if (c->claims.role != ROLE_ADMIN && strcmp(owner, c->claims.sub) != 0) {
         ctx_error(c, 403, "forbidden", "only the room's owner may do this");
-        goto out;
+        free(*status);
+        *status = NULL;
+    } else {
+        rc = 0;
     }
-    *status = xstrdup((const char *)sqlite3_column_text(st, 2));
-    rc = 0;
-out:
-    db_done(st);
+    free(owner);
     return rc;
 }
 

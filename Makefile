@@ -42,7 +42,7 @@ stream_objs = $(core_objs) $(addprefix $(BUILD)/obj/,$(addsuffix .o,access $(STR
 
 BINS := $(BUILD)/bin/pulse-api $(BUILD)/bin/pulse-stream $(BUILD)/bin/pulse-token
 
-.PHONY: all clean run run-nginx run-rtmp check-valgrind test check-asan unit install deps test-deps fuzz fuzz-smoke
+.PHONY: all clean run run-nginx run-rtmp check-valgrind test check-asan unit install deps test-deps fuzz fuzz-smoke bench
 all: $(BINS)
 
 build/gen/sql_gen.c build/gen/sql_gen.h: tools/sqlgen.awk $(SQL)
@@ -148,3 +148,12 @@ fuzz fuzz-smoke: $(GEN)
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk $@
 
 check-asan: test
+
+# Pulse (behind lighttpd and behind nginx) against nchan on this machine;
+# writes bench/RESULTS.md (about 15 minutes). Not part of `make test`.
+bench:
+	@sh tools/deps.sh bench
+	@$(MAKE) --no-print-directory all
+	@mkdir -p build/bench
+	$(CC) -O2 -Wall -Wextra -std=c11 -o build/bench/sseload bench/sseload.c
+	python3 bench/run.py

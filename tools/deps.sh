@@ -1,5 +1,5 @@
 #!/bin/sh
-# deps.sh build|test|rtmp|nginx - installs the Debian packages Pulse needs, when they
+# deps.sh build|test|rtmp|nginx|bench - installs the Debian packages Pulse needs, when they
 # are missing and we are root; otherwise says what to install and fails.
 set -eu
 build="gcc make pkg-config libfcgi-dev libsqlite3-dev libhiredis-dev libssl-dev lighttpd"
@@ -7,6 +7,8 @@ build="gcc make pkg-config libfcgi-dev libsqlite3-dev libhiredis-dev libssl-dev 
 rtmp="nginx libnginx-mod-rtmp"
 # `make run-nginx`: Pulse behind nginx, its processes started by spawn-fcgi.
 nginx="nginx spawn-fcgi"
+# `make bench`: Pulse behind lighttpd and nginx against nchan, load from sseload and wrk.
+bench="$build python3 nginx spawn-fcgi libnginx-mod-nchan wrk"
 test="$build redis-server curl python3 sqlite3 nginx spawn-fcgi clang libclang-rt-14-dev chromium libnginx-mod-rtmp ffmpeg"
 # The browser test runs playwright-core (npm, tests/browser) under Node: a node and
 # npm already on PATH are used as they are, otherwise Debian's are installed.
@@ -17,7 +19,8 @@ case "${1:-build}" in
     test) want=$test ;;
     rtmp) want=$rtmp ;;
     nginx) want=$nginx ;;
-    *) echo "usage: deps.sh build|test|rtmp|nginx" >&2; exit 2 ;;
+    bench) want=$bench ;;
+    *) echo "usage: deps.sh build|test|rtmp|nginx|bench" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do

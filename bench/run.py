@@ -648,19 +648,23 @@ def figure_b(tmp, kinds, subs_list, runs, publishes):
                         conn = KeepAlive(srv.port)
                         statuses = []
                         time.sleep(0.2)
+                        groups = srv.groups()
+                        cpu0 = group_cpu(groups)
                         for seq in range(publishes):
                             us = time.time_ns() // 1000
                             statuses.append(pub(conn, topic, us, seq))
                             time.sleep(rnd.uniform(0.05, 0.10))
                         conn.close()
                         r = ld.result(90)
+                        cpu1 = group_cpu(groups)
                     finally:
                         ld.kill()
                     bad = [s for s in statuses if not 200 <= s < 300]
                     row = {"subs": subs, "publishes": publishes, "bad_publishes": len(bad), "sseload": r,
                            "p50_ms": r["latency_us"]["p50"] / 1000.0, "p99_ms": r["latency_us"]["p99"] / 1000.0,
                            "max_ms": r["latency_us"]["max"] / 1000.0,
-                           "missing": r["events_expected"] - r["events"] + (subs - r["open_at_end"]) * publishes}
+                           "missing": r["events_expected"] - r["events"] + (subs - r["open_at_end"]) * publishes,
+                           "cpu_us": {g: (cpu1[g] - cpu0[g]) * 1e6 / max(1, r["events"]) for g in groups}}
                     res.setdefault((k, subs), []).append(row)
                     log("b: %s %d subs run %d: p50=%.2fms p99=%.2fms max=%.2fms missing=%d bad=%d" % (
                         k, subs, run + 1, row["p50_ms"], row["p99_ms"], row["max_ms"], row["missing"], len(bad)))
@@ -855,12 +859,12 @@ def figure_m(sizes):
 
 # ---------------------------------------------------------------- report
 
-def cpu_str(rows):
+def cpu_str(rows, nd=0):
     parts = [g for g in ("web", "api", "stream") if g in rows[0].get("cpu_us", {})]
     vals = [med([r["cpu_us"][g] for r in rows]) for g in parts]
     if not vals:
         return "—"
-    return "%s = %s" % (" + ".join(fmt(v) for v in vals), fmt(sum(vals))) if len(vals) > 1 else fmt(vals[0])
+    return "%s = %s" % (" + ".join(fmt(v, nd) for v in vals), fmt(sum(vals), nd)) if len(vals) > 1 else fmt(vals[0], nd)
 
 
 def level_name(n):
@@ -1042,8 +1046,12 @@ def write_report(path, args, info, A, B, C, D, M, elapsed, targets_extra):
           "that − bench_us, over every (event, stream) pair of a run. Missing = deliveries that never came." % (
               args.publishes, args.publishes, 50, 100))
         w("")
-        w("| subscribers | server | p50 ms | p99 ms | max ms | p99 / nchan | missing |")
-        w("|---:|---|---:|---:|---:|---:|---:|")
+        w("CPU per delivery: user + system time of each part over the run (publishes included) divided by the "
+          "events delivered (publishes × subscribers); web = lighttpd or nginx, api = pulse-api, stream = "
+          "pulse-stream.")
+        w("")
+        w("| subscribers | server | p50 ms | p99 ms | max ms | p99 / nchan | missing | CPU µs/delivery: web + api + stream |")
+        w("|---:|---|---:|---:|---:|---:|---:|---|")
         for subs in sorted({s for (_, s) in B}):
             n_p99 = med([r["p99_ms"] for r in B.get(("nchan", subs), [])])
             n_p50 = med([r["p50_ms"] for r in B.get(("nchan", subs), [])])
@@ -1053,12 +1061,12 @@ def write_report(path, args, info, A, B, C, D, M, elapsed, targets_extra):
                     continue
                 p50 = med([r["p50_ms"] for r in rows])
                 p99 = med([r["p99_ms"] for r in rows])
-                w("| %s | %s | %s (%s) | %s (%s) | %s (%s) | %s | %s |" % (
+                w("| %s | %s | %s (%s) | %s (%s) | %s (%s) | %s | %s | %s |" % (
                     fmt(subs), kind, fmt(p50, 2), runs_str([r["p50_ms"] for r in rows], 2),
                     fmt(p99, 2), runs_str([r["p99_ms"] for r in rows], 2),
                     fmt(med([r["max_ms"] for r in rows]), 2), runs_str([r["max_ms"] for r in rows], 2),
                     ratio(p99, n_p99) if kind != "nchan" else "1",
-                    runs_str([r["missing"] for r in rows])))
+                    runs_str([r["missing"] for r in rows]), cpu_str(rows, 1)))
         w("")
         w("(p50 / nchan: %s.)" % "; ".join(
             "%s %d subs %s" % (k, s, ratio(med([r["p50_ms"] for r in B[(k, s)]]),
@@ -1112,7 +1120,7 @@ def write_report(path, args, info, A, B, C, D, M, elapsed, targets_extra):
           "bench/wrk_post.lua /api/publish`." % (fmt(args.retention), WRK_THREADS, WRK_CONNS, args.seconds))
         w("")
         w("Runs alternate between the sizes, so each run's pair is measured minutes apart at most; \"vs. smallest\" "
-          "is the median over runs of that run's ratio (this machine's throughput drifts by ±20%% between "
+          "is the median over runs of that run's ratio (this machine's throughput drifts by ±20% between "
           "minutes, as the per-run values show).")
         w("")
         w("| events in the log | req/s | p50 ms | p99 ms | req/s vs. smallest | CPU µs/request: web + api + stream |")
@@ -1153,12 +1161,13 @@ def targets(A, B, C, D, M):
         worst = {key: max(v) for key, v in bad.items()}
         pulse_bad = {key: v for key, v in worst.items() if v and key[0] != "nchan"}
         rows.append(("0 failures at every level (Pulse)",
-                     "; ".join("%s %s: max %d" % (k, fmt(n), v) for (k, n), v in sorted(worst.items())
-                               if k != "nchan") or "—",
+                     "; ".join("%s %s (%s streams): %d" % (k, level_name(n), fmt(A[(k, n)][0]["n"]), v)
+                               for (k, n), v in sorted(worst.items()) if k != "nchan") or "—",
                      "met" if not pulse_bad else "missed"))
         ps = {(k, n): med([r["rss_stream"] for r in rws]) for (k, n), rws in A.items() if k != "nchan"}
         rows.append(("pulse-stream ≤ 4 KiB per stream",
-                     "max %s B" % fmt(max(ps.values())) if ps else "—",
+                     "%s–%s B (median of runs, over servers and levels)" % (fmt(min(ps.values())), fmt(max(ps.values())))
+                     if ps else "—",
                      "met" if ps and max(ps.values()) <= 4096 else "missed"))
         parts, ok = [], True
         for (k, n), rws in sorted(A.items()):
@@ -1166,7 +1175,7 @@ def targets(A, B, C, D, M):
                 continue
             t = med([r["rss_total"] for r in rws])
             nt = med([r["rss_total"] for r in A[("nchan", n)]])
-            parts.append("%s %s: %s vs %s B (%s)" % (k, fmt(n), fmt(t), fmt(nt), ratio(t, nt)))
+            parts.append("%s %s: %s vs %s B (%s)" % (k, level_name(n), fmt(t), fmt(nt), ratio(t, nt)))
             ok = ok and t <= nt
         rows.append(("web server + Pulse ≤ nchan, memory per stream", "; ".join(parts), "met" if ok else "missed"))
     if B:

@@ -30,7 +30,7 @@ LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -lh
 CORE := alloc buf log config db crypto auth http store bell bus metrics
 API  := router handler runtime prefork api_main
 HANDLERS := access events topup payos health live_rooms live_shop live_chat
-STREAM := fcgi_rec sse loop stream_req stream subscriber stream_main
+STREAM := fcgi_rec sse loop rasync stream_req stream subscriber relay mirror stream_main
 
 BUILD ?= build
 GEN := build/gen/sql_gen.c build/gen/sql_gen.h

@@ -9,7 +9,7 @@
 #include "alloc.h"
 #include "buf.h"
 
-enum cfg_type { CFG_STR, CFG_LONG };
+enum cfg_type { CFG_STR, CFG_LONG, CFG_CHOICE };
 
 struct cfg_row {
     const char *env;
@@ -17,10 +17,15 @@ struct cfg_row {
     size_t offset;
     const char *def;   /* default as text; NULL = unset */
     long min, max;     /* bounds for CFG_LONG */
+    const char *const *choices; /* CFG_CHOICE: the value stored is the index */
 };
 
-#define STR(env, field, def) { env, CFG_STR, offsetof(struct config, field), def, 0, 0 }
-#define NUM(env, field, def, lo, hi) { env, CFG_LONG, offsetof(struct config, field), def, lo, hi }
+#define STR(env, field, def) { env, CFG_STR, offsetof(struct config, field), def, 0, 0, NULL }
+#define NUM(env, field, def, lo, hi) { env, CFG_LONG, offsetof(struct config, field), def, lo, hi, NULL }
+#define CHOICE(env, field, def, list) { env, CFG_CHOICE, offsetof(struct config, field), def, 0, 0, list }
+
+/* Index order matches enum pulse_role. */
+static const char *const roles[] = {"primary", "edge", NULL};
 
 static const struct cfg_row cfg_table[] = {
     STR("PULSE_DATA", data_dir, "data"),
@@ -52,6 +57,8 @@ static const struct cfg_row cfg_table[] = {
     NUM("PULSE_CHAT_RATE", chat_rate, "5", 1, 1000),
     NUM("PULSE_EXIT_WITH_PARENT", exit_with_parent, "0", 0, 1),
     NUM("PULSE_PREFORK", workers, "0", 0, 256),
+    CHOICE("PULSE_ROLE", role, "primary", roles),
+    NUM("PULSE_REDIS_HISTORY", redis_history, "10000", 0, 100000000),
 };
 
 static struct config cfg_storage;
@@ -65,6 +72,18 @@ static int cfg_set(const struct cfg_row *row, const char *text, buf_t *errb)
     if (row->type == CFG_STR) {
         *(const char **)((char *)&cfg_storage + row->offset) = text;
         return 0;
+    }
+    if (row->type == CFG_CHOICE) {
+        for (v = 0; row->choices[v] != NULL; v++) {
+            if (strcmp(row->choices[v], text) == 0) {
+                *(long *)((char *)&cfg_storage + row->offset) = v;
+                return 0;
+            }
+        }
+        buf_printf(errb, "%s=%s: expected one of", row->env, text);
+        for (v = 0; row->choices[v] != NULL; v++)
+            buf_printf(errb, " %s", row->choices[v]);
+        return -1;
     }
     errno = 0;
     v = strtol(text, &end, 10);

@@ -36,7 +36,14 @@ struct config {
     long chat_rate;                /* PULSE_CHAT_RATE: chat messages per user per second */
     long exit_with_parent;         /* PULSE_EXIT_WITH_PARENT: 1 when the spawner supervises us */
     long workers;                  /* PULSE_PREFORK: pulse-api forks and supervises this many */
+    long role;                     /* PULSE_ROLE: enum pulse_role */
+    long redis_history;            /* PULSE_REDIS_HISTORY: events kept in Redis for edges; 0 = none */
 };
+
+/* primary: owns the state; its stream responders relay the log to Redis.
+ * edge: its database holds only a mirror of the primary's log, copied from
+ * Redis with the same ids; it serves streams and polling, nothing else. */
+enum pulse_role { ROLE_PRIMARY, ROLE_EDGE };
 
 /* Process-wide configuration; NULL before config_load(). Read-only. */
 extern const struct config *pulse_cfg;

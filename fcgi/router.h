@@ -15,6 +15,7 @@ typedef void (*handler_fn)(struct ctx *c);
 
 enum route_flags {
     ROUTE_WRITE = 1 << 0,   /* runs in an IMMEDIATE transaction */
+    ROUTE_EDGE = 1 << 1,    /* also served by an edge (PULSE_ROLE=edge): reads of the log only */
 };
 
 struct route {

@@ -122,7 +122,11 @@ static void route(struct runtime *rt, struct ctx *c)
     enum router_result res;
 
     res = router_find(tables, sizeof tables / sizeof tables[0], c->req->method, c->req->path, &m);
-    if (res == ROUTER_OK) {
+    if (res == ROUTER_OK && rt->cfg->role == ROLE_EDGE && !(m.route->flags & ROUTE_EDGE)) {
+        /* An edge holds a copy of the log and nothing else: answering from
+         * its empty tables would be wrong, writing to them worse. */
+        ctx_error(c, 421, "wrong_host", "this is an edge instance (PULSE_ROLE=edge); send this request to the primary");
+    } else if (res == ROUTER_OK) {
         memcpy(c->req->captures, m.captures, sizeof m.captures);
         c->req->ncaptures = m.ncaptures;
         run_handler(rt, c, m.route);

@@ -122,6 +122,54 @@ fail:
     return -1;
 }
 
+int store_read_rows_after(struct db *db, int64_t after, int limit, store_row_cb cb, void *arg, int *count)
+{
+    sqlite3_stmt *st = db_stmt(db, SQL_EVENT_ROWS_AFTER);
+    int step = SQLITE_ERROR, n = 0;
+
+    if (st != NULL && db_bind_int64(st, 1, after) == 0 && db_bind_int64(st, 2, limit) == 0) {
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            struct store_row r = {
+                .id = sqlite3_column_int64(st, 0),
+                .topic = (const char *)sqlite3_column_text(st, 1),
+                .type = (const char *)sqlite3_column_text(st, 2),
+                .ts = (const char *)sqlite3_column_text(st, 3),
+                .data = (const char *)sqlite3_column_text(st, 4),
+            };
+            n++;
+            if (cb(arg, &r) != 0) {
+                step = SQLITE_DONE;
+                break;
+            }
+        }
+    }
+    db_done(st);
+    *count = n;
+    if (step != SQLITE_DONE) {
+        log_error("reading events: %s", sqlite3_errmsg(db_handle(db)));
+        return -1;
+    }
+    return 0;
+}
+
+int store_mirror_event(struct db *db, const struct store_row *r)
+{
+    sqlite3_stmt *st = db_stmt(db, SQL_EVENT_MIRROR);
+    int rc = -1;
+
+    if (st == NULL || db_bind_int64(st, 1, r->id) || db_bind_text(st, 2, r->topic, -1) ||
+        db_bind_text(st, 3, r->type, -1) || db_bind_text(st, 4, r->ts, -1) || db_bind_text(st, 5, r->data, -1))
+        goto out;
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        log_error("mirroring event %lld: %s", (long long)r->id, sqlite3_errmsg(db_handle(db)));
+        goto out;
+    }
+    rc = sqlite3_changes(db_handle(db)) > 0;
+out:
+    db_done(st);
+    return rc;
+}
+
 static int64_t one_int(struct db *db, enum sql_id id, int *ok)
 {
     sqlite3_stmt *st = db_stmt(db, id);
@@ -143,6 +191,11 @@ static int exec_int(struct db *db, enum sql_id id, int64_t arg)
         rc = sqlite3_changes(db_handle(db));
     db_done(st);
     return rc;
+}
+
+int store_mark_gap(struct db *db, int64_t upto)
+{
+    return exec_int(db, SQL_EVENT_SET_PRUNED, upto) < 0 ? -1 : 0;
 }
 
 int store_prune(struct db *db, long retention, int batch)

@@ -44,6 +44,26 @@ int store_read_after(struct db *db, int64_t after, int limit, store_event_cb cb,
 int store_read_topics(struct db *db, const char *const *topics, size_t ntopics, int64_t after,
                       int64_t upto, int limit, store_event_cb cb, void *arg, int *count);
 
+/* The stored columns of one event, for replication to edge hosts. The
+ * strings are borrowed (valid during a callback, or owned by the caller). */
+struct store_row {
+    int64_t id;
+    const char *topic, *type, *ts, *data;
+};
+
+typedef int (*store_row_cb)(void *arg, const struct store_row *r);
+
+/* Every event with id > after, at most limit, as stored columns. */
+int store_read_rows_after(struct db *db, int64_t after, int limit, store_row_cb cb, void *arg, int *count);
+
+/* Stores an event copied from the primary under its own id, inside the
+ * caller's transaction. 1 stored, 0 malformed (skipped), -1 error. */
+int store_mirror_event(struct db *db, const struct store_row *r);
+
+/* Records that every id up to upto may be missing here (an edge that fell
+ * behind the primary's history): resumes from below it get a reset. */
+int store_mark_gap(struct db *db, int64_t upto);
+
 /* Deletes one batch of the oldest events beyond the newest `retention`, in
  * its own short transaction so writers are never blocked for long. Returns
  * the number of rows deleted, or -1. */

@@ -86,6 +86,7 @@ static int64_t high_water;          /* every event <= this has been dispatched *
 static struct frame *ping_frame;
 static long long next_heartbeat;
 static long long accept_paused_until;  /* out of descriptors: retry accepting then */
+static int serving = 1;             /* 0 while an edge's first copy of the log is incomplete */
 
 /* ---- frames ---- */
 
@@ -538,7 +539,12 @@ static void start_stream(struct conn *c, const struct stream_req *r, int64_t pru
     c->last_sent = high_water;
     if (r->has_last_id) {
         metrics_add(M_REPLAYS, 1);
-        if (r->last_id > last) {
+        if (r->last_id > last && cfg->role == ROLE_EDGE) {
+            /* Seen on another host, not mirrored here yet: what follows it
+             * will be, in order. (An edge cannot tell this from a replaced
+             * database; the primary can, and says unknown_id.) */
+            c->last_sent = r->last_id;
+        } else if (r->last_id > last) {
             reset_event(&text, "unknown_id", r->last_id);
         } else if (r->last_id < pruned) {
             reset_event(&text, "history_expired", r->last_id);
@@ -576,6 +582,11 @@ static void handshake_done(struct conn *c)
         r.topics[n++] = r.topics[i];
     }
     r.ntopics = n;
+    if (r.status == 200 && !serving) {
+        r.status = 503;
+        r.code = "unavailable";
+        r.message = "this edge is still copying the event log from Redis; retry shortly";
+    }
     /* The log's bounds decide a resume; unreadable now, the client retries. */
     if (r.status == 200 && r.has_last_id && store_bounds(db, &pruned, &last) != 0) {
         r.status = 503;
@@ -808,6 +819,13 @@ void stream_shutdown(void)
     stream_reap();
     frame_unref(ping_frame);
     ping_frame = NULL;
+}
+
+void stream_set_serving(int on)
+{
+    if (on && !serving)
+        log_info("serving streams from the mirrored log (at id %lld)", (long long)high_water);
+    serving = on;
 }
 
 int64_t stream_high_water(void)

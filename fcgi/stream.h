@@ -25,5 +25,8 @@ void stream_reap(void);
 /* Ends every stream (END_REQUEST) and frees the registry. */
 void stream_shutdown(void);
 int64_t stream_high_water(void);
+/* While off, new streams get 503 + Retry-After (an edge still copying the
+ * log would otherwise send old events as live ones). On by default. */
+void stream_set_serving(int on);
 
 #endif

@@ -20,6 +20,8 @@
 #include "log.h"
 #include "loop.h"
 #include "metrics.h"
+#include "mirror.h"
+#include "relay.h"
 #include "stream.h"
 #include "subscriber.h"
 
@@ -38,6 +40,13 @@ static void on_news(int64_t id)
 {
     if (id == 0 || id > stream_high_water())
         pump_wanted = 1;
+}
+
+static void on_mirrored(int64_t id, int caught_up)
+{
+    if (caught_up)
+        stream_set_serving(1);
+    on_news(id);
 }
 
 static void on_bell(struct watch *w, uint32_t events)
@@ -88,9 +97,12 @@ static void run(void)
         if (pump_wanted) {
             pump_wanted = 0;
             stream_pump();
+            relay_kick();
         }
         stream_tick(now);
         subscriber_tick(now);
+        relay_tick(now);
+        mirror_tick(now);
         stream_reap();
     }
 }
@@ -135,12 +147,21 @@ int main(void)
     bell.cb = on_bell;
     if (bell.fd >= 0 && loop_add(&bell, EPOLLIN) != 0)
         log_warn("bell: epoll: %s", strerror(errno));
-    subscriber_start(pulse_cfg, on_news);
-    log_info("streaming (%s wake-ups, log at id %lld)", config_redis_enabled(pulse_cfg) ? "redis" : "local",
-             (long long)stream_high_water());
+    if (pulse_cfg->role == ROLE_EDGE) {
+        stream_set_serving(0);
+        if (mirror_start(pulse_cfg, db, on_mirrored) != 0)
+            goto out;
+    } else {
+        subscriber_start(pulse_cfg, on_news);
+        relay_start(pulse_cfg, db);
+    }
+    log_info("streaming (%s%s, log at id %lld)", pulse_cfg->role == ROLE_EDGE ? "edge mirroring " : "",
+             config_redis_enabled(pulse_cfg) ? "redis" : "local", (long long)stream_high_water());
     run();
     rc = 0;
 out:
+    mirror_stop();
+    relay_stop();
     subscriber_stop();
     stream_shutdown();
     if (bell.fd >= 0)

@@ -5,6 +5,7 @@
 
 #include "access.h"
 #include "alloc.h"
+#include "config.h"
 #include "db.h"
 #include "handler.h"
 #include "routes.h"
@@ -89,6 +90,8 @@ static void events_poll(struct ctx *c)
     }
     if (since_s != NULL && since < pruned)
         reason = "history_expired";
+    else if (since > last && pulse_cfg->role == ROLE_EDGE)
+        acc.last = since; /* not mirrored here yet (see stream.c): wait for it */
     else if (since > last)
         reason = "unknown_id";
     /* A short page means every matching event up to `last` was returned, so
@@ -156,7 +159,7 @@ out:
 }
 
 static const struct route routes[] = {
-    {"GET", "/api/events", events_poll, 0},
+    {"GET", "/api/events", events_poll, ROUTE_EDGE},
     {"POST", "/api/publish", events_publish, ROUTE_WRITE},
 };
 

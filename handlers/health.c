@@ -36,8 +36,8 @@ static void metrics(struct ctx *c)
 }
 
 static const struct route routes[] = {
-    {"GET", "/api/health", health, 0},
-    {"GET", "/api/metrics", metrics, 0},
+    {"GET", "/api/health", health, ROUTE_EDGE},
+    {"GET", "/api/metrics", metrics, ROUTE_EDGE},
 };
 
 const struct route_table health_routes = {routes, sizeof routes / sizeof routes[0]};

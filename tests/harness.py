@@ -465,6 +465,57 @@ class Instance:
             wait_for(lambda: not alive(pid), timeout=10, what="FastCGI child %d to exit" % pid)
 
 
+class Resumer:
+    """A client that behaves like EventSource: when its stream drops it
+    reconnects with Last-Event-ID (to self.inst, which a test may point at
+    another instance) and carries on. Records every event id and resets."""
+
+    def __init__(self, inst, path, last_id=0):
+        self.inst, self.path, self.ids, self.reconnects = inst, path, [], 0
+        self.last_id, self.resets = last_id, []
+        self.sse = None
+        self.connect()
+
+    def connect(self):
+        headers = {"Last-Event-ID": str(self.last_id)}
+        try:
+            s = SSE(self.inst.port, self.path, headers=headers, timeout=5)
+        except (OSError, AssertionError, IndexError, ValueError):
+            self.sse = None
+            return
+        self.sse = s if s.status == 200 else None
+
+    def pump(self):
+        """Reads what arrived; reconnects when the stream is gone."""
+        if self.sse is None:
+            self.reconnects += 1
+            self.connect()
+            return
+        try:
+            while True:
+                ev = self.sse.next_event(0.01)
+                if "id" in ev:
+                    self.last_id = int(ev["id"])
+                if ev.get("event") == "note":
+                    self.ids.append(int(ev["id"]))
+                elif ev.get("event") == "reset":
+                    self.resets.append(ev["json"])
+        except AssertionError:
+            pass
+        except OSError:
+            self.sse.closed = True
+        if self.sse.closed:
+            self.sse.close()
+            self.sse = None
+
+
+def run_clients(clients, done, timeout):
+    deadline = time.time() + timeout
+    while time.time() < deadline and not done():
+        for c in clients:
+            c.pump()
+
+
 def topup(inst, user="u1", amount=5000):
     r = inst.post("/api/topup/init", {"amount": amount, "description": "nap tien"}, headers=inst.auth(user))
     assert r.status == 201, (r.status, r.body)

@@ -44,3 +44,17 @@ SELECT json_object('id', CAST(?1 AS INTEGER));
 SELECT json_object('events', json(?1), 'last_id', CAST(?2 AS INTEGER),
                    'reset', json(CASE WHEN ?3 IS NULL THEN 'false' ELSE 'true' END),
                    'reason', ?3);
+
+-- Replication to edge hosts (fcgi/relay.c, fcgi/mirror.c): the relay ships
+-- the stored columns, the mirror stores them under the same id, so an edge
+-- builds byte-identical envelopes. The fixpoint test is json_is_object's,
+-- for any JSON value: what comes back from Redis is outside input.
+
+-- name: event_rows_after
+SELECT id, topic, type, ts, data FROM events WHERE id > ?1 ORDER BY id LIMIT ?2;
+
+-- name: event_mirror
+INSERT OR IGNORE INTO events (id, topic, type, ts, data)
+SELECT ?1, ?2, ?3, ?4, json(?5)
+WHERE length(?2) BETWEEN 1 AND 128 AND length(?3) BETWEEN 1 AND 64 AND length(?4) BETWEEN 1 AND 64
+  AND json_valid(?5) AND json_valid(json(?5)) AND json(json(?5)) = json(?5);

@@ -8,52 +8,7 @@ import signal
 import threading
 import time
 
-from harness import SSE, payos_body, publish, topup, wait_for
-
-
-class Resumer:
-    """A client that behaves like EventSource: when its stream drops it
-    reconnects with Last-Event-ID and carries on. Records every event id."""
-
-    def __init__(self, inst, path):
-        self.inst, self.path, self.ids, self.reconnects = inst, path, [], 0
-        self.sse = None
-        self.connect()
-
-    def connect(self):
-        headers = {"Last-Event-ID": str(self.ids[-1])} if self.ids else {"Last-Event-ID": "0"}
-        try:
-            s = SSE(self.inst.port, self.path, headers=headers, timeout=5)
-        except (OSError, AssertionError, IndexError, ValueError):
-            self.sse = None
-            return
-        self.sse = s if s.status == 200 else None
-
-    def pump(self):
-        """Reads what arrived; reconnects when the stream is gone."""
-        if self.sse is None:
-            self.reconnects += 1
-            self.connect()
-            return
-        try:
-            while True:
-                ev = self.sse.next_event(0.01)
-                if ev.get("event") == "note":
-                    self.ids.append(int(ev["id"]))
-        except AssertionError:
-            pass
-        except OSError:
-            self.sse.closed = True
-        if self.sse.closed:
-            self.sse.close()
-            self.sse = None
-
-
-def run_clients(clients, done, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline and not done():
-        for c in clients:
-            c.pump()
+from harness import Resumer, payos_body, publish, run_clients, topup, wait_for
 
 
 def test_stream_responder_killed_under_load_loses_nothing(env):

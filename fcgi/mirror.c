@@ -1,0 +1,201 @@
+/* mirror.c - an edge's copy of the primary's log (see mirror.h). */
+#include "mirror.h"
+
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "loop.h"
+#include "rasync.h"
+#include "store.h"
+
+#define MIRROR_BATCH 512
+#define BLOCK_MS 5000
+#define STALL_MS (BLOCK_MS + 10000)   /* no reply at all: a half-open connection */
+#define PRUNE_BATCH 1024
+
+static struct rasync ra;
+static const struct config *cfg;
+static struct db *db;
+static char *key;                     /* <prefix>log */
+static void (*news)(int64_t id, int caught_up);
+static int reading;                   /* an XREAD is in flight */
+static long long read_sent_at;
+static int64_t last;                  /* highest id stored here */
+
+static void on_entries(redisAsyncContext *c, void *r, void *priv);
+
+static void read_next(void)
+{
+    char from[32];
+
+    snprintf(from, sizeof from, "%lld-0", (long long)last);
+    if (rasync_command(&ra, on_entries, NULL, "XREAD COUNT %d BLOCK %d STREAMS %s %s", MIRROR_BATCH, BLOCK_MS,
+                       key, from) == 0) {
+        reading = 1;
+        read_sent_at = loop_now_ms();
+    }
+}
+
+static const char *field(const redisReply *fields, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i + 1 < fields->elements; i += 2)
+        if (fields->element[i]->type == REDIS_REPLY_STRING && strcmp(fields->element[i]->str, name) == 0)
+            return fields->element[i + 1]->type == REDIS_REPLY_STRING ? fields->element[i + 1]->str : NULL;
+    return NULL;
+}
+
+/* One stream entry [id, [field, value, ...]] into row (borrowing the
+ * reply's strings) and the id relayed before it. 0, or -1 if malformed. */
+static int parse_entry(const redisReply *e, struct store_row *row, int64_t *prev)
+{
+    const redisReply *fields;
+    const char *p;
+
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
+        e->element[1]->type != REDIS_REPLY_ARRAY)
+        return -1;
+    row->id = strtoll(e->element[0]->str, NULL, 10);
+    fields = e->element[1];
+    p = field(fields, "p");
+    row->topic = field(fields, "t");
+    row->type = field(fields, "y");
+    row->ts = field(fields, "s");
+    row->data = field(fields, "d");
+    if (row->id <= 0 || p == NULL || !row->topic || !row->type || !row->ts || !row->data)
+        return -1;
+    *prev = strtoll(p, NULL, 10);
+    return 0;
+}
+
+/* Stores one batch in one transaction. Only an entry's own id and its
+ * "prev" decide what is missing, never arithmetic on ids. 0 or -1. */
+static int apply(const redisReply *entries)
+{
+    int64_t pruned, have;
+    size_t i;
+
+    if (db_begin(db, 1) != 0)
+        return -1;
+    if (store_bounds(db, &pruned, &have) != 0)
+        goto fail;
+    for (i = 0; i < entries->elements; i++) {
+        struct store_row row;
+        int64_t prev = 0;
+        int rc;
+
+        if (parse_entry(entries->element[i], &row, &prev) != 0) {
+            log_warn("redis mirror: skipping a malformed entry in %s", key);
+            continue;
+        }
+        if (row.id <= have)
+            continue; /* another stream responder of this edge stored it */
+        if (prev > have) {
+            log_warn("redis mirror: events after %lld up to %lld are no longer in Redis; clients resuming "
+                     "from before %lld get a reset", (long long)have, (long long)prev, (long long)prev);
+            if (store_mark_gap(db, prev) != 0)
+                goto fail;
+        }
+        rc = store_mirror_event(db, &row);
+        if (rc < 0)
+            goto fail;
+        if (rc == 0) {
+            log_warn("redis mirror: event %lld is malformed; recorded as a gap", (long long)row.id);
+            if (store_mark_gap(db, row.id) != 0)
+                goto fail;
+        }
+        have = row.id;
+    }
+    if (db_commit(db) != 0)
+        goto fail;
+    last = have;
+    return 0;
+fail:
+    db_rollback(db);
+    return -1;
+}
+
+static void on_entries(redisAsyncContext *c, void *r, void *priv)
+{
+    redisReply *reply = r;
+    int caught_up = 1;
+
+    (void)c;
+    (void)priv;
+    if (reply == NULL)
+        return; /* connection lost */
+    reading = 0;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        log_error("redis mirror: XREAD refused: %s", reply->str);
+        rasync_drop(&ra, "XREAD refused");
+        return;
+    }
+    rasync_healthy(&ra);
+    /* nil: BLOCK timed out with nothing new; else [[key, [entry...]]] */
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 && reply->element[0]->type == REDIS_REPLY_ARRAY &&
+        reply->element[0]->elements == 2 && reply->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
+        const redisReply *entries = reply->element[0]->element[1];
+
+        if (apply(entries) != 0) {
+            rasync_drop(&ra, "cannot store mirrored events");
+            return;
+        }
+        caught_up = entries->elements < MIRROR_BATCH;
+        if (store_prune(db, cfg->retention, PRUNE_BATCH) < 0)
+            log_warn("redis mirror: pruning failed; retrying after the next batch");
+    }
+    news(last, caught_up);
+    read_next();
+}
+
+static void on_ready(struct rasync *r)
+{
+    int64_t pruned;
+
+    (void)r;
+    reading = 0;
+    if (store_bounds(db, &pruned, &last) != 0) {
+        rasync_drop(&ra, "cannot read the event log");
+        return;
+    }
+    read_next();
+}
+
+int mirror_start(const struct config *config, struct db *database, void (*on_news)(int64_t id, int caught_up))
+{
+    buf_t k = {0};
+
+    cfg = config;
+    db = database;
+    news = on_news;
+    if (!config_redis_enabled(cfg)) {
+        log_error("PULSE_ROLE=edge needs Redis (REDIS_URL or REDIS_HOST): it mirrors the primary's log from it");
+        return -1;
+    }
+    buf_printf(&k, "%slog", cfg->redis_prefix);
+    key = buf_steal(&k);
+    ra.name = "mirror";
+    ra.on_ready = on_ready;
+    return rasync_start(&ra, cfg);
+}
+
+void mirror_tick(long long now_ms)
+{
+    if (reading && rasync_connected(&ra) && now_ms - read_sent_at > STALL_MS)
+        rasync_drop(&ra, "XREAD got no reply in time");
+    rasync_tick(&ra, now_ms);
+}
+
+void mirror_stop(void)
+{
+    rasync_stop(&ra);
+    free(key);
+    key = NULL;
+}

@@ -1,0 +1,23 @@
+/* relay.h - ships the event log to Redis for stream responders on other
+ * hosts (edges, see mirror.h).
+ *
+ * Every stream responder of a primary relays: it reads the log in id order
+ * and XADDs each event to one Redis Stream, <prefix>log, under the entry id
+ * "<event id>-0" with the id of the event relayed before it ("prev"), capped
+ * at PULSE_REDIS_HISTORY entries. Redis refuses an id that is not above the
+ * stream's top, so any number of relays produce one ordered copy; "prev"
+ * lets a mirror prove it has every event or know exactly where it has not. */
+#ifndef PULSE_RELAY_H
+#define PULSE_RELAY_H
+
+struct config;
+struct db;
+
+/* Starts relaying when Redis is configured and PULSE_REDIS_HISTORY > 0. */
+int relay_start(const struct config *cfg, struct db *db);
+/* The log may have grown: relay what is new (cheap when nothing is). */
+void relay_kick(void);
+void relay_tick(long long now_ms);
+void relay_stop(void);
+
+#endif

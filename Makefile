@@ -126,7 +126,7 @@ unit: $(GEN)
 # The integration suite runs against the sanitizer build; the fuzz smoke
 # run gives every parser of outside input a few seconds of libFuzzer.
 test: test-deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all build/bench/sseload
 	@$(MAKE) --no-print-directory BUILD=build/asan OPT="$(ASAN_FLAGS)" LDLIBS="-fsanitize=address,undefined" all
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk fuzz-smoke FUZZ_SECONDS=$(FUZZ_SECONDS)
 	python3 tests/run.py --bin build/asan/bin
@@ -153,7 +153,10 @@ check-asan: test
 # writes bench/RESULTS.md (about 15 minutes). Not part of `make test`.
 bench:
 	@sh tools/deps.sh bench
-	@$(MAKE) --no-print-directory all
-	@mkdir -p build/bench
-	$(CC) -O2 -Wall -Wextra -std=c11 -o build/bench/sseload bench/sseload.c
+	@$(MAKE) --no-print-directory all build/bench/sseload
 	python3 bench/run.py
+
+# The SSE load generator: benchmarks, and the fault tests' 1,000 clients.
+build/bench/sseload: bench/sseload.c
+	@mkdir -p build/bench
+	$(CC) -O2 -Wall -Wextra -std=c11 -o $@ bench/sseload.c -lm

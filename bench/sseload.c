@@ -11,7 +11,14 @@
  * Bodies may be chunked (lighttpd, nginx + FastCGI) or raw (nchan).
  *
  *   sseload -p PORT -u PATH [-n N] [-k TOPICS] [-c INFLIGHT] [-o OPEN_S]
- *           [-H HOLD_S] [-e EVENTS] [-w WAIT_S]
+ *           [-H HOLD_S] [-e EVENTS] [-w WAIT_S] [-r MEAN_MS -L ID]
+ *
+ * Resume mode (-r MEAN_MS, for the fault tests): every stream is dropped
+ * at random moments (exponential, mean MEAN_MS) and, like EventSource,
+ * reconnects with Last-Event-ID (starting from -L ID); a stream the server
+ * ends also reconnects. Event ids must then arrive as ID+1, ID+2, ... on
+ * every client: each id above the next expected is a gap, each id at or
+ * below the last a duplicate. It ends when every client has id ID+EVENTS.
  *
  * PATH may hold one %d, replaced by (i % TOPICS): many topics. When the
  * ramp is over it prints "READY open=.. failed=.." on stderr (the driver
@@ -22,6 +29,7 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -54,6 +62,13 @@ struct conn {
     uint32_t headlen;
     char *line;          /* the SSE line being read */
     uint32_t linelen, linecap;
+    /* resume mode */
+    int64_t last_id;     /* highest id received (Last-Event-ID on reconnect) */
+    int64_t cur_id;      /* id: of the event being read, 0 if none */
+    uint8_t cur_reset;   /* the event being read is `event: reset` */
+    double drop_at;      /* when this client drops its stream next */
+    double reopen_at;    /* reconnect time after a drop, 0 if not waiting */
+    uint32_t since_open; /* events on this connection */
 };
 
 static struct conn *conns;
@@ -69,6 +84,10 @@ static int64_t *lat;        /* microseconds, one per delivered event */
 static size_t nlat, caplat;
 static long bad_events;     /* data lines without a parsable bench_us */
 static int64_t now_us_cached;
+static double resume_mean_ms;      /* > 0: resume mode */
+static int64_t resume_from;        /* -L: ids before this one are not expected */
+static long gaps, dups, resets, reconnects;
+static unsigned rnd_state = 12345;
 
 static double mono(void)
 {
@@ -100,6 +119,15 @@ static void *xrealloc(void *p, size_t n)
     return p;
 }
 
+static double rnd_exp(double mean)
+{
+    double u;
+
+    rnd_state = rnd_state * 1103515245u + 12345u;
+    u = ((rnd_state >> 8) & 0xffffff) / (double)0x1000000;
+    return -mean * log(1.0 - u);
+}
+
 static void conn_close(struct conn *c, int why)
 {
     if (c->fd >= 0) {
@@ -122,9 +150,39 @@ static void conn_close(struct conn *c, int why)
         }
     }
     c->state = S_DONE;
+    if (resume_mean_ms > 0) {
+        /* like EventSource: reconnect after a short, jittered wait */
+        c->open = 0;
+        c->cur_id = 0;
+        c->cur_reset = 0;
+        c->reopen_at = mono() + rnd_exp(50) / 1000.0;
+    }
+}
+
+static void start_conn(int i);
+
+/* Resume mode: drop streams whose moment has come, reopen the dropped. */
+static void resume_tick(void)
+{
+    double now = mono();
+    int i;
+
+    for (i = 0; i < nconn; i++) {
+        struct conn *c = &conns[i];
+
+        if (c->state == S_DONE && c->reopen_at > 0 && now >= c->reopen_at) {
+            c->reopen_at = 0;
+            reconnects++;
+            c->drop_at = now + rnd_exp(resume_mean_ms) / 1000.0;
+            start_conn(i);
+        } else if (c->state == S_BODY && c->open && now >= c->drop_at) {
+            conn_close(c, -1);
+        }
+    }
 }
 
 static char request_buf[1024];
+
 
 static int make_request(int i)
 {
@@ -137,7 +195,11 @@ static int make_request(int i)
         snprintf(path, sizeof path, "%s", path_tmpl);
     n = snprintf(request_buf, sizeof request_buf,
                  "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: text/event-stream\r\n"
-                 "Cache-Control: no-cache\r\nUser-Agent: sseload\r\n\r\n", path, port);
+                 "Cache-Control: no-cache\r\nUser-Agent: sseload\r\n", path, port);
+    if (resume_mean_ms > 0)
+        n += snprintf(request_buf + n, sizeof request_buf - (size_t)n, "Last-Event-ID: %lld\r\n",
+                      (long long)conns[i].last_id);
+    n += snprintf(request_buf + n, sizeof request_buf - (size_t)n, "\r\n");
     return n;
 }
 
@@ -150,6 +212,8 @@ static void start_conn(int i)
 
     inflight++;
     c->state = S_CONNECTING;
+    c->headlen = c->reqlen = c->reqoff = c->chunk_left = c->since_open = 0;
+    c->chunk = C_SIZE;
     fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     c->fd = fd;
     if (fd < 0) {
@@ -180,6 +244,42 @@ static void record_latency(int64_t us)
     lat[nlat++] = us;
 }
 
+/* Resume mode: the id of each event against the one expected next. */
+static void resume_line(struct conn *c, const char *p, size_t n)
+{
+    if (n >= 3 && memcmp(p, "id:", 3) == 0) {
+        size_t k = 3;   /* p is not NUL-terminated: parse within n */
+
+        while (k < n && p[k] == ' ')
+            k++;
+        for (c->cur_id = 0; k < n && p[k] >= '0' && p[k] <= '9'; k++)
+            c->cur_id = c->cur_id * 10 + (p[k] - '0');
+    } else if (n >= 12 && memcmp(p, "event: reset", 12) == 0) {
+        c->cur_reset = 1;
+    } else if (n == 0 && c->cur_id > 0) {   /* end of an event */
+        if (c->cur_reset) {
+            resets++;
+        } else {
+            if (c->cur_id <= c->last_id || c->cur_id > c->last_id + 1) {
+                if (c->cur_id <= c->last_id)
+                    dups++;
+                else
+                    gaps++;
+                if (getenv("SSELOAD_DEBUG"))
+                    fprintf(stderr, "conn %d: id %lld after %lld (%u events on this connection)\n",
+                            (int)(c - conns), (long long)c->cur_id, (long long)c->last_id, c->since_open);
+            }
+            c->since_open++;
+            if (c->cur_id > c->last_id)
+                c->events++;
+        }
+        if (c->cur_id > c->last_id)
+            c->last_id = c->cur_id;
+        c->cur_id = 0;
+        c->cur_reset = 0;
+    }
+}
+
 /* One complete SSE line (without its \n). */
 static void sse_line(struct conn *c, const char *p, size_t n)
 {
@@ -188,6 +288,10 @@ static void sse_line(struct conn *c, const char *p, size_t n)
 
     if (n >= 1 && p[n - 1] == '\r')
         n--;
+    if (resume_mean_ms > 0) {
+        resume_line(c, p, n);
+        return;
+    }
     if (n < 5 || memcmp(p, "data:", 5) != 0)
         return;
     k = memmem(p, n, key, sizeof key - 1);
@@ -538,7 +642,7 @@ int main(int argc, char **argv)
     long stragglers = 0, total_events = 0;
     int min_events = -1;
 
-    while ((opt = getopt(argc, argv, "p:u:n:k:c:o:H:e:w:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:u:n:k:c:o:H:e:w:r:L:")) != -1) {
         switch (opt) {
         case 'p': port = atoi(optarg); break;
         case 'u': path_tmpl = optarg; break;
@@ -549,11 +653,13 @@ int main(int argc, char **argv)
         case 'H': hold_s = atof(optarg); break;
         case 'e': want_events = atoi(optarg); break;
         case 'w': wait_s = atof(optarg); break;
+        case 'r': resume_mean_ms = atof(optarg); break;
+        case 'L': resume_from = atoll(optarg); break;
         default: usage();
         }
     }
     if (port <= 0 || path_tmpl == NULL || nconn <= 0 || ntopics <= 0 || inflight_max <= 0 || open_s > 600 ||
-        hold_s > 600 || wait_s > 600)
+        hold_s > 600 || wait_s > 600 || (resume_mean_ms > 0 && want_events <= 0))
         usage();
     /* The soft descriptor limit up to the hard one. */
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
@@ -568,8 +674,11 @@ int main(int argc, char **argv)
     conns = calloc((size_t)nconn, sizeof *conns);
     if (conns == NULL)
         die("calloc");
-    for (i = 0; i < nconn; i++)
+    for (i = 0; i < nconn; i++) {
         conns[i].fd = -1;
+        conns[i].last_id = resume_from;
+        conns[i].drop_at = mono() + rnd_exp(resume_mean_ms) / 1000.0;
+    }
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0)
         die("epoll_create1");
@@ -581,15 +690,21 @@ int main(int argc, char **argv)
         while (next < nconn && inflight < inflight_max)
             start_conn(next++);
         poll_once(20);
+        if (resume_mean_ms > 0)
+            resume_tick();
     }
     for (i = 0; i < next; i++) /* started, but did not open in time */
         if (conns[i].state != S_DONE && !conns[i].open) {
             conn_close(&conns[i], F_TIMEOUT);
             stragglers++;
         }
-    while (next < nconn) {      /* never started: also time-outs */
-        conns[next++].state = S_DONE;
-        fails[F_TIMEOUT]++;
+    while (next < nconn) {      /* never started: time-outs, or (resuming) started now */
+        conns[next].state = S_DONE;
+        if (resume_mean_ms > 0)
+            conns[next].reopen_at = mono();
+        else
+            fails[F_TIMEOUT]++;
+        next++;
     }
     t_ready = mono();
     fprintf(stderr, "READY open=%d failed=%d ramp=%.3f\n", nopen, nconn - nopen, t_ready - t0);
@@ -601,7 +716,13 @@ int main(int argc, char **argv)
         for (;;) {
             poll_once(20);
             all_got = 1;
-            for (i = 0; i < nconn && all_got; i++)
+            if (resume_mean_ms > 0) {
+                resume_tick();
+                for (i = 0; i < nconn && all_got; i++)
+                    if (conns[i].last_id < resume_from + want_events)
+                        all_got = 0;
+            }
+            for (i = 0; i < nconn && all_got && resume_mean_ms <= 0; i++)
                 if (conns[i].open && conns[i].state != S_DONE && (int)conns[i].events < want_events)
                     all_got = 0;
             if (all_got || mono() >= deadline)
@@ -642,6 +763,14 @@ int main(int argc, char **argv)
         printf(",\"events\":%ld,\"events_expected\":%ld,\"min_events_per_stream\":%d,\"bad_data_lines\":%ld",
                total_events, (long)want_events * (long)(still_open), min_events < 0 ? 0 : min_events,
                bad_events);
+        if (resume_mean_ms > 0) {
+            int complete = 0;
+
+            for (i = 0; i < nconn; i++)
+                complete += conns[i].last_id >= resume_from + want_events;
+            printf(",\"resume\":{\"clients_complete\":%d,\"gaps\":%ld,\"duplicates\":%ld,\"resets\":%ld,"
+                   "\"reconnects\":%ld}", complete, gaps, dups, resets, reconnects);
+        }
         printf(",\"latency_us\":{\"count\":%zu,\"p50\":%lld,\"p90\":%lld,\"p99\":%lld,\"max\":%lld,\"min\":%lld}}\n",
                nlat, (long long)pct(0.50), (long long)pct(0.90), (long long)pct(0.99),
                (long long)(nlat ? lat[nlat - 1] : -1), (long long)(nlat ? lat[0] : -1));

@@ -1,6 +1,7 @@
 /* alloc.c - abort-on-OOM allocation wrappers (see alloc.h). */
 #include "alloc.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,4 +47,12 @@ char *xstrndup(const char *s, size_t n)
     memcpy(p, s, n);
     p[n] = '\0';
     return p;
+}
+
+/* By default glibc trims the heap whenever 128 KiB at its top are free, and
+ * the next request or event faults the pages back in: keep up to 64 MiB,
+ * grow by 1 MiB at a time. */
+int alloc_keep_heap(void)
+{
+    return mallopt(M_TRIM_THRESHOLD, 64 << 20) == 1 && mallopt(M_TOP_PAD, 1 << 20) == 1 ? 0 : -1;
 }

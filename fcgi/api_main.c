@@ -109,6 +109,8 @@ int main(void)
     int rc = 1;
 
     log_set_role("pulse-api");
+    if (alloc_keep_heap() != 0)
+        log_warn("mallopt refused; the heap will be trimmed eagerly");
     if (config_load(&err) != 0) {
         log_error("configuration: %s", err);
         goto out;

@@ -13,9 +13,14 @@
  * frees) so it can be unlinked at exit. */
 int bell_listen(const char *dir, char **path);
 
-/* Sends id to every bell in dir; removes bells whose owner is gone.
- * Returns how many bells were rung, or -1 if dir cannot be read. */
-int bell_ring(const char *dir, int64_t id);
+/* A publisher's handle on the bells of dir (it caches the socket and the
+ * list of bells). Never fails; close with bell_ringer_close. */
+struct bell_ringer *bell_ringer_open(const char *dir);
+void bell_ringer_close(struct bell_ringer *r);
+
+/* Sends id to every bell; removes bells whose owner is gone. Returns how
+ * many bells were rung, or -1 if the directory cannot be read. */
+int bell_ring(struct bell_ringer *r, int64_t id);
 
 /* Reads every pending ring; returns the highest id seen (0 if none). */
 int64_t bell_drain(int fd);

@@ -25,6 +25,7 @@ struct bus {
     const struct config *cfg;
     struct redis_target target;
     redisContext *rc;           /* NULL while disconnected */
+    struct bell_ringer *bells;  /* the local doorbells, used by both modes */
     long long retry_at_ms;      /* no connect attempt before this */
     long backoff_ms;
 };
@@ -39,7 +40,7 @@ static long long now_ms(void)
 
 static int ring_local(struct bus *b, const struct event *ev)
 {
-    return bell_ring(b->cfg->bell_dir, ev->id) < 0 ? -1 : 0;
+    return bell_ring(b->bells, ev->id) < 0 ? -1 : 0;
 }
 
 /* ---- local ---- */
@@ -192,6 +193,7 @@ struct bus *bus_open(const struct config *cfg)
 
     b->cfg = cfg;
     b->ops = &bus_local_ops;
+    b->bells = bell_ringer_open(cfg->bell_dir);
     if (config_redis_enabled(cfg)) {
         if (bus_redis_target(cfg, &b->target) == 0)
             b->ops = &bus_redis_ops;
@@ -206,6 +208,7 @@ void bus_close(struct bus *b)
     if (b == NULL)
         return;
     b->ops->close(b);
+    bell_ringer_close(b->bells);
     free(b);
 }
 

@@ -23,7 +23,7 @@
 #include "stream_req.h"
 
 #define HANDSHAKE_TIMEOUT_MS 10000
-#define REPLAY_BATCH 64
+#define REPLAY_BATCH 128
 #define PUMP_BATCH 256
 #define TOPIC_BUCKETS 16384
 #define IOV_BATCH 64
@@ -405,20 +405,36 @@ static void conn_reset(struct conn *c, const char *reason, long long last_id)
     buf_free(&text);
 }
 
+struct replay_batch {
+    struct conn *c;
+    buf_t sse;
+    int n;
+};
+
 static int replay_row(void *arg, int64_t id, const char *topic, const char *type, const char *env, size_t len)
 {
-    struct conn *c = arg;
-    struct frame *f = event_frame(id, type, env, len);
-    int rc;
+    struct replay_batch *b = arg;
 
     (void)topic;
-    c->cursor = id;
-    c->last_sent = id;
-    rc = conn_send(c, f);
+    sse_event(&b->sse, id, type, env, len);
+    b->c->cursor = id;
+    b->c->last_sent = id;
+    b->n++;
+    return 0;
+}
+
+/* A replay batch goes out as one frame: a reconnect storm costs one
+ * allocation and one write per batch, not per event. */
+static void replay_send(struct replay_batch *b)
+{
+    struct frame *f;
+
+    if (b->n == 0)
+        return;
+    f = frame_from_sse(&b->sse, SHARED_REQUEST_ID);
+    if (conn_send(b->c, f) == 0)
+        metrics_add(M_EVENTS_DELIVERED, b->n);
     frame_unref(f);
-    if (rc == 0)
-        metrics_add(M_EVENTS_DELIVERED, 1);
-    return rc != 0;
 }
 
 /* Sends the next batches of missed events while the socket keeps up; once
@@ -428,6 +444,7 @@ static int replay_row(void *arg, int64_t id, const char *topic, const char *type
 static void replay_step(struct conn *c)
 {
     const char *topics[STORE_MAX_TOPICS];
+    struct replay_batch b = {c, {0}, 0};
     int64_t pruned, last;
     int i, count, rc;
 
@@ -447,9 +464,13 @@ static void replay_step(struct conn *c)
             conn_reset(c, "history_expired", c->cursor);
             return;
         }
-        rc = store_read_topics(db, topics, c->ntopics, c->cursor, high_water, REPLAY_BATCH, replay_row, c,
+        b.n = 0;
+        rc = store_read_topics(db, topics, c->ntopics, c->cursor, high_water, REPLAY_BATCH, replay_row, &b,
                                &count);
         db_rollback(db); /* a read: ending it is all that is needed */
+        if (rc == 0)
+            replay_send(&b);
+        buf_free(&b.sse);
         if (rc != 0) {
             conn_close(c);
             return;

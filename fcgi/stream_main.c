@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "alloc.h"
 #include "bell.h"
 #include "config.h"
 #include "db.h"
@@ -116,6 +117,8 @@ int main(void)
     int rc = 1;
 
     log_set_role("pulse-stream");
+    if (alloc_keep_heap() != 0)
+        log_warn("mallopt refused; the heap will be trimmed eagerly");
     if (config_load(&err) != 0) {
         log_error("configuration: %s", err);
         goto out;

@@ -50,7 +50,7 @@ JWT_SECRET = "bench-jwt-secret"
 PAYOS_KEY = "bench-payos-checksum-key"
 MAX_STREAMS = 19900          # PULSE_MAX_CONNECTIONS / PULSE_MAX_PER_TOPIC
 LIGHTTPD_MAX_CONN = 9950     # bench copy of lighttpd.conf (shipped: 6000)
-NGINX_WORKER_CONN = 20000    # bench copy of nginx.conf (shipped: 10000)
+NGINX_WORKER_CONN = 20000    # bench copy of nginx.conf (as shipped)
 TOPICS = 100                 # streams of figure a spread over this many topics
 WRK_THREADS = 2
 WRK_CONNS = 16
@@ -395,9 +395,7 @@ class Pulse:
             os.symlink(os.path.join(ROOT, "www"), os.path.join(root, "www"))
             with open(os.path.join(ROOT, "nginx.conf")) as f:
                 text = f.read()
-            text = bench_copy(text, "worker_connections 10000;", "worker_connections %d;" % NGINX_WORKER_CONN,
-                              "nginx.conf")
-            text = bench_copy(text, "listen @PULSE_HOST@:@PORT@;", "listen @PULSE_HOST@:@PORT@ reuseport;",
+            text = bench_copy(text, "worker_connections 20000;", "worker_connections %d;" % NGINX_WORKER_CONN,
                               "nginx.conf")
             for old, new in NGINX_EXTRA:
                 text = bench_copy(text, old, new, "nginx.conf")
@@ -630,6 +628,34 @@ def publish_fn(srv, admin):
     return pub
 
 
+def latency_run(tmp, listen, publish_to, topic, subs, publishes, pub, rnd):
+    """subs streams on `listen`, `publishes` events published on `publish_to`
+    50-100 ms apart; the row of figure b (or e)."""
+    ld = Loader(tmp, listen.port, listen.stream_path(topic), subs, events=publishes, wait=60)
+    try:
+        ld.ready()
+        conn = KeepAlive(publish_to.port)
+        statuses = []
+        time.sleep(0.2)
+        groups = listen.groups()
+        cpu0 = group_cpu(groups)
+        for seq in range(publishes):
+            us = time.time_ns() // 1000
+            statuses.append(pub(conn, topic, us, seq))
+            time.sleep(rnd.uniform(0.05, 0.10))
+        conn.close()
+        r = ld.result(90)
+        cpu1 = group_cpu(groups)
+    finally:
+        ld.kill()
+    bad = [st for st in statuses if not 200 <= st < 300]
+    return {"subs": subs, "publishes": publishes, "bad_publishes": len(bad), "sseload": r,
+            "p50_ms": r["latency_us"]["p50"] / 1000.0, "p99_ms": r["latency_us"]["p99"] / 1000.0,
+            "max_ms": r["latency_us"]["max"] / 1000.0,
+            "missing": r["events_expected"] - r["events"] + (subs - r["open_at_end"]) * publishes,
+            "cpu_us": {g: (cpu1[g] - cpu0[g]) * 1e6 / max(1, r["events"]) for g in groups}}
+
+
 def figure_b(tmp, kinds, subs_list, runs, publishes):
     admin = token("root", "admin")
     res = {}
@@ -641,35 +667,53 @@ def figure_b(tmp, kinds, subs_list, runs, publishes):
             pub = publish_fn(srv, admin)
             for subs in subs_list:
                 for run in range(runs):
-                    topic = "lat%d-%d" % (subs, run)
-                    ld = Loader(tmp, srv.port, srv.stream_path(topic), subs, events=publishes, wait=60)
-                    try:
-                        ld.ready()
-                        conn = KeepAlive(srv.port)
-                        statuses = []
-                        time.sleep(0.2)
-                        groups = srv.groups()
-                        cpu0 = group_cpu(groups)
-                        for seq in range(publishes):
-                            us = time.time_ns() // 1000
-                            statuses.append(pub(conn, topic, us, seq))
-                            time.sleep(rnd.uniform(0.05, 0.10))
-                        conn.close()
-                        r = ld.result(90)
-                        cpu1 = group_cpu(groups)
-                    finally:
-                        ld.kill()
-                    bad = [s for s in statuses if not 200 <= s < 300]
-                    row = {"subs": subs, "publishes": publishes, "bad_publishes": len(bad), "sseload": r,
-                           "p50_ms": r["latency_us"]["p50"] / 1000.0, "p99_ms": r["latency_us"]["p99"] / 1000.0,
-                           "max_ms": r["latency_us"]["max"] / 1000.0,
-                           "missing": r["events_expected"] - r["events"] + (subs - r["open_at_end"]) * publishes,
-                           "cpu_us": {g: (cpu1[g] - cpu0[g]) * 1e6 / max(1, r["events"]) for g in groups}}
+                    row = latency_run(tmp, srv, srv, "lat%d-%d" % (subs, run), subs, publishes, pub, rnd)
                     res.setdefault((k, subs), []).append(row)
                     log("b: %s %d subs run %d: p50=%.2fms p99=%.2fms max=%.2fms missing=%d bad=%d" % (
-                        k, subs, run + 1, row["p50_ms"], row["p99_ms"], row["max_ms"], row["missing"], len(bad)))
+                        k, subs, run + 1, row["p50_ms"], row["p99_ms"], row["max_ms"], row["missing"],
+                        row["bad_publishes"]))
         finally:
             srv.stop()
+    return res
+
+
+# ---------------------------------------------------------------- figure e
+
+def figure_e(tmp, subs_list, runs, publishes):
+    """Two hosts sharing only Redis (behind nginx): events published on the
+    primary, subscribers on an edge (PULSE_ROLE=edge, its own database)."""
+    sys.path.insert(0, os.path.join(ROOT, "tests"))
+    import harness
+    res = {}
+    rnd = random.Random(9)
+    admin = token("root", "admin")
+    redis = harness.Redis(tmp)
+    primary = edge = None
+    try:
+        primary = Pulse(tmp, "nginx", env={"REDIS_URL": redis.url})
+        edge = Pulse(tmp, "nginx", env={"REDIS_URL": redis.url, "PULSE_ROLE": "edge"})
+        deadline = time.time() + 30
+        while True:  # an edge serves streams once its first copy of the log is complete
+            try:
+                warm_up(tmp, edge)
+                break
+            except RuntimeError:
+                if time.time() > deadline:
+                    raise
+                time.sleep(0.2)
+        pub = publish_fn(primary, admin)
+        for subs in subs_list:
+            for run in range(runs):
+                row = latency_run(tmp, edge, primary, "edge%d-%d" % (subs, run), subs, publishes, pub, rnd)
+                res.setdefault(subs, []).append(row)
+                log("e: edge %d subs run %d: p50=%.2fms p99=%.2fms max=%.2fms missing=%d bad=%d" % (
+                    subs, run + 1, row["p50_ms"], row["p99_ms"], row["max_ms"], row["missing"],
+                    row["bad_publishes"]))
+    finally:
+        for srv in (edge, primary):
+            if srv is not None:
+                srv.stop()
+        redis.stop()
     return res
 
 
@@ -922,7 +966,7 @@ def machine_info():
     return info
 
 
-def write_report(path, args, info, A, B, C, D, M, elapsed, targets_extra):
+def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
     L = []
     w = L.append
     today = datetime.date.today().isoformat()
@@ -955,12 +999,11 @@ def write_report(path, args, info, A, B, C, D, M, elapsed, targets_extra):
       "PAYOS_CHECKSUM_KEY), behind nginx by `sh tools/run-nginx.sh` with the same variables; nchan by "
       "`nginx -c` on `bench/nchan.conf` filled in. Each run starts fresh instances in a temp dir "
       "and stops them by PID.")
-    w("- bench-only config copies, generated in the temp dir (the shipped files are unchanged): "
+    w("- config copies, generated in the temp dir: "
       "`lighttpd.conf` with `server.max-connections = %d` (shipped 6000; lighttpd allows at most max-fds/2 = "
-      "10,000 and each stream holds two descriptors); `nginx.conf` with `worker_connections %d` (shipped "
-      "10000, which caps Pulse behind nginx below 10,000 streams) and `listen ... reuseport` (so the kernel "
-      "spreads connections evenly over the 2 workers), the same events block and listen line as "
-      "`bench/nchan.conf`; `tools/run-nginx.sh` is run as shipped, with PULSE_ROOT pointing at a directory "
+      "10,000 and each stream holds two descriptors); `nginx.conf` as shipped (`worker_connections %d`, "
+      "`listen ... reuseport`, the same events block and listen line as `bench/nchan.conf`); "
+      "`tools/run-nginx.sh` is run as shipped, with PULSE_ROOT pointing at a directory "
       "holding that copy and a link to `www/`." % (LIGHTTPD_MAX_CONN, NGINX_WORKER_CONN))
     w("")
 
@@ -1074,6 +1117,27 @@ def write_report(path, args, info, A, B, C, D, M, elapsed, targets_extra):
             for (k, s) in sorted(B) if k != "nchan"))
         w("")
 
+    # ---- e
+    if E:
+        w("## e. Two hosts: publish on the primary → deliver on an edge")
+        w("")
+        w("Two Pulse instances behind nginx with their own databases, sharing one redis-server "
+          "(`REDIS_URL`); the second has `PULSE_ROLE=edge` (it mirrors the primary's log from the Redis "
+          "Stream the primary's stream responder relays to). Subscribers stream from the edge; the %d "
+          "events per run are `POST /api/publish`ed on the primary, as in b, so a latency here is: request "
+          "and commit on the primary, relay XADD, the edge's XREAD, its SQLite insert, fan-out." % args.publishes)
+        w("")
+        w("| subscribers (on the edge) | p50 ms | p99 ms | max ms | missing | CPU µs/delivery (edge): web + api + stream |")
+        w("|---:|---:|---:|---:|---:|---|")
+        for subs in sorted(E):
+            rows = E[subs]
+            w("| %s | %s (%s) | %s (%s) | %s (%s) | %s | %s |" % (
+                fmt(subs), fmt(med([r["p50_ms"] for r in rows]), 2), runs_str([r["p50_ms"] for r in rows], 2),
+                fmt(med([r["p99_ms"] for r in rows]), 2), runs_str([r["p99_ms"] for r in rows], 2),
+                fmt(med([r["max_ms"] for r in rows]), 2), runs_str([r["max_ms"] for r in rows], 2),
+                runs_str([r["missing"] for r in rows]), cpu_str(rows, 1)))
+        w("")
+
     # ---- c
     if C:
         w("## c. Publish throughput, concurrency %d, %d s" % (WRK_CONNS, args.seconds))
@@ -1154,7 +1218,7 @@ def write_report(path, args, info, A, B, C, D, M, elapsed, targets_extra):
 LIGHTTPD_CEILING = 8900      # lighttpd stops accepting at 90% of max-fds: 18,000 fds = 9,000 streams
 
 
-def targets(A, B, C, D, M):
+def targets(A, B, C, D, E, M):
     rows = []
     if A:
         bad = {(k, n): [r["failed"] for r in rows_] for (k, n), rows_ in A.items()}
@@ -1197,6 +1261,15 @@ def targets(A, B, C, D, M):
                 ok = ok and n and p >= n / 2
         rows.append(("publishes/s (durable log) ≥ ½ nchan's (memory store)", "; ".join(parts),
                      "met" if ok else "missed"))
+    if E:
+        worst = max(r["max_ms"] for rows_ in E.values() for r in rows_)
+        missing = sum(r["missing"] for rows_ in E.values() for r in rows_)
+        rows.append(("two hosts: events written on one delivered on the other within 100 ms",
+                     "max %s ms over %s deliveries to edge subscribers (p99 %s); missing %d" % (
+                         fmt(worst, 1), fmt(sum(r["sseload"]["events"] for rs in E.values() for r in rs)),
+                         " / ".join("%s subs %s ms" % (fmt(k), fmt(med([r["p99_ms"] for r in E[k]]), 1))
+                                    for k in sorted(E)), missing),
+                     "met" if worst <= 100 and missing == 0 else "missed"))
     if D:
         sizes = sorted(D)
         a = med([r["rps"] for r in D[sizes[0]]])
@@ -1220,7 +1293,7 @@ def main():
     ap.add_argument("--topups", type=int, default=40000)
     ap.add_argument("--retention", type=int, default=2000000)
     ap.add_argument("--levels", default="1000,5000,9900,18000")
-    ap.add_argument("--only", default="a,b,c,d,m")
+    ap.add_argument("--only", default="a,b,c,d,e,m")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     ap.add_argument("--servers", default="pulse-lighttpd,pulse-nginx,nchan", help="which servers (a, b)")
@@ -1239,7 +1312,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="pulse-bench-")
     t0 = time.time()
     watch = CpuWatch()
-    A = B = C = D = M = None
+    A = B = C = D = E = M = None
     try:
         kinds = args.servers.split(",")
         levels = []
@@ -1257,6 +1330,8 @@ def main():
             C = figure_c(tmp, args.runs, args.seconds, args.topups)
         if "b" in only:
             B = figure_b(tmp, kinds, [100, 1000], args.runs, args.publishes)
+        if "e" in only:
+            E = figure_e(tmp, [100, 1000], args.runs, args.publishes)
         if "a" in only:
             A = figure_a(tmp, levels, args.runs, args.hold)
     finally:
@@ -1269,11 +1344,12 @@ def main():
             log("temp dir kept: " + tmp)
     info = machine_info()
     info["other"] = other
-    write_report(args.out, args, info, A, B, C, D, M, elapsed, targets(A, B, C, D, M))
+    write_report(args.out, args, info, A, B, C, D, E, M, elapsed, targets(A, B, C, D, E, M))
     raw = {"a": {"%s/%d" % k: v for k, v in (A or {}).items()},
            "b": {"%s/%d" % k: v for k, v in (B or {}).items()},
            "c": {"%s/%s" % k: v for k, v in (C or {}).items()},
-           "d": {str(k): v for k, v in (D or {}).items()}, "m": M}
+           "d": {str(k): v for k, v in (D or {}).items()},
+           "e": {str(k): v for k, v in (E or {}).items()}, "m": M}
     with open(os.path.join(tmp if args.keep else tempfile.gettempdir(), "pulse-bench-raw.json"), "w") as f:
         json.dump(raw, f, indent=1)
     log("wrote %s in %.1f min" % (args.out, elapsed / 60.0))

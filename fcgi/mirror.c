@@ -59,11 +59,13 @@ static int parse_entry(const redisReply *e, struct store_row *row, int64_t *prev
     const redisReply *fields;
     const char *p;
 
-    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING ||
-        e->element[1]->type != REDIS_REPLY_ARRAY)
+    row->id = 0;
+    if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
         return -1;
     row->id = strtoll(e->element[0]->str, NULL, 10);
     fields = e->element[1];
+    if (fields->type != REDIS_REPLY_ARRAY)
+        return -1;
     p = field(fields, "p");
     row->topic = field(fields, "t");
     row->type = field(fields, "y");
@@ -77,55 +79,79 @@ static int parse_entry(const redisReply *e, struct store_row *row, int64_t *prev
 
 /* Stores one batch in one transaction. Only an entry's own id and its
  * "prev" decide what is missing, never arithmetic on ids. 0 or -1. */
-static int apply(const redisReply *entries)
+static int apply(struct db *d, const redisReply *entries, int64_t *stored)
 {
     int64_t pruned, have;
     size_t i;
 
-    if (db_begin(db, 1) != 0)
+    if (db_begin(d, 1) != 0)
         return -1;
-    if (store_bounds(db, &pruned, &have) != 0)
+    if (store_bounds(d, &pruned, &have) != 0)
         goto fail;
     for (i = 0; i < entries->elements; i++) {
         struct store_row row;
         int64_t prev = 0;
         int rc;
 
-        if (parse_entry(entries->element[i], &row, &prev) != 0) {
-            log_warn("redis mirror: skipping a malformed entry in %s", key);
-            continue;
-        }
+        rc = parse_entry(entries->element[i], &row, &prev);
         if (row.id <= have)
             continue; /* another stream responder of this edge stored it */
+        if (rc != 0) {
+            /* Whatever this entry was, a client must not resume across it
+             * silently. */
+            log_warn("redis mirror: entry %lld is malformed; recorded as a gap", (long long)row.id);
+            if (store_mark_gap(d, row.id) != 0)
+                goto fail;
+            have = row.id;
+            continue;
+        }
         if (prev > have) {
             log_warn("redis mirror: events after %lld up to %lld are no longer in Redis; clients resuming "
                      "from before %lld get a reset", (long long)have, (long long)prev, (long long)prev);
-            if (store_mark_gap(db, prev) != 0)
+            if (store_mark_gap(d, prev) != 0)
                 goto fail;
         }
-        rc = store_mirror_event(db, &row);
+        rc = store_mirror_event(d, &row);
         if (rc < 0)
             goto fail;
         if (rc == 0) {
             log_warn("redis mirror: event %lld is malformed; recorded as a gap", (long long)row.id);
-            if (store_mark_gap(db, row.id) != 0)
+            if (store_mark_gap(d, row.id) != 0)
                 goto fail;
         }
         have = row.id;
     }
-    if (db_commit(db) != 0)
+    if (db_commit(d) != 0)
         goto fail;
-    last = have;
+    *stored = have;
     return 0;
 fail:
-    db_rollback(db);
+    db_rollback(d);
     return -1;
+}
+
+int mirror_apply(struct db *database, const redisReply *reply, int64_t *stored)
+{
+    const redisReply *entries;
+
+    if (reply->type == REDIS_REPLY_NIL)
+        return 0; /* BLOCK timed out: nothing new */
+    /* [[key, [entry, ...]]] */
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 1 || reply->element[0]->type != REDIS_REPLY_ARRAY ||
+        reply->element[0]->elements != 2 || reply->element[0]->element[1]->type != REDIS_REPLY_ARRAY) {
+        log_warn("redis mirror: unexpected XREAD reply (type %d)", reply->type);
+        return -1;
+    }
+    entries = reply->element[0]->element[1];
+    if (apply(database, entries, stored) != 0)
+        return -1;
+    return (int)entries->elements;
 }
 
 static void on_entries(redisAsyncContext *c, void *r, void *priv)
 {
     redisReply *reply = r;
-    int caught_up = 1;
+    int n;
 
     (void)c;
     (void)priv;
@@ -138,20 +164,13 @@ static void on_entries(redisAsyncContext *c, void *r, void *priv)
         return;
     }
     rasync_healthy(&ra);
-    /* nil: BLOCK timed out with nothing new; else [[key, [entry...]]] */
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 1 && reply->element[0]->type == REDIS_REPLY_ARRAY &&
-        reply->element[0]->elements == 2 && reply->element[0]->element[1]->type == REDIS_REPLY_ARRAY) {
-        const redisReply *entries = reply->element[0]->element[1];
-
-        if (apply(entries) != 0) {
-            rasync_drop(&ra, "cannot store mirrored events");
-            return;
-        }
-        caught_up = entries->elements < MIRROR_BATCH;
-        if (store_prune(db, cfg->retention, PRUNE_BATCH) < 0)
-            log_warn("redis mirror: pruning failed; retrying after the next batch");
+    if ((n = mirror_apply(db, reply, &last)) < 0) {
+        rasync_drop(&ra, "cannot store mirrored events");
+        return;
     }
-    news(last, caught_up);
+    if (n > 0 && store_prune(db, cfg->retention, PRUNE_BATCH) < 0)
+        log_warn("redis mirror: pruning failed; retrying after the next batch");
+    news(last, n < MIRROR_BATCH);
     read_next();
 }
 

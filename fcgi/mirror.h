@@ -21,6 +21,13 @@ struct db;
  * nothing more waiting in Redis. 0 or -1. */
 int mirror_start(const struct config *cfg, struct db *db, void (*on_news)(int64_t id, int caught_up));
 void mirror_tick(long long now_ms);
+
+struct redisReply;
+/* Stores the entries of one XREAD reply (nil, or [[key, [entry...]]]) in
+ * db in one transaction; *stored gets the highest id the log then holds.
+ * Returns the number of entries in the reply, or -1 (nothing stored). The
+ * loop's read path, also called directly by the unit and fuzz tests. */
+int mirror_apply(struct db *db, const struct redisReply *reply, int64_t *stored);
 void mirror_stop(void);
 
 #endif

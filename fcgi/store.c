@@ -67,15 +67,16 @@ int store_bounds(struct db *db, int64_t *pruned_upto, int64_t *last_id)
     return rc;
 }
 
-static int read_rows(struct db *db, sqlite3_stmt *st, store_event_cb cb, void *arg, int *count)
+/* Steps st to its end, calling each(ctx, st) per row until one returns
+ * non-zero; resets st. *count gets the rows seen. 0 or -1. */
+static int step_rows(struct db *db, sqlite3_stmt *st, int (*each)(void *ctx, sqlite3_stmt *st), void *ctx,
+                     int *count)
 {
     int step, n = 0;
 
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         n++;
-        if (cb(arg, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
-               (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3),
-               (size_t)sqlite3_column_bytes(st, 3)) != 0) {
+        if (each(ctx, st) != 0) {
             step = SQLITE_DONE;
             break;
         }
@@ -87,6 +88,44 @@ static int read_rows(struct db *db, sqlite3_stmt *st, store_event_cb cb, void *a
         return -1;
     }
     return 0;
+}
+
+struct visit {
+    store_event_cb event;
+    store_row_cb row;
+    void *arg;
+};
+
+/* id, topic, type, envelope */
+static int visit_event(void *ctx, sqlite3_stmt *st)
+{
+    struct visit *v = ctx;
+
+    return v->event(v->arg, sqlite3_column_int64(st, 0), (const char *)sqlite3_column_text(st, 1),
+                    (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 3),
+                    (size_t)sqlite3_column_bytes(st, 3));
+}
+
+/* id, topic, type, ts, data */
+static int visit_row(void *ctx, sqlite3_stmt *st)
+{
+    struct visit *v = ctx;
+    struct store_row r = {
+        .id = sqlite3_column_int64(st, 0),
+        .topic = (const char *)sqlite3_column_text(st, 1),
+        .type = (const char *)sqlite3_column_text(st, 2),
+        .ts = (const char *)sqlite3_column_text(st, 3),
+        .data = (const char *)sqlite3_column_text(st, 4),
+    };
+
+    return v->row(v->arg, &r);
+}
+
+static int read_rows(struct db *db, sqlite3_stmt *st, store_event_cb cb, void *arg, int *count)
+{
+    struct visit v = {cb, NULL, arg};
+
+    return step_rows(db, st, visit_event, &v, count);
 }
 
 int store_read_after(struct db *db, int64_t after, int limit, store_event_cb cb, void *arg, int *count)
@@ -125,31 +164,14 @@ fail:
 int store_read_rows_after(struct db *db, int64_t after, int limit, store_row_cb cb, void *arg, int *count)
 {
     sqlite3_stmt *st = db_stmt(db, SQL_EVENT_ROWS_AFTER);
-    int step = SQLITE_ERROR, n = 0;
+    struct visit v = {NULL, cb, arg};
 
-    if (st != NULL && db_bind_int64(st, 1, after) == 0 && db_bind_int64(st, 2, limit) == 0) {
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-            struct store_row r = {
-                .id = sqlite3_column_int64(st, 0),
-                .topic = (const char *)sqlite3_column_text(st, 1),
-                .type = (const char *)sqlite3_column_text(st, 2),
-                .ts = (const char *)sqlite3_column_text(st, 3),
-                .data = (const char *)sqlite3_column_text(st, 4),
-            };
-            n++;
-            if (cb(arg, &r) != 0) {
-                step = SQLITE_DONE;
-                break;
-            }
-        }
-    }
-    db_done(st);
-    *count = n;
-    if (step != SQLITE_DONE) {
-        log_error("reading events: %s", sqlite3_errmsg(db_handle(db)));
+    *count = 0;
+    if (st == NULL || db_bind_int64(st, 1, after) || db_bind_int64(st, 2, limit)) {
+        db_done(st);
         return -1;
     }
-    return 0;
+    return step_rows(db, st, visit_row, &v, count);
 }
 
 int store_mirror_event(struct db *db, const struct store_row *r)

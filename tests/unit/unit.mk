@@ -22,7 +22,7 @@ LDLIBS_U := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -lhi
 
 # Everything but the mains, the epoll stream loop and the Redis subscriber.
 MODS := alloc buf log config db crypto auth http store bell bus metrics router handler runtime \
-        fcgi_rec sse stream_req
+        fcgi_rec sse stream_req loop rasync mirror
 HMODS := payos access
 OBJS := $(addprefix $(U)/obj/,$(addsuffix .o,$(MODS) $(HMODS) sql_gen))
 LIB := $(U)/libpulse.a

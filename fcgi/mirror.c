@@ -30,13 +30,25 @@ static int64_t last;                  /* highest id stored here */
 
 static void on_entries(redisAsyncContext *c, void *r, void *priv);
 
-static void read_next(void)
+/* The first read after a (re)connect does not block, so that an edge with
+ * nothing to catch up on starts serving at once; later reads wait in Redis
+ * for the next entry. */
+static void read_next(int block)
 {
-    char from[32];
+    char from[32], count[16], wait[16];
+    const char *argv[8] = {"XREAD", "COUNT", count, "BLOCK", wait, "STREAMS", key, from};
+    const char *nb[6] = {"XREAD", "COUNT", count, "STREAMS", key, from};
+    size_t lens[8];
+    int i, argc = block ? 8 : 6;
 
     snprintf(from, sizeof from, "%lld-0", (long long)last);
-    if (rasync_command(&ra, on_entries, NULL, "XREAD COUNT %d BLOCK %d STREAMS %s %s", MIRROR_BATCH, BLOCK_MS,
-                       key, from) == 0) {
+    snprintf(count, sizeof count, "%d", MIRROR_BATCH);
+    snprintf(wait, sizeof wait, "%d", BLOCK_MS);
+    if (!block)
+        memcpy(argv, nb, sizeof nb);
+    for (i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    if (rasync_command_argv(&ra, on_entries, NULL, argc, argv, lens) == 0) {
         reading = 1;
         read_sent_at = loop_now_ms();
     }
@@ -171,7 +183,7 @@ static void on_entries(redisAsyncContext *c, void *r, void *priv)
     if (n > 0 && store_prune(db, cfg->retention, PRUNE_BATCH) < 0)
         log_warn("redis mirror: pruning failed; retrying after the next batch");
     news(last, n < MIRROR_BATCH);
-    read_next();
+    read_next(1);
 }
 
 static void on_ready(struct rasync *r)
@@ -184,7 +196,7 @@ static void on_ready(struct rasync *r)
         rasync_drop(&ra, "cannot read the event log");
         return;
     }
-    read_next();
+    read_next(0);
 }
 
 int mirror_start(const struct config *config, struct db *database, void (*on_news)(int64_t id, int caught_up))

@@ -39,14 +39,18 @@ def test_events_written_on_the_primary_reach_edge_clients(env):
     assert sb.status == 200
     lat = []
     ids = []
+    adm = a.auth("root", "admin")
     for i in range(20):
         t0 = time.time()
-        ids += publish(a, "room:mh", 1, i)
+        r = a.post("/api/publish", {"topic": "room:mh", "type": "note", "data": {"n": i}}, headers=adm)
+        assert r.status == 202, r.body
+        ids.append(r.json()["id"])
         ev = sb.next_event(5)
         lat.append(time.time() - t0)
         assert int(ev["id"]) == ids[-1] and ev["json"]["data"] == {"n": i}
     lat.sort()
-    print("edge delivery (publish on the primary -> event on an edge client): p50 %.1f ms, max %.1f ms"
+    # a figure for the log, not a pass/fail threshold (make bench measures it: figure e)
+    print("edge delivery (POST /api/publish on the primary -> event on an edge client): p50 %.1f ms, max %.1f ms"
           % (lat[len(lat) // 2] * 1000, lat[-1] * 1000))
     # The edge's copy is the primary's log, envelope for envelope.
     pa = a.get("/api/events?topic=room:mh&since=0", headers=a.auth("root", "admin")).json()

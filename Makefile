@@ -153,8 +153,15 @@ check-asan: test
 # writes bench/RESULTS.md (about 15 minutes). Not part of `make test`.
 bench:
 	@sh tools/deps.sh bench
-	@$(MAKE) --no-print-directory all build/bench/sseload
+	@$(MAKE) --no-print-directory all build/bench/sseload build/bench/noop/pulse-api
 	python3 bench/run.py
+
+# The no-op FastCGI responder (figure c's ceiling), beside the real stream
+# responder so tools/run-nginx.sh can start it as the request pool.
+build/bench/noop/pulse-api: bench/fcgi_noop.c $(BUILD)/bin/pulse-stream
+	@mkdir -p build/bench/noop
+	$(CC) -O2 -Wall -Wextra -std=c11 -D_GNU_SOURCE -o $@ bench/fcgi_noop.c -lfcgi
+	ln -sf ../../bin/pulse-stream build/bench/noop/pulse-stream
 
 # The SSE load generator: benchmarks, and the fault tests' 1,000 clients.
 build/bench/sseload: bench/sseload.c

@@ -71,7 +71,20 @@ static void write_response(FCGX_Request *fr, const struct http_resp *resp)
         FCGX_PutStr(resp->body.p, (int)resp->body.len, fr->out);
 }
 
-static void serve(FCGX_Request *fr, struct runtime *rt)
+/* Reads what is left of the request (the empty record that ends stdin):
+ * 1 when all of it was read, so closing cannot reset the connection. */
+static int drain_input(FCGX_Request *fr)
+{
+    char tmp[1024];
+    int n;
+
+    while ((n = FCGX_GetStr(tmp, sizeof tmp, fr->in)) > 0)
+        ;
+    return n == 0 && FCGX_GetError(fr->in) == 0;
+}
+
+/* Answers one request. Returns 1 when its input was read to the end. */
+static int serve(FCGX_Request *fr, struct runtime *rt)
 {
     struct http_req req;
     struct http_resp resp;
@@ -98,6 +111,7 @@ static void serve(FCGX_Request *fr, struct runtime *rt)
     free(req.body);
     buf_free(&resp.headers);
     buf_free(&resp.body);
+    return early != 413 && drain_input(fr);
 }
 
 int main(void)
@@ -141,7 +155,14 @@ int main(void)
         goto out;
     }
     while (!stopping && FCGX_Accept_r(&fr) >= 0) {
-        serve(&fr, rt);
+        /* libfcgi closes a connection by shutting down its side and then
+         * waiting up to 2 s for the web server to close first, so that
+         * unread input cannot reset it. When we read the whole request
+         * there is nothing to reset, and the wait only parked the process
+         * until the web server got round to closing (17% of a publish's
+         * time, measured with perf): "detached" skips it. An unread body
+         * (413) keeps the careful close. */
+        fr.detached = serve(&fr, rt);
         FCGX_Finish_r(&fr);
     }
     FCGX_Free(&fr, 1);

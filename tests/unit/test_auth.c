@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "check.h"
+#include "unit_db.h"
 
 #define NOW 1700000000LL
 
@@ -286,14 +287,8 @@ static void test_hashes(void)
 
 int main(void)
 {
-    char *err = NULL;
-
-    if (db_open(":memory:", &db, &err) != 0) {
-        fprintf(stderr, "db_open: %s\n", err ? err : "?");
-        free(err);
-        CHECK(0);
+    if ((db = unit_db_open()) == NULL)
         return check_summary("test_auth");
-    }
     test_sign_verify();
     test_bad_claims();
     test_forged_tokens();

@@ -5,6 +5,7 @@
 
 #include "buf.h"
 #include "check.h"
+#include "unit_db.h"
 #include "db.h"
 #include "mirror.h"
 #include "store.h"
@@ -150,14 +151,8 @@ static void test_replies_that_are_not_entries(void)
 
 int main(void)
 {
-    char *err = NULL;
-
-    if (db_open(":memory:", &db, &err) != 0) {
-        fprintf(stderr, "db_open: %s\n", err ? err : "?");
-        free(err);
-        CHECK(0);
+    if ((db = unit_db_open()) == NULL)
         return check_summary("test_mirror");
-    }
     test_in_order_and_idempotent();
     test_gaps_are_recorded();
     test_replies_that_are_not_entries();

@@ -7,6 +7,7 @@
 
 #include "alloc.h"
 #include "check.h"
+#include "unit_db.h"
 
 static const char key[] = "1a54716c8f0efb2744fb28b6e38b25da7f67a925d98bc1c18bd8faaecadd7675";
 static const char sig[] = "412e915d2871504ed31be63c8f62a149a4410d34c4c42affc9006ef9917eaa03";
@@ -207,14 +208,8 @@ static void test_js_number(void)
 
 int main(void)
 {
-    char *err = NULL;
-
-    if (db_open(":memory:", &db, &err) != 0) {
-        fprintf(stderr, "db_open: %s\n", err ? err : "?");
-        free(err);
-        CHECK(0);
+    if ((db = unit_db_open()) == NULL)
         return check_summary("test_payos");
-    }
     test_official_vector();
     test_tampering();
     test_signed_text_rules();

@@ -4,6 +4,7 @@
 #include "store.c"
 
 #include "check.h"
+#include "unit_db.h"
 
 static struct db *db;
 
@@ -170,14 +171,8 @@ static void test_prune(void)
 
 int main(void)
 {
-    char *err = NULL;
-
-    if (db_open(":memory:", &db, &err) != 0) {
-        fprintf(stderr, "db_open: %s\n", err ? err : "?");
-        free(err);
-        CHECK(0);
+    if ((db = unit_db_open()) == NULL)
         return check_summary("test_store");
-    }
     test_append_and_read();
     test_prune();
     db_close(db);

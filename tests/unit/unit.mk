@@ -62,7 +62,7 @@ $(LIB): $(OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(U)/test_%: tests/unit/test_%.c $(LIB)
+$(U)/test_%: tests/unit/test_%.c tests/unit/check.h tests/unit/unit_db.h $(LIB)
 	$(CC) $(CFLAGS_U) -MMD -MP -o $@ $< $(LIB) $(LDLIBS_U)
 
 # A clean program: if it fails under detect_leaks=1, LeakSanitizer itself

@@ -980,6 +980,9 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
       "(each run's value listed after it, in run order). Ratios are Pulse / nchan: below 1 means Pulse uses "
       "less memory or time; for throughput, above 1 means Pulse is faster." % (today, elapsed / 60.0, args.runs))
     w("")
+    w("Where a target is missed: the profiles, the fixes and their before/after figures are in "
+      "`bench/HISTORY.md`.")
+    w("")
     w("## Machine and software")
     w("")
     w("- machine: %d cores (%s), %.0f GiB, Linux %s; open-file limit %d soft / %d hard per process "

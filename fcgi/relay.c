@@ -70,21 +70,16 @@ static int send_row(void *arg, const struct store_row *row)
 {
     struct batch *b = arg;
     char id[32], prev[24];
-    const char *argv[14] = {"XADD", key, "MAXLEN", "~", maxlen, id, "p", prev, "t", row->topic,
-                            "y", row->type, "s", row->ts};
-    const char *all[16];
-    size_t lens[16];
-    int i;
+    const char *argv[] = {"XADD", key, "MAXLEN", "~", maxlen, id, "p", prev, "t", row->topic,
+                          "y", row->type, "s", row->ts, "d", row->data};
+    size_t lens[sizeof argv / sizeof argv[0]];
+    int i, n = (int)(sizeof argv / sizeof argv[0]);
 
     snprintf(id, sizeof id, "%lld-0", (long long)row->id);
     snprintf(prev, sizeof prev, "%lld", (long long)b->prev);
-    for (i = 0; i < 14; i++)
-        all[i] = argv[i];
-    all[14] = "d";
-    all[15] = row->data;
-    for (i = 0; i < 16; i++)
-        lens[i] = strlen(all[i]);
-    if (rasync_command_argv(&ra, on_added, NULL, 16, all, lens) != 0) {
+    for (i = 0; i < n; i++)
+        lens[i] = strlen(argv[i]);
+    if (rasync_command_argv(&ra, on_added, NULL, n, argv, lens) != 0) {
         b->failed = 1;
         return 1;
     }

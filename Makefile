@@ -143,7 +143,7 @@ check-valgrind: all
 	  printf '#!/bin/sh\nexec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --log-file="$$PULSE_DATA/valgrind.%%p.log" "%s" "$$@"\n' \
 	    "$(CURDIR)/build/bin/$$b" > $(VALGRIND_BIN)/$$b; chmod +x $(VALGRIND_BIN)/$$b; done
 	@cp build/bin/pulse-token $(VALGRIND_BIN)/
-	python3 tests/run.py --no-unit --web lighttpd --bin $(VALGRIND_BIN) $(if $(K),-k $(K))
+	PULSE_TEST_SCALE=0.05 python3 tests/run.py --no-unit --web lighttpd --bin $(VALGRIND_BIN) $(if $(K),-k $(K))
 fuzz fuzz-smoke: $(GEN)
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk $@
 

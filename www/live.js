@@ -252,10 +252,17 @@
     }
 
     // ---- presence --------------------------------------------------------------------------
-    // A viewer with a token is counted by its `sub`; a guest by the viewerId its first join
-    // returned (kept for this tab, so a reload is the same viewer, not one more).
+    // A viewer with a token is counted by its `sub`; a guest by its viewerId (kept for this
+    // tab, so a reload is the same viewer, not one more).
+    // The tab mints its guest id itself before the first join: with a slow server a second
+    // join could otherwise leave before the first one's answer and count the tab twice.
     var GUEST_KEY = 'pulse.viewer_id';
     var guestId = store(GUEST_KEY);
+    if (!guestId || !ID_RE.test(guestId) || guestId.indexOf('guest-') !== 0) {
+      guestId = 'guest-' + Array.prototype.map.call(crypto.getRandomValues(new Uint8Array(8)),
+        function (b) { return (b + 256).toString(16).slice(1); }).join('');
+      store(GUEST_KEY, guestId);
+    }
     var joinedAs = null;          // {jwt, guest} of the presence the server holds, or null
     function presencePath(action, who) {
       var q = !who.jwt && who.guest && ID_RE.test(who.guest) ? '?viewerId=' + encodeURIComponent(who.guest) : '';

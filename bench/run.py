@@ -43,6 +43,9 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "tests"))
+import harness  # noqa: E402  (the integration tests' process helpers and redis-server)
+from harness import alive, children_of, descendants, free_port  # noqa: E402
 BIN = os.path.join(ROOT, "build", "bin")
 NOOP_BIN = os.path.join(ROOT, "build", "bench", "noop")  # bench/fcgi_noop.c as pulse-api
 SSELOAD = os.path.join(ROOT, "build", "bench", "sseload")
@@ -67,14 +70,6 @@ def log(msg):
 
 # ---------------------------------------------------------------- processes
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
 def wait_for(pred, timeout=20.0, interval=0.05, what="condition"):
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -83,36 +78,6 @@ def wait_for(pred, timeout=20.0, interval=0.05, what="condition"):
             return v
         time.sleep(interval)
     raise RuntimeError("timed out waiting for " + what)
-
-
-def children_of(pid):
-    out = []
-    for st in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            with open(st) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            if int(fields[1]) == pid:
-                out.append(int(st.split("/")[2]))
-        except (OSError, IndexError, ValueError):
-            pass
-    return out
-
-
-def descendants(pid):
-    out, todo = [], [pid]
-    while todo:
-        kids = children_of(todo.pop())
-        out += kids
-        todo += kids
-    return out
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
 
 
 def cmdline(pid):
@@ -685,8 +650,6 @@ def figure_b(tmp, kinds, subs_list, runs, publishes):
 def figure_e(tmp, subs_list, runs, publishes):
     """Two hosts sharing only Redis (behind nginx): events published on the
     primary, subscribers on an edge (PULSE_ROLE=edge, its own database)."""
-    sys.path.insert(0, os.path.join(ROOT, "tests"))
-    import harness
     res = {}
     rnd = random.Random(9)
     admin = token("root", "admin")
@@ -940,6 +903,12 @@ def runs_str(vals, nd=0):
     return " / ".join(fmt(v, nd) for v in vals)
 
 
+def med_runs(rows, key, nd=0):
+    """'median (run 1 / run 2 / ...)' of one figure over a cell's runs."""
+    vals = [r[key] for r in rows]
+    return "%s (%s)" % (fmt(med(vals), nd), runs_str(vals, nd))
+
+
 def machine_info():
     info = {}
     try:
@@ -1104,18 +1073,14 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
         w("|---:|---|---:|---:|---:|---:|---:|---|")
         for subs in sorted({s for (_, s) in B}):
             n_p99 = med([r["p99_ms"] for r in B.get(("nchan", subs), [])])
-            n_p50 = med([r["p50_ms"] for r in B.get(("nchan", subs), [])])
             for kind in ("pulse-lighttpd", "pulse-nginx", "nchan"):
                 rows = B.get((kind, subs))
                 if not rows:
                     continue
-                p50 = med([r["p50_ms"] for r in rows])
                 p99 = med([r["p99_ms"] for r in rows])
-                w("| %s | %s | %s (%s) | %s (%s) | %s (%s) | %s | %s | %s |" % (
-                    fmt(subs), kind, fmt(p50, 2), runs_str([r["p50_ms"] for r in rows], 2),
-                    fmt(p99, 2), runs_str([r["p99_ms"] for r in rows], 2),
-                    fmt(med([r["max_ms"] for r in rows]), 2), runs_str([r["max_ms"] for r in rows], 2),
-                    ratio(p99, n_p99) if kind != "nchan" else "1",
+                w("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                    fmt(subs), kind, med_runs(rows, "p50_ms", 2), med_runs(rows, "p99_ms", 2),
+                    med_runs(rows, "max_ms", 2), ratio(p99, n_p99) if kind != "nchan" else "1",
                     runs_str([r["missing"] for r in rows]), cpu_str(rows, 1)))
         w("")
         w("(p50 / nchan: %s.)" % "; ".join(
@@ -1138,10 +1103,8 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
         w("|---:|---:|---:|---:|---:|---|")
         for subs in sorted(E):
             rows = E[subs]
-            w("| %s | %s (%s) | %s (%s) | %s (%s) | %s | %s |" % (
-                fmt(subs), fmt(med([r["p50_ms"] for r in rows]), 2), runs_str([r["p50_ms"] for r in rows], 2),
-                fmt(med([r["p99_ms"] for r in rows]), 2), runs_str([r["p99_ms"] for r in rows], 2),
-                fmt(med([r["max_ms"] for r in rows]), 2), runs_str([r["max_ms"] for r in rows], 2),
+            w("| %s | %s | %s | %s | %s | %s |" % (
+                fmt(subs), med_runs(rows, "p50_ms", 2), med_runs(rows, "p99_ms", 2), med_runs(rows, "max_ms", 2),
                 runs_str([r["missing"] for r in rows]), cpu_str(rows, 1)))
         w("")
 

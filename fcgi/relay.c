@@ -33,8 +33,7 @@ static unsigned inflight;          /* XADD replies outstanding */
 static int more;                   /* the log grew while a batch was in flight */
 
 struct batch {
-    int64_t prev;
-    int failed;
+    int64_t prev;     /* the id relayed before the next row */
 };
 
 static int64_t entry_id(const redisReply *r)
@@ -79,10 +78,8 @@ static int send_row(void *arg, const struct store_row *row)
     snprintf(prev, sizeof prev, "%lld", (long long)b->prev);
     for (i = 0; i < n; i++)
         lens[i] = strlen(argv[i]);
-    if (rasync_command_argv(&ra, on_added, NULL, n, argv, lens) != 0) {
-        b->failed = 1;
-        return 1;
-    }
+    if (rasync_command_argv(&ra, on_added, NULL, n, argv, lens) != 0)
+        return 1; /* disconnected: on_lost resets the relay */
     inflight++;
     b->prev = row->id;
     cursor = row->id;

@@ -28,9 +28,10 @@ LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -lh
 # Core modules shared by both responders, the request-side runtime, the
 # handlers, and the stream responder's own modules.
 CORE := alloc buf log config db crypto auth http store bell bus metrics
-API  := router handler runtime prefork api_main
+API  := router handler runtime prefork proc api_main
+BATCH := router handler runtime fcgi_rec loop proc batch batch_main
 HANDLERS := access events topup payos health live_rooms live_shop live_chat
-STREAM := fcgi_rec sse loop rasync stream_req stream subscriber relay mirror stream_main
+STREAM := fcgi_rec sse loop rasync stream_req stream subscriber relay mirror proc stream_main
 
 BUILD ?= build
 GEN := build/gen/sql_gen.c build/gen/sql_gen.h
@@ -38,9 +39,10 @@ SQL := $(sort $(wildcard sql/queries/*.sql)) $(sort $(wildcard sql/migrations/*.
 
 core_objs = $(addprefix $(BUILD)/obj/,$(addsuffix .o,$(CORE) sql_gen))
 api_objs = $(core_objs) $(addprefix $(BUILD)/obj/,$(addsuffix .o,$(API) $(HANDLERS)))
+batch_objs = $(core_objs) $(addprefix $(BUILD)/obj/,$(addsuffix .o,$(BATCH) $(HANDLERS)))
 stream_objs = $(core_objs) $(addprefix $(BUILD)/obj/,$(addsuffix .o,access $(STREAM)))
 
-BINS := $(BUILD)/bin/pulse-api $(BUILD)/bin/pulse-stream $(BUILD)/bin/pulse-token
+BINS := $(BUILD)/bin/pulse-api $(BUILD)/bin/pulse-batch $(BUILD)/bin/pulse-stream $(BUILD)/bin/pulse-token
 
 .PHONY: all clean run run-nginx run-rtmp check-valgrind test check-asan unit install deps test-deps fuzz fuzz-smoke bench
 all: $(BINS)
@@ -62,6 +64,9 @@ $(BUILD)/obj/sql_gen.o: build/gen/sql_gen.c
 $(BUILD)/bin/pulse-api: $(api_objs)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $^ -lfcgi $(LDLIBS_ALL)
+$(BUILD)/bin/pulse-batch: $(batch_objs)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 $(BUILD)/bin/pulse-stream: $(stream_objs)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
@@ -139,7 +144,7 @@ FUZZ_SECONDS ?= 30
 VALGRIND_BIN := build/valgrind/bin
 check-valgrind: all
 	@mkdir -p $(VALGRIND_BIN)
-	@for b in pulse-api pulse-stream; do \
+	@for b in pulse-api pulse-batch pulse-stream; do \
 	  printf '#!/bin/sh\nexec valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite --log-file="$$PULSE_DATA/valgrind.%%p.log" "%s" "$$@"\n' \
 	    "$(CURDIR)/build/bin/$$b" > $(VALGRIND_BIN)/$$b; chmod +x $(VALGRIND_BIN)/$$b; done
 	@cp build/bin/pulse-token $(VALGRIND_BIN)/
@@ -153,7 +158,7 @@ check-asan: test
 # writes bench/RESULTS.md (about 15 minutes). Not part of `make test`.
 bench:
 	@sh tools/deps.sh bench
-	@$(MAKE) --no-print-directory all build/bench/sseload build/bench/noop/pulse-api
+	@$(MAKE) --no-print-directory all build/bench/sseload build/bench/noop/pulse-api build/bench/noop/pulse-batch
 	python3 bench/run.py
 
 # The no-op FastCGI responder (figure c's ceiling), beside the real stream
@@ -162,6 +167,13 @@ build/bench/noop/pulse-api: bench/fcgi_noop.c $(BUILD)/bin/pulse-stream
 	@mkdir -p build/bench/noop
 	$(CC) -O2 -Wall -Wextra -std=c11 -D_GNU_SOURCE -o $@ bench/fcgi_noop.c -lfcgi
 	ln -sf ../../bin/pulse-stream build/bench/noop/pulse-stream
+
+# The batching responder's loop with a runtime that does nothing: the
+# ceiling of POST /api/publish behind nginx's kept-alive connections.
+NOOP_BATCH := alloc buf log config metrics http fcgi_rec loop proc batch batch_main
+build/bench/noop/pulse-batch: bench/runtime_noop.c $(addprefix $(BUILD)/obj/,$(addsuffix .o,$(NOOP_BATCH)))
+	@mkdir -p build/bench/noop
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
 # The SSE load generator: benchmarks, and the fault tests' 1,000 clients.
 build/bench/sseload: bench/sseload.c

@@ -393,11 +393,13 @@ class Pulse:
         return "/api/events/stream?topic=room:" + topic
 
     def groups(self):
-        g = {"web": [], "stream": [], "api": []}
+        g = {"web": [], "stream": [], "api": [], "batch": []}
         for pid in descendants(self.proc.p.pid) + [self.proc.p.pid]:
             c = cmdline(pid)
             if "pulse-stream" in c:
                 g["stream"].append(pid)
+            elif "pulse-batch" in c:
+                g["batch"].append(pid)
             elif "pulse-api" in c:
                 g["api"].append(pid)
             elif c.startswith("lighttpd") or c.startswith("nginx"):
@@ -871,7 +873,7 @@ def figure_m(sizes):
 # ---------------------------------------------------------------- report
 
 def cpu_str(rows, nd=0):
-    parts = [g for g in ("web", "api", "stream") if g in rows[0].get("cpu_us", {})]
+    parts = [g for g in ("web", "api", "batch", "stream") if g in rows[0].get("cpu_us", {})]
     vals = [med([r["cpu_us"][g] for r in rows]) for g in parts]
     if not vals:
         return "—"
@@ -1120,15 +1122,19 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
           "wallet credit, event append, all in one transaction). Each run starts from an empty log." % (
               WRK_THREADS, WRK_CONNS, args.seconds, PUBLISH_BODY, fmt(args.topups)))
         w("")
+        w("Routing as shipped: POST /api/publish goes to the batching responder (pulse-batch: one epoll loop, "
+          "group commit; behind nginx over kept-alive FastCGI connections), the webhook to the pre-forked "
+          "pulse-api pool.")
+        w("")
         w("CPU per request is the user + system time of each part during the run (from /proc/PID/stat) divided "
           "by the requests served: web = lighttpd or nginx (nchan: all of nginx), api = the pulse-api "
-          "processes, stream = pulse-stream (woken by every publish).")
+          "processes, batch = pulse-batch, stream = pulse-stream (woken by every group commit).")
         w("")
         w("noop-nginx is the ceiling of the architecture, not a Pulse figure: the shipped nginx.conf and "
-          "tools/run-nginx.sh with `bench/fcgi_noop.c` (a libfcgi responder that answers 202 without doing "
-          "anything) in place of pulse-api, same two processes, same wrk command.")
+          "tools/run-nginx.sh with pulse-batch's own loop linked against `bench/runtime_noop.c` (answers 202 "
+          "at once: no routing, SQLite or bus) in place of pulse-batch, same wrk command.")
         w("")
-        w("| server | request | req/s | / nchan | p50 ms | p99 ms | non-2xx | CPU µs/request: web + api + stream |")
+        w("| server | request | req/s | / nchan | p50 ms | p99 ms | non-2xx | CPU µs/request: web + api + batch + stream |")
         w("|---|---|---:|---:|---:|---:|---:|---|")
         n_rps = med([r["rps"] for r in C.get(("nchan", "publish"), [])])
         for key in (("pulse-lighttpd", "publish"), ("pulse-lighttpd", "webhook"), ("pulse-nginx", "publish"),

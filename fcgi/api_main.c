@@ -6,7 +6,6 @@
  * Handlers never see sockets, libfcgi or Redis. */
 #include <fcgiapp.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +19,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "prefork.h"
+#include "proc.h"
 #include "routes.h"
 #include "runtime.h"
 
@@ -60,15 +60,13 @@ static int read_body(FCGX_Request *fr, struct http_req *req)
 
 static void write_response(FCGX_Request *fr, const struct http_resp *resp)
 {
-    FCGX_FPrintF(fr->out, "Status: %d %s\r\n", resp->status, http_status_text(resp->status));
-    if (resp->content_type != NULL)
-        FCGX_FPrintF(fr->out, "Content-Type: %s\r\n", resp->content_type);
-    FCGX_FPrintF(fr->out, "Cache-Control: no-store\r\n");
-    if (resp->headers.len)
-        FCGX_PutStr(resp->headers.p, (int)resp->headers.len, fr->out);
-    FCGX_PutS("\r\n", fr->out);
+    buf_t head = {0};
+
+    runtime_resp_head(resp, &head);
+    FCGX_PutStr(head.p, (int)head.len, fr->out);
     if (resp->body.len)
         FCGX_PutStr(resp->body.p, (int)resp->body.len, fr->out);
+    buf_free(&head);
 }
 
 /* Reads what is left of the request (the empty record that ends stdin):
@@ -118,26 +116,12 @@ int main(void)
 {
     FCGX_Request fr;
     struct runtime *rt = NULL;
-    struct sigaction sa;
     char *err = NULL;
     int rc = 1;
 
-    log_set_role("pulse-api");
-    if (alloc_keep_heap() != 0)
-        log_warn("mallopt refused; the heap will be trimmed eagerly");
-    if (config_load(&err) != 0) {
-        log_error("configuration: %s", err);
+    /* (no SA_RESTART: libfcgi's accept() must return EINTR) */
+    if (proc_start("pulse-api", on_stop, 0) != 0)
         goto out;
-    }
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop; /* no SA_RESTART: accept() must return EINTR */
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    /* Spawned by lighttpd: do not linger as an orphan if it dies hard.
-     * (spawn-fcgi exits right after spawning, so it must not set this.) */
-    if (pulse_cfg->exit_with_parent)
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
     /* Fork before opening anything: SQLite connections must not cross a fork. */
     if (pulse_cfg->workers > 0 && (rc = prefork_run((int)pulse_cfg->workers, &stopping)) != 0) {
         rc = rc == 1 ? 0 : 1; /* the supervisor is done */

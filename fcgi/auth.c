@@ -2,6 +2,7 @@
 #include "auth.h"
 
 #include <limits.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,6 +11,15 @@
 #include "db.h"
 
 #define AUTH_MAX_SUB 256
+#define AUTH_CACHE_SLOTS 64   /* direct-mapped by a hash of the token */
+
+struct auth_cache {
+    char *secret;                         /* the secret the entries passed under */
+    struct auth_slot {
+        char *token;                      /* NULL when empty */
+        struct auth_claims claims;
+    } slots[AUTH_CACHE_SLOTS];
+};
 
 static const char *const role_names[] = {
     [ROLE_VIEWER] = "viewer", [ROLE_OWNER] = "owner", [ROLE_AGENT] = "agent", [ROLE_ADMIN] = "admin",
@@ -194,4 +204,78 @@ int auth_jwt_sign(const char *secret, const char *claims_json, buf_t *out)
             return -1;
         return crypto_base64url_encode(mac, sizeof mac, out);
     }
+}
+
+struct auth_cache *auth_cache_open(void)
+{
+    return xcalloc(1, sizeof(struct auth_cache));
+}
+
+static void slot_clear(struct auth_slot *s)
+{
+    free(s->token);
+    auth_claims_free(&s->claims);
+    s->token = NULL;
+}
+
+void auth_cache_close(struct auth_cache *cache)
+{
+    size_t i;
+
+    if (cache == NULL)
+        return;
+    for (i = 0; i < AUTH_CACHE_SLOTS; i++)
+        slot_clear(&cache->slots[i]);
+    free(cache->secret);
+    free(cache);
+}
+
+static void claims_copy(struct auth_claims *dst, const struct auth_claims *src)
+{
+    dst->sub = xstrdup(src->sub);
+    dst->name = xstrdup(src->name);
+    dst->role = src->role;
+    dst->exp = src->exp;
+}
+
+static struct auth_slot *cache_slot(struct auth_cache *cache, const char *token)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    const unsigned char *p;
+
+    for (p = (const unsigned char *)token; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    return &cache->slots[h % AUTH_CACHE_SLOTS];
+}
+
+int auth_jwt_verify_cached(struct auth_cache *cache, struct db *db, const char *secret, const char *token,
+                           long long now, struct auth_claims *out, const char **why)
+{
+    struct auth_slot *s;
+    size_t i;
+
+    if (cache == NULL || secret == NULL || token == NULL || strnlen(token, AUTH_MAX_TOKEN + 1) > AUTH_MAX_TOKEN)
+        return auth_jwt_verify(db, secret, token, now, out, why);
+    if (cache->secret == NULL || strcmp(cache->secret, secret) != 0) {
+        for (i = 0; i < AUTH_CACHE_SLOTS; i++)
+            slot_clear(&cache->slots[i]);
+        free(cache->secret);
+        cache->secret = xstrdup(secret);
+    }
+    s = cache_slot(cache, token);
+    if (s->token != NULL && strcmp(s->token, token) == 0) {
+        if (s->claims.exp <= now) {
+            memset(out, 0, sizeof *out);
+            *why = "token expired";
+            return -1;
+        }
+        claims_copy(out, &s->claims);
+        return 0;
+    }
+    if (auth_jwt_verify(db, secret, token, now, out, why) != 0)
+        return -1;
+    slot_clear(s);
+    s->token = xstrdup(token);
+    claims_copy(&s->claims, out);
+    return 0;
 }

@@ -26,6 +26,17 @@ int auth_jwt_verify(struct db *db, const char *secret, const char *token, long l
                     struct auth_claims *out, const char **why);
 void auth_claims_free(struct auth_claims *c);
 
+/* Tokens that passed verification, so that a client sending the same
+ * token with every request (a publishing backend) pays for base64, HMAC and
+ * two JSON parses once. Found only by the whole token under the same
+ * secret; exp is checked again on every hit. Owned by the runtime. */
+struct auth_cache;
+struct auth_cache *auth_cache_open(void);
+void auth_cache_close(struct auth_cache *cache);
+/* auth_jwt_verify through cache (NULL: no cache). */
+int auth_jwt_verify_cached(struct auth_cache *cache, struct db *db, const char *secret, const char *token,
+                           long long now, struct auth_claims *out, const char **why);
+
 const char *auth_role_name(enum auth_role role);
 
 /* Signs claims_json (a JSON object) as an HS256 JWT appended to out. */

@@ -17,7 +17,7 @@ struct bus;
 
 struct bus_ops {
     const char *mode;                                  /* "redis" | "local" */
-    int (*publish)(struct bus *b, const struct event *ev);
+    int (*publish)(struct bus *b, const struct event *evs, size_t n);
     const char *(*health)(struct bus *b);              /* "ok" | "down" | "disabled" */
     void (*close)(struct bus *b);
 };
@@ -33,7 +33,9 @@ struct redis_target {
  * unreachable Redis (it connects lazily). Caller closes with bus_close. */
 struct bus *bus_open(const struct config *cfg);
 void bus_close(struct bus *b);
-int bus_publish(struct bus *b, const struct event *ev);
+/* Publishes the events of one commit (n may be 0). 0, or -1 when no bus
+ * was reached: stream responders then find them by polling the log. */
+int bus_publish(struct bus *b, const struct event *evs, size_t n);
 const char *bus_mode(const struct bus *b);
 const char *bus_health(struct bus *b);
 

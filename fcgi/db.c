@@ -151,39 +151,58 @@ void db_done(sqlite3_stmt *st)
         sqlite3_reset(st);
 }
 
-int db_begin(struct db *db, int immediate)
+/* Runs a prepared statement that returns no rows. 0, or -1 (logged). */
+static int db_run(struct db *db, enum sql_id id)
 {
-    buf_t errb = {0};
-    int rc = db_exec(db->h, immediate ? "BEGIN IMMEDIATE" : "BEGIN", &errb);
+    sqlite3_stmt *st = db_stmt(db, id);
+    int rc = st != NULL && sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
 
     if (rc != 0)
-        log_error("begin: %s", buf_str(&errb));
-    buf_free(&errb);
+        log_error("%s: %s", sql_query_name[id], sqlite3_errmsg(db->h));
+    db_done(st);
     return rc;
+}
+
+int db_begin(struct db *db, int immediate)
+{
+    return db_run(db, immediate ? SQL_TX_BEGIN_IMMEDIATE : SQL_TX_BEGIN);
 }
 
 int db_commit(struct db *db)
 {
-    buf_t errb = {0};
-    int rc = db_exec(db->h, "COMMIT", &errb);
-
-    if (rc != 0) {
-        log_error("commit: %s", buf_str(&errb));
-        db_rollback(db);
-    }
-    buf_free(&errb);
-    return rc;
+    if (db_run(db, SQL_TX_COMMIT) == 0)
+        return 0;
+    db_rollback(db);
+    return -1;
 }
 
 void db_rollback(struct db *db)
 {
-    if (!sqlite3_get_autocommit(db->h))
-        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+    if (db_in_transaction(db) && db_run(db, SQL_TX_ROLLBACK) != 0)
+        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL); /* out of memory for the statement? */
 }
 
 int db_in_transaction(struct db *db)
 {
     return !sqlite3_get_autocommit(db->h);
+}
+
+int db_savepoint(struct db *db)
+{
+    return db_run(db, SQL_TX_SAVEPOINT);
+}
+
+int db_release(struct db *db)
+{
+    return db_run(db, SQL_TX_RELEASE);
+}
+
+void db_rollback_to(struct db *db)
+{
+    /* Some errors (disk full, I/O) roll back the whole transaction, and
+     * the savepoint with it: callers check db_in_transaction after. */
+    if (db_in_transaction(db) && db_run(db, SQL_TX_ROLLBACK_TO) == 0)
+        db_run(db, SQL_TX_RELEASE);
 }
 
 int db_bind_text(sqlite3_stmt *st, int idx, const char *s, int len)

@@ -36,6 +36,12 @@ int db_commit(struct db *db);
 void db_rollback(struct db *db);
 int db_in_transaction(struct db *db);
 
+/* A nested unit inside an open transaction (one request of a group commit):
+ * released into the transaction, or rolled back alone. */
+int db_savepoint(struct db *db);
+int db_release(struct db *db);
+void db_rollback_to(struct db *db);
+
 /* Runs a statement that returns one row of one text column (typically a
  * json_object()) and returns a copy the caller frees; NULL on error or no
  * row. Text arguments are bound in order as ?1, ?2, ... */

@@ -41,6 +41,8 @@ static int start_record(struct fcgi_in *in)
         in->aborted = 1;
     if (in->type == FCGI_PARAMS && in->content_left == 0)
         in->params_done = 1;
+    if (in->type == FCGI_STDIN && in->content_left == 0)
+        in->stdin_done = 1;
     return 0;
 }
 
@@ -63,6 +65,11 @@ static int body_bytes(struct fcgi_in *in, const unsigned char *p, size_t n)
         if (in->params.len + content > FCGI_REC_MAX_PARAMS)
             return -1;
         buf_append(&in->params, p, content);
+    } else if (in->type == FCGI_STDIN && !in->stdin_done && content > 0) {
+        if (in->body.len + content > in->stdin_max)
+            in->stdin_over = 1; /* the owner answers 413; the rest is skipped */
+        else
+            buf_append(&in->body, p, content);
     }
     in->content_left -= (uint32_t)content;
     in->remaining -= (uint32_t)n;
@@ -99,6 +106,16 @@ int fcgi_in_feed(struct fcgi_in *in, const unsigned char *data, size_t len)
 void fcgi_in_free(struct fcgi_in *in)
 {
     buf_free(&in->params);
+    buf_free(&in->body);
+}
+
+void fcgi_in_next(struct fcgi_in *in)
+{
+    size_t max = in->stdin_max;
+
+    fcgi_in_free(in);
+    memset(in, 0, sizeof *in);
+    in->stdin_max = max;
 }
 
 /* Name-value pair lengths: one byte when < 128, else four with the top bit. */

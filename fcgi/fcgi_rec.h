@@ -3,9 +3,14 @@
  * itself (record layouts from libfcgi's <fastcgi.h>).
  *
  * The reader is a byte-at-a-time state machine with no record buffering:
- * PARAMS content is collected until the empty PARAMS record, everything else
- * is skipped, an ABORT_REQUEST is noted. After the handshake it costs a few
- * bytes per connection. */
+ * PARAMS content is collected until the empty PARAMS record, STDIN content
+ * up to stdin_max bytes (none unless the owner sets it), everything else is
+ * skipped, an ABORT_REQUEST is noted. After the handshake it costs a few
+ * bytes per connection.
+ *
+ * One request at a time: a web server that keeps the connection
+ * (FCGI_KEEP_CONN) sends the next BEGIN_REQUEST only after the answer, and
+ * the owner calls fcgi_in_next() before feeding it. */
 #ifndef PULSE_FCGI_REC_H
 #define PULSE_FCGI_REC_H
 
@@ -27,8 +32,12 @@ struct fcgi_in {
     unsigned params_done : 1;
     unsigned aborted : 1;
     unsigned keep_conn : 1;
+    unsigned stdin_done : 1;   /* the empty STDIN record arrived */
+    unsigned stdin_over : 1;   /* more than stdin_max bytes of STDIN came */
+    size_t stdin_max;          /* STDIN bytes to keep in body (0: skip them) */
     buf_t params;              /* PARAMS bytes, complete once params_done; the
                                   * owner frees them when done (fcgi_in_free) */
+    buf_t body;                /* STDIN bytes, complete once stdin_done */
 };
 
 /* Consumes len bytes. Returns 0, or -1 on a protocol violation (bad
@@ -36,6 +45,9 @@ struct fcgi_in {
  * FCGI_REC_MAX_PARAMS). */
 int fcgi_in_feed(struct fcgi_in *in, const unsigned char *data, size_t len);
 void fcgi_in_free(struct fcgi_in *in);
+/* Frees the request read so far and readies the reader for the next one on
+ * the same connection, keeping stdin_max. */
+void fcgi_in_next(struct fcgi_in *in);
 
 /* Looks up name in a PARAMS block. Returns 1 and points val/vlen into
  * params when found, 0 when absent, -1 when the block is malformed. */

@@ -91,7 +91,7 @@ int ctx_auth(struct ctx *c, int allow_query)
         ctx_error(c, 401, "unauthorized", "a bearer token is required");
         return -1;
     }
-    if (auth_jwt_verify(c->db, pulse_cfg->jwt_secret, token, c->now, &c->claims, &why) != 0) {
+    if (auth_jwt_verify_cached(c->tokens, c->db, pulse_cfg->jwt_secret, token, c->now, &c->claims, &why) != 0) {
         ctx_header(c, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
         ctx_error(c, 401, "invalid_token", why);
         return -1;

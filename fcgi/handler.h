@@ -48,6 +48,7 @@ struct ctx {
     struct db *db;
     long long now;               /* request time, seconds since the epoch */
     struct auth_claims claims;   /* filled by ctx_auth */
+    struct auth_cache *tokens;   /* the runtime's verified tokens (may be NULL) */
     int authed;
     struct event *events;        /* emitted in this transaction (owned) */
     size_t nevents;

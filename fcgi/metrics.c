@@ -14,7 +14,7 @@
 #include "log.h"
 
 #define METRICS_SLOTS 256
-#define METRICS_MAGIC 0x50554c53454d3031ULL /* "PULSEM01" */
+#define METRICS_MAGIC 0x50554c53454d3032ULL /* "PULSEM02": bumped when M__COUNT changes */
 
 struct metrics_slot {
     _Atomic int pid;                      /* 0 = free */
@@ -47,6 +47,10 @@ static const struct metric_desc descs[M__COUNT] = {
     [M_REQ_3XX] = {"pulse_requests_total", "3xx", NULL, NULL},
     [M_REQ_4XX] = {"pulse_requests_total", "4xx", NULL, NULL},
     [M_REQ_5XX] = {"pulse_requests_total", "5xx", NULL, NULL},
+    [M_GROUP_COMMITS] = {"pulse_group_commits_total", NULL, "counter",
+                         "Transactions of the batching responder (each commits one or more requests)"},
+    [M_BATCH_CONNECTIONS] = {"pulse_batch_connections_total", NULL, "counter",
+                             "FastCGI connections the batching responder accepted (kept ones are reused)"},
 };
 
 static struct metrics_file *mf;
@@ -55,6 +59,15 @@ static struct metrics_slot *mine;
 static int pid_alive(int pid)
 {
     return pid > 0 && (kill(pid, 0) == 0 || errno != ESRCH);
+}
+
+/* 1 when the file holds counters laid out for another M__COUNT. */
+static int stale_layout(int fd, const struct stat *sb)
+{
+    uint64_t magic = 0;
+
+    return sb->st_size >= (off_t)sizeof magic && pread(fd, &magic, sizeof magic, 0) == (ssize_t)sizeof magic &&
+           magic != 0 && magic != METRICS_MAGIC;
 }
 
 static int claim_slot(void)
@@ -88,9 +101,10 @@ int metrics_open(const char *data_dir)
     fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
     if (fd < 0)
         goto fail;
-    /* ftruncate only grows a new (or older, smaller) file; the kernel fills
-     * with zeros, which is every slot free. */
-    if (fstat(fd, &sb) != 0 || ((size_t)sb.st_size < sizeof *mf && ftruncate(fd, sizeof *mf) != 0)) {
+    /* A file of another layout (an older Pulse) is emptied first; then
+     * ftruncate grows it and the kernel fills with zeros, every slot free. */
+    if (fstat(fd, &sb) != 0 || (stale_layout(fd, &sb) && ftruncate(fd, 0) != 0) ||
+        (fstat(fd, &sb) != 0) || ((size_t)sb.st_size < sizeof *mf && ftruncate(fd, sizeof *mf) != 0)) {
         close(fd);
         goto fail;
     }

@@ -26,6 +26,8 @@ enum metric {
     M_REQ_3XX,
     M_REQ_4XX,
     M_REQ_5XX,
+    M_GROUP_COMMITS,
+    M_BATCH_CONNECTIONS,
     M__COUNT
 };
 

@@ -19,6 +19,13 @@ struct runtime {
     const struct config *cfg;
     struct db *db;
     struct bus *bus;
+    struct auth_cache *tokens;
+    /* Group commit (runtime_batch_begin/end): requests share one
+     * transaction, each in a savepoint; their events wait for the commit. */
+    int batching;
+    int batch_broken;           /* the shared transaction is gone */
+    struct event *pending;      /* owned; emitted by released units */
+    size_t npending, pending_cap;
 };
 
 static const struct route_table *const all_tables[] = {
@@ -45,6 +52,7 @@ struct runtime *runtime_open(const struct config *cfg, char **err)
         return NULL;
     }
     rt->bus = bus_open(cfg);
+    rt->tokens = auth_cache_open();
     return rt;
 }
 
@@ -53,7 +61,9 @@ void runtime_close(struct runtime *rt)
     if (rt == NULL)
         return;
     bus_close(rt->bus);
+    auth_cache_close(rt->tokens);
     db_close(rt->db);
+    free(rt->pending);
     free(rt);
 }
 
@@ -78,26 +88,72 @@ static void cors(struct ctx *c)
     }
 }
 
-static void publish_events(struct runtime *rt, struct ctx *c)
+static void publish_events(struct runtime *rt, struct event *evs, size_t n)
 {
     size_t i;
     int prune = 0;
 
-    for (i = 0; i < c->nevents; i++) {
-        metrics_add(M_EVENTS_APPENDED, 1);
-        if (bus_publish(rt->bus, &c->events[i]) != 0)
-            log_warn("event %lld: no bus reached; stream responders will find it by polling the log",
-                     (long long)c->events[i].id);
-        if (c->events[i].id % PRUNE_EVERY == 0)
+    metrics_add(M_EVENTS_APPENDED, (int64_t)n);
+    if (bus_publish(rt->bus, evs, n) != 0)
+        log_warn("events %lld..%lld: no bus reached; stream responders will find them by polling the log",
+                 (long long)evs[0].id, (long long)evs[n - 1].id);
+    for (i = 0; i < n; i++)
+        if (evs[i].id % PRUNE_EVERY == 0)
             prune = 1;
-    }
     if (prune && store_prune(rt->db, rt->cfg->retention, PRUNE_BATCH) < 0)
         log_warn("pruning the event log failed; will retry");
 }
 
+/* The events of a released unit wait for the batch's commit: the runtime
+ * takes them over from the request. */
+static void keep_pending(struct runtime *rt, struct ctx *c)
+{
+    if (rt->npending + c->nevents > rt->pending_cap) {
+        rt->pending_cap = (rt->npending + c->nevents) * 2;
+        rt->pending = xrealloc(rt->pending, rt->pending_cap * sizeof *rt->pending);
+    }
+    memcpy(rt->pending + rt->npending, c->events, c->nevents * sizeof *c->events);
+    rt->npending += c->nevents;
+    c->nevents = 0;
+}
+
+static int tx_open(struct runtime *rt, int write)
+{
+    if (!rt->batching)
+        return db_begin(rt->db, write);
+    return rt->batch_broken ? -1 : db_savepoint(rt->db);
+}
+
+static void tx_abandon(struct runtime *rt)
+{
+    if (!rt->batching) {
+        db_rollback(rt->db);
+        return;
+    }
+    db_rollback_to(rt->db);
+    if (!db_in_transaction(rt->db))
+        rt->batch_broken = 1;
+}
+
+static int tx_close(struct runtime *rt, struct ctx *c)
+{
+    if (!rt->batching) {
+        if (db_commit(rt->db) != 0)
+            return -1;
+        publish_events(rt, c->events, c->nevents);
+        return 0;
+    }
+    if (db_release(rt->db) != 0) {
+        tx_abandon(rt);
+        return -1;
+    }
+    keep_pending(rt, c);
+    return 0;
+}
+
 static void run_handler(struct runtime *rt, struct ctx *c, const struct route *r)
 {
-    if (db_begin(rt->db, (r->flags & ROUTE_WRITE) != 0) != 0) {
+    if (tx_open(rt, (r->flags & ROUTE_WRITE) != 0) != 0) {
         ctx_db_error(c);
         return;
     }
@@ -107,12 +163,10 @@ static void run_handler(struct runtime *rt, struct ctx *c, const struct route *r
         ctx_error(c, 500, "internal", "internal error");
     }
     if (c->resp->status >= 400) {
-        db_rollback(rt->db);
-    } else if (db_commit(rt->db) != 0) {
+        tx_abandon(rt);
+    } else if (tx_close(rt, c) != 0) {
         buf_reset(&c->resp->headers);
         ctx_db_error(c);
-    } else {
-        publish_events(rt, c);
     }
 }
 
@@ -160,6 +214,7 @@ void runtime_handle(struct runtime *rt, struct http_req *req, struct http_resp *
     c.req = req;
     c.resp = resp;
     c.db = rt->db;
+    c.tokens = rt->tokens;
     c.now = now;
     cors(&c);
     if (early_status == 413) {
@@ -174,4 +229,62 @@ void runtime_handle(struct runtime *rt, struct http_req *req, struct http_resp *
         store_event_free(&c.events[i]);
     free(c.events);
     auth_claims_free(&c.claims);
+}
+
+void runtime_batch_begin(struct runtime *rt)
+{
+    rt->batching = 1;
+    rt->batch_broken = db_begin(rt->db, 1) != 0;
+}
+
+static void drop_pending(struct runtime *rt)
+{
+    size_t i;
+
+    for (i = 0; i < rt->npending; i++)
+        store_event_free(&rt->pending[i]);
+    rt->npending = 0;
+}
+
+int runtime_batch_end(struct runtime *rt)
+{
+    int rc = 0;
+
+    if (rt->batch_broken || db_commit(rt->db) != 0) {
+        db_rollback(rt->db);
+        drop_pending(rt);
+        rc = -1;
+    }
+    rt->batching = 0;
+    rt->batch_broken = 0;
+    return rc;
+}
+
+void runtime_batch_publish(struct runtime *rt)
+{
+    publish_events(rt, rt->pending, rt->npending);
+    drop_pending(rt);
+}
+
+void runtime_batch_failed(struct http_resp *resp)
+{
+    struct ctx c;
+
+    if (resp->status >= 400)
+        return; /* it changed nothing anyway: its answer stands */
+    memset(&c, 0, sizeof c);
+    c.resp = resp;
+    buf_reset(&resp->headers);
+    buf_reset(&resp->body);
+    ctx_db_error(&c);
+}
+
+void runtime_resp_head(const struct http_resp *resp, buf_t *out)
+{
+    buf_printf(out, "Status: %d %s\r\n", resp->status, http_status_text(resp->status));
+    if (resp->content_type != NULL)
+        buf_printf(out, "Content-Type: %s\r\n", resp->content_type);
+    buf_puts(out, "Cache-Control: no-store\r\n");
+    buf_append(out, resp->headers.p, resp->headers.len);
+    buf_puts(out, "\r\n");
 }

@@ -19,6 +19,23 @@ void runtime_close(struct runtime *rt);
 void runtime_handle(struct runtime *rt, struct http_req *req, struct http_resp *resp, int early_status,
                     long long now);
 
+/* Group commit: the requests handled between these two calls share one
+ * transaction, each in its own savepoint, so a request that fails still
+ * changes nothing while the others commit together. A response is final
+ * only once runtime_batch_end returned 0; on -1 nothing of the batch was
+ * kept and every successful response must go through
+ * runtime_batch_failed. runtime_batch_publish then publishes the batch's
+ * events (the caller sends the answers first). */
+void runtime_batch_begin(struct runtime *rt);
+int runtime_batch_end(struct runtime *rt);
+void runtime_batch_publish(struct runtime *rt);
+/* Turns a response of a lost batch into a 503 (error answers stand). */
+void runtime_batch_failed(struct http_resp *resp);
+
+/* Appends the CGI response head (Status, Content-Type, Cache-Control,
+ * extra headers, blank line) both responders send before the body. */
+void runtime_resp_head(const struct http_resp *resp, buf_t *out);
+
 /* For GET /api/health: "redis"|"local" and "ok"|"down"|"disabled". */
 const char *runtime_bus_mode(struct runtime *rt);
 const char *runtime_bus_health(struct runtime *rt);

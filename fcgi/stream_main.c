@@ -7,11 +7,9 @@
  * safety net; each one just asks stream_pump() to read the log. */
 #include <errno.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -22,6 +20,7 @@
 #include "loop.h"
 #include "metrics.h"
 #include "mirror.h"
+#include "proc.h"
 #include "relay.h"
 #include "stream.h"
 #include "subscriber.h"
@@ -71,14 +70,6 @@ static void raise_fd_limit(void)
                  (unsigned long long)rl.rlim_cur, pulse_cfg->max_connections);
 }
 
-static int is_listening_socket(int fd)
-{
-    int v = 0;
-    socklen_t len = sizeof v;
-
-    return getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &v, &len) == 0 && v;
-}
-
 static void run(void)
 {
     long long next_poll = 0;
@@ -110,32 +101,13 @@ static void run(void)
 
 int main(void)
 {
-    struct sigaction sa;
     struct db *db = NULL;
     struct watch bell = {.fd = -1};
     char *err = NULL, *bell_path = NULL;
     int rc = 1;
 
-    log_set_role("pulse-stream");
-    if (alloc_keep_heap() != 0)
-        log_warn("mallopt refused; the heap will be trimmed eagerly");
-    if (config_load(&err) != 0) {
-        log_error("configuration: %s", err);
+    if (proc_start("pulse-stream", on_stop, 1) != 0)
         goto out;
-    }
-    if (!is_listening_socket(0)) {
-        log_error("fd 0 is not a listening socket: start me from the web server (bin-path) or spawn-fcgi");
-        goto out;
-    }
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop;
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    /* Spawned by lighttpd: do not linger as an orphan if it dies hard.
-     * (spawn-fcgi exits right after spawning, so it must not set this.) */
-    if (pulse_cfg->exit_with_parent)
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
     raise_fd_limit();
     metrics_open(pulse_cfg->data_dir);
     if (db_open(pulse_cfg->db_path, &db, &err) != 0) {

@@ -437,15 +437,21 @@ class Instance:
         finally:
             con.close()
 
-    def stream_pid(self):
-        for pid in children_of(self.proc.p.pid):
+    def pids(self, name):
+        """PIDs of this instance's processes whose command line holds name (bytes)."""
+        out = []
+        for pid in descendants(self.proc.p.pid):
             try:
                 with open("/proc/%d/cmdline" % pid, "rb") as f:
-                    if b"pulse-stream" in f.read():
-                        return pid
+                    if name in f.read():
+                        out.append(pid)
             except OSError:
                 pass
-        return None
+        return out
+
+    def stream_pid(self):
+        found = self.pids(b"pulse-stream")
+        return found[0] if found else None
 
     def sanitizer_reports(self):
         """ASan/UBSan logs, and valgrind logs that hold any report (make check-valgrind)."""

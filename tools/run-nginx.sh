@@ -4,8 +4,9 @@
 # Reads PORT, PULSE_HOST, PULSE_ROOT, PULSE_DATA, PULSE_BIN, PULSE_WORKERS
 # and passes every other variable (PULSE_*, REDIS_*, secrets) on to the
 # FastCGI processes. Starts the request pool (pulse-api supervising
-# PULSE_WORKERS workers) and the stream responder with spawn-fcgi, then
-# nginx; restarts either if it dies (nginx will not); stops
+# PULSE_WORKERS workers), the batching responder (pulse-batch) and the
+# stream responder with spawn-fcgi, then
+# nginx; restarts any of them that dies (nginx will not); stops
 # everything it started, by PID, on SIGINT or SIGTERM.
 set -eu
 : "${PORT:?}" "${PULSE_HOST:?}" "${PULSE_ROOT:?}" "${PULSE_DATA:?}" "${PULSE_BIN:?}" "${PULSE_WORKERS:?}"
@@ -15,10 +16,10 @@ sed -e "s|@PORT@|$PORT|g" -e "s|@PULSE_HOST@|$PULSE_HOST|g" -e "s|@PULSE_ROOT@|$
     -e "s|@PULSE_DATA@|$data|g" -e "s|@NGINX_USER@|$(id -un)|g" -e "s|@WORKERS@|${NGINX_WORKERS:-2}|g" \
     "$PULSE_ROOT/nginx.conf" > "$data/nginx.conf"
 
-api= stream= nginx=
+api= batch= stream= nginx=
 stop() {
     trap - INT TERM
-    for pid in $nginx $stream $api; do kill -TERM "$pid" 2>/dev/null || true; done
+    for pid in $nginx $stream $batch $api; do kill -TERM "$pid" 2>/dev/null || true; done
     wait 2>/dev/null || true
     exit 0
 }
@@ -28,12 +29,17 @@ start_api() {
     PULSE_PREFORK=$PULSE_WORKERS spawn-fcgi -n -b 4096 -s "$data/pulse-api.sock" -- "$PULSE_BIN/pulse-api" &
     api=$!
 }
+start_batch() {
+    spawn-fcgi -n -b 4096 -s "$data/pulse-batch.sock" -- "$PULSE_BIN/pulse-batch" &
+    batch=$!
+}
 start_stream() {
     spawn-fcgi -n -b 4096 -s "$data/pulse-stream.sock" -- "$PULSE_BIN/pulse-stream" &
     stream=$!
 }
 
 start_api
+start_batch
 start_stream
 nginx -p "$data/" -e stderr -c "$data/nginx.conf" &
 nginx=$!
@@ -42,6 +48,10 @@ while kill -0 "$nginx" 2>/dev/null; do
     if ! kill -0 "$api" 2>/dev/null; then
         echo "run-nginx: pulse-api exited; restarting it" >&2
         start_api
+    fi
+    if ! kill -0 "$batch" 2>/dev/null; then
+        echo "run-nginx: pulse-batch exited; restarting it" >&2
+        start_batch
     fi
     if ! kill -0 "$stream" 2>/dev/null; then
         echo "run-nginx: pulse-stream exited; restarting it" >&2

@@ -30,3 +30,27 @@ SELECT json_object('status', ?1, 'db', ?2, 'redis', ?3, 'mode', ?4);
 -- One member of a JSON document: its type ('' when absent) and value.
 -- name: json_field
 SELECT COALESCE(json_type(?1, ?2), ''), json_extract(?1, ?2);
+
+-- Transactions (fcgi/db.c), prepared once like every query: compiling them
+-- on each request cost more than running them.
+-- name: tx_begin
+BEGIN;
+
+-- name: tx_begin_immediate
+BEGIN IMMEDIATE;
+
+-- name: tx_commit
+COMMIT;
+
+-- name: tx_rollback
+ROLLBACK;
+
+-- A request inside a group commit (fcgi/batch.c); units never nest.
+-- name: tx_savepoint
+SAVEPOINT unit;
+
+-- name: tx_release
+RELEASE unit;
+
+-- name: tx_rollback_to
+ROLLBACK TO unit;

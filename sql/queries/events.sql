@@ -37,9 +37,6 @@ SELECT json_type(?1, '$.topic'), json_extract(?1, '$.topic'),
        json_type(?1, '$.type'), json_extract(?1, '$.type'),
        json_type(?1, '$.data'), json_extract(?1, '$.data');
 
--- name: event_publish_reply
-SELECT json_object('id', CAST(?1 AS INTEGER));
-
 -- name: event_poll_reply
 SELECT json_object('events', json(?1), 'last_id', CAST(?2 AS INTEGER),
                    'reset', json(CASE WHEN ?3 IS NULL THEN 'false' ELSE 'true' END),

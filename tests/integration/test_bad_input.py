@@ -94,6 +94,11 @@ def test_bad_input_table(env):
         ("POST", "/api/publish", json.dumps({"topic": "t", "type": "x", "data": "[1,2]"}), adm, 400, "invalid_data"),
         ("POST", "/api/publish", json.dumps({"topic": "t", "type": "x", "data": [1]}), adm, 400, "invalid_data"),
         ("POST", "/api/publish", json.dumps({"topic": 5, "type": "x", "data": {}}), adm, 400, "invalid_topic"),
+        # the batching responder reads bodies itself: its limit, its JSON check
+        ("POST", "/api/publish", "{\"topic\":\"" + "x" * 5000 + "\"}", adm, 413, "body_too_large"),
+        ("POST", "/api/publish", "{not json", adm, 400, "invalid_json"),
+        ("POST", "/api/publish", "", adm, 400, "invalid_json"),
+        ("GET", "/api/publish", None, adm, 405, "method_not_allowed"),
         ("GET", "/api/wallet", None, {}, 401, "unauthorized"),
         ("GET", "/api/nowhere", None, {}, 404, "not_found"),
     ]

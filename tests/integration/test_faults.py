@@ -68,7 +68,7 @@ def test_request_responder_killed_mid_request_leaves_no_half_state(env):
         rnd = random.Random(3)
         while not stop.is_set():
             time.sleep(rnd.uniform(0.01, 0.05))
-            pids = [p for p in _pool_pids(a)]
+            pids = a.pids(b"pulse-api")
             if pids:
                 try:
                     os.kill(rnd.choice(pids), signal.SIGKILL)
@@ -103,20 +103,6 @@ def test_request_responder_killed_mid_request_leaves_no_half_state(env):
     assert a.sql("SELECT count(*) FROM topups WHERE status = 'PAID'") == [(60,)]
     assert a.sql("SELECT count(*), sum(amount) FROM wallet_credits") == [(60, sum(t["amount"] for t in txs))]
     assert settled <= 60
-
-
-def _pool_pids(a):
-    from harness import descendants
-    out = []
-    for pid in descendants(a.proc.p.pid):
-        try:
-            with open("/proc/%d/cmdline" % pid, "rb") as f:
-                cmd = f.read()
-        except OSError:
-            continue
-        if b"pulse-api" in cmd:
-            out.append(pid)
-    return out
 
 
 def test_redis_stopped_for_ten_seconds_under_load(env):

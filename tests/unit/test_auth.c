@@ -285,6 +285,49 @@ static void test_hashes(void)
     buf_free(&c);
 }
 
+/* The verified-token cache answers like auth_jwt_verify: the same claims,
+ * expiry checked on every hit, nothing found under another secret or for a
+ * token that differs in any byte. */
+static void test_cache(void)
+{
+    struct auth_cache *cache = auth_cache_open();
+    struct auth_claims c;
+    const char *why = NULL;
+    char *tok = signed_token("{\"sub\":\"u-1\",\"name\":\"Ann\",\"role\":\"admin\",\"exp\":1700000060}");
+    char *forged = xstrdup(tok);
+    int i;
+
+    for (i = 0; i < 2; i++) { /* a miss that fills the slot, then a hit */
+        CHECK(auth_jwt_verify_cached(cache, db, secret, tok, NOW, &c, &why) == 0);
+        CHECK_STR_EQ(c.sub, "u-1");
+        CHECK_STR_EQ(c.name, "Ann");
+        CHECK_INT_EQ(c.role, ROLE_ADMIN);
+        CHECK_INT_EQ(c.exp, 1700000060);
+        auth_claims_free(&c);
+    }
+    CHECK(cache_slot(cache, tok)->token != NULL && strcmp(cache_slot(cache, tok)->token, tok) == 0);
+
+    CHECK(auth_jwt_verify_cached(cache, db, secret, tok, 1700000060, &c, &why) == -1);
+    CHECK_STR_EQ(why, "token expired");
+    CHECK(c.sub == NULL);
+
+    i = (int)strlen(forged) - 2; /* a different signature, still base64url */
+    forged[i] = forged[i] == 'A' ? 'B' : 'A';
+    CHECK(auth_jwt_verify_cached(cache, db, secret, forged, NOW, &c, &why) == -1);
+    CHECK_STR_EQ(why, "bad token signature");
+
+    CHECK(auth_jwt_verify_cached(cache, db, "other-secret", tok, NOW, &c, &why) == -1);
+    CHECK_STR_EQ(why, "bad token signature");
+    CHECK(cache_slot(cache, tok)->token == NULL); /* a new secret empties the cache */
+    CHECK(auth_jwt_verify_cached(cache, db, NULL, tok, NOW, &c, &why) == -1);
+    CHECK(auth_jwt_verify_cached(NULL, db, secret, tok, NOW, &c, &why) == 0);
+    auth_claims_free(&c);
+
+    auth_cache_close(cache);
+    free(forged);
+    free(tok);
+}
+
 int main(void)
 {
     if ((db = unit_db_open()) == NULL)
@@ -295,6 +338,7 @@ int main(void)
     test_garbage();
     test_base64url();
     test_hashes();
+    test_cache();
     db_close(db);
     return check_summary("test_auth");
 }

@@ -319,9 +319,53 @@ static void test_writers(void)
     free(data);
 }
 
+/* A request with a body, on a kept connection: STDIN collected up to
+ * stdin_max, then fcgi_in_next readies the reader for the next request. */
+static void test_body_and_next(void)
+{
+    struct fcgi_in in;
+    buf_t s = {0}, params = {0};
+
+    nv(&params, "REQUEST_METHOD", "POST");
+    begin(&s, 1, FCGI_RESPONDER, FCGI_KEEP_CONN);
+    rec(&s, FCGI_PARAMS, 1, params.p, params.len, 0);
+    rec(&s, FCGI_PARAMS, 1, NULL, 0, 0);
+    rec(&s, FCGI_STDIN, 1, "{\"a\":", 5, 2);
+    rec(&s, FCGI_STDIN, 1, "1}", 2, 0);
+    rec(&s, FCGI_STDIN, 1, NULL, 0, 0);
+    memset(&in, 0, sizeof in);
+    in.stdin_max = 7;
+    CHECK(feed_chunks(&in, &s, one) == 0);
+    CHECK(in.params_done && in.stdin_done && !in.stdin_over && in.keep_conn);
+    CHECK_STR_EQ(buf_str(&in.body), "{\"a\":1}");
+
+    /* the same connection's next request, with id 2 and a body over the limit */
+    fcgi_in_next(&in);
+    CHECK(!in.have_begin && !in.params_done && !in.stdin_done && in.body.len == 0 && in.stdin_max == 7);
+    buf_reset(&s);
+    begin(&s, 2, FCGI_RESPONDER, 0);
+    rec(&s, FCGI_PARAMS, 2, NULL, 0, 0);
+    rec(&s, FCGI_STDIN, 2, "12345678", 8, 0);
+    CHECK(fcgi_in_feed(&in, (const unsigned char *)s.p, s.len) == 0);
+    CHECK(in.stdin_over && !in.stdin_done && in.body.len == 0);
+    buf_reset(&s);
+    rec(&s, FCGI_STDIN, 2, NULL, 0, 0);
+    CHECK(fcgi_in_feed(&in, (const unsigned char *)s.p, s.len) == 0);
+    CHECK(in.stdin_done && in.request_id == 2 && !in.keep_conn);
+
+    /* a second BEGIN before the answer is a violation, not a new request */
+    buf_reset(&s);
+    begin(&s, 3, FCGI_RESPONDER, 0);
+    CHECK(fcgi_in_feed(&in, (const unsigned char *)s.p, s.len) == -1);
+    fcgi_in_free(&in);
+    buf_free(&s);
+    buf_free(&params);
+}
+
 int main(void)
 {
     test_feed_splits();
+    test_body_and_next();
     test_violations();
     test_param_malformed();
     test_writers();

@@ -1,0 +1,65 @@
+/* runtime_noop.c - figure c's ceiling for the batching responder: the real
+ * pulse-batch loop (fcgi/batch.c, fcgi/batch_main.c) linked against this
+ * runtime, which answers every request at once (200 to GET, 202 to anything
+ * else) without routing, SQLite or a bus. `make bench` runs it behind the
+ * shipped nginx.conf, so the figure shows what nginx plus a kept-alive
+ * FastCGI loop can reach on this machine before Pulse does any work. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "runtime.h"
+
+struct runtime {
+    int unused;
+};
+
+struct runtime *runtime_open(const struct config *cfg, char **err)
+{
+    (void)cfg;
+    (void)err;
+    return xcalloc(1, sizeof(struct runtime));
+}
+
+void runtime_close(struct runtime *rt)
+{
+    free(rt);
+}
+
+void runtime_handle(struct runtime *rt, struct http_req *req, struct http_resp *resp, int early_status,
+                    long long now)
+{
+    (void)rt;
+    (void)early_status;
+    (void)now;
+    resp->status = strcmp(req->method, "GET") == 0 ? 200 : 202;
+    resp->content_type = "application/json";
+    buf_puts(&resp->body, "{\"id\":1}");
+}
+
+void runtime_batch_begin(struct runtime *rt)
+{
+    (void)rt;
+}
+
+int runtime_batch_end(struct runtime *rt)
+{
+    (void)rt;
+    return 0;
+}
+
+void runtime_batch_publish(struct runtime *rt)
+{
+    (void)rt;
+}
+
+void runtime_batch_failed(struct http_resp *resp)
+{
+    (void)resp;
+}
+
+void runtime_resp_head(const struct http_resp *resp, buf_t *out)
+{
+    buf_printf(out, "Status: %d\r\nContent-Type: %s\r\n\r\n", resp->status, resp->content_type);
+}

@@ -1,0 +1,365 @@
+/* batch.c - the batching request responder's connections (see batch.h). */
+#include "batch.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "alloc.h"
+#include "config.h"
+#include "fcgi_rec.h"
+#include "handler.h"
+#include "log.h"
+#include "loop.h"
+#include "metrics.h"
+#include "runtime.h"
+
+#define BATCH_MAX 256              /* requests per transaction */
+#define REQUEST_TIMEOUT_MS 30000   /* a started request must arrive whole by then */
+#define READ_CHUNK 16384
+
+enum bstate {
+    B_READING,   /* waiting for (the rest of) a request */
+    B_READY,     /* request complete, queued for the next flush */
+    B_WRITING,   /* answer partly written */
+    B_DEAD,      /* closed; freed by batch_tick */
+};
+
+struct bconn {
+    struct watch w;              /* first: the loop hands back &w */
+    enum bstate state;
+    struct fcgi_in in;
+    buf_t out;                   /* records not yet written */
+    size_t sent;
+    int close_after;             /* the web server did not ask to keep it */
+    long long deadline;          /* 0 while idle between requests */
+    struct bconn *prev, *next;   /* in conns or dead */
+    struct bconn *ready_next;
+};
+
+struct blist {
+    struct bconn *head;
+};
+
+/* One request of a batch: its parsed form and answer. */
+struct breq {
+    struct bconn *c;
+    struct http_req req;
+    struct http_resp resp;
+    const buf_t *params;
+    char **strs;                 /* header values handed out (owned) */
+    size_t nstrs, capstrs;
+    int early;
+};
+
+static struct runtime *rt;
+static struct watch listen_watch;
+static struct blist conns, dead;
+static struct bconn *ready_head, **ready_tail = &ready_head;
+static long long accept_paused_until;
+
+static void blist_add(struct blist *l, struct bconn *c)
+{
+    c->prev = NULL;
+    c->next = l->head;
+    if (l->head != NULL)
+        l->head->prev = c;
+    l->head = c;
+}
+
+static void blist_del(struct blist *l, struct bconn *c)
+{
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        l->head = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+/* Closes the socket now; the struct waits in dead until batch_tick, so a
+ * pending epoll event of this loop turn never touches freed memory. */
+static void conn_close(struct bconn *c)
+{
+    if (c->state == B_DEAD)
+        return;
+    blist_del(&conns, c);
+    blist_add(&dead, c);
+    c->state = B_DEAD;
+    loop_del(&c->w);
+    close(c->w.fd);
+}
+
+static void conn_free(struct bconn *c)
+{
+    fcgi_in_free(&c->in);
+    buf_free(&c->out);
+    free(c);
+}
+
+/* Writes what the socket takes; once all is out, the connection closes or
+ * waits for its next request. */
+static void conn_write(struct bconn *c)
+{
+    while (c->sent < c->out.len) {
+        ssize_t n = write(c->w.fd, c->out.p + c->sent, c->out.len - c->sent);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN) {
+            c->state = B_WRITING;
+            loop_mod(&c->w, EPOLLOUT | EPOLLRDHUP);
+            return;
+        }
+        if (n < 0) {
+            conn_close(c);
+            return;
+        }
+        c->sent += (size_t)n;
+    }
+    if (c->close_after) {
+        conn_close(c);
+        return;
+    }
+    buf_reset(&c->out);
+    c->sent = 0;
+    c->state = B_READING;
+    loop_mod(&c->w, EPOLLIN | EPOLLRDHUP);
+}
+
+static void conn_read(struct bconn *c)
+{
+    unsigned char tmp[READ_CHUNK];
+
+    for (;;) {
+        ssize_t n = read(c->w.fd, tmp, sizeof tmp);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            conn_close(c); /* the web server hung up */
+            return;
+        }
+        if (c->deadline == 0)
+            c->deadline = loop_now_ms() + REQUEST_TIMEOUT_MS;
+        if (fcgi_in_feed(&c->in, tmp, (size_t)n) != 0 || c->in.aborted) {
+            conn_close(c);
+            return;
+        }
+        if (c->in.params_done && c->in.stdin_done) {
+            c->state = B_READY;
+            c->ready_next = NULL;
+            *ready_tail = c;
+            ready_tail = &c->ready_next;
+            return;
+        }
+    }
+}
+
+static void conn_on_io(struct watch *w, uint32_t events)
+{
+    struct bconn *c = (struct bconn *)w;
+
+    if (c->state == B_READING && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+        conn_read(c);
+    else if (c->state == B_WRITING && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)))
+        conn_write(c);
+}
+
+static void accept_all(void)
+{
+    for (;;) {
+        int fd = accept4(listen_watch.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct bconn *c;
+
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) {
+                log_warn("accept: %s; pausing accepts", strerror(errno));
+                loop_mod(&listen_watch, 0);
+                accept_paused_until = loop_now_ms() + 250;
+            } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+                log_warn("accept: %s", strerror(errno));
+            }
+            return;
+        }
+        metrics_add(M_BATCH_CONNECTIONS, 1);
+        c = xcalloc(1, sizeof *c);
+        c->w.fd = fd;
+        c->w.cb = conn_on_io;
+        c->state = B_READING;
+        c->in.stdin_max = (size_t)pulse_cfg->max_body;
+        blist_add(&conns, c);
+        if (loop_add(&c->w, EPOLLIN | EPOLLRDHUP) != 0) {
+            log_warn("epoll add: %s", strerror(errno));
+            conn_close(c);
+        }
+    }
+}
+
+static void on_listen(struct watch *w, uint32_t events)
+{
+    (void)w;
+    (void)events;
+    accept_all();
+}
+
+/* ---- one request ---- */
+
+/* req->header: a copy of the param, owned by the request until it ends. */
+static const char *breq_param(const struct http_req *req, const char *name)
+{
+    struct breq *b = req->header_arg;
+    const char *v;
+    size_t n;
+
+    if (fcgi_param(b->params, name, &v, &n) != 1)
+        return NULL;
+    if (b->nstrs == b->capstrs) {
+        b->capstrs = b->capstrs ? b->capstrs * 2 : 8;
+        b->strs = xrealloc(b->strs, b->capstrs * sizeof *b->strs);
+    }
+    return b->strs[b->nstrs++] = xstrndup(v, n);
+}
+
+/* The body as pulse-api reads it: CONTENT_LENGTH bytes exactly, at most
+ * PULSE_MAX_BODY (413), or 400. */
+static int breq_body(struct breq *b)
+{
+    const char *cl = breq_param(&b->req, "CONTENT_LENGTH");
+    long long len = 0;
+
+    if (cl != NULL && *cl != '\0' && http_parse_i64(cl, &len) != 0)
+        return 400;
+    if (len > pulse_cfg->max_body || b->c->in.stdin_over)
+        return 413;
+    if ((size_t)len != b->c->in.body.len)
+        return 400;
+    b->req.body_len = b->c->in.body.len;
+    b->req.body = b->req.body_len ? buf_steal(&b->c->in.body) : xstrdup("");
+    return 0;
+}
+
+static void breq_open(struct breq *b, struct bconn *c)
+{
+    const char *uri, *qs;
+
+    b->c = c;
+    b->params = &c->in.params;
+    b->req.header = breq_param;
+    b->req.header_arg = b;
+    b->req.method = breq_param(&b->req, "REQUEST_METHOD");
+    if (b->req.method == NULL)
+        b->req.method = "GET";
+    uri = breq_param(&b->req, "REQUEST_URI");
+    qs = breq_param(&b->req, "QUERY_STRING");
+    b->req.path = http_target_path(uri ? uri : "/");
+    b->early = breq_body(b);
+    if (b->early == 0 && http_query_parse(qs ? qs : "", qs ? strlen(qs) : 0, &b->req.query) != 0)
+        b->early = 400;
+}
+
+/* Queues the answer as FastCGI records and readies the connection for its
+ * next request. */
+static void breq_close(struct breq *b)
+{
+    struct bconn *c = b->c;
+    uint16_t id = c->in.request_id;
+    buf_t head = {0};
+    size_t i;
+
+    runtime_resp_head(&b->resp, &head);
+    fcgi_stdout(&c->out, id, head.p, head.len);
+    fcgi_stdout(&c->out, id, b->resp.body.p, b->resp.body.len);
+    fcgi_end(&c->out, id);
+    metrics_count_status(b->resp.status);
+    c->close_after = !c->in.keep_conn;
+    c->deadline = 0;
+    fcgi_in_next(&c->in);
+    buf_free(&head);
+    for (i = 0; i < b->nstrs; i++)
+        free(b->strs[i]);
+    free(b->strs);
+    http_query_free(&b->req.query);
+    free(b->req.path);
+    free(b->req.body);
+    buf_free(&b->resp.headers);
+    buf_free(&b->resp.body);
+}
+
+/* ---- public ---- */
+
+int batch_init(struct runtime *runtime, int listen_fd)
+{
+    rt = runtime;
+    if (fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) != 0)
+        return -1;
+    listen_watch.fd = listen_fd;
+    listen_watch.cb = on_listen;
+    return loop_add(&listen_watch, EPOLLIN);
+}
+
+void batch_flush(void)
+{
+    while (ready_head != NULL) {
+        struct breq *bs = xcalloc(BATCH_MAX, sizeof *bs);
+        long long now = (long long)time(NULL);
+        size_t n = 0, i;
+        int lost;
+
+        runtime_batch_begin(rt);
+        for (; ready_head != NULL && n < BATCH_MAX; n++) {
+            struct breq *b = &bs[n];
+            breq_open(b, ready_head);
+            ready_head = ready_head->ready_next;
+            runtime_handle(rt, &b->req, &b->resp, b->early, now);
+        }
+        if (ready_head == NULL)
+            ready_tail = &ready_head;
+        lost = runtime_batch_end(rt) != 0;
+        if (!lost)
+            metrics_add(M_GROUP_COMMITS, 1);
+        for (i = 0; i < n; i++) {
+            if (lost)
+                runtime_batch_failed(&bs[i].resp);
+            breq_close(&bs[i]);
+            conn_write(bs[i].c);
+        }
+        free(bs);
+        /* After the answers: the web server and its clients wait on them,
+         * while a doorbell or a Redis round trip only delays delivery. */
+        runtime_batch_publish(rt);
+    }
+}
+
+void batch_tick(long long now_ms)
+{
+    struct bconn *c, *next;
+
+    if (accept_paused_until && now_ms >= accept_paused_until) {
+        accept_paused_until = 0;
+        loop_mod(&listen_watch, EPOLLIN);
+    }
+    for (c = conns.head; c != NULL; c = next) {
+        next = c->next;
+        if (c->state == B_READING && c->deadline != 0 && now_ms >= c->deadline)
+            conn_close(c);
+    }
+    while ((c = dead.head) != NULL) {
+        blist_del(&dead, c);
+        conn_free(c);
+    }
+}
+
+void batch_shutdown(void)
+{
+    struct bconn *c;
+
+    while ((c = conns.head) != NULL)
+        conn_close(c);
+    batch_tick(0);
+}

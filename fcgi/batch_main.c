@@ -1,0 +1,66 @@
+/* batch_main.c - pulse-batch, the batching request responder (batch.h):
+ * pulse-api's routes on one epoll loop, for connections the web server
+ * keeps open and requests that commit together.
+ *
+ * Spawned like the stream responder, with the listening FastCGI socket as
+ * fd 0 (spawn-fcgi, or lighttpd's bin-path). One process: its transactions
+ * are serial anyway, and a batch amortises a commit over the requests that
+ * arrived during the previous one. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "config.h"
+#include "log.h"
+#include "loop.h"
+#include "metrics.h"
+#include "proc.h"
+#include "runtime.h"
+
+#define TICK_MS 1000
+
+static volatile sig_atomic_t stopping;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+int main(void)
+{
+    struct runtime *rt = NULL;
+    char *err = NULL;
+    int rc = 1;
+
+    if (proc_start("pulse-batch", on_stop, 1) != 0)
+        goto out;
+    metrics_open(pulse_cfg->data_dir);
+    rt = runtime_open(pulse_cfg, &err);
+    if (rt == NULL) {
+        log_error("%s", err);
+        goto out;
+    }
+    if (loop_init() != 0 || batch_init(rt, 0) != 0) {
+        log_error("cannot start the loop: %s", strerror(errno));
+        goto out;
+    }
+    while (!stopping) {
+        if (loop_run_once(TICK_MS) < 0) {
+            log_error("epoll: %s", strerror(errno));
+            break;
+        }
+        batch_flush();
+        batch_tick(loop_now_ms());
+    }
+    rc = 0;
+out:
+    batch_shutdown();
+    loop_close();
+    runtime_close(rt);
+    metrics_close();
+    free(err);
+    return rc;
+}

@@ -108,6 +108,8 @@ static void publish_events(struct runtime *rt, struct event *evs, size_t n)
  * takes them over from the request. */
 static void keep_pending(struct runtime *rt, struct ctx *c)
 {
+    if (c->nevents == 0)
+        return;
     if (rt->npending + c->nevents > rt->pending_cap) {
         rt->pending_cap = (rt->npending + c->nevents) * 2;
         rt->pending = xrealloc(rt->pending, rt->pending_cap * sizeof *rt->pending);

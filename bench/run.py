@@ -840,6 +840,10 @@ def figure_d(tmp, sizes, runs, seconds, retention):
             d = tempfile.mkdtemp(prefix="d%d-" % n, dir=tmp)
             db = os.path.join(d, "pulse.db")
             shutil.copy(bases[n][0], db)
+            # Write the copy out now: otherwise the kernel writes the 100 MB
+            # of the large log back during the run, and the checkpoints'
+            # fsyncs wait for it (measured: 0.85 of the small log's req/s).
+            os.sync()
             srv = Pulse(tmp, "lighttpd", env=env, db=db)
             try:
                 r = wrk(tmp, srv.port, "/api/publish", "wrk_post.lua",
@@ -1004,7 +1008,7 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
           "the ramp (90 s), or that closed during the hold. Memory per stream = (RSS with N streams open, read "
           "%d s into the hold − RSS idle) / N, where idle is read after one warm-up stream was opened and "
           "closed. RSS is summed over the processes of each part: web server = lighttpd, or nginx master + 2 "
-          "workers; total = web server + pulse-stream + pulse-api (2 processes, whose change is about zero). "
+          "workers; total = web server + pulse-stream + pulse-api (2 processes) + pulse-batch (whose changes are about zero). "
           "PSS (shared pages split between processes) is given beside it; it differs little. At each level the "
           "servers of one run are started together, ramped one after the other (the order rotates per run), "
           "then held concurrently: held streams are idle (Pulse sends a heartbeat every 15 s), so a ramp does "
@@ -1068,10 +1072,10 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
               args.publishes, args.publishes, 50, 100))
         w("")
         w("CPU per delivery: user + system time of each part over the run (publishes included) divided by the "
-          "events delivered (publishes × subscribers); web = lighttpd or nginx, api = pulse-api, stream = "
-          "pulse-stream.")
+          "events delivered (publishes × subscribers); web = lighttpd or nginx, api = pulse-api, batch = "
+          "pulse-batch (where POST /api/publish is answered), stream = pulse-stream.")
         w("")
-        w("| subscribers | server | p50 ms | p99 ms | max ms | p99 / nchan | missing | CPU µs/delivery: web + api + stream |")
+        w("| subscribers | server | p50 ms | p99 ms | max ms | p99 / nchan | missing | CPU µs/delivery: web + api + batch + stream |")
         w("|---:|---|---:|---:|---:|---:|---:|---|")
         for subs in sorted({s for (_, s) in B}):
             n_p99 = med([r["p99_ms"] for r in B.get(("nchan", subs), [])])
@@ -1101,7 +1105,7 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
           "events per run are `POST /api/publish`ed on the primary, as in b, so a latency here is: request "
           "and commit on the primary, relay XADD, the edge's XREAD, its SQLite insert, fan-out." % args.publishes)
         w("")
-        w("| subscribers (on the edge) | p50 ms | p99 ms | max ms | missing | CPU µs/delivery (edge): web + api + stream |")
+        w("| subscribers (on the edge) | p50 ms | p99 ms | max ms | missing | CPU µs/delivery (edge): web + api + batch + stream |")
         w("|---:|---:|---:|---:|---:|---|")
         for subs in sorted(E):
             rows = E[subs]
@@ -1122,9 +1126,8 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
           "wallet credit, event append, all in one transaction). Each run starts from an empty log." % (
               WRK_THREADS, WRK_CONNS, args.seconds, PUBLISH_BODY, fmt(args.topups)))
         w("")
-        w("Routing as shipped: POST /api/publish goes to the batching responder (pulse-batch: one epoll loop, "
-          "group commit; behind nginx over kept-alive FastCGI connections), the webhook to the pre-forked "
-          "pulse-api pool.")
+        w("Routing as shipped: POST /api/publish and the PayOS webhook go to the batching responder "
+          "(pulse-batch: one epoll loop, group commit; behind nginx over kept-alive FastCGI connections).")
         w("")
         w("CPU per request is the user + system time of each part during the run (from /proc/PID/stat) divided "
           "by the requests served: web = lighttpd or nginx (nchan: all of nginx), api = the pulse-api "
@@ -1167,7 +1170,7 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
           "is the median over runs of that run's ratio (this machine's throughput drifts by ±20% between "
           "minutes, as the per-run values show).")
         w("")
-        w("| events in the log | req/s | p50 ms | p99 ms | req/s vs. smallest | CPU µs/request: web + api + stream |")
+        w("| events in the log | req/s | p50 ms | p99 ms | req/s vs. smallest | CPU µs/request: web + api + batch + stream |")
         w("|---:|---:|---:|---:|---:|---|")
         sizes = sorted(D)
         for n in sizes:
@@ -1213,37 +1216,36 @@ def targets(A, B, C, D, E, M):
                      "%s–%s B (median of runs, over servers and levels)" % (fmt(min(ps.values())), fmt(max(ps.values())))
                      if ps else "—",
                      "met" if ps and max(ps.values()) <= 4096 else "missed"))
-        parts, ok = [], True
+        parts, oks = [], {}
         for (k, n), rws in sorted(A.items()):
             if k == "nchan" or ("nchan", n) not in A:
                 continue
             t = med([r["rss_total"] for r in rws])
             nt = med([r["rss_total"] for r in A[("nchan", n)]])
             parts.append("%s %s: %s vs %s B (%s)" % (k, level_name(n), fmt(t), fmt(nt), ratio(t, nt)))
-            ok = ok and t <= nt
-        rows.append(("web server + Pulse ≤ nchan, memory per stream", "; ".join(parts), "met" if ok else "missed"))
+            oks[k] = oks.get(k, True) and t <= nt
+        rows.append(("web server + Pulse ≤ nchan, memory per stream", "; ".join(parts), verdict(oks)))
     if B:
-        parts, ok = [], True
+        parts, oks = [], {}
         for k in ("pulse-lighttpd", "pulse-nginx"):
             if (k, 1000) in B and ("nchan", 1000) in B:
                 p = med([r["p99_ms"] for r in B[(k, 1000)]])
                 n = med([r["p99_ms"] for r in B[("nchan", 1000)]])
                 parts.append("%s %s ms vs nchan %s ms (%s)" % (k, fmt(p, 2), fmt(n, 2), ratio(p, n)))
-                ok = ok and p <= n
-        rows.append(("p99 fan-out to 1,000 subscribers ≤ nchan's", "; ".join(parts), "met" if ok else "missed"))
+                oks[k] = p <= n
+        rows.append(("p99 fan-out to 1,000 subscribers ≤ nchan's", "; ".join(parts), verdict(oks)))
     if C:
         n = med([r["rps"] for r in C.get(("nchan", "publish"), [])])
-        parts, ok = [], True
+        parts, oks = [], {}
         for k in ("pulse-lighttpd", "pulse-nginx"):
             if (k, "publish") in C:
                 p = med([r["rps"] for r in C[(k, "publish")]])
                 parts.append("%s %s/s vs nchan %s/s (%s)" % (k, fmt(p), fmt(n), ratio(p, n)))
-                ok = ok and n and p >= n / 2
+                oks[k] = bool(n) and p >= n / 2
         if ("noop-nginx", "publish") in C:
             c0 = med([r["rps"] for r in C[("noop-nginx", "publish")]])
-            parts.append("ceiling: nginx + a no-op FastCGI responder %s/s (%s)" % (fmt(c0), ratio(c0, n)))
-        rows.append(("publishes/s (durable log) ≥ ½ nchan's (memory store)", "; ".join(parts),
-                     "met" if ok else "missed"))
+            parts.append("ceiling: nginx + pulse-batch's loop doing nothing %s/s (%s)" % (fmt(c0), ratio(c0, n)))
+        rows.append(("publishes/s (durable log) ≥ ½ nchan's (memory store)", "; ".join(parts), verdict(oks)))
     if E:
         worst = max(r["max_ms"] for rows_ in E.values() for r in rows_)
         missing = sum(r["missing"] for rows_ in E.values() for r in rows_)
@@ -1265,6 +1267,15 @@ def targets(A, B, C, D, E, M):
                          fmt(b), fmt(a), pair or 0, fmt(p99b, 1), fmt(p99a, 1)),
                      "met" if pair and pair >= 0.9 else "missed"))
     return rows
+
+
+def verdict(oks):
+    """'met', 'missed', or per web server when they differ."""
+    if oks and all(oks.values()):
+        return "met"
+    if not any(oks.values()):
+        return "missed"
+    return "; ".join("%s behind %s" % ("met" if ok else "missed", k.split("-", 1)[1]) for k, ok in sorted(oks.items()))
 
 
 def main():

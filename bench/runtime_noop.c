@@ -54,6 +54,12 @@ void runtime_batch_publish(struct runtime *rt)
     (void)rt;
 }
 
+int runtime_batch_pending(const struct runtime *rt)
+{
+    (void)rt;
+    return 0;
+}
+
 void runtime_batch_failed(struct http_resp *resp)
 {
     (void)resp;

@@ -21,6 +21,11 @@
 #define BATCH_MAX 256              /* requests per transaction */
 #define REQUEST_TIMEOUT_MS 30000   /* a started request must arrive whole by then */
 #define READ_CHUNK 16384
+/* Commits are announced (doorbell ring or Redis PUBLISH) at most this
+ * often: under a stream of publishes one ring covers several commits, and
+ * the stream responders wake once for them. When idle the first commit is
+ * announced at once, so this only ever delays delivery under load. */
+#define ANNOUNCE_MS 1
 
 enum bstate {
     B_READING,   /* waiting for (the rest of) a request */
@@ -61,6 +66,7 @@ static struct watch listen_watch;
 static struct blist conns, dead;
 static struct bconn *ready_head, **ready_tail = &ready_head;
 static long long accept_paused_until;
+static long long announced_ms;             /* when events were last announced */
 
 static void blist_add(struct blist *l, struct bconn *c)
 {
@@ -306,13 +312,18 @@ int batch_init(struct runtime *runtime, int listen_fd)
 void batch_flush(void)
 {
     while (ready_head != NULL) {
-        struct breq *bs = xcalloc(BATCH_MAX, sizeof *bs);
         long long now = (long long)time(NULL);
-        size_t n = 0, i;
+        size_t want = 0, n = 0, i;
+        struct bconn *c;
+        struct breq *bs;
         int lost;
 
+        for (c = ready_head; c != NULL && want < BATCH_MAX; c = c->ready_next)
+            want++;
+        bs = xcalloc(want, sizeof *bs);
+
         runtime_batch_begin(rt);
-        for (; ready_head != NULL && n < BATCH_MAX; n++) {
+        for (; n < want; n++) {
             struct breq *b = &bs[n];
             breq_open(b, ready_head);
             ready_head = ready_head->ready_next;
@@ -330,10 +341,18 @@ void batch_flush(void)
             conn_write(bs[i].c);
         }
         free(bs);
-        /* After the answers: the web server and its clients wait on them,
-         * while a doorbell or a Redis round trip only delays delivery. */
-        runtime_batch_publish(rt);
     }
+}
+
+int batch_announce(long long now_ms)
+{
+    if (!runtime_batch_pending(rt))
+        return -1;
+    if (now_ms - announced_ms < ANNOUNCE_MS)
+        return (int)(announced_ms + ANNOUNCE_MS - now_ms);
+    runtime_batch_publish(rt);
+    announced_ms = now_ms;
+    return -1;
 }
 
 void batch_tick(long long now_ms)
@@ -359,6 +378,8 @@ void batch_shutdown(void)
 {
     struct bconn *c;
 
+    if (rt != NULL)
+        runtime_batch_publish(rt);
     while ((c = conns.head) != NULL)
         conn_close(c);
     batch_tick(0);

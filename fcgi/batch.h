@@ -19,6 +19,11 @@ int batch_init(struct runtime *rt, int listen_fd);
 /* Answers every request that arrived whole since the last call: one
  * transaction per BATCH_MAX of them. Call after each loop iteration. */
 void batch_flush(void);
+/* Announces the events of the commits answered so far (after the answers:
+ * the web server waits on those, a wake-up only delays delivery), at most
+ * once per ANNOUNCE_MS. Returns the milliseconds until announcing is due
+ * again when events are still waiting, else -1. */
+int batch_announce(long long now_ms);
 /* Closes connections whose request has been arriving for too long and
  * frees the ones closed since the last call. */
 void batch_tick(long long now_ms);

@@ -33,7 +33,7 @@ int main(void)
 {
     struct runtime *rt = NULL;
     char *err = NULL;
-    int rc = 1;
+    int rc = 1, wait_ms = TICK_MS;
 
     if (proc_start("pulse-batch", on_stop, 1) != 0)
         goto out;
@@ -48,12 +48,18 @@ int main(void)
         goto out;
     }
     while (!stopping) {
-        if (loop_run_once(TICK_MS) < 0) {
+        long long now;
+        int due;
+
+        if (loop_run_once(wait_ms) < 0) {
             log_error("epoll: %s", strerror(errno));
             break;
         }
         batch_flush();
-        batch_tick(loop_now_ms());
+        now = loop_now_ms();
+        due = batch_announce(now);
+        wait_ms = due >= 0 ? due : TICK_MS;
+        batch_tick(now);
     }
     rc = 0;
 out:

@@ -24,8 +24,9 @@ struct runtime {
      * transaction, each in a savepoint; their events wait for the commit. */
     int batching;
     int batch_broken;           /* the shared transaction is gone */
-    struct event *pending;      /* owned; emitted by released units */
+    struct event *pending;      /* owned; committed or in the open batch, not yet published */
     size_t npending, pending_cap;
+    size_t batch_from;          /* the open batch's first pending event */
 };
 
 static const struct route_table *const all_tables[] = {
@@ -236,16 +237,18 @@ void runtime_handle(struct runtime *rt, struct http_req *req, struct http_resp *
 void runtime_batch_begin(struct runtime *rt)
 {
     rt->batching = 1;
+    rt->batch_from = rt->npending;
     rt->batch_broken = db_begin(rt->db, 1) != 0;
 }
 
-static void drop_pending(struct runtime *rt)
+/* Frees the pending events from index from on. */
+static void drop_pending(struct runtime *rt, size_t from)
 {
     size_t i;
 
-    for (i = 0; i < rt->npending; i++)
+    for (i = from; i < rt->npending; i++)
         store_event_free(&rt->pending[i]);
-    rt->npending = 0;
+    rt->npending = from;
 }
 
 int runtime_batch_end(struct runtime *rt)
@@ -254,7 +257,7 @@ int runtime_batch_end(struct runtime *rt)
 
     if (rt->batch_broken || db_commit(rt->db) != 0) {
         db_rollback(rt->db);
-        drop_pending(rt);
+        drop_pending(rt, rt->batch_from); /* earlier batches' events stand */
         rc = -1;
     }
     rt->batching = 0;
@@ -262,10 +265,15 @@ int runtime_batch_end(struct runtime *rt)
     return rc;
 }
 
+int runtime_batch_pending(const struct runtime *rt)
+{
+    return rt->npending > 0;
+}
+
 void runtime_batch_publish(struct runtime *rt)
 {
     publish_events(rt, rt->pending, rt->npending);
-    drop_pending(rt);
+    drop_pending(rt, 0);
 }
 
 void runtime_batch_failed(struct http_resp *resp)

@@ -24,11 +24,14 @@ void runtime_handle(struct runtime *rt, struct http_req *req, struct http_resp *
  * changes nothing while the others commit together. A response is final
  * only once runtime_batch_end returned 0; on -1 nothing of the batch was
  * kept and every successful response must go through
- * runtime_batch_failed. runtime_batch_publish then publishes the batch's
- * events (the caller sends the answers first). */
+ * runtime_batch_failed. runtime_batch_publish then publishes the events
+ * of every batch committed since its last call (the caller sends the
+ * answers first, and may let a few batches gather). */
 void runtime_batch_begin(struct runtime *rt);
 int runtime_batch_end(struct runtime *rt);
 void runtime_batch_publish(struct runtime *rt);
+/* 1 when committed events wait for runtime_batch_publish. */
+int runtime_batch_pending(const struct runtime *rt);
 /* Turns a response of a lost batch into a 503 (error answers stand). */
 void runtime_batch_failed(struct http_resp *resp);
 

@@ -1,4 +1,6 @@
-/* libFuzzer target: bearer tokens (auth_jwt_verify). */
+/* libFuzzer target: bearer tokens (auth_jwt_verify), and the verified-token
+ * cache in front of it, which must answer exactly as the verification does
+ * (same result, same reason, same claims) however tokens collide in it. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -9,13 +11,30 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+static int same_claims(const struct auth_claims *a, const struct auth_claims *b)
+{
+    return strcmp(a->sub, b->sub) == 0 && strcmp(a->name, b->name) == 0 && a->role == b->role && a->exp == b->exp;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static struct auth_cache *cache;
     char *token = xstrndup((const char *)data, size);
-    struct auth_claims c;
-    const char *why;
+    struct auth_claims c, cc;
+    const char *why, *cwhy;
+    int rc, crc, i;
 
-    if (auth_jwt_verify(fuzz_db(), "fuzz-secret", token, 1000, &c, &why) == 0)
+    if (cache == NULL)
+        cache = auth_cache_open();
+    rc = auth_jwt_verify(fuzz_db(), "fuzz-secret", token, 1000, &c, &why);
+    for (i = 0; i < 2; i++) { /* a miss, then (when valid) a hit */
+        crc = auth_jwt_verify_cached(cache, fuzz_db(), "fuzz-secret", token, 1000, &cc, &cwhy);
+        if (crc != rc || (rc != 0 && strcmp(why, cwhy) != 0) || (rc == 0 && !same_claims(&c, &cc)))
+            __builtin_trap();
+        if (crc == 0)
+            auth_claims_free(&cc);
+    }
+    if (rc == 0)
         auth_claims_free(&c);
     free(token);
     return 0;

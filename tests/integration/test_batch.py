@@ -107,12 +107,13 @@ def test_batching_responder_killed_under_load_keeps_every_acknowledged_event(env
             pid = wait_for(lambda: _batch_pid(a), what="pulse-batch")
             os.kill(pid, signal.SIGKILL)
             wait_for(lambda: _batch_pid(a) not in (None, pid), timeout=20, what="pulse-batch to be restarted")
-        time.sleep(0.7)
+        # and it serves again (slow under valgrind: wait for answers, not time)
+        after = len(acked)
+        wait_for(lambda: len(acked) >= after + 20, timeout=60, what="publishes answered after the kills")
     finally:
         stop.set()
         for t in ts:
             t.join()
-    assert len(acked) > 50, len(acked)
     assert all(s >= 500 for s in other), other  # failures are the server's, never a 4xx
     rows = dict(a.sql("SELECT id, json_extract(data, '$.n') FROM events WHERE topic = 'room:kb'"))
     missing = {i: n for i, n in acked.items() if rows.get(i) != n}

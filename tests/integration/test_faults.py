@@ -88,7 +88,7 @@ def test_request_responder_killed_mid_request_leaves_no_half_state(env):
         stop.set()
         k.join()
     # the web server restarts pulse-batch (lighttpd within a second: 503 until then)
-    wait_for(lambda: a.post("/api/publish", {}).status == 401, what="pulse-batch to be back")
+    wait_for(lambda: a.post("/api/publish", {}).status == 401, timeout=30, what="pulse-batch to be back")
     rows = a.sql("SELECT t.tx_ref, t.status, t.amount, (SELECT amount FROM wallet_credits c WHERE c.tx_ref = t.tx_ref),"
                  " (SELECT balance FROM wallets w WHERE w.user_id = t.user_id),"
                  " (SELECT count(*) FROM events e WHERE e.topic = 'topup:' || t.tx_ref) FROM topups t")

@@ -22,6 +22,9 @@ SCALE = float(os.environ.get("PULSE_TEST_SCALE", "1"))
 PUBLISHERS = 4
 CLIENTS = max(20, int(1000 * SCALE))
 EVENTS = max(200, int(10000 * SCALE)) // PUBLISHERS * PUBLISHERS
+# Mean time between a client's drops: scaled with the run, so that a short
+# run still has every client drop (and resume) more than once.
+DROP_MEAN_MS = max(100, int(2000 * SCALE))
 
 
 def test_a_thousand_clients_reconnecting_at_random_while_ten_thousand_events_are_published(env):
@@ -29,7 +32,7 @@ def test_a_thousand_clients_reconnecting_at_random_while_ten_thousand_events_are
     start = publish(a, "room:before", 1)[0]
     load = subprocess.Popen([SSELOAD, "-p", str(a.port), "-u", "/api/events/stream?topic=room:big",
                              "-n", str(CLIENTS), "-c", "200", "-o", "120", "-e", str(EVENTS), "-w", "300",
-                             "-r", "2000", "-L", str(start)],
+                             "-r", str(DROP_MEAN_MS), "-L", str(start)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = load.stderr.readline()

@@ -19,8 +19,10 @@
 #include "runtime.h"
 
 #define BATCH_MAX 256              /* requests per transaction */
-#define REQUEST_TIMEOUT_MS 30000   /* a started request must arrive whole by then */
+#define REQUEST_TIMEOUT_MS 30000   /* a started request must arrive whole, and an
+                                      * answer be taken, by then */
 #define READ_CHUNK 16384
+#define OUT_KEEP 16384             /* answer buffer a kept connection may keep */
 /* Commits are announced (doorbell ring or Redis PUBLISH) at most this
  * often: under a stream of publishes one ring covers several commits, and
  * the stream responders wake once for them. When idle the first commit is
@@ -41,7 +43,7 @@ struct bconn {
     buf_t out;                   /* records not yet written */
     size_t sent;
     int close_after;             /* the web server did not ask to keep it */
-    long long deadline;          /* 0 while idle between requests */
+    long long deadline;          /* closed if still reading or writing then; 0 when idle */
     struct bconn *prev, *next;   /* in conns or dead */
     struct bconn *ready_next;
 };
@@ -117,8 +119,10 @@ static void conn_write(struct bconn *c)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno == EAGAIN) {
+            /* (not EPOLLRDHUP: a half-closed peer would wake us forever) */
             c->state = B_WRITING;
-            loop_mod(&c->w, EPOLLOUT | EPOLLRDHUP);
+            c->deadline = loop_now_ms() + REQUEST_TIMEOUT_MS;
+            loop_mod(&c->w, EPOLLOUT);
             return;
         }
         if (n < 0) {
@@ -131,8 +135,12 @@ static void conn_write(struct bconn *c)
         conn_close(c);
         return;
     }
-    buf_reset(&c->out);
+    if (c->out.cap > OUT_KEEP)
+        buf_free(&c->out); /* a kept connection does not hold a large answer's buffer */
+    else
+        buf_reset(&c->out);
     c->sent = 0;
+    c->deadline = 0;
     c->state = B_READING;
     loop_mod(&c->w, EPOLLIN | EPOLLRDHUP);
 }
@@ -153,7 +161,13 @@ static void conn_read(struct bconn *c)
         }
         if (c->deadline == 0)
             c->deadline = loop_now_ms() + REQUEST_TIMEOUT_MS;
-        if (fcgi_in_feed(&c->in, tmp, (size_t)n) != 0 || c->in.aborted) {
+        if (fcgi_in_feed(&c->in, tmp, (size_t)n) != 0) {
+            /* e.g. a second request before the answer: we do not pipeline */
+            log_warn("FastCGI protocol violation from the web server; closing its connection");
+            conn_close(c);
+            return;
+        }
+        if (c->in.aborted) {
             conn_close(c);
             return;
         }
@@ -335,7 +349,7 @@ void batch_flush(void)
         if (!lost)
             metrics_add(M_GROUP_COMMITS, 1);
         for (i = 0; i < n; i++) {
-            if (lost)
+            if (lost && bs[i].early == 0)
                 runtime_batch_failed(&bs[i].resp);
             breq_close(&bs[i]);
             conn_write(bs[i].c);
@@ -365,7 +379,7 @@ void batch_tick(long long now_ms)
     }
     for (c = conns.head; c != NULL; c = next) {
         next = c->next;
-        if (c->state == B_READING && c->deadline != 0 && now_ms >= c->deadline)
+        if ((c->state == B_READING || c->state == B_WRITING) && c->deadline != 0 && now_ms >= c->deadline)
             conn_close(c);
     }
     while ((c = dead.head) != NULL) {

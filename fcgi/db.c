@@ -197,12 +197,13 @@ int db_release(struct db *db)
     return db_run(db, SQL_TX_RELEASE);
 }
 
-void db_rollback_to(struct db *db)
+int db_rollback_to(struct db *db)
 {
     /* Some errors (disk full, I/O) roll back the whole transaction, and
-     * the savepoint with it: callers check db_in_transaction after. */
-    if (db_in_transaction(db) && db_run(db, SQL_TX_ROLLBACK_TO) == 0)
-        db_run(db, SQL_TX_RELEASE);
+     * the savepoint with it: that is a failure for the caller too. */
+    if (!db_in_transaction(db) || db_run(db, SQL_TX_ROLLBACK_TO) != 0 || db_run(db, SQL_TX_RELEASE) != 0)
+        return -1;
+    return 0;
 }
 
 int db_bind_text(sqlite3_stmt *st, int idx, const char *s, int len)

@@ -37,10 +37,12 @@ void db_rollback(struct db *db);
 int db_in_transaction(struct db *db);
 
 /* A nested unit inside an open transaction (one request of a group commit):
- * released into the transaction, or rolled back alone. */
+ * released into the transaction, or rolled back alone. db_rollback_to
+ * returns -1 when the unit's changes may still be there (or the whole
+ * transaction is gone): the transaction must not commit then. */
 int db_savepoint(struct db *db);
 int db_release(struct db *db);
-void db_rollback_to(struct db *db);
+int db_rollback_to(struct db *db);
 
 /* Runs a statement that returns one row of one text column (typically a
  * json_object()) and returns a copy the caller frees; NULL on error or no

@@ -133,9 +133,8 @@ static void tx_abandon(struct runtime *rt)
         db_rollback(rt->db);
         return;
     }
-    db_rollback_to(rt->db);
-    if (!db_in_transaction(rt->db))
-        rt->batch_broken = 1;
+    if (db_rollback_to(rt->db) != 0)
+        rt->batch_broken = 1; /* never commit what may hold a failed unit */
 }
 
 static int tx_close(struct runtime *rt, struct ctx *c)
@@ -280,8 +279,6 @@ void runtime_batch_failed(struct http_resp *resp)
 {
     struct ctx c;
 
-    if (resp->status >= 400)
-        return; /* it changed nothing anyway: its answer stands */
     memset(&c, 0, sizeof c);
     c.resp = resp;
     buf_reset(&resp->headers);

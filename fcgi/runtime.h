@@ -23,7 +23,7 @@ void runtime_handle(struct runtime *rt, struct http_req *req, struct http_resp *
  * transaction, each in its own savepoint, so a request that fails still
  * changes nothing while the others commit together. A response is final
  * only once runtime_batch_end returned 0; on -1 nothing of the batch was
- * kept and every successful response must go through
+ * kept and every response that went through the router must go through
  * runtime_batch_failed. runtime_batch_publish then publishes the events
  * of every batch committed since its last call (the caller sends the
  * answers first, and may let a few batches gather). */
@@ -32,7 +32,8 @@ int runtime_batch_end(struct runtime *rt);
 void runtime_batch_publish(struct runtime *rt);
 /* 1 when committed events wait for runtime_batch_publish. */
 int runtime_batch_pending(const struct runtime *rt);
-/* Turns a response of a lost batch into a 503 (error answers stand). */
+/* Turns a response of a lost batch into a 503: even an error answer may
+ * rest on what an earlier request of the batch wrote and lost. */
 void runtime_batch_failed(struct http_resp *resp);
 
 /* Appends the CGI response head (Status, Content-Type, Cache-Control,

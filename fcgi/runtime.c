@@ -124,6 +124,10 @@ static int tx_open(struct runtime *rt, int write)
 {
     if (!rt->batching)
         return db_begin(rt->db, write);
+    /* Outside a transaction a savepoint would start (and its release
+     * commit) one of its own: the batch is lost, not continued. */
+    if (!rt->batch_broken && !db_in_transaction(rt->db))
+        rt->batch_broken = 1;
     return rt->batch_broken ? -1 : db_savepoint(rt->db);
 }
 
@@ -275,11 +279,13 @@ void runtime_batch_publish(struct runtime *rt)
     drop_pending(rt, 0);
 }
 
-void runtime_batch_failed(struct http_resp *resp)
+void runtime_batch_failed(struct runtime *rt, struct http_resp *resp)
 {
     struct ctx c;
 
     memset(&c, 0, sizeof c);
+    c.rt = rt;
+    c.db = rt->db; /* the error body is built by SQLite's json_object() */
     c.resp = resp;
     buf_reset(&resp->headers);
     buf_reset(&resp->body);

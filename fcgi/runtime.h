@@ -34,7 +34,7 @@ void runtime_batch_publish(struct runtime *rt);
 int runtime_batch_pending(const struct runtime *rt);
 /* Turns a response of a lost batch into a 503: even an error answer may
  * rest on what an earlier request of the batch wrote and lost. */
-void runtime_batch_failed(struct http_resp *resp);
+void runtime_batch_failed(struct runtime *rt, struct http_resp *resp);
 
 /* Appends the CGI response head (Status, Content-Type, Cache-Control,
  * extra headers, blank line) both responders send before the body. */

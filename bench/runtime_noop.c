@@ -54,6 +54,11 @@ void runtime_batch_publish(struct runtime *rt)
     (void)rt;
 }
 
+void runtime_tick(struct runtime *rt)
+{
+    (void)rt;
+}
+
 int runtime_batch_pending(const struct runtime *rt)
 {
     (void)rt;

@@ -373,6 +373,7 @@ void batch_tick(long long now_ms)
 {
     struct bconn *c, *next;
 
+    runtime_tick(rt);
     if (accept_paused_until && now_ms >= accept_paused_until) {
         accept_paused_until = 0;
         loop_mod(&listen_watch, EPOLLIN);

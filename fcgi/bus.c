@@ -31,6 +31,9 @@ struct bus {
     struct bell_ringer *bells;  /* the local doorbells, used by both modes */
     long long retry_at_ms;      /* no connect attempt before this */
     long backoff_ms;
+    /* The newest event only the local bells heard of (Redis was down):
+     * other hosts learn of it at the next PUBLISH, or from bus_catch_up. */
+    struct event owed;          /* owned copy; id 0 when nothing is owed */
 };
 
 static long long now_ms(void)
@@ -138,6 +141,22 @@ static int redis_ensure(struct bus *b)
     return 0;
 }
 
+static void owed_clear(struct bus *b)
+{
+    free(b->owed.topic);
+    free(b->owed.envelope);
+    memset(&b->owed, 0, sizeof b->owed);
+}
+
+static void owed_keep(struct bus *b, const struct event *ev)
+{
+    owed_clear(b);
+    b->owed.id = ev->id;
+    b->owed.topic = xstrdup(ev->topic);
+    b->owed.envelope = xstrndup(ev->envelope, ev->len);
+    b->owed.len = ev->len;
+}
+
 /* The PUBLISHes of a batch in one pipeline: one round trip for all. */
 static int redis_publish_once(struct bus *b, const struct event *evs, size_t n)
 {
@@ -168,13 +187,14 @@ static int redis_publish(struct bus *b, const struct event *evs, size_t n)
 {
     int was_connected = b->rc != NULL;
 
-    if (n == 0 || redis_publish_once(b, evs, n) == 0)
+    if (n == 0)
         return 0;
-    if (was_connected) {
-        b->retry_at_ms = 0;
-        if (redis_publish_once(b, evs, n) == 0)
-            return 0;
+    if (redis_publish_once(b, evs, n) == 0 ||
+        (was_connected && (b->retry_at_ms = 0, redis_publish_once(b, evs, n) == 0))) {
+        owed_clear(b); /* this PUBLISH makes other hosts read past the owed one */
+        return 0;
     }
+    owed_keep(b, &evs[n - 1]);
     return ring_local(b, evs, n);
 }
 
@@ -228,7 +248,16 @@ void bus_close(struct bus *b)
         return;
     b->ops->close(b);
     bell_ringer_close(b->bells);
+    owed_clear(b);
     free(b);
+}
+
+void bus_catch_up(struct bus *b)
+{
+    if (b->ops != &bus_redis_ops || b->owed.id == 0 || now_ms() < b->retry_at_ms)
+        return;
+    if (redis_publish_once(b, &b->owed, 1) == 0)
+        owed_clear(b);
 }
 
 int bus_publish(struct bus *b, const struct event *evs, size_t n)

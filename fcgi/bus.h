@@ -36,6 +36,11 @@ void bus_close(struct bus *b);
 /* Publishes the events of one commit (n may be 0). 0, or -1 when no bus
  * was reached: stream responders then find them by polling the log. */
 int bus_publish(struct bus *b, const struct event *evs, size_t n);
+/* After Redis failed, tells the other hosts (one PUBLISH of the newest
+ * event only the local bells heard of) once Redis answers again; a process
+ * with a loop calls it now and then, so they do not wait for their tail
+ * poll when no further publish comes. */
+void bus_catch_up(struct bus *b);
 const char *bus_mode(const struct bus *b);
 const char *bus_health(struct bus *b);
 

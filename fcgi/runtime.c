@@ -268,6 +268,11 @@ int runtime_batch_end(struct runtime *rt)
     return rc;
 }
 
+void runtime_tick(struct runtime *rt)
+{
+    bus_catch_up(rt->bus);
+}
+
 int runtime_batch_pending(const struct runtime *rt)
 {
     return rt->npending > 0;

@@ -30,6 +30,8 @@ void runtime_handle(struct runtime *rt, struct http_req *req, struct http_resp *
 void runtime_batch_begin(struct runtime *rt);
 int runtime_batch_end(struct runtime *rt);
 void runtime_batch_publish(struct runtime *rt);
+/* Lets the bus tell other hosts what it owes them after a Redis outage. */
+void runtime_tick(struct runtime *rt);
 /* 1 when committed events wait for runtime_batch_publish. */
 int runtime_batch_pending(const struct runtime *rt);
 /* Turns a response of a lost batch into a 503: even an error answer may

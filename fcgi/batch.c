@@ -2,10 +2,8 @@
 #include "batch.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -64,10 +62,10 @@ struct breq {
 };
 
 static struct runtime *rt;
-static struct watch listen_watch;
+static void accept_conn(int fd);
+static struct listener listener = {.on_conn = accept_conn};
 static struct blist conns, dead;
 static struct bconn *ready_head, **ready_tail = &ready_head;
-static long long accept_paused_until;
 static long long announced_ms;             /* when events were last announced */
 
 static void blist_add(struct blist *l, struct bconn *c)
@@ -191,41 +189,20 @@ static void conn_on_io(struct watch *w, uint32_t events)
         conn_write(c);
 }
 
-static void accept_all(void)
+static void accept_conn(int fd)
 {
-    for (;;) {
-        int fd = accept4(listen_watch.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        struct bconn *c;
+    struct bconn *c = xcalloc(1, sizeof *c);
 
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE) {
-                log_warn("accept: %s; pausing accepts", strerror(errno));
-                loop_mod(&listen_watch, 0);
-                accept_paused_until = loop_now_ms() + 250;
-            } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-                log_warn("accept: %s", strerror(errno));
-            }
-            return;
-        }
-        metrics_add(M_BATCH_CONNECTIONS, 1);
-        c = xcalloc(1, sizeof *c);
-        c->w.fd = fd;
-        c->w.cb = conn_on_io;
-        c->state = B_READING;
-        c->in.stdin_max = (size_t)pulse_cfg->max_body;
-        blist_add(&conns, c);
-        if (loop_add(&c->w, EPOLLIN | EPOLLRDHUP) != 0) {
-            log_warn("epoll add: %s", strerror(errno));
-            conn_close(c);
-        }
+    metrics_add(M_BATCH_CONNECTIONS, 1);
+    c->w.fd = fd;
+    c->w.cb = conn_on_io;
+    c->state = B_READING;
+    c->in.stdin_max = (size_t)pulse_cfg->max_body;
+    blist_add(&conns, c);
+    if (loop_add(&c->w, EPOLLIN | EPOLLRDHUP) != 0) {
+        log_warn("epoll add: %s", strerror(errno));
+        conn_close(c);
     }
-}
-
-static void on_listen(struct watch *w, uint32_t events)
-{
-    (void)w;
-    (void)events;
-    accept_all();
 }
 
 /* ---- one request ---- */
@@ -316,11 +293,7 @@ static void breq_close(struct breq *b)
 int batch_init(struct runtime *runtime, int listen_fd)
 {
     rt = runtime;
-    if (fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) != 0)
-        return -1;
-    listen_watch.fd = listen_fd;
-    listen_watch.cb = on_listen;
-    return loop_add(&listen_watch, EPOLLIN);
+    return loop_listen(&listener, listen_fd);
 }
 
 void batch_flush(void)
@@ -374,10 +347,7 @@ void batch_tick(long long now_ms)
     struct bconn *c, *next;
 
     runtime_tick(rt);
-    if (accept_paused_until && now_ms >= accept_paused_until) {
-        accept_paused_until = 0;
-        loop_mod(&listen_watch, EPOLLIN);
-    }
+    loop_listener_tick(&listener, now_ms);
     for (c = conns.head; c != NULL; c = next) {
         next = c->next;
         if ((c->state == B_READING || c->state == B_WRITING) && c->deadline != 0 && now_ms >= c->deadline)

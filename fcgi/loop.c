@@ -2,10 +2,16 @@
 #include "loop.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
+
 #define LOOP_BATCH 256
+#define ACCEPT_PAUSE_MS 250
 
 static int epfd = -1;
 
@@ -66,4 +72,46 @@ long long loop_now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void listener_on_io(struct watch *w, uint32_t events)
+{
+    struct listener *l = (struct listener *)w;
+
+    (void)events;
+    for (;;) {
+        int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) {
+                log_warn("accept: %s; pausing accepts%s", strerror(errno), l->hint ? l->hint : "");
+                loop_mod(w, 0);
+                l->paused_until = loop_now_ms() + ACCEPT_PAUSE_MS;
+            } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+                log_warn("accept: %s", strerror(errno));
+            }
+            return;
+        }
+        l->on_conn(fd);
+    }
+}
+
+int loop_listen(struct listener *l, int fd)
+{
+    /* The web server hands the socket over blocking; we accept in a loop
+     * until EAGAIN, so it must not block. */
+    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
+        return -1;
+    l->w.fd = fd;
+    l->w.cb = listener_on_io;
+    l->paused_until = 0;
+    return loop_add(&l->w, EPOLLIN);
+}
+
+void loop_listener_tick(struct listener *l, long long now_ms)
+{
+    if (l->paused_until && now_ms >= l->paused_until) {
+        l->paused_until = 0;
+        loop_mod(&l->w, EPOLLIN);
+    }
 }

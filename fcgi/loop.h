@@ -23,4 +23,20 @@ void loop_del(struct watch *w);
 int loop_run_once(int timeout_ms);
 long long loop_now_ms(void);                         /* CLOCK_MONOTONIC */
 
+/* A FastCGI listening socket on the loop (the stream and the batching
+ * responders' fd 0): accepts until EAGAIN and hands each connection, non-
+ * blocking, to on_conn. Out of descriptors the socket stays readable, so it
+ * stops being watched for a moment instead of spinning: loop_listener_tick
+ * watches it again. */
+struct listener {
+    struct watch w;                                  /* first: the loop hands back &w */
+    void (*on_conn)(int fd);
+    const char *hint;                                /* added to the out-of-descriptors warning */
+    long long paused_until;
+};
+
+/* Makes fd non-blocking and watches it. 0, or -1 with errno set. */
+int loop_listen(struct listener *l, int fd);
+void loop_listener_tick(struct listener *l, long long now_ms);
+
 #endif

@@ -2,10 +2,8 @@
 #include "stream.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -79,13 +77,14 @@ struct list {
 
 static const struct config *cfg;
 static struct db *db;
-static struct watch listen_watch;
+static void accept_conn(int fd);
+static struct listener listener = {.on_conn = accept_conn,
+                                   .hint = " (raise the fd limit or lower PULSE_MAX_CONNECTIONS)"};
 static struct topic *buckets[TOPIC_BUCKETS];
 static struct list handshakes, streams, zombies;
 static int64_t high_water;          /* every event <= this has been dispatched */
 static struct frame *ping_frame;
 static long long next_heartbeat;
-static long long accept_paused_until;  /* out of descriptors: retry accepting then */
 static int serving = 1;             /* 0 while an edge's first copy of the log is incomplete */
 
 /* ---- frames ---- */
@@ -664,13 +663,6 @@ static void conn_on_io(struct watch *w, uint32_t events)
 
 /* ---- public ---- */
 
-static void on_listen(struct watch *w, uint32_t events)
-{
-    (void)w;
-    (void)events;
-    stream_accept();
-}
-
 int stream_init(const struct config *config, struct db *database, int listen_fd)
 {
     int64_t pruned;
@@ -684,44 +676,21 @@ int stream_init(const struct config *config, struct db *database, int listen_fd)
     ping_frame = frame_from_sse(&ping, SHARED_REQUEST_ID);
     buf_free(&ping);
     next_heartbeat = loop_now_ms() + cfg->heartbeat_s * 1000;
-    /* The web server hands the socket over blocking; we accept in a loop
-     * until EAGAIN, so it must not block. */
-    if (fcntl(listen_fd, F_SETFL, fcntl(listen_fd, F_GETFL) | O_NONBLOCK) != 0)
-        return -1;
-    listen_watch.fd = listen_fd;
-    listen_watch.cb = on_listen;
-    return loop_add(&listen_watch, EPOLLIN);
+    return loop_listen(&listener, listen_fd);
 }
 
-void stream_accept(void)
+static void accept_conn(int fd)
 {
-    for (;;) {
-        int fd = accept4(listen_watch.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        struct conn *c;
+    struct conn *c = xcalloc(1, sizeof *c);
 
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE) {
-                /* The listen socket stays readable: stop watching it for a
-                 * moment instead of spinning, and say so once per pause. */
-                log_warn("accept: %s; pausing accepts (raise the fd limit or lower "
-                         "PULSE_MAX_CONNECTIONS)", strerror(errno));
-                loop_mod(&listen_watch, 0);
-                accept_paused_until = loop_now_ms() + 250;
-            } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
-                log_warn("accept: %s", strerror(errno));
-            }
-            return;
-        }
-        c = xcalloc(1, sizeof *c);
-        c->w.fd = fd;
-        c->w.cb = conn_on_io;
-        c->state = C_HANDSHAKE;
-        c->deadline = loop_now_ms() + HANDSHAKE_TIMEOUT_MS;
-        list_add(&handshakes, c);
-        if (loop_add(&c->w, EPOLLIN | EPOLLRDHUP) != 0) {
-            log_warn("epoll add: %s", strerror(errno));
-            conn_close(c);
-        }
+    c->w.fd = fd;
+    c->w.cb = conn_on_io;
+    c->state = C_HANDSHAKE;
+    c->deadline = loop_now_ms() + HANDSHAKE_TIMEOUT_MS;
+    list_add(&handshakes, c);
+    if (loop_add(&c->w, EPOLLIN | EPOLLRDHUP) != 0) {
+        log_warn("epoll add: %s", strerror(errno));
+        conn_close(c);
     }
 }
 
@@ -787,10 +756,7 @@ void stream_tick(long long now_ms)
 {
     struct conn *c, *next;
 
-    if (accept_paused_until && now_ms >= accept_paused_until) {
-        accept_paused_until = 0;
-        loop_mod(&listen_watch, EPOLLIN);
-    }
+    loop_listener_tick(&listener, now_ms);
 
     for (c = handshakes.head; c != NULL; c = next) {
         next = c->next;

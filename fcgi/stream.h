@@ -14,8 +14,6 @@ struct config;
 struct db;
 
 int stream_init(const struct config *cfg, struct db *db, int listen_fd);
-/* Accepts every pending connection (the listen socket's watch callback). */
-void stream_accept(void);
 /* Delivers every committed event newer than the high-water mark. */
 void stream_pump(void);
 /* Heartbeats and handshake time-outs; call a few times a second. */

@@ -185,12 +185,16 @@ static int redis_publish_once(struct bus *b, const struct event *evs, size_t n)
  * a stream responder, which reads the events from the log.) */
 static int redis_publish(struct bus *b, const struct event *evs, size_t n)
 {
-    int was_connected = b->rc != NULL;
+    int was_connected = b->rc != NULL, rc;
 
     if (n == 0)
         return 0;
-    if (redis_publish_once(b, evs, n) == 0 ||
-        (was_connected && (b->retry_at_ms = 0, redis_publish_once(b, evs, n) == 0))) {
+    rc = redis_publish_once(b, evs, n);
+    if (rc != 0 && was_connected) {
+        b->retry_at_ms = 0;
+        rc = redis_publish_once(b, evs, n);
+    }
+    if (rc == 0) {
         owed_clear(b); /* this PUBLISH makes other hosts read past the owed one */
         return 0;
     }

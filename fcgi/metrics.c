@@ -103,11 +103,15 @@ int metrics_open(const char *data_dir)
         goto fail;
     /* A file of another layout (an older Pulse) is emptied first; then
      * ftruncate grows it and the kernel fills with zeros, every slot free. */
-    if (fstat(fd, &sb) != 0 || (stale_layout(fd, &sb) && ftruncate(fd, 0) != 0) ||
-        (fstat(fd, &sb) != 0) || ((size_t)sb.st_size < sizeof *mf && ftruncate(fd, sizeof *mf) != 0)) {
-        close(fd);
-        goto fail;
+    if (fstat(fd, &sb) != 0)
+        goto fail_fd;
+    if (stale_layout(fd, &sb)) {
+        if (ftruncate(fd, 0) != 0)
+            goto fail_fd;
+        sb.st_size = 0;
     }
+    if ((size_t)sb.st_size < sizeof *mf && ftruncate(fd, sizeof *mf) != 0)
+        goto fail_fd;
     p = mmap(NULL, sizeof *mf, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     close(fd);
     if (p == MAP_FAILED)
@@ -119,6 +123,10 @@ int metrics_open(const char *data_dir)
         return -1;
     }
     return 0;
+fail_fd:
+    n = errno;
+    close(fd);
+    errno = n;
 fail:
     log_warn("metrics: cannot map %s/metrics.shm: %s", data_dir, strerror(errno));
     return -1;

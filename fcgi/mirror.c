@@ -180,7 +180,7 @@ static void on_entries(redisAsyncContext *c, void *r, void *priv)
         rasync_drop(&ra, "cannot store mirrored events");
         return;
     }
-    if (n > 0 && store_prune(db, cfg->retention, PRUNE_BATCH) < 0)
+    if (n > 0 && store_prune(db, cfg->retention, PRUNE_BATCH, NULL) < 0)
         log_warn("redis mirror: pruning failed; retrying after the next batch");
     news(last, n < MIRROR_BATCH);
     read_next(1);

@@ -27,6 +27,7 @@ struct runtime {
     struct event *pending;      /* owned; committed or in the open batch, not yet published */
     size_t npending, pending_cap;
     size_t batch_from;          /* the open batch's first pending event */
+    int64_t oldest;             /* no event below this id is left (a lower bound) */
 };
 
 static const struct route_table *const all_tables[] = {
@@ -101,7 +102,10 @@ static void publish_events(struct runtime *rt, struct event *evs, size_t n)
     for (i = 0; i < n; i++)
         if (evs[i].id % PRUNE_EVERY == 0)
             prune = 1;
-    if (prune && store_prune(rt->db, rt->cfg->retention, PRUNE_BATCH) < 0)
+    /* Until the log holds more than retention events there is nothing to
+     * delete: no transaction (and no write lock) for finding that out. */
+    if (prune && evs[n - 1].id - rt->cfg->retention >= rt->oldest &&
+        store_prune(rt->db, rt->cfg->retention, PRUNE_BATCH, &rt->oldest) < 0)
         log_warn("pruning the event log failed; will retry");
 }
 

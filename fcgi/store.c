@@ -220,7 +220,7 @@ int store_mark_gap(struct db *db, int64_t upto)
     return exec_int(db, SQL_EVENT_SET_PRUNED, upto) < 0 ? -1 : 0;
 }
 
-int store_prune(struct db *db, long retention, int batch)
+int store_prune(struct db *db, long retention, int batch, int64_t *oldest)
 {
     int64_t pruned, last, min_id, upto;
     int ok, deleted = 0;
@@ -239,9 +239,14 @@ int store_prune(struct db *db, long retention, int batch)
         deleted = exec_int(db, SQL_EVENT_PRUNE, upto);
         if (deleted < 0 || exec_int(db, SQL_EVENT_SET_PRUNED, upto) < 0)
             goto fail;
+        min_id = upto + 1;
+    } else if (min_id == 0) {
+        min_id = last + 1; /* empty: the next id is the oldest there can be */
     }
     if (db_commit(db) != 0)
         return -1;
+    if (oldest != NULL)
+        *oldest = min_id;
     return deleted;
 fail:
     db_rollback(db);

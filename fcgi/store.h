@@ -66,7 +66,9 @@ int store_mark_gap(struct db *db, int64_t upto);
 
 /* Deletes one batch of the oldest events beyond the newest `retention`, in
  * its own short transaction so writers are never blocked for long. Returns
- * the number of rows deleted, or -1. */
-int store_prune(struct db *db, long retention, int batch);
+ * the number of rows deleted, or -1. When oldest is not NULL it receives a
+ * lower bound of the smallest id left: until the newest id is `retention`
+ * past it there is nothing to prune, and no transaction need be taken. */
+int store_prune(struct db *db, long retention, int batch, int64_t *oldest);
 
 #endif

@@ -747,6 +747,14 @@ void stream_pump(void)
         }
         if (pruned > high_water)
             reset_all(pruned);
+        if (streams.head == NULL) {
+            /* Nobody to deliver to (a new stream replays from the log up
+             * to high_water first): no envelopes to build. */
+            if (last > high_water)
+                high_water = last;
+            db_rollback(db);
+            return;
+        }
         rc = store_read_after(db, high_water, PUMP_BATCH, dispatch_row, NULL, &count);
         db_rollback(db);
     } while (rc == 0 && count == PUMP_BATCH);

@@ -134,19 +134,23 @@ static void test_append_and_read(void)
 
 static void test_prune(void)
 {
-    int64_t pruned = -1, last = -1;
+    int64_t pruned = -1, last = -1, oldest = -1;
     int i;
 
-    CHECK_INT_EQ(store_prune(db, 1, 100), 2); /* keeps only the newest */
+    CHECK_INT_EQ(store_prune(db, 1, 100, &oldest), 2); /* keeps only the newest */
+    CHECK_INT_EQ(oldest, 3);
     CHECK(store_bounds(db, &pruned, &last) == 0);
     CHECK_INT_EQ(pruned, 2);
     CHECK_INT_EQ(last, 3);
     CHECK(!db_in_transaction(db));
     CHECK_STR_EQ(after(0, 100, 0), "3");
-    CHECK_INT_EQ(store_prune(db, 1, 100), 0); /* nothing more to do */
+    oldest = -1;
+    CHECK_INT_EQ(store_prune(db, 1, 100, &oldest), 0); /* nothing more to do */
+    CHECK_INT_EQ(oldest, 3);
 
     /* ids keep increasing, also once every row is gone (AUTOINCREMENT) */
-    CHECK_INT_EQ(store_prune(db, 0, 100), 1);
+    CHECK_INT_EQ(store_prune(db, 0, 100, &oldest), 1);
+    CHECK_INT_EQ(oldest, 4); /* empty: the next id */
     CHECK_STR_EQ(after(0, 100, 0), "");
     CHECK(db_begin(db, 1) == 0);
     append("room:a", "{}", 4);
@@ -160,9 +164,10 @@ static void test_prune(void)
     for (i = 5; i <= 14; i++)
         append("room:b", "{}", i);
     CHECK(db_commit(db) == 0);
-    CHECK_INT_EQ(store_prune(db, 2, 3), 3);
+    CHECK_INT_EQ(store_prune(db, 2, 3, &oldest), 3);
+    CHECK_INT_EQ(oldest, 7); /* 4..6 deleted */
     CHECK_STR_EQ(after(0, 100, 0), "7,8,9,10,11,12,13,14");
-    CHECK_INT_EQ(store_prune(db, 2, 100), 6);
+    CHECK_INT_EQ(store_prune(db, 2, 100, NULL), 6);
     CHECK_STR_EQ(after(0, 100, 0), "13,14");
     CHECK(store_bounds(db, &pruned, &last) == 0);
     CHECK_INT_EQ(pruned, 12);

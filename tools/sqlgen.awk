@@ -11,7 +11,8 @@ mode == "q" && /^--/ { next }
 mode == "q" && nq > 0 { qtext[nq] = qtext[nq] $0 "\n" }
 mode == "m" { mig[nm] = mig[nm] $0 "\n" }
 function cstr(s,    r) {
-    gsub(/\\/, "\\\\", s); gsub(/"/, "\\\"", s); gsub(/\t/, "    ", s)
+    # (a backslash in a replacement escapes the next: four make one pair)
+    gsub(/\\/, "\\\\\\\\", s); gsub(/"/, "\\\"", s); gsub(/\t/, "    ", s)
     gsub(/\n/, "\\n\"\n    \"", s)
     return "    \"" s "\""
 }

@@ -32,10 +32,16 @@ UPDATE meta SET v = max(v, ?1) WHERE k = 'pruned_upto';
 -- name: event_min_id
 SELECT COALESCE(min(id), 0) FROM events;
 
--- name: event_publish_body
-SELECT json_type(?1, '$.topic'), json_extract(?1, '$.topic'),
-       json_type(?1, '$.type'), json_extract(?1, '$.type'),
-       json_type(?1, '$.data'), json_extract(?1, '$.data');
+-- The members POST /api/publish reads, from one parse of the body (each
+-- json_extract call would parse it again): key, JSON type, value (text
+-- unescaped, an object as minified JSON), and whether a text value is
+-- whole: SQLite 3.40 ends an unescaped string at \u0000, so a name with one
+-- in it would come back as a valid prefix. Of a repeated key the first
+-- counts, as with json_extract. The body is an object (json_is_object).
+-- name: event_publish_members
+SELECT key, type, value,
+       CASE WHEN type = 'text' AND instr(?1, '\u0000') THEN json_quote(value) = (?1 -> fullkey) ELSE 1 END
+FROM json_each(?1) WHERE key IN ('topic', 'type', 'data');
 
 -- name: event_poll_reply
 SELECT json_object('events', json(?1), 'last_id', CAST(?2 AS INTEGER),

@@ -94,6 +94,12 @@ def test_bad_input_table(env):
         ("POST", "/api/publish", json.dumps({"topic": "t", "type": "x", "data": "[1,2]"}), adm, 400, "invalid_data"),
         ("POST", "/api/publish", json.dumps({"topic": "t", "type": "x", "data": [1]}), adm, 400, "invalid_data"),
         ("POST", "/api/publish", json.dumps({"topic": 5, "type": "x", "data": {}}), adm, 400, "invalid_topic"),
+        # an escaped NUL would end the name early in C: refused, not truncated
+        ("POST", "/api/publish", '{"topic":"room:a\\u0000b","type":"x","data":{}}', adm, 400, "invalid_topic"),
+        ("POST", "/api/publish", '{"topic":"t","type":"x\\u0000","data":{}}', adm, 400, "invalid_type"),
+        ("POST", "/api/publish", json.dumps({"topic": "t", "type": "x", "data": None}), adm, 400, "invalid_data"),
+        # of a repeated member the first counts (as with json_extract)
+        ("POST", "/api/publish", '{"topic":"a b","topic":"t","type":"x","data":{}}', adm, 400, "invalid_topic"),
         # the batching responder reads bodies itself: its limit, its JSON check
         ("POST", "/api/publish", "{\"topic\":\"" + "x" * 5000 + "\"}", adm, 413, "body_too_large"),
         ("POST", "/api/publish", "{not json", adm, 400, "invalid_json"),

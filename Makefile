@@ -175,6 +175,13 @@ build/bench/noop/pulse-batch: bench/runtime_noop.c $(addprefix $(BUILD)/obj/,$(a
 	@mkdir -p build/bench/noop
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
 
+# The publish handler path's CPU per request, without sockets (see the file).
+PUB_BENCH := $(filter-out $(BUILD)/obj/batch_main.o $(BUILD)/obj/batch.o $(BUILD)/obj/loop.o \
+                          $(BUILD)/obj/fcgi_rec.o $(BUILD)/obj/proc.o,$(batch_objs))
+build/bench/runtime_publish: bench/runtime_publish.c $(PUB_BENCH)
+	@mkdir -p build/bench
+	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+
 # The SSE load generator: benchmarks, and the fault tests' 1,000 clients.
 build/bench/sseload: bench/sseload.c
 	@mkdir -p build/bench

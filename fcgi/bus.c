@@ -148,28 +148,41 @@ static void owed_clear(struct bus *b)
     memset(&b->owed, 0, sizeof b->owed);
 }
 
-static void owed_keep(struct bus *b, const struct event *ev)
+/* Keeps the newest event of evs that has an envelope (one without is
+ * found by the other hosts' tail poll). */
+static void owed_keep(struct bus *b, const struct event *evs, size_t n)
 {
+    while (n > 0 && evs[n - 1].envelope == NULL)
+        n--;
+    if (n == 0)
+        return;
     owed_clear(b);
-    b->owed.id = ev->id;
-    b->owed.topic = xstrdup(ev->topic);
-    b->owed.envelope = xstrndup(ev->envelope, ev->len);
-    b->owed.len = ev->len;
+    b->owed.id = evs[n - 1].id;
+    b->owed.topic = xstrdup(evs[n - 1].topic);
+    b->owed.envelope = xstrndup(evs[n - 1].envelope, evs[n - 1].len);
+    b->owed.len = evs[n - 1].len;
 }
 
-/* The PUBLISHes of a batch in one pipeline: one round trip for all. */
+/* The PUBLISHes of a batch in one pipeline: one round trip for all. An
+ * event without an envelope (store_envelopes could not read it) is left
+ * out: a PUBLISH only wakes the other hosts, and the next one or their
+ * tail poll does that too. */
 static int redis_publish_once(struct bus *b, const struct event *evs, size_t n)
 {
     redisReply *r = NULL;
-    size_t i;
+    size_t i, sent = 0;
     int ok = 1;
 
     if (redis_ensure(b) != 0)
         return -1;
-    for (i = 0; i < n && ok; i++)
+    for (i = 0; i < n && ok; i++) {
+        if (evs[i].envelope == NULL)
+            continue;
         ok = redisAppendCommand(b->rc, "PUBLISH %s%s%s %b", b->cfg->redis_prefix, "ev:", evs[i].topic,
                                 evs[i].envelope, evs[i].len) == REDIS_OK;
-    for (i = 0; i < n && ok; i++) {
+        sent++;
+    }
+    for (i = 0; i < sent && ok; i++) {
         ok = redisGetReply(b->rc, (void **)&r) == REDIS_OK && r != NULL && r->type == REDIS_REPLY_INTEGER;
         freeReplyObject(r);
         r = NULL;
@@ -198,7 +211,7 @@ static int redis_publish(struct bus *b, const struct event *evs, size_t n)
         owed_clear(b); /* this PUBLISH makes other hosts read past the owed one */
         return 0;
     }
-    owed_keep(b, &evs[n - 1]);
+    owed_keep(b, evs, n);
     return ring_local(b, evs, n);
 }
 
@@ -272,6 +285,11 @@ int bus_publish(struct bus *b, const struct event *evs, size_t n)
 const char *bus_mode(const struct bus *b)
 {
     return b->ops->mode;
+}
+
+int bus_wants_envelopes(const struct bus *b)
+{
+    return b->ops == &bus_redis_ops;
 }
 
 const char *bus_health(struct bus *b)

@@ -42,6 +42,9 @@ int bus_publish(struct bus *b, const struct event *evs, size_t n);
  * poll when no further publish comes. */
 void bus_catch_up(struct bus *b);
 const char *bus_mode(const struct bus *b);
+/* 1 when bus_publish sends envelopes (Redis), so the caller fills them
+ * (store_envelopes) first; the local bells need only ids. */
+int bus_wants_envelopes(const struct bus *b);
 const char *bus_health(struct bus *b);
 
 /* Where Redis is, from REDIS_URL or REDIS_HOST/PORT/PASSWORD/DB. Returns 0,

@@ -96,6 +96,9 @@ static void publish_events(struct runtime *rt, struct event *evs, size_t n)
     int prune = 0;
 
     metrics_add(M_EVENTS_APPENDED, (int64_t)n);
+    if (bus_wants_envelopes(rt->bus) && store_envelopes(rt->db, evs, n) != 0)
+        log_warn("events %lld..%lld: not every envelope could be read back for Redis",
+                 (long long)evs[0].id, (long long)evs[n - 1].id);
     if (bus_publish(rt->bus, evs, n) != 0)
         log_warn("events %lld..%lld: no bus reached; stream responders will find them by polling the log",
                  (long long)evs[0].id, (long long)evs[n - 1].id);

@@ -17,17 +17,22 @@ struct event {
     int64_t id;
     char *topic;      /* owned */
     char *type;       /* owned */
-    char *envelope;   /* owned: {"id","topic","type","ts","data"} */
+    char *envelope;   /* owned: {"id","topic","type","ts","data"}; NULL until store_envelopes */
     size_t len;       /* strlen(envelope) */
 };
 
 #define STORE_MAX_TOPICS 16
 
 /* Appends an event in the current transaction; data_json must be valid
- * JSON. Fills ev (free with store_event_free). 0 or -1. */
+ * JSON. Fills ev's id, topic and type (free with store_event_free). 0 or -1. */
 int store_append_event(struct db *db, const char *topic, const char *type, const char *data_json,
                        struct event *ev);
 void store_event_free(struct event *ev);
+
+/* Fills the envelopes of committed events (evs in id order) that have none,
+ * as the log builds them for streams. 0, or -1 when some stay NULL (pruned
+ * already, or a read error). */
+int store_envelopes(struct db *db, struct event *evs, size_t n);
 
 /* pruned_upto: highest id ever pruned; last_id: highest id ever assigned. */
 int store_bounds(struct db *db, int64_t *pruned_upto, int64_t *last_id);

@@ -113,75 +113,54 @@ static int valid_type(const char *s)
     return s != NULL && strlen(s) <= TYPE_MAX && http_valid_id(s);
 }
 
-/* One member of the publish body: its JSON type and value, both owned. */
-struct member {
-    char *type, *value;
-};
-
-/* Reads topic, type and data (in that order into m) from the body. 0, or -1
- * with a 503 answered. */
-static int publish_members(struct ctx *c, struct member m[3])
-{
-    static const char *const names[3] = {"topic", "type", "data"};
-    sqlite3_stmt *st = db_stmt(c->db, SQL_EVENT_PUBLISH_MEMBERS);
-    int rc, i;
-
-    if (st == NULL || db_bind_text(st, 1, c->req->body, (int)c->req->body_len) != 0) {
-        db_done(st);
-        ctx_db_error(c);
-        return -1;
-    }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *key = (const char *)sqlite3_column_text(st, 0);
-        const char *type = (const char *)sqlite3_column_text(st, 1);
-        const char *value = (const char *)sqlite3_column_text(st, 2);
-
-        for (i = 0; i < 3; i++) {
-            if (key == NULL || type == NULL || strcmp(key, names[i]) != 0 || m[i].type != NULL)
-                continue;
-            m[i].type = xstrdup(type);
-            /* a cut-short string is no valid name: left NULL */
-            if (value != NULL && sqlite3_column_int(st, 3) == 1)
-                m[i].value = xstrdup(value);
-        }
-    }
-    db_done(st);
-    if (rc != SQLITE_DONE) {
-        ctx_db_error(c);
-        return -1;
-    }
-    return 0;
-}
-
-static int member_is(const struct member *m, const char *type)
-{
-    return m->type != NULL && m->value != NULL && strcmp(m->type, type) == 0;
-}
-
 static void events_publish(struct ctx *c)
 {
-    struct member m[3] = {{0}};
-    char reply[40];
-    int i;
+    sqlite3_stmt *st;
+    const char *topic, *type, *data;
+    int whole_topic, whole_type;
 
-    if (ctx_auth_role(c, ROLE_BIT(ROLE_ADMIN)) != 0 || ctx_body_object(c) != 0 || publish_members(c, m) != 0)
+    if (ctx_auth_role(c, ROLE_BIT(ROLE_ADMIN)) != 0 || ctx_body_object(c) != 0)
+        return;
+    st = db_stmt(c->db, SQL_EVENT_PUBLISH_BODY);
+    if (st == NULL || db_bind_text(st, 1, c->req->body, (int)c->req->body_len) != 0 ||
+        db_bind_int64(st, 2, memmem(c->req->body, c->req->body_len, "\\u0000", 6) != NULL) != 0 ||
+        sqlite3_step(st) != SQLITE_ROW) {
+        ctx_db_error(c);
         goto out;
-    if (!member_is(&m[0], "text") || !http_valid_id(m[0].value)) {
+    }
+    topic = (const char *)sqlite3_column_text(st, 1);
+    type = (const char *)sqlite3_column_text(st, 3);
+    data = (const char *)sqlite3_column_text(st, 5);
+    /* no name cut short at an escaped NUL */
+    whole_topic = sqlite3_column_int(st, 6) == 1;
+    whole_type = sqlite3_column_int(st, 7) == 1;
+    if (sqlite3_column_type(st, 0) == SQLITE_NULL || strcmp((const char *)sqlite3_column_text(st, 0), "text") != 0 ||
+        !whole_topic || !http_valid_id(topic)) {
         ctx_error(c, 400, "invalid_topic", "topic must be a string matching ^[A-Za-z0-9_.:-]{1,128}$");
-    } else if (!member_is(&m[1], "text") || !valid_type(m[1].value)) {
+    } else if (sqlite3_column_type(st, 2) == SQLITE_NULL ||
+               strcmp((const char *)sqlite3_column_text(st, 2), "text") != 0 || !whole_type || !valid_type(type)) {
         ctx_error(c, 400, "invalid_type", "type must be a string matching ^[A-Za-z0-9_.:-]{1,64}$");
-    } else if (!member_is(&m[2], "object")) {
+    } else if (data == NULL || sqlite3_column_type(st, 4) == SQLITE_NULL ||
+               strcmp((const char *)sqlite3_column_text(st, 4), "object") != 0) {
         ctx_error(c, 400, "invalid_data", "data is required and must be a JSON object");
-    } else if (ctx_emit(c, m[0].value, m[1].value, m[2].value) == 0) {
-        /* {"id":N}: a number only, nothing to escape */
-        snprintf(reply, sizeof reply, "{\"id\":%lld}", (long long)c->events[c->nevents - 1].id);
-        ctx_json(c, 202, reply);
+    } else {
+        /* Copies: ctx_emit runs other statements, which may not disturb
+         * these columns, but copies make the lifetime obvious. */
+        char *t = xstrdup(topic), *y = xstrdup(type), *d = xstrdup(data), reply[40];
+
+        db_done(st);
+        st = NULL;
+        if (ctx_emit(c, t, y, d) == 0) {
+            /* {"id":N}: a number only, nothing to escape */
+            snprintf(reply, sizeof reply, "{\"id\":%lld}", (long long)c->events[c->nevents - 1].id);
+            ctx_json(c, 202, reply);
+        }
+        free(t);
+        free(y);
+        free(d);
     }
 out:
-    for (i = 0; i < 3; i++) {
-        free(m[i].type);
-        free(m[i].value);
-    }
+    db_done(st);
 }
 
 static const struct route routes[] = {

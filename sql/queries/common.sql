@@ -4,11 +4,13 @@
 -- malformed documents (an object in a key's place) on which path lookups
 -- then crash; re-serialising such a document is not a fixpoint, so the
 -- second test catches them. CASE keeps json() away from invalid input.
+-- The subquery (a co-routine: no temporary table) serialises the body
+-- once; each json() call of an expression would parse it again.
 -- name: json_is_object
-SELECT CASE WHEN json_valid(?1) THEN
-         CASE WHEN json_valid(json(?1)) THEN json(json(?1)) = json(?1) AND json_type(?1) = 'object'
-              ELSE 0 END
-       ELSE 0 END;
+SELECT CASE WHEN m IS NULL THEN 0
+            WHEN json_valid(m) THEN json(m) = m AND json_type(?1) = 'object'
+            ELSE 0 END
+FROM (SELECT CASE WHEN json_valid(?1) THEN json(?1) END AS m LIMIT 1);
 
 -- name: json_error
 SELECT json_object('error', json_object('code', ?1, 'message', ?2));

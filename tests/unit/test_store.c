@@ -88,14 +88,32 @@ static void test_append_and_read(void)
     CHECK_INT_EQ(ev.id, 1);
     CHECK_STR_EQ(ev.topic, "room:a");
     CHECK_STR_EQ(ev.type, "message");
-    CHECK(ev.envelope && strncmp(ev.envelope, envelope_start, strlen(envelope_start)) == 0);
-    CHECK(ev.envelope && strstr(ev.envelope, "\"data\":{\"n\":1}}") != NULL); /* data minified */
-    CHECK(ev.envelope && ev.len == strlen(ev.envelope));
-    store_event_free(&ev);
+    CHECK(ev.envelope == NULL); /* built on demand, for Redis */
     append("room:b", "{\"n\":2}", 2);
     append("room:a", "[3]", 3);
     CHECK(db_commit(db) == 0);
     CHECK(!db_in_transaction(db));
+    CHECK(store_envelopes(db, &ev, 1) == 0);
+    CHECK(ev.envelope && strncmp(ev.envelope, envelope_start, strlen(envelope_start)) == 0);
+    CHECK(ev.envelope && strstr(ev.envelope, "\"data\":{\"n\":1}}") != NULL); /* data minified */
+    CHECK(ev.envelope && ev.len == strlen(ev.envelope));
+    store_event_free(&ev);
+    {
+        /* several at once; one the log does not hold stays NULL */
+        struct event evs[3];
+        memset(evs, 0, sizeof evs);
+        evs[0].id = 2;
+        evs[1].id = 3;
+        evs[2].id = 99;
+        CHECK(store_envelopes(db, evs, 3) == -1);
+        CHECK(evs[0].envelope && strncmp(evs[0].envelope, "{\"id\":2,\"topic\":\"room:b\",", 25) == 0);
+        CHECK(evs[1].envelope && strstr(evs[1].envelope, "\"data\":[3]}") != NULL);
+        CHECK(evs[2].envelope == NULL);
+        CHECK(store_envelopes(db, evs, 2) == 0);
+        store_event_free(&evs[0]);
+        store_event_free(&evs[1]);
+        CHECK(store_envelopes(db, evs, 0) == 0);
+    }
 
     /* invalid JSON is refused and the rollback leaves no trace */
     CHECK(db_begin(db, 1) == 0);

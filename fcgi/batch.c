@@ -189,6 +189,9 @@ static void conn_on_io(struct watch *w, uint32_t events)
         conn_write(c);
 }
 
+/* The request is usually there already (lighttpd connects per request and
+ * writes at once): read before watching, and a connection answered and
+ * closed in this loop turn never enters the epoll set. */
 static void accept_conn(int fd)
 {
     struct bconn *c = xcalloc(1, sizeof *c);
@@ -199,7 +202,8 @@ static void accept_conn(int fd)
     c->state = B_READING;
     c->in.stdin_max = (size_t)pulse_cfg->max_body;
     blist_add(&conns, c);
-    if (loop_add(&c->w, EPOLLIN | EPOLLRDHUP) != 0) {
+    conn_read(c);
+    if (c->state == B_READING && loop_mod(&c->w, EPOLLIN | EPOLLRDHUP) != 0) {
         log_warn("epoll add: %s", strerror(errno));
         conn_close(c);
     }

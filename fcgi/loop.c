@@ -33,13 +33,18 @@ int loop_add(struct watch *w, uint32_t events)
     struct epoll_event ev = {.events = events, .data.ptr = w};
 
     w->events = events;
-    return epoll_ctl(epfd, EPOLL_CTL_ADD, w->fd, &ev);
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, w->fd, &ev) != 0)
+        return -1;
+    w->added = 1;
+    return 0;
 }
 
 int loop_mod(struct watch *w, uint32_t events)
 {
     struct epoll_event ev = {.events = events, .data.ptr = w};
 
+    if (!w->added)
+        return loop_add(w, events);
     if (w->events == events)
         return 0;
     w->events = events;
@@ -48,7 +53,9 @@ int loop_mod(struct watch *w, uint32_t events)
 
 void loop_del(struct watch *w)
 {
-    epoll_ctl(epfd, EPOLL_CTL_DEL, w->fd, NULL);
+    if (w->added)
+        epoll_ctl(epfd, EPOLL_CTL_DEL, w->fd, NULL);
+    w->added = 0;
 }
 
 int loop_run_once(int timeout_ms)

@@ -10,14 +10,18 @@
 struct watch {
     int fd;
     uint32_t events;                                 /* current interest */
+    int added;                                       /* in the epoll set */
     void (*cb)(struct watch *w, uint32_t events);
 };
 
 int loop_init(void);
 void loop_close(void);
 int loop_add(struct watch *w, uint32_t events);
-int loop_mod(struct watch *w, uint32_t events);     /* no-op when unchanged */
-void loop_del(struct watch *w);
+/* No-op when unchanged; adds w when it is not watched yet (a connection
+ * served at once, as a FastCGI request that arrived with its connect, never
+ * costs an epoll_ctl). */
+int loop_mod(struct watch *w, uint32_t events);
+void loop_del(struct watch *w);                      /* no-op when not added */
 /* Waits up to timeout_ms and runs the callbacks of ready fds. Returns the
  * number handled, or -1 on an error other than EINTR. */
 int loop_run_once(int timeout_ms);

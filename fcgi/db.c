@@ -263,3 +263,8 @@ int db_json_object(struct db *db, const char *text, size_t len)
     db_done(st);
     return ok;
 }
+
+int db_json_escapes_nul(const char *text, size_t len)
+{
+    return text != NULL && memmem(text, len, "\\u0000", 6) != NULL;
+}

@@ -54,6 +54,12 @@ char *db_one_text(struct db *db, enum sql_id id, int nargs, const char *const *a
  * any JSON path lookup. */
 int db_json_object(struct db *db, const char *text, size_t len);
 
+/* 1 when text[0..len) holds a \u0000 escape. SQLite 3.40 ends an unescaped
+ * JSON string there, so a string read from such a document may come back
+ * cut short; the statements that read strings from outside input take this
+ * as a flag and then also answer whether each string is whole. */
+int db_json_escapes_nul(const char *text, size_t len);
+
 /* Binds helpers that check the return code and log; return 0 or -1. */
 int db_bind_text(sqlite3_stmt *st, int idx, const char *s, int len);
 int db_bind_int64(sqlite3_stmt *st, int idx, int64_t v);

@@ -166,6 +166,7 @@ static int body_field(struct ctx *c, const char *field, sqlite3_stmt **st, const
     *st = db_stmt(c->db, SQL_JSON_FIELD);
     if (n < 0 || (size_t)n >= sizeof path || *st == NULL ||
         db_bind_text(*st, 1, c->req->body, (int)c->req->body_len) || db_bind_text(*st, 2, path, -1) ||
+        db_bind_int64(*st, 3, db_json_escapes_nul(c->req->body, c->req->body_len)) ||
         sqlite3_step(*st) != SQLITE_ROW) {
         ctx_db_error(c);
         return -1;
@@ -216,8 +217,9 @@ int ctx_body_text(struct ctx *c, const char *field, size_t min, size_t max, int 
         goto out;
     }
     v = (const char *)sqlite3_column_text(st, 1);
+    /* (strlen: no raw NUL; column 2: not cut short at an escaped one) */
     if (strcmp(type, "text") != 0 || v == NULL || (n = ctx_utf8_len(v)) < min || n > max ||
-        strlen(v) != (size_t)sqlite3_column_bytes(st, 1)) {
+        strlen(v) != (size_t)sqlite3_column_bytes(st, 1) || sqlite3_column_int(st, 2) != 1) {
         field_error(c, field, "must be a string of %lld to %lld characters", (long long)min, (long long)max);
         goto out;
     }

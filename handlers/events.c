@@ -123,7 +123,7 @@ static void events_publish(struct ctx *c)
         return;
     st = db_stmt(c->db, SQL_EVENT_PUBLISH_BODY);
     if (st == NULL || db_bind_text(st, 1, c->req->body, (int)c->req->body_len) != 0 ||
-        db_bind_int64(st, 2, memmem(c->req->body, c->req->body_len, "\\u0000", 6) != NULL) != 0 ||
+        db_bind_int64(st, 2, db_json_escapes_nul(c->req->body, c->req->body_len)) != 0 ||
         sqlite3_step(st) != SQLITE_ROW) {
         ctx_db_error(c);
         goto out;

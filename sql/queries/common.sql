@@ -30,9 +30,13 @@ SELECT 1, json_extract(?1, '$.alg');
 -- name: health_reply
 SELECT json_object('status', ?1, 'db', ?2, 'redis', ?3, 'mode', ?4);
 
--- One member of a JSON document: its type ('' when absent) and value.
+-- One member of a JSON document: its type ('' when absent), value, and
+-- whether a string value is whole (?3: the document holds a \u0000 escape,
+-- where SQLite 3.40 would end the string; see db_json_escapes_nul).
 -- name: json_field
-SELECT COALESCE(json_type(?1, ?2), ''), json_extract(?1, ?2);
+SELECT COALESCE(json_type(?1, ?2), ''), json_extract(?1, ?2),
+       CASE WHEN ?3 AND json_type(?1, ?2) = 'text'
+            THEN coalesce(json_quote(json_extract(?1, ?2)) = (?1 -> ?2), 0) ELSE 1 END;
 
 -- Transactions (fcgi/db.c), prepared once like every query: compiling them
 -- on each request cost more than running them.

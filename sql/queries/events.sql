@@ -41,11 +41,9 @@ SELECT COALESCE(min(id), 0) FROM events;
 -- The members POST /api/publish reads, for a body json_is_object accepted:
 -- JSON type and value of topic, type and data (text unescaped, an object as
 -- minified JSON; of a repeated key the first), then whether topic, and
--- type, are whole: SQLite 3.40 ends an unescaped string at \u0000, so a
--- name with one in it would come back as a valid prefix (?2: the body has
--- a \u0000, so the check is needed). (One json_each
--- pass over the members costs more than these calls, and a WHERE key IN
--- (...) of three names builds a temporary b-tree on every run.)
+-- type, are whole, as in json_field (?2: db_json_escapes_nul). (One
+-- json_each pass over the members costs more than these calls, and a WHERE
+-- key IN (...) of three names builds a temporary b-tree on every run.)
 -- name: event_publish_body
 SELECT json_type(?1, '$.topic'), json_extract(?1, '$.topic'),
        json_type(?1, '$.type'), json_extract(?1, '$.type'),

@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (db_json_object(fuzz_db(), body, len)) {
         st = db_stmt(fuzz_db(), SQL_EVENT_PUBLISH_BODY);
         if (st != NULL && db_bind_text(st, 1, body, (int)len) == 0 &&
-            db_bind_int64(st, 2, memmem(body, len, "\\u0000", 6) != NULL) == 0 && sqlite3_step(st) == SQLITE_ROW)
+            db_bind_int64(st, 2, db_json_escapes_nul(body, len)) == 0 && sqlite3_step(st) == SQLITE_ROW)
             for (i = 0; i < sqlite3_column_count(st); i++)
                 (void)sqlite3_column_text(st, i);
         db_done(st);

@@ -752,10 +752,10 @@ void stream_pump(void)
              * to high_water first): no envelopes to build. */
             if (last > high_water)
                 high_water = last;
-            db_rollback(db);
-            return;
+            rc = count = 0;
+        } else {
+            rc = store_read_after(db, high_water, PUMP_BATCH, dispatch_row, NULL, &count);
         }
-        rc = store_read_after(db, high_water, PUMP_BATCH, dispatch_row, NULL, &count);
         db_rollback(db);
     } while (rc == 0 && count == PUMP_BATCH);
 }

@@ -200,6 +200,8 @@ int http_origin_allowed(const char *allowed, const char *origin)
     if (allowed == NULL || origin == NULL)
         return 0;
     olen = strlen(origin);
+    if (olen > HTTP_ORIGIN_MAX)
+        return 0;
     for (p = allowed; *p;) {
         const char *end = strchr(p, ',');
         size_t n = end ? (size_t)(end - p) : strlen(p);

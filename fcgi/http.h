@@ -47,8 +47,14 @@ const char *http_status_text(int status);
  * caller frees. */
 char *http_target_path(const char *uri);
 
-/* 1 when origin is in allowed, a comma-separated list (or "*"). NULL
- * allowed or origin: 0. */
+/* Longest Origin echoed back. nginx must hold a stream's whole response
+ * head in its FastCGI buffer (nginx.conf: fastcgi_buffer_size 384), and
+ * the head without the origin is about 160 bytes; a real origin (scheme,
+ * host, port) is far shorter. */
+#define HTTP_ORIGIN_MAX 200
+
+/* 1 when origin is in allowed, a comma-separated list (or "*"), and no
+ * longer than HTTP_ORIGIN_MAX. NULL allowed or origin: 0. */
 int http_origin_allowed(const char *allowed, const char *origin);
 
 #endif

@@ -61,6 +61,23 @@ def test_cors_only_for_listed_origins(env):
     assert s.status == 200 and s.headers.get("access-control-allow-origin") == "https://shop.example"
 
 
+def test_longest_echoed_origin_fits_the_web_servers_stream_buffer(env):
+    # nginx holds a stream's response head in a 384-byte FastCGI buffer: the
+    # longest origin Pulse echoes (200 bytes) must still open the stream.
+    a = env.instance(env={"PULSE_CORS_ORIGINS": "*"})
+    longest = "https://" + "o" * 184 + ".example"
+    assert len(longest) == 200
+    s = a.sse("/api/events/stream?topic=room:o", headers={"Origin": longest})
+    assert s.status == 200 and s.headers.get("access-control-allow-origin") == longest
+    ids = publish(a, "room:o", 1)
+    assert [int(e["id"]) for e in s.events(1, timeout=5)] == ids
+    over = longest + "x"
+    t = a.sse("/api/events/stream?topic=room:o", headers={"Origin": over})
+    assert t.status == 200 and t.headers.get("access-control-allow-origin") is None
+    h = a.get("/api/health", headers={"Origin": over})
+    assert h.status == 200 and h.header("access-control-allow-origin") is None
+
+
 def test_unreachable_redis_from_the_start_degrades_to_local_delivery(env):
     import harness
     dead = harness.free_port()  # nothing listens here

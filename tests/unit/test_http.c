@@ -154,6 +154,21 @@ static void test_origin(void)
     CHECK(!http_origin_allowed("*", NULL));
 }
 
+static void test_origin_cap(void)
+{
+    char origin[HTTP_ORIGIN_MAX + 2];
+
+    memset(origin, 'a', sizeof(origin) - 1);
+    memcpy(origin, "https://", 8);
+    origin[HTTP_ORIGIN_MAX] = '\0';
+    CHECK(http_origin_allowed("*", origin));
+    CHECK(http_origin_allowed(origin, origin));
+    origin[HTTP_ORIGIN_MAX] = 'a';
+    origin[HTTP_ORIGIN_MAX + 1] = '\0';
+    CHECK(!http_origin_allowed("*", origin));
+    CHECK(!http_origin_allowed(origin, origin));
+}
+
 static void test_target_path_and_status(void)
 {
     char *p;
@@ -185,6 +200,7 @@ int main(void)
     test_valid_id();
     test_parse_i64();
     test_origin();
+    test_origin_cap();
     test_target_path_and_status();
     return check_summary("test_http");
 }

@@ -11,5 +11,6 @@ extern const struct route_table health_routes;
 extern const struct route_table live_rooms_routes;
 extern const struct route_table live_shop_routes;
 extern const struct route_table live_chat_routes;
+extern const struct route_table crm_routes;
 
 #endif

@@ -178,13 +178,30 @@ static int body_field(struct ctx *c, const char *field, sqlite3_stmt **st, const
 static void field_error(struct ctx *c, const char *field, const char *fmt, long long a, long long b)
 {
     buf_t msg = {0}, code = {0};
+    char *p;
 
     buf_printf(&msg, "%s ", field);
     buf_printf(&msg, fmt, a, b);
     buf_printf(&code, "invalid_%s", field);
+    /* a nested member (sender.id) gives a snake_case code (invalid_sender_id) */
+    for (p = code.p; *p; p++)
+        if (*p == '.')
+            *p = '_';
     ctx_error(c, 400, code.p, msg.p);
     buf_free(&msg);
     buf_free(&code);
+}
+
+int ctx_body_is(struct ctx *c, const char *field, const char *json_type)
+{
+    sqlite3_stmt *st;
+    const char *type;
+    int is = 0;
+
+    if (body_field(c, field, &st, &type) == 0)
+        is = type != NULL && strcmp(type, json_type) == 0;
+    db_done(st);
+    return is;
 }
 
 int ctx_body_has(struct ctx *c, const char *field)

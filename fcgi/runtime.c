@@ -38,6 +38,7 @@ static const struct route_table *const all_tables[] = {
     &live_shop_routes,
     &live_chat_routes,
     &crm_routes,
+    &crm_webhook_routes,
 };
 
 static struct route_table tables[sizeof all_tables / sizeof all_tables[0]];

@@ -63,3 +63,71 @@ RETURNING id;
 
 -- name: crm_message_get
 SELECT message_json FROM crm_message_json WHERE id = ?1;
+
+-- Webhooks (handlers/crm_webhooks.c) ---------------------------------------
+
+-- The text messages of a Facebook delivery, in order, for a body
+-- db_json_object accepted: entries may be batched, and each entry's
+-- messaging array may mix messages with deliveries, reads and postbacks
+-- (only items with a message object are returned; echoes of the page's own
+-- messages are flagged). Per item: JSON type and value of sender.id,
+-- recipient.id, message.mid, message.text, timestamp, then is_echo.
+-- (CASE: json_each is never given an element that is not an object.)
+-- name: crm_facebook_messages
+SELECT json_type(m.value, '$.sender.id'), m.value ->> '$.sender.id',
+       json_type(m.value, '$.recipient.id'), m.value ->> '$.recipient.id',
+       json_type(m.value, '$.message.mid'), m.value ->> '$.message.mid',
+       json_type(m.value, '$.message.text'), m.value ->> '$.message.text',
+       json_type(m.value, '$.timestamp'), m.value ->> '$.timestamp',
+       coalesce(json_type(m.value, '$.message.is_echo') = 'true', 0)
+FROM json_each(?1, '$.entry') AS e,
+     json_each(CASE WHEN e.type = 'object' THEN e.value ELSE '{}' END, '$.messaging') AS m
+WHERE m.type = 'object' AND json_type(m.value, '$.message') = 'object'
+ORDER BY e.id, m.id;
+
+-- name: crm_message_seen
+SELECT 1 FROM crm_messages WHERE platform = ?1 AND platform_message_id = ?2;
+
+-- A customer as the platform knows them (?1 platform, ?2 their id there,
+-- ?3 a name until an agent sets one). Run, then crm_customer_by_platform.
+-- name: crm_customer_from_platform
+INSERT INTO crm_customers (id, name, platform, platform_user_id, created_at, updated_at)
+VALUES ('cus_' || lower(hex(randomblob(8))), ?3, ?1, ?2,
+        strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+ON CONFLICT (platform, platform_user_id) DO NOTHING;
+
+-- name: crm_customer_by_platform
+SELECT id FROM crm_customers WHERE platform = ?1 AND platform_user_id = ?2;
+
+-- (?1 customer, ?2 platform, ?3 channel.) Run, then crm_conversation_of.
+-- name: crm_conversation_open
+INSERT INTO crm_conversations (id, customer_id, platform, channel_id, last_message_at, created_at)
+VALUES ('conv_' || lower(hex(randomblob(8))), ?1, ?2, ?3,
+        strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+ON CONFLICT (customer_id, channel_id) DO NOTHING;
+
+-- name: crm_conversation_of
+SELECT id, status FROM crm_conversations WHERE customer_id = ?1 AND channel_id = ?2;
+
+-- A customer's message (?1 conversation, ?2 platform, ?3 platform message
+-- id, ?4 text, ?5 sent time in ms since the epoch, the platform's clock;
+-- the arrival time when absent or absurd). The conversation is active
+-- again, and a CLOSED one reopens.
+-- name: crm_message_from_platform
+INSERT INTO crm_messages (id, conversation_id, sender, content, sent_at, platform, platform_message_id)
+VALUES ('msg_' || lower(hex(randomblob(8))), ?1, 'customer', ?4,
+        CASE WHEN typeof(?5) = 'integer' AND ?5 BETWEEN 946684800000 AND 4102444800000
+             THEN strftime('%Y-%m-%dT%H:%M:%SZ', ?5 / 1000, 'unixepoch')
+             ELSE strftime('%Y-%m-%dT%H:%M:%SZ', 'now') END,
+        ?2, ?3)
+RETURNING id;
+
+-- name: crm_conversation_status
+SELECT status FROM crm_conversations WHERE id = ?1;
+
+-- name: crm_conversation_reopen
+UPDATE crm_conversations
+SET last_message_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now'),
+    status = CASE WHEN status = 'CLOSED' THEN 'OPEN' ELSE status END
+WHERE id = ?1
+RETURNING status;

@@ -1,6 +1,10 @@
 """The CRM inbox for agents (seed 003): customers, conversations and answers,
 each change an event on topic crm, through the web server with real processes."""
+import hashlib
+import hmac
+import json
 import sqlite3
+import time
 
 from harness import http, token
 
@@ -155,3 +159,196 @@ def test_conversation_status_and_agent_answers(env):
     # a customer's conversations and messages go with the customer
     assert call(a, "DELETE", "/api/crm/customers/" + c2["id"]).status == 200
     assert crm_rows(a) == [1, 1, 0]
+
+
+# ---------------------------------------------------------------- webhooks
+
+FB_SECRET, ZALO_SECRET, TIKTOK_SECRET = "fb-app-secret", "zalo-oa-secret", "tiktok-app-secret"
+SECRETS = {"FB_APP_SECRET": FB_SECRET, "FB_VERIFY_TOKEN": "verify-me", "ZALO_OA_SECRET": ZALO_SECRET,
+           "TIKTOK_APP_SECRET": TIKTOK_SECRET}
+
+
+def fb_post(a, raw, secret=FB_SECRET, sig=None):
+    if sig is None:
+        sig = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+    return http(a.port, "POST", "/api/webhooks/facebook", raw=raw, headers={"X-Hub-Signature-256": sig})
+
+
+def fb_item(sender, mid, text, page="page-1", ts=1795000000000, **message):
+    m = {"mid": mid, "text": text}
+    m.update(message)
+    return {"sender": {"id": sender}, "recipient": {"id": page}, "timestamp": ts, "message": m}
+
+
+def fb_body(*entries):
+    return json.dumps({"object": "page", "entry": [{"id": "page-1", "time": 1795000000000, "messaging": list(e)}
+                                                   for e in entries]}, ensure_ascii=False).encode()
+
+
+def zalo_post(a, body, secret=ZALO_SECRET, mac=None):
+    raw = json.dumps(body, ensure_ascii=False).encode()
+    if mac is None:
+        text = str(body["app_id"]).encode() + raw + str(body["timestamp"]).encode() + secret.encode()
+        mac = "mac=" + hashlib.sha256(text).hexdigest()
+    return http(a.port, "POST", "/api/webhooks/zalo", raw=raw, headers={"X-ZEvent-Signature": mac})
+
+
+def zalo_text(sender, msg_id, text, oa="oa-1", event="user_send_text"):
+    return {"app_id": "360846524940903967", "user_id_by_app": "u" + sender, "event_name": event,
+            "timestamp": "1795000000123", "sender": {"id": sender}, "recipient": {"id": oa},
+            "message": {"msg_id": msg_id, "text": text}}
+
+
+def tiktok_post(a, body, secret=TIKTOK_SECRET, t=None, header=None):
+    raw = json.dumps(body, ensure_ascii=False).encode() if not isinstance(body, bytes) else body
+    t = int(time.time()) if t is None else t
+    if header is None:
+        sig = hmac.new(secret.encode(), str(t).encode() + b"." + raw, hashlib.sha256).hexdigest()
+        header = "t=%d,s=%s" % (t, sig)
+    return http(a.port, "POST", "/api/webhooks/tiktok", raw=raw, headers={"Tiktok-Signature": header})
+
+
+def tiktok_msg(sender, mid, text, business="shop-1", as_string=True):
+    content = {"business_id": business, "message_id": mid, "text": text}
+    return {"event": "im_receive_msg", "client_key": "app-1", "create_time": int(time.time()),
+            "user_openid": sender, "content": json.dumps(content, ensure_ascii=False) if as_string else content}
+
+
+def test_facebook_subscription_check(env):
+    a = env.instance(env=SECRETS)
+    ok = a.get("/api/webhooks/facebook?hub.mode=subscribe&hub.verify_token=verify-me&hub.challenge=1158201444")
+    assert ok.status == 200 and ok.body == "1158201444" and ok.header("content-type").startswith("text/plain")
+    for q in ("hub.mode=subscribe&hub.verify_token=wrong&hub.challenge=1", "hub.mode=unsubscribe&hub.verify_token=verify-me&hub.challenge=1",
+              "hub.mode=subscribe&hub.challenge=1", ""):
+        assert a.get("/api/webhooks/facebook?" + q).status == 403, q
+    b = env.instance()  # FB_VERIFY_TOKEN unset: nothing verifies
+    assert b.get("/api/webhooks/facebook?hub.mode=subscribe&hub.verify_token=&hub.challenge=1").status == 403
+
+
+def test_facebook_delivery_makes_customers_conversations_and_messages_once(env):
+    a = env.instance(env=SECRETS)
+    s = crm_stream(a)
+    delivery = {"sender": {"id": "111"}, "recipient": {"id": "page-1"}, "delivery": {"mids": ["m_0"]}}
+    echo = fb_item("page-1", "m_echo", "from the page", page="111", is_echo=True)
+    # a raw body as Facebook sends it: spaces and escapes a re-serialisation would change
+    raw = fb_body([fb_item("111", "m_1", "Xin chào shop"), delivery],
+                  [fb_item("111", "m_2", "Còn hàng không?", ts=1795000060000), fb_item("222", "m_3", "hi \u00e9"), echo])
+    raw = raw.replace(b'"text": "hi', b'"text":   "hi')
+    r = fb_post(a, raw)
+    assert r.status == 200 and r.body == "EVENT_RECEIVED", r.body
+    evs = s.events(7)
+    assert [e["event"] for e in evs] == ["customer_created", "new_conversation", "new_message", "new_message",
+                                         "customer_created", "new_conversation", "new_message"]
+    cust, conv, m1 = (evs[i]["json"]["data"] for i in range(3))
+    assert cust["platform"] == "facebook" and cust["platformUserId"] == "111" and cust["name"] == "Facebook user 111"
+    assert conv["customerId"] == cust["id"] and conv["channelId"] == "page-1" and conv["status"] == "OPEN"
+    assert m1["sender"] == "customer" and m1["content"] == "Xin chào shop" and m1["platformMessageId"] == "m_1"
+    assert m1["conversationId"] == conv["id"] and m1["sentAt"] == "2026-11-18T11:06:40Z"
+    assert evs[3]["json"]["data"]["sentAt"] == "2026-11-18T11:07:40Z"
+    assert evs[6]["json"]["data"]["content"] == "hi \u00e9"
+    assert all(e["json"]["topic"] == "crm" for e in evs)
+    assert crm_rows(a) == [2, 2, 3]
+    msgs = call(a, "GET", "/api/crm/conversations/%s/messages" % conv["id"]).json()["messages"]
+    assert [m["platformMessageId"] for m in msgs] == ["m_1", "m_2"]
+    # Facebook redelivers: nothing changes, no event
+    again = fb_post(a, raw)
+    assert again.status == 200 and again.body == "EVENT_RECEIVED"
+    assert crm_rows(a) == [2, 2, 3]
+    assert s.no_event(0.3)
+
+
+def test_facebook_refuses_bad_signatures_and_bad_items_whole(env):
+    a = env.instance(env=SECRETS)
+    s = crm_stream(a)
+    raw = fb_body([fb_item("111", "m_1", "hello")])
+    sig = "sha256=" + hmac.new(FB_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    reserialised = json.dumps(json.loads(raw), separators=(",", ":")).encode()
+    for body, header in [(raw, None), (raw, "sha256=" + "0" * 64), (raw, sig[7:]), (raw, "sha1=" + sig[7:]),
+                         (reserialised, sig), (raw + b" ", sig)]:
+        if header is None:
+            r = http(a.port, "POST", "/api/webhooks/facebook", raw=body)
+        else:
+            r = http(a.port, "POST", "/api/webhooks/facebook", raw=body, headers={"X-Hub-Signature-256": header})
+        assert r.status == 401 and r.json()["error"]["code"] == "invalid_signature", (header, r.body)
+    # signed but wrong: the whole delivery is refused, even its good items
+    for raw_bad, code in [
+            (fb_body([fb_item("111", "m_1", "ok")], [fb_item(222, "m_2", "numeric sender")]), "invalid_sender_id"),
+            (fb_body([fb_item("111", "m_1", "ok"), fb_item("111", "", "empty mid")]), "invalid_mid"),
+            (fb_body([fb_item("111", "m_1", ["not", "text"])]), "invalid_text"),
+            (fb_body([fb_item("111", "m_1", "a\u0000b")]), "invalid_text"),
+            (json.dumps({"object": "instagram", "entry": []}).encode(), "unsupported_object"),
+            (json.dumps({"object": "page"}).encode(), "unsupported_object"),
+            (b'[{"object":"page"}]', "invalid_json"),
+            (b'{"object":"page","entry":[', "invalid_json")]:
+        r = fb_post(a, raw_bad)
+        assert r.status == 400 and r.json()["error"]["code"] == code, (raw_bad, r.body)
+    assert crm_rows(a) == [0, 0, 0]
+    assert s.no_event(0.3)
+    unconfigured = env.instance()
+    r = fb_post(unconfigured, raw)
+    assert r.status == 503 and r.header("retry-after") and r.json()["error"]["code"] == "not_configured"
+
+
+def test_zalo_messages_and_a_closed_conversation_reopening(env):
+    a = env.instance(env=SECRETS)
+    s = crm_stream(a)
+    r = zalo_post(a, zalo_text("284064889412221200", "z-1", "Tôi muốn đặt hàng"))
+    assert r.status == 200 and r.json() == {"received": True}, r.body
+    evs = s.events(3)
+    assert [e["event"] for e in evs] == ["customer_created", "new_conversation", "new_message"]
+    conv = evs[1]["json"]["data"]
+    assert conv["platform"] == "zalo" and conv["channelId"] == "oa-1"
+    assert evs[2]["json"]["data"]["sentAt"] == "2026-11-18T11:06:40Z"
+    assert call(a, "PATCH", "/api/crm/conversations/" + conv["id"], {"status": "CLOSED"}).status == 200
+    assert s.events(1)[0]["event"] == "conversation_updated"
+    assert zalo_post(a, zalo_text("284064889412221200", "z-2", "Shop ơi")).status == 200
+    evs = s.events(2)
+    assert [e["event"] for e in evs] == ["conversation_updated", "new_message"]
+    assert evs[0]["json"]["data"]["status"] == "OPEN" and evs[1]["json"]["data"]["content"] == "Shop ơi"
+    # other Zalo events are acknowledged and ignored; bad MACs change nothing
+    follow = zalo_text("284064889412221200", "z-3", "", event="follow")
+    assert zalo_post(a, follow).json() == {"received": True, "ignored": True}
+    assert zalo_post(a, zalo_text("284064889412221200", "z-4", "x"), mac="mac=" + "ab" * 32).status == 401
+    assert zalo_post(a, zalo_text("284064889412221200", "z-4", "x"), secret="other").status == 401
+    numeric = zalo_text("99", "z-5", "timestamp as a number")
+    numeric["timestamp"] = 1795000000123
+    assert zalo_post(a, numeric).status == 200
+    assert zalo_post(a, zalo_text("99", "z-5", "again")).status == 200  # msg_id seen: nothing changes
+    bad = zalo_text("99", "z-6", "x")
+    del bad["message"]["msg_id"]
+    r = zalo_post(a, bad)
+    assert r.status == 400 and r.json()["error"]["code"] == "invalid_message_msg_id"
+    assert crm_rows(a) == [2, 2, 3]
+    assert [e["event"] for e in s.events(3)] == ["customer_created", "new_conversation", "new_message"]
+    assert s.no_event(0.3)
+
+
+def test_tiktok_signatures_expire_after_five_minutes(env):
+    a = env.instance(env=SECRETS)
+    s = crm_stream(a)
+    now = int(time.time())
+    r = tiktok_post(a, tiktok_msg("open-1", "t-1", "hello from tiktok"))
+    assert r.status == 200 and r.json() == {"received": True}, r.body
+    r = tiktok_post(a, tiktok_msg("open-1", "t-2", "content as an object", as_string=False))
+    assert r.status == 200, r.body
+    evs = s.events(4)
+    assert [e["event"] for e in evs] == ["customer_created", "new_conversation", "new_message", "new_message"]
+    assert evs[1]["json"]["data"]["channelId"] == "shop-1" and evs[3]["json"]["data"]["content"] == "content as an object"
+    for t, code in [(now - 400, "stale_signature"), (now + 400, "stale_signature")]:
+        r = tiktok_post(a, tiktok_msg("open-1", "t-3", "late"), t=t)
+        assert r.status == 401 and r.json()["error"]["code"] == code
+    body = json.dumps(tiktok_msg("open-1", "t-3", "x")).encode()
+    good = hmac.new(TIKTOK_SECRET.encode(), str(now).encode() + b"." + body, hashlib.sha256).hexdigest()
+    for header in ["t=%d" % now, "s=" + good, "t=%d,s=" % now, "t=0%d,s=%s" % (now, good), "t=x,s=" + good,
+                   "t=%d,s=%s" % (now, "0" * 64), "t=%d,t=%d,s=%s" % (now, now, good), ""]:
+        r = tiktok_post(a, body, header=header)
+        assert r.status == 401 and r.json()["error"]["code"] == "invalid_signature", header
+    assert tiktok_post(a, body, header="s=%s, t=%d" % (good, now)).status == 200  # either order
+    bad = tiktok_msg("open-1", "t-4", "x")
+    bad["content"] = "{not json"
+    r = tiktok_post(a, bad)
+    assert r.status == 400 and r.json()["error"]["code"] == "invalid_json"
+    assert tiktok_post(a, {"event": "other"}).json() == {"received": True, "ignored": True}
+    assert crm_rows(a) == [1, 1, 3]
+    assert [e["event"] for e in s.events(1)] == ["new_message"]
+    assert s.no_event(0.3)

@@ -30,7 +30,7 @@ LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -lh
 CORE := alloc buf log config db crypto auth http store bell bus metrics
 API  := router handler runtime prefork proc api_main
 BATCH := router handler runtime fcgi_rec loop proc batch batch_main
-HANDLERS := access events topup payos health live_rooms live_shop live_chat crm crm_webhooks websig
+HANDLERS := access events topup payos health live_rooms live_shop live_chat crm crm_webhooks websig chat
 STREAM := fcgi_rec sse loop rasync stream_req stream subscriber relay mirror proc stream_main
 
 BUILD ?= build

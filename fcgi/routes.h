@@ -13,5 +13,6 @@ extern const struct route_table live_shop_routes;
 extern const struct route_table live_chat_routes;
 extern const struct route_table crm_routes;
 extern const struct route_table crm_webhook_routes;
+extern const struct route_table chat_routes;
 
 #endif

@@ -39,6 +39,7 @@ static const struct route_table *const all_tables[] = {
     &live_chat_routes,
     &crm_routes,
     &crm_webhook_routes,
+    &chat_routes,
 };
 
 static struct route_table tables[sizeof all_tables / sizeof all_tables[0]];

@@ -52,6 +52,30 @@ out:
     return rc;
 }
 
+/* chat:{sid}: its owner (who claimed it); a session nobody claimed is
+ * nobody's to read. */
+static int chat_access(struct db *db, const char *sid, const struct auth_claims *claims, const char **code,
+                       const char **message)
+{
+    sqlite3_stmt *st = db_stmt(db, SQL_CHAT_SESSION_OWNER);
+    int rc, step;
+
+    if (st == NULL || db_bind_text(st, 1, sid, -1) != 0) {
+        rc = deny(503, code, message, "unavailable", "the database is unavailable");
+        goto out;
+    }
+    step = sqlite3_step(st);
+    if (step == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), claims->sub) == 0)
+        rc = 0;
+    else if (step == SQLITE_ROW || step == SQLITE_DONE)
+        rc = deny(403, code, message, "forbidden", "this chat session is not yours");
+    else
+        rc = deny(503, code, message, "unavailable", "the database is unavailable");
+out:
+    db_done(st);
+    return rc;
+}
+
 int access_topic(struct db *db, const char *topic, const struct auth_claims *claims, const char *token,
                  const char **code, const char **message)
 {
@@ -63,6 +87,8 @@ int access_topic(struct db *db, const char *topic, const struct auth_claims *cla
         return topup_access(db, topic + 6, claims, token, code, message);
     if (claims == NULL)
         return need_login(code, message);
+    if (strncmp(topic, "chat:", 5) == 0)
+        return chat_access(db, topic + 5, claims, code, message);
     if (strcmp(topic, "crm") == 0 && claims->role == ROLE_AGENT)
         return 0;
     return deny(403, code, message, "forbidden", "your role may not read this topic");

@@ -4,7 +4,8 @@
  *   room:*         public
  *   topup:{tx}     the transaction's owner (JWT sub) or its stream_token
  *   crm            roles agent and admin
- *   anything else  admin (chat:{sid} too, until chat sessions exist)
+ *   chat:{sid}     the user who claimed the session (handlers/chat.c)
+ *   anything else  admin
  * An admin may read every topic. */
 #ifndef PULSE_ACCESS_H
 #define PULSE_ACCESS_H

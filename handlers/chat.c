@@ -1,0 +1,88 @@
+/* chat.c - chat sessions (seed 004). An AI chat streams its answer to a
+ * user as events on topic chat:{session}, published by the AI service
+ * (POST /api/publish, role admin). The user claims the session first;
+ * from then on only they, and admins, may stream or poll its topic
+ * (handlers/access.c). Claiming is the one write, so reads never write. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "alloc.h"
+#include "db.h"
+#include "handler.h"
+#include "routes.h"
+
+#define CHAT_ID_MAX (HTTP_MAX_ID - 5) /* "chat:" + id is a topic */
+
+/* Answers ok_status with session id's object when the caller owns it (or
+ * is an admin); anyone else gets taken_status (409 when claiming, 403 when
+ * reading), and 404 when nobody claimed it. */
+static void reply_session(struct ctx *c, const char *id, int ok_status, int taken_status)
+{
+    sqlite3_stmt *st = db_stmt(c->db, SQL_CHAT_SESSION_GET);
+    int step;
+
+    if (st == NULL || db_bind_text(st, 1, id, -1) != 0) {
+        ctx_db_error(c);
+        goto out;
+    }
+    step = sqlite3_step(st);
+    if (step == SQLITE_DONE)
+        ctx_error(c, 404, "session_not_found", "no such chat session");
+    else if (step != SQLITE_ROW)
+        ctx_db_error(c);
+    else if (c->claims.role != ROLE_ADMIN && strcmp((const char *)sqlite3_column_text(st, 1), c->claims.sub) != 0)
+        ctx_error(c, taken_status, taken_status == 409 ? "session_taken" : "forbidden",
+                  "this chat session belongs to someone else");
+    else
+        ctx_json(c, ok_status, (const char *)sqlite3_column_text(st, 0));
+out:
+    db_done(st);
+}
+
+/* POST {} or {"id"}: claims a fresh session, or the client's own id.
+ * 201 when claimed now, 200 when it was already the caller's, 409 when it
+ * is someone else's. */
+static void session_create(struct ctx *c)
+{
+    char *id = NULL, *claimed = NULL;
+    sqlite3_stmt *st = NULL;
+    int step;
+
+    if (ctx_auth(c, 0) != 0 || ctx_body_object(c) != 0 || ctx_body_text(c, "id", 1, CHAT_ID_MAX, 0, &id) != 0)
+        goto out;
+    if (id != NULL && !http_valid_id(id)) {
+        ctx_error(c, 400, "invalid_id", "id must match ^[A-Za-z0-9_.:-]{1,123}$");
+        goto out;
+    }
+    st = db_stmt(c->db, SQL_CHAT_SESSION_CLAIM);
+    if (st == NULL || db_bind_text(st, 1, id, -1) != 0 || db_bind_text(st, 2, c->claims.sub, -1) != 0 ||
+        ((step = sqlite3_step(st)) != SQLITE_ROW && step != SQLITE_DONE)) {
+        ctx_db_error(c);
+        goto out;
+    }
+    if (step == SQLITE_ROW)
+        claimed = xstrdup((const char *)sqlite3_column_text(st, 0));
+    db_done(st);
+    st = NULL;
+    if (claimed != NULL)
+        reply_session(c, claimed, 201, 409);
+    else
+        reply_session(c, id, 200, 409);
+out:
+    db_done(st);
+    free(id);
+    free(claimed);
+}
+
+static void session_get(struct ctx *c)
+{
+    if (ctx_auth(c, 0) == 0)
+        reply_session(c, ctx_arg(c, 0), 200, 403);
+}
+
+static const struct route routes[] = {
+    {"POST", "/api/chat/sessions", session_create, ROUTE_WRITE},
+    {"GET", "/api/chat/sessions/{}", session_get, 0},
+};
+
+const struct route_table chat_routes = {routes, sizeof routes / sizeof routes[0]};

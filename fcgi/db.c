@@ -266,5 +266,18 @@ int db_json_object(struct db *db, const char *text, size_t len)
 
 int db_json_escapes_nul(const char *text, size_t len)
 {
-    return text != NULL && memmem(text, len, "\\u0000", 6) != NULL;
+    const char *p = text, *end;
+
+    if (text == NULL)
+        return 0;
+    end = text + len;
+    /* escapes come in pairs: in \\u0000 the backslash is escaped, not the u */
+    while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
+        if (end - p >= 6 && memcmp(p + 1, "u0000", 5) == 0)
+            return 1;
+        p += 2;
+        if (p >= end)
+            break;
+    }
+    return 0;
 }

@@ -196,7 +196,7 @@ int ctx_body_is(struct ctx *c, const char *field, const char *json_type)
 {
     sqlite3_stmt *st;
     const char *type;
-    int is = 0;
+    int is = -1;
 
     if (body_field(c, field, &st, &type) == 0)
         is = type != NULL && strcmp(type, json_type) == 0;

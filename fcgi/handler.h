@@ -84,8 +84,9 @@ int ctx_body_int(struct ctx *c, const char *field, long long min, long long max,
 /* 1 when the body has the member with a non-null value, else 0. */
 int ctx_body_has(struct ctx *c, const char *field);
 /* 1 when the member's JSON type is json_type ("text", "integer", "object",
- * ... as SQLite's json_type names them), else 0. A field may name a nested
- * member ("sender.id"); its error codes then read invalid_sender_id. */
+ * ... as SQLite's json_type names them), 0 when not, -1 with a 503
+ * answered. A field may name a nested member ("sender.id"); its error
+ * codes then read invalid_sender_id. */
 int ctx_body_is(struct ctx *c, const char *field, const char *json_type);
 
 /* Number of UTF-8 characters in s. */

@@ -31,18 +31,25 @@ int crm_emit_row(struct ctx *c, const char *type, enum sql_id q, const char *id)
     return rc;
 }
 
-/* Answers 200/201 with the object q builds for id, or 404 with code/what
- * when there is none. */
+/* Answers 200/201 with the object q builds for id (its first column), 404
+ * with code/what when there is none, 503 when the database fails. */
 static void reply_row(struct ctx *c, int status, enum sql_id q, const char *id, const char *code,
                       const char *what)
 {
-    const char *args[1] = {id};
-    char *json = db_one_text(c->db, q, 1, args);
+    sqlite3_stmt *st = db_stmt(c->db, q);
+    int step;
 
-    if (json == NULL)
+    if (st == NULL || db_bind_text(st, 1, id, -1) != 0)
+        step = SQLITE_ERROR;
+    else
+        step = sqlite3_step(st);
+    if (step == SQLITE_ROW)
+        ctx_json(c, status, (const char *)sqlite3_column_text(st, 0));
+    else if (step == SQLITE_DONE)
         ctx_error(c, 404, code, what);
     else
-        ctx_json_take(c, status, json);
+        ctx_db_error(c);
+    db_done(st);
 }
 
 /* ?limit= (1..max, default 100) and ?offset= (>= 0) as decimal text. */

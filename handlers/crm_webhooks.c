@@ -6,7 +6,12 @@
  * they wrote to), the message, and the events agents stream on topic crm:
  * customer_created, new_conversation (or conversation_updated when a
  * CLOSED one reopens), new_message. A platform message id seen before
- * changes nothing, so redeliveries are harmless. */
+ * changes nothing, so redeliveries are harmless.
+ *
+ * A delivery that is not signed, or not JSON, is refused (401, 400). In a
+ * signed Facebook batch, an item that is not a well-formed text message is
+ * logged and skipped: refusing the batch would make Facebook redeliver it,
+ * and drop the other customers' messages with it, until it gives up. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,11 +21,12 @@
 #include "crm.h"
 #include "crypto.h"
 #include "db.h"
+#include "log.h"
 #include "routes.h"
 #include "websig.h"
 
 #define TIKTOK_WINDOW_S 300
-#define PLATFORM_ID_MAX 256
+#define PLATFORM_ID_MAX 128 /* the made-up name "Facebook user <id>" stays under 200 */
 #define TEXT_MAX 20000
 #define FB_BATCH_MAX 1000 /* messages in one delivery */
 
@@ -104,14 +110,15 @@ static char *message_insert(struct ctx *c, const char *conv, const struct inboun
 static int ingest(struct ctx *c, const struct inbound *in)
 {
     char *customer = NULL, *conv = NULL, *msg = NULL, *before = NULL, *after = NULL;
-    const char *args[1];
-    int created = 0, opened = 0, rc = -1, was;
+    const char *args[1], *seen_args[2] = {in->platform, in->mid};
+    int created = 0, opened = 0, added, rc = -1, was;
 
     if ((was = seen(c, in)) != 0) {
         rc = was == 1 ? 0 : -1;
         goto out;
     }
-    if ((customer = customer_of(c, in, &created)) == NULL ||
+    if (run(c, SQL_CRM_SEEN_ADD, 2, seen_args, &added) != 0 ||
+        (customer = customer_of(c, in, &created)) == NULL ||
         (conv = conversation_of(c, customer, in, &opened)) == NULL)
         goto out;
     args[0] = conv;
@@ -172,15 +179,14 @@ static void facebook_verify(struct ctx *c)
 }
 
 /* One row of crm_facebook_messages checked into in (strings borrowed from
- * the row). 1 to store, 0 to skip (the page's own echo, or no text), -1
- * answered 400. */
-static int facebook_item(struct ctx *c, sqlite3_stmt *st, struct inbound *in)
+ * the row). 1 to store; 0 to skip: the page's own echo, no text (an
+ * attachment or a sticker), or an item not shaped as Facebook documents
+ * it (logged). */
+static int facebook_item(sqlite3_stmt *st, struct inbound *in)
 {
     static const char *const names[] = {"sender.id", "recipient.id", "message.mid"};
-    static const char *const codes[] = {"invalid_sender_id", "invalid_recipient_id", "invalid_mid"};
     const char **out[] = {&in->sender, &in->channel, &in->mid};
     const char *type;
-    char msg[96];
     int i;
 
     if (sqlite3_column_int(st, 10))
@@ -190,19 +196,20 @@ static int facebook_item(struct ctx *c, sqlite3_stmt *st, struct inbound *in)
 
         type = (const char *)sqlite3_column_text(st, 2 * i);
         if (type == NULL || strcmp(type, "text") != 0 || v == NULL || *v == '\0' || strlen(v) > PLATFORM_ID_MAX) {
-            snprintf(msg, sizeof msg, "%s must be a string of 1 to %d bytes", names[i], PLATFORM_ID_MAX);
-            ctx_error(c, 400, codes[i], msg);
-            return -1;
+            log_warn("facebook webhook: skipped an item whose %s is not a string of 1 to %d bytes", names[i],
+                     PLATFORM_ID_MAX);
+            return 0;
         }
         *out[i] = v;
     }
     type = (const char *)sqlite3_column_text(st, 6);
     if (type == NULL)
-        return 0; /* an attachment or sticker: only text is stored */
+        return 0;
     in->text = (const char *)sqlite3_column_text(st, 7);
     if (strcmp(type, "text") != 0 || in->text == NULL || ctx_utf8_len(in->text) > TEXT_MAX) {
-        ctx_error(c, 400, "invalid_text", "message.text must be a string of at most 20000 characters");
-        return -1;
+        log_warn("facebook webhook: skipped message %s: its text is not a string of at most %d characters",
+                 in->mid, TEXT_MAX);
+        return 0;
     }
     type = (const char *)sqlite3_column_text(st, 8);
     in->sent_ms = type != NULL && strcmp(type, "integer") == 0 ? sqlite3_column_int64(st, 9) : -1;
@@ -239,9 +246,7 @@ static int facebook_read(struct ctx *c, struct fb_batch *b)
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         struct inbound in = {"facebook", NULL, NULL, NULL, NULL, -1};
 
-        if ((r = facebook_item(c, st, &in)) < 0)
-            goto out;
-        if (r == 0)
+        if ((r = facebook_item(st, &in)) == 0)
             continue;
         if (b->n == FB_BATCH_MAX) {
             ctx_error(c, 413, "too_many_messages", "at most 1000 messages in one delivery");
@@ -290,8 +295,12 @@ static void facebook_receive(struct ctx *c)
                      "FB_APP_SECRET", "X-Hub-Signature-256") != 0 ||
         body_checked(c) != 0 || ctx_body_text(c, "object", 1, 32, 1, &object) != 0)
         goto out;
-    if (strcmp(object, "page") != 0 || !ctx_body_has(c, "entry")) {
-        ctx_error(c, 400, "unsupported_object", "expected {\"object\":\"page\",\"entry\":[...]}");
+    if (strcmp(object, "page") != 0) { /* Instagram, say: not ours to store */
+        ctx_text(c, 200, "text/plain; charset=utf-8", "EVENT_RECEIVED");
+        goto out;
+    }
+    if (!ctx_body_has(c, "entry")) {
+        ctx_error(c, 400, "invalid_entry", "a page delivery has {\"entry\":[...]}");
         goto out;
     }
     b = xcalloc(1, sizeof *b);
@@ -312,8 +321,11 @@ static int body_scalar(struct ctx *c, const char *field, char **out)
 {
     long long v;
     char num[24];
+    int is = ctx_body_is(c, field, "integer");
 
-    if (ctx_body_is(c, field, "integer")) {
+    if (is < 0)
+        return -1;
+    if (is) {
         if (ctx_body_int(c, field, 0, 999999999999999999LL, 1, &v) != 0)
             return -1;
         snprintf(num, sizeof num, "%lld", v);
@@ -342,20 +354,19 @@ static int read_inbound(struct ctx *c, const char *const f[4], char *owned[4], s
 static void zalo_receive(struct ctx *c)
 {
     static const char *const fields[4] = {"sender.id", "recipient.id", "message.msg_id", "message.text"};
-    const char *secret = pulse_cfg->zalo_oa_secret;
+    const char *secret = pulse_cfg->zalo_oa_secret, *header = ctx_req_header(c, "HTTP_X_ZEVENT_SIGNATURE");
     char *app_id = NULL, *ts = NULL, *event = NULL, *owned[4] = {NULL, NULL, NULL, NULL};
     struct inbound in = {"zalo", NULL, NULL, NULL, NULL, -1};
     int i;
 
-    /* app_id and timestamp are signed as the body carries them */
-    if (secret == NULL) {
-        check_signed(c, NULL, 0, "ZALO_OA_SECRET", NULL);
+    /* app_id and timestamp are signed as the body carries them, so the
+     * body is read first; a request without the header is refused before */
+    if (check_signed(c, secret, header != NULL && strncmp(header, "mac=", 4) == 0, "ZALO_OA_SECRET",
+                     "X-ZEvent-Signature") != 0)
         goto out;
-    }
     if (body_checked(c) != 0 || body_scalar(c, "app_id", &app_id) != 0 || body_scalar(c, "timestamp", &ts) != 0 ||
         check_signed(c, secret,
-                     websig_zalo(secret, app_id, ts, c->req->body, c->req->body_len,
-                                 ctx_req_header(c, "HTTP_X_ZEVENT_SIGNATURE")),
+                     websig_zalo(secret, app_id, ts, c->req->body, c->req->body_len, header),
                      "ZALO_OA_SECRET", "X-ZEvent-Signature") != 0 ||
         ctx_body_text(c, "event_name", 1, 64, 1, &event) != 0)
         goto out;
@@ -385,10 +396,10 @@ static int tiktok_content(struct ctx *c, char *owned[4], struct inbound *in)
     static const char *const inner[4] = {NULL, "business_id", "message_id", "text"};
     char *text = NULL, *body = c->req->body;
     size_t len = c->req->body_len;
-    int rc = -1;
+    int rc = -1, is = ctx_body_is(c, "content", "text");
 
-    if (!ctx_body_is(c, "content", "text"))
-        return read_inbound(c, nested, owned, in);
+    if (is <= 0)
+        return is < 0 ? -1 : read_inbound(c, nested, owned, in);
     if (ctx_body_text(c, "user_openid", 1, PLATFORM_ID_MAX, 1, &owned[0]) != 0 ||
         ctx_body_text(c, "content", 2, 65536, 1, &text) != 0)
         goto out;
@@ -436,9 +447,11 @@ static void tiktok_receive(struct ctx *c)
     if (tiktok_content(c, owned, &in) != 0)
         goto out;
     if (ctx_body_has(c, "create_time")) {
-        if (ctx_body_int(c, "create_time", 0, 4102444800LL, 1, &t) != 0)
+        /* in seconds; anything else (milliseconds, say) is not trusted:
+         * the message is dated on arrival */
+        if (ctx_body_int(c, "create_time", 0, 999999999999999LL, 1, &t) != 0)
             goto out;
-        in.sent_ms = t * 1000;
+        in.sent_ms = t <= 4102444800LL ? t * 1000 : -1;
     }
     if (ingest(c, &in) == 0)
         ctx_json(c, 200, "{\"received\":true}");

@@ -45,6 +45,15 @@ CREATE TABLE crm_messages (
 );
 CREATE INDEX crm_messages_conversation ON crm_messages (conversation_id, seq);
 
+-- Every platform message id ever stored, kept when an agent deletes the
+-- customer (and with them the messages): a late redelivery must not bring
+-- them back.
+CREATE TABLE crm_seen (
+    platform            TEXT NOT NULL,
+    platform_message_id TEXT NOT NULL,
+    PRIMARY KEY (platform, platform_message_id)
+) WITHOUT ROWID;
+
 CREATE VIEW crm_customer_json AS
 SELECT c.id, c.rowid AS seq,
        json_object('id', c.id, 'name', c.name, 'phone', c.phone, 'email', c.email, 'notes', c.notes,

@@ -48,8 +48,8 @@ SELECT json_object('messages', json_group_array(json(message_json))) FROM (
                               ORDER BY seq DESC LIMIT ?2)
     ORDER BY seq);
 
--- An agent's answer (?2 the agent's user id); the conversation is active
--- again.
+-- An agent's answer (?2 the agent's user id). Its status stays as agents
+-- set it; crm_conversation_touch moves it up the list.
 -- name: crm_message_insert_agent
 INSERT INTO crm_messages (id, conversation_id, sender, agent_id, content, sent_at, platform)
 SELECT 'msg_' || lower(hex(randomblob(8))), v.id, 'agent', ?2, ?3, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), v.platform
@@ -86,7 +86,10 @@ WHERE m.type = 'object' AND json_type(m.value, '$.message') = 'object'
 ORDER BY e.id, m.id;
 
 -- name: crm_message_seen
-SELECT 1 FROM crm_messages WHERE platform = ?1 AND platform_message_id = ?2;
+SELECT 1 FROM crm_seen WHERE platform = ?1 AND platform_message_id = ?2;
+
+-- name: crm_seen_add
+INSERT INTO crm_seen (platform, platform_message_id) VALUES (?1, ?2);
 
 -- A customer as the platform knows them (?1 platform, ?2 their id there,
 -- ?3 a name until an agent sets one). Run, then crm_customer_by_platform.

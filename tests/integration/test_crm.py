@@ -255,9 +255,19 @@ def test_facebook_delivery_makes_customers_conversations_and_messages_once(env):
     assert again.status == 200 and again.body == "EVENT_RECEIVED"
     assert crm_rows(a) == [2, 2, 3]
     assert s.no_event(0.3)
+    # ... not even after an agent deleted the customer
+    assert call(a, "DELETE", "/api/crm/customers/" + cust["id"]).status == 200
+    assert s.events(1)[0]["event"] == "customer_deleted"
+    assert fb_post(a, raw).status == 200
+    assert crm_rows(a) == [1, 1, 1]
+    assert s.no_event(0.3)
+    # a customer who types a backslash and u0000 gets exactly that stored
+    r = fb_post(a, fb_body([fb_item("222", "m_5", "C:\\u0000 path")]))
+    assert r.status == 200, r.body
+    assert s.events(1)[0]["json"]["data"]["content"] == "C:\\u0000 path"
 
 
-def test_facebook_refuses_bad_signatures_and_bad_items_whole(env):
+def test_facebook_refuses_bad_signatures_and_unreadable_deliveries(env):
     a = env.instance(env=SECRETS)
     s = crm_stream(a)
     raw = fb_body([fb_item("111", "m_1", "hello")])
@@ -270,23 +280,33 @@ def test_facebook_refuses_bad_signatures_and_bad_items_whole(env):
         else:
             r = http(a.port, "POST", "/api/webhooks/facebook", raw=body, headers={"X-Hub-Signature-256": header})
         assert r.status == 401 and r.json()["error"]["code"] == "invalid_signature", (header, r.body)
-    # signed but wrong: the whole delivery is refused, even its good items
+    # signed, but not a delivery we can read: refused whole, nothing stored
     for raw_bad, code in [
-            (fb_body([fb_item("111", "m_1", "ok")], [fb_item(222, "m_2", "numeric sender")]), "invalid_sender_id"),
-            (fb_body([fb_item("111", "m_1", "ok"), fb_item("111", "", "empty mid")]), "invalid_mid"),
-            (fb_body([fb_item("111", "m_1", ["not", "text"])]), "invalid_text"),
-            (fb_body([fb_item("111", "m_1", "a\u0000b")]), "invalid_text"),
-            (json.dumps({"object": "instagram", "entry": []}).encode(), "unsupported_object"),
-            (json.dumps({"object": "page"}).encode(), "unsupported_object"),
+            (fb_body([fb_item("111", "m_1", "ok"), fb_item("111", "m_9", "a\u0000b")]), "invalid_text"),
+            (json.dumps({"object": "page"}).encode(), "invalid_entry"),
             (b'[{"object":"page"}]', "invalid_json"),
             (b'{"object":"page","entry":[', "invalid_json")]:
         r = fb_post(a, raw_bad)
         assert r.status == 400 and r.json()["error"]["code"] == code, (raw_bad, r.body)
     assert crm_rows(a) == [0, 0, 0]
+    # another product's delivery (Instagram) is acknowledged and not stored
+    r = fb_post(a, json.dumps({"object": "instagram", "entry": [{"messaging": [fb_item("1", "ig_1", "hi")]}]}).encode())
+    assert r.status == 200 and r.body == "EVENT_RECEIVED"
+    assert crm_rows(a) == [0, 0, 0]
+    assert s.no_event(0.3)
+    # in a readable batch, malformed items are skipped (logged): refusing the
+    # batch would make Facebook redeliver it and drop the good messages too
+    r = fb_post(a, fb_body([fb_item("111", "m_1", "ok"), fb_item(222, "m_2", "numeric sender")],
+                           [fb_item("111", "", "empty mid"), fb_item("111", "m_3", ["not", "text"]),
+                            fb_item("333", "m_4", "x" * 20001)]))
+    assert r.status == 200 and r.body == "EVENT_RECEIVED"
+    assert crm_rows(a) == [1, 1, 1]
+    assert [e["event"] for e in s.events(3)] == ["customer_created", "new_conversation", "new_message"]
     assert s.no_event(0.3)
     unconfigured = env.instance()
-    r = fb_post(unconfigured, raw)
-    assert r.status == 503 and r.header("retry-after") and r.json()["error"]["code"] == "not_configured"
+    for r in (fb_post(unconfigured, raw), zalo_post(unconfigured, zalo_text("1", "z", "x")),
+              tiktok_post(unconfigured, tiktok_msg("o", "t", "x"))):
+        assert r.status == 503 and r.header("retry-after") and r.json()["error"]["code"] == "not_configured"
 
 
 def test_zalo_messages_and_a_closed_conversation_reopening(env):
@@ -310,6 +330,9 @@ def test_zalo_messages_and_a_closed_conversation_reopening(env):
     assert zalo_post(a, follow).json() == {"received": True, "ignored": True}
     assert zalo_post(a, zalo_text("284064889412221200", "z-4", "x"), mac="mac=" + "ab" * 32).status == 401
     assert zalo_post(a, zalo_text("284064889412221200", "z-4", "x"), secret="other").status == 401
+    for headers in ({}, {"X-ZEvent-Signature": "ab" * 32}):  # before the body is even read
+        r = http(a.port, "POST", "/api/webhooks/zalo", raw=b"{not json", headers=headers)
+        assert r.status == 401 and r.json()["error"]["code"] == "invalid_signature"
     numeric = zalo_text("99", "z-5", "timestamp as a number")
     numeric["timestamp"] = 1795000000123
     assert zalo_post(a, numeric).status == 200
@@ -349,6 +372,11 @@ def test_tiktok_signatures_expire_after_five_minutes(env):
     r = tiktok_post(a, bad)
     assert r.status == 400 and r.json()["error"]["code"] == "invalid_json"
     assert tiktok_post(a, {"event": "other"}).json() == {"received": True, "ignored": True}
-    assert crm_rows(a) == [1, 1, 3]
-    assert [e["event"] for e in s.events(1)] == ["new_message"]
+    millis = tiktok_msg("open-1", "t-5", "create_time in milliseconds")
+    millis["create_time"] = now * 1000
+    assert tiktok_post(a, millis).status == 200
+    assert crm_rows(a) == [1, 1, 4]
+    evs = s.events(2)
+    assert [e["event"] for e in evs] == ["new_message", "new_message"]
+    assert evs[1]["json"]["data"]["sentAt"][:4] == time.strftime("%Y", time.gmtime())  # dated on arrival
     assert s.no_event(0.3)

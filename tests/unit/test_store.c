@@ -192,10 +192,28 @@ static void test_prune(void)
     CHECK_INT_EQ(last, 14);
 }
 
+/* db_json_escapes_nul (fcgi/db.c): an escaped NUL, not an escaped
+ * backslash followed by the letters u0000. */
+static void test_escapes_nul(void)
+{
+#define ESC(s) db_json_escapes_nul(s, sizeof(s) - 1)
+    CHECK(ESC("{\"a\":\"x\\u0000\"}"));
+    CHECK(ESC("\\u0000"));
+    CHECK(ESC("\\\\\\u0000"));      /* \\ then \u0000 */
+    CHECK(!ESC("{\"a\":\"x\\\\u0000\"}")); /* a backslash, then the text u0000 */
+    CHECK(!ESC("\\u000"));
+    CHECK(!ESC("\\u0001"));
+    CHECK(!ESC("\\"));
+    CHECK(!ESC(""));
+    CHECK(!db_json_escapes_nul(NULL, 0));
+#undef ESC
+}
+
 int main(void)
 {
     if ((db = unit_db_open()) == NULL)
         return check_summary("test_store");
+    test_escapes_nul();
     test_append_and_read();
     test_prune();
     db_close(db);

@@ -393,9 +393,15 @@ class Instance:
         else:
             argv = ["lighttpd", "-D", "-f", os.path.join(ROOT, "lighttpd.conf")]
         self.proc = Proc(argv, e, os.path.join(self.data, self.web + ".out"))
-        wait_for(self._up, what="%s on port %d" % (self.web, self.port))
-        # The stream responder is spawned too; wait until it answers.
-        wait_for(lambda: self._stream_up(), what="stream responder")
+        try:
+            wait_for(self._up, what="%s on port %d" % (self.web, self.port))
+            # The stream responder is spawned too; wait until it answers.
+            wait_for(lambda: self._stream_up(), what="stream responder")
+        except BaseException:
+            # Nobody holds this instance yet: stop what it started (by PID),
+            # or run-nginx.sh would keep restarting its children forever.
+            self.stop()
+            raise
 
     def _up(self):
         try:

@@ -367,8 +367,9 @@ void batch_shutdown(void)
 {
     struct bconn *c;
 
-    if (rt != NULL)
-        runtime_batch_publish(rt);
+    if (rt == NULL) /* batch_init never ran: nothing to close */
+        return;
+    runtime_batch_publish(rt);
     while ((c = conns.head) != NULL)
         conn_close(c);
     batch_tick(0);

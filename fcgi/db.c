@@ -3,12 +3,14 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "alloc.h"
 #include "buf.h"
 #include "log.h"
 
 #define DB_BUSY_TIMEOUT_MS 10000
+#define DB_SETUP_RETRY_MS 10
 
 struct db {
     sqlite3 *h;
@@ -45,16 +47,19 @@ out:
 
 /* Applies each migration newer than PRAGMA user_version in its own
  * IMMEDIATE transaction, re-reading the version under the write lock so that
- * processes starting together apply each migration exactly once. */
+ * processes starting together apply each migration exactly once. Returns
+ * SQLITE_OK, or the failing statement's result code. */
 static int db_migrate(sqlite3 *h, buf_t *errb)
 {
     int version, i;
     buf_t sql = {0};
-    int rc = -1;
+    int rc = SQLITE_ERROR;
 
     for (i = 0; i < SQL_MIGRATION_COUNT; i++) {
-        if (db_exec(h, "BEGIN IMMEDIATE", errb) != 0)
+        if (db_exec(h, "BEGIN IMMEDIATE", errb) != 0) {
+            rc = sqlite3_errcode(h);
             goto out;
+        }
         if (db_user_version(h, &version) != 0) {
             buf_printf(errb, "reading user_version: %s", sqlite3_errmsg(h));
             goto fail;
@@ -73,13 +78,36 @@ static int db_migrate(sqlite3 *h, buf_t *errb)
         if (db_exec(h, "COMMIT", errb) != 0)
             goto fail;
     }
-    rc = 0;
+    rc = SQLITE_OK;
     goto out;
 fail:
+    rc = sqlite3_errcode(h) != SQLITE_OK ? sqlite3_errcode(h) : SQLITE_ERROR;
     sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
 out:
     buf_free(&sql);
     return rc;
+}
+
+/* WAL mode and the migrations. Processes starting together on a new file
+ * contend for it, and not every step waits in the busy handler (seen under
+ * load: a responder exiting on "database is locked" at start): so a start
+ * that finds the file busy is retried, for as long as the busy timeout. */
+static int db_setup(sqlite3 *h, buf_t *errb)
+{
+    int waited_ms, rc;
+
+    for (waited_ms = 0;; waited_ms += DB_SETUP_RETRY_MS) {
+        buf_reset(errb);
+        if (db_exec(h, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", errb) != 0)
+            rc = sqlite3_errcode(h);
+        else
+            rc = db_migrate(h, errb);
+        if (rc == SQLITE_OK)
+            return 0;
+        if ((rc & 0xff) != SQLITE_BUSY || waited_ms >= DB_BUSY_TIMEOUT_MS)
+            return -1;
+        usleep(DB_SETUP_RETRY_MS * 1000);
+    }
 }
 
 int db_open(const char *path, struct db **out, char **err)
@@ -101,10 +129,7 @@ int db_open(const char *path, struct db **out, char **err)
     /* WAL lets the stream responder read while request responders write;
      * synchronous=NORMAL is durable across process crashes (the case we
      * must survive) and loses at most the last commits on power loss. */
-    if (db_exec(db->h, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
-                       "PRAGMA foreign_keys=ON;", &errb) != 0)
-        goto fail;
-    if (db_migrate(db->h, &errb) != 0)
+    if (db_setup(db->h, &errb) != 0)
         goto fail;
     *out = db;
     return 0;

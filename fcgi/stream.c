@@ -564,10 +564,13 @@ static void start_stream(struct conn *c, const struct stream_req *r, int64_t pru
              * will be, in order. (An edge cannot tell this from a replaced
              * database; the primary can, and says unknown_id.) */
             c->last_sent = r->last_id;
-        } else if (r->last_id > last) {
-            reset_event(&text, "unknown_id", r->last_id);
-        } else if (r->last_id < pruned) {
-            reset_event(&text, "history_expired", r->last_id);
+        } else if (r->last_id > last || r->last_id < pruned) {
+            reset_event(&text, r->last_id > last ? "unknown_id" : "history_expired", r->last_id);
+            /* The client refetches its state, which holds the log up to
+             * last at least: what follows the reset starts after it, even
+             * when this loop has not fanned those events out yet. */
+            if (c->last_sent < last)
+                c->last_sent = last;
         } else {
             c->replaying = 1;
             c->cursor = r->last_id;

@@ -306,7 +306,7 @@ def test_facebook_refuses_bad_signatures_and_unreadable_deliveries(env):
     unconfigured = env.instance()
     for r in (fb_post(unconfigured, raw), zalo_post(unconfigured, zalo_text("1", "z", "x")),
               tiktok_post(unconfigured, tiktok_msg("o", "t", "x"))):
-        assert r.status == 503 and r.header("retry-after") and r.json()["error"]["code"] == "not_configured"
+        assert r.status == 503 and r.header("retry-after") and r.json()["error"]["code"] == "not_configured", (r.status, r.headers, r.body)
 
 
 def test_zalo_messages_and_a_closed_conversation_reopening(env):

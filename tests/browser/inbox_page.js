@@ -1,0 +1,72 @@
+'use strict';
+/*
+ * Drives Debian's Chromium through playwright-core for the CRM inbox test in
+ * tests/integration/test_browser_live.py; run by that test, not by hand.
+ *
+ *   node inbox_page.js '{"url": ".../inbox.html", "jwt": ..., "user_data_dir": ...}'
+ *
+ * Signs in with cfg.jwt, waits until #conn is live and prints {"step":"ready"}. Then, for
+ * each command line on stdin (JSON): {"wait_conv": name} waits until the conversation list
+ * shows that customer and opens it; {"wait_text": t} waits until the open thread shows a
+ * message with text t; {"reply": t} sends t as the agent's answer; {"status": s} picks s in
+ * the status box. After each it prints {"step": <command>, "state": ...}, or "timeout".
+ */
+const { cfg, emit, nextLine, run } = require('./browser');
+
+function inboxState() {
+  const texts = (sel) => Array.from(document.querySelectorAll(sel)).map((e) => e.textContent);
+  return {
+    conn: document.getElementById('conn').textContent,
+    convs: texts('#convs .room-title'), badges: texts('#convs .badge'),
+    messages: texts('#messages .chat-msg'), customers: texts('#customers .room-title'),
+    thread: document.getElementById('thread').hidden ? null : document.getElementById('thread-title').textContent,
+    error: document.getElementById('inbox-error').hidden ? null : document.getElementById('inbox-error').textContent,
+    marker: window.__marker || null,
+  };
+}
+
+run({ viewport: { width: 900, height: 800 } }, async (page, pageErrors, navigations) => {
+  const wait = async (name, fn, arg) => {
+    try {
+      await page.waitForFunction(fn, arg, { timeout: 10000 });
+      return true;
+    } catch (e) {
+      emit({ step: 'timeout', waiting_for: name, state: await page.evaluate(inboxState), page_errors: pageErrors });
+      return false;
+    }
+  };
+  await page.fill('#jwt', cfg.jwt);
+  await page.click('#jwt-save');
+  if (!await wait('live', () => document.getElementById('conn').textContent === 'live')) return;
+  await page.evaluate(() => { window.__marker = 'same-page'; });
+  emit({ step: 'ready', state: await page.evaluate(inboxState) });
+  for (;;) {
+    const line = await nextLine();
+    if (line === null || line === 'end') break;
+    const cmd = JSON.parse(line);
+    let ok = true;
+    if (cmd.wait_conv) {
+      ok = await wait('conv', (n) => Array.from(document.querySelectorAll('#convs .room-title'))
+        .some((e) => e.textContent === n), cmd.wait_conv);
+      if (ok) {
+        await page.click('#convs li:has(.room-title:text-is("' + cmd.wait_conv + '")) button');
+        ok = await wait('thread', () => !document.getElementById('thread').hidden);
+      }
+    } else if (cmd.wait_text) {
+      ok = await wait('text', (t) => Array.from(document.querySelectorAll('#messages .chat-msg'))
+        .some((e) => e.textContent.indexOf(t) >= 0), cmd.wait_text);
+    } else if (cmd.reply) {
+      await page.fill('#reply', cmd.reply);
+      await page.click('#reply-send');
+      ok = await wait('sent', (t) => Array.from(document.querySelectorAll('#messages .chat-msg'))
+        .some((e) => e.textContent.indexOf(t) >= 0), cmd.reply);
+    } else if (cmd.status) {
+      await page.selectOption('#thread-status', cmd.status);
+      ok = await wait('status', (s) => Array.from(document.querySelectorAll('#convs .badge'))
+        .some((e) => e.textContent === s), cmd.status);
+    }
+    if (!ok) return;
+    emit({ step: Object.keys(cmd)[0], state: await page.evaluate(inboxState), navigations: navigations(),
+      page_errors: pageErrors });
+  }
+});

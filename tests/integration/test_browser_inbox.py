@@ -1,0 +1,72 @@
+"""The agents' CRM inbox (www/inbox.html) in a real browser: Debian's headless Chromium,
+driven by tests/browser/inbox_page.js, while Facebook deliveries arrive signed as Facebook
+signs them. The page must show each customer message as it arrives, with no reload."""
+import hashlib
+import hmac
+import importlib.util
+import json
+import os
+
+from harness import http, token
+
+_spec = importlib.util.spec_from_file_location("_browser_common", os.path.join(os.path.dirname(__file__), "test_browser.py"))
+_common = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_common)
+
+FB_SECRET = "fb-app-secret"
+
+
+class InboxBrowser(_common.Browser):
+    script = os.path.join(_common.BROWSER_DIR, "inbox_page.js")
+
+
+def facebook(a, sender, mid, text):
+    raw = json.dumps({"object": "page", "entry": [{"id": "page-1", "messaging": [
+        {"sender": {"id": sender}, "recipient": {"id": "page-1"}, "timestamp": 1795000000000,
+         "message": {"mid": mid, "text": text}}]}]}, ensure_ascii=False).encode()
+    sig = "sha256=" + hmac.new(FB_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    r = http(a.port, "POST", "/api/webhooks/facebook", raw=raw, headers={"X-Hub-Signature-256": sig})
+    assert r.status == 200 and r.body == "EVENT_RECEIVED", r.body
+
+
+def test_browser_inbox_shows_customer_messages_live_and_answers(env):
+    a = env.instance(env={"FB_APP_SECRET": FB_SECRET})
+    agent = token("agent-7", "agent", "Agent Bảy")
+    b = InboxBrowser(env.tmp, url="http://127.0.0.1:%d/inbox.html" % a.port, jwt=agent)
+    try:
+        ready = b.expect("ready", 45)
+        assert ready["state"]["convs"] == [] and ready["state"]["error"] is None, ready
+        facebook(a, "111", "m_1", "Xin chào <b>shop</b>")
+        b.send(json.dumps({"wait_conv": "Facebook user 111"}))
+        st = b.expect("wait_conv", 20)["state"]
+        assert st["thread"] == "Facebook user 111 · facebook" and st["badges"] == ["OPEN"], st
+        assert st["customers"] == ["Facebook user 111"], st
+        b.send(json.dumps({"wait_text": "Xin chào <b>shop</b>"}))   # shown as text, never parsed
+        b.expect("wait_text", 20)
+        b.send(json.dumps({"reply": "Dạ shop chào bạn"}))
+        st = b.expect("reply", 20)["state"]
+        conv = a.get("/api/crm/conversations", headers={"Authorization": "Bearer " + agent}).json()["conversations"][0]
+        msgs = a.get("/api/crm/conversations/%s/messages" % conv["id"],
+                     headers={"Authorization": "Bearer " + agent}).json()["messages"]
+        assert [(m["sender"], m["content"]) for m in msgs] == [("customer", "Xin chào <b>shop</b>"),
+                                                              ("agent", "Dạ shop chào bạn")]
+        assert msgs[1]["agentId"] == "agent-7"
+        # the customer writes again while the thread is open: it appears without a reload
+        facebook(a, "111", "m_2", "Còn hàng không?")
+        b.send(json.dumps({"wait_text": "Còn hàng không?"}))
+        st = b.expect("wait_text", 20)
+        assert len(st["state"]["messages"]) == 3, st
+        b.send(json.dumps({"status": "CLOSED"}))
+        st = b.expect("status", 20)
+        assert a.get("/api/crm/conversations?status=CLOSED",
+                     headers={"Authorization": "Bearer " + agent}).json()["conversations"][0]["id"] == conv["id"]
+        assert st["state"]["marker"] == "same-page" and st["navigations"] == 1, st
+        assert st["page_errors"] == [] and st["state"]["conn"] == "live", st
+        b.send("end")
+        b.expect("done", 20)
+    finally:
+        b.close()
+
+
+def test_inbox_page_never_parses_html(env):
+    _common.assert_never_parses_html("inbox.js")

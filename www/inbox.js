@@ -1,0 +1,230 @@
+/*
+ * inbox.html: the agents' CRM inbox (seed 003). With an agent (or admin) JWT, kept in
+ * sessionStorage (this tab only), it lists conversations and customers and follows topic
+ * crm: a customer's message on Facebook, Zalo or TikTok appears at once (new_conversation,
+ * new_message), as do other agents' answers and changes; no polling, no reload. Server and
+ * user text only ever goes in through textContent.
+ */
+(function () {
+  'use strict';
+
+  var P = window.PulsePage;
+  var $ = P.$, store = P.store, show = P.show, el = P.el, clear = P.clear;
+  var STATUSES = { OPEN: 1, PENDING: 1, CLOSED: 1 };
+  var JWT_KEY = 'pulse.agent_jwt';
+
+  var jwt = store(JWT_KEY);
+  var sub = null;
+  var convs = {};               // id -> conversation, as last seen
+  var customers = {};           // id -> customer
+  var selected = null;          // id of the open conversation
+  var shown = {};               // ids of the messages in #messages
+  var inboxError = $('inbox-error');
+
+  function errorText(r, fallback) { return P.errorText(r, fallback, true); }
+  function api(method, path, body) { return Pulse.api(method, path, body, jwt); }
+  function convPath(id, rest) { return '/api/crm/conversations/' + encodeURIComponent(id) + (rest || ''); }
+  function time(ts) { return ts ? String(ts).replace('T', ' ').replace('Z', '') : ''; }
+
+  // ---- sign-in ---------------------------------------------------------------------------
+  function signIn(t) {
+    var claims = t ? P.jwtClaims(t) : null, who = $('whoami');
+    jwt = t || null;
+    if (sub) { sub.close(); sub = null; }
+    if (!jwt || !claims || !claims.sub) {
+      who.textContent = jwt ? 'This does not look like a JWT.' : 'Not signed in: paste an access token with role agent.';
+      who.className = jwt ? 'error' : 'muted';
+      $('inbox').hidden = true;
+      return;
+    }
+    var note = claims.role === 'agent' || claims.role === 'admin' ? '' :
+      ' · role ' + (claims.role || 'none') + ': the inbox needs role agent';
+    if (claims.exp && claims.exp * 1000 < Date.now()) note += ' · this token has expired';
+    who.textContent = 'Signed in as ' + (claims.name || claims.sub) + note;
+    who.className = note ? 'error' : 'muted';
+    $('inbox').hidden = false;
+    // Subscribe first, then load: whatever happens in between arrives as events, and every
+    // event below is idempotent (a replace, or an append skipped when already shown).
+    sub = Pulse.subscribe({
+      topics: ['crm'], accessToken: jwt,
+      onEvent: onEvent, onReset: loadAll,
+      onState: P.connBadge($('conn'), loadAll),
+      onError: function (r) { show(inboxError, errorText(r, 'Cannot follow the inbox')); }
+    });
+    loadAll();
+  }
+
+  $('token-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var t = $('jwt').value.replace(/\s+/g, '');
+    if (!t) return show(inboxError, 'Paste your access token first.');
+    show(inboxError, '');
+    store(JWT_KEY, t);
+    signIn(t);
+  });
+  $('jwt-clear').addEventListener('click', function () {
+    store(JWT_KEY, null);
+    $('jwt').value = '';
+    select(null);
+    signIn(null);
+  });
+
+  // ---- state from the service ------------------------------------------------------------
+  function loadAll() {
+    api('GET', '/api/crm/conversations?limit=500').then(function (r) {
+      if (r.status !== 200) return show(inboxError, errorText(r, 'Cannot load the conversations'));
+      show(inboxError, '');
+      convs = {};
+      (r.json.conversations || []).forEach(function (c) { convs[c.id] = c; });
+      renderConvs();
+      if (selected) loadMessages(selected);
+    });
+    api('GET', '/api/crm/customers?limit=500').then(function (r) {
+      if (r.status !== 200) return;
+      customers = {};
+      (r.json.customers || []).forEach(function (c) { customers[c.id] = c; });
+      renderCustomers();
+    });
+  }
+
+  function loadMessages(id) {
+    api('GET', convPath(id, '/messages?limit=200')).then(function (r) {
+      if (id !== selected) return;
+      if (r.status !== 200) return show(inboxError, errorText(r, 'Cannot load the messages'));
+      clear($('messages'));
+      shown = {};
+      (r.json.messages || []).forEach(addMessage);
+    });
+  }
+
+  function onEvent(ev) {
+    var d = ev.data || {};
+    switch (ev.type) {
+    case 'new_conversation':
+    case 'conversation_updated':
+      convs[d.id] = d;
+      renderConvs();
+      if (d.id === selected) renderThreadHead();
+      break;
+    case 'new_message':
+    case 'message_sent':
+      if (convs[d.conversationId]) {
+        convs[d.conversationId].lastMessageAt = d.sentAt;
+        renderConvs();
+      }
+      if (d.conversationId === selected) addMessage(d);
+      break;
+    case 'customer_created':
+    case 'customer_updated':
+      customers[d.id] = d;
+      Object.keys(convs).forEach(function (k) { if (convs[k].customerId === d.id) convs[k].customerName = d.name; });
+      renderCustomers();
+      renderConvs();
+      break;
+    case 'customer_deleted':
+      delete customers[d.id];
+      Object.keys(convs).forEach(function (k) { if (convs[k].customerId === d.id) delete convs[k]; });
+      if (selected && !convs[selected]) select(null);
+      renderCustomers();
+      renderConvs();
+      break;
+    }
+  }
+
+  // ---- rendering -------------------------------------------------------------------------
+  function renderConvs() {
+    var list = $('convs'), ids = Object.keys(convs);
+    ids.sort(function (a, b) {
+      var x = convs[a].lastMessageAt || '', y = convs[b].lastMessageAt || '';
+      return x < y ? 1 : x > y ? -1 : (a < b ? -1 : 1);
+    });
+    clear(list);
+    ids.forEach(function (id) {
+      var c = convs[id];
+      var li = el('li', 'room-item' + (id === selected ? ' room-selected' : ''));
+      li.setAttribute('data-conv-id', id);
+      li.appendChild(el('span', 'room-title', c.customerName));
+      li.appendChild(el('span', 'muted', c.platform + ' · ' + c.channelId + ' · ' + time(c.lastMessageAt)));
+      var b = el('span');
+      P.badge(b, c.status, STATUSES);
+      li.appendChild(b);
+      var open = el('button', 'secondary', 'Open');
+      open.type = 'button';
+      open.addEventListener('click', function () { select(id); });
+      li.appendChild(open);
+      list.appendChild(li);
+    });
+    $('convs-empty').hidden = ids.length > 0;
+  }
+
+  function renderCustomers() {
+    var list = $('customers');
+    clear(list);
+    Object.keys(customers).sort().forEach(function (id) {
+      var c = customers[id];
+      var li = el('li', 'room-item');
+      li.setAttribute('data-customer-id', id);
+      li.appendChild(el('span', 'room-title', c.name));
+      li.appendChild(el('span', 'muted', [c.phone, c.email, c.platform].filter(Boolean).join(' · ')));
+      list.appendChild(li);
+    });
+  }
+
+  function renderThreadHead() {
+    var c = convs[selected];
+    if (!c) return;
+    $('thread-title').textContent = c.customerName + ' · ' + c.platform;
+    $('thread-status').value = c.status;
+  }
+
+  function addMessage(m) {
+    if (shown[m.id]) return;
+    shown[m.id] = true;
+    var li = el('li', 'chat-msg');
+    li.setAttribute('data-message-id', m.id);
+    li.appendChild(el('span', 'chat-time', time(m.sentAt)));
+    li.appendChild(el('span', 'chat-user', m.sender === 'agent' ? 'Agent ' + (m.agentId || '') : 'Customer'));
+    li.appendChild(el('span', null, m.content));
+    var box = $('messages');
+    box.appendChild(li);
+    box.scrollTop = box.scrollHeight;
+  }
+
+  function select(id) {
+    selected = id;
+    $('thread').hidden = !id;
+    clear($('messages'));
+    shown = {};
+    renderConvs();
+    if (!id) return;
+    renderThreadHead();
+    loadMessages(id);
+  }
+
+  // ---- actions ---------------------------------------------------------------------------
+  $('thread-status').addEventListener('change', function () {
+    var id = selected, status = $('thread-status').value;
+    api('PATCH', convPath(id), { status: status }).then(function (r) {
+      if (r.status !== 200) return show(inboxError, errorText(r, 'Cannot change the status'));
+      convs[id] = r.json;
+      renderConvs();
+    });
+  });
+
+  $('reply-form').addEventListener('submit', function (e) {
+    e.preventDefault();
+    var id = selected, text = $('reply').value;
+    if (!id || !text.trim()) return show($('reply-error'), 'Write an answer first.');
+    $('reply-send').disabled = true;
+    api('POST', convPath(id, '/messages'), { content: text }).then(function (r) {
+      $('reply-send').disabled = false;
+      if (r.status !== 201) return show($('reply-error'), errorText(r, 'The answer was not sent'));
+      show($('reply-error'), '');
+      $('reply').value = '';
+      if (id === selected) addMessage(r.json);
+    });
+  });
+
+  if (jwt) { $('jwt').value = jwt; }
+  signIn(jwt);
+})();

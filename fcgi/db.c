@@ -131,6 +131,7 @@ int db_open(const char *path, struct db **out, char **err)
      * must survive) and loses at most the last commits on power loss. */
     if (db_setup(db->h, &errb) != 0)
         goto fail;
+    buf_free(&errb); /* a retried start leaves the busy attempt's message */
     *out = db;
     return 0;
 fail:

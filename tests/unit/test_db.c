@@ -35,7 +35,7 @@ static void test_open_race(void)
                     fprintf(stderr, "db_open: %s\n", err ? err : "?");
                 db_close(d);
                 free(err);
-                _exit(rc == 0 ? 0 : 1);
+                exit(rc == 0 ? 0 : 1); /* exit, not _exit: LeakSanitizer checks the child */
             }
         }
         for (i = 0; i < PROCS; i++)

@@ -108,7 +108,9 @@
       break;
     case 'new_message':
     case 'message_sent':
-      if (convs[d.conversationId]) {
+      // The service dates the conversation on arrival; the message carries the platform's
+      // time, which may be older: never move a conversation back.
+      if (convs[d.conversationId] && d.sentAt > (convs[d.conversationId].lastMessageAt || '')) {
         convs[d.conversationId].lastMessageAt = d.sentAt;
         renderConvs();
       }

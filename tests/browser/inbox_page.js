@@ -10,6 +10,7 @@
  * shows that customer and opens it; {"wait_text": t} waits until the open thread shows a
  * message with text t; {"reply": t} sends t as the agent's answer; {"status": s} picks s in
  * the status box. After each it prints {"step": <command>, "state": ...}, or "timeout".
+ * The line "end" takes cfg.screenshot, if set, and ends.
  */
 const { cfg, emit, nextLine, run } = require('./browser');
 
@@ -42,7 +43,11 @@ run({ viewport: { width: 900, height: 800 } }, async (page, pageErrors, navigati
   emit({ step: 'ready', state: await page.evaluate(inboxState) });
   for (;;) {
     const line = await nextLine();
-    if (line === null || line === 'end') break;
+    if (line === null) break;
+    if (line === 'end') {
+      if (cfg.screenshot) await page.screenshot({ path: cfg.screenshot, fullPage: true });
+      break;
+    }
     const cmd = JSON.parse(line);
     let ok = true;
     if (cmd.wait_conv) {

@@ -32,7 +32,8 @@ def facebook(a, sender, mid, text):
 def test_browser_inbox_shows_customer_messages_live_and_answers(env):
     a = env.instance(env={"FB_APP_SECRET": FB_SECRET})
     agent = token("agent-7", "agent", "Agent Bảy")
-    b = InboxBrowser(env.tmp, url="http://127.0.0.1:%d/inbox.html" % a.port, jwt=agent)
+    shot = os.path.join(env.tmp, "inbox.png")
+    b = InboxBrowser(env.tmp, url="http://127.0.0.1:%d/inbox.html" % a.port, jwt=agent, screenshot=shot)
     try:
         ready = b.expect("ready", 45)
         assert ready["state"]["convs"] == [] and ready["state"]["error"] is None, ready
@@ -64,6 +65,7 @@ def test_browser_inbox_shows_customer_messages_live_and_answers(env):
         assert st["page_errors"] == [] and st["state"]["conn"] == "live", st
         b.send("end")
         b.expect("done", 20)
+        assert os.path.getsize(shot) > 1000
     finally:
         b.close()
 

@@ -258,22 +258,44 @@ int db_bind_int64(sqlite3_stmt *st, int idx, int64_t v)
     return 0;
 }
 
-char *db_one_text(struct db *db, enum sql_id id, int nargs, const char *const *args)
+/* The named statement with text arguments bound as ?1, ?2, ...; NULL when
+ * it cannot be prepared or bound. */
+static sqlite3_stmt *stmt_with_texts(struct db *db, enum sql_id id, int nargs, const char *const *args)
 {
     sqlite3_stmt *st = db_stmt(db, id);
-    char *out = NULL;
     int i;
 
-    if (st == NULL)
-        return NULL;
-    for (i = 0; i < nargs; i++)
-        if (db_bind_text(st, i + 1, args[i], -1) != 0)
-            goto out;
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
+    for (i = 0; st != NULL && i < nargs; i++) {
+        if (db_bind_text(st, i + 1, args[i], -1) != 0) {
+            db_done(st);
+            st = NULL;
+        }
+    }
+    return st;
+}
+
+char *db_one_text(struct db *db, enum sql_id id, int nargs, const char *const *args)
+{
+    sqlite3_stmt *st = stmt_with_texts(db, id, nargs, args);
+    char *out = NULL;
+
+    if (st != NULL && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
         out = xstrndup((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
-out:
     db_done(st);
     return out;
+}
+
+int db_run_texts(struct db *db, enum sql_id id, int nargs, const char *const *args, int *changed)
+{
+    sqlite3_stmt *st = stmt_with_texts(db, id, nargs, args);
+    int rc = -1;
+
+    if (st != NULL && sqlite3_step(st) == SQLITE_DONE) {
+        *changed = sqlite3_changes(db_handle(db));
+        rc = 0;
+    }
+    db_done(st);
+    return rc;
 }
 
 int db_json_object(struct db *db, const char *text, size_t len)

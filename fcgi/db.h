@@ -49,6 +49,11 @@ int db_rollback_to(struct db *db);
  * row. Text arguments are bound in order as ?1, ?2, ... */
 char *db_one_text(struct db *db, enum sql_id id, int nargs, const char *const *args);
 
+/* Runs a statement that returns no row (an INSERT, UPDATE or DELETE) with
+ * text arguments bound the same way; *changed gets the rows it changed.
+ * 0, or -1 on error. */
+int db_run_texts(struct db *db, enum sql_id id, int nargs, const char *const *args, int *changed);
+
 /* 1 when text[0..len) is a well-formed JSON object (see json_is_object in
  * sql/queries/common.sql); anything from outside goes through this before
  * any JSON path lookup. */

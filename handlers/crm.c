@@ -119,32 +119,25 @@ static int customer_fields_read(struct ctx *c, int creating, struct customer_fie
     return 0;
 }
 
-static int bind_fields(sqlite3_stmt *st, int first, const struct customer_fields *f)
-{
-    return db_bind_text(st, first, f->name, -1) || db_bind_text(st, first + 1, f->phone, -1) ||
-           db_bind_text(st, first + 2, f->email, -1) || db_bind_text(st, first + 3, f->notes, -1);
-}
-
 static void customer_create(struct ctx *c)
 {
     struct customer_fields f = {0};
-    sqlite3_stmt *st = NULL;
+    const char *args[4];
     char *id = NULL;
 
     if (ctx_auth_role(c, AGENTS) != 0 || customer_fields_read(c, 1, &f) != 0)
         goto out;
-    st = db_stmt(c->db, SQL_CRM_CUSTOMER_INSERT);
-    if (st == NULL || bind_fields(st, 1, &f) != 0 || sqlite3_step(st) != SQLITE_ROW) {
+    args[0] = f.name;
+    args[1] = f.phone;
+    args[2] = f.email;
+    args[3] = f.notes;
+    if ((id = db_one_text(c->db, SQL_CRM_CUSTOMER_INSERT, 4, args)) == NULL) {
         ctx_db_error(c);
         goto out;
     }
-    id = xstrdup((const char *)sqlite3_column_text(st, 0));
-    db_done(st);
-    st = NULL;
     if (crm_emit_row(c, "customer_created", SQL_CRM_CUSTOMER_GET, id) == 0)
         reply_row(c, 201, SQL_CRM_CUSTOMER_GET, id, "customer_not_found", "no such customer");
 out:
-    db_done(st);
     customer_fields_free(&f);
     free(id);
 }
@@ -164,21 +157,18 @@ static void customer_get(struct ctx *c)
         reply_row(c, 200, SQL_CRM_CUSTOMER_GET, ctx_arg(c, 0), "customer_not_found", "no such customer");
 }
 
-/* Runs q (?1 = the captured id, then the fields) and answers 404 when it
- * touched no row. 0 when a row changed. */
+/* Runs q (?1 = the captured id, then the fields when given) and answers
+ * 404 when it touched no row. 0 when a row changed. */
 static int change_one(struct ctx *c, enum sql_id q, const struct customer_fields *f)
 {
-    sqlite3_stmt *st = db_stmt(c->db, q);
+    const char *args[5] = {ctx_arg(c, 0), f ? f->name : NULL, f ? f->phone : NULL, f ? f->email : NULL,
+                           f ? f->notes : NULL};
     int changed;
 
-    if (st == NULL || db_bind_text(st, 1, ctx_arg(c, 0), -1) != 0 || (f != NULL && bind_fields(st, 2, f) != 0) ||
-        sqlite3_step(st) != SQLITE_DONE) {
-        db_done(st);
+    if (db_run_texts(c->db, q, f ? 5 : 1, args, &changed) != 0) {
         ctx_db_error(c);
         return -1;
     }
-    changed = sqlite3_changes(db_handle(c->db));
-    db_done(st);
     if (changed == 0) {
         ctx_error(c, 404, "customer_not_found", "no such customer");
         return -1;
@@ -258,9 +248,8 @@ static int conversation_exists(struct ctx *c, const char *id)
 /* PATCH {"status"}: an event only when the status really changes. */
 static void conversation_update(struct ctx *c)
 {
-    const char *id = ctx_arg(c, 0);
+    const char *id = ctx_arg(c, 0), *args[2] = {id, NULL};
     char *status = NULL;
-    sqlite3_stmt *st;
     int changed;
 
     if (ctx_auth_role(c, AGENTS) != 0 || ctx_body_object(c) != 0 ||
@@ -270,15 +259,11 @@ static void conversation_update(struct ctx *c)
         ctx_error(c, 400, "invalid_status", "status must be OPEN, PENDING or CLOSED");
         goto out;
     }
-    st = db_stmt(c->db, SQL_CRM_CONVERSATION_SET_STATUS);
-    if (st == NULL || db_bind_text(st, 1, id, -1) != 0 || db_bind_text(st, 2, status, -1) != 0 ||
-        sqlite3_step(st) != SQLITE_DONE) {
-        db_done(st);
+    args[1] = status;
+    if (db_run_texts(c->db, SQL_CRM_CONVERSATION_SET_STATUS, 2, args, &changed) != 0) {
         ctx_db_error(c);
         goto out;
     }
-    changed = sqlite3_changes(db_handle(c->db));
-    db_done(st);
     if (changed == 0 || crm_emit_row(c, "conversation_updated", SQL_CRM_CONVERSATION_GET, id) == 0)
         reply_row(c, 200, SQL_CRM_CONVERSATION_GET, id, "conversation_not_found", "no such conversation");
 out:

@@ -35,26 +35,6 @@ struct inbound {
     long long sent_ms;                                   /* -1: not given */
 };
 
-/* Runs q with text arguments; *changed gets the rows it changed. 0 or -1. */
-static int run(struct ctx *c, enum sql_id q, int n, const char *const *args, int *changed)
-{
-    sqlite3_stmt *st = db_stmt(c->db, q);
-    int i, rc = -1;
-
-    if (st == NULL)
-        goto out;
-    for (i = 0; i < n; i++)
-        if (db_bind_text(st, i + 1, args[i], -1) != 0)
-            goto out;
-    if (sqlite3_step(st) != SQLITE_DONE)
-        goto out;
-    *changed = sqlite3_changes(db_handle(c->db));
-    rc = 0;
-out:
-    db_done(st);
-    return rc;
-}
-
 /* 1 when the message was stored before, 0 when not, -1 on error. */
 static int seen(struct ctx *c, const struct inbound *in)
 {
@@ -77,7 +57,7 @@ static char *customer_of(struct ctx *c, const struct inbound *in, int *created)
 
     /* a name agents can change: platforms do not send one */
     snprintf(name, sizeof name, "%c%s user %s", in->platform[0] - 'a' + 'A', in->platform + 1, in->sender);
-    if (run(c, SQL_CRM_CUSTOMER_FROM_PLATFORM, 3, args, created) != 0)
+    if (db_run_texts(c->db, SQL_CRM_CUSTOMER_FROM_PLATFORM, 3, args, created) != 0)
         return NULL;
     return db_one_text(c->db, SQL_CRM_CUSTOMER_BY_PLATFORM, 2, args);
 }
@@ -87,7 +67,7 @@ static char *conversation_of(struct ctx *c, const char *customer, const struct i
 {
     const char *open_args[3] = {customer, in->platform, in->channel}, *of_args[2] = {customer, in->channel};
 
-    if (run(c, SQL_CRM_CONVERSATION_OPEN, 3, open_args, opened) != 0)
+    if (db_run_texts(c->db, SQL_CRM_CONVERSATION_OPEN, 3, open_args, opened) != 0)
         return NULL;
     return db_one_text(c->db, SQL_CRM_CONVERSATION_OF, 2, of_args);
 }
@@ -117,7 +97,7 @@ static int ingest(struct ctx *c, const struct inbound *in)
         rc = was == 1 ? 0 : -1;
         goto out;
     }
-    if (run(c, SQL_CRM_SEEN_ADD, 2, seen_args, &added) != 0 ||
+    if (db_run_texts(c->db, SQL_CRM_SEEN_ADD, 2, seen_args, &added) != 0 ||
         (customer = customer_of(c, in, &created)) == NULL ||
         (conv = conversation_of(c, customer, in, &opened)) == NULL)
         goto out;

@@ -197,17 +197,13 @@ static void room_get(struct ctx *c)
  * `status`; 409 when the room is not in an allowed state. 0 or -1. */
 static int room_move(struct ctx *c, const char *id, const char *from, const char *to)
 {
-    sqlite3_stmt *st = db_stmt(c->db, SQL_LIVE_ROOM_MOVE);
+    const char *args[3] = {id, from, to};
     int changed;
 
-    if (st == NULL || db_bind_text(st, 1, id, -1) || db_bind_text(st, 2, from, -1) ||
-        db_bind_text(st, 3, to, -1) || sqlite3_step(st) != SQLITE_DONE) {
-        db_done(st);
+    if (db_run_texts(c->db, SQL_LIVE_ROOM_MOVE, 3, args, &changed) != 0) {
         ctx_db_error(c);
         return -1;
     }
-    changed = sqlite3_changes(db_handle(c->db));
-    db_done(st);
     if (changed == 0) {
         ctx_error(c, 409, "illegal_transition", "the room's status does not allow this");
         return -1;

@@ -117,22 +117,16 @@ static void product_list(struct ctx *c)
  * nothing, else emits the new list and answers with it. */
 static void product_change(struct ctx *c, enum sql_id q)
 {
-    const char *room = ctx_arg(c, 0), *pid = ctx_arg(c, 1);
+    const char *room = ctx_arg(c, 0), *pid = ctx_arg(c, 1), *ids[2] = {room, pid};
     char *status = NULL;
-    sqlite3_stmt *st;
     int changed;
 
     if (live_room_owned(c, room, &status) != 0)
         goto out;
-    st = db_stmt(c->db, q);
-    if (st == NULL || db_bind_text(st, 1, room, -1) || db_bind_text(st, 2, pid, -1) ||
-        sqlite3_step(st) != SQLITE_DONE) {
-        db_done(st);
+    if (db_run_texts(c->db, q, 2, ids, &changed) != 0) {
         ctx_db_error(c);
         goto out;
     }
-    changed = sqlite3_changes(db_handle(c->db));
-    db_done(st);
     if (changed == 0) {
         ctx_error(c, 404, "product_not_found", "no such product in this room");
         goto out;

@@ -9,11 +9,11 @@
   'use strict';
 
   var P = window.PulsePage;
-  var $ = P.$, store = P.store, show = P.show, el = P.el, clear = P.clear;
+  var $ = P.$, show = P.show, el = P.el, clear = P.clear;
   var STATUSES = { OPEN: 1, PENDING: 1, CLOSED: 1 };
   var JWT_KEY = 'pulse.agent_jwt';
 
-  var jwt = store(JWT_KEY);
+  var jwt = null;
   var sub = null;
   var convs = {};               // id -> conversation, as last seen
   var customers = {};           // id -> customer
@@ -53,21 +53,6 @@
     });
     loadAll();
   }
-
-  $('token-form').addEventListener('submit', function (e) {
-    e.preventDefault();
-    var t = $('jwt').value.replace(/\s+/g, '');
-    if (!t) return show(inboxError, 'Paste your access token first.');
-    show(inboxError, '');
-    store(JWT_KEY, t);
-    signIn(t);
-  });
-  $('jwt-clear').addEventListener('click', function () {
-    store(JWT_KEY, null);
-    $('jwt').value = '';
-    select(null);
-    signIn(null);
-  });
 
   // ---- state from the service ------------------------------------------------------------
   function loadAll() {
@@ -227,6 +212,8 @@
     });
   });
 
-  if (jwt) { $('jwt').value = jwt; }
-  signIn(jwt);
+  P.tokenForm(JWT_KEY, inboxError, function (t, forgotten) {
+    if (forgotten) select(null);
+    signIn(t);
+  });
 })();

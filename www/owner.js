@@ -8,7 +8,7 @@
   'use strict';
 
   var P = window.PulsePage;
-  var $ = P.$, param = P.param, store = P.store, show = P.show, el = P.el, clear = P.clear, num = P.num;
+  var $ = P.$, param = P.param, show = P.show, el = P.el, clear = P.clear, num = P.num;
   var formatVnd = P.formatVnd;
   var ID_RE = P.ID_RE;
   var STATUSES = { PENDING: 1, WAITING_STREAM: 1, LIVE: 1, ENDED: 1 };
@@ -20,7 +20,7 @@
   function roomPath(id, rest) { return '/api/live/rooms/' + encodeURIComponent(id) + (rest || ''); }
   function rtmpUrl() { return 'rtmp://' + location.hostname + ':1935/live'; }
 
-  var jwt = store(JWT_KEY);
+  var jwt = null;
   var claims = null;
   // room id -> stream key: the service shows it to the room's owner only (create, get, list).
   // Kept in memory, not in storage: whoever has it can stream into the room.
@@ -58,21 +58,6 @@
     $('console').hidden = false;
     loadRooms();
   }
-
-  $('token-form').addEventListener('submit', function (e) {
-    e.preventDefault();
-    var t = $('jwt').value.replace(/\s+/g, '');
-    if (!t) return show(ownerError, 'Paste your access token first.');
-    show(ownerError, '');
-    store(JWT_KEY, t);
-    signIn(t);
-  });
-  $('jwt-clear').addEventListener('click', function () {
-    store(JWT_KEY, null);
-    $('jwt').value = '';
-    select(null);
-    signIn(null);
-  });
 
   // ---- my rooms --------------------------------------------------------------------------
   // The list is public and newest first, a page at a time: page through it (up to a cap)
@@ -345,6 +330,8 @@
     }
   }
 
-  if (jwt) $('jwt').value = jwt;
-  signIn(jwt);
+  P.tokenForm(JWT_KEY, ownerError, function (t, forgotten) {
+    if (forgotten) select(null);
+    signIn(t);
+  });
 })();

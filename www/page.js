@@ -1,5 +1,5 @@
 /*
- * page.js: the small DOM helpers topup.js, live.js and owner.js share, as window.PulsePage.
+ * page.js: the small DOM helpers topup.js, live.js, owner.js and inbox.js share, as window.PulsePage.
  * Load it after pulse.js and before the page's own script. Like the pages, it only ever puts
  * server and user text into the document through textContent.
  *
@@ -114,6 +114,29 @@
     } catch (e) { return null; }
   }
 
+  // The sign-in card of owner.html and inbox.html (#token-form, #jwt, #jwt-clear): the token
+  // is kept under key in this tab's storage. onChange(token or null) runs now with the stored
+  // token, then on every use or forgetting of one (then with forgotten = true); errorNode
+  // says when the field is empty.
+  function tokenForm(key, errorNode, onChange) {
+    var t = store(key);
+    $('token-form').addEventListener('submit', function (e) {
+      e.preventDefault();
+      var v = $('jwt').value.replace(/\s+/g, '');
+      if (!v) return show(errorNode, 'Paste your access token first.');
+      show(errorNode, '');
+      store(key, v);
+      onChange(v);
+    });
+    $('jwt-clear').addEventListener('click', function () {
+      store(key, null);
+      $('jwt').value = '';
+      onChange(null, true);
+    });
+    if (t) $('jwt').value = t;
+    onChange(t);
+  }
+
   // ---- live-commerce pieces (live.html and owner.html) ----------------------------------
   // The room's products in the order the owner set, ties by id so both pages agree.
   function sortProducts(list) {
@@ -167,7 +190,7 @@
   root.PulsePage = {
     ID_RE: ID_RE, $: $, param: param, store: store, show: show, errorText: errorText, el: el,
     clear: clear, num: num, formatVnd: formatVnd, badge: badge, connBadge: connBadge,
-    safeImageUrl: safeImageUrl, image: image, jwtClaims: jwtClaims, sortProducts: sortProducts,
+    safeImageUrl: safeImageUrl, image: image, jwtClaims: jwtClaims, tokenForm: tokenForm, sortProducts: sortProducts,
     priceBlock: priceBlock, productItem: productItem, orderToast: orderToast
   };
 })(window);

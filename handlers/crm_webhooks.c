@@ -35,20 +35,6 @@ struct inbound {
     long long sent_ms;                                   /* -1: not given */
 };
 
-/* 1 when the message was stored before, 0 when not, -1 on error. */
-static int seen(struct ctx *c, const struct inbound *in)
-{
-    sqlite3_stmt *st = db_stmt(c->db, SQL_CRM_MESSAGE_SEEN);
-    int rc = -1, step;
-
-    if (st != NULL && db_bind_text(st, 1, in->platform, -1) == 0 && db_bind_text(st, 2, in->mid, -1) == 0) {
-        step = sqlite3_step(st);
-        rc = step == SQLITE_ROW ? 1 : step == SQLITE_DONE ? 0 : -1;
-    }
-    db_done(st);
-    return rc;
-}
-
 /* The customer's id (caller frees); *created when they are new. */
 static char *customer_of(struct ctx *c, const struct inbound *in, int *created)
 {
@@ -91,14 +77,16 @@ static int ingest(struct ctx *c, const struct inbound *in)
 {
     char *customer = NULL, *conv = NULL, *msg = NULL, *before = NULL, *after = NULL;
     const char *args[1], *seen_args[2] = {in->platform, in->mid};
-    int created = 0, opened = 0, added, rc = -1, was;
+    int created = 0, opened = 0, added, rc = -1;
 
-    if ((was = seen(c, in)) != 0) {
-        rc = was == 1 ? 0 : -1;
+    /* remembering the id is the check: seen before, nothing changes */
+    if (db_run_texts(c->db, SQL_CRM_SEEN_ADD, 2, seen_args, &added) != 0)
+        goto out;
+    if (!added) {
+        rc = 0;
         goto out;
     }
-    if (db_run_texts(c->db, SQL_CRM_SEEN_ADD, 2, seen_args, &added) != 0 ||
-        (customer = customer_of(c, in, &created)) == NULL ||
+    if ((customer = customer_of(c, in, &created)) == NULL ||
         (conv = conversation_of(c, customer, in, &opened)) == NULL)
         goto out;
     args[0] = conv;

@@ -85,11 +85,10 @@ FROM json_each(?1, '$.entry') AS e,
 WHERE m.type = 'object' AND json_type(m.value, '$.message') = 'object'
 ORDER BY e.id, m.id;
 
--- name: crm_message_seen
-SELECT 1 FROM crm_seen WHERE platform = ?1 AND platform_message_id = ?2;
-
+-- Remembers a platform message id; no row changes when it was seen before.
 -- name: crm_seen_add
-INSERT INTO crm_seen (platform, platform_message_id) VALUES (?1, ?2);
+INSERT INTO crm_seen (platform, platform_message_id) VALUES (?1, ?2)
+ON CONFLICT (platform, platform_message_id) DO NOTHING;
 
 -- A customer as the platform knows them (?1 platform, ?2 their id there,
 -- ?3 a name until an agent sets one). Run, then crm_customer_by_platform.

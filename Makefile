@@ -155,14 +155,16 @@ fuzz fuzz-smoke: $(GEN)
 check-asan: test
 
 # Pulse (behind lighttpd and behind nginx) against nchan on this machine;
-# writes bench/RESULTS.md (about 15 minutes). Not part of `make test`.
+# writes bench/RESULTS.md (about 14 minutes). Not part of `make test`.
 bench:
 	@sh tools/deps.sh bench
 	@$(MAKE) --no-print-directory all build/bench/sseload build/bench/noop/pulse-api build/bench/noop/pulse-batch
 	python3 bench/run.py
 
-# The no-op FastCGI responder (figure c's ceiling), beside the real stream
-# responder so tools/run-nginx.sh can start it as the request pool.
+# figure c's ceiling instance (noop-nginx) runs from build/bench/noop: a
+# FastCGI responder that answers at once as its request pool (publishes go to
+# the no-op pulse-batch below), beside the real stream responder, so
+# tools/run-nginx.sh starts all three from one directory.
 build/bench/noop/pulse-api: bench/fcgi_noop.c $(BUILD)/bin/pulse-stream
 	@mkdir -p build/bench/noop
 	$(CC) -O2 -Wall -Wextra -std=c11 -D_GNU_SOURCE -o $@ bench/fcgi_noop.c -lfcgi

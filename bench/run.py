@@ -4,7 +4,7 @@ nchan (nginx + libnginx-mod-nchan, memory store) on this machine, each
 driven by the same load generator (bench/sseload.c, wrk) from separate
 processes; writes bench/RESULTS.md.
 
-  python3 bench/run.py [--runs 3] [--hold 30] [--only a,b,c,d,m] [--out bench/RESULTS.md]
+  python3 bench/run.py [--runs 3] [--hold 30] [--only a,b,c,d,e,m] [--out bench/RESULTS.md]
 
 Figures (medians of --runs runs):
   a. SSE streams held --hold seconds at 1k / 5k / ~10k (and ~20k through
@@ -14,6 +14,7 @@ Figures (medians of --runs runs):
   c. publish throughput at concurrency 16 (wrk): POST /api/publish and a
      signed PayOS webhook against nchan's publisher location.
   d. POST /api/publish with 10^3 and with 10^6 events in the log.
+  e. two hosts sharing one Redis: publish on the primary, deliver on an edge.
   m. the stream responder alone (bench/stream_mem.py).
 
 Everything listens on 127.0.0.1; every process started here is stopped by
@@ -47,7 +48,7 @@ sys.path.insert(0, os.path.join(ROOT, "tests"))
 import harness  # noqa: E402  (the integration tests' process helpers and redis-server)
 from harness import alive, children_of, descendants, free_port  # noqa: E402
 BIN = os.path.join(ROOT, "build", "bin")
-NOOP_BIN = os.path.join(ROOT, "build", "bench", "noop")  # bench/fcgi_noop.c as pulse-api
+NOOP_BIN = os.path.join(ROOT, "build", "bench", "noop")  # figure c ceiling: no-op pulse-batch and pulse-api
 SSELOAD = os.path.join(ROOT, "build", "bench", "sseload")
 NGINX_MODULES = os.environ.get("NGINX_MODULES", "/usr/lib/nginx/modules")
 JWT_SECRET = "bench-jwt-secret"

@@ -120,7 +120,8 @@ static void conn_write(struct bconn *c)
             /* (not EPOLLRDHUP: a half-closed peer would wake us forever) */
             c->state = B_WRITING;
             c->deadline = loop_now_ms() + REQUEST_TIMEOUT_MS;
-            loop_mod(&c->w, EPOLLOUT);
+            if (loop_mod(&c->w, EPOLLOUT) != 0)
+                conn_close(c);
             return;
         }
         if (n < 0) {
@@ -140,7 +141,11 @@ static void conn_write(struct bconn *c)
     c->sent = 0;
     c->deadline = 0;
     c->state = B_READING;
-    loop_mod(&c->w, EPOLLIN | EPOLLRDHUP);
+    if (loop_mod(&c->w, EPOLLIN | EPOLLRDHUP) != 0) {
+        /* watched by nothing, a kept connection would hang its web server */
+        log_warn("epoll: %s; closing a FastCGI connection", strerror(errno));
+        conn_close(c);
+    }
 }
 
 static void conn_read(struct bconn *c)

@@ -34,7 +34,7 @@ static int db_user_version(sqlite3 *h, int *version)
     sqlite3_stmt *st = NULL;
     int rc = -1;
 
-    if (sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+    if (sqlite3_prepare_v2(h, sql_query_text[SQL_DB_USER_VERSION], -1, &st, NULL) != SQLITE_OK)
         goto out;
     if (sqlite3_step(st) != SQLITE_ROW)
         goto out;
@@ -52,11 +52,10 @@ out:
 static int db_migrate(sqlite3 *h, buf_t *errb)
 {
     int version, i;
-    buf_t sql = {0};
     int rc = SQLITE_ERROR;
 
     for (i = 0; i < SQL_MIGRATION_COUNT; i++) {
-        if (db_exec(h, "BEGIN IMMEDIATE", errb) != 0) {
+        if (db_exec(h, sql_query_text[SQL_TX_BEGIN_IMMEDIATE], errb) != 0) {
             rc = sqlite3_errcode(h);
             goto out;
         }
@@ -69,22 +68,17 @@ static int db_migrate(sqlite3 *h, buf_t *errb)
                        SQL_MIGRATION_COUNT);
             goto fail;
         }
-        if (version <= i) {
-            buf_reset(&sql);
-            buf_printf(&sql, "%s\nPRAGMA user_version = %d;", sql_migrations[i], i + 1);
-            if (db_exec(h, buf_str(&sql), errb) != 0)
-                goto fail;
-        }
-        if (db_exec(h, "COMMIT", errb) != 0)
+        if (version <= i && db_exec(h, sql_migrations[i], errb) != 0) /* it stamps version i + 1 */
+            goto fail;
+        if (db_exec(h, sql_query_text[SQL_TX_COMMIT], errb) != 0)
             goto fail;
     }
     rc = SQLITE_OK;
     goto out;
 fail:
     rc = sqlite3_errcode(h) != SQLITE_OK ? sqlite3_errcode(h) : SQLITE_ERROR;
-    sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+    sqlite3_exec(h, sql_query_text[SQL_TX_ROLLBACK], NULL, NULL, NULL);
 out:
-    buf_free(&sql);
     return rc;
 }
 
@@ -98,7 +92,7 @@ static int db_setup(sqlite3 *h, buf_t *errb)
 
     for (waited_ms = 0;; waited_ms += DB_SETUP_RETRY_MS) {
         buf_reset(errb);
-        if (db_exec(h, "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;", errb) != 0)
+        if (db_exec(h, sql_query_text[SQL_DB_OPEN_PRAGMAS], errb) != 0)
             rc = sqlite3_errcode(h);
         else
             rc = db_migrate(h, errb);
@@ -209,7 +203,7 @@ int db_commit(struct db *db)
 void db_rollback(struct db *db)
 {
     if (db_in_transaction(db) && db_run(db, SQL_TX_ROLLBACK) != 0)
-        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL); /* out of memory for the statement? */
+        sqlite3_exec(db->h, sql_query_text[SQL_TX_ROLLBACK], NULL, NULL, NULL); /* no memory to prepare it? */
 }
 
 int db_in_transaction(struct db *db)

@@ -47,8 +47,10 @@ int loop_mod(struct watch *w, uint32_t events)
         return loop_add(w, events);
     if (w->events == events)
         return 0;
+    if (epoll_ctl(epfd, EPOLL_CTL_MOD, w->fd, &ev) != 0)
+        return -1;
     w->events = events;
-    return epoll_ctl(epfd, EPOLL_CTL_MOD, w->fd, &ev);
+    return 0;
 }
 
 void loop_del(struct watch *w)
@@ -107,7 +109,9 @@ int loop_listen(struct listener *l, int fd)
 {
     /* The web server hands the socket over blocking; we accept in a loop
      * until EAGAIN, so it must not block. */
-    if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0)
+    int flags = fcntl(fd, F_GETFL);
+
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
         return -1;
     l->w.fd = fd;
     l->w.cb = listener_on_io;

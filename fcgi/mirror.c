@@ -9,10 +9,13 @@
 #include "buf.h"
 #include "config.h"
 #include "db.h"
+#include "http.h"
 #include "log.h"
 #include "loop.h"
 #include "rasync.h"
 #include "store.h"
+
+#define MIRROR_TYPE_MAX 64 /* as POST /api/publish allows */
 
 #define MIRROR_BATCH 512
 #define BLOCK_MS 5000
@@ -65,7 +68,9 @@ static const char *field(const redisReply *fields, const char *name)
 }
 
 /* One stream entry [id, [field, value, ...]] into row (borrowing the
- * reply's strings) and the id relayed before it. 0, or -1 if malformed. */
+ * reply's strings) and the id relayed before it. 0, or -1 if malformed.
+ * Redis is outside input: the type goes into every stream's "event:" line
+ * as it is, so topic and type must be names the primary itself accepts. */
 static int parse_entry(const redisReply *e, struct store_row *row, int64_t *prev)
 {
     const redisReply *fields;
@@ -84,6 +89,8 @@ static int parse_entry(const redisReply *e, struct store_row *row, int64_t *prev
     row->ts = field(fields, "s");
     row->data = field(fields, "d");
     if (row->id <= 0 || p == NULL || !row->topic || !row->type || !row->ts || !row->data)
+        return -1;
+    if (!http_valid_id(row->topic) || !http_valid_id(row->type) || strlen(row->type) > MIRROR_TYPE_MAX)
         return -1;
     *prev = strtoll(p, NULL, 10);
     return 0;

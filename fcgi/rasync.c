@@ -1,9 +1,11 @@
 /* rasync.c - an async Redis connection on the stream loop (see rasync.h). */
 #include "rasync.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "config.h"
 #include "log.h"
@@ -14,7 +16,9 @@
 /* hiredis event hooks: map its read/write interest onto our epoll watch. */
 static void ev_update(struct rasync *ra, uint32_t add, uint32_t del)
 {
-    loop_mod(&ra->w, (ra->w.events | add) & ~del);
+    /* hiredis's hooks return nothing to report a failure to */
+    if (loop_mod(&ra->w, (ra->w.events | add) & ~del) != 0)
+        log_warn("redis: epoll: %s", strerror(errno));
 }
 
 static void ev_add_read(void *p) { ev_update(p, EPOLLIN, 0); }

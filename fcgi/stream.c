@@ -330,7 +330,12 @@ static int conn_flush(struct conn *c)
         c->q = NULL;
         c->qcap = c->qhead = 0;
     }
-    loop_mod(&c->w, EPOLLIN | EPOLLRDHUP | (c->qlen ? EPOLLOUT : 0));
+    if (loop_mod(&c->w, EPOLLIN | EPOLLRDHUP | (c->qlen ? EPOLLOUT : 0)) != 0) {
+        /* watched by nothing it would never be written or reaped */
+        log_warn("epoll: %s; closing a stream (it resumes)", strerror(errno));
+        conn_close(c);
+        return -1;
+    }
     return 0;
 }
 

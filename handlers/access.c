@@ -24,7 +24,7 @@ static int topup_access(struct db *db, const char *tx_ref, const struct auth_cla
                         const char *token, const char **code, const char **message)
 {
     sqlite3_stmt *st = db_stmt(db, SQL_TOPUP_ACCESS);
-    int rc;
+    int rc, step;
 
     if (st == NULL || db_bind_text(st, 1, tx_ref, -1) != 0) {
         rc = deny(503, code, message, "unavailable", "the database is unavailable");
@@ -32,8 +32,10 @@ static int topup_access(struct db *db, const char *tx_ref, const struct auth_cla
     }
     if (claims == NULL && token == NULL) {
         rc = need_login(code, message);
-    } else if (sqlite3_step(st) != SQLITE_ROW) {
+    } else if ((step = sqlite3_step(st)) == SQLITE_DONE) {
         rc = deny(404, code, message, "unknown_transaction", "no such transaction");
+    } else if (step != SQLITE_ROW) {
+        rc = deny(503, code, message, "unavailable", "the database is unavailable");
     } else {
         const char *owner = (const char *)sqlite3_column_text(st, 0);
         const char *want = (const char *)sqlite3_column_text(st, 1);

@@ -26,7 +26,7 @@
 #include "websig.h"
 
 #define TIKTOK_WINDOW_S 300
-#define PLATFORM_ID_MAX 128 /* the made-up name "Facebook user <id>" stays under 200 */
+#define PLATFORM_ID_MAX 128 /* characters (bytes in a Facebook batch item) */
 #define TEXT_MAX 20000
 #define FB_BATCH_MAX 1000 /* messages in one delivery */
 
@@ -38,14 +38,19 @@ struct inbound {
 /* The customer's id (caller frees); *created when they are new. */
 static char *customer_of(struct ctx *c, const struct inbound *in, int *created)
 {
-    char name[64 + PLATFORM_ID_MAX];
-    const char *args[3] = {in->platform, in->sender, name};
+    buf_t name = {0};
+    const char *args[3];
+    char *id = NULL;
 
     /* a name agents can change: platforms do not send one */
-    snprintf(name, sizeof name, "%c%s user %s", in->platform[0] - 'a' + 'A', in->platform + 1, in->sender);
-    if (db_run_texts(c->db, SQL_CRM_CUSTOMER_FROM_PLATFORM, 3, args, created) != 0)
-        return NULL;
-    return db_one_text(c->db, SQL_CRM_CUSTOMER_BY_PLATFORM, 2, args);
+    buf_printf(&name, "%c%s user %s", in->platform[0] - 'a' + 'A', in->platform + 1, in->sender);
+    args[0] = in->platform;
+    args[1] = in->sender;
+    args[2] = name.p;
+    if (db_run_texts(c->db, SQL_CRM_CUSTOMER_FROM_PLATFORM, 3, args, created) == 0)
+        id = db_one_text(c->db, SQL_CRM_CUSTOMER_BY_PLATFORM, 2, args);
+    buf_free(&name);
+    return id;
 }
 
 /* The conversation's id (caller frees); *opened when it is new. */

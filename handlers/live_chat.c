@@ -61,7 +61,11 @@ static void chat_post(struct ctx *c)
         goto out;
     }
     snprintf(id, sizeof id, "%lld", (long long)sqlite3_column_int64(st, 0));
-    sqlite3_step(st);
+    if (sqlite3_step(st) != SQLITE_DONE) { /* the INSERT ... RETURNING finishes here */
+        db_done(st);
+        ctx_db_error(c);
+        goto out;
+    }
     db_done(st);
     {
         const char *args[1] = {id};

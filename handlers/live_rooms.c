@@ -34,13 +34,13 @@ char *live_random_id(struct ctx *c, const char *prefix, size_t nbytes)
 static int room_load(struct ctx *c, const char *id, char **owner, char **status)
 {
     sqlite3_stmt *st = db_stmt(c->db, SQL_LIVE_ROOM_GET);
-    int rc = -1;
+    int rc = -1, step;
 
-    if (st == NULL || db_bind_text(st, 1, id, -1) != 0) {
+    if (st == NULL || db_bind_text(st, 1, id, -1) != 0 || ((step = sqlite3_step(st)) != SQLITE_ROW && step != SQLITE_DONE)) {
         ctx_db_error(c);
         goto out;
     }
-    if (sqlite3_step(st) != SQLITE_ROW) {
+    if (step == SQLITE_DONE) {
         ctx_error(c, 404, "room_not_found", "no such room");
         goto out;
     }
@@ -233,12 +233,13 @@ static void room_end(struct ctx *c)
 /* nginx-rtmp posts its form fields, then the stream name's own query
  * arguments appended raw: the key comes as name=<key>, or as
  * name=<room>&key=<key>. Returns the room id for a matching key (caller
- * frees) or NULL. */
+ * frees), or NULL: no such key, or a database error (then answered 503). */
 static char *rtmp_room(struct ctx *c, struct http_query *form)
 {
     const char *name, *key;
     sqlite3_stmt *st;
     char *room = NULL;
+    int step;
 
     if (http_query_parse(c->req->body, c->req->body_len, form) != 0)
         return NULL;
@@ -249,7 +250,10 @@ static char *rtmp_room(struct ctx *c, struct http_query *form)
     if (key == NULL || *key == '\0')
         return NULL;
     st = db_stmt(c->db, SQL_LIVE_ROOM_BY_KEY);
-    if (st != NULL && db_bind_text(st, 1, key, -1) == 0 && sqlite3_step(st) == SQLITE_ROW) {
+    if (st == NULL || db_bind_text(st, 1, key, -1) != 0 ||
+        ((step = sqlite3_step(st)) != SQLITE_ROW && step != SQLITE_DONE)) {
+        ctx_db_error(c);
+    } else if (step == SQLITE_ROW) {
         const char *id = (const char *)sqlite3_column_text(st, 0);
         if (key == name || (name != NULL && strcmp(name, id) == 0))
             room = xstrdup(id);
@@ -264,9 +268,10 @@ static void rtmp_on_publish(struct ctx *c)
     char *room = rtmp_room(c, &form);
 
     /* nginx-rtmp drops the publisher on any non-2xx answer. */
-    if (room == NULL)
-        ctx_error(c, 403, "forbidden", "unknown stream key");
-    else if (room_move(c, room, "[\"PENDING\",\"WAITING_STREAM\"]", "LIVE") == 0)
+    if (room == NULL) {
+        if (c->resp->status == 0) /* else a database error, answered 503 */
+            ctx_error(c, 403, "forbidden", "unknown stream key");
+    } else if (room_move(c, room, "[\"PENDING\",\"WAITING_STREAM\"]", "LIVE") == 0)
         ctx_json(c, 200, "{\"ok\":true}");
     else if (c->resp->status == 409)
         ctx_error(c, 403, "forbidden", "this room is not waiting for a stream");
@@ -279,9 +284,10 @@ static void rtmp_on_publish_done(struct ctx *c)
     struct http_query form = {0};
     char *room = rtmp_room(c, &form);
 
-    if (room == NULL)
-        ctx_error(c, 404, "room_not_found", "unknown stream key");
-    else if (room_move(c, room, "[\"PENDING\",\"WAITING_STREAM\",\"LIVE\"]", "ENDED") == 0 ||
+    if (room == NULL) {
+        if (c->resp->status == 0) /* else a database error, answered 503 */
+            ctx_error(c, 404, "room_not_found", "unknown stream key");
+    } else if (room_move(c, room, "[\"PENDING\",\"WAITING_STREAM\",\"LIVE\"]", "ENDED") == 0 ||
              c->resp->status == 409)
         ctx_json(c, 200, "{\"ok\":true}"); /* already ENDED: nothing to do */
     http_query_free(&form);

@@ -2,7 +2,9 @@
 #
 # Queries: each statement follows a line "-- name: some_name" and runs to the
 # next such line or the end of the file. Migrations: one file each, applied in
-# file-name order; the file's position is its schema version.
+# file-name order; the file's position is its schema version, which the
+# generated text stamps last (PRAGMA user_version), inside the migration's
+# own transaction.
 # Usage: awk -v out=DIR -f sqlgen.awk sql/queries/*.sql sql/migrations/*.sql
 BEGIN { nq = 0; nm = 0; mode = "q" }
 FNR == 1 && FILENAME ~ /\/migrations\// { mode = "m"; nm++; mig[nm] = ""; mname[nm] = FILENAME }
@@ -32,6 +34,7 @@ END {
     print "};\n\nconst char *const sql_query_name[SQL__COUNT] = {" > c
     for (i = 1; i <= nq; i++) printf "    \"%s\",\n", qname[i] > c
     print "};\n\nconst char *const sql_migrations[SQL_MIGRATION_COUNT] = {" > c
-    for (i = 1; i <= nm; i++) print "    /* " mname[i] " */\n" cstr(mig[i]) "," > c
+    for (i = 1; i <= nm; i++)
+        print "    /* " mname[i] " */\n" cstr(mig[i] "PRAGMA user_version = " i ";\n") "," > c
     print "};" > c
 }

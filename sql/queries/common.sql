@@ -38,6 +38,17 @@ SELECT COALESCE(json_type(?1, ?2), ''), json_extract(?1, ?2),
        CASE WHEN ?3 AND json_type(?1, ?2) = 'text'
             THEN coalesce(json_quote(json_extract(?1, ?2)) = (?1 -> ?2), 0) ELSE 1 END;
 
+-- Run with sqlite3_exec when a process opens the database (fcgi/db.c), not
+-- prepared: WAL so that readers never wait for the writer; NORMAL syncs at
+-- checkpoints, not at every commit (a commit survives a crash of the
+-- process, not of the machine).
+-- name: db_open_pragmas
+PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;
+
+-- The schema version the migrations reached (each stamps its own).
+-- name: db_user_version
+PRAGMA user_version;
+
 -- Transactions (fcgi/db.c), prepared once like every query: compiling them
 -- on each request cost more than running them.
 -- name: tx_begin

@@ -346,6 +346,20 @@ def test_zalo_messages_and_a_closed_conversation_reopening(env):
     assert s.no_event(0.3)
 
 
+def test_a_long_multibyte_sender_id_names_its_customer_whole(env):
+    # 128 characters, 512 bytes of UTF-8: the made-up name must keep all of
+    # it, never a cut inside a character
+    a = env.instance(env=SECRETS)
+    s = crm_stream(a)
+    sender = "\U0001F600" * 128
+    assert zalo_post(a, zalo_text(sender, "z-long", "xin chào")).status == 200
+    created = s.events(1)[0]["json"]["data"]
+    assert created["name"] == "Zalo user " + sender
+    got = call(a, "GET", "/api/crm/customers/" + created["id"])
+    assert got.status == 200 and got.json()["name"] == "Zalo user " + sender
+    assert zalo_post(a, zalo_text(sender + "x", "z-long2", "x")).status == 400  # 129 characters
+
+
 def test_tiktok_signatures_expire_after_five_minutes(env):
     a = env.instance(env=SECRETS)
     s = crm_stream(a)

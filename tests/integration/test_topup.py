@@ -1,4 +1,5 @@
 """Top-up payments end to end (seed 000), through lighttpd and real processes."""
+import sqlite3
 import threading
 
 from harness import payos_body, q, topup
@@ -102,3 +103,25 @@ def test_payos_official_vector_verifies_through_http(env):
     assert r.status == 200 and r.json()["ignored"] is True, r.body
     r = a.post("/api/payos/webhook", raw=body.replace('"amount":3000', '"amount":3001').encode())
     assert r.status == 401
+
+
+def test_a_database_error_is_503_never_unknown_order_or_transaction(env):
+    # PayOS stops retrying on a 2xx: a lookup that fails must not read as
+    # "no such order". The fault: every read of topups raises an error.
+    a = env.instance()
+    tx = topup(a, "dave", 7000)
+    con = sqlite3.connect(a.db, timeout=10)
+    try:
+        with con:
+            con.execute("ALTER TABLE topups RENAME TO topups_real")
+            con.execute("CREATE VIEW topups AS SELECT * FROM topups_real "
+                        "WHERE abs(-9223372036854775808) IS NOT NULL")  # integer overflow when read
+    finally:
+        con.close()
+    before = a.snapshot()
+    r = a.post("/api/payos/webhook", payos_body(tx["order_code"], 7000))
+    assert r.status == 503 and r.json()["error"]["code"] == "unavailable", r.body
+    r = a.get("/api/topup/status?tx_ref=%s&token=%s" % (tx["tx_ref"], tx["stream_token"]))
+    assert r.status == 503, r.body
+    assert a.snapshot() == before
+    assert a.sql("SELECT status FROM topups_real")[0][0] == "PENDING"

@@ -123,6 +123,15 @@ static void test_gaps_are_recorded(void)
         {"12-0", "11", "", "note", "2026-11-23T08:00:12Z", "{}"},              /* empty topic */
         {"13-0", "12", "room:a", "note", "2026-11-23T08:00:13Z", "{}"},
     };
+    /* a type that would add lines to every stream's frame, a topic no
+     * publish could name, a type over 64 characters */
+    const struct entry forged[] = {
+        {"14-0", "13", "room:a", "x\nid: 999999\ndata: {}", "2026-11-23T08:00:14Z", "{}"},
+        {"15-0", "14", "room a", "note", "2026-11-23T08:00:15Z", "{}"},
+        {"16-0", "15", "room:a", "t1234567890123456789012345678901234567890123456789012345678901234",
+         "2026-11-23T08:00:16Z", "{}"},
+        {"17-0", "16", "room:a", "note", "2026-11-23T08:00:17Z", "{}"},
+    };
     int64_t stored = 0;
     int count = 0;
     buf_t env = {0};
@@ -135,6 +144,12 @@ static void test_gaps_are_recorded(void)
     CHECK_INT_EQ(pruned_upto(), 12);
     CHECK(store_read_after(db, 9, 100, envelope_of, &env, &count) == 0);
     CHECK_INT_EQ(count, 1); /* only 13 was stored */
+    CHECK_INT_EQ(apply(forged, 4, &stored), 4);
+    CHECK_INT_EQ(stored, 17);
+    CHECK_INT_EQ(pruned_upto(), 16);
+    CHECK(store_read_after(db, 13, 100, envelope_of, &env, &count) == 0);
+    CHECK_INT_EQ(count, 1); /* only 17 was stored */
+    CHECK(strstr(buf_str(&env), "\"id\":17") != NULL);
     buf_free(&env);
 }
 

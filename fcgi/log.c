@@ -13,14 +13,25 @@ void log_set_role(const char *role)
     log_role = role;
 }
 
-static void log_write(const char *level, const char *fmt, va_list ap)
+int log_timestamp(char *out, size_t size)
 {
-    char ts[32];
     time_t now = time(NULL);
     struct tm tm;
 
-    if (gmtime_r(&now, &tm) == NULL || strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        ts[0] = '\0';
+    if (size == 0)
+        return -1;
+    if (gmtime_r(&now, &tm) == NULL || strftime(out, size, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+        out[0] = '\0';
+        return -1;
+    }
+    return 0;
+}
+
+static void log_write(const char *level, const char *fmt, va_list ap)
+{
+    char ts[LOG_TIMESTAMP_SIZE];
+
+    log_timestamp(ts, sizeof ts); /* a record without its time still says what happened */
     fprintf(stderr, "%s %s[%d] %s: ", ts, log_role, (int)getpid(), level);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);

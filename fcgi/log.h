@@ -4,6 +4,13 @@
 #ifndef PULSE_LOG_H
 #define PULSE_LOG_H
 
+#include <stddef.h>
+
+/* Now, as 2026-11-26T13:33:41Z (LOG_TIMESTAMP_SIZE bytes with the NUL):
+ * the time of log lines and of events. 0, or -1 (out left empty). */
+#define LOG_TIMESTAMP_SIZE 21
+int log_timestamp(char *out, size_t size);
+
 void log_set_role(const char *role);   /* role must outlive the process */
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

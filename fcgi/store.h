@@ -1,8 +1,8 @@
 /* store.h - the event log: append inside the caller's transaction, read
  * back in id order, prune by retention.
  *
- * Ids come from an AUTOINCREMENT key assigned under SQLite's single write
- * lock, so commits happen in id order: a reader that sees id N has every id
+ * Ids are assigned by the insert itself (the next above every id ever
+ * used) under SQLite's single write lock, so commits happen in id order: a reader that sees id N has every id
  * below N that will ever exist (bar pruned ones). The whole resume design
  * rests on that. */
 #ifndef PULSE_STORE_H
@@ -70,7 +70,9 @@ int store_mirror_event(struct db *db, const struct store_row *r);
 int store_mark_gap(struct db *db, int64_t upto);
 
 /* Deletes one batch of the oldest events beyond the newest `retention`, in
- * its own short transaction so writers are never blocked for long. Returns
+ * its own short transaction so writers are never blocked for long. The
+ * newest event always stays (a retention under 1 counts as 1): the next id
+ * is one above it. Returns
  * the number of rows deleted, or -1. When oldest is not NULL it receives a
  * lower bound of the smallest id left: until the newest id is `retention`
  * past it there is nothing to prune, and no transaction need be taken. */

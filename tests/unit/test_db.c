@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include "check.h"
+#include "store.h"
 
 #define PROCS 12
 #define ROUNDS 5
@@ -55,8 +56,94 @@ static void test_open_race(void)
     rmdir(dir);
 }
 
+static long long q1(struct db *d, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    long long v = -1;
+
+    if (sqlite3_prepare_v2(db_handle(d), sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* A log written by schema version 5 (events.id AUTOINCREMENT), in a file,
+ * upgraded by db_open: every row keeps its id, and the next id is past every
+ * id version 5 handed out, also those whose rows are gone. */
+static void upgrade_v5(const char *path, int events, int deleted_from, int want_rows, int64_t want_pruned,
+                       int64_t want_next)
+{
+    sqlite3 *h = NULL;
+    struct db *d = NULL;
+    char *err = NULL, sql[160];
+    int i, ok = 1;
+    int64_t pruned = -1, last = -1;
+    struct event ev = {0};
+
+    ok = sqlite3_open(path, &h) == SQLITE_OK &&
+         sqlite3_exec(h, "PRAGMA journal_mode=WAL", NULL, NULL, NULL) == SQLITE_OK;
+    for (i = 0; ok && i < 5; i++) /* each stamps its own version */
+        ok = sqlite3_exec(h, sql_migrations[i], NULL, NULL, NULL) == SQLITE_OK;
+    for (i = 0; ok && i < events; i++)
+        ok = sqlite3_exec(h, "INSERT INTO events (topic, type, ts, data) "
+                             "VALUES ('room:a', 'note', '2026-01-01T00:00:00Z', '{}')", NULL, NULL, NULL) == SQLITE_OK;
+    snprintf(sql, sizeof sql, "DELETE FROM events WHERE id >= %d", deleted_from);
+    ok = ok && sqlite3_exec(h, sql, NULL, NULL, NULL) == SQLITE_OK;
+    sqlite3_close(h);
+    CHECK(ok);
+    if (!ok)
+        return;
+
+    CHECK(db_open(path, &d, &err) == 0);
+    if (d == NULL) {
+        free(err);
+        return;
+    }
+    CHECK(q1(d, "SELECT count(*) FROM sqlite_master WHERE name = 'events' AND sql LIKE '%AUTOINCREMENT%'") == 0);
+    CHECK_INT_EQ(q1(d, "SELECT count(*) FROM events"), want_rows);
+    CHECK_INT_EQ(q1(d, "SELECT COALESCE(max(id), 0) FROM events"), want_next - 1);
+    /* the placeholder of ids whose rows were gone: no topic, so never delivered */
+    CHECK_INT_EQ(q1(d, "SELECT count(*) FROM events WHERE topic = ''"), deleted_from <= events ? 1 : 0);
+    CHECK(store_bounds(d, &pruned, &last) == 0);
+    CHECK_INT_EQ(pruned, want_pruned);
+    CHECK_INT_EQ(last, want_next - 1);
+    CHECK(db_begin(d, 1) == 0 && store_append_event(d, "room:a", "note", "{}", &ev) == 0 && db_commit(d) == 0);
+    CHECK_INT_EQ(ev.id, want_next);
+    free(ev.topic);
+    free(ev.type);
+    db_close(d);
+}
+
+static void test_v5_log_upgrades_keeping_its_ids(void)
+{
+    char dir[] = "/tmp/pulse-test-dbv5-XXXXXX", path[64];
+    static const char *const ext[] = {"", "-wal", "-shm"};
+    int k, i;
+
+    if (mkdtemp(dir) == NULL) {
+        CHECK(0);
+        return;
+    }
+    for (k = 0; k < 3; k++) {
+        snprintf(path, sizeof path, "%s/v5-%d.db", dir, k);
+        if (k == 0)
+            upgrade_v5(path, 5, 6, 5, 0, 6); /* nothing deleted: ids go on */
+        else if (k == 1)
+            upgrade_v5(path, 5, 4, 4, 5, 6); /* the newest two gone: 4 and 5 count as pruned */
+        else
+            upgrade_v5(path, 3, 1, 1, 3, 4); /* every row gone */
+        for (i = 0; i < 3; i++) {
+            char f[96];
+            snprintf(f, sizeof f, "%s%s", path, ext[i]);
+            unlink(f);
+        }
+    }
+    rmdir(dir);
+}
+
 int main(void)
 {
     test_open_race();
+    test_v5_log_upgrades_keeping_its_ids();
     return check_summary("test_db");
 }

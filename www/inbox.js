@@ -17,6 +17,7 @@
   var sub = null;
   var convs = {};               // id -> conversation, as last seen
   var customers = {};           // id -> customer
+  var inflight = [];            // per list request on its way: the events seen since it left
   var selected = null;          // id of the open conversation
   var shown = {};               // ids of the messages in #messages
   var inboxError = $('inbox-error');
@@ -43,8 +44,10 @@
     who.textContent = 'Signed in as ' + (claims.name || claims.sub) + note;
     who.className = note ? 'error' : 'muted';
     $('inbox').hidden = false;
-    // Subscribe first, then load: whatever happens in between arrives as events, and every
-    // event below is idempotent (a replace, or an append skipped when already shown).
+    // Subscribe first, then load: whatever happens in between arrives as events. A list
+    // replaces what the page holds, so the events that arrived while it was on its way are
+    // applied again on top of it, in order (each is idempotent: a replace, or an append
+    // skipped when already shown); any later one arrives after.
     sub = Pulse.subscribe({
       topics: ['crm'], accessToken: jwt,
       onEvent: onEvent, onReset: loadAll,
@@ -56,18 +59,25 @@
 
   // ---- state from the service ------------------------------------------------------------
   function loadAll() {
+    var seen = [], left = 2;
+    inflight.push(seen);
+    function settle() { if (--left === 0) inflight.splice(inflight.indexOf(seen), 1); }
     api('GET', '/api/crm/conversations?limit=500').then(function (r) {
+      settle();
       if (r.status !== 200) return show(inboxError, errorText(r, 'Cannot load the conversations'));
       show(inboxError, '');
       convs = {};
       (r.json.conversations || []).forEach(function (c) { convs[c.id] = c; });
+      seen.forEach(apply);
       renderConvs();
       if (selected) loadMessages(selected);
     });
     api('GET', '/api/crm/customers?limit=500').then(function (r) {
+      settle();
       if (r.status !== 200) return;
       customers = {};
       (r.json.customers || []).forEach(function (c) { customers[c.id] = c; });
+      seen.forEach(apply);
       renderCustomers();
     });
   }
@@ -83,6 +93,11 @@
   }
 
   function onEvent(ev) {
+    inflight.forEach(function (seen) { seen.push(ev); });
+    apply(ev);
+  }
+
+  function apply(ev) {
     var d = ev.data || {};
     switch (ev.type) {
     case 'new_conversation':

@@ -128,20 +128,19 @@ static void events_publish(struct ctx *c)
         ctx_db_error(c);
         goto out;
     }
-    topic = (const char *)sqlite3_column_text(st, 1);
-    type = (const char *)sqlite3_column_text(st, 3);
-    data = (const char *)sqlite3_column_text(st, 5);
+    /* (text only for a JSON string, or an object or array: see the query) */
+    topic = sqlite3_column_type(st, 0) == SQLITE_TEXT ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    type = sqlite3_column_type(st, 1) == SQLITE_TEXT ? (const char *)sqlite3_column_text(st, 1) : NULL;
+    data = (const char *)sqlite3_column_text(st, 3);
     /* no name cut short at an escaped NUL */
-    whole_topic = sqlite3_column_int(st, 6) == 1;
-    whole_type = sqlite3_column_int(st, 7) == 1;
-    if (sqlite3_column_type(st, 0) == SQLITE_NULL || strcmp((const char *)sqlite3_column_text(st, 0), "text") != 0 ||
-        !whole_topic || !http_valid_id(topic)) {
+    whole_topic = sqlite3_column_int(st, 4) == 1;
+    whole_type = sqlite3_column_int(st, 5) == 1;
+    if (topic == NULL || !whole_topic || !http_valid_id(topic)) {
         ctx_error(c, 400, "invalid_topic", "topic must be a string matching ^[A-Za-z0-9_.:-]{1,128}$");
-    } else if (sqlite3_column_type(st, 2) == SQLITE_NULL ||
-               strcmp((const char *)sqlite3_column_text(st, 2), "text") != 0 || !whole_type || !valid_type(type)) {
+    } else if (type == NULL || !whole_type || !valid_type(type)) {
         ctx_error(c, 400, "invalid_type", "type must be a string matching ^[A-Za-z0-9_.:-]{1,64}$");
-    } else if (data == NULL || sqlite3_column_type(st, 4) == SQLITE_NULL ||
-               strcmp((const char *)sqlite3_column_text(st, 4), "object") != 0) {
+    } else if (data == NULL || sqlite3_column_type(st, 2) == SQLITE_NULL ||
+               strcmp((const char *)sqlite3_column_text(st, 2), "object") != 0) {
         ctx_error(c, 400, "invalid_data", "data is required and must be a JSON object");
     } else {
         /* Copies: ctx_emit runs other statements, which may not disturb

@@ -44,14 +44,16 @@ UPDATE meta SET v = max(v, ?1) WHERE k = 'pruned_upto';
 SELECT COALESCE(min(id), 0) FROM events;
 
 -- The members POST /api/publish reads, for a body json_is_object accepted:
--- JSON type and value of topic, type and data (text unescaped, an object as
--- minified JSON; of a repeated key the first), then whether topic, and
--- type, are whole, as in json_field (?2: db_json_escapes_nul). (One
+-- the values of topic and type, the JSON type and value of data (text
+-- unescaped, an object as minified JSON; of a repeated key the first), then
+-- whether topic, and type, are whole, as in json_field (?2:
+-- db_json_escapes_nul). Topic and type need no json_type: a JSON string
+-- comes back as SQL text, a number or boolean as a number, and an object or
+-- array as text starting with { or [, which no valid name does. (One
 -- json_each pass over the members costs more than these calls, and a WHERE
 -- key IN (...) of three names builds a temporary b-tree on every run.)
 -- name: event_publish_body
-SELECT json_type(?1, '$.topic'), json_extract(?1, '$.topic'),
-       json_type(?1, '$.type'), json_extract(?1, '$.type'),
+SELECT json_extract(?1, '$.topic'), json_extract(?1, '$.type'),
        json_type(?1, '$.data'), json_extract(?1, '$.data'),
        CASE WHEN ?2 THEN coalesce(json_quote(json_extract(?1, '$.topic')) = (?1 -> '$.topic'), 0) ELSE 1 END,
        CASE WHEN ?2 THEN coalesce(json_quote(json_extract(?1, '$.type')) = (?1 -> '$.type'), 0) ELSE 1 END;

@@ -94,6 +94,17 @@ def test_bad_input_table(env):
         ("POST", "/api/publish", json.dumps({"topic": "t", "type": "x", "data": "[1,2]"}), adm, 400, "invalid_data"),
         ("POST", "/api/publish", json.dumps({"topic": "t", "type": "x", "data": [1]}), adm, 400, "invalid_data"),
         ("POST", "/api/publish", json.dumps({"topic": 5, "type": "x", "data": {}}), adm, 400, "invalid_topic"),
+        # a name must be a JSON string: not a boolean, null, object or array (whose text
+        # SQLite hands back like a string's)
+        ("POST", "/api/publish", json.dumps({"topic": True, "type": "x", "data": {}}), adm, 400, "invalid_topic"),
+        ("POST", "/api/publish", json.dumps({"topic": None, "type": "x", "data": {}}), adm, 400, "invalid_topic"),
+        ("POST", "/api/publish", json.dumps({"topic": {"a": "b"}, "type": "x", "data": {}}), adm, 400,
+         "invalid_topic"),
+        ("POST", "/api/publish", json.dumps({"topic": ["room"], "type": "x", "data": {}}), adm, 400, "invalid_topic"),
+        ("POST", "/api/publish", json.dumps({"topic": "t", "type": 7, "data": {}}), adm, 400, "invalid_type"),
+        ("POST", "/api/publish", json.dumps({"topic": "t", "type": False, "data": {}}), adm, 400, "invalid_type"),
+        ("POST", "/api/publish", json.dumps({"topic": "t", "type": [], "data": {}}), adm, 400, "invalid_type"),
+        ("POST", "/api/publish", json.dumps({"topic": "t", "data": {}}), adm, 400, "invalid_type"),
         # an escaped NUL would end the name early in C: refused, not truncated
         ("POST", "/api/publish", '{"topic":"room:a\\u0000b","type":"x","data":{}}', adm, 400, "invalid_topic"),
         ("POST", "/api/publish", '{"topic":"t","type":"x\\u0000","data":{}}', adm, 400, "invalid_type"),

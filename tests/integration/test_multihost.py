@@ -82,9 +82,17 @@ def test_clients_hopping_between_hosts_while_publishing_lose_and_repeat_nothing(
     hosts = [a, b]
     clients = [Resumer(hosts[i % 2], "/api/events/stream?topic=room:hop") for i in range(20)]
     published = []
+    hopped = set()
 
     def publisher():
         for i in range(12):
+            if i == 6:
+                # Half is out: the other half waits until every client has hopped once, so
+                # each resumes on the other host while events are still being published (on a
+                # slow run the clients could otherwise read everything before their first hop).
+                until = time.time() + 60
+                while len(hopped) < len(clients) and time.time() < until:
+                    time.sleep(0.01)
             published.extend(publish(a, "room:hop", 25, i * 25))
 
     t = threading.Thread(target=publisher)
@@ -101,9 +109,10 @@ def test_clients_hopping_between_hosts_while_publishing_lose_and_repeat_nothing(
                 c.sse = None
                 c.inst = b if c.inst is a else a
                 hops += 1
+                hopped.add(n)
             c.pump()
     t.join()
-    assert len(published) == 300 and hops >= len(clients)
+    assert len(published) == 300 and len(hopped) == len(clients)
     for c in clients:
         assert c.resets == [] and c.ids == published, (len(c.ids), c.resets)
 

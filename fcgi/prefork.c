@@ -13,6 +13,7 @@
 #include "log.h"
 
 #define RESTART_PAUSE_NS 200000000L  /* between restarts, so a crash loop cannot spin */
+#define POLL_NS 100000000L /* 100 ms between looks for a dead worker or a stop */
 
 /* Forks one worker. In the child returns 0; in the parent the pid, or -1. */
 static pid_t spawn(pid_t parent)
@@ -47,7 +48,7 @@ static void stop_all(pid_t *pids, int n)
 int prefork_run(int workers, volatile sig_atomic_t *stopping)
 {
     pid_t *pids = xcalloc((size_t)workers, sizeof *pids), me = getpid();
-    struct timespec pause = {0, RESTART_PAUSE_NS};
+    struct timespec pause = {0, RESTART_PAUSE_NS}, idle = {0, POLL_NS};
     int i, rc = 1;
 
     log_set_role("pulse-api-supervisor");
@@ -65,13 +66,16 @@ int prefork_run(int workers, volatile sig_atomic_t *stopping)
                 return 0;
             }
         }
-        dead = waitpid(-1, &st, 0);
-        if (dead < 0) {
-            if (errno == ECHILD) {
-                rc = -1;
-                break;
-            }
-            continue; /* EINTR: a signal; the loop re-checks *stopping */
+        /* Polled, not blocking: a stop that lands between the loop's check
+         * and a blocking waitpid would wait for a worker to die first. */
+        dead = waitpid(-1, &st, WNOHANG);
+        if (dead < 0 && errno == ECHILD) {
+            rc = -1;
+            break;
+        }
+        if (dead <= 0) {
+            nanosleep(&idle, NULL); /* (EINTR: a signal; the loop re-checks *stopping) */
+            continue;
         }
         for (i = 0; i < workers; i++) {
             if (pids[i] == dead) {

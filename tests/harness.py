@@ -473,11 +473,8 @@ class Instance:
     def stop(self):
         kids = descendants(self.proc.p.pid)
         self.proc.stop()
-        # Under valgrind a process's exit (the last SQLite close checkpoints the
-        # WAL, then the leak check) can take several times longer.
-        limit = 60 if "valgrind" in BIN else 10  # (make check-valgrind: build/valgrind/bin)
         for pid in kids:
-            wait_for(lambda: not alive(pid), timeout=limit, what="FastCGI child %d to exit" % pid)
+            wait_for(lambda: not alive(pid), timeout=10, what="FastCGI child %d to exit" % pid)
 
 
 class Resumer:

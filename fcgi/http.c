@@ -147,6 +147,13 @@ int http_valid_id(const char *s)
     return s != NULL && http_valid_id_n(s, strnlen(s, HTTP_MAX_ID + 1));
 }
 
+int http_valid_type(const char *s)
+{
+    size_t n = s != NULL ? strnlen(s, HTTP_MAX_TYPE + 1) : 0;
+
+    return n <= HTTP_MAX_TYPE && http_valid_id_n(s, n);
+}
+
 int http_parse_i64(const char *s, long long *out)
 {
     char *end;

@@ -36,6 +36,9 @@ size_t http_query_all(const struct http_query *q, const char *name, const char *
 /* 1 when s matches ^[A-Za-z0-9_.:-]{1,128}$ (ids in paths and topics). */
 int http_valid_id(const char *s);
 int http_valid_id_n(const char *s, size_t n);
+/* 1 when s matches ^[A-Za-z0-9_.:-]{1,64}$ (event types). */
+#define HTTP_MAX_TYPE 64
+int http_valid_type(const char *s);
 
 /* Parses a non-negative decimal int64 with no sign or junk. 0 or -1. */
 int http_parse_i64(const char *s, long long *out);

@@ -15,8 +15,6 @@
 #include "rasync.h"
 #include "store.h"
 
-#define MIRROR_TYPE_MAX 64 /* as POST /api/publish allows */
-
 #define MIRROR_BATCH 512
 #define BLOCK_MS 5000
 #define STALL_MS (BLOCK_MS + 10000)   /* no reply at all: a half-open connection */
@@ -90,7 +88,7 @@ static int parse_entry(const redisReply *e, struct store_row *row, int64_t *prev
     row->data = field(fields, "d");
     if (row->id <= 0 || p == NULL || !row->topic || !row->type || !row->ts || !row->data)
         return -1;
-    if (!http_valid_id(row->topic) || !http_valid_id(row->type) || strlen(row->type) > MIRROR_TYPE_MAX)
+    if (!http_valid_id(row->topic) || !http_valid_type(row->type))
         return -1;
     *prev = strtoll(p, NULL, 10);
     return 0;

@@ -1,10 +1,11 @@
 /* store.h - the event log: append inside the caller's transaction, read
  * back in id order, prune by retention.
  *
- * Ids are assigned by the insert itself (the next above every id ever
- * used) under SQLite's single write lock, so commits happen in id order: a reader that sees id N has every id
- * below N that will ever exist (bar pruned ones). The whole resume design
- * rests on that. */
+ * An id is SQLite's next rowid, one above the newest row (which
+ * store_prune never deletes), assigned under SQLite's single write lock, so
+ * commits happen in id order: a reader that sees id N has every id below N
+ * that will ever exist (bar pruned ones). The whole resume design rests on
+ * that. */
 #ifndef PULSE_STORE_H
 #define PULSE_STORE_H
 

@@ -20,6 +20,11 @@ static int need_login(const char **code, const char **message)
     return deny(401, code, message, "unauthorized", "this topic needs a bearer token");
 }
 
+static int db_unavailable(const char **code, const char **message)
+{
+    return deny(503, code, message, "unavailable", "the database is unavailable");
+}
+
 static int topup_access(struct db *db, const char *tx_ref, const struct auth_claims *claims,
                         const char *token, const char **code, const char **message)
 {
@@ -27,7 +32,7 @@ static int topup_access(struct db *db, const char *tx_ref, const struct auth_cla
     int rc, step;
 
     if (st == NULL || db_bind_text(st, 1, tx_ref, -1) != 0) {
-        rc = deny(503, code, message, "unavailable", "the database is unavailable");
+        rc = db_unavailable(code, message);
         goto out;
     }
     if (claims == NULL && token == NULL) {
@@ -35,7 +40,7 @@ static int topup_access(struct db *db, const char *tx_ref, const struct auth_cla
     } else if ((step = sqlite3_step(st)) == SQLITE_DONE) {
         rc = deny(404, code, message, "unknown_transaction", "no such transaction");
     } else if (step != SQLITE_ROW) {
-        rc = deny(503, code, message, "unavailable", "the database is unavailable");
+        rc = db_unavailable(code, message);
     } else {
         const char *owner = (const char *)sqlite3_column_text(st, 0);
         const char *want = (const char *)sqlite3_column_text(st, 1);
@@ -63,7 +68,7 @@ static int chat_access(struct db *db, const char *sid, const struct auth_claims 
     int rc, step;
 
     if (st == NULL || db_bind_text(st, 1, sid, -1) != 0) {
-        rc = deny(503, code, message, "unavailable", "the database is unavailable");
+        rc = db_unavailable(code, message);
         goto out;
     }
     step = sqlite3_step(st);
@@ -72,7 +77,7 @@ static int chat_access(struct db *db, const char *sid, const struct auth_claims 
     else if (step == SQLITE_ROW || step == SQLITE_DONE)
         rc = deny(403, code, message, "forbidden", "this chat session is not yours");
     else
-        rc = deny(503, code, message, "unavailable", "the database is unavailable");
+        rc = db_unavailable(code, message);
 out:
     db_done(st);
     return rc;

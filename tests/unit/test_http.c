@@ -110,6 +110,15 @@ static void test_valid_id(void)
     CHECK(!http_valid_id("a%20b"));
     CHECK(!http_valid_id("a\nb"));
     CHECK(!http_valid_id("caf\xc3\xa9"));
+    /* event types: the same characters, at most 64 */
+    id[HTTP_MAX_TYPE] = '\0';
+    CHECK(http_valid_type(id));        /* 64 */
+    id[HTTP_MAX_TYPE] = 'x';
+    id[HTTP_MAX_TYPE + 1] = '\0';
+    CHECK(!http_valid_type(id));       /* 65 */
+    CHECK(!http_valid_type(""));
+    CHECK(!http_valid_type(NULL));
+    CHECK(!http_valid_type("x\nid: 9"));
     CHECK(http_valid_id_n("ab/cd", 2));
     CHECK(!http_valid_id_n("ab", 0));
 }

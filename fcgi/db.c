@@ -279,6 +279,13 @@ char *db_one_text(struct db *db, enum sql_id id, int nargs, const char *const *a
     return out;
 }
 
+int db_lookup(sqlite3_stmt *st)
+{
+    int rc = st != NULL ? sqlite3_step(st) : SQLITE_ERROR;
+
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
 int db_run_texts(struct db *db, enum sql_id id, int nargs, const char *const *args, int *changed)
 {
     sqlite3_stmt *st = stmt_with_texts(db, id, nargs, args);

@@ -49,6 +49,10 @@ int db_rollback_to(struct db *db);
  * row. Text arguments are bound in order as ?1, ?2, ... */
 char *db_one_text(struct db *db, enum sql_id id, int nargs, const char *const *args);
 
+/* Steps a lookup of at most one row: 1 with a row, 0 with none, -1 on an
+ * error (which must not read as "none": an unknown order, room or key). */
+int db_lookup(sqlite3_stmt *st);
+
 /* Runs a statement that returns no row (an INSERT, UPDATE or DELETE) with
  * text arguments bound the same way; *changed gets the rows it changed.
  * 0, or -1 on error. */

@@ -29,7 +29,7 @@ static int topup_access(struct db *db, const char *tx_ref, const struct auth_cla
                         const char *token, const char **code, const char **message)
 {
     sqlite3_stmt *st = db_stmt(db, SQL_TOPUP_ACCESS);
-    int rc, step;
+    int rc, found;
 
     if (st == NULL || db_bind_text(st, 1, tx_ref, -1) != 0) {
         rc = db_unavailable(code, message);
@@ -37,9 +37,9 @@ static int topup_access(struct db *db, const char *tx_ref, const struct auth_cla
     }
     if (claims == NULL && token == NULL) {
         rc = need_login(code, message);
-    } else if ((step = sqlite3_step(st)) == SQLITE_DONE) {
+    } else if ((found = db_lookup(st)) == 0) {
         rc = deny(404, code, message, "unknown_transaction", "no such transaction");
-    } else if (step != SQLITE_ROW) {
+    } else if (found < 0) {
         rc = db_unavailable(code, message);
     } else {
         const char *owner = (const char *)sqlite3_column_text(st, 0);
@@ -65,16 +65,16 @@ static int chat_access(struct db *db, const char *sid, const struct auth_claims 
                        const char **message)
 {
     sqlite3_stmt *st = db_stmt(db, SQL_CHAT_SESSION_OWNER);
-    int rc, step;
+    int rc, found;
 
     if (st == NULL || db_bind_text(st, 1, sid, -1) != 0) {
         rc = db_unavailable(code, message);
         goto out;
     }
-    step = sqlite3_step(st);
-    if (step == SQLITE_ROW && strcmp((const char *)sqlite3_column_text(st, 0), claims->sub) == 0)
+    found = db_lookup(st);
+    if (found == 1 && strcmp((const char *)sqlite3_column_text(st, 0), claims->sub) == 0)
         rc = 0;
-    else if (step == SQLITE_ROW || step == SQLITE_DONE)
+    else if (found >= 0)
         rc = deny(403, code, message, "forbidden", "this chat session is not yours");
     else
         rc = db_unavailable(code, message);

@@ -34,13 +34,13 @@ char *live_random_id(struct ctx *c, const char *prefix, size_t nbytes)
 static int room_load(struct ctx *c, const char *id, char **owner, char **status)
 {
     sqlite3_stmt *st = db_stmt(c->db, SQL_LIVE_ROOM_GET);
-    int rc = -1, step;
+    int rc = -1, found = -1;
 
-    if (st == NULL || db_bind_text(st, 1, id, -1) != 0 || ((step = sqlite3_step(st)) != SQLITE_ROW && step != SQLITE_DONE)) {
+    if (st == NULL || db_bind_text(st, 1, id, -1) != 0 || (found = db_lookup(st)) < 0) {
         ctx_db_error(c);
         goto out;
     }
-    if (step == SQLITE_DONE) {
+    if (found == 0) {
         ctx_error(c, 404, "room_not_found", "no such room");
         goto out;
     }
@@ -239,7 +239,7 @@ static char *rtmp_room(struct ctx *c, struct http_query *form)
     const char *name, *key;
     sqlite3_stmt *st;
     char *room = NULL;
-    int step;
+    int found = -1;
 
     if (http_query_parse(c->req->body, c->req->body_len, form) != 0)
         return NULL;
@@ -250,10 +250,9 @@ static char *rtmp_room(struct ctx *c, struct http_query *form)
     if (key == NULL || *key == '\0')
         return NULL;
     st = db_stmt(c->db, SQL_LIVE_ROOM_BY_KEY);
-    if (st == NULL || db_bind_text(st, 1, key, -1) != 0 ||
-        ((step = sqlite3_step(st)) != SQLITE_ROW && step != SQLITE_DONE)) {
+    if (st == NULL || db_bind_text(st, 1, key, -1) != 0 || (found = db_lookup(st)) < 0) {
         ctx_db_error(c);
-    } else if (step == SQLITE_ROW) {
+    } else if (found) {
         const char *id = (const char *)sqlite3_column_text(st, 0);
         if (key == name || (name != NULL && strcmp(name, id) == 0))
             room = xstrdup(id);

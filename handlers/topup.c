@@ -244,7 +244,7 @@ static void payos_webhook(struct ctx *c)
     char *tx_ref = NULL, *user = NULL, *status = NULL;
     long long amount;
     const char *outcome;
-    int moved, rc;
+    int moved, found;
 
     if (ctx_body_object(c) != 0 || hook_parse(c, &h) != 0)
         goto out;
@@ -267,13 +267,13 @@ static void payos_webhook(struct ctx *c)
         ctx_db_error(c);
         goto out;
     }
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_DONE) {
+    found = db_lookup(st);
+    if (found == 0) {
         /* PayOS's own test delivery (orderCode 123) lands here too. */
         ctx_json_take(c, 200, db_one_text(c->db, SQL_PAYOS_IGNORED_REPLY, 0, NULL));
         goto out;
     }
-    if (rc != SQLITE_ROW) {
+    if (found < 0) {
         /* not "unknown order": a 2xx would stop PayOS retrying a payment */
         ctx_db_error(c);
         goto out;

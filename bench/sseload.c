@@ -11,7 +11,7 @@
  * Bodies may be chunked (lighttpd, nginx + FastCGI) or raw (nchan).
  *
  *   sseload -p PORT -u PATH [-n N] [-k TOPICS] [-c INFLIGHT] [-o OPEN_S]
- *           [-H HOLD_S] [-e EVENTS] [-w WAIT_S] [-r MEAN_MS -L ID]
+ *           [-H HOLD_S] [-e EVENTS] [-w WAIT_S] [-r MEAN_MS -L ID [-F PCT]]
  *
  * Resume mode (-r MEAN_MS, for the fault tests): every stream is dropped
  * at random moments (exponential, mean MEAN_MS) and, like EventSource,
@@ -19,6 +19,12 @@
  * ends also reconnects. Event ids must then arrive as ID+1, ID+2, ... on
  * every client: each id above the next expected is a gap, each id at or
  * below the last a duplicate. It ends when every client has id ID+EVENTS.
+ * With -F PCT, that share of the connections (the first and each reconnect)
+ * are a fresh EventSource instead (a page loaded anew): no Last-Event-ID,
+ * and the client drops the stream as soon as its first block has come,
+ * before any event, keeping the position that block gave (`id:` with no
+ * data, which EventSource records), and reconnects from it. A fresh stream
+ * whose first block holds no position counts as unpositioned.
  *
  * PATH may hold one %d, replaced by (i % TOPICS): many topics. When the
  * ramp is over it prints "READY open=.. failed=.." on stderr (the driver
@@ -69,6 +75,9 @@ struct conn {
     double drop_at;      /* when this client drops its stream next */
     double reopen_at;    /* reconnect time after a drop, 0 if not waiting */
     uint32_t since_open; /* events on this connection */
+    uint8_t cur_data;    /* the block being read has data (an event, not a position) */
+    uint8_t fresh;       /* this connection was opened without a position (-F) */
+    uint8_t muted;       /* fresh, its first block read: dropped before any event */
 };
 
 static struct conn *conns;
@@ -87,6 +96,8 @@ static int64_t now_us_cached;
 static double resume_mean_ms;      /* > 0: resume mode */
 static int64_t resume_from;        /* -L: ids before this one are not expected */
 static long gaps, dups, resets, reconnects;
+static double fresh_pct;           /* -F: share of connections opened as a fresh EventSource */
+static long fresh_opens, unpositioned, bad_positions;
 static unsigned rnd_state = 12345;
 
 static double mono(void)
@@ -119,13 +130,16 @@ static void *xrealloc(void *p, size_t n)
     return p;
 }
 
+/* Uniform in [0, 1). */
+static double rnd_unit(void)
+{
+    rnd_state = rnd_state * 1103515245u + 12345u;
+    return ((rnd_state >> 8) & 0xffffff) / (double)0x1000000;
+}
+
 static double rnd_exp(double mean)
 {
-    double u;
-
-    rnd_state = rnd_state * 1103515245u + 12345u;
-    u = ((rnd_state >> 8) & 0xffffff) / (double)0x1000000;
-    return -mean * log(1.0 - u);
+    return -mean * log(1.0 - rnd_unit());
 }
 
 static void conn_close(struct conn *c, int why)
@@ -154,12 +168,19 @@ static void conn_close(struct conn *c, int why)
         /* like EventSource: reconnect after a short, jittered wait */
         c->open = 0;
         c->cur_id = 0;
-        c->cur_reset = 0;
+        c->cur_reset = c->cur_data = c->muted = 0;
         c->reopen_at = mono() + rnd_exp(50) / 1000.0;
     }
 }
 
 static void start_conn(int i);
+
+/* Whether the next connection of a client is a fresh EventSource (-F). */
+static void choose_fresh(struct conn *c)
+{
+    c->fresh = fresh_pct > 0 && rnd_unit() * 100 < fresh_pct;
+    fresh_opens += c->fresh;
+}
 
 /* Resume mode: drop streams whose moment has come, reopen the dropped. */
 static void resume_tick(void)
@@ -174,6 +195,7 @@ static void resume_tick(void)
             c->reopen_at = 0;
             reconnects++;
             c->drop_at = now + rnd_exp(resume_mean_ms) / 1000.0;
+            choose_fresh(c);
             start_conn(i);
         } else if (c->state == S_BODY && c->open && now >= c->drop_at) {
             conn_close(c, -1);
@@ -196,7 +218,7 @@ static int make_request(int i)
     n = snprintf(request_buf, sizeof request_buf,
                  "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: text/event-stream\r\n"
                  "Cache-Control: no-cache\r\nUser-Agent: sseload\r\n", path, port);
-    if (resume_mean_ms > 0)
+    if (resume_mean_ms > 0 && !conns[i].fresh)
         n += snprintf(request_buf + n, sizeof request_buf - (size_t)n, "Last-Event-ID: %lld\r\n",
                       (long long)conns[i].last_id);
     n += snprintf(request_buf + n, sizeof request_buf - (size_t)n, "\r\n");
@@ -244,10 +266,35 @@ static void record_latency(int64_t us)
     lat[nlat++] = us;
 }
 
-/* Resume mode: the id of each event against the one expected next. */
+/* Resume mode, -F: the first block of a fresh stream must give its
+ * position; the client keeps it and drops the stream before any event. */
+static void fresh_block(struct conn *c)
+{
+    if (c->cur_id > 0 && !c->cur_data) {
+        if (c->cur_id < c->last_id)
+            bad_positions++; /* behind what this client has seen */
+        else
+            c->last_id = c->cur_id;
+    } else {
+        unpositioned++;
+    }
+    c->muted = 1;
+    c->drop_at = 0;
+}
+
+/* Resume mode: the id of each event against the one expected next. A
+ * block without data (the stream's position) is not an event. */
 static void resume_line(struct conn *c, const char *p, size_t n)
 {
-    if (n >= 3 && memcmp(p, "id:", 3) == 0) {
+    if (c->muted)
+        return;
+    if (n >= 5 && memcmp(p, "data:", 5) == 0) {
+        c->cur_data = 1;
+    } else if (n == 0 && c->fresh) {
+        fresh_block(c);
+    } else if (n == 0 && !c->cur_data) {
+        c->cur_id = 0;   /* a position, or a comment's end */
+    } else if (n >= 3 && memcmp(p, "id:", 3) == 0) {
         size_t k = 3;   /* p is not NUL-terminated: parse within n */
 
         while (k < n && p[k] == ' ')
@@ -276,7 +323,7 @@ static void resume_line(struct conn *c, const char *p, size_t n)
         if (c->cur_id > c->last_id)
             c->last_id = c->cur_id;
         c->cur_id = 0;
-        c->cur_reset = 0;
+        c->cur_reset = c->cur_data = 0;
     }
 }
 
@@ -630,7 +677,7 @@ static int64_t pct(double p)
 static void usage(void)
 {
     fprintf(stderr, "usage: sseload -p PORT -u PATH [-n N] [-k TOPICS] [-c INFLIGHT] [-o OPEN_S] "
-                    "[-H HOLD_S] [-e EVENTS] [-w WAIT_S]\n");
+                    "[-H HOLD_S] [-e EVENTS] [-w WAIT_S] [-r MEAN_MS -L ID [-F PCT]]\n");
     exit(2);
 }
 
@@ -642,7 +689,7 @@ int main(int argc, char **argv)
     long stragglers = 0, total_events = 0;
     int min_events = -1;
 
-    while ((opt = getopt(argc, argv, "p:u:n:k:c:o:H:e:w:r:L:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:u:n:k:c:o:H:e:w:r:L:F:")) != -1) {
         switch (opt) {
         case 'p': port = atoi(optarg); break;
         case 'u': path_tmpl = optarg; break;
@@ -655,6 +702,7 @@ int main(int argc, char **argv)
         case 'w': wait_s = atof(optarg); break;
         case 'r': resume_mean_ms = atof(optarg); break;
         case 'L': resume_from = atoll(optarg); break;
+        case 'F': fresh_pct = atof(optarg); break;
         default: usage();
         }
     }
@@ -678,6 +726,7 @@ int main(int argc, char **argv)
         conns[i].fd = -1;
         conns[i].last_id = resume_from;
         conns[i].drop_at = mono() + rnd_exp(resume_mean_ms) / 1000.0;
+        choose_fresh(&conns[i]);
     }
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0)
@@ -769,7 +818,8 @@ int main(int argc, char **argv)
             for (i = 0; i < nconn; i++)
                 complete += conns[i].last_id >= resume_from + want_events;
             printf(",\"resume\":{\"clients_complete\":%d,\"gaps\":%ld,\"duplicates\":%ld,\"resets\":%ld,"
-                   "\"reconnects\":%ld}", complete, gaps, dups, resets, reconnects);
+                   "\"reconnects\":%ld,\"fresh_opens\":%ld,\"unpositioned\":%ld,\"bad_positions\":%ld}",
+                   complete, gaps, dups, resets, reconnects, fresh_opens, unpositioned, bad_positions);
         }
         printf(",\"latency_us\":{\"count\":%zu,\"p50\":%lld,\"p90\":%lld,\"p99\":%lld,\"max\":%lld,\"min\":%lld}}\n",
                nlat, (long long)pct(0.50), (long long)pct(0.90), (long long)pct(0.99),

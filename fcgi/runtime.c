@@ -1,6 +1,7 @@
 /* runtime.c - the request pipeline (see runtime.h). */
 #include "runtime.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -89,8 +90,32 @@ static void cors(struct ctx *c)
 
     if (http_origin_allowed(c->rt->cfg->cors_origins, origin)) {
         ctx_header(c, "Access-Control-Allow-Origin", origin);
+        ctx_header(c, "Access-Control-Expose-Headers", "Pulse-Event-Id, Retry-After");
         ctx_header(c, "Vary", "Origin");
     }
+}
+
+/* An answer says which log position the state in it reflects (API.md,
+ * "State reads carry their log position"): for a read, the head read in
+ * the handler's own transaction; for a write, its own newest event (ids
+ * are assigned under the write lock, so nothing newer is in its view). The
+ * state answered plus the events after it is then exactly the current
+ * state, whenever the client subscribes. */
+static void position_header(struct runtime *rt, struct ctx *c)
+{
+    int64_t pruned, last;
+    char id[24];
+
+    if (c->nevents > 0) {
+        last = c->events[c->nevents - 1].id;
+    } else if (strcmp(c->req->method, "GET") != 0) {
+        return;
+    } else if (store_bounds(rt->db, &pruned, &last) != 0) {
+        ctx_db_error(c);
+        return;
+    }
+    snprintf(id, sizeof id, "%lld", (long long)last);
+    ctx_header(c, "Pulse-Event-Id", id);
 }
 
 static void publish_events(struct runtime *rt, struct event *evs, size_t n)
@@ -178,6 +203,8 @@ static void run_handler(struct runtime *rt, struct ctx *c, const struct route *r
         log_error("%s %s: handler gave no answer", c->req->method, c->req->path);
         ctx_error(c, 500, "internal", "internal error");
     }
+    if (c->resp->status < 400)
+        position_header(rt, c);
     if (c->resp->status >= 400) {
         tx_abandon(rt);
     } else if (tx_close(rt, c) != 0) {

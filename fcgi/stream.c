@@ -66,7 +66,7 @@ struct conn {
     struct frame **q;           /* ring of pending frames, NULL when empty */
     uint32_t qhead, qlen, qcap;
     size_t qoff;                /* bytes of q[qhead] already written */
-    long long deadline;         /* handshake time-out */
+    long long deadline;         /* handshake time-out; then the token's expiry, 0 = none (ms) */
     struct conn *prev, *next;   /* handshakes, streams or zombies list */
 };
 
@@ -85,6 +85,7 @@ static struct list handshakes, streams, zombies;
 static int64_t high_water;          /* every event <= this has been dispatched */
 static struct frame *ping_frame;
 static long long next_heartbeat;
+static long long next_expiry;       /* earliest stream deadline (ms), 0 = none */
 static int serving = 1;             /* 0 while an edge's first copy of the log is incomplete */
 
 /* ---- frames ---- */
@@ -382,14 +383,15 @@ static struct frame *event_frame(int64_t id, const char *type, const char *env, 
 /* ---- replay ---- */
 
 /* Appends `event: reset` to text: the client cannot resume from last_id
- * (history_expired or unknown_id) and refetches state. Its id is the
- * high-water mark, so the browser's next reconnect resumes from there. */
-static void reset_event(buf_t *text, const char *reason, long long last_id)
+ * (history_expired or unknown_id) and refetches state. Its id is where the
+ * stream continues (what the refetched state holds at least), so the
+ * browser's next reconnect resumes from there. */
+static void reset_event(buf_t *text, int64_t id, const char *reason, long long last_id)
 {
     buf_t data = {0};
 
     buf_printf(&data, "{\"reason\":\"%s\",\"last_event_id\":%lld}", reason, last_id);
-    sse_event(text, high_water, "reset", data.p, data.len);
+    sse_event(text, id, "reset", data.p, data.len);
     buf_free(&data);
     metrics_add(M_RESETS, 1);
 }
@@ -400,7 +402,7 @@ static void conn_reset(struct conn *c, const char *reason, long long last_id)
     buf_t text = {0};
     struct frame *f;
 
-    reset_event(&text, reason, last_id);
+    reset_event(&text, high_water, reason, last_id);
     f = frame_from_sse(&text, SHARED_REQUEST_ID);
     c->replaying = 0;
     c->last_sent = high_water;
@@ -522,6 +524,57 @@ static void respond_error(struct conn *c, const struct stream_req *r)
     buf_free(&recs);
 }
 
+/* Ends a stream on our side: a last comment saying why, then END_REQUEST,
+ * so the web server finishes the response cleanly and EventSource
+ * reconnects (from its last id). The struct closes once that is written. */
+static void conn_end(struct conn *c, const char *why)
+{
+    buf_t text = {0}, recs = {0};
+    struct frame *f;
+
+    sse_comment(&text, why);
+    fcgi_stdout(&recs, c->reqid, text.p, text.len);
+    fcgi_end(&recs, c->reqid);
+    f = frame_from_records(&recs);
+    c->state = C_CLOSING;
+    if (conn_send(c, f) == 0 && c->qlen == 0)
+        conn_close(c);
+    frame_unref(f);
+    buf_free(&text);
+    buf_free(&recs);
+}
+
+/* A stream opened with a bearer token lasts until the token's exp (Unix
+ * seconds), as polling does: the client reconnects with a fresh one. */
+static void stream_expire_at(struct conn *c, long long exp)
+{
+    long long left = exp - (long long)time(NULL);
+
+    c->deadline = loop_now_ms() + (left > 0 ? left * 1000 : 0);
+    if (next_expiry == 0 || c->deadline < next_expiry)
+        next_expiry = c->deadline;
+}
+
+/* Ends the streams whose token expired; keeps next_expiry the earliest
+ * deadline left, so the scan runs only when one is due. */
+static void expire_streams(long long now_ms)
+{
+    struct conn *c, *next;
+
+    if (next_expiry == 0 || now_ms < next_expiry)
+        return;
+    next_expiry = 0;
+    for (c = streams.head; c != NULL; c = next) {
+        next = c->next;
+        if (c->state != C_STREAM || c->deadline == 0)
+            continue;
+        if (c->deadline <= now_ms)
+            conn_end(c, "token expired: reconnect with a fresh one");
+        else if (next_expiry == 0 || c->deadline < next_expiry)
+            next_expiry = c->deadline;
+    }
+}
+
 /* Caps: PULSE_MAX_CONNECTIONS streams per process, PULSE_MAX_PER_TOPIC per
  * topic. Refusing costs the client a 503 and leaves others untouched. */
 static int over_cap(struct stream_req *r)
@@ -547,20 +600,13 @@ full:
     return 1;
 }
 
-/* The response head, the retry hint and a comment, then (on resume) either
- * a reset or the replay of what the client missed. */
-static void start_stream(struct conn *c, const struct stream_req *r, int64_t pruned, int64_t last)
+/* Where a stream starts, before a byte is written: live from the
+ * high-water mark, or (on resume) a reset or the replay of what the client
+ * missed. Returns the reset's reason, or NULL. */
+static const char *stream_position(struct conn *c, const struct stream_req *r, int64_t pruned, int64_t last)
 {
-    buf_t text = {0};
-    struct frame *f;
+    const char *reset = NULL;
 
-    buf_puts(&text, "Status: 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
-                    "X-Accel-Buffering: no\r\n");
-    if (r->origin)
-        buf_printf(&text, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", r->origin);
-    buf_puts(&text, "\r\n");
-    sse_retry(&text, cfg->retry_ms);
-    sse_comment(&text, "pulse stream open");
     c->last_sent = high_water;
     if (r->has_last_id) {
         metrics_add(M_REPLAYS, 1);
@@ -570,7 +616,7 @@ static void start_stream(struct conn *c, const struct stream_req *r, int64_t pru
              * database; the primary can, and says unknown_id.) */
             c->last_sent = r->last_id;
         } else if (r->last_id > last || r->last_id < pruned) {
-            reset_event(&text, r->last_id > last ? "unknown_id" : "history_expired", r->last_id);
+            reset = r->last_id > last ? "unknown_id" : "history_expired";
             /* The client refetches its state, which holds the log up to
              * last at least: what follows the reset starts after it, even
              * when this loop has not fanned those events out yet. */
@@ -582,6 +628,31 @@ static void start_stream(struct conn *c, const struct stream_req *r, int64_t pru
             c->last_sent = r->last_id;
         }
     }
+    return reset;
+}
+
+/* The response head, then the retry hint and the stream's position as one
+ * field block: `id:` with no data sets EventSource's last event id without
+ * dispatching anything, so a client that drops before its first event
+ * still reconnects from where it was registered, not from "now". Then a
+ * comment, and the reset or the replay. */
+static void start_stream(struct conn *c, const struct stream_req *r, int64_t pruned, int64_t last)
+{
+    const char *reset = stream_position(c, r, pruned, last);
+    buf_t text = {0};
+    struct frame *f;
+
+    buf_puts(&text, "Status: 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-cache\r\n"
+                    "X-Accel-Buffering: no\r\n");
+    if (r->origin)
+        buf_printf(&text, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", r->origin);
+    buf_puts(&text, "\r\n");
+    sse_open(&text, cfg->retry_ms, c->last_sent);
+    sse_comment(&text, "pulse stream open");
+    if (reset != NULL)
+        reset_event(&text, c->last_sent, reset, r->last_id);
+    if (r->expires > 0)
+        stream_expire_at(c, r->expires);
     f = frame_from_sse(&text, c->reqid);
     metrics_count_status(200);
     if (conn_send(c, f) == 0 && c->replaying)
@@ -626,6 +697,7 @@ static void handshake_done(struct conn *c)
     } else {
         list_del(&handshakes, c);
         c->state = C_STREAM;
+        c->deadline = 0; /* the handshake's; the token's, if any, comes next */
         list_add(&streams, c);
         subscribe(c, r.topics, r.ntopics);
         metrics_set(M_STREAMS_OPEN, streams.count);
@@ -779,6 +851,7 @@ void stream_tick(long long now_ms)
         if (now_ms >= c->deadline)
             conn_close(c);
     }
+    expire_streams(now_ms);
     if (now_ms < next_heartbeat)
         return;
     next_heartbeat = now_ms + cfg->heartbeat_s * 1000;

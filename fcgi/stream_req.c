@@ -106,6 +106,7 @@ static void authorize(struct stream_req *r, struct db *db, const buf_t *params, 
             goto out;
         }
         have = 1;
+        r->expires = claims.exp;
     }
     st = access_topics(db, (const char *const *)r->topics, r->ntopics, have ? &claims : NULL,
                        http_query_get(q, "token"), &r->code, &r->message);

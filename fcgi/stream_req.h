@@ -17,6 +17,7 @@ struct stream_req {
     int ntopics;
     int has_last_id;
     long long last_id;
+    long long expires;                   /* the bearer token's exp (Unix s), or 0 */
     char *origin;                        /* owned: CORS origin to allow, or NULL */
 };
 

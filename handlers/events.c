@@ -66,7 +66,7 @@ static void events_poll(struct ctx *c)
     int64_t pruned, last;
     const char *reason = NULL;
     char last_s[24];
-    int n, count, st;
+    int n, count = 0, st;
 
     if ((n = access_topics_from_query(&c->req->query, topics, &msg)) < 0) {
         ctx_error(c, 400, "invalid_topic", msg);
@@ -82,8 +82,11 @@ static void events_poll(struct ctx *c)
         ctx_error(c, st, code, msg);
         goto out;
     }
+    /* Without since the poll starts now, as a stream opened without a
+     * position does: no events, and the head in last_id to continue from. */
     if (store_bounds(c->db, &pruned, &last) != 0 ||
-        store_read_topics(c->db, topics, (size_t)n, since, last, (int)limit, poll_row, &acc, &count) != 0) {
+        (since_s != NULL &&
+         store_read_topics(c->db, topics, (size_t)n, since, last, (int)limit, poll_row, &acc, &count) != 0)) {
         ctx_db_error(c);
         goto out;
     }

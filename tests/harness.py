@@ -388,11 +388,16 @@ class Instance:
             e["REDIS_URL"] = redis.url
         e.update(env or {})
         self.env = e
+        self.start()
+
+    def start(self):
+        """Starts the web server (which starts the FastCGI processes) on this
+        instance's port and data directory; waits until both answer."""
         if self.web == "nginx":
             argv = ["sh", os.path.join(ROOT, "tools", "run-nginx.sh")]
         else:
             argv = ["lighttpd", "-D", "-f", os.path.join(ROOT, "lighttpd.conf")]
-        self.proc = Proc(argv, e, os.path.join(self.data, self.web + ".out"))
+        self.proc = Proc(argv, self.env, os.path.join(self.data, self.web + ".out"))
         try:
             wait_for(self._up, what="%s on port %d" % (self.web, self.port))
             # The stream responder is spawned too; wait until it answers.
@@ -475,6 +480,12 @@ class Instance:
         self.proc.stop()
         for pid in kids:
             wait_for(lambda: not alive(pid), timeout=10, what="FastCGI child %d to exit" % pid)
+
+    def restart(self):
+        """The web server and its processes stopped and started again on the
+        same port, data directory and database (a deploy, a crash and restart)."""
+        self.stop()
+        self.start()
 
 
 class Resumer:

@@ -18,6 +18,7 @@
   var convs = {};               // id -> conversation, as last seen
   var customers = {};           // id -> customer
   var inflight = [];            // per list request on its way: the events seen since it left
+  var signIns = 0;              // a sign-in's subscription waits for its lists; a later one wins
   var selected = null;          // id of the open conversation
   var shown = {};               // ids of the messages in #messages
   var inboxError = $('inbox-error');
@@ -30,6 +31,7 @@
   // ---- sign-in ---------------------------------------------------------------------------
   function signIn(t) {
     var claims = t ? P.jwtClaims(t) : null, who = $('whoami');
+    var gen = ++signIns;
     jwt = t || null;
     if (sub) { sub.close(); sub = null; }
     if (!jwt || !claims || !claims.sub) {
@@ -44,52 +46,65 @@
     who.textContent = 'Signed in as ' + (claims.name || claims.sub) + note;
     who.className = note ? 'error' : 'muted';
     $('inbox').hidden = false;
-    // Subscribe first, then load: whatever happens in between arrives as events. A list
-    // replaces what the page holds, so the events that arrived while it was on its way are
-    // applied again on top of it, in order (each is idempotent: a replace, or an append
-    // skipped when already shown); any later one arrives after.
-    sub = Pulse.subscribe({
-      topics: ['crm'], accessToken: jwt,
-      onEvent: onEvent, onReset: loadAll,
-      onState: P.connBadge($('conn'), loadAll),
-      onError: function (r) { show(inboxError, errorText(r, 'Cannot follow the inbox')); }
+    // Load first, then follow topic crm from the oldest position the lists were read at
+    // (Pulse-Event-Id): every change after a read arrives as an event, whatever the order.
+    loadAll().then(function (at) {
+      if (gen !== signIns) return;
+      sub = Pulse.subscribe({
+        topics: ['crm'], accessToken: jwt, lastEventId: at,
+        onEvent: onEvent, onReset: loadAll,
+        onState: P.connBadge($('conn'), loadAll),
+        onError: function (r) { show(inboxError, errorText(r, 'Cannot follow the inbox')); }
+      });
     });
-    loadAll();
   }
 
   // ---- state from the service ------------------------------------------------------------
-  function loadAll() {
-    var seen = [], left = 2;
+  // Reads a list; when it lands, replace(json) puts it on the page and the events that arrived
+  // while it was on its way are applied again on top, those newer than its position only:
+  // the page then shows the state at the newest event, whatever the order they landed in.
+  // Resolves the read's position (null when it failed or carried none).
+  function loadList(path, replace, what) {
+    var seen = [];
     inflight.push(seen);
-    function settle() { if (--left === 0) inflight.splice(inflight.indexOf(seen), 1); }
-    api('GET', '/api/crm/conversations?limit=500').then(function (r) {
-      settle();
-      if (r.status !== 200) return show(inboxError, errorText(r, 'Cannot load the conversations'));
-      show(inboxError, '');
-      convs = {};
-      (r.json.conversations || []).forEach(function (c) { convs[c.id] = c; });
-      seen.forEach(apply);
-      renderConvs();
-      if (selected) loadMessages(selected);
-    });
-    api('GET', '/api/crm/customers?limit=500').then(function (r) {
-      settle();
-      if (r.status !== 200) return;
-      customers = {};
-      (r.json.customers || []).forEach(function (c) { customers[c.id] = c; });
-      seen.forEach(apply);
-      renderCustomers();
+    function done() { inflight.splice(inflight.indexOf(seen), 1); }
+    return api('GET', path).then(function (r) {
+      done();
+      if (r.status !== 200) { show(inboxError, errorText(r, 'Cannot load the ' + what)); return null; }
+      replace(r.json);
+      seen.forEach(function (ev) { if (r.eventId == null || ev.id > r.eventId) apply(ev); });
+      return r.eventId;
+    }, function () { done(); show(inboxError, 'Cannot reach the server.'); return null; });
+  }
+
+  // Both lists; resolves the older of their positions (what a subscription must start from).
+  function loadAll() {
+    return Promise.all([
+      loadList('/api/crm/conversations?limit=500', function (j) {
+        show(inboxError, '');
+        convs = {};
+        (j.conversations || []).forEach(function (c) { convs[c.id] = c; });
+        renderConvs();
+        if (selected) loadMessages(selected);
+      }, 'conversations'),
+      loadList('/api/crm/customers?limit=500', function (j) {
+        customers = {};
+        (j.customers || []).forEach(function (c) { customers[c.id] = c; });
+        renderCustomers();
+      }, 'customers')
+    ]).then(function (at) {
+      var known = at.filter(function (n) { return n != null; });
+      return known.length ? Math.min.apply(null, known) : null;
     });
   }
 
   function loadMessages(id) {
-    api('GET', convPath(id, '/messages?limit=200')).then(function (r) {
+    loadList(convPath(id, '/messages?limit=200'), function (j) {
       if (id !== selected) return;
-      if (r.status !== 200) return show(inboxError, errorText(r, 'Cannot load the messages'));
       clear($('messages'));
       shown = {};
-      (r.json.messages || []).forEach(addMessage);
-    });
+      (j.messages || []).forEach(addMessage);
+    }, 'messages');
   }
 
   function onEvent(ev) {

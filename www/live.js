@@ -56,9 +56,9 @@
     var room = null;              // the latest room object on screen
     var products = [];
     var chatIds = {};             // message id -> true, so history and stream never double up
-    // Each kind of state has a generation bumped by every event of that kind: a fetch that
-    // started before an event and lands after it is stale and must not undo it.
-    var gen = { room: 0, products: 0, viewers: 0 };
+    // The log position each kind of state on screen reflects: a read that lands after a newer
+    // event must not undo it, and an event the read already holds is not applied twice.
+    var at = Pulse.positions();
     var loadTimer = null, refreshTimer = null, presenceTimer = null, sub = null;
 
     var thumbFailed = false;
@@ -195,12 +195,12 @@
 
     // ---- loading ---------------------------------------------------------------------------
     function loadRoom() {
-      var g = gen.room, gv = gen.viewers;
       return Pulse.api('GET', '/api/live/rooms/' + encodeURIComponent(roomId), null, null).then(function (r) {
         if (r.status === 200 && r.json) {
           show($('error'), '');
-          if (g === gen.room) renderRoom(r.json);
-          if (gv === gen.viewers) renderViewers(r.json.viewerCount, r.json.peakViewers);
+          if (at.read('room', r.eventId)) renderRoom(r.json);
+          if (at.read('viewers', r.eventId)) renderViewers(r.json.viewerCount, r.json.peakViewers);
+          follow(r.eventId);
           return true;
         }
         if (r.status === 404) {
@@ -213,14 +213,14 @@
           return false;
         }
         show($('error'), errorText(r, 'Could not load the room'));
+        if (!sub) setConn('offline');
         if (r.status === 429 || r.status >= 500) retryLater();
         return false;
       });
     }
     function loadProducts() {
-      var g = gen.products;
       return Pulse.api('GET', '/api/live/rooms/' + encodeURIComponent(roomId) + '/products', null, null).then(function (r) {
-        if (r.status === 200 && r.json && g === gen.products) renderProducts(r.json.products);
+        if (r.status === 200 && r.json && at.read('products', r.eventId)) renderProducts(r.json.products);
       });
     }
     function loadChat() {
@@ -278,7 +278,7 @@
           store(GUEST_KEY, guestId);
         }
         joinedAs = who;
-        if (r.json) { gen.viewers++; renderViewers(r.json.count, r.json.peak); }
+        if (r.json && at.read('viewers', r.eventId)) renderViewers(r.json.count, r.json.peak);
       }, function () { /* the next refresh tries again */ });
     }
     function leave() {
@@ -379,20 +379,27 @@
     function onEvent(ev) {
       var d = ev.data || {};
       switch (ev.type) {
-        case 'status': gen.room++; clearTimeout(refreshTimer); renderRoom(d);
-          if (d.viewerCount != null || d.peakViewers != null) { gen.viewers++; renderViewers(d.viewerCount, d.peakViewers); }
+        case 'status':
+          clearTimeout(refreshTimer);
+          if (at.event('room', ev.id)) renderRoom(d);
+          if ((d.viewerCount != null || d.peakViewers != null) && at.event('viewers', ev.id)) renderViewers(d.viewerCount, d.peakViewers);
           break;
-        case 'product': gen.products++; renderProducts(d.products); break;
+        case 'product': if (at.event('products', ev.id)) renderProducts(d.products); break;
         case 'chat': addChat(d); break;
-        case 'viewers': gen.viewers++; renderViewers(d.count, d.peak); break;
+        case 'viewers': if (at.event('viewers', ev.id)) renderViewers(d.count, d.peak); break;
         case 'order': toast(d); refreshSoon(); break;
       }
     }
 
     var opts = { topics: ['room:' + roomId], onEvent: onEvent, onReset: loadAll, onState: setConn };
     if (param('transport') === 'poll') opts.EventSource = null;
-    // Subscribe before fetching so a change made in between is not missed.
-    sub = Pulse.subscribe(opts);
+    // Follows the room from the position the room was read at (Pulse-Event-Id): every change
+    // after that read arrives as an event, however the page streams, polls or falls back.
+    function follow(eventId) {
+      if (sub) return;
+      opts.lastEventId = eventId;
+      sub = Pulse.subscribe(opts);
+    }
     loadAll();
     startPresence();
   }

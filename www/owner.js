@@ -28,7 +28,7 @@
   var selected = null;          // id of the room being managed
   var room = null;              // its latest object
   var sub = null;               // its subscription
-  var gen = { room: 0, products: 0 };
+  var at = Pulse.positions();   // log positions of what is shown of the managed room
   var ownerError = $('owner-error');
 
   function rememberKey(id, key) { if (key) streamKeys[id] = String(key); }
@@ -148,7 +148,7 @@
     if (sub) { sub.close(); sub = null; }
     selected = id;
     room = null;
-    gen.room++; gen.products++;
+    at = Pulse.positions();
     var items = $('my-rooms').children;
     for (var i = 0; i < items.length; i++) {
       items[i].className = 'room-item' + (items[i].getAttribute('data-room-id') === id ? ' room-selected' : '');
@@ -163,16 +163,25 @@
     $('viewer-link').href = '/live.html?room=' + encodeURIComponent(id);
     $('viewer-link').textContent = location.origin + '/live.html?room=' + id;
     clear($('owner-products'));
-    if (initial) renderRoom(initial);
-    sub = Pulse.subscribe({
-      topics: ['room:' + id],
-      onEvent: onEvent,
-      onReset: function () { loadRoom(); loadProducts(); },
-      onState: setConn
-    });
-    loadRoom();
+    if (initial) { renderRoom(initial); renderViewers(initial.viewerCount, initial.peakViewers); }
+    follow(id);
     loadProducts();
     $('manage').scrollIntoView({ block: 'start', behavior: 'smooth' });
+  }
+
+  // The room first, then its events from the position it was read at (Pulse-Event-Id), so
+  // nothing that happens after the read is missed; a failed read is retried.
+  function follow(id) {
+    loadRoom().then(function (eventId) {
+      if (id !== selected || sub) return;
+      if (eventId === undefined) { setTimeout(function () { if (id === selected && !sub) follow(id); }, 5000); return; }
+      sub = Pulse.subscribe({
+        topics: ['room:' + id], lastEventId: eventId,
+        onEvent: onEvent,
+        onReset: function () { loadRoom(); loadProducts(); },
+        onState: setConn
+      });
+    });
   }
 
   var setConn = P.connBadge($('conn'), function () { loadRoom(); loadProducts(); });
@@ -189,7 +198,6 @@
     $('end').disabled = r.status === 'ENDED';
     $('manage-orders').textContent = String(num(r.totalOrders));
     $('manage-revenue').textContent = formatVnd(num(r.totalRevenue));
-    renderViewers(r.viewerCount, r.peakViewers);
     // Keep the list's badge in step.
     var li = document.querySelector('#my-rooms li[data-room-id="' + (window.CSS && CSS.escape ? CSS.escape(selected) : selected) + '"] .badge');
     if (li) statusBadge(li, r.status);
@@ -198,19 +206,31 @@
     $('manage-viewers').textContent = num(count) + ' now · peak ' + num(peak);
   }
 
+  // A room (from a read or a write's answer) at its log position: shown unless newer is.
+  function showRoom(r) {
+    if (!r.json) return;
+    if (at.read('room', r.eventId)) renderRoom(r.json);
+    if (at.read('viewers', r.eventId)) renderViewers(r.json.viewerCount, r.json.peakViewers);
+  }
+  // Resolves the read's position (null without one), or undefined when it failed.
   function loadRoom() {
-    var id = selected, g = gen.room;
+    var id = selected, tracker = at;
     return Pulse.api('GET', roomPath(id), null, jwt).then(function (r) {
-      if (id !== selected) return;
-      if (r.status === 200 && r.json) { if (g === gen.room) renderRoom(r.json); return; }
+      if (id !== selected || tracker !== at) return undefined;
+      if (r.status === 200 && r.json) { showRoom(r); return r.eventId; }
       show($('manage-error'), errorText(r, 'Could not load the room'));
-    }, function () { if (id === selected) show($('manage-error'), 'Could not reach the server.'); });
+      if (!sub) setConn('offline');
+      return undefined;
+    }, function () {
+      if (id === selected) show($('manage-error'), 'Could not reach the server.');
+      return undefined;
+    });
   }
   function loadProducts() {
-    var id = selected, g = gen.products;
+    var id = selected, tracker = at;
     return Pulse.api('GET', roomPath(id, '/products'), null, jwt).then(function (r) {
-      if (id !== selected || g !== gen.products) return;
-      if (r.status === 200 && r.json) renderProducts(r.json.products);
+      if (id !== selected || tracker !== at) return;
+      if (r.status === 200 && r.json) { if (at.read('products', r.eventId)) renderProducts(r.json.products); }
       else show($('product-error'), errorText(r, 'Could not load the products'));
     }, function () {});
   }
@@ -232,7 +252,7 @@
     var id = selected;
     $('start').disabled = true;
     action('PUT', roomPath(id, '/start'), null, $('manage-error'), function (r) {
-      if (r.json && r.json.status) { gen.room++; renderRoom(r.json); }
+      if (r.json && r.json.status && id === selected) showRoom(r);
     }).then(function () { if (id === selected) loadRoom(); loadRooms(); });
   });
   $('end').addEventListener('click', function () {
@@ -240,7 +260,7 @@
     if (!window.confirm('End this live? Viewers will see it has ended and chat closes.')) return;
     $('end').disabled = true;
     action('PUT', roomPath(id, '/end'), null, $('manage-error'), function (r) {
-      if (r.json && r.json.status) { gen.room++; renderRoom(r.json); }
+      if (r.json && r.json.status && id === selected) showRoom(r);
     }).then(function () { if (id === selected) loadRoom(); loadRooms(); });
   });
 
@@ -321,9 +341,13 @@
   function onEvent(ev) {
     var d = ev.data || {};
     switch (ev.type) {
-      case 'status': gen.room++; clearTimeout(orderTimer); renderRoom(d); break;
-      case 'product': gen.products++; renderProducts(d.products); break;
-      case 'viewers': renderViewers(d.count, d.peak); break;
+      case 'status':
+        clearTimeout(orderTimer);
+        if (at.event('room', ev.id)) renderRoom(d);
+        if (d.viewerCount != null && at.event('viewers', ev.id)) renderViewers(d.viewerCount, d.peakViewers);
+        break;
+      case 'product': if (at.event('products', ev.id)) renderProducts(d.products); break;
+      case 'viewers': if (at.event('viewers', ev.id)) renderViewers(d.count, d.peak); break;
       // The service follows an order with `product` and `status`; refetch only if they do not come.
       case 'order': P.orderToast(d); clearTimeout(orderTimer);
         orderTimer = setTimeout(function () { loadRoom(); loadProducts(); }, 2000); break;

@@ -12,9 +12,16 @@
  *   });
  *   sub.close(); sub.state(); sub.lastEventId();
  *
- * lastEventId: null/absent = from now on; 0 = everything retained; N = everything after N.
+ * lastEventId: N = everything after N: pass the eventId of the state read the page shows,
+ * so that state plus the events after it is exactly the current state (API.md, "State reads
+ * carry their log position"); 0 = everything retained; null/absent = from now on (the head
+ * is asked for first, and every transport resumes from it).
+ * token/accessToken: a string, or a function returning the current one (a stream ends when
+ * its JWT expires and reconnects with what the function gives then).
  * EventSource: null forces polling. Pulse.api(method, path, body, jwt) -> Promise of
- * {status, json, headers}; Pulse.escapeHtml(s).
+ * {status, json, headers, eventId} (eventId: the Pulse-Event-Id of a state read, or null);
+ * Pulse.positions() -> a tracker of the log position of each piece of state a page shows;
+ * Pulse.escapeHtml(s).
  *
  * Plain ES5 plus Promise/fetch/EventSource, so it loads as a classic <script>.
  */
@@ -69,10 +76,40 @@
       return res.text().then(function (text) {
         var json = null;
         try { json = text ? JSON.parse(text) : null; } catch (e) { json = null; }
-        return { status: res.status, json: json, headers: res.headers };
+        var at = res.headers.get('Pulse-Event-Id');
+        var eventId = at != null && /^\d+$/.test(at) ? Number(at) : null;
+        return { status: res.status, json: json, headers: res.headers, eventId: eventId };
       });
     });
   }
+
+  // Which log position each piece of state on a page reflects, so that a state read and the
+  // events around it can land in any order: a read applies unless the page already shows a
+  // newer position of that piece, an event applies only when it is newer than what is shown.
+  //   var at = Pulse.positions();
+  //   api(...).then(function (r) { if (at.read('room', r.eventId)) render(r.json); });
+  //   onEvent: function (ev) { if (at.event('room', ev.id)) render(ev.data); }
+  function positions() {
+    var shown = {};
+    return {
+      read: function (key, id) {
+        if (id == null) return true;           // no position given: nothing to compare
+        if (shown[key] != null && id < shown[key]) return false;
+        shown[key] = id;
+        return true;
+      },
+      event: function (key, id) {
+        id = Number(id);
+        if (!(id > 0)) return true;
+        if (shown[key] != null && id <= shown[key]) return false;
+        shown[key] = id;
+        return true;
+      },
+      at: function (key) { return shown[key] != null ? shown[key] : null; }
+    };
+  }
+
+  function value(v) { return typeof v === 'function' ? v() : v; }
 
   function query(pairs) {
     var out = [];
@@ -102,7 +139,9 @@
     var types = DEFAULT_TYPES.concat(opts.types || []);
     var lastId = Number(opts.lastEventId) > 0 ? Number(opts.lastEventId) : 0;
     // No lastEventId means "from now", like a fresh EventSource; 0 means "all retained".
-    // Until we hold a real position, polling must skip history instead of replaying it.
+    // "Now" is fixed once, by asking for the head before either transport starts: a stream
+    // that drops before its first event, or a switch to polling, then resumes from that
+    // position instead of from a later "now" (which would lose what happened in between).
     var haveCursor = opts.lastEventId != null && opts.lastEventId !== '';
 
     var state = null, closed = false;
@@ -159,10 +198,10 @@
       clearTimeout(probeTimer);
       closeStream();
       if (closed) return;
-      var pairs = topicPairs().concat([['token', opts.token], ['access_token', opts.accessToken]]);
+      var pairs = topicPairs().concat([['token', value(opts.token)], ['access_token', value(opts.accessToken)]]);
       // The browser resends Last-Event-ID only on its own reconnects; a fresh EventSource
       // needs the high-water mark in the query to resume without a gap.
-      if (haveCursor) pairs.push(['last_event_id', lastId]);
+      pairs.push(['last_event_id', lastId]);
       var src;
       try { src = new ES(base + '/api/events/stream?' + query(pairs)); } catch (e) { streamFailed(); return; }
       es = src;
@@ -237,31 +276,48 @@
       pollFails = 0;
     }
 
+    // Without a position, a poll without `since` answers the head in last_id and no events:
+    // that is "now", fixed before anything else starts.
+    function fetchHead() {
+      clearTimeout(pollTimer);
+      pollTimer = null;
+      if (closed) return;
+      var gen = ++pollGen;
+      var pairs = topicPairs().concat([['limit', 1], ['token', value(opts.token)]]);
+      api('GET', base + '/api/events?' + query(pairs), null, value(opts.accessToken)).then(function (r) {
+        if (gen !== pollGen || closed) return;
+        if (r.status !== 200 || !r.json || typeof r.json.last_id !== 'number') return pollFailed(r);
+        pollFails = 0;
+        lastId = Math.max(lastId, r.json.last_id);
+        haveCursor = true;
+        start();
+      }, function () {
+        if (gen === pollGen && !closed) pollFailed(null);
+      });
+    }
+
+    function start() {
+      if (!haveCursor) fetchHead();
+      else if (mode === 'stream') openStream();
+      else poll();
+    }
+
     function poll() {
       clearTimeout(pollTimer);
       pollTimer = null;
       if (closed || mode !== 'poll') return;
       var gen = ++pollGen;
       var since = lastId;
-      var skip = !haveCursor;
-      var limit = skip ? 1000 : POLL_LIMIT;
-      var pairs = topicPairs().concat([['since', since], ['limit', limit], ['token', opts.token]]);
+      var limit = POLL_LIMIT;
+      var pairs = topicPairs().concat([['since', since], ['limit', limit], ['token', value(opts.token)]]);
       // fetch can send the JWT as a header, which keeps it out of access logs.
-      api('GET', base + '/api/events?' + query(pairs), null, opts.accessToken).then(function (r) {
+      api('GET', base + '/api/events?' + query(pairs), null, value(opts.accessToken)).then(function (r) {
         if (gen !== pollGen || closed) return;
         var j = r.json;
         if (r.status !== 200 || !j || !j.events || typeof j.events.length !== 'number') return pollFailed(r);
         pollFails = 0;
         setState('polling');
         var full = j.events.length >= limit;
-        if (skip) {
-          // Catching up to the head without delivering: page until a short page arrives.
-          for (var k = 0; k < j.events.length; k++) lastId = Math.max(lastId, Number(j.events[k].id) || 0);
-          if (typeof j.last_id === 'number' && j.last_id > lastId) lastId = j.last_id;
-          if (!full) haveCursor = true;
-          pollTimer = setTimeout(poll, full ? 0 : pollMs);
-          return;
-        }
         if (j.reset) reset({ reason: 'history_expired', last_event_id: since });
         else if (!j.events.length && j.last_id > 0 && j.last_id < since) {
           // The poll twin of the stream's unknown_id: the log head is behind our position.
@@ -278,21 +334,25 @@
       });
     }
 
+    // A failed poll, or a failed fetch of the head (which comes first, whatever the mode).
     function pollFailed(r) {
       pollFails++;
       setState('offline');
       call(opts.onError, r);
-      if (mode === 'poll') pollTimer = setTimeout(poll, Math.max(backoff(pollFails), retryAfterMs(r)));
+      var again = !haveCursor ? fetchHead : mode === 'poll' ? poll : null;
+      if (again) pollTimer = setTimeout(again, Math.max(backoff(pollFails), retryAfterMs(r)));
     }
 
     // Coming back online should not wait out a 30 s backoff.
     function onOnline() {
       if (closed || state !== 'offline') return;
-      if (mode === 'poll') { pollFails = 0; poll(); if (ES && !es) openStream(); }
+      pollFails = 0;
+      if (!haveCursor) fetchHead();
+      else if (mode === 'poll') { poll(); if (ES && !es) openStream(); }
     }
 
     setState('connecting');
-    if (mode === 'stream') openStream(); else poll();
+    start();
     if (root.addEventListener) root.addEventListener('online', onOnline);
 
     return {
@@ -309,7 +369,8 @@
     };
   }
 
-  var Pulse = { subscribe: subscribe, api: api, escapeHtml: escapeHtml, DEFAULT_TYPES: DEFAULT_TYPES.slice() };
+  var Pulse = { subscribe: subscribe, api: api, positions: positions, escapeHtml: escapeHtml,
+    DEFAULT_TYPES: DEFAULT_TYPES.slice() };
   root.Pulse = Pulse;
   if (typeof module === 'object' && module && module.exports) module.exports = Pulse;
 })(typeof window !== 'undefined' ? window : typeof globalThis !== 'undefined' ? globalThis : this);

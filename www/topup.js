@@ -35,6 +35,8 @@
     if (!ID_RE.test(txRef)) { show($('error'), 'This link has an invalid transaction reference.'); setConn('offline'); return; }
 
     var shown = null;        // the status currently on screen
+    var at = Pulse.positions();
+    var sub = null;
 
     function render(tx) {
       if (!tx || typeof tx !== 'object' || (tx.tx_ref && tx.tx_ref !== txRef)) return;
@@ -55,11 +57,18 @@
       var q = 'tx_ref=' + encodeURIComponent(txRef) + (token ? '&token=' + encodeURIComponent(token) : '');
       // With a stream token, no JWT: a stored JWT of another user must not turn a valid link into a 403.
       return Pulse.api('GET', '/api/topup/status?' + q, null, token ? null : jwt).then(function (r) {
-        if (r.status === 200) { show($('error'), ''); render(r.json); return; }
+        if (r.status === 200) {
+          show($('error'), '');
+          if (at.read('tx', r.eventId)) render(r.json);
+          follow(r.eventId);
+          return;
+        }
         show($('error'), errorText(r, 'Could not load the transaction'));
+        if (!sub) setConn('offline');
         if (r.status === 429 || r.status >= 500) retryLater();
       }, function () {
         show($('error'), 'Could not reach the server; retrying.');
+        if (!sub) setConn('offline');
         retryLater();
       });
     }
@@ -83,13 +92,20 @@
       token: token,
       // Without a stream token the owner's JWT has to travel in the URL: EventSource cannot send headers.
       accessToken: token ? null : jwt,
-      onEvent: function (ev) { if (ev.type === 'topup.status') render(ev.data); },
+      onEvent: function (ev) { if (ev.type === 'topup.status' && at.event('tx', ev.id)) render(ev.data); },
       onReset: loadStatus,
       onState: setConn
     };
     if (param('transport') === 'poll') opts.EventSource = null;
-    // Subscribe before fetching so a payment confirmed in between is not missed.
-    Pulse.subscribe(opts);
+
+    // Follows the transaction from the position its status was read at (Pulse-Event-Id): a
+    // payment confirmed after that read arrives as an event, whether the page streams, polls
+    // or falls back from one to the other, and one confirmed before it is in the read.
+    function follow(eventId) {
+      if (sub) return;
+      opts.lastEventId = eventId;
+      sub = Pulse.subscribe(opts);
+    }
     loadStatus();
   }
 

@@ -46,11 +46,11 @@ function recordSeen(ids) {
 
 /*
  * Launches Chromium on the profile cfg.user_data_dir, installs the init scripts
- * (init: [[fn, arg], ...]), opens cfg.url and runs body(page, pageErrors, navigations),
+ * (init: [[fn, arg], ...]) and routes (routes: async fn(page), or null), opens cfg.url and runs body(page, pageErrors, navigations),
  * where navigations() counts the main frame's navigations so far. Whatever happens, the
  * browser is closed, {"step":"done"} printed, and the process exits (1 on an exception).
  */
-function run({ viewport, init }, body) {
+function run({ viewport, init, routes }, body) {
   async function main() {
     const ctx = await chromium.launchPersistentContext(cfg.user_data_dir, {
       executablePath: '/usr/bin/chromium',
@@ -70,6 +70,7 @@ function run({ viewport, init }, body) {
       let navigations = 0;
       page.on('framenavigated', (f) => { if (f === page.mainFrame()) navigations++; });
       for (const [fn, arg] of init || []) await page.addInitScript(fn, arg);
+      if (routes) await routes(page);
       await page.goto(cfg.url, { waitUntil: 'domcontentloaded', timeout: 15000 });
       await body(page, pageErrors, () => navigations);
     } finally {

@@ -33,26 +33,31 @@ def ensure_node_modules():
     assert os.access(CHROMIUM, os.X_OK), "%s is missing: run `make test-deps` (tools/deps.sh test)" % CHROMIUM
     with _npm_lock, open(os.path.join(tempfile.gettempdir(), "pulse-browser-npm.lock"), "w") as lk:
         fcntl.flock(lk, fcntl.LOCK_EX)      # another test run may be installing too
-        if installed_version() == locked_version():
+        if installed_versions() == locked_versions():
             return
-        # playwright-core downloads no browser; the lock file pins the exact version.
+        # playwright-core downloads no browser; the lock file pins the exact versions.
         out = subprocess.run(["npm", "ci", "--no-audit", "--no-fund"], cwd=BROWSER_DIR,
                              capture_output=True, text=True, timeout=300)
         assert out.returncode == 0, "npm ci failed:\n" + out.stdout[-2000:] + out.stderr[-2000:]
-        assert installed_version() == locked_version(), "npm ci did not install playwright-core"
+        assert installed_versions() == locked_versions(), "npm ci did not install " + str(locked_versions())
 
 
-def locked_version():
+def locked_versions():
+    """{package: version} of every package the lock file pins."""
     with open(os.path.join(BROWSER_DIR, "package-lock.json")) as f:
-        return json.load(f)["packages"]["node_modules/playwright-core"]["version"]
+        pkgs = json.load(f)["packages"]
+    return {k[len("node_modules/"):]: v["version"] for k, v in pkgs.items() if k.startswith("node_modules/")}
 
 
-def installed_version():
-    try:
-        with open(os.path.join(BROWSER_DIR, "node_modules", "playwright-core", "package.json")) as f:
-            return json.load(f)["version"]
-    except (OSError, ValueError, KeyError):
-        return None
+def installed_versions():
+    out = {}
+    for name in locked_versions():
+        try:
+            with open(os.path.join(BROWSER_DIR, "node_modules", name, "package.json")) as f:
+                out[name] = json.load(f)["version"]
+        except (OSError, ValueError, KeyError):
+            out[name] = None
+    return out
 
 
 class Browser:

@@ -1,7 +1,10 @@
 """The fault test at full scale: 1,000 EventSource-like clients (the C load
 generator bench/sseload.c in resume mode) each drop their stream at random
 moments and reconnect with Last-Event-ID while 10,000 events are published.
-Every client must end with every id exactly once, in order, and no reset.
+A fifth of the connections are a fresh EventSource instead (a page loaded
+anew): no Last-Event-ID, dropped before any event, reconnecting from the
+position the stream's first block gave. Every client must end with every
+id exactly once, in order, and no reset; every fresh stream got a position.
 
 It runs once, behind lighttpd (whose per-stream cost is the higher): behind
 both web servers it would double the suite's longest test for the same
@@ -25,6 +28,7 @@ EVENTS = max(200, int(10000 * SCALE)) // PUBLISHERS * PUBLISHERS
 # Mean time between a client's drops: scaled with the run, so that a short
 # run still has every client drop (and resume) more than once.
 DROP_MEAN_MS = max(100, int(2000 * SCALE))
+FRESH_PCT = 20
 
 
 def test_a_thousand_clients_reconnecting_at_random_while_ten_thousand_events_are_published(env):
@@ -32,7 +36,7 @@ def test_a_thousand_clients_reconnecting_at_random_while_ten_thousand_events_are
     start = publish(a, "room:before", 1)[0]
     load = subprocess.Popen([SSELOAD, "-p", str(a.port), "-u", "/api/events/stream?topic=room:big",
                              "-n", str(CLIENTS), "-c", "200", "-o", "120", "-e", str(EVENTS), "-w", "300",
-                             "-r", str(DROP_MEAN_MS), "-L", str(start)],
+                             "-r", str(DROP_MEAN_MS), "-L", str(start), "-F", str(FRESH_PCT)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = load.stderr.readline()
@@ -57,6 +61,8 @@ def test_a_thousand_clients_reconnecting_at_random_while_ten_thousand_events_are
     r = json.loads(out)
     print("%d clients x %d events%s:" % (CLIENTS, EVENTS, " (PULSE_TEST_SCALE=%g)" % SCALE if SCALE != 1 else ""),
           json.dumps(r["resume"]), "in %.1f s" % r["phase_s"])
-    assert r["resume"] == dict(r["resume"], clients_complete=CLIENTS, gaps=0, duplicates=0, resets=0), r
+    assert r["resume"] == dict(r["resume"], clients_complete=CLIENTS, gaps=0, duplicates=0, resets=0,
+                               unpositioned=0, bad_positions=0), r
+    assert r["resume"]["fresh_opens"] >= CLIENTS * FRESH_PCT // 100, r  # many dropped before any event
     assert r["resume"]["reconnects"] >= CLIENTS, r  # every client did drop and resume, most of them often
     wait_for(lambda: a.get("/api/health").status == 200, what="service still healthy")

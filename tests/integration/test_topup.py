@@ -82,7 +82,7 @@ def test_hundred_replays_and_concurrent_deliveries_credit_once(env):
     assert results == [200] * 100
     assert a.get("/api/wallet", headers=a.auth("dave")).json()["balance"] == 7000
     assert a.sql("SELECT count(*) FROM wallet_credits") == [(1,)]
-    events = a.get("/api/events?topic=%s&token=%s" % (q("topup:" + tx["tx_ref"]), tx["stream_token"])).json()
+    events = a.get("/api/events?topic=%s&token=%s&since=0" % (q("topup:" + tx["tx_ref"]), tx["stream_token"])).json()
     assert len(events["events"]) == 1
     assert s.next_event()["json"]["data"]["status"] == "PAID"
     assert s.no_event(1.0)

@@ -31,6 +31,7 @@ static enum relay_state state = R_DOWN;
 static int64_t cursor;             /* every event <= cursor is in Redis or on its way */
 static unsigned inflight;          /* XADD replies outstanding */
 static int more;                   /* the log grew while a batch was in flight */
+static unsigned db_gen;            /* db_generation() the cursor belongs to */
 
 struct batch {
     int64_t prev;     /* the id relayed before the next row */
@@ -176,6 +177,13 @@ int relay_start(const struct config *config, struct db *database)
 
 void relay_tick(long long now_ms)
 {
+    /* Another database file (see db.h): where Redis's copy ends must be
+     * looked up again against it. */
+    if (db != NULL && db_generation(db) != db_gen) {
+        db_gen = db_generation(db);
+        if (state != R_DOWN)
+            rasync_drop(&ra, "the database file was replaced");
+    }
     rasync_tick(&ra, now_ms);
 }
 

@@ -98,7 +98,7 @@ int metrics_open(const char *data_dir)
     n = snprintf(path, sizeof path, "%s/metrics.shm", data_dir);
     if (n < 0 || (size_t)n >= sizeof path)
         goto fail;
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         goto fail;
     /* A file of another layout (an older Pulse) is emptied first; then

@@ -14,7 +14,7 @@
 #include "log.h"
 
 #define METRICS_SLOTS 256
-#define METRICS_MAGIC 0x50554c53454d3032ULL /* "PULSEM02": bumped when M__COUNT changes */
+#define METRICS_MAGIC 0x50554c53454d3033ULL /* "PULSEM03": bumped when M__COUNT changes */
 
 struct metrics_slot {
     _Atomic int pid;                      /* 0 = free */
@@ -51,6 +51,8 @@ static const struct metric_desc descs[M__COUNT] = {
                          "Transactions of the batching responder (each commits one or more requests)"},
     [M_BATCH_CONNECTIONS] = {"pulse_batch_connections_total", NULL, "counter",
                              "FastCGI connections the batching responder accepted (kept ones are reused)"},
+    [M_RELAY_FOREIGN] = {"pulse_relay_foreign_entries_total", NULL, "counter",
+                         "Entries above the primary's newest event found in the Redis log stream, and removed"},
 };
 
 static struct metrics_file *mf;

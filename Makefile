@@ -88,7 +88,7 @@ test-deps:
 
 run: deps
 	@$(MAKE) --no-print-directory all
-	@mkdir -p "$(PULSE_DATA)"
+	@mkdir -p -m 700 "$(PULSE_DATA)"
 	@echo "Pulse on http://$(PULSE_HOST):$(PORT)/ (data in $(PULSE_DATA)); Ctrl-C stops it."
 	PORT=$(PORT) PULSE_HOST=$(PULSE_HOST) PULSE_DATA="$(PULSE_DATA)" PULSE_ROOT="$(CURDIR)" \
 	PULSE_BIN="$(CURDIR)/$(BUILD)/bin" PULSE_WORKERS=$(PULSE_WORKERS) \
@@ -98,7 +98,7 @@ run: deps
 run-nginx: deps
 	@sh tools/deps.sh nginx
 	@$(MAKE) --no-print-directory all
-	@mkdir -p "$(PULSE_DATA)"
+	@mkdir -p -m 700 "$(PULSE_DATA)"
 	@echo "Pulse (nginx) on http://$(PULSE_HOST):$(PORT)/ (data in $(PULSE_DATA)); Ctrl-C stops it."
 	PORT=$(PORT) PULSE_HOST=$(PULSE_HOST) PULSE_DATA="$(PULSE_DATA)" PULSE_ROOT="$(CURDIR)" \
 	PULSE_BIN="$(CURDIR)/$(BUILD)/bin" PULSE_WORKERS=$(PULSE_WORKERS) \
@@ -109,7 +109,7 @@ run-nginx: deps
 RTMP_CONF = $(abspath $(PULSE_DATA))/nginx-rtmp.conf
 run-rtmp:
 	@sh tools/deps.sh rtmp
-	@mkdir -p "$(PULSE_DATA)"
+	@mkdir -p -m 700 "$(PULSE_DATA)"
 	sed -e 's|@PULSE_URL@|$(PULSE_URL)|' -e 's|@RTMP_HOST@|$(RTMP_HOST)|' -e 's|@RTMP_PORT@|$(RTMP_PORT)|' \
 	    -e 's|@PULSE_DATA@|$(abspath $(PULSE_DATA))|' -e 's|@NGINX_MODULES@|$(NGINX_MODULES)|' \
 	    nginx-rtmp.conf > "$(RTMP_CONF)"

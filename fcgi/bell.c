@@ -37,7 +37,7 @@ int bell_listen(const char *dir, char **path)
     char name[64];
     int fd;
 
-    if (mkdir(dir, 0770) != 0 && errno != EEXIST) {
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
         log_warn("bell: cannot create %s: %s", dir, strerror(errno));
         return -1;
     }

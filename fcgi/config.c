@@ -59,6 +59,8 @@ static const struct cfg_row cfg_table[] = {
     NUM("PULSE_PREFORK", workers, "0", 0, 256),
     CHOICE("PULSE_ROLE", role, "primary", roles),
     NUM("PULSE_REDIS_HISTORY", redis_history, "10000", 0, 100000000),
+    NUM("PULSE_MAX_PRODUCTS", max_products, "100", 1, 10000),
+    NUM("PULSE_MAX_EVENT_BYTES", max_event_bytes, "524288", 1024, 16777216),
 };
 
 static struct config cfg_storage;

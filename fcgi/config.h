@@ -38,6 +38,8 @@ struct config {
     long workers;                  /* PULSE_PREFORK: pulse-api forks and supervises this many */
     long role;                     /* PULSE_ROLE: enum pulse_role */
     long redis_history;            /* PULSE_REDIS_HISTORY: events kept in Redis for edges; 0 = none */
+    long max_products;             /* PULSE_MAX_PRODUCTS: products per live room */
+    long max_event_bytes;          /* PULSE_MAX_EVENT_BYTES: an event's data, in bytes */
 };
 
 /* primary: owns the state; its stream responders relay the log to Redis.

@@ -1,8 +1,13 @@
 /* db.c - SQLite connection, migrations and statement cache (see db.h). */
 #include "db.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "alloc.h"
@@ -11,9 +16,30 @@
 
 #define DB_BUSY_TIMEOUT_MS 10000
 #define DB_SETUP_RETRY_MS 10
+#define DB_REATTACH_MS 1000   /* a detached process looks for its file this often */
 
+/* A database file is watched: if the file at its path stops being the one
+ * this connection has open (deleted, moved away, replaced by another), the
+ * connection is detached: h becomes an empty in-memory database, on which
+ * every statement that touches a table fails (so every request answers
+ * 503 through its usual error path) while SQLite's JSON functions still
+ * build the answers. Writing on to the old file would confirm writes that
+ * nobody will read again, and a restart would split the processes between
+ * the old file and a new one. A detached connection opens the path again
+ * (never creating it) once a file is back there, and bumps generation so
+ * that what depends on the log (the stream responder, the relay) starts
+ * over from the file that is there now. */
 struct db {
     sqlite3 *h;
+    char *path;                        /* owned */
+    int watch;                         /* a file on disk (not :memory:) */
+    int detached;                      /* the file at path is gone: h is an empty in-memory database */
+    long long retry_ms;                /* detached: the next look for a file at path */
+    unsigned generation;               /* files opened after the first */
+    sqlite3_int64 changes;             /* sqlite3_total_changes64 when the transaction began */
+    int lock_fd;                       /* <path>-lock, held shared while this process uses the file */
+    dev_t wal_dev, shm_dev;            /* the -wal and -shm files of the file last opened */
+    ino_t wal_ino, shm_ino;
     sqlite3_stmt *stmts[SQL__COUNT];   /* prepared lazily, finalized at close */
 };
 
@@ -104,28 +130,262 @@ static int db_setup(sqlite3 *h, buf_t *errb)
     }
 }
 
+static long long db_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void db_finalize_all(struct db *db)
+{
+    int i;
+
+    for (i = 0; i < SQL__COUNT; i++) {
+        sqlite3_finalize(db->stmts[i]);
+        db->stmts[i] = NULL;
+    }
+}
+
+/* Opens path, which must exist unless it names an in-memory database, in
+ * WAL mode with the migrations applied. 0, or -1 with errb set. */
+static int db_connect(const char *path, int memory, sqlite3 **out, buf_t *errb)
+{
+    sqlite3 *h = NULL;
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (memory ? SQLITE_OPEN_CREATE : 0);
+
+    if (sqlite3_open_v2(path, &h, flags, NULL) != SQLITE_OK) {
+        buf_printf(errb, "opening %s: %s", path, h ? sqlite3_errmsg(h) : "out of memory");
+        goto fail;
+    }
+    sqlite3_busy_timeout(h, DB_BUSY_TIMEOUT_MS);
+    sqlite3_extended_result_codes(h, 1);
+    /* WAL lets the stream responder read while request responders write;
+     * synchronous=NORMAL is durable across process crashes (the case we
+     * must survive) and loses at most the last commits on power loss. */
+    if (db_setup(h, errb) != 0)
+        goto fail;
+    buf_reset(errb); /* a retried start leaves the busy attempt's message */
+    *out = h;
+    return 0;
+fail:
+    sqlite3_close(h);
+    return -1;
+}
+
+/* stat of path + suffix: 0, or -1 (errno). */
+static int db_stat(const char *path, const char *suffix, struct stat *sb)
+{
+    buf_t b = {0};
+    int rc;
+
+    buf_printf(&b, "%s%s", path, suffix);
+    rc = stat(b.p, sb);
+    buf_free(&b);
+    return rc;
+}
+
+static int db_exists(const char *path, const char *suffix)
+{
+    struct stat sb;
+
+    return db_stat(path, suffix, &sb) == 0 || errno != ENOENT;
+}
+
+/* Notes which -wal and -shm files the connection just opened uses (SQLite
+ * keeps them for as long as any process has the database open). */
+static void db_note_wal(struct db *db)
+{
+    struct stat sb;
+
+    db->wal_ino = db->shm_ino = 0;
+    if (db_stat(db->path, "-wal", &sb) == 0) {
+        db->wal_dev = sb.st_dev;
+        db->wal_ino = sb.st_ino;
+    }
+    if (db_stat(db->path, "-shm", &sb) == 0) {
+        db->shm_dev = sb.st_dev;
+        db->shm_ino = sb.st_ino;
+    }
+}
+
+/* 1 when <path><suffix> is still the file noted by db_note_wal. */
+static int db_same_file(const struct db *db, const char *suffix, dev_t dev, ino_t ino)
+{
+    struct stat sb;
+
+    return ino != 0 && db_stat(db->path, suffix, &sb) == 0 && sb.st_dev == dev && sb.st_ino == ino;
+}
+
+/* Creates the database file (0600: it holds stream keys, tokens and
+ * wallets; SQLite gives its -wal and -shm the same mode) when it is
+ * missing and nothing says it was in use: no -wal or -shm left beside the
+ * path (a new file would take over the old one's WAL), and no other
+ * process holding <path>-lock (a database deleted while Pulse runs is not
+ * created anew: that would lose every wallet and id; the processes wait
+ * for it to be put back). Called with no lock held; returns holding
+ * <path>-lock shared. 0 when the file is there, 1 when it is missing and
+ * must not be created, -1 on an error (errb). */
+static int db_create(struct db *db, buf_t *errb)
+{
+    buf_t lock = {0};
+    int fd, rc = -1;
+
+    buf_printf(&lock, "%s-lock", db->path);
+    db->lock_fd = open(lock.p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (db->lock_fd < 0) {
+        buf_printf(errb, "opening %s: %s", lock.p, strerror(errno));
+        goto out;
+    }
+    if (db_exists(db->path, "")) {
+        rc = 0;
+    } else if (flock(db->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+        if (db_exists(db->path, "-wal") || db_exists(db->path, "-shm")) {
+            buf_printf(errb, "%s is missing but its -wal or -shm file is there: it was deleted or moved while "
+                       "in use. Put it back, or remove %s-wal and %s-shm to start with an empty database",
+                       db->path, db->path, db->path);
+            goto out;
+        }
+        fd = open(db->path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        if (fd < 0) {
+            buf_printf(errb, "creating %s: %s", db->path, strerror(errno));
+            goto out;
+        }
+        close(fd);
+        rc = 0;
+    } else if (errno != EWOULDBLOCK) {
+        buf_printf(errb, "locking %s: %s", lock.p, strerror(errno));
+        goto out;
+    } else {
+        rc = 1; /* another process holds it: creating it now, or running without it */
+    }
+    /* (an exclusive lock becomes shared; a process creating the file is
+     * waited for, then the file looked for again) */
+    if (flock(db->lock_fd, LOCK_SH) != 0) {
+        buf_printf(errb, "locking %s: %s", lock.p, strerror(errno));
+        rc = -1;
+    } else if (rc == 1 && db_exists(db->path, "")) {
+        rc = 0;
+    }
+out:
+    buf_free(&lock);
+    return rc;
+}
+
+/* An in-memory database without any table: what a detached connection
+ * answers with. 0 or -1. */
+static int db_open_empty(sqlite3 **out)
+{
+    if (sqlite3_open_v2(":memory:", out, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL) ==
+        SQLITE_OK)
+        return 0;
+    sqlite3_close(*out);
+    *out = NULL;
+    return -1;
+}
+
+/* Leaves the file at path: h becomes an empty in-memory database. The old
+ * connection closes without the checkpoint a last close does, which would
+ * write and delete <path>-wal by name: that name may belong to the file
+ * put back in its place by now. */
+static void db_detach(struct db *db, const char *why)
+{
+    sqlite3 *mem = NULL;
+
+    if (db_open_empty(&mem) != 0) {
+        log_error("database %s %s, and no in-memory database to answer with", db->path, why);
+        return; /* kept: db_begin refuses */
+    }
+    log_error("database %s %s while in use: every request answers 503 until a database file is back at that "
+              "path (it is not created anew while Pulse runs)", db->path, why);
+    db_finalize_all(db);
+    sqlite3_db_config(db->h, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+    sqlite3_close(db->h);
+    db->h = mem;
+    db->detached = 1;
+    db->retry_ms = 0; /* replaced rather than deleted: follow the new file at once */
+}
+
+/* A detached connection follows a file put back at its path. */
+static void db_reattach(struct db *db)
+{
+    sqlite3 *h = NULL;
+    buf_t errb = {0};
+    long long now = db_now_ms();
+
+    if (now < db->retry_ms)
+        return;
+    db->retry_ms = now + DB_REATTACH_MS;
+    if (!db_exists(db->path, ""))
+        return;
+    /* A file put back beside the old file's WAL would be read through it:
+     * SQLite takes <path>-wal by name, whatever file is at <path>. */
+    if (db_same_file(db, "-wal", db->wal_dev, db->wal_ino) || db_same_file(db, "-shm", db->shm_dev, db->shm_ino)) {
+        log_error("database %s is back, but %s-wal and %s-shm are still the old file's: remove them (see README, "
+                  "\"The database file\") to use it", db->path, db->path, db->path);
+        return;
+    }
+    if (db_connect(db->path, 0, &h, &errb) != 0) {
+        log_warn("database %s is back but cannot be opened yet: %s", db->path, buf_str(&errb));
+        buf_free(&errb);
+        return;
+    }
+    log_warn("database %s is back: following the file now there", db->path);
+    db_finalize_all(db);
+    sqlite3_close(db->h);
+    db->h = h;
+    db->detached = 0;
+    db->generation++;
+    db_note_wal(db);
+}
+
+/* 1 when the file at path is no longer the one open (SQLite compares the
+ * path's inode with the open file's: one stat). */
+static int db_moved(struct db *db)
+{
+    int moved = 0;
+
+    if (!db->watch || db->detached)
+        return 0;
+    if (sqlite3_file_control(db->h, "main", SQLITE_FCNTL_HAS_MOVED, &moved) != SQLITE_OK)
+        return 0;
+    return moved;
+}
+
 int db_open(const char *path, struct db **out, char **err)
 {
     struct db *db = xcalloc(1, sizeof *db);
     buf_t errb = {0};
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+    int rc;
 
+    db->path = xstrdup(path);
+    db->lock_fd = -1;
+    db->watch = strcmp(path, ":memory:") != 0 && *path != '\0' && strncmp(path, "file:", 5) != 0;
     /* SQLite's memory statistics take a global mutex on every malloc and
      * free (15% of a publish's instructions); nothing here reads them. Only
      * possible before SQLite initialises: later calls fail harmlessly. */
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    if (sqlite3_open_v2(path, &db->h, flags, NULL) != SQLITE_OK) {
-        buf_printf(&errb, "opening %s: %s", path, db->h ? sqlite3_errmsg(db->h) : "out of memory");
+    rc = db->watch ? db_create(db, &errb) : 0;
+    if (rc < 0)
         goto fail;
+    if (rc == 1) {
+        /* Deleted while other processes run (this one restarted): wait
+         * with them for it to come back. */
+        if (db_open_empty(&db->h) != 0) {
+            buf_puts(&errb, "out of memory");
+            goto fail;
+        }
+        log_error("database %s is missing while other processes use it (deleted or moved?): answering 503 "
+                  "until it is put back", path);
+        db->detached = 1;
+        db->retry_ms = db_now_ms() + DB_REATTACH_MS;
+    } else if (db_connect(path, !db->watch, &db->h, &errb) != 0) {
+        goto fail;
+    } else if (db->watch) {
+        db_note_wal(db);
     }
-    sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
-    sqlite3_extended_result_codes(db->h, 1);
-    /* WAL lets the stream responder read while request responders write;
-     * synchronous=NORMAL is durable across process crashes (the case we
-     * must survive) and loses at most the last commits on power loss. */
-    if (db_setup(db->h, &errb) != 0)
-        goto fail;
-    buf_free(&errb); /* a retried start leaves the busy attempt's message */
+    buf_free(&errb);
     *out = db;
     return 0;
 fail:
@@ -136,14 +396,28 @@ fail:
 
 void db_close(struct db *db)
 {
-    int i;
-
     if (db == NULL)
         return;
-    for (i = 0; i < SQL__COUNT; i++)
-        sqlite3_finalize(db->stmts[i]);
+    db_finalize_all(db);
+    if (db->detached)
+        sqlite3_db_config(db->h, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
     sqlite3_close(db->h);
+    if (db->lock_fd >= 0)
+        close(db->lock_fd);
+    free(db->path);
     free(db);
+}
+
+unsigned db_generation(const struct db *db)
+{
+    return db->generation;
+}
+
+int db_healthy(struct db *db)
+{
+    if (db_moved(db))
+        db_detach(db, "was deleted, moved or replaced");
+    return !db->detached && !db_moved(db);
 }
 
 sqlite3 *db_handle(struct db *db)
@@ -158,7 +432,8 @@ sqlite3_stmt *db_stmt(struct db *db, enum sql_id id)
     if (st == NULL) {
         if (sqlite3_prepare_v3(db->h, sql_query_text[id], -1, SQLITE_PREPARE_PERSISTENT, &st,
                                NULL) != SQLITE_OK) {
-            log_error("preparing %s: %s", sql_query_name[id], sqlite3_errmsg(db->h));
+            if (!db->detached) /* (detached, only the JSON statements have their tables) */
+                log_error("preparing %s: %s", sql_query_name[id], sqlite3_errmsg(db->h));
             sqlite3_finalize(st);
             return NULL;
         }
@@ -187,17 +462,37 @@ static int db_run(struct db *db, enum sql_id id)
     return rc;
 }
 
+/* Every transaction starts with a look at the file (one stat): a detached
+ * connection looks for a file put back, an attached one for its file gone. */
 int db_begin(struct db *db, int immediate)
 {
+    if (!db->detached && db_moved(db)) {
+        db_detach(db, "was deleted, moved or replaced");
+        if (!db->detached)
+            return -1;
+    }
+    if (db->detached)
+        db_reattach(db);
+    db->changes = sqlite3_total_changes64(db->h);
     return db_run(db, immediate ? SQL_TX_BEGIN_IMMEDIATE : SQL_TX_BEGIN);
 }
 
+/* A write is confirmed only when, after its commit, the file it went to is
+ * still the one at the path: otherwise it is lost (a second stat, for
+ * transactions that changed rows). */
 int db_commit(struct db *db)
 {
-    if (db_run(db, SQL_TX_COMMIT) == 0)
-        return 0;
-    db_rollback(db);
-    return -1;
+    int wrote = sqlite3_total_changes64(db->h) != db->changes;
+
+    if (db_run(db, SQL_TX_COMMIT) != 0) {
+        db_rollback(db);
+        return -1;
+    }
+    if (wrote && db_moved(db)) {
+        db_detach(db, "was deleted, moved or replaced");
+        return -1;
+    }
+    return 0;
 }
 
 void db_rollback(struct db *db)

@@ -17,10 +17,27 @@
 
 struct db;
 
-/* Opens (creating if needed) and migrates the database at path. On failure
- * returns -1 and sets *err (caller frees). */
+/* Opens and migrates the database at path, creating it (mode 0600) only
+ * when nothing says it was in use: see db_create in db.c. On failure
+ * returns -1 and sets *err (caller frees).
+ *
+ * The file is watched: each transaction begins with a check (one stat)
+ * that the file at path is still the one open, and a commit that changed
+ * rows is confirmed (0) only if it still is afterwards. Once it is not
+ * (deleted, moved, replaced), the connection is detached: every statement
+ * on a table fails, so every request answers 503, until a file is back at
+ * the path; the connection then opens it (never creating one) and
+ * db_generation changes. A process that starts while the file is missing
+ * and other processes hold it starts detached the same way. */
 int db_open(const char *path, struct db **out, char **err);
 void db_close(struct db *db);
+
+/* Bumped each time the connection opens its path again: whatever was read
+ * from the log before (ids, positions) may not hold in the file now there. */
+unsigned db_generation(const struct db *db);
+
+/* 1 when the connection is attached to the file at its path (checked now). */
+int db_healthy(struct db *db);
 
 sqlite3 *db_handle(struct db *db);
 

@@ -139,6 +139,13 @@ int ctx_emit(struct ctx *c, const char *topic, const char *type, const char *dat
 {
     struct event ev;
 
+    /* Every stream, poll page and Redis entry carries the whole event:
+     * one of a megabyte, emitted on every change, is what took a poll to
+     * hundreds of megabytes. */
+    if (pulse_cfg != NULL && strlen(data_json) > (size_t)pulse_cfg->max_event_bytes) {
+        ctx_error(c, 413, "event_too_large", "the event this request would emit is over PULSE_MAX_EVENT_BYTES");
+        return -1;
+    }
     if (store_append_event(c->db, topic, type, data_json, &ev) != 0) {
         ctx_db_error(c);
         return -1;

@@ -98,7 +98,8 @@ const char *ctx_query(const struct ctx *c, const char *name);
 const char *ctx_req_header(const struct ctx *c, const char *cgi_name);
 
 /* Appends an event to the log in the request's transaction. 0, or -1 with
- * a 503 answered. */
+ * a 503 answered, or a 413 (event_too_large) when data_json is over
+ * PULSE_MAX_EVENT_BYTES. */
 int ctx_emit(struct ctx *c, const char *topic, const char *type, const char *data_json);
 
 /* Answers 503 (with Retry-After) for a database failure. */

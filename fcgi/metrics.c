@@ -14,7 +14,7 @@
 #include "log.h"
 
 #define METRICS_SLOTS 256
-#define METRICS_MAGIC 0x50554c53454d3032ULL /* "PULSEM02": bumped when M__COUNT changes */
+#define METRICS_MAGIC 0x50554c53454d3033ULL /* "PULSEM03": bumped when M__COUNT changes */
 
 struct metrics_slot {
     _Atomic int pid;                      /* 0 = free */
@@ -51,6 +51,8 @@ static const struct metric_desc descs[M__COUNT] = {
                          "Transactions of the batching responder (each commits one or more requests)"},
     [M_BATCH_CONNECTIONS] = {"pulse_batch_connections_total", NULL, "counter",
                              "FastCGI connections the batching responder accepted (kept ones are reused)"},
+    [M_RELAY_FOREIGN] = {"pulse_relay_foreign_entries_total", NULL, "counter",
+                         "Entries above the primary's newest event found in the Redis log stream, and removed"},
 };
 
 static struct metrics_file *mf;
@@ -98,7 +100,7 @@ int metrics_open(const char *data_dir)
     n = snprintf(path, sizeof path, "%s/metrics.shm", data_dir);
     if (n < 0 || (size_t)n >= sizeof path)
         goto fail;
-    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0660);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
         goto fail;
     /* A file of another layout (an older Pulse) is emptied first; then

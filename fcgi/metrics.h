@@ -28,6 +28,7 @@ enum metric {
     M_REQ_5XX,
     M_GROUP_COMMITS,
     M_BATCH_CONNECTIONS,
+    M_RELAY_FOREIGN,
     M__COUNT
 };
 

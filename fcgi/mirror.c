@@ -28,6 +28,7 @@ static void (*news)(int64_t id, int caught_up);
 static int reading;                   /* an XREAD is in flight */
 static long long read_sent_at;
 static int64_t last;                  /* highest id stored here */
+static unsigned db_gen;               /* db_generation() last belongs to */
 
 static void on_entries(redisAsyncContext *c, void *r, void *priv);
 
@@ -224,6 +225,12 @@ int mirror_start(const struct config *config, struct db *database, void (*on_new
 
 void mirror_tick(long long now_ms)
 {
+    /* Another database file (see db.h): read on from where it ends. */
+    if (db != NULL && db_generation(db) != db_gen) {
+        db_gen = db_generation(db);
+        if (rasync_connected(&ra))
+            rasync_drop(&ra, "the database file was replaced");
+    }
     if (reading && rasync_connected(&ra) && now_ms - read_sent_at > STALL_MS)
         rasync_drop(&ra, "XREAD got no reply in time");
     rasync_tick(&ra, now_ms);

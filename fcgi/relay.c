@@ -6,20 +6,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alloc.h"
 #include "buf.h"
 #include "config.h"
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "rasync.h"
 #include "store.h"
 
 #define RELAY_BATCH 256
+#define FOREIGN_BATCH 512
 
 enum relay_state {
     R_DOWN,       /* no connection */
     R_SYNCING,    /* asked Redis for the stream's top id */
     R_IDLE,       /* caught up with the log as last read */
     R_SENDING,    /* a batch of XADDs is in flight */
+    R_FIXING,     /* removing entries this primary never wrote from the stream */
 };
 
 static struct rasync ra;
@@ -31,6 +35,12 @@ static enum relay_state state = R_DOWN;
 static int64_t cursor;             /* every event <= cursor is in Redis or on its way */
 static unsigned inflight;          /* XADD replies outstanding */
 static int more;                   /* the log grew while a batch was in flight */
+static int refused;                /* an XADD of the batch was below the stream's top */
+static int64_t fix_upto;           /* R_FIXING: entries above this id are not the primary's */
+static long long fixed;            /* entries removed by this fix */
+static int plain_setid;            /* XSETID without options (Redis before 7) was tried */
+static char fix_top[48];           /* the newest entry left once they are removed */
+static unsigned db_gen;            /* db_generation() the cursor belongs to */
 
 struct batch {
     int64_t prev;     /* the id relayed before the next row */
@@ -39,6 +49,144 @@ struct batch {
 static int64_t entry_id(const redisReply *r)
 {
     return r != NULL && r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
+}
+
+static void on_top(redisAsyncContext *c, void *r, void *priv);
+
+/* Asks Redis where its copy ends (on_top decides what follows). */
+static void sync_top(void)
+{
+    state = R_SYNCING;
+    rasync_command(&ra, on_top, NULL, "XREVRANGE %s + - COUNT 1", key);
+}
+
+/* ---- foreign entries ----
+ * Every entry this relay writes is "<event id>-0" for an event in the
+ * database. An entry above the database's newest event was written by
+ * someone else (anyone who can write Redis): Redis then refuses every XADD
+ * below it, and edges would get nothing more. Such entries are logged,
+ * counted (pulse_relay_foreign_entries_total), deleted, and the stream's
+ * last id set back to the newest event, so relaying goes on. */
+static void on_foreign(redisAsyncContext *c, void *r, void *priv);
+
+static void fix_next(void)
+{
+    char from[32];
+
+    /* from "<id>-1": "<id>-N" with N > 0 is above "<id>-0" too */
+    snprintf(from, sizeof from, "%lld-1", (long long)fix_upto);
+    rasync_command(&ra, on_foreign, NULL, "XRANGE %s %s + COUNT %d", key, from, FOREIGN_BATCH);
+}
+
+static void on_setid(redisAsyncContext *c, void *r, void *priv)
+{
+    redisReply *reply = r;
+
+    (void)c;
+    (void)priv;
+    if (reply == NULL || state != R_FIXING)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR && !plain_setid) {
+        /* Redis before 7.0 knows no MAXDELETEDID (nor needs it) */
+        plain_setid = 1;
+        rasync_command(&ra, on_setid, NULL, "XSETID %s %s", key, fix_top);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        log_error("redis relay: XSETID refused: %s", reply->str);
+        rasync_drop(&ra, "XSETID refused");
+        return;
+    }
+    log_warn("redis relay: removed %lld entries of %s above event %lld that this primary never wrote; "
+             "relaying goes on", fixed, key, (long long)fix_upto);
+    sync_top();
+}
+
+/* The foreign entries are gone; the stream's last id (which XADD compares
+ * with, whatever was deleted) goes back to its newest entry left. */
+static void on_fixed_top(redisAsyncContext *c, void *r, void *priv)
+{
+    redisReply *reply = r;
+
+    (void)c;
+    (void)priv;
+    if (reply == NULL || state != R_FIXING)
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        rasync_drop(&ra, "XREVRANGE refused");
+        return;
+    }
+    snprintf(fix_top, sizeof fix_top, "0-0");
+    if (reply->elements > 0 && reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements > 0 &&
+        reply->element[0]->element[0]->type == REDIS_REPLY_STRING && strlen(reply->element[0]->element[0]->str) <
+                                                                         sizeof fix_top)
+        snprintf(fix_top, sizeof fix_top, "%s", reply->element[0]->element[0]->str);
+    plain_setid = 0;
+    rasync_command(&ra, on_setid, NULL, "XSETID %s %s MAXDELETEDID %s", key, fix_top, fix_top);
+}
+
+static void on_foreign(redisAsyncContext *c, void *r, void *priv)
+{
+    redisReply *reply = r;
+    int64_t pruned, last;
+    const char **argv = NULL;
+    size_t *lens = NULL, i, n = 0;
+
+    (void)c;
+    (void)priv;
+    if (reply == NULL || state != R_FIXING)
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        rasync_drop(&ra, "XRANGE refused");
+        return;
+    }
+    /* Read again: another relay may have written newer events meanwhile,
+     * and those are the primary's. */
+    if (store_bounds(db, &pruned, &last) != 0) {
+        rasync_drop(&ra, "cannot read the event log");
+        return;
+    }
+    if (last > fix_upto)
+        fix_upto = last;
+    argv = xcalloc(reply->elements + 2, sizeof *argv);
+    lens = xcalloc(reply->elements + 2, sizeof *lens);
+    argv[n++] = "XDEL";
+    argv[n++] = key;
+    for (i = 0; i < reply->elements; i++) {
+        const redisReply *e = reply->element[i];
+        const char *dash;
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 || e->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        dash = strchr(e->element[0]->str, '-');
+        if (entry_id(e->element[0]) > fix_upto || (entry_id(e->element[0]) == fix_upto && dash != NULL &&
+                                                     strtoll(dash + 1, NULL, 10) > 0))
+            argv[n++] = e->element[0]->str;
+    }
+    for (i = 0; i < n; i++)
+        lens[i] = strlen(argv[i]);
+    if (n > 2 && rasync_command_argv(&ra, NULL, NULL, (int)n, argv, lens) == 0) {
+        fixed += (long long)(n - 2);
+        metrics_add(M_RELAY_FOREIGN, (int64_t)(n - 2));
+    }
+    free(argv);
+    free(lens);
+    if (reply->elements == FOREIGN_BATCH) {
+        fix_next();
+        return;
+    }
+    rasync_command(&ra, on_fixed_top, NULL, "XREVRANGE %s + - COUNT 1", key);
+}
+
+static void fix_start(int64_t top, int64_t last)
+{
+    log_warn("redis relay: %s holds an entry at id %lld, above this database's newest event %lld: entries this "
+             "primary never wrote (written by another client of Redis, or left by a database put back from a "
+             "backup); removing them", key, (long long)top, (long long)last);
+    state = R_FIXING;
+    fix_upto = last;
+    fixed = 0;
+    fix_next();
 }
 
 static void on_added(redisAsyncContext *c, void *r, void *priv)
@@ -50,14 +198,23 @@ static void on_added(redisAsyncContext *c, void *r, void *priv)
     if (reply == NULL || state != R_SENDING)
         return; /* connection lost: on_lost reset everything */
     /* "equal or smaller than the target stream top item": another relay
-     * (another stream responder of this primary) got there first. */
+     * (another stream responder of this primary) got there first, or
+     * someone else wrote above the log (on_top tells which). */
     if (reply->type == REDIS_REPLY_ERROR && strstr(reply->str, "equal or smaller") == NULL) {
         log_error("redis relay: XADD refused: %s", reply->str);
         rasync_drop(&ra, "XADD refused");
         return;
     }
+    if (reply->type == REDIS_REPLY_ERROR)
+        refused = 1;
     if (--inflight > 0)
         return;
+    if (refused) {
+        refused = 0;
+        more = 0;
+        sync_top();
+        return;
+    }
     state = R_IDLE;
     if (more) {
         more = 0;
@@ -132,9 +289,10 @@ static void on_top(redisAsyncContext *c, void *r, void *priv)
         rasync_drop(&ra, "cannot read the event log");
         return;
     }
-    if (top > last)
-        log_warn("redis relay: %s is at id %lld, beyond this database's last id %lld: edges will not see "
-                 "new events until it is deleted (a replaced database?)", key, (long long)top, (long long)last);
+    if (top > last) {
+        fix_start(top, last);
+        return;
+    }
     floor = last > cfg->redis_history ? last - cfg->redis_history : 0;
     cursor = top > floor ? top : floor;
     rasync_healthy(&ra);
@@ -144,10 +302,11 @@ static void on_top(redisAsyncContext *c, void *r, void *priv)
 
 static void on_ready(struct rasync *r)
 {
-    state = R_SYNCING;
+    (void)r;
     inflight = 0;
     more = 0;
-    rasync_command(r, on_top, NULL, "XREVRANGE %s + - COUNT 1", key);
+    refused = 0;
+    sync_top();
 }
 
 static void on_lost(struct rasync *r)
@@ -176,6 +335,13 @@ int relay_start(const struct config *config, struct db *database)
 
 void relay_tick(long long now_ms)
 {
+    /* Another database file (see db.h): where Redis's copy ends must be
+     * looked up again against it. */
+    if (db != NULL && db_generation(db) != db_gen) {
+        db_gen = db_generation(db);
+        if (state != R_DOWN)
+            rasync_drop(&ra, "the database file was replaced");
+    }
     rasync_tick(&ra, now_ms);
 }
 

@@ -305,6 +305,13 @@ int runtime_batch_end(struct runtime *rt)
     return rc;
 }
 
+int runtime_commit_now(struct runtime *rt)
+{
+    if (rt->batching)
+        return 0;
+    return db_commit(rt->db) == 0 && db_begin(rt->db, 1) == 0 ? 0 : -1;
+}
+
 void runtime_tick(struct runtime *rt)
 {
     bus_catch_up(rt->bus);

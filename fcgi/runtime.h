@@ -42,6 +42,12 @@ void runtime_batch_failed(struct runtime *rt, struct http_resp *resp);
  * extra headers, blank line) both responders send before the body. */
 void runtime_resp_head(const struct http_resp *resp, buf_t *out);
 
+/* Commits the request's transaction at once and opens another (IMMEDIATE)
+ * for the rest of the request: GET /api/health's write must be seen to
+ * reach the file. 0, or -1 when the commit (or the new begin) failed. In a
+ * group commit (pulse-batch) it does nothing: the batch commits later. */
+int runtime_commit_now(struct runtime *rt);
+
 /* For GET /api/health: "redis"|"local" and "ok"|"down"|"disabled". */
 const char *runtime_bus_mode(struct runtime *rt);
 const char *runtime_bus_health(struct runtime *rt);

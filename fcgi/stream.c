@@ -87,6 +87,7 @@ static struct frame *ping_frame;
 static long long next_heartbeat;
 static long long next_expiry;       /* earliest stream deadline (ms), 0 = none */
 static int serving = 1;             /* 0 while an edge's first copy of the log is incomplete */
+static unsigned db_gen;             /* db_generation() high_water belongs to */
 
 /* ---- frames ---- */
 
@@ -815,6 +816,24 @@ static void reset_all(int64_t pruned)
     }
 }
 
+/* The database file was replaced under the process (a backup put back
+ * after the file was deleted: see db.h): the ids this responder delivered
+ * may be missing from it, or name other events. Every stream gets a reset
+ * (unknown_id, as for a Last-Event-ID newer than the log) and goes on from
+ * the new file's end. */
+static void restart_all(int64_t last)
+{
+    struct conn *c, *next;
+
+    log_warn("the database file was replaced: every stream is reset and continues from id %lld", (long long)last);
+    high_water = last;
+    for (c = streams.head; c != NULL; c = next) {
+        next = c->next;
+        if (c->state == C_STREAM)
+            conn_reset(c, "unknown_id", c->replaying ? c->cursor : c->last_sent);
+    }
+}
+
 void stream_pump(void)
 {
     int64_t pruned, last;
@@ -824,6 +843,10 @@ void stream_pump(void)
         if (db_begin(db, 0) != 0 || store_bounds(db, &pruned, &last) != 0) {
             db_rollback(db);
             return; /* busy database: the next wake-up or tail poll retries */
+        }
+        if (db_generation(db) != db_gen) {
+            db_gen = db_generation(db);
+            restart_all(last);
         }
         if (pruned > high_water)
             reset_all(pruned);

@@ -27,10 +27,16 @@ static int optional_auth(struct ctx *c, const struct auth_claims **claims)
     return 0;
 }
 
+/* A page stops growing past this many bytes (it always holds one event,
+ * so a client always gets further): PULSE_MAX_EVENT_BYTES bounds one
+ * event, this a whole answer, which a worker builds in memory twice. */
+#define POLL_MAX_BYTES (1024 * 1024)
+
 struct poll_acc {
     buf_t json;
     int64_t last;
     int n;
+    int full;         /* stopped at POLL_MAX_BYTES: events up to `last` only */
 };
 
 static int poll_row(void *arg, int64_t id, const char *topic, const char *type, const char *env, size_t len)
@@ -39,6 +45,10 @@ static int poll_row(void *arg, int64_t id, const char *topic, const char *type, 
 
     (void)topic;
     (void)type;
+    if (acc->n > 0 && acc->json.len + len + 2 > POLL_MAX_BYTES) {
+        acc->full = 1;
+        return 1;
+    }
     buf_putc(&acc->json, acc->n++ ? ',' : '[');
     buf_append(&acc->json, env, len);
     acc->last = id;
@@ -61,7 +71,7 @@ static void events_poll(struct ctx *c)
 {
     const char *topics[STORE_MAX_TOPICS], *msg, *code, *since_s = ctx_query(c, "since");
     const struct auth_claims *claims;
-    struct poll_acc acc = {{0}, 0, 0};
+    struct poll_acc acc = {{0}, 0, 0, 0};
     long long since = 0, limit;
     int64_t pruned, last;
     const char *reason = NULL;
@@ -97,8 +107,9 @@ static void events_poll(struct ctx *c)
     else if (since > last)
         reason = "unknown_id";
     /* A short page means every matching event up to `last` was returned, so
-     * the client may continue from there instead of re-scanning. */
-    if (count < limit && last > acc.last)
+     * the client may continue from there instead of re-scanning; a page cut
+     * at POLL_MAX_BYTES continues from its own last event. */
+    if (!acc.full && count < limit && last > acc.last)
         acc.last = last;
     buf_puts(&acc.json, acc.n ? "]" : "[]");
     snprintf(last_s, sizeof last_s, "%lld", (long long)acc.last);

@@ -9,11 +9,17 @@
 #include "store.h"
 
 /* Still 200 when Redis is down: the service degrades to local delivery
- * rather than failing. Only a database it cannot read is a 503. */
+ * rather than failing. A database it cannot read or write is a 503 (a load
+ * balancer takes the instance out): "db":"down". The write is real and
+ * committed here (a full disk fails the commit), and the file it reached
+ * must still be the one at the database's path. */
 static void health(struct ctx *c)
 {
     int64_t pruned, last;
-    int db_ok = store_bounds(c->db, &pruned, &last) == 0;
+    int changed = 0;
+    int db_ok = store_bounds(c->db, &pruned, &last) == 0 &&
+                db_run_texts(c->db, SQL_HEALTH_PROBE, 0, NULL, &changed) == 0 && changed == 1 &&
+                runtime_commit_now(c->rt) == 0 && db_healthy(c->db);
     const char *args[4] = {db_ok ? "ok" : "degraded", db_ok ? "ok" : "down", runtime_bus_health(c->rt),
                            runtime_bus_mode(c->rt)};
     char *json = db_one_text(c->db, SQL_HEALTH_REPLY, 4, args);
@@ -36,7 +42,7 @@ static void metrics(struct ctx *c)
 }
 
 static const struct route routes[] = {
-    {"GET", "/api/health", health, ROUTE_EDGE},
+    {"GET", "/api/health", health, ROUTE_EDGE | ROUTE_WRITE},
     {"GET", "/api/metrics", metrics, ROUTE_EDGE},
 };
 

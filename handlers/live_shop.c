@@ -67,12 +67,25 @@ static void product_add(struct ctx *c)
     const char *room = ctx_arg(c, 0);
     char *status = NULL, *id = NULL;
     sqlite3_stmt *st;
-    int added;
+    int added, full;
 
     if (live_room_owned(c, room, &status) != 0 || product_read(c, &p) != 0)
         goto out;
     if (strcmp(status, "ENDED") == 0) {
         ctx_error(c, 409, "room_ended", "the room has ended");
+        goto out;
+    }
+    /* Each change emits the whole list: its length bounds every product event. */
+    st = db_stmt(c->db, SQL_LIVE_PRODUCT_COUNT);
+    if (st == NULL || db_bind_text(st, 1, room, -1) != 0 || sqlite3_step(st) != SQLITE_ROW) {
+        db_done(st);
+        ctx_db_error(c);
+        goto out;
+    }
+    full = sqlite3_column_int64(st, 0) >= pulse_cfg->max_products;
+    db_done(st);
+    if (full) {
+        ctx_error(c, 409, "too_many_products", "the room has PULSE_MAX_PRODUCTS products already");
         goto out;
     }
     if ((id = live_random_id(c, "P", 8)) == NULL)

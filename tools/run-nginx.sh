@@ -10,8 +10,9 @@
 # everything it started, by PID, on SIGINT or SIGTERM.
 set -eu
 : "${PORT:?}" "${PULSE_HOST:?}" "${PULSE_ROOT:?}" "${PULSE_DATA:?}" "${PULSE_BIN:?}" "${PULSE_WORKERS:?}"
+mkdir -p -m 700 "$PULSE_DATA"  # (it holds the database: keys, tokens, wallets)
 data=$(cd "$PULSE_DATA" && pwd)
-mkdir -p "$data/nginx-tmp"
+mkdir -p -m 700 "$data/nginx-tmp"
 sed -e "s|@PORT@|$PORT|g" -e "s|@PULSE_HOST@|$PULSE_HOST|g" -e "s|@PULSE_ROOT@|$PULSE_ROOT|g" \
     -e "s|@PULSE_DATA@|$data|g" -e "s|@NGINX_USER@|$(id -un)|g" -e "s|@WORKERS@|${NGINX_WORKERS:-2}|g" \
     "$PULSE_ROOT/nginx.conf" > "$data/nginx.conf"

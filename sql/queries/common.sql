@@ -30,6 +30,13 @@ SELECT 1, json_extract(?1, '$.alg');
 -- name: health_reply
 SELECT json_object('status', ?1, 'db', ?2, 'redis', ?3, 'mode', ?4);
 
+-- GET /api/health proves the database takes writes with a real one, which
+-- its transaction commits to the file (a full disk or a deleted file fails
+-- it): a counter of the checks.
+-- name: health_probe
+INSERT INTO meta (k, v) VALUES ('health_checks', 1)
+ON CONFLICT (k) DO UPDATE SET v = v + 1;
+
 -- One member of a JSON document: its type ('' when absent), value, and
 -- whether a string value is whole (?3: the document holds a \u0000 escape,
 -- where SQLite 3.40 would end the string; see db_json_escapes_nul).

@@ -38,6 +38,9 @@ VALUES (?1, ?2, ?3, ?4, COALESCE(?5, ''), ?6, ?7, ?8, ?9, COALESCE(?10, 0),
         strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
 ON CONFLICT (room_id, product_id) DO NOTHING;
 
+-- name: live_product_count
+SELECT count(*) FROM live_products WHERE room_id = ?1;
+
 -- name: live_product_get
 SELECT product_json FROM live_product_json WHERE room_id = ?1 AND id = ?2;
 

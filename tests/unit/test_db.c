@@ -47,8 +47,8 @@ static void test_open_race(void)
     CHECK_INT_EQ(ok, PROCS * ROUNDS);
     for (round = 0; round < ROUNDS; round++) {
         char f[96];
-        static const char *const ext[] = {"", "-wal", "-shm"};
-        for (i = 0; i < 3; i++) {
+        static const char *const ext[] = {"", "-wal", "-shm", "-lock"};
+        for (i = 0; i < 4; i++) {
             snprintf(f, sizeof f, "%s/r%d.db%s", dir, round, ext[i]);
             unlink(f);
         }
@@ -117,7 +117,7 @@ static void upgrade_v5(const char *path, int events, int deleted_from, int want_
 static void test_v5_log_upgrades_keeping_its_ids(void)
 {
     char dir[] = "/tmp/pulse-test-dbv5-XXXXXX", path[64];
-    static const char *const ext[] = {"", "-wal", "-shm"};
+    static const char *const ext[] = {"", "-wal", "-shm", "-lock"};
     int k, i;
 
     if (mkdtemp(dir) == NULL) {
@@ -132,7 +132,7 @@ static void test_v5_log_upgrades_keeping_its_ids(void)
             upgrade_v5(path, 5, 4, 4, 5, 6); /* the newest two gone: 4 and 5 count as pruned */
         else
             upgrade_v5(path, 3, 1, 1, 3, 4); /* every row gone */
-        for (i = 0; i < 3; i++) {
+        for (i = 0; i < 4; i++) {
             char f[96];
             snprintf(f, sizeof f, "%s%s", path, ext[i]);
             unlink(f);
@@ -141,9 +141,97 @@ static void test_v5_log_upgrades_keeping_its_ids(void)
     rmdir(dir);
 }
 
+static void rm_db(const char *path)
+{
+    static const char *const ext[] = {"", "-wal", "-shm", "-lock"};
+    char f[128];
+    int i;
+
+    for (i = 0; i < 4; i++) {
+        snprintf(f, sizeof f, "%s%s", path, ext[i]);
+        unlink(f);
+    }
+}
+
+/* The file deleted under an open connection: a commit that went to it is
+ * not confirmed, nothing more reaches it, and no process creates a new
+ * file beside the old one's WAL; the file put back (its old WAL gone) is
+ * followed. */
+static void test_deleted_file(void)
+{
+    char dir[] = "/tmp/pulse-test-dbgone-XXXXXX", path[64], keep[80];
+    struct db *d = NULL, *d2 = NULL;
+    char *err = NULL;
+    struct event ev = {0};
+    struct stat sb;
+    int64_t pruned, last;
+    unsigned gen;
+
+    if (mkdtemp(dir) == NULL) {
+        CHECK(0);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/p.db", dir);
+    snprintf(keep, sizeof keep, "%s/keep.db", dir);
+    CHECK(db_open(path, &d, &err) == 0);
+    if (d == NULL) {
+        free(err);
+        return;
+    }
+    CHECK(stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600);
+    CHECK(db_begin(d, 1) == 0 && store_append_event(d, "room:a", "note", "{}", &ev) == 0 && db_commit(d) == 0);
+    store_event_free(&ev);
+    CHECK(db_healthy(d));
+    CHECK(link(path, keep) == 0); /* a copy of the file as it is */
+
+    /* deleted between a write and its commit: the commit is not confirmed */
+    CHECK(db_begin(d, 1) == 0 && store_append_event(d, "room:a", "note", "{}", &ev) == 0);
+    store_event_free(&ev);
+    CHECK(unlink(path) == 0);
+    CHECK(db_commit(d) == -1);
+    CHECK(!db_healthy(d));
+    /* detached: transactions begin, but every table is gone */
+    CHECK(db_begin(d, 1) == 0 && store_bounds(d, &pruned, &last) == -1);
+    CHECK(store_append_event(d, "room:a", "note", "{}", &ev) == -1);
+    db_rollback(d);
+    CHECK(stat(path, &sb) == -1);
+
+    /* another process starting now: its WAL is there, so no new file */
+    CHECK(db_open(path, &d2, &err) == -1 || (d2 != NULL && !db_healthy(d2)));
+    CHECK(stat(path, &sb) == -1);
+    db_close(d2);
+    free(err);
+    err = NULL;
+
+    /* put back beside the old WAL: not followed; with it removed: followed */
+    gen = db_generation(d);
+    CHECK(link(keep, path) == 0);
+    d->retry_ms = 0;
+    CHECK(db_begin(d, 0) == 0 && store_bounds(d, &pruned, &last) == -1);
+    db_rollback(d);
+    CHECK_INT_EQ(db_generation(d), gen);
+    {
+        char f[96];
+        snprintf(f, sizeof f, "%s-wal", path);
+        unlink(f);
+        snprintf(f, sizeof f, "%s-shm", path);
+        unlink(f);
+    }
+    d->retry_ms = 0;
+    CHECK(db_begin(d, 0) == 0 && store_bounds(d, &pruned, &last) == 0);
+    db_rollback(d);
+    CHECK(db_generation(d) != gen);
+    CHECK(db_healthy(d));
+    db_close(d);
+    rm_db(path);
+    unlink(keep);
+    rmdir(dir);
+}
+
 int main(void)
 {
     test_open_race();
+    test_deleted_file();
     test_v5_log_upgrades_keeping_its_ids();
     return check_summary("test_db");
 }

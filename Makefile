@@ -27,7 +27,7 @@ LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -lh
 
 # Core modules shared by both responders, the request-side runtime, the
 # handlers, and the stream responder's own modules.
-CORE := alloc buf log config db crypto auth http store bell bus metrics
+CORE := alloc buf log config utf8 db crypto auth http store bell bus metrics
 API  := router handler runtime prefork proc api_main
 BATCH := router handler runtime fcgi_rec loop proc batch batch_main
 HANDLERS := access events topup payos health live_rooms live_shop live_chat crm crm_webhooks websig chat

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "alloc.h"
 #include "crypto.h"
@@ -30,6 +31,19 @@ const char *auth_role_name(enum auth_role role)
     return role >= ROLE_VIEWER && role <= ROLE_ADMIN ? role_names[role] : "none";
 }
 
+const char *auth_bearer_token(const char *header)
+{
+    static const char scheme[] = "bearer";
+    size_t n = sizeof scheme - 1;
+
+    if (header == NULL || strncasecmp(header, scheme, n) != 0 || header[n] != ' ')
+        return NULL;
+    header += n;
+    while (*header == ' ')
+        header++;
+    return header;
+}
+
 static int role_parse(const char *s, enum auth_role *out)
 {
     int r;
@@ -46,6 +60,7 @@ void auth_claims_free(struct auth_claims *c)
 {
     free(c->sub);
     free(c->name);
+    free(c->picture);
     memset(c, 0, sizeof *c);
 }
 
@@ -85,12 +100,35 @@ out:
     return rc;
 }
 
+/* A NumericDate claim (column i is its JSON type, i + 1 its value) in
+ * whole seconds. 1 when it is a number, 0 when absent, -1 else (null too,
+ * as for role). */
+static int numeric_date(sqlite3_stmt *st, int i, long long *out)
+{
+    const char *t = (const char *)sqlite3_column_text(st, i);
+    double d;
+
+    if (t == NULL)
+        return 0;
+    if (strcmp(t, "integer") == 0) {
+        *out = sqlite3_column_int64(st, i + 1);
+        return 1;
+    }
+    if (strcmp(t, "real") != 0)
+        return -1;
+    /* A real beyond int64 would make the cast undefined: clamp it. */
+    d = sqlite3_column_double(st, i + 1);
+    *out = d != d ? 0 : d >= 9.2e18 ? LLONG_MAX : d <= -9.2e18 ? LLONG_MIN : (long long)d;
+    return 1;
+}
+
 static int read_claims(struct db *db, const buf_t *payload, long long now, struct auth_claims *out,
                        const char **why)
 {
     sqlite3_stmt *st = db_stmt(db, SQL_JWT_CLAIMS);
     const char *t;
-    int rc = -1;
+    long long nbf;
+    int rc = -1, has;
 
     *why = "malformed token claims";
     if (!db_json_object(db, payload->p, payload->len) || st == NULL ||
@@ -98,20 +136,20 @@ static int read_claims(struct db *db, const buf_t *payload, long long now, struc
         goto out;
     if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) != 1)
         goto out;
-    t = (const char *)sqlite3_column_text(st, 7);
-    if (t == NULL || (strcmp(t, "integer") != 0 && strcmp(t, "real") != 0)) {
+    if (numeric_date(st, 7, &out->exp) != 1) {
         *why = "token has no exp claim";
         goto out;
     }
-    if (strcmp(t, "integer") == 0) {
-        out->exp = sqlite3_column_int64(st, 8);
-    } else {
-        /* A real beyond int64 would make the cast undefined: clamp it. */
-        double d = sqlite3_column_double(st, 8);
-        out->exp = d != d ? 0 : d >= 9.2e18 ? LLONG_MAX : d <= -9.2e18 ? LLONG_MIN : (long long)d;
-    }
     if (out->exp <= now) {
         *why = "token expired";
+        goto out;
+    }
+    if ((has = numeric_date(st, 9, &nbf)) < 0) {
+        *why = "token nbf claim is not a number";
+        goto out;
+    }
+    if (has && nbf > now && nbf - now > AUTH_NBF_LEEWAY_S) {
+        *why = "token not yet valid (nbf)";
         goto out;
     }
     t = (const char *)sqlite3_column_text(st, 1);
@@ -133,6 +171,16 @@ static int read_claims(struct db *db, const buf_t *payload, long long now, struc
                       role_parse((const char *)sqlite3_column_text(st, 6), &out->role) != 0)) {
         *why = "token role is not one of viewer, owner, agent, admin";
         goto out;
+    }
+    t = (const char *)sqlite3_column_text(st, 11);
+    if (t != NULL) {
+        const char *v = (const char *)sqlite3_column_text(st, 12);
+
+        if (strcmp(t, "text") != 0 || v == NULL) {
+            *why = "token picture claim is not a string";
+            goto out;
+        }
+        out->picture = xstrdup(v);
     }
     rc = 0;
 out:
@@ -234,6 +282,7 @@ static void claims_copy(struct auth_claims *dst, const struct auth_claims *src)
 {
     dst->sub = xstrdup(src->sub);
     dst->name = xstrdup(src->name);
+    dst->picture = src->picture != NULL ? xstrdup(src->picture) : NULL;
     dst->role = src->role;
     dst->exp = src->exp;
 }

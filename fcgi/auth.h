@@ -12,13 +12,28 @@ enum auth_role { ROLE_VIEWER = 1, ROLE_OWNER, ROLE_AGENT, ROLE_ADMIN };
 struct auth_claims {
     char *sub;            /* owned; user id */
     char *name;           /* owned; display name, sub when absent */
+    char *picture;        /* owned; the picture claim as sent (checked where
+                             it is used: an avatar URL), NULL when absent */
     enum auth_role role;  /* viewer when the token has no role */
     long long exp;
 };
 
+/* A token whose nbf ("not before") is later than now plus this many seconds
+ * is refused: the issuer's clock may run a little ahead of ours. */
+#define AUTH_NBF_LEEWAY_S 60
+
 #define AUTH_MAX_TOKEN 8192
 
-/* Verifies token (the compact JWT) against secret at time now. On success
+/* The credentials of an Authorization header value in the Bearer scheme
+ * ("Bearer <token>", RFC 6750), or NULL when it names another scheme or
+ * none. The scheme is matched without regard to case (RFC 7235 2.1:
+ * "bearer", "BEARER" work too) and one or more spaces may follow it. The
+ * result points into header. Both the request pool (ctx_auth) and the
+ * stream responder read the header through this. */
+const char *auth_bearer_token(const char *header);
+
+/* Verifies token (the compact JWT) against secret at time now: exp must be
+ * after now, nbf (when present) at most AUTH_NBF_LEEWAY_S after it. On success
  * fills out (free with auth_claims_free) and returns 0. On failure returns
  * -1 and points *why at a static reason. A NULL or empty secret rejects
  * every token. */

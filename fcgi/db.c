@@ -13,6 +13,7 @@
 #include "alloc.h"
 #include "buf.h"
 #include "log.h"
+#include "utf8.h"
 
 #define DB_BUSY_TIMEOUT_MS 10000
 #define DB_SETUP_RETRY_MS 10
@@ -599,7 +600,7 @@ int db_json_object(struct db *db, const char *text, size_t len)
     sqlite3_stmt *st;
     int ok;
 
-    if (text == NULL || len > 0x7fffffff || memchr(text, '\0', len) != NULL)
+    if (text == NULL || len > 0x7fffffff || memchr(text, '\0', len) != NULL || !utf8_json_text_ok(text, len))
         return 0;
     st = db_stmt(db, SQL_JSON_IS_OBJECT);
     ok = st != NULL && db_bind_text(st, 1, text, (int)len) == 0 && sqlite3_step(st) == SQLITE_ROW &&

@@ -76,8 +76,10 @@ int db_lookup(sqlite3_stmt *st);
 int db_run_texts(struct db *db, enum sql_id id, int nargs, const char *const *args, int *changed);
 
 /* 1 when text[0..len) is a well-formed JSON object (see json_is_object in
- * sql/queries/common.sql); anything from outside goes through this before
- * any JSON path lookup. */
+ * sql/queries/common.sql) in UTF-8, with no \u escape of a lone surrogate
+ * (utf8_json_text_ok: SQLite checks neither); anything from outside goes
+ * through this before any JSON path lookup, so every string read from it
+ * is UTF-8. */
 int db_json_object(struct db *db, const char *text, size_t len);
 
 /* 1 when text[0..len) holds a \u0000 escape. SQLite 3.40 ends an unescaped

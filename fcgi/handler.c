@@ -10,6 +10,7 @@
 #include "db.h"
 #include "log.h"
 #include "metrics.h"
+#include "utf8.h"
 
 #define JSON_TYPE "application/json; charset=utf-8"
 
@@ -77,12 +78,11 @@ int ctx_auth(struct ctx *c, int allow_query)
     if (c->authed)
         return 0;
     if (h != NULL) {
-        if (strncmp(h, "Bearer ", 7) != 0) {
+        if ((token = auth_bearer_token(h)) == NULL) {
             ctx_header(c, "WWW-Authenticate", "Bearer");
             ctx_error(c, 401, "unauthorized", "Authorization must be 'Bearer <token>'");
             return -1;
         }
-        token = h + 7;
     } else if (allow_query) {
         token = ctx_query(c, "access_token");
     }
@@ -113,6 +113,12 @@ int ctx_auth_role(struct ctx *c, unsigned role_mask)
 
 int ctx_body_object(struct ctx *c)
 {
+    /* told apart from other bad JSON: the sender's encoding is wrong */
+    if (!utf8_json_text_ok(c->req->body, c->req->body_len)) {
+        ctx_error(c, 400, "invalid_utf8",
+                  "the body must be UTF-8 (RFC 8259), and a \\u escape must not be a lone surrogate");
+        return -1;
+    }
     if (!db_json_object(c->db, c->req->body, c->req->body_len)) {
         ctx_error(c, 400, "invalid_json", "the body must be a JSON object");
         return -1;
@@ -182,13 +188,13 @@ static int body_field(struct ctx *c, const char *field, sqlite3_stmt **st, const
     return 0;
 }
 
-static void field_error(struct ctx *c, const char *field, const char *fmt, long long a, long long b)
+/* Answers 400 invalid_<field> with message "<field> <what>". */
+static void field_fail(struct ctx *c, const char *field, const char *what)
 {
     buf_t msg = {0}, code = {0};
     char *p;
 
-    buf_printf(&msg, "%s ", field);
-    buf_printf(&msg, fmt, a, b);
+    buf_printf(&msg, "%s %s", field, what);
     buf_printf(&code, "invalid_%s", field);
     /* a nested member (sender.id) gives a snake_case code (invalid_sender_id) */
     for (p = code.p; *p; p++)
@@ -197,6 +203,15 @@ static void field_error(struct ctx *c, const char *field, const char *fmt, long 
     ctx_error(c, 400, code.p, msg.p);
     buf_free(&msg);
     buf_free(&code);
+}
+
+static void field_error(struct ctx *c, const char *field, const char *fmt, long long a, long long b)
+{
+    buf_t what = {0};
+
+    buf_printf(&what, fmt, a, b);
+    field_fail(c, field, what.p);
+    buf_free(&what);
 }
 
 int ctx_body_is(struct ctx *c, const char *field, const char *json_type)
@@ -282,4 +297,14 @@ int ctx_body_int(struct ctx *c, const char *field, long long min, long long max,
 out:
     db_done(st);
     return rc;
+}
+
+int ctx_body_url(struct ctx *c, const char *field, char **out)
+{
+    if (ctx_body_text(c, field, 0, HTTP_MAX_URL, 0, out) != 0)
+        return -1;
+    if (*out == NULL || **out == '\0' || http_valid_url(*out))
+        return 0;
+    field_fail(c, field, "must be \"\" or an absolute http:// or https:// URL of at most 2048 bytes");
+    return -1;
 }

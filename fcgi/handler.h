@@ -71,7 +71,8 @@ int ctx_auth(struct ctx *c, int allow_query);
 int ctx_auth_role(struct ctx *c, unsigned role_mask);
 #define ROLE_BIT(r) (1u << (r))
 
-/* Checks the body is a JSON object; answers 400 and returns -1 if not. */
+/* Checks the body is a JSON object in UTF-8; answers 400 (invalid_utf8 or
+ * invalid_json) and returns -1 if not. */
 int ctx_body_object(struct ctx *c);
 
 /* Typed reads of the request's JSON body (which ctx_body_object has
@@ -81,6 +82,9 @@ int ctx_body_object(struct ctx *c);
 int ctx_body_text(struct ctx *c, const char *field, size_t min, size_t max, int required, char **out);
 int ctx_body_int(struct ctx *c, const char *field, long long min, long long max, int required,
                  long long *out);
+/* ctx_body_text for an optional URL a page will put in src or href: "" or
+ * an absolute http(s) URL (http_valid_url), else 400 invalid_<field>. */
+int ctx_body_url(struct ctx *c, const char *field, char **out);
 /* 1 when the body has the member with a non-null value, else 0. */
 int ctx_body_has(struct ctx *c, const char *field);
 /* 1 when the member's JSON type is json_type ("text", "integer", "object",

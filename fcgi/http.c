@@ -4,8 +4,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "alloc.h"
+#include "utf8.h"
 
 static int hexval(char c)
 {
@@ -18,7 +20,8 @@ static int hexval(char c)
     return -1;
 }
 
-/* Decodes s[0..n) into a new string; NULL for bad escapes or a NUL byte. */
+/* Decodes s[0..n) into a new string; NULL for bad escapes, a NUL byte, or
+ * a result that is not UTF-8 (query values are stored and sent on in JSON). */
 static char *url_decode(const char *s, size_t n)
 {
     char *out = xmalloc(n + 1), *o = out;
@@ -44,6 +47,8 @@ static char *url_decode(const char *s, size_t n)
         *o++ = c;
     }
     *o = '\0';
+    if (!utf8_valid(out, (size_t)(o - out)))
+        goto bad;
     return out;
 bad:
     free(out);
@@ -152,6 +157,28 @@ int http_valid_type(const char *s)
     size_t n = s != NULL ? strnlen(s, HTTP_MAX_TYPE + 1) : 0;
 
     return n <= HTTP_MAX_TYPE && http_valid_id_n(s, n);
+}
+
+int http_valid_url(const char *s)
+{
+    const unsigned char *p;
+    size_t n, skip, host;
+
+    if (s == NULL || (n = strnlen(s, HTTP_MAX_URL + 1)) > HTTP_MAX_URL)
+        return 0;
+    if (strncasecmp(s, "https://", 8) == 0)
+        skip = 8;
+    else if (strncasecmp(s, "http://", 7) == 0)
+        skip = 7;
+    else
+        return 0;
+    host = strcspn(s + skip, "/?#");
+    if (host == 0 || s[skip] == '@' || s[skip] == ':')
+        return 0; /* no host: http:///x, http://?x, http://@x, http://:80 */
+    for (p = (const unsigned char *)s; *p; p++)
+        if (*p <= 0x20 || *p == 0x7f || strchr("\"'<>\\`", *p) != NULL)
+            return 0;
+    return 1;
 }
 
 int http_parse_i64(const char *s, long long *out)

@@ -23,7 +23,8 @@ struct http_query {
 
 /* Parses an application/x-www-form-urlencoded string (a query string or a
  * form body) of len bytes. Returns 0, or -1 for bad percent-encoding, an
- * embedded NUL, or more than HTTP_MAX_QUERY_PARAMS pairs; on -1, q is empty. */
+ * embedded NUL, a name or value that is not UTF-8 once decoded, or more
+ * than HTTP_MAX_QUERY_PARAMS pairs; on -1, q is empty. */
 int http_query_parse(const char *s, size_t len, struct http_query *q);
 void http_query_free(struct http_query *q);
 
@@ -39,6 +40,16 @@ int http_valid_id_n(const char *s, size_t n);
 /* 1 when s matches ^[A-Za-z0-9_.:-]{1,64}$ (event types). */
 #define HTTP_MAX_TYPE 64
 int http_valid_type(const char *s);
+
+/* Longest URL a page is given (thumbnailUrl, productImageUrl, avatarUrl). */
+#define HTTP_MAX_URL 2048
+
+/* 1 when s is an absolute http or https URL (scheme in any case) with a
+ * non-empty host, at most HTTP_MAX_URL bytes, holding no space, control
+ * character or any of " ' < > \ `. Pages put such URLs in src and href:
+ * javascript:, data:, relative and protocol-relative URLs are refused. The
+ * bytes above 0x7f are taken as they are (the text is UTF-8 already). */
+int http_valid_url(const char *s);
 
 /* Parses a non-negative decimal int64 with no sign or junk. 0 or -1. */
 int http_parse_i64(const char *s, long long *out);

@@ -264,7 +264,8 @@ void runtime_handle(struct runtime *rt, struct http_req *req, struct http_resp *
         ctx_error(&c, 413, "body_too_large", "the request body is over PULSE_MAX_BODY");
         ctx_header(&c, "Connection", "close");
     } else if (early_status != 0) {
-        ctx_error(&c, 400, "bad_request", "malformed query string or body length");
+        ctx_error(&c, 400, "bad_request",
+                  "malformed query string (bad %-escape, NUL, not UTF-8) or body length");
     } else {
         route(rt, &c);
     }

@@ -96,9 +96,11 @@ static void authorize(struct stream_req *r, struct db *db, const buf_t *params, 
     struct auth_claims claims;
     int have = 0, st;
 
-    if (authz != NULL)
-        token = strncmp(authz, "Bearer ", 7) == 0 ? authz + 7 : "";
-    else
+    if (authz != NULL && (token = auth_bearer_token(authz)) == NULL) {
+        fail(r, 401, "unauthorized", "Authorization must be 'Bearer <token>'");
+        goto out;
+    }
+    if (authz == NULL)
         token = http_query_get(q, "access_token");
     if (token != NULL) {
         if (auth_jwt_verify(db, pulse_cfg->jwt_secret, token, now, &claims, &why) != 0) {
@@ -139,7 +141,7 @@ int stream_req_parse(struct db *db, const buf_t *params, long long now, struct s
         qs = xstrdup(mark ? mark + 1 : "");
     }
     if (http_query_parse(qs, strlen(qs), &q) != 0) {
-        fail(r, 400, "bad_request", "malformed query string");
+        fail(r, 400, "bad_request", "malformed query string (bad %-escape, NUL, not UTF-8)");
         goto out;
     }
     route(r, path, &q);

@@ -2,16 +2,40 @@
  * user as events on topic chat:{session}, published by the AI service
  * (POST /api/publish, role admin). The user claims the session first;
  * from then on only they, and admins, may stream or poll its topic
- * (handlers/access.c). Claiming is the one write, so reads never write. */
+ * (handlers/access.c). Claiming is the one write, so reads never write.
+ *
+ * A client may name its session ({"id"}), but the id stored is derived
+ * from the owner and that name (scoped_id): two users naming the same id
+ * get two sessions, so no one can claim a name before its owner does. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "alloc.h"
+#include "crypto.h"
 #include "db.h"
 #include "handler.h"
 #include "routes.h"
 
 #define CHAT_ID_MAX (HTTP_MAX_ID - 5) /* "chat:" + id is a topic */
+
+/* The session id owner sub's own id client_id names: "s_" and the hex
+ * SHA-256 of sub, a NUL byte (which neither may hold) and client_id, so no
+ * two (sub, id) pairs share the input. 66 characters of [a-z0-9_]: a valid
+ * id, and longer than the 34 of a random one (s_ + 32 hex), so the two
+ * kinds never meet. Caller frees; NULL if hashing fails. */
+static char *scoped_id(const char *sub, const char *client_id)
+{
+    buf_t in = {0}, out = {0};
+
+    buf_puts(&in, sub);
+    buf_putc(&in, '\0');
+    buf_puts(&in, client_id);
+    buf_puts(&out, "s_");
+    if (crypto_sha256_hex(in.p, in.len, &out) != 0)
+        buf_free(&out);
+    buf_free(&in);
+    return out.p; /* NULL after buf_free */
+}
 
 /* Answers ok_status with session id's object when the caller owns it (or
  * is an admin); anyone else gets taken_status (409 when claiming, 403 when
@@ -39,19 +63,25 @@ out:
     db_done(st);
 }
 
-/* POST {} or {"id"}: claims a fresh session, or the client's own id.
- * 201 when claimed now, 200 when it was already the caller's, 409 when it
- * is someone else's. */
+/* POST {} or {"id"}: claims a fresh session, or the one the caller's own
+ * id names (scoped_id). 201 when claimed now, 200 when it was already the
+ * caller's, 409 when the stored id is someone else's (only a session
+ * claimed under its raw id before ids were scoped can be). */
 static void session_create(struct ctx *c)
 {
-    char *id = NULL, *claimed = NULL;
+    char *client_id = NULL, *id = NULL, *claimed = NULL;
     sqlite3_stmt *st = NULL;
     int step;
 
-    if (ctx_auth(c, 0) != 0 || ctx_body_object(c) != 0 || ctx_body_text(c, "id", 1, CHAT_ID_MAX, 0, &id) != 0)
+    if (ctx_auth(c, 0) != 0 || ctx_body_object(c) != 0 ||
+        ctx_body_text(c, "id", 1, CHAT_ID_MAX, 0, &client_id) != 0)
         goto out;
-    if (id != NULL && !http_valid_id(id)) {
+    if (client_id != NULL && !http_valid_id(client_id)) {
         ctx_error(c, 400, "invalid_id", "id must match ^[A-Za-z0-9_.:-]{1,123}$");
+        goto out;
+    }
+    if (client_id != NULL && (id = scoped_id(c->claims.sub, client_id)) == NULL) {
+        ctx_error(c, 503, "unavailable", "hashing failed");
         goto out;
     }
     st = db_stmt(c->db, SQL_CHAT_SESSION_CLAIM);
@@ -70,6 +100,7 @@ static void session_create(struct ctx *c)
         reply_session(c, id, 200, 409);
 out:
     db_done(st);
+    free(client_id);
     free(id);
     free(claimed);
 }

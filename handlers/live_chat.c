@@ -39,15 +39,24 @@ static int chat_allowed(struct ctx *c)
 
 static void chat_post(struct ctx *c)
 {
-    const char *room = ctx_arg(c, 0);
+    const char *room = ctx_arg(c, 0), *avatar;
     char *status = NULL, *message = NULL, *data = NULL, id[24], topic[LIVE_TOPIC_MAX];
     sqlite3_stmt *st;
 
     if (ctx_auth(c, 0) != 0 || live_room_status(c, room, &status) != 0 || ctx_body_object(c) != 0 ||
         ctx_body_text(c, "message", 1, CHAT_MAX, 1, &message) != 0)
         goto out;
+    avatar = c->claims.picture;
     if (strcmp(status, "ENDED") == 0) {
         ctx_error(c, 409, "room_ended", "the room has ended");
+        goto out;
+    }
+    /* avatarUrl goes into an <img src>: like every URL field, http(s) only */
+    if (avatar != NULL && *avatar == '\0')
+        avatar = NULL;
+    if (avatar != NULL && !http_valid_url(avatar)) {
+        ctx_error(c, 400, "invalid_picture",
+                  "the token's picture claim must be an absolute http:// or https:// URL of at most 2048 bytes");
         goto out;
     }
     if (!chat_allowed(c))
@@ -55,7 +64,7 @@ static void chat_post(struct ctx *c)
     st = db_stmt(c->db, SQL_LIVE_CHAT_INSERT);
     if (st == NULL || db_bind_text(st, 1, room, -1) || db_bind_text(st, 2, c->claims.sub, -1) ||
         db_bind_text(st, 3, c->claims.name, -1) || db_bind_text(st, 4, message, -1) ||
-        sqlite3_step(st) != SQLITE_ROW) {
+        db_bind_text(st, 5, avatar, -1) || sqlite3_step(st) != SQLITE_ROW) {
         db_done(st);
         ctx_db_error(c);
         goto out;

@@ -15,6 +15,7 @@
 #include "routes.h"
 
 #define ROOM_TOPIC(buf, id) snprintf(buf, sizeof buf, "room:%s", id)
+#define RTMP_MALFORMED "malformed form body (bad %-escape, NUL, or not UTF-8)"
 
 char *live_random_id(struct ctx *c, const char *prefix, size_t nbytes)
 {
@@ -133,7 +134,7 @@ static void room_create(struct ctx *c)
     if (ctx_auth_role(c, ROLE_BIT(ROLE_OWNER) | ROLE_BIT(ROLE_ADMIN)) != 0 || ctx_body_object(c) != 0 ||
         ctx_body_text(c, "title", 1, 200, 1, &title) != 0 ||
         ctx_body_text(c, "description", 0, 2000, 0, &description) != 0 ||
-        ctx_body_text(c, "thumbnailUrl", 0, 2048, 0, &thumb) != 0)
+        ctx_body_url(c, "thumbnailUrl", &thumb) != 0)
         goto out;
     /* The stream key is the publisher's only credential: 128 random bits. */
     if ((id = live_random_id(c, "R", 8)) == NULL || (key = live_random_id(c, "sk_", 16)) == NULL)
@@ -233,15 +234,17 @@ static void room_end(struct ctx *c)
 /* nginx-rtmp posts its form fields, then the stream name's own query
  * arguments appended raw: the key comes as name=<key>, or as
  * name=<room>&key=<key>. Returns the room id for a matching key (caller
- * frees), or NULL: no such key, or a database error (then answered 503). */
-static char *rtmp_room(struct ctx *c, struct http_query *form)
+ * frees), or NULL: no such key, a form that is not form-encoded UTF-8
+ * (*malformed set), or a database error (then answered 503). */
+static char *rtmp_room(struct ctx *c, struct http_query *form, int *malformed)
 {
     const char *name, *key;
     sqlite3_stmt *st;
     char *room = NULL;
     int found = -1;
 
-    if (http_query_parse(c->req->body, c->req->body_len, form) != 0)
+    *malformed = http_query_parse(c->req->body, c->req->body_len, form) != 0;
+    if (*malformed)
         return NULL;
     name = http_query_get(form, "name");
     key = http_query_get(form, "key");
@@ -264,12 +267,13 @@ static char *rtmp_room(struct ctx *c, struct http_query *form)
 static void rtmp_on_publish(struct ctx *c)
 {
     struct http_query form = {0};
-    char *room = rtmp_room(c, &form);
+    int malformed;
+    char *room = rtmp_room(c, &form, &malformed);
 
     /* nginx-rtmp drops the publisher on any non-2xx answer. */
     if (room == NULL) {
         if (c->resp->status == 0) /* else a database error, answered 503 */
-            ctx_error(c, 403, "forbidden", "unknown stream key");
+            ctx_error(c, 403, "forbidden", malformed ? RTMP_MALFORMED : "unknown stream key");
     } else if (room_move(c, room, "[\"PENDING\",\"WAITING_STREAM\"]", "LIVE") == 0)
         ctx_json(c, 200, "{\"ok\":true}");
     else if (c->resp->status == 409)
@@ -281,9 +285,12 @@ static void rtmp_on_publish(struct ctx *c)
 static void rtmp_on_publish_done(struct ctx *c)
 {
     struct http_query form = {0};
-    char *room = rtmp_room(c, &form);
+    int malformed;
+    char *room = rtmp_room(c, &form, &malformed);
 
-    if (room == NULL) {
+    if (room == NULL && malformed) {
+        ctx_error(c, 400, "bad_request", RTMP_MALFORMED);
+    } else if (room == NULL) {
         if (c->resp->status == 0) /* else a database error, answered 503 */
             ctx_error(c, 404, "room_not_found", "unknown stream key");
     } else if (room_move(c, room, "[\"PENDING\",\"WAITING_STREAM\",\"LIVE\"]", "ENDED") == 0 ||

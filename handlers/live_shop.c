@@ -30,19 +30,20 @@ static void product_in_free(struct product_in *p)
 /* Reads and validates a product body; 0 or -1 (400 answered). */
 static int product_read(struct ctx *c, struct product_in *p)
 {
-    if (ctx_body_object(c) != 0 || ctx_body_text(c, "productId", 1, HTTP_MAX_ID, 1, &p->product_id) != 0 ||
-        ctx_body_text(c, "productName", 1, 200, 1, &p->name) != 0 ||
-        ctx_body_text(c, "productImageUrl", 0, 2048, 0, &p->image) != 0 ||
+    if (ctx_body_object(c) != 0 || ctx_body_text(c, "productId", 1, HTTP_MAX_ID, 1, &p->product_id) != 0)
+        return -1;
+    if (!http_valid_id(p->product_id)) {
+        ctx_error(c, 400, "invalid_productId", "productId must match ^[A-Za-z0-9_.:-]{1,128}$");
+        return -1;
+    }
+    if (ctx_body_text(c, "productName", 1, 200, 1, &p->name) != 0 ||
+        ctx_body_url(c, "productImageUrl", &p->image) != 0 ||
         ctx_body_int(c, "originalPrice", 1, PRICE_MAX, 1, &p->original) != 0 ||
         ctx_body_int(c, "livePrice", 0, PRICE_MAX, 1, &p->live) != 0 ||
         ctx_body_int(c, "quantityLimit", 1, QTY_MAX, 0, &p->limit) != 0 ||
         ctx_body_int(c, "stockAvailable", 0, QTY_MAX, 0, &p->stock) != 0 ||
         ctx_body_int(c, "displayOrder", -1000000, 1000000, 0, &p->order) != 0)
         return -1;
-    if (!http_valid_id(p->product_id)) {
-        ctx_error(c, 400, "invalid_productId", "productId must match ^[A-Za-z0-9_.:-]{1,128}$");
-        return -1;
-    }
     if (p->live > p->original) {
         ctx_error(c, 400, "invalid_livePrice", "livePrice may not exceed originalPrice");
         return -1;
@@ -256,8 +257,17 @@ static void order_create(struct ctx *c)
     db_done(st);
     if (fresh) {
         const char *ev[4] = {o.order_id, o.username, o.product_name, amount};
-        if (run2(c, SQL_LIVE_ORDER_APPLY, o.room, o.amount, NULL) < 0 ||
-            run2(c, SQL_LIVE_ORDER_SOLD, o.room, 0, o.product_id) < 0)
+        int sold = run2(c, SQL_LIVE_ORDER_SOLD, o.room, 0, o.product_id);
+
+        if (sold < 0)
+            goto out;
+        /* No such product in the room: a 4xx rolls the order row back too,
+         * so a redelivery once the product exists counts, once. */
+        if (sold == 0) {
+            ctx_error(c, 404, "unknown_product", "the room has no product with this productId");
+            goto out;
+        }
+        if (run2(c, SQL_LIVE_ORDER_APPLY, o.room, o.amount, NULL) < 0)
             goto out;
         data = db_one_text(c->db, SQL_LIVE_ORDER_EVENT, 4, ev);
         snprintf(topic, sizeof topic, "room:%s", o.room);

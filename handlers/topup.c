@@ -1,5 +1,6 @@
 /* topup.c - wallet top-ups paid through PayOS (seed 000): init, status,
  * the webhook that settles a transaction exactly once, and the wallet. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -191,12 +192,15 @@ fail:
 }
 
 struct payos_hook {
-    long long order_code, amount;
+    long long order_code;
+    long long amount;                     /* -1 unless a whole number */
+    char *amount_text;                    /* owned; as sent, for the log */
     char *signature, *code, *reference;   /* owned */
 };
 
 static void hook_free(struct payos_hook *h)
 {
+    free(h->amount_text);
     free(h->signature);
     free(h->code);
     free(h->reference);
@@ -228,7 +232,24 @@ static int hook_parse(struct ctx *c, struct payos_hook *h)
     }
     h->signature = col_dup_or_null(st, 2);
     h->order_code = col_is(st, 3, "integer") ? sqlite3_column_int64(st, 4) : -1;
-    h->amount = col_is(st, 5, "integer") ? sqlite3_column_int64(st, 6) : -1;
+    h->amount = -1;
+    if (col_is(st, 5, "integer")) {
+        h->amount = sqlite3_column_int64(st, 6);
+    } else if (col_is(st, 5, "real")) {
+        /* A JSON number, however written: 50000.0 and 5e4 are 50000, as
+         * PayOS's own JavaScript reads them (and signs them: "50000").
+         * Only a whole number within a double's exact range can match. */
+        double d = sqlite3_column_double(st, 6);
+        if (d == floor(d) && fabs(d) <= 9007199254740992.0)
+            h->amount = (long long)d;
+    }
+    if (col_is(st, 5, "text")) { /* quoted in the log: "50000" is not 50000 */
+        buf_t q = {0};
+        buf_printf(&q, "\"%s\"", (const char *)sqlite3_column_text(st, 6));
+        h->amount_text = buf_steal(&q);
+    } else {
+        h->amount_text = col_dup_or_null(st, 6);
+    }
     h->code = col_dup_or_null(st, 7);
     h->reference = col_dup_or_null(st, 8);
     rc = 0;
@@ -244,7 +265,7 @@ static void payos_webhook(struct ctx *c)
     char *tx_ref = NULL, *user = NULL, *status = NULL;
     long long amount;
     const char *outcome;
-    int moved, found;
+    int moved, found, paid;
 
     if (ctx_body_object(c) != 0 || hook_parse(c, &h) != 0)
         goto out;
@@ -284,12 +305,18 @@ static void payos_webhook(struct ctx *c)
     status = xstrdup((const char *)sqlite3_column_text(st, 3));
     db_done(st);
     st = NULL;
-    outcome = h.code && strcmp(h.code, "00") == 0 && h.amount == amount ? "PAID" : "FAILED";
-    if (h.code && strcmp(h.code, "00") == 0 && h.amount != amount)
-        log_warn("topup %s: paid amount %lld differs from %lld; marked FAILED", tx_ref, h.amount, amount);
+    paid = h.code && strcmp(h.code, "00") == 0;
+    outcome = paid && h.amount == amount ? "PAID" : "FAILED";
     moved = topup_settle(c, h.order_code, tx_ref, outcome, h.reference);
     if (moved < 0 || (moved == 1 && strcmp(outcome, "PAID") == 0 && wallet_credit(c, tx_ref, user, amount) != 0))
         goto out;
+    /* (logged once the database said whether anything changed) */
+    if (paid && h.amount != amount && moved == 1)
+        log_warn("topup %s: paid amount %s differs from %lld; marked FAILED", tx_ref,
+                 h.amount_text ? h.amount_text : "(none)", amount);
+    else if (paid && h.amount != amount)
+        log_warn("topup %s: a delivery paying %s (not %lld) changed nothing: the transaction was already %s",
+                 tx_ref, h.amount_text ? h.amount_text : "(none)", amount, status);
     {
         /* A repeated delivery reports the status the first one set. */
         const char *args[1] = {moved ? outcome : status};

@@ -1,7 +1,8 @@
 -- Chat sessions (seed 004): who owns topic chat:{id}.
 
--- A client-chosen id (?1) or a fresh one, claimed for ?2; an id already
--- claimed stays with its owner. Then chat_session_get tells who has it.
+-- The id a client's own id names for its owner (?1, handlers/chat.c
+-- scoped_id) or a fresh one, claimed for ?2; an id already claimed stays
+-- with its owner. Then chat_session_get tells who has it.
 -- name: chat_session_claim
 INSERT INTO chat_sessions (id, owner_id, created_at)
 VALUES (COALESCE(?1, 's_' || lower(hex(randomblob(16)))), ?2, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))

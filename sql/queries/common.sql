@@ -22,7 +22,9 @@ SELECT 1,
        json_type(?1, '$.sub'), json_extract(?1, '$.sub'),
        json_type(?1, '$.name'), json_extract(?1, '$.name'),
        json_type(?1, '$.role'), json_extract(?1, '$.role'),
-       json_type(?1, '$.exp'), json_extract(?1, '$.exp');
+       json_type(?1, '$.exp'), json_extract(?1, '$.exp'),
+       json_type(?1, '$.nbf'), json_extract(?1, '$.nbf'),
+       json_type(?1, '$.picture'), json_extract(?1, '$.picture');
 
 -- name: jwt_header
 SELECT 1, json_extract(?1, '$.alg');

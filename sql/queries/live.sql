@@ -60,8 +60,8 @@ SELECT count(*) FROM live_chat
 WHERE user_id = ?1 AND created_ms > CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - 1000;
 
 -- name: live_chat_insert
-INSERT INTO live_chat (room_id, user_id, username, message, created_at, created_ms)
-VALUES (?1, ?2, ?3, ?4, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'),
+INSERT INTO live_chat (room_id, user_id, username, message, avatar_url, created_at, created_ms)
+VALUES (?1, ?2, ?3, ?4, ?5, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'),
         CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))
 RETURNING id;
 

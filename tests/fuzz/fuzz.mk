@@ -11,15 +11,16 @@ FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=u
               $(shell pkg-config --cflags sqlite3 hiredis libcrypto)
 FUZZ_LIBS := $(shell pkg-config --libs sqlite3 hiredis libcrypto) -lm
 
-CORE_SRC := fcgi/alloc.c fcgi/buf.c fcgi/log.c fcgi/config.c fcgi/db.c fcgi/crypto.c fcgi/auth.c \
+CORE_SRC := fcgi/alloc.c fcgi/buf.c fcgi/log.c fcgi/config.c fcgi/utf8.c fcgi/db.c fcgi/crypto.c fcgi/auth.c \
             fcgi/http.c fcgi/store.c build/gen/sql_gen.c
-TARGETS := query fcgi jwt payos stream_req mirror publish webhook
+TARGETS := query fcgi jwt payos stream_req mirror publish webhook utf8
 
-src_query := fcgi/http.c fcgi/alloc.c fcgi/buf.c
+src_query := fcgi/http.c fcgi/utf8.c fcgi/alloc.c fcgi/buf.c
 src_fcgi := fcgi/fcgi_rec.c fcgi/alloc.c fcgi/buf.c
 src_jwt := $(CORE_SRC)
 src_payos := $(CORE_SRC) handlers/payos.c
 src_publish := $(CORE_SRC)
+src_utf8 := $(CORE_SRC)
 src_webhook := $(CORE_SRC) handlers/websig.c
 src_stream_req := $(CORE_SRC) fcgi/stream_req.c fcgi/fcgi_rec.c handlers/access.c
 src_mirror := $(CORE_SRC) fcgi/mirror.c fcgi/rasync.c fcgi/loop.c fcgi/bus.c fcgi/bell.c fcgi/metrics.c

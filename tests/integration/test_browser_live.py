@@ -56,15 +56,17 @@ def signed_order(inst, body):
 
 
 def make_room(inst, owner_jwt, title):
+    # images that do not exist, as absolute URLs (the only kind Pulse accepts)
+    missing = "http://127.0.0.1:%d/no-such-%%s.jpg" % inst.port
     r = post(inst, "/api/live/rooms", owner_jwt, {"title": title, "description": "Giảm giá 50% cả phiên live",
-                                                  "thumbnailUrl": "/no-such-thumbnail.jpg"})
+                                                  "thumbnailUrl": missing % "thumbnail"})
     assert r.status == 201, (r.status, r.body)
     room = r.json()
     assert room["status"] == "PENDING" and room["streamKey"], room
     products = []
     for i, (name, orig, live) in enumerate([("Áo thun nam", 299000, 149000), ("Quần jean <b>nữ</b>", 500000, 400000)]):
         r = post(inst, "/api/live/rooms/%s/products" % room["id"], owner_jwt, {
-            "productId": "sku-%d" % (i + 1), "productName": name, "productImageUrl": "/no-such-image.jpg",
+            "productId": "sku-%d" % (i + 1), "productName": name, "productImageUrl": missing % "image",
             "originalPrice": orig, "livePrice": live, "quantityLimit": 2, "stockAvailable": 100,
             "displayOrder": i + 1})
         assert r.status == 201, (r.status, r.body)

@@ -328,6 +328,89 @@ static void test_cache(void)
     free(tok);
 }
 
+/* The Authorization header's scheme is case-insensitive (RFC 7235 2.1);
+ * the request pool and the stream responder both read it through here. */
+static void test_bearer_header(void)
+{
+    CHECK_STR_EQ(auth_bearer_token("Bearer abc.def.ghi"), "abc.def.ghi");
+    CHECK_STR_EQ(auth_bearer_token("bearer abc.def.ghi"), "abc.def.ghi");
+    CHECK_STR_EQ(auth_bearer_token("BEARER abc"), "abc");
+    CHECK_STR_EQ(auth_bearer_token("bEaReR abc"), "abc");
+    CHECK_STR_EQ(auth_bearer_token("Bearer   abc"), "abc"); /* 1*SP */
+    CHECK_STR_EQ(auth_bearer_token("Bearer "), "");         /* no token: refused by verification */
+    CHECK(auth_bearer_token("Bearer") == NULL);
+    CHECK(auth_bearer_token("Bearerabc") == NULL);
+    CHECK(auth_bearer_token("Basic dTpw") == NULL);
+    CHECK(auth_bearer_token("Token abc") == NULL);
+    CHECK(auth_bearer_token(" Bearer abc") == NULL);
+    CHECK(auth_bearer_token("Bear abc") == NULL);
+    CHECK(auth_bearer_token("") == NULL);
+    CHECK(auth_bearer_token(NULL) == NULL);
+}
+
+/* nbf: a token is not valid before it, with AUTH_NBF_LEEWAY_S for clocks
+ * that disagree a little. */
+static void test_not_before(void)
+{
+    struct auth_claims c;
+    const char *why = NULL;
+    char *tok;
+
+    CHECK_INT_EQ(AUTH_NBF_LEEWAY_S, 60);
+    CHECK_REFUSED("{\"sub\":\"u\",\"nbf\":1700000061,\"exp\":1800000000}", "token not yet valid (nbf)");
+    CHECK_REFUSED("{\"sub\":\"u\",\"nbf\":1700003600,\"exp\":1800000000}", "token not yet valid (nbf)");
+    CHECK_REFUSED("{\"sub\":\"u\",\"nbf\":1.7e300,\"exp\":1800000000}", "token not yet valid (nbf)");
+    CHECK_REFUSED("{\"sub\":\"u\",\"nbf\":\"1600000000\",\"exp\":1800000000}", "token nbf claim is not a number");
+    CHECK_REFUSED("{\"sub\":\"u\",\"nbf\":null,\"exp\":1800000000}", "token nbf claim is not a number");
+    /* within the leeway, now, or past: valid */
+    tok = signed_token("{\"sub\":\"u\",\"nbf\":1700000060,\"exp\":1800000000}");
+    CHECK(auth_jwt_verify(db, secret, tok, NOW, &c, &why) == 0);
+    auth_claims_free(&c);
+    /* and the same token a minute and a second earlier is not */
+    CHECK(auth_jwt_verify(db, secret, tok, NOW - 1, &c, &why) == -1);
+    CHECK_STR_EQ(why, "token not yet valid (nbf)");
+    free(tok);
+    tok = signed_token("{\"sub\":\"u\",\"nbf\":1699999999.5,\"exp\":1800000000}");
+    CHECK(auth_jwt_verify(db, secret, tok, NOW, &c, &why) == 0);
+    auth_claims_free(&c);
+    free(tok);
+}
+
+/* picture is kept as sent (checked as a URL where it is used); the whole
+ * payload must be UTF-8 with no lone surrogate escape, as every JSON text
+ * from outside (a name would be stored and echoed). */
+static void test_picture_and_utf8(void)
+{
+    struct auth_claims c;
+    const char *why = NULL;
+    char *tok;
+
+    tok = signed_token("{\"sub\":\"u\",\"picture\":\"https://cdn.example.com/u.png\",\"exp\":1800000000}");
+    CHECK(auth_jwt_verify(db, secret, tok, NOW, &c, &why) == 0);
+    CHECK_STR_EQ(c.picture, "https://cdn.example.com/u.png");
+    auth_claims_free(&c);
+    CHECK(c.picture == NULL);
+    free(tok);
+    tok = signed_token("{\"sub\":\"u\",\"exp\":1800000000}");
+    CHECK(auth_jwt_verify(db, secret, tok, NOW, &c, &why) == 0);
+    CHECK(c.picture == NULL);
+    auth_claims_free(&c);
+    free(tok);
+    CHECK_REFUSED("{\"sub\":\"u\",\"picture\":7,\"exp\":1800000000}", "token picture claim is not a string");
+    CHECK_REFUSED("{\"sub\":\"u\",\"picture\":null,\"exp\":1800000000}", "token picture claim is not a string");
+    CHECK_REFUSED("{\"sub\":\"u\",\"name\":\"Ann \xff\",\"exp\":1800000000}", "malformed token claims");
+    CHECK_REFUSED("{\"sub\":\"u\xc3\",\"exp\":1800000000}", "malformed token claims");
+    CHECK_REFUSED("{\"sub\":\"u\",\"name\":\"\xed\xa0\x80\",\"exp\":1800000000}", "malformed token claims");
+    CHECK_REFUSED("{\"sub\":\"u\",\"name\":\"\\ud800\",\"exp\":1800000000}", "malformed token claims");
+    CHECK_REFUSED("{\"sub\":\"\\udc00\",\"exp\":1800000000}", "malformed token claims");
+    /* UTF-8 itself, and escapes of whole characters, are fine */
+    tok = signed_token("{\"sub\":\"u\",\"name\":\"L\xc3\xa2n \\ud83d\\ude00\",\"exp\":1800000000}");
+    CHECK(auth_jwt_verify(db, secret, tok, NOW, &c, &why) == 0);
+    CHECK_STR_EQ(c.name, "L\xc3\xa2n \xf0\x9f\x98\x80");
+    auth_claims_free(&c);
+    free(tok);
+}
+
 int main(void)
 {
     if ((db = unit_db_open()) == NULL)
@@ -339,6 +422,9 @@ int main(void)
     test_base64url();
     test_hashes();
     test_cache();
+    test_bearer_header();
+    test_not_before();
+    test_picture_and_utf8();
     db_close(db);
     return check_summary("test_auth");
 }

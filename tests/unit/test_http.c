@@ -201,6 +201,67 @@ static void test_target_path_and_status(void)
     CHECK_STR_EQ(http_status_text(999), "Unknown");
 }
 
+/* Decoded names and values are UTF-8 (they are stored and sent on in
+ * JSON): a percent-escape or a raw byte that makes them otherwise is bad. */
+static void test_query_utf8(void)
+{
+    static const char *const bad[] = {
+        "a=%ff", "a=%FF", "a=x%c3", "a=%c3x", "a=%c0%af", "a=%ed%a0%80", "a=%f4%90%80%80", "a=%80",
+        "%ff=1", "a=1&b=\xff", "name=\xc3", "a=\xed\xa0\x80",
+    };
+    struct http_query q;
+    size_t i;
+
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = parse(bad[i], &q);
+        check_report(rc == -1, __FILE__, __LINE__, bad[i]);
+        check_report(q.n == 0 && q.v == NULL, __FILE__, __LINE__, bad[i]);
+        if (rc == 0)
+            http_query_free(&q);
+    }
+    CHECK(parse("a=%c3%a9&b=\xe1\xba\xa1&c=%f0%9f%98%80&%e4%b8%ad=1", &q) == 0);
+    CHECK_STR_EQ(http_query_get(&q, "a"), "\xc3\xa9");
+    CHECK_STR_EQ(http_query_get(&q, "b"), "\xe1\xba\xa1");
+    CHECK_STR_EQ(http_query_get(&q, "c"), "\xf0\x9f\x98\x80");
+    CHECK_STR_EQ(http_query_get(&q, "\xe4\xb8\xad"), "1");
+    http_query_free(&q);
+}
+
+static void test_valid_url(void)
+{
+    static const char *const good[] = {
+        "https://cdn.example.com/t.jpg", "http://example.com", "HTTPS://EXAMPLE.COM/A.PNG", "Http://x",
+        "https://127.0.0.1:8080/img?size=2&x=%20#top", "https://[::1]/a", "https://user@example.com/a",
+        "https://v\xc3\xad.d\xe1\xbb\xa5/\xe1\xba\xa3nh.png", "http://a/b(c)d;e,f!g*h~i$j+k=l",
+    };
+    static const char *const bad[] = {
+        "", "javascript:alert(1)", "JavaScript:alert(1)", " javascript:alert(1)", "data:image/png;base64,AAAA",
+        "vbscript:x", "file:///etc/passwd", "ftp://example.com/a", "//example.com/a.jpg", "/a.jpg", "a.jpg",
+        "https:example.com", "https:/example.com", "https://", "http:///a", "https://?a", "https://#a",
+        "https://@host", "https://:80/a", "https://exa mple.com", "https://example.com/a b", "https://a/\tb",
+        "https://a/\nb", "https://a/\x7f", "https://a/\"onerror=\"x", "https://a/'x", "https://a/<x>",
+        "https://a/\\b", "https://a/`b", "https:\\\\evil.com", "javascript://example.com/%0aalert(1)x",
+    };
+    char *big;
+    size_t i;
+
+    for (i = 0; i < sizeof good / sizeof good[0]; i++)
+        check_report(http_valid_url(good[i]) == 1, __FILE__, __LINE__, good[i]);
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        check_report(http_valid_url(bad[i]) == 0, __FILE__, __LINE__, bad[i]);
+    CHECK(http_valid_url(NULL) == 0);
+    /* the length bound: HTTP_MAX_URL bytes, not one more */
+    big = malloc(HTTP_MAX_URL + 2);
+    memcpy(big, "https://a/", 10);
+    memset(big + 10, 'x', HTTP_MAX_URL - 10);
+    big[HTTP_MAX_URL] = '\0';
+    CHECK(http_valid_url(big) == 1);
+    big[HTTP_MAX_URL] = 'x';
+    big[HTTP_MAX_URL + 1] = '\0';
+    CHECK(http_valid_url(big) == 0);
+    free(big);
+}
+
 int main(void)
 {
     test_query_decoding();
@@ -211,5 +272,7 @@ int main(void)
     test_origin();
     test_origin_cap();
     test_target_path_and_status();
+    test_query_utf8();
+    test_valid_url();
     return check_summary("test_http");
 }

@@ -206,6 +206,27 @@ static void test_js_number(void)
     CHECK_NUM(-INFINITY, "-Infinity");
 }
 
+/* PayOS's SDK parses the body before it signs: the number 3000.0 (or 3e3)
+ * is 3000 there and signs as "3000", so the official signature holds for
+ * it too. (The handler then takes it as the whole amount 3000.) */
+static void test_amount_written_as_real(void)
+{
+    static const char *const forms[] = {"\"amount\":3000.0,", "\"amount\":3e3,", "\"amount\":3000.000,",
+                                        "\"amount\":30E2,"};
+    size_t i;
+
+    for (i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        char *b = replaced("\"amount\":3000,", forms[i]);
+        check_report(b != NULL && ok(b, key, sig), __FILE__, __LINE__, forms[i]);
+        free(b);
+    }
+    {
+        char *b = replaced("\"amount\":3000,", "\"amount\":3000.5,");
+        CHECK(b != NULL && !ok(b, key, sig)); /* a different number: a different text */
+        free(b);
+    }
+}
+
 int main(void)
 {
     if ((db = unit_db_open()) == NULL)
@@ -214,6 +235,7 @@ int main(void)
     test_tampering();
     test_signed_text_rules();
     test_js_number();
+    test_amount_written_as_real();
     db_close(db);
     return check_summary("test_payos");
 }

@@ -21,7 +21,7 @@ CFLAGS_U := $(WARN) $(SAN) -D_GNU_SOURCE -Ibuild/gen -Ifcgi -Ihandlers \
 LDLIBS_U := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -lhiredis -lcrypto) -lm
 
 # Everything but the mains, the epoll stream loop and the Redis subscriber.
-MODS := alloc buf log config db crypto auth http store bell bus metrics router handler runtime \
+MODS := alloc buf log config utf8 db crypto auth http store bell bus metrics router handler runtime \
         fcgi_rec sse stream_req loop rasync mirror
 HMODS := payos access events topup health live_rooms live_shop live_chat crm crm_webhooks websig chat
 OBJS := $(addprefix $(U)/obj/,$(addsuffix .o,$(MODS) $(HMODS) sql_gen))

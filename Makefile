@@ -120,7 +120,7 @@ install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/pulse/www
 	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
 	cp -R www/. $(DESTDIR)$(PREFIX)/share/pulse/www/
-	install -m 644 lighttpd.conf nginx.conf nginx-rtmp.conf $(DESTDIR)$(PREFIX)/share/pulse/
+	install -m 644 lighttpd.conf lighttpd.lua nginx.conf nginx-rtmp.conf $(DESTDIR)$(PREFIX)/share/pulse/
 
 # ---- tests ----
 ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined

@@ -55,6 +55,7 @@ JWT_SECRET = "bench-jwt-secret"
 PAYOS_KEY = "bench-payos-checksum-key"
 MAX_STREAMS = 19900          # PULSE_MAX_CONNECTIONS / PULSE_MAX_PER_TOPIC
 LIGHTTPD_MAX_CONN = 9950     # bench copy of lighttpd.conf (shipped: 6000)
+LIGHTTPD_WEB_STREAMS = 8950  # bench copy's PULSE_WEB_MAX_STREAMS (shipped: 5000), 1000 below LIGHTTPD_MAX_CONN
 NGINX_WORKER_CONN = 20000    # bench copy of nginx.conf (as shipped)
 TOPICS = 100                 # streams of figure a spread over this many topics
 WRK_THREADS = 2
@@ -345,13 +346,17 @@ class Pulse:
         e.update({"PORT": str(self.port), "PULSE_HOST": "127.0.0.1", "PULSE_DATA": self.data,
                   "PULSE_ROOT": ROOT, "PULSE_BIN": bin_dir, "PULSE_WORKERS": "2", "PULSE_DB": self.db,
                   "PULSE_JWT_SECRET": JWT_SECRET, "PAYOS_CHECKSUM_KEY": PAYOS_KEY,
-                  "PULSE_MAX_CONNECTIONS": str(MAX_STREAMS), "PULSE_MAX_PER_TOPIC": str(MAX_STREAMS)})
+                  "PULSE_MAX_CONNECTIONS": str(MAX_STREAMS), "PULSE_MAX_PER_TOPIC": str(MAX_STREAMS),
+                  # every load generator connects from 127.0.0.1
+                  "PULSE_MAX_PER_CLIENT": "0"})
         e.update(env or {})
         if web == "lighttpd":
             with open(os.path.join(ROOT, "lighttpd.conf")) as f:
                 text = f.read()
             text = bench_copy(text, "server.max-connections = 6000",
                               "server.max-connections = %d" % LIGHTTPD_MAX_CONN, "lighttpd.conf")
+            text = bench_copy(text, '"PULSE_WEB_MAX_STREAMS" => "5000"',
+                              '"PULSE_WEB_MAX_STREAMS" => "%d"' % LIGHTTPD_WEB_STREAMS, "lighttpd.conf")
             conf = os.path.join(self.data, "lighttpd.conf")
             with open(conf, "w") as f:
                 f.write(text)
@@ -979,15 +984,17 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
       "a separate process from the servers." % (WRK_THREADS, WRK_CONNS))
     w("- servers: Pulse behind lighttpd is started as the integration tests start it (lighttpd -D -f with "
       "PORT, PULSE_HOST, PULSE_DATA, PULSE_ROOT, PULSE_BIN, PULSE_WORKERS=2, PULSE_JWT_SECRET, "
-      "PAYOS_CHECKSUM_KEY), behind nginx by `sh tools/run-nginx.sh` with the same variables; nchan by "
+      "PAYOS_CHECKSUM_KEY, and PULSE_MAX_PER_CLIENT=0: every load generator connects from 127.0.0.1), behind nginx by `sh tools/run-nginx.sh` with the same variables; nchan by "
       "`nginx -c` on `bench/nchan.conf` filled in. Each run starts fresh instances in a temp dir "
       "and stops them by PID.")
     w("- config copies, generated in the temp dir: "
       "`lighttpd.conf` with `server.max-connections = %d` (shipped 6000; lighttpd allows at most max-fds/2 = "
-      "10,000 and each stream holds two descriptors); `nginx.conf` as shipped (`worker_connections %d`, "
+      "10,000 and each stream holds two descriptors) and the stream responder's `PULSE_WEB_MAX_STREAMS` %d "
+      "(shipped 5000, the same 1,000 below); `nginx.conf` as shipped (`worker_connections %d`, "
       "`listen ... reuseport`, the same events block and listen line as `bench/nchan.conf`); "
-      "`tools/run-nginx.sh` is run as shipped, with PULSE_ROOT pointing at a directory "
-      "holding that copy and a link to `www/`." % (LIGHTTPD_MAX_CONN, NGINX_WORKER_CONN))
+      "`tools/run-nginx.sh` is run as shipped (PULSE_WEB_MAX_STREAMS = workers × worker_connections × 0.45 = "
+      "18,000), with PULSE_ROOT pointing at a directory "
+      "holding that copy and a link to `www/`." % (LIGHTTPD_MAX_CONN, LIGHTTPD_WEB_STREAMS, NGINX_WORKER_CONN))
     w("")
 
     # ---- targets

@@ -48,6 +48,7 @@ static const struct cfg_row cfg_table[] = {
     NUM("PULSE_HEARTBEAT_S", heartbeat_s, "15", 1, 3600),
     NUM("PULSE_RETRY_MS", retry_ms, "2000", 100, 600000),
     NUM("PULSE_MAX_CONNECTIONS", max_connections, "19900", 1, 1000000),
+    NUM("PULSE_WEB_MAX_STREAMS", web_max_streams, "1000000", 1, 1000000),
     NUM("PULSE_MAX_PER_TOPIC", max_per_topic, "20000", 1, 1000000),
     NUM("PULSE_RETENTION", retention, "100000", 1, 1000000000),
     NUM("PULSE_MAX_BODY", max_body, "65536", 256, 16777216),
@@ -100,10 +101,17 @@ static int cfg_set(const struct cfg_row *row, const char *text, buf_t *errb)
 
 /* Derived defaults: the database lives in the data dir, the doorbell
  * sockets beside the database so that every instance sharing one database
- * rings the same bells. The strings are kept for the process's life. */
+ * rings the same bells. The strings are kept for the process's life.
+ * The stream cap never exceeds what the web server in front can hold with
+ * room to spare (PULSE_WEB_MAX_STREAMS, set by the shipped configs): past
+ * that the web server would stop accepting, and every request would hang
+ * instead of the surplus streams getting a 503. */
 static void cfg_derive(void)
 {
     buf_t b = {0};
+
+    if (cfg_storage.max_connections > cfg_storage.web_max_streams)
+        cfg_storage.max_connections = cfg_storage.web_max_streams;
 
     if (cfg_storage.db_path == NULL) {
         buf_printf(&b, "%s/pulse.db", cfg_storage.data_dir);

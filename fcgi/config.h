@@ -26,7 +26,8 @@ struct config {
     const char *cors_origins;      /* PULSE_CORS_ORIGINS: "*" or comma list */
     long heartbeat_s;              /* PULSE_HEARTBEAT_S */
     long retry_ms;                 /* PULSE_RETRY_MS: SSE retry: field */
-    long max_connections;          /* PULSE_MAX_CONNECTIONS per stream responder */
+    long max_connections;          /* PULSE_MAX_CONNECTIONS per stream responder, at most web_max_streams */
+    long web_max_streams;          /* PULSE_WEB_MAX_STREAMS: streams the web server in front leaves room for */
     long max_per_topic;            /* PULSE_MAX_PER_TOPIC */
     long retention;                /* PULSE_RETENTION: events kept */
     long max_body;                 /* PULSE_MAX_BODY: request body bytes */

@@ -341,9 +341,43 @@ static int conn_flush(struct conn *c)
     return 0;
 }
 
+/* Lets go of a client that has fallen stream_queue frames behind. The
+ * frames it has not started to receive are dropped, and its FastCGI
+ * request ends with FCGI_END_REQUEST after the frame already partly
+ * written, if any (a frame holds whole events, so the client ends on a
+ * whole event). The web server then finishes the response as usual;
+ * closing the socket instead reads as a crashed backend to lighttpd, two
+ * "perhaps the fastcgi process died" lines in its error log per client.
+ * The client resumes by Last-Event-ID from its last event: nothing is
+ * lost. The connection closes once the end is written (conn_on_io), or
+ * when the web server hangs up first. */
+static void conn_end_slow(struct conn *c)
+{
+    buf_t recs = {0};
+    struct frame *end;
+    uint32_t keep = c->qoff > 0 ? 1 : 0;
+
+    metrics_add(M_SLOW_CONSUMERS, 1);
+    while (c->qlen > keep) {
+        c->qlen--;
+        frame_unref(c->q[(c->qhead + c->qlen) % c->qcap]);
+    }
+    c->state = C_CLOSING; /* no more events, pings or replay */
+    c->replaying = 0;
+    fcgi_end(&recs, c->reqid);
+    end = frame_from_records(&recs);
+    buf_free(&recs);
+    /* Cannot fail: at most one frame is left and stream_queue >= 128. */
+    if (queue_push(c, end) != 0)
+        conn_close(c);
+    frame_unref(end);
+    if (c->state == C_CLOSING && conn_flush(c) == 0 && c->qlen == 0)
+        conn_close(c);
+}
+
 /* Queues f for c (a private copy when c's request id differs) and writes.
- * A client that has fallen stream_queue frames behind is dropped: it will
- * resume by Last-Event-ID, so dropping loses nothing. 0, or -1 if closed. */
+ * A client that has fallen stream_queue frames behind is let go (see
+ * conn_end_slow). 0, or -1 if the stream is over. */
 static int conn_send(struct conn *c, struct frame *f)
 {
     struct frame *own = NULL;
@@ -360,9 +394,8 @@ static int conn_send(struct conn *c, struct frame *f)
         f = own;
     }
     if (queue_push(c, f) != 0) {
-        metrics_add(M_SLOW_CONSUMERS, 1);
-        conn_close(c);
         frame_unref(own);
+        conn_end_slow(c);
         return -1;
     }
     frame_unref(own);

@@ -130,8 +130,9 @@ int main(void)
         subscriber_start(pulse_cfg, on_news);
         relay_start(pulse_cfg, db);
     }
-    log_info("streaming (%s%s, log at id %lld)", pulse_cfg->role == ROLE_EDGE ? "edge mirroring " : "",
-             config_redis_enabled(pulse_cfg) ? "redis" : "local", (long long)stream_high_water());
+    log_info("streaming (%s%s, log at id %lld, at most %ld streams)",
+             pulse_cfg->role == ROLE_EDGE ? "edge mirroring " : "", config_redis_enabled(pulse_cfg) ? "redis" : "local",
+             (long long)stream_high_water(), pulse_cfg->max_connections);
     run();
     rc = 0;
 out:

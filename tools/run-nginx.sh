@@ -2,20 +2,40 @@
 # run-nginx.sh - runs Pulse behind nginx in the foreground (make run-nginx).
 #
 # Reads PORT, PULSE_HOST, PULSE_ROOT, PULSE_DATA, PULSE_BIN, PULSE_WORKERS
-# and passes every other variable (PULSE_*, REDIS_*, secrets) on to the
-# FastCGI processes. Starts the request pool (pulse-api supervising
-# PULSE_WORKERS workers), the batching responder (pulse-batch) and the
-# stream responder with spawn-fcgi, then
-# nginx; restarts any of them that dies (nginx will not); stops
-# everything it started, by PID, on SIGINT or SIGTERM.
+# (and NGINX_WORKERS, PULSE_MAX_PER_CLIENT when set) and passes every other
+# variable (PULSE_*, REDIS_*, secrets) on to the FastCGI processes. Starts
+# the request pool (pulse-api supervising PULSE_WORKERS workers), the
+# batching responder (pulse-batch) and the stream responder with
+# spawn-fcgi, then nginx; restarts any of them that dies (nginx will not);
+# stops everything it started, by PID, on SIGINT or SIGTERM.
 set -eu
 : "${PORT:?}" "${PULSE_HOST:?}" "${PULSE_ROOT:?}" "${PULSE_DATA:?}" "${PULSE_BIN:?}" "${PULSE_WORKERS:?}"
 mkdir -p -m 700 "$PULSE_DATA"  # (it holds the database: keys, tokens, wallets)
 data=$(cd "$PULSE_DATA" && pwd)
 mkdir -p -m 700 "$data/nginx-tmp"
+workers=${NGINX_WORKERS:-2}
+case "$workers" in
+    ''|*[!0-9]*|0) echo "run-nginx: NGINX_WORKERS=$workers: expected a positive integer" >&2; exit 2 ;;
+esac
+per_client=${PULSE_MAX_PER_CLIENT:-100}
+case "$per_client" in
+    ''|*[!0-9]*) echo "run-nginx: PULSE_MAX_PER_CLIENT=$per_client: expected an integer from 0 to 65535" >&2; exit 2 ;;
+esac
+if [ "$per_client" -gt 65535 ]; then
+    echo "run-nginx: PULSE_MAX_PER_CLIENT=$per_client: expected an integer from 0 to 65535" >&2
+    exit 2
+fi
+# 0 = no limit: nginx's limit_conn takes 1-65535, so the line goes.
+limit="s|@PULSE_MAX_PER_CLIENT@|$per_client|g"
+[ "$per_client" -eq 0 ] && limit="s|limit_conn pulse_clients @PULSE_MAX_PER_CLIENT@;|# no per-client limit (PULSE_MAX_PER_CLIENT=0)|"
 sed -e "s|@PORT@|$PORT|g" -e "s|@PULSE_HOST@|$PULSE_HOST|g" -e "s|@PULSE_ROOT@|$PULSE_ROOT|g" \
-    -e "s|@PULSE_DATA@|$data|g" -e "s|@NGINX_USER@|$(id -un)|g" -e "s|@WORKERS@|${NGINX_WORKERS:-2}|g" \
+    -e "s|@PULSE_DATA@|$data|g" -e "s|@NGINX_USER@|$(id -un)|g" -e "s|@WORKERS@|$workers|g" -e "$limit" \
     "$PULSE_ROOT/nginx.conf" > "$data/nginx.conf"
+# The streams nginx holds with room to spare (see worker_connections in
+# nginx.conf): pulse-stream refuses more with 503 + Retry-After.
+conns=$(sed -n 's/^[[:space:]]*worker_connections[[:space:]]*\([0-9][0-9]*\);.*/\1/p' "$data/nginx.conf")
+[ -n "$conns" ] || { echo "run-nginx: no worker_connections in nginx.conf" >&2; exit 2; }
+web_streams=$((workers * conns * 45 / 100))
 
 api= batch= stream= nginx=
 stop() {
@@ -35,7 +55,7 @@ start_batch() {
     batch=$!
 }
 start_stream() {
-    spawn-fcgi -n -b 4096 -s "$data/pulse-stream.sock" -- "$PULSE_BIN/pulse-stream" &
+    PULSE_WEB_MAX_STREAMS=$web_streams spawn-fcgi -n -b 4096 -s "$data/pulse-stream.sock" -- "$PULSE_BIN/pulse-stream" &
     stream=$!
 }
 

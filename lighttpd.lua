@@ -1,0 +1,115 @@
+-- lighttpd.lua - the mod_magnet script of lighttpd.conf (Debian package
+-- lighttpd-modules-lua). lighttpd runs it for two kinds of request:
+--
+-- 1. A stream request (GET /api/events/stream, /api/topup/stream,
+--    /api/live/rooms/{id}/stream): a client address that already holds
+--    PULSE_MAX_PER_CLIENT connections (default 100, 0 = no limit) gets 429
+--    with Retry-After instead of one more long-lived connection. lighttpd
+--    1.4.69 has no per-address limit of its own (mod_evasive was removed in
+--    1.4.68; upstream points to mod_magnet for it).
+--
+-- 2. Its server.error-handler, /_pulse/error: lighttpd's own error answers
+--    (a POST without Content-Length gets 411 before any module runs, a
+--    FastCGI process that died or cannot be reached gives 500/503, a 413
+--    above server.max-request-size, 404 for a missing file...) in Pulse's
+--    error shape {"error":{"code":...,"message":...}} instead of lighttpd's
+--    HTML page; a backend failure becomes 503 with Retry-After, since the
+--    process is restarted at once and a retry is the right move.
+--
+-- Pulse's own answers never come here: lighttpd calls the error handler
+-- only for errors it produced itself (server.error-intercept is off).
+-- The whole chunk runs once per request; a return of 200 or more is the
+-- response status, nothing (nil) lets the request go on.
+
+local r = lighty.r
+
+-- Retry-After of every 429 and 503 answered here: what Pulse itself sends.
+local RETRY_AFTER = "5"
+
+local function answer(status, code, message)
+  r.resp_header["Content-Type"] = "application/json; charset=utf-8"
+  r.resp_header["Cache-Control"] = "no-store"
+  if status == 429 or status == 503 then
+    r.resp_header["Retry-After"] = RETRY_AFTER
+  end
+  -- code and message are constants below: no JSON escaping is needed
+  r.resp_body.set({ '{"error":{"code":"', code, '","message":"', message, '"}}' })
+  return status
+end
+
+-- PULSE_MAX_PER_CLIENT: unset or empty means the default; anything but an
+-- integer 0-65535 is an error (every stream then fails loudly, with the
+-- reason in lighttpd's error log, rather than running without a limit).
+local function client_limit()
+  local v = os.getenv("PULSE_MAX_PER_CLIENT")
+  if v == nil or v == "" then
+    return 100
+  end
+  if not v:match("^%d+$") or tonumber(v) > 65535 then
+    error("PULSE_MAX_PER_CLIENT=" .. v .. ": expected an integer from 0 to 65535")
+  end
+  return tonumber(v)
+end
+
+local function stream_guard()
+  local limit = client_limit()
+  -- Fewer connections open in all than the limit: nobody can be over it,
+  -- and the walk over every connection below is skipped.
+  if limit == 0 or lighty.server.stats["clients_open"] <= limit then
+    return nil
+  end
+  local addr = r.req_attr["request.remote-addr"]
+  local held = 0
+  for other in lighty.server.irequests() do
+    if other.req_attr["request.remote-addr"] == addr then
+      held = held + 1
+    end
+  end
+  -- held counts this request's own connection too
+  if held > limit then
+    return answer(429, "too_many_connections",
+      "this address holds too many connections; close some or retry later")
+  end
+  return nil
+end
+
+-- lighttpd's own statuses, in the error shape of Pulse's (API.md).
+local ERRORS = {
+  [400] = { "bad_request", "the request is malformed" },
+  [403] = { "forbidden", "access to this resource is not allowed" },
+  [404] = { "not_found", "no such resource" },
+  [405] = { "method_not_allowed", "this method is not allowed here" },
+  [408] = { "request_timeout", "the request was not received in time" },
+  [411] = { "length_required",
+            "a POST needs a Content-Length header; send Content-Length: 0 for an empty body (curl -d '')" },
+  [413] = { "body_too_large", "the request body is too large" },
+  [414] = { "uri_too_long", "the request URI is too long" },
+  [416] = { "range_not_satisfiable", "the requested range is not satisfiable" },
+  [417] = { "expectation_failed", "the Expect header is not supported" },
+  [431] = { "headers_too_large", "the request headers are too large" },
+  [501] = { "not_implemented", "this method is not implemented" },
+  [505] = { "http_version_not_supported", "this HTTP version is not supported" },
+}
+
+local function error_document()
+  local status = tonumber(r.req_env["REDIRECT_STATUS"] or "")
+  if status == nil then
+    -- asked for directly, not as lighttpd's error handler
+    return answer(404, "not_found", "no such resource")
+  end
+  local e = ERRORS[status]
+  if e ~= nil then
+    return answer(status, e[1], e[2])
+  end
+  if status >= 500 then
+    -- A FastCGI process died mid-request or cannot be reached yet: it is
+    -- being restarted (by lighttpd, or by pulse-api's own supervisor).
+    return answer(503, "unavailable", "the service is restarting a process; retry shortly")
+  end
+  return answer(status, "http_error", "the request failed")
+end
+
+if r.req_attr["uri.path"] == "/_pulse/error" then
+  return error_document()
+end
+return stream_guard()

@@ -341,43 +341,44 @@ static int conn_flush(struct conn *c)
     return 0;
 }
 
-/* Lets go of a client that has fallen stream_queue frames behind. The
- * frames it has not started to receive are dropped, and its FastCGI
- * request ends with FCGI_END_REQUEST after the frame already partly
- * written, if any (a frame holds whole events, so the client ends on a
- * whole event). The web server then finishes the response as usual;
- * closing the socket instead reads as a crashed backend to lighttpd, two
- * "perhaps the fastcgi process died" lines in its error log per client.
- * The client resumes by Last-Event-ID from its last event: nothing is
- * lost. The connection closes once the end is written (conn_on_io), or
- * when the web server hangs up first. */
-static void conn_end_slow(struct conn *c)
+/* Ends a stream on our side, saying why in a last comment. The frames the
+ * client has not started to receive are dropped, and its FastCGI request
+ * ends with FCGI_END_REQUEST after the frame already partly written, if
+ * any (a frame holds whole events, so the client ends on a whole event).
+ * The web server then finishes the response as usual; closing the socket
+ * instead reads as a crashed backend to lighttpd, two "perhaps the fastcgi
+ * process died" lines in its error log per stream. EventSource reconnects
+ * from its last event: nothing is lost. The connection closes once the end
+ * is written (conn_on_io), or when the web server hangs up first. */
+static void conn_end(struct conn *c, const char *why)
 {
-    buf_t recs = {0};
+    buf_t text = {0}, recs = {0};
     struct frame *end;
     uint32_t keep = c->qoff > 0 ? 1 : 0;
 
-    metrics_add(M_SLOW_CONSUMERS, 1);
     while (c->qlen > keep) {
         c->qlen--;
         frame_unref(c->q[(c->qhead + c->qlen) % c->qcap]);
     }
     c->state = C_CLOSING; /* no more events, pings or replay */
     c->replaying = 0;
+    sse_comment(&text, why);
+    fcgi_stdout(&recs, c->reqid, text.p, text.len);
     fcgi_end(&recs, c->reqid);
     end = frame_from_records(&recs);
-    buf_free(&recs);
     /* Cannot fail: at most one frame is left and stream_queue >= 128. */
     if (queue_push(c, end) != 0)
         conn_close(c);
     frame_unref(end);
     if (c->state == C_CLOSING && conn_flush(c) == 0 && c->qlen == 0)
         conn_close(c);
+    buf_free(&text);
+    buf_free(&recs);
 }
 
 /* Queues f for c (a private copy when c's request id differs) and writes.
  * A client that has fallen stream_queue frames behind is let go (see
- * conn_end_slow). 0, or -1 if the stream is over. */
+ * conn_end). 0, or -1 if the stream is over. */
 static int conn_send(struct conn *c, struct frame *f)
 {
     struct frame *own = NULL;
@@ -395,7 +396,8 @@ static int conn_send(struct conn *c, struct frame *f)
     }
     if (queue_push(c, f) != 0) {
         frame_unref(own);
-        conn_end_slow(c);
+        metrics_add(M_SLOW_CONSUMERS, 1);
+        conn_end(c, "too far behind: reconnect to resume");
         return -1;
     }
     frame_unref(own);
@@ -555,26 +557,6 @@ static void respond_error(struct conn *c, const struct stream_req *r)
     frame_unref(f);
     free(json);
     buf_free(&head);
-    buf_free(&recs);
-}
-
-/* Ends a stream on our side: a last comment saying why, then END_REQUEST,
- * so the web server finishes the response cleanly and EventSource
- * reconnects (from its last id). The struct closes once that is written. */
-static void conn_end(struct conn *c, const char *why)
-{
-    buf_t text = {0}, recs = {0};
-    struct frame *f;
-
-    sse_comment(&text, why);
-    fcgi_stdout(&recs, c->reqid, text.p, text.len);
-    fcgi_end(&recs, c->reqid);
-    f = frame_from_records(&recs);
-    c->state = C_CLOSING;
-    if (conn_send(c, f) == 0 && c->qlen == 0)
-        conn_close(c);
-    frame_unref(f);
-    buf_free(&text);
     buf_free(&recs);
 }
 

@@ -381,29 +381,38 @@ static struct frame *event_frame(int64_t id, const char *type, const char *env, 
 
 /* ---- replay ---- */
 
-/* Appends `event: reset` to text: the client cannot resume from last_id
- * (history_expired or unknown_id) and refetches state. Its id is the
- * high-water mark, so the browser's next reconnect resumes from there. */
-static void reset_event(buf_t *text, const char *reason, long long last_id)
+/* Appends `event: reset` with id `at` to text: the client cannot resume
+ * from last_id (history_expired or unknown_id) and refetches state; the
+ * browser's next reconnect resumes from `at`. */
+static void reset_event_at(buf_t *text, int64_t at, const char *reason, long long last_id)
 {
     buf_t data = {0};
 
     buf_printf(&data, "{\"reason\":\"%s\",\"last_event_id\":%lld}", reason, last_id);
-    sse_event(text, high_water, "reset", data.p, data.len);
+    sse_event(text, at, "reset", data.p, data.len);
     buf_free(&data);
     metrics_add(M_RESETS, 1);
 }
 
-/* Sends a reset on a stream and puts it live at the high-water mark. */
-static void conn_reset(struct conn *c, const char *reason, long long last_id)
+/* A reset whose id is the high-water mark. */
+static void reset_event(buf_t *text, const char *reason, long long last_id)
+{
+    reset_event_at(text, high_water, reason, last_id);
+}
+
+/* Sends a reset on a stream and puts it live at `at` (the high-water mark
+ * or beyond: the state the client refetches holds the log up to it). */
+static void conn_reset(struct conn *c, const char *reason, long long last_id, int64_t at)
 {
     buf_t text = {0};
     struct frame *f;
 
-    reset_event(&text, reason, last_id);
+    if (at < high_water)
+        at = high_water;
+    reset_event_at(&text, at, reason, last_id);
     f = frame_from_sse(&text, SHARED_REQUEST_ID);
     c->replaying = 0;
-    c->last_sent = high_water;
+    c->last_sent = at;
     conn_send(c, f);
     frame_unref(f);
     buf_free(&text);
@@ -449,8 +458,7 @@ static void replay_step(struct conn *c)
 {
     const char *topics[STORE_MAX_TOPICS];
     struct replay_batch b = {c, {0}, 0};
-    int64_t pruned, last;
-    int i, count, rc;
+    int i, count, rc, lost;
 
     for (i = 0; i < c->ntopics; i++)
         topics[i] = c->subs[i].t->name;
@@ -458,14 +466,14 @@ static void replay_step(struct conn *c)
         /* The retention check and the batch share one read snapshot: a
          * prune between batches (a slow client) must become a reset, never
          * a silent gap. */
-        if (db_begin(db, 0) != 0 || store_bounds(db, &pruned, &last) != 0) {
+        if (db_begin(db, 0) != 0 || store_pruned_after(db, topics, c->ntopics, c->cursor, &lost) != 0) {
             db_rollback(db);
             conn_close(c); /* the client resumes from what it got */
             return;
         }
-        if (pruned > c->cursor) {
+        if (lost) {
             db_rollback(db);
-            conn_reset(c, "history_expired", c->cursor);
+            conn_reset(c, "history_expired", c->cursor, high_water);
             return;
         }
         b.n = 0;
@@ -549,7 +557,7 @@ full:
 
 /* The response head, the retry hint and a comment, then (on resume) either
  * a reset or the replay of what the client missed. */
-static void start_stream(struct conn *c, const struct stream_req *r, int64_t pruned, int64_t last)
+static void start_stream(struct conn *c, const struct stream_req *r, int expired, int64_t last)
 {
     buf_t text = {0};
     struct frame *f;
@@ -569,7 +577,7 @@ static void start_stream(struct conn *c, const struct stream_req *r, int64_t pru
              * will be, in order. (An edge cannot tell this from a replaced
              * database; the primary can, and says unknown_id.) */
             c->last_sent = r->last_id;
-        } else if (r->last_id > last || r->last_id < pruned) {
+        } else if (r->last_id > last || expired) {
             reset_event(&text, r->last_id > last ? "unknown_id" : "history_expired", r->last_id);
             /* The client refetches its state, which holds the log up to
              * last at least: what follows the reset starts after it, even
@@ -594,7 +602,7 @@ static void handshake_done(struct conn *c)
 {
     struct stream_req r;
     int64_t pruned = 0, last = 0;
-    int i, j, n = 0;
+    int i, j, n = 0, expired = 0;
 
     stream_req_parse(db, &c->in.params, (long long)time(NULL), &r);
     buf_free(&c->in.params);
@@ -616,7 +624,9 @@ static void handshake_done(struct conn *c)
         r.message = "this edge is still copying the event log from Redis; retry shortly";
     }
     /* The log's bounds decide a resume; unreadable now, the client retries. */
-    if (r.status == 200 && r.has_last_id && store_bounds(db, &pruned, &last) != 0) {
+    if (r.status == 200 && r.has_last_id &&
+        (store_bounds(db, &pruned, &last) != 0 ||
+         store_pruned_after(db, (const char *const *)r.topics, (size_t)r.ntopics, r.last_id, &expired) != 0)) {
         r.status = 503;
         r.code = "unavailable";
         r.message = "the event log is busy; retry shortly";
@@ -629,7 +639,7 @@ static void handshake_done(struct conn *c)
         list_add(&streams, c);
         subscribe(c, r.topics, r.ntopics);
         metrics_set(M_STREAMS_OPEN, streams.count);
-        start_stream(c, &r, pruned, last);
+        start_stream(c, &r, expired, last);
     }
     stream_req_free(&r);
 }
@@ -728,33 +738,46 @@ static int dispatch_row(void *arg, int64_t id, const char *topic, const char *ty
 }
 
 /* The log was pruned past what this responder delivered (it fell more
- * than PULSE_RETENTION behind): every live stream missed events, so each
- * gets a reset rather than a silent gap. */
-static void reset_all(int64_t pruned)
+ * than a topic's PULSE_RETENTION behind, or past PULSE_RETENTION_S): each
+ * live stream that missed an event of ITS topics gets a reset rather than
+ * a silent gap, and goes live at `last`; the others go on untouched.
+ * Every id up to `pruned` is gone whatever the topic. */
+static void reset_pruned(int64_t pruned, int64_t last)
 {
+    const char *topics[STORE_MAX_TOPICS];
     struct conn *c, *next;
     int64_t from = high_water;
+    int i, lost;
 
-    high_water = pruned;
     for (c = streams.head; c != NULL; c = next) {
         next = c->next;
-        if (c->state == C_STREAM && !c->replaying)
-            conn_reset(c, "history_expired", from);
+        if (c->state != C_STREAM || c->replaying)
+            continue;
+        for (i = 0; i < c->ntopics; i++)
+            topics[i] = c->subs[i].t->name;
+        /* it has every event of its topics up to here */
+        if (store_pruned_after(db, topics, c->ntopics, c->last_sent > from ? c->last_sent : from, &lost) != 0)
+            conn_close(c); /* it resumes, and is told then */
+        else if (lost)
+            conn_reset(c, "history_expired", from, last);
     }
+    if (pruned > high_water)
+        high_water = pruned;
 }
 
 void stream_pump(void)
 {
     int64_t pruned, last;
-    int count, rc;
+    int count, rc, lost;
 
     do {
-        if (db_begin(db, 0) != 0 || store_bounds(db, &pruned, &last) != 0) {
+        if (db_begin(db, 0) != 0 || store_bounds(db, &pruned, &last) != 0 ||
+            store_pruned_after(db, NULL, 0, high_water, &lost) != 0) {
             db_rollback(db);
             return; /* busy database: the next wake-up or tail poll retries */
         }
-        if (pruned > high_water)
-            reset_all(pruned);
+        if (lost)
+            reset_pruned(pruned, last);
         if (streams.head == NULL) {
             /* Nobody to deliver to (a new stream replays from the log up
              * to high_water first): no envelopes to build. */

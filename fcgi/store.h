@@ -1,5 +1,6 @@
 /* store.h - the event log: append inside the caller's transaction, read
- * back in id order, prune by retention.
+ * back in id order, prune by retention (per topic, and by age) and tell a
+ * resuming client whether anything of ITS topics was pruned.
  *
  * An id is SQLite's next rowid, one above the newest row (which
  * store_prune never deletes), assigned under SQLite's single write lock, so

@@ -89,8 +89,10 @@ class Response:
         return self.headers.get(name.lower())
 
 
-def http(port, method, path, body=None, headers=None, raw=None, timeout=10):
-    """One HTTP/1.0 request; returns Response. body: dict (sent as JSON) or bytes."""
+def http(port, method, path, body=None, headers=None, raw=None, timeout=10, source=None):
+    """One HTTP/1.0 request; returns Response. body: dict (sent as JSON) or bytes.
+    source: the local address to send from (another loopback address, such as
+    127.0.0.2, is another client to the web server)."""
     data = raw if raw is not None else (json.dumps(body).encode() if isinstance(body, (dict, list)) else
                                         (body.encode() if isinstance(body, str) else body))
     h = {"Host": "127.0.0.1"}
@@ -99,7 +101,8 @@ def http(port, method, path, body=None, headers=None, raw=None, timeout=10):
         h["Content-Length"] = str(len(data))
     h.update(headers or {})
     req = "%s %s HTTP/1.0\r\n%s\r\n" % (method, path, "".join("%s: %s\r\n" % kv for kv in h.items()))
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout,
+                                 source_address=(source, 0) if source else None)
     try:
         s.sendall(req.encode() + (data or b""))
         chunks = []

@@ -5,9 +5,6 @@ client used to count as thousands of viewers and push a `viewers` event per
 request into the log. Now joins and leaves are rate limited per viewer and
 per client address (REMOTE_ADDR, which both web servers pass), and one
 address counts as at most PULSE_GUESTS_PER_ADDR guests in a room."""
-import json
-import socket
-
 import harness
 from harness import token
 
@@ -23,33 +20,8 @@ def make_room(a):
 
 
 def http_from(source, port, method, path, body=None, headers=None):
-    """harness.http, from another loopback address (another client as the
-    web server sees it)."""
-    data = json.dumps(body).encode() if body is not None else None
-    h = {"Host": "127.0.0.1"}
-    if data is not None:
-        h["Content-Type"] = "application/json"
-        h["Content-Length"] = str(len(data))
-    h.update(headers or {})
-    req = "%s %s HTTP/1.0\r\n%s\r\n" % (method, path, "".join("%s: %s\r\n" % kv for kv in h.items()))
-    s = socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
-    chunks = []
-    try:
-        s.sendall(req.encode() + (data or b""))
-        while True:
-            c = s.recv(65536)
-            if not c:
-                break
-            chunks.append(c)
-    finally:
-        s.close()
-    head, _, payload = b"".join(chunks).partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    hdrs = {}
-    for ln in lines[1:]:
-        k, _, v = ln.partition(":")
-        hdrs[k.strip().lower()] = v.strip()
-    return harness.Response(int(lines[0].split()[1]), hdrs, payload.decode("utf-8", "replace"))
+    """A request from another client address, as the web server sees it."""
+    return harness.http(port, method, path, body, headers=headers, source=source)
 
 
 def refused(r):

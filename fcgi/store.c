@@ -277,11 +277,11 @@ static int query_ints(struct db *db, enum sql_id id, const char *text, const int
 
 int store_pruned_after(struct db *db, const char *const *topics, size_t ntopics, int64_t after, int *pruned)
 {
-    sqlite3_stmt *st = db_stmt(db, ntopics == 0 ? SQL_EVENT_PRUNED_ANY : SQL_EVENT_PRUNED_TOPICS);
+    sqlite3_stmt *st = db_stmt(db, SQL_EVENT_PRUNED_TOPICS);
     size_t i;
     int rc = -1;
 
-    if (st == NULL || ntopics > STORE_MAX_TOPICS || db_bind_int64(st, 1, after) != 0)
+    if (st == NULL || ntopics == 0 || ntopics > STORE_MAX_TOPICS || db_bind_int64(st, 1, after) != 0)
         goto out;
     /* Unused slots stay NULL, which the query skips. */
     for (i = 0; i < ntopics; i++)
@@ -296,6 +296,24 @@ int store_pruned_after(struct db *db, const char *const *topics, size_t ntopics,
 out:
     db_done(st);
     return rc;
+}
+
+int store_topics_pruned_after(struct db *db, int64_t after, store_topic_cb cb, void *arg)
+{
+    sqlite3_stmt *st = db_stmt(db, SQL_EVENT_TOPICS_PRUNED_AFTER);
+    int step = SQLITE_ERROR;
+
+    if (st != NULL && db_bind_int64(st, 1, after) == 0) {
+        while ((step = sqlite3_step(st)) == SQLITE_ROW)
+            if (cb(arg, (const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1)) != 0) {
+                step = SQLITE_DONE;
+                break;
+            }
+        if (step != SQLITE_DONE)
+            log_error("reading what was pruned: %s", sqlite3_errmsg(db_handle(db)));
+    }
+    db_done(st);
+    return step == SQLITE_DONE ? 0 : -1;
 }
 
 int store_mark_gap(struct db *db, int64_t upto)

@@ -42,13 +42,21 @@ int store_envelopes(struct db *db, struct event *evs, size_t n);
 int store_bounds(struct db *db, int64_t *pruned_upto, int64_t *last_id);
 
 /* Whether a client that has every event of the given topics
- * (1..STORE_MAX_TOPICS; 0: of any topic) up to id `after` can go on from
- * the log: *pruned gets 1 when one of their events with id > after may be
- * gone (pruned by their topic's retention, by age, or missing from an
- * edge's copy), so the client must get a reset; 0 when every one of them
- * is still in the log. Pruning one topic never sets it for another. 0 or
- * -1. */
+ * (1..STORE_MAX_TOPICS) up to id `after` can go on from the log: *pruned
+ * gets 1 when one of their events with id > after may be gone (pruned by
+ * their topic's retention, by age, or missing from an edge's copy), so the
+ * client must get a reset; 0 when every one of them is still in the log.
+ * Pruning one topic never sets it for another. 0 or -1. */
 int store_pruned_after(struct db *db, const char *const *topics, size_t ntopics, int64_t after, int *pruned);
+
+/* Called with a topic and the highest of its ids pruned; the string is
+ * valid only during the call. A non-zero return stops the read. */
+typedef int (*store_topic_cb)(void *arg, const char *topic, int64_t pruned_upto);
+
+/* Every topic one of whose events with id > after was pruned by its
+ * retention (those pruned by age or missing in a gap are every topic's:
+ * see store_bounds). 0 or -1. */
+int store_topics_pruned_after(struct db *db, int64_t after, store_topic_cb cb, void *arg);
 
 /* Called once per row, in id order; a non-zero return stops the read. The
  * strings are valid only during the call. */

@@ -737,47 +737,60 @@ static int dispatch_row(void *arg, int64_t id, const char *topic, const char *ty
     return 0;
 }
 
-/* The log was pruned past what this responder delivered (it fell more
- * than a topic's PULSE_RETENTION behind, or past PULSE_RETENTION_S): each
- * live stream that missed an event of ITS topics gets a reset rather than
- * a silent gap, and goes live at `last`; the others go on untouched.
- * Every id up to `pruned` is gone whatever the topic. */
-static void reset_pruned(int64_t pruned, int64_t last)
-{
-    const char *topics[STORE_MAX_TOPICS];
-    struct conn *c, *next;
-    int64_t from = high_water;
-    int i, lost;
+struct pruned_scan {
+    int64_t from;   /* every live stream has its topics' events up to here */
+    int64_t last;   /* the log's head: where a reset stream goes on from */
+};
 
-    for (c = streams.head; c != NULL; c = next) {
-        next = c->next;
-        if (c->state != C_STREAM || c->replaying)
-            continue;
-        for (i = 0; i < c->ntopics; i++)
-            topics[i] = c->subs[i].t->name;
-        /* it has every event of its topics up to here */
-        if (store_pruned_after(db, topics, c->ntopics, c->last_sent > from ? c->last_sent : from, &lost) != 0)
-            conn_close(c); /* it resumes, and is told then */
-        else if (lost)
-            conn_reset(c, "history_expired", from, last);
+/* A topic pruned past what this responder delivered: each live stream of
+ * it that had not got the topic's last pruned event missed it, and gets a
+ * reset. One reset is enough: the stream goes on from `last`, past it. */
+static int reset_topic(void *arg, const char *name, int64_t pruned_upto)
+{
+    struct pruned_scan *scan = arg;
+    struct topic *t = topic_find(name);
+    struct sub *s;
+
+    for (s = t != NULL ? t->subs : NULL; s != NULL; s = s->next) {
+        struct conn *c = s->c; /* may close: its struct (and sub) live until reap */
+        if (c->state == C_STREAM && !c->replaying && c->last_sent < pruned_upto)
+            conn_reset(c, "history_expired", scan->from, scan->last);
     }
-    if (pruned > high_water)
+    return 0;
+}
+
+/* The log was pruned past what this responder delivered (it fell more
+ * than a topic's PULSE_RETENTION behind): the live streams of the pruned
+ * topics get a reset rather than a silent gap; the others go on untouched.
+ * Every id up to `pruned` is gone whatever the topic (by age, or an edge's
+ * gap): past the high-water mark, every live stream gets one. Costs one
+ * index probe while nothing is pruned past the mark. 0 or -1. */
+static int reset_pruned(int64_t pruned, int64_t last)
+{
+    struct pruned_scan scan = {high_water, last};
+    struct conn *c, *next;
+
+    if (pruned > high_water) {
+        for (c = streams.head; c != NULL; c = next) {
+            next = c->next;
+            if (c->state == C_STREAM && !c->replaying && c->last_sent < pruned)
+                conn_reset(c, "history_expired", scan.from, last);
+        }
         high_water = pruned;
+    }
+    return store_topics_pruned_after(db, scan.from, reset_topic, &scan);
 }
 
 void stream_pump(void)
 {
     int64_t pruned, last;
-    int count, rc, lost;
+    int count, rc;
 
     do {
-        if (db_begin(db, 0) != 0 || store_bounds(db, &pruned, &last) != 0 ||
-            store_pruned_after(db, NULL, 0, high_water, &lost) != 0) {
+        if (db_begin(db, 0) != 0 || store_bounds(db, &pruned, &last) != 0 || reset_pruned(pruned, last) != 0) {
             db_rollback(db);
             return; /* busy database: the next wake-up or tail poll retries */
         }
-        if (lost)
-            reset_pruned(pruned, last);
         if (streams.head == NULL) {
             /* Nobody to deliver to (a new stream replays from the log up
              * to high_water first): no envelopes to build. */

@@ -50,10 +50,10 @@ SELECT (SELECT v FROM meta WHERE k = 'pruned_upto') > ?1
                WHERE t.topic IS NOT NULL
                  AND COALESCE(r.pruned_upto, (SELECT v FROM meta WHERE k = 'aged_upto')) > ?1);
 
--- The same for any topic at all.
--- name: event_pruned_any
-SELECT max((SELECT v FROM meta WHERE k = 'pruned_upto'), (SELECT v FROM meta WHERE k = 'aged_upto'),
-           COALESCE((SELECT max(pruned_upto) FROM topic_retention), 0)) > ?1;
+-- The topics with an event of id > ?1 pruned (through the index: in a
+-- healthy log, none).
+-- name: event_topics_pruned_after
+SELECT topic, pruned_upto FROM topic_retention WHERE pruned_upto > ?1;
 
 -- counted_upto, aged_upto, the oldest and the newest id.
 -- name: event_prune_state

@@ -105,9 +105,11 @@ def test_a_stream_responder_that_fell_behind_resets_only_the_streams_of_pruned_t
     a = env.instance(env=dict(SLOW_POLL_ENV, PULSE_RETENTION="5"))
     sq = a.sse("/api/events/stream?topic=room:quiet")
     sb = a.sse("/api/events/stream?topic=room:busy")
+    both = a.sse("/api/events/stream?topic=room:busy&topic=room:quiet")
     q1 = publish(a, "room:quiet", 1)
     b1 = publish(a, "room:busy", 1)
     assert int(sq.next_event()["id"]) == q1[0] and int(sb.next_event()["id"]) == b1[0]
+    assert [int(e["id"]) for e in both.events(2)] == q1 + b1
     pid = a.stream_pid()
     os.kill(pid, signal.SIGSTOP)
     try:
@@ -126,11 +128,15 @@ def test_a_stream_responder_that_fell_behind_resets_only_the_streams_of_pruned_t
     ev = sb.next_event()
     assert ev["event"] == "reset" and ev["json"] == {"reason": "history_expired", "last_event_id": b1[0]}, ev
     assert int(ev["id"]) == q2[0]
+    # a stream of both topics gets one reset, and what follows it
+    ev = both.next_event()
+    assert (ev["event"], int(ev["id"]), ev["json"]["last_event_id"]) == ("reset", q2[0], b1[0]), ev
     b2 = publish(a, "room:busy", 1)
     assert int(sb.next_event()["id"]) == b2[0]
     q3 = publish(a, "room:quiet", 1, 2)
     assert int(sq.next_event()["id"]) == q3[0]
-    assert sq.no_event(0.3) and sb.no_event(0.3)
+    assert [int(e["id"]) for e in both.events(2)] == b2 + q3
+    assert sq.no_event(0.3) and sb.no_event(0.3) and both.no_event(0.3)
 
 
 def edge_pair(env, primary_keep, edge_keep):

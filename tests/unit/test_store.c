@@ -5,6 +5,8 @@
 
 #include <time.h>
 
+#include "buf.h"
+
 #include "check.h"
 #include "unit_db.h"
 
@@ -167,6 +169,26 @@ static int lost(const char *topic, int64_t from)
     return pruned;
 }
 
+static int add_topic(void *arg, const char *topic, int64_t upto)
+{
+    buf_t *b = arg;
+
+    buf_printf(b, "%s%s<=%lld", b->len ? "," : "", topic, (long long)upto);
+    return 0;
+}
+
+/* The topics store_topics_pruned_after reports, as "room:a<=3,room:b<=7". */
+static const char *pruned_topics(int64_t from)
+{
+    static char out[256];
+    buf_t b = {0};
+
+    CHECK(store_topics_pruned_after(db, from, add_topic, &b) == 0);
+    snprintf(out, sizeof out, "%s", buf_str(&b));
+    buf_free(&b);
+    return out;
+}
+
 static int64_t bound_pruned(void)
 {
     int64_t pruned = -1, last = -1;
@@ -220,9 +242,10 @@ static void test_prune_per_topic(void)
     CHECK_INT_EQ(lost("room:zz", 0), 0);
     CHECK(store_pruned_after(db, ab, 2, 0, &p) == 0 && p == 1);
     CHECK(store_pruned_after(db, ab, 2, 1, &p) == 0 && p == 0);
-    CHECK(store_pruned_after(db, NULL, 0, 0, &p) == 0 && p == 1); /* any topic */
-    CHECK(store_pruned_after(db, NULL, 0, 1, &p) == 0 && p == 0);
     CHECK(store_pruned_after(db, ab, STORE_MAX_TOPICS + 1, 0, &p) == -1);
+    CHECK(store_pruned_after(db, ab, 0, 0, &p) == -1);
+    CHECK_STR_EQ(pruned_topics(0), "room:a<=1");
+    CHECK_STR_EQ(pruned_topics(1), "");
     CHECK_INT_EQ(store_prune(db, 1, NO_AGE_LIMIT, 100, now, &hint), 0); /* nothing more to do */
 
     /* room:b floods: one batch at a time, its oldest first, room:a untouched */
@@ -240,6 +263,9 @@ static void test_prune_per_topic(void)
     CHECK_STR_EQ(after(0, 100, 0), "3,12,13");
     CHECK_INT_EQ(lost("room:b", 10), 1);
     CHECK_INT_EQ(lost("room:b", 11), 0);
+    CHECK_STR_EQ(pruned_topics(0), "room:a<=1,room:b<=11");
+    CHECK_STR_EQ(pruned_topics(1), "room:b<=11");
+    CHECK_STR_EQ(pruned_topics(11), "");
     CHECK_INT_EQ(lost("room:a", 1), 0); /* still: nothing of room:a went */
     CHECK_STR_EQ(topics(ab + 1, 1, 1, 13), "3");
     CHECK(store_pruned_after(db, ab, 2, 1, &p) == 0 && p == 1); /* but room:b did */

@@ -29,12 +29,16 @@ struct config {
     long max_connections;          /* PULSE_MAX_CONNECTIONS per stream responder, at most web_max_streams */
     long web_max_streams;          /* PULSE_WEB_MAX_STREAMS: streams the web server in front leaves room for */
     long max_per_topic;            /* PULSE_MAX_PER_TOPIC */
-    long retention;                /* PULSE_RETENTION: events kept */
+    long retention;                /* PULSE_RETENTION: events kept per topic */
+    long retention_s;              /* PULSE_RETENTION_S: no event older than this is kept */
     long max_body;                 /* PULSE_MAX_BODY: request body bytes */
     long tail_poll_ms;             /* PULSE_TAIL_POLL_MS: safety-net log poll */
     long stream_queue;             /* PULSE_STREAM_QUEUE: events queued per slow client */
     long presence_ttl_s;           /* PULSE_PRESENCE_TTL_S: a viewer counts this long after joining */
     long chat_rate;                /* PULSE_CHAT_RATE: chat messages per user per second */
+    long join_rate;                /* PULSE_JOIN_RATE: joins and leaves per viewer per second */
+    long join_addr_rate;           /* PULSE_JOIN_ADDR_RATE: joins and leaves per client address per second */
+    long guests_per_addr;          /* PULSE_GUESTS_PER_ADDR: guest viewers per client address and room */
     long exit_with_parent;         /* PULSE_EXIT_WITH_PARENT: 1 when the spawner supervises us */
     long workers;                  /* PULSE_PREFORK: pulse-api forks and supervises this many */
     long role;                     /* PULSE_ROLE: enum pulse_role */

@@ -1,7 +1,9 @@
 /* http.c - query strings, ids and status lines (see http.h). */
 #include "http.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -252,4 +254,21 @@ int http_origin_allowed(const char *allowed, const char *origin)
         p = end ? end + 1 : p + strlen(p);
     }
     return 0;
+}
+
+void http_client_key(const char *remote_addr, buf_t *out)
+{
+    struct in6_addr a;
+    char text[INET6_ADDRSTRLEN];
+
+    if (remote_addr == NULL)
+        return;
+    if (inet_pton(AF_INET6, remote_addr, &a) == 1 && !IN6_IS_ADDR_V4MAPPED(&a)) {
+        memset(a.s6_addr + 8, 0, 8);
+        if (inet_ntop(AF_INET6, &a, text, sizeof text) != NULL) {
+            buf_printf(out, "%s/64", text);
+            return;
+        }
+    }
+    buf_puts(out, remote_addr);
 }

@@ -71,4 +71,11 @@ char *http_target_path(const char *uri);
  * longer than HTTP_ORIGIN_MAX. NULL allowed or origin: 0. */
 int http_origin_allowed(const char *allowed, const char *origin);
 
+/* Appends the client a request comes from as rate limits count it: its
+ * REMOTE_ADDR (both web servers pass it), an IPv6 address cut to its /64
+ * (what one subscriber is usually given: counting finer would let one
+ * client rotate addresses). NULL appends nothing: such requests share one
+ * budget. */
+void http_client_key(const char *remote_addr, buf_t *out);
+
 #endif

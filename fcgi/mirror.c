@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "config.h"
@@ -73,7 +74,8 @@ static const char *field(const redisReply *fields, const char *name)
 static int parse_entry(const redisReply *e, struct store_row *row, int64_t *prev)
 {
     const redisReply *fields;
-    const char *p;
+    const char *p, *f;
+    char *end;
 
     row->id = 0;
     if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 || e->element[0]->type != REDIS_REPLY_STRING)
@@ -83,6 +85,7 @@ static int parse_entry(const redisReply *e, struct store_row *row, int64_t *prev
     if (fields->type != REDIS_REPLY_ARRAY)
         return -1;
     p = field(fields, "p");
+    f = field(fields, "f");
     row->topic = field(fields, "t");
     row->type = field(fields, "y");
     row->ts = field(fields, "s");
@@ -92,6 +95,14 @@ static int parse_entry(const redisReply *e, struct store_row *row, int64_t *prev
     if (!http_valid_id(row->topic) || !http_valid_type(row->type))
         return -1;
     *prev = strtoll(p, NULL, 10);
+    /* f (optional): the primary pruned events of this topic up to it
+     * before relaying them */
+    row->pruned_upto = 0;
+    if (f != NULL) {
+        row->pruned_upto = strtoll(f, &end, 10);
+        if (end == f || *end != '\0' || row->pruned_upto < 0)
+            return -1;
+    }
     return 0;
 }
 
@@ -129,6 +140,10 @@ static int apply(struct db *d, const redisReply *entries, int64_t *stored)
             if (store_mark_gap(d, prev) != 0)
                 goto fail;
         }
+        /* Pruned on the primary before it was relayed: that topic's
+         * clients resuming from before it get a reset, no one else's. */
+        if (row.pruned_upto > 0 && store_mark_topic_gap(d, row.topic, row.pruned_upto) != 0)
+            goto fail;
         rc = store_mirror_event(d, &row);
         if (rc < 0)
             goto fail;
@@ -186,7 +201,7 @@ static void on_entries(redisAsyncContext *c, void *r, void *priv)
         rasync_drop(&ra, "cannot store mirrored events");
         return;
     }
-    if (n > 0 && store_prune(db, cfg->retention, PRUNE_BATCH, NULL) < 0)
+    if (n > 0 && store_prune(db, cfg->retention, cfg->retention_s, PRUNE_BATCH, (int64_t)time(NULL), NULL) < 0)
         log_warn("redis mirror: pruning failed; retrying after the next batch");
     news(last, n < MIRROR_BATCH);
     read_next(1);

@@ -7,7 +7,9 @@
  * then works on the edge exactly as on the primary, from the local copy.
  * An entry whose "prev" is not the last id mirrored here means the edge fell
  * behind what Redis keeps: the gap is recorded as pruned history, so a
- * client resuming across it gets a reset instead of a silent skip. */
+ * client resuming across it gets a reset instead of a silent skip. An entry
+ * with "f" records the same for its topic alone. The edge prunes its own
+ * copy with the same retention rules as the primary (store_prune). */
 #ifndef PULSE_MIRROR_H
 #define PULSE_MIRROR_H
 

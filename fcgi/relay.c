@@ -225,14 +225,20 @@ static void on_added(redisAsyncContext *c, void *r, void *priv)
 static int send_row(void *arg, const struct store_row *row)
 {
     struct batch *b = arg;
-    char id[32], prev[24];
+    char id[32], prev[24], gap[24];
     const char *argv[] = {"XADD", key, "MAXLEN", "~", maxlen, id, "p", prev, "t", row->topic,
-                          "y", row->type, "s", row->ts, "d", row->data};
+                          "y", row->type, "s", row->ts, "d", row->data, "f", gap};
     size_t lens[sizeof argv / sizeof argv[0]];
     int i, n = (int)(sizeof argv / sizeof argv[0]);
 
     snprintf(id, sizeof id, "%lld-0", (long long)row->id);
     snprintf(prev, sizeof prev, "%lld", (long long)b->prev);
+    /* Events of this topic pruned before they were relayed (retention is
+     * per topic: this relay fell that far behind on it) are a gap of this
+     * topic alone: say so in f. */
+    snprintf(gap, sizeof gap, "%lld", (long long)row->pruned_upto);
+    if (row->pruned_upto <= b->prev)
+        n -= 2;
     for (i = 0; i < n; i++)
         lens[i] = strlen(argv[i]);
     if (rasync_command_argv(&ra, on_added, NULL, n, argv, lens) != 0)
@@ -257,7 +263,8 @@ void relay_kick(void)
         db_rollback(db);
         return; /* busy: the next kick (at worst the tail poll) retries */
     }
-    /* Events pruned before they were relayed are a gap: say so in prev. */
+    /* Events pruned before they were relayed (by age, or an edge's gap
+     * before) are a gap: say so in prev. */
     b.prev = cursor > pruned ? cursor : pruned;
     if (last > cursor && store_read_rows_after(db, cursor, RELAY_BATCH, send_row, &b, &count) != 0)
         count = 0;

@@ -6,7 +6,11 @@
  * "<event id>-0" with the id of the event relayed before it ("prev"), capped
  * at PULSE_REDIS_HISTORY entries. Redis refuses an id that is not above the
  * stream's top, so any number of relays produce one ordered copy; "prev"
- * lets a mirror prove it has every event or know exactly where it has not. */
+ * lets a mirror prove it has every event or know exactly where it has not.
+ * Retention is per topic, so events of one topic may be pruned before they
+ * are relayed while the others are not: the next event of that topic then
+ * carries "f", the highest of its ids pruned, and the mirror records a gap
+ * of that topic alone. */
 #ifndef PULSE_RELAY_H
 #define PULSE_RELAY_H
 

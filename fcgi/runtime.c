@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "alloc.h"
 #include "bus.h"
@@ -28,7 +29,7 @@ struct runtime {
     struct event *pending;      /* owned; committed or in the open batch, not yet published */
     size_t npending, pending_cap;
     size_t batch_from;          /* the open batch's first pending event */
-    int64_t oldest;             /* no event below this id is left (a lower bound) */
+    struct store_prune_hint prune;   /* when store_prune may next find work */
 };
 
 static const struct route_table *const all_tables[] = {
@@ -122,6 +123,7 @@ static void publish_events(struct runtime *rt, struct event *evs, size_t n)
 {
     size_t i;
     int prune = 0;
+    int64_t now;
 
     metrics_add(M_EVENTS_APPENDED, (int64_t)n);
     if (bus_wants_envelopes(rt->bus) && store_envelopes(rt->db, evs, n) != 0)
@@ -133,10 +135,14 @@ static void publish_events(struct runtime *rt, struct event *evs, size_t n)
     for (i = 0; i < n; i++)
         if (evs[i].id % PRUNE_EVERY == 0)
             prune = 1;
-    /* Until the log holds more than retention events there is nothing to
+    if (!prune)
+        return;
+    /* Until the log holds more than retention events (so no topic can) and
+     * its oldest event is younger than retention_s there is nothing to
      * delete: no transaction (and no write lock) for finding that out. */
-    if (prune && evs[n - 1].id - rt->cfg->retention >= rt->oldest &&
-        store_prune(rt->db, rt->cfg->retention, PRUNE_BATCH, &rt->oldest) < 0)
+    now = (int64_t)time(NULL);
+    if ((evs[n - 1].id - rt->cfg->retention >= rt->prune.oldest || now >= rt->prune.age_due) &&
+        store_prune(rt->db, rt->cfg->retention, rt->cfg->retention_s, PRUNE_BATCH, now, &rt->prune) < 0)
         log_warn("pruning the event log failed; will retry");
 }
 

@@ -1,5 +1,6 @@
 /* store.h - the event log: append inside the caller's transaction, read
- * back in id order, prune by retention.
+ * back in id order, prune by retention (per topic, and by age) and tell a
+ * resuming client whether anything of ITS topics was pruned.
  *
  * An id is SQLite's next rowid, one above the newest row (which
  * store_prune never deletes), assigned under SQLite's single write lock, so
@@ -35,8 +36,27 @@ void store_event_free(struct event *ev);
  * already, or a read error). */
 int store_envelopes(struct db *db, struct event *evs, size_t n);
 
-/* pruned_upto: highest id ever pruned; last_id: highest id ever assigned. */
+/* pruned_upto: every id up to it may be missing whatever its topic (pruned
+ * by age, or a gap in an edge's copy; per-topic pruning is not in it: see
+ * store_pruned_after); last_id: highest id ever assigned. */
 int store_bounds(struct db *db, int64_t *pruned_upto, int64_t *last_id);
+
+/* Whether a client that has every event of the given topics
+ * (1..STORE_MAX_TOPICS) up to id `after` can go on from the log: *pruned
+ * gets 1 when one of their events with id > after may be gone (pruned by
+ * their topic's retention, by age, or missing from an edge's copy), so the
+ * client must get a reset; 0 when every one of them is still in the log.
+ * Pruning one topic never sets it for another. 0 or -1. */
+int store_pruned_after(struct db *db, const char *const *topics, size_t ntopics, int64_t after, int *pruned);
+
+/* Called with a topic and the highest of its ids pruned; the string is
+ * valid only during the call. A non-zero return stops the read. */
+typedef int (*store_topic_cb)(void *arg, const char *topic, int64_t pruned_upto);
+
+/* Every topic one of whose events with id > after was pruned by its
+ * retention (those pruned by age or missing in a gap are every topic's:
+ * see store_bounds). 0 or -1. */
+int store_topics_pruned_after(struct db *db, int64_t after, store_topic_cb cb, void *arg);
 
 /* Called once per row, in id order; a non-zero return stops the read. The
  * strings are valid only during the call. */
@@ -55,6 +75,7 @@ int store_read_topics(struct db *db, const char *const *topics, size_t ntopics, 
 struct store_row {
     int64_t id;
     const char *topic, *type, *ts, *data;
+    int64_t pruned_upto;   /* store_read_rows_after: the highest id of the topic pruned here */
 };
 
 typedef int (*store_row_cb)(void *arg, const struct store_row *r);
@@ -70,13 +91,28 @@ int store_mirror_event(struct db *db, const struct store_row *r);
  * behind the primary's history): resumes from below it get a reset. */
 int store_mark_gap(struct db *db, int64_t upto);
 
-/* Deletes one batch of the oldest events beyond the newest `retention`, in
- * its own short transaction so writers are never blocked for long. The
- * newest event always stays (a retention under 1 counts as 1): the next id
- * is one above it. Returns
- * the number of rows deleted, or -1. When oldest is not NULL it receives a
- * lower bound of the smallest id left: until the newest id is `retention`
- * past it there is nothing to prune, and no transaction need be taken. */
-int store_prune(struct db *db, long retention, int batch, int64_t *oldest);
+/* Records that events of one topic up to upto may be missing here (the
+ * primary pruned them before relaying them): resumes on that topic from
+ * below it get a reset. */
+int store_mark_topic_gap(struct db *db, const char *topic, int64_t upto);
+
+/* When store_prune may next find work, so that callers can skip it. */
+struct store_prune_hint {
+    int64_t oldest;    /* no event below this id is left (a lower bound) */
+    int64_t age_due;   /* no event is older than max_age_s before this time (unix seconds) */
+};
+
+/* Retention: every topic keeps its newest per_topic events (under 1 counts
+ * as 1), and no event older than max_age_s seconds before `now` (unix
+ * seconds) stays. One call does one bounded step, in its own short write
+ * transaction so writers are never blocked for long: it prunes the oldest
+ * events by age, counts per topic at most `batch` events appended since
+ * the last call, and deletes at most `batch` rows in all. The newest event
+ * always stays: the next id is one above it. Returns the number of rows
+ * deleted, or -1. With hint not NULL: until the newest id is per_topic
+ * past hint->oldest (no topic can hold more) and until hint->age_due,
+ * there is nothing to prune and no transaction need be taken. */
+int store_prune(struct db *db, long per_topic, long max_age_s, int batch, int64_t now,
+                struct store_prune_hint *hint);
 
 #endif

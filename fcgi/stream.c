@@ -432,16 +432,19 @@ static void reset_event(buf_t *text, int64_t id, const char *reason, long long l
     metrics_add(M_RESETS, 1);
 }
 
-/* Sends a reset on a stream and puts it live at the high-water mark. */
-static void conn_reset(struct conn *c, const char *reason, long long last_id)
+/* Sends a reset on a stream and puts it live at `at` (at least the
+ * high-water mark): the state the client refetches holds the log up to it. */
+static void conn_reset(struct conn *c, const char *reason, long long last_id, int64_t at)
 {
     buf_t text = {0};
     struct frame *f;
 
-    reset_event(&text, high_water, reason, last_id);
+    if (at < high_water)
+        at = high_water;
+    reset_event(&text, at, reason, last_id);
     f = frame_from_sse(&text, SHARED_REQUEST_ID);
     c->replaying = 0;
-    c->last_sent = high_water;
+    c->last_sent = at;
     conn_send(c, f);
     frame_unref(f);
     buf_free(&text);
@@ -487,8 +490,7 @@ static void replay_step(struct conn *c)
 {
     const char *topics[STORE_MAX_TOPICS];
     struct replay_batch b = {c, {0}, 0};
-    int64_t pruned, last;
-    int i, count, rc;
+    int i, count, rc, lost;
 
     for (i = 0; i < c->ntopics; i++)
         topics[i] = c->subs[i].t->name;
@@ -496,14 +498,14 @@ static void replay_step(struct conn *c)
         /* The retention check and the batch share one read snapshot: a
          * prune between batches (a slow client) must become a reset, never
          * a silent gap. */
-        if (db_begin(db, 0) != 0 || store_bounds(db, &pruned, &last) != 0) {
+        if (db_begin(db, 0) != 0 || store_pruned_after(db, topics, c->ntopics, c->cursor, &lost) != 0) {
             db_rollback(db);
             conn_close(c); /* the client resumes from what it got */
             return;
         }
-        if (pruned > c->cursor) {
+        if (lost) {
             db_rollback(db);
-            conn_reset(c, "history_expired", c->cursor);
+            conn_reset(c, "history_expired", c->cursor, high_water);
             return;
         }
         b.n = 0;
@@ -619,7 +621,7 @@ full:
 /* Where a stream starts, before a byte is written: live from the
  * high-water mark, or (on resume) a reset or the replay of what the client
  * missed. Returns the reset's reason, or NULL. */
-static const char *stream_position(struct conn *c, const struct stream_req *r, int64_t pruned, int64_t last)
+static const char *stream_position(struct conn *c, const struct stream_req *r, int expired, int64_t last)
 {
     const char *reset = NULL;
 
@@ -631,7 +633,7 @@ static const char *stream_position(struct conn *c, const struct stream_req *r, i
              * will be, in order. (An edge cannot tell this from a replaced
              * database; the primary can, and says unknown_id.) */
             c->last_sent = r->last_id;
-        } else if (r->last_id > last || r->last_id < pruned) {
+        } else if (r->last_id > last || expired) {
             reset = r->last_id > last ? "unknown_id" : "history_expired";
             /* The client refetches its state, which holds the log up to
              * last at least: what follows the reset starts after it, even
@@ -652,9 +654,9 @@ static const char *stream_position(struct conn *c, const struct stream_req *r, i
  * dispatching anything, so a client that drops before its first event
  * still reconnects from where it was registered, not from "now". Then a
  * comment, and the reset or the replay. */
-static void start_stream(struct conn *c, const struct stream_req *r, int64_t pruned, int64_t last)
+static void start_stream(struct conn *c, const struct stream_req *r, int expired, int64_t last)
 {
-    const char *reset = stream_position(c, r, pruned, last);
+    const char *reset = stream_position(c, r, expired, last);
     buf_t text = {0};
     struct frame *f;
 
@@ -681,7 +683,7 @@ static void handshake_done(struct conn *c)
 {
     struct stream_req r;
     int64_t pruned = 0, last = 0;
-    int i, j, n = 0;
+    int i, j, n = 0, expired = 0;
 
     stream_req_parse(db, &c->in.params, (long long)time(NULL), &r);
     buf_free(&c->in.params);
@@ -703,7 +705,9 @@ static void handshake_done(struct conn *c)
         r.message = "this edge is still copying the event log from Redis; retry shortly";
     }
     /* The log's bounds decide a resume; unreadable now, the client retries. */
-    if (r.status == 200 && r.has_last_id && store_bounds(db, &pruned, &last) != 0) {
+    if (r.status == 200 && r.has_last_id &&
+        (store_bounds(db, &pruned, &last) != 0 ||
+         store_pruned_after(db, (const char *const *)r.topics, (size_t)r.ntopics, r.last_id, &expired) != 0)) {
         r.status = 503;
         r.code = "unavailable";
         r.message = "the event log is busy; retry shortly";
@@ -717,7 +721,7 @@ static void handshake_done(struct conn *c)
         list_add(&streams, c);
         subscribe(c, r.topics, r.ntopics);
         metrics_set(M_STREAMS_OPEN, streams.count);
-        start_stream(c, &r, pruned, last);
+        start_stream(c, &r, expired, last);
     }
     stream_req_free(&r);
 }
@@ -815,20 +819,48 @@ static int dispatch_row(void *arg, int64_t id, const char *topic, const char *ty
     return 0;
 }
 
-/* The log was pruned past what this responder delivered (it fell more
- * than PULSE_RETENTION behind): every live stream missed events, so each
- * gets a reset rather than a silent gap. */
-static void reset_all(int64_t pruned)
-{
-    struct conn *c, *next;
-    int64_t from = high_water;
+struct pruned_scan {
+    int64_t from;   /* every live stream has its topics' events up to here */
+    int64_t last;   /* the log's head: where a reset stream goes on from */
+};
 
-    high_water = pruned;
-    for (c = streams.head; c != NULL; c = next) {
-        next = c->next;
-        if (c->state == C_STREAM && !c->replaying)
-            conn_reset(c, "history_expired", from);
+/* A topic pruned past what this responder delivered: each live stream of
+ * it that had not got the topic's last pruned event missed it, and gets a
+ * reset. One reset is enough: the stream goes on from `last`, past it. */
+static int reset_topic(void *arg, const char *name, int64_t pruned_upto)
+{
+    struct pruned_scan *scan = arg;
+    struct topic *t = topic_find(name);
+    struct sub *s;
+
+    for (s = t != NULL ? t->subs : NULL; s != NULL; s = s->next) {
+        struct conn *c = s->c; /* may close: its struct (and sub) live until reap */
+        if (c->state == C_STREAM && !c->replaying && c->last_sent < pruned_upto)
+            conn_reset(c, "history_expired", scan->from, scan->last);
     }
+    return 0;
+}
+
+/* The log was pruned past what this responder delivered (it fell more
+ * than a topic's PULSE_RETENTION behind): the live streams of the pruned
+ * topics get a reset rather than a silent gap; the others go on untouched.
+ * Every id up to `pruned` is gone whatever the topic (by age, or an edge's
+ * gap): past the high-water mark, every live stream gets one. Costs one
+ * index probe while nothing is pruned past the mark. 0 or -1. */
+static int reset_pruned(int64_t pruned, int64_t last)
+{
+    struct pruned_scan scan = {high_water, last};
+    struct conn *c, *next;
+
+    if (pruned > high_water) {
+        for (c = streams.head; c != NULL; c = next) {
+            next = c->next;
+            if (c->state == C_STREAM && !c->replaying && c->last_sent < pruned)
+                conn_reset(c, "history_expired", scan.from, last);
+        }
+        high_water = pruned;
+    }
+    return store_topics_pruned_after(db, scan.from, reset_topic, &scan);
 }
 
 /* The database file was replaced under the process (a backup put back
@@ -845,7 +877,7 @@ static void restart_all(int64_t last)
     for (c = streams.head; c != NULL; c = next) {
         next = c->next;
         if (c->state == C_STREAM)
-            conn_reset(c, "unknown_id", c->replaying ? c->cursor : c->last_sent);
+            conn_reset(c, "unknown_id", c->replaying ? c->cursor : c->last_sent, last);
     }
 }
 
@@ -863,8 +895,10 @@ void stream_pump(void)
             db_gen = db_generation(db);
             restart_all(last);
         }
-        if (pruned > high_water)
-            reset_all(pruned);
+        if (reset_pruned(pruned, last) != 0) {
+            db_rollback(db);
+            return;
+        }
         if (streams.head == NULL) {
             /* Nobody to deliver to (a new stream replays from the log up
              * to high_water first): no envelopes to build. */

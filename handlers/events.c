@@ -76,7 +76,7 @@ static void events_poll(struct ctx *c)
     int64_t pruned, last;
     const char *reason = NULL;
     char last_s[24];
-    int n, count = 0, st;
+    int n, count = 0, st, expired = 0;
 
     if ((n = access_topics_from_query(&c->req->query, topics, &msg)) < 0) {
         ctx_error(c, 400, "invalid_topic", msg);
@@ -96,11 +96,12 @@ static void events_poll(struct ctx *c)
      * position does: no events, and the head in last_id to continue from. */
     if (store_bounds(c->db, &pruned, &last) != 0 ||
         (since_s != NULL &&
-         store_read_topics(c->db, topics, (size_t)n, since, last, (int)limit, poll_row, &acc, &count) != 0)) {
+         (store_pruned_after(c->db, topics, (size_t)n, since, &expired) != 0 ||
+          store_read_topics(c->db, topics, (size_t)n, since, last, (int)limit, poll_row, &acc, &count) != 0))) {
         ctx_db_error(c);
         goto out;
     }
-    if (since_s != NULL && since < pruned)
+    if (expired)
         reason = "history_expired";
     else if (since > last && pulse_cfg->role == ROLE_EDGE)
         acc.last = since; /* not mirrored here yet (see stream.c): wait for it */

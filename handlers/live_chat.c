@@ -134,12 +134,14 @@ static char *viewer_id(struct ctx *c)
     return live_random_id(c, "guest-", 8);
 }
 
-static int exec_room_viewer(struct ctx *c, enum sql_id q, const char *room, const char *viewer)
+/* addr: the client's, bound for a join. */
+static int exec_room_viewer(struct ctx *c, enum sql_id q, const char *room, const char *viewer, const char *addr)
 {
     sqlite3_stmt *st = db_stmt(c->db, q);
     int ok = st != NULL && db_bind_text(st, 1, room, -1) == 0 &&
              (viewer == NULL || db_bind_text(st, 2, viewer, -1) == 0) &&
-             (q != SQL_LIVE_VIEWER_JOIN || db_bind_int64(st, 3, pulse_cfg->presence_ttl_s) == 0) &&
+             (q != SQL_LIVE_VIEWER_JOIN || (db_bind_int64(st, 3, pulse_cfg->presence_ttl_s) == 0 &&
+                                            db_bind_text(st, 4, addr, -1) == 0)) &&
              sqlite3_step(st) == SQLITE_DONE;
 
     db_done(st);
@@ -187,6 +189,80 @@ out:
     free(data);
 }
 
+/* At most PULSE_JOIN_RATE presence requests (joins and leaves) per viewer
+ * and PULSE_JOIN_ADDR_RATE per client address in the last second, counted
+ * in the request's IMMEDIATE transaction like the chat limit, so every
+ * process and instance sharing the database counts together. An admitted
+ * request is recorded; a refused one rolls back. 1 admitted, 0 answered. */
+static int presence_allowed(struct ctx *c, const char *viewer, const char *addr)
+{
+    const char *args[2] = {viewer, addr};
+    sqlite3_stmt *st;
+    long long by_viewer = -1, by_addr = -1;
+    int changed;
+
+    if (db_run_texts(c->db, SQL_LIVE_PRESENCE_EXPIRE, 0, NULL, &changed) != 0) {
+        ctx_db_error(c);
+        return 0;
+    }
+    st = db_stmt(c->db, SQL_LIVE_PRESENCE_RECENT);
+    if (st != NULL && db_bind_text(st, 1, viewer, -1) == 0 && db_bind_text(st, 2, addr, -1) == 0 &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        by_viewer = sqlite3_column_int64(st, 0);
+        by_addr = sqlite3_column_int64(st, 1);
+    }
+    db_done(st);
+    if (by_viewer < 0 || by_addr < 0) {
+        ctx_db_error(c);
+        return 0;
+    }
+    if (by_viewer >= pulse_cfg->join_rate || by_addr >= pulse_cfg->join_addr_rate) {
+        ctx_header(c, "Retry-After", "1");
+        ctx_error(c, 429, "rate_limited",
+                  by_viewer >= pulse_cfg->join_rate
+                      ? "too many joins and leaves per second for this viewer (PULSE_JOIN_RATE); slow down"
+                      : "too many joins and leaves per second from this address (PULSE_JOIN_ADDR_RATE); slow down");
+        return 0;
+    }
+    if (db_run_texts(c->db, SQL_LIVE_PRESENCE_HIT, 2, args, &changed) != 0) {
+        ctx_db_error(c);
+        return 0;
+    }
+    return 1;
+}
+
+/* A guest names itself, so one client could count as any number of
+ * viewers: a client address counts as at most PULSE_GUESTS_PER_ADDR guests
+ * in a room at a time (a guest already counted may always refresh). 1
+ * admitted, 0 answered (429 until the address's first guest expires). */
+static int guest_slot(struct ctx *c, const char *room, const char *viewer, const char *addr)
+{
+    sqlite3_stmt *st = db_stmt(c->db, SQL_LIVE_GUEST_SLOT);
+    long long ok = -1, wait = 1;
+    char retry[24];
+
+    if (st != NULL && db_bind_text(st, 1, room, -1) == 0 && db_bind_text(st, 2, viewer, -1) == 0 &&
+        db_bind_text(st, 3, addr, -1) == 0 && db_bind_int64(st, 4, pulse_cfg->guests_per_addr) == 0 &&
+        sqlite3_step(st) == SQLITE_ROW) {
+        ok = sqlite3_column_int64(st, 0);
+        wait = sqlite3_column_int64(st, 1);
+    }
+    db_done(st);
+    if (ok < 0) {
+        ctx_db_error(c);
+        return 0;
+    }
+    if (!ok) {
+        snprintf(retry, sizeof retry, "%lld", wait);
+        ctx_header(c, "Retry-After", retry);
+        ctx_error(c, 429, "too_many_guests",
+                  "this address already counts as PULSE_GUESTS_PER_ADDR guest viewers in this room; "
+                  "keep one viewerId per tab, or join with a token");
+        return 0;
+    }
+    return 1;
+}
+
 /* Joins (or refreshes a join) or leaves. `viewers` is emitted only when
  * the count or the peak moved, so the periodic re-joins that keep a
  * presence alive cost no events. */
@@ -195,6 +271,7 @@ static void presence(struct ctx *c, int join)
     const char *room = ctx_arg(c, 0);
     char *status = NULL, *viewer = NULL, pk[24];
     long long before = 0, count = 0, old_peak = 0, peak;
+    buf_t addr = {0};
 
     if (live_room_status(c, room, &status) != 0 || (viewer = viewer_id(c)) == NULL)
         goto out;
@@ -202,19 +279,26 @@ static void presence(struct ctx *c, int join)
         ctx_error(c, 409, "room_ended", "the room has ended");
         goto out;
     }
-    if (exec_room_viewer(c, SQL_LIVE_VIEWER_EXPIRE, room, NULL) != 0 ||
-        viewer_count(c, room, &before, &old_peak) != 0 ||
-        exec_room_viewer(c, join ? SQL_LIVE_VIEWER_JOIN : SQL_LIVE_VIEWER_LEAVE, room, viewer) != 0 ||
+    http_client_key(ctx_req_header(c, "REMOTE_ADDR"), &addr);
+    if (!presence_allowed(c, viewer, buf_str(&addr)))
+        goto out;
+    if (exec_room_viewer(c, SQL_LIVE_VIEWER_EXPIRE, room, NULL, NULL) != 0)
+        goto out;
+    if (join && strncmp(viewer, "guest-", 6) == 0 && !guest_slot(c, room, viewer, buf_str(&addr)))
+        goto out;
+    if (viewer_count(c, room, &before, &old_peak) != 0 ||
+        exec_room_viewer(c, join ? SQL_LIVE_VIEWER_JOIN : SQL_LIVE_VIEWER_LEAVE, room, viewer, buf_str(&addr)) != 0 ||
         viewer_count(c, room, &count, &old_peak) != 0)
         goto out;
     peak = count > old_peak ? count : old_peak;
     snprintf(pk, sizeof pk, "%lld", peak);
-    if (peak > old_peak && exec_room_viewer(c, SQL_LIVE_ROOM_SET_PEAK, room, pk) != 0)
+    if (peak > old_peak && exec_room_viewer(c, SQL_LIVE_ROOM_SET_PEAK, room, pk, NULL) != 0)
         goto out;
     presence_reply(c, room, viewer, count, peak, count != before || peak != old_peak);
 out:
     free(status);
     free(viewer);
+    buf_free(&addr);
 }
 
 static void viewer_join(struct ctx *c)

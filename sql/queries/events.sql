@@ -30,18 +30,106 @@ WHERE id > ?1 AND id <= ?2
   AND topic IN (?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
 ORDER BY id LIMIT ?19;
 
+-- The prefix of ids that may be missing whatever the topic (a gap in an
+-- edge's copy, or pruned by age), and the highest id ever assigned.
 -- name: event_bounds
-SELECT (SELECT v FROM meta WHERE k = 'pruned_upto'),
-       max(COALESCE((SELECT max(id) FROM events), 0), (SELECT v FROM meta WHERE k = 'pruned_upto'));
+SELECT max((SELECT v FROM meta WHERE k = 'pruned_upto'), (SELECT v FROM meta WHERE k = 'aged_upto')),
+       max(COALESCE((SELECT max(id) FROM events), 0), (SELECT v FROM meta WHERE k = 'pruned_upto'),
+           (SELECT v FROM meta WHERE k = 'aged_upto'));
+
+-- Retention (fcgi/store.c store_prune; the tables: migration 0007).
+
+-- Whether an event of the topics ?2..?17 (unused slots NULL) with id > ?1
+-- may be gone: an edge's gap, or the topic's own floor, which for a topic
+-- without a row is the age floor.
+-- name: event_pruned_topics
+WITH t(topic) AS (VALUES (?2), (?3), (?4), (?5), (?6), (?7), (?8), (?9), (?10), (?11), (?12), (?13), (?14),
+                         (?15), (?16), (?17))
+SELECT (SELECT v FROM meta WHERE k = 'pruned_upto') > ?1
+    OR EXISTS (SELECT 1 FROM t LEFT JOIN topic_retention r ON r.topic = t.topic
+               WHERE t.topic IS NOT NULL
+                 AND COALESCE(r.pruned_upto, (SELECT v FROM meta WHERE k = 'aged_upto')) > ?1);
+
+-- The topics with an event of id > ?1 pruned (through the index: in a
+-- healthy log, none).
+-- name: event_topics_pruned_after
+SELECT topic, pruned_upto FROM topic_retention WHERE pruned_upto > ?1;
+
+-- counted_upto, aged_upto, the oldest and the newest id.
+-- name: event_prune_state
+SELECT (SELECT v FROM meta WHERE k = 'counted_upto'), (SELECT v FROM meta WHERE k = 'aged_upto'),
+       COALESCE((SELECT min(id) FROM events), 0), COALESCE((SELECT max(id) FROM events), 0);
+
+-- The oldest event's id and time (unix seconds; ?1 when it has none that
+-- reads as one).
+-- name: event_oldest
+SELECT id, COALESCE(CAST(strftime('%s', ts) AS INTEGER), ?1) FROM events ORDER BY id LIMIT 1;
+
+-- name: event_set_meta
+UPDATE meta SET v = max(v, ?2) WHERE k = ?1;
+
+-- The end of the oldest run of events among ids ?1..?2 that are older than
+-- ?3 (unix seconds): one below the first younger event, or ?2. The times
+-- are RFC 3339 UTC strings of one width, ordered as text.
+-- name: event_aged_upto
+SELECT COALESCE((SELECT id FROM events
+                 WHERE id BETWEEN ?1 AND ?2 AND ts >= strftime('%Y-%m-%dT%H:%M:%SZ', ?3, 'unixepoch')
+                 ORDER BY id LIMIT 1) - 1, ?2);
+
+-- Before the events up to ?1 go by age: each counted topic forgets those it
+-- counted (ids up to ?2) and records the highest of its ids that go.
+-- (NOT INDEXED: a range of rowids, never a walk of the topic index.)
+-- name: event_age_forget
+UPDATE topic_retention SET kept = kept - d.k, pruned_upto = max(topic_retention.pruned_upto, d.m)
+FROM (SELECT topic, sum(id <= ?2) AS k, max(id) AS m FROM events NOT INDEXED WHERE id <= ?1 GROUP BY topic) AS d
+WHERE topic_retention.topic = d.topic;
 
 -- name: event_prune
 DELETE FROM events WHERE id <= ?1;
 
+-- Rows whose events all went by age: the age floor ?1 stands for them now.
+-- (+pruned_upto: found through the few rows with nothing kept, never
+-- through the many below the age floor.)
+-- name: event_topics_forget
+DELETE FROM topic_retention WHERE kept <= 0 AND +pruned_upto <= ?1;
+
+-- Counts the events ?1 < id <= ?2 per topic; a new row starts at the age
+-- floor ?3, which is what stood for the topic until now.
+-- name: event_count_topics
+INSERT INTO topic_retention (topic, kept, pruned_upto)
+SELECT topic, count(*), ?3 FROM events NOT INDEXED WHERE id > ?1 AND id <= ?2 GROUP BY topic
+ON CONFLICT (topic) DO UPDATE SET kept = kept + excluded.kept;
+
+-- name: event_topic_fullest
+SELECT topic, kept FROM topic_retention ORDER BY kept DESC LIMIT 1;
+
+-- The id of the topic's oldest event but ?2, among ids up to ?3.
+-- name: event_topic_nth
+SELECT id FROM events WHERE topic = ?1 AND id <= ?3 ORDER BY id LIMIT 1 OFFSET ?2;
+
+-- name: event_topic_prune
+DELETE FROM events WHERE topic = ?1 AND id <= ?2;
+
+-- ?3 counted events of topic ?1, up to id ?2, went.
+-- name: event_topic_pruned
+UPDATE topic_retention SET kept = kept - ?3, pruned_upto = max(pruned_upto, ?2) WHERE topic = ?1;
+
+-- Counts lost track (a hand-made DELETE): the topic's counted events again.
+-- name: event_topic_recount
+UPDATE topic_retention
+SET kept = (SELECT count(*) FROM events WHERE topic = ?1 AND id <= (SELECT v FROM meta WHERE k = 'counted_upto'))
+WHERE topic = ?1;
+
+-- Every id up to ?1 may be missing in any topic (an edge's gap).
 -- name: event_set_pruned
 UPDATE meta SET v = max(v, ?1) WHERE k = 'pruned_upto';
 
--- name: event_min_id
-SELECT COALESCE(min(id), 0) FROM events;
+-- Events of topic ?1 up to id ?2 may be missing (an edge's copy: the
+-- primary pruned them before relaying them).
+-- name: event_topic_gap
+INSERT INTO topic_retention (topic, kept, pruned_upto)
+VALUES (?1, 0, max(?2, (SELECT v FROM meta WHERE k = 'aged_upto')))
+ON CONFLICT (topic) DO UPDATE SET pruned_upto = max(pruned_upto, ?2);
 
 -- The members POST /api/publish reads, for a body json_is_object accepted:
 -- the values of topic and type, the JSON type and value of data (text
@@ -68,8 +156,11 @@ SELECT json_object('events', json(?1), 'last_id', CAST(?2 AS INTEGER),
 -- builds byte-identical envelopes. The fixpoint test is json_is_object's,
 -- for any JSON value: what comes back from Redis is outside input.
 
+-- The sixth column is the topic's floor: the highest of its ids pruned here.
 -- name: event_rows_after
-SELECT id, topic, type, ts, data FROM events WHERE id > ?1 ORDER BY id LIMIT ?2;
+SELECT e.id, e.topic, e.type, e.ts, e.data, COALESCE(r.pruned_upto, 0)
+FROM events e LEFT JOIN topic_retention r ON r.topic = e.topic
+WHERE e.id > ?1 ORDER BY e.id LIMIT ?2;
 
 -- name: event_mirror
 INSERT OR IGNORE INTO events (id, topic, type, ts, data)

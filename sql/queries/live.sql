@@ -78,10 +78,38 @@ SELECT json_object('messages', json_group_array(json(chat_json))) FROM (
 DELETE FROM live_viewers
 WHERE room_id = ?1 AND expires_ms <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER);
 
+-- ?4: the client address it joined from.
 -- name: live_viewer_join
-INSERT INTO live_viewers (room_id, viewer_id, expires_ms)
-VALUES (?1, ?2, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + ?3 * 1000)
-ON CONFLICT (room_id, viewer_id) DO UPDATE SET expires_ms = excluded.expires_ms;
+INSERT INTO live_viewers (room_id, viewer_id, expires_ms, addr)
+VALUES (?1, ?2, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + ?3 * 1000, ?4)
+ON CONFLICT (room_id, viewer_id) DO UPDATE SET expires_ms = excluded.expires_ms, addr = excluded.addr;
+
+-- Presence requests (join and leave) admitted in the last second from
+-- viewer ?1 and from client address ?2 (migration 0007).
+-- name: live_presence_recent
+SELECT (SELECT count(*) FROM presence_hits WHERE bucket = 'v:' || ?1
+          AND at_ms > CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - 1000),
+       (SELECT count(*) FROM presence_hits WHERE bucket = 'a:' || ?2
+          AND at_ms > CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - 1000);
+
+-- name: live_presence_expire
+DELETE FROM presence_hits WHERE at_ms <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - 1000;
+
+-- name: live_presence_hit
+INSERT INTO presence_hits (bucket, at_ms)
+VALUES ('v:' || ?1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
+       ('a:' || ?2, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+
+-- Whether guest ?2 may count in room ?1 from address ?3: it already does,
+-- or the address counts fewer than ?4 guests there; and the seconds until
+-- the first of them expires.
+-- name: live_guest_slot
+SELECT EXISTS (SELECT 1 FROM live_viewers WHERE room_id = ?1 AND viewer_id = ?2)
+       OR (SELECT count(*) FROM live_viewers
+           WHERE room_id = ?1 AND addr = ?3 AND substr(viewer_id, 1, 6) = 'guest-') < ?4,
+       max(1, ((SELECT min(expires_ms) FROM live_viewers
+                WHERE room_id = ?1 AND addr = ?3 AND substr(viewer_id, 1, 6) = 'guest-')
+               - CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + 999) / 1000);
 
 -- name: live_viewer_leave
 DELETE FROM live_viewers WHERE room_id = ?1 AND viewer_id = ?2;

@@ -107,6 +107,9 @@ static void upgrade_v5(const char *path, int events, int deleted_from, int want_
     CHECK(store_bounds(d, &pruned, &last) == 0);
     CHECK_INT_EQ(pruned, want_pruned);
     CHECK_INT_EQ(last, want_next - 1);
+    /* version 7 counted the log per topic (retention per topic) */
+    CHECK_INT_EQ(q1(d, "SELECT COALESCE(sum(kept), 0) FROM topic_retention"), want_rows);
+    CHECK_INT_EQ(q1(d, "SELECT v FROM meta WHERE k = 'counted_upto'"), want_next - 1);
     CHECK(db_begin(d, 1) == 0 && store_append_event(d, "room:a", "note", "{}", &ev) == 0 && db_commit(d) == 0);
     CHECK_INT_EQ(ev.id, want_next);
     free(ev.topic);

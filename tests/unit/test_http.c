@@ -262,6 +262,27 @@ static void test_valid_url(void)
     free(big);
 }
 
+static const char *client_key(const char *addr)
+{
+    static char out[128];
+    buf_t b = {0};
+
+    http_client_key(addr, &b);
+    snprintf(out, sizeof out, "%s", buf_str(&b));
+    buf_free(&b);
+    return out;
+}
+
+static void test_client_key(void)
+{
+    CHECK_STR_EQ(client_key("203.0.113.7"), "203.0.113.7");
+    CHECK_STR_EQ(client_key("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::/64");
+    CHECK_STR_EQ(client_key("2001:db8:1:2::1"), "2001:db8:1:2::/64"); /* one /64, one client */
+    CHECK_STR_EQ(client_key("::ffff:203.0.113.7"), "::ffff:203.0.113.7");
+    CHECK_STR_EQ(client_key("unix:"), "unix:");
+    CHECK_STR_EQ(client_key(NULL), "");
+}
+
 int main(void)
 {
     test_query_decoding();
@@ -269,6 +290,7 @@ int main(void)
     test_query_rejects();
     test_valid_id();
     test_parse_i64();
+    test_client_key();
     test_origin();
     test_origin_cap();
     test_target_path_and_status();

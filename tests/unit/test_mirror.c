@@ -22,8 +22,8 @@ static void bulk(buf_t *b, const char *s)
 }
 
 /* The RESP of XREAD ... STREAMS pulse:log N: [[key, [[id, [f, v, ...]], ...]]].
- * A NULL field is left out. */
-static redisReply *xread_reply(const struct entry *e, int n)
+ * A NULL field is left out; floors (or NULL) gives each entry's f. */
+static redisReply *xread_reply(const struct entry *e, const char *const *floors, int n)
 {
     buf_t b = {0};
     redisReader *r = redisReaderCreate();
@@ -34,15 +34,16 @@ static redisReply *xread_reply(const struct entry *e, int n)
     bulk(&b, "pulse:log");
     buf_printf(&b, "*%d\r\n", n);
     for (i = 0; i < n; i++) {
-        const char *kv[10] = {"p", e[i].prev, "t", e[i].topic, "y", e[i].type, "s", e[i].ts, "d", e[i].data};
+        const char *kv[12] = {"p", e[i].prev, "t", e[i].topic, "y", e[i].type, "s", e[i].ts, "d", e[i].data,
+                              "f", floors != NULL ? floors[i] : NULL};
         int k, nf = 0;
 
-        for (k = 0; k < 10; k += 2)
+        for (k = 0; k < 12; k += 2)
             nf += kv[k + 1] != NULL;
         buf_printf(&b, "*2\r\n");
         bulk(&b, e[i].id);
         buf_printf(&b, "*%d\r\n", nf * 2);
-        for (k = 0; k < 10; k += 2)
+        for (k = 0; k < 12; k += 2)
             if (kv[k + 1] != NULL) {
                 bulk(&b, kv[k]);
                 bulk(&b, kv[k + 1]);
@@ -55,9 +56,9 @@ static redisReply *xread_reply(const struct entry *e, int n)
     return reply;
 }
 
-static int apply(const struct entry *e, int n, int64_t *stored)
+static int apply_floors(const struct entry *e, const char *const *floors, int n, int64_t *stored)
 {
-    redisReply *r = xread_reply(e, n);
+    redisReply *r = xread_reply(e, floors, n);
     int rc;
 
     CHECK(r != NULL);
@@ -66,6 +67,11 @@ static int apply(const struct entry *e, int n, int64_t *stored)
     rc = mirror_apply(db, r, stored);
     freeReplyObject(r);
     return rc;
+}
+
+static int apply(const struct entry *e, int n, int64_t *stored)
+{
+    return apply_floors(e, NULL, n, stored);
 }
 
 static int64_t pruned_upto(void)
@@ -153,6 +159,40 @@ static void test_gaps_are_recorded(void)
     buf_free(&env);
 }
 
+static int lost(const char *topic, int64_t from)
+{
+    const char *t[1] = {topic};
+    int pruned = -1;
+
+    CHECK(store_pruned_after(db, t, 1, from, &pruned) == 0);
+    return pruned;
+}
+
+/* Retention is per topic on the primary: events of one topic it pruned
+ * before relaying them are a gap of that topic alone here. */
+static void test_topic_gaps(void)
+{
+    const struct entry e[] = {
+        {"18-0", "17", "room:a", "note", "2026-11-23T08:00:18Z", "{}"},
+        {"20-0", "18", "room:b", "note", "2026-11-23T08:00:20Z", "{}"},
+        {"21-0", "20", "room:c", "note", "2026-11-23T08:00:21Z", "{}"},
+        {"22-0", "21", "room:c", "note", "2026-11-23T08:00:22Z", "{}"},
+    };
+    /* room:b's 19 was pruned; a malformed f */
+    const char *const floors[] = {NULL, "19", "x19", NULL};
+    int64_t stored = 0;
+
+    CHECK_INT_EQ(apply_floors(e, floors, 2, &stored), 2);
+    CHECK_INT_EQ(stored, 20);
+    CHECK_INT_EQ(pruned_upto(), 16); /* no gap for everyone */
+    CHECK_INT_EQ(lost("room:b", 18), 1);
+    CHECK_INT_EQ(lost("room:b", 19), 0);
+    CHECK_INT_EQ(lost("room:a", 17), 0);
+    CHECK_INT_EQ(apply_floors(e + 2, floors + 2, 2, &stored), 2);
+    CHECK_INT_EQ(stored, 22);
+    CHECK_INT_EQ(pruned_upto(), 21); /* whatever the malformed entry was: a gap */
+}
+
 static void test_replies_that_are_not_entries(void)
 {
     redisReply nil = {.type = REDIS_REPLY_NIL}, num = {.type = REDIS_REPLY_INTEGER, .integer = 5};
@@ -170,6 +210,7 @@ int main(void)
         return check_summary("test_mirror");
     test_in_order_and_idempotent();
     test_gaps_are_recorded();
+    test_topic_gaps();
     test_replies_that_are_not_entries();
     db_close(db);
     return check_summary("test_mirror");

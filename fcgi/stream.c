@@ -872,9 +872,10 @@ static void reset_all(int64_t pruned)
 }
 
 /* Goes on with the replays a log that could not be read stopped (see
- * replay_step), now that it can be. (A replay that resets every stream,
- * restart_all, may close others; their structs stay valid until reap and
- * none of them is replaying any more.) */
+ * replay_step), now that it can be. (A replay step that finds a file put
+ * back resets every stream, restart_all, and may close some: their structs
+ * stay valid until reap, the walk then ends on the closed list, and no
+ * stream is replaying any more.) */
 static void resume_replays(void)
 {
     struct conn *c, *next;

@@ -17,7 +17,19 @@
 
 #define DB_BUSY_TIMEOUT_MS 10000
 #define DB_SETUP_RETRY_MS 10
-#define DB_REATTACH_MS 1000   /* a detached process looks for its file this often */
+#define DB_REATTACH_MS 1000   /* a file back at the path that cannot be used yet is tried this often */
+
+/* The -wal or -shm file of the file last opened, known by its inode. While
+ * attached SQLite holds it open; once detached this process does (fd), or
+ * a new file made at that name after the last process closed the old one
+ * could get its inode number (ext4 hands freed numbers straight out
+ * again) and pass for the old one: the file put back would never be
+ * followed. */
+struct db_side {
+    dev_t dev;
+    ino_t ino;                         /* 0: none */
+    int fd;                            /* detached: the file held open, or -1 */
+};
 
 /* A database file is watched: if the file at its path stops being the one
  * this connection has open (deleted, moved away, replaced by another), the
@@ -35,12 +47,11 @@ struct db {
     char *path;                        /* owned */
     int watch;                         /* a file on disk (not :memory:) */
     int detached;                      /* the file at path is gone: h is an empty in-memory database */
-    long long retry_ms;                /* detached: the next look for a file at path */
+    long long retry_ms;                /* detached: the next try of a file found at path */
     unsigned generation;               /* files opened after the first */
     sqlite3_int64 changes;             /* sqlite3_total_changes64 when the transaction began */
     int lock_fd;                       /* <path>-lock, held shared while this process uses the file */
-    dev_t wal_dev, shm_dev;            /* the -wal and -shm files of the file last opened */
-    ino_t wal_ino, shm_ino;
+    struct db_side wal, shm;           /* the -wal and -shm files of the file last opened */
     sqlite3_stmt *stmts[SQL__COUNT];   /* prepared lazily, finalized at close */
 };
 
@@ -194,29 +205,58 @@ static int db_exists(const char *path, const char *suffix)
     return db_stat(path, suffix, &sb) == 0 || errno != ENOENT;
 }
 
-/* Notes which -wal and -shm files the connection just opened uses (SQLite
- * keeps them for as long as any process has the database open). */
-static void db_note_wal(struct db *db)
+static void db_side_release(struct db_side *side)
+{
+    if (side->fd >= 0)
+        close(side->fd);
+    side->fd = -1;
+}
+
+/* Notes which -wal or -shm file the connection just opened uses (SQLite
+ * keeps it for as long as any process has the database open). */
+static void db_side_note(struct db *db, const char *suffix, struct db_side *side)
 {
     struct stat sb;
 
-    db->wal_ino = db->shm_ino = 0;
-    if (db_stat(db->path, "-wal", &sb) == 0) {
-        db->wal_dev = sb.st_dev;
-        db->wal_ino = sb.st_ino;
-    }
-    if (db_stat(db->path, "-shm", &sb) == 0) {
-        db->shm_dev = sb.st_dev;
-        db->shm_ino = sb.st_ino;
+    db_side_release(side);
+    side->ino = 0;
+    if (db_stat(db->path, suffix, &sb) == 0) {
+        side->dev = sb.st_dev;
+        side->ino = sb.st_ino;
     }
 }
 
+static void db_note_wal(struct db *db)
+{
+    db_side_note(db, "-wal", &db->wal);
+    db_side_note(db, "-shm", &db->shm);
+}
+
+/* Called while the connection still has the file open: holds it open past
+ * the connection's close, when <path><suffix> still names it (when it no
+ * longer does, there is no old file left there to look out for). */
+static void db_side_hold(struct db *db, const char *suffix, struct db_side *side)
+{
+    buf_t b = {0};
+    struct stat sb;
+
+    db_side_release(side);
+    buf_printf(&b, "%s%s", db->path, suffix);
+    side->fd = side->ino != 0 ? open(b.p, O_RDONLY | O_CLOEXEC | O_NOCTTY) : -1;
+    if (side->fd < 0 || fstat(side->fd, &sb) != 0 || sb.st_dev != side->dev || sb.st_ino != side->ino) {
+        db_side_release(side);
+        side->ino = 0;
+    }
+    buf_free(&b);
+}
+
 /* 1 when <path><suffix> is still the file noted by db_note_wal. */
-static int db_same_file(const struct db *db, const char *suffix, dev_t dev, ino_t ino)
+static int db_same_file(const struct db *db, const char *suffix, const struct db_side *side)
 {
     struct stat sb;
 
-    return ino != 0 && db_stat(db->path, suffix, &sb) == 0 && sb.st_dev == dev && sb.st_ino == ino;
+    return side->ino != 0 && db_stat(db->path, suffix, &sb) == 0 && sb.st_dev == side->dev &&
+           sb.st_ino == side->ino;
 }
 
 /* Creates the database file (0600: it holds stream keys, tokens and
@@ -300,29 +340,39 @@ static void db_detach(struct db *db, const char *why)
     }
     log_error("database %s %s while in use: every request answers 503 until a database file is back at that "
               "path (it is not created anew while Pulse runs)", db->path, why);
+    db_side_hold(db, "-wal", &db->wal);
+    db_side_hold(db, "-shm", &db->shm);
     db_finalize_all(db);
     sqlite3_db_config(db->h, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
     sqlite3_close(db->h);
     db->h = mem;
     db->detached = 1;
-    db->retry_ms = 0; /* replaced rather than deleted: follow the new file at once */
+    db->retry_ms = 0; /* a file there now (replaced rather than deleted) is followed at once */
 }
 
-/* A detached connection follows a file put back at its path. */
+/* A detached connection follows a file put back at its path, at its first
+ * transaction after the file is there: looking costs one stat, as the
+ * check of an attached file does. Waiting for a timer instead left a
+ * process answering 503 (a publish refused) while the others, and
+ * health, already said the database was back. Only a file found there
+ * that cannot be used yet (its old WAL still beside it, not openable) is
+ * tried again no more than once a DB_REATTACH_MS: each try logs, and
+ * opening it is not free. */
 static void db_reattach(struct db *db)
 {
     sqlite3 *h = NULL;
     buf_t errb = {0};
-    long long now = db_now_ms();
+    long long now;
 
+    if (!db_exists(db->path, ""))
+        return;
+    now = db_now_ms();
     if (now < db->retry_ms)
         return;
     db->retry_ms = now + DB_REATTACH_MS;
-    if (!db_exists(db->path, ""))
-        return;
     /* A file put back beside the old file's WAL would be read through it:
      * SQLite takes <path>-wal by name, whatever file is at <path>. */
-    if (db_same_file(db, "-wal", db->wal_dev, db->wal_ino) || db_same_file(db, "-shm", db->shm_dev, db->shm_ino)) {
+    if (db_same_file(db, "-wal", &db->wal) || db_same_file(db, "-shm", &db->shm)) {
         log_error("database %s is back, but %s-wal and %s-shm are still the old file's: remove them (see README, "
                   "\"The database file\") to use it", db->path, db->path, db->path);
         return;
@@ -362,6 +412,7 @@ int db_open(const char *path, struct db **out, char **err)
 
     db->path = xstrdup(path);
     db->lock_fd = -1;
+    db->wal.fd = db->shm.fd = -1;
     db->watch = strcmp(path, ":memory:") != 0 && *path != '\0' && strncmp(path, "file:", 5) != 0;
     /* SQLite's memory statistics take a global mutex on every malloc and
      * free (15% of a publish's instructions); nothing here reads them. Only
@@ -379,8 +430,7 @@ int db_open(const char *path, struct db **out, char **err)
         }
         log_error("database %s is missing while other processes use it (deleted or moved?): answering 503 "
                   "until it is put back", path);
-        db->detached = 1;
-        db->retry_ms = db_now_ms() + DB_REATTACH_MS;
+        db->detached = 1; /* (retry_ms 0: a file put back is tried at the first transaction after) */
     } else if (db_connect(path, !db->watch, &db->h, &errb) != 0) {
         goto fail;
     } else if (db->watch) {
@@ -405,6 +455,8 @@ void db_close(struct db *db)
     sqlite3_close(db->h);
     if (db->lock_fd >= 0)
         close(db->lock_fd);
+    db_side_release(&db->wal);
+    db_side_release(&db->shm);
     free(db->path);
     free(db);
 }

@@ -88,6 +88,7 @@ static long long next_heartbeat;
 static long long next_expiry;       /* earliest stream deadline (ms), 0 = none */
 static int serving = 1;             /* 0 while an edge's first copy of the log is incomplete */
 static unsigned db_gen;             /* db_generation() high_water belongs to */
+static int replays_waiting;         /* a replay stopped on a log it could not read */
 
 /* ---- frames ---- */
 
@@ -450,6 +451,42 @@ static void conn_reset(struct conn *c, const char *reason, long long last_id, in
     buf_free(&text);
 }
 
+/* The database file was replaced under the process (a backup put back
+ * after the file was deleted: see db.h): the ids this responder delivered
+ * may be missing from it, or name other events. Every stream gets a reset
+ * (unknown_id, as for a Last-Event-ID newer than the log) and goes on from
+ * the new file's end. */
+static void restart_all(int64_t last)
+{
+    struct conn *c, *next;
+
+    log_warn("the database file was replaced: every stream is reset and continues from id %lld", (long long)last);
+    high_water = last;
+    for (c = streams.head; c != NULL; c = next) {
+        next = c->next;
+        if (c->state == C_STREAM)
+            conn_reset(c, "unknown_id", c->replaying ? c->cursor : c->last_sent, last);
+    }
+}
+
+/* Opens a read of the log and reads its bounds (0), or -1 with nothing
+ * open: the log cannot be read now (busy, or its file gone: see db.h). Any
+ * read may be the first on a file put back at the path (db_begin follows
+ * it), so every read checks the generation before using a position: the
+ * streams are reset before anything is read from the new file. */
+static int log_begin(int64_t *pruned, int64_t *last)
+{
+    if (db_begin(db, 0) != 0 || store_bounds(db, pruned, last) != 0) {
+        db_rollback(db);
+        return -1;
+    }
+    if (db_generation(db) != db_gen) {
+        db_gen = db_generation(db);
+        restart_all(*last);
+    }
+    return 0;
+}
+
 struct replay_batch {
     struct conn *c;
     buf_t sse;
@@ -485,11 +522,19 @@ static void replay_send(struct replay_batch *b)
 /* Sends the next batches of missed events while the socket keeps up; once
  * a batch comes back short the connection has reached the high-water mark
  * and goes live. Everything runs in the one loop thread, so no live event
- * can slip between the last replayed row and the switch. */
+ * can slip between the last replayed row and the switch.
+ *
+ * A log that cannot be read (busy, its file deleted) stops the replay
+ * where it is, with the stream left open and live events held back
+ * (replaying): the next pump that reads the log resumes it, or, for a
+ * file put back, resets it (restart_all). Closing it would send the
+ * client straight back with the same Last-Event-ID into the same failure,
+ * and through a web server that reports an unfinished response. */
 static void replay_step(struct conn *c)
 {
     const char *topics[STORE_MAX_TOPICS];
     struct replay_batch b = {c, {0}, 0};
+    int64_t pruned, last, cursor, last_sent;
     int i, count, rc, lost;
 
     for (i = 0; i < c->ntopics; i++)
@@ -498,9 +543,17 @@ static void replay_step(struct conn *c)
         /* The retention check and the batch share one read snapshot: a
          * prune between batches (a slow client) must become a reset, never
          * a silent gap. */
-        if (db_begin(db, 0) != 0 || store_pruned_after(db, topics, c->ntopics, c->cursor, &lost) != 0) {
+        if (log_begin(&pruned, &last) != 0) {
+            replays_waiting = 1;
+            return;
+        }
+        if (!c->replaying || c->state != C_STREAM) { /* reset: the file was put back (log_begin) */
             db_rollback(db);
-            conn_close(c); /* the client resumes from what it got */
+            return;
+        }
+        if (store_pruned_after(db, topics, c->ntopics, c->cursor, &lost) != 0) {
+            db_rollback(db);
+            replays_waiting = 1;
             return;
         }
         if (lost) {
@@ -509,6 +562,8 @@ static void replay_step(struct conn *c)
             return;
         }
         b.n = 0;
+        cursor = c->cursor;
+        last_sent = c->last_sent;
         rc = store_read_topics(db, topics, c->ntopics, c->cursor, high_water, REPLAY_BATCH, replay_row, &b,
                                &count);
         db_rollback(db); /* a read: ending it is all that is needed */
@@ -516,7 +571,9 @@ static void replay_step(struct conn *c)
             replay_send(&b);
         buf_free(&b.sse);
         if (rc != 0) {
-            conn_close(c);
+            c->cursor = cursor; /* the rows read before the failure were not sent */
+            c->last_sent = last_sent;
+            replays_waiting = 1;
             return;
         }
         if (count < REPLAY_BATCH && c->state == C_STREAM) {
@@ -705,12 +762,18 @@ static void handshake_done(struct conn *c)
         r.message = "this edge is still copying the event log from Redis; retry shortly";
     }
     /* The log's bounds decide a resume; unreadable now, the client retries. */
-    if (r.status == 200 && r.has_last_id &&
-        (store_bounds(db, &pruned, &last) != 0 ||
-         store_pruned_after(db, (const char *const *)r.topics, (size_t)r.ntopics, r.last_id, &expired) != 0)) {
-        r.status = 503;
-        r.code = "unavailable";
-        r.message = "the event log is busy; retry shortly";
+    if (r.status == 200 && r.has_last_id) {
+        int busy = log_begin(&pruned, &last) != 0;
+
+        if (!busy) {
+            busy = store_pruned_after(db, (const char *const *)r.topics, (size_t)r.ntopics, r.last_id, &expired) != 0;
+            db_rollback(db);
+        }
+        if (busy) {
+            r.status = 503;
+            r.code = "unavailable";
+            r.message = "the event log is busy; retry shortly";
+        }
     }
     if (r.status != 200 || over_cap(&r)) {
         respond_error(c, &r);
@@ -863,21 +926,20 @@ static int reset_pruned(int64_t pruned, int64_t last)
     return store_topics_pruned_after(db, scan.from, reset_topic, &scan);
 }
 
-/* The database file was replaced under the process (a backup put back
- * after the file was deleted: see db.h): the ids this responder delivered
- * may be missing from it, or name other events. Every stream gets a reset
- * (unknown_id, as for a Last-Event-ID newer than the log) and goes on from
- * the new file's end. */
-static void restart_all(int64_t last)
+/* Goes on with the replays a log that could not be read stopped (see
+ * replay_step), now that it can be. (A replay step that finds a file put
+ * back resets every stream, restart_all, and may close some: their structs
+ * stay valid until reap, the walk then ends on the closed list, and no
+ * stream is replaying any more.) */
+static void resume_replays(void)
 {
     struct conn *c, *next;
 
-    log_warn("the database file was replaced: every stream is reset and continues from id %lld", (long long)last);
-    high_water = last;
+    replays_waiting = 0;
     for (c = streams.head; c != NULL; c = next) {
         next = c->next;
-        if (c->state == C_STREAM)
-            conn_reset(c, "unknown_id", c->replaying ? c->cursor : c->last_sent, last);
+        if (c->state == C_STREAM && c->replaying && c->qlen == 0)
+            replay_step(c);
     }
 }
 
@@ -887,14 +949,8 @@ void stream_pump(void)
     int count, rc;
 
     do {
-        if (db_begin(db, 0) != 0 || store_bounds(db, &pruned, &last) != 0) {
-            db_rollback(db);
+        if (log_begin(&pruned, &last) != 0)
             return; /* busy database: the next wake-up or tail poll retries */
-        }
-        if (db_generation(db) != db_gen) {
-            db_gen = db_generation(db);
-            restart_all(last);
-        }
         if (reset_pruned(pruned, last) != 0) {
             db_rollback(db);
             return;
@@ -910,6 +966,8 @@ void stream_pump(void)
         }
         db_rollback(db);
     } while (rc == 0 && count == PUMP_BATCH);
+    if (rc == 0 && replays_waiting)
+        resume_replays();
 }
 
 void stream_tick(long long now_ms)

@@ -565,3 +565,25 @@ def publish(inst, topic, n, start=0):
 
 def q(s):
     return urllib.parse.quote(s, safe="")
+
+
+def backup_db(inst, dest):
+    """A consistent copy of inst's live database (SQLite's online backup)."""
+    src, out = sqlite3.connect(inst.db, timeout=10), sqlite3.connect(dest)
+    try:
+        src.backup(out)
+    finally:
+        out.close()
+        src.close()
+
+
+def put_back_db(inst, backup):
+    """A copy of backup put back at inst's database path while it runs, as
+    README says: the old file's -wal and -shm removed first (they are the
+    deleted file's), then the file moved into place."""
+    import shutil
+    for ext in ("-wal", "-shm"):
+        if os.path.exists(inst.db + ext):
+            os.unlink(inst.db + ext)
+    shutil.copy(backup, inst.db + ".tmp")
+    os.rename(inst.db + ".tmp", inst.db)

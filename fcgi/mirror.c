@@ -8,7 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "alloc.h"
 #include "buf.h"
 #include "config.h"
 #include "db.h"
@@ -179,24 +178,52 @@ static int parse_entry(const struct relaysig_fields *fs, struct store_row *row, 
     return 0;
 }
 
-/* Logs and counts the entries refused by one batch (the first time each is
- * seen: a read past them comes back to them while they stay in Redis). */
-static void report_refused(const redisReply *entries, const size_t *which, int n, struct mirror_read *rd)
-{
-    const redisReply *first = entries->element[which[0]], *lastr = entries->element[which[n - 1]];
+/* Refusals not logged yet: one line a second at most says how many and
+ * which (a primary with another secret has every entry refused). */
+static struct {
+    long long unsigned_n, other_n;   /* without an h; with one that does not match */
+    char first[48], last[48];        /* their entry ids */
+    time_t logged_at;
+} pending;
 
-    rd->refused = n;
-    metrics_add(M_MIRROR_REFUSED, n);
-    log_error("redis mirror: refused %d entr%s of %s (%.48s%s%.48s): not signed with this edge's relay secret "
-              "(PULSE_RELAY_SECRET, or the key derived from PULSE_JWT_SECRET); written by another client of "
-              "Redis, or by a primary with another secret. Not stored; mirroring goes on",
-              n, n == 1 ? "y" : "ies", key != NULL ? key : "the log stream",
-              first->type == REDIS_REPLY_ARRAY && first->elements > 0 && first->element[0]->type == REDIS_REPLY_STRING
-                  ? first->element[0]->str : "?",
-              n > 1 ? " .. " : "",
-              n > 1 && lastr->type == REDIS_REPLY_ARRAY && lastr->elements > 0 &&
-                      lastr->element[0]->type == REDIS_REPLY_STRING
-                  ? lastr->element[0]->str : "");
+static void refusals_log(int now_too)
+{
+    time_t now;
+
+    if (pending.unsigned_n + pending.other_n == 0)
+        return;
+    now = time(NULL);
+    if (!now_too && now == pending.logged_at)
+        return;
+    log_error("redis mirror: refused %lld entr%s of %s (%s%s%s): %lld not signed, %lld with a signature this "
+              "edge's key (PULSE_RELAY_SECRET, or the key derived from PULSE_JWT_SECRET) does not match: "
+              "written by another client of Redis, or by a primary with another secret. Not stored; mirroring "
+              "goes on",
+              pending.unsigned_n + pending.other_n, pending.unsigned_n + pending.other_n == 1 ? "y" : "ies",
+              key != NULL ? key : "the log stream", pending.first, strcmp(pending.first, pending.last) ? " .. " : "",
+              strcmp(pending.first, pending.last) ? pending.last : "", pending.unsigned_n, pending.other_n);
+    pending.unsigned_n = pending.other_n = 0;
+    pending.logged_at = now;
+}
+
+/* Counts a refused entry (the first time it is seen: a read past it comes
+ * back to it while it stays in Redis) and logs it, with others of the same
+ * second. */
+static void refused_entry(const redisReply *e, const char *mac, size_t maclen, struct mirror_read *rd)
+{
+    const char *id = e->type == REDIS_REPLY_ARRAY && e->elements > 0 && e->element[0]->type == REDIS_REPLY_STRING
+                         ? e->element[0]->str
+                         : "?";
+
+    rd->refused++;
+    metrics_add(M_MIRROR_REFUSED, 1);
+    if (pending.unsigned_n + pending.other_n == 0)
+        snprintf(pending.first, sizeof pending.first, "%.40s", id);
+    snprintf(pending.last, sizeof pending.last, "%.40s", id);
+    if (mac != NULL && maclen == RELAYSIG_HEX)
+        pending.other_n++;
+    else
+        pending.unsigned_n++;
 }
 
 /* Stores one batch in one transaction. Only an entry's own id and its
@@ -206,15 +233,14 @@ static void report_refused(const redisReply *entries, const size_t *which, int n
 static int apply(struct db *d, struct relaysig *s, const redisReply *entries, struct mirror_read *rd)
 {
     int64_t pruned, have;
-    size_t i, *refused = NULL;
-    int nrefused = 0, stored_any = 0, parked;
+    size_t i;
+    int stored_any = 0, parked;
 
     if (db_begin(d, 1) != 0)
         return -1;
     if (store_bounds(d, &pruned, &have) != 0)
         goto fail;
     parked = pos_cmp(rd->from, pos_of_id(have)) > 0;
-    refused = xcalloc(entries->elements + 1, sizeof *refused);
     for (i = 0; i < entries->elements; i++) {
         const redisReply *e = entries->element[i];
         struct relaysig_fields fs;
@@ -228,7 +254,7 @@ static int apply(struct db *d, struct relaysig *s, const redisReply *entries, st
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 || e->element[0]->type != REDIS_REPLY_STRING ||
             parse_pos(e->element[0]->str, &at) != 0) {
             /* not even an entry (Redis sends none such): nobody signed it */
-            refused[nrefused++] = i;
+            refused_entry(e, NULL, 0, rd);
             continue;
         }
         /* read on past it, whatever it is */
@@ -238,7 +264,7 @@ static int apply(struct db *d, struct relaysig *s, const redisReply *entries, st
             continue; /* another stream responder of this edge stored it */
         if (relaysig_fields_of(e, &fs, &mac, &maclen) != 0 || !relaysig_valid(s, &fs, mac, maclen)) {
             if (refused_first_time(at))
-                refused[nrefused++] = i;
+                refused_entry(e, mac, maclen, rd);
             continue;
         }
         rc = parse_entry(&fs, &row, &prev);
@@ -285,13 +311,11 @@ static int apply(struct db *d, struct relaysig *s, const redisReply *entries, st
         goto fail;
     rd->stored = have;
     refused_forget_upto(pos_of_id(have));
-    if (nrefused > 0)
-        report_refused(entries, refused, nrefused, rd);
-    free(refused);
+    refusals_log(0);
     return 0;
 fail:
     db_rollback(d);
-    free(refused);
+    refusals_log(0);
     return -1;
 }
 
@@ -399,6 +423,7 @@ void mirror_tick(long long now_ms)
         if (rasync_connected(&ra))
             rasync_drop(&ra, "the database file was replaced");
     }
+    refusals_log(0);
     if (reading && rasync_connected(&ra) && now_ms - read_sent_at > STALL_MS)
         rasync_drop(&ra, "XREAD got no reply in time");
     rasync_tick(&ra, now_ms);
@@ -406,6 +431,7 @@ void mirror_tick(long long now_ms)
 
 void mirror_stop(void)
 {
+    refusals_log(1);
     rasync_stop(&ra);
     free(key);
     key = NULL;

@@ -293,9 +293,6 @@ static int send_row(void *arg, const struct store_row *row)
     snprintf(gap, sizeof gap, "%lld", (long long)row->pruned_upto);
     if (row->pruned_upto <= b->prev)
         n -= 2;
-    for (i = 0; i < n; i++)
-        lens[i] = strlen(argv[i]);
-    /* argv[5 + 2k] is a field's value: id, h, p, t, y, s, d, f */
     f.v[RS_ID] = id;
     f.v[RS_PREV] = prev;
     f.v[RS_TOPIC] = row->topic;
@@ -309,6 +306,8 @@ static int send_row(void *arg, const struct store_row *row)
         log_error("redis relay: cannot sign event %lld", (long long)row->id);
         return 1; /* the next kick tries again */
     }
+    for (i = 0; i < n; i++)
+        lens[i] = strlen(argv[i]);
     if (rasync_command_argv(&ra, on_added, NULL, n, argv, lens) != 0)
         return 1; /* disconnected: on_lost resets the relay */
     inflight++;

@@ -17,6 +17,7 @@
 struct relaysig {
     struct crypto_mac *mac;
     char *stream;                 /* <prefix>log: an entry is valid in this stream only */
+    buf_t msg;                    /* the signed bytes, built here: one MAC update, not 27 (OpenSSL 3's cost is per call) */
 };
 
 /* Single-letter names the relay writes, in enum relaysig_field order. */
@@ -54,34 +55,47 @@ void relaysig_close(struct relaysig *s)
         return;
     crypto_mac_close(s->mac);
     free(s->stream);
+    buf_free(&s->msg);
     free(s);
 }
 
-/* ns(v): "<len>:v," */
-static int add_ns(struct crypto_mac *m, const char *v, size_t len)
+/* ns(v): "<len>:v," (the length by hand: vsnprintf was half the cost) */
+static void add_ns(buf_t *b, const char *v, size_t len)
 {
-    char head[24];
-    int n = snprintf(head, sizeof head, "%zu:", len);
+    char digits[24];
+    size_t n = sizeof digits, x = len;
 
-    return crypto_mac_add(m, head, (size_t)n) == 0 && crypto_mac_add(m, v, len) == 0 &&
-                   crypto_mac_add(m, ",", 1) == 0
-               ? 0
-               : -1;
+    digits[--n] = ':';
+    do {
+        digits[--n] = (char)('0' + x % 10);
+        x /= 10;
+    } while (x > 0);
+    buf_append(b, digits + n, sizeof digits - n);
+    buf_append(b, v, len);
+    buf_putc(b, ',');
 }
 
 static int mac_of(struct relaysig *s, const struct relaysig_fields *f, unsigned char out[32])
 {
-    int i;
+    int i, rc;
 
-    if (crypto_mac_begin(s->mac) != 0 || add_ns(s->mac, DOMAIN, strlen(DOMAIN)) != 0 ||
-        add_ns(s->mac, s->stream, strlen(s->stream)) != 0)
-        return -1;
+    buf_reset(&s->msg);
+    add_ns(&s->msg, DOMAIN, strlen(DOMAIN));
+    add_ns(&s->msg, s->stream, strlen(s->stream));
     for (i = 0; i < RS_NFIELDS; i++) {
-        int rc = f->v[i] != NULL ? add_ns(s->mac, f->v[i], f->len[i]) : crypto_mac_add(s->mac, "-", 1);
-        if (rc != 0)
-            return -1;
+        if (f->v[i] != NULL)
+            add_ns(&s->msg, f->v[i], f->len[i]);
+        else
+            buf_putc(&s->msg, '-');
     }
-    return crypto_mac_end(s->mac, out);
+    rc = crypto_mac_begin(s->mac) == 0 && crypto_mac_add(s->mac, s->msg.p, s->msg.len) == 0 &&
+                 crypto_mac_end(s->mac, out) == 0
+             ? 0
+             : -1;
+    /* a 16 MiB event is not kept for the next small one */
+    if (s->msg.cap > 65536)
+        buf_free(&s->msg);
+    return rc;
 }
 
 int relaysig_sign(struct relaysig *s, const struct relaysig_fields *f, char hex[RELAYSIG_HEX + 1])

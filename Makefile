@@ -31,7 +31,7 @@ CORE := alloc buf log config utf8 db crypto auth http store bell bus metrics
 API  := router handler runtime prefork proc api_main
 BATCH := router handler runtime fcgi_rec loop proc batch batch_main
 HANDLERS := access events topup payos health live_rooms live_shop live_chat crm crm_webhooks websig chat
-STREAM := fcgi_rec sse loop rasync stream_req stream subscriber relay mirror proc stream_main
+STREAM := fcgi_rec sse loop rasync stream_req stream subscriber relaysig relay mirror proc stream_main
 
 BUILD ?= build
 GEN := build/gen/sql_gen.c build/gen/sql_gen.h

@@ -38,6 +38,7 @@ static const struct cfg_row cfg_table[] = {
     NUM("REDIS_DB", redis_db, "0", 0, 1000000),
     STR("PULSE_REDIS_PREFIX", redis_prefix, "pulse:"),
     STR("PULSE_JWT_SECRET", jwt_secret, NULL),
+    STR("PULSE_RELAY_SECRET", relay_secret, NULL),
     STR("PAYOS_CHECKSUM_KEY", payos_checksum_key, NULL),
     STR("PULSE_WEBHOOK_SECRET", webhook_secret, NULL),
     STR("FB_VERIFY_TOKEN", fb_verify_token, NULL),

@@ -17,6 +17,7 @@ struct config {
     long redis_db;                 /* REDIS_DB */
     const char *redis_prefix;      /* PULSE_REDIS_PREFIX: channel prefix */
     const char *jwt_secret;        /* PULSE_JWT_SECRET */
+    const char *relay_secret;      /* PULSE_RELAY_SECRET: signs the log relayed to edges (relaysig.h) */
     const char *payos_checksum_key;/* PAYOS_CHECKSUM_KEY */
     const char *webhook_secret;    /* PULSE_WEBHOOK_SECRET */
     const char *fb_verify_token;   /* FB_VERIFY_TOKEN */

@@ -7,6 +7,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/core_names.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
@@ -46,6 +47,58 @@ int crypto_hmac_sha256_hex(const char *key, size_t keylen, const void *data, siz
         return -1;
     hex_append(out, mac, sizeof mac);
     return 0;
+}
+
+struct crypto_mac {
+    EVP_MAC *mac;
+    EVP_MAC_CTX *ctx;   /* holds the key; re-initialised per message */
+};
+
+struct crypto_mac *crypto_mac_open(const void *key, size_t keylen)
+{
+    struct crypto_mac *m = xcalloc(1, sizeof *m);
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                           OSSL_PARAM_construct_end()};
+    static const unsigned char none[1];
+
+    m->mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+    if (m->mac == NULL || (m->ctx = EVP_MAC_CTX_new(m->mac)) == NULL)
+        goto fail;
+    /* an empty key is still a key (EVP_MAC_init would take NULL as "keep the old one") */
+    if (EVP_MAC_init(m->ctx, keylen > 0 ? key : none, keylen, params) != 1)
+        goto fail;
+    return m;
+fail:
+    crypto_mac_close(m);
+    return NULL;
+}
+
+int crypto_mac_begin(struct crypto_mac *m)
+{
+    /* no key: the one given at open is used again */
+    return EVP_MAC_init(m->ctx, NULL, 0, NULL) == 1 ? 0 : -1;
+}
+
+int crypto_mac_add(struct crypto_mac *m, const void *data, size_t len)
+{
+    return len == 0 || EVP_MAC_update(m->ctx, data, len) == 1 ? 0 : -1;
+}
+
+int crypto_mac_end(struct crypto_mac *m, unsigned char mac[32])
+{
+    size_t n = 0;
+
+    return EVP_MAC_final(m->ctx, mac, &n, 32) == 1 && n == 32 ? 0 : -1;
+}
+
+void crypto_mac_close(struct crypto_mac *m)
+{
+    if (m == NULL)
+        return;
+    EVP_MAC_CTX_free(m->ctx);
+    EVP_MAC_free(m->mac);
+    free(m);
 }
 
 int crypto_sha256_hex(const void *data, size_t len, buf_t *out)

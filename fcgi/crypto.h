@@ -13,6 +13,17 @@ int crypto_hmac_sha256_hex(const char *key, size_t keylen, const void *data, siz
 int crypto_hmac_sha256(const char *key, size_t keylen, const void *data, size_t len,
                        unsigned char mac[32]);
 
+/* An HMAC-SHA256 key made ready once, for many messages (the key is hashed
+ * once, not per message), each fed in pieces. Open returns NULL when
+ * OpenSSL refuses; the caller closes it. One message at a time:
+ * crypto_mac_begin, crypto_mac_add..., crypto_mac_end. 0 or -1 each. */
+struct crypto_mac;
+struct crypto_mac *crypto_mac_open(const void *key, size_t keylen);
+int crypto_mac_begin(struct crypto_mac *m);
+int crypto_mac_add(struct crypto_mac *m, const void *data, size_t len);
+int crypto_mac_end(struct crypto_mac *m, unsigned char mac[32]);
+void crypto_mac_close(struct crypto_mac *m);
+
 /* Appends lowercase hex SHA-256 of data to out. Returns 0 or -1. */
 int crypto_sha256_hex(const void *data, size_t len, buf_t *out);
 

@@ -14,7 +14,7 @@
 #include "log.h"
 
 #define METRICS_SLOTS 256
-#define METRICS_MAGIC 0x50554c53454d3033ULL /* "PULSEM03": bumped when M__COUNT changes */
+#define METRICS_MAGIC 0x50554c53454d3034ULL /* "PULSEM04": bumped when M__COUNT changes */
 
 struct metrics_slot {
     _Atomic int pid;                      /* 0 = free */
@@ -52,7 +52,9 @@ static const struct metric_desc descs[M__COUNT] = {
     [M_BATCH_CONNECTIONS] = {"pulse_batch_connections_total", NULL, "counter",
                              "FastCGI connections the batching responder accepted (kept ones are reused)"},
     [M_RELAY_FOREIGN] = {"pulse_relay_foreign_entries_total", NULL, "counter",
-                         "Entries above the primary's newest event found in the Redis log stream, and removed"},
+                         "Entries of the Redis log stream the primary never wrote (above its newest event, or unsigned), removed"},
+    [M_MIRROR_REFUSED] = {"pulse_mirror_refused_entries_total", NULL, "counter",
+                          "Entries of the Redis log stream an edge refused: not signed with the relay's secret"},
 };
 
 static struct metrics_file *mf;

@@ -29,6 +29,7 @@ enum metric {
     M_GROUP_COMMITS,
     M_BATCH_CONNECTIONS,
     M_RELAY_FOREIGN,
+    M_MIRROR_REFUSED,
     M__COUNT
 };
 

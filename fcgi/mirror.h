@@ -9,7 +9,12 @@
  * behind what Redis keeps: the gap is recorded as pruned history, so a
  * client resuming across it gets a reset instead of a silent skip. An entry
  * with "f" records the same for its topic alone. The edge prunes its own
- * copy with the same retention rules as the primary (store_prune). */
+ * copy with the same retention rules as the primary (store_prune).
+ * Only entries the primary signed (relaysig.h) are stored: anyone who can
+ * write Redis can add entries, and an edge delivers what it stores to
+ * browsers as the primary's. A read past refused entries waits a short
+ * while only, then reads again from the last id stored: the relay removes
+ * entries it did not write and sets the stream back below them. */
 #ifndef PULSE_MIRROR_H
 #define PULSE_MIRROR_H
 
@@ -25,11 +30,29 @@ int mirror_start(const struct config *cfg, struct db *db, void (*on_news)(int64_
 void mirror_tick(long long now_ms);
 
 struct redisReply;
+struct relaysig;
+
+/* A Redis stream entry id, <ms>-<seq>. */
+struct mirror_pos {
+    uint64_t ms, seq;
+};
+
+struct mirror_read {
+    struct mirror_pos from;  /* in: the XREAD read the entries after this one */
+    int64_t stored;          /* out: the highest id the log holds (unchanged for a nil reply) */
+    struct mirror_pos seen;  /* out: the newest entry of the reply (from when none) */
+    int reread;              /* out: 1 when events may be missing below from: read again from stored */
+    int refused;             /* out: entries refused (not signed by sig), each counted and logged once */
+};
+
 /* Stores the entries of one XREAD reply (nil, or [[key, [entry...]]]) in
- * db in one transaction; *stored gets the highest id the log then holds.
- * Returns the number of entries in the reply, or -1 (nothing stored). The
- * loop's read path, also called directly by the unit and fuzz tests. */
-int mirror_apply(struct db *db, const struct redisReply *reply, int64_t *stored);
+ * db in one transaction, those signed under sig (relaysig.h) alone; an
+ * entry not signed is refused, logged and counted
+ * (pulse_mirror_refused_entries_total): not stored, no gap, the head does
+ * not move. Returns the number of entries in the reply, or -1 (nothing
+ * stored). The loop's read path, also called directly by the unit and
+ * fuzz tests. */
+int mirror_apply(struct db *db, struct relaysig *sig, const struct redisReply *reply, struct mirror_read *rd);
 void mirror_stop(void);
 
 #endif

@@ -13,6 +13,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "rasync.h"
+#include "relaysig.h"
 #include "store.h"
 
 #define RELAY_BATCH 256
@@ -23,12 +24,14 @@ enum relay_state {
     R_SYNCING,    /* asked Redis for the stream's top id */
     R_IDLE,       /* caught up with the log as last read */
     R_SENDING,    /* a batch of XADDs is in flight */
+    R_SCANNING,   /* looking for the newest entry below the stream's top that this primary signed */
     R_FIXING,     /* removing entries this primary never wrote from the stream */
 };
 
 static struct rasync ra;
 static const struct config *cfg;
 static struct db *db;
+static struct relaysig *sig;       /* signs every entry: edges store only signed ones */
 static char *key;                  /* <prefix>log */
 static char maxlen[24];
 static enum relay_state state = R_DOWN;
@@ -36,7 +39,9 @@ static int64_t cursor;             /* every event <= cursor is in Redis or on it
 static unsigned inflight;          /* XADD replies outstanding */
 static int more;                   /* the log grew while a batch was in flight */
 static int refused;                /* an XADD of the batch was below the stream's top */
-static int64_t fix_upto;           /* R_FIXING: entries above this id are not the primary's */
+static int check_top;              /* an XADD was refused: is the stream's top ours? */
+static int64_t fix_upto;           /* R_FIXING: entries above this id go */
+static int fix_below_last;         /* R_FIXING: fix_upto stays, even below the database's newest event */
 static long long fixed;            /* entries removed by this fix */
 static int plain_setid;            /* XSETID without options (Redis before 7) was tried */
 static char fix_top[48];           /* the newest entry left once they are removed */
@@ -62,11 +67,15 @@ static void sync_top(void)
 
 /* ---- foreign entries ----
  * Every entry this relay writes is "<event id>-0" for an event in the
- * database. An entry above the database's newest event was written by
- * someone else (anyone who can write Redis): Redis then refuses every XADD
- * below it, and edges would get nothing more. Such entries are logged,
- * counted (pulse_relay_foreign_entries_total), deleted, and the stream's
- * last id set back to the newest event, so relaying goes on. */
+ * database, signed (relaysig.h). An entry above the database's newest event
+ * was written by someone else (anyone who can write Redis): Redis then
+ * refuses every XADD below it, and edges would get nothing more. So is an
+ * unsigned one that got to an id first (an XADD of ours refused, the top not
+ * signed): edges refuse it, and without a fix the event of that id would
+ * never reach them. Such entries are logged, counted
+ * (pulse_relay_foreign_entries_total), deleted (with, in the second case,
+ * any entry above them, relayed again after), and the stream's last id set
+ * back to the newest entry left, so relaying goes on. */
 static void on_foreign(redisAsyncContext *c, void *r, void *priv);
 
 static void fix_next(void)
@@ -99,6 +108,7 @@ static void on_setid(redisAsyncContext *c, void *r, void *priv)
     }
     log_warn("redis relay: removed %lld entries of %s above event %lld that this primary never wrote; "
              "relaying goes on", fixed, key, (long long)fix_upto);
+    check_top = 1; /* and what is below them now? */
     sync_top();
 }
 
@@ -128,7 +138,7 @@ static void on_fixed_top(redisAsyncContext *c, void *r, void *priv)
 static void on_foreign(redisAsyncContext *c, void *r, void *priv)
 {
     redisReply *reply = r;
-    int64_t pruned, last;
+    int64_t pruned, last, foreign = 0;
     const char **argv = NULL;
     size_t *lens = NULL, i, n = 0;
 
@@ -146,7 +156,7 @@ static void on_foreign(redisAsyncContext *c, void *r, void *priv)
         rasync_drop(&ra, "cannot read the event log");
         return;
     }
-    if (last > fix_upto)
+    if (last > fix_upto && !fix_below_last)
         fix_upto = last;
     argv = xcalloc(reply->elements + 2, sizeof *argv);
     lens = xcalloc(reply->elements + 2, sizeof *lens);
@@ -160,14 +170,18 @@ static void on_foreign(redisAsyncContext *c, void *r, void *priv)
             continue;
         dash = strchr(e->element[0]->str, '-');
         if (entry_id(e->element[0]) > fix_upto || (entry_id(e->element[0]) == fix_upto && dash != NULL &&
-                                                     strtoll(dash + 1, NULL, 10) > 0))
+                                                     strtoll(dash + 1, NULL, 10) > 0)) {
             argv[n++] = e->element[0]->str;
+            /* an entry of ours above a foreign one goes too, and is relayed again */
+            if (entry_id(e->element[0]) > last || !relaysig_entry_valid(sig, e))
+                foreign++;
+        }
     }
     for (i = 0; i < n; i++)
         lens[i] = strlen(argv[i]);
     if (n > 2 && rasync_command_argv(&ra, NULL, NULL, (int)n, argv, lens) == 0) {
-        fixed += (long long)(n - 2);
-        metrics_add(M_RELAY_FOREIGN, (int64_t)(n - 2));
+        fixed += foreign;
+        metrics_add(M_RELAY_FOREIGN, foreign);
     }
     free(argv);
     free(lens);
@@ -178,15 +192,53 @@ static void on_foreign(redisAsyncContext *c, void *r, void *priv)
     rasync_command(&ra, on_fixed_top, NULL, "XREVRANGE %s + - COUNT 1", key);
 }
 
-static void fix_start(int64_t top, int64_t last)
+/* Removes the entries above upto (and above the database's newest event,
+ * if that is higher, unless below_last). */
+static void fix_start(int64_t upto, int below_last)
 {
-    log_warn("redis relay: %s holds an entry at id %lld, above this database's newest event %lld: entries this "
-             "primary never wrote (written by another client of Redis, or left by a database put back from a "
-             "backup); removing them", key, (long long)top, (long long)last);
     state = R_FIXING;
-    fix_upto = last;
+    fix_upto = upto;
+    fix_below_last = below_last;
     fixed = 0;
     fix_next();
+}
+
+/* The newest entries of the stream, newest first: the newest one this
+ * primary signed (at most its newest event) stays, everything above goes.
+ * None in this batch: the batch goes, and the next look goes on below. */
+static void on_scan(redisAsyncContext *c, void *r, void *priv)
+{
+    redisReply *reply = r;
+    int64_t pruned, last, keep = -1, lowest = 0;
+    size_t i;
+
+    (void)c;
+    (void)priv;
+    if (reply == NULL || state != R_SCANNING)
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        rasync_drop(&ra, "XREVRANGE refused");
+        return;
+    }
+    if (store_bounds(db, &pruned, &last) != 0) {
+        rasync_drop(&ra, "cannot read the event log");
+        return;
+    }
+    for (i = 0; i < reply->elements && keep < 0; i++) {
+        const redisReply *e = reply->element[i];
+        int64_t id;
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 1)
+            continue;
+        id = entry_id(e->element[0]);
+        if (id <= last && relaysig_entry_valid(sig, e))
+            keep = id;
+        else
+            lowest = id;
+    }
+    if (keep < 0)
+        keep = lowest > 0 ? lowest - 1 : 0;
+    fix_start(keep, 1);
 }
 
 static void on_added(redisAsyncContext *c, void *r, void *priv)
@@ -212,6 +264,7 @@ static void on_added(redisAsyncContext *c, void *r, void *priv)
     if (refused) {
         refused = 0;
         more = 0;
+        check_top = 1;
         sync_top();
         return;
     }
@@ -225,10 +278,11 @@ static void on_added(redisAsyncContext *c, void *r, void *priv)
 static int send_row(void *arg, const struct store_row *row)
 {
     struct batch *b = arg;
-    char id[32], prev[24], gap[24];
-    const char *argv[] = {"XADD", key, "MAXLEN", "~", maxlen, id, "p", prev, "t", row->topic,
+    char id[32], prev[24], gap[24], mac[RELAYSIG_HEX + 1];
+    const char *argv[] = {"XADD", key, "MAXLEN", "~", maxlen, id, "h", mac, "p", prev, "t", row->topic,
                           "y", row->type, "s", row->ts, "d", row->data, "f", gap};
     size_t lens[sizeof argv / sizeof argv[0]];
+    struct relaysig_fields f;
     int i, n = (int)(sizeof argv / sizeof argv[0]);
 
     snprintf(id, sizeof id, "%lld-0", (long long)row->id);
@@ -239,6 +293,19 @@ static int send_row(void *arg, const struct store_row *row)
     snprintf(gap, sizeof gap, "%lld", (long long)row->pruned_upto);
     if (row->pruned_upto <= b->prev)
         n -= 2;
+    f.v[RS_ID] = id;
+    f.v[RS_PREV] = prev;
+    f.v[RS_TOPIC] = row->topic;
+    f.v[RS_TYPE] = row->type;
+    f.v[RS_TS] = row->ts;
+    f.v[RS_DATA] = row->data;
+    f.v[RS_GAP] = n == (int)(sizeof argv / sizeof argv[0]) ? gap : NULL;
+    for (i = 0; i < RS_NFIELDS; i++)
+        f.len[i] = f.v[i] != NULL ? strlen(f.v[i]) : 0;
+    if (relaysig_sign(sig, &f, mac) != 0) {
+        log_error("redis relay: cannot sign event %lld", (long long)row->id);
+        return 1; /* the next kick tries again */
+    }
     for (i = 0; i < n; i++)
         lens[i] = strlen(argv[i]);
     if (rasync_command_argv(&ra, on_added, NULL, n, argv, lens) != 0)
@@ -297,9 +364,24 @@ static void on_top(redisAsyncContext *c, void *r, void *priv)
         return;
     }
     if (top > last) {
-        fix_start(top, last);
+        log_warn("redis relay: %s holds an entry at id %lld, above this database's newest event %lld: entries "
+                 "this primary never wrote (written by another client of Redis, or left by a database put back "
+                 "from a backup); removing them", key, (long long)top, (long long)last);
+        fix_start(last, 0);
         return;
     }
+    /* Someone got to an id first. Another relay of this primary signed
+     * what it wrote; anyone else did not. (Not checked at a connect: the
+     * top may be an entry an older version relayed, unsigned, and edges
+     * have it already.) */
+    if (check_top && top > 0 && !relaysig_entry_valid(sig, reply->element[0])) {
+        log_warn("redis relay: the entry at id %lld of %s is not signed by this primary (written by another "
+                 "client of Redis): removing it, and relaying again what it displaced", (long long)top, key);
+        state = R_SCANNING;
+        rasync_command(&ra, on_scan, NULL, "XREVRANGE %s + - COUNT %d", key, FOREIGN_BATCH);
+        return;
+    }
+    check_top = 0;
     floor = last > cfg->redis_history ? last - cfg->redis_history : 0;
     cursor = top > floor ? top : floor;
     rasync_healthy(&ra);
@@ -313,6 +395,7 @@ static void on_ready(struct rasync *r)
     inflight = 0;
     more = 0;
     refused = 0;
+    check_top = 0;
     sync_top();
 }
 
@@ -331,6 +414,11 @@ int relay_start(const struct config *config, struct db *database)
     db = database;
     if (!config_redis_enabled(cfg) || cfg->redis_history == 0 || cfg->role != ROLE_PRIMARY)
         return 0;
+    if ((sig = relaysig_open(cfg)) == NULL) {
+        log_warn("redis relay: neither PULSE_RELAY_SECRET nor PULSE_JWT_SECRET is set: the log is not relayed "
+                 "to edges (they store only entries signed with that secret)");
+        return 0;
+    }
     buf_printf(&k, "%slog", cfg->redis_prefix);
     key = buf_steal(&k);
     snprintf(maxlen, sizeof maxlen, "%ld", cfg->redis_history);
@@ -358,4 +446,6 @@ void relay_stop(void)
     state = R_DOWN;
     free(key);
     key = NULL;
+    relaysig_close(sig);
+    sig = NULL;
 }

@@ -10,7 +10,8 @@
  * Retention is per topic, so events of one topic may be pruned before they
  * are relayed while the others are not: the next event of that topic then
  * carries "f", the highest of its ids pruned, and the mirror records a gap
- * of that topic alone. */
+ * of that topic alone. Each entry is signed ("h", see relaysig.h): anyone
+ * who can write Redis can add entries, and edges store only signed ones. */
 #ifndef PULSE_RELAY_H
 #define PULSE_RELAY_H
 

@@ -23,7 +23,7 @@ src_publish := $(CORE_SRC)
 src_utf8 := $(CORE_SRC)
 src_webhook := $(CORE_SRC) handlers/websig.c
 src_stream_req := $(CORE_SRC) fcgi/stream_req.c fcgi/fcgi_rec.c handlers/access.c
-src_mirror := $(CORE_SRC) fcgi/mirror.c fcgi/rasync.c fcgi/loop.c fcgi/bus.c fcgi/bell.c fcgi/metrics.c
+src_mirror := $(CORE_SRC) fcgi/mirror.c fcgi/relaysig.c fcgi/rasync.c fcgi/loop.c fcgi/bus.c fcgi/bell.c fcgi/metrics.c
 
 .PHONY: fuzz fuzz-smoke
 fuzz: $(addprefix build/fuzz/fuzz_,$(TARGETS))

@@ -1,11 +1,20 @@
 /* libFuzzer target: what an edge reads from Redis (mirror_apply on every
- * reply hiredis's reader makes of the bytes). */
+ * reply hiredis's reader makes of the bytes).
+ *
+ * Each input goes twice: as it is (an entry is refused unless it carries a
+ * valid "h", which the fuzzer cannot make: the signature check on any
+ * input), then with every entry signed with the deployment's key first, as
+ * the primary would have (what follows the check: storing, gaps, names),
+ * read from the stored head or, for an input of odd length, from past
+ * refused entries far above it. */
 #include <hiredis/hiredis.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "fuzz_db.h"
 #include "mirror.h"
+#include "relaysig.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -31,26 +40,94 @@ static int huge_aggregate(const uint8_t *data, size_t size)
     return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+/* r as RESP again; with sign, each [id, [name, value, ...]] where XREAD
+ * puts entries ([[key, [entry, ...]]]: depth 3) gets the right "h" first
+ * among its fields (the first value of a name counts). */
+static void resp(buf_t *b, const redisReply *r, struct relaysig *sig, int sign, int depth)
+{
+    struct relaysig_fields f;
+    char mac[RELAYSIG_HEX + 1];
+    const char *had;
+    size_t i, hadlen;
+
+    switch (r->type) {
+    case REDIS_REPLY_STRING:
+        buf_printf(b, "$%zu\r\n", r->len);
+        buf_append(b, r->str, r->len);
+        buf_puts(b, "\r\n");
+        return;
+    case REDIS_REPLY_STATUS:
+    case REDIS_REPLY_ERROR:
+        buf_putc(b, r->type == REDIS_REPLY_STATUS ? '+' : '-');
+        buf_append(b, r->str, r->len);
+        buf_puts(b, "\r\n");
+        return;
+    case REDIS_REPLY_INTEGER:
+        buf_printf(b, ":%lld\r\n", r->integer);
+        return;
+    case REDIS_REPLY_ARRAY:
+        break;
+    default:
+        buf_puts(b, "*-1\r\n");
+        return;
+    }
+    if (sign && depth == 3 && relaysig_fields_of(r, &f, &had, &hadlen) == 0 && relaysig_sign(sig, &f, mac) == 0) {
+        const redisReply *kv = r->element[1];
+
+        buf_puts(b, "*2\r\n");
+        resp(b, r->element[0], sig, 0, 0);
+        buf_printf(b, "*%zu\r\n$1\r\nh\r\n$%d\r\n%s\r\n", kv->elements + 2, RELAYSIG_HEX, mac);
+        for (i = 0; i < kv->elements; i++)
+            resp(b, kv->element[i], sig, 0, 0);
+        return;
+    }
+    buf_printf(b, "*%zu\r\n", r->elements);
+    for (i = 0; i < r->elements; i++)
+        resp(b, r->element[i], sig, sign, depth + 1);
+}
+
+/* Every reply the bytes make, applied; with sign, its entries signed first. */
+static void apply_all(const char *bytes, size_t size, struct relaysig *sig, int sign, int parked)
 {
     redisReader *r = redisReaderCreate();
     void *reply = NULL;
-    int64_t stored = 0;
+    buf_t again = {0};
 
     if (r == NULL)
-        return 0;
-    if (huge_aggregate(data, size)) {
-        redisReaderFree(r);
-        return 0;
-    }
-    if (redisReaderFeed(r, (const char *)data, size) == REDIS_OK) {
+        return;
+    if (redisReaderFeed(r, bytes, size) == REDIS_OK) {
         while (redisReaderGetReply(r, &reply) == REDIS_OK && reply != NULL) {
-            mirror_apply(fuzz_db(), reply, &stored);
+            struct mirror_read rd = {.from = {parked ? 1000000000u : 0u, 0u}};
+
+            if (sign)
+                resp(&again, reply, sig, 1, 0);
+            else
+                mirror_apply(fuzz_db(), sig, reply, &rd);
             freeReplyObject(reply);
             reply = NULL;
         }
     }
     redisReaderFree(r);
+    if (sign && again.len > 0)
+        apply_all(again.p, again.len, sig, 0, parked);
+    buf_free(&again);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    static struct relaysig *sig;
+
+    if (huge_aggregate(data, size))
+        return 0;
+    if (sig == NULL) {
+        fuzz_db(); /* loads the configuration (PULSE_JWT_SECRET: the key is derived from it) */
+        if ((sig = relaysig_open(pulse_cfg)) == NULL)
+            abort();
+    }
+    /* As read: refused unless signed (the fuzzer cannot sign). Then signed,
+     * as the primary would have: stored, gaps, names checked. */
+    apply_all((const char *)data, size, sig, 0, 0);
+    apply_all((const char *)data, size, sig, 1, size % 2);
     /* Every input starts from an empty log (and memory stays flat). */
     if (sqlite3_exec(db_handle(fuzz_db()), "DELETE FROM events; "
                      "UPDATE meta SET v = 0", NULL, NULL, NULL) != SQLITE_OK)

@@ -22,8 +22,8 @@ def _cli(redis, *args):
 def _stream_ids(redis):
     out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(redis.port), "--raw", "XRANGE", "pulse:log",
                           "-", "+"], capture_output=True, text=True, timeout=10).stdout.split("\n")
-    # --raw prints each entry as: id, then its field/value pairs (5 pairs)
-    return [int(x.split("-")[0]) for i, x in enumerate(out) if i % 11 == 0 and x.strip()]
+    # --raw prints each entry as: id, then its field/value pairs (6 pairs: h, p, t, y, s, d)
+    return [int(x.split("-")[0]) for i, x in enumerate(out) if i % 13 == 0 and x.strip()]
 
 
 def _metric(inst, name):

@@ -1,19 +1,35 @@
 /* test_mirror.c - an edge's copy of the log: XREAD replies (as Redis sends
- * them, parsed by hiredis's reader) into the local log, gaps recorded. */
+ * them, parsed by hiredis's reader) into the local log, gaps recorded, and
+ * only what the primary signed stored. */
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
 
 #include "buf.h"
 #include "check.h"
 #include "unit_db.h"
+#include "config.h"
 #include "db.h"
 #include "mirror.h"
+#include "relaysig.h"
 #include "store.h"
 
 static struct db *db;
+static struct relaysig *sig;      /* the deployment's key */
+static struct relaysig *other;    /* another deployment's */
+
+/* How an entry is signed: by sig (as the relay does), not at all, by
+ * other, with a made-up h, or by sig as if its id were the one in as_id. */
+enum signing { SIGNED, UNSIGNED, OTHER_KEY, MADE_UP };
 
 struct entry {
     const char *id, *prev, *topic, *type, *ts, *data;
+};
+
+/* How each entry of a reply is signed (NULL: all SIGNED), and the id each
+ * is signed as (NULL, or NULL for one: its own). */
+struct signing_of {
+    const enum signing *how;
+    const char *const *as_id;
 };
 
 static void bulk(buf_t *b, const char *s)
@@ -22,8 +38,9 @@ static void bulk(buf_t *b, const char *s)
 }
 
 /* The RESP of XREAD ... STREAMS pulse:log N: [[key, [[id, [f, v, ...]], ...]]].
- * A NULL field is left out; floors (or NULL) gives each entry's f. */
-static redisReply *xread_reply(const struct entry *e, const char *const *floors, int n)
+ * A NULL field is left out; floors (or NULL) gives each entry's f. Each
+ * entry gets its "h" as e[i].how says. */
+static redisReply *xread_reply(const struct entry *e, const char *const *floors, int n, struct signing_of sg)
 {
     buf_t b = {0};
     redisReader *r = redisReaderCreate();
@@ -34,16 +51,31 @@ static redisReply *xread_reply(const struct entry *e, const char *const *floors,
     bulk(&b, "pulse:log");
     buf_printf(&b, "*%d\r\n", n);
     for (i = 0; i < n; i++) {
-        const char *kv[12] = {"p", e[i].prev, "t", e[i].topic, "y", e[i].type, "s", e[i].ts, "d", e[i].data,
-                              "f", floors != NULL ? floors[i] : NULL};
+        char mac[RELAYSIG_HEX + 1] = "";
+        const char *kv[14] = {"p", e[i].prev, "t", e[i].topic, "y", e[i].type, "s", e[i].ts, "d", e[i].data,
+                              "f", floors != NULL ? floors[i] : NULL, "h", NULL};
+        struct relaysig_fields f = {{0}, {0}};
         int k, nf = 0;
 
+        enum signing how = sg.how != NULL ? sg.how[i] : SIGNED;
+
+        f.v[RS_ID] = sg.as_id != NULL && sg.as_id[i] != NULL ? sg.as_id[i] : e[i].id;
         for (k = 0; k < 12; k += 2)
+            f.v[RS_PREV + k / 2] = kv[k + 1];
+        for (k = 0; k < RS_NFIELDS; k++)
+            f.len[k] = f.v[k] != NULL ? strlen(f.v[k]) : 0;
+        if (how == SIGNED || how == OTHER_KEY) {
+            CHECK(relaysig_sign(how == SIGNED ? sig : other, &f, mac) == 0);
+            kv[13] = mac;
+        } else if (how == MADE_UP) {
+            kv[13] = "00000000000000000000000000000000000000000000000000000000000000ff";
+        }
+        for (k = 0; k < 14; k += 2)
             nf += kv[k + 1] != NULL;
         buf_printf(&b, "*2\r\n");
         bulk(&b, e[i].id);
         buf_printf(&b, "*%d\r\n", nf * 2);
-        for (k = 0; k < 12; k += 2)
+        for (k = 0; k < 14; k += 2)
             if (kv[k + 1] != NULL) {
                 bulk(&b, kv[k]);
                 bulk(&b, kv[k + 1]);
@@ -56,16 +88,32 @@ static redisReply *xread_reply(const struct entry *e, const char *const *floors,
     return reply;
 }
 
-static int apply_floors(const struct entry *e, const char *const *floors, int n, int64_t *stored)
+/* Applies the entries as read after from; *rd gets what mirror_apply says. */
+static int apply_read(const struct entry *e, const char *const *floors, int n, struct signing_of sg, int64_t from,
+                      struct mirror_read *rd)
 {
-    redisReply *r = xread_reply(e, floors, n);
+    redisReply *r = xread_reply(e, floors, n, sg);
     int rc;
 
     CHECK(r != NULL);
     if (r == NULL)
         return -2;
-    rc = mirror_apply(db, r, stored);
+    rd->from.ms = (uint64_t)from;
+    rd->from.seq = 0;
+    rc = mirror_apply(db, sig, r, rd);
     freeReplyObject(r);
+    return rc;
+}
+
+static int apply_floors(const struct entry *e, const char *const *floors, int n, int64_t *stored)
+{
+    struct mirror_read rd = {.stored = *stored};
+    struct signing_of all = {NULL, NULL};
+    int rc = apply_read(e, floors, n, all, 0, &rd);
+
+    CHECK_INT_EQ(rd.refused, 0);
+    CHECK_INT_EQ(rd.reread, 0);
+    *stored = rd.stored;
     return rc;
 }
 
@@ -196,22 +244,159 @@ static void test_topic_gaps(void)
 static void test_replies_that_are_not_entries(void)
 {
     redisReply nil = {.type = REDIS_REPLY_NIL}, num = {.type = REDIS_REPLY_INTEGER, .integer = 5};
-    int64_t stored = 42;
+    struct mirror_read rd = {.stored = 42};
 
-    CHECK_INT_EQ(mirror_apply(db, &nil, &stored), 0);
-    CHECK_INT_EQ(stored, 42);
-    CHECK_INT_EQ(mirror_apply(db, &num, &stored), -1);
-    CHECK_INT_EQ(stored, 42);
+    CHECK_INT_EQ(mirror_apply(db, sig, &nil, &rd), 0);
+    CHECK_INT_EQ(rd.stored, 42);
+    CHECK_INT_EQ(mirror_apply(db, sig, &num, &rd), -1);
+    CHECK_INT_EQ(rd.stored, 42);
+}
+
+static int64_t head(void)
+{
+    int64_t pruned = -1, last = -1;
+
+    store_bounds(db, &pruned, &last);
+    return last;
+}
+
+static int64_t events_after(int64_t id)
+{
+    buf_t env = {0};
+    int count = -1;
+
+    CHECK(store_read_after(db, id, 1000, envelope_of, &env, &count) == 0);
+    buf_free(&env);
+    return count;
+}
+
+/* Anyone who can write Redis can XADD: an entry the primary did not sign
+ * is neither stored nor a gap, and the head stays where the primary's log
+ * is. (Before, a forged entry was delivered as the primary's, and one with
+ * a high id, even a malformed one, moved the head past every real event.) */
+static void test_entries_not_signed_are_refused(void)
+{
+    const int64_t h = head();
+    char id1[32], id2[32], id3[32], as3[32], p0[32], p1[32], p2[32];
+    const struct entry forged[] = {
+        {id1, p0, "topup:TX1", "topup.status", "2026-12-04T00:00:00Z", "{\"status\":\"PAID\"}"},
+        {id2, p1, "topup:TX1", "topup.status", "2026-12-04T00:00:00Z", "{\"status\":\"PAID\"}"},
+        {id3, p1, "room:a", "note", "2026-12-04T00:00:00Z", "{}"},
+        {"999999998-0", p2, "room:a", "note", "2026-12-04T00:00:00Z", "{}"},
+        /* malformed too: once a gap at its id */
+        {"999999999-0", NULL, NULL, NULL, NULL, NULL},
+    };
+    /* the third is signed as the primary's next entry "<id>-0", added as "<id>-1" */
+    const enum signing how[] = {UNSIGNED, MADE_UP, SIGNED, OTHER_KEY, UNSIGNED};
+    const char *const as_id[] = {NULL, NULL, as3, NULL, NULL};
+    struct signing_of sg = {how, as_id}, all = {NULL, NULL};
+    const struct entry real[] = {
+        {id1, p0, "room:a", "note", "2026-12-04T00:00:01Z", "{\"n\":1}"},
+        {id2, p1, "room:a", "note", "2026-12-04T00:00:02Z", "{\"n\":2}"},
+    };
+    struct mirror_read rd = {.stored = h};
+    int64_t pruned_before = pruned_upto();
+
+    snprintf(p0, sizeof p0, "%lld", (long long)h);
+    snprintf(p1, sizeof p1, "%lld", (long long)h + 1);
+    snprintf(p2, sizeof p2, "%lld", (long long)h + 2);
+    snprintf(id1, sizeof id1, "%lld-0", (long long)h + 1);
+    snprintf(id2, sizeof id2, "%lld-0", (long long)h + 2);
+    snprintf(id3, sizeof id3, "%lld-1", (long long)h + 2);
+    snprintf(as3, sizeof as3, "%lld-0", (long long)h + 2);
+    CHECK_INT_EQ(apply_read(forged, NULL, 5, sg, h, &rd), 5);
+    CHECK_INT_EQ(rd.refused, 5);
+    CHECK_INT_EQ(rd.stored, h);
+    CHECK_INT_EQ(rd.seen.ms, 999999999);
+    CHECK_INT_EQ(head(), h);
+    CHECK_INT_EQ(pruned_upto(), pruned_before);
+    CHECK_INT_EQ(events_after(h), 0);
+    /* read again (past them nothing came): counted and logged once */
+    CHECK_INT_EQ(apply_read(forged, NULL, 5, sg, h, &rd), 5);
+    CHECK_INT_EQ(rd.refused, 0);
+    CHECK_INT_EQ(head(), h);
+    /* the primary's events of those ids are stored, with no gap */
+    CHECK_INT_EQ(apply_read(real, NULL, 2, all, h, &rd), 2);
+    CHECK_INT_EQ(rd.refused, 0);
+    CHECK_INT_EQ(rd.stored, h + 2);
+    CHECK_INT_EQ(events_after(h), 2);
+    CHECK_INT_EQ(pruned_upto(), pruned_before);
+}
+
+/* A read that started past refused entries (they were above the stored
+ * head) and finds an entry whose prev is above the head must not call it a
+ * gap: the primary's entries may be below the refused ones (the relay
+ * removed those and set the stream back). It says: read again from the
+ * head. Read from the head, the same entry is a gap indeed. */
+static void test_a_read_past_refused_entries_reads_again(void)
+{
+    const int64_t h = head();
+    char id[32], prev[32];
+    const struct entry e[] = {{id, prev, "room:a", "note", "2026-12-04T00:00:03Z", "{}"}};
+    struct signing_of all = {NULL, NULL};
+    struct mirror_read rd = {.stored = h};
+    int64_t pruned_before = pruned_upto();
+
+    snprintf(id, sizeof id, "%lld-0", (long long)h + 5);
+    snprintf(prev, sizeof prev, "%lld", (long long)h + 4);
+    CHECK_INT_EQ(apply_read(e, NULL, 1, all, 999999999, &rd), 1);
+    CHECK_INT_EQ(rd.reread, 1);
+    CHECK_INT_EQ(rd.stored, h);
+    CHECK_INT_EQ(head(), h);
+    CHECK_INT_EQ(pruned_upto(), pruned_before);
+    CHECK_INT_EQ(apply_read(e, NULL, 1, all, h, &rd), 1);
+    CHECK_INT_EQ(rd.reread, 0);
+    CHECK_INT_EQ(rd.stored, h + 5);
+    CHECK_INT_EQ(pruned_upto(), h + 4);
+}
+
+/* A value holding a NUL byte: what would be checked is not what would be
+ * stored (read as a C string). Refused. */
+static void test_a_value_with_a_nul_byte_is_refused(void)
+{
+    const int64_t h = head();
+    buf_t b = {0};
+    redisReader *r = redisReaderCreate();
+    void *reply = NULL;
+    struct mirror_read rd = {.stored = h};
+    char id[32];
+
+    snprintf(id, sizeof id, "%lld-0", (long long)h + 1);
+    buf_printf(&b, "*1\r\n*2\r\n$9\r\npulse:log\r\n*1\r\n*2\r\n$%zu\r\n%s\r\n*10\r\n", strlen(id), id);
+    buf_printf(&b, "$1\r\np\r\n$1\r\n0\r\n$1\r\nt\r\n$6\r\nroom:a\r\n$1\r\ny\r\n$4\r\nnote\r\n"
+                   "$1\r\ns\r\n$1\r\nx\r\n$1\r\nd\r\n$4\r\n{}");
+    buf_append(&b, "\0x\r\n", 4);
+    CHECK(redisReaderFeed(r, b.p, b.len) == REDIS_OK && redisReaderGetReply(r, &reply) == REDIS_OK &&
+          reply != NULL);
+    if (reply != NULL) {
+        CHECK_INT_EQ(mirror_apply(db, sig, reply, &rd), 1);
+        CHECK_INT_EQ(rd.refused, 1);
+        CHECK_INT_EQ(head(), h);
+        freeReplyObject(reply);
+    }
+    redisReaderFree(r);
+    buf_free(&b);
 }
 
 int main(void)
 {
+    struct config c = {.relay_secret = "unit-relay-secret", .redis_prefix = "pulse:"};
+    struct config o = {.relay_secret = "another-deployment", .redis_prefix = "pulse:"};
+
     if ((db = unit_db_open()) == NULL)
         return check_summary("test_mirror");
+    sig = relaysig_open(&c);
+    other = relaysig_open(&o);
+    CHECK(sig != NULL && other != NULL);
     test_in_order_and_idempotent();
     test_gaps_are_recorded();
     test_topic_gaps();
     test_replies_that_are_not_entries();
+    test_entries_not_signed_are_refused();
+    test_a_read_past_refused_entries_reads_again();
+    test_a_value_with_a_nul_byte_is_refused();
+    relaysig_close(sig);
+    relaysig_close(other);
     db_close(db);
     return check_summary("test_mirror");
 }

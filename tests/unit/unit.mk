@@ -22,7 +22,7 @@ LDLIBS_U := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -lhi
 
 # Everything but the mains, the epoll stream loop and the Redis subscriber.
 MODS := alloc buf log config utf8 db crypto auth http store bell bus metrics router handler runtime \
-        fcgi_rec sse stream_req loop rasync mirror
+        fcgi_rec sse stream_req loop rasync relaysig mirror
 HMODS := payos access events topup health live_rooms live_shop live_chat crm crm_webhooks websig chat
 OBJS := $(addprefix $(U)/obj/,$(addsuffix .o,$(MODS) $(HMODS) sql_gen))
 LIB := $(U)/libpulse.a

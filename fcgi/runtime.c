@@ -97,11 +97,12 @@ static void cors(struct ctx *c)
 }
 
 /* An answer says which log position the state in it reflects (API.md,
- * "State reads carry their log position"): for a read, the head read in
- * the handler's own transaction; for a write, its own newest event (ids
- * are assigned under the write lock, so nothing newer is in its view). The
- * state answered plus the events after it is then exactly the current
- * state, whenever the client subscribes. */
+ * "State reads carry their log position"): the head of the log read in the
+ * handler's own transaction, which for a write that emitted events is its
+ * own newest one (ids are assigned under the write lock, so nothing newer
+ * is in its view; no query needed). The state answered plus the events
+ * after it is then exactly the current state, whenever the client
+ * subscribes. */
 static void position_header(struct runtime *rt, struct ctx *c)
 {
     int64_t pruned, last;
@@ -109,8 +110,6 @@ static void position_header(struct runtime *rt, struct ctx *c)
 
     if (c->nevents > 0) {
         last = c->events[c->nevents - 1].id;
-    } else if (strcmp(c->req->method, "GET") != 0) {
-        return;
     } else if (store_bounds(rt->db, &pruned, &last) != 0) {
         ctx_db_error(c);
         return;

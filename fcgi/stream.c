@@ -25,7 +25,9 @@
 #define PUMP_BATCH 256
 #define TOPIC_BUCKETS 16384
 #define IOV_BATCH 64
-#define SHARED_REQUEST_ID 1   /* what lighttpd and nginx use on a fresh connection */
+#define SHARED_REQUEST_ID 1
+#define CLOSE_GRACE_MS 30000  /* an ended stream the web server has not read to its end by then is closed */
+#define MAX_TOKEN_LIFE_S (366LL * 86400) /* a stream ends (and reconnects) at least this often */   /* what lighttpd and nginx use on a fresh connection */
 
 /* Bytes of whole FastCGI STDOUT records, shared by reference count among
  * every connection an event goes to: formatted once per event. */
@@ -342,6 +344,16 @@ static int conn_flush(struct conn *c)
     return 0;
 }
 
+/* A connection's next deadline on the loop's clock: its token's expiry
+ * while it streams, the last moment to finish ending once it ends.
+ * stream_tick looks only when the earliest one is due. */
+static void set_deadline(struct conn *c, long long at_ms)
+{
+    c->deadline = at_ms;
+    if (next_expiry == 0 || at_ms < next_expiry)
+        next_expiry = at_ms;
+}
+
 /* Ends a stream on our side, saying why in a last comment. The frames the
  * client has not started to receive are dropped, and its FastCGI request
  * ends with FCGI_END_REQUEST after the frame already partly written, if
@@ -350,7 +362,8 @@ static int conn_flush(struct conn *c)
  * instead reads as a crashed backend to lighttpd, two "perhaps the fastcgi
  * process died" lines in its error log per stream. EventSource reconnects
  * from its last event: nothing is lost. The connection closes once the end
- * is written (conn_on_io), or when the web server hangs up first. */
+ * is written (conn_on_io), when the web server hangs up first, or after
+ * CLOSE_GRACE_MS (a client that stopped reading keeps no slot for long). */
 static void conn_end(struct conn *c, const char *why)
 {
     buf_t text = {0}, recs = {0};
@@ -373,6 +386,8 @@ static void conn_end(struct conn *c, const char *why)
     frame_unref(end);
     if (c->state == C_CLOSING && conn_flush(c) == 0 && c->qlen == 0)
         conn_close(c);
+    if (c->state == C_CLOSING)
+        set_deadline(c, loop_now_ms() + CLOSE_GRACE_MS);
     buf_free(&text);
     buf_free(&recs);
 }
@@ -613,6 +628,8 @@ static void respond_error(struct conn *c, const struct stream_req *r)
     list_add(&streams, c);
     if (conn_send(c, f) == 0 && c->qlen == 0)
         conn_close(c);
+    if (c->state == C_CLOSING)
+        set_deadline(c, loop_now_ms() + CLOSE_GRACE_MS);
     frame_unref(f);
     free(json);
     buf_free(&head);
@@ -625,13 +642,16 @@ static void stream_expire_at(struct conn *c, long long exp)
 {
     long long left = exp - (long long)time(NULL);
 
-    c->deadline = loop_now_ms() + (left > 0 ? left * 1000 : 0);
-    if (next_expiry == 0 || c->deadline < next_expiry)
-        next_expiry = c->deadline;
+    if (left < 0)
+        left = 0;
+    else if (left > MAX_TOKEN_LIFE_S)
+        left = MAX_TOKEN_LIFE_S;
+    set_deadline(c, loop_now_ms() + left * 1000);
 }
 
-/* Ends the streams whose token expired; keeps next_expiry the earliest
- * deadline left, so the scan runs only when one is due. */
+/* Ends the streams whose token expired and closes the ended ones the web
+ * server has not finished reading; keeps next_expiry the earliest deadline
+ * left, so the scan runs only when one is due. */
 static void expire_streams(long long now_ms)
 {
     struct conn *c, *next;
@@ -641,12 +661,14 @@ static void expire_streams(long long now_ms)
     next_expiry = 0;
     for (c = streams.head; c != NULL; c = next) {
         next = c->next;
-        if (c->state != C_STREAM || c->deadline == 0)
+        if (c->deadline == 0 || (c->state != C_STREAM && c->state != C_CLOSING))
             continue;
-        if (c->deadline <= now_ms)
+        if (c->deadline > now_ms)
+            set_deadline(c, c->deadline);
+        else if (c->state == C_STREAM)
             conn_end(c, "token expired: reconnect with a fresh one");
-        else if (next_expiry == 0 || c->deadline < next_expiry)
-            next_expiry = c->deadline;
+        else
+            conn_close(c);
     }
 }
 

@@ -391,7 +391,10 @@
       }
     }
 
-    var opts = { topics: ['room:' + roomId], onEvent: onEvent, onReset: loadAll, onState: setConn };
+    var opts = {
+      topics: ['room:' + roomId], onEvent: onEvent, onState: setConn,
+      onReset: function (info) { at.reset(info); loadAll(); }
+    };
     if (param('transport') === 'poll') opts.EventSource = null;
     // Follows the room from the position the room was read at (Pulse-Event-Id): every change
     // after that read arrives as an event, however the page streams, polls or falls back.

@@ -165,12 +165,13 @@
     clear($('owner-products'));
     if (initial) { renderRoom(initial); renderViewers(initial.viewerCount, initial.peakViewers); }
     follow(id);
-    loadProducts();
     $('manage').scrollIntoView({ block: 'start', behavior: 'smooth' });
   }
 
   // The room first, then its events from the position it was read at (Pulse-Event-Id), so
-  // nothing that happens after the read is missed; a failed read is retried.
+  // nothing that happens after the read is missed; a failed read is retried. The products are
+  // read after the room: their position is then at or past the subscription's, so no product
+  // change falls between the two.
   function follow(id) {
     loadRoom().then(function (eventId) {
       if (id !== selected || sub) return;
@@ -178,9 +179,10 @@
       sub = Pulse.subscribe({
         topics: ['room:' + id], lastEventId: eventId,
         onEvent: onEvent,
-        onReset: function () { loadRoom(); loadProducts(); },
+        onReset: function (info) { at.reset(info); loadRoom(); loadProducts(); },
         onState: setConn
       });
+      loadProducts();
     });
   }
 

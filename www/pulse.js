@@ -7,7 +7,7 @@
  *     onEvent: function (envelope) {},    // {id, topic, type, ts, data}, each id once, in order
  *     onReset: function (info) {},        // {reason, last_event_id}: refetch state
  *     onState: function (state) {},       // 'connecting' | 'live' | 'polling' | 'offline'
- *     onError: function (response) {},    // failed poll: {status, json, headers} or null
+ *     onError: function (response) {},    // failed poll: {status, json, headers, eventId} or null
  *     pollIntervalMs: 2000, streamRetryMs: 30000
  *   });
  *   sub.close(); sub.state(); sub.lastEventId();
@@ -105,7 +105,10 @@
         shown[key] = id;
         return true;
       },
-      at: function (key) { return shown[key] != null ? shown[key] : null; }
+      at: function (key) { return shown[key] != null ? shown[key] : null; },
+      // From onReset: after unknown_id (the log was replaced; ids start lower again) the
+      // positions held mean nothing, and would refuse every read and event that follows.
+      reset: function (info) { if (info && info.reason === 'unknown_id') shown = {}; }
     };
   }
 
@@ -169,10 +172,14 @@
       call(opts.onEvent, env);
     }
 
-    function reset(info) {
+    // at: where the stream or the poll goes on after the reset (the reset event's id, the
+    // poll's last_id): the refetched state holds the log up to there.
+    function reset(info, at) {
+      at = Number(at) > 0 ? Number(at) : 0;
       // unknown_id: the log was replaced and ids start over lower than ours; keeping the old
       // high-water mark would silently drop every new event.
-      if (info && info.reason === 'unknown_id') lastId = 0;
+      if (info && info.reason === 'unknown_id') lastId = at;
+      else if (at > lastId) lastId = at;
       call(opts.onReset, info || {});
     }
 
@@ -218,7 +225,7 @@
         if (src !== es) return;
         var info = {};
         try { info = JSON.parse(e.data) || {}; } catch (x) { info = {}; }
-        reset(info);
+        reset(info, e.lastEventId);
       });
 
       src.onopen = function () {
@@ -238,8 +245,15 @@
           streamFailed();
           return;
         }
-        // Still CONNECTING: let the browser retry (it sends Last-Event-ID), but not forever.
         setState('connecting');
+        // A token given as a function may have been renewed (a stream ends when its JWT
+        // expires): reconnect ourselves with the current one, not the URL the browser holds.
+        if (typeof opts.token === 'function' || typeof opts.accessToken === 'function') {
+          closeStream();
+          probeTimer = setTimeout(openStream, backoff(errTimes.length));
+          return;
+        }
+        // Still CONNECTING: let the browser retry (it sends Last-Event-ID), but not forever.
         armOpenTimer(src);
       };
       armOpenTimer(src);
@@ -318,11 +332,9 @@
         pollFails = 0;
         setState('polling');
         var full = j.events.length >= limit;
-        if (j.reset) reset({ reason: 'history_expired', last_event_id: since });
-        else if (!j.events.length && j.last_id > 0 && j.last_id < since) {
-          // The poll twin of the stream's unknown_id: the log head is behind our position.
-          // (0 is not trusted: a server may use it for "nothing new".)
-          reset({ reason: 'unknown_id', last_event_id: since });
+        if (j.reset) {
+          var why = j.reason === 'unknown_id' ? 'unknown_id' : 'history_expired';
+          reset({ reason: why, last_event_id: since }, why === 'unknown_id' ? j.last_id : 0);
         }
         for (var i = 0; i < j.events.length; i++) deliver(j.events[i]);
         // On a full page last_id might be the log head rather than the last row returned;

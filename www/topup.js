@@ -93,7 +93,7 @@
       // Without a stream token the owner's JWT has to travel in the URL: EventSource cannot send headers.
       accessToken: token ? null : jwt,
       onEvent: function (ev) { if (ev.type === 'topup.status' && at.event('tx', ev.id)) render(ev.data); },
-      onReset: loadStatus,
+      onReset: function (info) { at.reset(info); loadStatus(); },
       onState: setConn
     };
     if (param('transport') === 'poll') opts.EventSource = null;

@@ -325,15 +325,25 @@ def test_a_stream_opened_with_a_token_ends_when_the_token_expires(env):
     agent = token("pos-agent2", "agent", ttl=3)
     s = a.sse("/api/events/stream?topic=crm&access_token=" + agent)
     assert s.status == 200
+    at = first_block(s)["id"]
     forever = a.sse("/api/events/stream?topic=room:pos5")      # no token: no end
     text = s.body_text(timeout=12)
     assert s.closed, "the stream outlived its token"
     assert ": token expired" in text
-    # polling with it is refused as well; a fresh token streams again
+    # polling with it is refused as well
     assert a.get("/api/events?topic=crm&access_token=" + agent).status == 401
-    fresh = a.sse("/api/events/stream?topic=crm&access_token=" + token("pos-agent2", "agent"))
+    # what happened while the client renewed its token reaches it when it resumes
+    missed = publish(a, "crm", 2)
+    fresh = a.sse("/api/events/stream?topic=crm&access_token=" + token("pos-agent2", "agent"),
+                  headers={"Last-Event-ID": at})
     assert fresh.status == 200
+    assert [int(e["id"]) for e in fresh.events(2)] == missed
     ids = publish(a, "room:pos5", 1)
     assert int(forever.next_event()["id"]) == ids[0]
-    for x in (s, forever, fresh):
+    # a token valid for ages does not trouble the stream responder
+    far = a.sse("/api/events/stream?topic=crm&access_token=" + token("pos-agent3", "agent", ttl=10 ** 17))
+    assert far.status == 200
+    more = publish(a, "crm", 1)
+    assert int(far.next_event()["id"]) == more[0] and int(fresh.next_event()["id"]) == more[0]
+    for x in (s, forever, fresh, far):
         x.close()

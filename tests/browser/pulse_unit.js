@@ -1,0 +1,119 @@
+'use strict';
+/*
+ * www/pulse.js's decisions, in Node with a scripted server: the requests it makes and what
+ * it hands the page. Run by tests/integration/test_pulse_js.py, not by hand:
+ *
+ *   node pulse_unit.js SCENARIO
+ *
+ * Prints one JSON object: {"requests": [...paths...], "events": [ids], "resets": [infos],
+ * "states": [...], plus what the scenario reports}. Each scenario ends on its own (bounded).
+ */
+const path = require('path');
+
+function load() {
+  delete require.cache[require.resolve(path.join(__dirname, '..', '..', 'www', 'pulse.js'))];
+  return require(path.join(__dirname, '..', '..', 'www', 'pulse.js'));
+}
+
+// A fetch that answers each request with the next scripted reply ({status, body}).
+function server(replies) {
+  const requests = [];
+  global.fetch = (url) => {
+    requests.push(url);
+    const r = replies.shift() || { status: 503, body: { error: { code: 'unavailable' } } };
+    const headers = new Map(Object.entries(r.headers || {}).map(([k, v]) => [k.toLowerCase(), v]));
+    return Promise.resolve({
+      status: r.status,
+      headers: { get: (k) => (headers.has(k.toLowerCase()) ? headers.get(k.toLowerCase()) : null) },
+      text: () => Promise.resolve(JSON.stringify(r.body)),
+    });
+  };
+  return requests;
+}
+
+function since(url) {
+  const m = /[?&]since=(\d+)/.exec(url);
+  return m ? Number(m[1]) : null;
+}
+
+function ev(id) { return { id, topic: 'room:t', type: 'note', ts: '2026-01-01T00:00:00Z', data: {} }; }
+
+const scenarios = {
+  // A poll answered `reset` with reason unknown_id (the database was replaced, the head is
+  // below our position): one reset, then polling goes on from the new head, not from the
+  // old position (which would reset again on every poll) nor from 0 (replaying everything).
+  poll_unknown_id(done) {
+    const requests = server([
+      { status: 200, body: { events: [], last_id: 5, reset: true, reason: 'unknown_id' } },
+      { status: 200, body: { events: [ev(6)], last_id: 6, reset: false } },
+      { status: 200, body: { events: [], last_id: 6, reset: false } },
+    ]);
+    const out = { requests, events: [], resets: [] };
+    const Pulse = load();
+    const sub = Pulse.subscribe({
+      topics: ['room:t'], EventSource: null, lastEventId: 100, pollIntervalMs: 20,
+      onEvent: (e) => out.events.push(e.id), onReset: (i) => out.resets.push(i),
+    });
+    setTimeout(() => { sub.close(); out.since = requests.map(since); done(out); }, 300);
+  },
+  // history_expired by polling: a reset, and the retained events after it still delivered.
+  poll_history_expired(done) {
+    const requests = server([
+      { status: 200, body: { events: [ev(40), ev(41)], last_id: 41, reset: true, reason: 'history_expired' } },
+      { status: 200, body: { events: [], last_id: 41, reset: false } },
+    ]);
+    const out = { requests, events: [], resets: [] };
+    const Pulse = load();
+    const sub = Pulse.subscribe({
+      topics: ['room:t'], EventSource: null, lastEventId: 3, pollIntervalMs: 20,
+      onEvent: (e) => out.events.push(e.id), onReset: (i) => out.resets.push(i),
+    });
+    setTimeout(() => { sub.close(); out.since = requests.map(since); done(out); }, 300);
+  },
+  // No position: the head is asked for once (no since), then every poll starts from it.
+  from_now(done) {
+    const requests = server([
+      { status: 200, body: { events: [], last_id: 77, reset: false } },
+      { status: 200, body: { events: [ev(78)], last_id: 78, reset: false } },
+      { status: 200, body: { events: [], last_id: 78, reset: false } },
+    ]);
+    const out = { requests, events: [], resets: [] };
+    const Pulse = load();
+    const sub = Pulse.subscribe({
+      topics: ['room:t'], EventSource: null, pollIntervalMs: 20,
+      onEvent: (e) => out.events.push(e.id), onReset: (i) => out.resets.push(i),
+    });
+    setTimeout(() => { sub.close(); out.since = requests.map(since); done(out); }, 300);
+  },
+  // Pulse.api hands the page the read's position.
+  api_event_id(done) {
+    const requests = server([{ status: 200, body: { ok: 1 }, headers: { 'Pulse-Event-Id': '42' } },
+      { status: 200, body: { ok: 1 } }]);
+    const Pulse = load();
+    Pulse.api('GET', '/api/x').then((a) => Pulse.api('GET', '/api/y').then((b) => {
+      done({ requests, with_header: a.eventId, without: b.eventId });
+    }));
+  },
+  // positions(): a read older than an applied event is refused, an event the read holds is
+  // not applied twice, and after unknown_id everything is accepted again.
+  positions(done) {
+    const Pulse = load();
+    const at = Pulse.positions();
+    const r = [];
+    r.push(at.read('room', 10));       // true: nothing shown yet
+    r.push(at.event('room', 10));      // false: the read holds it
+    r.push(at.event('room', 12));      // true
+    r.push(at.read('room', 11));       // false: older than what is shown
+    r.push(at.read('room', 12));       // true: the same position
+    at.reset({ reason: 'history_expired' });
+    r.push(at.event('room', 5));       // false: history_expired keeps positions
+    at.reset({ reason: 'unknown_id' });
+    r.push(at.read('room', 3));        // true: the log was replaced, ids start lower
+    r.push(at.event('room', 4));       // true
+    done({ results: r });
+  },
+};
+
+const name = process.argv[2];
+if (!scenarios[name]) { console.log(JSON.stringify({ error: 'no scenario ' + name })); process.exit(2); }
+scenarios[name]((out) => { console.log(JSON.stringify(out)); process.exit(0); });

@@ -38,52 +38,43 @@ function since(url) {
 
 function ev(id) { return { id, topic: 'room:t', type: 'note', ts: '2026-01-01T00:00:00Z', data: {} }; }
 
+// A polling subscription to room:t (extra options in opts) against the scripted replies,
+// for 300 ms; done gets the requests, their since values, the events and the resets.
+function pollFor(replies, opts, done) {
+  const requests = server(replies);
+  const out = { requests, events: [], resets: [] };
+  const sub = load().subscribe(Object.assign({
+    topics: ['room:t'], EventSource: null, pollIntervalMs: 20,
+    onEvent: (e) => out.events.push(e.id), onReset: (i) => out.resets.push(i),
+  }, opts));
+  setTimeout(() => { sub.close(); out.since = requests.map(since); done(out); }, 300);
+}
+
 const scenarios = {
   // A poll answered `reset` with reason unknown_id (the database was replaced, the head is
   // below our position): one reset, then polling goes on from the new head, not from the
   // old position (which would reset again on every poll) nor from 0 (replaying everything).
   poll_unknown_id(done) {
-    const requests = server([
+    pollFor([
       { status: 200, body: { events: [], last_id: 5, reset: true, reason: 'unknown_id' } },
       { status: 200, body: { events: [ev(6)], last_id: 6, reset: false } },
       { status: 200, body: { events: [], last_id: 6, reset: false } },
-    ]);
-    const out = { requests, events: [], resets: [] };
-    const Pulse = load();
-    const sub = Pulse.subscribe({
-      topics: ['room:t'], EventSource: null, lastEventId: 100, pollIntervalMs: 20,
-      onEvent: (e) => out.events.push(e.id), onReset: (i) => out.resets.push(i),
-    });
-    setTimeout(() => { sub.close(); out.since = requests.map(since); done(out); }, 300);
+    ], { lastEventId: 100 }, done);
   },
   // history_expired by polling: a reset, and the retained events after it still delivered.
   poll_history_expired(done) {
-    const requests = server([
+    pollFor([
       { status: 200, body: { events: [ev(40), ev(41)], last_id: 41, reset: true, reason: 'history_expired' } },
       { status: 200, body: { events: [], last_id: 41, reset: false } },
-    ]);
-    const out = { requests, events: [], resets: [] };
-    const Pulse = load();
-    const sub = Pulse.subscribe({
-      topics: ['room:t'], EventSource: null, lastEventId: 3, pollIntervalMs: 20,
-      onEvent: (e) => out.events.push(e.id), onReset: (i) => out.resets.push(i),
-    });
-    setTimeout(() => { sub.close(); out.since = requests.map(since); done(out); }, 300);
+    ], { lastEventId: 3 }, done);
   },
   // No position: the head is asked for once (no since), then every poll starts from it.
   from_now(done) {
-    const requests = server([
+    pollFor([
       { status: 200, body: { events: [], last_id: 77, reset: false } },
       { status: 200, body: { events: [ev(78)], last_id: 78, reset: false } },
       { status: 200, body: { events: [], last_id: 78, reset: false } },
-    ]);
-    const out = { requests, events: [], resets: [] };
-    const Pulse = load();
-    const sub = Pulse.subscribe({
-      topics: ['room:t'], EventSource: null, pollIntervalMs: 20,
-      onEvent: (e) => out.events.push(e.id), onReset: (i) => out.resets.push(i),
-    });
-    setTimeout(() => { sub.close(); out.since = requests.map(since); done(out); }, 300);
+    ], {}, done);
   },
   // Pulse.api hands the page the read's position.
   api_event_id(done) {

@@ -16,7 +16,7 @@
 #include "handler.h"
 #include "routes.h"
 
-#define CHAT_ID_MAX (HTTP_MAX_ID - 5) /* "chat:" + id is a topic */
+#define CHAT_ID_MAX (HTTP_MAX_ID - 5) /* a client's own id (the stored one is scoped_id's) */
 
 /* The session id owner sub's own id client_id names: "s_" and the hex
  * SHA-256 of sub, a NUL byte (which neither may hold) and client_id, so no

@@ -647,18 +647,25 @@ int db_run_texts(struct db *db, enum sql_id id, int nargs, const char *const *ar
     return rc;
 }
 
-int db_json_object(struct db *db, const char *text, size_t len)
+int db_json_object_shape(struct db *db, const char *text, size_t len)
 {
     sqlite3_stmt *st;
     int ok;
 
-    if (text == NULL || len > 0x7fffffff || memchr(text, '\0', len) != NULL || !utf8_json_text_ok(text, len))
+    /* what SQLite cannot be given whole: a raw NUL ends a bound string */
+    if (text == NULL || len > 0x7fffffff || memchr(text, '\0', len) != NULL)
         return 0;
     st = db_stmt(db, SQL_JSON_IS_OBJECT);
     ok = st != NULL && db_bind_text(st, 1, text, (int)len) == 0 && sqlite3_step(st) == SQLITE_ROW &&
          sqlite3_column_int(st, 0) == 1;
     db_done(st);
     return ok;
+}
+
+int db_json_object(struct db *db, const char *text, size_t len)
+{
+    /* the scan first: it is cheaper than the SQL, and refuses alone */
+    return text != NULL && utf8_json_text_ok(text, len) && db_json_object_shape(db, text, len);
 }
 
 int db_json_escapes_nul(const char *text, size_t len)

@@ -82,6 +82,14 @@ int db_run_texts(struct db *db, enum sql_id id, int nargs, const char *const *ar
  * is UTF-8. */
 int db_json_object(struct db *db, const char *text, size_t len);
 
+/* db_json_object without the encoding: 1 when text[0..len) is a
+ * well-formed JSON object whatever its strings hold, bytes that are not
+ * UTF-8 or an escape of a lone surrogate among them. Only for a reader that
+ * checks with utf8_valid every string it takes from the document (as SQLite
+ * decodes it) before keeping it: a Facebook batch, whose messages are kept
+ * or skipped one by one. */
+int db_json_object_shape(struct db *db, const char *text, size_t len);
+
 /* 1 when text[0..len) holds a \u0000 escape. SQLite 3.40 ends an unescaped
  * JSON string there, so a string read from such a document may come back
  * cut short; the statements that read strings from outside input take this

@@ -111,19 +111,28 @@ int ctx_auth_role(struct ctx *c, unsigned role_mask)
     return 0;
 }
 
-int ctx_body_object(struct ctx *c)
+/* Answers a body db_json_object (or _shape) refused. Its encoding is told
+ * apart from other bad JSON (the sender's encoding is wrong), and only now:
+ * db_json_object has scanned it once already, so an accepted body, the
+ * common case, is scanned once. */
+static int body_refused(struct ctx *c)
 {
-    /* told apart from other bad JSON: the sender's encoding is wrong */
-    if (!utf8_json_text_ok(c->req->body, c->req->body_len)) {
+    if (!utf8_json_text_ok(c->req->body, c->req->body_len))
         ctx_error(c, 400, "invalid_utf8",
                   "the body must be UTF-8 (RFC 8259), and a \\u escape must not be a lone surrogate");
-        return -1;
-    }
-    if (!db_json_object(c->db, c->req->body, c->req->body_len)) {
+    else
         ctx_error(c, 400, "invalid_json", "the body must be a JSON object");
-        return -1;
-    }
-    return 0;
+    return -1;
+}
+
+int ctx_body_object(struct ctx *c)
+{
+    return db_json_object(c->db, c->req->body, c->req->body_len) ? 0 : body_refused(c);
+}
+
+int ctx_body_object_shape(struct ctx *c)
+{
+    return db_json_object_shape(c->db, c->req->body, c->req->body_len) ? 0 : body_refused(c);
 }
 
 const char *ctx_arg(const struct ctx *c, size_t i)

@@ -74,11 +74,17 @@ int ctx_auth_role(struct ctx *c, unsigned role_mask);
 /* Checks the body is a JSON object in UTF-8; answers 400 (invalid_utf8 or
  * invalid_json) and returns -1 if not. */
 int ctx_body_object(struct ctx *c);
+/* ctx_body_object for a body whose strings the handler checks one by one
+ * (db_json_object_shape): any well-formed JSON object passes, whatever its
+ * strings hold. A body refused is answered as ctx_body_object answers it.
+ * Every string read from it must pass utf8_valid before it is kept. */
+int ctx_body_object_shape(struct ctx *c);
 
 /* Typed reads of the request's JSON body (which ctx_body_object has
- * checked). Each answers 400 naming the field and returns -1 when the value
- * is of the wrong type or out of bounds; a missing optional field leaves the
- * output untouched and returns 0. Text lengths are in characters. */
+ * checked; after ctx_body_object_shape a string read may not be UTF-8).
+ * Each answers 400 naming the field and returns -1 when the value is of the
+ * wrong type or out of bounds; a missing optional field leaves the output
+ * untouched and returns 0. Text lengths are in characters. */
 int ctx_body_text(struct ctx *c, const char *field, size_t min, size_t max, int required, char **out);
 int ctx_body_int(struct ctx *c, const char *field, long long min, long long max, int required,
                  long long *out);

@@ -3,7 +3,8 @@
  * must be UTF-8 (RFC 8259), and SQLite's JSON functions do not check, so
  * a byte that is not UTF-8 would be stored and then sent on, raw, in JSON
  * and SSE labelled charset=utf-8. Invalid text is refused (400), never
- * repaired. */
+ * repaired; only a Facebook batch is read past this gate, its items then
+ * checked one by one and skipped when not UTF-8 (crm_webhooks.c). */
 #ifndef PULSE_UTF8_H
 #define PULSE_UTF8_H
 

@@ -11,7 +11,13 @@
  * A delivery that is not signed, or not JSON, is refused (401, 400). In a
  * signed Facebook batch, an item that is not a well-formed text message is
  * logged and skipped: refusing the batch would make Facebook redeliver it,
- * and drop the other customers' messages with it, until it gives up. */
+ * and drop the other customers' messages with it, until it gives up. Text
+ * that is not Unicode (bytes that are not UTF-8, an escape of a lone
+ * surrogate) makes an item malformed like any other flaw: the batch is
+ * read past the UTF-8 gate (ctx_body_object_shape) and each string kept is
+ * checked as SQLite decoded it. A Zalo or TikTok delivery carries one
+ * message, which nothing else would be stored with: such text there is
+ * refused whole, 400 invalid_utf8, as in any other body. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +29,7 @@
 #include "db.h"
 #include "log.h"
 #include "routes.h"
+#include "utf8.h"
 #include "websig.h"
 
 #define TIKTOK_WINDOW_S 300
@@ -154,7 +161,9 @@ static void facebook_verify(struct ctx *c)
 /* One row of crm_facebook_messages checked into in (strings borrowed from
  * the row). 1 to store; 0 to skip: the page's own echo, no text (an
  * attachment or a sticker), or an item not shaped as Facebook documents
- * it (logged). */
+ * it (logged). The body was not held to UTF-8 (facebook_receive): every
+ * string kept is checked here, and one that fails is not written to the
+ * log either. */
 static int facebook_item(sqlite3_stmt *st, struct inbound *in)
 {
     static const char *const names[] = {"sender.id", "recipient.id", "message.mid"};
@@ -173,12 +182,21 @@ static int facebook_item(sqlite3_stmt *st, struct inbound *in)
                      PLATFORM_ID_MAX);
             return 0;
         }
+        if (!utf8_valid(v, strlen(v))) {
+            log_warn("facebook webhook: skipped an item whose %s is not Unicode", names[i]);
+            return 0;
+        }
         *out[i] = v;
     }
     type = (const char *)sqlite3_column_text(st, 6);
     if (type == NULL)
         return 0;
     in->text = (const char *)sqlite3_column_text(st, 7);
+    if (strcmp(type, "text") == 0 && in->text != NULL && !utf8_valid(in->text, strlen(in->text))) {
+        log_warn("facebook webhook: skipped message %s: its text is not Unicode (bytes that are not UTF-8, or "
+                 "an escape of a lone surrogate)", in->mid);
+        return 0;
+    }
     if (strcmp(type, "text") != 0 || in->text == NULL || ctx_utf8_len(in->text) > TEXT_MAX) {
         log_warn("facebook webhook: skipped message %s: its text is not a string of at most %d characters",
                  in->mid, TEXT_MAX);
@@ -243,10 +261,11 @@ out:
 }
 
 /* A body holding \u0000 is refused whole: SQLite 3.40 would cut a string
- * short there (db_json_escapes_nul). */
-static int body_checked(struct ctx *c)
+ * short there (db_json_escapes_nul). by_item: a Facebook batch, whose
+ * strings are checked one by one (ctx_body_object_shape). */
+static int body_checked(struct ctx *c, int by_item)
 {
-    if (ctx_body_object(c) != 0)
+    if ((by_item ? ctx_body_object_shape(c) : ctx_body_object(c)) != 0)
         return -1;
     if (db_json_escapes_nul(c->req->body, c->req->body_len)) {
         ctx_error(c, 400, "invalid_text", "text must not hold U+0000");
@@ -266,7 +285,7 @@ static void facebook_receive(struct ctx *c)
                      websig_facebook(secret, c->req->body, c->req->body_len,
                                      ctx_req_header(c, "HTTP_X_HUB_SIGNATURE_256")),
                      "FB_APP_SECRET", "X-Hub-Signature-256") != 0 ||
-        body_checked(c) != 0 || ctx_body_text(c, "object", 1, 32, 1, &object) != 0)
+        body_checked(c, 1) != 0 || ctx_body_text(c, "object", 1, 32, 1, &object) != 0)
         goto out;
     if (strcmp(object, "page") != 0) { /* Instagram, say: not ours to store */
         ctx_text(c, 200, "text/plain; charset=utf-8", "EVENT_RECEIVED");
@@ -337,7 +356,7 @@ static void zalo_receive(struct ctx *c)
     if (check_signed(c, secret, header != NULL && strncmp(header, "mac=", 4) == 0, "ZALO_OA_SECRET",
                      "X-ZEvent-Signature") != 0)
         goto out;
-    if (body_checked(c) != 0 || body_scalar(c, "app_id", &app_id) != 0 || body_scalar(c, "timestamp", &ts) != 0 ||
+    if (body_checked(c, 0) != 0 || body_scalar(c, "app_id", &app_id) != 0 || body_scalar(c, "timestamp", &ts) != 0 ||
         check_signed(c, secret,
                      websig_zalo(secret, app_id, ts, c->req->body, c->req->body_len, header),
                      "ZALO_OA_SECRET", "X-ZEvent-Signature") != 0 ||
@@ -378,7 +397,7 @@ static int tiktok_content(struct ctx *c, char *owned[4], struct inbound *in)
         goto out;
     c->req->body = text;
     c->req->body_len = strlen(text);
-    if (body_checked(c) == 0 && ctx_body_text(c, inner[1], 1, PLATFORM_ID_MAX, 1, &owned[1]) == 0 &&
+    if (body_checked(c, 0) == 0 && ctx_body_text(c, inner[1], 1, PLATFORM_ID_MAX, 1, &owned[1]) == 0 &&
         ctx_body_text(c, inner[2], 1, PLATFORM_ID_MAX, 1, &owned[2]) == 0 &&
         ctx_body_text(c, inner[3], 0, TEXT_MAX, 1, &owned[3]) == 0) {
         in->sender = owned[0];
@@ -411,7 +430,7 @@ static void tiktok_receive(struct ctx *c)
         ctx_error(c, 401, "stale_signature", "Tiktok-Signature's t is more than 5 minutes from now");
         goto out;
     }
-    if (body_checked(c) != 0 || ctx_body_text(c, "event", 1, 64, 1, &event) != 0)
+    if (body_checked(c, 0) != 0 || ctx_body_text(c, "event", 1, 64, 1, &event) != 0)
         goto out;
     if (strcmp(event, "im_receive_msg") != 0) {
         ctx_json(c, 200, "{\"received\":true,\"ignored\":true}");

@@ -68,8 +68,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         (void)websig_facebook("secret", "{}", 2, text);
         (void)websig_zalo("secret", "1", "2", "{}", 2, text);
         break;
-    case 1:
-        if (db_json_object(fuzz_db(), text, len))
+    case 1: /* the handler holds a Facebook batch only to its shape */
+        if (db_json_object_shape(fuzz_db(), text, len))
             facebook(fuzz_db(), text, len);
         break;
     default:

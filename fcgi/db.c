@@ -468,9 +468,10 @@ unsigned db_generation(const struct db *db)
 
 int db_healthy(struct db *db)
 {
-    if (db_moved(db))
-        db_detach(db, "was deleted, moved or replaced");
-    return !db->detached && !db_moved(db);
+    if (!db_moved(db))
+        return !db->detached;
+    db_detach(db, "was deleted, moved or replaced");
+    return 0; /* detached now, or (no memory to detach) still on the file gone */
 }
 
 sqlite3 *db_handle(struct db *db)

@@ -30,6 +30,7 @@ struct runtime {
     size_t npending, pending_cap;
     size_t batch_from;          /* the open batch's first pending event */
     struct store_prune_hint prune;   /* when store_prune may next find work */
+    unsigned prune_gen;              /* db_generation() the hint was read from */
 };
 
 static const struct route_table *const all_tables[] = {
@@ -140,6 +141,11 @@ static void publish_events(struct runtime *rt, struct event *evs, size_t n)
      * its oldest event is younger than retention_s there is nothing to
      * delete: no transaction (and no write lock) for finding that out. */
     now = (int64_t)time(NULL);
+    if (db_generation(rt->db) != rt->prune_gen) {
+        /* Another file (one put back, see db.h): the hint was the old one's. */
+        rt->prune_gen = db_generation(rt->db);
+        memset(&rt->prune, 0, sizeof rt->prune);
+    }
     if ((evs[n - 1].id - rt->cfg->retention >= rt->prune.oldest || now >= rt->prune.age_due) &&
         store_prune(rt->db, rt->cfg->retention, rt->cfg->retention_s, PRUNE_BATCH, now, &rt->prune) < 0)
         log_warn("pruning the event log failed; will retry");

@@ -91,6 +91,7 @@ static long long next_expiry;       /* earliest stream deadline (ms), 0 = none *
 static int serving = 1;             /* 0 while an edge's first copy of the log is incomplete */
 static unsigned db_gen;             /* db_generation() high_water belongs to */
 static int replays_waiting;         /* a replay stopped on a log it could not read */
+static int log_unread;              /* started without the database file: no position read yet */
 
 /* ---- frames ---- */
 
@@ -495,6 +496,12 @@ static int log_begin(int64_t *pruned, int64_t *last)
         db_rollback(db);
         return -1;
     }
+    if (log_unread) { /* the first file read: no stream was served from another */
+        log_unread = 0;
+        db_gen = db_generation(db);
+        high_water = *last;
+        log_info("database %s is there: streaming from id %lld", cfg->db_path, (long long)*last);
+    }
     if (db_generation(db) != db_gen) {
         db_gen = db_generation(db);
         restart_all(*last);
@@ -783,6 +790,15 @@ static void handshake_done(struct conn *c)
         r.code = "unavailable";
         r.message = "this edge is still copying the event log from Redis; retry shortly";
     }
+    /* Started without the file: it may be back now (the first request
+     * after it is there reads it, as in the other processes). */
+    if (r.status == 200 && log_unread && log_begin(&pruned, &last) == 0)
+        db_rollback(db);
+    if (r.status == 200 && log_unread) {
+        r.status = 503;
+        r.code = "unavailable";
+        r.message = "the database is busy or unavailable; retry shortly";
+    }
     /* The log's bounds decide a resume; unreadable now, the client retries. */
     if (r.status == 200 && r.has_last_id) {
         int busy = log_begin(&pruned, &last) != 0;
@@ -855,8 +871,15 @@ int stream_init(const struct config *config, struct db *database, int listen_fd)
 
     cfg = config;
     db = database;
-    if (store_bounds(db, &pruned, &high_water) != 0)
-        return -1;
+    /* A process started while the file is missing (db_open: deleted while
+     * the others run) waits for it like them, answering new streams 503,
+     * instead of exiting to be restarted over and over: its first read of
+     * the file put back (log_begin) sets the high-water mark. */
+    if (store_bounds(db, &pruned, &high_water) != 0) {
+        if (db_healthy(db))
+            return -1;
+        log_unread = 1;
+    }
     sse_comment(&ping, "ping");
     ping_frame = frame_from_sse(&ping, SHARED_REQUEST_ID);
     buf_free(&ping);

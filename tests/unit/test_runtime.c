@@ -42,16 +42,21 @@ static void resp_free(struct http_resp *r)
     buf_free(&r->body);
 }
 
-static long long count(struct runtime *rt)
+/* The one integer a query answers, or -1. */
+static long long query_int(struct runtime *rt, const char *sql)
 {
     sqlite3_stmt *st;
     long long n = -1;
 
-    if (sqlite3_prepare_v2(db_handle(rt->db), "SELECT count(*) FROM events", -1, &st, NULL) == SQLITE_OK &&
-        sqlite3_step(st) == SQLITE_ROW)
+    if (sqlite3_prepare_v2(db_handle(rt->db), sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
         n = sqlite3_column_int64(st, 0);
     sqlite3_finalize(st);
     return n;
+}
+
+static long long count(struct runtime *rt)
+{
+    return query_int(rt, "SELECT count(*) FROM events");
 }
 
 static const char good[] = "{\"topic\":\"room:u\",\"type\":\"note\",\"data\":{\"n\":1}}";
@@ -103,6 +108,66 @@ static void test_lost_batch_keeps_nothing(struct runtime *rt)
     resp_free(&r[1]);
 }
 
+/* Publishes (each in its own transaction, as pulse-api does) until the
+ * log's newest id is upto; 0, or -1 when a publish fails. */
+static int publish_upto(struct runtime *rt, long long upto)
+{
+    struct http_resp r;
+    int i, status;
+
+    for (i = 0; i < 1000 && query_int(rt, "SELECT max(id) FROM events") < upto; i++) {
+        status = publish(rt, good, &r);
+        resp_free(&r);
+        if (status != 202)
+            return -1;
+    }
+    return query_int(rt, "SELECT max(id) FROM events") == upto ? 0 : -1;
+}
+
+/* A database file put back while the process runs (db.h) is pruned by its
+ * own contents: what the previous file told the runtime about when pruning
+ * may next find work (the oldest id, when the oldest event ages out) says
+ * nothing about it. Here the file put back holds events older than
+ * PULSE_RETENTION_S, and the previous file said none would age out for a
+ * week: the next prune batch (id 64) must still delete them. */
+static void test_prune_follows_a_file_put_back(struct runtime *rt, const char *path)
+{
+    struct http_resp r;
+    char copy[300], side[320], *sql = NULL;
+    sqlite3 *h = NULL;
+    unsigned gen = db_generation(rt->db);
+
+    snprintf(copy, sizeof copy, "%s.copy", path);
+    CHECK(publish_upto(rt, 10) == 0);
+    sql = sqlite3_mprintf("VACUUM INTO %Q", copy);
+    CHECK(sql != NULL && sqlite3_exec(db_handle(rt->db), sql, NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_free(sql);
+    /* the copy's 10 events as the backup of a month ago would hold them */
+    CHECK(sqlite3_open(copy, &h) == SQLITE_OK &&
+          sqlite3_exec(h, "UPDATE events SET ts = '2001-01-01T00:00:00Z'", NULL, NULL, NULL) == SQLITE_OK);
+    sqlite3_close(h);
+
+    /* id 64 prunes the file in use: nothing there ages out for a week */
+    CHECK(publish_upto(rt, 64) == 0);
+    CHECK(rt->prune.age_due > (int64_t)time(NULL) + 3600);
+
+    /* the copy put back as README says: old -wal and -shm removed, moved in */
+    CHECK(unlink(path) == 0);
+    snprintf(side, sizeof side, "%s-wal", path);
+    unlink(side);
+    snprintf(side, sizeof side, "%s-shm", path);
+    unlink(side);
+    CHECK(rename(copy, path) == 0);
+    CHECK_INT_EQ(publish(rt, good, &r), 202); /* followed at the first request */
+    resp_free(&r);
+    CHECK_INT_EQ(query_int(rt, "SELECT max(id) FROM events"), 11); /* its ids go on from 10 */
+    CHECK(publish_upto(rt, 64) == 0);
+    CHECK(db_generation(rt->db) != gen);
+    CHECK_INT_EQ(query_int(rt, "SELECT count(*) FROM events WHERE ts < '2002'"), 0);
+    CHECK_INT_EQ(query_int(rt, "SELECT min(id) FROM events"), 11);
+    unlink(copy);
+}
+
 int main(void)
 {
     struct runtime *rt = NULL;
@@ -125,6 +190,7 @@ int main(void)
     if (rt != NULL) {
         test_batch_commits_together_and_rejects_alone(rt);
         test_lost_batch_keeps_nothing(rt);
+        test_prune_follows_a_file_put_back(rt, db);
         runtime_close(rt);
     }
     buf_free(&t);

@@ -1,0 +1,67 @@
+"""tools/sqlgen.awk, the build step that turns sql/ into C: a migration's
+schema version is its position among the files, so their numbers must be
+exactly 1..N. A gap (0007 then 0009) was a trap: a 0008 added later would
+take 0009's version, and every database already at it would run 0009 again.
+The build now stops on a gap, a repeat or an unnumbered file, saying which
+file and what it expected, and writes nothing."""
+import os
+import subprocess
+import tempfile
+
+from harness import ROOT
+
+WEB_INDEPENDENT = True  # no server: runs the build step itself
+
+SQLGEN = os.path.join(ROOT, "tools", "sqlgen.awk")
+
+
+def _sqlgen(tmp, migrations):
+    """Runs sqlgen.awk as the Makefile does on one query and the given
+    migration files (names, in this order); (returncode, stderr, out dir)."""
+    d = tempfile.mkdtemp(prefix="sqlgen-", dir=tmp)
+    os.makedirs(os.path.join(d, "queries"))
+    os.makedirs(os.path.join(d, "migrations"))
+    os.makedirs(os.path.join(d, "gen"))
+    with open(os.path.join(d, "queries", "q.sql"), "w") as f:
+        f.write("-- name: one\nSELECT 1;\n")
+    files = [os.path.join(d, "queries", "q.sql")]
+    for name in migrations:
+        p = os.path.join(d, "migrations", name)
+        with open(p, "w") as f:
+            f.write("CREATE TABLE t_%s (x);\n" % name.split(".")[0])
+        files.append(p)
+    out = subprocess.run(["awk", "-v", "out=" + os.path.join(d, "gen"), "-f", SQLGEN] + files,
+                         capture_output=True, text=True)
+    return out.returncode, out.stderr, os.path.join(d, "gen")
+
+
+def test_migrations_numbered_1_to_n_build(env):
+    rc, err, gen = _sqlgen(env.tmp, ["0001_a.sql", "0002_b.sql", "0003_c.sql"])
+    assert rc == 0, err
+    with open(os.path.join(gen, "sql_gen.h")) as f:
+        assert "#define SQL_MIGRATION_COUNT 3" in f.read()
+    with open(os.path.join(gen, "sql_gen.c")) as f:
+        assert "PRAGMA user_version = 3;" in f.read()
+
+
+def test_a_gap_in_migration_numbers_stops_the_build(env):
+    for names, culprit, expected in (
+            (["0001_a.sql", "0003_c.sql"], "0003_c.sql", "0002"),          # a gap
+            (["0002_b.sql", "0003_c.sql"], "0002_b.sql", "0001"),          # no first
+            (["0001_a.sql", "0001_b.sql"], "0001_b.sql", "0002"),          # a repeat
+            (["0001_a.sql", "avatar.sql"], "avatar.sql", "0002")):         # no number
+        rc, err, gen = _sqlgen(env.tmp, names)
+        assert rc != 0, (names, err)
+        assert culprit in err and "expected migration %s" % expected in err, (names, err)
+        assert os.listdir(gen) == [], (names, os.listdir(gen))  # nothing half-written
+
+
+def test_the_projects_migrations_are_numbered_1_to_n(env):
+    d = os.path.join(ROOT, "sql", "migrations")
+    names = sorted(n for n in os.listdir(d) if n.endswith(".sql"))
+    assert [int(n.split("_")[0]) for n in names] == list(range(1, len(names) + 1)), names
+    files = sorted(os.path.join(ROOT, "sql", "queries", n) for n in os.listdir(os.path.join(ROOT, "sql", "queries"))
+                   if n.endswith(".sql")) + [os.path.join(d, n) for n in names]
+    gen = tempfile.mkdtemp(prefix="sqlgen-", dir=env.tmp)
+    out = subprocess.run(["awk", "-v", "out=" + gen, "-f", SQLGEN] + files, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr

@@ -167,8 +167,7 @@ static int parse_entry(const struct relaysig_fields *fs, struct store_row *row, 
     if (!http_valid_id(row->topic) || !http_valid_type(row->type))
         return -1;
     *prev = strtoll(p, NULL, 10);
-    /* f (optional): the primary pruned events of this topic up to it
-     * before relaying them */
+    /* f (optional): the primary pruned events of this topic up to it */
     row->pruned_upto = 0;
     if (f != NULL) {
         row->pruned_upto = strtoll(f, &end, 10);
@@ -292,8 +291,11 @@ static int apply(struct db *d, struct relaysig *s, const redisReply *entries, st
             if (store_mark_gap(d, prev) != 0)
                 goto fail;
         }
-        /* Pruned on the primary before it was relayed: that topic's
-         * clients resuming from before it get a reset, no one else's. */
+        /* The primary pruned this topic up to f. Events of it this copy
+         * never got (pruned before they were relayed) are a gap for that
+         * topic's clients resuming from before f, no one else's; those it
+         * got (it holds a later one, or its floor is there) are none:
+         * store_mark_topic_gap tells which. */
         if (row.pruned_upto > 0 && store_mark_topic_gap(d, row.topic, row.pruned_upto) != 0)
             goto fail;
         rc = store_mirror_event(d, &row);

@@ -8,8 +8,11 @@
  * An entry whose "prev" is not the last id mirrored here means the edge fell
  * behind what Redis keeps: the gap is recorded as pruned history, so a
  * client resuming across it gets a reset instead of a silent skip. An entry
- * with "f" records the same for its topic alone. The edge prunes its own
- * copy with the same retention rules as the primary (store_prune).
+ * with "f" (the primary pruned its topic up to it) records the same for its
+ * topic alone, when f is above the topic's newest event here and its floor
+ * here (events the edge got before they were pruned are no gap). The edge
+ * prunes its own copy with the same retention rules as the primary
+ * (store_prune).
  * Only entries the primary signed (relaysig.h) are stored: anyone who can
  * write Redis can add entries, and an edge delivers what it stores to
  * browsers as the primary's. A read past refused entries waits a short

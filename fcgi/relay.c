@@ -287,11 +287,14 @@ static int send_row(void *arg, const struct store_row *row)
 
     snprintf(id, sizeof id, "%lld-0", (long long)row->id);
     snprintf(prev, sizeof prev, "%lld", (long long)b->prev);
-    /* Events of this topic pruned before they were relayed (retention is
-     * per topic: this relay fell that far behind on it) are a gap of this
-     * topic alone: say so in f. */
+    /* f: this topic's floor, the highest of its ids pruned here, on every
+     * entry of a topic that has one. Whether those events were relayed
+     * before they were pruned, or pruned first (retention is per topic:
+     * this relay fell that far behind on it), only the edge can tell from
+     * what it holds; prev cannot, when events of other topics were relayed
+     * between them and this one. */
     snprintf(gap, sizeof gap, "%lld", (long long)row->pruned_upto);
-    if (row->pruned_upto <= b->prev)
+    if (row->pruned_upto <= 0)
         n -= 2;
     f.v[RS_ID] = id;
     f.v[RS_PREV] = prev;

@@ -8,10 +8,14 @@
  * stream's top, so any number of relays produce one ordered copy; "prev"
  * lets a mirror prove it has every event or know exactly where it has not.
  * Retention is per topic, so events of one topic may be pruned before they
- * are relayed while the others are not: the next event of that topic then
- * carries "f", the highest of its ids pruned, and the mirror records a gap
- * of that topic alone. Each entry is signed ("h", see relaysig.h): anyone
- * who can write Redis can add entries, and edges store only signed ones. */
+ * are relayed while the others are not, and "prev" cannot show it (events
+ * of other topics may be relayed in between). So every event of a topic
+ * with events pruned here carries "f", the highest of its ids pruned (one
+ * short field); the relay cannot know what an edge holds, and the mirror
+ * records a gap of that topic alone when f is above what its copy accounts
+ * for (the topic's newest event it holds, its floor for the topic). Each
+ * entry is signed ("h", see relaysig.h; f included): anyone who can write
+ * Redis can add entries, and edges store only signed ones. */
 #ifndef PULSE_RELAY_H
 #define PULSE_RELAY_H
 

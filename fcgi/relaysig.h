@@ -9,8 +9,9 @@
  *
  * where ns(x) is the netstring "<decimal length of x>:x," and F(v) is
  * ns(v) for a field the entry has and "-" for one it lacks (only f is left
- * out by the relay). id is the entry id as Redis shows it ("<event id>-0").
- * The key is PULSE_RELAY_SECRET as given, or else HMAC-SHA256 with key
+ * out by the relay, for a topic none of whose events was pruned). id is
+ * the entry id as Redis shows it ("<event id>-0"). The key is
+ * PULSE_RELAY_SECRET as given, or else HMAC-SHA256 with key
  * PULSE_JWT_SECRET of the text "pulse relay key" (every instance of a
  * deployment already shares that secret). README, "More than one host",
  * says the same for other implementations. */

@@ -323,6 +323,14 @@ int store_mark_gap(struct db *db, int64_t upto)
 
 int store_mark_topic_gap(struct db *db, const char *topic, int64_t upto)
 {
+    int64_t one;
+    int rc;
+
+    /* The primary sends its floor on every entry of the topic: most of the
+     * time this copy got those events before they were pruned there, and a
+     * read says so without a write. */
+    if ((rc = query_ints(db, SQL_EVENT_TOPIC_UNACCOUNTED, topic, &upto, 1, &one, 1)) <= 0)
+        return rc;
     return exec_args(db, SQL_EVENT_TOPIC_GAP, topic, &upto, 1) < 0 ? -1 : 0;
 }
 

@@ -92,8 +92,10 @@ int store_mirror_event(struct db *db, const struct store_row *r);
 int store_mark_gap(struct db *db, int64_t upto);
 
 /* Records that events of one topic up to upto may be missing here (the
- * primary pruned them before relaying them): resumes on that topic from
- * below it get a reset. */
+ * primary pruned them: a relayed entry's "f"), unless this copy already
+ * accounts for them: it holds an event of the topic at or above upto, or
+ * its floor for the topic, or for every topic, is there already. Resumes
+ * on that topic from below it then get a reset. A floor never moves back. */
 int store_mark_topic_gap(struct db *db, const char *topic, int64_t upto);
 
 /* When store_prune may next find work, so that callers can skip it. */

@@ -124,8 +124,22 @@ WHERE topic = ?1;
 -- name: event_set_pruned
 UPDATE meta SET v = max(v, ?1) WHERE k = 'pruned_upto';
 
+-- A row when events of topic ?1 up to id ?2 (the primary's floor for it,
+-- sent on each of its entries) may be missing from an edge's copy: ?2 is
+-- above the topic's newest event here (the copy got every one below that,
+-- or recorded their gap), above its floor here, and above the gap of every
+-- topic. No row, the common answer, needs no write. (In WHERE, the terms
+-- are tried in order and the first false one ends it: most of the time one
+-- index lookup.)
+-- name: event_topic_unaccounted
+SELECT 1
+WHERE ?2 > COALESCE((SELECT max(id) FROM events WHERE topic = ?1), 0)
+  AND ?2 > COALESCE((SELECT pruned_upto FROM topic_retention WHERE topic = ?1),
+                    (SELECT v FROM meta WHERE k = 'aged_upto'))
+  AND ?2 > (SELECT v FROM meta WHERE k = 'pruned_upto');
+
 -- Events of topic ?1 up to id ?2 may be missing (an edge's copy: the
--- primary pruned them before relaying them).
+-- primary pruned them before relaying them: event_topic_unaccounted).
 -- name: event_topic_gap
 INSERT INTO topic_retention (topic, kept, pruned_upto)
 VALUES (?1, 0, max(?2, (SELECT v FROM meta WHERE k = 'aged_upto')))

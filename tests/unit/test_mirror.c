@@ -241,6 +241,40 @@ static void test_topic_gaps(void)
     CHECK_INT_EQ(pruned_upto(), 21); /* whatever the malformed entry was: a gap */
 }
 
+/* Every entry of a topic with a floor on the primary carries it ("f"),
+ * whether this copy got the pruned events before or not: a gap only where
+ * f is above what this copy accounts for (the topic's newest event held,
+ * its floor here), whatever other topics' entries came in between. */
+static void test_a_floor_is_a_gap_only_above_what_is_held(void)
+{
+    const struct entry e[] = {
+        {"23-0", "22", "room:h", "note", "2026-11-23T08:00:23Z", "{}"},
+        {"24-0", "23", "room:i", "note", "2026-11-23T08:00:24Z", "{}"},
+        /* the primary pruned room:h's 23 after it was relayed */
+        {"25-0", "24", "room:h", "note", "2026-11-23T08:00:25Z", "{}"},
+        /* and room:i's 26 and 27 before: room:h's 28 was relayed after 25 */
+        {"28-0", "25", "room:h", "note", "2026-11-23T08:00:28Z", "{}"},
+        {"29-0", "28", "room:i", "note", "2026-11-23T08:00:29Z", "{}"},
+        {"30-0", "29", "room:i", "note", "2026-11-23T08:00:30Z", "{}"},
+        /* and then room:i's 29, which this copy holds */
+        {"31-0", "30", "room:i", "note", "2026-11-23T08:00:31Z", "{}"},
+    };
+    const char *const floors[] = {NULL, NULL, "23", "23", "27", "27", "29"};
+    int64_t stored = 22;
+
+    CHECK_INT_EQ(apply_floors(e, floors, 3, &stored), 3);
+    CHECK_INT_EQ(stored, 25);
+    CHECK_INT_EQ(lost("room:h", 22), 0); /* 23 is here */
+    CHECK_INT_EQ(apply_floors(e + 3, floors + 3, 3, &stored), 3);
+    CHECK_INT_EQ(stored, 30);
+    CHECK_INT_EQ(lost("room:i", 24), 1); /* 26 and 27 never came */
+    CHECK_INT_EQ(lost("room:i", 27), 0);
+    CHECK_INT_EQ(lost("room:h", 22), 0);
+    CHECK_INT_EQ(pruned_upto(), 21);     /* no gap for everyone */
+    CHECK_INT_EQ(apply_floors(e + 6, floors + 6, 1, &stored), 1);
+    CHECK_INT_EQ(lost("room:i", 28), 0); /* 29 is here */
+}
+
 static void test_replies_that_are_not_entries(void)
 {
     redisReply nil = {.type = REDIS_REPLY_NIL}, num = {.type = REDIS_REPLY_INTEGER, .integer = 5};
@@ -391,6 +425,7 @@ int main(void)
     test_in_order_and_idempotent();
     test_gaps_are_recorded();
     test_topic_gaps();
+    test_a_floor_is_a_gap_only_above_what_is_held();
     test_replies_that_are_not_entries();
     test_entries_not_signed_are_refused();
     test_a_read_past_refused_entries_reads_again();

@@ -381,6 +381,20 @@ static void test_gaps(void)
     put(13, "room:f", "2099-01-01T00:00:00Z");
     CHECK_INT_EQ(store_prune(db, 10, DAY, 100, now, NULL), 0);
     CHECK_INT_EQ(lost("room:f", 11), 1);
+    /* the primary's floor of a topic whose events up to it are here: no gap */
+    put(14, "room:h", "2099-01-01T00:00:00Z");
+    CHECK(db_begin(db, 1) == 0);
+    CHECK(store_mark_topic_gap(db, "room:h", 14) == 0);
+    CHECK(store_mark_topic_gap(db, "room:h", 12) == 0);
+    CHECK(db_commit(db) == 0);
+    CHECK_INT_EQ(lost("room:h", 13), 0);
+    CHECK_INT_EQ(lost("room:h", 8), 1);  /* the age floor, as before */
+    /* above what is here: a gap */
+    CHECK(db_begin(db, 1) == 0);
+    CHECK(store_mark_topic_gap(db, "room:h", 15) == 0);
+    CHECK(db_commit(db) == 0);
+    CHECK_INT_EQ(lost("room:h", 14), 1);
+    CHECK_INT_EQ(lost("room:h", 15), 0);
     CHECK(db_begin(db, 1) == 0);
     CHECK(store_mark_gap(db, 20) == 0);
     CHECK(db_commit(db) == 0);

@@ -587,3 +587,18 @@ def put_back_db(inst, backup):
             os.unlink(inst.db + ext)
     shutil.copy(backup, inst.db + ".tmp")
     os.rename(inst.db + ".tmp", inst.db)
+
+
+def edge_pair(env, primary_keep, edge_keep):
+    """A primary and an edge sharing a new redis-server, each keeping that many
+    events per topic (PULSE_RETENTION); only Redis carries events between them."""
+    redis = env.redis()
+    a = env.instance(name="primary", redis=redis, env=dict(SLOW_POLL_ENV, PULSE_RETENTION=primary_keep))
+    b = env.instance(name="edge", redis=redis, env=dict(SLOW_POLL_ENV, PULSE_ROLE="edge", PULSE_RETENTION=edge_keep))
+    return a, b
+
+
+def edge_has(b, topic, last):
+    """Waits until the edge b holds event `last` of topic."""
+    wait_for(lambda: b.get("/api/events?topic=%s&since=%d" % (topic, last - 1)).json()["events"], timeout=15,
+             what="the edge to copy event %d" % last)

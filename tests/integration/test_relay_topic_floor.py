@@ -12,19 +12,7 @@ the edge got before the primary pruned them are no gap."""
 import os
 import signal
 
-from harness import SLOW_POLL_ENV, publish, wait_for
-
-
-def edge_pair(env, primary_keep, edge_keep):
-    redis = env.redis()
-    a = env.instance(name="primary", redis=redis, env=dict(SLOW_POLL_ENV, PULSE_RETENTION=primary_keep))
-    b = env.instance(name="edge", redis=redis, env=dict(SLOW_POLL_ENV, PULSE_ROLE="edge", PULSE_RETENTION=edge_keep))
-    return a, b
-
-
-def edge_has(b, topic, last):
-    wait_for(lambda: b.get("/api/events?topic=%s&since=%d" % (topic, last - 1)).json()["events"], timeout=15,
-             what="the edge to copy event %d" % last)
+from harness import edge_has, edge_pair, publish, wait_for
 
 
 def floor(inst, topic):

@@ -13,7 +13,7 @@ import os
 import signal
 import threading
 
-from harness import SLOW_POLL_ENV, payos_body, publish, q, topup, wait_for
+from harness import SLOW_POLL_ENV, edge_has, edge_pair, payos_body, publish, q, topup, wait_for
 
 
 def flood(inst, topic, n, threads=4):
@@ -137,18 +137,6 @@ def test_a_stream_responder_that_fell_behind_resets_only_the_streams_of_pruned_t
     assert int(sq.next_event()["id"]) == q3[0]
     assert [int(e["id"]) for e in both.events(2)] == b2 + q3
     assert sq.no_event(0.3) and sb.no_event(0.3) and both.no_event(0.3)
-
-
-def edge_pair(env, primary_keep, edge_keep):
-    redis = env.redis()
-    a = env.instance(name="primary", redis=redis, env=dict(SLOW_POLL_ENV, PULSE_RETENTION=primary_keep))
-    b = env.instance(name="edge", redis=redis, env=dict(SLOW_POLL_ENV, PULSE_ROLE="edge", PULSE_RETENTION=edge_keep))
-    return a, b
-
-
-def edge_has(b, topic, last):
-    wait_for(lambda: b.get("/api/events?topic=%s&since=%d" % (topic, last - 1)).json()["events"], timeout=15,
-             what="the edge to copy event %d" % last)
 
 
 def test_an_edge_prunes_its_own_copy_per_topic(env):

@@ -20,17 +20,17 @@ ifneq ($(CI),)
 WARN += -Werror
 endif
 OPT ?= -O2 -g
-CFLAGS_ALL = $(WARN) $(OPT) -D_GNU_SOURCE -Ibuild/gen -Ifcgi -Ihandlers \
+CFLAGS_ALL = $(WARN) $(OPT) -D_GNU_SOURCE -Ibuild/gen -Ifcgi -I. \
              $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
 LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -lhiredis -lcrypto) \
              -lm $(LDLIBS)
 
 # Core modules shared by both responders, the request-side runtime, the
 # handlers, and the stream responder's own modules.
-CORE := alloc buf log config utf8 db crypto auth http store bell bus metrics
+CORE := alloc buf log config utf8 db crypto auth access http store bell bus redis_target metrics
 API  := router handler runtime prefork proc api_main
 BATCH := router handler runtime fcgi_rec loop proc batch batch_main
-HANDLERS := access events topup payos health live_rooms live_shop live_chat crm crm_webhooks websig chat
+HANDLERS := routes events topup payos health live_rooms live_shop live_chat crm crm_webhooks websig chat
 STREAM := fcgi_rec sse loop rasync stream_req stream subscriber relaysig relay mirror proc stream_main
 
 BUILD ?= build
@@ -40,7 +40,7 @@ SQL := $(sort $(wildcard sql/queries/*.sql)) $(sort $(wildcard sql/migrations/*.
 core_objs = $(addprefix $(BUILD)/obj/,$(addsuffix .o,$(CORE) sql_gen))
 api_objs = $(core_objs) $(addprefix $(BUILD)/obj/,$(addsuffix .o,$(API) $(HANDLERS)))
 batch_objs = $(core_objs) $(addprefix $(BUILD)/obj/,$(addsuffix .o,$(BATCH) $(HANDLERS)))
-stream_objs = $(core_objs) $(addprefix $(BUILD)/obj/,$(addsuffix .o,access $(STREAM)))
+stream_objs = $(core_objs) $(addprefix $(BUILD)/obj/,$(addsuffix .o,$(STREAM)))
 
 BINS := $(BUILD)/bin/pulse-api $(BUILD)/bin/pulse-batch $(BUILD)/bin/pulse-stream $(BUILD)/bin/pulse-token
 
@@ -51,10 +51,8 @@ build/gen/sql_gen.c build/gen/sql_gen.h: tools/sqlgen.awk $(SQL)
 	@mkdir -p build/gen
 	awk -v out=build/gen -f tools/sqlgen.awk $(SQL)
 
-$(BUILD)/obj/%.o: fcgi/%.c $(GEN)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
-$(BUILD)/obj/%.o: handlers/%.c $(GEN)
+vpath %.c $(wildcard fcgi/*/) handlers main
+$(BUILD)/obj/%.o: %.c $(GEN)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
 $(BUILD)/obj/sql_gen.o: build/gen/sql_gen.c
@@ -172,7 +170,7 @@ build/bench/noop/pulse-api: bench/fcgi_noop.c $(BUILD)/bin/pulse-stream
 
 # The batching responder's loop with a runtime that does nothing: the
 # ceiling of POST /api/publish behind nginx's kept-alive connections.
-NOOP_BATCH := alloc buf log config metrics http fcgi_rec loop proc batch batch_main
+NOOP_BATCH := alloc buf log config metrics utf8 http fcgi_rec loop proc batch batch_main
 build/bench/noop/pulse-batch: bench/runtime_noop.c $(addprefix $(BUILD)/obj/,$(addsuffix .o,$(NOOP_BATCH)))
 	@mkdir -p build/bench/noop
 	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "fcgi_rec.h"
+#include "wire/fcgi_rec.h"
 
 #define FUZZ_STDIN_MAX 64
 

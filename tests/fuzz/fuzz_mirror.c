@@ -11,10 +11,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "base/buf.h"
+#include "bus/relaysig.h"
 #include "fuzz_db.h"
-#include "mirror.h"
-#include "relaysig.h"
+#include "stream/mirror.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

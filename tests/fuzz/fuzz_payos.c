@@ -3,9 +3,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "alloc.h"
+#include "base/alloc.h"
 #include "fuzz_db.h"
-#include "payos.h"
+#include "handlers/payos.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

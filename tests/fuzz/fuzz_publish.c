@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "alloc.h"
+#include "base/alloc.h"
 #include "fuzz_db.h"
 #include "sql_gen.h"
 

@@ -4,7 +4,7 @@
 #include <stdint.h>
 
 #include "fuzz_db.h"
-#include "stream_req.h"
+#include "stream/stream_req.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -8,10 +8,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "alloc.h"
+#include "base/alloc.h"
 #include "fuzz_db.h"
+#include "handlers/websig.h"
 #include "sql_gen.h"
-#include "websig.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

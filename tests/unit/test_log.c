@@ -1,6 +1,6 @@
-/* test_log.c - log_timestamp (fcgi/log.c): the time of log lines and of
+/* test_log.c - log_timestamp (fcgi/base/log.c): the time of log lines and of
  * events, formatted by hand, must read exactly as strftime's. */
-#include "log.c"
+#include "base/log.c"
 
 #include <string.h>
 

@@ -16,14 +16,14 @@ WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 ifneq ($(CI),)
 WARN += -Werror
 endif
-CFLAGS_U := $(WARN) $(SAN) -D_GNU_SOURCE -Ibuild/gen -Ifcgi -Ihandlers \
+CFLAGS_U := $(WARN) $(SAN) -D_GNU_SOURCE -Ibuild/gen -Ifcgi -I. \
             $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 LDLIBS_U := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -lhiredis -lcrypto) -lm
 
 # Everything but the mains, the epoll stream loop and the Redis subscriber.
-MODS := alloc buf log config utf8 db crypto auth http store bell bus metrics router handler runtime \
+MODS := alloc buf log config utf8 db crypto auth access http store bell bus redis_target metrics router handler runtime \
         fcgi_rec sse stream_req loop rasync relaysig mirror
-HMODS := payos access events topup health live_rooms live_shop live_chat crm crm_webhooks websig chat
+HMODS := routes payos events topup health live_rooms live_shop live_chat crm crm_webhooks websig chat
 OBJS := $(addprefix $(U)/obj/,$(addsuffix .o,$(MODS) $(HMODS) sql_gen))
 LIB := $(U)/libpulse.a
 TESTS := $(patsubst tests/unit/%.c,$(U)/%,$(sort $(wildcard tests/unit/test_*.c)))
@@ -48,10 +48,8 @@ run: $(TESTS) $(U)/lsan_probe
 	echo "unit: $$pass passed, $$fail failed"; \
 	[ $$fail -eq 0 ]
 
-$(U)/obj/%.o: fcgi/%.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_U) -MMD -MP -c -o $@ $<
-$(U)/obj/%.o: handlers/%.c
+vpath %.c $(wildcard fcgi/*/) handlers
+$(U)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS_U) -MMD -MP -c -o $@ $<
 $(U)/obj/sql_gen.o: build/gen/sql_gen.c

@@ -19,7 +19,7 @@ void buf_append(buf_t *b, const void *data, size_t n);
 void buf_puts(buf_t *b, const char *s);
 void buf_putc(buf_t *b, char c);
 void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void buf_vprintf(buf_t *b, const char *fmt, va_list ap);
+void buf_vprintf(buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 void buf_reset(buf_t *b);               /* len = 0, keeps memory */
 void buf_free(buf_t *b);                /* frees memory, b is empty again */
 char *buf_steal(buf_t *b);              /* caller owns the returned string; b is empty */

@@ -52,6 +52,8 @@ int log_timestamp(char *out, size_t size)
     return 0;
 }
 
+static void log_write(const char *level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
+
 static void log_write(const char *level, const char *fmt, va_list ap)
 {
     char ts[LOG_TIMESTAMP_SIZE];

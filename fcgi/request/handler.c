@@ -1,6 +1,7 @@
 /* handler.c - helpers handlers answer with (see handler.h). */
 #include "request/handler.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -214,11 +215,18 @@ static void field_fail(struct ctx *c, const char *field, const char *what)
     buf_free(&code);
 }
 
-static void field_error(struct ctx *c, const char *field, const char *fmt, long long a, long long b)
+/* printf-like, so the compiler checks each message's arguments. */
+static void field_error(struct ctx *c, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void field_error(struct ctx *c, const char *field, const char *fmt, ...)
 {
     buf_t what = {0};
+    va_list ap;
 
-    buf_printf(&what, fmt, a, b);
+    va_start(ap, fmt);
+    buf_vprintf(&what, fmt, ap);
+    va_end(ap);
     field_fail(c, field, what.p);
     buf_free(&what);
 }

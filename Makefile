@@ -19,7 +19,7 @@ include build.mk
 
 BINS := $(addprefix $(BUILD)/bin/,$(PROGRAMS))
 
-.PHONY: all clean run run-nginx run-rtmp check-valgrind test check-asan unit install \
+.PHONY: all clean run run-nginx run-rtmp check-valgrind test check-asan check-layers unit install \
         deps test-deps fuzz fuzz-smoke bench
 all: $(BINS)
 
@@ -73,10 +73,16 @@ install: all
 unit: $(GEN)
 	@$(MAKE) --no-print-directory -f tests/unit/unit.mk
 
+# Fails when an include or a link points against the parts' direction
+# (the table in tools/layers.py).
+check-layers: all
+	python3 tools/layers.py --objects $(BUILD)/obj
+
 # The integration suite runs against the sanitizer build; the fuzz smoke
 # run gives every parser of outside input a few seconds of libFuzzer.
 test: test-deps
 	@$(MAKE) --no-print-directory all build/bench/sseload
+	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory SANITIZER=address,undefined BUILD=build/asan all
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk fuzz-smoke FUZZ_SECONDS=$(FUZZ_SECONDS)
 	python3 tests/run.py --bin build/asan/bin

@@ -2,6 +2,8 @@
 # two commands a newcomer needs; see README.md.
 
 PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
 DESTDIR ?=
 PORT ?= 8080
 PULSE_HOST ?= 127.0.0.1
@@ -19,7 +21,7 @@ include build.mk
 
 BINS := $(addprefix $(BUILD)/bin/,$(PROGRAMS))
 
-.PHONY: all clean run run-nginx run-rtmp check-valgrind test check-asan check-layers unit install \
+.PHONY: all clean run run-nginx run-rtmp check-valgrind test check-asan check-layers unit install uninstall \
         deps test-deps fuzz fuzz-smoke bench
 all: $(BINS)
 
@@ -63,11 +65,24 @@ run-rtmp:
 	@echo "RTMP on rtmp://$(RTMP_HOST):$(RTMP_PORT)/live/<streamKey> for Pulse at $(PULSE_URL); Ctrl-C stops it."
 	exec nginx -p "$(abspath $(PULSE_DATA))/" -e stderr -c "$(RTMP_CONF)"
 
+# What a deployment needs (README, "Deploying under lighttpd/nginx"): the
+# programs and tools/run-nginx.sh (as pulse-run-nginx) in BINDIR; www/ and
+# the web servers' configurations in DATADIR/pulse, the PULSE_ROOT they read.
+PKGDATADIR = $(DATADIR)/pulse
+WWW := $(sort $(shell find www -type f))
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/pulse/www
-	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	cp -R www/. $(DESTDIR)$(PREFIX)/share/pulse/www/
-	install -m 644 lighttpd.conf lighttpd.lua nginx.conf nginx-rtmp.conf $(DESTDIR)$(PREFIX)/share/pulse/
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(PKGDATADIR)/www"
+	install -m 755 $(BINS) "$(DESTDIR)$(BINDIR)/"
+	install -m 755 tools/run-nginx.sh "$(DESTDIR)$(BINDIR)/pulse-run-nginx"
+	for f in $(WWW:www/%=%); do install -D -m 644 "www/$$f" "$(DESTDIR)$(PKGDATADIR)/www/$$f" || exit 1; done
+	install -m 644 lighttpd.conf lighttpd.lua nginx.conf nginx-rtmp.conf "$(DESTDIR)$(PKGDATADIR)/"
+
+# Removes what install put there (DATADIR/pulse is Pulse's own), with the
+# same PREFIX, BINDIR, DATADIR and DESTDIR.
+uninstall:
+	@test -n "$(DATADIR)" || { echo "uninstall: DATADIR is empty" >&2; exit 1; }
+	rm -f $(addprefix "$(DESTDIR)$(BINDIR)/,$(addsuffix ",$(PROGRAMS) pulse-run-nginx))
+	rm -rf "$(DESTDIR)$(PKGDATADIR)"
 
 # ---- tests ----
 unit: $(GEN)

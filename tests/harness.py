@@ -375,6 +375,10 @@ class Instance:
     """One Pulse instance: a real web server (lighttpd spawning pulse-api and
     pulse-stream, or nginx with them started by tools/run-nginx.sh)."""
 
+    # The lighttpd configuration started (bench/run.py starts a copy with
+    # higher limits; nginx's is found through PULSE_ROOT, which env may set).
+    lighttpd_conf = os.path.join(ROOT, "lighttpd.conf")
+
     def __init__(self, tmp, name="a", db=None, redis=None, env=None, workers=2, web=None):
         self.web = web or os.environ.get("PULSE_TEST_WEB", "lighttpd")
         self.data = tempfile.mkdtemp(prefix="pulse-%s-" % name, dir=tmp)
@@ -403,7 +407,7 @@ class Instance:
         if self.web == "nginx":
             argv = ["sh", os.path.join(ROOT, "tools", "run-nginx.sh")]
         else:
-            argv = ["lighttpd", "-D", "-f", os.path.join(ROOT, "lighttpd.conf")]
+            argv = ["lighttpd", "-D", "-f", self.lighttpd_conf]
         self.proc = Proc(argv, self.env, os.path.join(self.data, self.web + ".out"))
         try:
             wait_for(self._up, what="%s on port %d" % (self.web, self.port))

@@ -2,6 +2,8 @@
 # two commands a newcomer needs; see README.md.
 
 PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+DATADIR ?= $(PREFIX)/share
 DESTDIR ?=
 PORT ?= 8080
 PULSE_HOST ?= 127.0.0.1
@@ -12,69 +14,16 @@ RTMP_PORT ?= 1935
 PULSE_URL ?= http://$(PULSE_HOST):$(PORT)
 NGINX_MODULES ?= /usr/lib/nginx/modules
 
-CC ?= cc
-PKGS := sqlite3 hiredis libcrypto
-WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-        -Wcast-qual -Wsign-compare -Wno-unused-parameter
-ifneq ($(CI),)
-WARN += -Werror
-endif
-OPT ?= -O2 -g
-CFLAGS_ALL = $(WARN) $(OPT) -D_GNU_SOURCE -Ibuild/gen -Ifcgi -Ihandlers \
-             $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
-LDLIBS_ALL = $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -lhiredis -lcrypto) \
-             -lm $(LDLIBS)
+# Sources, flags and how a program is linked: build.mk, shared with the
+# unit and fuzz builds.
+include build.mk
+.DEFAULT_GOAL := all
 
-# Core modules shared by both responders, the request-side runtime, the
-# handlers, and the stream responder's own modules.
-CORE := alloc buf log config utf8 db crypto auth http store bell bus metrics
-API  := router handler runtime prefork proc api_main
-BATCH := router handler runtime fcgi_rec loop proc batch batch_main
-HANDLERS := access events topup payos health live_rooms live_shop live_chat crm crm_webhooks websig chat
-STREAM := fcgi_rec sse loop rasync stream_req stream subscriber relaysig relay mirror proc stream_main
+BINS := $(addprefix $(BUILD)/bin/,$(PROGRAMS))
 
-BUILD ?= build
-GEN := build/gen/sql_gen.c build/gen/sql_gen.h
-SQL := $(sort $(wildcard sql/queries/*.sql)) $(sort $(wildcard sql/migrations/*.sql))
-
-core_objs = $(addprefix $(BUILD)/obj/,$(addsuffix .o,$(CORE) sql_gen))
-api_objs = $(core_objs) $(addprefix $(BUILD)/obj/,$(addsuffix .o,$(API) $(HANDLERS)))
-batch_objs = $(core_objs) $(addprefix $(BUILD)/obj/,$(addsuffix .o,$(BATCH) $(HANDLERS)))
-stream_objs = $(core_objs) $(addprefix $(BUILD)/obj/,$(addsuffix .o,access $(STREAM)))
-
-BINS := $(BUILD)/bin/pulse-api $(BUILD)/bin/pulse-batch $(BUILD)/bin/pulse-stream $(BUILD)/bin/pulse-token
-
-.PHONY: all clean run run-nginx run-rtmp check-valgrind test check-asan unit install deps test-deps fuzz fuzz-smoke bench
+.PHONY: all clean run run-nginx run-rtmp check-valgrind test check-asan check-layers unit install uninstall \
+        deps test-deps fuzz fuzz-smoke bench
 all: $(BINS)
-
-build/gen/sql_gen.c build/gen/sql_gen.h: tools/sqlgen.awk $(SQL)
-	@mkdir -p build/gen
-	awk -v out=build/gen -f tools/sqlgen.awk $(SQL)
-
-$(BUILD)/obj/%.o: fcgi/%.c $(GEN)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
-$(BUILD)/obj/%.o: handlers/%.c $(GEN)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -MMD -MP -c -o $@ $<
-$(BUILD)/obj/sql_gen.o: build/gen/sql_gen.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c -o $@ $<
-
-$(BUILD)/bin/pulse-api: $(api_objs)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $^ -lfcgi $(LDLIBS_ALL)
-$(BUILD)/bin/pulse-batch: $(batch_objs)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
-$(BUILD)/bin/pulse-stream: $(stream_objs)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
-$(BUILD)/bin/pulse-token: $(core_objs) $(BUILD)/obj/token_main.o
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
-
--include $(wildcard $(BUILD)/obj/*.d)
 
 clean:
 	rm -rf build
@@ -116,23 +65,40 @@ run-rtmp:
 	@echo "RTMP on rtmp://$(RTMP_HOST):$(RTMP_PORT)/live/<streamKey> for Pulse at $(PULSE_URL); Ctrl-C stops it."
 	exec nginx -p "$(abspath $(PULSE_DATA))/" -e stderr -c "$(RTMP_CONF)"
 
+# What a deployment needs (README, "Deploying under lighttpd/nginx"): the
+# programs and tools/run-nginx.sh (as pulse-run-nginx) in BINDIR; www/ and
+# the web servers' configurations in DATADIR/pulse, the PULSE_ROOT they read.
+PKGDATADIR = $(DATADIR)/pulse
+WWW := $(sort $(shell find www -type f))
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/pulse/www
-	install -m 755 $(BINS) $(DESTDIR)$(PREFIX)/bin/
-	cp -R www/. $(DESTDIR)$(PREFIX)/share/pulse/www/
-	install -m 644 lighttpd.conf lighttpd.lua nginx.conf nginx-rtmp.conf $(DESTDIR)$(PREFIX)/share/pulse/
+	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(PKGDATADIR)/www"
+	install -m 755 $(BINS) "$(DESTDIR)$(BINDIR)/"
+	install -m 755 tools/run-nginx.sh "$(DESTDIR)$(BINDIR)/pulse-run-nginx"
+	for f in $(WWW:www/%=%); do install -D -m 644 "www/$$f" "$(DESTDIR)$(PKGDATADIR)/www/$$f" || exit 1; done
+	install -m 644 lighttpd.conf lighttpd.lua nginx.conf nginx-rtmp.conf "$(DESTDIR)$(PKGDATADIR)/"
+
+# Removes what install put there (DATADIR/pulse is Pulse's own), with the
+# same PREFIX, BINDIR, DATADIR and DESTDIR.
+uninstall:
+	@test -n "$(DATADIR)" || { echo "uninstall: DATADIR is empty" >&2; exit 1; }
+	rm -f $(addprefix "$(DESTDIR)$(BINDIR)/,$(addsuffix ",$(PROGRAMS) pulse-run-nginx))
+	rm -rf "$(DESTDIR)$(PKGDATADIR)"
 
 # ---- tests ----
-ASAN_FLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
-
 unit: $(GEN)
 	@$(MAKE) --no-print-directory -f tests/unit/unit.mk
+
+# Fails when an include or a link points against the parts' direction
+# (the table in tools/layers.py).
+check-layers: all
+	python3 tools/layers.py --objects $(BUILD)/obj
 
 # The integration suite runs against the sanitizer build; the fuzz smoke
 # run gives every parser of outside input a few seconds of libFuzzer.
 test: test-deps
 	@$(MAKE) --no-print-directory all build/bench/sseload
-	@$(MAKE) --no-print-directory BUILD=build/asan OPT="$(ASAN_FLAGS)" LDLIBS="-fsanitize=address,undefined" all
+	@$(MAKE) --no-print-directory check-layers
+	@$(MAKE) --no-print-directory SANITIZER=address,undefined BUILD=build/asan all
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk fuzz-smoke FUZZ_SECONDS=$(FUZZ_SECONDS)
 	python3 tests/run.py --bin build/asan/bin
 
@@ -167,24 +133,21 @@ bench:
 # tools/run-nginx.sh starts all three from one directory.
 build/bench/noop/pulse-api: bench/fcgi_noop.c $(BUILD)/bin/pulse-stream
 	@mkdir -p build/bench/noop
-	$(CC) -O2 -Wall -Wextra -std=c11 -D_GNU_SOURCE -o $@ bench/fcgi_noop.c -lfcgi
+	$(CC) $(PULSE_CFLAGS) $(PULSE_LDFLAGS) -o $@ bench/fcgi_noop.c -lfcgi
 	ln -sf ../../bin/pulse-stream build/bench/noop/pulse-stream
 
 # The batching responder's loop with a runtime that does nothing: the
 # ceiling of POST /api/publish behind nginx's kept-alive connections.
-NOOP_BATCH := alloc buf log config metrics http fcgi_rec loop proc batch batch_main
-build/bench/noop/pulse-batch: bench/runtime_noop.c $(addprefix $(BUILD)/obj/,$(addsuffix .o,$(NOOP_BATCH)))
+build/bench/noop/pulse-batch: bench/runtime_noop.c $(BUILD)/obj/main/batch_main.o $(CORE_LIB)
 	@mkdir -p build/bench/noop
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(PULSE_CFLAGS) $(PULSE_LDFLAGS) -o $@ $^ $(PULSE_LIBS)
 
 # The publish handler path's CPU per request, without sockets (see the file).
-PUB_BENCH := $(filter-out $(BUILD)/obj/batch_main.o $(BUILD)/obj/batch.o $(BUILD)/obj/loop.o \
-                          $(BUILD)/obj/fcgi_rec.o $(BUILD)/obj/proc.o,$(batch_objs))
-build/bench/runtime_publish: bench/runtime_publish.c $(PUB_BENCH)
+build/bench/runtime_publish: bench/runtime_publish.c $(PULSE_LIBS_A)
 	@mkdir -p build/bench
-	$(CC) $(CFLAGS_ALL) -o $@ $^ $(LDLIBS_ALL)
+	$(CC) $(PULSE_CFLAGS) $(PULSE_LDFLAGS) -o $@ $^ $(PULSE_LIBS)
 
 # The SSE load generator: benchmarks, and the fault tests' 1,000 clients.
 build/bench/sseload: bench/sseload.c
 	@mkdir -p build/bench
-	$(CC) -O2 -Wall -Wextra -std=c11 -o $@ bench/sseload.c -lm
+	$(CC) $(PULSE_CFLAGS) $(PULSE_LDFLAGS) -o $@ bench/sseload.c -lm

@@ -1,5 +1,5 @@
 /* runtime_noop.c - figure c's ceiling for the batching responder: the real
- * pulse-batch loop (fcgi/batch.c, fcgi/batch_main.c) linked against this
+ * pulse-batch loop (fcgi/request/batch.c, main/batch_main.c) linked against this
  * runtime, which answers every request at once (200 to GET, 202 to anything
  * else) without routing, SQLite or a bus. `make bench` runs it behind the
  * shipped nginx.conf, so the figure shows what nginx plus a kept-alive
@@ -8,16 +8,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "runtime.h"
+#include "base/alloc.h"
+#include "handlers/routes.h"
+#include "request/runtime.h"
 
 struct runtime {
     int unused;
 };
 
-struct runtime *runtime_open(const struct config *cfg, char **err)
+/* pulse-batch's main hands the runtime the registry; this one routes
+ * nothing, so the registry it links is empty. */
+const struct route_table *const routes_all[] = {NULL};
+const size_t routes_all_count = 0;
+
+struct runtime *runtime_open(const struct config *cfg, const struct route_table *const *tables, size_t ntables,
+                             char **err)
 {
     (void)cfg;
+    (void)tables;
+    (void)ntables;
     (void)err;
     return xcalloc(1, sizeof(struct runtime));
 }

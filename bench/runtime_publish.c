@@ -15,11 +15,12 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "alloc.h"
-#include "auth.h"
-#include "buf.h"
-#include "config.h"
-#include "runtime.h"
+#include "auth/auth.h"
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/config.h"
+#include "handlers/routes.h"
+#include "request/runtime.h"
 
 #define ROUNDS 5
 
@@ -108,7 +109,7 @@ int main(int argc, char **argv)
         auth_jwt_sign("bench-publish-secret", "{\"sub\":\"root\",\"role\":\"admin\",\"exp\":4000000000}", &t) != 0)
         goto out;
     snprintf(token, sizeof token, "Bearer %s", buf_str(&t));
-    if ((rt = runtime_open(pulse_cfg, &err)) == NULL)
+    if ((rt = runtime_open(pulse_cfg, routes_all, routes_all_count, &err)) == NULL)
         goto out;
     for (r = 0; r < ROUNDS; r++) {
         double t0 = cpu_us(), s0 = sys_us();

@@ -32,7 +32,9 @@
  * the ramp ends after OPEN_S (default 60) seconds, the hold after HOLD_S,
  * the event wait after WAIT_S (default 30); every socket is closed at exit.
  */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
@@ -209,10 +211,13 @@ static char request_buf[1024];
 static int make_request(int i)
 {
     char path[512];
+    const char *d = strstr(path_tmpl, "%d");
     int n;
 
-    if (strstr(path_tmpl, "%d"))
-        snprintf(path, sizeof path, path_tmpl, i % ntopics);
+    /* the first %d is the topic's number; the rest of the path is taken as
+     * it is (it is no format: a %-escape in it stays one) */
+    if (d != NULL)
+        snprintf(path, sizeof path, "%.*s%d%s", (int)(d - path_tmpl), path_tmpl, i % ntopics, d + 2);
     else
         snprintf(path, sizeof path, "%s", path_tmpl);
     n = snprintf(request_buf, sizeof request_buf,

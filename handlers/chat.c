@@ -2,7 +2,7 @@
  * user as events on topic chat:{session}, published by the AI service
  * (POST /api/publish, role admin). The user claims the session first;
  * from then on only they, and admins, may stream or poll its topic
- * (handlers/access.c). Claiming is the one write, so reads never write.
+ * (fcgi/auth/access.c). Claiming is the one write, so reads never write.
  *
  * A client may name its session ({"id"}), but the id stored is derived
  * from the owner and that name (scoped_id): two users naming the same id
@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "crypto.h"
-#include "db.h"
-#include "handler.h"
-#include "routes.h"
+#include "base/alloc.h"
+#include "base/crypto.h"
+#include "handlers/routes.h"
+#include "request/handler.h"
+#include "store/db.h"
 
 #define CHAT_ID_MAX (HTTP_MAX_ID - 5) /* a client's own id (the stored one is scoped_id's) */
 

@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "crm.h"
-#include "db.h"
-#include "routes.h"
+#include "base/alloc.h"
+#include "handlers/crm.h"
+#include "handlers/routes.h"
+#include "store/db.h"
 
 #define AGENTS (ROLE_BIT(ROLE_AGENT) | ROLE_BIT(ROLE_ADMIN))
 

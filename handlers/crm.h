@@ -3,8 +3,8 @@
 #ifndef PULSE_CRM_H
 #define PULSE_CRM_H
 
-#include "db.h"
-#include "handler.h"
+#include "request/handler.h"
+#include "store/db.h"
 
 #define CRM_TOPIC "crm"
 

@@ -22,15 +22,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "config.h"
-#include "crm.h"
-#include "crypto.h"
-#include "db.h"
-#include "log.h"
-#include "routes.h"
-#include "utf8.h"
-#include "websig.h"
+#include "base/alloc.h"
+#include "base/config.h"
+#include "base/crypto.h"
+#include "base/log.h"
+#include "base/utf8.h"
+#include "handlers/crm.h"
+#include "handlers/routes.h"
+#include "handlers/websig.h"
+#include "store/db.h"
 
 #define TIKTOK_WINDOW_S 300
 #define PLATFORM_ID_MAX 128 /* characters (bytes in a Facebook batch item) */

@@ -3,13 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "access.h"
-#include "alloc.h"
-#include "config.h"
-#include "db.h"
-#include "handler.h"
-#include "routes.h"
-#include "store.h"
+#include "auth/access.h"
+#include "base/alloc.h"
+#include "base/config.h"
+#include "handlers/routes.h"
+#include "request/handler.h"
+#include "store/db.h"
+#include "store/store.h"
 
 #define POLL_DEFAULT_LIMIT 100
 #define POLL_MAX_LIMIT 1000

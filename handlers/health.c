@@ -1,12 +1,11 @@
 /* health.c - GET /api/health and GET /api/metrics. */
 #include <stdlib.h>
 
-#include "db.h"
-#include "handler.h"
-#include "metrics.h"
-#include "routes.h"
-#include "runtime.h"
-#include "store.h"
+#include "base/metrics.h"
+#include "handlers/routes.h"
+#include "request/handler.h"
+#include "store/db.h"
+#include "store/store.h"
 
 /* Still 200 when Redis is down: the service degrades to local delivery
  * rather than failing. A database it cannot read or write is a 503 (a load
@@ -19,9 +18,9 @@ static void health(struct ctx *c)
     int changed = 0;
     int db_ok = store_bounds(c->db, &pruned, &last) == 0 &&
                 db_run_texts(c->db, SQL_HEALTH_PROBE, 0, NULL, &changed) == 0 && changed == 1 &&
-                runtime_commit_now(c->rt) == 0 && db_healthy(c->db);
-    const char *args[4] = {db_ok ? "ok" : "degraded", db_ok ? "ok" : "down", runtime_bus_health(c->rt),
-                           runtime_bus_mode(c->rt)};
+                ctx_commit_now(c) == 0 && db_healthy(c->db);
+    const char *args[4] = {db_ok ? "ok" : "degraded", db_ok ? "ok" : "down", ctx_bus_health(c),
+                           ctx_bus_mode(c)};
     char *json = db_one_text(c->db, SQL_HEALTH_REPLY, 4, args);
 
     if (json == NULL) {

@@ -4,7 +4,7 @@
 #ifndef PULSE_LIVE_H
 #define PULSE_LIVE_H
 
-#include "handler.h"
+#include "request/handler.h"
 
 #define LIVE_TOPIC_MAX (5 + HTTP_MAX_ID + 1)
 

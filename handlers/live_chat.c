@@ -4,11 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "config.h"
-#include "db.h"
-#include "live.h"
-#include "routes.h"
+#include "base/alloc.h"
+#include "base/config.h"
+#include "handlers/live.h"
+#include "handlers/routes.h"
+#include "store/db.h"
 
 #define CHAT_MAX 500
 #define HISTORY_DEFAULT 100

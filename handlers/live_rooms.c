@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "crypto.h"
-#include "db.h"
-#include "live.h"
-#include "routes.h"
+#include "base/alloc.h"
+#include "base/crypto.h"
+#include "handlers/live.h"
+#include "handlers/routes.h"
+#include "store/db.h"
 
 #define ROOM_TOPIC(buf, id) snprintf(buf, sizeof buf, "room:%s", id)
 #define RTMP_MALFORMED "malformed form body (bad %-escape, NUL, or not UTF-8)"

@@ -4,12 +4,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "config.h"
-#include "crypto.h"
-#include "db.h"
-#include "live.h"
-#include "routes.h"
+#include "base/alloc.h"
+#include "base/config.h"
+#include "base/crypto.h"
+#include "handlers/live.h"
+#include "handlers/routes.h"
+#include "store/db.h"
 
 #define PRICE_MAX 100000000000LL   /* VND */
 #define QTY_MAX 100000000LL

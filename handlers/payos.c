@@ -1,13 +1,13 @@
 /* payos.c - PayOS signature text and verification (see payos.h). */
-#include "payos.h"
+#include "handlers/payos.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "crypto.h"
-#include "db.h"
+#include "base/crypto.h"
+#include "store/db.h"
 
 /* ECMAScript Number::toString: the shortest digits that round-trip, laid
  * out in plain notation for exponents in [-7, 21) and in e-notation else. */

@@ -8,7 +8,7 @@
 #ifndef PAYOS_H
 #define PAYOS_H
 
-#include "buf.h"
+#include "base/buf.h"
 
 struct db;
 

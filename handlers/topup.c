@@ -5,15 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "access.h"
-#include "alloc.h"
-#include "config.h"
-#include "crypto.h"
-#include "db.h"
-#include "handler.h"
-#include "log.h"
-#include "payos.h"
-#include "routes.h"
+#include "auth/access.h"
+#include "base/alloc.h"
+#include "base/config.h"
+#include "base/crypto.h"
+#include "base/log.h"
+#include "handlers/payos.h"
+#include "handlers/routes.h"
+#include "request/handler.h"
+#include "store/db.h"
 
 #define TOPUP_MAX_AMOUNT 1000000000LL
 #define TOPUP_MAX_DESCRIPTION 25   /* characters; PayOS's own limit */

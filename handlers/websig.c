@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "buf.h"
-#include "crypto.h"
-#include "websig.h"
+#include "base/buf.h"
+#include "base/crypto.h"
+#include "handlers/websig.h"
 
 /* 1 when sig (hex, sent after prefix) equals the hex in want. */
 static int hex_after(const char *header, const char *prefix, const buf_t *want)

@@ -28,8 +28,9 @@ mode == "m" { mig[nm] = mig[nm] $0 "\n" }
 function cstr(s,    r) {
     # (a backslash in a replacement escapes the next: four make one pair)
     gsub(/\\/, "\\\\\\\\", s); gsub(/"/, "\\\"", s); gsub(/\t/, "    ", s)
-    gsub(/\n/, "\\n\"\n    \"", s)
-    return "    \"" s "\""
+    gsub(/\n/, "\\n\"\n     \"", s)
+    # in parentheses: one array element of many lines, as clang sees it too
+    return "    (\"" s "\")"
 }
 END {
     if (bad)

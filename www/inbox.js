@@ -52,7 +52,7 @@
       if (gen !== signIns) return;
       sub = Pulse.subscribe({
         topics: ['crm'], accessToken: jwt, lastEventId: at,
-        onEvent: onEvent, onReset: loadAll,
+        on: APPLY, onEvent: record, onReset: loadAll,
         onState: P.connBadge($('conn'), loadAll),
         onError: function (r) { show(inboxError, errorText(r, 'Cannot follow the inbox')); }
       });
@@ -107,45 +107,52 @@
     }, 'messages');
   }
 
-  function onEvent(ev) {
+  // Every event followed: a list read on its way applies it again when it lands (loadList).
+  function record(ev) {
     inflight.forEach(function (seen) { seen.push(ev); });
-    apply(ev);
   }
 
-  function apply(ev) {
+  // ---- what each event on topic crm changes ----------------------------------------------
+  function convChanged(ev) {
     var d = ev.data || {};
-    switch (ev.type) {
-    case 'new_conversation':
-    case 'conversation_updated':
-      convs[d.id] = d;
+    convs[d.id] = d;
+    renderConvs();
+    if (d.id === selected) renderThreadHead();
+  }
+  function messageArrived(ev) {
+    var d = ev.data || {};
+    // The service dates the conversation on arrival; the message carries the platform's
+    // time, which may be older: never move a conversation back.
+    if (convs[d.conversationId] && d.sentAt > (convs[d.conversationId].lastMessageAt || '')) {
+      convs[d.conversationId].lastMessageAt = d.sentAt;
       renderConvs();
-      if (d.id === selected) renderThreadHead();
-      break;
-    case 'new_message':
-    case 'message_sent':
-      // The service dates the conversation on arrival; the message carries the platform's
-      // time, which may be older: never move a conversation back.
-      if (convs[d.conversationId] && d.sentAt > (convs[d.conversationId].lastMessageAt || '')) {
-        convs[d.conversationId].lastMessageAt = d.sentAt;
-        renderConvs();
-      }
-      if (d.conversationId === selected) addMessage(d);
-      break;
-    case 'customer_created':
-    case 'customer_updated':
-      customers[d.id] = d;
-      Object.keys(convs).forEach(function (k) { if (convs[k].customerId === d.id) convs[k].customerName = d.name; });
-      renderCustomers();
-      renderConvs();
-      break;
-    case 'customer_deleted':
-      delete customers[d.id];
-      Object.keys(convs).forEach(function (k) { if (convs[k].customerId === d.id) delete convs[k]; });
-      if (selected && !convs[selected]) select(null);
-      renderCustomers();
-      renderConvs();
-      break;
     }
+    if (d.conversationId === selected) addMessage(d);
+  }
+  function customerChanged(ev) {
+    var d = ev.data || {};
+    customers[d.id] = d;
+    Object.keys(convs).forEach(function (k) { if (convs[k].customerId === d.id) convs[k].customerName = d.name; });
+    renderCustomers();
+    renderConvs();
+  }
+  function customerDeleted(ev) {
+    var d = ev.data || {};
+    delete customers[d.id];
+    Object.keys(convs).forEach(function (k) { if (convs[k].customerId === d.id) delete convs[k]; });
+    if (selected && !convs[selected]) select(null);
+    renderCustomers();
+    renderConvs();
+  }
+  // The types the inbox follows (Pulse.subscribe listens for exactly these).
+  var APPLY = {
+    new_conversation: convChanged, conversation_updated: convChanged,
+    new_message: messageArrived, message_sent: messageArrived,
+    customer_created: customerChanged, customer_updated: customerChanged,
+    customer_deleted: customerDeleted
+  };
+  function apply(ev) {
+    if (Object.prototype.hasOwnProperty.call(APPLY, ev.type)) APPLY[ev.type](ev);
   }
 
   // ---- rendering -------------------------------------------------------------------------
@@ -242,8 +249,11 @@
     });
   });
 
-  P.tokenForm(JWT_KEY, inboxError, function (t, forgotten) {
-    if (forgotten) select(null);
-    signIn(t);
+  P.signInCard({
+    mount: $('sign-in'), key: JWT_KEY, label: 'Your agent access token (JWT)', error: inboxError,
+    onChange: function (t, how) {
+      if (how === 'forgotten') select(null);
+      signIn(t);
+    }
   });
 })();

@@ -4,21 +4,36 @@
  * without ?room= it lists the rooms to watch.
  * Server and user text only ever goes in through textContent.
  * ?transport=poll forces the polling fallback (handy to see it work).
+ *
+ * The room page is built from parts, each owning its corner of the page: roomHeader (title,
+ * status, stage, viewers), productPanel (the featured product and the list), chatList and
+ * chatSender (the chat and its form), tokenBox (the viewer's JWT), viewerPresence (join and
+ * leave), roomFeed (the reads and the subscription) with roomEvents (what each event changes).
+ * roomView creates them and hands each the callbacks it needs to reach the others.
  */
 (function () {
   'use strict';
 
-  var P = window.PulsePage;
+  var P = window.PulsePage, C = window.PulseCommerce;
   var $ = P.$, param = P.param, store = P.store, show = P.show, errorText = P.errorText, el = P.el;
   var clear = P.clear, num = P.num, formatVnd = P.formatVnd, image = P.image;
-  var ID_RE = P.ID_RE;
-  var STATUSES = { PENDING: 1, WAITING_STREAM: 1, LIVE: 1, ENDED: 1 };
+  var ID_RE = P.ID_RE, roomPath = C.roomPath;
   var STATUS_TEXT = { PENDING: 'Not started', WAITING_STREAM: 'Waiting for stream', LIVE: 'LIVE', ENDED: 'Ended' };
+  var STAGE_TEXT = {
+    PENDING: 'The live has not started yet.',
+    WAITING_STREAM: 'Starting soon: waiting for the shop\'s video…',
+    LIVE: '● LIVE',
+    ENDED: 'This live has ended.'
+  };
   var JWT_KEY = 'pulse.jwt';
+  var GUEST_KEY = 'pulse.viewer_id';
   var CHAT_HISTORY = 50;
   var CHAT_KEEP = 200;          // messages kept on screen
   // Presence expires on the server (PULSE_PRESENCE_TTL_S, 60 s) unless refreshed; tests shorten it.
   var PRESENCE_MS = Number(window.PulsePresenceMs) > 0 ? Number(window.PulsePresenceMs) : 30000;
+  var RETRY_MS = 5000;          // a room read that failed is tried again after this
+  var ORDER_REFRESH_MS = 2000;  // an order's `product` and `status` events should have come by then
+  var LIST_REFRESH_MS = 15000;
 
   function clockTime(iso) {
     var t = iso ? new Date(iso) : null;
@@ -26,7 +41,7 @@
     function two(x) { return (x < 10 ? '0' : '') + x; }
     return two(t.getHours()) + ':' + two(t.getMinutes());
   }
-  function statusBadge(node, status) { P.badge(node, status, STATUSES, STATUS_TEXT); }
+  function statusBadge(node, status) { C.roomBadge(node, status, STATUS_TEXT); }
 
   // No room to show: only the message and a way back to the list.
   function noRoom() {
@@ -37,35 +52,45 @@
   }
 
   var roomId = param('room');
-  if (roomId == null || roomId === '') { listView(); return; }
-  roomView();
+  if (roomId == null || roomId === '') listView();
+  else roomView();
 
+  // ---- the room page -----------------------------------------------------------------------
   function roomView() {
-    var setConn = P.connBadge($('conn'), loadAll);
     $('room-view').hidden = false;
     $('title').textContent = roomId;
     if (!ID_RE.test(roomId)) {
       $('title').textContent = 'Live room';
       show($('error'), 'This link has an invalid room id.');
-      setConn('offline');
+      P.connBadge($('conn'))('offline');
       noRoom();
       return;
     }
-
-    var jwt = store(JWT_KEY);
-    var room = null;              // the latest room object on screen
-    var products = [];
-    var chatIds = {};             // message id -> true, so history and stream never double up
     // The log position each kind of state on screen reflects: a read that lands after a newer
     // event must not undo it, and an event the read already holds is not applied twice.
     var at = Pulse.positions();
-    var loadTimer = null, refreshTimer = null, presenceTimer = null, sub = null;
+    var feed = null, presence = null;     // set below; the callbacks run only once all are
+    var token = tokenBox(function () { presence.restart(); });
+    var chat = chatList();
+    var sender = chatSender(token, chat.add, function () { feed.loadRoom(); });
+    var header = roomHeader(sender.setEnded);
+    var products = productPanel();
+    presence = viewerPresence(token.jwt, header.ended, function (r) {
+      if (at.read('viewers', r.eventId)) header.viewers(r.json.count, r.json.peak);
+    });
+    feed = roomFeed(at, { header: header, products: products, chat: chat }, presence.stop);
+    feed.loadAll();
+    presence.start();
+  }
 
-    var thumbFailed = false;
-    $('thumb').addEventListener('error', function () { thumbFailed = true; $('thumb').hidden = true; });
+  // The room's title, status badge, stage, description, totals and viewer counts.
+  // onEnded(ended) runs on every render, with whether the room has ended.
+  function roomHeader(onEnded) {
+    var room = null;              // the latest room object on screen
+    var thumb = $('thumb'), thumbFailed = false;
+    thumb.addEventListener('error', function () { thumbFailed = true; thumb.hidden = true; });
 
-    // ---- room, status, viewers -------------------------------------------------------------
-    function renderRoom(r) {
+    function render(r) {
       if (!r || typeof r !== 'object' || (r.id != null && String(r.id) !== roomId)) return;
       room = r;
       $('title').textContent = r.title || 'Live room';
@@ -76,52 +101,29 @@
       if (r.totalOrders != null) stats.push(num(r.totalOrders) + (num(r.totalOrders) === 1 ? ' order' : ' orders'));
       if (r.totalRevenue != null && num(r.totalRevenue) > 0) stats.push(formatVnd(r.totalRevenue));
       $('stats').textContent = stats.length ? '· ' + stats.join(' · ') : '';
-      var thumb = P.safeImageUrl(r.thumbnailUrl);
-      if (thumb && $('thumb').getAttribute('src') !== thumb) { thumbFailed = false; $('thumb').src = thumb; }
-      $('thumb').hidden = !thumb || thumbFailed;
-      var stage = {
-        PENDING: 'The live has not started yet.',
-        WAITING_STREAM: 'Starting soon: waiting for the shop\'s video…',
-        LIVE: '● LIVE',
-        ENDED: 'This live has ended.'
-      }[r.status] || '';
-      $('stage-text').textContent = stage;
+      var src = P.safeImageUrl(r.thumbnailUrl);
+      if (src && thumb.getAttribute('src') !== src) { thumbFailed = false; thumb.src = src; }
+      thumb.hidden = !src || thumbFailed;
+      $('stage-text').textContent = STAGE_TEXT[r.status] || '';
       $('stage').className = 'stage' + (r.status === 'LIVE' ? ' stage-live' : '');
-      var ended = r.status === 'ENDED';
-      $('ended-note').hidden = !ended;
-      $('chat-input').disabled = ended;
-      $('chat-send').disabled = ended;
-      if (ended) $('chat-input').placeholder = 'Chat is closed: the live has ended.';
+      $('ended-note').hidden = r.status !== 'ENDED';
+      onEnded(r.status === 'ENDED');
     }
-    function renderViewers(count, peak) {
+    function viewers(count, peak) {
       if (count != null) $('viewer-count').textContent = String(Math.max(0, num(count)));
       if (peak != null) $('viewer-peak').textContent = String(Math.max(0, num(peak)));
     }
+    return { render: render, viewers: viewers, ended: function () { return !!room && room.status === 'ENDED'; } };
+  }
 
-    // ---- products --------------------------------------------------------------------------
+  // The featured product (#featured) and the product list (#products).
+  function productPanel() {
     function stockLine(p) {
       var bits = [];
       bits.push(num(p.soldCount) + ' sold');
       if (p.stockAvailable != null) bits.push(num(p.stockAvailable) + ' in stock');
       if (p.quantityLimit != null && num(p.quantityLimit) > 0) bits.push('limit ' + num(p.quantityLimit) + ' per order');
       return el('div', 'muted small', bits.join(' · '));
-    }
-    function renderProducts(list) {
-      if (!list || typeof list.length !== 'number') return;
-      products = P.sortProducts(list);
-      var ul = $('products');
-      clear(ul);
-      var featured = null;
-      for (var i = 0; i < products.length; i++) {
-        var p = products[i];
-        if (!p || typeof p !== 'object') continue;
-        if (p.isFeatured && !featured) featured = p;
-        var li = P.productItem(p, 'SELLING NOW', [stockLine(p)]);
-        if (p.isFeatured) li.setAttribute('aria-current', 'true');
-        ul.appendChild(li);
-      }
-      $('products-empty').hidden = products.length > 0;
-      renderFeatured(featured);
     }
     function renderFeatured(p) {
       var box = $('featured');
@@ -138,13 +140,36 @@
       var body = el('div', 'featured-body');
       body.appendChild(el('span', 'tag', 'SELLING NOW'));
       body.appendChild(el('div', 'featured-name', p.productName || p.productId || 'Product'));
-      body.appendChild(P.priceBlock(p));
+      body.appendChild(C.priceBlock(p));
       body.appendChild(stockLine(p));
       box.appendChild(body);
     }
+    function render(list) {
+      if (!list || typeof list.length !== 'number') return;
+      var products = C.sortProducts(list);
+      var ul = $('products');
+      clear(ul);
+      var featured = null;
+      for (var i = 0; i < products.length; i++) {
+        var p = products[i];
+        if (!p || typeof p !== 'object') continue;
+        if (p.isFeatured && !featured) featured = p;
+        var li = C.productItem(p, 'SELLING NOW', [stockLine(p)]);
+        if (p.isFeatured) li.setAttribute('aria-current', 'true');
+        ul.appendChild(li);
+      }
+      $('products-empty').hidden = products.length > 0;
+      renderFeatured(featured);
+    }
+    return { render: render };
+  }
 
-    // ---- chat ------------------------------------------------------------------------------
-    function chatItem(m) {
+  // The chat (#chat): the history, then messages as they come, each id once.
+  function chatList() {
+    var chatIds = {};             // message id -> true, so history and stream never double up
+    var box = $('chat');
+
+    function item(m) {
       var type = String(m.type || 'CHAT').toUpperCase();
       var li = el('li', 'chat-msg' + (type !== 'CHAT' ? ' chat-' + type.toLowerCase() : ''));
       if (m.id != null) li.setAttribute('data-id', String(m.id));
@@ -154,28 +179,27 @@
       li.appendChild(el('span', 'chat-text', m.message));
       return li;
     }
-    function nearBottom(box) { return box.scrollHeight - box.scrollTop - box.clientHeight < 40; }
-    function addChat(m, stick) {
+    function nearBottom() { return box.scrollHeight - box.scrollTop - box.clientHeight < 40; }
+    // stick: scroll to it even when the reader had scrolled up (their own message, the history).
+    function add(m, stick) {
       if (!m || typeof m !== 'object' || m.message == null) return;
       if (m.id != null) {
         if (chatIds[String(m.id)]) return;
         chatIds[String(m.id)] = true;
       }
-      var box = $('chat');
-      var follow = stick || nearBottom(box);
-      box.appendChild(chatItem(m));
+      var follow = stick || nearBottom();
+      box.appendChild(item(m));
       while (box.children.length > CHAT_KEEP) box.removeChild(box.firstChild);
       if (follow) box.scrollTop = box.scrollHeight;
     }
-    function renderHistory(list) {
+    function history(list) {
       if (!list || typeof list.length !== 'number') return;
       // Messages that came over the stream while the history was loading are newer than it.
-      var box = $('chat');
       var live = [];
       for (var i = 0; i < box.children.length; i++) live.push(box.children[i]);
       clear(box);
       chatIds = {};
-      for (var j = 0; j < list.length; j++) addChat(list[j], true);
+      for (var j = 0; j < list.length; j++) add(list[j], true);
       for (var k = 0; k < live.length; k++) {
         var id = live[k].getAttribute('data-id');
         if (id != null && chatIds[id]) continue;
@@ -184,22 +208,159 @@
       }
       box.scrollTop = box.scrollHeight;
     }
+    return { add: add, history: history };
+  }
 
-    // ---- orders ----------------------------------------------------------------------------
-    // A toast, and the same line in the chat so it stays in view after the toast is gone.
-    function toast(d) {
-      P.orderToast(d);
-      addChat({ type: 'ORDER', message: (d.username || 'Someone') + ' bought ' + (d.productName || 'a product'),
-        createdAt: new Date().toISOString() });
+  // The chat form (#chat-form): sends as token.jwt(), shows the message at once (add), and
+  // closes when the room has ended (setEnded; roomGone runs when the server says so first).
+  function chatSender(token, add, roomGone) {
+    var sending = false, ended = false;
+    var input = $('chat-input'), send = $('chat-send'), err = $('chat-error');
+
+    function setEnded(e) {
+      ended = e;
+      input.disabled = e;
+      send.disabled = e;
+      if (e) input.placeholder = 'Chat is closed: the live has ended.';
     }
+    function refused(r) {
+      if (r.status === 429) {
+        var s = parseInt(r.headers && r.headers.get('Retry-After'), 10);
+        show(err, 'Slow down: at most 5 messages per second.' + (s > 0 ? ' Try again in ' + s + ' s.' : ''));
+      } else if (r.status === 409) {
+        show(err, 'The room has ended: chat is closed.');
+        roomGone();
+      } else if (r.status === 401) {
+        show(err, 'Your access token was not accepted (expired?). Paste a new one below.');
+        token.ask();
+      } else {
+        show(err, errorText(r, 'The message could not be sent'));
+      }
+    }
+    $('chat-form').addEventListener('submit', function (e) {
+      e.preventDefault();
+      if (sending) return;
+      var text = input.value.trim();
+      var jwt = token.jwt();
+      if (!text) return;
+      if (text.length > 500) return show(err, 'A message is at most 500 characters.');
+      if (!jwt) { token.ask(); return show(err, 'Paste your access token below to chat.'); }
+      sending = true;
+      send.disabled = true;
+      Pulse.api('POST', roomPath(roomId, '/chat'), { message: text }, jwt).then(function (r) {
+        sending = false;
+        send.disabled = ended;
+        if (r.status !== 201 && r.status !== 200) return refused(r);
+        show(err, '');
+        input.value = '';
+        add(r.json, true);
+        input.focus();
+      }, function () {
+        sending = false;
+        send.disabled = false;
+        show(err, 'Could not reach the server; the message was not sent.');
+      });
+    });
+    return { setEnded: setEnded };
+  }
 
-    // ---- loading ---------------------------------------------------------------------------
+  // The viewer's access token (needed to chat), in the #token-box form and this tab's
+  // storage; #chat-who says who chats. onChange runs when the viewer uses or forgets one.
+  function tokenBox(onChange) {
+    var jwt = null;
+    var box = $('token-box');
+    function renderWho() {
+      var c = jwt ? P.jwtClaims(jwt) : null;
+      var who = $('chat-who');
+      if (!jwt) { who.textContent = 'Paste your access token below to chat.'; box.open = true; return; }
+      who.textContent = 'Chatting as ' + (c && (c.name || c.sub) ? (c.name || c.sub) : 'you') +
+        (c && c.exp && c.exp * 1000 < Date.now() ? ' (this token has expired)' : '');
+    }
+    P.signInCard({
+      mount: box, compact: true, key: JWT_KEY, label: 'Paste your JWT', error: $('chat-error'),
+      onChange: function (t, how) {
+        jwt = t || null;
+        if (how === 'used') box.open = false;
+        renderWho();
+        if (how !== 'stored') onChange();
+      }
+    });
+    return { jwt: function () { return jwt; }, ask: function () { box.open = true; } };
+  }
+
+  // This tab counted among the room's viewers: it joins now and every PRESENCE_MS, and leaves
+  // when the page goes away. A viewer with a token is counted by its `sub`; a guest by its
+  // viewerId (kept for this tab, so a reload is the same viewer, not one more). The tab mints
+  // its guest id itself before the first join: with a slow server a second join could
+  // otherwise leave before the first one's answer and count the tab twice.
+  // jwt() and ended() say who joins and whether to; counted(r) gets a join's answer.
+  function viewerPresence(jwt, ended, counted) {
+    var guestId = store(GUEST_KEY);
+    if (!guestId || !ID_RE.test(guestId) || guestId.indexOf('guest-') !== 0) {
+      guestId = 'guest-' + Array.prototype.map.call(crypto.getRandomValues(new Uint8Array(8)),
+        function (b) { return (b + 256).toString(16).slice(1); }).join('');
+      store(GUEST_KEY, guestId);
+    }
+    var joinedAs = null;          // {jwt, guest} of the presence the server holds, or null
+    var timer = null;
+
+    function path(action, who) {
+      var q = !who.jwt && who.guest && ID_RE.test(who.guest) ? '?viewerId=' + encodeURIComponent(who.guest) : '';
+      return roomPath(roomId, '/' + action + q);
+    }
+    function join() {
+      if (ended()) return;
+      var t = jwt();
+      var who = { jwt: t, guest: t ? null : guestId };
+      Pulse.api('POST', path('join', who), {}, who.jwt).then(function (r) {
+        if (r.status !== 200 && r.status !== 201) return;
+        if (!who.jwt && r.json && r.json.viewerId && ID_RE.test(String(r.json.viewerId))) {
+          who.guest = guestId = String(r.json.viewerId);
+          store(GUEST_KEY, guestId);
+        }
+        joinedAs = who;
+        if (r.json) counted(r);
+      }, function () { /* the next refresh tries again */ });
+    }
+    function leave() {
+      var who = joinedAs;
+      if (!who) return;
+      joinedAs = null;
+      // sendBeacon cannot carry an Authorization header; a keepalive fetch can, and outlives the page.
+      var headers = { 'Content-Type': 'application/json', 'Accept': 'application/json' };
+      if (who.jwt) headers.Authorization = 'Bearer ' + who.jwt;
+      try {
+        fetch(path('leave', who), { method: 'POST', headers: headers, body: '{}', keepalive: true, credentials: 'same-origin' })
+          .catch(function () {});
+      } catch (e) { /* the page is going away anyway */ }
+    }
+    function start() {
+      clearInterval(timer);
+      join();
+      timer = setInterval(join, PRESENCE_MS);
+    }
+    function stop() { clearInterval(timer); }
+    window.addEventListener('pagehide', function () { stop(); leave(); });
+    // Back from the back/forward cache: the page never reloaded, so join again.
+    window.addEventListener('pageshow', function (e) { if (e.persisted) start(); });
+    // restart: the viewer's token changed; the guest (or the previous token) stops counting at once.
+    return { start: start, stop: stop, restart: function () { leave(); start(); } };
+  }
+
+  // The room's state read from the service, then followed on room:ID from the position the
+  // room was read at (Pulse-Event-Id): every change after that read arrives as an event,
+  // however the page streams, polls or falls back. ui: {header, products, chat}; gone runs
+  // when the room turns out not to exist.
+  function roomFeed(at, ui, gone) {
+    var loadTimer = null, refreshTimer = null, sub = null;
+    var setConn = P.connBadge($('conn'), loadAll);
+
     function loadRoom() {
-      return Pulse.api('GET', '/api/live/rooms/' + encodeURIComponent(roomId), null, null).then(function (r) {
+      return Pulse.api('GET', roomPath(roomId), null, null).then(function (r) {
         if (r.status === 200 && r.json) {
           show($('error'), '');
-          if (at.read('room', r.eventId)) renderRoom(r.json);
-          if (at.read('viewers', r.eventId)) renderViewers(r.json.viewerCount, r.json.peakViewers);
+          if (at.read('room', r.eventId)) ui.header.render(r.json);
+          if (at.read('viewers', r.eventId)) ui.header.viewers(r.json.viewerCount, r.json.peakViewers);
           follow(r.eventId);
           return true;
         }
@@ -207,7 +368,7 @@
           $('title').textContent = 'Room not found';
           show($('error'), 'There is no live room with this id.');
           if (sub) sub.close();
-          clearInterval(presenceTimer);
+          gone();
           setConn('offline');
           noRoom();
           return false;
@@ -219,13 +380,13 @@
       });
     }
     function loadProducts() {
-      return Pulse.api('GET', '/api/live/rooms/' + encodeURIComponent(roomId) + '/products', null, null).then(function (r) {
-        if (r.status === 200 && r.json && at.read('products', r.eventId)) renderProducts(r.json.products);
+      return Pulse.api('GET', roomPath(roomId, '/products'), null, null).then(function (r) {
+        if (r.status === 200 && r.json && at.read('products', r.eventId)) ui.products.render(r.json.products);
       });
     }
     function loadChat() {
-      return Pulse.api('GET', '/api/live/rooms/' + encodeURIComponent(roomId) + '/chat?limit=' + CHAT_HISTORY, null, null)
-        .then(function (r) { if (r.status === 200 && r.json) renderHistory(r.json.messages); });
+      return Pulse.api('GET', roomPath(roomId, '/chat?limit=' + CHAT_HISTORY), null, null)
+        .then(function (r) { if (r.status === 200 && r.json) ui.chat.history(r.json.messages); });
     }
     function loadAll() {
       clearTimeout(loadTimer);
@@ -240,173 +401,61 @@
     }
     function retryLater() {
       clearTimeout(loadTimer);
-      loadTimer = setTimeout(loadAll, 5000);
+      loadTimer = setTimeout(loadAll, RETRY_MS);
     }
     // An order changes sold counts and the room's totals; the service follows it with
     // `product` and `status` events. Refetch only if they do not come.
-    function refreshSoon() {
-      clearTimeout(refreshTimer);
-      refreshTimer = setTimeout(function () {
-        loadRoom().then(function (ok) { if (ok) loadProducts(); }, function () {});
-      }, 2000);
-    }
-
-    // ---- presence --------------------------------------------------------------------------
-    // A viewer with a token is counted by its `sub`; a guest by its viewerId (kept for this
-    // tab, so a reload is the same viewer, not one more).
-    // The tab mints its guest id itself before the first join: with a slow server a second
-    // join could otherwise leave before the first one's answer and count the tab twice.
-    var GUEST_KEY = 'pulse.viewer_id';
-    var guestId = store(GUEST_KEY);
-    if (!guestId || !ID_RE.test(guestId) || guestId.indexOf('guest-') !== 0) {
-      guestId = 'guest-' + Array.prototype.map.call(crypto.getRandomValues(new Uint8Array(8)),
-        function (b) { return (b + 256).toString(16).slice(1); }).join('');
-      store(GUEST_KEY, guestId);
-    }
-    var joinedAs = null;          // {jwt, guest} of the presence the server holds, or null
-    function presencePath(action, who) {
-      var q = !who.jwt && who.guest && ID_RE.test(who.guest) ? '?viewerId=' + encodeURIComponent(who.guest) : '';
-      return '/api/live/rooms/' + encodeURIComponent(roomId) + '/' + action + q;
-    }
-    function join() {
-      if (room && room.status === 'ENDED') return;
-      var who = { jwt: jwt, guest: jwt ? null : guestId };
-      Pulse.api('POST', presencePath('join', who), {}, who.jwt).then(function (r) {
-        if (r.status !== 200 && r.status !== 201) return;
-        if (!who.jwt && r.json && r.json.viewerId && ID_RE.test(String(r.json.viewerId))) {
-          who.guest = guestId = String(r.json.viewerId);
-          store(GUEST_KEY, guestId);
-        }
-        joinedAs = who;
-        if (r.json && at.read('viewers', r.eventId)) renderViewers(r.json.count, r.json.peak);
-      }, function () { /* the next refresh tries again */ });
-    }
-    function leave() {
-      var who = joinedAs;
-      if (!who) return;
-      joinedAs = null;
-      // sendBeacon cannot carry an Authorization header; a keepalive fetch can, and outlives the page.
-      var headers = { 'Content-Type': 'application/json', 'Accept': 'application/json' };
-      if (who.jwt) headers.Authorization = 'Bearer ' + who.jwt;
-      try {
-        fetch(presencePath('leave', who),
-          { method: 'POST', headers: headers, body: '{}', keepalive: true, credentials: 'same-origin' })
-          .catch(function () {});
-      } catch (e) { /* the page is going away anyway */ }
-    }
-    function startPresence() {
-      clearInterval(presenceTimer);
-      join();
-      presenceTimer = setInterval(join, PRESENCE_MS);
-    }
-    window.addEventListener('pagehide', function () { clearInterval(presenceTimer); leave(); });
-    // Back from the back/forward cache: the page never reloaded, so join again.
-    window.addEventListener('pageshow', function (e) { if (e.persisted) startPresence(); });
-
-    // ---- chat sending & token --------------------------------------------------------------
-    function renderWho() {
-      var c = jwt ? P.jwtClaims(jwt) : null;
-      var who = $('chat-who');
-      if (!jwt) { who.textContent = 'Paste your access token below to chat.'; $('token-box').open = true; return; }
-      who.textContent = 'Chatting as ' + (c && (c.name || c.sub) ? (c.name || c.sub) : 'you') +
-        (c && c.exp && c.exp * 1000 < Date.now() ? ' (this token has expired)' : '');
-    }
-    if (jwt) $('jwt').value = jwt;
-    renderWho();
-    $('token-form').addEventListener('submit', function (e) {
-      e.preventDefault();
-      var t = $('jwt').value.replace(/\s+/g, '');
-      if (!t) { show($('chat-error'), 'Paste your access token first.'); return; }
-      jwt = t;
-      store(JWT_KEY, t);
-      show($('chat-error'), '');
-      $('token-box').open = false;
-      renderWho();
-      leave();              // the guest (or the previous token) stops counting at once
-      startPresence();
-    });
-    $('jwt-clear').addEventListener('click', function () {
-      jwt = null;
-      store(JWT_KEY, null);
-      $('jwt').value = '';
-      renderWho();
-      leave();
-      startPresence();      // still watching, now as a guest
-    });
-
-    var sending = false;
-    $('chat-form').addEventListener('submit', function (e) {
-      e.preventDefault();
-      if (sending) return;
-      var input = $('chat-input');
-      var text = input.value.trim();
-      var err = $('chat-error');
-      if (!text) return;
-      if (text.length > 500) return show(err, 'A message is at most 500 characters.');
-      if (!jwt) { $('token-box').open = true; return show(err, 'Paste your access token below to chat.'); }
-      sending = true;
-      $('chat-send').disabled = true;
-      Pulse.api('POST', '/api/live/rooms/' + encodeURIComponent(roomId) + '/chat', { message: text }, jwt).then(function (r) {
-        sending = false;
-        $('chat-send').disabled = !!(room && room.status === 'ENDED');
-        if (r.status === 201 || r.status === 200) {
-          show(err, '');
-          input.value = '';
-          addChat(r.json, true);
-          input.focus();
-          return;
-        }
-        if (r.status === 429) {
-          var s = parseInt(r.headers && r.headers.get('Retry-After'), 10);
-          show(err, 'Slow down: at most 5 messages per second.' + (s > 0 ? ' Try again in ' + s + ' s.' : ''));
-        } else if (r.status === 409) {
-          show(err, 'The room has ended: chat is closed.');
-          loadRoom();
-        } else if (r.status === 401) {
-          show(err, 'Your access token was not accepted (expired?). Paste a new one below.');
-          $('token-box').open = true;
-        } else {
-          show(err, errorText(r, 'The message could not be sent'));
-        }
-      }, function () {
-        sending = false;
-        $('chat-send').disabled = false;
-        show(err, 'Could not reach the server; the message was not sent.');
-      });
-    });
-
-    // ---- live events -----------------------------------------------------------------------
-    function onEvent(ev) {
-      var d = ev.data || {};
-      switch (ev.type) {
-        case 'status':
-          clearTimeout(refreshTimer);
-          if (at.event('room', ev.id)) renderRoom(d);
-          if ((d.viewerCount != null || d.peakViewers != null) && at.event('viewers', ev.id)) renderViewers(d.viewerCount, d.peakViewers);
-          break;
-        case 'product': if (at.event('products', ev.id)) renderProducts(d.products); break;
-        case 'chat': addChat(d); break;
-        case 'viewers': if (at.event('viewers', ev.id)) renderViewers(d.count, d.peak); break;
-        case 'order': toast(d); refreshSoon(); break;
-      }
-    }
-
-    var opts = {
-      topics: ['room:' + roomId], onEvent: onEvent, onState: setConn,
-      onReset: function (info) { at.reset(info); loadAll(); }
+    var refresh = {
+      soon: function () {
+        clearTimeout(refreshTimer);
+        refreshTimer = setTimeout(function () {
+          loadRoom().then(function (ok) { if (ok) loadProducts(); }, function () {});
+        }, ORDER_REFRESH_MS);
+      },
+      cancel: function () { clearTimeout(refreshTimer); }
     };
-    if (param('transport') === 'poll') opts.EventSource = null;
-    // Follows the room from the position the room was read at (Pulse-Event-Id): every change
-    // after that read arrives as an event, however the page streams, polls or falls back.
+
     function follow(eventId) {
       if (sub) return;
-      opts.lastEventId = eventId;
+      var opts = {
+        topics: ['room:' + roomId], lastEventId: eventId, on: roomEvents(at, ui, refresh), onState: setConn,
+        onReset: function (info) { at.reset(info); loadAll(); }
+      };
+      if (param('transport') === 'poll') opts.EventSource = null;
       sub = Pulse.subscribe(opts);
     }
-    loadAll();
-    startPresence();
+    return { loadAll: loadAll, loadRoom: loadRoom };
   }
 
+  // The types followed on room:ID, each with what it changes on the page.
+  function roomEvents(at, ui, refresh) {
+    return {
+      status: function (ev) {
+        var d = ev.data || {};
+        refresh.cancel();
+        if (at.event('room', ev.id)) ui.header.render(d);
+        if ((d.viewerCount != null || d.peakViewers != null) && at.event('viewers', ev.id)) {
+          ui.header.viewers(d.viewerCount, d.peakViewers);
+        }
+      },
+      product: function (ev) { if (at.event('products', ev.id)) ui.products.render((ev.data || {}).products); },
+      chat: function (ev) { ui.chat.add(ev.data || {}); },
+      viewers: function (ev) {
+        var d = ev.data || {};
+        if (at.event('viewers', ev.id)) ui.header.viewers(d.count, d.peak);
+      },
+      // A toast, and the same line in the chat so it stays in view after the toast is gone.
+      order: function (ev) {
+        var d = ev.data || {};
+        C.orderToast(d);
+        ui.chat.add({ type: 'ORDER', message: (d.username || 'Someone') + ' bought ' + (d.productName || 'a product'),
+          createdAt: new Date().toISOString() });
+        refresh.soon();
+      }
+    };
+  }
+
+  // ---- the list of rooms -------------------------------------------------------------------
   function listView() {
     $('list-view').hidden = false;
     function roomItem(r) {
@@ -443,6 +492,6 @@
       }, function () {});
     }
     load();
-    setInterval(load, 15000);
+    setInterval(load, LIST_REFRESH_MS);
   }
 })();

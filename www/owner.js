@@ -7,17 +7,15 @@
 (function () {
   'use strict';
 
-  var P = window.PulsePage;
+  var P = window.PulsePage, C = window.PulseCommerce;
   var $ = P.$, param = P.param, show = P.show, el = P.el, clear = P.clear, num = P.num;
   var formatVnd = P.formatVnd;
   var ID_RE = P.ID_RE;
-  var STATUSES = { PENDING: 1, WAITING_STREAM: 1, LIVE: 1, ENDED: 1 };
+  var roomPath = C.roomPath, statusBadge = C.roomBadge;
   var JWT_KEY = 'pulse.owner_jwt';
 
   // With the error code: it tells a missing role from an expired token at a glance.
   function errorText(r, fallback) { return P.errorText(r, fallback, true); }
-  function statusBadge(node, status) { P.badge(node, status, STATUSES); }
-  function roomPath(id, rest) { return '/api/live/rooms/' + encodeURIComponent(id) + (rest || ''); }
   function rtmpUrl() { return 'rtmp://' + location.hostname + ':1935/live'; }
 
   var jwt = null;
@@ -178,7 +176,7 @@
       if (eventId === undefined) { setTimeout(function () { if (id === selected && !sub) follow(id); }, 5000); return; }
       sub = Pulse.subscribe({
         topics: ['room:' + id], lastEventId: eventId,
-        onEvent: onEvent,
+        on: EVENTS,
         onReset: function (info) { at.reset(info); loadRoom(); loadProducts(); },
         onState: setConn
       });
@@ -306,7 +304,7 @@
 
   function renderProducts(list) {
     if (!list || typeof list.length !== 'number') return;
-    var items = P.sortProducts(list);
+    var items = C.sortProducts(list);
     var ul = $('owner-products');
     clear(ul);
     for (var i = 0; i < items.length; i++) if (items[i] && typeof items[i] === 'object') ul.appendChild(productItem(items[i]));
@@ -335,29 +333,34 @@
     });
     actions.appendChild(feat);
     actions.appendChild(del);
-    return P.productItem(p, 'FEATURED', [details, actions]);
+    return C.productItem(p, 'FEATURED', [details, actions]);
   }
 
   // ---- live events on the managed room ---------------------------------------------------
+  // The types followed on room:ID, each with what it changes on the page.
   var orderTimer = null;
-  function onEvent(ev) {
-    var d = ev.data || {};
-    switch (ev.type) {
-      case 'status':
-        clearTimeout(orderTimer);
-        if (at.event('room', ev.id)) renderRoom(d);
-        if (d.viewerCount != null && at.event('viewers', ev.id)) renderViewers(d.viewerCount, d.peakViewers);
-        break;
-      case 'product': if (at.event('products', ev.id)) renderProducts(d.products); break;
-      case 'viewers': if (at.event('viewers', ev.id)) renderViewers(d.count, d.peak); break;
-      // The service follows an order with `product` and `status`; refetch only if they do not come.
-      case 'order': P.orderToast(d); clearTimeout(orderTimer);
-        orderTimer = setTimeout(function () { loadRoom(); loadProducts(); }, 2000); break;
+  var EVENTS = {
+    status: function (ev) {
+      var d = ev.data || {};
+      clearTimeout(orderTimer);
+      if (at.event('room', ev.id)) renderRoom(d);
+      if (d.viewerCount != null && at.event('viewers', ev.id)) renderViewers(d.viewerCount, d.peakViewers);
+    },
+    product: function (ev) { if (at.event('products', ev.id)) renderProducts((ev.data || {}).products); },
+    viewers: function (ev) { var d = ev.data || {}; if (at.event('viewers', ev.id)) renderViewers(d.count, d.peak); },
+    // The service follows an order with `product` and `status`; refetch only if they do not come.
+    order: function (ev) {
+      C.orderToast(ev.data || {});
+      clearTimeout(orderTimer);
+      orderTimer = setTimeout(function () { loadRoom(); loadProducts(); }, 2000);
     }
-  }
+  };
 
-  P.tokenForm(JWT_KEY, ownerError, function (t, forgotten) {
-    if (forgotten) select(null);
-    signIn(t);
+  P.signInCard({
+    mount: $('sign-in'), key: JWT_KEY, label: 'Your owner access token (JWT)', error: ownerError,
+    onChange: function (t, how) {
+      if (how === 'forgotten') select(null);
+      signIn(t);
+    }
   });
 })();

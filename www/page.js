@@ -1,7 +1,9 @@
 /*
- * page.js: the small DOM helpers topup.js, live.js, owner.js and inbox.js share, as window.PulsePage.
- * Load it after pulse.js and before the page's own script. Like the pages, it only ever puts
- * server and user text into the document through textContent.
+ * page.js: what every page shares, as window.PulsePage: the nav (built from one list when
+ * the script loads), the sign-in card, and small DOM helpers. Every page loads it (index.html
+ * too, for the nav), after pulse.js where the page uses that, and before the page's own
+ * script. Like the pages, it only ever puts server and user text into the document through
+ * textContent.
  *
  * Plain ES5, so it loads as a classic <script>.
  */
@@ -9,7 +11,6 @@
   'use strict';
 
   var ID_RE = /^[A-Za-z0-9_.:-]{1,128}$/;   // the contract's id syntax
-  var TOAST_MS = 6000;
 
   function $(id) { return document.getElementById(id); }
   function param(name) {
@@ -114,83 +115,100 @@
     } catch (e) { return null; }
   }
 
-  // The sign-in card of owner.html and inbox.html (#token-form, #jwt, #jwt-clear): the token
-  // is kept under key in this tab's storage. onChange(token or null) runs now with the stored
-  // token, then on every use or forgetting of one (then with forgotten = true); errorNode
-  // says when the field is empty.
-  function tokenForm(key, errorNode, onChange) {
-    var t = store(key);
-    $('token-form').addEventListener('submit', function (e) {
-      e.preventDefault();
-      var v = $('jwt').value.replace(/\s+/g, '');
-      if (!v) return show(errorNode, 'Paste your access token first.');
-      show(errorNode, '');
-      store(key, v);
-      onChange(v);
-    });
-    $('jwt-clear').addEventListener('click', function () {
-      store(key, null);
-      $('jwt').value = '';
-      onChange(null, true);
-    });
-    if (t) $('jwt').value = t;
-    onChange(t);
+  // ---- what every page shows -------------------------------------------------------------
+  // The pages, in the order of the nav. Each page's HTML holds only a link to "/" in its
+  // <nav> (what a browser without JavaScript shows: the index lists the pages too); the
+  // links are built from this one list so that no page's nav drifts from another's.
+  var PAGES = [
+    ['/topup.html', 'Top-up'],
+    ['/live.html', 'Live room'],
+    ['/owner.html', 'Owner console'],
+    ['/inbox.html', 'CRM inbox']
+  ];
+  function renderNav() {
+    var nav = document.querySelector('header nav');
+    if (!nav) return;
+    clear(nav);
+    for (var i = 0; i < PAGES.length; i++) {
+      var a = el('a', null, PAGES[i][1]);
+      a.href = PAGES[i][0];
+      if (location.pathname === PAGES[i][0]) a.setAttribute('aria-current', 'page');
+      nav.appendChild(a);
+    }
   }
 
-  // ---- live-commerce pieces (live.html and owner.html) ----------------------------------
-  // The room's products in the order the owner set, ties by id so both pages agree.
-  function sortProducts(list) {
-    return list.slice().sort(function (a, b) {
-      return num(a.displayOrder) - num(b.displayOrder) || String(a.id).localeCompare(String(b.id));
+  // The access-token field (label + textarea#jwt), as a fragment to insert where a form
+  // asks for a JWT: the sign-in card below and the top-up form.
+  function tokenField(label) {
+    var f = document.createDocumentFragment();
+    var l = el('label', null, label);
+    l.htmlFor = 'jwt';
+    var t = el('textarea');
+    t.id = 'jwt';
+    t.setAttribute('autocomplete', 'off');
+    t.setAttribute('spellcheck', 'false');
+    t.placeholder = 'eyJhbGciOiJIUzI1NiIs...';
+    f.appendChild(l);
+    f.appendChild(t);
+    return f;
+  }
+  function button(id, cls, text, type) {
+    var b = el('button', cls, text);
+    b.id = id;
+    b.type = type;
+    return b;
+  }
+
+  // The sign-in card, appended to opts.mount: form#token-form with the token field
+  // (opts.label), #whoami ("Not signed in.", for the page to fill in), #jwt-save and
+  // #jwt-clear; opts.compact leaves out the card frame and #whoami (live.html's token box).
+  // The token is kept under opts.key in this tab's storage. opts.onChange(token or null, how)
+  // runs now with the stored token (how = 'stored'), then on every use ('used') or
+  // forgetting ('forgotten') of one; opts.error says when the field is empty.
+  function signInCard(opts) {
+    var form = el('form', opts.compact ? null : 'card');
+    form.id = 'token-form';
+    form.noValidate = true;
+    form.appendChild(tokenField(opts.label));
+    var row = el('div', 'row');
+    if (!opts.compact) {
+      var who = el('span', 'muted', 'Not signed in.');
+      who.id = 'whoami';
+      row.appendChild(who);
+    }
+    var buttons = el('span');
+    buttons.appendChild(button('jwt-save', null, 'Use this token', 'submit'));
+    buttons.appendChild(document.createTextNode(' '));
+    buttons.appendChild(button('jwt-clear', 'secondary', 'Forget it', 'button'));
+    row.appendChild(buttons);
+    form.appendChild(row);
+    opts.mount.appendChild(form);
+
+    var field = $('jwt');
+    var t = store(opts.key);
+    form.addEventListener('submit', function (e) {
+      e.preventDefault();
+      var v = field.value.replace(/\s+/g, '');
+      if (!v) return show(opts.error, 'Paste your access token first.');
+      show(opts.error, '');
+      store(opts.key, v);
+      opts.onChange(v, 'used');
     });
+    $('jwt-clear').addEventListener('click', function () {
+      store(opts.key, null);
+      field.value = '';
+      opts.onChange(null, 'forgotten');
+    });
+    if (t) field.value = t;
+    opts.onChange(t, 'stored');
   }
-  function priceBlock(p) {
-    var box = el('div', 'price');
-    box.appendChild(el('span', 'price-live', formatVnd(p.livePrice)));
-    if (p.originalPrice != null && num(p.originalPrice) > num(p.livePrice)) {
-      box.appendChild(document.createTextNode(' '));
-      box.appendChild(el('s', 'price-original', formatVnd(p.originalPrice)));
-    }
-    var d = Math.round(num(p.discountPercent));
-    if (d > 0) {
-      box.appendChild(document.createTextNode(' '));
-      box.appendChild(el('span', 'discount', '-' + d + '%'));
-    }
-    return box;
-  }
-  // One product list item: picture, name (with `tag` when featured), price, then `extras`.
-  function productItem(p, tag, extras) {
-    var li = el('li', 'product' + (p.isFeatured ? ' product-featured' : ''));
-    li.setAttribute('data-product-id', String(p.id));
-    li.appendChild(image(p.productImageUrl, 'product-img'));
-    var body = el('div', 'product-body');
-    var name = el('div', 'product-name', p.productName || p.productId || 'Product');
-    if (p.isFeatured) { name.appendChild(document.createTextNode(' ')); name.appendChild(el('span', 'tag', tag)); }
-    body.appendChild(name);
-    body.appendChild(priceBlock(p));
-    for (var i = 0; extras && i < extras.length; i++) body.appendChild(extras[i]);
-    li.appendChild(body);
-    return li;
-  }
-  // "X bought Y" in #toasts for an `order` event; at most 5 at a time, each fades after TOAST_MS.
-  function orderToast(d) {
-    var t = el('div', 'toast');
-    t.setAttribute('role', 'status');
-    t.appendChild(el('strong', null, d.username || 'Someone'));
-    t.appendChild(document.createTextNode(' bought '));
-    t.appendChild(el('strong', null, d.productName || 'a product'));
-    if (d.amount != null) t.appendChild(el('span', 'muted', ' · ' + formatVnd(d.amount)));
-    var box = $('toasts');
-    box.appendChild(t);
-    while (box.children.length > 5) box.removeChild(box.firstChild);
-    setTimeout(function () { t.className = 'toast toast-out'; }, TOAST_MS - 400);
-    setTimeout(function () { if (t.parentNode) t.parentNode.removeChild(t); }, TOAST_MS);
-  }
+
+  if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', renderNav);
+  else renderNav();
 
   root.PulsePage = {
     ID_RE: ID_RE, $: $, param: param, store: store, show: show, errorText: errorText, el: el,
     clear: clear, num: num, formatVnd: formatVnd, badge: badge, connBadge: connBadge,
-    safeImageUrl: safeImageUrl, image: image, jwtClaims: jwtClaims, tokenForm: tokenForm, sortProducts: sortProducts,
-    priceBlock: priceBlock, productItem: productItem, orderToast: orderToast
+    safeImageUrl: safeImageUrl, image: image, jwtClaims: jwtClaims, tokenField: tokenField, signInCard: signInCard
   };
 })(window);

@@ -3,8 +3,9 @@
  *
  *   var sub = Pulse.subscribe({
  *     topics: ['topup:TX1'], token: null, accessToken: null, lastEventId: null, base: '',
- *     types: [],                          // extra SSE event names to listen for
- *     onEvent: function (envelope) {},    // {id, topic, type, ts, data}, each id once, in order
+ *     on: { 'topup.status': function (envelope) {} },  // the types followed, each with its handler
+ *     onEvent: function (envelope) {},    // optional: every followed event, before its handler
+ *     types: [],                          // optional: more types to follow, for onEvent alone
  *     onReset: function (info) {},        // {reason, last_event_id}: refetch state
  *     onState: function (state) {},       // 'connecting' | 'live' | 'polling' | 'offline'
  *     onError: function (response) {},    // failed poll: {status, json, headers, eventId} or null
@@ -12,6 +13,10 @@
  *   });
  *   sub.close(); sub.state(); sub.lastEventId();
  *
+ * on: the event types the page handles, each with its handler; envelope = {id, topic, type,
+ * ts, data}, each id once, in order. An EventSource dispatches a named event only to the
+ * listeners registered for that name, so the subscription follows exactly the types named in
+ * `on` (and `types`), by stream and by polling alike; at least one must be named.
  * lastEventId: N = everything after N: pass the eventId of the state read the page shows,
  * so that state plus the events after it is exactly the current state (API.md, "State reads
  * carry their log position"); 0 = everything retained; null/absent = from now on (the head
@@ -28,11 +33,6 @@
 (function (root) {
   'use strict';
 
-  // EventSource only dispatches named events to listeners registered for that exact name,
-  // so every type the service emits has to be listed (callers may add more via opts.types).
-  var DEFAULT_TYPES = ['topup.status', 'status', 'product', 'chat', 'viewers', 'order',
-    'new_conversation', 'new_message', 'customer_created', 'customer_updated',
-    'customer_deleted', 'conversation_updated', 'message_sent', 'message'];
   var OPEN_TIMEOUT_MS = 10000;   // a proxy that buffers SSE never fires onopen
   var ERROR_WINDOW_MS = 30000;   // this many errors within the window means "flapping"
   var MAX_ERRORS = 3;
@@ -124,6 +124,21 @@
     return out.join('&');
   }
 
+  function has(obj, key) { return Object.prototype.hasOwnProperty.call(obj, key); }
+
+  // The types a subscription follows: the keys of opts.on with a function, plus opts.types.
+  // `reset` is the stream's own control event (onReset), never a type to follow.
+  function followed(opts) {
+    var on = {}, types = [], t, i;
+    function add(type) { if (type !== 'reset' && types.indexOf(type) < 0) types.push(type); }
+    for (t in opts.on || {}) {
+      if (has(opts.on, t) && typeof opts.on[t] === 'function') { on[t] = opts.on[t]; add(t); }
+    }
+    for (i = 0; opts.types && i < opts.types.length; i++) add(String(opts.types[i]));
+    if (!types.length) throw new Error('Pulse.subscribe: name the event types to follow in opts.on');
+    return { on: on, types: types };
+  }
+
   // A throwing page callback must not wedge the state machine; rethrow it on its own tick
   // so it still shows up in the console once.
   function call(fn, arg) {
@@ -139,7 +154,7 @@
     var streamRetryMs = opts.streamRetryMs || 30000;
     // Injectable; EventSource: null forces polling (old browsers, or to test the fallback).
     var ES = 'EventSource' in opts ? opts.EventSource : root.EventSource;
-    var types = DEFAULT_TYPES.concat(opts.types || []);
+    var follow = followed(opts);
     var lastId = Number(opts.lastEventId) > 0 ? Number(opts.lastEventId) : 0;
     // No lastEventId means "from now", like a fresh EventSource; 0 means "all retained".
     // "Now" is fixed once, by asking for the head before either transport starts: a stream
@@ -161,6 +176,8 @@
 
     // The single entry point for events from both transports: the stream replay and a poll
     // in flight can overlap at a switch-over, so ids at or below the high-water mark are dropped.
+    // A poll answers every type on the topics: those the page does not follow are passed over
+    // (the position still moves past them), as the stream, which has no listener for them, does.
     function deliver(env) {
       if (closed || !env || typeof env !== 'object') return;
       var id = Number(env.id);
@@ -169,7 +186,10 @@
         lastId = id;
         haveCursor = true;
       }
+      var type = String(env.type);
+      if (follow.types.indexOf(type) < 0) return;
       call(opts.onEvent, env);
+      if (has(follow.on, type)) call(follow.on[type], env);
     }
 
     // at: where the stream or the poll goes on after the reset (the reset event's id, the
@@ -220,7 +240,7 @@
         if (env && typeof env === 'object' && env.id == null && e.lastEventId) env.id = Number(e.lastEventId);
         deliver(env);
       }
-      for (var i = 0; i < types.length; i++) src.addEventListener(types[i], onData);
+      for (var i = 0; i < follow.types.length; i++) src.addEventListener(follow.types[i], onData);
       src.addEventListener('reset', function (e) {
         if (src !== es) return;
         var info = {};
@@ -381,8 +401,7 @@
     };
   }
 
-  var Pulse = { subscribe: subscribe, api: api, positions: positions, escapeHtml: escapeHtml,
-    DEFAULT_TYPES: DEFAULT_TYPES.slice() };
+  var Pulse = { subscribe: subscribe, api: api, positions: positions, escapeHtml: escapeHtml };
   root.Pulse = Pulse;
   if (typeof module === 'object' && module && module.exports) module.exports = Pulse;
 })(typeof window !== 'undefined' ? window : typeof globalThis !== 'undefined' ? globalThis : this);

@@ -92,7 +92,7 @@
       token: token,
       // Without a stream token the owner's JWT has to travel in the URL: EventSource cannot send headers.
       accessToken: token ? null : jwt,
-      onEvent: function (ev) { if (ev.type === 'topup.status' && at.event('tx', ev.id)) render(ev.data); },
+      on: { 'topup.status': function (ev) { if (at.event('tx', ev.id)) render(ev.data); } },
       onReset: function (info) { at.reset(info); loadStatus(); },
       onState: setConn
     };
@@ -111,8 +111,11 @@
 
   function initView() {
     $('init-view').hidden = false;
+    var form = $('init-form');
+    form.insertBefore(P.tokenField('Your access token (JWT)'), form.firstChild);
+    $('jwt').required = true;
     if (jwt) $('jwt').value = jwt;
-    $('init-form').addEventListener('submit', function (e) {
+    form.addEventListener('submit', function (e) {
       e.preventDefault();
       var err = $('init-error');
       var token_ = $('jwt').value.replace(/\s+/g, '');

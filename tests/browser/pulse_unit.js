@@ -45,10 +45,25 @@ function pollFor(replies, opts, done) {
   const out = { requests, events: [], resets: [] };
   const sub = load().subscribe(Object.assign({
     topics: ['room:t'], EventSource: null, pollIntervalMs: 20,
-    onEvent: (e) => out.events.push(e.id), onReset: (i) => out.resets.push(i),
+    on: { note: (e) => out.events.push(e.id) }, onReset: (i) => out.resets.push(i),
   }, opts));
   setTimeout(() => { sub.close(); out.since = requests.map(since); done(out); }, 300);
 }
+
+// An EventSource stand-in: records the event names listened for; fire(name, env) dispatches
+// as a browser does, to the listeners registered for that exact name only.
+function fakeEventSource(sources) {
+  return class {
+    constructor(url) { this.url = url; this.listeners = {}; this.readyState = 0; sources.push(this); }
+    addEventListener(name, fn) { (this.listeners[name] = this.listeners[name] || []).push(fn); }
+    close() { this.readyState = 2; }
+    fire(name, env) {
+      (this.listeners[name] || []).forEach((fn) => fn({ data: JSON.stringify(env), lastEventId: String(env.id) }));
+    }
+  };
+}
+
+function typed(id, type) { return Object.assign(ev(id), { type }); }
 
 const scenarios = {
   // A poll answered `reset` with reason unknown_id (the database was replaced, the head is
@@ -84,6 +99,53 @@ const scenarios = {
     Pulse.api('GET', '/api/x').then((a) => Pulse.api('GET', '/api/y').then((b) => {
       done({ requests, with_header: a.eventId, without: b.eventId });
     }));
+  },
+  // The stream listens for exactly the types the page names (`on`, and `types` for onEvent),
+  // whatever they are, and each event goes to its type's handler.
+  stream_types(done) {
+    const sources = [];
+    const out = { handled: [], on_event: [] };
+    const sub = load().subscribe({
+      topics: ['room:t'], lastEventId: 5, EventSource: fakeEventSource(sources),
+      on: { note: (e) => out.handled.push(['note', e.id]), 'shop.sale': (e) => out.handled.push(['shop.sale', e.id]) },
+      types: ['extra'], onEvent: (e) => out.on_event.push([e.type, e.id]),
+    });
+    const src = sources[0];
+    src.onopen();
+    src.fire('note', typed(6, 'note'));
+    src.fire('status', typed(7, 'status'));       // not followed: no listener, nothing delivered
+    src.fire('shop.sale', typed(8, 'shop.sale'));
+    src.fire('extra', typed(9, 'extra'));
+    out.listened = Object.keys(src.listeners).sort();
+    out.state = sub.state();
+    sub.close();
+    done(out);
+  },
+  // A poll answers every type on the topics: only the followed ones reach the page, and the
+  // next poll still starts after the last event of any type.
+  poll_types(done) {
+    const handled = [], onEvent = [];
+    pollFor([
+      { status: 200, body: { events: [typed(6, 'note'), typed(7, 'other'), typed(8, 'chat')], last_id: 8, reset: false } },
+      { status: 200, body: { events: [], last_id: 8, reset: false } },
+    ], {
+      lastEventId: 5,
+      on: { note: (e) => handled.push(['note', e.id]), chat: (e) => handled.push(['chat', e.id]) },
+      onEvent: (e) => onEvent.push([e.type, e.id]),
+    }, (out) => done(Object.assign(out, { handled, on_event: onEvent })));
+  },
+  // A subscription that names no type would receive nothing: it is refused at once.
+  no_types(done) {
+    const errors = [];
+    for (const opts of [{}, { on: { reset: () => {} } }, { on: { note: 'not a function' } }]) {
+      try {
+        load().subscribe(Object.assign({ topics: ['room:t'], EventSource: null, lastEventId: 5 }, opts)).close();
+        errors.push(null);
+      } catch (e) {
+        errors.push(String(e.message));
+      }
+    }
+    done({ errors });
   },
   // positions(): a read older than an applied event is refused, an event the read holds is
   // not applied twice, and after unknown_id everything is accepted again.

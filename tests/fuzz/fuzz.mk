@@ -6,31 +6,24 @@
 
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 30
-FUZZ_FLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-              -D_GNU_SOURCE -Ibuild/gen -Ifcgi -Ihandlers -Itests/fuzz \
-              $(shell pkg-config --cflags sqlite3 hiredis libcrypto)
-FUZZ_LIBS := $(shell pkg-config --libs sqlite3 hiredis libcrypto) -lm
+# The sources and flags of build.mk, built by clang with libFuzzer into
+# build/fuzz/; each target links the two archives, whose members the linker
+# takes only when the target needs them.
+override CC := $(FUZZ_CC)
+override SANITIZER := fuzzer,address,undefined
+override BUILD := build/fuzz
+include build.mk
+.DEFAULT_GOAL := fuzz
 
-CORE_SRC := fcgi/alloc.c fcgi/buf.c fcgi/log.c fcgi/config.c fcgi/utf8.c fcgi/db.c fcgi/crypto.c fcgi/auth.c \
-            fcgi/http.c fcgi/store.c build/gen/sql_gen.c
-TARGETS := query fcgi jwt payos stream_req mirror publish webhook utf8
-
-src_query := fcgi/http.c fcgi/utf8.c fcgi/alloc.c fcgi/buf.c
-src_fcgi := fcgi/fcgi_rec.c fcgi/alloc.c fcgi/buf.c
-src_jwt := $(CORE_SRC)
-src_payos := $(CORE_SRC) handlers/payos.c
-src_publish := $(CORE_SRC)
-src_utf8 := $(CORE_SRC)
-src_webhook := $(CORE_SRC) handlers/websig.c
-src_stream_req := $(CORE_SRC) fcgi/stream_req.c fcgi/fcgi_rec.c handlers/access.c
-src_mirror := $(CORE_SRC) fcgi/mirror.c fcgi/relaysig.c fcgi/rasync.c fcgi/loop.c fcgi/bus.c fcgi/bell.c fcgi/metrics.c
+TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
 
 .PHONY: fuzz fuzz-smoke
 fuzz: $(addprefix build/fuzz/fuzz_,$(TARGETS))
 
-build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(wildcard fcgi/*.c fcgi/*.h handlers/*.c handlers/*.h) build/gen/sql_gen.c
-	@mkdir -p build/fuzz
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ $< $(src_$*) $(FUZZ_LIBS)
+build/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(PULSE_LIBS_A)
+	$(CC) $(PULSE_CFLAGS) $(PULSE_LDFLAGS) -MMD -MP -o $@ $< $(PULSE_LIBS_A) $(PULSE_LIBS)
+
+-include $(wildcard build/fuzz/*.d)
 
 # All targets run at once (each for FUZZ_SECONDS), then each result is read.
 fuzz-smoke: fuzz

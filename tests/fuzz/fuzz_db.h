@@ -5,8 +5,8 @@
 
 #include <stdlib.h>
 
-#include "config.h"
-#include "db.h"
+#include "base/config.h"
+#include "store/db.h"
 
 static struct db *fuzz_db(void)
 {

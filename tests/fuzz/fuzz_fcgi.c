@@ -10,7 +10,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "fcgi_rec.h"
+#include "wire/fcgi_rec.h"
 
 #define FUZZ_STDIN_MAX 64
 

@@ -8,10 +8,10 @@
 #include <string.h>
 #include <strings.h>
 
-#include "alloc.h"
-#include "auth.h"
+#include "auth/auth.h"
+#include "base/alloc.h"
+#include "base/utf8.h"
 #include "fuzz_db.h"
-#include "utf8.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

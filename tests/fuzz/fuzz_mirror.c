@@ -16,12 +16,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "buf.h"
+#include "base/buf.h"
+#include "bus/relaysig.h"
 #include "fuzz_db.h"
-#include "http.h"
-#include "mirror.h"
-#include "relaysig.h"
-#include "store.h"
+#include "http/http.h"
+#include "store/store.h"
+#include "stream/mirror.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "crypto.h"
+#include "base/alloc.h"
+#include "base/crypto.h"
 #include "fuzz_db.h"
-#include "payos.h"
+#include "handlers/payos.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

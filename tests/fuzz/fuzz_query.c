@@ -5,8 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "http.h"
-#include "utf8.h"
+#include "base/utf8.h"
+#include "http/http.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -10,10 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fcgi_rec.h"
+#include "wire/fcgi_rec.h"
 #include "fuzz_db.h"
-#include "http.h"
-#include "stream_req.h"
+#include "http/http.h"
+#include "stream/stream_req.h"
 
 #define ORIGIN_A "https://shop.example"
 #define ORIGIN_B "http://127.0.0.1:8080"

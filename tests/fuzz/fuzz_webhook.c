@@ -16,11 +16,11 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "alloc.h"
-#include "crypto.h"
+#include "base/alloc.h"
+#include "base/crypto.h"
 #include "fuzz_db.h"
+#include "handlers/websig.h"
 #include "sql_gen.h"
-#include "websig.h"
 
 #define SECRET "secret"
 #define NOW 1795000000LL

@@ -1,6 +1,8 @@
 """`make run`: the newcomer's command. Serves www/ and /api on the port it is
 given, configuration reaches the FastCGI processes, and SIGTERM to make
-stops lighttpd and every process it started."""
+stops lighttpd and every process it started. `make install` puts down a tree
+that serves the same way behind either web server (PREFIX, BINDIR, DATADIR,
+DESTDIR), and `make uninstall` takes back exactly what it put down."""
 import os
 import signal
 import subprocess
@@ -34,29 +36,95 @@ def test_make_install_puts_files_under_destdir(env):
               "share/pulse/www/topup.html", "share/pulse/lighttpd.conf", "share/pulse/nginx.conf"):
         assert os.path.exists(os.path.join(dest, "opt/pulse", f)), f
     assert os.access(os.path.join(dest, "opt/pulse/bin/pulse-api"), os.X_OK)
+    # what the two deployments of the README need besides: lighttpd's Lua
+    # beside its configuration, and the nginx launcher
+    assert os.path.exists(os.path.join(dest, "opt/pulse/share/pulse/lighttpd.lua"))
+    assert os.access(os.path.join(dest, "opt/pulse/bin/pulse-run-nginx"), os.X_OK)
+
+
+def _make(*args):
+    out = subprocess.run(["make", "--no-print-directory", *args], cwd=ROOT, capture_output=True, text=True)
+    assert out.returncode == 0, out.stdout + out.stderr
+
+
+def _files(top):
+    return sorted(os.path.relpath(os.path.join(d, f), top) for d, _, fs in os.walk(top) for f in fs)
+
+
+def test_make_install_honours_bindir_and_datadir_and_uninstall_takes_it_back(env):
+    dest = tempfile.mkdtemp(prefix="dest-", dir=env.tmp)
+    where = ["PREFIX=/opt/pulse", "BINDIR=/usr/lib/pulse/bin", "DATADIR=/srv/data", "DESTDIR=" + dest]
+    # someone else's file where the programs go: uninstall must leave it
+    os.makedirs(os.path.join(dest, "usr/lib/pulse/bin"))
+    with open(os.path.join(dest, "usr/lib/pulse/bin/other-tool"), "w") as f:
+        f.write("#!/bin/sh\n")
+    _make("install", *where)
+    for b in ("pulse-api", "pulse-batch", "pulse-stream", "pulse-token", "pulse-run-nginx"):
+        assert os.access(os.path.join(dest, "usr/lib/pulse/bin", b), os.X_OK), b
+    share = os.path.join(dest, "srv/data/pulse")
+    for f in ("lighttpd.conf", "lighttpd.lua", "nginx.conf", "nginx-rtmp.conf"):
+        with open(os.path.join(ROOT, f), "rb") as a, open(os.path.join(share, f), "rb") as b:
+            assert a.read() == b.read(), f
+    assert _files(os.path.join(share, "www")) == _files(os.path.join(ROOT, "www"))
+    assert not os.path.exists(os.path.join(dest, "opt")), _files(dest)  # PREFIX only gave the defaults
+    _make("uninstall", *where)
+    assert _files(dest) == ["usr/lib/pulse/bin/other-tool"], _files(dest)
+    assert not os.path.exists(share)
+
+
+def test_the_installed_tree_serves_behind_lighttpd(env):
+    """README's "Deploying under lighttpd", from what make install put down."""
+    inst = _install(env)
+    _serve_and_stop(env, ["lighttpd", "-D", "-f", os.path.join(inst["share"], "lighttpd.conf")],
+                    lambda p: p.send_signal(signal.SIGTERM), api=2, where=inst)
+
+
+def test_the_installed_tree_serves_behind_nginx(env):
+    """The same behind nginx, through the installed pulse-run-nginx."""
+    inst = _install(env)
+    _serve_and_stop(env, [os.path.join(inst["bin"], "pulse-run-nginx")], lambda p: p.send_signal(signal.SIGTERM),
+                    api=3, where=inst)
+
+
+def _install(env):
+    dest = tempfile.mkdtemp(prefix="dest-", dir=env.tmp)
+    _make("install", "PREFIX=/opt/pulse", "DESTDIR=" + dest)
+    return {"bin": os.path.join(dest, "opt/pulse/bin"), "share": os.path.join(dest, "opt/pulse/share/pulse")}
 
 
 def _make_run_and_stop(env, stop, target="run"):
+    # behind nginx, pulse-api supervises its 2 workers: 3 processes
+    _serve_and_stop(env, ["make", "--no-print-directory", target], stop, api=3 if target == "run-nginx" else 2)
+
+
+def _serve_and_stop(env, cmd, stop, api, where=None):
+    """Runs cmd (make run, or an installed tree's server when where names
+    its bin and share directories) on a free port; checks it serves pages
+    and the API with the secret it was given; stops it with stop(p)."""
     port = harness.free_port()
     data = tempfile.mkdtemp(prefix="run-", dir=env.tmp)
     e = {k: v for k, v in os.environ.items() if not k.startswith(("PULSE_", "REDIS_", "MAKE"))}
+    conf = {"PORT": "%d" % port, "PULSE_DATA": data, "PULSE_JWT_SECRET": harness.JWT_SECRET, "PULSE_WORKERS": "2"}
+    if where is None:
+        cmd = cmd + ["%s=%s" % kv for kv in conf.items()]
+        token_bin = os.path.join(ROOT, "build", "bin", "pulse-token")
+    else:
+        e.update(conf, PULSE_HOST="127.0.0.1", PULSE_ROOT=where["share"], PULSE_BIN=where["bin"])
+        token_bin = os.path.join(where["bin"], "pulse-token")
     log = open(os.path.join(data, "make.log"), "wb")
-    p = subprocess.Popen(["make", "--no-print-directory", target, "PORT=%d" % port, "PULSE_DATA=" + data,
-                          "PULSE_JWT_SECRET=" + harness.JWT_SECRET, "PULSE_WORKERS=2"],
-                         cwd=ROOT, env=e, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    p = subprocess.Popen(cmd, cwd=ROOT if where is None else data, env=e, stdout=log, stderr=subprocess.STDOUT,
+                         start_new_session=True)
     try:
-        wait_for(lambda: _ok(port), timeout=120, what="make run to serve /api/health")
+        wait_for(lambda: _ok(port), timeout=120, what="%s to serve /api/health" % " ".join(cmd[:2]))
         page = http(port, "GET", "/")
         assert page.status == 200 and "Pulse" in page.body
         assert http(port, "GET", "/pulse.js").status == 200
         # the secret given to make reached the request responders
-        tok = subprocess.run([os.path.join(ROOT, "build", "bin", "pulse-token"), "newbie", "viewer"],
+        tok = subprocess.run([token_bin, "newbie", "viewer"],
                              env={"PULSE_JWT_SECRET": harness.JWT_SECRET}, capture_output=True, text=True).stdout.strip()
         r = http(port, "GET", "/api/wallet", headers={"Authorization": "Bearer " + tok})
         assert r.status == 200 and r.json() == {"user_id": "newbie", "balance": 0}, r.body
         assert os.path.exists(os.path.join(data, "pulse.db"))
-        # behind nginx, pulse-api supervises its 2 workers: 3 processes
-        api = 3 if target == "run-nginx" else 2
         procs = wait_for(lambda: _fcgi_procs(p.pid, api), timeout=10, what="pulse-api and pulse-stream under make")
         s = harness.SSE(port, "/api/events/stream?topic=room:run")
         assert s.status == 200

@@ -1,6 +1,6 @@
-/* test_auth.c - HS256 JWTs (fcgi/auth.c) and the crypto helpers under them
- * (fcgi/crypto.c). */
-#include "auth.c"
+/* test_auth.c - HS256 JWTs (fcgi/auth/auth.c) and the crypto helpers under them
+ * (fcgi/base/crypto.c). */
+#include "auth/auth.c"
 
 #include <stdio.h>
 

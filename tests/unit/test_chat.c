@@ -1,6 +1,6 @@
 /* test_chat.c - the session id a client's own id names (handlers/chat.c
  * scoped_id): scoped to its owner, stable, and a valid id. */
-#include "chat.c"
+#include "handlers/chat.c"
 
 #include "check.h"
 

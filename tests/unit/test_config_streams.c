@@ -1,7 +1,7 @@
-/* test_config_streams.c - the stream cap (fcgi/config.c): PULSE_MAX_CONNECTIONS
+/* test_config_streams.c - the stream cap (fcgi/base/config.c): PULSE_MAX_CONNECTIONS
  * never exceeds PULSE_WEB_MAX_STREAMS, what the shipped web server configs
  * say they hold with room to spare. */
-#include "config.c"
+#include "base/config.c"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,14 +1,14 @@
 /* test_db.c - opening one new database file from many processes at once
- * (fcgi/db.c): what a web server starting its FastCGI responders together
+ * (fcgi/store/db.c): what a web server starting its FastCGI responders together
  * does. Every process must get a migrated database; none may exit on
  * "database is locked". */
-#include "db.c"
+#include "store/db.c"
 
 #include <stdio.h>
 #include <sys/wait.h>
 
 #include "check.h"
-#include "store.h"
+#include "store/store.h"
 
 #define PROCS 12
 #define ROUNDS 5

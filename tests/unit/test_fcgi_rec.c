@@ -1,11 +1,11 @@
-/* test_fcgi_rec.c - the stream responder's FastCGI framing (fcgi/fcgi_rec.c):
+/* test_fcgi_rec.c - the stream responder's FastCGI framing (fcgi/wire/fcgi_rec.c):
  * a lighttpd-like request fed in every split, protocol violations, and the
  * records it writes. */
-#include "fcgi_rec.c"
+#include "wire/fcgi_rec.c"
 
 #include <stdlib.h>
 
-#include "alloc.h"
+#include "base/alloc.h"
 #include "check.h"
 
 /* Appends a record of type for request id with len content bytes and pad

@@ -1,5 +1,5 @@
-/* test_http.c - query strings, ids, integers, origins and paths (fcgi/http.c). */
-#include "http.c"
+/* test_http.c - query strings, ids, integers, origins and paths (fcgi/http/http.c). */
+#include "http/http.c"
 
 #include "check.h"
 

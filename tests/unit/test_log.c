@@ -1,7 +1,7 @@
-/* test_log.c - log_timestamp (fcgi/log.c): the time of log lines and of
+/* test_log.c - log_timestamp (fcgi/base/log.c): the time of log lines and of
  * events, formatted by hand, must read as the calendar does: leap days,
  * month and year ends, and exactly as strftime's for every day. */
-#include "log.c"
+#include "base/log.c"
 
 #include <string.h>
 

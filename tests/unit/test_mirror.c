@@ -4,14 +4,14 @@
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
 
-#include "buf.h"
+#include "base/buf.h"
+#include "base/config.h"
+#include "bus/relaysig.h"
 #include "check.h"
+#include "store/db.h"
+#include "store/store.h"
+#include "stream/mirror.h"
 #include "unit_db.h"
-#include "config.h"
-#include "db.h"
-#include "mirror.h"
-#include "relaysig.h"
-#include "store.h"
 
 static struct db *db;
 static struct relaysig *sig;      /* the deployment's key */

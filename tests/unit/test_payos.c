@@ -1,11 +1,11 @@
 /* test_payos.c - PayOS webhook signatures (handlers/payos.c) against the
  * vector from PayOS's documentation. */
-#include "payos.c"
+#include "handlers/payos.c"
 
 #include <ctype.h>
 #include <stdlib.h>
 
-#include "alloc.h"
+#include "base/alloc.h"
 #include "check.h"
 #include "unit_db.h"
 

@@ -4,11 +4,11 @@
 #include <hiredis/hiredis.h>
 #include <stdlib.h>
 
-#include "buf.h"
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/crypto.h"
+#include "bus/relaysig.h"
 #include "check.h"
-#include "config.h"
-#include "crypto.h"
-#include "relaysig.h"
 
 static void hex32(const unsigned char *mac, char out[65])
 {

@@ -1,6 +1,6 @@
 /* test_router.c - route tables: matches with captures, 404 vs 405 with
- * Allow, malformed ids (fcgi/router.c). */
-#include "router.c"
+ * Allow, malformed ids (fcgi/http/router.c). */
+#include "http/router.c"
 
 #include "check.h"
 

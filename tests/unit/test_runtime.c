@@ -1,13 +1,14 @@
-/* test_runtime.c - group commit in the runtime (fcgi/runtime.c), as
+/* test_runtime.c - group commit in the runtime (fcgi/request/runtime.c), as
  * pulse-batch drives it: requests of one batch commit together, a rejected
  * one changes nothing, a lost batch keeps nothing and answers 503. */
-#include "runtime.c"
+#include "request/runtime.c"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "handlers/routes.h"
 
 static char dir[] = "/tmp/pulse-unit-runtime-XXXXXX";
 static char token[1024];
@@ -185,7 +186,7 @@ int main(void)
     CHECK(config_load(&err) == 0);
     CHECK(auth_jwt_sign("unit-runtime-secret", "{\"sub\":\"root\",\"role\":\"admin\",\"exp\":1800000000}", &t) == 0);
     snprintf(token, sizeof token, "Bearer %s", buf_str(&t));
-    rt = runtime_open(pulse_cfg, &err);
+    rt = runtime_open(pulse_cfg, routes_all, routes_all_count, &err);
     CHECK(rt != NULL);
     if (rt != NULL) {
         test_batch_commits_together_and_rejects_alone(rt);

@@ -1,5 +1,5 @@
-/* test_sse.c - Server-Sent Events text (fcgi/sse.c). */
-#include "sse.c"
+/* test_sse.c - Server-Sent Events text (fcgi/http/sse.c). */
+#include "http/sse.c"
 
 #include "check.h"
 

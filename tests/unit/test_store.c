@@ -1,11 +1,11 @@
-/* test_store.c - the event log on an in-memory database (fcgi/store.c):
+/* test_store.c - the event log on an in-memory database (fcgi/store/store.c):
  * append in a transaction, reads in id order, topic filters, bounds and
  * pruning. */
-#include "store.c"
+#include "store/store.c"
 
 #include <time.h>
 
-#include "buf.h"
+#include "base/buf.h"
 
 #include "check.h"
 #include "unit_db.h"
@@ -403,7 +403,7 @@ static void test_gaps(void)
     CHECK_INT_EQ(bound_pruned(), 20);
 }
 
-/* db_json_escapes_nul (fcgi/db.c): an escaped NUL, not an escaped
+/* db_json_escapes_nul (fcgi/store/db.c): an escaped NUL, not an escaped
  * backslash followed by the letters u0000. */
 static void test_escapes_nul(void)
 {

@@ -2,7 +2,7 @@
  * (overlongs, surrogates, beyond U+10FFFF, sequences cut short) and the
  * \u escapes of JSON text that SQLite would decode into bytes that are not
  * UTF-8. */
-#include "utf8.c"
+#include "base/utf8.c"
 
 #include "check.h"
 

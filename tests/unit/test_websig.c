@@ -1,7 +1,7 @@
 /* test_websig.c - the messaging platforms' webhook signatures
  * (handlers/websig.c), against digests computed independently (Python's
  * hmac and hashlib). */
-#include "websig.c"
+#include "handlers/websig.c"
 
 #include "check.h"
 

@@ -1,31 +1,18 @@
 # tests/unit/unit.mk - the C unit tests, run from the top directory by
 # `make unit`. Each tests/unit/test_*.c is one binary built with ASan and
-# UBSan into build/unit/; it #includes the module it tests (to reach its
-# statics) and links the rest from build/unit/libpulse.a, whose members the
-# linker takes only when needed. Every binary prints "<name>: N passed, N
-# failed"; the run adds them up into one "unit: ..." line and fails if any
-# check failed or any binary crashed or leaked.
+# UBSan into build/unit/ (the sources and flags of build.mk); it #includes
+# the module it tests (to reach its statics) and links the rest from the
+# build's two archives, whose members the linker takes only when needed.
+# Every binary prints "<name>: N passed, N failed"; the run adds them up
+# into one "unit: ..." line and fails if any check failed or any binary
+# crashed or leaked.
 
-CC ?= cc
-PKGS := sqlite3 hiredis libcrypto
-U := build/unit
+override SANITIZER := address,undefined
+override BUILD := build/unit
+include build.mk
+.DEFAULT_GOAL := run
 
-SAN := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
-WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
-        -Wcast-qual -Wsign-compare -Wno-unused-parameter
-ifneq ($(CI),)
-WARN += -Werror
-endif
-CFLAGS_U := $(WARN) $(SAN) -D_GNU_SOURCE -Ibuild/gen -Ifcgi -Ihandlers \
-            $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-LDLIBS_U := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -lhiredis -lcrypto) -lm
-
-# Everything but the mains, the epoll stream loop and the Redis subscriber.
-MODS := alloc buf log config utf8 db crypto auth http store bell bus metrics router handler runtime \
-        fcgi_rec sse stream_req loop rasync relaysig mirror
-HMODS := payos access events topup health live_rooms live_shop live_chat crm crm_webhooks websig chat
-OBJS := $(addprefix $(U)/obj/,$(addsuffix .o,$(MODS) $(HMODS) sql_gen))
-LIB := $(U)/libpulse.a
+U := $(BUILD)
 TESTS := $(patsubst tests/unit/%.c,$(U)/%,$(sort $(wildcard tests/unit/test_*.c)))
 
 .PHONY: run
@@ -48,28 +35,14 @@ run: $(TESTS) $(U)/lsan_probe
 	echo "unit: $$pass passed, $$fail failed"; \
 	[ $$fail -eq 0 ]
 
-$(U)/obj/%.o: fcgi/%.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_U) -MMD -MP -c -o $@ $<
-$(U)/obj/%.o: handlers/%.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_U) -MMD -MP -c -o $@ $<
-$(U)/obj/sql_gen.o: build/gen/sql_gen.c
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_U) -c -o $@ $<
-
-$(LIB): $(OBJS)
-	@rm -f $@
-	ar rcs $@ $^
-
-$(U)/test_%: tests/unit/test_%.c tests/unit/check.h tests/unit/unit_db.h $(LIB)
-	$(CC) $(CFLAGS_U) -MMD -MP -o $@ $< $(LIB) $(LDLIBS_U)
+$(U)/test_%: tests/unit/test_%.c tests/unit/check.h tests/unit/unit_db.h $(PULSE_LIBS_A)
+	$(CC) $(PULSE_CFLAGS) $(PULSE_LDFLAGS) -MMD -MP -o $@ $< $(PULSE_LIBS_A) $(PULSE_LIBS)
 
 # A clean program: if it fails under detect_leaks=1, LeakSanitizer itself
 # cannot run (as under ptrace), not the tests.
 $(U)/lsan_probe:
 	@mkdir -p $(dir $@)
 	printf '#include <stdlib.h>\nint main(void) { free(malloc(1)); return 0; }\n' | \
-	    $(CC) $(SAN) -x c -o $@ -
+	    $(CC) $(SAN_FLAGS) -x c -o $@ -
 
--include $(wildcard $(U)/obj/*.d $(U)/*.d)
+-include $(wildcard $(U)/*.d)

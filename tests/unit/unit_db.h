@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "db.h"
+#include "store/db.h"
 
 /* The opened database, or NULL after recording a failed check. */
 static inline struct db *unit_db_open(void)

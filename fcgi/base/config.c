@@ -1,0 +1,156 @@
+/* config.c - table-driven configuration from environment variables. */
+#include "base/config.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+
+enum cfg_type { CFG_STR, CFG_LONG, CFG_CHOICE };
+
+struct cfg_row {
+    const char *env;
+    enum cfg_type type;
+    size_t offset;
+    const char *def;   /* default as text; NULL = unset */
+    long min, max;     /* bounds for CFG_LONG */
+    const char *const *choices; /* CFG_CHOICE: the value stored is the index */
+};
+
+#define STR(env, field, def) { env, CFG_STR, offsetof(struct config, field), def, 0, 0, NULL }
+#define NUM(env, field, def, lo, hi) { env, CFG_LONG, offsetof(struct config, field), def, lo, hi, NULL }
+#define CHOICE(env, field, def, list) { env, CFG_CHOICE, offsetof(struct config, field), def, 0, 0, list }
+
+/* Index order matches enum pulse_role. */
+static const char *const roles[] = {"primary", "edge", NULL};
+
+static const struct cfg_row cfg_table[] = {
+    STR("PULSE_DATA", data_dir, "data"),
+    STR("PULSE_DB", db_path, NULL),
+    STR("PULSE_BELL_DIR", bell_dir, NULL),
+    STR("REDIS_URL", redis_url, NULL),
+    STR("REDIS_HOST", redis_host, NULL),
+    NUM("REDIS_PORT", redis_port, "6379", 1, 65535),
+    STR("REDIS_PASSWORD", redis_password, NULL),
+    NUM("REDIS_DB", redis_db, "0", 0, 1000000),
+    STR("PULSE_REDIS_PREFIX", redis_prefix, "pulse:"),
+    STR("PULSE_JWT_SECRET", jwt_secret, NULL),
+    STR("PULSE_RELAY_SECRET", relay_secret, NULL),
+    STR("PAYOS_CHECKSUM_KEY", payos_checksum_key, NULL),
+    STR("PULSE_WEBHOOK_SECRET", webhook_secret, NULL),
+    STR("FB_VERIFY_TOKEN", fb_verify_token, NULL),
+    STR("FB_APP_SECRET", fb_app_secret, NULL),
+    STR("ZALO_OA_SECRET", zalo_oa_secret, NULL),
+    STR("TIKTOK_APP_SECRET", tiktok_app_secret, NULL),
+    STR("PULSE_CORS_ORIGINS", cors_origins, NULL),
+    NUM("PULSE_HEARTBEAT_S", heartbeat_s, "15", 1, 3600),
+    NUM("PULSE_RETRY_MS", retry_ms, "2000", 100, 600000),
+    NUM("PULSE_MAX_CONNECTIONS", max_connections, "19900", 1, 1000000),
+    NUM("PULSE_WEB_MAX_STREAMS", web_max_streams, "1000000", 1, 1000000),
+    NUM("PULSE_MAX_PER_TOPIC", max_per_topic, "20000", 1, 1000000),
+    NUM("PULSE_RETENTION", retention, "100000", 1, 1000000000),
+    NUM("PULSE_RETENTION_S", retention_s, "604800", 1, 315360000),
+    NUM("PULSE_MAX_BODY", max_body, "65536", 256, 16777216),
+    NUM("PULSE_TAIL_POLL_MS", tail_poll_ms, "1000", 10, 60000),
+    NUM("PULSE_STREAM_QUEUE", stream_queue, "1024", 128, 1000000),
+    NUM("PULSE_PRESENCE_TTL_S", presence_ttl_s, "60", 5, 86400),
+    NUM("PULSE_CHAT_RATE", chat_rate, "5", 1, 1000),
+    NUM("PULSE_JOIN_RATE", join_rate, "2", 1, 1000),
+    NUM("PULSE_JOIN_ADDR_RATE", join_addr_rate, "20", 1, 100000),
+    NUM("PULSE_GUESTS_PER_ADDR", guests_per_addr, "50", 1, 100000),
+    NUM("PULSE_EXIT_WITH_PARENT", exit_with_parent, "0", 0, 1),
+    NUM("PULSE_PREFORK", workers, "0", 0, 256),
+    CHOICE("PULSE_ROLE", role, "primary", roles),
+    NUM("PULSE_REDIS_HISTORY", redis_history, "10000", 0, 100000000),
+    NUM("PULSE_MAX_PRODUCTS", max_products, "100", 1, 10000),
+    NUM("PULSE_MAX_EVENT_BYTES", max_event_bytes, "524288", 1024, 16777216),
+};
+
+static struct config cfg_storage;
+const struct config *pulse_cfg;
+
+static int cfg_set(const struct cfg_row *row, const char *text, buf_t *errb)
+{
+    char *end;
+    long v;
+
+    if (row->type == CFG_STR) {
+        *(const char **)((char *)&cfg_storage + row->offset) = text;
+        return 0;
+    }
+    if (row->type == CFG_CHOICE) {
+        for (v = 0; row->choices[v] != NULL; v++) {
+            if (strcmp(row->choices[v], text) == 0) {
+                *(long *)((char *)&cfg_storage + row->offset) = v;
+                return 0;
+            }
+        }
+        buf_printf(errb, "%s=%s: expected one of", row->env, text);
+        for (v = 0; row->choices[v] != NULL; v++)
+            buf_printf(errb, " %s", row->choices[v]);
+        return -1;
+    }
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (errno || end == text || *end != '\0' || v < row->min || v > row->max) {
+        buf_printf(errb, "%s=%s: expected an integer from %ld to %ld", row->env, text, row->min,
+                   row->max);
+        return -1;
+    }
+    *(long *)((char *)&cfg_storage + row->offset) = v;
+    return 0;
+}
+
+/* Derived defaults: the database lives in the data dir, the doorbell
+ * sockets beside the database so that every instance sharing one database
+ * rings the same bells. The strings are kept for the process's life.
+ * The stream cap never exceeds what the web server in front can hold with
+ * room to spare (PULSE_WEB_MAX_STREAMS, set by the shipped configs): past
+ * that the web server would stop accepting, and every request would hang
+ * instead of the surplus streams getting a 503. */
+static void cfg_derive(void)
+{
+    buf_t b = {0};
+
+    if (cfg_storage.max_connections > cfg_storage.web_max_streams)
+        cfg_storage.max_connections = cfg_storage.web_max_streams;
+
+    if (cfg_storage.db_path == NULL) {
+        buf_printf(&b, "%s/pulse.db", cfg_storage.data_dir);
+        cfg_storage.db_path = buf_steal(&b);
+    }
+    if (cfg_storage.bell_dir == NULL) {
+        buf_printf(&b, "%s-bell", cfg_storage.db_path);
+        cfg_storage.bell_dir = buf_steal(&b);
+    }
+}
+
+int config_load(char **err)
+{
+    buf_t errb = {0};
+    size_t i;
+
+    memset(&cfg_storage, 0, sizeof cfg_storage);
+    for (i = 0; i < sizeof cfg_table / sizeof cfg_table[0]; i++) {
+        const struct cfg_row *row = &cfg_table[i];
+        const char *v = getenv(row->env);
+
+        if (v == NULL || *v == '\0')
+            v = row->def;
+        if (v != NULL && cfg_set(row, v, &errb) != 0) {
+            *err = buf_steal(&errb);
+            return -1;
+        }
+    }
+    cfg_derive();
+    pulse_cfg = &cfg_storage;
+    return 0;
+}
+
+int config_redis_enabled(const struct config *c)
+{
+    return c->redis_url != NULL || c->redis_host != NULL;
+}

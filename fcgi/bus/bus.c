@@ -1,0 +1,297 @@
+/* bus.c - Redis and local publishers (see bus.h). */
+#include "bus/bus.h"
+
+#include <hiredis/hiredis.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "bus/bell.h"
+
+#define BUS_CONNECT_TIMEOUT_MS 300
+#define BUS_COMMAND_TIMEOUT_MS 500
+#define BUS_BACKOFF_MIN_MS 250
+/* Short: while a publisher waits to retry a Redis that is back, its events
+ * wake only the local stream responders; other hosts find them by their
+ * tail poll. A refused connect once a second costs next to nothing. */
+#define BUS_BACKOFF_MAX_MS 1000
+
+struct bus {
+    const struct bus_ops *ops;
+    const struct config *cfg;
+    struct redis_target target;
+    redisContext *rc;           /* NULL while disconnected */
+    struct bell_ringer *bells;  /* the local doorbells, used by both modes */
+    long long retry_at_ms;      /* no connect attempt before this */
+    long backoff_ms;
+    /* The newest event only the local bells heard of (Redis was down):
+     * other hosts learn of it at the next PUBLISH, or from bus_catch_up. */
+    struct event owed;          /* owned copy; id 0 when nothing is owed */
+};
+
+static long long now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* One ring for the lot: it only says "read the log up to here". */
+static int ring_local(struct bus *b, const struct event *evs, size_t n)
+{
+    int64_t top = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++)
+        if (evs[i].id > top)
+            top = evs[i].id;
+    return n == 0 || bell_ring(b->bells, top) >= 0 ? 0 : -1;
+}
+
+/* ---- local ---- */
+
+static int local_publish(struct bus *b, const struct event *evs, size_t n)
+{
+    return ring_local(b, evs, n);
+}
+
+static const char *local_health(struct bus *b)
+{
+    (void)b;
+    return "disabled";
+}
+
+static void local_close(struct bus *b)
+{
+    (void)b;
+}
+
+static const struct bus_ops bus_local_ops = {
+    .mode = "local",
+    .publish = local_publish,
+    .health = local_health,
+    .close = local_close,
+};
+
+/* ---- redis ---- */
+
+static void redis_drop(struct bus *b, const char *why)
+{
+    if (b->rc != NULL) {
+        log_warn("redis: %s; falling back to local delivery", why);
+        redisFree(b->rc);
+        b->rc = NULL;
+    }
+    b->backoff_ms = b->backoff_ms ? b->backoff_ms * 2 : BUS_BACKOFF_MIN_MS;
+    if (b->backoff_ms > BUS_BACKOFF_MAX_MS)
+        b->backoff_ms = BUS_BACKOFF_MAX_MS;
+    b->retry_at_ms = now_ms() + b->backoff_ms;
+}
+
+/* Sends one command and checks for an error reply; 0 or -1. */
+static int redis_ok(redisContext *rc, const char *fmt, ...)
+{
+    va_list ap;
+    redisReply *r;
+    int ok;
+
+    va_start(ap, fmt);
+    r = redisvCommand(rc, fmt, ap);
+    va_end(ap);
+    ok = r != NULL && r->type != REDIS_REPLY_ERROR;
+    freeReplyObject(r);
+    return ok ? 0 : -1;
+}
+
+/* Connects when needed and allowed by the back-off; 0 when connected. */
+static int redis_ensure(struct bus *b)
+{
+    struct timeval ct = {0, BUS_CONNECT_TIMEOUT_MS * 1000};
+    struct timeval wt = {0, BUS_COMMAND_TIMEOUT_MS * 1000};
+
+    if (b->rc != NULL)
+        return 0;
+    if (now_ms() < b->retry_at_ms)
+        return -1;
+    b->rc = redisConnectWithTimeout(b->target.host, b->target.port, ct);
+    if (b->rc == NULL || b->rc->err) {
+        if (b->rc != NULL) {
+            redisFree(b->rc);
+            b->rc = NULL;
+        }
+        redis_drop(b, "connect failed");
+        return -1;
+    }
+    if (redisSetTimeout(b->rc, wt) != REDIS_OK ||
+        (b->target.password && redis_ok(b->rc, "AUTH %s", b->target.password) != 0) ||
+        (b->target.db && redis_ok(b->rc, "SELECT %ld", b->target.db) != 0)) {
+        redis_drop(b, "handshake failed");
+        return -1;
+    }
+    b->backoff_ms = 0;
+    metrics_add(M_REDIS_RECONNECTS, 1);
+    return 0;
+}
+
+static void owed_clear(struct bus *b)
+{
+    free(b->owed.topic);
+    free(b->owed.envelope);
+    memset(&b->owed, 0, sizeof b->owed);
+}
+
+/* Keeps the newest event of evs that has an envelope (one without is
+ * found by the other hosts' tail poll). */
+static void owed_keep(struct bus *b, const struct event *evs, size_t n)
+{
+    while (n > 0 && evs[n - 1].envelope == NULL)
+        n--;
+    if (n == 0)
+        return;
+    owed_clear(b);
+    b->owed.id = evs[n - 1].id;
+    b->owed.topic = xstrdup(evs[n - 1].topic);
+    b->owed.envelope = xstrndup(evs[n - 1].envelope, evs[n - 1].len);
+    b->owed.len = evs[n - 1].len;
+}
+
+/* The PUBLISHes of a batch in one pipeline: one round trip for all. An
+ * event without an envelope (store_envelopes could not read it) is left
+ * out: a PUBLISH only wakes the other hosts, and the next one or their
+ * tail poll does that too. */
+static int redis_publish_once(struct bus *b, const struct event *evs, size_t n)
+{
+    redisReply *r = NULL;
+    size_t i, sent = 0;
+    int ok = 1;
+
+    if (redis_ensure(b) != 0)
+        return -1;
+    for (i = 0; i < n && ok; i++) {
+        if (evs[i].envelope == NULL)
+            continue;
+        ok = redisAppendCommand(b->rc, "PUBLISH %s%s%s %b", b->cfg->redis_prefix, "ev:", evs[i].topic,
+                                evs[i].envelope, evs[i].len) == REDIS_OK;
+        sent++;
+    }
+    for (i = 0; i < sent && ok; i++) {
+        ok = redisGetReply(b->rc, (void **)&r) == REDIS_OK && r != NULL && r->type == REDIS_REPLY_INTEGER;
+        freeReplyObject(r);
+        r = NULL;
+    }
+    if (!ok)
+        redis_drop(b, b->rc->err ? b->rc->errstr : "PUBLISH refused");
+    return ok ? 0 : -1;
+}
+
+/* A connection that sat idle through a Redis restart fails on first use;
+ * one immediate reconnect tells a stale connection from a dead server.
+ * (A retried batch may reach some subscribers twice: a PUBLISH only wakes
+ * a stream responder, which reads the events from the log.) */
+static int redis_publish(struct bus *b, const struct event *evs, size_t n)
+{
+    int was_connected = b->rc != NULL, rc;
+
+    if (n == 0)
+        return 0;
+    rc = redis_publish_once(b, evs, n);
+    if (rc != 0 && was_connected) {
+        b->retry_at_ms = 0;
+        rc = redis_publish_once(b, evs, n);
+    }
+    if (rc == 0) {
+        owed_clear(b); /* this PUBLISH makes other hosts read past the owed one */
+        return 0;
+    }
+    owed_keep(b, evs, n);
+    return ring_local(b, evs, n);
+}
+
+static const char *redis_health(struct bus *b)
+{
+    if (redis_ensure(b) != 0)
+        return "down";
+    if (redis_ok(b->rc, "PING") != 0) {
+        redis_drop(b, "PING failed");
+        return "down";
+    }
+    return "ok";
+}
+
+static void redis_close(struct bus *b)
+{
+    if (b->rc != NULL)
+        redisFree(b->rc);
+    b->rc = NULL;
+    redis_target_free(&b->target);
+}
+
+static const struct bus_ops bus_redis_ops = {
+    .mode = "redis",
+    .publish = redis_publish,
+    .health = redis_health,
+    .close = redis_close,
+};
+
+/* ---- public ---- */
+
+struct bus *bus_open(const struct config *cfg)
+{
+    struct bus *b = xcalloc(1, sizeof *b);
+
+    b->cfg = cfg;
+    b->ops = &bus_local_ops;
+    b->bells = bell_ringer_open(cfg->bell_dir);
+    if (config_redis_enabled(cfg)) {
+        if (redis_target_load(cfg, &b->target) == 0)
+            b->ops = &bus_redis_ops;
+        else
+            log_error("REDIS_URL is malformed; using local delivery only");
+    }
+    return b;
+}
+
+void bus_close(struct bus *b)
+{
+    if (b == NULL)
+        return;
+    b->ops->close(b);
+    bell_ringer_close(b->bells);
+    owed_clear(b);
+    free(b);
+}
+
+void bus_catch_up(struct bus *b)
+{
+    if (b->ops != &bus_redis_ops || b->owed.id == 0 || now_ms() < b->retry_at_ms)
+        return;
+    if (redis_publish_once(b, &b->owed, 1) == 0)
+        owed_clear(b);
+}
+
+int bus_publish(struct bus *b, const struct event *evs, size_t n)
+{
+    return b->ops->publish(b, evs, n);
+}
+
+const char *bus_mode(const struct bus *b)
+{
+    return b->ops->mode;
+}
+
+int bus_wants_envelopes(const struct bus *b)
+{
+    return b->ops == &bus_redis_ops;
+}
+
+const char *bus_health(struct bus *b)
+{
+    return b->ops->health(b);
+}

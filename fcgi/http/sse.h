@@ -1,0 +1,18 @@
+/* sse.h - Server-Sent Events text: an id on every event, one data: line
+ * per payload line, comment pings, a retry: hint with the start position. */
+#ifndef PULSE_SSE_H
+#define PULSE_SSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+
+void sse_event(buf_t *out, int64_t id, const char *type, const char *data, size_t len);
+void sse_comment(buf_t *out, const char *text);
+/* The first block of a stream: the reconnection hint and the position the
+ * stream starts from, with no data (EventSource records the id without
+ * dispatching an event). */
+void sse_open(buf_t *out, long retry_ms, int64_t id);
+
+#endif

@@ -1,0 +1,381 @@
+/* batch.c - the batching request responder's connections (see batch.h). */
+#include "request/batch.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "request/handler.h"
+#include "request/runtime.h"
+#include "wire/fcgi_rec.h"
+#include "wire/loop.h"
+
+#define BATCH_MAX 256              /* requests per transaction */
+#define REQUEST_TIMEOUT_MS 30000   /* a started request must arrive whole, and an
+                                      * answer be taken, by then */
+#define READ_CHUNK 16384
+#define OUT_KEEP 16384             /* answer buffer a kept connection may keep */
+/* Commits are announced (doorbell ring or Redis PUBLISH) at most this
+ * often: under a stream of publishes one ring covers several commits, and
+ * the stream responders wake once for them. When idle the first commit is
+ * announced at once, so this only ever delays delivery under load. */
+#define ANNOUNCE_MS 1
+
+enum bstate {
+    B_READING,   /* waiting for (the rest of) a request */
+    B_READY,     /* request complete, queued for the next flush */
+    B_WRITING,   /* answer partly written */
+    B_DEAD,      /* closed; freed by batch_tick */
+};
+
+struct bconn {
+    struct watch w;              /* first: the loop hands back &w */
+    enum bstate state;
+    struct fcgi_in in;
+    buf_t out;                   /* records not yet written */
+    size_t sent;
+    int close_after;             /* the web server did not ask to keep it */
+    long long deadline;          /* closed if still reading or writing then; 0 when idle */
+    struct bconn *prev, *next;   /* in conns or dead */
+    struct bconn *ready_next;
+};
+
+struct blist {
+    struct bconn *head;
+};
+
+/* One request of a batch: its parsed form and answer. */
+struct breq {
+    struct bconn *c;
+    struct http_req req;
+    struct http_resp resp;
+    const buf_t *params;
+    char **strs;                 /* header values handed out (owned) */
+    size_t nstrs, capstrs;
+    int early;
+};
+
+static struct runtime *rt;
+static void accept_conn(int fd);
+static struct listener listener = {.on_conn = accept_conn};
+static struct blist conns, dead;
+static struct bconn *ready_head, **ready_tail = &ready_head;
+static long long announced_ms;             /* when events were last announced */
+
+static void blist_add(struct blist *l, struct bconn *c)
+{
+    c->prev = NULL;
+    c->next = l->head;
+    if (l->head != NULL)
+        l->head->prev = c;
+    l->head = c;
+}
+
+static void blist_del(struct blist *l, struct bconn *c)
+{
+    if (c->prev != NULL)
+        c->prev->next = c->next;
+    else
+        l->head = c->next;
+    if (c->next != NULL)
+        c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+/* Closes the socket now; the struct waits in dead until batch_tick, so a
+ * pending epoll event of this loop turn never touches freed memory. */
+static void conn_close(struct bconn *c)
+{
+    if (c->state == B_DEAD)
+        return;
+    blist_del(&conns, c);
+    blist_add(&dead, c);
+    c->state = B_DEAD;
+    loop_del(&c->w);
+    close(c->w.fd);
+}
+
+static void conn_free(struct bconn *c)
+{
+    fcgi_in_free(&c->in);
+    buf_free(&c->out);
+    free(c);
+}
+
+/* Writes what the socket takes; once all is out, the connection closes or
+ * waits for its next request. */
+static void conn_write(struct bconn *c)
+{
+    while (c->sent < c->out.len) {
+        ssize_t n = write(c->w.fd, c->out.p + c->sent, c->out.len - c->sent);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN) {
+            /* (not EPOLLRDHUP: a half-closed peer would wake us forever) */
+            c->state = B_WRITING;
+            c->deadline = loop_now_ms() + REQUEST_TIMEOUT_MS;
+            if (loop_mod(&c->w, EPOLLOUT) != 0)
+                conn_close(c);
+            return;
+        }
+        if (n < 0) {
+            conn_close(c);
+            return;
+        }
+        c->sent += (size_t)n;
+    }
+    if (c->close_after) {
+        conn_close(c);
+        return;
+    }
+    if (c->out.cap > OUT_KEEP)
+        buf_free(&c->out); /* a kept connection does not hold a large answer's buffer */
+    else
+        buf_reset(&c->out);
+    c->sent = 0;
+    c->deadline = 0;
+    c->state = B_READING;
+    if (loop_mod(&c->w, EPOLLIN | EPOLLRDHUP) != 0) {
+        /* watched by nothing, a kept connection would hang its web server */
+        log_warn("epoll: %s; closing a FastCGI connection", strerror(errno));
+        conn_close(c);
+    }
+}
+
+static void conn_read(struct bconn *c)
+{
+    unsigned char tmp[READ_CHUNK];
+
+    for (;;) {
+        ssize_t n = read(c->w.fd, tmp, sizeof tmp);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0) {
+            conn_close(c); /* the web server hung up */
+            return;
+        }
+        if (c->deadline == 0)
+            c->deadline = loop_now_ms() + REQUEST_TIMEOUT_MS;
+        if (fcgi_in_feed(&c->in, tmp, (size_t)n) != 0) {
+            /* e.g. a second request before the answer: we do not pipeline */
+            log_warn("FastCGI protocol violation from the web server; closing its connection");
+            conn_close(c);
+            return;
+        }
+        if (c->in.aborted) {
+            conn_close(c);
+            return;
+        }
+        if (c->in.params_done && c->in.stdin_done) {
+            c->state = B_READY;
+            c->ready_next = NULL;
+            *ready_tail = c;
+            ready_tail = &c->ready_next;
+            return;
+        }
+    }
+}
+
+static void conn_on_io(struct watch *w, uint32_t events)
+{
+    struct bconn *c = (struct bconn *)w;
+
+    if (c->state == B_READING && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+        conn_read(c);
+    else if (c->state == B_WRITING && (events & (EPOLLOUT | EPOLLHUP | EPOLLERR)))
+        conn_write(c);
+}
+
+/* The request is usually there already (lighttpd connects per request and
+ * writes at once): read before watching, and a connection answered and
+ * closed in this loop turn never enters the epoll set. */
+static void accept_conn(int fd)
+{
+    struct bconn *c = xcalloc(1, sizeof *c);
+
+    metrics_add(M_BATCH_CONNECTIONS, 1);
+    c->w.fd = fd;
+    c->w.cb = conn_on_io;
+    c->state = B_READING;
+    c->in.stdin_max = (size_t)pulse_cfg->max_body;
+    blist_add(&conns, c);
+    conn_read(c);
+    if (c->state == B_READING && loop_mod(&c->w, EPOLLIN | EPOLLRDHUP) != 0) {
+        log_warn("epoll add: %s", strerror(errno));
+        conn_close(c);
+    }
+}
+
+/* ---- one request ---- */
+
+/* req->header: a copy of the param, owned by the request until it ends. */
+static const char *breq_param(const struct http_req *req, const char *name)
+{
+    struct breq *b = req->header_arg;
+    const char *v;
+    size_t n;
+
+    if (fcgi_param(b->params, name, &v, &n) != 1)
+        return NULL;
+    if (b->nstrs == b->capstrs) {
+        b->capstrs = b->capstrs ? b->capstrs * 2 : 8;
+        b->strs = xrealloc(b->strs, b->capstrs * sizeof *b->strs);
+    }
+    return b->strs[b->nstrs++] = xstrndup(v, n);
+}
+
+/* The body as pulse-api reads it: CONTENT_LENGTH bytes exactly, at most
+ * PULSE_MAX_BODY (413), or 400. */
+static int breq_body(struct breq *b)
+{
+    const char *cl = breq_param(&b->req, "CONTENT_LENGTH");
+    long long len = 0;
+
+    if (cl != NULL && *cl != '\0' && http_parse_i64(cl, &len) != 0)
+        return 400;
+    if (len > pulse_cfg->max_body || b->c->in.stdin_over)
+        return 413;
+    if ((size_t)len != b->c->in.body.len)
+        return 400;
+    b->req.body_len = b->c->in.body.len;
+    b->req.body = b->req.body_len ? buf_steal(&b->c->in.body) : xstrdup("");
+    return 0;
+}
+
+static void breq_open(struct breq *b, struct bconn *c)
+{
+    const char *uri, *qs;
+
+    b->c = c;
+    b->params = &c->in.params;
+    b->req.header = breq_param;
+    b->req.header_arg = b;
+    b->req.method = breq_param(&b->req, "REQUEST_METHOD");
+    if (b->req.method == NULL)
+        b->req.method = "GET";
+    uri = breq_param(&b->req, "REQUEST_URI");
+    qs = breq_param(&b->req, "QUERY_STRING");
+    b->req.path = http_target_path(uri ? uri : "/");
+    b->early = breq_body(b);
+    if (b->early == 0 && http_query_parse(qs ? qs : "", qs ? strlen(qs) : 0, &b->req.query) != 0)
+        b->early = 400;
+}
+
+/* Queues the answer as FastCGI records and readies the connection for its
+ * next request. */
+static void breq_close(struct breq *b)
+{
+    struct bconn *c = b->c;
+    uint16_t id = c->in.request_id;
+    buf_t head = {0};
+    size_t i;
+
+    runtime_resp_head(&b->resp, &head);
+    fcgi_stdout(&c->out, id, head.p, head.len);
+    fcgi_stdout(&c->out, id, b->resp.body.p, b->resp.body.len);
+    fcgi_end(&c->out, id);
+    metrics_count_status(b->resp.status);
+    c->close_after = !c->in.keep_conn;
+    c->deadline = 0;
+    fcgi_in_next(&c->in);
+    buf_free(&head);
+    for (i = 0; i < b->nstrs; i++)
+        free(b->strs[i]);
+    free(b->strs);
+    http_query_free(&b->req.query);
+    free(b->req.path);
+    free(b->req.body);
+    buf_free(&b->resp.headers);
+    buf_free(&b->resp.body);
+}
+
+/* ---- public ---- */
+
+int batch_init(struct runtime *runtime, int listen_fd)
+{
+    rt = runtime;
+    return loop_listen(&listener, listen_fd);
+}
+
+void batch_flush(void)
+{
+    while (ready_head != NULL) {
+        long long now = (long long)time(NULL);
+        size_t want = 0, n = 0, i;
+        struct bconn *c;
+        struct breq *bs;
+        int lost;
+
+        for (c = ready_head; c != NULL && want < BATCH_MAX; c = c->ready_next)
+            want++;
+        bs = xcalloc(want, sizeof *bs);
+
+        runtime_batch_begin(rt);
+        for (; n < want; n++) {
+            struct breq *b = &bs[n];
+            breq_open(b, ready_head);
+            ready_head = ready_head->ready_next;
+            runtime_handle(rt, &b->req, &b->resp, b->early, now);
+        }
+        if (ready_head == NULL)
+            ready_tail = &ready_head;
+        lost = runtime_batch_end(rt) != 0;
+        if (!lost)
+            metrics_add(M_GROUP_COMMITS, 1);
+        for (i = 0; i < n; i++) {
+            if (lost && bs[i].early == 0)
+                runtime_batch_failed(rt, &bs[i].resp);
+            breq_close(&bs[i]);
+            conn_write(bs[i].c);
+        }
+        free(bs);
+    }
+}
+
+int batch_announce(long long now_ms)
+{
+    if (!runtime_batch_pending(rt))
+        return -1;
+    if (now_ms - announced_ms < ANNOUNCE_MS)
+        return (int)(announced_ms + ANNOUNCE_MS - now_ms);
+    runtime_batch_publish(rt);
+    announced_ms = now_ms;
+    return -1;
+}
+
+void batch_tick(long long now_ms)
+{
+    struct bconn *c, *next;
+
+    runtime_tick(rt);
+    loop_listener_tick(&listener, now_ms);
+    for (c = conns.head; c != NULL; c = next) {
+        next = c->next;
+        if ((c->state == B_READING || c->state == B_WRITING) && c->deadline != 0 && now_ms >= c->deadline)
+            conn_close(c);
+    }
+    while ((c = dead.head) != NULL) {
+        blist_del(&dead, c);
+        conn_free(c);
+    }
+}
+
+void batch_shutdown(void)
+{
+    struct bconn *c;
+
+    if (rt == NULL) /* batch_init never ran: nothing to close */
+        return;
+    runtime_batch_publish(rt);
+    while ((c = conns.head) != NULL)
+        conn_close(c);
+    batch_tick(0);
+}

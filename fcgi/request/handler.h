@@ -1,0 +1,129 @@
+/* handler.h - what a request handler sees: the request, a response to
+ * fill, the database (already inside a transaction) and a way to emit events.
+ *
+ * A handler answers with exactly one ctx_json/ctx_text/ctx_error call. The
+ * runtime commits when the status is below 400 and rolls back otherwise, so
+ * a failed request changes nothing; events emitted with ctx_emit are
+ * appended in the same transaction and published only after the commit. */
+#ifndef PULSE_HANDLER_H
+#define PULSE_HANDLER_H
+
+#include <stddef.h>
+
+#include "auth/auth.h"
+#include "base/buf.h"
+#include "http/http.h"
+#include "http/router.h"
+#include "store/store.h"
+
+struct db;
+
+struct http_req {
+    const char *method;
+    char *path;                  /* owned; not percent-decoded */
+    struct http_query query;     /* owned */
+    char *body;                  /* owned; NUL-terminated */
+    size_t body_len;
+    char *captures[ROUTER_MAX_CAPTURES]; /* borrowed from the route match */
+    size_t ncaptures;
+    /* Returns a request header by CGI name ("HTTP_X_PULSE_SIGNATURE"), or
+     * NULL. The string is borrowed for the request's life. */
+    const char *(*header)(const struct http_req *req, const char *cgi_name);
+    void *header_arg;
+};
+
+struct http_resp {
+    int status;                  /* 0 until a handler answers */
+    const char *content_type;    /* static string */
+    buf_t headers;               /* extra "Name: value\r\n" lines */
+    buf_t body;
+};
+
+struct runtime;
+
+struct ctx {
+    struct runtime *rt;          /* opaque: handlers reach it by the health hook alone */
+    struct http_req *req;
+    struct http_resp *resp;
+    struct db *db;
+    long long now;               /* request time, seconds since the epoch */
+    struct auth_claims claims;   /* filled by ctx_auth */
+    struct auth_cache *tokens;   /* the runtime's verified tokens (may be NULL) */
+    int authed;
+    struct event *events;        /* emitted in this transaction (owned) */
+    size_t nevents;
+};
+
+/* Answers with a JSON body (copied). */
+void ctx_json(struct ctx *c, int status, const char *json);
+/* Answers with a JSON body taken over by the response (freed by it). */
+void ctx_json_take(struct ctx *c, int status, char *json);
+void ctx_text(struct ctx *c, int status, const char *content_type, const char *text);
+/* Answers {"error":{"code","message"}} with status. */
+void ctx_error(struct ctx *c, int status, const char *code, const char *message);
+void ctx_header(struct ctx *c, const char *name, const char *value);
+
+/* Verifies the bearer token (Authorization header, or ?access_token= when
+ * allow_query). 0 when authenticated; otherwise answers 401 and returns -1. */
+int ctx_auth(struct ctx *c, int allow_query);
+/* ctx_auth plus a role check (any of the roles in the mask); 403 when the
+ * token is valid but the role is not allowed. */
+int ctx_auth_role(struct ctx *c, unsigned role_mask);
+#define ROLE_BIT(r) (1u << (r))
+
+/* Checks the body is a JSON object in UTF-8; answers 400 (invalid_utf8 or
+ * invalid_json) and returns -1 if not. */
+int ctx_body_object(struct ctx *c);
+/* ctx_body_object for a body whose strings the handler checks one by one
+ * (db_json_object_shape): any well-formed JSON object passes, whatever its
+ * strings hold. A body refused is answered as ctx_body_object answers it.
+ * Every string read from it must pass utf8_valid before it is kept. */
+int ctx_body_object_shape(struct ctx *c);
+
+/* Typed reads of the request's JSON body (which ctx_body_object has
+ * checked; after ctx_body_object_shape a string read may not be UTF-8).
+ * Each answers 400 naming the field and returns -1 when the value is of the
+ * wrong type or out of bounds; a missing optional field leaves the output
+ * untouched and returns 0. Text lengths are in characters. */
+int ctx_body_text(struct ctx *c, const char *field, size_t min, size_t max, int required, char **out);
+int ctx_body_int(struct ctx *c, const char *field, long long min, long long max, int required,
+                 long long *out);
+/* ctx_body_text for an optional URL a page will put in src or href: "" or
+ * an absolute http(s) URL (http_valid_url), else 400 invalid_<field>. */
+int ctx_body_url(struct ctx *c, const char *field, char **out);
+/* 1 when the body has the member with a non-null value, else 0. */
+int ctx_body_has(struct ctx *c, const char *field);
+/* 1 when the member's JSON type is json_type ("text", "integer", "object",
+ * ... as SQLite's json_type names them), 0 when not, -1 with a 503
+ * answered. A field may name a nested member ("sender.id"); its error
+ * codes then read invalid_sender_id. */
+int ctx_body_is(struct ctx *c, const char *field, const char *json_type);
+
+/* Number of UTF-8 characters in s. */
+size_t ctx_utf8_len(const char *s);
+
+/* The i-th captured path id. */
+const char *ctx_arg(const struct ctx *c, size_t i);
+const char *ctx_query(const struct ctx *c, const char *name);
+const char *ctx_req_header(const struct ctx *c, const char *cgi_name);
+
+/* Appends an event to the log in the request's transaction. 0, or -1 with
+ * a 503 answered, or a 413 (event_too_large) when data_json is over
+ * PULSE_MAX_EVENT_BYTES. */
+int ctx_emit(struct ctx *c, const char *topic, const char *type, const char *data_json);
+
+/* Answers 503 (with Retry-After) for a database failure. */
+void ctx_db_error(struct ctx *c);
+
+/* The health hook: what GET /api/health asks of the runtime (which
+ * defines these), so no handler reaches into it.
+ * ctx_commit_now commits the request's transaction at once and opens
+ * another (IMMEDIATE) for the rest of the request: the health write must
+ * be seen to reach the file. 0, or -1 when the commit (or the new begin)
+ * failed. In a group commit (pulse-batch) it does nothing: the batch
+ * commits later. The bus answers "redis"|"local" and "ok"|"down"|"disabled". */
+int ctx_commit_now(struct ctx *c);
+const char *ctx_bus_mode(const struct ctx *c);
+const char *ctx_bus_health(const struct ctx *c);
+
+#endif

@@ -1,0 +1,359 @@
+/* runtime.c - the request pipeline (see runtime.h). */
+#include "request/runtime.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/alloc.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "bus/bus.h"
+#include "store/db.h"
+
+#define PRUNE_EVERY 64      /* events between prune batches */
+#define PRUNE_BATCH 1024    /* rows deleted per batch, to keep the write lock short */
+
+struct runtime {
+    const struct config *cfg;
+    struct db *db;
+    struct bus *bus;
+    struct auth_cache *tokens;
+    /* Group commit (runtime_batch_begin/end): requests share one
+     * transaction, each in a savepoint; their events wait for the commit. */
+    int batching;
+    int batch_broken;           /* the shared transaction is gone */
+    struct event *pending;      /* owned; committed or in the open batch, not yet published */
+    size_t npending, pending_cap;
+    size_t batch_from;          /* the open batch's first pending event */
+    struct store_prune_hint prune;   /* when store_prune may next find work */
+    unsigned prune_gen;              /* db_generation() the hint was read from */
+    struct route_table *tables;      /* owned copy of the tables runtime_open was given */
+    size_t ntables;
+};
+
+struct runtime *runtime_open(const struct config *cfg, const struct route_table *const *tables, size_t ntables,
+                             char **err)
+{
+    struct runtime *rt = xcalloc(1, sizeof *rt);
+    size_t i;
+
+    rt->cfg = cfg;
+    if (db_open(cfg->db_path, &rt->db, err) != 0) {
+        free(rt);
+        return NULL;
+    }
+    /* router_find takes the tables side by side */
+    rt->tables = xcalloc(ntables > 0 ? ntables : 1, sizeof *rt->tables);
+    for (i = 0; i < ntables; i++)
+        rt->tables[i] = *tables[i];
+    rt->ntables = ntables;
+    rt->bus = bus_open(cfg);
+    rt->tokens = auth_cache_open();
+    return rt;
+}
+
+void runtime_close(struct runtime *rt)
+{
+    if (rt == NULL)
+        return;
+    bus_close(rt->bus);
+    auth_cache_close(rt->tokens);
+    db_close(rt->db);
+    free(rt->pending);
+    free(rt->tables);
+    free(rt);
+}
+
+/* The health hook of handler.h: all a handler learns of the runtime. */
+const char *ctx_bus_mode(const struct ctx *c)
+{
+    return bus_mode(c->rt->bus);
+}
+
+const char *ctx_bus_health(const struct ctx *c)
+{
+    return bus_health(c->rt->bus);
+}
+
+/* Adds CORS headers when the request's Origin is allowed. */
+static void cors(struct ctx *c)
+{
+    const char *origin = ctx_req_header(c, "HTTP_ORIGIN");
+
+    if (http_origin_allowed(c->rt->cfg->cors_origins, origin)) {
+        ctx_header(c, "Access-Control-Allow-Origin", origin);
+        ctx_header(c, "Access-Control-Expose-Headers", "Pulse-Event-Id, Retry-After");
+        ctx_header(c, "Vary", "Origin");
+    }
+}
+
+/* An answer says which log position the state in it reflects (API.md,
+ * "State reads carry their log position"): the head of the log read in the
+ * handler's own transaction, which for a write that emitted events is its
+ * own newest one (ids are assigned under the write lock, so nothing newer
+ * is in its view; no query needed). The state answered plus the events
+ * after it is then exactly the current state, whenever the client
+ * subscribes. */
+static void position_header(struct runtime *rt, struct ctx *c)
+{
+    int64_t pruned, last;
+    char id[24];
+
+    if (c->nevents > 0) {
+        last = c->events[c->nevents - 1].id;
+    } else if (store_bounds(rt->db, &pruned, &last) != 0) {
+        ctx_db_error(c);
+        return;
+    }
+    snprintf(id, sizeof id, "%lld", (long long)last);
+    ctx_header(c, "Pulse-Event-Id", id);
+}
+
+static void publish_events(struct runtime *rt, struct event *evs, size_t n)
+{
+    size_t i;
+    int prune = 0;
+    int64_t now;
+
+    metrics_add(M_EVENTS_APPENDED, (int64_t)n);
+    if (bus_wants_envelopes(rt->bus) && store_envelopes(rt->db, evs, n) != 0)
+        log_warn("events %lld..%lld: not every envelope could be read back for Redis",
+                 (long long)evs[0].id, (long long)evs[n - 1].id);
+    if (bus_publish(rt->bus, evs, n) != 0)
+        log_warn("events %lld..%lld: no bus reached; stream responders will find them by polling the log",
+                 (long long)evs[0].id, (long long)evs[n - 1].id);
+    for (i = 0; i < n; i++)
+        if (evs[i].id % PRUNE_EVERY == 0)
+            prune = 1;
+    if (!prune)
+        return;
+    /* Until the log holds more than retention events (so no topic can) and
+     * its oldest event is younger than retention_s there is nothing to
+     * delete: no transaction (and no write lock) for finding that out. */
+    now = (int64_t)time(NULL);
+    if (db_generation(rt->db) != rt->prune_gen) {
+        /* Another file (one put back, see db.h): the hint was the old one's. */
+        rt->prune_gen = db_generation(rt->db);
+        memset(&rt->prune, 0, sizeof rt->prune);
+    }
+    if ((evs[n - 1].id - rt->cfg->retention >= rt->prune.oldest || now >= rt->prune.age_due) &&
+        store_prune(rt->db, rt->cfg->retention, rt->cfg->retention_s, PRUNE_BATCH, now, &rt->prune) < 0)
+        log_warn("pruning the event log failed; will retry");
+}
+
+/* The events of a released unit wait for the batch's commit: the runtime
+ * takes them over from the request. */
+static void keep_pending(struct runtime *rt, struct ctx *c)
+{
+    if (c->nevents == 0)
+        return;
+    if (rt->npending + c->nevents > rt->pending_cap) {
+        rt->pending_cap = (rt->npending + c->nevents) * 2;
+        rt->pending = xrealloc(rt->pending, rt->pending_cap * sizeof *rt->pending);
+    }
+    memcpy(rt->pending + rt->npending, c->events, c->nevents * sizeof *c->events);
+    rt->npending += c->nevents;
+    c->nevents = 0;
+}
+
+static int tx_open(struct runtime *rt, int write)
+{
+    if (!rt->batching)
+        return db_begin(rt->db, write);
+    /* Outside a transaction a savepoint would start (and its release
+     * commit) one of its own: the batch is lost, not continued. */
+    if (!rt->batch_broken && !db_in_transaction(rt->db))
+        rt->batch_broken = 1;
+    return rt->batch_broken ? -1 : db_savepoint(rt->db);
+}
+
+static void tx_abandon(struct runtime *rt)
+{
+    if (!rt->batching) {
+        db_rollback(rt->db);
+        return;
+    }
+    if (db_rollback_to(rt->db) != 0)
+        rt->batch_broken = 1; /* never commit what may hold a failed unit */
+}
+
+static int tx_close(struct runtime *rt, struct ctx *c)
+{
+    if (!rt->batching) {
+        if (db_commit(rt->db) != 0)
+            return -1;
+        publish_events(rt, c->events, c->nevents);
+        return 0;
+    }
+    if (db_release(rt->db) != 0) {
+        tx_abandon(rt);
+        return -1;
+    }
+    keep_pending(rt, c);
+    return 0;
+}
+
+static void run_handler(struct runtime *rt, struct ctx *c, const struct route *r)
+{
+    if (tx_open(rt, (r->flags & ROUTE_WRITE) != 0) != 0) {
+        ctx_db_error(c);
+        return;
+    }
+    r->handler(c);
+    if (c->resp->status == 0) {
+        log_error("%s %s: handler gave no answer", c->req->method, c->req->path);
+        ctx_error(c, 500, "internal", "internal error");
+    }
+    if (c->resp->status < 400)
+        position_header(rt, c);
+    if (c->resp->status >= 400) {
+        tx_abandon(rt);
+    } else if (tx_close(rt, c) != 0) {
+        buf_reset(&c->resp->headers);
+        ctx_db_error(c);
+    }
+}
+
+static void route(struct runtime *rt, struct ctx *c)
+{
+    struct route_match m;
+    enum router_result res;
+
+    res = router_find(rt->tables, rt->ntables, c->req->method, c->req->path, &m);
+    if (res == ROUTER_OK && rt->cfg->role == ROLE_EDGE && !(m.route->flags & ROUTE_EDGE)) {
+        /* An edge holds a copy of the log and nothing else: answering from
+         * its empty tables would be wrong, writing to them worse. */
+        ctx_error(c, 421, "wrong_host", "this is an edge instance (PULSE_ROLE=edge); send this request to the primary");
+    } else if (res == ROUTER_OK) {
+        memcpy(c->req->captures, m.captures, sizeof m.captures);
+        c->req->ncaptures = m.ncaptures;
+        run_handler(rt, c, m.route);
+    } else if (res == ROUTER_BAD_ID) {
+        ctx_error(c, 400, "invalid_id", "ids must match ^[A-Za-z0-9_.:-]{1,128}$");
+    } else if (res == ROUTER_BAD_METHOD && strcmp(c->req->method, "OPTIONS") == 0) {
+        ctx_header(c, "Allow", buf_str(&m.allow));
+        ctx_header(c, "Access-Control-Allow-Methods", buf_str(&m.allow));
+        ctx_header(c, "Access-Control-Allow-Headers", "Authorization, Content-Type, Last-Event-ID");
+        ctx_header(c, "Access-Control-Max-Age", "600");
+        ctx_text(c, 204, NULL, "");
+    } else if (res == ROUTER_BAD_METHOD) {
+        ctx_header(c, "Allow", buf_str(&m.allow));
+        ctx_error(c, 405, "method_not_allowed", "method not allowed for this path");
+    } else {
+        ctx_error(c, 404, "not_found", "no such endpoint");
+    }
+    router_match_free(&m);
+    memset(c->req->captures, 0, sizeof c->req->captures);
+    c->req->ncaptures = 0;
+}
+
+void runtime_handle(struct runtime *rt, struct http_req *req, struct http_resp *resp, int early_status,
+                    long long now)
+{
+    struct ctx c;
+    size_t i;
+
+    memset(&c, 0, sizeof c);
+    c.rt = rt;
+    c.req = req;
+    c.resp = resp;
+    c.db = rt->db;
+    c.tokens = rt->tokens;
+    c.now = now;
+    cors(&c);
+    if (early_status == 413) {
+        ctx_error(&c, 413, "body_too_large", "the request body is over PULSE_MAX_BODY");
+        ctx_header(&c, "Connection", "close");
+    } else if (early_status != 0) {
+        ctx_error(&c, 400, "bad_request",
+                  "malformed query string (bad %-escape, NUL, not UTF-8) or body length");
+    } else {
+        route(rt, &c);
+    }
+    for (i = 0; i < c.nevents; i++)
+        store_event_free(&c.events[i]);
+    free(c.events);
+    auth_claims_free(&c.claims);
+}
+
+void runtime_batch_begin(struct runtime *rt)
+{
+    rt->batching = 1;
+    rt->batch_from = rt->npending;
+    rt->batch_broken = db_begin(rt->db, 1) != 0;
+}
+
+/* Frees the pending events from index from on. */
+static void drop_pending(struct runtime *rt, size_t from)
+{
+    size_t i;
+
+    for (i = from; i < rt->npending; i++)
+        store_event_free(&rt->pending[i]);
+    rt->npending = from;
+}
+
+int runtime_batch_end(struct runtime *rt)
+{
+    int rc = 0;
+
+    if (rt->batch_broken || db_commit(rt->db) != 0) {
+        db_rollback(rt->db);
+        drop_pending(rt, rt->batch_from); /* earlier batches' events stand */
+        rc = -1;
+    }
+    rt->batching = 0;
+    rt->batch_broken = 0;
+    return rc;
+}
+
+int ctx_commit_now(struct ctx *c)
+{
+    struct runtime *rt = c->rt;
+
+    if (rt->batching)
+        return 0;
+    return db_commit(rt->db) == 0 && db_begin(rt->db, 1) == 0 ? 0 : -1;
+}
+
+void runtime_tick(struct runtime *rt)
+{
+    bus_catch_up(rt->bus);
+}
+
+int runtime_batch_pending(const struct runtime *rt)
+{
+    return rt->npending > 0;
+}
+
+void runtime_batch_publish(struct runtime *rt)
+{
+    publish_events(rt, rt->pending, rt->npending);
+    drop_pending(rt, 0);
+}
+
+void runtime_batch_failed(struct runtime *rt, struct http_resp *resp)
+{
+    struct ctx c;
+
+    memset(&c, 0, sizeof c);
+    c.rt = rt;
+    c.db = rt->db; /* the error body is built by SQLite's json_object() */
+    c.resp = resp;
+    buf_reset(&resp->headers);
+    buf_reset(&resp->body);
+    ctx_db_error(&c);
+}
+
+void runtime_resp_head(const struct http_resp *resp, buf_t *out)
+{
+    buf_printf(out, "Status: %d %s\r\n", resp->status, http_status_text(resp->status));
+    if (resp->content_type != NULL)
+        buf_printf(out, "Content-Type: %s\r\n", resp->content_type);
+    buf_puts(out, "Cache-Control: no-store\r\n");
+    buf_append(out, resp->headers.p, resp->headers.len);
+    buf_puts(out, "\r\n");
+}

@@ -1,0 +1,442 @@
+/* mirror.c - an edge's copy of the primary's log (see mirror.h). */
+#include "stream/mirror.h"
+
+#include <errno.h>
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "bus/rasync.h"
+#include "bus/relaysig.h"
+#include "http/http.h"
+#include "store/db.h"
+#include "store/store.h"
+#include "wire/loop.h"
+
+#define MIRROR_BATCH 512
+#define BLOCK_MS 5000
+#define STALL_MS (BLOCK_MS + 10000)   /* no reply at all: a half-open connection */
+#define PRUNE_BATCH 1024
+/* Reads past entries refused (not stored) wait this long at most for more,
+ * then read again from what is stored: the relay may have removed them and
+ * set the stream back, and the primary's events are then below them. */
+#define PARKED_MS 1000
+
+static struct rasync ra;
+static const struct config *cfg;
+static struct db *db;
+static char *key;                     /* <prefix>log */
+static struct relaysig *sig;          /* what the primary signed is stored, nothing else */
+static void (*news)(int64_t id, int caught_up);
+static int reading;                   /* an XREAD is in flight */
+static long long read_sent_at;
+static int64_t last;                  /* highest id stored here */
+static struct mirror_pos cursor;      /* reads go on after this entry: last, or a refused one above it */
+/* Refused entries above the last id stored, logged and counted: a read
+ * past them comes back to them while they stay in Redis, and counts only
+ * new ones. Sorted; at most REFUSED_KEPT (beyond that, under a flood, the
+ * lowest is forgotten and may be counted again). */
+#define REFUSED_KEPT 1024
+static struct mirror_pos refused_seen[REFUSED_KEPT];
+static int refused_n;
+static unsigned db_gen;               /* db_generation() last belongs to */
+
+static void on_entries(redisAsyncContext *c, void *r, void *priv);
+
+static int pos_cmp(struct mirror_pos a, struct mirror_pos b)
+{
+    if (a.ms != b.ms)
+        return a.ms < b.ms ? -1 : 1;
+    return a.seq < b.seq ? -1 : a.seq > b.seq;
+}
+
+static struct mirror_pos pos_of_id(int64_t id)
+{
+    struct mirror_pos p = {(uint64_t)(id > 0 ? id : 0), 0};
+
+    return p;
+}
+
+/* 1 the first time at is refused, 0 when it was before. */
+static int refused_first_time(struct mirror_pos at)
+{
+    int lo = 0, hi = refused_n;
+
+    while (lo < hi) {
+        int mid = (lo + hi) / 2;
+        int c = pos_cmp(refused_seen[mid], at);
+
+        if (c == 0)
+            return 0;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (refused_n == REFUSED_KEPT) {
+        if (lo == 0)
+            return 1; /* below everything kept: not kept either */
+        memmove(refused_seen, refused_seen + 1, (size_t)(lo - 1) * sizeof refused_seen[0]);
+        lo--;
+    } else {
+        memmove(refused_seen + lo + 1, refused_seen + lo, (size_t)(refused_n - lo) * sizeof refused_seen[0]);
+        refused_n++;
+    }
+    refused_seen[lo] = at;
+    return 1;
+}
+
+/* Entries at or below the last id stored are never read again. */
+static void refused_forget_upto(struct mirror_pos upto)
+{
+    int k = 0;
+
+    while (k < refused_n && pos_cmp(refused_seen[k], upto) <= 0)
+        k++;
+    memmove(refused_seen, refused_seen + k, (size_t)(refused_n - k) * sizeof refused_seen[0]);
+    refused_n -= k;
+}
+
+/* "<ms>-<seq>", as Redis writes an entry id. 0 or -1. */
+static int parse_pos(const char *s, struct mirror_pos *p)
+{
+    unsigned long long ms, seq;
+    char *end;
+
+    if (*s < '0' || *s > '9')
+        return -1;
+    errno = 0;
+    ms = strtoull(s, &end, 10);
+    if (errno != 0 || *end != '-' || end[1] < '0' || end[1] > '9')
+        return -1;
+    seq = strtoull(end + 1, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -1;
+    p->ms = ms;
+    p->seq = seq;
+    return 0;
+}
+
+/* The first read after a (re)connect does not block, so that an edge with
+ * nothing to catch up on starts serving at once; later reads wait in Redis
+ * for the next entry, for a short while only past refused entries. */
+static void read_next(int block)
+{
+    char from[48], count[16], wait[16];
+    const char *argv[8] = {"XREAD", "COUNT", count, "BLOCK", wait, "STREAMS", key, from};
+    const char *nb[6] = {"XREAD", "COUNT", count, "STREAMS", key, from};
+    size_t lens[8];
+    int i, argc = block ? 8 : 6;
+
+    snprintf(from, sizeof from, "%llu-%llu", (unsigned long long)cursor.ms, (unsigned long long)cursor.seq);
+    snprintf(count, sizeof count, "%d", MIRROR_BATCH);
+    snprintf(wait, sizeof wait, "%d", pos_cmp(cursor, pos_of_id(last)) > 0 ? PARKED_MS : BLOCK_MS);
+    if (!block)
+        memcpy(argv, nb, sizeof nb);
+    for (i = 0; i < argc; i++)
+        lens[i] = strlen(argv[i]);
+    if (rasync_command_argv(&ra, on_entries, NULL, argc, argv, lens) == 0) {
+        reading = 1;
+        read_sent_at = loop_now_ms();
+    }
+}
+
+/* The fields of a signed entry into row (borrowing the reply's strings)
+ * and the id relayed before it. 0, or -1 if malformed (the primary signed
+ * it, so a fault of the primary's: a gap, not a forgery). Topic and type
+ * go into every stream's "event:" line as they are: they must be names the
+ * primary itself accepts. */
+static int parse_entry(const struct relaysig_fields *fs, struct store_row *row, int64_t *prev)
+{
+    const char *p = fs->v[RS_PREV], *f = fs->v[RS_GAP];
+    char *end;
+
+    row->id = strtoll(fs->v[RS_ID], NULL, 10);
+    row->topic = fs->v[RS_TOPIC];
+    row->type = fs->v[RS_TYPE];
+    row->ts = fs->v[RS_TS];
+    row->data = fs->v[RS_DATA];
+    if (row->id <= 0 || p == NULL || !row->topic || !row->type || !row->ts || !row->data)
+        return -1;
+    if (!http_valid_id(row->topic) || !http_valid_type(row->type))
+        return -1;
+    *prev = strtoll(p, NULL, 10);
+    /* f (optional): the primary pruned events of this topic up to it */
+    row->pruned_upto = 0;
+    if (f != NULL) {
+        row->pruned_upto = strtoll(f, &end, 10);
+        if (end == f || *end != '\0' || row->pruned_upto < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* Refusals not logged yet: one line a second at most says how many and
+ * which (a primary with another secret has every entry refused). */
+static struct {
+    long long unsigned_n, other_n;   /* without an h; with one that does not match */
+    char first[48], last[48];        /* their entry ids */
+    time_t logged_at;
+} pending;
+
+static void refusals_log(int now_too)
+{
+    time_t now;
+
+    if (pending.unsigned_n + pending.other_n == 0)
+        return;
+    now = time(NULL);
+    if (!now_too && now == pending.logged_at)
+        return;
+    log_error("redis mirror: refused %lld entr%s of %s (%s%s%s): %lld not signed, %lld with a signature this "
+              "edge's key (PULSE_RELAY_SECRET, or the key derived from PULSE_JWT_SECRET) does not match: "
+              "written by another client of Redis, or by a primary with another secret. Not stored; mirroring "
+              "goes on",
+              pending.unsigned_n + pending.other_n, pending.unsigned_n + pending.other_n == 1 ? "y" : "ies",
+              key != NULL ? key : "the log stream", pending.first, strcmp(pending.first, pending.last) ? " .. " : "",
+              strcmp(pending.first, pending.last) ? pending.last : "", pending.unsigned_n, pending.other_n);
+    pending.unsigned_n = pending.other_n = 0;
+    pending.logged_at = now;
+}
+
+/* Counts a refused entry (the first time it is seen: a read past it comes
+ * back to it while it stays in Redis) and logs it, with others of the same
+ * second. */
+static void refused_entry(const redisReply *e, const char *mac, size_t maclen, struct mirror_read *rd)
+{
+    const char *id = e->type == REDIS_REPLY_ARRAY && e->elements > 0 && e->element[0]->type == REDIS_REPLY_STRING
+                         ? e->element[0]->str
+                         : "?";
+
+    rd->refused++;
+    metrics_add(M_MIRROR_REFUSED, 1);
+    if (pending.unsigned_n + pending.other_n == 0)
+        snprintf(pending.first, sizeof pending.first, "%.40s", id);
+    snprintf(pending.last, sizeof pending.last, "%.40s", id);
+    if (mac != NULL && maclen == RELAYSIG_HEX)
+        pending.other_n++;
+    else
+        pending.unsigned_n++;
+}
+
+/* Stores one batch in one transaction. Only an entry's own id and its
+ * "prev" decide what is missing, never arithmetic on ids. An entry the
+ * primary did not sign is refused: not stored, no gap, the head does not
+ * move (an entry's id is the primary's only when signed). 0 or -1. */
+static int apply(struct db *d, struct relaysig *s, const redisReply *entries, struct mirror_read *rd)
+{
+    int64_t pruned, have;
+    size_t i;
+    int stored_any = 0, parked;
+
+    if (db_begin(d, 1) != 0)
+        return -1;
+    if (store_bounds(d, &pruned, &have) != 0)
+        goto fail;
+    parked = pos_cmp(rd->from, pos_of_id(have)) > 0;
+    for (i = 0; i < entries->elements; i++) {
+        const redisReply *e = entries->element[i];
+        struct relaysig_fields fs;
+        struct mirror_pos at;
+        struct store_row row;
+        const char *mac;
+        size_t maclen;
+        int64_t prev = 0;
+        int rc;
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 || e->element[0]->type != REDIS_REPLY_STRING ||
+            parse_pos(e->element[0]->str, &at) != 0) {
+            /* not even an entry (Redis sends none such): nobody signed it */
+            refused_entry(e, NULL, 0, rd);
+            continue;
+        }
+        /* read on past it, whatever it is */
+        if (pos_cmp(at, rd->seen) > 0)
+            rd->seen = at;
+        if (pos_cmp(at, pos_of_id(have)) <= 0)
+            continue; /* another stream responder of this edge stored it */
+        if (relaysig_fields_of(e, &fs, &mac, &maclen) != 0 || !relaysig_valid(s, &fs, mac, maclen)) {
+            if (refused_first_time(at))
+                refused_entry(e, mac, maclen, rd);
+            continue;
+        }
+        rc = parse_entry(&fs, &row, &prev);
+        if (rc == 0 && prev > have && parked && !stored_any) {
+            /* This read started past refused entries: what the primary
+             * relayed after have may be below them (the relay removed them
+             * and set the stream back). Read again from have before
+             * calling anything a gap. */
+            rd->reread = 1;
+            break;
+        }
+        if (rc != 0) {
+            /* Whatever this entry was, a client must not resume across it
+             * silently. */
+            log_warn("redis mirror: entry %lld is malformed; recorded as a gap", (long long)row.id);
+            if (store_mark_gap(d, row.id) != 0)
+                goto fail;
+            have = row.id;
+            stored_any = 1;
+            continue;
+        }
+        if (prev > have) {
+            log_warn("redis mirror: events after %lld up to %lld are no longer in Redis; clients resuming "
+                     "from before %lld get a reset", (long long)have, (long long)prev, (long long)prev);
+            if (store_mark_gap(d, prev) != 0)
+                goto fail;
+        }
+        /* The primary pruned this topic up to f. Events of it this copy
+         * never got (pruned before they were relayed) are a gap for that
+         * topic's clients resuming from before f, no one else's; those it
+         * got (it holds a later one, or its floor is there) are none:
+         * store_mark_topic_gap tells which. */
+        if (row.pruned_upto > 0 && store_mark_topic_gap(d, row.topic, row.pruned_upto) != 0)
+            goto fail;
+        rc = store_mirror_event(d, &row);
+        if (rc < 0)
+            goto fail;
+        if (rc == 0) {
+            log_warn("redis mirror: event %lld is malformed; recorded as a gap", (long long)row.id);
+            if (store_mark_gap(d, row.id) != 0)
+                goto fail;
+        }
+        have = row.id;
+        stored_any = 1;
+    }
+    if (db_commit(d) != 0)
+        goto fail;
+    rd->stored = have;
+    refused_forget_upto(pos_of_id(have));
+    refusals_log(0);
+    return 0;
+fail:
+    db_rollback(d);
+    refusals_log(0);
+    return -1;
+}
+
+int mirror_apply(struct db *database, struct relaysig *s, const redisReply *reply, struct mirror_read *rd)
+{
+    const redisReply *entries;
+
+    rd->seen = rd->from;
+    rd->reread = 0;
+    rd->refused = 0;
+    if (reply->type == REDIS_REPLY_NIL)
+        return 0; /* BLOCK timed out: nothing new */
+    /* [[key, [entry, ...]]] */
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 1 || reply->element[0]->type != REDIS_REPLY_ARRAY ||
+        reply->element[0]->elements != 2 || reply->element[0]->element[1]->type != REDIS_REPLY_ARRAY) {
+        log_warn("redis mirror: unexpected XREAD reply (type %d)", reply->type);
+        return -1;
+    }
+    entries = reply->element[0]->element[1];
+    if (apply(database, s, entries, rd) != 0)
+        return -1;
+    return (int)entries->elements;
+}
+
+static void on_entries(redisAsyncContext *c, void *r, void *priv)
+{
+    redisReply *reply = r;
+    struct mirror_read rd = {.from = cursor, .stored = last};
+    int n, again;
+
+    (void)c;
+    (void)priv;
+    if (reply == NULL)
+        return; /* connection lost */
+    reading = 0;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        log_error("redis mirror: XREAD refused: %s", reply->str);
+        rasync_drop(&ra, "XREAD refused");
+        return;
+    }
+    rasync_healthy(&ra);
+    if ((n = mirror_apply(db, sig, reply, &rd)) < 0) {
+        rasync_drop(&ra, "cannot store mirrored events");
+        return;
+    }
+    last = rd.stored;
+    /* Past refused entries nothing came for a while, or what came says
+     * something may be missing below them: read again at once from what is
+     * stored (the refused ones are not counted again). */
+    again = rd.reread || (reply->type == REDIS_REPLY_NIL && pos_cmp(cursor, pos_of_id(last)) > 0);
+    if (again)
+        cursor = pos_of_id(last);
+    else if (pos_cmp(rd.seen, cursor) > 0)
+        cursor = rd.seen;
+    if (pos_cmp(cursor, pos_of_id(last)) < 0)
+        cursor = pos_of_id(last);
+    if (n > 0 && store_prune(db, cfg->retention, cfg->retention_s, PRUNE_BATCH, (int64_t)time(NULL), NULL) < 0)
+        log_warn("redis mirror: pruning failed; retrying after the next batch");
+    news(last, !again && n < MIRROR_BATCH);
+    read_next(!again);
+}
+
+static void on_ready(struct rasync *r)
+{
+    int64_t pruned;
+
+    (void)r;
+    reading = 0;
+    if (store_bounds(db, &pruned, &last) != 0) {
+        rasync_drop(&ra, "cannot read the event log");
+        return;
+    }
+    cursor = pos_of_id(last);
+    read_next(0);
+}
+
+int mirror_start(const struct config *config, struct db *database, void (*on_news)(int64_t id, int caught_up))
+{
+    buf_t k = {0};
+
+    cfg = config;
+    db = database;
+    news = on_news;
+    if (!config_redis_enabled(cfg)) {
+        log_error("PULSE_ROLE=edge needs Redis (REDIS_URL or REDIS_HOST): it mirrors the primary's log from it");
+        return -1;
+    }
+    if ((sig = relaysig_open(cfg)) == NULL) {
+        log_error("PULSE_ROLE=edge needs PULSE_RELAY_SECRET or PULSE_JWT_SECRET, the primary's: it stores only "
+                  "the entries the primary signed with it");
+        return -1;
+    }
+    buf_printf(&k, "%slog", cfg->redis_prefix);
+    key = buf_steal(&k);
+    ra.name = "mirror";
+    ra.on_ready = on_ready;
+    return rasync_start(&ra, cfg);
+}
+
+void mirror_tick(long long now_ms)
+{
+    /* Another database file (see db.h): read on from where it ends. */
+    if (db != NULL && db_generation(db) != db_gen) {
+        db_gen = db_generation(db);
+        if (rasync_connected(&ra))
+            rasync_drop(&ra, "the database file was replaced");
+    }
+    refusals_log(0);
+    if (reading && rasync_connected(&ra) && now_ms - read_sent_at > STALL_MS)
+        rasync_drop(&ra, "XREAD got no reply in time");
+    rasync_tick(&ra, now_ms);
+}
+
+void mirror_stop(void)
+{
+    refusals_log(1);
+    rasync_stop(&ra);
+    free(key);
+    key = NULL;
+    relaysig_close(sig);
+    sig = NULL;
+}

@@ -1,0 +1,454 @@
+/* relay.c - the event log, copied to a Redis Stream for edges (see relay.h). */
+#include "stream/relay.h"
+
+#include <hiredis/hiredis.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "bus/rasync.h"
+#include "bus/relaysig.h"
+#include "store/db.h"
+#include "store/store.h"
+
+#define RELAY_BATCH 256
+#define FOREIGN_BATCH 512
+
+enum relay_state {
+    R_DOWN,       /* no connection */
+    R_SYNCING,    /* asked Redis for the stream's top id */
+    R_IDLE,       /* caught up with the log as last read */
+    R_SENDING,    /* a batch of XADDs is in flight */
+    R_SCANNING,   /* looking for the newest entry below the stream's top that this primary signed */
+    R_FIXING,     /* removing entries this primary never wrote from the stream */
+};
+
+static struct rasync ra;
+static const struct config *cfg;
+static struct db *db;
+static struct relaysig *sig;       /* signs every entry: edges store only signed ones */
+static char *key;                  /* <prefix>log */
+static char maxlen[24];
+static enum relay_state state = R_DOWN;
+static int64_t cursor;             /* every event <= cursor is in Redis or on its way */
+static unsigned inflight;          /* XADD replies outstanding */
+static int more;                   /* the log grew while a batch was in flight */
+static int refused;                /* an XADD of the batch was below the stream's top */
+static int check_top;              /* an XADD was refused: is the stream's top ours? */
+static int64_t fix_upto;           /* R_FIXING: entries above this id go */
+static int fix_below_last;         /* R_FIXING: fix_upto stays, even below the database's newest event */
+static long long fixed;            /* entries removed by this fix */
+static int plain_setid;            /* XSETID without options (Redis before 7) was tried */
+static char fix_top[48];           /* the newest entry left once they are removed */
+static unsigned db_gen;            /* db_generation() the cursor belongs to */
+
+struct batch {
+    int64_t prev;     /* the id relayed before the next row */
+};
+
+static int64_t entry_id(const redisReply *r)
+{
+    return r != NULL && r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
+}
+
+static void on_top(redisAsyncContext *c, void *r, void *priv);
+
+/* Asks Redis where its copy ends (on_top decides what follows). */
+static void sync_top(void)
+{
+    state = R_SYNCING;
+    rasync_command(&ra, on_top, NULL, "XREVRANGE %s + - COUNT 1", key);
+}
+
+/* ---- foreign entries ----
+ * Every entry this relay writes is "<event id>-0" for an event in the
+ * database, signed (relaysig.h). An entry above the database's newest event
+ * was written by someone else (anyone who can write Redis): Redis then
+ * refuses every XADD below it, and edges would get nothing more. So is an
+ * unsigned one that got to an id first (an XADD of ours refused, the top not
+ * signed): edges refuse it, and without a fix the event of that id would
+ * never reach them. Such entries are logged, counted
+ * (pulse_relay_foreign_entries_total), deleted (with, in the second case,
+ * any entry above them, relayed again after), and the stream's last id set
+ * back to the newest entry left, so relaying goes on. */
+static void on_foreign(redisAsyncContext *c, void *r, void *priv);
+
+static void fix_next(void)
+{
+    char from[32];
+
+    /* from "<id>-1": "<id>-N" with N > 0 is above "<id>-0" too */
+    snprintf(from, sizeof from, "%lld-1", (long long)fix_upto);
+    rasync_command(&ra, on_foreign, NULL, "XRANGE %s %s + COUNT %d", key, from, FOREIGN_BATCH);
+}
+
+static void on_setid(redisAsyncContext *c, void *r, void *priv)
+{
+    redisReply *reply = r;
+
+    (void)c;
+    (void)priv;
+    if (reply == NULL || state != R_FIXING)
+        return;
+    if (reply->type == REDIS_REPLY_ERROR && !plain_setid) {
+        /* Redis before 7.0 knows no MAXDELETEDID (nor needs it) */
+        plain_setid = 1;
+        rasync_command(&ra, on_setid, NULL, "XSETID %s %s", key, fix_top);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR) {
+        log_error("redis relay: XSETID refused: %s", reply->str);
+        rasync_drop(&ra, "XSETID refused");
+        return;
+    }
+    log_warn("redis relay: removed %lld entries of %s above event %lld that this primary never wrote; "
+             "relaying goes on", fixed, key, (long long)fix_upto);
+    check_top = 1; /* and what is below them now? */
+    sync_top();
+}
+
+/* The foreign entries are gone; the stream's last id (which XADD compares
+ * with, whatever was deleted) goes back to its newest entry left. */
+static void on_fixed_top(redisAsyncContext *c, void *r, void *priv)
+{
+    redisReply *reply = r;
+
+    (void)c;
+    (void)priv;
+    if (reply == NULL || state != R_FIXING)
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        rasync_drop(&ra, "XREVRANGE refused");
+        return;
+    }
+    snprintf(fix_top, sizeof fix_top, "0-0");
+    if (reply->elements > 0 && reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements > 0 &&
+        reply->element[0]->element[0]->type == REDIS_REPLY_STRING && strlen(reply->element[0]->element[0]->str) <
+                                                                         sizeof fix_top)
+        snprintf(fix_top, sizeof fix_top, "%s", reply->element[0]->element[0]->str);
+    plain_setid = 0;
+    rasync_command(&ra, on_setid, NULL, "XSETID %s %s MAXDELETEDID %s", key, fix_top, fix_top);
+}
+
+static void on_foreign(redisAsyncContext *c, void *r, void *priv)
+{
+    redisReply *reply = r;
+    int64_t pruned, last, foreign = 0;
+    const char **argv = NULL;
+    size_t *lens = NULL, i, n = 0;
+
+    (void)c;
+    (void)priv;
+    if (reply == NULL || state != R_FIXING)
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        rasync_drop(&ra, "XRANGE refused");
+        return;
+    }
+    /* Read again: another relay may have written newer events meanwhile,
+     * and those are the primary's. */
+    if (store_bounds(db, &pruned, &last) != 0) {
+        rasync_drop(&ra, "cannot read the event log");
+        return;
+    }
+    if (last > fix_upto && !fix_below_last)
+        fix_upto = last;
+    argv = xcalloc(reply->elements + 2, sizeof *argv);
+    lens = xcalloc(reply->elements + 2, sizeof *lens);
+    argv[n++] = "XDEL";
+    argv[n++] = key;
+    for (i = 0; i < reply->elements; i++) {
+        const redisReply *e = reply->element[i];
+        const char *dash;
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 || e->element[0]->type != REDIS_REPLY_STRING)
+            continue;
+        dash = strchr(e->element[0]->str, '-');
+        if (entry_id(e->element[0]) > fix_upto || (entry_id(e->element[0]) == fix_upto && dash != NULL &&
+                                                     strtoll(dash + 1, NULL, 10) > 0)) {
+            argv[n++] = e->element[0]->str;
+            /* an entry of ours above a foreign one goes too, and is relayed again */
+            if (entry_id(e->element[0]) > last || !relaysig_entry_valid(sig, e))
+                foreign++;
+        }
+    }
+    for (i = 0; i < n; i++)
+        lens[i] = strlen(argv[i]);
+    if (n > 2 && rasync_command_argv(&ra, NULL, NULL, (int)n, argv, lens) == 0) {
+        fixed += foreign;
+        metrics_add(M_RELAY_FOREIGN, foreign);
+    }
+    free(argv);
+    free(lens);
+    if (reply->elements == FOREIGN_BATCH) {
+        fix_next();
+        return;
+    }
+    rasync_command(&ra, on_fixed_top, NULL, "XREVRANGE %s + - COUNT 1", key);
+}
+
+/* Removes the entries above upto (and above the database's newest event,
+ * if that is higher, unless below_last). */
+static void fix_start(int64_t upto, int below_last)
+{
+    state = R_FIXING;
+    fix_upto = upto;
+    fix_below_last = below_last;
+    fixed = 0;
+    fix_next();
+}
+
+/* The newest entries of the stream, newest first: the newest one this
+ * primary signed (at most its newest event) stays, everything above goes.
+ * None in this batch: the batch goes, and the next look goes on below. */
+static void on_scan(redisAsyncContext *c, void *r, void *priv)
+{
+    redisReply *reply = r;
+    int64_t pruned, last, keep = -1, lowest = 0;
+    size_t i;
+
+    (void)c;
+    (void)priv;
+    if (reply == NULL || state != R_SCANNING)
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        rasync_drop(&ra, "XREVRANGE refused");
+        return;
+    }
+    if (store_bounds(db, &pruned, &last) != 0) {
+        rasync_drop(&ra, "cannot read the event log");
+        return;
+    }
+    for (i = 0; i < reply->elements && keep < 0; i++) {
+        const redisReply *e = reply->element[i];
+        int64_t id;
+
+        if (e->type != REDIS_REPLY_ARRAY || e->elements < 1)
+            continue;
+        id = entry_id(e->element[0]);
+        if (id <= last && relaysig_entry_valid(sig, e))
+            keep = id;
+        else
+            lowest = id;
+    }
+    if (keep < 0)
+        keep = lowest > 0 ? lowest - 1 : 0;
+    fix_start(keep, 1);
+}
+
+static void on_added(redisAsyncContext *c, void *r, void *priv)
+{
+    redisReply *reply = r;
+
+    (void)c;
+    (void)priv;
+    if (reply == NULL || state != R_SENDING)
+        return; /* connection lost: on_lost reset everything */
+    /* "equal or smaller than the target stream top item": another relay
+     * (another stream responder of this primary) got there first, or
+     * someone else wrote above the log (on_top tells which). */
+    if (reply->type == REDIS_REPLY_ERROR && strstr(reply->str, "equal or smaller") == NULL) {
+        log_error("redis relay: XADD refused: %s", reply->str);
+        rasync_drop(&ra, "XADD refused");
+        return;
+    }
+    if (reply->type == REDIS_REPLY_ERROR)
+        refused = 1;
+    if (--inflight > 0)
+        return;
+    if (refused) {
+        refused = 0;
+        more = 0;
+        check_top = 1;
+        sync_top();
+        return;
+    }
+    state = R_IDLE;
+    if (more) {
+        more = 0;
+        relay_kick();
+    }
+}
+
+static int send_row(void *arg, const struct store_row *row)
+{
+    struct batch *b = arg;
+    char id[32], prev[24], gap[24], mac[RELAYSIG_HEX + 1];
+    const char *argv[] = {"XADD", key, "MAXLEN", "~", maxlen, id, "h", mac, "p", prev, "t", row->topic,
+                          "y", row->type, "s", row->ts, "d", row->data, "f", gap};
+    size_t lens[sizeof argv / sizeof argv[0]];
+    struct relaysig_fields f;
+    int i, n = (int)(sizeof argv / sizeof argv[0]);
+
+    snprintf(id, sizeof id, "%lld-0", (long long)row->id);
+    snprintf(prev, sizeof prev, "%lld", (long long)b->prev);
+    /* f: this topic's floor, the highest of its ids pruned here, on every
+     * entry of a topic that has one. Whether those events were relayed
+     * before they were pruned, or pruned first (retention is per topic:
+     * this relay fell that far behind on it), only the edge can tell from
+     * what it holds; prev cannot, when events of other topics were relayed
+     * between them and this one. */
+    snprintf(gap, sizeof gap, "%lld", (long long)row->pruned_upto);
+    if (row->pruned_upto <= 0)
+        n -= 2;
+    f.v[RS_ID] = id;
+    f.v[RS_PREV] = prev;
+    f.v[RS_TOPIC] = row->topic;
+    f.v[RS_TYPE] = row->type;
+    f.v[RS_TS] = row->ts;
+    f.v[RS_DATA] = row->data;
+    f.v[RS_GAP] = n == (int)(sizeof argv / sizeof argv[0]) ? gap : NULL;
+    for (i = 0; i < RS_NFIELDS; i++)
+        f.len[i] = f.v[i] != NULL ? strlen(f.v[i]) : 0;
+    if (relaysig_sign(sig, &f, mac) != 0) {
+        log_error("redis relay: cannot sign event %lld", (long long)row->id);
+        return 1; /* the next kick tries again */
+    }
+    for (i = 0; i < n; i++)
+        lens[i] = strlen(argv[i]);
+    if (rasync_command_argv(&ra, on_added, NULL, n, argv, lens) != 0)
+        return 1; /* disconnected: on_lost resets the relay */
+    inflight++;
+    b->prev = row->id;
+    cursor = row->id;
+    return 0;
+}
+
+void relay_kick(void)
+{
+    struct batch b = {0};
+    int64_t pruned, last;
+    int count = 0;
+
+    if (state == R_SENDING)
+        more = 1;
+    if (state != R_IDLE)
+        return;
+    if (db_begin(db, 0) != 0 || store_bounds(db, &pruned, &last) != 0) {
+        db_rollback(db);
+        return; /* busy: the next kick (at worst the tail poll) retries */
+    }
+    /* Events pruned before they were relayed (by age, or an edge's gap
+     * before) are a gap: say so in prev. */
+    b.prev = cursor > pruned ? cursor : pruned;
+    if (last > cursor && store_read_rows_after(db, cursor, RELAY_BATCH, send_row, &b, &count) != 0)
+        count = 0;
+    db_rollback(db);
+    if (inflight > 0) {
+        state = R_SENDING;
+        more = count == RELAY_BATCH;
+    }
+}
+
+/* Where Redis's copy ends is where this relay starts; with no copy at all,
+ * the newest PULSE_REDIS_HISTORY events are enough for any edge. */
+static void on_top(redisAsyncContext *c, void *r, void *priv)
+{
+    redisReply *reply = r;
+    int64_t pruned, last, top = 0, floor;
+
+    (void)c;
+    (void)priv;
+    if (reply == NULL || state != R_SYNCING)
+        return;
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        rasync_drop(&ra, "XREVRANGE refused");
+        return;
+    }
+    if (reply->elements > 0 && reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements > 0)
+        top = entry_id(reply->element[0]->element[0]);
+    if (store_bounds(db, &pruned, &last) != 0) {
+        rasync_drop(&ra, "cannot read the event log");
+        return;
+    }
+    if (top > last) {
+        log_warn("redis relay: %s holds an entry at id %lld, above this database's newest event %lld: entries "
+                 "this primary never wrote (written by another client of Redis, or left by a database put back "
+                 "from a backup); removing them", key, (long long)top, (long long)last);
+        fix_start(last, 0);
+        return;
+    }
+    /* Someone got to an id first. Another relay of this primary signed
+     * what it wrote; anyone else did not. (Not checked at a connect: the
+     * top may be an entry an older version relayed, unsigned, and edges
+     * have it already.) */
+    if (check_top && top > 0 && !relaysig_entry_valid(sig, reply->element[0])) {
+        log_warn("redis relay: the entry at id %lld of %s is not signed by this primary (written by another "
+                 "client of Redis): removing it, and relaying again what it displaced", (long long)top, key);
+        state = R_SCANNING;
+        rasync_command(&ra, on_scan, NULL, "XREVRANGE %s + - COUNT %d", key, FOREIGN_BATCH);
+        return;
+    }
+    check_top = 0;
+    floor = last > cfg->redis_history ? last - cfg->redis_history : 0;
+    cursor = top > floor ? top : floor;
+    rasync_healthy(&ra);
+    state = R_IDLE;
+    relay_kick();
+}
+
+static void on_ready(struct rasync *r)
+{
+    (void)r;
+    inflight = 0;
+    more = 0;
+    refused = 0;
+    check_top = 0;
+    sync_top();
+}
+
+static void on_lost(struct rasync *r)
+{
+    (void)r;
+    state = R_DOWN;
+    inflight = 0;
+}
+
+int relay_start(const struct config *config, struct db *database)
+{
+    buf_t k = {0};
+
+    cfg = config;
+    db = database;
+    if (!config_redis_enabled(cfg) || cfg->redis_history == 0 || cfg->role != ROLE_PRIMARY)
+        return 0;
+    if ((sig = relaysig_open(cfg)) == NULL) {
+        log_warn("redis relay: neither PULSE_RELAY_SECRET nor PULSE_JWT_SECRET is set: the log is not relayed "
+                 "to edges (they store only entries signed with that secret)");
+        return 0;
+    }
+    buf_printf(&k, "%slog", cfg->redis_prefix);
+    key = buf_steal(&k);
+    snprintf(maxlen, sizeof maxlen, "%ld", cfg->redis_history);
+    ra.name = "relay";
+    ra.on_ready = on_ready;
+    ra.on_lost = on_lost;
+    return rasync_start(&ra, cfg);
+}
+
+void relay_tick(long long now_ms)
+{
+    /* Another database file (see db.h): where Redis's copy ends must be
+     * looked up again against it. */
+    if (db != NULL && db_generation(db) != db_gen) {
+        db_gen = db_generation(db);
+        if (state != R_DOWN)
+            rasync_drop(&ra, "the database file was replaced");
+    }
+    rasync_tick(&ra, now_ms);
+}
+
+void relay_stop(void)
+{
+    rasync_stop(&ra);
+    state = R_DOWN;
+    free(key);
+    key = NULL;
+    relaysig_close(sig);
+    sig = NULL;
+}

@@ -1,0 +1,29 @@
+/* stream_req.h - deciding what a stream request gets, from its FastCGI
+ * params: which topics, resumed from which id, or which error. Shared by
+ * the stream responder and its fuzz target; no sockets here. */
+#ifndef PULSE_STREAM_REQ_H
+#define PULSE_STREAM_REQ_H
+
+#include "base/buf.h"
+#include "store/store.h"
+
+struct db;
+
+struct stream_req {
+    int status;                          /* 200, or the error status */
+    const char *code, *message;          /* error text (static) */
+    const char *allow;                   /* Allow header for 405 */
+    char *topics[STORE_MAX_TOPICS];      /* owned */
+    int ntopics;
+    int has_last_id;
+    long long last_id;
+    long long expires;                   /* the bearer token's exp (Unix s), or 0 */
+    char *origin;                        /* owned: CORS origin to allow, or NULL */
+};
+
+/* Fills r from a PARAMS block. Always returns 0 with r->status set; free
+ * r with stream_req_free. now: Unix seconds for token expiry. */
+int stream_req_parse(struct db *db, const buf_t *params, long long now, struct stream_req *r);
+void stream_req_free(struct stream_req *r);
+
+#endif

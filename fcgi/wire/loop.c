@@ -1,0 +1,128 @@
+/* loop.c - epoll wrapper (see loop.h). */
+#include "wire/loop.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+
+#define LOOP_BATCH 256
+#define ACCEPT_PAUSE_MS 250
+
+static int epfd = -1;
+
+int loop_init(void)
+{
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    return epfd < 0 ? -1 : 0;
+}
+
+void loop_close(void)
+{
+    if (epfd >= 0)
+        close(epfd);
+    epfd = -1;
+}
+
+int loop_add(struct watch *w, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = w};
+
+    w->events = events;
+    if (epoll_ctl(epfd, EPOLL_CTL_ADD, w->fd, &ev) != 0)
+        return -1;
+    w->added = 1;
+    return 0;
+}
+
+int loop_mod(struct watch *w, uint32_t events)
+{
+    struct epoll_event ev = {.events = events, .data.ptr = w};
+
+    if (!w->added)
+        return loop_add(w, events);
+    if (w->events == events)
+        return 0;
+    if (epoll_ctl(epfd, EPOLL_CTL_MOD, w->fd, &ev) != 0)
+        return -1;
+    w->events = events;
+    return 0;
+}
+
+void loop_del(struct watch *w)
+{
+    if (w->added)
+        epoll_ctl(epfd, EPOLL_CTL_DEL, w->fd, NULL);
+    w->added = 0;
+}
+
+int loop_run_once(int timeout_ms)
+{
+    struct epoll_event evs[LOOP_BATCH];
+    int n, i;
+
+    n = epoll_wait(epfd, evs, LOOP_BATCH, timeout_ms);
+    if (n < 0)
+        return errno == EINTR ? 0 : -1;
+    for (i = 0; i < n; i++) {
+        struct watch *w = evs[i].data.ptr;
+        w->cb(w, evs[i].events);
+    }
+    return n;
+}
+
+long long loop_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void listener_on_io(struct watch *w, uint32_t events)
+{
+    struct listener *l = (struct listener *)w;
+
+    (void)events;
+    for (;;) {
+        int fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE) {
+                log_warn("accept: %s; pausing accepts%s", strerror(errno), l->hint ? l->hint : "");
+                loop_mod(w, 0);
+                l->paused_until = loop_now_ms() + ACCEPT_PAUSE_MS;
+            } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+                log_warn("accept: %s", strerror(errno));
+            }
+            return;
+        }
+        l->on_conn(fd);
+    }
+}
+
+int loop_listen(struct listener *l, int fd)
+{
+    /* The web server hands the socket over blocking; we accept in a loop
+     * until EAGAIN, so it must not block. */
+    int flags = fcntl(fd, F_GETFL);
+
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
+        return -1;
+    l->w.fd = fd;
+    l->w.cb = listener_on_io;
+    l->paused_until = 0;
+    return loop_add(&l->w, EPOLLIN);
+}
+
+void loop_listener_tick(struct listener *l, long long now_ms)
+{
+    if (l->paused_until && now_ms >= l->paused_until) {
+        l->paused_until = 0;
+        loop_mod(&l->w, EPOLLIN);
+    }
+}

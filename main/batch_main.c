@@ -1,0 +1,73 @@
+/* batch_main.c - pulse-batch, the batching request responder (batch.h):
+ * pulse-api's routes on one epoll loop, for connections the web server
+ * keeps open and requests that commit together.
+ *
+ * Spawned like the stream responder, with the listening FastCGI socket as
+ * fd 0 (spawn-fcgi, or lighttpd's bin-path). One process: its transactions
+ * are serial anyway, and a batch amortises a commit over the requests that
+ * arrived during the previous one. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/config.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "handlers/routes.h"
+#include "request/batch.h"
+#include "request/runtime.h"
+#include "wire/loop.h"
+#include "wire/proc.h"
+
+#define TICK_MS 1000
+
+static volatile sig_atomic_t stopping;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+int main(void)
+{
+    struct runtime *rt = NULL;
+    char *err = NULL;
+    int rc = 1, wait_ms = TICK_MS;
+
+    if (proc_start("pulse-batch", on_stop, 1) != 0)
+        goto out;
+    metrics_open(pulse_cfg->data_dir);
+    rt = runtime_open(pulse_cfg, routes_all, routes_all_count, &err);
+    if (rt == NULL) {
+        log_error("%s", err);
+        goto out;
+    }
+    if (loop_init() != 0 || batch_init(rt, 0) != 0) {
+        log_error("cannot start the loop: %s", strerror(errno));
+        goto out;
+    }
+    while (!stopping) {
+        long long now;
+        int due;
+
+        if (loop_run_once(wait_ms) < 0) {
+            log_error("epoll: %s", strerror(errno));
+            break;
+        }
+        batch_flush();
+        now = loop_now_ms();
+        due = batch_announce(now);
+        wait_ms = due >= 0 ? due : TICK_MS;
+        batch_tick(now);
+    }
+    rc = 0;
+out:
+    batch_shutdown();
+    loop_close();
+    runtime_close(rt);
+    metrics_close();
+    free(err);
+    return rc;
+}

@@ -1,0 +1,153 @@
+/* stream_main.c - the stream responder: one long-lived process holding
+ * every SSE connection of an instance in one epoll loop.
+ *
+ * The web server spawns it with the listening FastCGI socket as fd 0 (as
+ * lighttpd's bin-path and spawn-fcgi both do). Wake-ups come from Redis
+ * (when configured), the local doorbell, and a tail poll of the log as the
+ * safety net; each one just asks stream_pump() to read the log. */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "bus/bell.h"
+#include "store/db.h"
+#include "stream/mirror.h"
+#include "stream/relay.h"
+#include "stream/stream.h"
+#include "stream/subscriber.h"
+#include "wire/loop.h"
+#include "wire/proc.h"
+
+#define TICK_MS 100
+
+static volatile sig_atomic_t stopping;
+static int pump_wanted;
+
+static void on_stop(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+static void on_news(int64_t id)
+{
+    if (id == 0 || id > stream_high_water())
+        pump_wanted = 1;
+}
+
+static void on_mirrored(int64_t id, int caught_up)
+{
+    if (caught_up)
+        stream_set_serving(1);
+    on_news(id);
+}
+
+static void on_bell(struct watch *w, uint32_t events)
+{
+    (void)events;
+    on_news(bell_drain(w->fd));
+}
+
+/* Every stream is one fd: take all the kernel allows this process. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            log_warn("cannot raise the open-file limit: %s", strerror(errno));
+    }
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)pulse_cfg->max_connections + 32)
+        log_warn("open-file limit %llu is below PULSE_MAX_CONNECTIONS=%ld; accepts will fail first",
+                 (unsigned long long)rl.rlim_cur, pulse_cfg->max_connections);
+}
+
+static void run(void)
+{
+    long long next_poll = 0;
+
+    while (!stopping) {
+        long long now;
+
+        if (loop_run_once(TICK_MS) < 0) {
+            log_error("epoll: %s", strerror(errno));
+            break;
+        }
+        now = loop_now_ms();
+        if (now >= next_poll) {
+            pump_wanted = 1; /* the safety net: a lost wake-up costs one poll interval */
+            next_poll = now + pulse_cfg->tail_poll_ms;
+        }
+        if (pump_wanted) {
+            pump_wanted = 0;
+            stream_pump();
+            relay_kick();
+        }
+        stream_tick(now);
+        subscriber_tick(now);
+        relay_tick(now);
+        mirror_tick(now);
+        stream_reap();
+    }
+}
+
+int main(void)
+{
+    struct db *db = NULL;
+    struct watch bell = {.fd = -1};
+    char *err = NULL, *bell_path = NULL;
+    int rc = 1;
+
+    if (proc_start("pulse-stream", on_stop, 1) != 0)
+        goto out;
+    raise_fd_limit();
+    metrics_open(pulse_cfg->data_dir);
+    if (db_open(pulse_cfg->db_path, &db, &err) != 0) {
+        log_error("%s", err);
+        goto out;
+    }
+    if (loop_init() != 0 || stream_init(pulse_cfg, db, 0) != 0) {
+        log_error("cannot start the stream loop: %s", strerror(errno));
+        goto out;
+    }
+    bell.fd = bell_listen(pulse_cfg->bell_dir, &bell_path);
+    bell.cb = on_bell;
+    if (bell.fd >= 0 && loop_add(&bell, EPOLLIN) != 0)
+        log_warn("bell: epoll: %s", strerror(errno));
+    if (pulse_cfg->role == ROLE_EDGE) {
+        stream_set_serving(0);
+        if (mirror_start(pulse_cfg, db, on_mirrored) != 0)
+            goto out;
+    } else {
+        subscriber_start(pulse_cfg, on_news);
+        relay_start(pulse_cfg, db);
+    }
+    log_info("streaming (%s%s, log at id %lld, at most %ld streams)",
+             pulse_cfg->role == ROLE_EDGE ? "edge mirroring " : "", config_redis_enabled(pulse_cfg) ? "redis" : "local",
+             (long long)stream_high_water(), pulse_cfg->max_connections);
+    run();
+    rc = 0;
+out:
+    mirror_stop();
+    relay_stop();
+    subscriber_stop();
+    stream_shutdown();
+    if (bell.fd >= 0)
+        close(bell.fd);
+    if (bell_path != NULL)
+        unlink(bell_path);
+    free(bell_path);
+    loop_close();
+    db_close(db);
+    metrics_close();
+    free(err);
+    return rc;
+}

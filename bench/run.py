@@ -864,6 +864,17 @@ def machine_info():
     return info
 
 
+def by_server(results):
+    """The rows of a figure's table: (level, server, its runs, nchan's runs at
+    that level) for each level of results ({(server, level): runs}) in order,
+    and each server that ran it, Pulse's first."""
+    for lvl in sorted({n for (_, n) in results}):
+        for kind in ("pulse-lighttpd", "pulse-nginx", "nchan"):
+            rows = results.get((kind, lvl))
+            if rows:
+                yield lvl, kind, rows, results.get(("nchan", lvl), [])
+
+
 def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
     L = []
     w = L.append
@@ -950,22 +961,18 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
         w("| level | server | streams | failures | pulse-stream B/stream | web server B/stream | total B/stream | "
           "total / nchan | PSS total B/stream | ramp s |")
         w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for lvl in sorted({n for (_, n) in A}):
-            nchan_total = med([r["rss_total"] for r in A.get(("nchan", lvl), [])])
-            for kind in ("pulse-lighttpd", "pulse-nginx", "nchan"):
-                rows = A.get((kind, lvl))
-                if not rows:
-                    continue
-                total = med([r["rss_total"] for r in rows])
-                w("| %s | %s | %s | %s (%s) | %s | %s | %s (%s) | %s | %s | %s |" % (
-                    level_name(lvl), kind, fmt(rows[0]["n"]), fmt(max(r["failed"] for r in rows)),
-                    runs_str([r["failed"] for r in rows]),
-                    ("%s (%s)" % (fmt(med([r["rss_stream"] for r in rows])), runs_str([r["rss_stream"] for r in rows])))
-                    if kind != "nchan" else "—",
-                    fmt(med([r["rss_web"] for r in rows])), fmt(total), runs_str([r["rss_total"] for r in rows]),
-                    ratio(total, nchan_total) if kind != "nchan" else "1",
-                    fmt(med([r["pss_total"] for r in rows])),
-                    fmt(med([r["sseload"]["ramp_s"] for r in rows]), 1)))
+        for lvl, kind, rows, nchan_rows in by_server(A):
+            nchan_total = med([r["rss_total"] for r in nchan_rows])
+            total = med([r["rss_total"] for r in rows])
+            w("| %s | %s | %s | %s (%s) | %s | %s | %s (%s) | %s | %s | %s |" % (
+                level_name(lvl), kind, fmt(rows[0]["n"]), fmt(max(r["failed"] for r in rows)),
+                runs_str([r["failed"] for r in rows]),
+                ("%s (%s)" % (fmt(med([r["rss_stream"] for r in rows])), runs_str([r["rss_stream"] for r in rows])))
+                if kind != "nchan" else "—",
+                fmt(med([r["rss_web"] for r in rows])), fmt(total), runs_str([r["rss_total"] for r in rows]),
+                ratio(total, nchan_total) if kind != "nchan" else "1",
+                fmt(med([r["pss_total"] for r in rows])),
+                fmt(med([r["sseload"]["ramp_s"] for r in rows]), 1)))
         w("")
         w("Failures are the worst run, then each run. Idle and loaded RSS (KiB, median run) per part: " + "; ".join(
             "%s %s: %s" % (kind, level_name(lvl), ", ".join(
@@ -1000,17 +1007,13 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
         w("")
         w("| subscribers | server | p50 ms | p99 ms | max ms | p99 / nchan | missing | CPU µs/delivery: web + api + batch + stream |")
         w("|---:|---|---:|---:|---:|---:|---:|---|")
-        for subs in sorted({s for (_, s) in B}):
-            n_p99 = med([r["p99_ms"] for r in B.get(("nchan", subs), [])])
-            for kind in ("pulse-lighttpd", "pulse-nginx", "nchan"):
-                rows = B.get((kind, subs))
-                if not rows:
-                    continue
-                p99 = med([r["p99_ms"] for r in rows])
-                w("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                    fmt(subs), kind, med_runs(rows, "p50_ms", 2), med_runs(rows, "p99_ms", 2),
-                    med_runs(rows, "max_ms", 2), ratio(p99, n_p99) if kind != "nchan" else "1",
-                    runs_str([r["missing"] for r in rows]), cpu_str(rows, 1)))
+        for subs, kind, rows, nchan_rows in by_server(B):
+            n_p99 = med([r["p99_ms"] for r in nchan_rows])
+            p99 = med([r["p99_ms"] for r in rows])
+            w("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                fmt(subs), kind, med_runs(rows, "p50_ms", 2), med_runs(rows, "p99_ms", 2),
+                med_runs(rows, "max_ms", 2), ratio(p99, n_p99) if kind != "nchan" else "1",
+                runs_str([r["missing"] for r in rows]), cpu_str(rows, 1)))
         w("")
         w("(p50 / nchan: %s.)" % "; ".join(
             "%s %d subs %s" % (k, s, ratio(med([r["p50_ms"] for r in B[(k, s)]]),

@@ -23,8 +23,6 @@ PID at the end, on failure too; every wait is bounded.
 import argparse
 import datetime
 import glob
-import hashlib
-import hmac
 import json
 import os
 import platform
@@ -45,14 +43,13 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests"))
-import harness  # noqa: E402  (the integration tests' process helpers and redis-server)
-from harness import alive, children_of, descendants, free_port  # noqa: E402
+# The integration tests' instance starter, HTTP and JWT helpers, processes and redis-server.
+import harness  # noqa: E402
+from harness import (NGINX_MODULES, Proc, alive, children_of, descendants, free_port, payos_body,  # noqa: E402
+                     wait_for)
 BIN = os.path.join(ROOT, "build", "bin")
 NOOP_BIN = os.path.join(ROOT, "build", "bench", "noop")  # figure c ceiling: no-op pulse-batch and pulse-api
 SSELOAD = os.path.join(ROOT, "build", "bench", "sseload")
-NGINX_MODULES = os.environ.get("NGINX_MODULES", "/usr/lib/nginx/modules")
-JWT_SECRET = "bench-jwt-secret"
-PAYOS_KEY = "bench-payos-checksum-key"
 MAX_STREAMS = 19900          # PULSE_MAX_CONNECTIONS / PULSE_MAX_PER_TOPIC
 LIGHTTPD_MAX_CONN = 9950     # bench copy of lighttpd.conf (shipped: 6000)
 LIGHTTPD_WEB_STREAMS = 8950  # bench copy's PULSE_WEB_MAX_STREAMS (shipped: 5000), 1000 below LIGHTTPD_MAX_CONN
@@ -62,7 +59,7 @@ WRK_THREADS = 2
 WRK_CONNS = 16
 
 NGINX_EXTRA = []             # (old, new) edits of nginx.conf, for experiments
-STARTED = []                 # every Proc started, stopped in reverse at exit
+STARTED = []                 # every server started, stopped in reverse at exit
 
 
 def log(msg):
@@ -72,16 +69,6 @@ def log(msg):
 
 # ---------------------------------------------------------------- processes
 
-def wait_for(pred, timeout=20.0, interval=0.05, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = pred()
-        if v:
-            return v
-        time.sleep(interval)
-    raise RuntimeError("timed out waiting for " + what)
-
-
 def cmdline(pid):
     try:
         with open("/proc/%d/cmdline" % pid, "rb") as f:
@@ -90,46 +77,30 @@ def cmdline(pid):
         return ""
 
 
-class Proc:
-    """A child process started here and stopped by PID (its descendants too)."""
-
-    def __init__(self, argv, env, logpath, **kw):
-        self.logf = open(logpath, "ab")
-        self.p = subprocess.Popen(argv, env=env, stdout=kw.pop("stdout", self.logf),
-                                  stderr=kw.pop("stderr", subprocess.STDOUT), start_new_session=True, **kw)
-        self.stopped = False
-        STARTED.append(self)
-
-    def stop(self, sig=signal.SIGTERM, timeout=15):
-        if self.stopped:
-            return
-        self.stopped = True
-        kids = descendants(self.p.pid) if self.p.poll() is None else []
-        if self.p.poll() is None:
-            self.p.send_signal(sig)
-            try:
-                self.p.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-        deadline = time.time() + timeout
-        for pid in kids:
-            while alive(pid) and time.time() < deadline:
-                time.sleep(0.05)
-            if alive(pid):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        self.logf.close()
-
-
 def stop_all():
-    for p in reversed(STARTED):
+    for srv in reversed(STARTED):
         try:
-            p.stop()
+            srv.stop()
         except Exception as e:  # keep stopping the others
-            log("stopping pid %d: %s" % (p.p.pid, e))
+            log("stopping pid %d: %s" % (srv.proc.p.pid, e))
+
+
+def stop_tree(proc):
+    """Stops proc (a harness.Proc) and waits for the processes below it,
+    which its SIGTERM stops; any still there after 15 s is killed by PID.
+    A second call does nothing (the PID may be another process's by then)."""
+    kids = descendants(proc.p.pid) if proc.p.poll() is None else []
+    proc.stop(timeout=15)
+    deadline = time.time() + 15
+    for pid in kids:
+        while alive(pid) and time.time() < deadline:
+            time.sleep(0.05)
+        if alive(pid):
+            log("pid %d outlived its parent: killed" % pid)
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 class CpuWatch:
@@ -235,30 +206,6 @@ def group_mem(groups):
 
 # ---------------------------------------------------------------- HTTP
 
-def http(port, method, path, body=None, headers=None, timeout=10):
-    data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
-    h = {"Host": "127.0.0.1", "Connection": "close"}
-    if data is not None:
-        h["Content-Type"] = "application/json"
-        h["Content-Length"] = str(len(data))
-    h.update(headers or {})
-    req = "%s %s HTTP/1.1\r\n%s\r\n" % (method, path, "".join("%s: %s\r\n" % kv for kv in h.items()))
-    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-    try:
-        s.sendall(req.encode() + (data or b""))
-        chunks = []
-        while True:
-            c = s.recv(65536)
-            if not c:
-                break
-            chunks.append(c)
-    finally:
-        s.close()
-    raw = b"".join(chunks)
-    head, _, payload = raw.partition(b"\r\n\r\n")
-    return int(head.split(b" ", 2)[1]), payload
-
-
 class KeepAlive:
     """One persistent HTTP/1.1 connection for the latency publisher."""
 
@@ -320,80 +267,55 @@ class KeepAlive:
 
 # ---------------------------------------------------------------- servers
 
-def base_env():
-    e = {k: v for k, v in os.environ.items() if not k.startswith(("PULSE_", "REDIS_", "ASAN_", "UBSAN_"))}
-    return e
-
-
 def bench_copy(text, old, new, what):
     if old not in text:
         raise RuntimeError("%s: expected %r in the shipped file; update bench/run.py" % (what, old))
     return text.replace(old, new)
 
 
-class Pulse:
-    """A Pulse instance as the integration tests start one: lighttpd with
-    lighttpd.conf, or tools/run-nginx.sh with nginx.conf - each from a
-    bench copy in the temp dir with higher connection limits."""
+def bench_configs(tmp):
+    """The bench copies of lighttpd.conf and nginx.conf, with higher
+    connection limits, written once into tmp: (lighttpd.conf path, a
+    PULSE_ROOT for run-nginx.sh holding nginx.conf and a link to www/)."""
+    conf = os.path.join(tmp, "conf")
+    lighttpd_conf, root = os.path.join(conf, "lighttpd.conf"), os.path.join(conf, "root")
+    if os.path.isdir(conf):
+        return lighttpd_conf, root
+    os.makedirs(root)
+    with open(os.path.join(ROOT, "lighttpd.conf")) as f:
+        text = f.read()
+    text = bench_copy(text, "server.max-connections = 6000",
+                      "server.max-connections = %d" % LIGHTTPD_MAX_CONN, "lighttpd.conf")
+    text = bench_copy(text, '"PULSE_WEB_MAX_STREAMS" => "5000"',
+                      '"PULSE_WEB_MAX_STREAMS" => "%d"' % LIGHTTPD_WEB_STREAMS, "lighttpd.conf")
+    with open(lighttpd_conf, "w") as f:
+        f.write(text)
+    os.symlink(os.path.join(ROOT, "www"), os.path.join(root, "www"))
+    with open(os.path.join(ROOT, "nginx.conf")) as f:
+        text = f.read()
+    text = bench_copy(text, "worker_connections 20000;", "worker_connections %d;" % NGINX_WORKER_CONN, "nginx.conf")
+    for old, new in NGINX_EXTRA:
+        text = bench_copy(text, old, new, "nginx.conf")
+    with open(os.path.join(root, "nginx.conf"), "w") as f:
+        f.write(text)
+    return lighttpd_conf, root
+
+
+class Pulse(harness.Instance):
+    """A Pulse instance started as the integration tests start one
+    (harness.Instance: lighttpd with lighttpd.conf, or tools/run-nginx.sh
+    with nginx.conf), from the bench copies of those files, with the
+    stream caps raised and no per-client limit."""
 
     def __init__(self, tmp, web, env=None, db=None, bin_dir=BIN):
         self.kind = "pulse-" + web
-        self.web = web
-        self.data = tempfile.mkdtemp(prefix="p%s-" % web[0], dir=tmp)
-        self.port = free_port()
-        self.db = db or os.path.join(self.data, "pulse.db")
-        e = base_env()
-        e.update({"PORT": str(self.port), "PULSE_HOST": "127.0.0.1", "PULSE_DATA": self.data,
-                  "PULSE_ROOT": ROOT, "PULSE_BIN": bin_dir, "PULSE_WORKERS": "2", "PULSE_DB": self.db,
-                  "PULSE_JWT_SECRET": JWT_SECRET, "PAYOS_CHECKSUM_KEY": PAYOS_KEY,
-                  "PULSE_MAX_CONNECTIONS": str(MAX_STREAMS), "PULSE_MAX_PER_TOPIC": str(MAX_STREAMS),
-                  # every load generator connects from 127.0.0.1
-                  "PULSE_MAX_PER_CLIENT": "0"})
+        self.lighttpd_conf, root = bench_configs(tmp)
+        e = {"PULSE_BIN": bin_dir, "PULSE_MAX_CONNECTIONS": str(MAX_STREAMS), "PULSE_MAX_PER_TOPIC": str(MAX_STREAMS)}
+        if web == "nginx":
+            e.update({"PULSE_ROOT": root, "NGINX_WORKERS": "2"})
         e.update(env or {})
-        if web == "lighttpd":
-            with open(os.path.join(ROOT, "lighttpd.conf")) as f:
-                text = f.read()
-            text = bench_copy(text, "server.max-connections = 6000",
-                              "server.max-connections = %d" % LIGHTTPD_MAX_CONN, "lighttpd.conf")
-            text = bench_copy(text, '"PULSE_WEB_MAX_STREAMS" => "5000"',
-                              '"PULSE_WEB_MAX_STREAMS" => "%d"' % LIGHTTPD_WEB_STREAMS, "lighttpd.conf")
-            conf = os.path.join(self.data, "lighttpd.conf")
-            with open(conf, "w") as f:
-                f.write(text)
-            argv = ["lighttpd", "-D", "-f", conf]
-        else:
-            root = os.path.join(self.data, "root")
-            os.mkdir(root)
-            os.symlink(os.path.join(ROOT, "www"), os.path.join(root, "www"))
-            with open(os.path.join(ROOT, "nginx.conf")) as f:
-                text = f.read()
-            text = bench_copy(text, "worker_connections 20000;", "worker_connections %d;" % NGINX_WORKER_CONN,
-                              "nginx.conf")
-            for old, new in NGINX_EXTRA:
-                text = bench_copy(text, old, new, "nginx.conf")
-            with open(os.path.join(root, "nginx.conf"), "w") as f:
-                f.write(text)
-            e["PULSE_ROOT"] = root
-            e["NGINX_WORKERS"] = (env or {}).get("NGINX_WORKERS", "2")
-            argv = ["sh", os.path.join(ROOT, "tools", "run-nginx.sh")]
-        self.env = e
-        self.proc = Proc(argv, e, os.path.join(self.data, web + ".out"))
-        wait_for(self._up, what="%s on port %d" % (web, self.port))
-        wait_for(self._stream_up, what="stream responder")
-
-    def _up(self):
-        if self.proc.p.poll() is not None:
-            raise RuntimeError("%s exited; see %s" % (self.web, self.data))
-        try:
-            return http(self.port, "GET", "/api/health", timeout=2)[0] == 200
-        except OSError:
-            return False
-
-    def _stream_up(self):
-        try:
-            return http(self.port, "GET", "/api/events/stream?topic=x%20y", timeout=2)[0] == 400
-        except (OSError, IndexError, ValueError):
-            return False
+        super().__init__(tmp, name=web[0], db=db, env=e, web=web)
+        STARTED.append(self)
 
     def stream_path(self, topic):
         return "/api/events/stream?topic=room:" + topic
@@ -413,7 +335,7 @@ class Pulse:
         return g
 
     def stop(self):
-        self.proc.stop()
+        stop_tree(self.proc)
 
 
 class Nchan:
@@ -432,9 +354,10 @@ class Nchan:
         conf = os.path.join(self.data, "nchan.conf")
         with open(conf, "w") as f:
             f.write(text)
-        self.proc = Proc(["nginx", "-p", self.data + "/", "-e", "stderr", "-c", conf], base_env(),
+        self.proc = Proc(["nginx", "-p", self.data + "/", "-e", "stderr", "-c", conf], os.environ.copy(),
                          os.path.join(self.data, "nginx.out"))
-        wait_for(self._up, what="nchan on port %d" % self.port)
+        STARTED.append(self)
+        wait_for(self._up, timeout=20, what="nchan on port %d" % self.port)
 
     def _up(self):
         if self.proc.p.poll() is not None:
@@ -452,7 +375,7 @@ class Nchan:
         return {"web": [self.proc.p.pid] + descendants(self.proc.p.pid)}
 
     def stop(self):
-        self.proc.stop()
+        stop_tree(self.proc)
 
 
 def _user():
@@ -461,9 +384,8 @@ def _user():
 
 
 def token(sub, role):
-    out = subprocess.run([os.path.join(BIN, "pulse-token"), sub, role, sub, "86400"],
-                         env={"PULSE_JWT_SECRET": JWT_SECRET}, capture_output=True, text=True, check=True)
-    return out.stdout.strip()
+    """A JWT for the instances started here, valid for the whole bench."""
+    return harness.token(sub, role, ttl=86400)
 
 
 # ---------------------------------------------------------------- sseload
@@ -715,8 +637,7 @@ def parse_wrk(out):
 
 
 def wrk(tmp, port, path, script, env, seconds, srv=None):
-    e = base_env()
-    e.update(env)
+    e = dict(os.environ, **env)
     e["BENCH_THREADS"] = str(WRK_THREADS)
     argv = ["wrk", "-t%d" % WRK_THREADS, "-c%d" % WRK_CONNS, "-d%ds" % seconds, "--latency", "--timeout", "5s",
             "-s", os.path.join(ROOT, "bench", script), "http://127.0.0.1:%d%s" % (port, path)]
@@ -736,11 +657,6 @@ def wrk(tmp, port, path, script, env, seconds, srv=None):
 PUBLISH_BODY = '{"topic":"room:tput","type":"bench","data":{"n":1}}'
 
 
-def payos_sign(data, key=PAYOS_KEY):
-    text = "&".join("%s=%s" % (k, "" if data[k] is None else data[k]) for k in sorted(data))
-    return hmac.new(key.encode(), text.encode(), hashlib.sha256).hexdigest()
-
-
 def make_topups(db, n, path):
     """n PENDING top-ups inserted straight into the database, and one signed
     PayOS webhook body per top-up (a line each) written to path."""
@@ -758,10 +674,7 @@ def make_topups(db, n, path):
         con.close()
     with open(path, "w") as f:
         for code in codes:
-            data = {"orderCode": code, "amount": 5000, "description": "bench", "accountNumber": "12345678",
-                    "reference": "REF%d" % code, "transactionDateTime": "2026-11-23 08:00:00", "currency": "VND",
-                    "paymentLinkId": "abc", "code": "00", "desc": "success"}
-            body = {"code": "00", "desc": "success", "success": True, "data": data, "signature": payos_sign(data)}
+            body = payos_body(code, 5000, reference="REF%d" % code, description="bench")
             f.write(json.dumps(body, separators=(",", ":")) + "\n")
     return len(codes)
 
@@ -951,6 +864,17 @@ def machine_info():
     return info
 
 
+def by_server(results):
+    """The rows of a figure's table: (level, server, its runs, nchan's runs at
+    that level) for each level of results ({(server, level): runs}) in order,
+    and each server that ran it, Pulse's first."""
+    for lvl in sorted({n for (_, n) in results}):
+        for kind in ("pulse-lighttpd", "pulse-nginx", "nchan"):
+            rows = results.get((kind, lvl))
+            if rows:
+                yield lvl, kind, rows, results.get(("nchan", lvl), [])
+
+
 def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
     L = []
     w = L.append
@@ -982,9 +906,11 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
     w("- load: `build/bench/sseload` (bench/sseload.c, one process, epoll, HTTP/1.1 GET with "
       "`Accept: text/event-stream`) for streams; wrk (`-t%d -c%d`, Lua scripts in bench/) for publishes; each "
       "a separate process from the servers." % (WRK_THREADS, WRK_CONNS))
-    w("- servers: Pulse behind lighttpd is started as the integration tests start it (lighttpd -D -f with "
-      "PORT, PULSE_HOST, PULSE_DATA, PULSE_ROOT, PULSE_BIN, PULSE_WORKERS=2, PULSE_JWT_SECRET, "
-      "PAYOS_CHECKSUM_KEY, and PULSE_MAX_PER_CLIENT=0: every load generator connects from 127.0.0.1), behind nginx by `sh tools/run-nginx.sh` with the same variables; nchan by "
+    w("- servers: Pulse is started by the integration tests' instance starter (`tests/harness.py` Instance): "
+      "behind lighttpd by `lighttpd -D -f` with PORT, PULSE_HOST, PULSE_DATA, PULSE_ROOT, PULSE_BIN, "
+      "PULSE_WORKERS=2, PULSE_JWT_SECRET, PAYOS_CHECKSUM_KEY, PULSE_WEBHOOK_SECRET, and PULSE_MAX_PER_CLIENT=0 "
+      "(every load generator connects from 127.0.0.1), behind nginx by `sh tools/run-nginx.sh` with the same "
+      "variables; nchan by "
       "`nginx -c` on `bench/nchan.conf` filled in. Each run starts fresh instances in a temp dir "
       "and stops them by PID.")
     w("- config copies, generated in the temp dir: "
@@ -1035,22 +961,18 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
         w("| level | server | streams | failures | pulse-stream B/stream | web server B/stream | total B/stream | "
           "total / nchan | PSS total B/stream | ramp s |")
         w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
-        for lvl in sorted({n for (_, n) in A}):
-            nchan_total = med([r["rss_total"] for r in A.get(("nchan", lvl), [])])
-            for kind in ("pulse-lighttpd", "pulse-nginx", "nchan"):
-                rows = A.get((kind, lvl))
-                if not rows:
-                    continue
-                total = med([r["rss_total"] for r in rows])
-                w("| %s | %s | %s | %s (%s) | %s | %s | %s (%s) | %s | %s | %s |" % (
-                    level_name(lvl), kind, fmt(rows[0]["n"]), fmt(max(r["failed"] for r in rows)),
-                    runs_str([r["failed"] for r in rows]),
-                    ("%s (%s)" % (fmt(med([r["rss_stream"] for r in rows])), runs_str([r["rss_stream"] for r in rows])))
-                    if kind != "nchan" else "—",
-                    fmt(med([r["rss_web"] for r in rows])), fmt(total), runs_str([r["rss_total"] for r in rows]),
-                    ratio(total, nchan_total) if kind != "nchan" else "1",
-                    fmt(med([r["pss_total"] for r in rows])),
-                    fmt(med([r["sseload"]["ramp_s"] for r in rows]), 1)))
+        for lvl, kind, rows, nchan_rows in by_server(A):
+            nchan_total = med([r["rss_total"] for r in nchan_rows])
+            total = med([r["rss_total"] for r in rows])
+            w("| %s | %s | %s | %s (%s) | %s | %s | %s (%s) | %s | %s | %s |" % (
+                level_name(lvl), kind, fmt(rows[0]["n"]), fmt(max(r["failed"] for r in rows)),
+                runs_str([r["failed"] for r in rows]),
+                ("%s (%s)" % (fmt(med([r["rss_stream"] for r in rows])), runs_str([r["rss_stream"] for r in rows])))
+                if kind != "nchan" else "—",
+                fmt(med([r["rss_web"] for r in rows])), fmt(total), runs_str([r["rss_total"] for r in rows]),
+                ratio(total, nchan_total) if kind != "nchan" else "1",
+                fmt(med([r["pss_total"] for r in rows])),
+                fmt(med([r["sseload"]["ramp_s"] for r in rows]), 1)))
         w("")
         w("Failures are the worst run, then each run. Idle and loaded RSS (KiB, median run) per part: " + "; ".join(
             "%s %s: %s" % (kind, level_name(lvl), ", ".join(
@@ -1085,17 +1007,13 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
         w("")
         w("| subscribers | server | p50 ms | p99 ms | max ms | p99 / nchan | missing | CPU µs/delivery: web + api + batch + stream |")
         w("|---:|---|---:|---:|---:|---:|---:|---|")
-        for subs in sorted({s for (_, s) in B}):
-            n_p99 = med([r["p99_ms"] for r in B.get(("nchan", subs), [])])
-            for kind in ("pulse-lighttpd", "pulse-nginx", "nchan"):
-                rows = B.get((kind, subs))
-                if not rows:
-                    continue
-                p99 = med([r["p99_ms"] for r in rows])
-                w("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
-                    fmt(subs), kind, med_runs(rows, "p50_ms", 2), med_runs(rows, "p99_ms", 2),
-                    med_runs(rows, "max_ms", 2), ratio(p99, n_p99) if kind != "nchan" else "1",
-                    runs_str([r["missing"] for r in rows]), cpu_str(rows, 1)))
+        for subs, kind, rows, nchan_rows in by_server(B):
+            n_p99 = med([r["p99_ms"] for r in nchan_rows])
+            p99 = med([r["p99_ms"] for r in rows])
+            w("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                fmt(subs), kind, med_runs(rows, "p50_ms", 2), med_runs(rows, "p99_ms", 2),
+                med_runs(rows, "max_ms", 2), ratio(p99, n_p99) if kind != "nchan" else "1",
+                runs_str([r["missing"] for r in rows]), cpu_str(rows, 1)))
         w("")
         w("(p50 / nchan: %s.)" % "; ".join(
             "%s %d subs %s" % (k, s, ratio(med([r["p50_ms"] for r in B[(k, s)]]),

@@ -4,6 +4,7 @@ Every server listens on 127.0.0.1 on a port picked here, lives in its own
 temporary directory, and is stopped by PID. No mocks: requests are real HTTP
 over TCP, streams are read off the socket as a browser would.
 """
+import contextlib
 import glob
 import hashlib
 import hmac
@@ -14,6 +15,7 @@ import socket
 import sqlite3
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.parse
 
@@ -375,6 +377,10 @@ class Instance:
     """One Pulse instance: a real web server (lighttpd spawning pulse-api and
     pulse-stream, or nginx with them started by tools/run-nginx.sh)."""
 
+    # The lighttpd configuration started (bench/run.py starts a copy with
+    # higher limits; nginx's is found through PULSE_ROOT, which env may set).
+    lighttpd_conf = os.path.join(ROOT, "lighttpd.conf")
+
     def __init__(self, tmp, name="a", db=None, redis=None, env=None, workers=2, web=None):
         self.web = web or os.environ.get("PULSE_TEST_WEB", "lighttpd")
         self.data = tempfile.mkdtemp(prefix="pulse-%s-" % name, dir=tmp)
@@ -403,7 +409,7 @@ class Instance:
         if self.web == "nginx":
             argv = ["sh", os.path.join(ROOT, "tools", "run-nginx.sh")]
         else:
-            argv = ["lighttpd", "-D", "-f", os.path.join(ROOT, "lighttpd.conf")]
+            argv = ["lighttpd", "-D", "-f", self.lighttpd_conf]
         self.proc = Proc(argv, self.env, os.path.join(self.data, self.web + ".out"))
         try:
             wait_for(self._up, what="%s on port %d" % (self.web, self.port))
@@ -602,3 +608,78 @@ def edge_has(b, topic, last):
     """Waits until the edge b holds event `last` of topic."""
     wait_for(lambda: b.get("/api/events?topic=%s&since=%d" % (topic, last - 1)).json()["events"], timeout=15,
              what="the edge to copy event %d" % last)
+
+
+def at_once(fn, args_list):
+    """fn(*args) for each args of args_list, each in a thread of its own, all
+    started before any is waited for; returns when every one has returned."""
+    ts = [threading.Thread(target=fn, args=args) for args in args_list]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join()
+
+
+@contextlib.contextmanager
+def stopped(pid):
+    """The process pid stopped (SIGSTOP) for the with block, continued after
+    it whatever happens in it."""
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def edge_with(env, primary_keep, edge_keep, topic):
+    """edge_pair, and one event of topic published on the primary and
+    copied by the edge: (primary, edge, [its id])."""
+    a, b = edge_pair(env, primary_keep, edge_keep)
+    ids = publish(a, topic, 1)
+    edge_has(b, topic, ids[0])
+    return a, b, ids
+
+
+def resumed_with_backup(env, topic, n, workers):
+    """An instance with n events on topic, a consistent copy of its database
+    (backup_db) and a stream of topic resumed after the last of them:
+    (instance, the ids, the copy's path, the open stream)."""
+    a = env.instance(workers=workers)
+    ids = publish(a, topic, n)
+    backup = os.path.join(env.tmp, "backup.db")
+    backup_db(a, backup)
+    s = a.sse("/api/events/stream?topic=" + topic, headers={"Last-Event-ID": str(ids[-1])})
+    assert s.status == 200, s.status
+    return a, ids, backup, s
+
+
+def answers_health(port):
+    """True once GET /api/health on port answers 200."""
+    try:
+        return http(port, "GET", "/api/health", timeout=2).status == 200
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def session(argv, cwd, env, log_path):
+    """argv (`make run`, a server) started in a session of its own, output to
+    log_path; whatever of it still runs after the with block is killed, its
+    whole process group."""
+    log = open(log_path, "wb")
+    p = subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield p
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+        log.close()
+
+
+def stops_with(p, procs, stop):
+    """stop(p) ends p and every process of procs (they were under it)."""
+    stop(p)
+    p.wait(20)
+    for x in procs:
+        wait_for(lambda: not alive(x), timeout=15, what="process %d to exit after make got SIGTERM" % x)

@@ -23,15 +23,14 @@ static char *put_digits(char *p, int v, int n)
 }
 
 /* (by hand: glibc's strftime, locale-aware, cost 2% of a publish) */
-int log_timestamp(char *out, size_t size)
+int log_timestamp(time_t t, char *out, size_t size)
 {
-    time_t now = time(NULL);
     struct tm tm;
     char *p = out;
 
     if (size == 0)
         return -1;
-    if (size < LOG_TIMESTAMP_SIZE || gmtime_r(&now, &tm) == NULL || tm.tm_year + 1900 < 0 ||
+    if (size < LOG_TIMESTAMP_SIZE || gmtime_r(&t, &tm) == NULL || tm.tm_year + 1900 < 0 ||
         tm.tm_year + 1900 > 9999) {
         out[0] = '\0';
         return -1;
@@ -58,7 +57,7 @@ static void log_write(const char *level, const char *fmt, va_list ap)
 {
     char ts[LOG_TIMESTAMP_SIZE];
 
-    log_timestamp(ts, sizeof ts); /* a record without its time still says what happened */
+    log_timestamp(time(NULL), ts, sizeof ts); /* a record without its time still says what happened */
     fprintf(stderr, "%s %s[%d] %s: ", ts, log_role, (int)getpid(), level);
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);

@@ -5,11 +5,13 @@
 #define PULSE_LOG_H
 
 #include <stddef.h>
+#include <time.h>
 
-/* Now, as 2026-11-26T13:33:41Z (LOG_TIMESTAMP_SIZE bytes with the NUL):
- * the time of log lines and of events. 0, or -1 (out left empty). */
+/* t in UTC, as 2026-11-26T13:33:41Z (LOG_TIMESTAMP_SIZE bytes with the NUL):
+ * the time of log lines and of events (callers pass time(NULL); tests pass
+ * any time). 0, or -1 (out left empty; years outside 0..9999 too). */
 #define LOG_TIMESTAMP_SIZE 21
-int log_timestamp(char *out, size_t size);
+int log_timestamp(time_t t, char *out, size_t size);
 
 void log_set_role(const char *role);   /* role must outlive the process */
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

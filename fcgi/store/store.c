@@ -24,7 +24,7 @@ int store_append_event(struct db *db, const char *topic, const char *type, const
 
     memset(ev, 0, sizeof *ev);
     /* formatted here: SQLite's strftime('now') cost 6% of a publish */
-    if (log_timestamp(ts, sizeof ts) != 0) {
+    if (log_timestamp(time(NULL), ts, sizeof ts) != 0) {
         log_error("appending event to %s: the clock cannot be read", topic);
         goto out;
     }

@@ -24,11 +24,11 @@ static int start_record(struct fcgi_in *in)
 
     if (h[0] != FCGI_VERSION_1)
         return -1;
-    in->type = h[1];
+    in->type = id == FCGI_NULL_REQUEST_ID ? 0 : h[1]; /* type 0: body_bytes skips it */
     in->content_left = (uint32_t)(h[4] << 8 | h[5]);
     in->remaining = in->content_left + h[6];
     if (id == FCGI_NULL_REQUEST_ID)
-        return 0; /* management record (GET_VALUES): skipped */
+        return 0; /* management record (GET_VALUES): skipped, whatever its type */
     if (in->type == FCGI_BEGIN_REQUEST) {
         if (in->have_begin || in->content_left != 8)
             return -1; /* we do not multiplex */

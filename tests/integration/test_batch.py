@@ -6,7 +6,7 @@ import signal
 import threading
 import time
 
-from harness import publish, wait_for
+from harness import at_once, publish, wait_for
 
 
 def _batch_pid(a):
@@ -34,11 +34,7 @@ def _burst(a, round_no, n):
         r = a.post("/api/publish", body, headers=adm, timeout=30)
         out[i] = (good, body["data"]["n"], r.status, r.json())
 
-    ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    at_once(one, [(i,) for i in range(n)])
     return out
 
 

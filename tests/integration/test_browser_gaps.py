@@ -4,21 +4,17 @@ state read and its first poll: refused from the start, a stream that opens
 then dies, a stream that never opens (a buffering proxy). The page must fall
 back to polling from the position its state was read at (Pulse-Event-Id)
 and show PAID, with no reload (tests/browser/topup_page.js, mode "gap")."""
-import importlib.util
 import os
 import signal
 
+from browser_helper import TopupBrowser
 from harness import payos_body, topup
-
-_spec = importlib.util.spec_from_file_location("_browser_common", os.path.join(os.path.dirname(__file__), "test_browser.py"))
-_common = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_common)
 
 
 def pay_in_the_gap(env, inst, stream):
     tx = topup(inst, "gap-user", 9000)
     url = "http://127.0.0.1:%d/topup.html?tx_ref=%s&token=%s" % (inst.port, tx["tx_ref"], tx["stream_token"])
-    b = _common.Browser(env.tmp, mode="gap", stream=stream, url=url, conn="polling", paid_timeout_ms=30000)
+    b = TopupBrowser(env.tmp, mode="gap", stream=stream, url=url, conn="polling", paid_timeout_ms=30000)
     try:
         if stream == "die":
             b.expect("stream-open", 45)

@@ -3,21 +3,17 @@ driven by tests/browser/inbox_page.js, while Facebook deliveries arrive signed a
 signs them. The page must show each customer message as it arrives, with no reload."""
 import hashlib
 import hmac
-import importlib.util
 import json
 import os
 
+from browser_helper import BROWSER_DIR, Browser, assert_never_parses_html
 from harness import http, token
-
-_spec = importlib.util.spec_from_file_location("_browser_common", os.path.join(os.path.dirname(__file__), "test_browser.py"))
-_common = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_common)
 
 FB_SECRET = "fb-app-secret"
 
 
-class InboxBrowser(_common.Browser):
-    script = os.path.join(_common.BROWSER_DIR, "inbox_page.js")
+class InboxBrowser(Browser):
+    script = os.path.join(BROWSER_DIR, "inbox_page.js")
 
 
 def facebook(a, sender, mid, text):
@@ -71,4 +67,4 @@ def test_browser_inbox_shows_customer_messages_live_and_answers(env):
 
 
 def test_inbox_page_never_parses_html(env):
-    _common.assert_never_parses_html("inbox.js")
+    assert_never_parses_html("inbox.js")

@@ -5,27 +5,23 @@ The viewer page (/live.html?room=ID) stays open, untouched, while this side chan
 room through the API the way the shop owner, other viewers and the order service would:
 each change must show up on the page by itself, through the stream (or polling), and
 hostile text must stay text. The owner console (/owner.html) is driven through its forms.
-Needs what test_browser.py needs (node, npm, /usr/bin/chromium).
+Needs what tests/browser_helper.py needs (node, npm, /usr/bin/chromium).
 """
 import hashlib
 import hmac
-import importlib.util
 import json
 import os
 import re
 
+from browser_helper import BROWSER_DIR, Browser, assert_never_parses_html
 from harness import WEBHOOK_SECRET, http, token, wait_for
 
-_spec = importlib.util.spec_from_file_location("_browser_common", os.path.join(os.path.dirname(__file__), "test_browser.py"))
-_common = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_common)
-
-SCRIPT = os.path.join(_common.BROWSER_DIR, "live_page.js")
+SCRIPT = os.path.join(BROWSER_DIR, "live_page.js")
 SCREENSHOT = "/tmp/live-room.png"
 
 
-class LiveBrowser(_common.Browser):
-    """One run of live_page.js (same protocol as test_browser.Browser)."""
+class LiveBrowser(Browser):
+    """One run of live_page.js (the protocol of browser_helper.Browser)."""
 
     script = SCRIPT
 
@@ -53,6 +49,13 @@ def signed_order(inst, body):
     raw = json.dumps(body, ensure_ascii=False).encode()
     sig = hmac.new(WEBHOOK_SECRET.encode(), raw, hashlib.sha256).hexdigest()
     return inst.post("/api/live/orders", raw=raw, headers={"X-Pulse-Signature": sig})
+
+
+def rtmp_publish(inst, key):
+    """OBS starts publishing with this stream key: nginx-rtmp's on_publish, as it sends it."""
+    form = "app=live&flashver=FMLE/3.0&swfurl=&tcurl=rtmp://127.0.0.1:1935/live&pageurl=&addr=127.0.0.1" \
+           "&clientid=7&call=publish&name=%s&type=live" % key
+    return inst.post("/api/live/rtmp/on_publish", form, headers={"Content-Type": "application/x-www-form-urlencoded"})
 
 
 def make_room(inst, owner_jwt, title):
@@ -110,9 +113,7 @@ def watch_room(env, inst, conn, guest=False, screenshot=None):
         r = put(inst, "/api/live/rooms/%s/start" % rid, owner)
         assert r.status == 200, (r.status, r.body)
         b.wait("status", status="WAITING_STREAM")
-        form = "app=live&flashver=FMLE/3.0&swfurl=&tcurl=rtmp://127.0.0.1:1935/live&pageurl=&addr=127.0.0.1" \
-               "&clientid=7&call=publish&name=%s&type=live" % room["streamKey"]
-        r = inst.post("/api/live/rtmp/on_publish", form, headers={"Content-Type": "application/x-www-form-urlencoded"})
+        r = rtmp_publish(inst, room["streamKey"])
         assert 200 <= r.status < 300, (r.status, r.body)
         st = b.wait("status", status="LIVE")
         assert st["status_class"] == "badge badge-live", st
@@ -214,10 +215,14 @@ def test_browser_owner_console_creates_a_room_and_starts_it(env):
         server = a.get("/api/live/rooms/%s" % rid).json()
         assert server["shopOwnerId"] == "shop-2" and server["title"] == created["title"], server
         assert "streamKey" not in server, server                      # public view: no key
-        mine = http(a.port, "GET", "/api/live/rooms/%s" % rid, headers={"Authorization": "Bearer " + owner}).json()
-        if "streamKey" in mine:
-            assert created["stream_key"] == mine["streamKey"], (created, mine)
-        assert len(created["stream_key"]) >= 16 and re.match(r"^[A-Za-z0-9_.:-]+$", created["stream_key"]), created
+        # the page shows its owner the room's stream key: the one the API gives the owner, and no one else
+        key = created["stream_key"]
+        assert len(key) >= 16 and re.match(r"^[A-Za-z0-9_.:-]+$", key), created
+        r = http(a.port, "GET", "/api/live/rooms/%s" % rid, headers={"Authorization": "Bearer " + owner})
+        assert r.status == 200 and r.json()["streamKey"] == key, (r.status, r.body, created)
+        other = token("shop-3", "owner", "Shop Ba")
+        r = http(a.port, "GET", "/api/live/rooms/%s" % rid, headers={"Authorization": "Bearer " + other})
+        assert r.status == 200 and "streamKey" not in r.json(), r.body
 
         started = b.expect("started", 30)
         assert started["page_errors"] == [], started
@@ -228,10 +233,14 @@ def test_browser_owner_console_creates_a_room_and_starts_it(env):
         assert prods[0]["livePrice"] == 150000 and round(prods[0]["discountPercent"]) == 25, prods
         assert [p["id"] for p in started["products"]] == [str(prods[0]["id"])] and started["products"][0]["featured"]
         assert "Nón lá <i>xịn</i>" in started["products"][0]["text"], started
+        # OBS set up with the key the page showed takes the room live
+        r = rtmp_publish(a, key)
+        assert 200 <= r.status < 300, (r.status, r.body)
+        assert a.get("/api/live/rooms/%s" % rid).json()["status"] == "LIVE"
         b.expect("done", 20)
     finally:
         b.close()
 
 
 def test_live_pages_never_parse_html(env):
-    _common.assert_never_parses_html("live.js", "owner.js", "page.js")
+    assert_never_parses_html("live.js", "owner.js", "page.js")

@@ -4,15 +4,11 @@ inbox link was missing from the live, owner and top-up pages) and the sign-in fo
 Without JavaScript a page's nav holds one link to the index, which lists every page. The
 pages' CSP (no inline script or style) holds: Chromium reports no violation."""
 import glob
-import importlib.util
 import os
 import re
 
+from browser_helper import BROWSER_DIR, Browser, assert_never_parses_html
 from harness import ROOT
-
-_spec = importlib.util.spec_from_file_location("_browser_common", os.path.join(os.path.dirname(__file__), "test_browser.py"))
-_common = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_common)
 
 NAV = [{"text": "Top-up", "path": "/topup.html"}, {"text": "Live room", "path": "/live.html"},
        {"text": "Owner console", "path": "/owner.html"}, {"text": "CRM inbox", "path": "/inbox.html"}]
@@ -21,8 +17,8 @@ FIELD = {"tag": "TEXTAREA", "placeholder": "eyJhbGciOiJIUzI1NiIs...", "autocompl
 BUTTONS = [["jwt-save", "submit", "Use this token"], ["jwt-clear", "button", "Forget it"]]
 
 
-class NavBrowser(_common.Browser):
-    script = os.path.join(_common.BROWSER_DIR, "nav_page.js")
+class NavBrowser(Browser):
+    script = os.path.join(BROWSER_DIR, "nav_page.js")
 
 
 def test_browser_every_page_shows_the_same_nav_and_sign_in(env):
@@ -81,4 +77,4 @@ def test_pages_fall_back_to_a_link_to_the_index_without_javascript(env):
 def test_no_page_script_parses_html(env):
     scripts = [os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "www", "*.js"))]
     assert {"page.js", "commerce.js", "pulse.js", "live.js"} <= set(scripts), scripts
-    _common.assert_never_parses_html(*scripts)
+    assert_never_parses_html(*scripts)

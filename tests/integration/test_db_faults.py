@@ -9,7 +9,7 @@ import sqlite3
 import subprocess
 import tempfile
 
-from harness import backup_db as _backup, publish, put_back_db, wait_for
+from harness import backup_db as _backup, publish, put_back_db, resumed_with_backup, wait_for
 
 
 def _publish(inst, topic, n=0):
@@ -39,13 +39,7 @@ def _down_everywhere(inst):
 
 
 def test_deleted_database_refuses_writes_and_every_process_follows_it_back(env):
-    a = env.instance(workers=3)
-    kept = publish(a, "room:back", 3)
-    backup = os.path.join(env.tmp, "backup.db")
-    _backup(a, backup)
-    s = a.sse("/api/events/stream?topic=room:back", headers={"Last-Event-ID": str(kept[-1])})
-    assert s.status == 200
-
+    a, kept, backup, s = resumed_with_backup(env, "room:back", 3, workers=3)
     os.unlink(a.db)  # an operator's mistake, a cleanup script...
     _down_everywhere(a)
     # nothing re-created the file meanwhile

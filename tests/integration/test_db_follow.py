@@ -7,7 +7,7 @@ of being cut off mid-response."""
 import os
 import socket
 
-from harness import SSE, backup_db, publish, put_back_db
+from harness import SSE, backup_db, publish, put_back_db, resumed_with_backup
 
 
 def _publish(inst, topic, n=0, data=None, auth=None):
@@ -55,13 +55,7 @@ class _SmallWindowSSE(SSE):
 
 
 def test_a_file_put_back_is_followed_at_the_next_request(env):
-    a = env.instance(workers=1)
-    kept = publish(a, "room:next", 2)
-    backup = os.path.join(env.tmp, "backup.db")
-    backup_db(a, backup)
-    s = a.sse("/api/events/stream?topic=room:next", headers={"Last-Event-ID": str(kept[-1])})
-    assert s.status == 200
-
+    a, kept, backup, s = resumed_with_backup(env, "room:next", 2, workers=1)
     os.unlink(a.db)
     # Each process finds it gone, and has just looked for a file at the path.
     r = _publish(a, "room:next")

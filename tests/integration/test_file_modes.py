@@ -10,7 +10,7 @@ import subprocess
 import tempfile
 
 import harness
-from harness import ROOT, alive, descendants, http, wait_for
+from harness import ROOT, answers_health, descendants, http, session, stops_with, wait_for
 
 WEB_INDEPENDENT = True  # these tests start their own web servers through make
 
@@ -25,18 +25,10 @@ def _check_run(env, target):
     os.chmod(parent, 0o755)
     data = os.path.join(parent, "data")  # make creates it
     e = {k: v for k, v in os.environ.items() if not k.startswith(("PULSE_", "REDIS_", "MAKE"))}
-    log = open(os.path.join(parent, "make.log"), "wb")
-    p = subprocess.Popen(["sh", "-c", "umask 022 && exec make --no-print-directory %s PORT=%d PULSE_DATA=%s "
-                          "PULSE_JWT_SECRET=%s PULSE_WORKERS=2" % (target, port, data, harness.JWT_SECRET)],
-                         cwd=ROOT, env=e, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        def ok():
-            try:
-                return http(port, "GET", "/api/health", timeout=2).status == 200
-            except OSError:
-                return False
-
-        wait_for(ok, timeout=120, what="make %s to serve /api/health" % target)
+    argv = ["sh", "-c", "umask 022 && exec make --no-print-directory %s PORT=%d PULSE_DATA=%s "
+            "PULSE_JWT_SECRET=%s PULSE_WORKERS=2" % (target, port, data, harness.JWT_SECRET)]
+    with session(argv, ROOT, e, os.path.join(parent, "make.log")) as p:
+        wait_for(lambda: answers_health(port), timeout=120, what="make %s to serve /api/health" % target)
         # a write, through the request pool, and a stream: every socket is reached
         tok = subprocess.run([os.path.join(ROOT, "build", "bin", "pulse-token"), "owner1", "owner"],
                              env={"PULSE_JWT_SECRET": harness.JWT_SECRET}, capture_output=True,
@@ -49,16 +41,7 @@ def _check_run(env, target):
         assert _mode(data) == 0o700
         for f in ("pulse.db", "pulse.db-wal", "pulse.db-shm"):
             assert _mode(os.path.join(data, f)) == 0o600, (f, oct(_mode(os.path.join(data, f))))
-        procs = descendants(p.pid)
-        p.send_signal(signal.SIGTERM)
-        p.wait(20)
-        for x in procs:
-            wait_for(lambda: not alive(x), timeout=15, what="process %d to exit after make got SIGTERM" % x)
-    finally:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-        log.close()
+        stops_with(p, descendants(p.pid), lambda p: p.send_signal(signal.SIGTERM))
 
 
 def test_make_run_keeps_the_data_private(env):

@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 
 import harness
-from harness import ROOT, alive, descendants, http, wait_for
+from harness import ROOT, answers_health, descendants, http, session, stops_with, wait_for
 
 WEB_INDEPENDENT = True  # these tests start their own web servers through make
 
@@ -111,11 +111,8 @@ def _serve_and_stop(env, cmd, stop, api, where=None):
     else:
         e.update(conf, PULSE_HOST="127.0.0.1", PULSE_ROOT=where["share"], PULSE_BIN=where["bin"])
         token_bin = os.path.join(where["bin"], "pulse-token")
-    log = open(os.path.join(data, "make.log"), "wb")
-    p = subprocess.Popen(cmd, cwd=ROOT if where is None else data, env=e, stdout=log, stderr=subprocess.STDOUT,
-                         start_new_session=True)
-    try:
-        wait_for(lambda: _ok(port), timeout=120, what="%s to serve /api/health" % " ".join(cmd[:2]))
+    with session(cmd, ROOT if where is None else data, e, os.path.join(data, "make.log")) as p:
+        wait_for(lambda: answers_health(port), timeout=120, what="%s to serve /api/health" % " ".join(cmd[:2]))
         page = http(port, "GET", "/")
         assert page.status == 200 and "Pulse" in page.body
         assert http(port, "GET", "/pulse.js").status == 200
@@ -128,15 +125,7 @@ def _serve_and_stop(env, cmd, stop, api, where=None):
         procs = wait_for(lambda: _fcgi_procs(p.pid, api), timeout=10, what="pulse-api and pulse-stream under make")
         s = harness.SSE(port, "/api/events/stream?topic=room:run")
         assert s.status == 200
-        stop(p)
-        p.wait(20)
-        for x in procs:
-            wait_for(lambda: not alive(x), timeout=15, what="process %d to exit after make got SIGTERM" % x)
-    finally:
-        if p.poll() is None:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait()
-        log.close()
+        stops_with(p, procs, stop)
 
 
 def _fcgi_procs(pid, api_count):
@@ -152,10 +141,3 @@ def _fcgi_procs(pid, api_count):
     api = sum(b"pulse-api" in n for n in names)
     stream = sum(b"pulse-stream" in n for n in names)
     return procs if (api, stream) == (api_count, 1) else None
-
-
-def _ok(port):
-    try:
-        return http(port, "GET", "/api/health", timeout=2).status == 200
-    except OSError:
-        return False

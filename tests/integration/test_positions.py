@@ -4,7 +4,6 @@ position before anything else, polling without `since` answers the same head,
 and every state read says which log position it reflects, read in the same
 transaction. Real clients: a socket reader that behaves as EventSource does,
 and the npm `eventsource` package itself (tests/browser/es_client.mjs)."""
-import importlib.util
 import json
 import os
 import queue
@@ -13,12 +12,8 @@ import subprocess
 import threading
 import time
 
-from harness import SSE, http, publish, q, token, topup, payos_body, wait_for
-
-_spec = importlib.util.spec_from_file_location("_browser_common", os.path.join(os.path.dirname(__file__), "test_browser.py"))
-_common = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_common)
-BROWSER_DIR, ensure_node_modules = _common.BROWSER_DIR, _common.ensure_node_modules
+from browser_helper import BROWSER_DIR, ensure_node_modules
+from harness import SSE, http, publish, token, topup, payos_body, wait_for
 
 FAST_RETRY = {"PULSE_RETRY_MS": "200"}
 

@@ -5,10 +5,9 @@ client used to count as thousands of viewers and push a `viewers` event per
 request into the log. Now joins and leaves are rate limited per viewer and
 per client address (REMOTE_ADDR, which both web servers pass), and one
 address counts as at most PULSE_GUESTS_PER_ADDR guests in a room."""
-import threading
 
 import harness
-from harness import token
+from harness import at_once, token
 
 
 def bearer(sub):
@@ -90,11 +89,7 @@ def burst(n, fn):
         for i in range(k, n, 4):
             out[i] = fn(i)
 
-    ts = [threading.Thread(target=run, args=(k,)) for k in range(4)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    at_once(run, [(k,) for k in range(4)])
     return out
 
 

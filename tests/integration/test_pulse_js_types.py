@@ -7,19 +7,15 @@ polling page got every type. Now the page names the types it handles (`on: {type
 and both transports deliver exactly those: under Node with a scripted server and a stand-in
 EventSource (tests/browser/pulse_unit.js), and against a real instance behind the web server
 with the npm `eventsource` package as EventSource (tests/browser/pulse_follow.mjs)."""
-import importlib.util
 import json
 import os
 import subprocess
 
+from browser_helper import BROWSER_DIR, Browser
 from harness import token
 
-_spec = importlib.util.spec_from_file_location("_browser_common", os.path.join(os.path.dirname(__file__), "test_browser.py"))
-_common = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(_common)
-
-UNIT = os.path.join(_common.BROWSER_DIR, "pulse_unit.js")
-FOLLOW = os.path.join(_common.BROWSER_DIR, "pulse_follow.mjs")
+UNIT = os.path.join(BROWSER_DIR, "pulse_unit.js")
+FOLLOW = os.path.join(BROWSER_DIR, "pulse_follow.mjs")
 
 
 def unit(scenario):
@@ -48,7 +44,7 @@ def test_pulse_js_refuses_a_subscription_that_names_no_type(env):
     assert len(errors) == 3 and all(e and "opts.on" in e for e in errors), errors
 
 
-class Follower(_common.Browser):
+class Follower(Browser):
     """tests/browser/pulse_follow.mjs: pulse.js following a topic (same protocol as the
     browser scripts: one JSON line per observation)."""
 

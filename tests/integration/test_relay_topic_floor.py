@@ -9,10 +9,7 @@ the later ones and `reset: false` (found in review, confirmed behind nginx).
 Now every entry of a topic with a floor carries it, and the edge records a
 gap of that topic when the floor is above what its copy accounts for; events
 the edge got before the primary pruned them are no gap."""
-import os
-import signal
-
-from harness import edge_has, edge_pair, publish, wait_for
+from harness import edge_has, edge_pair, edge_with, publish, stopped, wait_for
 
 
 def floor(inst, topic):
@@ -37,23 +34,17 @@ def first_streamed(inst, topic, last_id):
 
 
 def test_events_pruned_before_relaying_are_a_gap_even_after_another_topics_event(env):
-    a, b = edge_pair(env, "5", "100000")
-    q1 = publish(a, "room:quiet", 1)
-    edge_has(b, "room:quiet", q1[0])
+    a, b, q1 = edge_with(env, "5", "100000", "room:quiet")
     # the primary's relay stops; room:busy is flooded and pruned before any
     # of it is relayed, then one event of another topic, then room:busy
     # again, and enough others for the primary to prune room:busy once more
-    pid = a.stream_pid()
-    os.kill(pid, signal.SIGSTOP)
-    try:
+    with stopped(a.stream_pid()):
         busy = publish(a, "room:busy", 300)
         other = publish(a, "room:other", 1)
         later = publish(a, "room:busy", 5, 300)
         filler = publish(a, "room:filler", 140)
         wait_for(lambda: floor(a, "room:busy") == busy[-1],
                  what="the primary to prune all 300 of room:busy's first events")
-    finally:
-        os.kill(pid, signal.SIGCONT)
     assert [i for (i,) in a.sql("SELECT id FROM events WHERE topic = 'room:busy' ORDER BY id")] == later
     assert other[0] == busy[-1] + 1 and later[0] == other[0] + 1  # room:other's event sits right in between
     # on the primary, a resume from the first busy event is told

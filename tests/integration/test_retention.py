@@ -9,11 +9,10 @@ what was pruned is known per topic: a client resuming from N gets every
 retained event of its topics after N, or a reset exactly when an event of
 ITS topics after N is gone, on a stream, by polling, on an edge, and when
 the stream responder itself falls behind."""
-import os
-import signal
 import threading
 
-from harness import SLOW_POLL_ENV, edge_has, edge_pair, payos_body, publish, q, topup, wait_for
+from harness import (SLOW_POLL_ENV, at_once, edge_has, edge_pair, edge_with, payos_body, publish, q, stopped,
+                     topup, wait_for)
 
 
 def flood(inst, topic, n, threads=4):
@@ -25,11 +24,7 @@ def flood(inst, topic, n, threads=4):
         with lock:
             ids.extend(got)
 
-    ts = [threading.Thread(target=run, args=(n // threads + (i < n % threads),)) for i in range(threads)]
-    for t in ts:
-        t.start()
-    for t in ts:
-        t.join()
+    at_once(run, [(n // threads + (i < n % threads),) for i in range(threads)])
     assert len(ids) == n
     return sorted(ids)
 
@@ -110,17 +105,13 @@ def test_a_stream_responder_that_fell_behind_resets_only_the_streams_of_pruned_t
     b1 = publish(a, "room:busy", 1)
     assert int(sq.next_event()["id"]) == q1[0] and int(sb.next_event()["id"]) == b1[0]
     assert [int(e["id"]) for e in both.events(2)] == q1 + b1
-    pid = a.stream_pid()
-    os.kill(pid, signal.SIGSTOP)
-    try:
+    with stopped(a.stream_pid()):
         # while the stream responder is stopped, room:busy is pruned far past
         # what it delivered; room:quiet loses nothing
         busy = flood(a, "room:busy", 300)
         q2 = publish(a, "room:quiet", 1, 1)
         wait_for(lambda: a.sql("SELECT count(*) FROM events WHERE topic = 'room:busy'")[0][0] < 100,
                  what="room:busy pruned")
-    finally:
-        os.kill(pid, signal.SIGCONT)
     ev = sq.next_event()
     assert (ev["event"], int(ev["id"])) == ("note", q2[0]), ev
     # it had delivered up to b1; it goes on from the log's head (the
@@ -155,19 +146,13 @@ def test_an_edge_prunes_its_own_copy_per_topic(env):
 
 
 def test_a_topic_pruned_on_the_primary_before_it_was_relayed_is_a_gap_of_that_topic_alone(env):
-    a, b = edge_pair(env, "5", "5")
-    q1 = publish(a, "room:quiet", 1)
-    edge_has(b, "room:quiet", q1[0])
+    a, b, q1 = edge_with(env, "5", "5", "room:quiet")
     # the primary's relay (in its stream responder) stops while room:busy
     # is flooded, and pruned on the primary before it was relayed
-    pid = a.stream_pid()
-    os.kill(pid, signal.SIGSTOP)
-    try:
+    with stopped(a.stream_pid()):
         busy = flood(a, "room:busy", 300)
         q2 = publish(a, "room:quiet", 1, 1)
         assert a.sql("SELECT count(*) FROM events WHERE topic = 'room:busy'")[0][0] < 100
-    finally:
-        os.kill(pid, signal.SIGCONT)
     edge_has(b, "room:quiet", q2[0])
     edge_has(b, "room:busy", busy[-1])
     # on the edge, room:quiet lost nothing; room:busy's gap is room:busy's alone

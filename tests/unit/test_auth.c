@@ -63,6 +63,33 @@ static void check_refused(const char *claims, const char *want_why, int line)
 }
 #define CHECK_REFUSED(claims, why) check_refused((claims), (why), __LINE__)
 
+/* Checks that claims (signed properly) are accepted at NOW; *c holds them
+ * (the caller frees them with auth_claims_free). */
+static void check_accepted(const char *claims, struct auth_claims *c, int line)
+{
+    char *tok = signed_token(claims);
+    const char *why = NULL;
+
+    check_report(auth_jwt_verify(db, secret, tok, NOW, c, &why) == 0, __FILE__, line, claims);
+    free(tok);
+}
+#define CHECK_ACCEPTED(claims, c) check_accepted((claims), (c), __LINE__)
+
+/* Checks that a token made by hand with this header (token_by_hand) is
+ * refused, for reason want_why unless that is NULL. */
+static void check_header_refused(const char *header, const char *claims, const char *key, const char *want_why,
+                                 int line)
+{
+    char *tok = token_by_hand(header, claims, key);
+    const char *why = NULL;
+
+    check_report(verify(tok, &why) == -1, __FILE__, line, header);
+    if (want_why != NULL)
+        check_str_eq(why, want_why, __FILE__, line, header);
+    free(tok);
+}
+#define CHECK_HEADER_REFUSED(header, claims, key, why) check_header_refused((header), (claims), (key), (why), __LINE__)
+
 static void test_sign_verify(void)
 {
     struct auth_claims c;
@@ -93,19 +120,15 @@ static void test_sign_verify(void)
     free(tok);
 
     /* no role: viewer; no name: the sub; a real exp is fine */
-    tok = signed_token("{\"sub\":\"u2\",\"exp\":1700000060.5}");
-    CHECK(auth_jwt_verify(db, secret, tok, NOW, &c, &why) == 0);
+    CHECK_ACCEPTED("{\"sub\":\"u2\",\"exp\":1700000060.5}", &c);
     CHECK_INT_EQ(c.role, ROLE_VIEWER);
     CHECK_STR_EQ(c.name, "u2");
     auth_claims_free(&c);
-    free(tok);
 
-    tok = signed_token("{\"sub\":\"u3\",\"role\":\"agent\",\"exp\":1700000060}");
-    CHECK(auth_jwt_verify(db, secret, tok, NOW, &c, &why) == 0);
+    CHECK_ACCEPTED("{\"sub\":\"u3\",\"role\":\"agent\",\"exp\":1700000060}", &c);
     CHECK_INT_EQ(c.role, ROLE_AGENT);
     CHECK_STR_EQ(auth_role_name(c.role), "agent");
     auth_claims_free(&c);
-    free(tok);
     CHECK_STR_EQ(auth_role_name(ROLE_OWNER), "owner");
     CHECK_STR_EQ(auth_role_name((enum auth_role)0), "none");
 }
@@ -140,23 +163,11 @@ static void test_forged_tokens(void)
     buf_t t = {0};
 
     /* alg none, with an empty signature and with a valid HS256 one */
-    tok = token_by_hand("{\"alg\":\"none\",\"typ\":\"JWT\"}", claims, NULL);
-    CHECK(verify(tok, &why) == -1);
-    CHECK_STR_EQ(why, "token algorithm must be HS256");
-    free(tok);
-    tok = token_by_hand("{\"alg\":\"none\"}", claims, secret);
-    CHECK(verify(tok, &why) == -1);
-    free(tok);
-    tok = token_by_hand("{\"alg\":\"HS512\",\"typ\":\"JWT\"}", claims, secret);
-    CHECK(verify(tok, &why) == -1);
-    CHECK_STR_EQ(why, "token algorithm must be HS256");
-    free(tok);
-    tok = token_by_hand("{\"typ\":\"JWT\"}", claims, secret);
-    CHECK(verify(tok, &why) == -1);
-    free(tok);
-    tok = token_by_hand("\"HS256\"", claims, secret);
-    CHECK(verify(tok, &why) == -1);
-    free(tok);
+    CHECK_HEADER_REFUSED("{\"alg\":\"none\",\"typ\":\"JWT\"}", claims, NULL, "token algorithm must be HS256");
+    CHECK_HEADER_REFUSED("{\"alg\":\"none\"}", claims, secret, NULL);
+    CHECK_HEADER_REFUSED("{\"alg\":\"HS512\",\"typ\":\"JWT\"}", claims, secret, "token algorithm must be HS256");
+    CHECK_HEADER_REFUSED("{\"typ\":\"JWT\"}", claims, secret, NULL);
+    CHECK_HEADER_REFUSED("\"HS256\"", claims, secret, NULL);
     /* by hand with the right header and key: accepted (the helper is sound) */
     tok = token_by_hand("{\"alg\":\"HS256\"}", claims, secret);
     CHECK(verify(tok, &why) == 0);
@@ -370,10 +381,8 @@ static void test_not_before(void)
     CHECK(auth_jwt_verify(db, secret, tok, NOW - 1, &c, &why) == -1);
     CHECK_STR_EQ(why, "token not yet valid (nbf)");
     free(tok);
-    tok = signed_token("{\"sub\":\"u\",\"nbf\":1699999999.5,\"exp\":1800000000}");
-    CHECK(auth_jwt_verify(db, secret, tok, NOW, &c, &why) == 0);
+    CHECK_ACCEPTED("{\"sub\":\"u\",\"nbf\":1699999999.5,\"exp\":1800000000}", &c);
     auth_claims_free(&c);
-    free(tok);
 }
 
 /* picture is kept as sent (checked as a URL where it is used); the whole
@@ -382,20 +391,14 @@ static void test_not_before(void)
 static void test_picture_and_utf8(void)
 {
     struct auth_claims c;
-    const char *why = NULL;
-    char *tok;
 
-    tok = signed_token("{\"sub\":\"u\",\"picture\":\"https://cdn.example.com/u.png\",\"exp\":1800000000}");
-    CHECK(auth_jwt_verify(db, secret, tok, NOW, &c, &why) == 0);
+    CHECK_ACCEPTED("{\"sub\":\"u\",\"picture\":\"https://cdn.example.com/u.png\",\"exp\":1800000000}", &c);
     CHECK_STR_EQ(c.picture, "https://cdn.example.com/u.png");
     auth_claims_free(&c);
     CHECK(c.picture == NULL);
-    free(tok);
-    tok = signed_token("{\"sub\":\"u\",\"exp\":1800000000}");
-    CHECK(auth_jwt_verify(db, secret, tok, NOW, &c, &why) == 0);
+    CHECK_ACCEPTED("{\"sub\":\"u\",\"exp\":1800000000}", &c);
     CHECK(c.picture == NULL);
     auth_claims_free(&c);
-    free(tok);
     CHECK_REFUSED("{\"sub\":\"u\",\"picture\":7,\"exp\":1800000000}", "token picture claim is not a string");
     CHECK_REFUSED("{\"sub\":\"u\",\"picture\":null,\"exp\":1800000000}", "token picture claim is not a string");
     CHECK_REFUSED("{\"sub\":\"u\",\"name\":\"Ann \xff\",\"exp\":1800000000}", "malformed token claims");
@@ -404,27 +407,16 @@ static void test_picture_and_utf8(void)
     CHECK_REFUSED("{\"sub\":\"u\",\"name\":\"\\ud800\",\"exp\":1800000000}", "malformed token claims");
     CHECK_REFUSED("{\"sub\":\"\\udc00\",\"exp\":1800000000}", "malformed token claims");
     /* UTF-8 itself, and escapes of whole characters, are fine */
-    tok = signed_token("{\"sub\":\"u\",\"name\":\"L\xc3\xa2n \\ud83d\\ude00\",\"exp\":1800000000}");
-    CHECK(auth_jwt_verify(db, secret, tok, NOW, &c, &why) == 0);
+    CHECK_ACCEPTED("{\"sub\":\"u\",\"name\":\"L\xc3\xa2n \\ud83d\\ude00\",\"exp\":1800000000}", &c);
     CHECK_STR_EQ(c.name, "L\xc3\xa2n \xf0\x9f\x98\x80");
     auth_claims_free(&c);
-    free(tok);
 }
 
 int main(void)
 {
-    if ((db = unit_db_open()) == NULL)
-        return check_summary("test_auth");
-    test_sign_verify();
-    test_bad_claims();
-    test_forged_tokens();
-    test_garbage();
-    test_base64url();
-    test_hashes();
-    test_cache();
-    test_bearer_header();
-    test_not_before();
-    test_picture_and_utf8();
-    db_close(db);
-    return check_summary("test_auth");
+    static unit_test_fn *const tests[] = {test_sign_verify, test_bad_claims, test_forged_tokens, test_garbage,
+                                          test_base64url, test_hashes, test_cache, test_bearer_header,
+                                          test_not_before, test_picture_and_utf8, NULL};
+
+    return unit_db_main("test_auth", &db, tests);
 }

@@ -165,6 +165,31 @@ static void test_feed_splits(void)
     buf_free(&s);
 }
 
+/* Management records (request id 0) are skipped whatever their type: a
+ * PARAMS, STDIN or BEGIN_REQUEST body with id 0 is no part of the request
+ * (the fuzz target found their bodies read into it). */
+static void test_management_records_skipped(void)
+{
+    struct fcgi_in in;
+    buf_t s = {0}, junk = {0};
+    unsigned char role[8] = {0, 9, 0};
+
+    nv(&junk, "HTTP_ORIGIN", "https://evil.example");
+    rec(&s, FCGI_PARAMS, FCGI_NULL_REQUEST_ID, junk.p, junk.len, 1);
+    rec(&s, FCGI_STDIN, FCGI_NULL_REQUEST_ID, "xy", 2, 0);
+    rec(&s, FCGI_BEGIN_REQUEST, FCGI_NULL_REQUEST_ID, role, 3, 0);
+    rec(&s, FCGI_PARAMS, FCGI_NULL_REQUEST_ID, NULL, 0, 0);
+    request_stream(&s);
+    memset(&in, 0, sizeof in);
+    in.stdin_max = 64;
+    CHECK(fcgi_in_feed(&in, (const unsigned char *)s.p, s.len) == 0);
+    CHECK(request_ok(&in));
+    CHECK_INT_EQ(in.body.len, 0);
+    fcgi_in_free(&in);
+    buf_free(&s);
+    buf_free(&junk);
+}
+
 /* Feeds s whole to a fresh reader; returns fcgi_in_feed's result. */
 static int feed_all(buf_t *s, struct fcgi_in *in)
 {
@@ -365,6 +390,7 @@ static void test_body_and_next(void)
 int main(void)
 {
     test_feed_splits();
+    test_management_records_skipped();
     test_body_and_next();
     test_violations();
     test_param_malformed();

@@ -90,34 +90,40 @@ static void test_query_rejects(void)
     buf_free(&s);
 }
 
+/* valid takes names of up to max characters: one of max, not one of
+ * max + 1, nor "" or NULL. */
+static void check_length(int (*valid)(const char *), size_t max, const char *what, int line)
+{
+    char s[HTTP_MAX_ID + 2];
+
+    if (max > HTTP_MAX_ID) {
+        check_report(0, __FILE__, line, "a limit the test's buffer holds");
+        return;
+    }
+    memset(s, 'x', max + 1);
+    s[max] = '\0';
+    check_report(valid(s), __FILE__, line, what);
+    s[max] = 'x';
+    s[max + 1] = '\0';
+    check_report(!valid(s), __FILE__, line, what);
+    check_report(!valid(""), __FILE__, line, what);
+    check_report(!valid(NULL), __FILE__, line, what);
+}
+#define CHECK_LENGTH(valid, max) check_length((valid), (max), #valid " up to " #max, __LINE__)
+
 static void test_valid_id(void)
 {
-    char id[HTTP_MAX_ID + 2];
-
     CHECK(http_valid_id("abc"));
     CHECK(http_valid_id("room:lobby"));
     CHECK(http_valid_id("A-Z_0.9:x"));
-    memset(id, 'x', sizeof id);
-    id[HTTP_MAX_ID] = '\0';
-    CHECK(http_valid_id(id));          /* 128 */
-    id[HTTP_MAX_ID] = 'x';
-    id[HTTP_MAX_ID + 1] = '\0';
-    CHECK(!http_valid_id(id));         /* 129 */
-    CHECK(!http_valid_id(""));
-    CHECK(!http_valid_id(NULL));
+    CHECK_LENGTH(http_valid_id, HTTP_MAX_ID);     /* 128, not 129 */
     CHECK(!http_valid_id("a/b"));
     CHECK(!http_valid_id("a b"));
     CHECK(!http_valid_id("a%20b"));
     CHECK(!http_valid_id("a\nb"));
     CHECK(!http_valid_id("caf\xc3\xa9"));
     /* event types: the same characters, at most 64 */
-    id[HTTP_MAX_TYPE] = '\0';
-    CHECK(http_valid_type(id));        /* 64 */
-    id[HTTP_MAX_TYPE] = 'x';
-    id[HTTP_MAX_TYPE + 1] = '\0';
-    CHECK(!http_valid_type(id));       /* 65 */
-    CHECK(!http_valid_type(""));
-    CHECK(!http_valid_type(NULL));
+    CHECK_LENGTH(http_valid_type, HTTP_MAX_TYPE); /* 64, not 65 */
     CHECK(!http_valid_type("x\nid: 9"));
     CHECK(http_valid_id_n("ab/cd", 2));
     CHECK(!http_valid_id_n("ab", 0));
@@ -178,22 +184,22 @@ static void test_origin_cap(void)
     CHECK(!http_origin_allowed(origin, origin));
 }
 
+/* Checks that http_target_path gives want for target. */
+static void check_path(const char *target, const char *want, int line)
+{
+    char *p = http_target_path(target);
+
+    check_str_eq(p, want, __FILE__, line, target);
+    free(p);
+}
+#define CHECK_PATH(target, want) check_path((target), (want), __LINE__)
+
 static void test_target_path_and_status(void)
 {
-    char *p;
-
-    p = http_target_path("/api/events?topic=a&x=1");
-    CHECK_STR_EQ(p, "/api/events");
-    free(p);
-    p = http_target_path("/api/events");
-    CHECK_STR_EQ(p, "/api/events");
-    free(p);
-    p = http_target_path("/a?b?c");
-    CHECK_STR_EQ(p, "/a");
-    free(p);
-    p = http_target_path("?x");
-    CHECK_STR_EQ(p, "");
-    free(p);
+    CHECK_PATH("/api/events?topic=a&x=1", "/api/events");
+    CHECK_PATH("/api/events", "/api/events");
+    CHECK_PATH("/a?b?c", "/a");
+    CHECK_PATH("?x", "");
 
     CHECK_STR_EQ(http_status_text(200), "OK");
     CHECK_STR_EQ(http_status_text(404), "Not Found");

@@ -132,10 +132,18 @@ static void check_text(const char *data, const char *want, int line)
 }
 #define CHECK_TEXT(data, want) check_text((data), (want), __LINE__)
 
+/* Checks that the body text has no signed text (signed_text gives NULL). */
+static void check_no_text(const char *text, int line)
+{
+    char *t = signed_text(text);
+
+    check_report(t == NULL, __FILE__, line, text);
+    free(t);
+}
+#define CHECK_NO_TEXT(text) check_no_text((text), __LINE__)
+
 static void test_signed_text_rules(void)
 {
-    char *t;
-
     /* byte order of keys: "B" < "_" < "a"; a prefix sorts first */
     CHECK_TEXT("{\"b\":1,\"a\":2,\"B\":3,\"_\":4}", "B=3&_=4&a=2&b=1");
     CHECK_TEXT("{\"description\":\"x\",\"desc\":\"y\"}", "desc=y&description=x");
@@ -153,21 +161,11 @@ static void test_signed_text_rules(void)
     CHECK_TEXT("{}", "");
 
     /* data missing, not an object, or a body that is not JSON */
-    t = signed_text("{\"code\":\"00\"}");
-    CHECK(t == NULL);
-    free(t);
-    t = signed_text("{\"data\":[1,2]}");
-    CHECK(t == NULL);
-    free(t);
-    t = signed_text("{\"data\":\"x\"}");
-    CHECK(t == NULL);
-    free(t);
-    t = signed_text("{\"data\":null}");
-    CHECK(t == NULL);
-    free(t);
-    t = signed_text("{\"data\":{\"a\":1}");
-    CHECK(t == NULL);
-    free(t);
+    CHECK_NO_TEXT("{\"code\":\"00\"}");
+    CHECK_NO_TEXT("{\"data\":[1,2]}");
+    CHECK_NO_TEXT("{\"data\":\"x\"}");
+    CHECK_NO_TEXT("{\"data\":null}");
+    CHECK_NO_TEXT("{\"data\":{\"a\":1}");
 }
 
 /* Checks payos_js_number(v) prints want. */
@@ -229,13 +227,8 @@ static void test_amount_written_as_real(void)
 
 int main(void)
 {
-    if ((db = unit_db_open()) == NULL)
-        return check_summary("test_payos");
-    test_official_vector();
-    test_tampering();
-    test_signed_text_rules();
-    test_js_number();
-    test_amount_written_as_real();
-    db_close(db);
-    return check_summary("test_payos");
+    static unit_test_fn *const tests[] = {test_official_vector, test_tampering, test_signed_text_rules,
+                                          test_js_number, test_amount_written_as_real, NULL};
+
+    return unit_db_main("test_payos", &db, tests);
 }

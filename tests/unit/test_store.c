@@ -422,13 +422,8 @@ static void test_escapes_nul(void)
 
 int main(void)
 {
-    if ((db = unit_db_open()) == NULL)
-        return check_summary("test_store");
-    test_escapes_nul();
-    test_append_and_read();
-    test_prune_per_topic();
-    test_prune_by_age();
-    test_gaps();
-    db_close(db);
-    return check_summary("test_store");
+    static unit_test_fn *const tests[] = {test_escapes_nul, test_append_and_read, test_prune_per_topic,
+                                          test_prune_by_age, test_gaps, NULL};
+
+    return unit_db_main("test_store", &db, tests);
 }

@@ -23,4 +23,21 @@ static inline struct db *unit_db_open(void)
     return d;
 }
 
+typedef void unit_test_fn(void);
+
+/* main() of a test over the database: opens it into *dbp, runs each test
+ * of the NULL-terminated list, closes it; returns check_summary(name). */
+static inline int unit_db_main(const char *name, struct db **dbp, unit_test_fn *const tests[])
+{
+    size_t i;
+
+    if ((*dbp = unit_db_open()) != NULL) {
+        for (i = 0; tests[i] != NULL; i++)
+            tests[i]();
+        db_close(*dbp);
+        *dbp = NULL;
+    }
+    return check_summary(name);
+}
+
 #endif

@@ -3,7 +3,6 @@ counted per client: the stream responder killed with SIGKILL, a request
 responder killed in the middle of its requests."""
 import os
 import random
-import selectors
 import signal
 import threading
 import time

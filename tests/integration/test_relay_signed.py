@@ -14,7 +14,7 @@ import subprocess
 
 from harness import JWT_SECRET
 from harness import SLOW_POLL_ENV as SLOW_POLL
-from harness import SSE, publish, token, topup, wait_for
+from harness import publish, token, topup, wait_for
 
 EDGE = dict(SLOW_POLL, PULSE_ROLE="edge")
 

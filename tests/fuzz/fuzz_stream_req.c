@@ -3,6 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/config.h"
 #include "fuzz_db.h"
 #include "stream/stream_req.h"
 
@@ -14,7 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct stream_req r;
 
     buf_append(&params, data, size);
-    stream_req_parse(fuzz_db(), &params, 1000, &r);
+    stream_req_parse(pulse_cfg, fuzz_db(), &params, 1000, &r);
     stream_req_free(&r);
     buf_free(&params);
     return 0;

@@ -11,11 +11,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    struct db *db = fuzz_db(); /* loads pulse_cfg first */
     buf_t params = {0};
     struct stream_req r;
 
     buf_append(&params, data, size);
-    stream_req_parse(pulse_cfg, fuzz_db(), &params, 1000, &r);
+    stream_req_parse(pulse_cfg, db, &params, 1000, &r);
     stream_req_free(&r);
     buf_free(&params);
     return 0;

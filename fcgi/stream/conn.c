@@ -28,17 +28,22 @@ struct frame *conn_frame_sse(const buf_t *sse, uint16_t reqid)
     return f;
 }
 
-struct frame *conn_frame_records(const buf_t *recs)
+static struct frame *frame_new(const void *wire, size_t len)
 {
-    struct frame *f = xmalloc(sizeof *f + recs->len);
+    struct frame *f = xmalloc(sizeof *f + len);
 
     f->refs = 1;
-    f->len = recs->len;
-    memcpy(f->wire, recs->p, recs->len);
+    f->len = len;
+    memcpy(f->wire, wire, len);
     return f;
 }
 
-void frame_unref(struct frame *f)
+struct frame *conn_frame_records(const buf_t *recs)
+{
+    return frame_new(recs->p, recs->len);
+}
+
+void conn_frame_unref(struct frame *f)
 {
     if (f != NULL && --f->refs == 0)
         free(f);
@@ -93,7 +98,7 @@ void conn_close(struct conn *c)
 void conn_free(struct conn *c)
 {
     while (c->qlen > 0) {
-        frame_unref(c->q[c->qhead]);
+        conn_frame_unref(c->q[c->qhead]);
         c->qhead = (c->qhead + 1) % c->qcap;
         c->qlen--;
     }
@@ -157,7 +162,7 @@ int conn_flush(struct conn *c)
             }
             w -= (ssize_t)left;
             c->qoff = 0;
-            frame_unref(f);
+            conn_frame_unref(f);
             c->qhead = (c->qhead + 1) % c->qcap;
             c->qlen--;
         }
@@ -204,7 +209,7 @@ void conn_end(struct conn *c, const char *why)
 
     while (c->qlen > keep) {
         c->qlen--;
-        frame_unref(c->q[(c->qhead + c->qlen) % c->qcap]);
+        conn_frame_unref(c->q[(c->qhead + c->qlen) % c->qcap]);
     }
     c->state = C_CLOSING; /* no more events, pings or replay */
     c->replaying = 0;
@@ -215,7 +220,7 @@ void conn_end(struct conn *c, const char *why)
     /* Cannot fail: at most one frame is left and stream_queue >= 128. */
     if (queue_push(c, end) != 0)
         conn_close(c);
-    frame_unref(end);
+    conn_frame_unref(end);
     if (c->state == C_CLOSING && conn_flush(c) == 0 && c->qlen == 0)
         conn_close(c);
     if (c->state == C_CLOSING)
@@ -234,19 +239,16 @@ int conn_send(struct conn *c, struct frame *f)
     if (c->state == C_DEAD)
         return -1;
     if (c->reqid != HUB_SHARED_REQUEST_ID) {
-        own = xmalloc(sizeof *own + f->len);
-        own->refs = 1;
-        own->len = f->len;
-        memcpy(own->wire, f->wire, f->len);
+        own = frame_new(f->wire, f->len);
         fcgi_set_request_id(own->wire, own->len, c->reqid);
         f = own;
     }
     if (queue_push(c, f) != 0) {
-        frame_unref(own);
+        conn_frame_unref(own);
         metrics_add(M_SLOW_CONSUMERS, 1);
         conn_end(c, "too far behind: reconnect to resume");
         return -1;
     }
-    frame_unref(own);
+    conn_frame_unref(own);
     return c->qlen > 1 ? 0 : conn_flush(c);
 }

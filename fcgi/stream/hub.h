@@ -107,7 +107,7 @@ void topics_unsubscribe(struct stream *s, struct conn *c);
  * or records already framed. */
 struct frame *conn_frame_sse(const buf_t *sse, uint16_t reqid);
 struct frame *conn_frame_records(const buf_t *recs);
-void frame_unref(struct frame *f);
+void conn_frame_unref(struct frame *f);
 void conn_list_add(struct conn_list *l, struct conn *c);
 void conn_list_del(struct conn_list *l, struct conn *c);
 /* Closes the socket; the struct waits on the zombies list for stream_reap. */

@@ -49,7 +49,7 @@ static void conn_reset(struct conn *c, const char *reason, long long last_id, in
     c->replaying = 0;
     c->last_sent = at;
     conn_send(c, f);
-    frame_unref(f);
+    conn_frame_unref(f);
     buf_free(&text);
 }
 
@@ -124,7 +124,7 @@ static void replay_send(struct replay_batch *b)
     f = conn_frame_sse(&b->sse, HUB_SHARED_REQUEST_ID);
     if (conn_send(b->c, f) == 0)
         metrics_add(M_EVENTS_DELIVERED, b->n);
-    frame_unref(f);
+    conn_frame_unref(f);
 }
 
 /* Reads and sends one batch from c->cursor in the read replay_log_begin
@@ -280,7 +280,7 @@ void replay_start(struct conn *c, const struct stream_req *r, int expired, int64
     metrics_count_status(200);
     if (conn_send(c, f) == 0 && c->replaying)
         replay_step(c);
-    frame_unref(f);
+    conn_frame_unref(f);
     buf_free(&text);
 }
 

@@ -76,7 +76,7 @@ static void respond_error(struct conn *c, const struct stream_req *r)
         conn_close(c);
     if (c->state == C_CLOSING)
         conn_set_deadline(c, loop_now_ms() + HUB_CLOSE_GRACE_MS);
-    frame_unref(f);
+    conn_frame_unref(f);
     free(json);
     buf_free(&head);
     buf_free(&recs);
@@ -299,7 +299,7 @@ static int dispatch_row(void *arg, int64_t id, const char *topic, const char *ty
         if (conn_send(c, f) == 0)
             metrics_add(M_EVENTS_DELIVERED, 1);
     }
-    frame_unref(f);
+    conn_frame_unref(f);
     return 0;
 }
 
@@ -408,7 +408,7 @@ void stream_free(struct stream *s)
     }
     stream_reap(s);
     loop_del(&s->listener.w);
-    frame_unref(s->ping_frame);
+    conn_frame_unref(s->ping_frame);
     free(s->buckets);
     free(s->errstr);
     free(s);

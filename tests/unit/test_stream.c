@@ -111,8 +111,10 @@ static void peer_parse(struct peer *p)
             p->ended = 1;
         off += rec;
     }
-    memmove(p->raw.p, p->raw.p + off, p->raw.len - off);
-    p->raw.len -= off;
+    if (off > 0) {
+        memmove(p->raw.p, p->raw.p + off, p->raw.len - off);
+        p->raw.len -= off;
+    }
 }
 
 /* Reads what is there now. */
@@ -440,6 +442,31 @@ static void test_heartbeat(void)
     stream_free(s);
 }
 
+/* A connection that never finishes its request is closed once the
+ * handshake time-out has passed on the loop's clock, and not before. */
+static void test_handshake_timeout(void)
+{
+    struct stream *s = hub_new();
+    struct peer p;
+    int sv[2];
+
+    memset(&p, 0, sizeof p);
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) == 0);
+    p.fd = sv[1];
+    stream_accept(s, sv[0]);
+    turn(s);
+    stream_tick(s, loop_now_ms() + 5000);
+    turn(s);
+    CHECK_INT_EQ(s->handshakes.count, 1);
+    stream_tick(s, loop_now_ms() + 10001);
+    turn(s);
+    CHECK_INT_EQ(s->handshakes.count, 0);
+    peer_read(&p);
+    CHECK(p.eof && p.text.len == 0);
+    peer_close(&p);
+    stream_free(s);
+}
+
 static int replaying(const struct stream *s)
 {
     const struct conn *c;
@@ -559,6 +586,7 @@ int main(void)
         test_slow_consumer_closed_after_grace();
         test_caps();
         test_heartbeat();
+        test_handshake_timeout();
         test_abort_mid_replay();
         test_resume_decisions();
     }

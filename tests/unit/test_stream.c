@@ -488,6 +488,8 @@ int main(void)
         unlink(side);
         snprintf(side, sizeof side, "%s-shm", db_path);
         unlink(side);
+        snprintf(side, sizeof side, "%s-lock", db_path);
+        unlink(side);
     }
     rmdir(dir);
     return check_summary("test_stream");

@@ -101,12 +101,19 @@ static void events_poll(struct ctx *c)
         ctx_db_error(c);
         goto out;
     }
-    if (expired)
+    switch (store_resume_point(since, last, expired, pulse_cfg->role == ROLE_EDGE)) {
+    case STORE_RESUME_EXPIRED:
         reason = "history_expired";
-    else if (since > last && pulse_cfg->role == ROLE_EDGE)
-        acc.last = since; /* not mirrored here yet (see stream.c): wait for it */
-    else if (since > last)
+        break;
+    case STORE_RESUME_WAIT:
+        acc.last = since; /* not mirrored here yet (as a stream does): wait for it */
+        break;
+    case STORE_RESUME_UNKNOWN:
         reason = "unknown_id";
+        break;
+    case STORE_RESUME_OK:
+        break;
+    }
     /* A short page means every matching event up to `last` was returned, so
      * the client may continue from there instead of re-scanning; a page cut
      * at POLL_MAX_BYTES continues from its own last event. */

@@ -29,6 +29,7 @@
 
 static volatile sig_atomic_t stopping;
 static int pump_wanted;
+static struct stream *hub; /* the signal and wake-up callbacks carry no argument */
 
 static void on_stop(int sig)
 {
@@ -38,14 +39,14 @@ static void on_stop(int sig)
 
 static void on_news(int64_t id)
 {
-    if (id == 0 || id > stream_high_water())
+    if (id == 0 || id > stream_high_water(hub))
         pump_wanted = 1;
 }
 
 static void on_mirrored(int64_t id, int caught_up)
 {
     if (caught_up)
-        stream_set_serving(1);
+        stream_set_serving(hub, 1);
     on_news(id);
 }
 
@@ -56,7 +57,7 @@ static void on_bell(struct watch *w, uint32_t events)
 }
 
 /* Every stream is one fd: take all the kernel allows this process. */
-static void raise_fd_limit(void)
+static void raise_fd_limit(const struct config *cfg)
 {
     struct rlimit rl;
 
@@ -65,12 +66,12 @@ static void raise_fd_limit(void)
         if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
             log_warn("cannot raise the open-file limit: %s", strerror(errno));
     }
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)pulse_cfg->max_connections + 32)
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)cfg->max_connections + 32)
         log_warn("open-file limit %llu is below PULSE_MAX_CONNECTIONS=%ld; accepts will fail first",
-                 (unsigned long long)rl.rlim_cur, pulse_cfg->max_connections);
+                 (unsigned long long)rl.rlim_cur, cfg->max_connections);
 }
 
-static void run(void)
+static void run(const struct config *cfg)
 {
     long long next_poll = 0;
 
@@ -84,23 +85,24 @@ static void run(void)
         now = loop_now_ms();
         if (now >= next_poll) {
             pump_wanted = 1; /* the safety net: a lost wake-up costs one poll interval */
-            next_poll = now + pulse_cfg->tail_poll_ms;
+            next_poll = now + cfg->tail_poll_ms;
         }
         if (pump_wanted) {
             pump_wanted = 0;
-            stream_pump();
+            stream_pump(hub);
             relay_kick();
         }
-        stream_tick(now);
+        stream_tick(hub, now);
         subscriber_tick(now);
         relay_tick(now);
         mirror_tick(now);
-        stream_reap();
+        stream_reap(hub);
     }
 }
 
 int main(void)
 {
+    const struct config *cfg;
     struct db *db = NULL;
     struct watch bell = {.fd = -1};
     char *err = NULL, *bell_path = NULL;
@@ -108,38 +110,45 @@ int main(void)
 
     if (proc_start("pulse-stream", on_stop, 1) != 0)
         goto out;
-    raise_fd_limit();
-    metrics_open(pulse_cfg->data_dir);
-    if (db_open(pulse_cfg->db_path, &db, &err) != 0) {
+    cfg = pulse_cfg; /* read here once: everything below is handed cfg */
+    raise_fd_limit(cfg);
+    metrics_open(cfg->data_dir);
+    if (db_open(cfg->db_path, &db, &err) != 0) {
         log_error("%s", err);
         goto out;
     }
-    if (loop_init() != 0 || stream_init(pulse_cfg, db, 0) != 0) {
+    if (loop_init() != 0) {
         log_error("cannot start the stream loop: %s", strerror(errno));
         goto out;
     }
-    bell.fd = bell_listen(pulse_cfg->bell_dir, &bell_path);
+    hub = stream_new(cfg, db, 0);
+    if (stream_err(hub)) {
+        log_error("cannot start the stream loop: %s", stream_errstr(hub));
+        goto out;
+    }
+    bell.fd = bell_listen(cfg->bell_dir, &bell_path);
     bell.cb = on_bell;
     if (bell.fd >= 0 && loop_add(&bell, EPOLLIN) != 0)
         log_warn("bell: epoll: %s", strerror(errno));
-    if (pulse_cfg->role == ROLE_EDGE) {
-        stream_set_serving(0);
-        if (mirror_start(pulse_cfg, db, on_mirrored) != 0)
+    if (cfg->role == ROLE_EDGE) {
+        stream_set_serving(hub, 0);
+        if (mirror_start(cfg, db, on_mirrored) != 0)
             goto out;
     } else {
-        subscriber_start(pulse_cfg, on_news);
-        relay_start(pulse_cfg, db);
+        subscriber_start(cfg, on_news);
+        relay_start(cfg, db);
     }
     log_info("streaming (%s%s, log at id %lld, at most %ld streams)",
-             pulse_cfg->role == ROLE_EDGE ? "edge mirroring " : "", config_redis_enabled(pulse_cfg) ? "redis" : "local",
-             (long long)stream_high_water(), pulse_cfg->max_connections);
-    run();
+             cfg->role == ROLE_EDGE ? "edge mirroring " : "", config_redis_enabled(cfg) ? "redis" : "local",
+             (long long)stream_high_water(hub), cfg->max_connections);
+    run(cfg);
     rc = 0;
 out:
     mirror_stop();
     relay_stop();
     subscriber_stop();
-    stream_shutdown();
+    stream_free(hub);
+    hub = NULL;
     if (bell.fd >= 0)
         close(bell.fd);
     if (bell_path != NULL)

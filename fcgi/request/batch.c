@@ -62,7 +62,7 @@ struct breq {
 };
 
 static struct runtime *rt;
-static void accept_conn(int fd);
+static void accept_conn(struct listener *l, int fd);
 static struct listener listener = {.on_conn = accept_conn};
 static struct blist conns, dead;
 static struct bconn *ready_head, **ready_tail = &ready_head;
@@ -197,10 +197,11 @@ static void conn_on_io(struct watch *w, uint32_t events)
 /* The request is usually there already (lighttpd connects per request and
  * writes at once): read before watching, and a connection answered and
  * closed in this loop turn never enters the epoll set. */
-static void accept_conn(int fd)
+static void accept_conn(struct listener *l, int fd)
 {
     struct bconn *c = xcalloc(1, sizeof *c);
 
+    (void)l; /* one listener per process */
     metrics_add(M_BATCH_CONNECTIONS, 1);
     c->w.fd = fd;
     c->w.cb = conn_on_io;

@@ -298,6 +298,13 @@ out:
     return rc;
 }
 
+enum store_resume store_resume_point(int64_t since, int64_t last, int pruned, int may_wait)
+{
+    if (since > last)
+        return may_wait ? STORE_RESUME_WAIT : STORE_RESUME_UNKNOWN;
+    return pruned ? STORE_RESUME_EXPIRED : STORE_RESUME_OK;
+}
+
 int store_topics_pruned_after(struct db *db, int64_t after, store_topic_cb cb, void *arg)
 {
     sqlite3_stmt *st = db_stmt(db, SQL_EVENT_TOPICS_PRUNED_AFTER);

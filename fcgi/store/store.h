@@ -49,6 +49,21 @@ int store_bounds(struct db *db, int64_t *pruned_upto, int64_t *last_id);
  * Pruning one topic never sets it for another. 0 or -1. */
 int store_pruned_after(struct db *db, const char *const *topics, size_t ntopics, int64_t after, int *pruned);
 
+/* Where a client that has every event of its topics up to `since` goes on
+ * from, decided alike for streams (Last-Event-ID) and polling (since=):
+ * last is the log's head (store_bounds), pruned what store_pruned_after
+ * said for since, and may_wait whether ids past the head may still arrive
+ * in order (an edge's copy of the log catching up). Every pruned id is at
+ * most the head, so a position past it is judged by that alone. */
+enum store_resume {
+    STORE_RESUME_OK,        /* the log holds everything after since: read on */
+    STORE_RESUME_EXPIRED,   /* an event after since may be gone: reset, history_expired */
+    STORE_RESUME_UNKNOWN,   /* since is past the head and no log here will reach it: reset, unknown_id */
+    STORE_RESUME_WAIT       /* since is past the head of a log still arriving: wait there */
+};
+
+enum store_resume store_resume_point(int64_t since, int64_t last, int pruned, int may_wait);
+
 /* Called with a topic and the highest of its ids pruned; the string is
  * valid only during the call. A non-zero return stops the read. */
 typedef int (*store_topic_cb)(void *arg, const char *topic, int64_t pruned_upto);

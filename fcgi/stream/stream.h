@@ -4,7 +4,10 @@
  * connections both ways (topic -> subscribers, connection -> its topics) so
  * a disconnect costs O(its topics). New events are read from the log in id
  * order (stream_pump) whatever woke us - Redis, a local bell, the tail poll
- * - so delivery order is the log's order and a resume never has a gap. */
+ * - so delivery order is the log's order and a resume never has a gap.
+ *
+ * All of it lives in one struct stream that its main creates and passes
+ * in; the parts are described in stream/hub.h. */
 #ifndef PULSE_STREAM_H
 #define PULSE_STREAM_H
 
@@ -12,19 +15,35 @@
 
 struct config;
 struct db;
+struct stream;
 
-int stream_init(const struct config *cfg, struct db *db, int listen_fd);
+/* Values of stream_err(). */
+enum stream_err { STREAM_OK, STREAM_ERR_DB, STREAM_ERR_IO };
+
+/* A new responder reading cfg (kept by reference) and db (borrowed; both
+ * must outlive it), accepting FastCGI connections on listen_fd, or on none
+ * when listen_fd < 0 (connections are then handed in by stream_accept).
+ * Needs loop_init() first. Never NULL: check stream_err(), and free it with
+ * stream_free either way. */
+struct stream *stream_new(const struct config *cfg, struct db *db, int listen_fd);
+/* The last failure (enum stream_err, 0 = none) and its text (owned by s,
+ * valid until the next failure; "" when none). */
+int stream_err(const struct stream *s);
+const char *stream_errstr(const struct stream *s);
+/* Takes a connected, non-blocking FastCGI socket (closed with it). */
+void stream_accept(struct stream *s, int fd);
 /* Delivers every committed event newer than the high-water mark. */
-void stream_pump(void);
-/* Heartbeats and handshake time-outs; call a few times a second. */
-void stream_tick(long long now_ms);
+void stream_pump(struct stream *s);
+/* Heartbeats, handshake time-outs and stream deadlines as of now_ms on
+ * loop_now_ms()'s clock; call a few times a second. */
+void stream_tick(struct stream *s, long long now_ms);
 /* Frees connections closed during this loop turn. */
-void stream_reap(void);
-/* Ends every stream (END_REQUEST) and frees the registry. */
-void stream_shutdown(void);
-int64_t stream_high_water(void);
+void stream_reap(struct stream *s);
+/* Ends every stream (END_REQUEST) and frees s. NULL is a no-op. */
+void stream_free(struct stream *s);
+int64_t stream_high_water(const struct stream *s);
 /* While off, new streams get 503 + Retry-After (an edge still copying the
  * log would otherwise send old events as live ones). On by default. */
-void stream_set_serving(int on);
+void stream_set_serving(struct stream *s, int on);
 
 #endif

@@ -88,8 +88,8 @@ static void resume_point(struct stream_req *r, const buf_t *params, const struct
     free(h);
 }
 
-static void authorize(struct stream_req *r, struct db *db, const buf_t *params, const struct http_query *q,
-                      long long now)
+static void authorize(struct stream_req *r, const struct config *cfg, struct db *db, const buf_t *params,
+                      const struct http_query *q, long long now)
 {
     char *authz = param_dup(params, "HTTP_AUTHORIZATION");
     const char *token = NULL, *why;
@@ -103,7 +103,7 @@ static void authorize(struct stream_req *r, struct db *db, const buf_t *params, 
     if (authz == NULL)
         token = http_query_get(q, "access_token");
     if (token != NULL) {
-        if (auth_jwt_verify(db, pulse_cfg->jwt_secret, token, now, &claims, &why) != 0) {
+        if (auth_jwt_verify(db, cfg->jwt_secret, token, now, &claims, &why) != 0) {
             fail(r, 401, "invalid_token", why);
             goto out;
         }
@@ -120,7 +120,8 @@ out:
     free(authz);
 }
 
-int stream_req_parse(struct db *db, const buf_t *params, long long now, struct stream_req *r)
+int stream_req_parse(const struct config *cfg, struct db *db, const buf_t *params, long long now,
+                     struct stream_req *r)
 {
     char *method = param_dup(params, "REQUEST_METHOD");
     char *uri = param_dup(params, "REQUEST_URI");
@@ -152,8 +153,8 @@ int stream_req_parse(struct db *db, const buf_t *params, long long now, struct s
     if (r->status == 200)
         resume_point(r, params, &q);
     if (r->status == 200)
-        authorize(r, db, params, &q, now);
-    if (origin != NULL && http_origin_allowed(pulse_cfg->cors_origins, origin)) {
+        authorize(r, cfg, db, params, &q, now);
+    if (origin != NULL && http_origin_allowed(cfg->cors_origins, origin)) {
         r->origin = origin;
         origin = NULL;
     }

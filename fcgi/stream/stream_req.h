@@ -7,6 +7,7 @@
 #include "base/buf.h"
 #include "store/store.h"
 
+struct config;
 struct db;
 
 struct stream_req {
@@ -22,8 +23,10 @@ struct stream_req {
 };
 
 /* Fills r from a PARAMS block. Always returns 0 with r->status set; free
- * r with stream_req_free. now: Unix seconds for token expiry. */
-int stream_req_parse(struct db *db, const buf_t *params, long long now, struct stream_req *r);
+ * r with stream_req_free. cfg: the JWT secret and CORS origins; now: Unix
+ * seconds for token expiry. */
+int stream_req_parse(const struct config *cfg, struct db *db, const buf_t *params, long long now,
+                     struct stream_req *r);
 void stream_req_free(struct stream_req *r);
 
 #endif

@@ -101,7 +101,7 @@ static void listener_on_io(struct watch *w, uint32_t events)
             }
             return;
         }
-        l->on_conn(fd);
+        l->on_conn(l, fd);
     }
 }
 

@@ -34,7 +34,7 @@ long long loop_now_ms(void);                         /* CLOCK_MONOTONIC */
  * watches it again. */
 struct listener {
     struct watch w;                                  /* first: the loop hands back &w */
-    void (*on_conn)(int fd);
+    void (*on_conn)(struct listener *l, int fd);    /* the owner finds its context from l */
     const char *hint;                                /* added to the out-of-descriptors warning */
     long long paused_until;
 };

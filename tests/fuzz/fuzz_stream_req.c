@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/config.h"
 #include "wire/fcgi_rec.h"
 #include "fuzz_db.h"
 #include "http/http.h"
@@ -90,6 +91,7 @@ static void check(const buf_t *params, const struct stream_req *r)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int ready;
+    struct db *db;
     buf_t params = {0};
     struct stream_req r;
 
@@ -99,7 +101,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         ready = 1;
     }
     buf_append(&params, data, size);
-    stream_req_parse(fuzz_db(), &params, 1000, &r);
+    db = fuzz_db(); /* loads pulse_cfg first */
+    stream_req_parse(pulse_cfg, db, &params, 1000, &r);
     check(&params, &r);
     stream_req_free(&r);
     buf_free(&params);

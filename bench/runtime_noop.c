@@ -13,7 +13,7 @@
 #include "request/runtime.h"
 
 struct runtime {
-    int unused;
+    const struct config *cfg;
 };
 
 /* pulse-batch's main hands the runtime the registry; this one routes
@@ -21,14 +21,31 @@ struct runtime {
 const struct route_table *const routes_all[] = {NULL};
 const size_t routes_all_count = 0;
 
-struct runtime *runtime_open(const struct config *cfg, const struct route_table *const *tables, size_t ntables,
-                             char **err)
+struct runtime *runtime_open(const struct config *cfg, const struct route_table *const *tables, size_t ntables)
 {
-    (void)cfg;
+    struct runtime *rt = xcalloc(1, sizeof *rt);
+
     (void)tables;
     (void)ntables;
-    (void)err;
-    return xcalloc(1, sizeof(struct runtime));
+    rt->cfg = cfg;
+    return rt;
+}
+
+int runtime_err(const struct runtime *rt)
+{
+    (void)rt;
+    return 0;
+}
+
+const char *runtime_errstr(const struct runtime *rt)
+{
+    (void)rt;
+    return NULL;
+}
+
+const struct config *runtime_config(const struct runtime *rt)
+{
+    return rt->cfg;
 }
 
 void runtime_close(struct runtime *rt)
@@ -37,19 +54,21 @@ void runtime_close(struct runtime *rt)
 }
 
 void runtime_handle(struct runtime *rt, struct http_req *req, struct http_resp *resp, int early_status,
-                    long long now)
+                    const char *early_why, long long now)
 {
     (void)rt;
     (void)early_status;
+    (void)early_why;
     (void)now;
     resp->status = strcmp(req->method, "GET") == 0 ? 200 : 202;
     resp->content_type = "application/json";
     buf_puts(&resp->body, "{\"id\":1}");
 }
 
-void runtime_batch_begin(struct runtime *rt)
+void runtime_batch_begin(struct runtime *rt, size_t nrequests)
 {
     (void)rt;
+    (void)nrequests;
 }
 
 int runtime_batch_end(struct runtime *rt)
@@ -78,9 +97,4 @@ void runtime_batch_failed(struct runtime *rt, struct http_resp *resp)
 {
     (void)rt;
     (void)resp;
-}
-
-void runtime_resp_head(const struct http_resp *resp, buf_t *out)
-{
-    buf_printf(out, "Status: %d\r\nContent-Type: %s\r\n\r\n", resp->status, resp->content_type);
 }

@@ -55,7 +55,7 @@ static int batch(struct runtime *rt, int n, long seq)
 {
     int i, bad = 0;
 
-    runtime_batch_begin(rt);
+    runtime_batch_begin(rt, (size_t)n);
     for (i = 0; i < n; i++) {
         struct http_req req;
         struct http_resp resp;
@@ -69,7 +69,7 @@ static int batch(struct runtime *rt, int n, long seq)
         req.body = xstrdup(body);
         req.body_len = strlen(body);
         req.header = header;
-        runtime_handle(rt, &req, &resp, 0, (long long)time(NULL));
+        runtime_handle(rt, &req, &resp, 0, NULL, (long long)time(NULL));
         bad |= resp.status != 202;
         free(req.path);
         free(req.body);
@@ -109,8 +109,11 @@ int main(int argc, char **argv)
         auth_jwt_sign("bench-publish-secret", "{\"sub\":\"root\",\"role\":\"admin\",\"exp\":4000000000}", &t) != 0)
         goto out;
     snprintf(token, sizeof token, "Bearer %s", buf_str(&t));
-    if ((rt = runtime_open(pulse_cfg, routes_all, routes_all_count, &err)) == NULL)
+    rt = runtime_open(pulse_cfg, routes_all, routes_all_count);
+    if (runtime_err(rt)) {
+        fprintf(stderr, "%s\n", runtime_errstr(rt));
         goto out;
+    }
     for (r = 0; r < ROUNDS; r++) {
         double t0 = cpu_us(), s0 = sys_us();
         for (b = 0; b < batches; b++)

@@ -26,7 +26,7 @@ int crm_emit_row(struct ctx *c, const char *type, enum sql_id q, const char *id)
         ctx_db_error(c);
         return -1;
     }
-    rc = ctx_emit(c, CRM_TOPIC, type, data);
+    rc = ctx_emit(c, CRM_TOPIC, type, data) < 0 ? -1 : 0;
     free(data);
     return rc;
 }
@@ -197,7 +197,7 @@ static void customer_delete(struct ctx *c)
     data = db_one_text(c->db, SQL_CRM_CUSTOMER_DELETED, 1, args);
     if (data == NULL)
         ctx_db_error(c);
-    else if (ctx_emit(c, CRM_TOPIC, "customer_deleted", data) == 0)
+    else if (ctx_emit(c, CRM_TOPIC, "customer_deleted", data) >= 0)
         ctx_json(c, 200, data);
     free(data);
 }

@@ -3,10 +3,11 @@
 #ifndef PULSE_CRM_H
 #define PULSE_CRM_H
 
+#include "auth/topic.h"
 #include "request/handler.h"
 #include "store/db.h"
 
-#define CRM_TOPIC "crm"
+#define CRM_TOPIC TOPIC_CRM_NAME
 
 /* Emits type on topic crm with the object q builds for id (one text
  * column). 0, or -1 with a 503 answered. */

@@ -132,7 +132,7 @@ static int check_signed(struct ctx *c, const char *secret, int ok, const char *s
 
     if (secret == NULL) {
         snprintf(msg, sizeof msg, "%s is not configured", setting);
-        ctx_header(c, "Retry-After", "60");
+        ctx_retry_after(c, CGI_RETRY_NOT_CONFIGURED_S);
         ctx_error(c, 503, "not_configured", msg);
         return -1;
     }
@@ -149,7 +149,7 @@ static int check_signed(struct ctx *c, const char *secret, int ok, const char *s
 static void facebook_verify(struct ctx *c)
 {
     const char *mode = ctx_query(c, "hub.mode"), *token = ctx_query(c, "hub.verify_token");
-    const char *challenge = ctx_query(c, "hub.challenge"), *want = pulse_cfg->fb_verify_token;
+    const char *challenge = ctx_query(c, "hub.challenge"), *want = c->cfg->fb_verify_token;
 
     if (want != NULL && mode != NULL && token != NULL && challenge != NULL && strcmp(mode, "subscribe") == 0 &&
         crypto_equal(want, strlen(want), token, strlen(token)))
@@ -276,7 +276,7 @@ static int body_checked(struct ctx *c, int by_item)
 
 static void facebook_receive(struct ctx *c)
 {
-    const char *secret = pulse_cfg->fb_app_secret;
+    const char *secret = c->cfg->fb_app_secret;
     struct fb_batch *b = NULL;
     char *object = NULL;
     size_t i;
@@ -346,7 +346,7 @@ static int read_inbound(struct ctx *c, const char *const f[4], char *owned[4], s
 static void zalo_receive(struct ctx *c)
 {
     static const char *const fields[4] = {"sender.id", "recipient.id", "message.msg_id", "message.text"};
-    const char *secret = pulse_cfg->zalo_oa_secret, *header = ctx_req_header(c, "HTTP_X_ZEVENT_SIGNATURE");
+    const char *secret = c->cfg->zalo_oa_secret, *header = ctx_req_header(c, "HTTP_X_ZEVENT_SIGNATURE");
     char *app_id = NULL, *ts = NULL, *event = NULL, *owned[4] = {NULL, NULL, NULL, NULL};
     struct inbound in = {"zalo", NULL, NULL, NULL, NULL, -1};
     int i;
@@ -415,7 +415,7 @@ out:
 
 static void tiktok_receive(struct ctx *c)
 {
-    const char *secret = pulse_cfg->tiktok_app_secret;
+    const char *secret = c->cfg->tiktok_app_secret;
     char *event = NULL, *owned[4] = {NULL, NULL, NULL, NULL};
     struct inbound in = {"tiktok", NULL, NULL, NULL, NULL, -1};
     enum websig_result sig;

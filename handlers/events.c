@@ -162,12 +162,13 @@ static void events_publish(struct ctx *c)
         /* Copies: ctx_emit runs other statements, which may not disturb
          * these columns, but copies make the lifetime obvious. */
         char *t = xstrdup(topic), *y = xstrdup(type), *d = xstrdup(data), reply[40];
+        int64_t id;
 
         db_done(st);
         st = NULL;
-        if (ctx_emit(c, t, y, d) == 0) {
+        if ((id = ctx_emit(c, t, y, d)) >= 0) {
             /* {"id":N}: a number only, nothing to escape */
-            snprintf(reply, sizeof reply, "{\"id\":%lld}", (long long)c->events[c->nevents - 1].id);
+            snprintf(reply, sizeof reply, "{\"id\":%lld}", (long long)id);
             ctx_json(c, 202, reply);
         }
         free(t);

@@ -24,13 +24,13 @@ static void health(struct ctx *c)
     char *json = db_one_text(c->db, SQL_HEALTH_REPLY, 4, args);
 
     if (json == NULL) {
-        ctx_header(c, "Retry-After", "5");
-        ctx_text(c, 503, "application/json; charset=utf-8",
+        ctx_retry_after(c, CGI_RETRY_HEALTH_S);
+        ctx_text(c, 503, CGI_JSON_TYPE,
                  "{\"status\":\"degraded\",\"db\":\"down\",\"redis\":\"unknown\",\"mode\":\"unknown\"}");
         return;
     }
     if (!db_ok)
-        ctx_header(c, "Retry-After", "5");
+        ctx_retry_after(c, CGI_RETRY_HEALTH_S);
     ctx_json_take(c, db_ok ? 200 : 503, json);
 }
 

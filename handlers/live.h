@@ -4,9 +4,8 @@
 #ifndef PULSE_LIVE_H
 #define PULSE_LIVE_H
 
+#include "auth/topic.h"
 #include "request/handler.h"
-
-#define LIVE_TOPIC_MAX (5 + HTTP_MAX_ID + 1)
 
 /* Loads room id; answers 404 and returns -1 when there is none. *status
  * gets a copy of its status (caller frees). */

@@ -29,8 +29,8 @@ static int chat_allowed(struct ctx *c)
         ctx_db_error(c);
         return 0;
     }
-    if (n >= pulse_cfg->chat_rate) {
-        ctx_header(c, "Retry-After", "1");
+    if (n >= c->cfg->chat_rate) {
+        ctx_retry_after(c, CGI_RETRY_RATE_S);
         ctx_error(c, 429, "rate_limited", "too many chat messages per second (PULSE_CHAT_RATE); slow down");
         return 0;
     }
@@ -40,7 +40,7 @@ static int chat_allowed(struct ctx *c)
 static void chat_post(struct ctx *c)
 {
     const char *room = ctx_arg(c, 0), *avatar;
-    char *status = NULL, *message = NULL, *data = NULL, id[24], topic[LIVE_TOPIC_MAX];
+    char *status = NULL, *message = NULL, *data = NULL, id[24], topic[TOPIC_MAX];
     sqlite3_stmt *st;
 
     if (ctx_auth(c, 0) != 0 || live_room_status(c, room, &status) != 0 || ctx_body_object(c) != 0 ||
@@ -80,10 +80,9 @@ static void chat_post(struct ctx *c)
         const char *args[1] = {id};
         data = db_one_text(c->db, SQL_LIVE_CHAT_GET, 1, args);
     }
-    snprintf(topic, sizeof topic, "room:%s", room);
-    if (data == NULL)
+    if (data == NULL || topic_name(topic, TOPIC_ROOM, room) != 0)
         ctx_db_error(c);
-    else if (ctx_emit(c, topic, "chat", data) == 0)
+    else if (ctx_emit(c, topic, "chat", data) >= 0)
         ctx_json(c, 201, data);
 out:
     free(status);
@@ -140,7 +139,7 @@ static int exec_room_viewer(struct ctx *c, enum sql_id q, const char *room, cons
     sqlite3_stmt *st = db_stmt(c->db, q);
     int ok = st != NULL && db_bind_text(st, 1, room, -1) == 0 &&
              (viewer == NULL || db_bind_text(st, 2, viewer, -1) == 0) &&
-             (q != SQL_LIVE_VIEWER_JOIN || (db_bind_int64(st, 3, pulse_cfg->presence_ttl_s) == 0 &&
+             (q != SQL_LIVE_VIEWER_JOIN || (db_bind_int64(st, 3, c->cfg->presence_ttl_s) == 0 &&
                                             db_bind_text(st, 4, addr, -1) == 0)) &&
              sqlite3_step(st) == SQLITE_DONE;
 
@@ -169,19 +168,18 @@ static int viewer_count(struct ctx *c, const char *room, long long *count, long 
 static void presence_reply(struct ctx *c, const char *room, const char *viewer, long long count,
                            long long peak, int changed)
 {
-    char cnt[24], pk[24], topic[LIVE_TOPIC_MAX], *data = NULL;
+    char cnt[24], pk[24], topic[TOPIC_MAX], *data = NULL;
     const char *ev[2] = {cnt, pk}, *reply[3] = {cnt, pk, viewer};
 
     snprintf(cnt, sizeof cnt, "%lld", count);
     snprintf(pk, sizeof pk, "%lld", peak);
-    snprintf(topic, sizeof topic, "room:%s", room);
     if (changed) {
         data = db_one_text(c->db, SQL_LIVE_VIEWERS_EVENT, 2, ev);
-        if (data == NULL) {
+        if (data == NULL || topic_name(topic, TOPIC_ROOM, room) != 0) {
             ctx_db_error(c);
             return;
         }
-        if (ctx_emit(c, topic, "viewers", data) != 0)
+        if (ctx_emit(c, topic, "viewers", data) < 0)
             goto out;
     }
     ctx_json_take(c, 200, db_one_text(c->db, SQL_LIVE_VIEWERS_REPLY, 3, reply));
@@ -216,10 +214,10 @@ static int presence_allowed(struct ctx *c, const char *viewer, const char *addr)
         ctx_db_error(c);
         return 0;
     }
-    if (by_viewer >= pulse_cfg->join_rate || by_addr >= pulse_cfg->join_addr_rate) {
-        ctx_header(c, "Retry-After", "1");
+    if (by_viewer >= c->cfg->join_rate || by_addr >= c->cfg->join_addr_rate) {
+        ctx_retry_after(c, CGI_RETRY_RATE_S);
         ctx_error(c, 429, "rate_limited",
-                  by_viewer >= pulse_cfg->join_rate
+                  by_viewer >= c->cfg->join_rate
                       ? "too many joins and leaves per second for this viewer (PULSE_JOIN_RATE); slow down"
                       : "too many joins and leaves per second from this address (PULSE_JOIN_ADDR_RATE); slow down");
         return 0;
@@ -242,7 +240,7 @@ static int guest_slot(struct ctx *c, const char *room, const char *viewer, const
     char retry[24];
 
     if (st != NULL && db_bind_text(st, 1, room, -1) == 0 && db_bind_text(st, 2, viewer, -1) == 0 &&
-        db_bind_text(st, 3, addr, -1) == 0 && db_bind_int64(st, 4, pulse_cfg->guests_per_addr) == 0 &&
+        db_bind_text(st, 3, addr, -1) == 0 && db_bind_int64(st, 4, c->cfg->guests_per_addr) == 0 &&
         sqlite3_step(st) == SQLITE_ROW) {
         ok = sqlite3_column_int64(st, 0);
         wait = sqlite3_column_int64(st, 1);

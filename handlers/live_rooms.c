@@ -14,7 +14,6 @@
 #include "handlers/routes.h"
 #include "store/db.h"
 
-#define ROOM_TOPIC(buf, id) snprintf(buf, sizeof buf, "room:%s", id)
 #define RTMP_MALFORMED "malformed form body (bad %-escape, NUL, or not UTF-8)"
 
 char *live_random_id(struct ctx *c, const char *prefix, size_t nbytes)
@@ -83,18 +82,18 @@ int live_room_owned(struct ctx *c, const char *id, char **status)
 static int emit_json(struct ctx *c, const char *id, const char *type, enum sql_id q, int col)
 {
     sqlite3_stmt *st = db_stmt(c->db, q);
-    char topic[LIVE_TOPIC_MAX], *data = NULL;
+    char topic[TOPIC_MAX], *data = NULL;
     int rc = -1;
 
     if (st != NULL && db_bind_text(st, 1, id, -1) == 0 && sqlite3_step(st) == SQLITE_ROW)
         data = xstrdup((const char *)sqlite3_column_text(st, col));
     db_done(st);
-    if (data == NULL) {
+    if (data == NULL || topic_name(topic, TOPIC_ROOM, id) != 0) {
+        free(data);
         ctx_db_error(c);
         return -1;
     }
-    ROOM_TOPIC(topic, id);
-    rc = ctx_emit(c, topic, type, data);
+    rc = ctx_emit(c, topic, type, data) < 0 ? -1 : 0;
     free(data);
     return rc;
 }

@@ -83,7 +83,7 @@ static void product_add(struct ctx *c)
         ctx_db_error(c);
         goto out;
     }
-    full = sqlite3_column_int64(st, 0) >= pulse_cfg->max_products;
+    full = sqlite3_column_int64(st, 0) >= c->cfg->max_products;
     db_done(st);
     if (full) {
         ctx_error(c, 409, "too_many_products", "the room has PULSE_MAX_PRODUCTS products already");
@@ -183,12 +183,12 @@ static void order_in_free(struct order_in *o)
 static int order_signed(struct ctx *c)
 {
     const char *sig = ctx_req_header(c, "HTTP_X_PULSE_SIGNATURE");
-    const char *key = pulse_cfg->webhook_secret;
+    const char *key = c->cfg->webhook_secret;
     buf_t mac = {0};
     int ok;
 
     if (key == NULL) {
-        ctx_header(c, "Retry-After", "60");
+        ctx_retry_after(c, CGI_RETRY_NOT_CONFIGURED_S);
         ctx_error(c, 503, "not_configured", "PULSE_WEBHOOK_SECRET is not configured");
         return -1;
     }
@@ -237,7 +237,7 @@ static int run2(struct ctx *c, enum sql_id q, const char *a, long long b, const 
 static void order_create(struct ctx *c)
 {
     struct order_in o = {0};
-    char *status = NULL, amount[24], *data = NULL, topic[LIVE_TOPIC_MAX];
+    char *status = NULL, amount[24], *data = NULL, topic[TOPIC_MAX];
     sqlite3_stmt *st;
     int fresh;
 
@@ -270,12 +270,11 @@ static void order_create(struct ctx *c)
         if (run2(c, SQL_LIVE_ORDER_APPLY, o.room, o.amount, NULL) < 0)
             goto out;
         data = db_one_text(c->db, SQL_LIVE_ORDER_EVENT, 4, ev);
-        snprintf(topic, sizeof topic, "room:%s", o.room);
-        if (data == NULL) {
+        if (data == NULL || topic_name(topic, TOPIC_ROOM, o.room) != 0) {
             ctx_db_error(c);
             goto out;
         }
-        if (ctx_emit(c, topic, "order", data) != 0 || live_emit_products(c, o.room) != 0 ||
+        if (ctx_emit(c, topic, "order", data) < 0 || live_emit_products(c, o.room) != 0 ||
             live_emit_status(c, o.room) != 0)
             goto out;
     }

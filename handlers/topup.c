@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "auth/access.h"
+#include "auth/topic.h"
 #include "base/alloc.h"
 #include "base/config.h"
 #include "base/crypto.h"
@@ -101,10 +102,10 @@ static int topup_readable(struct ctx *c, const char *tx_ref)
 {
     const char *code, *msg, *token = ctx_query(c, "token");
     const struct auth_claims *claims = NULL;
-    char topic[8 + HTTP_MAX_ID];
+    char topic[TOPIC_MAX];
     int st;
 
-    if (!http_valid_id(tx_ref)) {
+    if (!http_valid_id(tx_ref) || topic_name(topic, TOPIC_TOPUP, tx_ref) != 0) {
         ctx_error(c, 400, "invalid_tx_ref", "tx_ref must match ^[A-Za-z0-9_.:-]{1,128}$");
         return -1;
     }
@@ -113,7 +114,6 @@ static int topup_readable(struct ctx *c, const char *tx_ref)
             return -1;
         claims = &c->claims;
     }
-    snprintf(topic, sizeof topic, "topup:%s", tx_ref);
     if ((st = access_topic(c->db, topic, claims, token, &code, &msg)) != 0) {
         ctx_error(c, st, code, msg);
         return -1;
@@ -142,7 +142,7 @@ static int topup_settle(struct ctx *c, long long order_code, const char *tx_ref,
 {
     sqlite3_stmt *st = db_stmt(c->db, SQL_TOPUP_SETTLE);
     const char *args[1] = {tx_ref};
-    char *data, topic[8 + HTTP_MAX_ID];
+    char *data, topic[TOPIC_MAX];
     int changed, rc = -1;
 
     if (st == NULL || db_bind_int64(st, 1, order_code) || db_bind_text(st, 2, status, -1) ||
@@ -156,10 +156,9 @@ static int topup_settle(struct ctx *c, long long order_code, const char *tx_ref,
     if (changed == 0)
         return 0;
     data = db_one_text(c->db, SQL_TOPUP_STATUS, 1, args);
-    snprintf(topic, sizeof topic, "topup:%s", tx_ref);
-    if (data == NULL)
+    if (data == NULL || topic_name(topic, TOPIC_TOPUP, tx_ref) != 0)
         ctx_db_error(c);
-    else if (ctx_emit(c, topic, "topup.status", data) == 0)
+    else if (ctx_emit(c, topic, "topup.status", data) >= 0)
         rc = 1;
     free(data);
     return rc;
@@ -269,13 +268,13 @@ static void payos_webhook(struct ctx *c)
 
     if (ctx_body_object(c) != 0 || hook_parse(c, &h) != 0)
         goto out;
-    if (pulse_cfg->payos_checksum_key == NULL) {
+    if (c->cfg->payos_checksum_key == NULL) {
         log_error("PayOS webhook refused: PAYOS_CHECKSUM_KEY is not set");
-        ctx_header(c, "Retry-After", "60");
+        ctx_retry_after(c, CGI_RETRY_NOT_CONFIGURED_S);
         ctx_error(c, 503, "not_configured", "PAYOS_CHECKSUM_KEY is not configured");
         goto out;
     }
-    if (!payos_signature_ok(c->db, pulse_cfg->payos_checksum_key, c->req->body, c->req->body_len, h.signature)) {
+    if (!payos_signature_ok(c->db, c->cfg->payos_checksum_key, c->req->body, c->req->body_len, h.signature)) {
         ctx_error(c, 401, "invalid_signature", "the webhook signature does not match");
         goto out;
     }

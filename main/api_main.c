@@ -18,6 +18,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "bus/bus.h"
+#include "http/cgi.h"
 #include "handlers/routes.h"
 #include "request/handler.h"
 #include "request/runtime.h"
@@ -44,23 +45,16 @@ static const char *fcgi_header(const struct http_req *req, const char *name)
     return FCGX_GetParam(name, (FCGX_ParamArray)req->header_arg);
 }
 
-/* Reads exactly CONTENT_LENGTH bytes. Returns 0, 413 when the body is over
- * the limit (left unread: the connection is closed after the reply), or 400
- * for a length the client did not send. */
-static int read_body(FCGX_Request *fr, struct http_req *req)
+/* Reads the len bytes of body cgi_req_read announced: 0, or -1 when the
+ * client sent fewer. */
+static int read_body(FCGX_Request *fr, struct http_req *req, long long len)
 {
-    const char *cl = FCGX_GetParam("CONTENT_LENGTH", fr->envp);
-    long long len = 0;
     int got;
 
-    if (cl != NULL && *cl != '\0' && http_parse_i64(cl, &len) != 0)
-        return 400;
-    if (len > pulse_cfg->max_body)
-        return 413;
     req->body = xmalloc((size_t)len + 1);
     got = len > 0 ? FCGX_GetStr(req->body, (int)len, fr->in) : 0;
     if (got != (int)len)
-        return 400;
+        return -1;
     req->body[len] = '\0';
     req->body_len = (size_t)len;
     return 0;
@@ -70,7 +64,7 @@ static void write_response(FCGX_Request *fr, const struct http_resp *resp)
 {
     buf_t head = {0};
 
-    runtime_resp_head(resp, &head);
+    cgi_resp_head(resp, &head);
     FCGX_PutStr(head.p, (int)head.len, fr->out);
     if (resp->body.len)
         FCGX_PutStr(resp->body.p, (int)resp->body.len, fr->out);
@@ -89,34 +83,36 @@ static int drain_input(FCGX_Request *fr)
     return n == 0 && FCGX_GetError(fr->in) == 0;
 }
 
-/* Answers one request. Returns 1 when its input was read to the end. */
-static int serve(FCGX_Request *fr, struct runtime *rt)
+/* Answers one request, as a batch of one (runtime.h): its events are
+ * published before the answer goes out, as a client reading the bus right
+ * after its publish expects. Returns 1 when its input was read to the
+ * end. */
+static int serve(FCGX_Request *fr, struct runtime *rt, const struct config *cfg)
 {
     struct http_req req;
     struct http_resp resp;
-    const char *uri = FCGX_GetParam("REQUEST_URI", fr->envp);
-    const char *qs = FCGX_GetParam("QUERY_STRING", fr->envp);
+    const char *why = NULL;
+    long long len;
     int early;
 
     memset(&req, 0, sizeof req);
     memset(&resp, 0, sizeof resp);
-    req.method = FCGX_GetParam("REQUEST_METHOD", fr->envp);
     req.header = fcgi_header;
     req.header_arg = fr->envp;
-    req.path = http_target_path(uri ? uri : "/");
-    if (req.method == NULL)
-        req.method = "GET";
-    early = read_body(fr, &req);
-    if (early == 0 && http_query_parse(qs ? qs : "", qs ? strlen(qs) : 0, &req.query) != 0)
+    early = cgi_req_read(&req, cfg->max_body, &len, &why);
+    if (early == 0 && read_body(fr, &req, len) != 0) {
         early = 400;
-    runtime_handle(rt, &req, &resp, early, time(NULL));
+        why = "the body is shorter than CONTENT_LENGTH";
+    }
+    runtime_batch_begin(rt, 1);
+    runtime_handle(rt, &req, &resp, early, why, time(NULL));
+    if (runtime_batch_end(rt) != 0 && early == 0)
+        runtime_batch_failed(rt, &resp);
+    runtime_batch_publish(rt);
     write_response(fr, &resp);
     metrics_count_status(resp.status);
-    http_query_free(&req.query);
-    free(req.path);
-    free(req.body);
-    buf_free(&resp.headers);
-    buf_free(&resp.body);
+    cgi_req_free(&req);
+    cgi_resp_free(&resp);
     return early != 413 && drain_input(fr);
 }
 
@@ -124,22 +120,23 @@ int main(void)
 {
     FCGX_Request fr;
     struct runtime *rt = NULL;
-    char *err = NULL;
+    const struct config *cfg;
     int rc = 1;
 
     /* (no SA_RESTART: libfcgi's accept() must return EINTR) */
     if (proc_start("pulse-api", on_stop, 0) != 0)
         goto out;
+    cfg = pulse_cfg; /* loaded by proc_start; passed on from here */
     /* Fork before opening anything: SQLite connections must not cross a fork. */
-    if (pulse_cfg->workers > 0 && (rc = prefork_run((int)pulse_cfg->workers, &stopping)) != 0) {
+    if (cfg->workers > 0 && (rc = prefork_run((int)cfg->workers, &stopping)) != 0) {
         rc = rc == 1 ? 0 : 1; /* the supervisor is done */
         goto out;
     }
     rc = 1;
-    metrics_open(pulse_cfg->data_dir);
-    rt = runtime_open(pulse_cfg, routes_all, routes_all_count, &err);
-    if (rt == NULL) {
-        log_error("%s", err);
+    metrics_open(cfg->data_dir);
+    rt = runtime_open(cfg, routes_all, routes_all_count);
+    if (runtime_err(rt)) {
+        log_error("%s", runtime_errstr(rt));
         goto out;
     }
     if (FCGX_Init() != 0 || FCGX_InitRequest(&fr, 0, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
@@ -154,7 +151,7 @@ int main(void)
          * until the web server got round to closing (17% of a publish's
          * time, measured with perf): "detached" skips it. An unread body
          * (413) keeps the careful close. */
-        fr.detached = serve(&fr, rt);
+        fr.detached = serve(&fr, rt, cfg);
         FCGX_Finish_r(&fr);
     }
     FCGX_Free(&fr, 1);
@@ -162,6 +159,5 @@ int main(void)
 out:
     runtime_close(rt);
     metrics_close();
-    free(err);
     return rc;
 }

@@ -33,15 +33,16 @@ static void on_stop(int sig)
 int main(void)
 {
     struct runtime *rt = NULL;
-    char *err = NULL;
+    const struct config *cfg;
     int rc = 1, wait_ms = TICK_MS;
 
     if (proc_start("pulse-batch", on_stop, 1) != 0)
         goto out;
-    metrics_open(pulse_cfg->data_dir);
-    rt = runtime_open(pulse_cfg, routes_all, routes_all_count, &err);
-    if (rt == NULL) {
-        log_error("%s", err);
+    cfg = pulse_cfg; /* loaded by proc_start; passed on from here */
+    metrics_open(cfg->data_dir);
+    rt = runtime_open(cfg, routes_all, routes_all_count);
+    if (runtime_err(rt)) {
+        log_error("%s", runtime_errstr(rt));
         goto out;
     }
     if (loop_init() != 0 || batch_init(rt, 0) != 0) {
@@ -68,6 +69,5 @@ out:
     loop_close();
     runtime_close(rt);
     metrics_close();
-    free(err);
     return rc;
 }

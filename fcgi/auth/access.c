@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "auth/topic.h"
 #include "base/crypto.h"
 #include "http/http.h"
 #include "store/db.h"
@@ -86,17 +87,20 @@ out:
 int access_topic(struct db *db, const char *topic, const struct auth_claims *claims, const char *token,
                  const char **code, const char **message)
 {
-    if (strncmp(topic, "room:", 5) == 0)
+    const char *id;
+    enum topic_kind kind = topic_kind(topic, &id);
+
+    if (kind == TOPIC_ROOM)
         return 0;
     if (claims != NULL && claims->role == ROLE_ADMIN)
         return 0;
-    if (strncmp(topic, "topup:", 6) == 0)
-        return topup_access(db, topic + 6, claims, token, code, message);
+    if (kind == TOPIC_TOPUP)
+        return topup_access(db, id, claims, token, code, message);
     if (claims == NULL)
         return need_login(code, message);
-    if (strncmp(topic, "chat:", 5) == 0)
-        return chat_access(db, topic + 5, claims, code, message);
-    if (strcmp(topic, "crm") == 0 && claims->role == ROLE_AGENT)
+    if (kind == TOPIC_CHAT)
+        return chat_access(db, id, claims, code, message);
+    if (kind == TOPIC_CRM && claims->role == ROLE_AGENT)
         return 0;
     return deny(403, code, message, "forbidden", "your role may not read this topic");
 }

@@ -6,7 +6,7 @@
  *   crm            roles agent and admin
  *   chat:{sid}     the user who claimed the session (POST /api/chat/sessions)
  *   anything else  admin
- * An admin may read every topic. */
+ * An admin may read every topic. Names are read with topic_kind (topic.h). */
 #ifndef PULSE_ACCESS_H
 #define PULSE_ACCESS_H
 

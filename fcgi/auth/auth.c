@@ -44,6 +44,23 @@ const char *auth_bearer_token(const char *header)
     return header;
 }
 
+enum auth_outcome auth_request(struct auth_cache *cache, struct db *db, const char *secret,
+                               const char *authorization, const char *query_token, long long now,
+                               struct auth_claims *out, const char **why)
+{
+    const char *token = query_token;
+
+    if (authorization != NULL && (token = auth_bearer_token(authorization)) == NULL) {
+        *why = "Authorization must be 'Bearer <token>'";
+        return AUTH_BAD_SCHEME;
+    }
+    if (token == NULL) {
+        *why = "a bearer token is required";
+        return AUTH_ANONYMOUS;
+    }
+    return auth_jwt_verify_cached(cache, db, secret, token, now, out, why) == 0 ? AUTH_OK : AUTH_INVALID;
+}
+
 static int role_parse(const char *s, enum auth_role *out)
 {
     int r;

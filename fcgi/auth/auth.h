@@ -52,6 +52,25 @@ void auth_cache_close(struct auth_cache *cache);
 int auth_jwt_verify_cached(struct auth_cache *cache, struct db *db, const char *secret, const char *token,
                            long long now, struct auth_claims *out, const char **why);
 
+/* What a request's credentials came to (auth_request). */
+enum auth_outcome {
+    AUTH_OK,           /* a valid token: the claims are filled */
+    AUTH_ANONYMOUS,    /* no token at all */
+    AUTH_BAD_SCHEME,   /* an Authorization header in another scheme than Bearer */
+    AUTH_INVALID,      /* a token, refused */
+};
+
+/* The one reading of a request's credentials, for every responder: the
+ * Authorization header's token (auth_bearer_token: scheme in any case),
+ * or, when the request sent no Authorization header, query_token (the
+ * ?access_token= value; NULL where the query may not carry one), verified
+ * through cache (NULL: none) against secret at now. AUTH_OK fills out
+ * (free with auth_claims_free); any other outcome points *why at static
+ * text for the 401. */
+enum auth_outcome auth_request(struct auth_cache *cache, struct db *db, const char *secret,
+                               const char *authorization, const char *query_token, long long now,
+                               struct auth_claims *out, const char **why);
+
 const char *auth_role_name(enum auth_role role);
 
 /* Signs claims_json (a JSON object) as an HS256 JWT appended to out. */

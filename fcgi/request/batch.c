@@ -9,6 +9,7 @@
 
 #include "base/alloc.h"
 #include "base/config.h"
+#include "http/cgi.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "request/handler.h"
@@ -55,10 +56,9 @@ struct breq {
     struct bconn *c;
     struct http_req req;
     struct http_resp resp;
-    const buf_t *params;
-    char **strs;                 /* header values handed out (owned) */
-    size_t nstrs, capstrs;
+    struct fcgi_strs params;     /* the values handed out by req.header */
     int early;
+    const char *why;             /* what the early answer says */
 };
 
 static struct runtime *rt;
@@ -206,7 +206,7 @@ static void accept_conn(struct listener *l, int fd)
     c->w.fd = fd;
     c->w.cb = conn_on_io;
     c->state = B_READING;
-    c->in.stdin_max = (size_t)pulse_cfg->max_body;
+    c->in.stdin_max = (size_t)runtime_config(rt)->max_body;
     blist_add(&conns, c);
     conn_read(c);
     if (c->state == B_READING && loop_mod(&c->w, EPOLLIN | EPOLLRDHUP) != 0) {
@@ -221,53 +221,34 @@ static void accept_conn(struct listener *l, int fd)
 static const char *breq_param(const struct http_req *req, const char *name)
 {
     struct breq *b = req->header_arg;
-    const char *v;
-    size_t n;
 
-    if (fcgi_param(b->params, name, &v, &n) != 1)
-        return NULL;
-    if (b->nstrs == b->capstrs) {
-        b->capstrs = b->capstrs ? b->capstrs * 2 : 8;
-        b->strs = xrealloc(b->strs, b->capstrs * sizeof *b->strs);
-    }
-    return b->strs[b->nstrs++] = xstrndup(v, n);
+    return fcgi_strs_get(&b->params, name);
 }
 
-/* The body as pulse-api reads it: CONTENT_LENGTH bytes exactly, at most
- * PULSE_MAX_BODY (413), or 400. */
-static int breq_body(struct breq *b)
-{
-    const char *cl = breq_param(&b->req, "CONTENT_LENGTH");
-    long long len = 0;
-
-    if (cl != NULL && *cl != '\0' && http_parse_i64(cl, &len) != 0)
-        return 400;
-    if (len > pulse_cfg->max_body || b->c->in.stdin_over)
-        return 413;
-    if ((size_t)len != b->c->in.body.len)
-        return 400;
-    b->req.body_len = b->c->in.body.len;
-    b->req.body = b->req.body_len ? buf_steal(&b->c->in.body) : xstrdup("");
-    return 0;
-}
-
+/* The request as pulse-api reads it (cgi_req_read), with the body it
+ * announced: CONTENT_LENGTH bytes exactly, at most PULSE_MAX_BODY (413),
+ * or 400. */
 static void breq_open(struct breq *b, struct bconn *c)
 {
-    const char *uri, *qs;
+    long long len;
 
     b->c = c;
-    b->params = &c->in.params;
+    b->params.params = &c->in.params;
     b->req.header = breq_param;
     b->req.header_arg = b;
-    b->req.method = breq_param(&b->req, "REQUEST_METHOD");
-    if (b->req.method == NULL)
-        b->req.method = "GET";
-    uri = breq_param(&b->req, "REQUEST_URI");
-    qs = breq_param(&b->req, "QUERY_STRING");
-    b->req.path = http_target_path(uri ? uri : "/");
-    b->early = breq_body(b);
-    if (b->early == 0 && http_query_parse(qs ? qs : "", qs ? strlen(qs) : 0, &b->req.query) != 0)
+    b->early = cgi_req_read(&b->req, runtime_config(rt)->max_body, &len, &b->why);
+    if (b->early != 0)
+        return;
+    if (c->in.stdin_over) {
+        b->early = 413;
+        b->why = "the request body is over PULSE_MAX_BODY";
+    } else if ((size_t)len != c->in.body.len) {
         b->early = 400;
+        b->why = "the body is not CONTENT_LENGTH bytes long";
+    } else {
+        b->req.body_len = c->in.body.len;
+        b->req.body = b->req.body_len ? buf_steal(&c->in.body) : xstrdup("");
+    }
 }
 
 /* Queues the answer as FastCGI records and readies the connection for its
@@ -277,9 +258,8 @@ static void breq_close(struct breq *b)
     struct bconn *c = b->c;
     uint16_t id = c->in.request_id;
     buf_t head = {0};
-    size_t i;
 
-    runtime_resp_head(&b->resp, &head);
+    cgi_resp_head(&b->resp, &head);
     fcgi_stdout(&c->out, id, head.p, head.len);
     fcgi_stdout(&c->out, id, b->resp.body.p, b->resp.body.len);
     fcgi_end(&c->out, id);
@@ -288,14 +268,9 @@ static void breq_close(struct breq *b)
     c->deadline = 0;
     fcgi_in_next(&c->in);
     buf_free(&head);
-    for (i = 0; i < b->nstrs; i++)
-        free(b->strs[i]);
-    free(b->strs);
-    http_query_free(&b->req.query);
-    free(b->req.path);
-    free(b->req.body);
-    buf_free(&b->resp.headers);
-    buf_free(&b->resp.body);
+    fcgi_strs_free(&b->params);
+    cgi_req_free(&b->req);
+    cgi_resp_free(&b->resp);
 }
 
 /* ---- public ---- */
@@ -319,12 +294,12 @@ void batch_flush(void)
             want++;
         bs = xcalloc(want, sizeof *bs);
 
-        runtime_batch_begin(rt);
+        runtime_batch_begin(rt, want);
         for (; n < want; n++) {
             struct breq *b = &bs[n];
             breq_open(b, ready_head);
             ready_head = ready_head->ready_next;
-            runtime_handle(rt, &b->req, &b->resp, b->early, now);
+            runtime_handle(rt, &b->req, &b->resp, b->early, b->why, now);
         }
         if (ready_head == NULL)
             ready_tail = &ready_head;

@@ -13,8 +13,6 @@
 #include "base/utf8.h"
 #include "store/db.h"
 
-#define JSON_TYPE "application/json; charset=utf-8"
-
 static void answer(struct ctx *c, int status, const char *type)
 {
     c->resp->status = status;
@@ -24,7 +22,7 @@ static void answer(struct ctx *c, int status, const char *type)
 
 void ctx_json(struct ctx *c, int status, const char *json)
 {
-    answer(c, status, JSON_TYPE);
+    answer(c, status, CGI_JSON_TYPE);
     buf_puts(&c->resp->body, json);
 }
 
@@ -47,18 +45,8 @@ void ctx_text(struct ctx *c, int status, const char *content_type, const char *t
 void ctx_error(struct ctx *c, int status, const char *code, const char *message)
 {
     const char *args[2] = {code, message};
-    char *json = db_one_text(c->db, SQL_JSON_ERROR, 2, args);
 
-    /* The contract: every 503 says when to come back. */
-    if (status == 503 && strstr(buf_str(&c->resp->headers), "Retry-After:") == NULL)
-        ctx_header(c, "Retry-After", "1");
-
-    answer(c, status, JSON_TYPE);
-    if (json == NULL) /* the database is unusable; keep the contract's shape */
-        buf_puts(&c->resp->body, "{\"error\":{\"code\":\"internal\",\"message\":\"internal error\"}}");
-    else
-        buf_puts(&c->resp->body, json);
-    free(json);
+    cgi_error(c->resp, status, db_one_text(c->db, SQL_JSON_ERROR, 2, args), CGI_RETRY_BUSY_S);
 }
 
 void ctx_db_error(struct ctx *c)
@@ -68,33 +56,31 @@ void ctx_db_error(struct ctx *c)
 
 void ctx_header(struct ctx *c, const char *name, const char *value)
 {
-    buf_printf(&c->resp->headers, "%s: %s\r\n", name, value);
+    cgi_header(c->resp, name, value);
+}
+
+void ctx_retry_after(struct ctx *c, int seconds)
+{
+    cgi_retry_after(c->resp, seconds);
 }
 
 int ctx_auth(struct ctx *c, int allow_query)
 {
-    const char *h = ctx_req_header(c, "HTTP_AUTHORIZATION");
-    const char *token = NULL, *why = NULL;
+    const char *why = NULL;
+    enum auth_outcome got;
 
     if (c->authed)
         return 0;
-    if (h != NULL) {
-        if ((token = auth_bearer_token(h)) == NULL) {
-            ctx_header(c, "WWW-Authenticate", "Bearer");
-            ctx_error(c, 401, "unauthorized", "Authorization must be 'Bearer <token>'");
-            return -1;
-        }
-    } else if (allow_query) {
-        token = ctx_query(c, "access_token");
-    }
-    if (token == NULL) {
-        ctx_header(c, "WWW-Authenticate", "Bearer");
-        ctx_error(c, 401, "unauthorized", "a bearer token is required");
-        return -1;
-    }
-    if (auth_jwt_verify_cached(c->tokens, c->db, pulse_cfg->jwt_secret, token, c->now, &c->claims, &why) != 0) {
+    got = auth_request(c->tokens, c->db, c->cfg->jwt_secret, ctx_req_header(c, "HTTP_AUTHORIZATION"),
+                       allow_query ? ctx_query(c, "access_token") : NULL, c->now, &c->claims, &why);
+    if (got == AUTH_INVALID) {
         ctx_header(c, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
         ctx_error(c, 401, "invalid_token", why);
+        return -1;
+    }
+    if (got != AUTH_OK) {
+        ctx_header(c, "WWW-Authenticate", "Bearer");
+        ctx_error(c, 401, "unauthorized", why);
         return -1;
     }
     c->authed = 1;
@@ -151,14 +137,14 @@ const char *ctx_req_header(const struct ctx *c, const char *cgi_name)
     return c->req->header ? c->req->header(c->req, cgi_name) : NULL;
 }
 
-int ctx_emit(struct ctx *c, const char *topic, const char *type, const char *data_json)
+int64_t ctx_emit(struct ctx *c, const char *topic, const char *type, const char *data_json)
 {
     struct event ev;
 
     /* Every stream, poll page and Redis entry carries the whole event:
      * one of a megabyte, emitted on every change, is what took a poll to
      * hundreds of megabytes. */
-    if (pulse_cfg != NULL && strlen(data_json) > (size_t)pulse_cfg->max_event_bytes) {
+    if (strlen(data_json) > (size_t)c->cfg->max_event_bytes) {
         ctx_error(c, 413, "event_too_large", "the event this request would emit is over PULSE_MAX_EVENT_BYTES");
         return -1;
     }
@@ -168,7 +154,7 @@ int ctx_emit(struct ctx *c, const char *topic, const char *type, const char *dat
     }
     c->events = xrealloc(c->events, (c->nevents + 1) * sizeof *c->events);
     c->events[c->nevents++] = ev;
-    return 0;
+    return ev.id;
 }
 
 size_t ctx_utf8_len(const char *s)
@@ -255,28 +241,51 @@ int ctx_body_has(struct ctx *c, const char *field)
     return has;
 }
 
+/* What a typed read accepts, as its error messages name it ("a string of
+ * 1 to 80 characters", "an integer from 0 to 9"). */
+struct want {
+    const char *lead, *tail;
+    long long min, max;
+};
+
+/* Answers 400 invalid_<field>: "<field> <verb> <what w accepts>". */
+static void want_error(struct ctx *c, const char *field, const char *verb, const struct want *w)
+{
+    field_error(c, field, "%s %s %lld to %lld%s", verb, w->lead, w->min, w->max, w->tail);
+}
+
+/* Looks field up for a typed read: 1 when it holds a value (*st on the
+ * row; the caller db_done's it either way), 0 when it is absent or null
+ * and optional, -1 when answered (503, or 400 for a required one missing). */
+static int body_value(struct ctx *c, const char *field, int required, const struct want *w, sqlite3_stmt **st,
+                      const char **type)
+{
+    if (body_field(c, field, st, type) != 0)
+        return -1;
+    if (*type != NULL && **type != '\0' && (required || strcmp(*type, "null") != 0))
+        return 1;
+    if (!required)
+        return 0;
+    want_error(c, field, "is required:", w);
+    return -1;
+}
+
 int ctx_body_text(struct ctx *c, const char *field, size_t min, size_t max, int required, char **out)
 {
-    sqlite3_stmt *st;
+    const struct want w = {"a string of", " characters", (long long)min, (long long)max};
+    sqlite3_stmt *st = NULL;
     const char *type, *v;
     size_t n;
-    int rc = -1;
+    int rc = body_value(c, field, required, &w, &st, &type);
 
-    if (body_field(c, field, &st, &type) != 0)
+    if (rc <= 0)
         goto out;
-    if (type == NULL || *type == '\0' || (!required && strcmp(type, "null") == 0)) {
-        if (!required)
-            rc = 0;
-        else
-            field_error(c, field, "is required: a string of %lld to %lld characters", (long long)min,
-                        (long long)max);
-        goto out;
-    }
+    rc = -1;
     v = (const char *)sqlite3_column_text(st, 1);
     /* (strlen: no raw NUL; column 2: not cut short at an escaped one) */
     if (strcmp(type, "text") != 0 || v == NULL || (n = ctx_utf8_len(v)) < min || n > max ||
         strlen(v) != (size_t)sqlite3_column_bytes(st, 1) || sqlite3_column_int(st, 2) != 1) {
-        field_error(c, field, "must be a string of %lld to %lld characters", (long long)min, (long long)max);
+        want_error(c, field, "must be", &w);
         goto out;
     }
     free(*out);
@@ -290,23 +299,18 @@ out:
 int ctx_body_int(struct ctx *c, const char *field, long long min, long long max, int required,
                  long long *out)
 {
-    sqlite3_stmt *st;
+    const struct want w = {"an integer from", "", min, max};
+    sqlite3_stmt *st = NULL;
     const char *type;
     long long v;
-    int rc = -1;
+    int rc = body_value(c, field, required, &w, &st, &type);
 
-    if (body_field(c, field, &st, &type) != 0)
+    if (rc <= 0)
         goto out;
-    if (type == NULL || *type == '\0' || (!required && strcmp(type, "null") == 0)) {
-        if (!required)
-            rc = 0;
-        else
-            field_error(c, field, "is required: an integer from %lld to %lld", min, max);
-        goto out;
-    }
+    rc = -1;
     v = sqlite3_column_int64(st, 1);
     if (strcmp(type, "integer") != 0 || v < min || v > max) {
-        field_error(c, field, "must be an integer from %lld to %lld", min, max);
+        want_error(c, field, "must be", &w);
         goto out;
     }
     *out = v;

@@ -9,40 +9,23 @@
 #define PULSE_HANDLER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "auth/auth.h"
 #include "base/buf.h"
+#include "http/cgi.h"
 #include "http/http.h"
 #include "http/router.h"
 #include "store/store.h"
 
+struct config;
 struct db;
-
-struct http_req {
-    const char *method;
-    char *path;                  /* owned; not percent-decoded */
-    struct http_query query;     /* owned */
-    char *body;                  /* owned; NUL-terminated */
-    size_t body_len;
-    char *captures[ROUTER_MAX_CAPTURES]; /* borrowed from the route match */
-    size_t ncaptures;
-    /* Returns a request header by CGI name ("HTTP_X_PULSE_SIGNATURE"), or
-     * NULL. The string is borrowed for the request's life. */
-    const char *(*header)(const struct http_req *req, const char *cgi_name);
-    void *header_arg;
-};
-
-struct http_resp {
-    int status;                  /* 0 until a handler answers */
-    const char *content_type;    /* static string */
-    buf_t headers;               /* extra "Name: value\r\n" lines */
-    buf_t body;
-};
 
 struct runtime;
 
 struct ctx {
     struct runtime *rt;          /* opaque: handlers reach it by the health hook alone */
+    const struct config *cfg;    /* the configuration the runtime was opened with */
     struct http_req *req;
     struct http_resp *resp;
     struct db *db;
@@ -62,6 +45,9 @@ void ctx_text(struct ctx *c, int status, const char *content_type, const char *t
 /* Answers {"error":{"code","message"}} with status. */
 void ctx_error(struct ctx *c, int status, const char *code, const char *message);
 void ctx_header(struct ctx *c, const char *name, const char *value);
+/* Says when to come back (seconds; one of the CGI_RETRY_* values of
+ * http/cgi.h), unless the answer says so already. */
+void ctx_retry_after(struct ctx *c, int seconds);
 
 /* Verifies the bearer token (Authorization header, or ?access_token= when
  * allow_query). 0 when authenticated; otherwise answers 401 and returns -1. */
@@ -107,10 +93,10 @@ const char *ctx_arg(const struct ctx *c, size_t i);
 const char *ctx_query(const struct ctx *c, const char *name);
 const char *ctx_req_header(const struct ctx *c, const char *cgi_name);
 
-/* Appends an event to the log in the request's transaction. 0, or -1 with
- * a 503 answered, or a 413 (event_too_large) when data_json is over
- * PULSE_MAX_EVENT_BYTES. */
-int ctx_emit(struct ctx *c, const char *topic, const char *type, const char *data_json);
+/* Appends an event to the log in the request's transaction. The new
+ * event's id, or -1 with a 503 answered, or a 413 (event_too_large) when
+ * data_json is over PULSE_MAX_EVENT_BYTES. */
+int64_t ctx_emit(struct ctx *c, const char *topic, const char *type, const char *data_json);
 
 /* Answers 503 (with Retry-After) for a database failure. */
 void ctx_db_error(struct ctx *c);

@@ -17,33 +17,39 @@
 #define PRUNE_BATCH 1024    /* rows deleted per batch, to keep the write lock short */
 
 struct runtime {
+    int err;                    /* 0, or -1 when runtime_open failed */
+    char *errstr;               /* owned: why, or NULL */
     const struct config *cfg;
     struct db *db;
     struct bus *bus;
     struct auth_cache *tokens;
     /* Group commit (runtime_batch_begin/end): requests share one
-     * transaction, each in a savepoint; their events wait for the commit. */
-    int batching;
+     * transaction, each in a savepoint; their events wait for the commit.
+     * pulse-api runs each request as a batch of one. */
+    size_t batch_size;          /* requests the open batch was begun for; 0: no batch open */
+    int batch_open;             /* the shared transaction was begun */
     int batch_broken;           /* the shared transaction is gone */
     struct event *pending;      /* owned; committed or in the open batch, not yet published */
     size_t npending, pending_cap;
     size_t batch_from;          /* the open batch's first pending event */
+    size_t lost_size;           /* requests of the last batch lost, 0 if it committed */
     struct store_prune_hint prune;   /* when store_prune may next find work */
     unsigned prune_gen;              /* db_generation() the hint was read from */
     struct route_table *tables;      /* owned copy of the tables runtime_open was given */
     size_t ntables;
 };
 
-struct runtime *runtime_open(const struct config *cfg, const struct route_table *const *tables, size_t ntables,
-                             char **err)
+struct runtime *runtime_open(const struct config *cfg, const struct route_table *const *tables, size_t ntables)
 {
     struct runtime *rt = xcalloc(1, sizeof *rt);
     size_t i;
 
     rt->cfg = cfg;
-    if (db_open(cfg->db_path, &rt->db, err) != 0) {
-        free(rt);
-        return NULL;
+    if (db_open(cfg->db_path, &rt->db, &rt->errstr) != 0) {
+        rt->err = -1;
+        if (rt->errstr == NULL)
+            rt->errstr = xstrdup("cannot open the database");
+        return rt;
     }
     /* router_find takes the tables side by side */
     rt->tables = xcalloc(ntables > 0 ? ntables : 1, sizeof *rt->tables);
@@ -55,16 +61,32 @@ struct runtime *runtime_open(const struct config *cfg, const struct route_table 
     return rt;
 }
 
+int runtime_err(const struct runtime *rt)
+{
+    return rt->err;
+}
+
+const char *runtime_errstr(const struct runtime *rt)
+{
+    return rt->errstr;
+}
+
 void runtime_close(struct runtime *rt)
 {
     if (rt == NULL)
         return;
+    free(rt->errstr);
     bus_close(rt->bus);
     auth_cache_close(rt->tokens);
     db_close(rt->db);
     free(rt->pending);
     free(rt->tables);
     free(rt);
+}
+
+const struct config *runtime_config(const struct runtime *rt)
+{
+    return rt->cfg;
 }
 
 /* The health hook of handler.h: all a handler learns of the runtime. */
@@ -83,11 +105,8 @@ static void cors(struct ctx *c)
 {
     const char *origin = ctx_req_header(c, "HTTP_ORIGIN");
 
-    if (http_origin_allowed(c->rt->cfg->cors_origins, origin)) {
-        ctx_header(c, "Access-Control-Allow-Origin", origin);
-        ctx_header(c, "Access-Control-Expose-Headers", "Pulse-Event-Id, Retry-After");
-        ctx_header(c, "Vary", "Origin");
-    }
+    if (http_origin_allowed(c->cfg->cors_origins, origin))
+        cgi_cors(c->resp, origin);
 }
 
 /* An answer says which log position the state in it reflects (API.md,
@@ -159,35 +178,36 @@ static void keep_pending(struct runtime *rt, struct ctx *c)
     c->nevents = 0;
 }
 
+/* A request's unit of work: a savepoint in the batch's transaction. The
+ * transaction begins with the batch's first unit: a batch of one takes the
+ * lock its request needs (a read takes no write lock, which matters with
+ * many pulse-api processes), a larger one the write lock at once (a read
+ * transaction that later writes may find it taken). */
 static int tx_open(struct runtime *rt, int write)
 {
-    if (!rt->batching)
-        return db_begin(rt->db, write);
-    /* Outside a transaction a savepoint would start (and its release
-     * commit) one of its own: the batch is lost, not continued. */
-    if (!rt->batch_broken && !db_in_transaction(rt->db))
+    if (rt->batch_size == 0) {
+        log_error("runtime: a request handled outside runtime_batch_begin/end");
+        return -1;
+    }
+    if (!rt->batch_open) {
+        rt->batch_open = 1;
+        rt->batch_broken = db_begin(rt->db, write || rt->batch_size > 1) != 0;
+    } else if (!rt->batch_broken && !db_in_transaction(rt->db)) {
+        /* Outside a transaction a savepoint would start (and its release
+         * commit) one of its own: the batch is lost, not continued. */
         rt->batch_broken = 1;
+    }
     return rt->batch_broken ? -1 : db_savepoint(rt->db);
 }
 
 static void tx_abandon(struct runtime *rt)
 {
-    if (!rt->batching) {
-        db_rollback(rt->db);
-        return;
-    }
     if (db_rollback_to(rt->db) != 0)
         rt->batch_broken = 1; /* never commit what may hold a failed unit */
 }
 
 static int tx_close(struct runtime *rt, struct ctx *c)
 {
-    if (!rt->batching) {
-        if (db_commit(rt->db) != 0)
-            return -1;
-        publish_events(rt, c->events, c->nevents);
-        return 0;
-    }
     if (db_release(rt->db) != 0) {
         tx_abandon(rt);
         return -1;
@@ -251,13 +271,14 @@ static void route(struct runtime *rt, struct ctx *c)
 }
 
 void runtime_handle(struct runtime *rt, struct http_req *req, struct http_resp *resp, int early_status,
-                    long long now)
+                    const char *early_why, long long now)
 {
     struct ctx c;
     size_t i;
 
     memset(&c, 0, sizeof c);
     c.rt = rt;
+    c.cfg = rt->cfg;
     c.req = req;
     c.resp = resp;
     c.db = rt->db;
@@ -265,11 +286,10 @@ void runtime_handle(struct runtime *rt, struct http_req *req, struct http_resp *
     c.now = now;
     cors(&c);
     if (early_status == 413) {
-        ctx_error(&c, 413, "body_too_large", "the request body is over PULSE_MAX_BODY");
+        ctx_error(&c, 413, "body_too_large", early_why);
         ctx_header(&c, "Connection", "close");
     } else if (early_status != 0) {
-        ctx_error(&c, 400, "bad_request",
-                  "malformed query string (bad %-escape, NUL, not UTF-8) or body length");
+        ctx_error(&c, 400, "bad_request", early_why);
     } else {
         route(rt, &c);
     }
@@ -279,11 +299,12 @@ void runtime_handle(struct runtime *rt, struct http_req *req, struct http_resp *
     auth_claims_free(&c.claims);
 }
 
-void runtime_batch_begin(struct runtime *rt)
+void runtime_batch_begin(struct runtime *rt, size_t nrequests)
 {
-    rt->batching = 1;
+    rt->batch_size = nrequests > 0 ? nrequests : 1;
     rt->batch_from = rt->npending;
-    rt->batch_broken = db_begin(rt->db, 1) != 0;
+    rt->batch_open = 0;
+    rt->batch_broken = 0;
 }
 
 /* Frees the pending events from index from on. */
@@ -300,23 +321,32 @@ int runtime_batch_end(struct runtime *rt)
 {
     int rc = 0;
 
-    if (rt->batch_broken || db_commit(rt->db) != 0) {
+    rt->lost_size = 0;
+    if (rt->batch_open && (rt->batch_broken || db_commit(rt->db) != 0)) {
         db_rollback(rt->db);
         drop_pending(rt, rt->batch_from); /* earlier batches' events stand */
+        rt->lost_size = rt->batch_size;
         rc = -1;
     }
-    rt->batching = 0;
+    rt->batch_size = 0;
+    rt->batch_open = 0;
     rt->batch_broken = 0;
     return rc;
 }
 
+/* In a batch of one the request's work is the transaction's: commit it
+ * and go on in a new one, inside a new unit (tx_close releases it). */
 int ctx_commit_now(struct ctx *c)
 {
     struct runtime *rt = c->rt;
 
-    if (rt->batching)
+    if (rt->batch_size != 1)
         return 0;
-    return db_commit(rt->db) == 0 && db_begin(rt->db, 1) == 0 ? 0 : -1;
+    if (db_commit(rt->db) != 0 || db_begin(rt->db, 1) != 0 || db_savepoint(rt->db) != 0) {
+        rt->batch_broken = 1;
+        return -1;
+    }
+    return 0;
 }
 
 void runtime_tick(struct runtime *rt)
@@ -339,21 +369,16 @@ void runtime_batch_failed(struct runtime *rt, struct http_resp *resp)
 {
     struct ctx c;
 
+    /* An error answer of a batch of one rests on nothing that was lost
+     * (health's "db":"down" is such an answer). */
+    if (rt->lost_size == 1 && resp->status >= 400)
+        return;
     memset(&c, 0, sizeof c);
     c.rt = rt;
+    c.cfg = rt->cfg;
     c.db = rt->db; /* the error body is built by SQLite's json_object() */
     c.resp = resp;
     buf_reset(&resp->headers);
     buf_reset(&resp->body);
     ctx_db_error(&c);
-}
-
-void runtime_resp_head(const struct http_resp *resp, buf_t *out)
-{
-    buf_printf(out, "Status: %d %s\r\n", resp->status, http_status_text(resp->status));
-    if (resp->content_type != NULL)
-        buf_printf(out, "Content-Type: %s\r\n", resp->content_type);
-    buf_puts(out, "Cache-Control: no-store\r\n");
-    buf_append(out, resp->headers.p, resp->headers.len);
-    buf_puts(out, "\r\n");
 }

@@ -19,6 +19,8 @@
 #include "wire/fcgi_rec.h"
 #include "wire/loop.h"
 
+struct auth_cache;
+
 #define HUB_TOPIC_BUCKETS 16384
 #define HUB_SHARED_REQUEST_ID 1
 #define HUB_CLOSE_GRACE_MS 30000  /* an ended stream the web server has not read to its end by then is closed */
@@ -79,6 +81,7 @@ struct stream {
     char *errstr;                      /* owned: what failed, or NULL (see stream_set_err) */
     const struct config *cfg;
     struct db *db;
+    struct auth_cache *tokens;         /* verified bearer tokens (auth.h) */
     struct listener listener;
     struct topic **buckets;            /* HUB_TOPIC_BUCKETS chains */
     struct conn_list handshakes, streams, zombies;

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/auth.h"
 #include "base/alloc.h"
 #include "base/config.h"
 #include "base/log.h"
@@ -49,23 +50,11 @@ const char *stream_errstr(const struct stream *s)
 
 static void respond_error(struct conn *c, const struct stream_req *r)
 {
-    const char *args[2] = {r->code, r->message};
-    char *json = db_one_text(c->s->db, SQL_JSON_ERROR, 2, args);
-    buf_t head = {0}, recs = {0};
+    buf_t text = {0}, recs = {0};
     struct frame *f;
 
-    buf_printf(&head, "Status: %d %s\r\nContent-Type: application/json; charset=utf-8\r\n", r->status,
-               http_status_text(r->status));
-    if (r->status == 503)
-        buf_puts(&head, "Retry-After: 5\r\n");
-    if (r->allow)
-        buf_printf(&head, "Allow: %s\r\n", r->allow);
-    if (r->status == 401)
-        buf_puts(&head, "WWW-Authenticate: Bearer\r\n");
-    if (r->origin)
-        buf_printf(&head, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", r->origin);
-    buf_printf(&head, "\r\n%s", json ? json : "{\"error\":{\"code\":\"internal\",\"message\":\"internal error\"}}");
-    fcgi_stdout(&recs, c->reqid, head.p, head.len);
+    stream_req_answer_error(r, c->s->db, &text);
+    fcgi_stdout(&recs, c->reqid, text.p, text.len);
     fcgi_end(&recs, c->reqid);
     f = conn_frame_records(&recs);
     metrics_count_status(r->status);
@@ -77,8 +66,7 @@ static void respond_error(struct conn *c, const struct stream_req *r)
     if (c->state == C_CLOSING)
         conn_set_deadline(c, loop_now_ms() + HUB_CLOSE_GRACE_MS);
     conn_frame_unref(f);
-    free(json);
-    buf_free(&head);
+    buf_free(&text);
     buf_free(&recs);
 }
 
@@ -138,7 +126,7 @@ static void handshake_done(struct conn *c)
     int64_t pruned = 0, last = 0;
     int expired = 0;
 
-    stream_req_parse(s->cfg, s->db, &c->in.params, (long long)time(NULL), &r);
+    stream_req_parse(s->cfg, s->db, s->tokens, &c->in.params, (long long)time(NULL), &r);
     buf_free(&c->in.params);
     c->reqid = c->in.request_id;
     dedupe_topics(&r);
@@ -226,6 +214,7 @@ struct stream *stream_new(const struct config *cfg, struct db *db, int listen_fd
 
     s->cfg = cfg;
     s->db = db;
+    s->tokens = auth_cache_open();
     s->serving = 1;
     s->buckets = xcalloc(HUB_TOPIC_BUCKETS, sizeof *s->buckets);
     s->listener.on_conn = on_accept;
@@ -409,6 +398,7 @@ void stream_free(struct stream *s)
     stream_reap(s);
     loop_del(&s->listener.w);
     conn_frame_unref(s->ping_frame);
+    auth_cache_close(s->tokens);
     free(s->buckets);
     free(s->errstr);
     free(s);

@@ -6,9 +6,12 @@
 
 #include "auth/access.h"
 #include "auth/auth.h"
+#include "auth/topic.h"
 #include "base/alloc.h"
 #include "base/config.h"
+#include "http/cgi.h"
 #include "http/http.h"
+#include "store/db.h"
 #include "wire/fcgi_rec.h"
 
 /* A param as a new string (caller frees), or NULL when absent. */
@@ -33,7 +36,7 @@ static void route(struct stream_req *r, const char *path, const struct http_quer
 {
     static const char rooms[] = "/api/live/rooms/";
     const char *topics[STORE_MAX_TOPICS], *msg;
-    buf_t t = {0};
+    char t[TOPIC_MAX];
     int n, i;
 
     if (strcmp(path, "/api/events/stream") == 0) {
@@ -48,27 +51,25 @@ static void route(struct stream_req *r, const char *path, const struct http_quer
     }
     if (strcmp(path, "/api/topup/stream") == 0) {
         const char *tx = http_query_get(q, "tx_ref");
-        if (!http_valid_id(tx)) {
+        if (!http_valid_id(tx) || topic_name(t, TOPIC_TOPUP, tx) != 0) {
             fail(r, 400, "invalid_tx_ref", "tx_ref must match ^[A-Za-z0-9_.:-]{1,128}$");
             return;
         }
-        buf_printf(&t, "topup:%s", tx);
     } else if (strncmp(path, rooms, sizeof rooms - 1) == 0) {
         const char *id = path + sizeof rooms - 1, *slash = strchr(id, '/');
         if (slash == NULL || strcmp(slash, "/stream") != 0) {
             fail(r, 404, "not_found", "no such endpoint");
             return;
         }
-        if (!http_valid_id_n(id, (size_t)(slash - id))) {
+        if (!http_valid_id_n(id, (size_t)(slash - id)) || topic_name_n(t, TOPIC_ROOM, id, (size_t)(slash - id)) != 0) {
             fail(r, 400, "invalid_id", "ids must match ^[A-Za-z0-9_.:-]{1,128}$");
             return;
         }
-        buf_printf(&t, "room:%.*s", (int)(slash - id), id);
     } else {
         fail(r, 404, "not_found", "no such endpoint");
         return;
     }
-    r->topics[0] = buf_steal(&t);
+    r->topics[0] = xstrdup(t);
     r->ntopics = 1;
 }
 
@@ -88,84 +89,83 @@ static void resume_point(struct stream_req *r, const buf_t *params, const struct
     free(h);
 }
 
-static void authorize(struct stream_req *r, const struct config *cfg, struct db *db, const buf_t *params,
-                      const struct http_query *q, long long now)
+static void authorize(struct stream_req *r, const struct config *cfg, struct db *db, struct auth_cache *tokens,
+                      struct http_req *req, long long now)
 {
-    char *authz = param_dup(params, "HTTP_AUTHORIZATION");
-    const char *token = NULL, *why;
+    const char *why;
     struct auth_claims claims;
-    int have = 0, st;
+    enum auth_outcome got;
+    int st;
 
-    if (authz != NULL && (token = auth_bearer_token(authz)) == NULL) {
-        fail(r, 401, "unauthorized", "Authorization must be 'Bearer <token>'");
-        goto out;
+    got = auth_request(tokens, db, cfg->jwt_secret, req->header(req, "HTTP_AUTHORIZATION"),
+                       http_query_get(&req->query, "access_token"), now, &claims, &why);
+    if (got == AUTH_BAD_SCHEME || got == AUTH_INVALID) {
+        fail(r, 401, got == AUTH_INVALID ? "invalid_token" : "unauthorized", why);
+        return;
     }
-    if (authz == NULL)
-        token = http_query_get(q, "access_token");
-    if (token != NULL) {
-        if (auth_jwt_verify(db, cfg->jwt_secret, token, now, &claims, &why) != 0) {
-            fail(r, 401, "invalid_token", why);
-            goto out;
-        }
-        have = 1;
+    if (got == AUTH_OK)
         r->expires = claims.exp;
-    }
-    st = access_topics(db, (const char *const *)r->topics, r->ntopics, have ? &claims : NULL,
-                       http_query_get(q, "token"), &r->code, &r->message);
+    st = access_topics(db, (const char *const *)r->topics, r->ntopics, got == AUTH_OK ? &claims : NULL,
+                       http_query_get(&req->query, "token"), &r->code, &r->message);
     if (st != 0)
         r->status = st;
-out:
-    if (have)
+    if (got == AUTH_OK)
         auth_claims_free(&claims);
-    free(authz);
 }
 
-int stream_req_parse(const struct config *cfg, struct db *db, const buf_t *params, long long now,
-                     struct stream_req *r)
+static const char *param(const struct http_req *req, const char *name)
 {
-    char *method = param_dup(params, "REQUEST_METHOD");
-    char *uri = param_dup(params, "REQUEST_URI");
-    char *qs = param_dup(params, "QUERY_STRING");
-    char *origin = param_dup(params, "HTTP_ORIGIN");
-    struct http_query q = {0};
-    char *path = NULL;
+    return fcgi_strs_get(req->header_arg, name);
+}
+
+int stream_req_parse(const struct config *cfg, struct db *db, struct auth_cache *tokens, const buf_t *params,
+                     long long now, struct stream_req *r)
+{
+    struct fcgi_strs strs = {.params = params};
+    struct http_req req = {.header = param, .header_arg = &strs};
+    const char *why, *origin;
+    long long len;
+    int st;
 
     memset(r, 0, sizeof *r);
     r->status = 200;
-    if (uri == NULL) {
-        fail(r, 400, "bad_request", "no REQUEST_URI from the web server");
+    if ((st = cgi_req_read(&req, cfg->max_body, &len, &why)) != 0) {
+        fail(r, st, st == 413 ? "body_too_large" : "bad_request", why);
         goto out;
     }
-    path = http_target_path(uri);
-    if (qs == NULL) {
-        const char *mark = strchr(uri, '?');
-        qs = xstrdup(mark ? mark + 1 : "");
-    }
-    if (http_query_parse(qs, strlen(qs), &q) != 0) {
-        fail(r, 400, "bad_request", "malformed query string (bad %-escape, NUL, not UTF-8)");
-        goto out;
-    }
-    route(r, path, &q);
-    if (r->status == 200 && (method == NULL || strcmp(method, "GET") != 0)) {
+    route(r, req.path, &req.query);
+    if (r->status == 200 && strcmp(req.method, "GET") != 0) {
         fail(r, 405, "method_not_allowed", "streams are opened with GET");
         r->allow = "GET";
     }
     if (r->status == 200)
-        resume_point(r, params, &q);
+        resume_point(r, params, &req.query);
     if (r->status == 200)
-        authorize(r, cfg, db, params, &q, now);
-    if (origin != NULL && http_origin_allowed(cfg->cors_origins, origin)) {
-        r->origin = origin;
-        origin = NULL;
-    }
+        authorize(r, cfg, db, tokens, &req, now);
 out:
-    http_query_free(&q);
-    free(method);
-    free(uri);
-    free(qs);
-    free(origin);
-    free(path);
+    origin = param(&req, "HTTP_ORIGIN");
+    if (origin != NULL && http_origin_allowed(cfg->cors_origins, origin))
+        r->origin = xstrdup(origin);
+    cgi_req_free(&req);
+    fcgi_strs_free(&strs);
     return 0;
+}
+
+void stream_req_answer_error(const struct stream_req *r, struct db *db, buf_t *out)
+{
+    const char *args[2] = {r->code, r->message};
+    struct http_resp resp = {0};
+
+    if (r->allow)
+        cgi_header(&resp, "Allow", r->allow);
+    if (r->status == 401)
+        cgi_header(&resp, "WWW-Authenticate", "Bearer");
+    if (r->origin)
+        cgi_cors(&resp, r->origin);
+    cgi_error(&resp, r->status, db_one_text(db, SQL_JSON_ERROR, 2, args), CGI_RETRY_STREAM_S);
+    cgi_resp_head(&resp, out);
+    buf_append(out, resp.body.p, resp.body.len);
+    cgi_resp_free(&resp);
 }
 
 void stream_req_free(struct stream_req *r)

@@ -7,6 +7,7 @@
 #include "base/buf.h"
 #include "store/store.h"
 
+struct auth_cache;
 struct config;
 struct db;
 
@@ -22,11 +23,17 @@ struct stream_req {
     char *origin;                        /* owned: CORS origin to allow, or NULL */
 };
 
-/* Fills r from a PARAMS block. Always returns 0 with r->status set; free
- * r with stream_req_free. cfg: the JWT secret and CORS origins; now: Unix
- * seconds for token expiry. */
-int stream_req_parse(const struct config *cfg, struct db *db, const buf_t *params, long long now,
-                     struct stream_req *r);
+/* Fills r from a PARAMS block (cgi_req_read, then the route, the resume
+ * point and the bearer token, through tokens: the stream responder's
+ * verified-token cache, NULL for none). Always returns 0 with r->status
+ * set; free r with stream_req_free. cfg: the JWT secret, CORS origins and
+ * body limit; now: Unix seconds for token expiry. */
+int stream_req_parse(const struct config *cfg, struct db *db, struct auth_cache *tokens, const buf_t *params,
+                     long long now, struct stream_req *r);
+/* Appends r's error answer, CGI head and JSON body (the response writer of
+ * http/cgi.h: CORS, WWW-Authenticate on 401, Allow on 405, Retry-After on
+ * 503), to out. */
+void stream_req_answer_error(const struct stream_req *r, struct db *db, buf_t *out);
 void stream_req_free(struct stream_req *r);
 
 #endif

@@ -2,7 +2,10 @@
 #include "wire/fcgi_rec.h"
 
 #include <fastcgi.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "base/alloc.h"
 
 static void header(unsigned char h[8], int type, uint16_t id, size_t len)
 {
@@ -158,6 +161,31 @@ int fcgi_param(const buf_t *params, const char *name, const char **val, size_t *
         p += nl + vl;
     }
     return 0;
+}
+
+const char *fcgi_strs_get(struct fcgi_strs *s, const char *name)
+{
+    const char *v;
+    size_t n;
+
+    if (fcgi_param(s->params, name, &v, &n) != 1)
+        return NULL;
+    if (s->n == s->cap) {
+        s->cap = s->cap ? s->cap * 2 : 8;
+        s->v = xrealloc(s->v, s->cap * sizeof *s->v);
+    }
+    return s->v[s->n++] = xstrndup(v, n);
+}
+
+void fcgi_strs_free(struct fcgi_strs *s)
+{
+    size_t i;
+
+    for (i = 0; i < s->n; i++)
+        free(s->v[i]);
+    free(s->v);
+    s->v = NULL;
+    s->n = s->cap = 0;
 }
 
 void fcgi_stdout(buf_t *out, uint16_t request_id, const void *data, size_t len)

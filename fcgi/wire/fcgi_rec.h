@@ -53,6 +53,18 @@ void fcgi_in_next(struct fcgi_in *in);
  * params when found, 0 when absent, -1 when the block is malformed. */
 int fcgi_param(const buf_t *params, const char *name, const char **val, size_t *vlen);
 
+/* A request's params as NUL-terminated strings (what http_req.header hands
+ * out): each value looked up is copied, and the copies are kept until
+ * fcgi_strs_free. */
+struct fcgi_strs {
+    const buf_t *params;       /* the PARAMS block (borrowed) */
+    char **v;                  /* owned copies */
+    size_t n, cap;
+};
+/* The value of name, or NULL when absent (or the block is malformed). */
+const char *fcgi_strs_get(struct fcgi_strs *s, const char *name);
+void fcgi_strs_free(struct fcgi_strs *s);
+
 /* Appends data as STDOUT records for request_id (split at 65535 bytes). */
 void fcgi_stdout(buf_t *out, uint16_t request_id, const void *data, size_t len);
 

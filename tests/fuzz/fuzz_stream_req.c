@@ -102,7 +102,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     buf_append(&params, data, size);
     db = fuzz_db(); /* loads pulse_cfg first */
-    stream_req_parse(pulse_cfg, db, &params, 1000, &r);
+    stream_req_parse(pulse_cfg, db, NULL, &params, 1000, &r);
     check(&params, &r);
     stream_req_free(&r);
     buf_free(&params);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "unit_db.h"
 #include "handlers/routes.h"
 
 static char dir[] = "/tmp/pulse-unit-runtime-XXXXXX";
@@ -31,9 +32,20 @@ static int publish(struct runtime *rt, const char *body, struct http_resp *resp)
     req.body = xstrdup(body);
     req.body_len = strlen(body);
     req.header = header;
-    runtime_handle(rt, &req, resp, 0, 1700000000);
+    runtime_handle(rt, &req, resp, 0, NULL, 1700000000);
     free(req.path);
     free(req.body);
+    return resp->status;
+}
+
+/* publish as pulse-api runs it: a batch of one, its events published. */
+static int publish_alone(struct runtime *rt, const char *body, struct http_resp *resp)
+{
+    runtime_batch_begin(rt, 1);
+    publish(rt, body, resp);
+    if (runtime_batch_end(rt) != 0)
+        runtime_batch_failed(rt, resp);
+    runtime_batch_publish(rt);
     return resp->status;
 }
 
@@ -46,13 +58,7 @@ static void resp_free(struct http_resp *r)
 /* The one integer a query answers, or -1. */
 static long long query_int(struct runtime *rt, const char *sql)
 {
-    sqlite3_stmt *st;
-    long long n = -1;
-
-    if (sqlite3_prepare_v2(db_handle(rt->db), sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return n;
+    return unit_query_int(rt->db, sql);
 }
 
 static long long count(struct runtime *rt)
@@ -67,7 +73,7 @@ static void test_batch_commits_together_and_rejects_alone(struct runtime *rt)
 {
     struct http_resp r[3];
 
-    runtime_batch_begin(rt);
+    runtime_batch_begin(rt, 3);
     CHECK_INT_EQ(publish(rt, good, &r[0]), 202);
     CHECK_INT_EQ(publish(rt, bad, &r[1]), 400);
     CHECK_INT_EQ(publish(rt, good, &r[2]), 202);
@@ -89,12 +95,12 @@ static void test_lost_batch_keeps_nothing(struct runtime *rt)
     struct http_resp r[2];
     long long before;
 
-    runtime_batch_begin(rt);
+    runtime_batch_begin(rt, 1);
     CHECK_INT_EQ(publish(rt, good, &r[0]), 202);
     runtime_batch_end(rt); /* committed, not yet published */
     before = count(rt);
 
-    runtime_batch_begin(rt);
+    runtime_batch_begin(rt, 2);
     CHECK_INT_EQ(publish(rt, good, &r[1]), 202);
     sqlite3_exec(db_handle(rt->db), "ROLLBACK", NULL, NULL, NULL);
     resp_free(&r[1]);
@@ -109,6 +115,36 @@ static void test_lost_batch_keeps_nothing(struct runtime *rt)
     resp_free(&r[1]);
 }
 
+/* publish as a batch of one whose commit fails (its transaction vanished,
+ * as SQLite's does on disk full), the answer as the caller then holds it. */
+static int publish_lost(struct runtime *rt, const char *body, struct http_resp *r)
+{
+    runtime_batch_begin(rt, 1);
+    publish(rt, body, r);
+    sqlite3_exec(db_handle(rt->db), "ROLLBACK", NULL, NULL, NULL);
+    CHECK(runtime_batch_end(rt) == -1);
+    runtime_batch_failed(rt, r);
+    return r->status;
+}
+
+/* pulse-api's batch of one whose commit fails: a success turns into a 503
+ * (nothing of it was kept), an error answer stands (it rests on nothing
+ * lost: health's "db":"down" is one). */
+static void test_lost_batch_of_one(struct runtime *rt)
+{
+    struct http_resp r;
+    long long before = count(rt);
+
+    CHECK_INT_EQ(publish_lost(rt, good, &r), 503);
+    CHECK(strstr(buf_str(&r.headers), "Retry-After: 1\r\n") != NULL);
+    CHECK_INT_EQ(count(rt), before);
+    CHECK(!runtime_batch_pending(rt));
+    resp_free(&r);
+    CHECK_INT_EQ(publish_lost(rt, bad, &r), 400);
+    CHECK(strstr(buf_str(&r.body), "\"invalid_topic\"") != NULL);
+    resp_free(&r);
+}
+
 /* Publishes (each in its own transaction, as pulse-api does) until the
  * log's newest id is upto; 0, or -1 when a publish fails. */
 static int publish_upto(struct runtime *rt, long long upto)
@@ -117,7 +153,7 @@ static int publish_upto(struct runtime *rt, long long upto)
     int i, status;
 
     for (i = 0; i < 1000 && query_int(rt, "SELECT max(id) FROM events") < upto; i++) {
-        status = publish(rt, good, &r);
+        status = publish_alone(rt, good, &r);
         resp_free(&r);
         if (status != 202)
             return -1;
@@ -159,7 +195,7 @@ static void test_prune_follows_a_file_put_back(struct runtime *rt, const char *p
     snprintf(side, sizeof side, "%s-shm", path);
     unlink(side);
     CHECK(rename(copy, path) == 0);
-    CHECK_INT_EQ(publish(rt, good, &r), 202); /* followed at the first request */
+    CHECK_INT_EQ(publish_alone(rt, good, &r), 202); /* followed at the first request */
     resp_free(&r);
     CHECK_INT_EQ(query_int(rt, "SELECT max(id) FROM events"), 11); /* its ids go on from 10 */
     CHECK(publish_upto(rt, 64) == 0);
@@ -167,6 +203,19 @@ static void test_prune_follows_a_file_put_back(struct runtime *rt, const char *p
     CHECK_INT_EQ(query_int(rt, "SELECT count(*) FROM events WHERE ts < '2002'"), 0);
     CHECK_INT_EQ(query_int(rt, "SELECT min(id) FROM events"), 11);
     unlink(copy);
+}
+
+/* A runtime that cannot open says so in its err/errstr pair, and closes. */
+static void test_open_failure_is_told(void)
+{
+    struct config cfg = *pulse_cfg;
+    struct runtime *rt;
+
+    cfg.db_path = "/nonexistent/pulse-unit/pulse.db";
+    rt = runtime_open(&cfg, routes_all, routes_all_count);
+    CHECK(rt != NULL && runtime_err(rt) != 0);
+    CHECK(runtime_errstr(rt) != NULL && strstr(runtime_errstr(rt), "/nonexistent/pulse-unit") != NULL);
+    runtime_close(rt);
 }
 
 int main(void)
@@ -186,14 +235,16 @@ int main(void)
     CHECK(config_load(&err) == 0);
     CHECK(auth_jwt_sign("unit-runtime-secret", "{\"sub\":\"root\",\"role\":\"admin\",\"exp\":1800000000}", &t) == 0);
     snprintf(token, sizeof token, "Bearer %s", buf_str(&t));
-    rt = runtime_open(pulse_cfg, routes_all, routes_all_count, &err);
-    CHECK(rt != NULL);
-    if (rt != NULL) {
+    rt = runtime_open(pulse_cfg, routes_all, routes_all_count);
+    CHECK(runtime_err(rt) == 0 && runtime_errstr(rt) == NULL);
+    if (runtime_err(rt) == 0) {
         test_batch_commits_together_and_rejects_alone(rt);
         test_lost_batch_keeps_nothing(rt);
+        test_lost_batch_of_one(rt);
         test_prune_follows_a_file_put_back(rt, db);
-        runtime_close(rt);
     }
+    runtime_close(rt);
+    test_open_failure_is_told();
     buf_free(&t);
     free(err);
     unlink(db);

@@ -40,4 +40,32 @@ static inline int unit_db_main(const char *name, struct db **dbp, unit_test_fn *
     return check_summary(name);
 }
 
+/* The one integer sql answers on db, or -1. */
+static inline long long unit_query_int(struct db *db, const char *sql)
+{
+    sqlite3_stmt *st;
+    long long n = -1;
+
+    if (sqlite3_prepare_v2(db_handle(db), sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+/* The environment of a runtime under dir (database, bells, data) with
+ * JWT secret, for config_load. */
+static inline void unit_env(const char *dir, const char *secret)
+{
+    buf_t path = {0};
+
+    buf_printf(&path, "%s/pulse.db", dir);
+    setenv("PULSE_DB", buf_str(&path), 1);
+    buf_reset(&path);
+    buf_printf(&path, "%s/bells", dir);
+    setenv("PULSE_BELL_DIR", buf_str(&path), 1);
+    setenv("PULSE_DATA", dir, 1);
+    setenv("PULSE_JWT_SECRET", secret, 1);
+    buf_free(&path);
+}
+
 #endif

@@ -1,0 +1,115 @@
+/* cgi.c - the request adapter and the response writer (see cgi.h). */
+#include "http/cgi.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+
+static const char *param(const struct http_req *req, const char *name)
+{
+    return req->header != NULL ? req->header(req, name) : NULL;
+}
+
+int cgi_req_read(struct http_req *req, long long max_body, long long *content_length, const char **why)
+{
+    const char *uri = param(req, "REQUEST_URI");
+    const char *qs = param(req, "QUERY_STRING");
+    const char *cl = param(req, "CONTENT_LENGTH");
+
+    req->method = param(req, "REQUEST_METHOD");
+    *content_length = 0;
+    if (req->method == NULL)
+        req->method = "";
+    if (uri == NULL) {
+        req->path = xstrdup("/");
+        *why = "no REQUEST_URI from the web server";
+        return 400;
+    }
+    req->path = http_target_path(uri);
+    if (*req->method == '\0') {
+        *why = "no REQUEST_METHOD from the web server";
+        return 400;
+    }
+    if (qs == NULL) {
+        qs = strchr(uri, '?');
+        qs = qs != NULL ? qs + 1 : "";
+    }
+    if (cl != NULL && *cl != '\0' && http_parse_i64(cl, content_length) != 0) {
+        *content_length = 0;
+        *why = "CONTENT_LENGTH must be a non-negative integer";
+        return 400;
+    }
+    if (*content_length > max_body) {
+        *why = "the request body is over PULSE_MAX_BODY";
+        return 413;
+    }
+    if (http_query_parse(qs, strlen(qs), &req->query) != 0) {
+        *why = "malformed query string (bad %-escape, NUL, not UTF-8)";
+        return 400;
+    }
+    return 0;
+}
+
+void cgi_req_free(struct http_req *req)
+{
+    http_query_free(&req->query);
+    free(req->path);
+    free(req->body);
+    req->path = NULL;
+    req->body = NULL;
+}
+
+void cgi_header(struct http_resp *resp, const char *name, const char *value)
+{
+    buf_printf(&resp->headers, "%s: %s\r\n", name, value);
+}
+
+void cgi_retry_after(struct http_resp *resp, int seconds)
+{
+    char s[16];
+
+    if (strstr(buf_str(&resp->headers), "Retry-After:") != NULL)
+        return;
+    snprintf(s, sizeof s, "%d", seconds);
+    cgi_header(resp, "Retry-After", s);
+}
+
+void cgi_cors(struct http_resp *resp, const char *origin)
+{
+    cgi_header(resp, "Access-Control-Allow-Origin", origin);
+    cgi_header(resp, "Access-Control-Expose-Headers", "Pulse-Event-Id, Retry-After");
+    cgi_header(resp, "Vary", "Origin");
+}
+
+void cgi_error(struct http_resp *resp, int status, char *json, int retry_s)
+{
+    /* The contract: every 503 says when to come back. */
+    if (status == 503)
+        cgi_retry_after(resp, retry_s);
+    resp->status = status;
+    resp->content_type = CGI_JSON_TYPE;
+    buf_reset(&resp->body);
+    if (json == NULL) /* the database is unusable; keep the contract's shape */
+        buf_puts(&resp->body, "{\"error\":{\"code\":\"internal\",\"message\":\"internal error\"}}");
+    else
+        buf_puts(&resp->body, json);
+    free(json);
+}
+
+void cgi_resp_head(const struct http_resp *resp, buf_t *out)
+{
+    buf_printf(out, "Status: %d %s\r\n", resp->status, http_status_text(resp->status));
+    if (resp->content_type != NULL)
+        buf_printf(out, "Content-Type: %s\r\n", resp->content_type);
+    buf_puts(out, "Cache-Control: no-store\r\n");
+    buf_append(out, resp->headers.p, resp->headers.len);
+    buf_puts(out, "\r\n");
+}
+
+void cgi_resp_free(struct http_resp *resp)
+{
+    buf_free(&resp->headers);
+    buf_free(&resp->body);
+}

@@ -13,18 +13,7 @@
  *   sseload -p PORT -u PATH [-n N] [-k TOPICS] [-c INFLIGHT] [-o OPEN_S]
  *           [-H HOLD_S] [-e EVENTS] [-w WAIT_S] [-r MEAN_MS -L ID [-F PCT]]
  *
- * Resume mode (-r MEAN_MS, for the fault tests): every stream is dropped
- * at random moments (exponential, mean MEAN_MS) and, like EventSource,
- * reconnects with Last-Event-ID (starting from -L ID); a stream the server
- * ends also reconnects. Event ids must then arrive as ID+1, ID+2, ... on
- * every client: each id above the next expected is a gap, each id at or
- * below the last a duplicate. It ends when every client has id ID+EVENTS.
- * With -F PCT, that share of the connections (the first and each reconnect)
- * are a fresh EventSource instead (a page loaded anew): no Last-Event-ID,
- * and the client drops the stream as soon as its first block has come,
- * before any event, keeping the position that block gave (`id:` with no
- * data, which EventSource records), and reconnects from it. A fresh stream
- * whose first block holds no position counts as unpositioned.
+ * Resume mode (-r MEAN_MS, for the fault tests): see sse_resume.h.
  *
  * PATH may hold one %d, replaced by (i % TOPICS): many topics. When the
  * ramp is over it prints "READY open=.. failed=.." on stderr (the driver
@@ -38,48 +27,38 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "latency.h"
+#include "sse_reader.h"
+#include "sse_resume.h"
+
 enum state { S_IDLE, S_CONNECTING, S_HEAD, S_BODY, S_DONE };
-enum chunk { C_SIZE, C_EXT, C_SIZE_LF, C_DATA, C_DATA_CR, C_DATA_LF, C_RAW };
 enum fail { F_CONNECT, F_STATUS, F_TIMEOUT, F_EOF_OPENING, F_DROPPED, F__N };
 static const char *fail_names[F__N] = {"connect_error", "bad_status", "timeout", "closed_while_opening", "dropped"};
 
-#define HEAD_MAX 4096
-#define LINE_MAX_KEEP 8192
-
 struct conn {
     int fd;
-    uint8_t state, chunk, open;
-    uint32_t chunk_left;
+    uint8_t state, open;
     uint32_t events;
     uint32_t reqlen, reqoff;
     char *head;          /* response head until \r\n\r\n, then freed */
     uint32_t headlen;
-    char *line;          /* the SSE line being read */
-    uint32_t linelen, linecap;
+    struct sse_reader rd;
     /* resume mode */
-    int64_t last_id;     /* highest id received (Last-Event-ID on reconnect) */
-    int64_t cur_id;      /* id: of the event being read, 0 if none */
-    uint8_t cur_reset;   /* the event being read is `event: reset` */
+    struct resume_client rc;
     double drop_at;      /* when this client drops its stream next */
     double reopen_at;    /* reconnect time after a drop, 0 if not waiting */
-    uint32_t since_open; /* events on this connection */
-    uint8_t cur_data;    /* the block being read has data (an event, not a position) */
-    uint8_t fresh;       /* this connection was opened without a position (-F) */
-    uint8_t muted;       /* fresh, its first block read: dropped before any event */
 };
 
 static struct conn *conns;
@@ -91,15 +70,15 @@ static int epfd;
 static long fails[F__N];
 static int status_hist[6];  /* 1xx..5xx counts of non-200 answers */
 static int nopen, nresolved, inflight;
-static int64_t *lat;        /* microseconds, one per delivered event */
-static size_t nlat, caplat;
+static struct latency lat;  /* one per delivered event */
 static long bad_events;     /* data lines without a parsable bench_us */
 static int64_t now_us_cached;
 static double resume_mean_ms;      /* > 0: resume mode */
 static int64_t resume_from;        /* -L: ids before this one are not expected */
-static long gaps, dups, resets, reconnects;
+static struct resume_counts resume;
+static long reconnects;
 static double fresh_pct;           /* -F: share of connections opened as a fresh EventSource */
-static long fresh_opens, unpositioned, bad_positions;
+static long fresh_opens;
 static unsigned rnd_state = 12345;
 
 static double mono(void)
@@ -152,9 +131,8 @@ static void conn_close(struct conn *c, int why)
         c->fd = -1;
     }
     free(c->head);
-    free(c->line);
-    c->head = c->line = NULL;
-    c->linelen = c->linecap = 0;
+    c->head = NULL;
+    sse_reader_reset(&c->rd);
     if (c->state != S_DONE) {
         if (why >= 0)
             fails[why]++;
@@ -169,20 +147,20 @@ static void conn_close(struct conn *c, int why)
     if (resume_mean_ms > 0) {
         /* like EventSource: reconnect after a short, jittered wait */
         c->open = 0;
-        c->cur_id = 0;
-        c->cur_reset = c->cur_data = c->muted = 0;
         c->reopen_at = mono() + rnd_exp(50) / 1000.0;
     }
 }
 
-static void start_conn(int i);
-
 /* Whether the next connection of a client is a fresh EventSource (-F). */
-static void choose_fresh(struct conn *c)
+static int choose_fresh(void)
 {
-    c->fresh = fresh_pct > 0 && rnd_unit() * 100 < fresh_pct;
-    fresh_opens += c->fresh;
+    int fresh = fresh_pct > 0 && rnd_unit() * 100 < fresh_pct;
+
+    fresh_opens += fresh;
+    return fresh;
 }
+
+static void start_conn(int i);
 
 /* Resume mode: drop streams whose moment has come, reopen the dropped. */
 static void resume_tick(void)
@@ -197,7 +175,7 @@ static void resume_tick(void)
             c->reopen_at = 0;
             reconnects++;
             c->drop_at = now + rnd_exp(resume_mean_ms) / 1000.0;
-            choose_fresh(c);
+            resume_reopen(&c->rc, choose_fresh());
             start_conn(i);
         } else if (c->state == S_BODY && c->open && now >= c->drop_at) {
             conn_close(c, -1);
@@ -206,7 +184,6 @@ static void resume_tick(void)
 }
 
 static char request_buf[1024];
-
 
 static int make_request(int i)
 {
@@ -223,9 +200,9 @@ static int make_request(int i)
     n = snprintf(request_buf, sizeof request_buf,
                  "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: text/event-stream\r\n"
                  "Cache-Control: no-cache\r\nUser-Agent: sseload\r\n", path, port);
-    if (resume_mean_ms > 0 && !conns[i].fresh)
+    if (resume_mean_ms > 0 && !conns[i].rc.fresh)
         n += snprintf(request_buf + n, sizeof request_buf - (size_t)n, "Last-Event-ID: %lld\r\n",
-                      (long long)conns[i].last_id);
+                      (long long)conns[i].rc.last_id);
     n += snprintf(request_buf + n, sizeof request_buf - (size_t)n, "\r\n");
     return n;
 }
@@ -239,8 +216,7 @@ static void start_conn(int i)
 
     inflight++;
     c->state = S_CONNECTING;
-    c->headlen = c->reqlen = c->reqoff = c->chunk_left = c->since_open = 0;
-    c->chunk = C_SIZE;
+    c->headlen = c->reqlen = c->reqoff = 0;
     fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     c->fd = fd;
     if (fd < 0) {
@@ -262,280 +238,78 @@ static void start_conn(int i)
         die("epoll_ctl");
 }
 
-static void record_latency(int64_t us)
+/* One complete SSE line of c's stream (sse_line_fn). */
+static void sse_line(void *arg, const char *p, size_t n)
 {
-    if (nlat == caplat) {
-        caplat = caplat ? caplat * 2 : 65536;
-        lat = xrealloc(lat, caplat * sizeof *lat);
-    }
-    lat[nlat++] = us;
-}
+    struct conn *c = arg;
+    int64_t v;
+    int flags;
 
-/* Resume mode, -F: the first block of a fresh stream must give its
- * position; the client keeps it and drops the stream before any event. */
-static void fresh_block(struct conn *c)
-{
-    if (c->cur_id > 0 && !c->cur_data) {
-        if (c->cur_id < c->last_id)
-            bad_positions++; /* behind what this client has seen */
-        else
-            c->last_id = c->cur_id;
-    } else {
-        unpositioned++;
-    }
-    c->muted = 1;
-    c->drop_at = 0;
-}
-
-/* Resume mode: the id of each event against the one expected next. A
- * block without data (the stream's position) is not an event. */
-static void resume_line(struct conn *c, const char *p, size_t n)
-{
-    if (c->muted)
-        return;
-    if (n >= 5 && memcmp(p, "data:", 5) == 0) {
-        c->cur_data = 1;
-    } else if (n == 0 && c->fresh) {
-        fresh_block(c);
-    } else if (n == 0 && !c->cur_data) {
-        c->cur_id = 0;   /* a position, or a comment's end */
-    } else if (n >= 3 && memcmp(p, "id:", 3) == 0) {
-        size_t k = 3;   /* p is not NUL-terminated: parse within n */
-
-        while (k < n && p[k] == ' ')
-            k++;
-        for (c->cur_id = 0; k < n && p[k] >= '0' && p[k] <= '9'; k++)
-            c->cur_id = c->cur_id * 10 + (p[k] - '0');
-    } else if (n >= 12 && memcmp(p, "event: reset", 12) == 0) {
-        c->cur_reset = 1;
-    } else if (n == 0 && c->cur_id > 0) {   /* end of an event */
-        if (c->cur_reset) {
-            resets++;
-        } else {
-            if (c->cur_id <= c->last_id || c->cur_id > c->last_id + 1) {
-                if (c->cur_id <= c->last_id)
-                    dups++;
-                else
-                    gaps++;
-                if (getenv("SSELOAD_DEBUG"))
-                    fprintf(stderr, "conn %d: id %lld after %lld (%u events on this connection)\n",
-                            (int)(c - conns), (long long)c->cur_id, (long long)c->last_id, c->since_open);
-            }
-            c->since_open++;
-            if (c->cur_id > c->last_id)
-                c->events++;
-        }
-        if (c->cur_id > c->last_id)
-            c->last_id = c->cur_id;
-        c->cur_id = 0;
-        c->cur_reset = c->cur_data = 0;
-    }
-}
-
-/* One complete SSE line (without its \n). */
-static void sse_line(struct conn *c, const char *p, size_t n)
-{
-    static const char key[] = "\"bench_us\":";
-    const char *k;
-
-    if (n >= 1 && p[n - 1] == '\r')
-        n--;
     if (resume_mean_ms > 0) {
-        resume_line(c, p, n);
+        flags = resume_line(&c->rc, &resume, p, n);
+        c->events += (flags & RESUME_EVENT) != 0;
+        if (flags & RESUME_DROP)
+            c->drop_at = 0;
         return;
     }
     if (n < 5 || memcmp(p, "data:", 5) != 0)
         return;
-    k = memmem(p, n, key, sizeof key - 1);
-    if (k == NULL) {
+    if (sse_reader_number(p, n, "\"bench_us\":", &v) != 0) {
         bad_events++;
         return;
     }
-    k += sizeof key - 1;
-    {
-        int64_t v = 0;
-        const char *e = p + n;
-
-        while (k < e && *k == ' ')
-            k++;
-        if (k >= e || *k < '0' || *k > '9') {
-            bad_events++;
-            return;
-        }
-        while (k < e && *k >= '0' && *k <= '9')
-            v = v * 10 + (*k++ - '0');
-        c->events++;
-        record_latency(now_us_cached - v);
-    }
+    c->events++;
+    latency_add(&lat, now_us_cached - v);
 }
 
-/* Payload bytes of the stream (after de-chunking). */
-static void body_bytes(struct conn *c, const char *p, size_t n)
+/* Body bytes: a stream counts as open with its first payload byte. 0, or
+ * -1 when it ended or its framing is broken. */
+static int body(struct conn *c, const char *p, size_t n)
 {
-    size_t i, start = 0;
+    int rc = sse_reader_feed(&c->rd, p, n, sse_line, c);
 
-    if (n == 0)
-        return;
-    if (!c->open) {
+    if (!c->open && c->rd.body > 0) {
         c->open = 1;
         nopen++;
         nresolved++;
         inflight--;
     }
-    for (i = 0; i < n; i++) {
-        if (p[i] != '\n')
-            continue;
-        if (c->linelen) {
-            size_t add = i - start;
-
-            if (c->linelen + add > LINE_MAX_KEEP)
-                add = LINE_MAX_KEEP > c->linelen ? LINE_MAX_KEEP - c->linelen : 0;
-            if (c->linelen + add > c->linecap) {
-                c->linecap = (uint32_t)(c->linelen + add);
-                c->line = xrealloc(c->line, c->linecap);
-            }
-            memcpy(c->line + c->linelen, p + start, add);
-            c->linelen += (uint32_t)add;
-            sse_line(c, c->line, c->linelen);
-            c->linelen = 0;
-        } else {
-            sse_line(c, p + start, i - start);
-        }
-        start = i + 1;
-    }
-    if (start < n) {   /* keep the partial line */
-        size_t add = n - start;
-
-        if (c->linelen + add > LINE_MAX_KEEP)
-            add = LINE_MAX_KEEP > c->linelen ? LINE_MAX_KEEP - c->linelen : 0;
-        if (c->linelen + add > c->linecap) {
-            c->linecap = (uint32_t)(c->linelen + add < 256 ? 256 : c->linelen + add);
-            c->line = xrealloc(c->line, c->linecap);
-        }
-        memcpy(c->line + c->linelen, p + start, add);
-        c->linelen += (uint32_t)add;
-    }
+    return rc;
 }
 
-static int hexval(char ch)
+/* Bytes of the response head; what follows it goes to body(). 0 while
+ * the head is incomplete or once it is read, -1 (and c closed) on failure. */
+static int head(struct conn *c, const char *p, size_t n)
 {
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
+    size_t room = SSE_READER_HEAD_MAX - c->headlen, take = n < room ? n : room;
+    int used, status = 0;
 
-/* Raw bytes after the head: de-chunk when needed. -1 on a framing error
- * or the terminating chunk. */
-static int stream_bytes(struct conn *c, const char *p, size_t n)
-{
-    size_t i = 0;
-
-    if (c->chunk == C_RAW) {
-        body_bytes(c, p, n);
-        return 0;
-    }
-    while (i < n) {
-        char ch = p[i];
-        int h;
-
-        switch (c->chunk) {
-        case C_SIZE:
-            h = hexval(ch);
-            if (h >= 0) {
-                if (c->chunk_left > 0x0fffffff)
-                    return -1;
-                c->chunk_left = c->chunk_left * 16 + (uint32_t)h;
-            } else if (ch == ';' || ch == ' ') {
-                c->chunk = C_EXT;
-            } else if (ch == '\r') {
-                c->chunk = C_SIZE_LF;
-            } else if (ch == '\n') {
-                goto size_done;
-            } else {
-                return -1;
-            }
-            i++;
-            break;
-        case C_EXT:
-            if (ch == '\r')
-                c->chunk = C_SIZE_LF;
-            else if (ch == '\n')
-                goto size_done;
-            i++;
-            break;
-        case C_SIZE_LF:
-            if (ch != '\n')
-                return -1;
-        size_done:
-            i++;
-            if (c->chunk_left == 0)
-                return -1; /* last chunk: the stream ended */
-            c->chunk = C_DATA;
-            break;
-        case C_DATA: {
-            size_t take = n - i < c->chunk_left ? n - i : c->chunk_left;
-
-            body_bytes(c, p + i, take);
-            i += take;
-            c->chunk_left -= (uint32_t)take;
-            if (c->chunk_left == 0)
-                c->chunk = C_DATA_CR;
-            break;
-        }
-        case C_DATA_CR:
-            if (ch == '\r') {
-                c->chunk = C_DATA_LF;
-                i++;
-                break;
-            }
-            /* tolerate a bare \n */
-            __attribute__((fallthrough));
-        case C_DATA_LF:
-            if (ch != '\n')
-                return -1;
-            i++;
-            c->chunk = C_SIZE;
-            c->chunk_left = 0;
-            break;
-        default:
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Parses the response head once complete; returns bytes consumed from the
- * head buffer (the rest is body), 0 when incomplete, -1 on failure. */
-static int parse_head(struct conn *c)
-{
-    char *end = memmem(c->head, c->headlen, "\r\n\r\n", 4), *line, *eol;
-    int status;
-
-    if (end == NULL)
-        return c->headlen >= HEAD_MAX ? -1 : 0;
-    *end = '\0';
-    if (sscanf(c->head, "HTTP/1.%*d %d", &status) != 1)
-        return -1;
-    if (status != 200) {
+    if (c->head == NULL)
+        c->head = xrealloc(NULL, SSE_READER_HEAD_MAX);
+    memcpy(c->head + c->headlen, p, take);
+    c->headlen += (uint32_t)take;
+    used = sse_reader_head(&c->rd, c->head, c->headlen, &status);
+    if (used > 0 && status != 200) {
         if (status >= 100 && status < 600)
             status_hist[status / 100]++;
-        return -2;
+        conn_close(c, F_STATUS);
+        return -1;
     }
-    c->chunk = C_RAW;
-    for (line = strstr(c->head, "\r\n"); line != NULL; line = eol) {
-        line += 2;
-        eol = strstr(line, "\r\n");
-        if (strncasecmp(line, "transfer-encoding:", 18) == 0 && strcasestr(line, "chunked") != NULL &&
-            (eol == NULL || strcasestr(line, "chunked") < eol)) {
-            c->chunk = C_SIZE;
-            c->chunk_left = 0;
-        }
+    if (used < 0) {
+        conn_close(c, F_EOF_OPENING);
+        return -1;
     }
-    return (int)(end - c->head) + 4;
+    if (used == 0)
+        return 0;
+    c->state = S_BODY;
+    /* the body bytes in the head buffer, then those of p past its room */
+    if (body(c, c->head + used, c->headlen - (size_t)used) != 0 || (n > take && body(c, p + take, n - take) != 0)) {
+        conn_close(c, c->open ? F_DROPPED : F_EOF_OPENING);
+        return -1;
+    }
+    free(c->head);
+    c->head = NULL;
+    return 0;
 }
 
 static char rbuf[65536];
@@ -555,43 +329,9 @@ static void on_readable(struct conn *c)
         }
         now_us_cached = wall_us();
         if (c->state == S_HEAD) {
-            size_t room = HEAD_MAX - c->headlen, take = (size_t)r < room ? (size_t)r : room;
-            int used;
-
-            if (c->head == NULL)
-                c->head = xrealloc(NULL, HEAD_MAX + 1);
-            memcpy(c->head + c->headlen, rbuf, take);
-            c->headlen += (uint32_t)take;
-            used = parse_head(c);
-            if (used == -2) {
-                conn_close(c, F_STATUS);
+            if (head(c, rbuf, (size_t)r) != 0)
                 return;
-            }
-            if (used < 0) {
-                conn_close(c, F_EOF_OPENING);
-                return;
-            }
-            if (used == 0)
-                continue;
-            c->state = S_BODY;
-            {
-                size_t rest = c->headlen - (size_t)used;
-                char tmp[HEAD_MAX];
-
-                memcpy(tmp, c->head + used, rest);
-                free(c->head);
-                c->head = NULL;
-                if (stream_bytes(c, tmp, rest) != 0) {
-                    conn_close(c, c->open ? F_DROPPED : F_EOF_OPENING);
-                    return;
-                }
-                /* bytes of this read past the head buffer's room */
-                if ((size_t)r > take && stream_bytes(c, rbuf + take, (size_t)r - take) != 0) {
-                    conn_close(c, c->open ? F_DROPPED : F_EOF_OPENING);
-                    return;
-                }
-            }
-        } else if (stream_bytes(c, rbuf, (size_t)r) != 0) {
+        } else if (body(c, rbuf, (size_t)r) != 0) {
             conn_close(c, c->open ? F_DROPPED : F_EOF_OPENING);
             return;
         }
@@ -662,23 +402,6 @@ static void poll_once(int timeout_ms)
     }
 }
 
-static int cmp64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-
-    return x < y ? -1 : x > y;
-}
-
-static int64_t pct(double p)
-{
-    size_t idx;
-
-    if (nlat == 0)
-        return -1;
-    idx = (size_t)(p * (double)(nlat - 1) + 0.5);
-    return lat[idx];
-}
-
 static void usage(void)
 {
     fprintf(stderr, "usage: sseload -p PORT -u PATH [-n N] [-k TOPICS] [-c INFLIGHT] [-o OPEN_S] "
@@ -686,13 +409,9 @@ static void usage(void)
     exit(2);
 }
 
-int main(int argc, char **argv)
+static void parse_args(int argc, char **argv)
 {
-    struct rlimit rl;
-    double t0, t_ready, t_end, deadline;
-    int opt, next = 0, i, all_got;
-    long stragglers = 0, total_events = 0;
-    int min_events = -1;
+    int opt;
 
     while ((opt = getopt(argc, argv, "p:u:n:k:c:o:H:e:w:r:L:F:")) != -1) {
         switch (opt) {
@@ -714,7 +433,13 @@ int main(int argc, char **argv)
     if (port <= 0 || path_tmpl == NULL || nconn <= 0 || ntopics <= 0 || inflight_max <= 0 || open_s > 600 ||
         hold_s > 600 || wait_s > 600 || (resume_mean_ms > 0 && want_events <= 0))
         usage();
-    /* The soft descriptor limit up to the hard one. */
+}
+
+/* The soft descriptor limit up to the hard one; 0 when nconn fit. */
+static int raise_nofile(void)
+{
+    struct rlimit rl;
+
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
         setrlimit(RLIMIT_NOFILE, &rl);
@@ -722,24 +447,18 @@ int main(int argc, char **argv)
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && (rlim_t)nconn + 8 > rl.rlim_cur) {
         fprintf(stderr, "sseload: %d connections need more than the %ld descriptors allowed\n", nconn,
                 (long)rl.rlim_cur);
-        return 2;
+        return -1;
     }
-    conns = calloc((size_t)nconn, sizeof *conns);
-    if (conns == NULL)
-        die("calloc");
-    for (i = 0; i < nconn; i++) {
-        conns[i].fd = -1;
-        conns[i].last_id = resume_from;
-        conns[i].drop_at = mono() + rnd_exp(resume_mean_ms) / 1000.0;
-        choose_fresh(&conns[i]);
-    }
-    epfd = epoll_create1(EPOLL_CLOEXEC);
-    if (epfd < 0)
-        die("epoll_create1");
+    return 0;
+}
 
-    /* Ramp: keep at most inflight_max connections opening at once. */
-    t0 = mono();
-    deadline = t0 + open_s;
+/* Opens every stream, at most inflight_max opening at once, until OPEN_S;
+ * those not open by then are time-outs (resuming: they open later). */
+static void ramp(void)
+{
+    double deadline = mono() + open_s;
+    int next = 0, i;
+
     while (nresolved < nconn && mono() < deadline) {
         while (next < nconn && inflight < inflight_max)
             start_conn(next++);
@@ -748,46 +467,54 @@ int main(int argc, char **argv)
             resume_tick();
     }
     for (i = 0; i < next; i++) /* started, but did not open in time */
-        if (conns[i].state != S_DONE && !conns[i].open) {
+        if (conns[i].state != S_DONE && !conns[i].open)
             conn_close(&conns[i], F_TIMEOUT);
-            stragglers++;
-        }
-    while (next < nconn) {      /* never started: time-outs, or (resuming) started now */
+    for (; next < nconn; next++) {  /* never started */
         conns[next].state = S_DONE;
         if (resume_mean_ms > 0)
             conns[next].reopen_at = mono();
         else
             fails[F_TIMEOUT]++;
-        next++;
     }
-    t_ready = mono();
-    fprintf(stderr, "READY open=%d failed=%d ramp=%.3f\n", nopen, nconn - nopen, t_ready - t0);
-    fflush(stderr);
+}
 
-    /* Hold, or wait for the events. */
-    if (want_events > 0) {
-        deadline = t_ready + wait_s;
-        for (;;) {
-            poll_once(20);
-            all_got = 1;
-            if (resume_mean_ms > 0) {
-                resume_tick();
-                for (i = 0; i < nconn && all_got; i++)
-                    if (conns[i].last_id < resume_from + want_events)
-                        all_got = 0;
-            }
-            for (i = 0; i < nconn && all_got && resume_mean_ms <= 0; i++)
-                if (conns[i].open && conns[i].state != S_DONE && (int)conns[i].events < want_events)
-                    all_got = 0;
-            if (all_got || mono() >= deadline)
-                break;
-        }
-    } else {
-        deadline = t_ready + hold_s;
-        while (mono() < deadline)
-            poll_once(50);
+/* Whether every client has what it waits for. */
+static int all_got(void)
+{
+    int i;
+
+    for (i = 0; i < nconn; i++) {
+        const struct conn *c = &conns[i];
+
+        if (resume_mean_ms > 0 ? c->rc.last_id < resume_from + want_events
+                               : c->open && c->state != S_DONE && (int)c->events < want_events)
+            return 0;
     }
-    t_end = mono();
+    return 1;
+}
+
+/* Holds the streams for HOLD_S, or waits (at most WAIT_S) for the events. */
+static void run_phase(void)
+{
+    double deadline = mono() + (want_events > 0 ? wait_s : hold_s);
+
+    while (want_events > 0) {
+        poll_once(20);
+        if (resume_mean_ms > 0)
+            resume_tick();
+        if (all_got() || mono() >= deadline)
+            return;
+    }
+    while (mono() < deadline)
+        poll_once(50);
+}
+
+/* One JSON object on stdout (the driver's contract: bench/run.py and the
+ * fault tests read it). */
+static void report(int still_open, double ramp_s, double phase_s)
+{
+    long total_events = 0, failed = 0;
+    int min_events = -1, complete = 0, i;
 
     for (i = 0; i < nconn; i++) {
         if (conns[i].open) {
@@ -795,43 +522,69 @@ int main(int argc, char **argv)
             if (min_events < 0 || (int)conns[i].events < min_events)
                 min_events = (int)conns[i].events;
         }
+        complete += conns[i].rc.last_id >= resume_from + want_events;
     }
-    {
-        int still_open = nopen;
+    for (i = 0; i < F__N; i++)
+        failed += fails[i];
+    latency_sort(&lat);
+    printf("{\"n\":%d,\"open_at_end\":%d,\"ramp_s\":%.3f,\"phase_s\":%.3f,\"failed\":%ld", nconn, still_open, ramp_s,
+           phase_s, failed);
+    for (i = 0; i < F__N; i++)
+        printf(",\"%s\":%ld", fail_names[i], fails[i]);
+    printf(",\"http_status\":{\"1xx\":%d,\"2xx\":%d,\"3xx\":%d,\"4xx\":%d,\"5xx\":%d}", status_hist[1],
+           status_hist[2], status_hist[3], status_hist[4], status_hist[5]);
+    printf(",\"events\":%ld,\"events_expected\":%ld,\"min_events_per_stream\":%d,\"bad_data_lines\":%ld",
+           total_events, (long)want_events * (long)still_open, min_events < 0 ? 0 : min_events, bad_events);
+    if (resume_mean_ms > 0)
+        printf(",\"resume\":{\"clients_complete\":%d,\"gaps\":%ld,\"duplicates\":%ld,\"resets\":%ld,"
+               "\"reconnects\":%ld,\"fresh_opens\":%ld,\"unpositioned\":%ld,\"bad_positions\":%ld}",
+               complete, resume.gaps, resume.dups, resume.resets, reconnects, fresh_opens, resume.unpositioned,
+               resume.bad_positions);
+    printf(",\"latency_us\":{\"count\":%zu,\"p50\":%lld,\"p90\":%lld,\"p99\":%lld,\"max\":%lld,\"min\":%lld}}\n",
+           lat.n, (long long)latency_pct(&lat, 0.50), (long long)latency_pct(&lat, 0.90),
+           (long long)latency_pct(&lat, 0.99), (long long)latency_pct(&lat, 1), (long long)latency_pct(&lat, 0));
+}
 
-        for (i = 0; i < nconn; i++)
-            if (conns[i].state != S_DONE) {
-                conns[i].state = S_DONE; /* not a failure: we close it */
-                close(conns[i].fd);
-                free(conns[i].line);
-                free(conns[i].head);
-            }
-        qsort(lat, nlat, sizeof *lat, cmp64);
-        printf("{\"n\":%d,\"open_at_end\":%d,\"ramp_s\":%.3f,\"phase_s\":%.3f,\"failed\":%ld", nconn, still_open,
-               t_ready - t0, t_end - t_ready,
-               fails[F_CONNECT] + fails[F_STATUS] + fails[F_TIMEOUT] + fails[F_EOF_OPENING] + fails[F_DROPPED]);
-        for (i = 0; i < F__N; i++)
-            printf(",\"%s\":%ld", fail_names[i], fails[i]);
-        printf(",\"http_status\":{\"1xx\":%d,\"2xx\":%d,\"3xx\":%d,\"4xx\":%d,\"5xx\":%d}", status_hist[1],
-               status_hist[2], status_hist[3], status_hist[4], status_hist[5]);
-        printf(",\"events\":%ld,\"events_expected\":%ld,\"min_events_per_stream\":%d,\"bad_data_lines\":%ld",
-               total_events, (long)want_events * (long)(still_open), min_events < 0 ? 0 : min_events,
-               bad_events);
-        if (resume_mean_ms > 0) {
-            int complete = 0;
+int main(int argc, char **argv)
+{
+    double t0, t_ready, t_end;
+    int i, still_open;
 
-            for (i = 0; i < nconn; i++)
-                complete += conns[i].last_id >= resume_from + want_events;
-            printf(",\"resume\":{\"clients_complete\":%d,\"gaps\":%ld,\"duplicates\":%ld,\"resets\":%ld,"
-                   "\"reconnects\":%ld,\"fresh_opens\":%ld,\"unpositioned\":%ld,\"bad_positions\":%ld}",
-                   complete, gaps, dups, resets, reconnects, fresh_opens, unpositioned, bad_positions);
+    parse_args(argc, argv);
+    if (raise_nofile() != 0)
+        return 2;
+    conns = calloc((size_t)nconn, sizeof *conns);
+    if (conns == NULL)
+        die("calloc");
+    for (i = 0; i < nconn; i++) {
+        conns[i].fd = -1;
+        conns[i].rc.who = i;
+        conns[i].rc.last_id = resume_from;
+        conns[i].drop_at = mono() + rnd_exp(resume_mean_ms) / 1000.0;
+        resume_reopen(&conns[i].rc, choose_fresh());
+    }
+    epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (epfd < 0)
+        die("epoll_create1");
+    t0 = mono();
+    ramp();
+    t_ready = mono();
+    fprintf(stderr, "READY open=%d failed=%d ramp=%.3f\n", nopen, nconn - nopen, t_ready - t0);
+    fflush(stderr);
+    run_phase();
+    t_end = mono();
+    still_open = nopen;
+    for (i = 0; i < nconn; i++)
+        if (conns[i].state != S_DONE) {
+            conns[i].state = S_DONE; /* not a failure: we close it */
+            close(conns[i].fd);
         }
-        printf(",\"latency_us\":{\"count\":%zu,\"p50\":%lld,\"p90\":%lld,\"p99\":%lld,\"max\":%lld,\"min\":%lld}}\n",
-               nlat, (long long)pct(0.50), (long long)pct(0.90), (long long)pct(0.99),
-               (long long)(nlat ? lat[nlat - 1] : -1), (long long)(nlat ? lat[0] : -1));
+    report(still_open, t_ready - t0, t_end - t_ready);
+    for (i = 0; i < nconn; i++) {
+        free(conns[i].head);
+        sse_reader_reset(&conns[i].rd);
     }
-    (void)stragglers;
-    free(lat);
+    latency_free(&lat);
     free(conns);
     close(epfd);
     return 0;

@@ -1120,8 +1120,27 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
         for n, before, after, per in M:
             w("| %s | %s KiB | %s KiB | %s bytes |" % (fmt(n), fmt(before), fmt(after), fmt(per)))
         w("")
+    L.extend(other_sections(path, L))
     with open(path, "w") as f:
         f.write("\n".join(L))
+
+
+def other_sections(path, new_lines):
+    """The sections of the old report that other scripts wrote (a heading
+    naming `(bench/<script>.py)`) and this run did not: kept, not lost."""
+    try:
+        with open(path) as f:
+            old = f.read().split("\n")
+    except FileNotFoundError:
+        return []
+    mine = {l for l in new_lines if l.startswith("## ")}
+    kept, keep = [], False
+    for line in old:
+        if line.startswith("## "):
+            keep = "(bench/" in line and line not in mine
+        if keep:
+            kept.append(line)
+    return ([""] if kept else []) + kept
 
 
 LIGHTTPD_CEILING = 8900      # lighttpd stops accepting at 90% of max-fds: 18,000 fds = 9,000 streams

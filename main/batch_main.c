@@ -33,12 +33,11 @@ static void on_stop(int sig)
 int main(void)
 {
     struct runtime *rt = NULL;
-    const struct config *cfg;
+    const struct config *cfg = NULL;
     int rc = 1, wait_ms = TICK_MS;
 
-    if (proc_start("pulse-batch", on_stop, 1) != 0)
+    if (proc_start("pulse-batch", on_stop, 1, &cfg) != 0)
         goto out;
-    cfg = pulse_cfg; /* loaded by proc_start; passed on from here */
     metrics_open(cfg->data_dir);
     rt = runtime_open(cfg, routes_all, routes_all_count);
     if (runtime_err(rt)) {

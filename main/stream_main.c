@@ -102,15 +102,14 @@ static void run(const struct config *cfg)
 
 int main(void)
 {
-    const struct config *cfg;
+    const struct config *cfg = NULL;
     struct db *db = NULL;
     struct watch bell = {.fd = -1};
     char *err = NULL, *bell_path = NULL;
     int rc = 1;
 
-    if (proc_start("pulse-stream", on_stop, 1) != 0)
+    if (proc_start("pulse-stream", on_stop, 1, &cfg) != 0)
         goto out;
-    cfg = pulse_cfg; /* read here once: everything below is handed cfg */
     raise_fd_limit(cfg);
     metrics_open(cfg->data_dir);
     if (db_open(cfg->db_path, &db, &err) != 0) {

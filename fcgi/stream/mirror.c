@@ -35,6 +35,14 @@
  * lowest is forgotten and may be counted again). */
 #define REFUSED_KEPT 1024
 
+/* Refusals not logged yet: one line a second at most says how many and
+ * which (a primary with another secret has every entry refused). */
+struct refusals {
+    long long unsigned_n, other_n;   /* without an h; with one that does not match */
+    char first[48], last[48];        /* their entry ids */
+    time_t logged_at;
+};
+
 /* An edge's mirror: created by mirror_new, owned by its caller, handed to
  * every callback (rasync's as &ra, hiredis's as priv). */
 struct mirror {
@@ -52,13 +60,7 @@ struct mirror {
     struct mirror_pos refused_seen[REFUSED_KEPT];
     int refused_n;
     unsigned db_gen;                  /* db_generation() last belongs to */
-    /* Refusals not logged yet: one line a second at most says how many and
-     * which (a primary with another secret has every entry refused). */
-    struct {
-        long long unsigned_n, other_n;   /* without an h; with one that does not match */
-        char first[48], last[48];        /* their entry ids */
-        time_t logged_at;
-    } pending;
+    struct refusals pending;
 };
 
 static void on_entries(redisAsyncContext *c, void *rep, void *priv);
@@ -99,7 +101,8 @@ static int refused_first_time(struct mirror *m, struct mirror_pos at)
         memmove(m->refused_seen, m->refused_seen + 1, (size_t)(lo - 1) * sizeof m->refused_seen[0]);
         lo--;
     } else {
-        memmove(m->refused_seen + lo + 1, m->refused_seen + lo, (size_t)(m->refused_n - lo) * sizeof m->refused_seen[0]);
+        memmove(m->refused_seen + lo + 1, m->refused_seen + lo,
+                (size_t)(m->refused_n - lo) * sizeof m->refused_seen[0]);
         m->refused_n++;
     }
     m->refused_seen[lo] = at;
@@ -193,42 +196,45 @@ static int parse_entry(const struct relaysig_fields *fs, struct store_row *row, 
 
 static void refusals_log(struct mirror *m, int now_too)
 {
+    struct refusals *p = &m->pending;
     time_t now;
 
-    if (m->pending.unsigned_n + m->pending.other_n == 0)
+    if (p->unsigned_n + p->other_n == 0)
         return;
     now = time(NULL);
-    if (!now_too && now == m->pending.logged_at)
+    if (!now_too && now == p->logged_at)
         return;
     log_error("redis mirror: refused %lld entr%s of %s (%s%s%s): %lld not signed, %lld with a signature this "
               "edge's key (PULSE_RELAY_SECRET, or the key derived from PULSE_JWT_SECRET) does not match: "
               "written by another client of Redis, or by a primary with another secret. Not stored; mirroring "
               "goes on",
-              m->pending.unsigned_n + m->pending.other_n, m->pending.unsigned_n + m->pending.other_n == 1 ? "y" : "ies",
-              m->key, m->pending.first, strcmp(m->pending.first, m->pending.last) ? " .. " : "",
-              strcmp(m->pending.first, m->pending.last) ? m->pending.last : "", m->pending.unsigned_n, m->pending.other_n);
-    m->pending.unsigned_n = m->pending.other_n = 0;
-    m->pending.logged_at = now;
+              p->unsigned_n + p->other_n, p->unsigned_n + p->other_n == 1 ? "y" : "ies", m->key, p->first,
+              strcmp(p->first, p->last) ? " .. " : "", strcmp(p->first, p->last) ? p->last : "", p->unsigned_n,
+              p->other_n);
+    p->unsigned_n = p->other_n = 0;
+    p->logged_at = now;
 }
 
 /* Counts a refused entry (the first time it is seen: a read past it comes
  * back to it while it stays in Redis) and logs it, with others of the same
  * second. */
-static void refused_entry(struct mirror *m, const redisReply *e, const char *mac, size_t maclen, struct mirror_read *rd)
+static void refused_entry(struct mirror *m, const redisReply *e, const char *mac, size_t maclen,
+                          struct mirror_read *rd)
 {
     const char *id = e->type == REDIS_REPLY_ARRAY && e->elements > 0 && e->element[0]->type == REDIS_REPLY_STRING
                          ? e->element[0]->str
                          : "?";
+    struct refusals *p = &m->pending;
 
     rd->refused++;
     metrics_add(M_MIRROR_REFUSED, 1);
-    if (m->pending.unsigned_n + m->pending.other_n == 0)
-        snprintf(m->pending.first, sizeof m->pending.first, "%.40s", id);
-    snprintf(m->pending.last, sizeof m->pending.last, "%.40s", id);
+    if (p->unsigned_n + p->other_n == 0)
+        snprintf(p->first, sizeof p->first, "%.40s", id);
+    snprintf(p->last, sizeof p->last, "%.40s", id);
     if (mac != NULL && maclen == RELAYSIG_HEX)
-        m->pending.other_n++;
+        p->other_n++;
     else
-        m->pending.unsigned_n++;
+        p->unsigned_n++;
 }
 
 /* Stores one batch in one transaction. Only an entry's own id and its

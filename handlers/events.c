@@ -101,7 +101,7 @@ static void events_poll(struct ctx *c)
         ctx_db_error(c);
         goto out;
     }
-    switch (store_resume_point(since, last, expired, pulse_cfg->role == ROLE_EDGE)) {
+    switch (store_resume_point(since, last, expired, c->cfg->role == ROLE_EDGE)) {
     case STORE_RESUME_EXPIRED:
         reason = "history_expired";
         break;

@@ -120,13 +120,12 @@ int main(void)
 {
     FCGX_Request fr;
     struct runtime *rt = NULL;
-    const struct config *cfg;
+    const struct config *cfg = NULL;
     int rc = 1;
 
     /* (no SA_RESTART: libfcgi's accept() must return EINTR) */
-    if (proc_start("pulse-api", on_stop, 0) != 0)
+    if (proc_start("pulse-api", on_stop, 0, &cfg) != 0)
         goto out;
-    cfg = pulse_cfg; /* loaded by proc_start; passed on from here */
     /* Fork before opening anything: SQLite connections must not cross a fork. */
     if (cfg->workers > 0 && (rc = prefork_run((int)cfg->workers, &stopping)) != 0) {
         rc = rc == 1 ? 0 : 1; /* the supervisor is done */

@@ -33,19 +33,19 @@ static void on_stop(int sig)
 int main(void)
 {
     struct runtime *rt = NULL;
-    const struct config *cfg;
+    struct batch *batch = NULL;
+    const struct config *cfg = NULL;
     int rc = 1, wait_ms = TICK_MS;
 
-    if (proc_start("pulse-batch", on_stop, 1) != 0)
+    if (proc_start("pulse-batch", on_stop, 1, &cfg) != 0)
         goto out;
-    cfg = pulse_cfg; /* loaded by proc_start; passed on from here */
     metrics_open(cfg->data_dir);
     rt = runtime_open(cfg, routes_all, routes_all_count);
     if (runtime_err(rt)) {
         log_error("%s", runtime_errstr(rt));
         goto out;
     }
-    if (loop_init() != 0 || batch_init(rt, 0) != 0) {
+    if (loop_init() != 0 || (batch = batch_start(rt, 0)) == NULL) {
         log_error("cannot start the loop: %s", strerror(errno));
         goto out;
     }
@@ -57,15 +57,15 @@ int main(void)
             log_error("epoll: %s", strerror(errno));
             break;
         }
-        batch_flush();
+        batch_flush(batch);
         now = loop_now_ms();
-        due = batch_announce(now);
+        due = batch_announce(batch, now);
         wait_ms = due >= 0 ? due : TICK_MS;
-        batch_tick(now);
+        batch_tick(batch, now);
     }
     rc = 0;
 out:
-    batch_shutdown();
+    batch_stop(batch);
     loop_close();
     runtime_close(rt);
     metrics_close();

@@ -27,9 +27,17 @@
 
 #define TICK_MS 100
 
-static volatile sig_atomic_t stopping;
-static int pump_wanted;
-static struct stream *hub; /* the signal and wake-up callbacks carry no argument */
+static volatile sig_atomic_t stopping; /* the signal handler's: it carries no argument */
+
+/* What this process runs, handed to every wake-up callback. */
+struct responder {
+    struct watch bell;                 /* first: the loop hands on_bell &bell */
+    struct stream *hub;
+    struct subscriber *sub;            /* a primary's */
+    struct relay *relay;               /* a primary's */
+    struct mirror *mirror;             /* an edge's */
+    int pump_wanted;
+};
 
 static void on_stop(int sig)
 {
@@ -37,23 +45,27 @@ static void on_stop(int sig)
     stopping = 1;
 }
 
-static void on_news(int64_t id)
+static void on_news(void *data, int64_t id)
 {
-    if (id == 0 || id > stream_high_water(hub))
-        pump_wanted = 1;
+    struct responder *r = data;
+
+    if (id == 0 || id > stream_high_water(r->hub))
+        r->pump_wanted = 1;
 }
 
-static void on_mirrored(int64_t id, int caught_up)
+static void on_mirrored(void *data, int64_t id, int caught_up)
 {
+    struct responder *r = data;
+
     if (caught_up)
-        stream_set_serving(hub, 1);
-    on_news(id);
+        stream_set_serving(r->hub, 1);
+    on_news(r, id);
 }
 
 static void on_bell(struct watch *w, uint32_t events)
 {
     (void)events;
-    on_news(bell_drain(w->fd));
+    on_news((struct responder *)w, bell_drain(w->fd));
 }
 
 /* Every stream is one fd: take all the kernel allows this process. */
@@ -71,7 +83,7 @@ static void raise_fd_limit(const struct config *cfg)
                  (unsigned long long)rl.rlim_cur, cfg->max_connections);
 }
 
-static void run(const struct config *cfg)
+static void run(struct responder *r, const struct config *cfg)
 {
     long long next_poll = 0;
 
@@ -84,33 +96,36 @@ static void run(const struct config *cfg)
         }
         now = loop_now_ms();
         if (now >= next_poll) {
-            pump_wanted = 1; /* the safety net: a lost wake-up costs one poll interval */
+            r->pump_wanted = 1; /* the safety net: a lost wake-up costs one poll interval */
             next_poll = now + cfg->tail_poll_ms;
         }
-        if (pump_wanted) {
-            pump_wanted = 0;
-            stream_pump(hub);
-            relay_kick();
+        if (r->pump_wanted) {
+            r->pump_wanted = 0;
+            stream_pump(r->hub);
+            if (r->relay != NULL)
+                relay_kick(r->relay);
         }
-        stream_tick(hub, now);
-        subscriber_tick(now);
-        relay_tick(now);
-        mirror_tick(now);
-        stream_reap(hub);
+        stream_tick(r->hub, now);
+        if (r->mirror != NULL) {
+            mirror_tick(r->mirror, now);
+        } else {
+            subscriber_tick(r->sub, now);
+            relay_tick(r->relay, now);
+        }
+        stream_reap(r->hub);
     }
 }
 
 int main(void)
 {
-    const struct config *cfg;
+    const struct config *cfg = NULL;
     struct db *db = NULL;
-    struct watch bell = {.fd = -1};
+    struct responder r = {.bell = {.fd = -1}};
     char *err = NULL, *bell_path = NULL;
     int rc = 1;
 
-    if (proc_start("pulse-stream", on_stop, 1) != 0)
+    if (proc_start("pulse-stream", on_stop, 1, &cfg) != 0)
         goto out;
-    cfg = pulse_cfg; /* read here once: everything below is handed cfg */
     raise_fd_limit(cfg);
     metrics_open(cfg->data_dir);
     if (db_open(cfg->db_path, &db, &err) != 0) {
@@ -121,36 +136,36 @@ int main(void)
         log_error("cannot start the stream loop: %s", strerror(errno));
         goto out;
     }
-    hub = stream_new(cfg, db, 0);
-    if (stream_err(hub)) {
-        log_error("cannot start the stream loop: %s", stream_errstr(hub));
+    r.hub = stream_new(cfg, db, 0);
+    if (stream_err(r.hub)) {
+        log_error("cannot start the stream loop: %s", stream_errstr(r.hub));
         goto out;
     }
-    bell.fd = bell_listen(cfg->bell_dir, &bell_path);
-    bell.cb = on_bell;
-    if (bell.fd >= 0 && loop_add(&bell, EPOLLIN) != 0)
+    r.bell.fd = bell_listen(cfg->bell_dir, &bell_path);
+    r.bell.cb = on_bell;
+    if (r.bell.fd >= 0 && loop_add(&r.bell, EPOLLIN) != 0)
         log_warn("bell: epoll: %s", strerror(errno));
     if (cfg->role == ROLE_EDGE) {
-        stream_set_serving(hub, 0);
-        if (mirror_start(cfg, db, on_mirrored) != 0)
+        stream_set_serving(r.hub, 0);
+        r.mirror = mirror_new(cfg, db);
+        if (mirror_start(r.mirror, on_mirrored, &r) != 0)
             goto out;
     } else {
-        subscriber_start(cfg, on_news);
-        relay_start(cfg, db);
+        r.sub = subscriber_start(cfg, on_news, &r);
+        r.relay = relay_start(cfg, db);
     }
     log_info("streaming (%s%s, log at id %lld, at most %ld streams)",
              cfg->role == ROLE_EDGE ? "edge mirroring " : "", config_redis_enabled(cfg) ? "redis" : "local",
-             (long long)stream_high_water(hub), cfg->max_connections);
-    run(cfg);
+             (long long)stream_high_water(r.hub), cfg->max_connections);
+    run(&r, cfg);
     rc = 0;
 out:
-    mirror_stop();
-    relay_stop();
-    subscriber_stop();
-    stream_free(hub);
-    hub = NULL;
-    if (bell.fd >= 0)
-        close(bell.fd);
+    mirror_free(r.mirror);
+    relay_stop(r.relay);
+    subscriber_stop(r.sub);
+    stream_free(r.hub);
+    if (r.bell.fd >= 0)
+        close(r.bell.fd);
     if (bell_path != NULL)
         unlink(bell_path);
     free(bell_path);

@@ -37,6 +37,7 @@ enum bstate {
 
 struct bconn {
     struct watch w;              /* first: the loop hands back &w */
+    struct batch *b;             /* the responder it belongs to */
     enum bstate state;
     struct fcgi_in in;
     buf_t out;                   /* records not yet written */
@@ -61,12 +62,16 @@ struct breq {
     const char *why;             /* what the early answer says */
 };
 
-static struct runtime *rt;
-static void accept_conn(struct listener *l, int fd);
-static struct listener listener = {.on_conn = accept_conn};
-static struct blist conns, dead;
-static struct bconn *ready_head, **ready_tail = &ready_head;
-static long long announced_ms;             /* when events were last announced */
+/* The batching responder: created by batch_start, owned by its main,
+ * handed to everything below (the loop's callbacks find it from the
+ * listener or the connection). */
+struct batch {
+    struct listener listener;    /* first: on_conn hands us &listener */
+    struct runtime *rt;          /* borrowed */
+    struct blist conns, dead;
+    struct bconn *ready_head, **ready_tail;   /* requests complete, in arrival order */
+    long long announced_ms;      /* when events were last announced */
+};
 
 static void blist_add(struct blist *l, struct bconn *c)
 {
@@ -94,8 +99,8 @@ static void conn_close(struct bconn *c)
 {
     if (c->state == B_DEAD)
         return;
-    blist_del(&conns, c);
-    blist_add(&dead, c);
+    blist_del(&c->b->conns, c);
+    blist_add(&c->b->dead, c);
     c->state = B_DEAD;
     loop_del(&c->w);
     close(c->w.fd);
@@ -177,8 +182,8 @@ static void conn_read(struct bconn *c)
         if (c->in.params_done && c->in.stdin_done) {
             c->state = B_READY;
             c->ready_next = NULL;
-            *ready_tail = c;
-            ready_tail = &c->ready_next;
+            *c->b->ready_tail = c;
+            c->b->ready_tail = &c->ready_next;
             return;
         }
     }
@@ -199,15 +204,16 @@ static void conn_on_io(struct watch *w, uint32_t events)
  * closed in this loop turn never enters the epoll set. */
 static void accept_conn(struct listener *l, int fd)
 {
+    struct batch *b = (struct batch *)l;
     struct bconn *c = xcalloc(1, sizeof *c);
 
-    (void)l; /* one listener per process */
     metrics_add(M_BATCH_CONNECTIONS, 1);
+    c->b = b;
     c->w.fd = fd;
     c->w.cb = conn_on_io;
     c->state = B_READING;
-    c->in.stdin_max = (size_t)runtime_config(rt)->max_body;
-    blist_add(&conns, c);
+    c->in.stdin_max = (size_t)runtime_config(b->rt)->max_body;
+    blist_add(&b->conns, c);
     conn_read(c);
     if (c->state == B_READING && loop_mod(&c->w, EPOLLIN | EPOLLRDHUP) != 0) {
         log_warn("epoll add: %s", strerror(errno));
@@ -236,7 +242,7 @@ static void breq_open(struct breq *b, struct bconn *c)
     b->params.params = &c->in.params;
     b->req.header = breq_param;
     b->req.header_arg = b;
-    b->early = cgi_req_read(&b->req, runtime_config(rt)->max_body, &len, &b->why);
+    b->early = cgi_req_read(&b->req, runtime_config(c->b->rt)->max_body, &len, &b->why);
     if (b->early != 0)
         return;
     if (c->in.stdin_over) {
@@ -275,34 +281,47 @@ static void breq_close(struct breq *b)
 
 /* ---- public ---- */
 
-int batch_init(struct runtime *runtime, int listen_fd)
+struct batch *batch_start(struct runtime *rt, int listen_fd)
 {
-    rt = runtime;
-    return loop_listen(&listener, listen_fd);
+    struct batch *b = xcalloc(1, sizeof *b);
+
+    b->rt = rt;
+    b->ready_tail = &b->ready_head;
+    b->listener.on_conn = accept_conn;
+    if (loop_listen(&b->listener, listen_fd) != 0) {
+        int e = errno;
+
+        free(b);
+        errno = e;
+        return NULL;
+    }
+    return b;
 }
 
-void batch_flush(void)
+void batch_flush(struct batch *bt)
 {
-    while (ready_head != NULL) {
+    struct runtime *rt = bt->rt;
+
+    while (bt->ready_head != NULL) {
         long long now = (long long)time(NULL);
         size_t want = 0, n = 0, i;
         struct bconn *c;
         struct breq *bs;
         int lost;
 
-        for (c = ready_head; c != NULL && want < BATCH_MAX; c = c->ready_next)
+        for (c = bt->ready_head; c != NULL && want < BATCH_MAX; c = c->ready_next)
             want++;
         bs = xcalloc(want, sizeof *bs);
 
         runtime_batch_begin(rt, want);
         for (; n < want; n++) {
             struct breq *b = &bs[n];
-            breq_open(b, ready_head);
-            ready_head = ready_head->ready_next;
+            breq_open(b, bt->ready_head);
+            bt->ready_head = bt->ready_head->ready_next;
             runtime_handle(rt, &b->req, &b->resp, b->early, b->why, now);
         }
-        if (ready_head == NULL)
-            ready_tail = &ready_head;
+        if (bt->ready_head == NULL)
+            bt->ready_tail = &bt->ready_head;
         lost = runtime_batch_end(rt) != 0;
         if (!lost)
             metrics_add(M_GROUP_COMMITS, 1);
@@ -316,42 +335,44 @@ void batch_flush(void)
     }
 }
 
-int batch_announce(long long now_ms)
+int batch_announce(struct batch *b, long long now_ms)
 {
-    if (!runtime_batch_pending(rt))
+    if (!runtime_batch_pending(b->rt))
         return -1;
-    if (now_ms - announced_ms < ANNOUNCE_MS)
-        return (int)(announced_ms + ANNOUNCE_MS - now_ms);
-    runtime_batch_publish(rt);
-    announced_ms = now_ms;
+    if (now_ms - b->announced_ms < ANNOUNCE_MS)
+        return (int)(b->announced_ms + ANNOUNCE_MS - now_ms);
+    runtime_batch_publish(b->rt);
+    b->announced_ms = now_ms;
     return -1;
 }
 
-void batch_tick(long long now_ms)
+void batch_tick(struct batch *b, long long now_ms)
 {
     struct bconn *c, *next;
 
-    runtime_tick(rt);
-    loop_listener_tick(&listener, now_ms);
-    for (c = conns.head; c != NULL; c = next) {
+    runtime_tick(b->rt);
+    loop_listener_tick(&b->listener, now_ms);
+    for (c = b->conns.head; c != NULL; c = next) {
         next = c->next;
         if ((c->state == B_READING || c->state == B_WRITING) && c->deadline != 0 && now_ms >= c->deadline)
             conn_close(c);
     }
-    while ((c = dead.head) != NULL) {
-        blist_del(&dead, c);
+    while ((c = b->dead.head) != NULL) {
+        blist_del(&b->dead, c);
         conn_free(c);
     }
 }
 
-void batch_shutdown(void)
+void batch_stop(struct batch *b)
 {
     struct bconn *c;
 
-    if (rt == NULL) /* batch_init never ran: nothing to close */
+    if (b == NULL)
         return;
-    runtime_batch_publish(rt);
-    while ((c = conns.head) != NULL)
+    runtime_batch_publish(b->rt);
+    while ((c = b->conns.head) != NULL)
         conn_close(c);
-    batch_tick(0);
+    batch_tick(b, 0);
+    loop_del(&b->listener.w);
+    free(b);
 }

@@ -11,22 +11,27 @@
 #ifndef PULSE_BATCH_H
 #define PULSE_BATCH_H
 
+struct batch;
 struct runtime;
 
-/* Serves FastCGI connections accepted on listen_fd (made non-blocking) with
- * rt. Returns 0, or -1 with errno set. */
-int batch_init(struct runtime *rt, int listen_fd);
+/* A responder serving FastCGI connections accepted on listen_fd (made
+ * non-blocking) with rt (borrowed: it must outlive the batch). Needs
+ * loop_init() first. NULL with errno set when fd cannot be watched;
+ * otherwise owned by the caller, freed by batch_stop. */
+struct batch *batch_start(struct runtime *rt, int listen_fd);
 /* Answers every request that arrived whole since the last call: one
  * transaction per BATCH_MAX of them. Call after each loop iteration. */
-void batch_flush(void);
+void batch_flush(struct batch *b);
 /* Announces the events of the commits answered so far (after the answers:
  * the web server waits on those, a wake-up only delays delivery), at most
  * once per ANNOUNCE_MS. Returns the milliseconds until announcing is due
  * again when events are still waiting, else -1. */
-int batch_announce(long long now_ms);
+int batch_announce(struct batch *b, long long now_ms);
 /* Closes connections whose request has been arriving for too long and
  * frees the ones closed since the last call. */
-void batch_tick(long long now_ms);
-void batch_shutdown(void);
+void batch_tick(struct batch *b, long long now_ms);
+/* Announces what is left to announce, closes every connection and frees
+ * b. NULL is a no-op. */
+void batch_stop(struct batch *b);
 
 #endif

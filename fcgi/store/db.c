@@ -1,4 +1,6 @@
-/* db.c - SQLite connection, migrations and statement cache (see db.h). */
+/* db.c - the SQLite connection: the file it watches, the statement cache and
+ * transactions (see db.h; opening and migrating in db_migrate.c, the
+ * statement helpers in db_query.c). */
 #include "store/db.h"
 
 #include <errno.h>
@@ -13,10 +15,8 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/log.h"
-#include "base/utf8.h"
+#include "store/db_migrate.h"
 
-#define DB_BUSY_TIMEOUT_MS 10000
-#define DB_SETUP_RETRY_MS 10
 #define DB_REATTACH_MS 1000   /* a file back at the path that cannot be used yet is tried this often */
 
 /* The -wal or -shm file of the file last opened, known by its inode. While
@@ -55,93 +55,6 @@ struct db {
     sqlite3_stmt *stmts[SQL__COUNT];   /* prepared lazily, finalized at close */
 };
 
-static int db_exec(sqlite3 *h, const char *sql, buf_t *errb)
-{
-    char *msg = NULL;
-
-    if (sqlite3_exec(h, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        buf_printf(errb, "%s", msg ? msg : sqlite3_errmsg(h));
-        sqlite3_free(msg);
-        return -1;
-    }
-    return 0;
-}
-
-static int db_user_version(sqlite3 *h, int *version)
-{
-    sqlite3_stmt *st = NULL;
-    int rc = -1;
-
-    if (sqlite3_prepare_v2(h, sql_query_text[SQL_DB_USER_VERSION], -1, &st, NULL) != SQLITE_OK)
-        goto out;
-    if (sqlite3_step(st) != SQLITE_ROW)
-        goto out;
-    *version = sqlite3_column_int(st, 0);
-    rc = 0;
-out:
-    sqlite3_finalize(st);
-    return rc;
-}
-
-/* Applies each migration newer than PRAGMA user_version in its own
- * IMMEDIATE transaction, re-reading the version under the write lock so that
- * processes starting together apply each migration exactly once. Returns
- * SQLITE_OK, or the failing statement's result code. */
-static int db_migrate(sqlite3 *h, buf_t *errb)
-{
-    int version, i;
-    int rc = SQLITE_ERROR;
-
-    for (i = 0; i < SQL_MIGRATION_COUNT; i++) {
-        if (db_exec(h, sql_query_text[SQL_TX_BEGIN_IMMEDIATE], errb) != 0) {
-            rc = sqlite3_errcode(h);
-            goto out;
-        }
-        if (db_user_version(h, &version) != 0) {
-            buf_printf(errb, "reading user_version: %s", sqlite3_errmsg(h));
-            goto fail;
-        }
-        if (version > SQL_MIGRATION_COUNT) {
-            buf_printf(errb, "database schema version %d is newer than this build (%d)", version,
-                       SQL_MIGRATION_COUNT);
-            goto fail;
-        }
-        if (version <= i && db_exec(h, sql_migrations[i], errb) != 0) /* it stamps version i + 1 */
-            goto fail;
-        if (db_exec(h, sql_query_text[SQL_TX_COMMIT], errb) != 0)
-            goto fail;
-    }
-    rc = SQLITE_OK;
-    goto out;
-fail:
-    rc = sqlite3_errcode(h) != SQLITE_OK ? sqlite3_errcode(h) : SQLITE_ERROR;
-    sqlite3_exec(h, sql_query_text[SQL_TX_ROLLBACK], NULL, NULL, NULL);
-out:
-    return rc;
-}
-
-/* WAL mode and the migrations. Processes starting together on a new file
- * contend for it, and not every step waits in the busy handler (seen under
- * load: a responder exiting on "database is locked" at start): so a start
- * that finds the file busy is retried, for as long as the busy timeout. */
-static int db_setup(sqlite3 *h, buf_t *errb)
-{
-    int waited_ms, rc;
-
-    for (waited_ms = 0;; waited_ms += DB_SETUP_RETRY_MS) {
-        buf_reset(errb);
-        if (db_exec(h, sql_query_text[SQL_DB_OPEN_PRAGMAS], errb) != 0)
-            rc = sqlite3_errcode(h);
-        else
-            rc = db_migrate(h, errb);
-        if (rc == SQLITE_OK)
-            return 0;
-        if ((rc & 0xff) != SQLITE_BUSY || waited_ms >= DB_BUSY_TIMEOUT_MS)
-            return -1;
-        usleep(DB_SETUP_RETRY_MS * 1000);
-    }
-}
-
 static long long db_now_ms(void)
 {
     struct timespec ts;
@@ -158,32 +71,6 @@ static void db_finalize_all(struct db *db)
         sqlite3_finalize(db->stmts[i]);
         db->stmts[i] = NULL;
     }
-}
-
-/* Opens path, which must exist unless it names an in-memory database, in
- * WAL mode with the migrations applied. 0, or -1 with errb set. */
-static int db_connect(const char *path, int memory, sqlite3 **out, buf_t *errb)
-{
-    sqlite3 *h = NULL;
-    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (memory ? SQLITE_OPEN_CREATE : 0);
-
-    if (sqlite3_open_v2(path, &h, flags, NULL) != SQLITE_OK) {
-        buf_printf(errb, "opening %s: %s", path, h ? sqlite3_errmsg(h) : "out of memory");
-        goto fail;
-    }
-    sqlite3_busy_timeout(h, DB_BUSY_TIMEOUT_MS);
-    sqlite3_extended_result_codes(h, 1);
-    /* WAL lets the stream responder read while request responders write;
-     * synchronous=NORMAL is durable across process crashes (the case we
-     * must survive) and loses at most the last commits on power loss. */
-    if (db_setup(h, errb) != 0)
-        goto fail;
-    buf_reset(errb); /* a retried start leaves the busy attempt's message */
-    *out = h;
-    return 0;
-fail:
-    sqlite3_close(h);
-    return -1;
 }
 
 /* stat of path + suffix: 0, or -1 (errno). */
@@ -377,7 +264,7 @@ static void db_reattach(struct db *db)
                   "\"The database file\") to use it", db->path, db->path, db->path);
         return;
     }
-    if (db_connect(db->path, 0, &h, &errb) != 0) {
+    if (db_migrate_connect(db->path, 0, &h, &errb) != 0) {
         log_warn("database %s is back but cannot be opened yet: %s", db->path, buf_str(&errb));
         buf_free(&errb);
         return;
@@ -431,7 +318,7 @@ int db_open(const char *path, struct db **out, char **err)
         log_error("database %s is missing while other processes use it (deleted or moved?): answering 503 "
                   "until it is put back", path);
         db->detached = 1; /* (retry_ms 0: a file put back is tried at the first transaction after) */
-    } else if (db_connect(path, !db->watch, &db->h, &errb) != 0) {
+    } else if (db_migrate_connect(path, !db->watch, &db->h, &errb) != 0) {
         goto fail;
     } else if (db->watch) {
         db_note_wal(db);
@@ -576,113 +463,5 @@ int db_rollback_to(struct db *db)
      * the savepoint with it: that is a failure for the caller too. */
     if (!db_in_transaction(db) || db_run(db, SQL_TX_ROLLBACK_TO) != 0 || db_run(db, SQL_TX_RELEASE) != 0)
         return -1;
-    return 0;
-}
-
-int db_bind_text(sqlite3_stmt *st, int idx, const char *s, int len)
-{
-    int rc = s ? sqlite3_bind_text(st, idx, s, len, SQLITE_TRANSIENT) : sqlite3_bind_null(st, idx);
-
-    if (rc != SQLITE_OK) {
-        log_error("bind %d: %s", idx, sqlite3_errstr(rc));
-        return -1;
-    }
-    return 0;
-}
-
-int db_bind_int64(sqlite3_stmt *st, int idx, int64_t v)
-{
-    int rc = sqlite3_bind_int64(st, idx, v);
-
-    if (rc != SQLITE_OK) {
-        log_error("bind %d: %s", idx, sqlite3_errstr(rc));
-        return -1;
-    }
-    return 0;
-}
-
-/* The named statement with text arguments bound as ?1, ?2, ...; NULL when
- * it cannot be prepared or bound. */
-static sqlite3_stmt *stmt_with_texts(struct db *db, enum sql_id id, int nargs, const char *const *args)
-{
-    sqlite3_stmt *st = db_stmt(db, id);
-    int i;
-
-    for (i = 0; st != NULL && i < nargs; i++) {
-        if (db_bind_text(st, i + 1, args[i], -1) != 0) {
-            db_done(st);
-            st = NULL;
-        }
-    }
-    return st;
-}
-
-char *db_one_text(struct db *db, enum sql_id id, int nargs, const char *const *args)
-{
-    sqlite3_stmt *st = stmt_with_texts(db, id, nargs, args);
-    char *out = NULL;
-
-    if (st != NULL && sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0) != NULL)
-        out = xstrndup((const char *)sqlite3_column_text(st, 0), (size_t)sqlite3_column_bytes(st, 0));
-    db_done(st);
-    return out;
-}
-
-int db_lookup(sqlite3_stmt *st)
-{
-    int rc = st != NULL ? sqlite3_step(st) : SQLITE_ERROR;
-
-    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
-}
-
-int db_run_texts(struct db *db, enum sql_id id, int nargs, const char *const *args, int *changed)
-{
-    sqlite3_stmt *st = stmt_with_texts(db, id, nargs, args);
-    int rc = -1;
-
-    if (st != NULL && sqlite3_step(st) == SQLITE_DONE) {
-        *changed = sqlite3_changes(db_handle(db));
-        rc = 0;
-    }
-    db_done(st);
-    return rc;
-}
-
-int db_json_object_shape(struct db *db, const char *text, size_t len)
-{
-    sqlite3_stmt *st;
-    int ok;
-
-    /* what SQLite cannot be given whole: a raw NUL ends a bound string */
-    if (text == NULL || len > 0x7fffffff || memchr(text, '\0', len) != NULL)
-        return 0;
-    st = db_stmt(db, SQL_JSON_IS_OBJECT);
-    ok = st != NULL && db_bind_text(st, 1, text, (int)len) == 0 && sqlite3_step(st) == SQLITE_ROW &&
-         sqlite3_column_int(st, 0) == 1;
-    db_done(st);
-    return ok;
-}
-
-int db_json_object(struct db *db, const char *text, size_t len)
-{
-    /* the scan first: it is cheaper than the SQL, and refuses alone */
-    return text != NULL && utf8_json_text_ok(text, len) && db_json_object_shape(db, text, len);
-}
-
-int db_json_escapes_nul(const char *text, size_t len)
-{
-    const char *p = text, *end;
-
-    if (text == NULL)
-        return 0;
-    end = text + len;
-    /* escapes come in pairs: in \\u0000 the backslash is escaped, not the u */
-    while ((p = memchr(p, '\\', (size_t)(end - p))) != NULL) {
-        if (end - p >= 6 && memcmp(p + 1, "u0000", 5) == 0)
-            return 1;
-        p += 2;
-        if (p >= end)
-            break;
-    }
     return 0;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/alloc.h"
 #include "base/buf.h"
 #include "base/config.h"
 #include "base/log.h"
@@ -28,26 +29,41 @@
  * set the stream back, and the primary's events are then below them. */
 #define PARKED_MS 1000
 
-static struct rasync ra;
-static const struct config *cfg;
-static struct db *db;
-static char *key;                     /* <prefix>log */
-static struct relaysig *sig;          /* what the primary signed is stored, nothing else */
-static void (*news)(int64_t id, int caught_up);
-static int reading;                   /* an XREAD is in flight */
-static long long read_sent_at;
-static int64_t last;                  /* highest id stored here */
-static struct mirror_pos cursor;      /* reads go on after this entry: last, or a refused one above it */
 /* Refused entries above the last id stored, logged and counted: a read
  * past them comes back to them while they stay in Redis, and counts only
  * new ones. Sorted; at most REFUSED_KEPT (beyond that, under a flood, the
  * lowest is forgotten and may be counted again). */
 #define REFUSED_KEPT 1024
-static struct mirror_pos refused_seen[REFUSED_KEPT];
-static int refused_n;
-static unsigned db_gen;               /* db_generation() last belongs to */
 
-static void on_entries(redisAsyncContext *c, void *r, void *priv);
+/* Refusals not logged yet: one line a second at most says how many and
+ * which (a primary with another secret has every entry refused). */
+struct refusals {
+    long long unsigned_n, other_n;   /* without an h; with one that does not match */
+    char first[48], last[48];        /* their entry ids */
+    time_t logged_at;
+};
+
+/* An edge's mirror: created by mirror_new, owned by its caller, handed to
+ * every callback (rasync's as &ra, hiredis's as priv). */
+struct mirror {
+    struct rasync ra;                 /* first: rasync's callbacks hand us &ra */
+    const struct config *cfg;
+    struct db *db;
+    char *key;                        /* owned: <prefix>log */
+    struct relaysig *sig;             /* what the primary signed is stored, nothing else */
+    mirror_news_fn *news;
+    void *data;                       /* news's argument */
+    int reading;                      /* an XREAD is in flight */
+    long long read_sent_at;
+    int64_t last;                     /* highest id stored here */
+    struct mirror_pos cursor;         /* reads go on after this entry: last, or a refused one above it */
+    struct mirror_pos refused_seen[REFUSED_KEPT];
+    int refused_n;
+    unsigned db_gen;                  /* db_generation() last belongs to */
+    struct refusals pending;
+};
+
+static void on_entries(redisAsyncContext *c, void *rep, void *priv);
 
 static int pos_cmp(struct mirror_pos a, struct mirror_pos b)
 {
@@ -64,13 +80,13 @@ static struct mirror_pos pos_of_id(int64_t id)
 }
 
 /* 1 the first time at is refused, 0 when it was before. */
-static int refused_first_time(struct mirror_pos at)
+static int refused_first_time(struct mirror *m, struct mirror_pos at)
 {
-    int lo = 0, hi = refused_n;
+    int lo = 0, hi = m->refused_n;
 
     while (lo < hi) {
         int mid = (lo + hi) / 2;
-        int c = pos_cmp(refused_seen[mid], at);
+        int c = pos_cmp(m->refused_seen[mid], at);
 
         if (c == 0)
             return 0;
@@ -79,28 +95,29 @@ static int refused_first_time(struct mirror_pos at)
         else
             hi = mid;
     }
-    if (refused_n == REFUSED_KEPT) {
+    if (m->refused_n == REFUSED_KEPT) {
         if (lo == 0)
             return 1; /* below everything kept: not kept either */
-        memmove(refused_seen, refused_seen + 1, (size_t)(lo - 1) * sizeof refused_seen[0]);
+        memmove(m->refused_seen, m->refused_seen + 1, (size_t)(lo - 1) * sizeof m->refused_seen[0]);
         lo--;
     } else {
-        memmove(refused_seen + lo + 1, refused_seen + lo, (size_t)(refused_n - lo) * sizeof refused_seen[0]);
-        refused_n++;
+        memmove(m->refused_seen + lo + 1, m->refused_seen + lo,
+                (size_t)(m->refused_n - lo) * sizeof m->refused_seen[0]);
+        m->refused_n++;
     }
-    refused_seen[lo] = at;
+    m->refused_seen[lo] = at;
     return 1;
 }
 
 /* Entries at or below the last id stored are never read again. */
-static void refused_forget_upto(struct mirror_pos upto)
+static void refused_forget_upto(struct mirror *m, struct mirror_pos upto)
 {
     int k = 0;
 
-    while (k < refused_n && pos_cmp(refused_seen[k], upto) <= 0)
+    while (k < m->refused_n && pos_cmp(m->refused_seen[k], upto) <= 0)
         k++;
-    memmove(refused_seen, refused_seen + k, (size_t)(refused_n - k) * sizeof refused_seen[0]);
-    refused_n -= k;
+    memmove(m->refused_seen, m->refused_seen + k, (size_t)(m->refused_n - k) * sizeof m->refused_seen[0]);
+    m->refused_n -= k;
 }
 
 /* "<ms>-<seq>", as Redis writes an entry id. 0 or -1. */
@@ -126,24 +143,24 @@ static int parse_pos(const char *s, struct mirror_pos *p)
 /* The first read after a (re)connect does not block, so that an edge with
  * nothing to catch up on starts serving at once; later reads wait in Redis
  * for the next entry, for a short while only past refused entries. */
-static void read_next(int block)
+static void read_next(struct mirror *m, int block)
 {
     char from[48], count[16], wait[16];
-    const char *argv[8] = {"XREAD", "COUNT", count, "BLOCK", wait, "STREAMS", key, from};
-    const char *nb[6] = {"XREAD", "COUNT", count, "STREAMS", key, from};
+    const char *argv[8] = {"XREAD", "COUNT", count, "BLOCK", wait, "STREAMS", m->key, from};
+    const char *nb[6] = {"XREAD", "COUNT", count, "STREAMS", m->key, from};
     size_t lens[8];
     int i, argc = block ? 8 : 6;
 
-    snprintf(from, sizeof from, "%llu-%llu", (unsigned long long)cursor.ms, (unsigned long long)cursor.seq);
+    snprintf(from, sizeof from, "%llu-%llu", (unsigned long long)m->cursor.ms, (unsigned long long)m->cursor.seq);
     snprintf(count, sizeof count, "%d", MIRROR_BATCH);
-    snprintf(wait, sizeof wait, "%d", pos_cmp(cursor, pos_of_id(last)) > 0 ? PARKED_MS : BLOCK_MS);
+    snprintf(wait, sizeof wait, "%d", pos_cmp(m->cursor, pos_of_id(m->last)) > 0 ? PARKED_MS : BLOCK_MS);
     if (!block)
         memcpy(argv, nb, sizeof nb);
     for (i = 0; i < argc; i++)
         lens[i] = strlen(argv[i]);
-    if (rasync_command_argv(&ra, on_entries, NULL, argc, argv, lens) == 0) {
-        reading = 1;
-        read_sent_at = loop_now_ms();
+    if (rasync_command_argv(&m->ra, on_entries, m, argc, argv, lens) == 0) {
+        m->reading = 1;
+        m->read_sent_at = loop_now_ms();
     }
 }
 
@@ -177,60 +194,56 @@ static int parse_entry(const struct relaysig_fields *fs, struct store_row *row, 
     return 0;
 }
 
-/* Refusals not logged yet: one line a second at most says how many and
- * which (a primary with another secret has every entry refused). */
-static struct {
-    long long unsigned_n, other_n;   /* without an h; with one that does not match */
-    char first[48], last[48];        /* their entry ids */
-    time_t logged_at;
-} pending;
-
-static void refusals_log(int now_too)
+static void refusals_log(struct mirror *m, int now_too)
 {
+    struct refusals *p = &m->pending;
     time_t now;
 
-    if (pending.unsigned_n + pending.other_n == 0)
+    if (p->unsigned_n + p->other_n == 0)
         return;
     now = time(NULL);
-    if (!now_too && now == pending.logged_at)
+    if (!now_too && now == p->logged_at)
         return;
     log_error("redis mirror: refused %lld entr%s of %s (%s%s%s): %lld not signed, %lld with a signature this "
               "edge's key (PULSE_RELAY_SECRET, or the key derived from PULSE_JWT_SECRET) does not match: "
               "written by another client of Redis, or by a primary with another secret. Not stored; mirroring "
               "goes on",
-              pending.unsigned_n + pending.other_n, pending.unsigned_n + pending.other_n == 1 ? "y" : "ies",
-              key != NULL ? key : "the log stream", pending.first, strcmp(pending.first, pending.last) ? " .. " : "",
-              strcmp(pending.first, pending.last) ? pending.last : "", pending.unsigned_n, pending.other_n);
-    pending.unsigned_n = pending.other_n = 0;
-    pending.logged_at = now;
+              p->unsigned_n + p->other_n, p->unsigned_n + p->other_n == 1 ? "y" : "ies", m->key, p->first,
+              strcmp(p->first, p->last) ? " .. " : "", strcmp(p->first, p->last) ? p->last : "", p->unsigned_n,
+              p->other_n);
+    p->unsigned_n = p->other_n = 0;
+    p->logged_at = now;
 }
 
 /* Counts a refused entry (the first time it is seen: a read past it comes
  * back to it while it stays in Redis) and logs it, with others of the same
  * second. */
-static void refused_entry(const redisReply *e, const char *mac, size_t maclen, struct mirror_read *rd)
+static void refused_entry(struct mirror *m, const redisReply *e, const char *mac, size_t maclen,
+                          struct mirror_read *rd)
 {
     const char *id = e->type == REDIS_REPLY_ARRAY && e->elements > 0 && e->element[0]->type == REDIS_REPLY_STRING
                          ? e->element[0]->str
                          : "?";
+    struct refusals *p = &m->pending;
 
     rd->refused++;
     metrics_add(M_MIRROR_REFUSED, 1);
-    if (pending.unsigned_n + pending.other_n == 0)
-        snprintf(pending.first, sizeof pending.first, "%.40s", id);
-    snprintf(pending.last, sizeof pending.last, "%.40s", id);
+    if (p->unsigned_n + p->other_n == 0)
+        snprintf(p->first, sizeof p->first, "%.40s", id);
+    snprintf(p->last, sizeof p->last, "%.40s", id);
     if (mac != NULL && maclen == RELAYSIG_HEX)
-        pending.other_n++;
+        p->other_n++;
     else
-        pending.unsigned_n++;
+        p->unsigned_n++;
 }
 
 /* Stores one batch in one transaction. Only an entry's own id and its
  * "prev" decide what is missing, never arithmetic on ids. An entry the
  * primary did not sign is refused: not stored, no gap, the head does not
  * move (an entry's id is the primary's only when signed). 0 or -1. */
-static int apply(struct db *d, struct relaysig *s, const redisReply *entries, struct mirror_read *rd)
+static int apply(struct mirror *m, const redisReply *entries, struct mirror_read *rd)
 {
+    struct db *d = m->db;
     int64_t pruned, have;
     size_t i;
     int stored_any = 0, parked;
@@ -253,7 +266,7 @@ static int apply(struct db *d, struct relaysig *s, const redisReply *entries, st
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 || e->element[0]->type != REDIS_REPLY_STRING ||
             parse_pos(e->element[0]->str, &at) != 0) {
             /* not even an entry (Redis sends none such): nobody signed it */
-            refused_entry(e, NULL, 0, rd);
+            refused_entry(m, e, NULL, 0, rd);
             continue;
         }
         /* read on past it, whatever it is */
@@ -261,9 +274,9 @@ static int apply(struct db *d, struct relaysig *s, const redisReply *entries, st
             rd->seen = at;
         if (pos_cmp(at, pos_of_id(have)) <= 0)
             continue; /* another stream responder of this edge stored it */
-        if (relaysig_fields_of(e, &fs, &mac, &maclen) != 0 || !relaysig_valid(s, &fs, mac, maclen)) {
-            if (refused_first_time(at))
-                refused_entry(e, mac, maclen, rd);
+        if (relaysig_fields_of(e, &fs, &mac, &maclen) != 0 || !relaysig_valid(m->sig, &fs, mac, maclen)) {
+            if (refused_first_time(m, at))
+                refused_entry(m, e, mac, maclen, rd);
             continue;
         }
         rc = parse_entry(&fs, &row, &prev);
@@ -312,16 +325,16 @@ static int apply(struct db *d, struct relaysig *s, const redisReply *entries, st
     if (db_commit(d) != 0)
         goto fail;
     rd->stored = have;
-    refused_forget_upto(pos_of_id(have));
-    refusals_log(0);
+    refused_forget_upto(m, pos_of_id(have));
+    refusals_log(m, 0);
     return 0;
 fail:
     db_rollback(d);
-    refusals_log(0);
+    refusals_log(m, 0);
     return -1;
 }
 
-int mirror_apply(struct db *database, struct relaysig *s, const redisReply *reply, struct mirror_read *rd)
+int mirror_apply(struct mirror *m, const redisReply *reply, struct mirror_read *rd)
 {
     const redisReply *entries;
 
@@ -337,106 +350,116 @@ int mirror_apply(struct db *database, struct relaysig *s, const redisReply *repl
         return -1;
     }
     entries = reply->element[0]->element[1];
-    if (apply(database, s, entries, rd) != 0)
+    if (apply(m, entries, rd) != 0)
         return -1;
     return (int)entries->elements;
 }
 
-static void on_entries(redisAsyncContext *c, void *r, void *priv)
+static void on_entries(redisAsyncContext *c, void *rep, void *priv)
 {
-    redisReply *reply = r;
-    struct mirror_read rd = {.from = cursor, .stored = last};
+    struct mirror *m = priv;
+    redisReply *reply = rep;
+    struct mirror_read rd = {.from = m->cursor, .stored = m->last};
     int n, again;
 
     (void)c;
-    (void)priv;
     if (reply == NULL)
         return; /* connection lost */
-    reading = 0;
+    m->reading = 0;
     if (reply->type == REDIS_REPLY_ERROR) {
         log_error("redis mirror: XREAD refused: %s", reply->str);
-        rasync_drop(&ra, "XREAD refused");
+        rasync_drop(&m->ra, "XREAD refused");
         return;
     }
-    rasync_healthy(&ra);
-    if ((n = mirror_apply(db, sig, reply, &rd)) < 0) {
-        rasync_drop(&ra, "cannot store mirrored events");
+    rasync_healthy(&m->ra);
+    if ((n = mirror_apply(m, reply, &rd)) < 0) {
+        rasync_drop(&m->ra, "cannot store mirrored events");
         return;
     }
-    last = rd.stored;
+    m->last = rd.stored;
     /* Past refused entries nothing came for a while, or what came says
      * something may be missing below them: read again at once from what is
      * stored (the refused ones are not counted again). */
-    again = rd.reread || (reply->type == REDIS_REPLY_NIL && pos_cmp(cursor, pos_of_id(last)) > 0);
+    again = rd.reread || (reply->type == REDIS_REPLY_NIL && pos_cmp(m->cursor, pos_of_id(m->last)) > 0);
     if (again)
-        cursor = pos_of_id(last);
-    else if (pos_cmp(rd.seen, cursor) > 0)
-        cursor = rd.seen;
-    if (pos_cmp(cursor, pos_of_id(last)) < 0)
-        cursor = pos_of_id(last);
-    if (n > 0 && store_prune(db, cfg->retention, cfg->retention_s, PRUNE_BATCH, (int64_t)time(NULL), NULL) < 0)
+        m->cursor = pos_of_id(m->last);
+    else if (pos_cmp(rd.seen, m->cursor) > 0)
+        m->cursor = rd.seen;
+    if (pos_cmp(m->cursor, pos_of_id(m->last)) < 0)
+        m->cursor = pos_of_id(m->last);
+    if (n > 0 &&
+        store_prune(m->db, m->cfg->retention, m->cfg->retention_s, PRUNE_BATCH, (int64_t)time(NULL), NULL) < 0)
         log_warn("redis mirror: pruning failed; retrying after the next batch");
-    news(last, !again && n < MIRROR_BATCH);
-    read_next(!again);
+    m->news(m->data, m->last, !again && n < MIRROR_BATCH);
+    read_next(m, !again);
 }
 
-static void on_ready(struct rasync *r)
+static void on_ready(struct rasync *ra)
 {
+    struct mirror *m = (struct mirror *)ra;
     int64_t pruned;
 
-    (void)r;
-    reading = 0;
-    if (store_bounds(db, &pruned, &last) != 0) {
-        rasync_drop(&ra, "cannot read the event log");
+    m->reading = 0;
+    if (store_bounds(m->db, &pruned, &m->last) != 0) {
+        rasync_drop(ra, "cannot read the event log");
         return;
     }
-    cursor = pos_of_id(last);
-    read_next(0);
+    m->cursor = pos_of_id(m->last);
+    read_next(m, 0);
 }
 
-int mirror_start(const struct config *config, struct db *database, void (*on_news)(int64_t id, int caught_up))
+struct mirror *mirror_new(const struct config *cfg, struct db *db)
 {
+    struct mirror *m = xcalloc(1, sizeof *m);
     buf_t k = {0};
 
-    cfg = config;
-    db = database;
-    news = on_news;
-    if (!config_redis_enabled(cfg)) {
+    m->cfg = cfg;
+    m->db = db;
+    m->sig = relaysig_open(cfg);
+    buf_printf(&k, "%slog", cfg->redis_prefix);
+    m->key = buf_steal(&k);
+    return m;
+}
+
+int mirror_start(struct mirror *m, mirror_news_fn *on_news, void *data)
+{
+    m->news = on_news;
+    m->data = data;
+    if (!config_redis_enabled(m->cfg)) {
         log_error("PULSE_ROLE=edge needs Redis (REDIS_URL or REDIS_HOST): it mirrors the primary's log from it");
         return -1;
     }
-    if ((sig = relaysig_open(cfg)) == NULL) {
+    if (m->sig == NULL) {
         log_error("PULSE_ROLE=edge needs PULSE_RELAY_SECRET or PULSE_JWT_SECRET, the primary's: it stores only "
                   "the entries the primary signed with it");
         return -1;
     }
-    buf_printf(&k, "%slog", cfg->redis_prefix);
-    key = buf_steal(&k);
-    ra.name = "mirror";
-    ra.on_ready = on_ready;
-    return rasync_start(&ra, cfg);
+    m->ra.name = "mirror";
+    m->ra.on_ready = on_ready;
+    return rasync_start(&m->ra, m->cfg);
 }
 
-void mirror_tick(long long now_ms)
+void mirror_tick(struct mirror *m, long long now_ms)
 {
     /* Another database file (see db.h): read on from where it ends. */
-    if (db != NULL && db_generation(db) != db_gen) {
-        db_gen = db_generation(db);
-        if (rasync_connected(&ra))
-            rasync_drop(&ra, "the database file was replaced");
+    if (db_generation(m->db) != m->db_gen) {
+        m->db_gen = db_generation(m->db);
+        if (rasync_connected(&m->ra))
+            rasync_drop(&m->ra, "the database file was replaced");
     }
-    refusals_log(0);
-    if (reading && rasync_connected(&ra) && now_ms - read_sent_at > STALL_MS)
-        rasync_drop(&ra, "XREAD got no reply in time");
-    rasync_tick(&ra, now_ms);
+    refusals_log(m, 0);
+    if (m->reading && rasync_connected(&m->ra) && now_ms - m->read_sent_at > STALL_MS)
+        rasync_drop(&m->ra, "XREAD got no reply in time");
+    rasync_tick(&m->ra, now_ms);
 }
 
-void mirror_stop(void)
+void mirror_free(struct mirror *m)
 {
-    refusals_log(1);
-    rasync_stop(&ra);
-    free(key);
-    key = NULL;
-    relaysig_close(sig);
-    sig = NULL;
+    if (m == NULL)
+        return;
+    refusals_log(m, 1);
+    rasync_stop(&m->ra);
+    free(m->key);
+    relaysig_close(m->sig);
+    free(m);
 }

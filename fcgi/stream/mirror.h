@@ -25,15 +25,25 @@
 
 struct config;
 struct db;
-
-/* Starts mirroring (Redis must be configured). on_news is called after
- * each read with the highest id stored, and caught_up once that read found
- * nothing more waiting in Redis. 0 or -1. */
-int mirror_start(const struct config *cfg, struct db *db, void (*on_news)(int64_t id, int caught_up));
-void mirror_tick(long long now_ms);
-
+struct mirror;
 struct redisReply;
-struct relaysig;
+
+/* Called after each read with the highest id stored, caught_up once that
+ * read found nothing more waiting in Redis, and the data given to
+ * mirror_start. */
+typedef void mirror_news_fn(void *data, int64_t id, int caught_up);
+
+/* A mirror of the log stream named by cfg (<prefix>log) into db, checking
+ * entries with cfg's relay key; cfg and db are kept by reference (both must
+ * outlive it). Not connected: mirror_start does that; mirror_apply works
+ * on it either way. Never NULL; owned by the caller, freed by mirror_free. */
+struct mirror *mirror_new(const struct config *cfg, struct db *db);
+/* Starts mirroring: Redis must be configured, and PULSE_RELAY_SECRET or
+ * PULSE_JWT_SECRET set. 0, or -1 (logged). */
+int mirror_start(struct mirror *m, mirror_news_fn *on_news, void *data);
+/* Reconnects when due, drops a read that got no reply in time, starts over
+ * on another database file, and logs the refusals of the last second. */
+void mirror_tick(struct mirror *m, long long now_ms);
 
 /* A Redis stream entry id, <ms>-<seq>. */
 struct mirror_pos {
@@ -45,17 +55,19 @@ struct mirror_read {
     int64_t stored;          /* out: the highest id the log holds (unchanged for a nil reply) */
     struct mirror_pos seen;  /* out: the newest entry of the reply (from when none) */
     int reread;              /* out: 1 when events may be missing below from: read again from stored */
-    int refused;             /* out: entries refused (not signed by sig), each counted and logged once */
+    int refused;             /* out: entries refused (not signed by m's key), each counted and logged once */
 };
 
 /* Stores the entries of one XREAD reply (nil, or [[key, [entry...]]]) in
- * db in one transaction, those signed under sig (relaysig.h) alone; an
- * entry not signed is refused, logged and counted
+ * m's database in one transaction, those signed under m's key (relaysig.h)
+ * alone; an entry not signed is refused, logged and counted
  * (pulse_mirror_refused_entries_total): not stored, no gap, the head does
  * not move. Returns the number of entries in the reply, or -1 (nothing
  * stored). The loop's read path, also called directly by the unit and
  * fuzz tests. */
-int mirror_apply(struct db *db, struct relaysig *sig, const struct redisReply *reply, struct mirror_read *rd);
-void mirror_stop(void);
+int mirror_apply(struct mirror *m, const struct redisReply *reply, struct mirror_read *rd);
+/* Logs the refusals not logged yet, disconnects and frees m. NULL is a
+ * no-op. */
+void mirror_free(struct mirror *m);
 
 #endif

@@ -28,27 +28,33 @@ enum relay_state {
     R_FIXING,     /* removing entries this primary never wrote from the stream */
 };
 
-static struct rasync ra;
-static const struct config *cfg;
-static struct db *db;
-static struct relaysig *sig;       /* signs every entry: edges store only signed ones */
-static char *key;                  /* <prefix>log */
-static char maxlen[24];
-static enum relay_state state = R_DOWN;
-static int64_t cursor;             /* every event <= cursor is in Redis or on its way */
-static unsigned inflight;          /* XADD replies outstanding */
-static int more;                   /* the log grew while a batch was in flight */
-static int refused;                /* an XADD of the batch was below the stream's top */
-static int check_top;              /* an XADD was refused: is the stream's top ours? */
-static int64_t fix_upto;           /* R_FIXING: entries above this id go */
-static int fix_below_last;         /* R_FIXING: fix_upto stays, even below the database's newest event */
-static long long fixed;            /* entries removed by this fix */
-static int plain_setid;            /* XSETID without options (Redis before 7) was tried */
-static char fix_top[48];           /* the newest entry left once they are removed */
-static unsigned db_gen;            /* db_generation() the cursor belongs to */
+/* A relay: created by relay_start, owned by its caller, handed to every
+ * callback (rasync's as &ra, hiredis's as priv). */
+struct relay {
+    struct rasync ra;                  /* first: rasync's callbacks hand us &ra */
+    const struct config *cfg;
+    struct db *db;
+    struct relaysig *sig;              /* signs every entry: edges store only signed ones */
+    char *key;                         /* owned: <prefix>log */
+    char maxlen[24];
+    enum relay_state state;
+    int64_t cursor;                    /* every event <= cursor is in Redis or on its way */
+    unsigned inflight;                 /* XADD replies outstanding */
+    int more;                          /* the log grew while a batch was in flight */
+    int refused;                       /* an XADD of the batch was below the stream's top */
+    int check_top;                     /* an XADD was refused: is the stream's top ours? */
+    int64_t fix_upto;                  /* R_FIXING: entries above this id go */
+    int fix_below_last;                /* R_FIXING: fix_upto stays, even below the database's newest event */
+    long long fixed;                   /* entries removed by this fix */
+    int plain_setid;                   /* XSETID without options (Redis before 7) was tried */
+    char fix_top[48];                  /* the newest entry left once they are removed */
+    unsigned db_gen;                   /* db_generation() the cursor belongs to */
+};
 
-struct batch {
-    int64_t prev;     /* the id relayed before the next row */
+/* One read of the log: the rows sent as XADDs. */
+struct relay_batch {
+    struct relay *r;
+    int64_t prev;                      /* the id relayed before the next row */
 };
 
 static int64_t entry_id(const redisReply *r)
@@ -56,13 +62,13 @@ static int64_t entry_id(const redisReply *r)
     return r != NULL && r->type == REDIS_REPLY_STRING ? strtoll(r->str, NULL, 10) : 0;
 }
 
-static void on_top(redisAsyncContext *c, void *r, void *priv);
+static void on_top(redisAsyncContext *c, void *rep, void *priv);
 
 /* Asks Redis where its copy ends (on_top decides what follows). */
-static void sync_top(void)
+static void sync_top(struct relay *r)
 {
-    state = R_SYNCING;
-    rasync_command(&ra, on_top, NULL, "XREVRANGE %s + - COUNT 1", key);
+    r->state = R_SYNCING;
+    rasync_command(&r->ra, on_top, r, "XREVRANGE %s + - COUNT 1", r->key);
 }
 
 /* ---- foreign entries ----
@@ -76,92 +82,92 @@ static void sync_top(void)
  * (pulse_relay_foreign_entries_total), deleted (with, in the second case,
  * any entry above them, relayed again after), and the stream's last id set
  * back to the newest entry left, so relaying goes on. */
-static void on_foreign(redisAsyncContext *c, void *r, void *priv);
+static void on_foreign(redisAsyncContext *c, void *rep, void *priv);
 
-static void fix_next(void)
+static void fix_next(struct relay *r)
 {
     char from[32];
 
     /* from "<id>-1": "<id>-N" with N > 0 is above "<id>-0" too */
-    snprintf(from, sizeof from, "%lld-1", (long long)fix_upto);
-    rasync_command(&ra, on_foreign, NULL, "XRANGE %s %s + COUNT %d", key, from, FOREIGN_BATCH);
+    snprintf(from, sizeof from, "%lld-1", (long long)r->fix_upto);
+    rasync_command(&r->ra, on_foreign, r, "XRANGE %s %s + COUNT %d", r->key, from, FOREIGN_BATCH);
 }
 
-static void on_setid(redisAsyncContext *c, void *r, void *priv)
+static void on_setid(redisAsyncContext *c, void *rep, void *priv)
 {
-    redisReply *reply = r;
+    struct relay *r = priv;
+    redisReply *reply = rep;
 
     (void)c;
-    (void)priv;
-    if (reply == NULL || state != R_FIXING)
+    if (reply == NULL || r->state != R_FIXING)
         return;
-    if (reply->type == REDIS_REPLY_ERROR && !plain_setid) {
+    if (reply->type == REDIS_REPLY_ERROR && !r->plain_setid) {
         /* Redis before 7.0 knows no MAXDELETEDID (nor needs it) */
-        plain_setid = 1;
-        rasync_command(&ra, on_setid, NULL, "XSETID %s %s", key, fix_top);
+        r->plain_setid = 1;
+        rasync_command(&r->ra, on_setid, r, "XSETID %s %s", r->key, r->fix_top);
         return;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
         log_error("redis relay: XSETID refused: %s", reply->str);
-        rasync_drop(&ra, "XSETID refused");
+        rasync_drop(&r->ra, "XSETID refused");
         return;
     }
     log_warn("redis relay: removed %lld entries of %s above event %lld that this primary never wrote; "
-             "relaying goes on", fixed, key, (long long)fix_upto);
-    check_top = 1; /* and what is below them now? */
-    sync_top();
+             "relaying goes on", r->fixed, r->key, (long long)r->fix_upto);
+    r->check_top = 1; /* and what is below them now? */
+    sync_top(r);
 }
 
 /* The foreign entries are gone; the stream's last id (which XADD compares
  * with, whatever was deleted) goes back to its newest entry left. */
-static void on_fixed_top(redisAsyncContext *c, void *r, void *priv)
+static void on_fixed_top(redisAsyncContext *c, void *rep, void *priv)
 {
-    redisReply *reply = r;
+    struct relay *r = priv;
+    redisReply *reply = rep;
 
     (void)c;
-    (void)priv;
-    if (reply == NULL || state != R_FIXING)
+    if (reply == NULL || r->state != R_FIXING)
         return;
     if (reply->type != REDIS_REPLY_ARRAY) {
-        rasync_drop(&ra, "XREVRANGE refused");
+        rasync_drop(&r->ra, "XREVRANGE refused");
         return;
     }
-    snprintf(fix_top, sizeof fix_top, "0-0");
+    snprintf(r->fix_top, sizeof r->fix_top, "0-0");
     if (reply->elements > 0 && reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements > 0 &&
         reply->element[0]->element[0]->type == REDIS_REPLY_STRING && strlen(reply->element[0]->element[0]->str) <
-                                                                         sizeof fix_top)
-        snprintf(fix_top, sizeof fix_top, "%s", reply->element[0]->element[0]->str);
-    plain_setid = 0;
-    rasync_command(&ra, on_setid, NULL, "XSETID %s %s MAXDELETEDID %s", key, fix_top, fix_top);
+                                                                         sizeof r->fix_top)
+        snprintf(r->fix_top, sizeof r->fix_top, "%s", reply->element[0]->element[0]->str);
+    r->plain_setid = 0;
+    rasync_command(&r->ra, on_setid, r, "XSETID %s %s MAXDELETEDID %s", r->key, r->fix_top, r->fix_top);
 }
 
-static void on_foreign(redisAsyncContext *c, void *r, void *priv)
+static void on_foreign(redisAsyncContext *c, void *rep, void *priv)
 {
-    redisReply *reply = r;
+    struct relay *r = priv;
+    redisReply *reply = rep;
     int64_t pruned, last, foreign = 0;
     const char **argv = NULL;
     size_t *lens = NULL, i, n = 0;
 
     (void)c;
-    (void)priv;
-    if (reply == NULL || state != R_FIXING)
+    if (reply == NULL || r->state != R_FIXING)
         return;
     if (reply->type != REDIS_REPLY_ARRAY) {
-        rasync_drop(&ra, "XRANGE refused");
+        rasync_drop(&r->ra, "XRANGE refused");
         return;
     }
     /* Read again: another relay may have written newer events meanwhile,
      * and those are the primary's. */
-    if (store_bounds(db, &pruned, &last) != 0) {
-        rasync_drop(&ra, "cannot read the event log");
+    if (store_bounds(r->db, &pruned, &last) != 0) {
+        rasync_drop(&r->ra, "cannot read the event log");
         return;
     }
-    if (last > fix_upto && !fix_below_last)
-        fix_upto = last;
+    if (last > r->fix_upto && !r->fix_below_last)
+        r->fix_upto = last;
     argv = xcalloc(reply->elements + 2, sizeof *argv);
     lens = xcalloc(reply->elements + 2, sizeof *lens);
     argv[n++] = "XDEL";
-    argv[n++] = key;
+    argv[n++] = r->key;
     for (i = 0; i < reply->elements; i++) {
         const redisReply *e = reply->element[i];
         const char *dash;
@@ -169,59 +175,59 @@ static void on_foreign(redisAsyncContext *c, void *r, void *priv)
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 || e->element[0]->type != REDIS_REPLY_STRING)
             continue;
         dash = strchr(e->element[0]->str, '-');
-        if (entry_id(e->element[0]) > fix_upto || (entry_id(e->element[0]) == fix_upto && dash != NULL &&
+        if (entry_id(e->element[0]) > r->fix_upto || (entry_id(e->element[0]) == r->fix_upto && dash != NULL &&
                                                      strtoll(dash + 1, NULL, 10) > 0)) {
             argv[n++] = e->element[0]->str;
             /* an entry of ours above a foreign one goes too, and is relayed again */
-            if (entry_id(e->element[0]) > last || !relaysig_entry_valid(sig, e))
+            if (entry_id(e->element[0]) > last || !relaysig_entry_valid(r->sig, e))
                 foreign++;
         }
     }
     for (i = 0; i < n; i++)
         lens[i] = strlen(argv[i]);
-    if (n > 2 && rasync_command_argv(&ra, NULL, NULL, (int)n, argv, lens) == 0) {
-        fixed += foreign;
+    if (n > 2 && rasync_command_argv(&r->ra, NULL, NULL, (int)n, argv, lens) == 0) {
+        r->fixed += foreign;
         metrics_add(M_RELAY_FOREIGN, foreign);
     }
     free(argv);
     free(lens);
     if (reply->elements == FOREIGN_BATCH) {
-        fix_next();
+        fix_next(r);
         return;
     }
-    rasync_command(&ra, on_fixed_top, NULL, "XREVRANGE %s + - COUNT 1", key);
+    rasync_command(&r->ra, on_fixed_top, r, "XREVRANGE %s + - COUNT 1", r->key);
 }
 
 /* Removes the entries above upto (and above the database's newest event,
  * if that is higher, unless below_last). */
-static void fix_start(int64_t upto, int below_last)
+static void fix_start(struct relay *r, int64_t upto, int below_last)
 {
-    state = R_FIXING;
-    fix_upto = upto;
-    fix_below_last = below_last;
-    fixed = 0;
-    fix_next();
+    r->state = R_FIXING;
+    r->fix_upto = upto;
+    r->fix_below_last = below_last;
+    r->fixed = 0;
+    fix_next(r);
 }
 
 /* The newest entries of the stream, newest first: the newest one this
  * primary signed (at most its newest event) stays, everything above goes.
  * None in this batch: the batch goes, and the next look goes on below. */
-static void on_scan(redisAsyncContext *c, void *r, void *priv)
+static void on_scan(redisAsyncContext *c, void *rep, void *priv)
 {
-    redisReply *reply = r;
+    struct relay *r = priv;
+    redisReply *reply = rep;
     int64_t pruned, last, keep = -1, lowest = 0;
     size_t i;
 
     (void)c;
-    (void)priv;
-    if (reply == NULL || state != R_SCANNING)
+    if (reply == NULL || r->state != R_SCANNING)
         return;
     if (reply->type != REDIS_REPLY_ARRAY) {
-        rasync_drop(&ra, "XREVRANGE refused");
+        rasync_drop(&r->ra, "XREVRANGE refused");
         return;
     }
-    if (store_bounds(db, &pruned, &last) != 0) {
-        rasync_drop(&ra, "cannot read the event log");
+    if (store_bounds(r->db, &pruned, &last) != 0) {
+        rasync_drop(&r->ra, "cannot read the event log");
         return;
     }
     for (i = 0; i < reply->elements && keep < 0; i++) {
@@ -231,55 +237,56 @@ static void on_scan(redisAsyncContext *c, void *r, void *priv)
         if (e->type != REDIS_REPLY_ARRAY || e->elements < 1)
             continue;
         id = entry_id(e->element[0]);
-        if (id <= last && relaysig_entry_valid(sig, e))
+        if (id <= last && relaysig_entry_valid(r->sig, e))
             keep = id;
         else
             lowest = id;
     }
     if (keep < 0)
         keep = lowest > 0 ? lowest - 1 : 0;
-    fix_start(keep, 1);
+    fix_start(r, keep, 1);
 }
 
-static void on_added(redisAsyncContext *c, void *r, void *priv)
+static void on_added(redisAsyncContext *c, void *rep, void *priv)
 {
-    redisReply *reply = r;
+    struct relay *r = priv;
+    redisReply *reply = rep;
 
     (void)c;
-    (void)priv;
-    if (reply == NULL || state != R_SENDING)
+    if (reply == NULL || r->state != R_SENDING)
         return; /* connection lost: on_lost reset everything */
     /* "equal or smaller than the target stream top item": another relay
      * (another stream responder of this primary) got there first, or
      * someone else wrote above the log (on_top tells which). */
     if (reply->type == REDIS_REPLY_ERROR && strstr(reply->str, "equal or smaller") == NULL) {
         log_error("redis relay: XADD refused: %s", reply->str);
-        rasync_drop(&ra, "XADD refused");
+        rasync_drop(&r->ra, "XADD refused");
         return;
     }
     if (reply->type == REDIS_REPLY_ERROR)
-        refused = 1;
-    if (--inflight > 0)
+        r->refused = 1;
+    if (--r->inflight > 0)
         return;
-    if (refused) {
-        refused = 0;
-        more = 0;
-        check_top = 1;
-        sync_top();
+    if (r->refused) {
+        r->refused = 0;
+        r->more = 0;
+        r->check_top = 1;
+        sync_top(r);
         return;
     }
-    state = R_IDLE;
-    if (more) {
-        more = 0;
-        relay_kick();
+    r->state = R_IDLE;
+    if (r->more) {
+        r->more = 0;
+        relay_kick(r);
     }
 }
 
 static int send_row(void *arg, const struct store_row *row)
 {
-    struct batch *b = arg;
+    struct relay_batch *b = arg;
+    struct relay *r = b->r;
     char id[32], prev[24], gap[24], mac[RELAYSIG_HEX + 1];
-    const char *argv[] = {"XADD", key, "MAXLEN", "~", maxlen, id, "h", mac, "p", prev, "t", row->topic,
+    const char *argv[] = {"XADD", r->key, "MAXLEN", "~", r->maxlen, id, "h", mac, "p", prev, "t", row->topic,
                           "y", row->type, "s", row->ts, "d", row->data, "f", gap};
     size_t lens[sizeof argv / sizeof argv[0]];
     struct relaysig_fields f;
@@ -305,150 +312,155 @@ static int send_row(void *arg, const struct store_row *row)
     f.v[RS_GAP] = n == (int)(sizeof argv / sizeof argv[0]) ? gap : NULL;
     for (i = 0; i < RS_NFIELDS; i++)
         f.len[i] = f.v[i] != NULL ? strlen(f.v[i]) : 0;
-    if (relaysig_sign(sig, &f, mac) != 0) {
+    if (relaysig_sign(r->sig, &f, mac) != 0) {
         log_error("redis relay: cannot sign event %lld", (long long)row->id);
         return 1; /* the next kick tries again */
     }
     for (i = 0; i < n; i++)
         lens[i] = strlen(argv[i]);
-    if (rasync_command_argv(&ra, on_added, NULL, n, argv, lens) != 0)
+    if (rasync_command_argv(&r->ra, on_added, r, n, argv, lens) != 0)
         return 1; /* disconnected: on_lost resets the relay */
-    inflight++;
+    r->inflight++;
     b->prev = row->id;
-    cursor = row->id;
+    r->cursor = row->id;
     return 0;
 }
 
-void relay_kick(void)
+void relay_kick(struct relay *r)
 {
-    struct batch b = {0};
+    struct relay_batch b = {r, 0};
     int64_t pruned, last;
     int count = 0;
 
-    if (state == R_SENDING)
-        more = 1;
-    if (state != R_IDLE)
+    if (r->state == R_SENDING)
+        r->more = 1;
+    if (r->state != R_IDLE)
         return;
-    if (db_begin(db, 0) != 0 || store_bounds(db, &pruned, &last) != 0) {
-        db_rollback(db);
+    if (db_begin(r->db, 0) != 0 || store_bounds(r->db, &pruned, &last) != 0) {
+        db_rollback(r->db);
         return; /* busy: the next kick (at worst the tail poll) retries */
     }
     /* Events pruned before they were relayed (by age, or an edge's gap
      * before) are a gap: say so in prev. */
-    b.prev = cursor > pruned ? cursor : pruned;
-    if (last > cursor && store_read_rows_after(db, cursor, RELAY_BATCH, send_row, &b, &count) != 0)
+    b.prev = r->cursor > pruned ? r->cursor : pruned;
+    if (last > r->cursor && store_read_rows_after(r->db, r->cursor, RELAY_BATCH, send_row, &b, &count) != 0)
         count = 0;
-    db_rollback(db);
-    if (inflight > 0) {
-        state = R_SENDING;
-        more = count == RELAY_BATCH;
+    db_rollback(r->db);
+    if (r->inflight > 0) {
+        r->state = R_SENDING;
+        r->more = count == RELAY_BATCH;
     }
 }
 
 /* Where Redis's copy ends is where this relay starts; with no copy at all,
  * the newest PULSE_REDIS_HISTORY events are enough for any edge. */
-static void on_top(redisAsyncContext *c, void *r, void *priv)
+static void on_top(redisAsyncContext *c, void *rep, void *priv)
 {
-    redisReply *reply = r;
+    struct relay *r = priv;
+    redisReply *reply = rep;
     int64_t pruned, last, top = 0, floor;
 
     (void)c;
-    (void)priv;
-    if (reply == NULL || state != R_SYNCING)
+    if (reply == NULL || r->state != R_SYNCING)
         return;
     if (reply->type != REDIS_REPLY_ARRAY) {
-        rasync_drop(&ra, "XREVRANGE refused");
+        rasync_drop(&r->ra, "XREVRANGE refused");
         return;
     }
     if (reply->elements > 0 && reply->element[0]->type == REDIS_REPLY_ARRAY && reply->element[0]->elements > 0)
         top = entry_id(reply->element[0]->element[0]);
-    if (store_bounds(db, &pruned, &last) != 0) {
-        rasync_drop(&ra, "cannot read the event log");
+    if (store_bounds(r->db, &pruned, &last) != 0) {
+        rasync_drop(&r->ra, "cannot read the event log");
         return;
     }
     if (top > last) {
         log_warn("redis relay: %s holds an entry at id %lld, above this database's newest event %lld: entries "
                  "this primary never wrote (written by another client of Redis, or left by a database put back "
-                 "from a backup); removing them", key, (long long)top, (long long)last);
-        fix_start(last, 0);
+                 "from a backup); removing them", r->key, (long long)top, (long long)last);
+        fix_start(r, last, 0);
         return;
     }
     /* Someone got to an id first. Another relay of this primary signed
      * what it wrote; anyone else did not. (Not checked at a connect: the
      * top may be an entry an older version relayed, unsigned, and edges
      * have it already.) */
-    if (check_top && top > 0 && !relaysig_entry_valid(sig, reply->element[0])) {
+    if (r->check_top && top > 0 && !relaysig_entry_valid(r->sig, reply->element[0])) {
         log_warn("redis relay: the entry at id %lld of %s is not signed by this primary (written by another "
-                 "client of Redis): removing it, and relaying again what it displaced", (long long)top, key);
-        state = R_SCANNING;
-        rasync_command(&ra, on_scan, NULL, "XREVRANGE %s + - COUNT %d", key, FOREIGN_BATCH);
+                 "client of Redis): removing it, and relaying again what it displaced", (long long)top, r->key);
+        r->state = R_SCANNING;
+        rasync_command(&r->ra, on_scan, r, "XREVRANGE %s + - COUNT %d", r->key, FOREIGN_BATCH);
         return;
     }
-    check_top = 0;
-    floor = last > cfg->redis_history ? last - cfg->redis_history : 0;
-    cursor = top > floor ? top : floor;
-    rasync_healthy(&ra);
-    state = R_IDLE;
-    relay_kick();
+    r->check_top = 0;
+    floor = last > r->cfg->redis_history ? last - r->cfg->redis_history : 0;
+    r->cursor = top > floor ? top : floor;
+    rasync_healthy(&r->ra);
+    r->state = R_IDLE;
+    relay_kick(r);
 }
 
-static void on_ready(struct rasync *r)
+static void on_ready(struct rasync *ra)
 {
-    (void)r;
-    inflight = 0;
-    more = 0;
-    refused = 0;
-    check_top = 0;
-    sync_top();
+    struct relay *r = (struct relay *)ra;
+
+    r->inflight = 0;
+    r->more = 0;
+    r->refused = 0;
+    r->check_top = 0;
+    sync_top(r);
 }
 
-static void on_lost(struct rasync *r)
+static void on_lost(struct rasync *ra)
 {
-    (void)r;
-    state = R_DOWN;
-    inflight = 0;
+    struct relay *r = (struct relay *)ra;
+
+    r->state = R_DOWN;
+    r->inflight = 0;
 }
 
-int relay_start(const struct config *config, struct db *database)
+struct relay *relay_start(const struct config *cfg, struct db *db)
 {
+    struct relay *r = xcalloc(1, sizeof *r);
     buf_t k = {0};
 
-    cfg = config;
-    db = database;
+    r->cfg = cfg;
+    r->db = db;
+    r->state = R_DOWN;
     if (!config_redis_enabled(cfg) || cfg->redis_history == 0 || cfg->role != ROLE_PRIMARY)
-        return 0;
-    if ((sig = relaysig_open(cfg)) == NULL) {
+        return r;
+    if ((r->sig = relaysig_open(cfg)) == NULL) {
         log_warn("redis relay: neither PULSE_RELAY_SECRET nor PULSE_JWT_SECRET is set: the log is not relayed "
                  "to edges (they store only entries signed with that secret)");
-        return 0;
+        return r;
     }
     buf_printf(&k, "%slog", cfg->redis_prefix);
-    key = buf_steal(&k);
-    snprintf(maxlen, sizeof maxlen, "%ld", cfg->redis_history);
-    ra.name = "relay";
-    ra.on_ready = on_ready;
-    ra.on_lost = on_lost;
-    return rasync_start(&ra, cfg);
+    r->key = buf_steal(&k);
+    snprintf(r->maxlen, sizeof r->maxlen, "%ld", cfg->redis_history);
+    r->ra.name = "relay";
+    r->ra.on_ready = on_ready;
+    r->ra.on_lost = on_lost;
+    rasync_start(&r->ra, cfg); /* (a REDIS_URL it cannot use is logged, and r stays idle) */
+    return r;
 }
 
-void relay_tick(long long now_ms)
+void relay_tick(struct relay *r, long long now_ms)
 {
     /* Another database file (see db.h): where Redis's copy ends must be
      * looked up again against it. */
-    if (db != NULL && db_generation(db) != db_gen) {
-        db_gen = db_generation(db);
-        if (state != R_DOWN)
-            rasync_drop(&ra, "the database file was replaced");
+    if (db_generation(r->db) != r->db_gen) {
+        r->db_gen = db_generation(r->db);
+        if (r->state != R_DOWN)
+            rasync_drop(&r->ra, "the database file was replaced");
     }
-    rasync_tick(&ra, now_ms);
+    rasync_tick(&r->ra, now_ms);
 }
 
-void relay_stop(void)
+void relay_stop(struct relay *r)
 {
-    rasync_stop(&ra);
-    state = R_DOWN;
-    free(key);
-    key = NULL;
-    relaysig_close(sig);
-    sig = NULL;
+    if (r == NULL)
+        return;
+    rasync_stop(&r->ra);
+    free(r->key);
+    relaysig_close(r->sig);
+    free(r);
 }

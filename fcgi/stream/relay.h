@@ -21,12 +21,19 @@
 
 struct config;
 struct db;
+struct relay;
 
-/* Starts relaying when Redis is configured and PULSE_REDIS_HISTORY > 0. */
-int relay_start(const struct config *cfg, struct db *db);
+/* A relay of db's log (cfg and db are kept by reference: both must outlive
+ * it), connecting at once when Redis is configured, PULSE_REDIS_HISTORY > 0
+ * and this is a primary with a relay secret; idle otherwise (a missing
+ * secret or a REDIS_URL it cannot use is logged). Never NULL; owned by the
+ * caller, freed by relay_stop. */
+struct relay *relay_start(const struct config *cfg, struct db *db);
 /* The log may have grown: relay what is new (cheap when nothing is). */
-void relay_kick(void);
-void relay_tick(long long now_ms);
-void relay_stop(void);
+void relay_kick(struct relay *r);
+/* Reconnects when due, and starts over on another database file. */
+void relay_tick(struct relay *r, long long now_ms);
+/* Disconnects and frees r. NULL is a no-op. */
+void relay_stop(struct relay *r);
 
 #endif

@@ -5,65 +5,76 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
 #include "base/buf.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "bus/rasync.h"
 
-static struct rasync ra;
-static void (*news)(int64_t id);
-static char *pattern;
+struct subscriber {
+    struct rasync ra;                  /* first: rasync's callbacks hand us &ra */
+    subscriber_news_fn *news;
+    void *data;                        /* news's argument */
+    char *pattern;                     /* owned: <prefix>ev:* */
+};
 
 static void on_message(redisAsyncContext *c, void *r, void *priv)
 {
+    struct subscriber *s = priv;
     redisReply *reply = r;
 
     (void)c;
-    (void)priv;
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3)
         return;
     if (reply->element[0]->type == REDIS_REPLY_STRING && strcmp(reply->element[0]->str, "psubscribe") == 0) {
-        log_info("redis: subscribed to %s", pattern);
-        rasync_healthy(&ra);
+        log_info("redis: subscribed to %s", s->pattern);
+        rasync_healthy(&s->ra);
         metrics_add(M_REDIS_RECONNECTS, 1);
-        news(0); /* catch up on whatever was published while we were away */
+        s->news(s->data, 0); /* catch up on whatever was published while we were away */
         return;
     }
     if (reply->elements == 4 && reply->element[3]->type == REDIS_REPLY_STRING) {
         /* The envelope starts {"id":N,...}: N is enough to skip stale news. */
-        const char *s = strstr(reply->element[3]->str, "\"id\":");
-        news(s ? strtoll(s + 5, NULL, 10) : 0);
+        const char *p = strstr(reply->element[3]->str, "\"id\":");
+        s->news(s->data, p ? strtoll(p + 5, NULL, 10) : 0);
     }
 }
 
-static void on_ready(struct rasync *r)
+static void on_ready(struct rasync *ra)
 {
-    rasync_command(r, on_message, NULL, "PSUBSCRIBE %s", pattern);
+    struct subscriber *s = (struct subscriber *)ra;
+
+    rasync_command(ra, on_message, s, "PSUBSCRIBE %s", s->pattern);
 }
 
-int subscriber_start(const struct config *cfg, void (*on_news)(int64_t id))
+struct subscriber *subscriber_start(const struct config *cfg, subscriber_news_fn *on_news, void *data)
 {
+    struct subscriber *s = xcalloc(1, sizeof *s);
     buf_t p = {0};
 
-    news = on_news;
+    s->news = on_news;
+    s->data = data;
     if (!config_redis_enabled(cfg))
-        return 0;
+        return s;
     buf_printf(&p, "%sev:*", cfg->redis_prefix);
-    pattern = buf_steal(&p);
-    ra.name = "subscriber";
-    ra.on_ready = on_ready;
-    return rasync_start(&ra, cfg);
+    s->pattern = buf_steal(&p);
+    s->ra.name = "subscriber";
+    s->ra.on_ready = on_ready;
+    rasync_start(&s->ra, cfg); /* (a REDIS_URL it cannot use is logged, and s stays idle) */
+    return s;
 }
 
-void subscriber_tick(long long now_ms)
+void subscriber_tick(struct subscriber *s, long long now_ms)
 {
-    rasync_tick(&ra, now_ms);
+    rasync_tick(&s->ra, now_ms);
 }
 
-void subscriber_stop(void)
+void subscriber_stop(struct subscriber *s)
 {
-    rasync_stop(&ra);
-    free(pattern);
-    pattern = NULL;
+    if (s == NULL)
+        return;
+    rasync_stop(&s->ra);
+    free(s->pattern);
+    free(s);
 }

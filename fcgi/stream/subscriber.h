@@ -11,12 +11,20 @@
 #include <stdint.h>
 
 struct config;
+struct subscriber;
 
-/* Starts connecting (does nothing without Redis configured). on_news is
- * called with an event id (0 = unknown, e.g. after a reconnect). */
-int subscriber_start(const struct config *cfg, void (*on_news)(int64_t id));
+/* Called with an event id (0 = unknown, e.g. after a reconnect) and the
+ * data given to subscriber_start. */
+typedef void subscriber_news_fn(void *data, int64_t id);
+
+/* A subscription of cfg's Redis (what it needs of cfg is copied),
+ * connecting at once; idle without Redis configured or with a REDIS_URL it
+ * cannot use (logged).
+ * Never NULL; owned by the caller, freed by subscriber_stop. */
+struct subscriber *subscriber_start(const struct config *cfg, subscriber_news_fn *on_news, void *data);
 /* Reconnects when due; call from the loop's tick. */
-void subscriber_tick(long long now_ms);
-void subscriber_stop(void);
+void subscriber_tick(struct subscriber *s, long long now_ms);
+/* Disconnects and frees s. NULL is a no-op. */
+void subscriber_stop(struct subscriber *s);
 
 #endif

@@ -36,7 +36,7 @@ static void stop_once(int sig)
     stop_handler(sig);
 }
 
-int proc_start(const char *role, void (*on_stop)(int), int listening)
+int proc_start(const char *role, void (*on_stop)(int), int listening, const struct config **cfg)
 {
     struct sigaction sa;
     char *err = NULL;
@@ -49,6 +49,7 @@ int proc_start(const char *role, void (*on_stop)(int), int listening)
         free(err);
         return -1;
     }
+    *cfg = pulse_cfg; /* the one hand-over: from here on everything is handed cfg */
     if (listening && !is_listening_socket(0)) {
         log_error("fd 0 is not a listening socket: start me from the web server (bin-path) or spawn-fcgi");
         return -1;
@@ -61,7 +62,7 @@ int proc_start(const char *role, void (*on_stop)(int), int listening)
     signal(SIGPIPE, SIG_IGN);
     /* Spawned by lighttpd: do not linger as an orphan if it dies hard.
      * (spawn-fcgi exits right after spawning, so it must not set this.) */
-    if (pulse_cfg->exit_with_parent)
+    if ((*cfg)->exit_with_parent)
         prctl(PR_SET_PDEATHSIG, SIGTERM);
     return 0;
 }

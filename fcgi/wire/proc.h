@@ -6,11 +6,14 @@
 
 #include <signal.h>
 
+struct config;
+
 /* on_stop runs on SIGTERM and SIGINT (without SA_RESTART, so blocking
  * calls return EINTR); SIGPIPE is ignored. Under lighttpd
  * (PULSE_EXIT_WITH_PARENT) the process also gets SIGTERM when its parent
- * dies. listening: fd 0 must be the FastCGI listening socket. 0, or -1
- * (logged). */
-int proc_start(const char *role, void (*on_stop)(int), int listening);
+ * dies. listening: fd 0 must be the FastCGI listening socket. 0 with *cfg
+ * the configuration loaded (process-wide, read-only: hand it on from
+ * there), or -1 (logged). */
+int proc_start(const char *role, void (*on_stop)(int), int listening, const struct config **cfg);
 
 #endif

@@ -145,6 +145,8 @@ static void check_head(const redisReply *reply, int rc, const struct mirror_read
     *head = last;
 }
 
+static struct mirror *edge; /* the edge's mirror, not connected: mirror_apply alone */
+
 /* Every reply the bytes make, applied; with sign, its entries signed first
  * (then applied as signed). */
 static void apply_all(const char *bytes, size_t size, struct relaysig *sig, int sign, int parked, int is_signed)
@@ -163,7 +165,7 @@ static void apply_all(const char *bytes, size_t size, struct relaysig *sig, int 
             if (sign) {
                 resp(&again, reply, sig, 1, 0);
             } else {
-                check_head(reply, mirror_apply(fuzz_db(), sig, reply, &rd), &rd, &reported, &head);
+                check_head(reply, mirror_apply(edge, reply, &rd), &rd, &reported, &head);
                 /* unsigned, nothing is stored and no gap recorded */
                 if (!is_signed && (count("SELECT count(*) FROM events") != 0 ||
                                    count("SELECT count(*) FROM topic_retention") != 0 ||
@@ -192,6 +194,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_db(); /* loads the configuration (PULSE_JWT_SECRET: the key is derived from it) */
         if ((sig = relaysig_open(pulse_cfg)) == NULL)
             abort();
+        edge = mirror_new(pulse_cfg, fuzz_db());
     }
     /* As read: refused unless signed (the fuzzer cannot sign). Then signed,
      * as the primary would have: stored, gaps, names checked. */

@@ -21,6 +21,7 @@ static char dir[] = "/tmp/pulse-unit-batch-XXXXXX";
 static char token[1024];
 static int commits;       /* COMMITs seen by the hook */
 static int refuse_commit; /* the hook turns COMMIT into ROLLBACK */
+static struct batch *bt;  /* the responder under test */
 
 static int on_commit(void *arg)
 {
@@ -95,7 +96,7 @@ static void read_answer(int fd, buf_t *out)
 
 static long long query_int(const char *sql)
 {
-    return unit_query_int(rt->db, sql);
+    return unit_query_int(bt->rt->db, sql);
 }
 
 static size_t ready_count(void)
@@ -103,7 +104,7 @@ static size_t ready_count(void)
     struct bconn *c;
     size_t n = 0;
 
-    for (c = ready_head; c != NULL; c = c->ready_next)
+    for (c = bt->ready_head; c != NULL; c = c->ready_next)
         n++;
     return n;
 }
@@ -121,13 +122,13 @@ static void run_batch(const char *sock, const char *const *bodies, size_t n, buf
     for (turns = 0; turns < 200 && ready_count() < n; turns++)
         loop_run_once(50);
     CHECK_INT_EQ(ready_count(), n);
-    batch_flush();
+    batch_flush(bt);
     for (i = 0; i < n; i++) {
         memset(&answers[i], 0, sizeof answers[i]);
         if (fds[i] >= 0)
             read_answer(fds[i], &answers[i]);
     }
-    batch_tick(loop_now_ms());
+    batch_tick(bt, loop_now_ms());
 }
 
 static const char good[] = "{\"topic\":\"room:u\",\"type\":\"note\",\"data\":{\"n\":1}}";
@@ -153,7 +154,7 @@ static void test_group_commit(const char *sock)
     }
     CHECK_INT_EQ(commits, 1); /* four requests, one transaction */
     CHECK_INT_EQ(query_int("SELECT count(*) FROM events"), before + 4);
-    batch_announce(loop_now_ms() + 1000);
+    batch_announce(bt, loop_now_ms() + 1000);
 }
 
 static void test_failing_request_changes_nothing(const char *sock)
@@ -173,7 +174,7 @@ static void test_failing_request_changes_nothing(const char *sock)
     buf_free(&a[0]);
     buf_free(&a[1]);
     buf_free(&a[2]);
-    batch_announce(loop_now_ms() + 2000);
+    batch_announce(bt, loop_now_ms() + 2000);
 }
 
 static void test_lost_commit_answers_503(const char *sock)
@@ -193,7 +194,7 @@ static void test_lost_commit_answers_503(const char *sock)
         buf_free(&a[i]);
     }
     CHECK_INT_EQ(query_int("SELECT count(*) FROM events"), before);
-    CHECK(!runtime_batch_pending(rt)); /* nothing of it to publish */
+    CHECK(!runtime_batch_pending(bt->rt)); /* nothing of it to publish */
 }
 
 int main(void)
@@ -219,12 +220,12 @@ int main(void)
     lfd = socket(AF_UNIX, SOCK_STREAM, 0);
     CHECK(runtime_err(runtime) == 0 && lfd >= 0 && bind(lfd, (struct sockaddr *)&a, sizeof a) == 0 && listen(lfd, 16) == 0);
     CHECK(loop_init() == 0);
-    if (runtime_err(runtime) == 0 && batch_init(runtime, lfd) == 0) {
+    if (runtime_err(runtime) == 0 && (bt = batch_start(runtime, lfd)) != NULL) {
         sqlite3_commit_hook(db_handle(runtime->db), on_commit, NULL);
         test_group_commit(sock);
         test_failing_request_changes_nothing(sock);
         test_lost_commit_answers_503(sock);
-        batch_shutdown();
+        batch_stop(bt);
     }
     loop_close();
     runtime_close(runtime);

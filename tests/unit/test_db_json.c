@@ -1,4 +1,4 @@
-/* test_db_json.c - the two gates of a JSON body (fcgi/store/db.c): db_json_object
+/* test_db_json.c - the two gates of a JSON body (fcgi/store/db_query.c): db_json_object
  * holds it to UTF-8 and to the shape of a JSON object, db_json_object_shape
  * only to the shape (a Facebook batch, whose strings are checked one by
  * one). Both refuse what SQLite cannot be given whole: a raw NUL. */

@@ -14,6 +14,7 @@
 #include "unit_db.h"
 
 static struct db *db;
+static struct mirror *mirror;     /* an edge's, not connected: mirror_apply alone */
 static struct relaysig *sig;      /* the deployment's key */
 static struct relaysig *other;    /* another deployment's */
 
@@ -100,7 +101,7 @@ static int apply_read(const struct entry *e, const char *const *floors, int n, s
         return -2;
     rd->from.ms = (uint64_t)from;
     rd->from.seq = 0;
-    rc = mirror_apply(db, sig, r, rd);
+    rc = mirror_apply(mirror, r, rd);
     freeReplyObject(r);
     return rc;
 }
@@ -280,9 +281,9 @@ static void test_replies_that_are_not_entries(void)
     redisReply nil = {.type = REDIS_REPLY_NIL}, num = {.type = REDIS_REPLY_INTEGER, .integer = 5};
     struct mirror_read rd = {.stored = 42};
 
-    CHECK_INT_EQ(mirror_apply(db, sig, &nil, &rd), 0);
+    CHECK_INT_EQ(mirror_apply(mirror, &nil, &rd), 0);
     CHECK_INT_EQ(rd.stored, 42);
-    CHECK_INT_EQ(mirror_apply(db, sig, &num, &rd), -1);
+    CHECK_INT_EQ(mirror_apply(mirror, &num, &rd), -1);
     CHECK_INT_EQ(rd.stored, 42);
 }
 
@@ -403,7 +404,7 @@ static void test_a_value_with_a_nul_byte_is_refused(void)
     CHECK(redisReaderFeed(r, b.p, b.len) == REDIS_OK && redisReaderGetReply(r, &reply) == REDIS_OK &&
           reply != NULL);
     if (reply != NULL) {
-        CHECK_INT_EQ(mirror_apply(db, sig, reply, &rd), 1);
+        CHECK_INT_EQ(mirror_apply(mirror, reply, &rd), 1);
         CHECK_INT_EQ(rd.refused, 1);
         CHECK_INT_EQ(head(), h);
         freeReplyObject(reply);
@@ -419,6 +420,7 @@ int main(void)
 
     if ((db = unit_db_open()) == NULL)
         return check_summary("test_mirror");
+    mirror = mirror_new(&c, db);
     sig = relaysig_open(&c);
     other = relaysig_open(&o);
     CHECK(sig != NULL && other != NULL);
@@ -430,6 +432,7 @@ int main(void)
     test_entries_not_signed_are_refused();
     test_a_read_past_refused_entries_reads_again();
     test_a_value_with_a_nul_byte_is_refused();
+    mirror_free(mirror);
     relaysig_close(sig);
     relaysig_close(other);
     db_close(db);

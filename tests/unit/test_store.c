@@ -403,7 +403,7 @@ static void test_gaps(void)
     CHECK_INT_EQ(bound_pruned(), 20);
 }
 
-/* db_json_escapes_nul (fcgi/store/db.c): an escaped NUL, not an escaped
+/* db_json_escapes_nul (fcgi/store/db_query.c): an escaped NUL, not an escaped
  * backslash followed by the letters u0000. */
 static void test_escapes_nul(void)
 {

@@ -13,7 +13,7 @@ redis-server, in interleaved rounds.
      (--base plus bench/bus_payload_c.patch; a bench prototype: no reset
      checks on that path).
 
-  python3 bench/bus_payload.py [--rounds 5] [--seconds 5] [--subs 500]
+  python3 bench/bus_payload.py [--rounds 6] [--seconds 5] [--subs 500]
                                [--publishes 100] [--base COMMIT]
                                [--builds DIR] [--out bench/RESULTS.md]
 
@@ -76,7 +76,9 @@ def build_variants(base, builds):
 
 
 def one(tmp, redis, bin_dir, args, admin, rnd, tag):
-    env = {"REDIS_URL": redis.url, "PULSE_REDIS_HISTORY": "0"}
+    env = {"REDIS_URL": redis.url}
+    if args.history is not None:
+        env["PULSE_REDIS_HISTORY"] = str(args.history)
     srv = bench.Pulse(tmp, "nginx", env=env, bin_dir=bin_dir)
     try:
         bench.warm_up(tmp, srv)
@@ -95,7 +97,7 @@ def one(tmp, redis, bin_dir, args, admin, rnd, tag):
         srv.stop()
         bench.STARTED.remove(srv)
     delivered = lat["sseload"]["events"]
-    return {"rps": w["rps"], "non2xx": w["non2xx"] + w["socket_errors"], "pub_cpu": w["cpu_us"],
+    return {"rps": w["rps"], "pub_us": w["cpu_us"]["api"] + w["cpu_us"]["batch"], "non2xx": w["non2xx"] + w["socket_errors"], "pub_cpu": w["cpu_us"],
             "p50": lat["p50_ms"], "p99": lat["p99_ms"], "max": lat["max_ms"], "missing": lat["missing"],
             "bad": lat["bad_publishes"], "stream_us": w["cpu_us"]["stream"],
             # the stream responder's CPU per published event while delivering each to every stream
@@ -112,32 +114,38 @@ def cpu_parts(r):
 
 
 def report(args, info, res, order, elapsed):
-    L = [SECTION, ""]
-    L.append("`python3 bench/bus_payload.py --rounds %d --seconds %d --subs %d --publishes %d` on %s, %.1f min; "
+    L = [SECTION + ("" if args.history == 0 else ", relay on"), ""]
+    L.append("`python3 bench/bus_payload.py --rounds %d --seconds %d --subs %d --publishes %d%s` on %s, %.1f min; "
              "machine: %d cores (%s), %.0f GiB, Linux %s; nginx %s, SQLite %s, redis-server as installed; "
              "tree `%s` (b), base `%s` (a, c)." % (
-                 args.rounds, args.seconds, args.subs, args.publishes, datetime.date.today().isoformat(),
+                 args.rounds, args.seconds, args.subs, args.publishes,
+                 "" if args.history == 0 else " --history %d" % (args.history if args.history is not None else -1),
+                 datetime.date.today().isoformat(),
                  elapsed / 60.0, info["cores"], info["cpu"], info["mem_gib"], info["kernel"], info["nginx"],
                  info["sqlite"], info["git"], args.base))
     L.append("")
+    relay = ("`PULSE_REDIS_HISTORY=0` (the relay off: it reads the log per wake-up whatever the PUBLISH "
+             "carries)" if args.history == 0 else "`PULSE_REDIS_HISTORY` %s (the relay on: the stream responder "
+             "reads the log per wake-up to XADD it, whatever the PUBLISH carries)" % (
+                 "as shipped" if args.history is None else "= %d" % args.history))
     L.append("Each variant ran once per round, in the order %s; every round starts fresh instances behind "
-             "nginx (PULSE_WORKERS=2) sharing one redis-server, `PULSE_REDIS_HISTORY=0` (the relay off: it "
-             "reads the log per wake-up whatever the PUBLISH carries). Throughput: wrk `-t2 -c16` `POST "
+             "nginx (PULSE_WORKERS=2) sharing one redis-server, %s. Throughput: wrk `-t2 -c16` `POST "
              "/api/publish` for %d s, one stream open on another topic (so the stream responder "
              "reads what it is woken for; it delivers nothing). Latency: %d streams of one topic, %d publishes 50-100 ms "
              "apart. Medians over rounds, each round's value after it." % (
-                 " / ".join("".join(o) for o in order), args.seconds, args.subs, args.publishes))
+                 " / ".join("".join(o) for o in order), relay, args.seconds, args.subs, args.publishes))
     L.append("")
-    L.append("| variant | publishes/s | CPU µs/publish (median round): nginx + publisher + stream responder | "
-             "stream responder µs/publish | p50 ms | p99 ms | stream responder µs/publish, %d streams "
-             "(10 ms ticks) | missing |" % args.subs)
-    L.append("|---|---:|---|---:|---:|---:|---:|---:|")
+    L.append("| variant | publishes/s | CPU µs/publish: nginx + publisher + stream responder (median round) | "
+             "publisher CPU µs/publish | stream responder CPU µs/publish | p50 ms | p99 ms | stream responder "
+             "CPU µs/publish, %d streams (10 ms ticks) | missing |" % args.subs)
+    L.append("|---|---:|---|---:|---:|---:|---:|---:|---:|")
     for v in VARIANTS:
         rows = res[v]
         per = "/".join("%.0f" % r["rps"] for r in rows)
         mid = sorted(rows, key=lambda r: r["rps"])[len(rows) // 2]
-        L.append("| %s | %s (%s) | %s | %.2f (%s) | %.2f (%s) | %.2f (%s) | %.0f (%s) | %d |" % (
+        L.append("| %s | %s (%s) | %s | %.1f (%s) | %.2f (%s) | %.2f (%s) | %.2f (%s) | %.0f (%s) | %d |" % (
             NAMES[v], bench.fmt(med(rows, "rps")), per, cpu_parts(mid),
+            med(rows, "pub_us"), "/".join("%.1f" % r["pub_us"] for r in rows),
             med(rows, "stream_us"), "/".join("%.2f" % r["stream_us"] for r in rows),
             med(rows, "p50"), "/".join("%.2f" % r["p50"] for r in rows),
             med(rows, "p99"), "/".join("%.2f" % r["p99"] for r in rows),
@@ -148,10 +156,10 @@ def report(args, info, res, order, elapsed):
 
 
 def write_section(path, lines):
-    """Replaces the section (up to the next "## ") or appends it."""
+    """Replaces the section headed lines[0] (up to the next "## ") or appends it."""
     text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
     new = "\n".join(lines).rstrip("\n") + "\n"
-    m = re.search(r"^%s\n.*?(?=^## |\Z)" % re.escape(SECTION), text, re.S | re.M)
+    m = re.search(r"^%s\n.*?(?=^## |\Z)" % re.escape(lines[0]), text, re.S | re.M)
     if m:
         text = text[:m.start()] + new + ("\n" if m.end() < len(text) else "") + text[m.end():]
     else:
@@ -162,14 +170,18 @@ def write_section(path, lines):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--seconds", type=int, default=5)
     ap.add_argument("--subs", type=int, default=500)
     ap.add_argument("--publishes", type=int, default=100)
     ap.add_argument("--base", default=BASE)
+    ap.add_argument("--history", type=int, default=0,
+                    help="PULSE_REDIS_HISTORY (default 0: the relay off; -1: the shipped default, relay on)")
     ap.add_argument("--builds", help="where a and c are built (kept; default: a temp dir, removed)")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
     args = ap.parse_args()
+    if args.history < 0:
+        args.history = None
     t0 = time.time()
     tmp = tempfile.mkdtemp(prefix="pulse-buspayload-")
     builds = args.builds or os.path.join(tmp, "builds")

@@ -3,6 +3,7 @@
 
 #include <hiredis/hiredis.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -28,11 +29,15 @@ struct bus {
     struct redis_target target;
     redisContext *rc;           /* NULL while disconnected */
     struct bell_ringer *bells;  /* the local doorbells, used by both modes */
+    long long (*clock_ms)(void); /* monotonic ms; a seam for the unit test's clock */
     long long retry_at_ms;      /* no connect attempt before this */
     long backoff_ms;
     /* The newest event only the local bells heard of (Redis was down):
      * other hosts learn of it at the next PUBLISH, or from bus_catch_up. */
-    struct event owed;          /* owned copy; id 0 when nothing is owed */
+    int64_t owed_id;            /* 0 when nothing is owed */
+    char *owed_topic;           /* owned */
+    int err;                    /* enum bus_err of the last failure, BUS_OK after a success */
+    char errstr[128];           /* its detail, as hiredis keeps one */
 };
 
 static long long now_ms(void)
@@ -41,6 +46,29 @@ static long long now_ms(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void bus_clear_err(struct bus *b)
+{
+    b->err = BUS_OK;
+    b->errstr[0] = '\0';
+}
+
+/* Records a failure. A detail longer than errstr ends in "..." rather
+ * than being cut silently. */
+static void bus_set_err(struct bus *b, int err, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    b->err = err;
+    va_start(ap, fmt);
+    n = vsnprintf(b->errstr, sizeof b->errstr, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        snprintf(b->errstr, sizeof b->errstr, "(error detail unavailable)");
+    else if ((size_t)n >= sizeof b->errstr)
+        memcpy(b->errstr + sizeof b->errstr - 4, "...", 4);
 }
 
 /* One ring for the lot: it only says "read the log up to here". */
@@ -52,14 +80,20 @@ static int ring_local(struct bus *b, const struct event *evs, size_t n)
     for (i = 0; i < n; i++)
         if (evs[i].id > top)
             top = evs[i].id;
-    return n == 0 || bell_ring(b->bells, top) >= 0 ? 0 : -1;
+    if (n == 0 || bell_ring(b->bells, top) >= 0)
+        return 0;
+    bus_set_err(b, BUS_ERR_BELLS, "the bell directory %s cannot be read", b->cfg->bell_dir);
+    return -1;
 }
 
 /* ---- local ---- */
 
 static int local_publish(struct bus *b, const struct event *evs, size_t n)
 {
-    return ring_local(b, evs, n);
+    if (ring_local(b, evs, n) != 0)
+        return -1;
+    bus_clear_err(b);
+    return 0;
 }
 
 static const char *local_health(struct bus *b)
@@ -82,30 +116,37 @@ static const struct bus_ops bus_local_ops = {
 
 /* ---- redis ---- */
 
-static void redis_drop(struct bus *b, const char *why)
+/* Drops the connection after the failure bus_set_err recorded and backs
+ * off. */
+static void redis_drop(struct bus *b)
 {
     if (b->rc != NULL) {
-        log_warn("redis: %s; falling back to local delivery", why);
+        log_warn("redis: %s; falling back to local delivery", b->errstr);
         redisFree(b->rc);
         b->rc = NULL;
     }
     b->backoff_ms = b->backoff_ms ? b->backoff_ms * 2 : BUS_BACKOFF_MIN_MS;
     if (b->backoff_ms > BUS_BACKOFF_MAX_MS)
         b->backoff_ms = BUS_BACKOFF_MAX_MS;
-    b->retry_at_ms = now_ms() + b->backoff_ms;
+    b->retry_at_ms = b->clock_ms() + b->backoff_ms;
 }
 
-/* Sends one command and checks for an error reply; 0 or -1. */
-static int redis_ok(redisContext *rc, const char *fmt, ...)
+/* Sends one command and checks for an error reply; 0, or -1 with the
+ * detail recorded as err. */
+static int redis_ok(struct bus *b, int err, const char *fmt, ...)
 {
     va_list ap;
     redisReply *r;
     int ok;
 
     va_start(ap, fmt);
-    r = redisvCommand(rc, fmt, ap);
+    r = redisvCommand(b->rc, fmt, ap);
     va_end(ap);
     ok = r != NULL && r->type != REDIS_REPLY_ERROR;
+    if (r == NULL)
+        bus_set_err(b, err, "%s", b->rc->errstr);
+    else if (!ok)
+        bus_set_err(b, err, "%.*s", (int)r->len, r->str);
     freeReplyObject(r);
     return ok ? 0 : -1;
 }
@@ -118,21 +159,27 @@ static int redis_ensure(struct bus *b)
 
     if (b->rc != NULL)
         return 0;
-    if (now_ms() < b->retry_at_ms)
-        return -1;
+    if (b->clock_ms() < b->retry_at_ms)
+        return -1; /* err still tells the failure that started the back-off */
     b->rc = redisConnectWithTimeout(b->target.host, b->target.port, ct);
     if (b->rc == NULL || b->rc->err) {
+        bus_set_err(b, BUS_ERR_CONNECT, "connecting to %s:%d: %s", b->target.host, b->target.port,
+                    b->rc ? b->rc->errstr : "out of memory");
         if (b->rc != NULL) {
             redisFree(b->rc);
             b->rc = NULL;
         }
-        redis_drop(b, "connect failed");
+        redis_drop(b);
         return -1;
     }
-    if (redisSetTimeout(b->rc, wt) != REDIS_OK ||
-        (b->target.password && redis_ok(b->rc, "AUTH %s", b->target.password) != 0) ||
-        (b->target.db && redis_ok(b->rc, "SELECT %ld", b->target.db) != 0)) {
-        redis_drop(b, "handshake failed");
+    if (redisSetTimeout(b->rc, wt) != REDIS_OK) {
+        bus_set_err(b, BUS_ERR_HANDSHAKE, "setting the timeout: %s", b->rc->errstr);
+        redis_drop(b);
+        return -1;
+    }
+    if ((b->target.password && redis_ok(b, BUS_ERR_HANDSHAKE, "AUTH %s", b->target.password) != 0) ||
+        (b->target.db && redis_ok(b, BUS_ERR_HANDSHAKE, "SELECT %ld", b->target.db) != 0)) {
+        redis_drop(b);
         return -1;
     }
     b->backoff_ms = 0;
@@ -142,30 +189,21 @@ static int redis_ensure(struct bus *b)
 
 static void owed_clear(struct bus *b)
 {
-    free(b->owed.topic);
-    free(b->owed.envelope);
-    memset(&b->owed, 0, sizeof b->owed);
+    free(b->owed_topic);
+    b->owed_topic = NULL;
+    b->owed_id = 0;
 }
 
-/* Keeps the newest event of evs that has an envelope (one without is
- * found by the other hosts' tail poll). */
-static void owed_keep(struct bus *b, const struct event *evs, size_t n)
+static void owed_keep(struct bus *b, const struct event *ev)
 {
-    while (n > 0 && evs[n - 1].envelope == NULL)
-        n--;
-    if (n == 0)
-        return;
     owed_clear(b);
-    b->owed.id = evs[n - 1].id;
-    b->owed.topic = xstrdup(evs[n - 1].topic);
-    b->owed.envelope = xstrndup(evs[n - 1].envelope, evs[n - 1].len);
-    b->owed.len = evs[n - 1].len;
+    b->owed_id = ev->id;
+    b->owed_topic = xstrdup(ev->topic);
 }
 
-/* The PUBLISHes of a batch in one pipeline: one round trip for all. An
- * event without an envelope (store_envelopes could not read it) is left
- * out: a PUBLISH only wakes the other hosts, and the next one or their
- * tail poll does that too. */
+/* The PUBLISHes of a batch in one pipeline: one round trip for all. Each
+ * carries only the event's id: a PUBLISH only wakes the stream
+ * responders, which read the events from the log. */
 static int redis_publish_once(struct bus *b, const struct event *evs, size_t n)
 {
     redisReply *r = NULL;
@@ -175,20 +213,25 @@ static int redis_publish_once(struct bus *b, const struct event *evs, size_t n)
     if (redis_ensure(b) != 0)
         return -1;
     for (i = 0; i < n && ok; i++) {
-        if (evs[i].envelope == NULL)
-            continue;
-        ok = redisAppendCommand(b->rc, "PUBLISH %s%s%s %b", b->cfg->redis_prefix, "ev:", evs[i].topic,
-                                evs[i].envelope, evs[i].len) == REDIS_OK;
-        sent++;
+        ok = redisAppendCommand(b->rc, "PUBLISH %s%s%s %lld", b->cfg->redis_prefix, "ev:", evs[i].topic,
+                                (long long)evs[i].id) == REDIS_OK;
+        sent += ok;
     }
     for (i = 0; i < sent && ok; i++) {
         ok = redisGetReply(b->rc, (void **)&r) == REDIS_OK && r != NULL && r->type == REDIS_REPLY_INTEGER;
+        if (!ok && r != NULL)
+            bus_set_err(b, BUS_ERR_COMMAND, "PUBLISH refused: %.*s", r->str ? (int)r->len : 0, r->str ? r->str : "");
         freeReplyObject(r);
         r = NULL;
     }
-    if (!ok)
-        redis_drop(b, b->rc->err ? b->rc->errstr : "PUBLISH refused");
-    return ok ? 0 : -1;
+    if (!ok) {
+        if (b->rc->err || sent < n)
+            bus_set_err(b, BUS_ERR_COMMAND, "PUBLISH: %s", b->rc->err ? b->rc->errstr : "out of memory");
+        redis_drop(b);
+        return -1;
+    }
+    bus_clear_err(b);
+    return 0;
 }
 
 /* A connection that sat idle through a Redis restart fails on first use;
@@ -210,7 +253,7 @@ static int redis_publish(struct bus *b, const struct event *evs, size_t n)
         owed_clear(b); /* this PUBLISH makes other hosts read past the owed one */
         return 0;
     }
-    owed_keep(b, evs, n);
+    owed_keep(b, &evs[n - 1]);
     return ring_local(b, evs, n);
 }
 
@@ -218,10 +261,11 @@ static const char *redis_health(struct bus *b)
 {
     if (redis_ensure(b) != 0)
         return "down";
-    if (redis_ok(b->rc, "PING") != 0) {
-        redis_drop(b, "PING failed");
+    if (redis_ok(b, BUS_ERR_COMMAND, "PING") != 0) {
+        redis_drop(b);
         return "down";
     }
+    bus_clear_err(b);
     return "ok";
 }
 
@@ -247,6 +291,7 @@ struct bus *bus_open(const struct config *cfg)
     struct bus *b = xcalloc(1, sizeof *b);
 
     b->cfg = cfg;
+    b->clock_ms = now_ms;
     b->ops = &bus_local_ops;
     b->bells = bell_ringer_open(cfg->bell_dir);
     if (config_redis_enabled(cfg)) {
@@ -270,9 +315,13 @@ void bus_close(struct bus *b)
 
 void bus_catch_up(struct bus *b)
 {
-    if (b->ops != &bus_redis_ops || b->owed.id == 0 || now_ms() < b->retry_at_ms)
+    struct event ev = {0};
+
+    if (b->ops != &bus_redis_ops || b->owed_id == 0 || b->clock_ms() < b->retry_at_ms)
         return;
-    if (redis_publish_once(b, &b->owed, 1) == 0)
+    ev.id = b->owed_id;
+    ev.topic = b->owed_topic;
+    if (redis_publish_once(b, &ev, 1) == 0)
         owed_clear(b);
 }
 
@@ -286,12 +335,17 @@ const char *bus_mode(const struct bus *b)
     return b->ops->mode;
 }
 
-int bus_wants_envelopes(const struct bus *b)
-{
-    return b->ops == &bus_redis_ops;
-}
-
 const char *bus_health(struct bus *b)
 {
     return b->ops->health(b);
+}
+
+int bus_err(const struct bus *b)
+{
+    return b->err;
+}
+
+const char *bus_errstr(const struct bus *b)
+{
+    return b->errstr;
 }

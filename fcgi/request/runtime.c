@@ -138,12 +138,9 @@ static void publish_events(struct runtime *rt, struct event *evs, size_t n)
     int64_t now;
 
     metrics_add(M_EVENTS_APPENDED, (int64_t)n);
-    if (bus_wants_envelopes(rt->bus) && store_envelopes(rt->db, evs, n) != 0)
-        log_warn("events %lld..%lld: not every envelope could be read back for Redis",
-                 (long long)evs[0].id, (long long)evs[n - 1].id);
     if (bus_publish(rt->bus, evs, n) != 0)
-        log_warn("events %lld..%lld: no bus reached; stream responders will find them by polling the log",
-                 (long long)evs[0].id, (long long)evs[n - 1].id);
+        log_warn("events %lld..%lld: no bus reached (%s); stream responders will find them by polling the log",
+                 (long long)evs[0].id, (long long)evs[n - 1].id, bus_errstr(rt->bus));
     for (i = 0; i < n; i++)
         if (evs[i].id % PRUNE_EVERY == 0)
             prune = 1;

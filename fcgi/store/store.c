@@ -44,40 +44,10 @@ out:
     return rc;
 }
 
-int store_envelopes(struct db *db, struct event *evs, size_t n)
-{
-    sqlite3_stmt *st;
-    size_t i = 0, missing = 0;
-    int rc;
-
-    if (n == 0)
-        return 0;
-    st = db_stmt(db, SQL_EVENT_ENVELOPES);
-    if (st == NULL || db_bind_int64(st, 1, evs[0].id) != 0 || db_bind_int64(st, 2, evs[n - 1].id) != 0) {
-        db_done(st);
-        return -1;
-    }
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        int64_t id = sqlite3_column_int64(st, 0);
-
-        while (i < n && evs[i].id < id)
-            i++;
-        if (i < n && evs[i].id == id && evs[i].envelope == NULL) {
-            evs[i].envelope = col_dup(st, 1);
-            evs[i].len = strlen(evs[i].envelope);
-        }
-    }
-    db_done(st);
-    for (i = 0; i < n; i++)
-        missing += evs[i].envelope == NULL;
-    return rc == SQLITE_DONE && missing == 0 ? 0 : -1;
-}
-
 void store_event_free(struct event *ev)
 {
     free(ev->topic);
     free(ev->type);
-    free(ev->envelope);
     memset(ev, 0, sizeof *ev);
 }
 

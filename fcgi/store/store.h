@@ -19,8 +19,6 @@ struct event {
     int64_t id;
     char *topic;      /* owned */
     char *type;       /* owned */
-    char *envelope;   /* owned: {"id","topic","type","ts","data"}; NULL until store_envelopes */
-    size_t len;       /* strlen(envelope) */
 };
 
 #define STORE_MAX_TOPICS 16
@@ -30,11 +28,6 @@ struct event {
 int store_append_event(struct db *db, const char *topic, const char *type, const char *data_json,
                        struct event *ev);
 void store_event_free(struct event *ev);
-
-/* Fills the envelopes of committed events (evs in id order) that have none,
- * as the log builds them for streams. 0, or -1 when some stay NULL (pruned
- * already, or a read error). */
-int store_envelopes(struct db *db, struct event *evs, size_t n);
 
 /* pruned_upto: every id up to it may be missing whatever its topic (pruned
  * by age, or a gap in an edge's copy; per-topic pruning is not in it: see

@@ -19,6 +19,25 @@ struct subscriber {
     char *pattern;                     /* owned: <prefix>ev:* */
 };
 
+/* A message is the event's id in decimal (bus.c). Anything else (an old
+ * primary's envelope, or junk anyone who can write Redis PUBLISHes) still
+ * wakes the responder, as news of unknown id (0): it reads the log, which
+ * is the truth either way. */
+static int64_t message_id(const char *s, size_t len)
+{
+    int64_t id = 0;
+    size_t i;
+
+    if (len == 0 || len > 18)
+        return 0; /* 18 digits cannot overflow an int64_t */
+    for (i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        id = id * 10 + (s[i] - '0');
+    }
+    return id;
+}
+
 static void on_message(redisAsyncContext *c, void *r, void *priv)
 {
     struct subscriber *s = priv;
@@ -34,11 +53,8 @@ static void on_message(redisAsyncContext *c, void *r, void *priv)
         s->news(s->data, 0); /* catch up on whatever was published while we were away */
         return;
     }
-    if (reply->elements == 4 && reply->element[3]->type == REDIS_REPLY_STRING) {
-        /* The envelope starts {"id":N,...}: N is enough to skip stale news. */
-        const char *p = strstr(reply->element[3]->str, "\"id\":");
-        s->news(s->data, p ? strtoll(p + 5, NULL, 10) : 0);
-    }
+    if (reply->elements == 4 && reply->element[3]->type == REDIS_REPLY_STRING)
+        s->news(s->data, message_id(reply->element[3]->str, reply->element[3]->len));
 }
 
 static void on_ready(struct rasync *ra)

@@ -1,9 +1,9 @@
 /* subscriber.h - the stream responder's one Redis subscription.
  *
  * One PSUBSCRIBE <prefix>ev:* per process, driven by hiredis's async API on
- * the stream loop. A message only says "the log has news": the loop then
- * pumps from the log, so order and completeness come from the log, and an
- * outage costs nothing but latency. Reconnects back off from 250 ms to 5 s;
+ * the stream loop. A message (an event's id) only says "the log has news
+ * up to here": the loop then pumps from the log, so order and completeness
+ * come from the log, and an outage costs nothing but latency. Reconnects back off from 250 ms to 5 s;
  * each (re)subscription is followed by a catch-up pump. */
 #ifndef PULSE_SUBSCRIBER_H
 #define PULSE_SUBSCRIBER_H

@@ -12,11 +12,6 @@
 INSERT INTO events (topic, type, ts, data)
 VALUES (?1, ?2, ?4, json(?3));
 
--- The envelopes of committed events, for the Redis PUBLISH.
--- name: event_envelopes
-SELECT id, json_object('id', id, 'topic', topic, 'type', type, 'ts', ts, 'data', json(data))
-FROM events WHERE id BETWEEN ?1 AND ?2 ORDER BY id;
-
 -- name: event_after
 SELECT id, topic, type,
        json_object('id', id, 'topic', topic, 'type', type, 'ts', ts, 'data', json(data))

@@ -3,6 +3,7 @@
 Each instance gets its own doorbell directory and a one-minute tail poll, so
 within these tests only Redis can carry an event from one instance's request
 responders to the other's stream responder quickly."""
+import socket
 import time
 
 from harness import SLOW_POLL_ENV as SLOW_POLL
@@ -26,6 +27,35 @@ def test_event_from_one_instance_reaches_clients_of_both(env):
     ids = publish(a, "room:multi", 3) + publish(b, "room:multi", 2)
     assert [int(e["id"]) for e in sa.events(5, timeout=5)] == ids
     assert [int(e["id"]) for e in sb.events(5, timeout=5)] == ids
+
+
+def _resp(f):
+    line = f.readline().rstrip(b"\r\n")
+    if line[:1] == b"*":
+        return [_resp(f) for _ in range(int(line[1:]))]
+    if line[:1] == b"$":
+        n = int(line[1:])
+        return f.read(n + 2)[:n]
+    if line[:1] == b":":
+        return int(line[1:])
+    raise AssertionError(line)
+
+
+def test_what_is_published_is_the_event_id(env):
+    """The PUBLISH after a commit carries the id alone: the stream
+    responders read the event from the log (README, "the bus is a doorbell")."""
+    redis = env.redis()
+    a = env.instance(name="a", redis=redis, env=SLOW_POLL)
+    s = socket.create_connection(("127.0.0.1", redis.port), timeout=10)
+    try:
+        s.sendall(b"*2\r\n$10\r\nPSUBSCRIBE\r\n$10\r\npulse:ev:*\r\n")
+        f = s.makefile("rb")
+        assert _resp(f)[0] == b"psubscribe"
+        ids = publish(a, "room:pub", 2)
+        got = [_resp(f) for _ in ids]
+    finally:
+        s.close()
+    assert got == [[b"pmessage", b"pulse:ev:*", b"pulse:ev:room:pub", str(i).encode()] for i in ids]
 
 
 def test_redis_killed_and_restarted_loses_nothing_and_duplicates_nothing(env):

@@ -226,8 +226,9 @@ def test_an_edge_with_another_relay_secret_mirrors_nothing_and_says_so(env):
 
 
 def test_a_forged_doorbell_only_makes_a_stream_responder_read_its_log(env):
-    """<prefix>ev:<topic> messages only say "the log has news"; the stream
-    responder delivers from its log alone, whatever the message holds."""
+    """<prefix>ev:<topic> messages only say "the log has news" (an id);
+    the stream responder delivers from its log alone, whatever the message
+    holds: an envelope, junk, an id the log does not have yet."""
     redis = env.redis()
     a = env.instance(name="primary", redis=redis, env=SLOW_POLL)
     sa = a.sse("/api/events/stream?topic=room:bell", headers={"Last-Event-ID": str(_head(a))})
@@ -235,7 +236,8 @@ def test_a_forged_doorbell_only_makes_a_stream_responder_read_its_log(env):
     got = []
     _collect(sa, got, lambda g: [e[0] for e in g] == first, 15, "the first events")
     for msg in ('{"id":%d,"topic":"room:bell","type":"topup.status","ts":"x","data":{"status":"PAID"}}'
-                % (first[-1] + 1), '{"id":999999999}', "not json", ""):
+                % (first[-1] + 1), '{"id":999999999}', "not json", "", str(first[-1] + 1), "99999999999999999999",
+                "-5"):
         _cli(redis, "PUBLISH", "pulse:ev:room:bell", msg)
     later = publish(a, "room:bell", 2, 2)
     _collect(sa, got, lambda g: [e[0] for e in g] == first + later, 15, "the events after the forged doorbells")

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -58,7 +59,7 @@ int main(void)
             break;
         }
         batch_flush(batch);
-        now = loop_now_ms();
+        now = clock_ms();
         due = batch_announce(batch, now);
         wait_ms = due >= 0 ? due : TICK_MS;
         batch_tick(batch, now);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -94,7 +95,7 @@ static void run(struct responder *r, const struct config *cfg)
             log_error("epoll: %s", strerror(errno));
             break;
         }
-        now = loop_now_ms();
+        now = clock_ms();
         if (now >= next_poll) {
             r->pump_wanted = 1; /* the safety net: a lost wake-up costs one poll interval */
             next_poll = now + cfg->tail_poll_ms;

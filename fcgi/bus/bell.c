@@ -15,6 +15,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/log.h"
 
 #define RELOAD_MS 1000
@@ -97,14 +98,6 @@ void bell_ringer_close(struct bell_ringer *r)
     free(r);
 }
 
-static long long mono_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Re-reads the bell paths. 0, or -1 if the directory cannot be read. */
 static int ringer_reload(struct bell_ringer *r, const struct stat *st)
 {
@@ -127,7 +120,7 @@ static int ringer_reload(struct bell_ringer *r, const struct stat *st)
     }
     closedir(d);
     r->mtime = st->st_mtim;
-    r->loaded_ms = mono_ms();
+    r->loaded_ms = clock_ms();
     r->stale = 0;
     return 0;
 }
@@ -142,7 +135,7 @@ int bell_ring(struct bell_ringer *r, int64_t id)
     if (stat(r->dir, &st) != 0)
         return errno == ENOENT ? 0 : -1;  /* no stream responder ever ran here */
     if ((r->stale || st.st_mtim.tv_sec != r->mtime.tv_sec || st.st_mtim.tv_nsec != r->mtime.tv_nsec ||
-         mono_ms() - r->loaded_ms > RELOAD_MS) && ringer_reload(r, &st) != 0)
+         clock_ms() - r->loaded_ms > RELOAD_MS) && ringer_reload(r, &st) != 0)
         return -1;
     if (r->fd < 0 && (r->fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
         return -1;

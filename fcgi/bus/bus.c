@@ -6,10 +6,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -29,9 +29,8 @@ struct bus {
     struct redis_target target;
     redisContext *rc;           /* NULL while disconnected */
     struct bell_ringer *bells;  /* the local doorbells, used by both modes */
-    long long (*clock_ms)(void); /* monotonic ms; a seam for the unit test's clock */
-    long long retry_at_ms;      /* no connect attempt before this */
-    long backoff_ms;
+    long long (*now)(void);     /* clock_ms; a seam for the unit test's clock */
+    struct backoff retry;       /* no connect attempt before retry.retry_at */
     /* The newest event only the local bells heard of (Redis was down):
      * other hosts learn of it at the next PUBLISH, or from bus_catch_up. */
     int64_t owed_id;            /* 0 when nothing is owed */
@@ -39,14 +38,6 @@ struct bus {
     int err;                    /* enum bus_err of the last failure, BUS_OK after a success */
     char errstr[128];           /* its detail, as hiredis keeps one */
 };
-
-static long long now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void bus_clear_err(struct bus *b)
 {
@@ -125,10 +116,7 @@ static void redis_drop(struct bus *b)
         redisFree(b->rc);
         b->rc = NULL;
     }
-    b->backoff_ms = b->backoff_ms ? b->backoff_ms * 2 : BUS_BACKOFF_MIN_MS;
-    if (b->backoff_ms > BUS_BACKOFF_MAX_MS)
-        b->backoff_ms = BUS_BACKOFF_MAX_MS;
-    b->retry_at_ms = b->clock_ms() + b->backoff_ms;
+    backoff_failed(&b->retry, b->now());
 }
 
 /* Sends one command and checks for an error reply; 0, or -1 with the
@@ -159,7 +147,7 @@ static int redis_ensure(struct bus *b)
 
     if (b->rc != NULL)
         return 0;
-    if (b->clock_ms() < b->retry_at_ms)
+    if (!backoff_due(&b->retry, b->now()))
         return -1; /* err still tells the failure that started the back-off */
     b->rc = redisConnectWithTimeout(b->target.host, b->target.port, ct);
     if (b->rc == NULL || b->rc->err) {
@@ -182,7 +170,7 @@ static int redis_ensure(struct bus *b)
         redis_drop(b);
         return -1;
     }
-    b->backoff_ms = 0;
+    backoff_reset(&b->retry);
     metrics_add(M_REDIS_RECONNECTS, 1);
     return 0;
 }
@@ -246,7 +234,7 @@ static int redis_publish(struct bus *b, const struct event *evs, size_t n)
         return 0;
     rc = redis_publish_once(b, evs, n);
     if (rc != 0 && was_connected) {
-        b->retry_at_ms = 0;
+        b->retry.retry_at = 0; /* one immediate reconnect, whatever the back-off */
         rc = redis_publish_once(b, evs, n);
     }
     if (rc == 0) {
@@ -291,7 +279,9 @@ struct bus *bus_open(const struct config *cfg)
     struct bus *b = xcalloc(1, sizeof *b);
 
     b->cfg = cfg;
-    b->clock_ms = now_ms;
+    b->now = clock_ms;
+    b->retry.min_ms = BUS_BACKOFF_MIN_MS;
+    b->retry.max_ms = BUS_BACKOFF_MAX_MS;
     b->ops = &bus_local_ops;
     b->bells = bell_ringer_open(cfg->bell_dir);
     if (config_redis_enabled(cfg)) {
@@ -317,7 +307,7 @@ void bus_catch_up(struct bus *b)
 {
     struct event ev = {0};
 
-    if (b->ops != &bus_redis_ops || b->owed_id == 0 || b->clock_ms() < b->retry_at_ms)
+    if (b->ops != &bus_redis_ops || b->owed_id == 0 || !backoff_due(&b->retry, b->now()))
         return;
     ev.id = b->owed_id;
     ev.topic = b->owed_topic;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/clock.h"
 #include "base/config.h"
 #include "base/log.h"
 
@@ -46,10 +47,7 @@ static void on_io(struct watch *w, uint32_t events)
 
 static void schedule_retry(struct rasync *ra)
 {
-    ra->backoff = ra->backoff ? ra->backoff * 2 : BACKOFF_MIN_MS;
-    if (ra->backoff > BACKOFF_MAX_MS)
-        ra->backoff = BACKOFF_MAX_MS;
-    ra->retry_at = loop_now_ms() + ra->backoff;
+    backoff_failed(&ra->retry, clock_ms());
 }
 
 /* The connection is gone (or going): forget it once, tell the owner. */
@@ -132,7 +130,7 @@ int rasync_start(struct rasync *ra, const struct config *cfg)
 {
     ra->ac = NULL;
     ra->w.fd = -1;
-    ra->backoff = 0;
+    ra->retry = (struct backoff){.min_ms = BACKOFF_MIN_MS, .max_ms = BACKOFF_MAX_MS};
     if (redis_target_load(cfg, &ra->target) != 0) {
         log_error("REDIS_URL is malformed; %s disabled", ra->name);
         return -1;
@@ -165,9 +163,9 @@ int rasync_command_argv(struct rasync *ra, redisCallbackFn *cb, void *priv, int 
 
 void rasync_healthy(struct rasync *ra)
 {
-    if (ra->backoff)
+    if (ra->retry.wait_ms)
         log_info("redis %s: connected", ra->name);
-    ra->backoff = 0;
+    backoff_reset(&ra->retry);
 }
 
 /* Safe inside a reply callback: hiredis defers the free until the
@@ -190,7 +188,7 @@ int rasync_connected(const struct rasync *ra)
 
 void rasync_tick(struct rasync *ra, long long now_ms)
 {
-    if (ra->enabled && ra->ac == NULL && now_ms >= ra->retry_at)
+    if (ra->enabled && ra->ac == NULL && backoff_due(&ra->retry, now_ms))
         connect_now(ra);
 }
 

@@ -9,6 +9,7 @@
 
 #include <hiredis/async.h>
 
+#include "base/clock.h"
 #include "bus/redis_target.h"
 #include "wire/loop.h"
 
@@ -20,8 +21,7 @@ struct rasync {
     struct redis_target target;
     redisAsyncContext *ac;                   /* NULL while disconnected */
     struct watch w;
-    long long retry_at;
-    long backoff;
+    struct backoff retry;                    /* the next connect attempt is due at retry.retry_at */
     int enabled;
 };
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/config.h"
 #include "http/cgi.h"
 #include "base/log.h"
@@ -124,7 +125,7 @@ static void conn_write(struct bconn *c)
         if (n < 0 && errno == EAGAIN) {
             /* (not EPOLLRDHUP: a half-closed peer would wake us forever) */
             c->state = B_WRITING;
-            c->deadline = loop_now_ms() + REQUEST_TIMEOUT_MS;
+            c->deadline = clock_ms() + REQUEST_TIMEOUT_MS;
             if (loop_mod(&c->w, EPOLLOUT) != 0)
                 conn_close(c);
             return;
@@ -168,7 +169,7 @@ static void conn_read(struct bconn *c)
             return;
         }
         if (c->deadline == 0)
-            c->deadline = loop_now_ms() + REQUEST_TIMEOUT_MS;
+            c->deadline = clock_ms() + REQUEST_TIMEOUT_MS;
         if (fcgi_in_feed(&c->in, tmp, (size_t)n) != 0) {
             /* e.g. a second request before the answer: we do not pipeline */
             log_warn("FastCGI protocol violation from the web server; closing its connection");

@@ -9,11 +9,11 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "store/db_migrate.h"
 
@@ -54,14 +54,6 @@ struct db {
     struct db_side wal, shm;           /* the -wal and -shm files of the file last opened */
     sqlite3_stmt *stmts[SQL__COUNT];   /* prepared lazily, finalized at close */
 };
-
-static long long db_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void db_finalize_all(struct db *db)
 {
@@ -253,7 +245,7 @@ static void db_reattach(struct db *db)
 
     if (!db_exists(db->path, ""))
         return;
-    now = db_now_ms();
+    now = clock_ms();
     if (now < db->retry_ms)
         return;
     db->retry_ms = now + DB_REATTACH_MS;

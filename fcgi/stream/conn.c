@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -224,7 +225,7 @@ void conn_end(struct conn *c, const char *why)
     if (c->state == C_CLOSING && conn_flush(c) == 0 && c->qlen == 0)
         conn_close(c);
     if (c->state == C_CLOSING)
-        conn_set_deadline(c, loop_now_ms() + HUB_CLOSE_GRACE_MS);
+        conn_set_deadline(c, clock_ms() + HUB_CLOSE_GRACE_MS);
     buf_free(&text);
     buf_free(&recs);
 }

@@ -10,6 +10,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -160,7 +161,7 @@ static void read_next(struct mirror *m, int block)
         lens[i] = strlen(argv[i]);
     if (rasync_command_argv(&m->ra, on_entries, m, argc, argv, lens) == 0) {
         m->reading = 1;
-        m->read_sent_at = loop_now_ms();
+        m->read_sent_at = clock_ms();
     }
 }
 

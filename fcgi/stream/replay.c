@@ -3,6 +3,7 @@
  * are gone (see hub.h). */
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -251,7 +252,7 @@ static void stream_expire_at(struct conn *c, long long exp)
         left = 0;
     else if (left > MAX_TOKEN_LIFE_S)
         left = MAX_TOKEN_LIFE_S;
-    conn_set_deadline(c, loop_now_ms() + left * 1000);
+    conn_set_deadline(c, clock_ms() + left * 1000);
 }
 
 /* The response head, then the retry hint and the stream's position as one

@@ -11,6 +11,7 @@
 
 #include "auth/auth.h"
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/config.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -64,7 +65,7 @@ static void respond_error(struct conn *c, const struct stream_req *r)
     if (conn_send(c, f) == 0 && c->qlen == 0)
         conn_close(c);
     if (c->state == C_CLOSING)
-        conn_set_deadline(c, loop_now_ms() + HUB_CLOSE_GRACE_MS);
+        conn_set_deadline(c, clock_ms() + HUB_CLOSE_GRACE_MS);
     conn_frame_unref(f);
     buf_free(&text);
     buf_free(&recs);
@@ -223,7 +224,7 @@ struct stream *stream_new(const struct config *cfg, struct db *db, int listen_fd
     sse_comment(&ping, "ping");
     s->ping_frame = conn_frame_sse(&ping, HUB_SHARED_REQUEST_ID);
     buf_free(&ping);
-    s->next_heartbeat = loop_now_ms() + cfg->heartbeat_s * 1000;
+    s->next_heartbeat = clock_ms() + cfg->heartbeat_s * 1000;
     /* A process started while the file is missing (db_open: deleted while
      * the others run) waits for it like them, answering new streams 503,
      * instead of exiting to be restarted over and over: its first read of
@@ -248,7 +249,7 @@ void stream_accept(struct stream *s, int fd)
     c->w.fd = fd;
     c->w.cb = conn_on_io;
     c->state = C_HANDSHAKE;
-    c->deadline = loop_now_ms() + HANDSHAKE_TIMEOUT_MS;
+    c->deadline = clock_ms() + HANDSHAKE_TIMEOUT_MS;
     conn_list_add(&s->handshakes, c);
     if (loop_add(&c->w, EPOLLIN | EPOLLRDHUP) != 0) {
         log_warn("epoll add: %s", strerror(errno));

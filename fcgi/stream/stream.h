@@ -35,7 +35,7 @@ void stream_accept(struct stream *s, int fd);
 /* Delivers every committed event newer than the high-water mark. */
 void stream_pump(struct stream *s);
 /* Heartbeats, handshake time-outs and stream deadlines as of now_ms on
- * loop_now_ms()'s clock; call a few times a second. */
+ * clock_ms()'s clock; call a few times a second. */
 void stream_tick(struct stream *s, long long now_ms);
 /* Frees connections closed during this loop turn. */
 void stream_reap(struct stream *s);

@@ -5,9 +5,9 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/log.h"
 
 #define LOOP_BATCH 256
@@ -75,14 +75,6 @@ int loop_run_once(int timeout_ms)
     return n;
 }
 
-long long loop_now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void listener_on_io(struct watch *w, uint32_t events)
 {
     struct listener *l = (struct listener *)w;
@@ -95,7 +87,7 @@ static void listener_on_io(struct watch *w, uint32_t events)
             if (errno == EMFILE || errno == ENFILE) {
                 log_warn("accept: %s; pausing accepts%s", strerror(errno), l->hint ? l->hint : "");
                 loop_mod(w, 0);
-                l->paused_until = loop_now_ms() + ACCEPT_PAUSE_MS;
+                l->paused_until = clock_ms() + ACCEPT_PAUSE_MS;
             } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
                 log_warn("accept: %s", strerror(errno));
             }

@@ -25,7 +25,6 @@ void loop_del(struct watch *w);                      /* no-op when not added */
 /* Waits up to timeout_ms and runs the callbacks of ready fds. Returns the
  * number handled, or -1 on an error other than EINTR. */
 int loop_run_once(int timeout_ms);
-long long loop_now_ms(void);                         /* CLOCK_MONOTONIC */
 
 /* A FastCGI listening socket on the loop (the stream and the batching
  * responders' fd 0): accepts until EAGAIN and hands each connection, non-

@@ -16,6 +16,7 @@
 #include "unit_db.h"
 #include "unit_fcgi.h"
 #include "handlers/routes.h"
+#include "base/clock.h"
 
 static char dir[] = "/tmp/pulse-unit-batch-XXXXXX";
 static char token[1024];
@@ -128,7 +129,7 @@ static void run_batch(const char *sock, const char *const *bodies, size_t n, buf
         if (fds[i] >= 0)
             read_answer(fds[i], &answers[i]);
     }
-    batch_tick(bt, loop_now_ms());
+    batch_tick(bt, clock_ms());
 }
 
 static const char good[] = "{\"topic\":\"room:u\",\"type\":\"note\",\"data\":{\"n\":1}}";
@@ -154,7 +155,7 @@ static void test_group_commit(const char *sock)
     }
     CHECK_INT_EQ(commits, 1); /* four requests, one transaction */
     CHECK_INT_EQ(query_int("SELECT count(*) FROM events"), before + 4);
-    batch_announce(bt, loop_now_ms() + 1000);
+    batch_announce(bt, clock_ms() + 1000);
 }
 
 static void test_failing_request_changes_nothing(const char *sock)
@@ -174,7 +175,7 @@ static void test_failing_request_changes_nothing(const char *sock)
     buf_free(&a[0]);
     buf_free(&a[1]);
     buf_free(&a[2]);
-    batch_announce(bt, loop_now_ms() + 2000);
+    batch_announce(bt, clock_ms() + 2000);
 }
 
 static void test_lost_commit_answers_503(const char *sock)

@@ -223,7 +223,7 @@ static void test_stale_connection_retried(void)
     CHECK_STR_EQ(msg, "pulse:ev:room:a=11");
     CHECK_INT_EQ(bell_drain(bell_fd), 0);
     CHECK_INT_EQ(bus_err(b), BUS_OK);
-    CHECK_INT_EQ(b->backoff_ms, 0);
+    CHECK_INT_EQ(b->retry.wait_ms, 0);
     CHECK_INT_EQ(b->owed_id, 0);
     bus_close(b);
     redisFree(sub);
@@ -240,7 +240,7 @@ static void test_outage_and_catch_up(void)
     redisContext *sub;
     char msg[256];
 
-    b->clock_ms = fake_clock;
+    b->now = fake_clock;
     fake_now = 1000;
     CHECK_INT_EQ(bus_publish(b, &ev, 1), 0); /* connects */
     CHECK(b->rc != NULL);
@@ -250,7 +250,7 @@ static void test_outage_and_catch_up(void)
     CHECK_INT_EQ(bell_drain(bell_fd), 22);
     CHECK_INT_EQ(bus_err(b), BUS_ERR_CONNECT);
     CHECK(strstr(bus_errstr(b), "connecting to 127.0.0.1:") != NULL);
-    CHECK(b->rc == NULL && b->retry_at_ms > fake_now);
+    CHECK(b->rc == NULL && b->retry.retry_at > fake_now);
     CHECK_INT_EQ(b->owed_id, 22);
     CHECK_STR_EQ(b->owed_topic, "room:c");
     CHECK_STR_EQ(bus_health(b), "down");
@@ -270,7 +270,7 @@ static void test_outage_and_catch_up(void)
     CHECK_INT_EQ(sub_next(sub, 200, msg, sizeof msg), 0);
 
     /* the back-off is over: one PUBLISH of the owed event, then no more */
-    fake_now = b->retry_at_ms;
+    fake_now = b->retry.retry_at;
     bus_catch_up(b);
     CHECK_INT_EQ(sub_next(sub, 2000, msg, sizeof msg), 1);
     CHECK_STR_EQ(msg, "pulse:ev:room:a=23");
@@ -293,16 +293,16 @@ static void test_backoff_grows(void)
     static const long want[] = {250, 500, 1000, 1000};
     size_t i;
 
-    b->clock_ms = fake_clock;
+    b->now = fake_clock;
     fake_now = 0;
     redis_stop();
     for (i = 0; i < sizeof want / sizeof want[0]; i++) {
         CHECK_INT_EQ(bus_publish(b, &ev, 1), 0);
-        CHECK_INT_EQ(b->backoff_ms, want[i]);
-        CHECK_INT_EQ(b->retry_at_ms, fake_now + want[i]);
-        fake_now = b->retry_at_ms - 1;
+        CHECK_INT_EQ(b->retry.wait_ms, want[i]);
+        CHECK_INT_EQ(b->retry.retry_at, fake_now + want[i]);
+        fake_now = b->retry.retry_at - 1;
         CHECK_INT_EQ(bus_publish(b, &ev, 1), 0); /* too early: unchanged */
-        CHECK_INT_EQ(b->backoff_ms, want[i]);
+        CHECK_INT_EQ(b->retry.wait_ms, want[i]);
         fake_now++;
     }
     CHECK_INT_EQ(bell_drain(bell_fd), 30);

@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/config.h"
 #include "check.h"
 #include "store/db.h"
@@ -231,10 +232,10 @@ static void test_slow_consumer_closed_after_grace(void)
         stream_pump(s);
     }
     CHECK(s->streams.head != NULL && s->streams.head->state == C_CLOSING);
-    stream_tick(s, loop_now_ms() + 1000);
+    stream_tick(s, clock_ms() + 1000);
     turn(s);
     CHECK_INT_EQ(s->streams.count, 1);
-    stream_tick(s, loop_now_ms() + HUB_CLOSE_GRACE_MS + 1000);
+    stream_tick(s, clock_ms() + HUB_CLOSE_GRACE_MS + 1000);
     turn(s);
     CHECK_INT_EQ(s->streams.count, 0);
     CHECK(s->zombies.head == NULL);
@@ -305,7 +306,7 @@ static void test_heartbeat(void)
 {
     struct stream *s = hub_new();
     struct peer p;
-    long long t0 = loop_now_ms();
+    long long t0 = clock_ms();
     size_t before;
 
     peer_open(s, &p, 3, "topic=room:beat", NULL);
@@ -343,10 +344,10 @@ static void test_handshake_timeout(void)
     p.fd = sv[1];
     stream_accept(s, sv[0]);
     turn(s);
-    stream_tick(s, loop_now_ms() + 5000);
+    stream_tick(s, clock_ms() + 5000);
     turn(s);
     CHECK_INT_EQ(s->handshakes.count, 1);
-    stream_tick(s, loop_now_ms() + 10001);
+    stream_tick(s, clock_ms() + 10001);
     turn(s);
     CHECK_INT_EQ(s->handshakes.count, 0);
     peer_read(&p);

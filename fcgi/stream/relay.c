@@ -82,6 +82,27 @@ static void sync_top(struct relay *r)
  * (pulse_relay_foreign_entries_total), deleted (with, in the second case,
  * any entry above them, relayed again after), and the stream's last id set
  * back to the newest entry left, so relaying goes on. */
+/* Whether a reply to the command sent in `state` can be acted on: an
+ * array (else the connection is dropped: `refused` says why), with *last
+ * the log's head read afresh, as another relay may have written newer
+ * events meanwhile (those are the primary's). 1 or 0. */
+static int reply_usable(struct relay *r, const redisReply *reply, enum relay_state state, const char *refused, int64_t *last)
+{
+    int64_t pruned;
+
+    if (reply == NULL || r->state != state)
+        return 0;
+    if (reply->type != REDIS_REPLY_ARRAY) {
+        rasync_drop(&r->ra, refused);
+        return 0;
+    }
+    if (store_bounds(r->db, &pruned, last) != 0) {
+        rasync_drop(&r->ra, "cannot read the event log");
+        return 0;
+    }
+    return 1;
+}
+
 static void on_foreign(redisAsyncContext *c, void *rep, void *priv);
 
 static void fix_next(struct relay *r)
@@ -145,23 +166,13 @@ static void on_foreign(redisAsyncContext *c, void *rep, void *priv)
 {
     struct relay *r = priv;
     redisReply *reply = rep;
-    int64_t pruned, last, foreign = 0;
+    int64_t last, foreign = 0;
     const char **argv = NULL;
     size_t *lens = NULL, i, n = 0;
 
     (void)c;
-    if (reply == NULL || r->state != R_FIXING)
+    if (!reply_usable(r, reply, R_FIXING, "XRANGE refused", &last))
         return;
-    if (reply->type != REDIS_REPLY_ARRAY) {
-        rasync_drop(&r->ra, "XRANGE refused");
-        return;
-    }
-    /* Read again: another relay may have written newer events meanwhile,
-     * and those are the primary's. */
-    if (store_bounds(r->db, &pruned, &last) != 0) {
-        rasync_drop(&r->ra, "cannot read the event log");
-        return;
-    }
     if (last > r->fix_upto && !r->fix_below_last)
         r->fix_upto = last;
     argv = xcalloc(reply->elements + 2, sizeof *argv);
@@ -216,20 +227,12 @@ static void on_scan(redisAsyncContext *c, void *rep, void *priv)
 {
     struct relay *r = priv;
     redisReply *reply = rep;
-    int64_t pruned, last, keep = -1, lowest = 0;
+    int64_t last, keep = -1, lowest = 0;
     size_t i;
 
     (void)c;
-    if (reply == NULL || r->state != R_SCANNING)
+    if (!reply_usable(r, reply, R_SCANNING, "XREVRANGE refused", &last))
         return;
-    if (reply->type != REDIS_REPLY_ARRAY) {
-        rasync_drop(&r->ra, "XREVRANGE refused");
-        return;
-    }
-    if (store_bounds(r->db, &pruned, &last) != 0) {
-        rasync_drop(&r->ra, "cannot read the event log");
-        return;
-    }
     for (i = 0; i < reply->elements && keep < 0; i++) {
         const redisReply *e = reply->element[i];
         int64_t id;

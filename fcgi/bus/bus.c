@@ -47,6 +47,8 @@ static void bus_clear_err(struct bus *b)
 
 /* Records a failure. A detail longer than errstr ends in "..." rather
  * than being cut silently. */
+static void bus_set_err(struct bus *b, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 static void bus_set_err(struct bus *b, int err, const char *fmt, ...)
 {
     va_list ap;

@@ -101,6 +101,9 @@ $(CORE_LIB) $(HANDLERS_LIB):
 	@rm -f $@
 	ar rcs $@ $^
 
+# The mains' objects are reached through a pattern rule: kept, so that a
+# second make has nothing to do.
+.SECONDARY: $(call objs,$(wildcard main/*.c))
 $(BUILD)/bin/pulse-%: $(BUILD)/obj/main/%_main.o $(PULSE_LIBS_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(PULSE_LDFLAGS) -o $@ $< $(PULSE_LIBS_A) $(LIBS_pulse-$*) $(PULSE_LIBS)

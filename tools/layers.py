@@ -7,7 +7,7 @@ The core's parts and the one direction they depend in (README.md,
 "Architecture"):
 
     main/, bench/  ->  handlers/  ->  fcgi/request/, fcgi/stream/
-      ->  fcgi/auth/, fcgi/bus/  ->  fcgi/store/, fcgi/http/, fcgi/wire/
+      ->  fcgi/auth/, fcgi/bus/, fcgi/llm/  ->  fcgi/store/, fcgi/http/, fcgi/wire/
       ->  fcgi/base/
 
 Two checks, against the table below:
@@ -31,7 +31,7 @@ import sys
 
 BASE = ["fcgi/base/"]
 LOW = ["fcgi/store/", "fcgi/http/", "fcgi/wire/"] + BASE
-MIDDLE = ["fcgi/auth/", "fcgi/bus/"] + LOW
+MIDDLE = ["fcgi/auth/", "fcgi/bus/", "fcgi/llm/"] + LOW
 CORE = ["fcgi/request/", "fcgi/stream/"] + MIDDLE
 
 # part (a folder) -> what its files may include besides their own part. An
@@ -45,6 +45,7 @@ ALLOWED = {
     "fcgi/wire/": BASE,
     "fcgi/auth/": ["fcgi/store/", "fcgi/http/"] + BASE,
     "fcgi/bus/": LOW,
+    "fcgi/llm/": LOW,
     "fcgi/request/": MIDDLE,
     "fcgi/stream/": MIDDLE,
     "handlers/": ["fcgi/request/handler.h", "fcgi/auth/", "fcgi/store/", "fcgi/http/"] + BASE,

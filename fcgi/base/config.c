@@ -67,6 +67,15 @@ static const struct cfg_row cfg_table[] = {
     NUM("PULSE_REDIS_HISTORY", redis_history, "10000", 0, 100000000),
     NUM("PULSE_MAX_PRODUCTS", max_products, "100", 1, 10000),
     NUM("PULSE_MAX_EVENT_BYTES", max_event_bytes, "524288", 1024, 16777216),
+    STR("PULSE_LLM_URL", llm_url, NULL),
+    STR("PULSE_LLM_MODEL", llm_model, "gpt-4o-mini"),
+    STR("PULSE_LLM_API_KEY", llm_api_key, NULL),
+    NUM("PULSE_LLM_TIMEOUT_S", llm_timeout_s, "30", 1, 3600),
+    NUM("PULSE_LLM_HISTORY", llm_history, "20", 1, 1000),
+    NUM("PULSE_LLM_MAX_BYTES", llm_max_bytes, "262144", 1024, 16777216),
+    NUM("PULSE_LLM_DEMO_MS", llm_demo_ms, "50", 1, 10000),
+    NUM("PULSE_LLM_CONCURRENCY", llm_concurrency, "2000", 1, 100000),
+    NUM("PULSE_CHAT_MESSAGE_RATE", chat_message_rate, "10", 1, 10000),
 };
 
 static struct config cfg_storage;

@@ -46,6 +46,15 @@ struct config {
     long redis_history;            /* PULSE_REDIS_HISTORY: events kept in Redis for edges; 0 = none */
     long max_products;             /* PULSE_MAX_PRODUCTS: products per live room */
     long max_event_bytes;          /* PULSE_MAX_EVENT_BYTES: an event's data, in bytes */
+    const char *llm_url;           /* PULSE_LLM_URL: OpenAI-compatible base URL; unset = the demo model */
+    const char *llm_model;         /* PULSE_LLM_MODEL */
+    const char *llm_api_key;       /* PULSE_LLM_API_KEY: sent as Authorization: Bearer */
+    long llm_timeout_s;            /* PULSE_LLM_TIMEOUT_S: an upstream silent this long is an error */
+    long llm_history;              /* PULSE_LLM_HISTORY: earlier messages sent with a question */
+    long llm_max_bytes;            /* PULSE_LLM_MAX_BYTES: an answer longer than this is cut (error) */
+    long llm_demo_ms;              /* PULSE_LLM_DEMO_MS: the demo model's pace, per word */
+    long llm_concurrency;          /* PULSE_LLM_CONCURRENCY: answers one generator runs at once */
+    long chat_message_rate;        /* PULSE_CHAT_MESSAGE_RATE: AI chat messages per user per minute */
 };
 
 /* primary: owns the state; its stream responders relay the log to Redis.

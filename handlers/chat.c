@@ -1,6 +1,6 @@
 /* chat.c - chat sessions (seed 004). An AI chat streams its answer to a
- * user as events on topic chat:{session}, published by the AI service
- * (POST /api/publish, role admin). The user claims the session first;
+ * user as events on topic chat:{session} (chat_messages.c, chat_gen.c).
+ * The user claims the session first;
  * from then on only they, and admins, may stream or poll its topic
  * (fcgi/auth/access.c). Claiming is the one write, so reads never write.
  *
@@ -12,11 +12,13 @@
 
 #include "base/alloc.h"
 #include "base/crypto.h"
+#include "handlers/chat.h"
 #include "handlers/routes.h"
 #include "request/handler.h"
 #include "store/db.h"
 
-#define CHAT_ID_MAX (HTTP_MAX_ID - 5) /* a client's own id (the stored one is scoped_id's) */
+#define CHAT_ID_MAX (HTTP_MAX_ID - 5)
+#define SESSIONS_MAX "200"     /* sessions a list answers with */ /* a client's own id (the stored one is scoped_id's) */
 
 /* The session id owner sub's own id client_id names: "s_" and the hex
  * SHA-256 of sub, a NUL byte (which neither may hold) and client_id, so no
@@ -105,6 +107,34 @@ out:
     free(claimed);
 }
 
+int chat_session_allowed(struct ctx *c, const char *sid)
+{
+    sqlite3_stmt *st = db_stmt(c->db, SQL_CHAT_SESSION_OWNER);
+    int found = -1, rc = -1;
+
+    if (st == NULL || db_bind_text(st, 1, sid, -1) != 0 || (found = db_lookup(st)) < 0)
+        ctx_db_error(c);
+    else if (found == 0)
+        ctx_error(c, 404, "session_not_found", "no such chat session");
+    else if (c->claims.role != ROLE_ADMIN && strcmp((const char *)sqlite3_column_text(st, 0), c->claims.sub) != 0)
+        ctx_error(c, 403, "forbidden", "this chat session belongs to someone else");
+    else
+        rc = 0;
+    db_done(st);
+    return rc;
+}
+
+/* GET: the caller's sessions, newest first. */
+static void session_list(struct ctx *c)
+{
+    const char *args[2] = {NULL, SESSIONS_MAX};
+
+    if (ctx_auth(c, 0) != 0)
+        return;
+    args[0] = c->claims.sub;
+    ctx_json_take(c, 200, db_one_text(c->db, SQL_CHAT_SESSION_LIST, 2, args));
+}
+
 static void session_get(struct ctx *c)
 {
     if (ctx_auth(c, 0) == 0)
@@ -113,6 +143,7 @@ static void session_get(struct ctx *c)
 
 static const struct route routes[] = {
     {"POST", "/api/chat/sessions", session_create, ROUTE_WRITE},
+    {"GET", "/api/chat/sessions", session_list, 0},
     {"GET", "/api/chat/sessions/{}", session_get, 0},
 };
 

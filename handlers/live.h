@@ -21,8 +21,5 @@ int live_room_owned(struct ctx *c, const char *id, char **status);
 int live_emit_status(struct ctx *c, const char *id);
 int live_emit_products(struct ctx *c, const char *id);
 
-/* A fresh random id: prefix + 2*nbytes hex (caller frees); NULL if the
- * system has no randomness (a 503 is answered). */
-char *live_random_id(struct ctx *c, const char *prefix, size_t nbytes);
 
 #endif

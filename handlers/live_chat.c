@@ -130,7 +130,7 @@ static char *viewer_id(struct ctx *c)
         }
         return xstrdup(v);
     }
-    return live_random_id(c, "guest-", 8);
+    return ctx_random_id(c, "guest-", 8);
 }
 
 /* addr: the client's, bound for a join. */

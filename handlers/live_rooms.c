@@ -9,25 +9,11 @@
 #include <string.h>
 
 #include "base/alloc.h"
-#include "base/crypto.h"
 #include "handlers/live.h"
 #include "handlers/routes.h"
 #include "store/db.h"
 
 #define RTMP_MALFORMED "malformed form body (bad %-escape, NUL, or not UTF-8)"
-
-char *live_random_id(struct ctx *c, const char *prefix, size_t nbytes)
-{
-    buf_t b = {0};
-
-    buf_puts(&b, prefix);
-    if (crypto_random_hex(nbytes, &b) != 0) {
-        buf_free(&b);
-        ctx_error(c, 503, "unavailable", "no randomness available");
-        return NULL;
-    }
-    return buf_steal(&b);
-}
 
 /* Loads room id's owner and status (copies the caller frees); 404 when
  * there is no such room. 0 or -1 (answered). */
@@ -136,7 +122,7 @@ static void room_create(struct ctx *c)
         ctx_body_url(c, "thumbnailUrl", &thumb) != 0)
         goto out;
     /* The stream key is the publisher's only credential: 128 random bits. */
-    if ((id = live_random_id(c, "R", 8)) == NULL || (key = live_random_id(c, "sk_", 16)) == NULL)
+    if ((id = ctx_random_id(c, "R", 8)) == NULL || (key = ctx_random_id(c, "sk_", 16)) == NULL)
         goto out;
     st = db_stmt(c->db, SQL_LIVE_ROOM_INSERT);
     if (st == NULL || db_bind_text(st, 1, id, -1) || db_bind_text(st, 2, c->claims.sub, -1) ||

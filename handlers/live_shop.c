@@ -89,7 +89,7 @@ static void product_add(struct ctx *c)
         ctx_error(c, 409, "too_many_products", "the room has PULSE_MAX_PRODUCTS products already");
         goto out;
     }
-    if ((id = live_random_id(c, "P", 8)) == NULL)
+    if ((id = ctx_random_id(c, "P", 8)) == NULL)
         goto out;
     st = db_stmt(c->db, SQL_LIVE_PRODUCT_INSERT);
     if (st == NULL || db_bind_text(st, 1, id, -1) || db_bind_text(st, 2, room, -1) ||

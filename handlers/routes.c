@@ -11,6 +11,7 @@ const struct route_table *const routes_all[] = {
     &crm_routes,
     &crm_webhook_routes,
     &chat_routes,
+    &chat_message_routes,
 };
 
 const size_t routes_all_count = sizeof routes_all / sizeof routes_all[0];

@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "http/router.h"
+#include "request/handler.h"
 
 extern const struct route_table events_routes;
 extern const struct route_table topup_routes;
@@ -18,6 +19,10 @@ extern const struct route_table live_chat_routes;
 extern const struct route_table crm_routes;
 extern const struct route_table crm_webhook_routes;
 extern const struct route_table chat_routes;
+extern const struct route_table chat_message_routes;
+
+/* The AI chat's generator hooks (chat_gen.c), which pulse-batch runs. */
+extern const struct gen_hooks chat_gen_hooks;
 
 /* The tables above, in the order the router tries them. */
 extern const struct route_table *const routes_all[];

@@ -5,7 +5,11 @@
  * Spawned like the stream responder, with the listening FastCGI socket as
  * fd 0 (spawn-fcgi, or lighttpd's bin-path). One process: its transactions
  * are serial anyway, and a batch amortises a commit over the requests that
- * arrived during the previous one. */
+ * arrived during the previous one.
+ *
+ * It is also the AI chat's generator (request/gen.h): the answers to chat
+ * messages are produced here, on the same loop, from the language model
+ * (llm/llm.h), whichever process took the message. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -16,7 +20,9 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "handlers/routes.h"
+#include "llm/llm.h"
 #include "request/batch.h"
+#include "request/gen.h"
 #include "request/runtime.h"
 #include "wire/loop.h"
 #include "wire/proc.h"
@@ -31,10 +37,29 @@ static void on_stop(int sig)
     stopping = 1;
 }
 
+static struct llm *open_llm(const struct config *cfg)
+{
+    struct llm_opts o = {
+        .url = cfg->llm_url,
+        .model = cfg->llm_model,
+        .api_key = cfg->llm_api_key,
+        .timeout_s = cfg->llm_timeout_s,
+        .max_bytes = (size_t)cfg->llm_max_bytes,
+        .demo_word_ms = cfg->llm_demo_ms,
+    };
+    struct llm *l = llm_open(&o);
+
+    if (l != NULL)
+        log_info("chat answers come from %s", cfg->llm_url && cfg->llm_url[0] ? cfg->llm_url : "the demo model");
+    return l;
+}
+
 int main(void)
 {
     struct runtime *rt = NULL;
     struct batch *batch = NULL;
+    struct llm *llm = NULL;
+    struct gen *gen = NULL;
     const struct config *cfg = NULL;
     int rc = 1, wait_ms = TICK_MS;
 
@@ -50,6 +75,9 @@ int main(void)
         log_error("cannot start the loop: %s", strerror(errno));
         goto out;
     }
+    if ((llm = open_llm(cfg)) == NULL)
+        goto out;
+    gen = gen_start(rt, llm, &chat_gen_hooks, (size_t)cfg->llm_concurrency);
     while (!stopping) {
         long long now;
         int due;
@@ -63,9 +91,15 @@ int main(void)
         due = batch_announce(batch, now);
         wait_ms = due >= 0 ? due : TICK_MS;
         batch_tick(batch, now);
+        gen_run(gen, now);
+        due = (int)gen_next_ms(gen, clock_ms());
+        if (due < wait_ms)
+            wait_ms = due;
     }
     rc = 0;
 out:
+    gen_stop(gen);
+    llm_close(llm);
     batch_stop(batch);
     loop_close();
     runtime_close(rt);

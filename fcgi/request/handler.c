@@ -8,6 +8,7 @@
 
 #include "base/alloc.h"
 #include "base/config.h"
+#include "base/crypto.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/utf8.h"
@@ -328,4 +329,17 @@ int ctx_body_url(struct ctx *c, const char *field, char **out)
         return 0;
     field_fail(c, field, "must be \"\" or an absolute http:// or https:// URL of at most 2048 bytes");
     return -1;
+}
+
+char *ctx_random_id(struct ctx *c, const char *prefix, size_t nbytes)
+{
+    buf_t b = {0};
+
+    buf_puts(&b, prefix);
+    if (crypto_random_hex(nbytes, &b) != 0) {
+        buf_free(&b);
+        ctx_error(c, 503, "unavailable", "no randomness available");
+        return NULL;
+    }
+    return buf_steal(&b);
 }

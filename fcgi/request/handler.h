@@ -98,6 +98,10 @@ const char *ctx_req_header(const struct ctx *c, const char *cgi_name);
  * data_json is over PULSE_MAX_EVENT_BYTES. */
 int64_t ctx_emit(struct ctx *c, const char *topic, const char *type, const char *data_json);
 
+/* A fresh id: prefix and nbytes random bytes in hex (the caller frees),
+ * or NULL with a 503 answered. */
+char *ctx_random_id(struct ctx *c, const char *prefix, size_t nbytes);
+
 /* Answers 503 (with Retry-After) for a database failure. */
 void ctx_db_error(struct ctx *c);
 
@@ -111,5 +115,39 @@ void ctx_db_error(struct ctx *c);
 int ctx_commit_now(struct ctx *c);
 const char *ctx_bus_mode(const struct ctx *c);
 const char *ctx_bus_health(const struct ctx *c);
+
+/* ---- Background work: the chat generator's hooks (request/gen.h runs
+ * them; a domain defines them, and a main hands them over as it hands over
+ * the routes). Each runs inside a unit of work (runtime_work) with a ctx
+ * that has no request, and returns -1 after an error answered through the
+ * ctx (the unit's writes are then dropped). */
+struct gen_job {
+    char *id;              /* owned: the answer's id */
+    char *messages_json;   /* owned: what the model is asked (an OpenAI messages array) */
+};
+
+struct gen_hooks {
+    /* 1 when answers wait for a generator or a lease ran out (a claim or
+     * a sweep has work), else 0: a read, so that idle probing takes no
+     * write lock. */
+    int (*pending)(struct ctx *c);
+    /* Leases at most max waiting answers to owner for lease_ms; *jobs
+     * gets an array (the caller frees it and its members), *n its size. */
+    int (*claim)(struct ctx *c, const char *owner, long lease_ms, size_t max, struct gen_job **jobs, size_t *n);
+    /* Appends text to answer id: 0, or 1 when the answer is no longer
+     * owner's streaming one (cancelled, or its lease lost): stop it. */
+    int (*append)(struct ctx *c, const char *owner, const char *id, const char *text);
+    /* Ends answer id as complete (usage_json may be NULL), or as an error
+     * with code and message. 0 also when it had ended already. */
+    int (*finish)(struct ctx *c, const char *owner, const char *id, const char *finish_reason,
+                  const char *usage_json);
+    int (*fail)(struct ctx *c, const char *owner, const char *id, const char *code, const char *message);
+    /* Extends owner's leases by lease_ms and calls alive(arg, id) for each
+     * answer still its own and streaming. */
+    int (*renew)(struct ctx *c, const char *owner, long lease_ms, void (*alive)(void *arg, const char *id),
+                 void *arg);
+    /* Ends the answers whose lease ran out (their generator died). */
+    int (*sweep)(struct ctx *c);
+};
 
 #endif

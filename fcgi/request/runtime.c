@@ -296,6 +296,45 @@ void runtime_handle(struct runtime *rt, struct http_req *req, struct http_resp *
     auth_claims_free(&c.claims);
 }
 
+/* A work unit's request: no method, no path, no headers. */
+static const char *no_header(const struct http_req *req, const char *cgi_name)
+{
+    (void)req;
+    (void)cgi_name;
+    return NULL;
+}
+
+int runtime_work(struct runtime *rt, int write, int (*fn)(struct ctx *c, void *arg), void *arg, long long now)
+{
+    struct http_req req = {.method = "", .header = no_header};
+    struct http_resp resp = {0};
+    struct ctx c;
+    size_t i;
+    int rc = -1;
+
+    memset(&c, 0, sizeof c);
+    c.rt = rt;
+    c.cfg = rt->cfg;
+    c.req = &req;
+    c.resp = &resp;
+    c.db = rt->db;
+    c.now = now;
+    if (tx_open(rt, write) == 0) {
+        rc = fn(&c, arg);
+        if (rc != 0 || resp.status >= 400)
+            tx_abandon(rt);
+        else if (tx_close(rt, &c) != 0)
+            rc = -1;
+        rc = rc != 0 || resp.status >= 400 ? -1 : 0;
+    }
+    for (i = 0; i < c.nevents; i++)
+        store_event_free(&c.events[i]);
+    free(c.events);
+    auth_claims_free(&c.claims);
+    cgi_resp_free(&resp);
+    return rc;
+}
+
 void runtime_batch_begin(struct runtime *rt, size_t nrequests)
 {
     rt->batch_size = nrequests > 0 ? nrequests : 1;

@@ -39,6 +39,14 @@ void runtime_batch_begin(struct runtime *rt, size_t nrequests);
 void runtime_handle(struct runtime *rt, struct http_req *req, struct http_resp *resp, int early_status,
                     const char *early_why, long long now);
 int runtime_batch_end(struct runtime *rt);
+/* A unit of work no request brought (the chat generator's), inside a
+ * batch: fn runs as a handler does, in its own savepoint, with a ctx that
+ * has no request (ctx_req_header finds nothing); its events publish with
+ * the batch's. fn returns 0 to keep what it wrote, -1 to drop it (as does
+ * an error answered through the ctx). write: whether it may write (a
+ * batch of one that only reads takes no write lock). 0 when kept (final
+ * once runtime_batch_end returned 0), -1 when dropped. */
+int runtime_work(struct runtime *rt, int write, int (*fn)(struct ctx *c, void *arg), void *arg, long long now);
 void runtime_batch_publish(struct runtime *rt);
 /* Lets the bus tell other hosts what it owes them after a Redis outage. */
 void runtime_tick(struct runtime *rt);

@@ -15,3 +15,138 @@ FROM chat_sessions WHERE id = ?1;
 
 -- name: chat_session_owner
 SELECT owner_id FROM chat_sessions WHERE id = ?1;
+
+-- name: chat_session_list
+SELECT json_object('sessions', json_group_array(json_object('id', id, 'ownerId', owner_id, 'topic', 'chat:' || id,
+                                                            'createdAt', created_at)))
+FROM (SELECT * FROM chat_sessions WHERE owner_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2);
+
+-- ---- messages
+
+-- User messages ?1 posted in the last minute (the per-user rate limit).
+-- name: chat_message_rate
+SELECT count(*) FROM chat_messages
+WHERE user_id = ?1 AND role = 'user'
+  AND created_ms > CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - 60000;
+
+-- (json_group_array takes rows in the order its FROM gives them: the
+-- pages below order the rows they aggregate, not the aggregate.)
+
+-- The answer of session ?1 still streaming, if any.
+-- name: chat_message_streaming
+SELECT id FROM chat_messages WHERE session_id = ?1 AND status = 'streaming';
+
+-- A new message: ?1 id, ?2 session, ?3 user, ?4 role, ?5 content, ?6 status.
+-- name: chat_message_insert
+INSERT INTO chat_messages (id, session_id, user_id, role, content, status, created_at, created_ms, completed_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
+        CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),
+        CASE WHEN ?6 = 'complete' THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END);
+
+-- name: chat_message_get
+SELECT message_json, session_id, status FROM chat_message_json WHERE id = ?1;
+
+-- A page of session ?1's history, oldest first: the ?3 messages before
+-- message ?2 (or the newest ?3 when ?2 is NULL). 0 rows when ?2 names no
+-- message of the session.
+-- name: chat_message_page
+SELECT json_object('messages', json_group_array(json(message_json)))
+FROM (SELECT message_json FROM (
+          SELECT message_json, n FROM chat_message_json
+          WHERE session_id = ?1
+            AND n < COALESCE((SELECT n FROM chat_messages WHERE id = ?2 AND session_id = ?1),
+                             CASE WHEN ?2 IS NULL THEN 9223372036854775807 ELSE -1 END)
+          ORDER BY n DESC LIMIT ?3)
+      ORDER BY n);
+
+-- Ends answer ?1 while it streams: ?2 status, ?3 error code, ?4 finish
+-- reason, ?5 usage (JSON or NULL), ?6 the lease owner it must still
+-- have, or NULL for anyone (a cancel). Returns what the event tells.
+-- name: chat_message_end
+UPDATE chat_messages
+SET status = ?2, error_code = ?3, finish_reason = ?4, usage = json(?5),
+    completed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), lease_owner = NULL
+WHERE id = ?1 AND status = 'streaming' AND (?6 IS NULL OR lease_owner = ?6)
+RETURNING session_id, content, user_id,
+          CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - created_ms;
+
+-- ---- the generator (handlers/chat_gen.c)
+
+-- Takes at most ?3 answers waiting for a generator for owner ?1, leased
+-- for ?2 ms.
+-- name: chat_gen_claim
+UPDATE chat_messages
+SET lease_owner = ?1, lease_until_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + ?2
+WHERE id IN (SELECT id FROM chat_messages WHERE status = 'streaming' AND lease_owner IS NULL ORDER BY n LIMIT ?3)
+RETURNING id, session_id, n;
+
+-- What answer ?1 (in session ?2, written as n = ?3) is asked: the
+-- session's ?4 messages before it with text, oldest first, as an OpenAI
+-- messages array.
+-- name: chat_gen_history
+SELECT json_group_array(json_object('role', role, 'content', content))
+FROM (SELECT role, content FROM (
+          SELECT role, content, n FROM chat_messages
+          WHERE session_id = ?2 AND n < ?3 AND content <> '' AND status <> 'streaming'
+          ORDER BY n DESC LIMIT ?4)
+      ORDER BY n);
+
+-- Appends ?3 to answer ?1 while owner ?2 generates it.
+-- name: chat_gen_append
+UPDATE chat_messages SET content = content || ?3, seq = seq + 1
+WHERE id = ?1 AND status = 'streaming' AND lease_owner = ?2
+RETURNING session_id, seq;
+
+-- Extends owner ?1's leases by ?2 ms; returns the answers still its own.
+-- name: chat_gen_renew
+UPDATE chat_messages
+SET lease_until_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + ?2
+WHERE status = 'streaming' AND lease_owner = ?1
+RETURNING id;
+
+-- Answers whose generator's lease ran out (it died): ended as errors.
+-- name: chat_gen_expired
+SELECT id, lease_owner FROM chat_messages
+WHERE status = 'streaming' AND lease_owner IS NOT NULL
+  AND lease_until_ms < CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+LIMIT 100;
+
+-- ---- event data (the audit rides in each: who, which message, lengths, durations)
+
+-- chat.message: message ?1 as stored, and who posted it (?2).
+-- name: chat_event_message
+SELECT json_set(message_json, '$.audit',
+                json_object('userId', ?2, 'length', length(json_extract(message_json, '$.content'))))
+FROM chat_message_json WHERE id = ?1;
+
+-- chat.delta: ?1 message, ?2 seq, ?3 the text appended.
+-- name: chat_event_delta
+SELECT json_object('messageId', ?1, 'seq', CAST(?2 AS INTEGER), 'delta', ?3);
+
+-- chat.done: ?1 message, ?2 content, ?3 finish reason, ?4 usage (JSON or
+-- NULL), ?5 user, ?6 duration in ms, ?7 model.
+-- name: chat_event_done
+SELECT json_object('messageId', ?1, 'content', ?2, 'finishReason', ?3, 'usage', json(?4),
+                   'audit', json_object('userId', ?5, 'length', length(?2), 'durationMs', CAST(?6 AS INTEGER),
+                                        'model', ?7));
+
+-- chat.cancelled and chat.error: ?1 message, ?2 content, ?3 code, ?4
+-- message, ?5 user, ?6 duration in ms, ?7 who ended it.
+-- name: chat_event_ended
+SELECT json_object('messageId', ?1, 'content', ?2, 'code', ?3, 'message', ?4,
+                   'audit', json_object('userId', ?5, 'length', length(?2), 'durationMs', CAST(?6 AS INTEGER),
+                                        'by', ?7));
+
+-- name: chat_post_answer
+SELECT json_object('userMessage', json((SELECT message_json FROM chat_message_json WHERE id = ?1)),
+                   'assistantMessage', json((SELECT message_json FROM chat_message_json WHERE id = ?2)));
+
+-- name: chat_message_json
+SELECT message_json FROM chat_message_json WHERE id = ?1;
+
+-- 1 when an answer waits for a generator or one's lease ran out.
+-- name: chat_gen_pending
+SELECT EXISTS (SELECT 1 FROM chat_messages
+               WHERE status = 'streaming'
+                 AND (lease_owner IS NULL
+                      OR lease_until_ms < CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)));

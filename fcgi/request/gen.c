@@ -1,0 +1,397 @@
+/* gen.c - the generator (see gen.h). */
+#include "request/gen.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/crypto.h"
+#include "base/log.h"
+#include "llm/llm.h"
+#include "request/runtime.h"
+
+#define PROBE_MS 100      /* how often an idle generator looks for new answers */
+#define RENEW_MS 250      /* lease renewal, and how soon a cancel is seen without text */
+#define LEASE_MS 5000     /* an answer whose generator died ends this long after */
+#define SWEEP_MS 1000
+
+enum job_end { END_NONE, END_DONE, END_ERROR };
+
+struct job {
+    struct job *next;
+    struct gen *g;
+    char *id;                  /* owned */
+    struct llm_call *call;     /* NULL once the model ended */
+    buf_t text;                /* arrived, not committed yet */
+    size_t sending;            /* bytes of text in the commit under way */
+    enum job_end end;
+    char *reason, *usage;      /* END_DONE (owned; usage may be NULL) */
+    char *code, *message;      /* END_ERROR (owned) */
+    int alive;                 /* seen by the last renewal */
+    int gone;                  /* the row is not ours any more: drop it */
+    int flushed;               /* in the commit under way */
+};
+
+struct gen {
+    struct runtime *rt;
+    struct llm *llm;
+    const struct gen_hooks *hooks;
+    char owner[96];            /* host:pid:random, the lease's name */
+    size_t max, njobs;
+    struct job *jobs;
+    long long probe_at, renew_at, sweep_at;
+    int dirty;                 /* some job has text or an end to commit */
+};
+
+/* ---- what the model reports (no database work here: gen_run commits) */
+
+static void on_delta(void *arg, const char *text, size_t len)
+{
+    struct job *j = arg;
+    size_t i;
+
+    for (i = 0; i < len; i++)   /* a NUL would end the text in SQLite's C API */
+        if (text[i] != '\0')
+            buf_putc(&j->text, text[i]);
+    j->g->dirty = 1;
+}
+
+static void on_done(void *arg, const char *finish_reason, const char *usage_json)
+{
+    struct job *j = arg;
+
+    j->call = NULL;
+    j->end = END_DONE;
+    j->reason = xstrdup(finish_reason != NULL ? finish_reason : "stop");
+    j->usage = usage_json != NULL ? xstrdup(usage_json) : NULL;
+    j->g->dirty = 1;
+}
+
+static void on_error(void *arg, const char *code, const char *message)
+{
+    struct job *j = arg;
+
+    j->call = NULL;
+    j->end = END_ERROR;
+    j->code = xstrdup(code);
+    j->message = xstrdup(message);
+    j->g->dirty = 1;
+}
+
+static const struct llm_handler handler = {on_delta, on_done, on_error};
+
+/* ---- jobs */
+
+static void job_free(struct gen *g, struct job *j)
+{
+    if (j->call != NULL)
+        llm_cancel(g->llm, j->call);
+    buf_free(&j->text);
+    free(j->id);
+    free(j->reason);
+    free(j->usage);
+    free(j->code);
+    free(j->message);
+    free(j);
+    g->njobs--;
+}
+
+/* Frees the jobs that ended and were committed, or are no longer ours. */
+static void reap(struct gen *g, int (*done)(const struct job *j))
+{
+    struct job **p = &g->jobs, *j;
+
+    while ((j = *p) != NULL) {
+        if (done(j)) {
+            *p = j->next;
+            job_free(g, j);
+        } else {
+            p = &j->next;
+        }
+    }
+}
+
+static int committed_or_gone(const struct job *j)
+{
+    return j->flushed && (j->gone || (j->end != END_NONE && j->text.len == 0));
+}
+
+static int not_alive(const struct job *j)
+{
+    return !j->alive;
+}
+
+static void job_add(struct gen *g, struct gen_job *gj)
+{
+    struct job *j = xcalloc(1, sizeof *j);
+
+    j->g = g;
+    j->id = gj->id;
+    gj->id = NULL;
+    j->next = g->jobs;
+    g->jobs = j;
+    g->njobs++;
+    j->call = llm_start(g->llm, gj->messages_json, &handler, j);
+    if (j->call == NULL)
+        on_error(j, "upstream_refused", "the model could not be asked");
+}
+
+/* ---- units of work */
+
+static int unit_flush(struct ctx *c, void *arg)
+{
+    struct job *j = arg;
+    const struct gen_hooks *h = j->g->hooks;
+    int rc = 0;
+
+    j->sending = j->text.len;
+    if (j->text.len > 0)
+        rc = h->append(c, j->g->owner, j->id, buf_str(&j->text));
+    if (rc == 1) {
+        j->gone = 1;
+        return 0;
+    }
+    if (rc == 0 && j->end == END_DONE)
+        rc = h->finish(c, j->g->owner, j->id, j->reason, j->usage);
+    else if (rc == 0 && j->end == END_ERROR)
+        rc = h->fail(c, j->g->owner, j->id, j->code, j->message);
+    return rc;
+}
+
+static int has_work(const struct job *j)
+{
+    return j->text.len > 0 || j->end != END_NONE;
+}
+
+/* After the batch: what was committed is consumed; a failed unit or batch
+ * is tried again at the next run. */
+static void settle(struct gen *g, int ok)
+{
+    struct job *j;
+
+    for (j = g->jobs; j != NULL; j = j->next) {
+        if (!has_work(j)) {
+            j->flushed = 0;
+        } else if (!ok || !j->flushed) {
+            j->flushed = 0;
+            j->gone = 0;
+            g->dirty = 1;
+        } else if (j->sending > 0) {
+            memmove(j->text.p, j->text.p + j->sending, j->text.len - j->sending);
+            j->text.len -= j->sending;
+            j->text.p[j->text.len] = '\0';
+        }
+        j->sending = 0;
+    }
+}
+
+/* Commits what arrived, every answer's in one unit, all in one batch. */
+static void flush(struct gen *g)
+{
+    struct job *j;
+    size_t n = 0;
+    int ok;
+
+    for (j = g->jobs; j != NULL; j = j->next)
+        n += has_work(j);
+    g->dirty = 0;
+    if (n == 0)
+        return;
+    runtime_batch_begin(g->rt, n);
+    for (j = g->jobs; j != NULL; j = j->next)
+        j->flushed = has_work(j) && runtime_work(g->rt, 1, unit_flush, j, (long long)time(NULL)) == 0;
+    ok = runtime_batch_end(g->rt) == 0;
+    settle(g, ok);
+    runtime_batch_publish(g->rt);
+    reap(g, committed_or_gone);
+}
+
+static void mark_alive(void *arg, const char *id)
+{
+    struct gen *g = arg;
+    struct job *j;
+
+    for (j = g->jobs; j != NULL; j = j->next)
+        if (strcmp(j->id, id) == 0)
+            j->alive = 1;
+}
+
+static int unit_renew(struct ctx *c, void *arg)
+{
+    struct gen *g = arg;
+    struct job *j;
+
+    for (j = g->jobs; j != NULL; j = j->next)
+        j->alive = 0;
+    return g->hooks->renew(c, g->owner, LEASE_MS, mark_alive, g);
+}
+
+/* Extends the leases; an answer no longer ours (cancelled, or taken over
+ * after a stall of this process) stops at once. */
+static void renew(struct gen *g)
+{
+    struct job *j;
+    int ok;
+
+    runtime_batch_begin(g->rt, 1);
+    ok = runtime_work(g->rt, 1, unit_renew, g, (long long)time(NULL)) == 0;
+    ok = runtime_batch_end(g->rt) == 0 && ok;
+    runtime_batch_publish(g->rt);
+    if (!ok)
+        return;
+    for (j = g->jobs; j != NULL; j = j->next)
+        if (!j->alive && j->end == END_NONE && j->text.len == 0)
+            log_info("chat answer %s: ended elsewhere (cancelled); closing its upstream", j->id);
+    for (j = g->jobs; j != NULL; j = j->next)
+        j->alive = j->alive || j->end != END_NONE || j->text.len > 0; /* those learn it at their commit */
+    reap(g, not_alive);
+}
+
+struct probe {
+    struct gen *g;
+    int pending;
+    struct gen_job *jobs;
+    size_t n;
+    int sweep;
+};
+
+static int unit_pending(struct ctx *c, void *arg)
+{
+    struct probe *p = arg;
+
+    p->pending = p->g->hooks->pending(c);
+    return p->pending < 0 ? -1 : 0;
+}
+
+static int unit_claim(struct ctx *c, void *arg)
+{
+    struct probe *p = arg;
+    struct gen *g = p->g;
+
+    if (p->sweep && g->hooks->sweep(c) != 0)
+        return -1;
+    if (g->njobs >= g->max)
+        return 0;
+    return g->hooks->claim(c, g->owner, LEASE_MS, g->max - g->njobs, &p->jobs, &p->n);
+}
+
+static void free_gen_jobs(struct gen_job *jobs, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        free(jobs[i].id);
+        free(jobs[i].messages_json);
+    }
+    free(jobs);
+}
+
+/* A read first (idle, it takes no write lock); a claim and a sweep when
+ * there is something to take or to end. */
+static void probe(struct gen *g, int sweep)
+{
+    struct probe p = {.g = g, .sweep = sweep};
+    size_t i;
+    int ok;
+
+    runtime_batch_begin(g->rt, 1);
+    ok = runtime_work(g->rt, 0, unit_pending, &p, (long long)time(NULL)) == 0;
+    ok = runtime_batch_end(g->rt) == 0 && ok;
+    if (!ok || p.pending != 1)
+        return;
+    runtime_batch_begin(g->rt, 1);
+    ok = runtime_work(g->rt, 1, unit_claim, &p, (long long)time(NULL)) == 0;
+    ok = runtime_batch_end(g->rt) == 0 && ok;
+    runtime_batch_publish(g->rt);
+    for (i = 0; ok && i < p.n; i++)
+        job_add(g, &p.jobs[i]);
+    free_gen_jobs(p.jobs, p.n);
+}
+
+/* ---- public */
+
+struct gen *gen_start(struct runtime *rt, struct llm *llm, const struct gen_hooks *hooks, size_t max)
+{
+    struct gen *g = xcalloc(1, sizeof *g);
+    char host[64] = "host";
+    buf_t rnd = {0};
+
+    g->rt = rt;
+    g->llm = llm;
+    g->hooks = hooks;
+    g->max = max > 0 ? max : 1;
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "host");
+    host[sizeof host - 1] = '\0';
+    if (crypto_random_hex(4, &rnd) != 0)
+        buf_puts(&rnd, "0");
+    snprintf(g->owner, sizeof g->owner, "%s:%ld:%s", host, (long)getpid(), buf_str(&rnd));
+    buf_free(&rnd);
+    return g;
+}
+
+size_t gen_running(const struct gen *g)
+{
+    return g->njobs;
+}
+
+long gen_next_ms(struct gen *g, long long now_ms)
+{
+    long long next = g->probe_at;
+    long model = llm_next_ms(g->llm, now_ms);
+
+    if (g->dirty)
+        return 0;
+    if (g->njobs > 0 && g->renew_at < next)
+        next = g->renew_at;
+    next = next <= now_ms ? 0 : next - now_ms;
+    return model >= 0 && model < next ? model : (long)next;
+}
+
+void gen_run(struct gen *g, long long now_ms)
+{
+    int sweep;
+
+    llm_tick(g->llm, now_ms);
+    if (g->dirty)
+        flush(g);
+    if (g->njobs > 0 && now_ms >= g->renew_at) {
+        g->renew_at = now_ms + RENEW_MS;
+        renew(g);
+    }
+    if (now_ms >= g->probe_at) {
+        g->probe_at = now_ms + PROBE_MS;
+        sweep = now_ms >= g->sweep_at;
+        if (sweep)
+            g->sweep_at = now_ms + SWEEP_MS;
+        probe(g, sweep);
+    }
+}
+
+void gen_stop(struct gen *g)
+{
+    struct job *j;
+
+    if (g == NULL)
+        return;
+    for (j = g->jobs; j != NULL; j = j->next) {
+        if (j->call != NULL) {
+            llm_cancel(g->llm, j->call);
+            j->call = NULL;
+        }
+        if (j->end == END_NONE)
+            on_error(j, "interrupted", "the generator stopped (the service is restarting)");
+    }
+    if (g->dirty)
+        flush(g);
+    while (g->jobs != NULL) {   /* what could not be committed: its lease runs out */
+        j = g->jobs;
+        g->jobs = j->next;
+        job_free(g, j);
+    }
+    free(g);
+}

@@ -1,0 +1,205 @@
+/* chat_gen.c - the AI chat's side of the generator (struct gen_hooks,
+ * handler.h; request/gen.c runs them in pulse-batch): which answers wait,
+ * what the model is asked, and how its text lands: appended to the answer
+ * and the log (chat.delta) in one commit, then chat.done or chat.error.
+ * Every write checks the lease, so an answer cancelled or taken over is
+ * never written to by a generator that has not noticed yet. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/topic.h"
+#include "base/alloc.h"
+#include "base/config.h"
+#include "handlers/chat.h"
+#include "handlers/routes.h"
+#include "store/db.h"
+
+static int gen_pending(struct ctx *c)
+{
+    sqlite3_stmt *st = db_stmt(c->db, SQL_CHAT_GEN_PENDING);
+    int rc = -1;
+
+    if (st != NULL && db_lookup(st) == 1)
+        rc = sqlite3_column_int(st, 0) != 0;
+    else
+        ctx_db_error(c);
+    db_done(st);
+    return rc;
+}
+
+/* What answer id (row n of session sid) is asked: the session's earlier
+ * messages, at most PULSE_LLM_HISTORY. Caller frees; NULL answered. */
+static char *history(struct ctx *c, const char *id, const char *sid, const char *n)
+{
+    char lim[24];
+    const char *args[4] = {id, sid, n, lim};
+    char *json;
+
+    snprintf(lim, sizeof lim, "%ld", c->cfg->llm_history);
+    json = db_one_text(c->db, SQL_CHAT_GEN_HISTORY, 4, args);
+    if (json == NULL)
+        ctx_db_error(c);
+    return json;
+}
+
+static int gen_claim(struct ctx *c, const char *owner, long lease_ms, size_t max, struct gen_job **jobs, size_t *n)
+{
+    sqlite3_stmt *st = db_stmt(c->db, SQL_CHAT_GEN_CLAIM);
+    struct gen_job *js = NULL;
+    size_t k = 0, cap = 0, i;
+    int step = SQLITE_ERROR;
+    char **sids = NULL, **ns = NULL;
+
+    *jobs = NULL;
+    *n = 0;
+    if (st == NULL || db_bind_text(st, 1, owner, -1) || db_bind_int64(st, 2, lease_ms) ||
+        db_bind_int64(st, 3, (int64_t)max))
+        goto out;
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (k == cap) {
+            cap = cap ? cap * 2 : 8;
+            js = xrealloc(js, cap * sizeof *js);
+            sids = xrealloc(sids, cap * sizeof *sids);
+            ns = xrealloc(ns, cap * sizeof *ns);
+        }
+        js[k].id = xstrdup((const char *)sqlite3_column_text(st, 0));
+        js[k].messages_json = NULL;
+        sids[k] = xstrdup((const char *)sqlite3_column_text(st, 1));
+        ns[k] = xstrdup((const char *)sqlite3_column_text(st, 2));
+        k++;
+    }
+out:
+    db_done(st);
+    for (i = 0; step == SQLITE_DONE && i < k; i++)
+        if ((js[i].messages_json = history(c, js[i].id, sids[i], ns[i])) == NULL)
+            step = SQLITE_ERROR;
+    for (i = 0; i < k; i++) {
+        free(sids[i]);
+        free(ns[i]);
+    }
+    free(sids);
+    free(ns);
+    if (step != SQLITE_DONE) {
+        for (i = 0; i < k; i++) {
+            free(js[i].id);
+            free(js[i].messages_json);
+        }
+        free(js);
+        if (c->resp->status == 0)
+            ctx_db_error(c);
+        return -1;
+    }
+    *jobs = js;
+    *n = k;
+    return 0;
+}
+
+static int gen_append(struct ctx *c, const char *owner, const char *id, const char *text)
+{
+    sqlite3_stmt *st = db_stmt(c->db, SQL_CHAT_GEN_APPEND);
+    char topic[TOPIC_MAX], seq[24], *data;
+    int found = -1, rc = -1;
+
+    if (st == NULL || db_bind_text(st, 1, id, -1) || db_bind_text(st, 2, owner, -1) ||
+        db_bind_text(st, 3, text, -1) || (found = db_lookup(st)) < 0) {
+        ctx_db_error(c);
+        goto out;
+    }
+    rc = 1;
+    if (found == 0 || topic_name(topic, TOPIC_CHAT, (const char *)sqlite3_column_text(st, 0)) != 0)
+        goto out;
+    snprintf(seq, sizeof seq, "%lld", (long long)sqlite3_column_int64(st, 1));
+    db_done(st);
+    st = NULL;
+    {
+        const char *args[3] = {id, seq, text};
+
+        data = db_one_text(c->db, SQL_CHAT_EVENT_DELTA, 3, args);
+    }
+    rc = data != NULL && ctx_emit(c, topic, "chat.delta", data) >= 0 ? 0 : -1;
+    if (data == NULL)
+        ctx_db_error(c);
+    free(data);
+out:
+    db_done(st);
+    return rc;
+}
+
+static int gen_finish(struct ctx *c, const char *owner, const char *id, const char *finish_reason,
+                      const char *usage_json)
+{
+    struct chat_end e = {.status = "complete", .finish_reason = finish_reason, .usage_json = usage_json,
+                         .owner = owner, .by = owner};
+
+    return chat_message_end(c, id, &e) < 0 ? -1 : 0;
+}
+
+static int gen_fail(struct ctx *c, const char *owner, const char *id, const char *code, const char *message)
+{
+    struct chat_end e = {.status = "error", .code = code, .message = message, .owner = owner, .by = owner};
+
+    return chat_message_end(c, id, &e) < 0 ? -1 : 0;
+}
+
+static int gen_renew(struct ctx *c, const char *owner, long lease_ms, void (*alive)(void *arg, const char *id),
+                     void *arg)
+{
+    sqlite3_stmt *st = db_stmt(c->db, SQL_CHAT_GEN_RENEW);
+    int step = SQLITE_ERROR;
+
+    if (st != NULL && db_bind_text(st, 1, owner, -1) == 0 && db_bind_int64(st, 2, lease_ms) == 0)
+        while ((step = sqlite3_step(st)) == SQLITE_ROW)
+            alive(arg, (const char *)sqlite3_column_text(st, 0));
+    db_done(st);
+    if (step != SQLITE_DONE) {
+        ctx_db_error(c);
+        return -1;
+    }
+    return 0;
+}
+
+/* The answers whose generator died (its lease ran out), ended as
+ * error/interrupted with their text so far. */
+static int gen_sweep(struct ctx *c)
+{
+    sqlite3_stmt *st = db_stmt(c->db, SQL_CHAT_GEN_EXPIRED);
+    char **ids = NULL, **owners = NULL;
+    size_t n = 0, i;
+    int step = SQLITE_ERROR, rc = 0;
+
+    while (st != NULL && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        ids = xrealloc(ids, (n + 1) * sizeof *ids);
+        owners = xrealloc(owners, (n + 1) * sizeof *owners);
+        ids[n] = xstrdup((const char *)sqlite3_column_text(st, 0));
+        owners[n++] = xstrdup((const char *)sqlite3_column_text(st, 1));
+    }
+    db_done(st);
+    if (step != SQLITE_DONE) {
+        ctx_db_error(c);
+        rc = -1;
+    }
+    for (i = 0; i < n; i++) {
+        struct chat_end e = {.status = "error", .code = "interrupted",
+                             .message = "the generator stopped before the answer was complete",
+                             .owner = owners[i], .by = "sweep"};
+
+        if (rc == 0 && chat_message_end(c, ids[i], &e) < 0)
+            rc = -1;
+        free(ids[i]);
+        free(owners[i]);
+    }
+    free(ids);
+    free(owners);
+    return rc;
+}
+
+const struct gen_hooks chat_gen_hooks = {
+    .pending = gen_pending,
+    .claim = gen_claim,
+    .append = gen_append,
+    .finish = gen_finish,
+    .fail = gen_fail,
+    .renew = gen_renew,
+    .sweep = gen_sweep,
+};

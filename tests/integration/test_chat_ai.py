@@ -198,3 +198,36 @@ def test_a_generator_that_dies_leaves_its_answer_interrupted(env):
     assert end["content"] == deltas(evs, am)
     m = history(a, sid).json()["messages"][-1]
     assert m["status"] == "error" and m["content"] == end["content"]
+
+
+def test_post_on_one_instance_stream_and_cancel_on_the_other(env):
+    """Two instances on one database, sharing Redis: whichever generator
+    takes the answer, a reader of the other instance sees it whole, a
+    reload there continues it exactly, and a cancel there stops it."""
+    from harness import SLOW_POLL_ENV
+    redis = env.redis()
+    a = env.instance(name="a", redis=redis, env=dict(SLOW_POLL_ENV, **SLOW))
+    b = env.instance(name="b", db=a.db, redis=redis,
+                     env=dict(SLOW_POLL_ENV, PULSE_BELL_DIR=a.data + "/b-bells", **SLOW))
+    sid = session(a)
+    sb = stream(b, sid)
+    time.sleep(0.3)
+    am = post(a, sid).json()["assistantMessage"]["id"]
+    evs = [sb.next_event(5) for _ in range(8)]
+    r = history(b, sid)                                   # a reload, on the other instance
+    pos, partial = int(r.header("Pulse-Event-Id")), r.json()["messages"][-1]
+    evs += until_end(sb)
+    final = evs[-1]["json"]["data"]["content"]
+    assert evs[-1]["event"] == "chat.done" and deltas(evs, am) == final
+    assert partial["status"] == "streaming" and partial["content"]
+    assert partial["content"] + deltas(until_end(stream(b, sid, last=pos)), am) == final
+    # a second answer, cancelled on b: no text after the cancel, on either instance
+    am2 = post(a, sid, "again").json()["assistantMessage"]["id"]
+    sa = stream(a, sid, last=int(history(a, sid).header("Pulse-Event-Id")))
+    [sa.next_event(5) for _ in range(5)]
+    r = b.post("/api/chat/sessions/%s/messages/%s/cancel" % (sid, am2), {}, headers=bearer("lan"))
+    assert r.status == 200 and r.json()["status"] == "cancelled", r.body
+    evs = until_end(sa)
+    assert evs[-1]["event"] == "chat.cancelled"
+    assert sa.no_event(1.5)
+    assert history(a, sid).json()["messages"][-1]["content"] == r.json()["content"]

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/topic.h"
 #include "base/alloc.h"
 #include "base/crypto.h"
 #include "handlers/chat.h"
@@ -65,6 +66,18 @@ out:
     db_done(st);
 }
 
+/* Tells the log who owns the new session's topic, for edges. */
+static int announce(struct ctx *c, const char *sid)
+{
+    char topic[TOPIC_MAX];
+
+    if (topic_name(topic, TOPIC_CHAT, sid) != 0) {
+        ctx_error(c, 500, "internal", "a session id that names no topic");
+        return -1;
+    }
+    return ctx_emit_owner(c, topic, c->claims.sub, NULL) < 0 ? -1 : 0;
+}
+
 /* POST {} or {"id"}: claims a fresh session, or the one the caller's own
  * id names (scoped_id). 201 when claimed now, 200 when it was already the
  * caller's, 409 when the stored id is someone else's (only a session
@@ -96,6 +109,8 @@ static void session_create(struct ctx *c)
         claimed = xstrdup((const char *)sqlite3_column_text(st, 0));
     db_done(st);
     st = NULL;
+    if (claimed != NULL && announce(c, claimed) != 0)
+        goto out;
     if (claimed != NULL)
         reply_session(c, claimed, 201, 409);
     else

@@ -26,6 +26,19 @@ static int col_is(sqlite3_stmt *st, int i, const char *type)
     return t != NULL && strcmp((const char *)t, type) == 0;
 }
 
+/* Tells the log who may read the transaction's topic (its owner, and
+ * whoever holds its stream token), for edges. */
+static int announce(struct ctx *c, const char *tx_ref, const char *token)
+{
+    char topic[TOPIC_MAX];
+
+    if (topic_name(topic, TOPIC_TOPUP, tx_ref) != 0) {
+        ctx_error(c, 500, "internal", "a tx_ref that names no topic");
+        return -1;
+    }
+    return ctx_emit_owner(c, topic, c->claims.sub, token) < 0 ? -1 : 0;
+}
+
 /* Inserts the transaction; fills *order_code. 0, or -1 with an answer. */
 static int topup_create(struct ctx *c, long long amount, const char *description, long long *order_code)
 {
@@ -49,6 +62,8 @@ static int topup_create(struct ctx *c, long long amount, const char *description
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
     if (rc != 0)
         ctx_db_error(c);
+    else
+        rc = announce(c, tx.p, token.p);
 out:
     db_done(st);
     buf_free(&tx);

@@ -18,6 +18,9 @@ enum topic_kind { TOPIC_OTHER, TOPIC_ROOM, TOPIC_TOPUP, TOPIC_CHAT, TOPIC_CRM };
 
 /* Room for the longest name topic_name builds, its NUL included. */
 #define TOPIC_MAX (8 + HTTP_MAX_ID + 1)
+/* The admins' topic of topic.owner events: who owns which chat and
+ * top-up topic, facts the log carries to edges (migration 10). */
+#define TOPIC_OWNERS_NAME "pulse.owners"
 /* The CRM inbox topic's whole name (it takes no id). */
 #define TOPIC_CRM_NAME "crm"
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "auth/topic.h"
 #include "base/alloc.h"
 #include "base/config.h"
 #include "base/crypto.h"
@@ -342,4 +343,26 @@ char *ctx_random_id(struct ctx *c, const char *prefix, size_t nbytes)
         return NULL;
     }
     return buf_steal(&b);
+}
+
+int64_t ctx_emit_owner(struct ctx *c, const char *topic, const char *owner, const char *token)
+{
+    buf_t hash = {0};
+    const char *args[3] = {topic, owner, NULL};
+    char *data = NULL;
+    int64_t id = -1;
+
+    if (token != NULL && crypto_sha256_hex(token, strlen(token), &hash) != 0) {
+        ctx_error(c, 503, "unavailable", "hashing failed");
+        goto out;
+    }
+    args[2] = token != NULL ? buf_str(&hash) : NULL;
+    if ((data = db_one_text(c->db, SQL_TOPIC_OWNER_EVENT, 3, args)) == NULL)
+        ctx_db_error(c);
+    else
+        id = ctx_emit(c, TOPIC_OWNERS_NAME, "topic.owner", data);
+out:
+    free(data);
+    buf_free(&hash);
+    return id;
 }

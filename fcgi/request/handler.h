@@ -98,6 +98,12 @@ const char *ctx_req_header(const struct ctx *c, const char *cgi_name);
  * data_json is over PULSE_MAX_EVENT_BYTES. */
 int64_t ctx_emit(struct ctx *c, const char *topic, const char *type, const char *data_json);
 
+/* Announces in the log that topic belongs to owner (and to whoever holds
+ * its stream token, when token is not NULL; only its SHA-256 is told), so
+ * that an edge can check readers as the primary does. The event id, or -1
+ * answered. */
+int64_t ctx_emit_owner(struct ctx *c, const char *topic, const char *owner, const char *token);
+
 /* A fresh id: prefix and nbytes random bytes in hex (the caller frees),
  * or NULL with a 503 answered. */
 char *ctx_random_id(struct ctx *c, const char *prefix, size_t nbytes);

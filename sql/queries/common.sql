@@ -81,3 +81,11 @@ RELEASE unit;
 
 -- name: tx_rollback_to
 ROLLBACK TO unit;
+
+-- The data of a topic.owner event (migration 10): ?1 topic, ?2 owner,
+-- ?3 hex SHA-256 of its stream token or NULL.
+-- name: topic_owner_event
+SELECT json_object('topic', ?1, 'ownerId', ?2, 'tokenSha256', ?3);
+
+-- name: topic_owner_get
+SELECT owner_id, token_sha256 FROM topic_owners WHERE topic = ?1;

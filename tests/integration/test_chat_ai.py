@@ -231,3 +231,34 @@ def test_post_on_one_instance_stream_and_cancel_on_the_other(env):
     assert evs[-1]["event"] == "chat.cancelled"
     assert sa.no_event(1.5)
     assert history(a, sid).json()["messages"][-1]["content"] == r.json()["content"]
+
+
+def test_an_edge_checks_chat_and_topup_owners_from_the_log(env):
+    """An edge holds only its copy of the log; the owners travel in it
+    (topic.owner events), so the edge lets the owner (or the top-up's
+    stream token) in and refuses everyone else, as the primary does."""
+    from harness import SLOW_POLL_ENV
+    redis = env.redis()
+    a = env.instance(name="primary", redis=redis, env=dict(SLOW_POLL_ENV, **FAST))
+    b = env.instance(name="edge", redis=redis, env=dict(SLOW_POLL_ENV, PULSE_ROLE="edge"))
+    sid = session(a)
+    am = post(a, sid).json()["assistantMessage"]["id"]
+    tx = a.post("/api/topup/init", {"amount": 50000}, headers=bearer("lan")).json()
+    path = "/api/events/stream?topic=chat:%s&access_token=%s"
+
+    def edge_has_it():
+        s = b.sse(path % (sid, token("lan")), headers={"Last-Event-ID": "0"})
+        s.close()
+        return s.status == 200
+    wait_for(edge_has_it, timeout=15, what="the edge learning the session's owner")
+    evs = until_end(stream(b, sid, last=0))
+    assert evs[-1]["event"] == "chat.done" and deltas(evs, am) == evs[-1]["json"]["data"]["content"]
+    assert b.sse(path % (sid, token("binh"))).status == 403
+    assert b.sse("/api/events/stream?topic=chat:" + sid).status == 401
+    t = "/api/events/stream?topic=topup:" + tx["tx_ref"]
+    assert b.sse(t + "&token=" + tx["stream_token"]).status == 200
+    assert b.sse(t + "&access_token=" + token("lan")).status == 200
+    assert b.sse(t + "&token=wrong").status == 401
+    assert b.sse(t + "&access_token=" + token("binh")).status == 403
+    assert b.get("/api/events?topic=chat:%s&since=0" % sid, headers=bearer("lan")).status == 200
+    assert b.get("/api/events?topic=chat:%s&since=0" % sid, headers=bearer("binh")).status == 403

@@ -181,6 +181,54 @@ static void test_names(void)
     CHECK_INT_EQ(topic_kind("", &rest), TOPIC_OTHER);
 }
 
+/* Files a topic.owner event as the log would bring it to an edge. */
+static void tell(struct db *db, const char *topic, const char *type, const char *data)
+{
+    sqlite3_stmt *st = NULL;
+
+    CHECK(sqlite3_prepare_v2(db_handle(db), "INSERT INTO events (topic, type, ts, data) VALUES (?1, ?2, '', ?3)", -1,
+                             &st, NULL) == SQLITE_OK);
+    sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, type, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, data, -1, SQLITE_STATIC);
+    CHECK(sqlite3_step(st) == SQLITE_DONE);
+    sqlite3_finalize(st);
+}
+
+static int reads(struct db *db, const char *topic, enum who who, const char *token)
+{
+    struct auth_claims c = {.sub = (char *)(uintptr_t)people[who].sub, .role = people[who].role};
+    const char *code = NULL, *message = NULL;
+
+    return access_topic(db, topic, who == GUEST ? NULL : &c, token, &code, &message);
+}
+
+/* An edge has no chat_sessions or topups rows: the owners the log told
+ * decide, the first fact about a topic standing. */
+static void test_owners_the_log_told(struct db *db)
+{
+    buf_t hash = {0}, data = {0};
+
+    CHECK(crypto_sha256_hex("edge-token", 10, &hash) == 0);
+    buf_printf(&data, "{\"topic\":\"topup:txe\",\"ownerId\":\"bob\",\"tokenSha256\":\"%s\"}", buf_str(&hash));
+    CHECK_INT_EQ(reads(db, "chat:e1", BOB, NULL), 403);
+    tell(db, TOPIC_OWNERS_NAME, "topic.owner", "{\"topic\":\"chat:e1\",\"ownerId\":\"bob\"}");
+    tell(db, TOPIC_OWNERS_NAME, "topic.owner", buf_str(&data));
+    tell(db, TOPIC_OWNERS_NAME, "topic.owner", "{\"topic\":\"chat:e1\",\"ownerId\":\"alice\"}"); /* too late */
+    tell(db, "room:x", "topic.owner", "{\"topic\":\"chat:e2\",\"ownerId\":\"alice\"}");        /* not filed */
+    tell(db, TOPIC_OWNERS_NAME, "topic.owner", "{\"topic\":5}");                                       /* ignored */
+    CHECK_INT_EQ(reads(db, "chat:e1", BOB, NULL), 0);
+    CHECK_INT_EQ(reads(db, "chat:e1", ALICE, NULL), 403);
+    CHECK_INT_EQ(reads(db, "chat:e2", ALICE, NULL), 403);
+    CHECK_INT_EQ(reads(db, "topup:txe", BOB, NULL), 0);
+    CHECK_INT_EQ(reads(db, "topup:txe", GUEST, "edge-token"), 0);
+    CHECK_INT_EQ(reads(db, "topup:txe", GUEST, "wrong"), 401);
+    CHECK_INT_EQ(reads(db, "topup:txe", ALICE, NULL), 403);
+    CHECK_INT_EQ(reads(db, "topup:nosuch", ALICE, NULL), 404);
+    buf_free(&hash);
+    buf_free(&data);
+}
+
 int main(void)
 {
     struct db *db = unit_db_open();
@@ -193,6 +241,7 @@ int main(void)
                            "VALUES ('s1', 'alice', '2026-01-01T00:00:00Z');",
                            NULL, NULL, NULL) == SQLITE_OK);
         test_rules(db);
+        test_owners_the_log_told(db);
         db_close(db);
     }
     test_topics_from_query();

@@ -75,9 +75,12 @@ int main(void)
         log_error("cannot start the loop: %s", strerror(errno));
         goto out;
     }
-    if ((llm = open_llm(cfg)) == NULL)
-        goto out;
-    gen = gen_start(rt, llm, &chat_gen_hooks, (size_t)cfg->llm_concurrency);
+    /* An edge's database is a copy of the log: there is nothing to answer. */
+    if (cfg->role != ROLE_EDGE) {
+        if ((llm = open_llm(cfg)) == NULL)
+            goto out;
+        gen = gen_start(rt, llm, &chat_gen_hooks, (size_t)cfg->llm_concurrency);
+    }
     while (!stopping) {
         long long now;
         int due;
@@ -91,10 +94,12 @@ int main(void)
         due = batch_announce(batch, now);
         wait_ms = due >= 0 ? due : TICK_MS;
         batch_tick(batch, now);
-        gen_run(gen, now);
-        due = (int)gen_next_ms(gen, clock_ms());
-        if (due < wait_ms)
-            wait_ms = due;
+        if (gen != NULL) {
+            gen_run(gen, now);
+            due = (int)gen_next_ms(gen, clock_ms());
+            if (due < wait_ms)
+                wait_ms = due;
+        }
     }
     rc = 0;
 out:

@@ -22,7 +22,7 @@ enum { COL_CHOICES, COL_CONTENT_T, COL_CONTENT, COL_FINISH_T, COL_FINISH, COL_US
 
 struct llm_sse_db {
     sqlite3 *h;
-    sqlite3_stmt *shape, *chunk;
+    sqlite3_stmt *shape, *chunk, *request;
 };
 
 struct llm_sse {
@@ -49,7 +49,8 @@ struct llm_sse_db *llm_sse_db_open(void)
     if (sqlite3_open_v2(":memory:", &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK ||
         sqlite3_prepare_v3(d->h, sql_query_text[SQL_JSON_IS_OBJECT], -1, flags, &d->shape, NULL) != SQLITE_OK ||
-        sqlite3_prepare_v3(d->h, sql_query_text[SQL_LLM_CHUNK], -1, flags, &d->chunk, NULL) != SQLITE_OK) {
+        sqlite3_prepare_v3(d->h, sql_query_text[SQL_LLM_CHUNK], -1, flags, &d->chunk, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(d->h, sql_query_text[SQL_LLM_REQUEST], -1, flags, &d->request, NULL) != SQLITE_OK) {
         llm_sse_db_close(d);
         return NULL;
     }
@@ -62,6 +63,7 @@ void llm_sse_db_close(struct llm_sse_db *d)
         return;
     sqlite3_finalize(d->shape);
     sqlite3_finalize(d->chunk);
+    sqlite3_finalize(d->request);
     sqlite3_close(d->h);
     free(d);
 }
@@ -133,6 +135,20 @@ static int column_is(sqlite3_stmt *st, int i, const char *type)
     return t != NULL && strcmp(t, type) == 0;
 }
 
+/* A chunk's error: its message, or the error itself (a string, or an
+ * object without one); NULL when there is none. */
+static const char *error_text(sqlite3_stmt *st)
+{
+    const char *t;
+    size_t n;
+
+    if (sqlite3_column_type(st, COL_ERROR_T) == SQLITE_NULL || column_is(st, COL_ERROR_T, "null"))
+        return NULL;
+    if (!column_is(st, COL_ERROR_T, "object") || (t = column(st, COL_ERROR_MSG, &n)) == NULL)
+        t = column(st, COL_ERROR, &n);
+    return t != NULL && utf8_valid(t, n) && memchr(t, '\0', n) == NULL ? t : "(unreadable)";
+}
+
 static void keep(char **slot, const char *text, size_t len)
 {
     free(*slot);
@@ -147,11 +163,8 @@ static void chunk_read(struct llm_sse *p, sqlite3_stmt *st)
     const char *t;
     size_t n;
 
-    if (!column_is(st, COL_ERROR_T, "null") && sqlite3_column_type(st, COL_ERROR_T) != SQLITE_NULL) {
-        t = column(st, COL_ERROR_MSG, &n);
-        if (t == NULL)
-            t = column(st, COL_ERROR, &n);
-        end(p, LLM_SSE_ERROR, t != NULL && utf8_valid(t, n) && memchr(t, '\0', n) == NULL ? t : "(unreadable)");
+    if ((t = error_text(st)) != NULL) {
+        end(p, LLM_SSE_ERROR, t);
         return;
     }
     if (!column_is(st, COL_CHOICES, "array") && !column_is(st, COL_USAGE_T, "object")) {
@@ -179,33 +192,74 @@ static int bind_step(sqlite3_stmt *st, const char *text, size_t len)
     return sqlite3_bind_text(st, 1, text, (int)len, SQLITE_STATIC) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW;
 }
 
+static void reset(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* Runs llm_chunk on text when it is a JSON object fit to read: NULL with
+ * why set when it is not. SQLite checks no encoding, and decodes a lone
+ * \ud800 into bytes that are not UTF-8, and SQLite 3.40 cuts a string
+ * short at \u0000: the text is checked first. The caller resets both
+ * statements. */
+static sqlite3_stmt *chunk_of(struct llm_sse_db *d, const char *text, size_t len, const char **why)
+{
+    if (!utf8_json_text_ok(text, len) || memchr(text, '\0', len) != NULL)
+        *why = "data that is not UTF-8 JSON";
+    else if (db_json_escapes_nul(text, len))
+        *why = "data with a \\u0000 escape";
+    else if (!bind_step(d->shape, text, len) || sqlite3_column_int(d->shape, 0) != 1)
+        *why = "data that is not a JSON object";
+    else if (!bind_step(d->chunk, text, len))
+        *why = sqlite3_errmsg(d->h);
+    else
+        return d->chunk;
+    return NULL;
+}
+
+char *llm_sse_error_of(struct llm_sse_db *d, const char *text, size_t len)
+{
+    const char *why, *t;
+    sqlite3_stmt *st = len < INT_MAX ? chunk_of(d, text, len, &why) : NULL;
+    char *msg = st != NULL && (t = error_text(st)) != NULL ? xstrdup(t) : NULL;
+
+    reset(d->shape);
+    reset(d->chunk);
+    return msg;
+}
+
+char *llm_sse_request_body(struct llm_sse_db *d, const char *model, const char *messages_json)
+{
+    sqlite3_stmt *st = d->request;
+    const char *t;
+    char *body = NULL;
+
+    if (sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_bind_text(st, 2, messages_json, -1, SQLITE_STATIC) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+        (t = (const char *)sqlite3_column_text(st, 0)) != NULL)
+        body = xstrdup(t);
+    reset(st);
+    return body;
+}
+
 /* One event's data (without the last '\n'). */
 static void event(struct llm_sse *p, const char *text, size_t len)
 {
-    sqlite3_stmt *shape = p->d->shape, *chunk = p->d->chunk;
+    const char *why;
+    sqlite3_stmt *st;
 
     if (len == 6 && memcmp(text, "[DONE]", 6) == 0) {
         p->state = LLM_SSE_DONE;
         return;
     }
-    /* SQLite checks no encoding, and decodes a lone \ud800 into bytes that
-     * are not UTF-8, and SQLite 3.40 cuts a string short at \u0000: the
-     * text is checked first. */
-    if (!utf8_json_text_ok(text, len) || memchr(text, '\0', len) != NULL) {
-        end(p, LLM_SSE_MALFORMED, "data that is not UTF-8 JSON");
-    } else if (db_json_escapes_nul(text, len)) {
-        end(p, LLM_SSE_MALFORMED, "data with a \\u0000 escape");
-    } else if (!bind_step(shape, text, len) || sqlite3_column_int(shape, 0) != 1) {
-        end(p, LLM_SSE_MALFORMED, "data that is not a JSON object");
-    } else if (!bind_step(chunk, text, len)) {
-        end(p, LLM_SSE_MALFORMED, sqlite3_errmsg(p->d->h));
-    } else {
-        chunk_read(p, chunk);
-    }
-    sqlite3_reset(shape);
-    sqlite3_reset(chunk);
-    sqlite3_clear_bindings(shape);
-    sqlite3_clear_bindings(chunk);
+    st = chunk_of(p->d, text, len, &why);
+    if (st == NULL)
+        end(p, LLM_SSE_MALFORMED, why);
+    else
+        chunk_read(p, st);
+    reset(p->d->shape);
+    reset(p->d->chunk);
 }
 
 /* One whole line, without its end. */

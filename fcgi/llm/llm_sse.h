@@ -17,6 +17,14 @@ struct llm_sse_db;
 struct llm_sse_db *llm_sse_db_open(void);
 void llm_sse_db_close(struct llm_sse_db *d);   /* after its parsers; NULL is a no-op */
 
+/* The request's JSON body for model and messages_json (an array), or
+ * NULL when messages_json is not one; the caller frees it. */
+char *llm_sse_request_body(struct llm_sse_db *d, const char *model, const char *messages_json);
+/* What an error body (an upstream's answer that is not 200) says: its
+ * error.message, or its error when that is not an object; NULL when the
+ * body is not such a JSON object. The caller frees it. */
+char *llm_sse_error_of(struct llm_sse_db *d, const char *text, size_t len);
+
 /* What llm_sse_feed returns; every state but LLM_SSE_MORE is final: later
  * feeds change nothing and return it again. */
 enum llm_sse_state {

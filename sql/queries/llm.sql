@@ -10,3 +10,13 @@ SELECT json_type(?1, '$.choices'),
        json_type(?1, '$.choices[0].finish_reason'), json_extract(?1, '$.choices[0].finish_reason'),
        json_type(?1, '$.usage'), json_extract(?1, '$.usage'),
        json_type(?1, '$.error'), json_extract(?1, '$.error.message'), json_extract(?1, '$.error');
+
+-- The request's body: ?1 the model, ?2 the messages (a JSON array the
+-- generator built); NULL when ?2 is not one.
+-- name: llm_request
+SELECT CASE WHEN json_valid(?2) THEN
+         CASE WHEN json_type(?2) = 'array' THEN
+           json_object('model', ?1, 'stream', json('true'),
+                       'stream_options', json_object('include_usage', json('true')), 'messages', json(?2))
+         END
+       END;

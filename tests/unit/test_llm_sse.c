@@ -287,6 +287,31 @@ static void test_utf8_split(struct llm_sse_db *d)
     }
 }
 
+/* The request's body and an error answer's message, by the same JSON
+ * functions. */
+#define ERROR_OF(d, lit) llm_sse_error_of((d), (lit), sizeof(lit) - 1)
+
+static void test_request_and_error(struct llm_sse_db *d)
+{
+    char *body = llm_sse_request_body(d, "m\"1", "[{\"role\":\"user\",\"content\":\"hi \\u00e9\"}]");
+    char *e;
+
+    CHECK_STR_EQ(body, "{\"model\":\"m\\\"1\",\"stream\":true,\"stream_options\":{\"include_usage\":true},"
+                       "\"messages\":[{\"role\":\"user\",\"content\":\"hi \\u00e9\"}]}");
+    free(body);
+    CHECK(llm_sse_request_body(d, "m", "{\"role\":\"user\"}") == NULL);
+    CHECK(llm_sse_request_body(d, "m", "[1,") == NULL);
+    e = ERROR_OF(d, "{\"error\":{\"message\":\"Incorrect API key\",\"code\":\"x\"}}");
+    CHECK_STR_EQ(e, "Incorrect API key");
+    free(e);
+    e = ERROR_OF(d, "{\"error\":\"busy\"}");
+    CHECK_STR_EQ(e, "busy");
+    free(e);
+    CHECK(ERROR_OF(d, "<html>Bad Gateway</html>") == NULL);
+    CHECK(ERROR_OF(d, "{\"detail\":\"no\"}") == NULL);
+    CHECK(ERROR_OF(d, "{\"error\":{\"message\":\"a\\u0000b\"}}") == NULL);
+}
+
 int main(void)
 {
     struct llm_sse_db *d = llm_sse_db_open();
@@ -300,6 +325,7 @@ int main(void)
     test_error_object(d);
     test_ends(d);
     test_utf8_split(d);
+    test_request_and_error(d);
     llm_sse_db_close(d);
     return check_summary("test_llm_sse");
 }

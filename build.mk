@@ -34,9 +34,9 @@ BUILD ?= build/$(subst $(comma),+,$(SANITIZER))
 OPT ?= -O1 -g
 endif
 
-PKGS := sqlite3 hiredis libcrypto
+PKGS := sqlite3 hiredis libcrypto libcurl
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -lhiredis -lcrypto) -lm
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -lsqlite3 -lhiredis -lcrypto -lcurl) -lm
 
 WARN := -std=c11 -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
         -Wcast-qual -Wsign-compare -Wno-unused-parameter \

@@ -3,7 +3,7 @@
 # are missing and we are root; otherwise says what to install and fails.
 set -eu
 # lighttpd-modules-lua: mod_magnet, which runs lighttpd.lua (per-client limit, JSON errors).
-build="gcc make pkg-config libfcgi-dev libsqlite3-dev libhiredis-dev libssl-dev lighttpd lighttpd-modules-lua"
+build="gcc make pkg-config libfcgi-dev libsqlite3-dev libhiredis-dev libssl-dev libcurl4-openssl-dev lighttpd lighttpd-modules-lua"
 # `make run-rtmp` (the RTMP ingest of live rooms) needs nginx with the rtmp module.
 rtmp="nginx libnginx-mod-rtmp"
 # `make run-nginx`: Pulse behind nginx, its processes started by spawn-fcgi.

@@ -4,7 +4,6 @@
 #include <stdlib.h>
 
 #include "base/alloc.h"
-#include "base/log.h"
 #include "llm/llm_backend.h"
 
 struct llm {
@@ -16,12 +15,7 @@ struct llm *llm_open(const struct llm_opts *opts)
 {
     struct llm *l = xcalloc(1, sizeof *l);
 
-    l->ops = &llm_demo_ops;
-    if (opts->url != NULL && opts->url[0] != '\0') {
-        log_error("PULSE_LLM_URL is set, but this build has no upstream client yet");
-        free(l);
-        return NULL;
-    }
+    l->ops = opts->url != NULL && opts->url[0] != '\0' ? &llm_curl_ops : &llm_demo_ops;
     l->b = l->ops->open(opts);
     if (l->b == NULL) {
         free(l);

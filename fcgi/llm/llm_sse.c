@@ -1,0 +1,325 @@
+/* llm_sse.c - the upstream's answer stream, parsed incrementally (see
+ * llm_sse.h). Lines are cut as the event-stream format says (the rules our
+ * own writer follows); each event's data is judged by SQLite's JSON
+ * functions, never by hand. */
+#include "llm/llm_sse.h"
+
+#include <limits.h>
+#include <sqlite3.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/utf8.h"
+#include "sql_gen.h"
+#include "store/db.h"
+
+/* The statements (sql/queries): json_is_object, the check every JSON text
+ * from outside passes before any path lookup, then llm_chunk. */
+enum { COL_CHOICES, COL_CONTENT_T, COL_CONTENT, COL_FINISH_T, COL_FINISH, COL_USAGE_T, COL_USAGE, COL_ERROR_T,
+       COL_ERROR_MSG, COL_ERROR };
+
+struct llm_sse_db {
+    sqlite3 *h;
+    sqlite3_stmt *shape, *chunk, *request;
+};
+
+struct llm_sse {
+    struct llm_sse_db *d;
+    size_t max_line;
+    llm_sse_delta_fn delta;
+    void *arg;
+    enum llm_sse_state state;
+    buf_t line;            /* the line being cut */
+    buf_t data;            /* the event's data lines, each followed by '\n' */
+    int has_data;          /* a data field was seen in this event */
+    int after_cr;          /* the last byte ended a line with CR: a LF next is part of it */
+    char *finish;
+    char *usage;
+    buf_t why;
+};
+
+struct llm_sse_db *llm_sse_db_open(void)
+{
+    struct llm_sse_db *d = xcalloc(1, sizeof *d);
+
+    const unsigned flags = SQLITE_PREPARE_PERSISTENT;
+
+    if (sqlite3_open_v2(":memory:", &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                        NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(d->h, sql_query_text[SQL_JSON_IS_OBJECT], -1, flags, &d->shape, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(d->h, sql_query_text[SQL_LLM_CHUNK], -1, flags, &d->chunk, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v3(d->h, sql_query_text[SQL_LLM_REQUEST], -1, flags, &d->request, NULL) != SQLITE_OK) {
+        llm_sse_db_close(d);
+        return NULL;
+    }
+    return d;
+}
+
+void llm_sse_db_close(struct llm_sse_db *d)
+{
+    if (d == NULL)
+        return;
+    sqlite3_finalize(d->shape);
+    sqlite3_finalize(d->chunk);
+    sqlite3_finalize(d->request);
+    sqlite3_close(d->h);
+    free(d);
+}
+
+struct llm_sse *llm_sse_new(struct llm_sse_db *d, size_t max_line, llm_sse_delta_fn delta, void *arg)
+{
+    struct llm_sse *p = xcalloc(1, sizeof *p);
+
+    p->d = d;
+    /* SQLite takes a text's length as an int. */
+    p->max_line = max_line < INT_MAX / 2 ? max_line : INT_MAX / 2;
+    p->delta = delta;
+    p->arg = arg;
+    return p;
+}
+
+void llm_sse_free(struct llm_sse *p)
+{
+    if (p == NULL)
+        return;
+    buf_free(&p->line);
+    buf_free(&p->data);
+    buf_free(&p->why);
+    free(p->finish);
+    free(p->usage);
+    free(p);
+}
+
+enum llm_sse_state llm_sse_state(const struct llm_sse *p)
+{
+    return p->state;
+}
+
+const char *llm_sse_finish_reason(const struct llm_sse *p)
+{
+    return p->finish;
+}
+
+const char *llm_sse_usage(const struct llm_sse *p)
+{
+    return p->usage;
+}
+
+const char *llm_sse_why(const struct llm_sse *p)
+{
+    return buf_str(&p->why);
+}
+
+static void end(struct llm_sse *p, enum llm_sse_state state, const char *why)
+{
+    p->state = state;
+    buf_reset(&p->why);
+    buf_puts(&p->why, why);
+}
+
+/* A column's text and length; NULL for SQL NULL. */
+static const char *column(sqlite3_stmt *st, int i, size_t *len)
+{
+    const char *t = (const char *)sqlite3_column_text(st, i);
+
+    *len = t != NULL ? (size_t)sqlite3_column_bytes(st, i) : 0;
+    return t;
+}
+
+static int column_is(sqlite3_stmt *st, int i, const char *type)
+{
+    const char *t = (const char *)sqlite3_column_text(st, i);
+
+    return t != NULL && strcmp(t, type) == 0;
+}
+
+/* A chunk's error: its message, or the error itself (a string, or an
+ * object without one); NULL when there is none. */
+static const char *error_text(sqlite3_stmt *st)
+{
+    const char *t;
+    size_t n;
+
+    if (sqlite3_column_type(st, COL_ERROR_T) == SQLITE_NULL || column_is(st, COL_ERROR_T, "null"))
+        return NULL;
+    if (!column_is(st, COL_ERROR_T, "object") || (t = column(st, COL_ERROR_MSG, &n)) == NULL)
+        t = column(st, COL_ERROR, &n);
+    return t != NULL && utf8_valid(t, n) && memchr(t, '\0', n) == NULL ? t : "(unreadable)";
+}
+
+static void keep(char **slot, const char *text, size_t len)
+{
+    free(*slot);
+    *slot = xstrndup(text, len);
+}
+
+/* A chunk the shape check accepted: its error, usage, finish_reason and
+ * content, in that order (the content is reported last, so that a callback
+ * that stops finds the rest of the chunk already kept). */
+static void chunk_read(struct llm_sse *p, sqlite3_stmt *st)
+{
+    const char *t;
+    size_t n;
+
+    if ((t = error_text(st)) != NULL) {
+        end(p, LLM_SSE_ERROR, t);
+        return;
+    }
+    if (!column_is(st, COL_CHOICES, "array") && !column_is(st, COL_USAGE_T, "object")) {
+        end(p, LLM_SSE_MALFORMED, "a chunk without choices");
+        return;
+    }
+    if (column_is(st, COL_USAGE_T, "object") && (t = column(st, COL_USAGE, &n)) != NULL)
+        keep(&p->usage, t, n);
+    if (column_is(st, COL_FINISH_T, "text") && (t = column(st, COL_FINISH, &n)) != NULL &&
+        memchr(t, '\0', n) == NULL)
+        keep(&p->finish, t, n);
+    if (column_is(st, COL_CONTENT_T, "text")) {
+        t = column(st, COL_CONTENT, &n);
+        if (t == NULL || memchr(t, '\0', n) != NULL || !utf8_valid(t, n))
+            end(p, LLM_SSE_MALFORMED, "a content that is not UTF-8 text");
+        else if (n > 0 && p->delta(p->arg, t, n) != 0)
+            p->state = LLM_SSE_STOPPED;
+    } else if (sqlite3_column_type(st, COL_CONTENT_T) != SQLITE_NULL && !column_is(st, COL_CONTENT_T, "null")) {
+        end(p, LLM_SSE_MALFORMED, "a content that is not a string");
+    }
+}
+
+static int bind_step(sqlite3_stmt *st, const char *text, size_t len)
+{
+    return sqlite3_bind_text(st, 1, text, (int)len, SQLITE_STATIC) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW;
+}
+
+static void reset(sqlite3_stmt *st)
+{
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+}
+
+/* Runs llm_chunk on text when it is a JSON object fit to read: NULL with
+ * why set when it is not. SQLite checks no encoding, and decodes a lone
+ * \ud800 into bytes that are not UTF-8, and SQLite 3.40 cuts a string
+ * short at \u0000: the text is checked first. The caller resets both
+ * statements. */
+static sqlite3_stmt *chunk_of(struct llm_sse_db *d, const char *text, size_t len, const char **why)
+{
+    if (!utf8_json_text_ok(text, len) || memchr(text, '\0', len) != NULL)
+        *why = "data that is not UTF-8 JSON";
+    else if (db_json_escapes_nul(text, len))
+        *why = "data with a \\u0000 escape";
+    else if (!bind_step(d->shape, text, len) || sqlite3_column_int(d->shape, 0) != 1)
+        *why = "data that is not a JSON object";
+    else if (!bind_step(d->chunk, text, len))
+        *why = sqlite3_errmsg(d->h);
+    else
+        return d->chunk;
+    return NULL;
+}
+
+char *llm_sse_error_of(struct llm_sse_db *d, const char *text, size_t len)
+{
+    const char *why, *t;
+    sqlite3_stmt *st = len < INT_MAX ? chunk_of(d, text, len, &why) : NULL;
+    char *msg = st != NULL && (t = error_text(st)) != NULL ? xstrdup(t) : NULL;
+
+    reset(d->shape);
+    reset(d->chunk);
+    return msg;
+}
+
+char *llm_sse_request_body(struct llm_sse_db *d, const char *model, const char *messages_json)
+{
+    sqlite3_stmt *st = d->request;
+    const char *t;
+    char *body = NULL;
+
+    if (sqlite3_bind_text(st, 1, model, -1, SQLITE_STATIC) == SQLITE_OK &&
+        sqlite3_bind_text(st, 2, messages_json, -1, SQLITE_STATIC) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW &&
+        (t = (const char *)sqlite3_column_text(st, 0)) != NULL)
+        body = xstrdup(t);
+    reset(st);
+    return body;
+}
+
+/* One event's data (without the last '\n'). */
+static void event(struct llm_sse *p, const char *text, size_t len)
+{
+    const char *why;
+    sqlite3_stmt *st;
+
+    if (len == 6 && memcmp(text, "[DONE]", 6) == 0) {
+        p->state = LLM_SSE_DONE;
+        return;
+    }
+    st = chunk_of(p->d, text, len, &why);
+    if (st == NULL)
+        end(p, LLM_SSE_MALFORMED, why);
+    else
+        chunk_read(p, st);
+    reset(p->d->shape);
+    reset(p->d->chunk);
+}
+
+/* One whole line, without its end. */
+static void line(struct llm_sse *p, const char *s, size_t n)
+{
+    const char *colon = memchr(s, ':', n);
+    size_t name = colon != NULL ? (size_t)(colon - s) : n;
+    const char *value = colon != NULL ? colon + 1 : s + n;
+    size_t vlen = n - (size_t)(value - s);
+
+    if (n == 0) {
+        if (p->has_data) {
+            /* The event ends: its data loses the '\n' after its last line. */
+            event(p, p->data.p, p->data.len - 1);
+            buf_reset(&p->data);
+            p->has_data = 0;
+        }
+        return;
+    }
+    if (name != 4 || memcmp(s, "data", 4) != 0)
+        return; /* a comment (name 0) or another field */
+    if (vlen > 0 && value[0] == ' ') {
+        value++;
+        vlen--;
+    }
+    if (p->data.len + vlen + 1 > p->max_line) {
+        end(p, LLM_SSE_MALFORMED, "an event longer than the bound");
+        return;
+    }
+    buf_append(&p->data, value, vlen);
+    buf_putc(&p->data, '\n');
+    p->has_data = 1;
+}
+
+enum llm_sse_state llm_sse_feed(struct llm_sse *p, const char *data, size_t n)
+{
+    size_t i = 0, start;
+
+    while (i < n && p->state == LLM_SSE_MORE) {
+        if (p->after_cr) {
+            p->after_cr = 0;
+            if (data[i] == '\n') {
+                i++;
+                continue;
+            }
+        }
+        start = i;
+        while (i < n && data[i] != '\n' && data[i] != '\r')
+            i++;
+        if (p->line.len + (i - start) > p->max_line) {
+            end(p, LLM_SSE_MALFORMED, "a line longer than the bound");
+            break;
+        }
+        buf_append(&p->line, data + start, i - start);
+        if (i == n)
+            break; /* the line goes on in the next piece */
+        p->after_cr = data[i] == '\r';
+        i++;
+        line(p, p->line.len ? p->line.p : "", p->line.len);
+        buf_reset(&p->line);
+    }
+    return p->state;
+}

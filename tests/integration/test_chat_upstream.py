@@ -1,0 +1,160 @@
+"""AI chat answers from an OpenAI-compatible upstream (PULSE_LLM_URL), here
+our scripted stand-in (tests/llm_standin.py), which checks what it gets as
+the real service does and can stall, fail, send garbage, drop mid-stream or
+send 10 MB: each ends the answer as chat.error with the text so far, no
+answer stays streaming, no process dies; a cancel closes the upstream
+connection within a second."""
+import time
+
+from harness import token, wait_for
+from llm_standin import Standin
+
+KEY = "sk-test-pulse"
+SCRIPT = {
+    "default": "hello",
+    "answers": {
+        "hello": {"deltas": ["Xin ", "chào", ", ", "Lan", "!"], "delay_ms": 5,
+                  "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12}},
+        "slow": {"deltas": ["w%d " % i for i in range(200)], "delay_ms": 50},
+        "stall": {"mode": "stall", "deltas": ["before ", "the stall"]},
+        "fail": {"mode": "fail", "status": 500, "error": "boom from upstream"},
+        "garbage": {"mode": "garbage", "deltas": ["good "], "garbage": "data: {not json"},
+        "drop": {"mode": "drop", "deltas": ["cut ", "short"]},
+        "huge": {"mode": "huge", "huge_bytes": 10000000, "chunk": 4000},
+    },
+}
+ENDS = ("chat.done", "chat.error", "chat.cancelled")
+
+
+def bearer(sub="lan"):
+    return {"Authorization": "Bearer " + token(sub)}
+
+
+def upstream(env, standin, **extra):
+    e = {"PULSE_LLM_URL": standin.url, "PULSE_LLM_API_KEY": KEY, "PULSE_LLM_MODEL": "pulse-test-model",
+         "PULSE_LLM_TIMEOUT_S": "1", "PULSE_LLM_MAX_BYTES": "65536"}
+    e.update(extra)
+    return env.instance(env=e)
+
+
+def standin():
+    return Standin(SCRIPT, key=KEY).start()
+
+
+def ask(a, text, sid=None):
+    """Posts text in session sid (a new one when None) and follows the answer
+    to its end: (sid, answer id, the events of the answer)."""
+    if sid is None:
+        sid = a.post("/api/chat/sessions", {}, headers=bearer()).json()["id"]
+    pos = a.get("/api/chat/sessions/%s/messages" % sid, headers=bearer()).header("Pulse-Event-Id")
+    r = a.post("/api/chat/sessions/%s/messages" % sid, {"message": text}, headers=bearer())
+    assert r.status == 202, r.body
+    am = r.json()["assistantMessage"]["id"]
+    s = a.sse("/api/events/stream?topic=chat:%s&access_token=%s" % (sid, token("lan")),
+              headers={"Last-Event-ID": pos})
+    evs = []
+    while not evs or evs[-1].get("event") not in ENDS:
+        e = s.next_event(20)
+        if e["json"]["data"].get("messageId", e["json"]["data"].get("id")) == am:
+            evs.append(e)
+    s.close()
+    return sid, am, evs
+
+
+def text_of(evs):
+    return "".join(e["json"]["data"]["delta"] for e in evs if e.get("event") == "chat.delta")
+
+
+def stored(a, sid):
+    return a.get("/api/chat/sessions/%s/messages" % sid, headers=bearer()).json()["messages"]
+
+
+def test_the_answer_comes_from_the_upstream_with_the_sessions_history(env):
+    s = standin()
+    try:
+        a = upstream(env, s)
+        sid, am, evs = ask(a, "hello")
+        done = evs[-1]["json"]["data"]
+        assert evs[-1]["event"] == "chat.done" and done["content"] == "Xin chào, Lan!" == text_of(evs)
+        assert done["finishReason"] == "stop"
+        assert done["usage"] == {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12}
+        assert done["audit"]["model"] == "pulse-test-model"
+        body = s.requests[-1]["body"]
+        assert body["model"] == "pulse-test-model" and body["stream"] is True
+        assert body["messages"] == [{"role": "user", "content": "hello"}]
+        # the second question carries the first exchange
+        ask(a, "hello", sid)
+        assert s.requests[-1]["body"]["messages"] == [
+            {"role": "user", "content": "hello"}, {"role": "assistant", "content": "Xin chào, Lan!"},
+            {"role": "user", "content": "hello"}]
+        assert [m["status"] for m in stored(a, sid)] == ["complete"] * 4
+    finally:
+        s.stop()
+
+
+def test_every_upstream_failure_ends_the_answer_with_the_text_so_far(env):
+    s = standin()
+    try:
+        a = upstream(env, s)
+        batch = a.pids(b"pulse-batch")
+        want = {"stall": ("upstream_timeout", "before the stall"), "fail": ("upstream_http", ""),
+                "garbage": ("upstream_malformed", "good "), "drop": ("upstream_truncated", "cut short"),
+                "huge": ("upstream_too_large", None)}
+        for name, (code, kept) in sorted(want.items()):
+            sid, am, evs = ask(a, name)
+            end = evs[-1]["json"]["data"]
+            assert evs[-1]["event"] == "chat.error", (name, evs[-1])
+            assert end["code"] == code, (name, end["code"], end["message"])
+            assert end["content"] == text_of(evs) == stored(a, sid)[-1]["content"], name
+            if kept is not None:
+                assert end["content"] == kept, (name, end["content"][:80])
+            if name == "fail":
+                assert "500" in end["message"] and "boom from upstream" in end["message"]
+            if name == "huge":                            # cut at PULSE_LLM_MAX_BYTES, never buffered whole
+                assert 0 < len(end["content"].encode()) <= 65536
+            assert stored(a, sid)[-1]["status"] == "error"
+        assert a.pids(b"pulse-batch") == batch          # nothing crashed
+    finally:
+        s.stop()
+
+
+def test_a_cancel_closes_the_upstream_within_a_second(env):
+    s = standin()
+    try:
+        a = upstream(env, s, PULSE_LLM_TIMEOUT_S="30")
+        sid = a.post("/api/chat/sessions", {}, headers=bearer()).json()["id"]
+        st = a.sse("/api/events/stream?topic=chat:%s&access_token=%s" % (sid, token("lan")))
+        am = a.post("/api/chat/sessions/%s/messages" % sid, {"message": "slow"}, headers=bearer()).json()
+        am = am["assistantMessage"]["id"]
+        [st.next_event(10) for _ in range(5)]            # two messages, three deltas
+        n = len(s.requests) - 1
+        t0 = time.monotonic()
+        r = a.post("/api/chat/sessions/%s/messages/%s/cancel" % (sid, am), {}, headers=bearer())
+        assert r.status == 200 and r.json()["status"] == "cancelled"
+        rec = s.wait_ended(n, timeout=5)
+        assert rec is not None and rec["disconnected"] is not None, "the upstream connection was never closed"
+        assert rec["disconnected"] - t0 < 1.0, rec["disconnected"] - t0
+        assert not rec.get("completed")
+    finally:
+        s.stop()
+
+
+def test_an_unreachable_or_refusing_upstream(env):
+    s = standin()
+    try:
+        port = s._server.server_address[1]
+        s.stop()                                          # nothing listens there now
+        a = env.instance(env={"PULSE_LLM_URL": "http://127.0.0.1:%d/v1" % port, "PULSE_LLM_TIMEOUT_S": "2"})
+        sid, am, evs = ask(a, "hello")
+        assert evs[-1]["event"] == "chat.error" and evs[-1]["json"]["data"]["code"] == "upstream_refused"
+        s2 = standin()
+        try:
+            b = env.instance(name="b", env={"PULSE_LLM_URL": s2.url, "PULSE_LLM_API_KEY": "sk-wrong"})
+            sid, am, evs = ask(b, "hello")
+            end = evs[-1]["json"]["data"]
+            assert end["code"] == "upstream_http" and "401" in end["message"]
+            assert s2.requests and s2.requests[-1]["status"] == 401
+        finally:
+            s2.stop()
+    finally:
+        s.stop()

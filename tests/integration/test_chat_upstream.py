@@ -6,7 +6,7 @@ answer stays streaming, no process dies; a cancel closes the upstream
 connection within a second."""
 import time
 
-from harness import token, wait_for
+from harness import token
 from llm_standin import Standin
 
 KEY = "sk-test-pulse"

@@ -171,8 +171,8 @@ def test_browser_chat_works_by_polling_when_streams_are_refused(env):
         b.close()
 
 
-def test_browser_chat_refuses_someone_elses_chat(env):
-    a = env.instance(env=DEMO)
+def test_browser_chat_refuses_someone_elses_chat_and_says_when_to_try_again(env):
+    a = env.instance(env={"PULSE_LLM_DEMO_MS": "5", "PULSE_CHAT_MESSAGE_RATE": "1"})
     r = a.post("/api/chat/sessions", {}, headers=bearer(token("lan")))
     assert r.status == 201, r.body
     sid = r.json()["id"]
@@ -183,6 +183,15 @@ def test_browser_chat_refuses_someone_elses_chat(env):
         st = b.ok(wait="error")
         assert st["error"] == "This chat belongs to someone else.", st
         assert not st["conversation"] and st["messages"] == [] and st["conn"] is None and st["sessions"] == [], st
+        # its owner opens the same link: the chat is theirs; past the message rate the page says when to retry
+        st = b.ok(sign_in=token("lan", "viewer", "Lan"))
+        st = b.ok(wait="conn", conn="live")
+        assert st["error"] is None and st["conversation"] and st["selected"] == [sid], st
+        b.ok(send="Xin chào")
+        b.last_is("complete")
+        st = b.ok(send="Thêm nữa")
+        assert st["send_error"].startswith("You are sending too many messages. Try again in "), st
+        assert len(server_history(a, sid, token("lan"))) == 2
     finally:
         b.close()
 

@@ -272,7 +272,7 @@
   function streamingChanged() {
     var id = sid ? streamingId() : null;
     $('stop').hidden = !id;
-    $('stop').disabled = false;
+    if (!id) $('stop').disabled = false;
   }
 
   // ---- sending and stopping --------------------------------------------------------------

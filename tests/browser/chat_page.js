@@ -19,7 +19,7 @@
  *     "last": the last answer has status cmd.status and at least cmd.min characters;
  *     "conn": #conn reads cmd.conn; "answers": an answer shows; "error": #chat-error shows;
  *     "nothing": never (a pause of timeout ms)
- * Every state holds what a user reads, plus "seen": each change of the answers' text and
+ * The line "end" takes cfg.screenshot, if set, and ends. Every state holds what a user reads, plus "seen": each change of the answers' text and
  * status since the page loaded, with t = ms since navigation.
  */
 const { cfg, emit, nextLine, run } = require('./browser');
@@ -96,7 +96,11 @@ run({ viewport: { width: 900, height: 800 }, init: [[recordAnswers]], routes: cf
     emit({ step: 'ready', state: await page.evaluate(chatState) });
     for (;;) {
       const line = await nextLine();
-      if (line === null || line === 'end') break;
+      if (line === null) break;
+      if (line === 'end') {
+        if (cfg.screenshot) await page.screenshot({ path: cfg.screenshot, fullPage: true });
+        break;
+      }
       const cmd = JSON.parse(line);
       let ok = true;
       if (cmd.sign_in) {

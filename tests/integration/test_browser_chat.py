@@ -9,6 +9,7 @@ import os
 from browser_helper import BROWSER_DIR, Browser, assert_never_parses_html
 from harness import token
 
+SCREENSHOT = "/tmp/chat-page.png"
 DEMO = {"PULSE_LLM_DEMO_MS": "60"}        # about 5 s for the demo's answer
 ANSWER_START = "Hello! I am Pulse's demo model"
 
@@ -62,9 +63,10 @@ def assert_grows_to(shown, final):
         assert after.startswith(before) and len(after) > len(before), (before, after)
 
 
-def open_chat(env, a, jwt, block_stream=False):
+def open_chat(env, a, jwt, block_stream=False, screenshot=None):
     """A browser signed in as jwt with a new chat open, following it (live or by polling)."""
-    b = ChatBrowser(env.tmp, url="http://127.0.0.1:%d/chat.html" % a.port, block_stream=block_stream)
+    b = ChatBrowser(env.tmp, url="http://127.0.0.1:%d/chat.html" % a.port, block_stream=block_stream,
+                    screenshot=screenshot)
     st = b.expect("ready", 45)["state"]
     assert not st["app"] and st["whoami"] == "Not signed in: paste your access token.", st
     st = b.ok(sign_in=jwt)
@@ -105,7 +107,7 @@ def reload_mid_answer(b, a, sid, jwt, question, conn, steps):
 def test_browser_chat_streams_an_answer_stops_one_and_resumes_after_a_reload(env):
     a = env.instance(env=DEMO)
     lan = token("lan", "viewer", "Lan")
-    b, sid = open_chat(env, a, lan)
+    b, sid = open_chat(env, a, lan, screenshot=SCREENSHOT)
     try:
         assert [s["id"] for s in a.get("/api/chat/sessions", headers=bearer(lan)).json()["sessions"]] == [sid]
 
@@ -149,7 +151,11 @@ def test_browser_chat_streams_an_answer_stops_one_and_resumes_after_a_reload(env
         assert reload_mid_answer(b, a, sid, lan, "Thêm một câu nữa nhé", "live", 3) == final["content"]
         st = b.ok(send="Và câu cuối")                         # the session is free again
         assert st["send_error"] is None, st
+        b.last_is("streaming", 40)
         assert_no_csp_violation(b)
+        b.send("end")
+        b.expect("done", 20)
+        assert os.path.getsize(SCREENSHOT) > 1000
     finally:
         b.close()
 

@@ -123,7 +123,8 @@
     ['/topup.html', 'Top-up'],
     ['/live.html', 'Live room'],
     ['/owner.html', 'Owner console'],
-    ['/inbox.html', 'CRM inbox']
+    ['/inbox.html', 'CRM inbox'],
+    ['/chat.html', 'AI chat']
   ];
   function renderNav() {
     var nav = document.querySelector('header nav');

@@ -11,8 +11,9 @@ from browser_helper import BROWSER_DIR, Browser, assert_never_parses_html
 from harness import ROOT
 
 NAV = [{"text": "Top-up", "path": "/topup.html"}, {"text": "Live room", "path": "/live.html"},
-       {"text": "Owner console", "path": "/owner.html"}, {"text": "CRM inbox", "path": "/inbox.html"}]
-PAGES = ["/", "/topup.html", "/live.html", "/live.html?room=no-such-room", "/owner.html", "/inbox.html"]
+       {"text": "Owner console", "path": "/owner.html"}, {"text": "CRM inbox", "path": "/inbox.html"},
+       {"text": "AI chat", "path": "/chat.html"}]
+PAGES = ["/", "/topup.html", "/live.html", "/live.html?room=no-such-room", "/owner.html", "/inbox.html", "/chat.html"]
 FIELD = {"tag": "TEXTAREA", "placeholder": "eyJhbGciOiJIUzI1NiIs...", "autocomplete": "off", "spellcheck": "false"}
 BUTTONS = [["jwt-save", "submit", "Use this token"], ["jwt-clear", "button", "Forget it"]]
 
@@ -45,12 +46,15 @@ def test_browser_every_page_shows_the_same_nav_and_sign_in(env):
     for path, form, label in [("/topup.html", "init-form", "Your access token (JWT)"),
                               ("/live.html?room=no-such-room", "token-form", "Paste your JWT"),
                               ("/owner.html", "token-form", "Your owner access token (JWT)"),
-                              ("/inbox.html", "token-form", "Your agent access token (JWT)")]:
+                              ("/inbox.html", "token-form", "Your agent access token (JWT)"),
+                              ("/chat.html", "token-form", "Your access token (JWT)")]:
         field = seen[path]["field"]
         assert field == dict(FIELD, label=label, form=form), (path, field)
     for path in ("/owner.html", "/inbox.html"):
         assert seen[path]["sign_in"] == {"card": True, "whoami": "Not signed in: paste an access token with role %s."
                                          % ("owner" if path == "/owner.html" else "agent"), "buttons": BUTTONS}, seen[path]
+    assert seen["/chat.html"]["sign_in"] == {"card": True, "whoami": "Not signed in: paste your access token.",
+                                             "buttons": BUTTONS}, seen["/chat.html"]
     assert seen["/live.html?room=no-such-room"]["sign_in"] == {"card": False, "whoami": None, "buttons": BUTTONS}
     assert seen["/"]["field"] is None and seen["/live.html"]["field"] is None
 
@@ -60,7 +64,7 @@ def test_browser_every_page_shows_the_same_nav_and_sign_in(env):
 
 def test_pages_fall_back_to_a_link_to_the_index_without_javascript(env):
     pages = sorted(glob.glob(os.path.join(ROOT, "www", "*.html")))
-    assert len(pages) == 5, pages
+    assert len(pages) == 6, pages
     for name in pages:
         with open(name) as f:
             html = f.read()

@@ -215,7 +215,7 @@ def test_a_fastcgi_process_killed_mid_request_answers_503_with_retry_after_in_js
 
 def test_pages_carry_a_content_security_policy_and_every_answer_nosniff(env):
     a = env.instance()
-    for page in ("/", "/index.html", "/live.html", "/owner.html", "/topup.html", "/inbox.html"):
+    for page in ("/", "/index.html", "/live.html", "/owner.html", "/topup.html", "/inbox.html", "/chat.html"):
         r = a.get(page)
         assert r.status == 200, page
         csp = r.header("content-security-policy") or ""

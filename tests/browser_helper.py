@@ -108,6 +108,13 @@ class Browser:
         self.p.stdin.write(line + "\n")
         self.p.stdin.flush()
 
+    def end_with_screenshot(self, path):
+        """Ends the script's commands: it saves the page to path (its cfg's
+        screenshot) and stops; the picture must hold something."""
+        self.send("end")
+        self.expect("done", 20)
+        assert os.path.getsize(path) > 1000, path
+
     def close(self):
         """Ends node and every Chromium process it started, by PID."""
         pids = descendants(self.p.pid) if self.p.poll() is None else []

@@ -1,7 +1,7 @@
 'use strict';
 /*
- * What topup_page.js and live_page.js share: their config (argv[2], JSON), the JSON-lines
- * protocol with the Python test (emit, nextLine), a recorder of what the page showed, and
+ * What the page drivers share: their config (argv[2], JSON), the JSON-lines protocol with
+ * the Python test (emit, nextLine, commands), a recorder of what the page showed, and
  * Chromium's launch and cleanup (run).
  */
 const { chromium } = require('playwright-core');
@@ -44,6 +44,21 @@ function recordSeen(ids) {
   });
 }
 
+// The test's commands, a JSON object a line, each handed to handle(cmd) (async; a false
+// answer stops the run), until stdin closes or says "end" (after a screenshot to
+// cfg.screenshot, when given).
+async function commands(page, handle) {
+  for (;;) {
+    const line = await nextLine();
+    if (line === null) return;
+    if (line === 'end') {
+      if (cfg.screenshot) await page.screenshot({ path: cfg.screenshot, fullPage: true });
+      return;
+    }
+    if (await handle(JSON.parse(line)) === false) return;
+  }
+}
+
 /*
  * Launches Chromium on the profile cfg.user_data_dir, installs the init scripts
  * (init: [[fn, arg], ...]) and routes (routes: async fn(page), or null), opens cfg.url and runs body(page, pageErrors, navigations),
@@ -84,4 +99,4 @@ function run({ viewport, init, routes }, body) {
   });
 }
 
-module.exports = { cfg, emit, nextLine, recordSeen, run };
+module.exports = { cfg, commands, emit, nextLine, recordSeen, run };

@@ -22,7 +22,7 @@
  * The line "end" takes cfg.screenshot, if set, and ends. Every state holds what a user reads, plus "seen": each change of the answers' text and
  * status since the page loaded, with t = ms since navigation.
  */
-const { cfg, emit, nextLine, run } = require('./browser');
+const { cfg, commands, emit, run } = require('./browser');
 
 // Init script: window.__seen gets the answers on screen ({id: [status, text]}) on each change.
 function recordAnswers() {
@@ -94,14 +94,7 @@ run({ viewport: { width: 900, height: 800 }, init: [[recordAnswers]], routes: cf
       }
     };
     emit({ step: 'ready', state: await page.evaluate(chatState) });
-    for (;;) {
-      const line = await nextLine();
-      if (line === null) break;
-      if (line === 'end') {
-        if (cfg.screenshot) await page.screenshot({ path: cfg.screenshot, fullPage: true });
-        break;
-      }
-      const cmd = JSON.parse(line);
+    await commands(page, async (cmd) => {
       let ok = true;
       if (cmd.sign_in) {
         await page.fill('#jwt', cmd.sign_in);
@@ -130,5 +123,5 @@ run({ viewport: { width: 900, height: 800 }, init: [[recordAnswers]], routes: cf
       }
       emit({ step: Object.keys(cmd)[0], ok, state: await page.evaluate(chatState), navigations: navigations(),
         page_errors: pageErrors });
-    }
+    });
   });

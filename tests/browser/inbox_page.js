@@ -12,7 +12,7 @@
  * the status box. After each it prints {"step": <command>, "state": ...}, or "timeout".
  * The line "end" takes cfg.screenshot, if set, and ends.
  */
-const { cfg, emit, nextLine, run } = require('./browser');
+const { cfg, commands, emit, run } = require('./browser');
 
 function inboxState() {
   const texts = (sel) => Array.from(document.querySelectorAll(sel)).map((e) => e.textContent);
@@ -41,14 +41,7 @@ run({ viewport: { width: 900, height: 800 } }, async (page, pageErrors, navigati
   if (!await wait('live', () => document.getElementById('conn').textContent === 'live')) return;
   await page.evaluate(() => { window.__marker = 'same-page'; });
   emit({ step: 'ready', state: await page.evaluate(inboxState) });
-  for (;;) {
-    const line = await nextLine();
-    if (line === null) break;
-    if (line === 'end') {
-      if (cfg.screenshot) await page.screenshot({ path: cfg.screenshot, fullPage: true });
-      break;
-    }
-    const cmd = JSON.parse(line);
+  await commands(page, async (cmd) => {
     let ok = true;
     if (cmd.wait_conv) {
       ok = await wait('conv', (n) => Array.from(document.querySelectorAll('#convs .room-title'))
@@ -70,8 +63,9 @@ run({ viewport: { width: 900, height: 800 } }, async (page, pageErrors, navigati
       ok = await wait('status', (s) => Array.from(document.querySelectorAll('#convs .badge'))
         .some((e) => e.textContent === s), cmd.status);
     }
-    if (!ok) return;
+    if (!ok) return false;
     emit({ step: Object.keys(cmd)[0], state: await page.evaluate(inboxState), navigations: navigations(),
       page_errors: pageErrors });
-  }
+    return true;
+  });
 });

@@ -153,9 +153,7 @@ def test_browser_chat_streams_an_answer_stops_one_and_resumes_after_a_reload(env
         assert st["send_error"] is None, st
         b.last_is("streaming", 40)
         assert_no_csp_violation(b)
-        b.send("end")
-        b.expect("done", 20)
-        assert os.path.getsize(SCREENSHOT) > 1000
+        b.end_with_screenshot(SCREENSHOT)
     finally:
         b.close()
 

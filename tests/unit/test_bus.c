@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "unit_net.h"
 #include "unit_db.h"
 
 static char dir[] = "/tmp/pulse-unit-bus-XXXXXX";
@@ -35,20 +36,6 @@ static long long fake_clock(void)
 }
 
 /* ---- redis-server ---- */
-
-static int free_port(void)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
 
 static int redis_answers(void)
 {
@@ -324,7 +311,7 @@ int main(void)
     if (mkdtemp(dir) == NULL)
         return 1;
     signal(SIGPIPE, SIG_IGN); /* as proc_start does: a write to a dropped Redis is EPIPE */
-    redis_port = free_port();
+    redis_port = unit_free_port();
     snprintf(url, sizeof url, "redis://127.0.0.1:%d/0", redis_port);
     unit_env(dir, "unit-bus-secret");
     setenv("REDIS_URL", url, 1);

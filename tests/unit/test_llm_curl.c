@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "unit_net.h"
 
 static char dir[] = "/tmp/pulse-unit-llm-XXXXXX";
 static char script_path[300], log_path[300];
@@ -289,27 +290,13 @@ static void test_failures(struct llm *l, const char *url)
     got_free(&f);
 }
 
-static int closed_port(void)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof sa;
-    int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-    if (fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof sa) == 0 &&
-        getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-        port = ntohs(sa.sin_port);
-    if (fd >= 0)
-        close(fd);
-    return port;
-}
-
 static void test_refused(void)
 {
     char url[64];
     struct got g = {0};
     struct llm *l;
 
-    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/", closed_port());
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/v1/", unit_free_port());
     l = open_llm(url, "sk-test", 5, 65536);
     ask(l, &g, "normal", 5000);
     expect_error(&g, "upstream_refused", NULL, __LINE__);

@@ -35,7 +35,7 @@ run: $(TESTS) $(U)/lsan_probe
 	echo "unit: $$pass passed, $$fail failed"; \
 	[ $$fail -eq 0 ]
 
-$(U)/test_%: tests/unit/test_%.c tests/unit/check.h tests/unit/unit_db.h tests/unit/unit_peer.h $(PULSE_LIBS_A)
+$(U)/test_%: tests/unit/test_%.c $(wildcard tests/unit/*.h) $(PULSE_LIBS_A)
 	$(CC) $(PULSE_CFLAGS) $(PULSE_LDFLAGS) -MMD -MP -o $@ $< $(PULSE_LIBS_A) $(PULSE_LIBS)
 
 # A clean program: if it fails under detect_leaks=1, LeakSanitizer itself

@@ -158,3 +158,20 @@ def test_an_unreachable_or_refusing_upstream(env):
             s2.stop()
     finally:
         s.stop()
+
+
+def test_the_history_sent_is_bounded(env):
+    s = standin()
+    try:
+        a = upstream(env, s, PULSE_LLM_HISTORY="3")
+        sid = None
+        for _ in range(3):
+            sid, am, evs = ask(a, "hello", sid)
+            assert evs[-1]["event"] == "chat.done"
+        # five earlier messages and the question: the last three go
+        assert s.requests[-1]["body"]["messages"] == [
+            {"role": "user", "content": "hello"}, {"role": "assistant", "content": "Xin chào, Lan!"},
+            {"role": "user", "content": "hello"}]
+        assert len(s.requests[1]["body"]["messages"]) == 3
+    finally:
+        s.stop()

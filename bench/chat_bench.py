@@ -364,6 +364,24 @@ def conclusion(args, runs):
                      per_event * args.delay_ms, args.delay_ms, cpu["batch"], wall, 100.0 * cpu["batch"] / wall,
                      cpu["batch"] / (n * args.deltas) * 1e6, r["wait_s"]["batch"], total, 100.0 * total / wall / os.cpu_count(),
                      os.cpu_count(), cpu.get("standin", 0), 100.0 * cpu.get("standin", 0) / wall))
+        rate, units = n * 1000.0 / args.delay_ms, n * args.deltas
+        cores = {g: cpu[g] / units * rate for g in cpu}
+        pulse = sum(cores[g] for g in ("batch", "stream", "api", "web"))
+        L.append("  Demand at this rate (CPU a delta × deltas/s): Pulse (batch + stream + api + nginx) %.2f cores, "
+                 "the stand-in %.2f, sseload %.2f: %.2f of %d. %s Runnable but waiting for a CPU: batch %.2f s, "
+                 "stream %.2f s, nginx %.2f s." % (
+                     pulse, cores.get("standin", 0), cores.get("sseload", 0), sum(cores.values()), os.cpu_count(),
+                     "Above the cores, queues grow for as long as the answers stream: a delta's time goes to "
+                     "waiting for a CPU (and pulse-batch, served late, merges more deltas into each commit)."
+                     if sum(cores.values()) > os.cpu_count() else "Below the cores (no steady queue); the tail "
+                     "is not broken down further here: candidates are the waits for a CPU that follow and "
+                     "pulse-batch's WAL checkpoints (fdatasync), in which it was seen now and then.",
+                     r["wait_s"]["batch"], r["wait_s"]["stream"], r["wait_s"]["web"]))
+    L.append("- How it is measured: the stand-in stamps a delta just before writing it (one pacer thread: "
+             "its own lag moves the pace, first → last stamp above, not the latency); sseload takes the receive "
+             "time of each chat.delta line minus the oldest stamp in it, so a merged delta counts at its worst. "
+             "The demo run has no stamps: its CPU and memory are the service's own cost at the same rate "
+             "without an upstream's sockets and parsing.")
     L.append("")
     return L
 

@@ -148,7 +148,7 @@ build/bench/runtime_publish: bench/runtime_publish.c $(PULSE_LIBS_A)
 	$(CC) $(PULSE_CFLAGS) $(PULSE_LDFLAGS) -o $@ $^ $(PULSE_LIBS)
 
 # The SSE load generator: benchmarks, and the fault tests' 1,000 clients.
-SSELOAD_SRC := bench/sseload.c bench/sse_reader.c bench/sse_resume.c bench/latency.c
+SSELOAD_SRC := bench/sseload.c bench/sse_reader.c bench/sse_resume.c bench/sse_paths.c bench/latency.c
 build/bench/sseload: $(SSELOAD_SRC) $(wildcard bench/*.h)
 	@mkdir -p build/bench
 	$(CC) $(PULSE_CFLAGS) $(PULSE_LDFLAGS) -o $@ $(SSELOAD_SRC) -lm

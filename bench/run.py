@@ -391,11 +391,13 @@ def token(sub, role):
 # ---------------------------------------------------------------- sseload
 
 class Loader:
-    """One sseload process; ready() waits for its READY line."""
+    """One sseload process; ready() waits for its READY line. path None:
+    extra holds -U FILE (bench/chat_bench.py); extra: more options."""
 
-    def __init__(self, tmp, port, path, n, topics=1, hold=0, events=0, wait=30, open_s=90, inflight=256):
-        argv = [SSELOAD, "-p", str(port), "-u", path, "-n", str(n), "-k", str(topics), "-c", str(inflight),
-                "-o", str(open_s), "-H", str(hold), "-e", str(events), "-w", str(wait)]
+    def __init__(self, tmp, port, path, n, topics=1, hold=0, events=0, wait=30, open_s=90, inflight=256, extra=()):
+        argv = [SSELOAD, "-p", str(port)] + (["-u", path] if path is not None else []) + [
+            "-n", str(n), "-k", str(topics), "-c", str(inflight),
+            "-o", str(open_s), "-H", str(hold), "-e", str(events), "-w", str(wait)] + list(extra)
         self.argv = argv
         self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                   start_new_session=True)

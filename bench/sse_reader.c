@@ -181,3 +181,17 @@ int sse_reader_number(const char *p, size_t n, const char *key, int64_t *v)
         *v = *v * 10 + (*k - '0');
     return 0;
 }
+
+size_t sse_reader_count(const char *p, size_t n, const char *key)
+{
+    size_t klen = strlen(key), count = 0;
+    const char *k, *e = p + n;
+
+    if (klen == 0)
+        return 0;
+    while ((k = memmem(p, (size_t)(e - p), key, klen)) != NULL) {
+        count++;
+        p = k + klen;
+    }
+    return count;
+}

@@ -44,4 +44,8 @@ void sse_reader_reset(struct sse_reader *r);
  * and *v set, or -1 when the key or a number after it is missing. */
 int sse_reader_number(const char *p, size_t n, const char *key, int64_t *v);
 
+/* How many times key occurs in a line (not overlapping): the stamps of the
+ * deltas one chat.delta event carries, merged by one commit. */
+size_t sse_reader_count(const char *p, size_t n, const char *key);
+
 #endif

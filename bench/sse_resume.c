@@ -1,9 +1,23 @@
 /* sse_resume.c - a resuming client's id checks (see sse_resume.h). */
 #include "sse_resume.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+static unsigned rnd_state = 12345;
+
+double resume_rnd_unit(void)
+{
+    rnd_state = rnd_state * 1103515245u + 12345u;
+    return ((rnd_state >> 8) & 0xffffff) / (double)0x1000000;
+}
+
+double resume_rnd_exp(double mean)
+{
+    return -mean * log(1.0 - resume_rnd_unit());
+}
 
 void resume_reopen(struct resume_client *c, int fresh)
 {

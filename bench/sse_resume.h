@@ -49,4 +49,9 @@ int resume_line(struct resume_client *c, struct resume_counts *k, const char *p,
 /* Readies c for its next connection (fresh or not). */
 void resume_reopen(struct resume_client *c, int fresh);
 
+/* The random moments of resume mode, the same from run to run (a fixed
+ * seed): uniform in [0, 1), and exponential with that mean. */
+double resume_rnd_unit(void);
+double resume_rnd_exp(double mean);
+
 #endif

@@ -5,28 +5,33 @@
  * 127.0.0.1:PORT, at most C of them connecting at once, and counts one as
  * open when it has a 200 and its first body bytes. Then, either holds
  * every stream for H seconds (a stream that closes meanwhile is a drop),
- * or waits for E events on each stream and records, for every event on
- * every stream, receive time minus the publish time the event carries
- * (`"bench_us":<microseconds since the epoch>` anywhere in a data: line).
+ * or waits for E events on each stream and records, for every data: line
+ * of every stream, receive time minus the send time it carries: the
+ * number after its first KEY (-K, default `"bench_us":`), microseconds
+ * since the epoch. An event is one KEY: a data: line holding several (the
+ * chat deltas one commit merged) counts each, its latency is the oldest's.
+ * With -M MATCH only data: lines holding MATCH count (others are ignored).
  * Bodies may be chunked (lighttpd, nginx + FastCGI) or raw (nchan).
  *
- *   sseload -p PORT -u PATH [-n N] [-k TOPICS] [-c INFLIGHT] [-o OPEN_S]
- *           [-H HOLD_S] [-e EVENTS] [-w WAIT_S] [-r MEAN_MS -L ID [-F PCT]]
+ *   sseload -p PORT (-u PATH | -U FILE) [-n N] [-k TOPICS] [-c INFLIGHT]
+ *           [-o OPEN_S] [-H HOLD_S] [-e EVENTS] [-w WAIT_S] [-K KEY]
+ *           [-M MATCH] [-r MEAN_MS -L ID [-F PCT]]
  *
  * Resume mode (-r MEAN_MS, for the fault tests): see sse_resume.h.
  *
- * PATH may hold one %d, replaced by (i % TOPICS): many topics. When the
- * ramp is over it prints "READY open=.. failed=.." on stderr (the driver
- * waits for that line); at the end, one JSON object on stdout. Bounded:
- * the ramp ends after OPEN_S (default 60) seconds, the hold after HOLD_S,
- * the event wait after WAIT_S (default 30); every socket is closed at exit.
+ * Paths: see sse_paths.h (-u with a %d for many topics, or -U a file).
+ * When the ramp is over it prints "READY open=.. failed=.." on stderr (the
+ * driver waits for that line); at the end, one JSON object on stdout.
+ * Bounded: the ramp ends after OPEN_S (default 60) seconds, the hold after
+ * HOLD_S, the event wait after WAIT_S (default 30), and either at SIGTERM
+ * (still reporting); every socket is closed at exit.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
 #include <arpa/inet.h>
 #include <errno.h>
-#include <math.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdint.h>
@@ -40,6 +45,7 @@
 #include <unistd.h>
 
 #include "latency.h"
+#include "sse_paths.h"
 #include "sse_reader.h"
 #include "sse_resume.h"
 
@@ -62,8 +68,10 @@ struct conn {
 };
 
 static struct conn *conns;
-static int nconn, ntopics = 1, inflight_max = 200, port;
-static const char *path_tmpl;
+static int nconn, inflight_max = 200, port;
+static struct sse_paths paths = {.topics = 1};
+static const char *latency_key = "\"bench_us\":", *line_match;
+static volatile sig_atomic_t stopping;  /* SIGTERM: end the phase, report */
 static double open_s = 60, hold_s = 0, wait_s = 30;
 static int want_events;
 static int epfd;
@@ -79,7 +87,6 @@ static struct resume_counts resume;
 static long reconnects;
 static double fresh_pct;           /* -F: share of connections opened as a fresh EventSource */
 static long fresh_opens;
-static unsigned rnd_state = 12345;
 
 static double mono(void)
 {
@@ -111,18 +118,6 @@ static void *xrealloc(void *p, size_t n)
     return p;
 }
 
-/* Uniform in [0, 1). */
-static double rnd_unit(void)
-{
-    rnd_state = rnd_state * 1103515245u + 12345u;
-    return ((rnd_state >> 8) & 0xffffff) / (double)0x1000000;
-}
-
-static double rnd_exp(double mean)
-{
-    return -mean * log(1.0 - rnd_unit());
-}
-
 static void conn_close(struct conn *c, int why)
 {
     if (c->fd >= 0) {
@@ -147,14 +142,14 @@ static void conn_close(struct conn *c, int why)
     if (resume_mean_ms > 0) {
         /* like EventSource: reconnect after a short, jittered wait */
         c->open = 0;
-        c->reopen_at = mono() + rnd_exp(50) / 1000.0;
+        c->reopen_at = mono() + resume_rnd_exp(50) / 1000.0;
     }
 }
 
 /* Whether the next connection of a client is a fresh EventSource (-F). */
 static int choose_fresh(void)
 {
-    int fresh = fresh_pct > 0 && rnd_unit() * 100 < fresh_pct;
+    int fresh = fresh_pct > 0 && resume_rnd_unit() * 100 < fresh_pct;
 
     fresh_opens += fresh;
     return fresh;
@@ -174,7 +169,7 @@ static void resume_tick(void)
         if (c->state == S_DONE && c->reopen_at > 0 && now >= c->reopen_at) {
             c->reopen_at = 0;
             reconnects++;
-            c->drop_at = now + rnd_exp(resume_mean_ms) / 1000.0;
+            c->drop_at = now + resume_rnd_exp(resume_mean_ms) / 1000.0;
             resume_reopen(&c->rc, choose_fresh());
             start_conn(i);
         } else if (c->state == S_BODY && c->open && now >= c->drop_at) {
@@ -183,20 +178,19 @@ static void resume_tick(void)
     }
 }
 
-static char request_buf[1024];
+static char request_buf[4096];
 
+/* Connection i's request into request_buf; one that does not fit ends
+ * the run (no request is cut short). */
 static int make_request(int i)
 {
-    char path[512];
-    const char *d = strstr(path_tmpl, "%d");
+    char path[3072];
     int n;
 
-    /* the first %d is the topic's number; the rest of the path is taken as
-     * it is (it is no format: a %-escape in it stays one) */
-    if (d != NULL)
-        snprintf(path, sizeof path, "%.*s%d%s", (int)(d - path_tmpl), path_tmpl, i % ntopics, d + 2);
-    else
-        snprintf(path, sizeof path, "%s", path_tmpl);
+    if (sse_paths_get(&paths, i, path, sizeof path) < 0) {
+        fprintf(stderr, "sseload: the path of connection %d is longer than %zu bytes\n", i, sizeof path - 1);
+        exit(2);
+    }
     n = snprintf(request_buf, sizeof request_buf,
                  "GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAccept: text/event-stream\r\n"
                  "Cache-Control: no-cache\r\nUser-Agent: sseload\r\n", path, port);
@@ -252,13 +246,14 @@ static void sse_line(void *arg, const char *p, size_t n)
             c->drop_at = 0;
         return;
     }
-    if (n < 5 || memcmp(p, "data:", 5) != 0)
+    if (n < 5 || memcmp(p, "data:", 5) != 0 ||
+        (line_match != NULL && memmem(p, n, line_match, strlen(line_match)) == NULL))
         return;
-    if (sse_reader_number(p, n, "\"bench_us\":", &v) != 0) {
+    if (sse_reader_number(p, n, latency_key, &v) != 0) {
         bad_events++;
         return;
     }
-    c->events++;
+    c->events += (uint32_t)sse_reader_count(p, n, latency_key);
     latency_add(&lat, now_us_cached - v);
 }
 
@@ -402,10 +397,16 @@ static void poll_once(int timeout_ms)
     }
 }
 
+static void on_term(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
 static void usage(void)
 {
-    fprintf(stderr, "usage: sseload -p PORT -u PATH [-n N] [-k TOPICS] [-c INFLIGHT] [-o OPEN_S] "
-                    "[-H HOLD_S] [-e EVENTS] [-w WAIT_S] [-r MEAN_MS -L ID [-F PCT]]\n");
+    fprintf(stderr, "usage: sseload -p PORT (-u PATH | -U FILE) [-n N] [-k TOPICS] [-c INFLIGHT] [-o OPEN_S] "
+                    "[-H HOLD_S] [-e EVENTS] [-w WAIT_S] [-K KEY] [-M MATCH] [-r MEAN_MS -L ID [-F PCT]]\n");
     exit(2);
 }
 
@@ -413,24 +414,28 @@ static void parse_args(int argc, char **argv)
 {
     int opt;
 
-    while ((opt = getopt(argc, argv, "p:u:n:k:c:o:H:e:w:r:L:F:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:u:U:n:k:c:o:H:e:w:K:M:r:L:F:")) != -1) {
         switch (opt) {
         case 'p': port = atoi(optarg); break;
-        case 'u': path_tmpl = optarg; break;
+        case 'u': paths.tmpl = optarg; break;
+        case 'U': if (sse_paths_load(&paths, optarg) != 0) exit(2); break;
         case 'n': nconn = atoi(optarg); break;
-        case 'k': ntopics = atoi(optarg); break;
+        case 'k': paths.topics = atoi(optarg); break;
         case 'c': inflight_max = atoi(optarg); break;
         case 'o': open_s = atof(optarg); break;
         case 'H': hold_s = atof(optarg); break;
         case 'e': want_events = atoi(optarg); break;
         case 'w': wait_s = atof(optarg); break;
+        case 'K': latency_key = optarg; break;
+        case 'M': line_match = optarg; break;
         case 'r': resume_mean_ms = atof(optarg); break;
         case 'L': resume_from = atoll(optarg); break;
         case 'F': fresh_pct = atof(optarg); break;
         default: usage();
         }
     }
-    if (port <= 0 || path_tmpl == NULL || nconn <= 0 || ntopics <= 0 || inflight_max <= 0 || open_s > 600 ||
+    if (port <= 0 || (paths.tmpl == NULL) == (paths.n == 0) || nconn <= 0 || paths.topics <= 0 ||
+        !*latency_key || inflight_max <= 0 || open_s > 600 ||
         hold_s > 600 || wait_s > 600 || (resume_mean_ms > 0 && want_events <= 0))
         usage();
 }
@@ -502,10 +507,10 @@ static void run_phase(void)
         poll_once(20);
         if (resume_mean_ms > 0)
             resume_tick();
-        if (all_got() || mono() >= deadline)
+        if (all_got() || mono() >= deadline || stopping)
             return;
     }
-    while (mono() < deadline)
+    while (mono() < deadline && !stopping)
         poll_once(50);
 }
 
@@ -551,6 +556,7 @@ int main(int argc, char **argv)
     int i, still_open;
 
     parse_args(argc, argv);
+    signal(SIGTERM, on_term);
     if (raise_nofile() != 0)
         return 2;
     conns = calloc((size_t)nconn, sizeof *conns);
@@ -560,7 +566,7 @@ int main(int argc, char **argv)
         conns[i].fd = -1;
         conns[i].rc.who = i;
         conns[i].rc.last_id = resume_from;
-        conns[i].drop_at = mono() + rnd_exp(resume_mean_ms) / 1000.0;
+        conns[i].drop_at = mono() + resume_rnd_exp(resume_mean_ms) / 1000.0;
         resume_reopen(&conns[i].rc, choose_fresh());
     }
     epfd = epoll_create1(EPOLL_CLOEXEC);
@@ -585,6 +591,7 @@ int main(int argc, char **argv)
         sse_reader_reset(&conns[i].rd);
     }
     latency_free(&lat);
+    sse_paths_free(&paths);
     free(conns);
     close(epfd);
     return 0;

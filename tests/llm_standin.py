@@ -33,11 +33,21 @@ when there is such a name, else "default". An ANSWER:
    "retry_after": 1,                # fail: a Retry-After header (429)
    "garbage": "data: {not json",    # garbage: this line, after the deltas
    "huge_bytes": 10000000,          # huge: this much delta text, at once
-   "chunk": 1000}                   # huge: bytes per delta
+   "chunk": 1000,                   # huge: bytes per delta
+   "stamp": false}                  # stream: each delta prefixed with
+                                    # "bench_us=<int(time.time()*1e6)> ", the
+                                    # wall clock when it is sent (bench/
+                                    # chat_bench.py measures delta -> browser)
   stream   the deltas, the finish, the usage, [DONE], the end of the body
   stall    the headers and the deltas, then nothing until the client goes
   drop     the deltas, then the connection closes (no finish, no [DONE],
            no last chunk)
+With "stamp", one pacer thread sends the deltas of every such answer:
+delta k (from 1) at the answer's start + k * delay_ms, its stamp taken
+just before its bytes are written, so that the 1,000 connection threads
+of a benchmark do not fight over the GIL between the stamp and the write
+(the thread of each answer only waits). A client that goes meanwhile is
+seen when a write fails.
 Every mode watches the client while it waits or writes: when the client
 closes the connection first, the request's "disconnected" records when
 (time.monotonic(), which is CLOCK_MONOTONIC: a C test compares it with
@@ -54,6 +64,7 @@ it ends):
 """
 
 import argparse
+import heapq
 import http.server
 import json
 import select
@@ -223,7 +234,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             while left > 0:
                 event(chunk({"content": "x" * min(piece, left)}))
                 left -= piece
-        for d in a.get("deltas", []):
+        if a.get("stamp"):
+            # each delta's JSON made now, with a hole for the stamp the pacer fills in
+            frames = [("data: %s%s%s" % (json.dumps(chunk({"content": _HOLE + " " + d}), ensure_ascii=False),
+                                         eol, eol)).encode() for d in a.get("deltas", [])]
+            if not st._pacer().send(self.connection, rec, frames, a.get("delay_ms", 0) / 1000.0):
+                rec["disconnected"] = rec["disconnected"] or time.monotonic()
+                raise _Gone()
+        for d in [] if a.get("stamp") else a.get("deltas", []):
             self._wait(st, rec, a.get("delay_ms", 0) / 1000.0)
             event(chunk({"content": d}))
         if mode == "garbage":
@@ -248,10 +266,67 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         rec["completed"] = True
 
 
+_HOLE = "bench_us=@STAMP@"
+
+
+class _Pacer:
+    """One thread sending the stamped deltas of every "stamp" answer on time
+    (see the docstring); send() blocks the answer's own thread until its
+    deltas are out, or its client is gone (False)."""
+
+    def __init__(self, stopping):
+        self.stopping = stopping
+        self.cond = threading.Condition()
+        self.heap = []              # (due, n, job)
+        self.n = 0
+        threading.Thread(target=self._loop, daemon=True).start()
+
+    def send(self, conn, rec, frames, delay):
+        job = {"conn": conn, "rec": rec, "frames": frames, "k": 0, "t0": time.monotonic(), "delay": delay,
+               "done": threading.Event(), "ok": True}
+        if frames:
+            self._push(job)
+            while not job["done"].wait(0.5):
+                if self.stopping.is_set():
+                    return False
+        return job["ok"]
+
+    def _push(self, job):
+        with self.cond:
+            self.n += 1
+            heapq.heappush(self.heap, (job["t0"] + (job["k"] + 1) * job["delay"], self.n, job))
+            self.cond.notify()
+
+    def _loop(self):
+        while not self.stopping.is_set():
+            with self.cond:
+                wait = self.heap[0][0] - time.monotonic() if self.heap else 0.2
+                if wait > 0:
+                    self.cond.wait(min(wait, 0.2))
+                    continue
+                _, _, job = heapq.heappop(self.heap)
+            self._one(job)
+
+    def _one(self, job):
+        frame = job["frames"][job["k"]].replace(b"@STAMP@", b"%d" % int(time.time() * 1e6))
+        try:
+            job["conn"].sendall(b"%x\r\n%s\r\n" % (len(frame), frame))
+            job["rec"]["bytes"] += len(frame)
+        except OSError:
+            job["ok"] = False
+            job["done"].set()
+            return
+        job["k"] += 1
+        if job["k"] == len(job["frames"]):
+            job["done"].set()
+        else:
+            self._push(job)
+
+
 class _Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
-    request_queue_size = 256  # many clients connect at once (the default 5 drops SYNs: 1 s retries)
+    request_queue_size = 4096  # a benchmark's 1,000 answers connect at once (a full backlog drops SYNs: 1 s retries)
 
 
 class Standin:
@@ -268,6 +343,13 @@ class Standin:
         self._port = port
         self._server = None
         self._thread = None
+        self._pacer_obj = None
+
+    def _pacer(self):
+        with self._lock:
+            if self._pacer_obj is None:
+                self._pacer_obj = _Pacer(self.stopping)
+            return self._pacer_obj
 
     @property
     def url(self):

@@ -1,10 +1,12 @@
-/* test_sse_reader.c - the load generator's response reader and resume
- * checks (bench/sse_reader.c, bench/sse_resume.c): what the fault tests'
+/* test_sse_reader.c - the load generator's response reader, resume
+ * checks and paths (bench/sse_reader.c, sse_resume.c, sse_paths.c): what the fault tests'
  * gap and duplicate counts rest on. */
 #include "bench/sse_reader.c"
 #include "bench/sse_resume.c"
+#include "bench/sse_paths.c"
 
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "check.h"
 
@@ -179,6 +181,51 @@ static void test_resume(void)
     CHECK_INT_EQ(k.dups + k.gaps, 2);
 }
 
+/* The stamps of merged chat deltas: each counted once, none overlapping. */
+static void test_count(void)
+{
+    const char line[] = "data: {\"delta\":\"bench_us=1 a bench_us=2 bbench_us=bench_us=3\"}";
+
+    CHECK_INT_EQ(sse_reader_count(line, sizeof line - 1, "bench_us="), 4);
+    CHECK_INT_EQ(sse_reader_count(line, 20, "bench_us="), 0);     /* the first one cut off */
+    CHECK_INT_EQ(sse_reader_count(line, sizeof line - 1, "aa"), 0);
+    CHECK_INT_EQ(sse_reader_count("aaaa", 4, "aa"), 2);
+    CHECK_INT_EQ(sse_reader_count("aaaa", 4, ""), 0);
+}
+
+/* -u with its %d, and -U: line i % count, blank lines skipped, a path that
+ * does not fit refused (not cut). */
+static void test_paths(void)
+{
+    struct sse_paths p = {.tmpl = "/s?topic=room:%d&x=%20", .topics = 3};
+    char path[64], file[] = "/tmp/test_sse_paths_XXXXXX";
+    FILE *f;
+    int fd;
+
+    CHECK_INT_EQ(sse_paths_get(&p, 7, path, sizeof path), 21);
+    CHECK_STR_EQ(path, "/s?topic=room:1&x=%20");
+    CHECK_INT_EQ(sse_paths_get(&p, 7, path, 21), -1);
+    fd = mkstemp(file);
+    CHECK(fd >= 0);
+    f = fdopen(fd, "w");
+    fputs("/a\n\n/bb\r\n/ccc", f);
+    fclose(f);
+    CHECK_INT_EQ(sse_paths_load(&p, file), 0);
+    CHECK_INT_EQ(p.n, 3);
+    CHECK_INT_EQ(sse_paths_get(&p, 4, path, sizeof path), 3);
+    CHECK_STR_EQ(path, "/bb");
+    CHECK_INT_EQ(sse_paths_get(&p, 2, path, sizeof path), 4);
+    CHECK_STR_EQ(path, "/ccc");
+    sse_paths_free(&p);
+    f = fopen(file, "w");
+    fputs("\n\n", f);
+    fclose(f);
+    CHECK_INT_EQ(sse_paths_load(&p, file), -1);   /* no path in it */
+    sse_paths_free(&p);
+    unlink(file);
+    CHECK_INT_EQ(sse_paths_load(&p, file), -1);   /* gone */
+}
+
 int main(void)
 {
     test_head();
@@ -187,5 +234,7 @@ int main(void)
     test_long_line_cut();
     test_number();
     test_resume();
+    test_count();
+    test_paths();
     return check_summary("test_sse_reader");
 }

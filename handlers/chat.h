@@ -21,7 +21,4 @@ struct chat_end {
 };
 int chat_message_end(struct ctx *c, const char *mid, const struct chat_end *e);
 
-/* Emits chat.message for message mid. 0 or -1 (answered). */
-int chat_emit_message(struct ctx *c, const char *mid, const char *user);
-
 #endif

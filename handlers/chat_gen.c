@@ -49,37 +49,28 @@ static int gen_claim(struct ctx *c, const char *owner, long lease_ms, size_t max
     struct gen_job *js = NULL;
     size_t k = 0, cap = 0, i;
     int step = SQLITE_ERROR;
-    char **sids = NULL, **ns = NULL;
 
     *jobs = NULL;
     *n = 0;
     if (st == NULL || db_bind_text(st, 1, owner, -1) || db_bind_int64(st, 2, lease_ms) ||
         db_bind_int64(st, 3, (int64_t)max))
         goto out;
+    /* SQLite makes every change of an UPDATE ... RETURNING at its first
+     * step and hands the rows out from memory: other statements may run
+     * between the steps. */
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         if (k == cap) {
             cap = cap ? cap * 2 : 8;
             js = xrealloc(js, cap * sizeof *js);
-            sids = xrealloc(sids, cap * sizeof *sids);
-            ns = xrealloc(ns, cap * sizeof *ns);
         }
         js[k].id = xstrdup((const char *)sqlite3_column_text(st, 0));
-        js[k].messages_json = NULL;
-        sids[k] = xstrdup((const char *)sqlite3_column_text(st, 1));
-        ns[k] = xstrdup((const char *)sqlite3_column_text(st, 2));
-        k++;
+        js[k].messages_json = history(c, js[k].id, (const char *)sqlite3_column_text(st, 1),
+                                      (const char *)sqlite3_column_text(st, 2));
+        if (js[k++].messages_json == NULL)
+            break;
     }
 out:
     db_done(st);
-    for (i = 0; step == SQLITE_DONE && i < k; i++)
-        if ((js[i].messages_json = history(c, js[i].id, sids[i], ns[i])) == NULL)
-            step = SQLITE_ERROR;
-    for (i = 0; i < k; i++) {
-        free(sids[i]);
-        free(ns[i]);
-    }
-    free(sids);
-    free(ns);
     if (step != SQLITE_DONE) {
         for (i = 0; i < k; i++) {
             free(js[i].id);

@@ -35,27 +35,6 @@ static int emit(struct ctx *c, const char *sid, const char *type, char *data)
     return rc;
 }
 
-int chat_emit_message(struct ctx *c, const char *mid, const char *user)
-{
-    const char *args[2] = {mid, user};
-    sqlite3_stmt *st = db_stmt(c->db, SQL_CHAT_MESSAGE_GET);
-    char *sid = NULL;
-    int rc = -1;
-
-    if (st == NULL || db_bind_text(st, 1, mid, -1) != 0 || db_lookup(st) != 1) {
-        ctx_db_error(c);
-        goto out;
-    }
-    sid = xstrdup((const char *)sqlite3_column_text(st, 1));
-    db_done(st);
-    st = NULL;
-    rc = emit(c, sid, "chat.message", db_one_text(c->db, SQL_CHAT_EVENT_MESSAGE, 2, args));
-out:
-    db_done(st);
-    free(sid);
-    return rc;
-}
-
 int chat_message_end(struct ctx *c, const char *mid, const struct chat_end *e)
 {
     sqlite3_stmt *st = db_stmt(c->db, SQL_CHAT_MESSAGE_END);
@@ -132,11 +111,13 @@ static int insert(struct ctx *c, const char *mid, const char *sid, const char *r
     const char *args[6] = {mid, sid, c->claims.sub, role, content, status};
     int changed = 0;
 
+    const char *ev[2] = {mid, c->claims.sub};
+
     if (db_run_texts(c->db, SQL_CHAT_MESSAGE_INSERT, 6, args, &changed) != 0 || changed != 1) {
         ctx_db_error(c);
         return -1;
     }
-    return chat_emit_message(c, mid, c->claims.sub);
+    return emit(c, sid, "chat.message", db_one_text(c->db, SQL_CHAT_EVENT_MESSAGE, 2, ev));
 }
 
 /* POST {"message"}: the user's message and the empty answer, streaming;
@@ -203,8 +184,6 @@ static void message_cancel(struct ctx *c)
         ctx_db_error(c);
     else if (found == 0 || strcmp((const char *)sqlite3_column_text(st, 1), sid) != 0)
         ctx_error(c, 404, "message_not_found", "no such message in this session");
-    else if (strcmp((const char *)sqlite3_column_text(st, 2), "streaming") != 0)
-        ctx_error(c, 409, "already_finished", "this message is not streaming");
     db_done(st);
     if (c->resp->status != 0)
         return;

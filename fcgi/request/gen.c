@@ -243,11 +243,12 @@ static void renew(struct gen *g)
     runtime_batch_publish(g->rt);
     if (!ok)
         return;
-    for (j = g->jobs; j != NULL; j = j->next)
-        if (!j->alive && j->end == END_NONE && j->text.len == 0)
+    for (j = g->jobs; j != NULL; j = j->next) {
+        if (has_work(j))
+            j->alive = 1;   /* it learns at its commit */
+        else if (!j->alive)
             log_info("chat answer %s: ended elsewhere (cancelled); closing its upstream", j->id);
-    for (j = g->jobs; j != NULL; j = j->next)
-        j->alive = j->alive || j->end != END_NONE || j->text.len > 0; /* those learn it at their commit */
+    }
     reap(g, not_alive);
 }
 

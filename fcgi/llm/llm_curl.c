@@ -27,6 +27,7 @@
 #define ERR_SHOWN_MAX 300      /* of which a message shows at most this much */
 #define LINGER_MS 1000         /* after [DONE], the rest of the answer is read this long (keeps the connection) */
 #define LINE_SLACK 65536       /* a line may hold this much besides its text (JSON around it) */
+#define SCAN_MS 250            /* how often every call is looked at for its timeout and linger */
 
 /* A socket libcurl asked us to watch. Retired ones wait in the graveyard
  * until llm_tick: the loop may still hold an event for them. */
@@ -39,6 +40,8 @@ struct sock {
 
 struct llm_call {
     struct llm_call *next;
+    struct llm_call *next_ready;
+    int queued;                /* on b->ready */
     struct llm_backend *b;
     CURL *easy;                /* NULL once detached: the connection is closed or back in libcurl's cache */
     char *body;
@@ -66,12 +69,26 @@ struct llm_backend {
     long long timeout_ms;
     size_t max_bytes;
     struct llm_call *calls;
+    struct llm_call *ready;    /* calls with text or an outcome to hand over: settle() looks at these only */
     struct sock *graveyard;
+    long long scan_at;
     long long timer_at;        /* libcurl's timer; -1: none */
     int settling;              /* inside settle(): calls are not freed */
+    int over;                  /* some call may be over: sweep() has work */
 };
 
 static void settle(struct llm_backend *b);
+
+/* With 1,000 answers streaming, settling after each socket event must not
+ * walk every call: a call that has something to hand over queues itself. */
+static void ready(struct llm_call *c)
+{
+    if (c->queued)
+        return;
+    c->queued = 1;
+    c->next_ready = c->b->ready;
+    c->b->ready = c;
+}
 
 static void end(struct llm_call *c, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -83,6 +100,7 @@ static void end(struct llm_call *c, const char *code, const char *fmt, ...)
     if (c->code != NULL)
         return;
     c->code = code;
+    ready(c);
     va_start(ap, fmt);
     buf_vprintf(&c->msg, fmt, ap);
     va_end(ap);
@@ -100,6 +118,7 @@ static int on_delta(void *arg, const char *text, size_t len)
     }
     c->total += len;
     buf_append(&c->pending, text, len);
+    ready(c);
     return 0;
 }
 
@@ -290,6 +309,7 @@ static void detach(struct llm_call *c)
     curl_multi_remove_handle(c->b->multi, c->easy);
     curl_easy_cleanup(c->easy);
     c->easy = NULL;
+    c->b->over = 1;
 }
 
 static void call_free(struct llm_call *c)
@@ -303,12 +323,19 @@ static void call_free(struct llm_call *c)
     free(c);
 }
 
+/* Frees the calls that are over (a queued one at the next settle). */
 static void sweep(struct llm_backend *b)
 {
     struct llm_call **p = &b->calls, *c;
 
+    if (!b->over)
+        return;
+    b->over = 0;
     while ((c = *p) != NULL) {
-        if (c->dead && c->easy == NULL) {
+        if (c->dead && c->easy == NULL && c->queued) {
+            b->over = 1; /* freed after the next settle */
+            p = &c->next;
+        } else if (c->dead && c->easy == NULL) {
             *p = c->next;
             call_free(c);
         } else {
@@ -329,6 +356,7 @@ static void hand_over(struct llm_call *c)
     if (c->dead || c->code == NULL)
         return;
     c->dead = 1;
+    c->b->over = 1;
     if (c->code[0] == '\0') {
         finish = llm_sse_finish_reason(c->sse);
         c->h->done(c->arg, finish != NULL ? finish : "stop", llm_sse_usage(c->sse));
@@ -354,9 +382,12 @@ static void settle(struct llm_backend *b)
         c = (struct llm_call *)(void *)priv;
         finished(c, m->data.result); /* no-op when an outcome was recorded */
         c->linger_until = 0;
+        ready(c);
     }
     b->settling++;
-    for (c = b->calls; c != NULL; c = c->next) {
+    while ((c = b->ready) != NULL) {
+        b->ready = c->next_ready;
+        c->queued = 0;
         if (c->easy != NULL && c->code != NULL && (c->linger_until == 0 || now >= c->linger_until))
             detach(c);
         if (!c->dead)
@@ -519,32 +550,44 @@ fail:
 static void curl_cancel(struct llm_backend *b, struct llm_call *c)
 {
     c->dead = 1;
+    b->over = 1;
     detach(c);
     if (b->settling == 0)
         sweep(b);
 }
 
+/* Timeouts and lingers are seen by a scan every SCAN_MS, not by a
+ * timer a call: a stall ends at most that much after PULSE_LLM_TIMEOUT_S. */
 static long curl_next_ms(struct llm_backend *b, long long now_ms)
 {
-    const struct llm_call *c;
     long long next = b->timer_at;
 
-    if (b->graveyard != NULL)
-        next = now_ms; /* retired sockets to free */
-    for (c = b->calls; c != NULL; c = c->next) {
-        long long at = c->code != NULL ? c->linger_until : c->last_ms + b->timeout_ms;
-
-        if (c->easy != NULL && at > 0 && (next < 0 || at < next))
-            next = at;
-    }
+    if (b->graveyard != NULL || b->ready != NULL)
+        next = now_ms; /* retired sockets to free, calls to settle */
+    if (b->calls != NULL && (next < 0 || b->scan_at < next))
+        next = b->scan_at;
     if (next < 0)
         return -1;
     return next <= now_ms ? 0 : (long)(next - now_ms);
 }
 
-static void curl_tick(struct llm_backend *b, long long now_ms)
+static void scan(struct llm_backend *b, long long now_ms)
 {
     struct llm_call *c;
+
+    b->scan_at = now_ms + SCAN_MS;
+    for (c = b->calls; c != NULL; c = c->next) {
+        if (c->easy == NULL)
+            continue;
+        if (c->code == NULL && now_ms - c->last_ms >= b->timeout_ms)
+            end(c, "upstream_timeout", "no byte from the upstream for %lld s", b->timeout_ms / 1000);
+        else if (c->code != NULL && c->linger_until > 0 && now_ms >= c->linger_until)
+            ready(c); /* settle closes it */
+    }
+}
+
+static void curl_tick(struct llm_backend *b, long long now_ms)
+{
     struct sock *s;
     int running;
 
@@ -556,9 +599,8 @@ static void curl_tick(struct llm_backend *b, long long now_ms)
         b->timer_at = -1;
         curl_multi_socket_action(b->multi, CURL_SOCKET_TIMEOUT, 0, &running);
     }
-    for (c = b->calls; c != NULL; c = c->next)
-        if (c->easy != NULL && c->code == NULL && now_ms - c->last_ms >= b->timeout_ms)
-            end(c, "upstream_timeout", "no byte from the upstream for %lld s", b->timeout_ms / 1000);
+    if (now_ms >= b->scan_at)
+        scan(b, now_ms);
     settle(b);
 }
 

@@ -1,6 +1,7 @@
 /*
- * live.html: /live.html?room=ID is a viewer's room page (status, viewers, the featured
- * product, the product list, chat and order toasts), updated live from topic room:ID;
+ * live.html: /live.html?room=ID is a viewer's room page (status, the live video while the
+ * room is LIVE, viewers, the featured product, the product list, chat and order toasts),
+ * updated live from topic room:ID;
  * without ?room= it lists the rooms to watch.
  * Server and user text only ever goes in through textContent.
  * ?transport=poll forces the polling fallback (handy to see it work).
@@ -67,7 +68,8 @@
     var token = tokenBox(function () { presence.restart(); });
     var chat = C.chatList($('chat'), $('pinned'));
     var sender = chatSender(token, chat.add, function () { feed.loadRoom(); });
-    var header = roomHeader(sender.setEnded);
+    var video = PulseLiveVideo.player($('video'), $('video-state'), roomId);
+    var header = roomHeader(function (status) { sender.setEnded(status === 'ENDED'); video.show(status); });
     var products = productPanel();
     presence = viewerPresence(token.jwt, header.ended, function (r) {
       if (at.read('viewers', r.eventId)) header.viewers(r.json.count, r.json.peak);
@@ -78,8 +80,8 @@
   }
 
   // The room's title, status badge, stage, description, totals and viewer counts.
-  // onEnded(ended) runs on every render, with whether the room has ended.
-  function roomHeader(onEnded) {
+  // onStatus(status) runs on every render, with the room's status.
+  function roomHeader(onStatus) {
     var room = null;              // the latest room object on screen
     var thumb = $('thumb'), thumbFailed = false;
     thumb.addEventListener('error', function () { thumbFailed = true; thumb.hidden = true; });
@@ -101,7 +103,7 @@
       $('stage-text').textContent = STAGE_TEXT[r.status] || '';
       $('stage').className = 'stage' + (r.status === 'LIVE' ? ' stage-live' : '');
       $('ended-note').hidden = r.status !== 'ENDED';
-      onEnded(r.status === 'ENDED');
+      onStatus(r.status);
     }
     function viewers(count, peak) {
       if (count != null) $('viewer-count').textContent = String(Math.max(0, num(count)));

@@ -273,4 +273,4 @@ def test_browser_owner_console_creates_a_room_and_starts_it(env):
 
 
 def test_live_pages_never_parse_html(env):
-    assert_never_parses_html("live.js", "owner.js", "page.js")
+    assert_never_parses_html("live.js", "live_video.js", "commerce.js", "owner.js", "page.js")

@@ -22,11 +22,36 @@ include build.mk
 BINS := $(addprefix $(BUILD)/bin/,$(PROGRAMS))
 
 .PHONY: all clean run run-nginx run-rtmp check-valgrind test check-asan check-layers unit install uninstall \
-        deps test-deps fuzz fuzz-smoke bench
+        deps test-deps fuzz fuzz-smoke bench player
 all: $(BINS)
 
 clean:
-	rm -rf build
+	rm -rf build www/vendor
+
+# live.html's video player: hls.js from the npm registry, pinned by version
+# and by the SHA-512 of its package (the integrity the registry publishes),
+# unpacked into www/vendor/ (never committed: .gitignore). `make run`,
+# `make run-nginx`, `make install` and `make test` get it; without npm or
+# without the registry the build stops and says so.
+HLSJS_VERSION := 1.7.4
+HLSJS_SHA512 := dc697119d3ef4f6607bd060eb7ec8ecd3fc3122a2bfea255348ca51c0efb9207a805375042a8bbd06c1e7cd11498741e346ca30bc53adbe6ebbaa5bf4e99beb6
+HLSJS_TGZ := build/npm/hls.js-$(HLSJS_VERSION).tgz
+PLAYER := www/vendor/hls.min.js www/vendor/hls.worker.js www/vendor/hls.js.LICENSE
+player: $(PLAYER)
+
+$(HLSJS_TGZ):
+	@command -v npm >/dev/null 2>&1 || { echo "make: live.html's player (hls.js) comes from the npm registry, and npm is not on PATH: run make deps (tools/deps.sh) or install npm" >&2; exit 1; }
+	@mkdir -p build/npm
+	@npm pack --silent --fetch-retries=1 --fetch-timeout=30000 --pack-destination build/npm hls.js@$(HLSJS_VERSION) >/dev/null || \
+	  { echo "make: could not fetch hls.js@$(HLSJS_VERSION) from the npm registry ($$(npm config get registry)); live.html's player needs it" >&2; exit 1; }
+	@echo "$(HLSJS_SHA512)  $@" | sha512sum -c --quiet - || { echo "make: $@ is not the hls.js $(HLSJS_VERSION) pinned here (SHA-512 differs)" >&2; rm -f $@; exit 1; }
+
+# One unpacking writes all three (a grouped target).
+$(PLAYER) &: $(HLSJS_TGZ)
+	@rm -rf build/npm/hls.js && mkdir -p build/npm/hls.js www/vendor
+	tar -xzf $(HLSJS_TGZ) -C build/npm/hls.js package/dist/hls.min.js package/dist/hls.worker.js package/LICENSE
+	install -m 644 build/npm/hls.js/package/dist/hls.min.js build/npm/hls.js/package/dist/hls.worker.js www/vendor/
+	install -m 644 build/npm/hls.js/package/LICENSE www/vendor/hls.js.LICENSE
 
 # Installs the Debian packages a build or a run needs, when root and missing.
 deps:
@@ -36,7 +61,7 @@ test-deps:
 	@sh tools/deps.sh test
 
 run: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all player
 	@mkdir -p -m 700 "$(PULSE_DATA)"
 	@echo "Pulse on http://$(PULSE_HOST):$(PORT)/ (data in $(PULSE_DATA)); Ctrl-C stops it."
 	PORT=$(PORT) PULSE_HOST=$(PULSE_HOST) PULSE_DATA="$(PULSE_DATA)" PULSE_ROOT="$(CURDIR)" \
@@ -46,7 +71,7 @@ run: deps
 # The same service behind nginx (nginx.conf, processes by spawn-fcgi).
 run-nginx: deps
 	@sh tools/deps.sh nginx
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all player
 	@mkdir -p -m 700 "$(PULSE_DATA)"
 	@echo "Pulse (nginx) on http://$(PULSE_HOST):$(PORT)/ (data in $(PULSE_DATA)); Ctrl-C stops it."
 	PORT=$(PORT) PULSE_HOST=$(PULSE_HOST) PULSE_DATA="$(PULSE_DATA)" PULSE_ROOT="$(CURDIR)" \
@@ -61,16 +86,16 @@ run-rtmp:
 	@mkdir -p -m 700 "$(PULSE_DATA)"
 	sed -e 's|@PULSE_URL@|$(PULSE_URL)|' -e 's|@RTMP_HOST@|$(RTMP_HOST)|' -e 's|@RTMP_PORT@|$(RTMP_PORT)|' \
 	    -e 's|@PULSE_DATA@|$(abspath $(PULSE_DATA))|' -e 's|@NGINX_MODULES@|$(NGINX_MODULES)|' \
-	    nginx-rtmp.conf > "$(RTMP_CONF)"
-	@echo "RTMP on rtmp://$(RTMP_HOST):$(RTMP_PORT)/live/<streamKey> for Pulse at $(PULSE_URL); Ctrl-C stops it."
+	    -e "s|@NGINX_USER@|$$(id -un)|" nginx-rtmp.conf > "$(RTMP_CONF)"
+	@echo "RTMP on rtmp://$(RTMP_HOST):$(RTMP_PORT)/live/<streamKey> for Pulse at $(PULSE_URL), HLS into $(abspath $(PULSE_DATA))/hls; Ctrl-C stops it."
 	exec nginx -p "$(abspath $(PULSE_DATA))/" -e stderr -c "$(RTMP_CONF)"
 
 # What a deployment needs (README, "Deploying under lighttpd/nginx"): the
 # programs and tools/run-nginx.sh (as pulse-run-nginx) in BINDIR; www/ and
 # the web servers' configurations in DATADIR/pulse, the PULSE_ROOT they read.
 PKGDATADIR = $(DATADIR)/pulse
-WWW := $(sort $(shell find www -type f))
-install: all
+WWW := $(sort $(shell find www -type f) $(PLAYER))
+install: all player
 	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(PKGDATADIR)/www"
 	install -m 755 $(BINS) "$(DESTDIR)$(BINDIR)/"
 	install -m 755 tools/run-nginx.sh "$(DESTDIR)$(BINDIR)/pulse-run-nginx"
@@ -96,7 +121,7 @@ check-layers: all
 # The integration suite runs against the sanitizer build; the fuzz smoke
 # run gives every parser of outside input a few seconds of libFuzzer.
 test: test-deps
-	@$(MAKE) --no-print-directory all build/bench/sseload
+	@$(MAKE) --no-print-directory all player build/bench/sseload
 	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory SANITIZER=address,undefined BUILD=build/asan all
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk fuzz-smoke FUZZ_SECONDS=$(FUZZ_SECONDS)

@@ -15,6 +15,8 @@ test="$build redis-server curl python3 sqlite3 nginx spawn-fcgi clang libclang-r
 # npm already on PATH are used as they are, otherwise Debian's are installed.
 command -v node >/dev/null 2>&1 || test="$test nodejs"
 command -v npm >/dev/null 2>&1 || test="$test npm"
+# live.html's video player (hls.js) comes from the npm registry (make player).
+command -v npm >/dev/null 2>&1 || build="$build npm"
 case "${1:-build}" in
     build) want=$build ;;
     test) want=$test ;;

@@ -2,6 +2,7 @@
 #include "handlers/routes.h"
 
 #include "handlers/crm.h"
+#include "handlers/topup.h"
 
 const struct route_table *const routes_all[] = {
     &events_routes,
@@ -20,6 +21,7 @@ const size_t routes_all_count = sizeof routes_all / sizeof routes_all[0];
 
 const struct send_hooks *const send_all[] = {
     &crm_send_hooks,
+    &topup_reconcile_hooks,
 };
 
 const size_t send_all_count = sizeof send_all / sizeof send_all[0];

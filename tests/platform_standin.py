@@ -172,8 +172,8 @@ class _Handler(BaseHTTPRequestHandler):
                 "transactions": [], "cancellationReason": None, "canceledAt": None}
         data.update(order.get("extra", {}))
         rec["accepted"] = True
-        self._json(rec, 200, {"code": "00", "desc": "success", "data": data,
-                              "signature": payos_sign(data, st.tokens["payos_checksum"])})
+        sig = "0" * 64 if order.get("bad_signature") else payos_sign(data, st.tokens["payos_checksum"])
+        self._json(rec, 200, {"code": "00", "desc": "success", "data": data, "signature": sig})
 
 
 class Platforms:
@@ -182,7 +182,7 @@ class Platforms:
     def __init__(self, tokens):
         self.tokens = tokens     # facebook, zalo, tiktok, payos_client, payos_key, payos_checksum
         self.requests = []
-        self.orders = {}         # str(orderCode) -> {"status", "amount", "extra"?}
+        self.orders = {}         # str(orderCode) -> {"status", "amount", "extra"?, "bad_signature"?}
         self.stopping = threading.Event()
         self.ids = itertools.count(1)
         self._plans = {}

@@ -367,7 +367,7 @@ static void zalo_receive(struct ctx *c)
         ctx_body_text(c, "event_name", 1, 64, 1, &event) != 0)
         goto out;
     if (strcmp(event, "user_received_message") == 0 || strcmp(event, "user_seen_message") == 0) {
-        if (crm_status_zalo(c, event[5] == 'r' ? "delivered" : "read") == 0)
+        if (crm_status_zalo(c, strcmp(event, "user_received_message") == 0 ? "delivered" : "read") == 0)
             ctx_json(c, 200, "{\"received\":true}");
         goto out;
     }

@@ -231,3 +231,19 @@ def test_an_answer_posted_while_pulse_batch_is_down_goes_when_it_is_back(env):
     wait_for(back, timeout=20, interval=0.2, what="the answer sent by a new pulse-batch")
     seen, last = statuses(s, {m: "sent"})
     assert len([r for r in p.of("facebook") if r["accepted"]]) == 1
+
+
+def test_two_instances_on_one_database_send_each_answer_once(env):
+    """Two hosts' pulse-batch processes share the outbox: whichever took
+    the answer, exactly one of them sends it."""
+    p, a, convs, s = setup(env)
+    b = env.instance(name="b", db=a.db, env=settings(p, PULSE_BELL_DIR=a.data + "/b-bells"))
+    assert a.pids(b"pulse-batch") and b.pids(b"pulse-batch")
+    ids = [reply(x, convs["facebook"], "answer %d" % i) for i, x in enumerate([a, b] * 10)]
+    wait_for(lambda: a.sql("SELECT count(*) FROM crm_messages WHERE status = 'sent'") == [(20,)], timeout=20,
+             what="20 answers sent")
+    texts = [r["body"]["message"]["text"] for r in p.of("facebook")]
+    assert sorted(texts) == sorted("answer %d" % i for i in range(20)), texts
+    distinct = a.sql("SELECT count(DISTINCT platform_message_id) FROM crm_messages WHERE id IN (%s)" %
+                   ",".join("?" * len(ids)), ids)
+    assert distinct == [(20,)]

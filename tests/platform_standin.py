@@ -9,7 +9,9 @@ so a test points the *_URL settings at it:
   ZALO_OA_API_URL  = URL + "/zalo"        POST /v3.0/oa/message/cs, header access_token: T
   TIKTOK_API_URL   = URL + "/tiktok/open_api/v1.3"
                                           POST /business/message/send/, header Access-Token: T
-  PAYOS_API_URL    = URL + "/payos"       GET /v2/payment-requests/{orderCode},
+  PAYOS_API_URL    = URL + "/payos"       GET /v2/payment-requests/{orderCode} (and, for
+                                          init and cancel, POST /v2/payment-requests and
+                                          POST /v2/payment-requests/{orderCode}/cancel),
                                           headers x-client-id, x-api-key
 
 It checks each request as the real service does (token, path, method,
@@ -27,7 +29,10 @@ JSON shape) and answers the way that service answers, errors included:
              and key; unknown order {"code": "101", "desc", "data": null};
              else {"code": "00", "desc": "success", "data": {...},
              "signature"} with data signed as PayOS signs (sorted
-             key=value&..., HMAC-SHA256 with the checksum key).
+             key=value&..., HMAC-SHA256 with the checksum key). A creation
+             must carry PayOS's signature over amount, cancelUrl,
+             description, orderCode and returnUrl; the order it makes is
+             PENDING until a test sets it (orders) or cancels it.
 
 Failures on demand: plan(service, [action, ...]) queues what the next
 requests to that service get, in order, before the normal answer resumes:
@@ -156,11 +161,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _payos(self, st, rec):
         parts = rec["path"].split("/")
-        if rec["method"] != "GET" or len(parts) != 4 or parts[:3] != ["", "v2", "payment-requests"]:
+        if parts[:3] != ["", "v2", "payment-requests"] or len(parts) not in (3, 4, 5):
             return self._json(rec, 404, {"code": "404", "desc": "Not found"})
         if rec["headers"].get("x-client-id") != st.tokens["payos_client"] or \
                 rec["headers"].get("x-api-key") != st.tokens["payos_key"]:
             return self._json(rec, 401, {"code": "401", "desc": "Unauthorized"})
+        if rec["method"] == "POST" and len(parts) == 3:
+            return self._payos_create(st, rec)
+        if rec["method"] == "POST" and len(parts) == 5 and parts[4] == "cancel" and parts[3] in st.orders:
+            st.orders[parts[3]]["status"] = "CANCELLED"
+        elif rec["method"] != "GET" or len(parts) != 4:
+            return self._json(rec, 404, {"code": "404", "desc": "Not found"})
         order = st.orders.get(parts[3])
         if order is None:
             return self._json(rec, 200, {"code": "101", "desc": "Payment request not found", "data": None,
@@ -174,6 +185,29 @@ class _Handler(BaseHTTPRequestHandler):
         rec["accepted"] = True
         sig = "0" * 64 if order.get("bad_signature") else payos_sign(data, st.tokens["payos_checksum"])
         self._json(rec, 200, {"code": "00", "desc": "success", "data": data, "signature": sig})
+
+
+    def _payos_create(self, st, rec):
+        """POST /v2/payment-requests: signed over amount, cancelUrl,
+        description, orderCode and returnUrl (sorted), as PayOS documents."""
+        b = rec["body"] if isinstance(rec["body"], dict) else {}
+        keys = ("amount", "cancelUrl", "description", "orderCode", "returnUrl")
+        if any(k not in b for k in keys) or not isinstance(b.get("orderCode"), int) or \
+                not isinstance(b.get("amount"), int):
+            return self._json(rec, 200, {"code": "20", "desc": "Thông tin truyền lên không đúng", "data": None})
+        if b.get("signature") != payos_sign({k: b[k] for k in keys}, st.tokens["payos_checksum"]):
+            return self._json(rec, 200, {"code": "201", "desc": "Chữ ký không hợp lệ", "data": None})
+        code = str(b["orderCode"])
+        if code in st.orders:
+            return self._json(rec, 200, {"code": "231", "desc": "Đơn thanh toán đã tồn tại", "data": None})
+        st.orders[code] = {"status": "PENDING", "amount": b["amount"]}
+        data = {"bin": "970422", "accountNumber": "113366668888", "accountName": "PULSE TEST",
+                "amount": b["amount"], "description": b["description"], "orderCode": b["orderCode"],
+                "currency": "VND", "paymentLinkId": "plink%s" % code, "status": "PENDING",
+                "checkoutUrl": "https://pay.payos.vn/web/plink%s" % code, "qrCode": "000201010212%s" % code}
+        rec["accepted"] = True
+        self._json(rec, 200, {"code": "00", "desc": "success", "data": data,
+                              "signature": payos_sign(data, st.tokens["payos_checksum"])})
 
 
 class Platforms:

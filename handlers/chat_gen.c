@@ -17,14 +17,10 @@
 
 static int gen_pending(struct ctx *c)
 {
-    sqlite3_stmt *st = db_stmt(c->db, SQL_CHAT_GEN_PENDING);
-    int rc = -1;
+    int rc = db_flag(c->db, SQL_CHAT_GEN_PENDING);
 
-    if (st != NULL && db_lookup(st) == 1)
-        rc = sqlite3_column_int(st, 0) != 0;
-    else
+    if (rc < 0)
         ctx_db_error(c);
-    db_done(st);
     return rc;
 }
 

@@ -288,8 +288,9 @@ static void message_list(struct ctx *c)
         ctx_json_take(c, 200, db_one_text(c->db, SQL_CRM_MESSAGE_LIST, 2, args));
 }
 
-/* An agent's answer, stored and announced as message_sent; whoever relays
- * answers to the platform streams topic crm like the agents do. */
+/* An agent's answer: stored with status sending and an outbox row that
+ * pulse-batch's sender takes (crm_send.c), whichever process took the
+ * request; announced as message_sent and message_status (sending). */
 static void message_send(struct ctx *c)
 {
     const char *conv = ctx_arg(c, 0);
@@ -314,7 +315,13 @@ static void message_send(struct ctx *c)
         ctx_db_error(c);
         goto out;
     }
-    if (crm_emit_row(c, "message_sent", SQL_CRM_MESSAGE_GET, id) == 0)
+    args[0] = id;
+    if (db_run_texts(c->db, SQL_CRM_OUTBOX_ADD, 1, args, NULL) != 0) {
+        ctx_db_error(c);
+        goto out;
+    }
+    if (crm_emit_row(c, "message_sent", SQL_CRM_MESSAGE_GET, id) == 0 &&
+        crm_emit_row(c, "message_status", SQL_CRM_MESSAGE_STATUS, id) == 0)
         reply_row(c, 201, SQL_CRM_MESSAGE_GET, id, "message_not_found", "no such message");
 out:
     db_done(st);

@@ -6,7 +6,9 @@
  * they wrote to), the message, and the events agents stream on topic crm:
  * customer_created, new_conversation (or conversation_updated when a
  * CLOSED one reopens), new_message. A platform message id seen before
- * changes nothing, so redeliveries are harmless.
+ * changes nothing, so redeliveries are harmless. Receipts of agents'
+ * answers (Facebook's deliveries and reads, Zalo's user_received_message
+ * and user_seen_message) go to crm_status.c.
  *
  * A delivery that is not signed, or not JSON, is refused (401, 400). In a
  * signed Facebook batch, an item that is not a well-formed text message is
@@ -301,6 +303,8 @@ static void facebook_receive(struct ctx *c)
     for (i = 0; i < b->n; i++)
         if (ingest(c, &b->in[i]) != 0)
             goto out;
+    if (crm_status_facebook(c) != 0)
+        goto out;
     ctx_text(c, 200, "text/plain; charset=utf-8", "EVENT_RECEIVED");
 out:
     if (b != NULL)
@@ -362,6 +366,11 @@ static void zalo_receive(struct ctx *c)
                      "ZALO_OA_SECRET", "X-ZEvent-Signature") != 0 ||
         ctx_body_text(c, "event_name", 1, 64, 1, &event) != 0)
         goto out;
+    if (strcmp(event, "user_received_message") == 0 || strcmp(event, "user_seen_message") == 0) {
+        if (crm_status_zalo(c, strcmp(event, "user_received_message") == 0 ? "delivered" : "read") == 0)
+            ctx_json(c, 200, "{\"received\":true}");
+        goto out;
+    }
     if (strcmp(event, "user_send_text") != 0) {
         ctx_json(c, 200, "{\"received\":true,\"ignored\":true}");
         goto out;

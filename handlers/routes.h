@@ -24,6 +24,11 @@ extern const struct route_table chat_message_routes;
 /* The AI chat's generator hooks (chat_gen.c), which pulse-batch runs. */
 extern const struct gen_hooks chat_gen_hooks;
 
+/* The calls pulse-batch's sender makes for the domains (crm_send.c,
+ * topup_reconcile.c), in the order it probes them. */
+extern const struct send_hooks *const send_all[];
+extern const size_t send_all_count;
+
 /* The tables above, in the order the router tries them. */
 extern const struct route_table *const routes_all[];
 extern const size_t routes_all_count;

@@ -12,6 +12,7 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "handlers/payos.h"
+#include "handlers/topup.h"
 #include "handlers/routes.h"
 #include "request/handler.h"
 #include "store/db.h"
@@ -272,14 +273,78 @@ out:
     return rc;
 }
 
+int topup_payos_settle(struct ctx *c, long long order_code, int paid, long long amount, const char *amount_text,
+                       const char *reference, const char **outcome)
+{
+    sqlite3_stmt *st = db_stmt(c->db, SQL_TOPUP_BY_ORDER);
+    char *tx_ref = NULL, *user = NULL, *status = NULL;
+    long long want;
+    int moved, found, rc = -1;
+
+    if (st == NULL || db_bind_int64(st, 1, order_code) != 0 || (found = db_lookup(st)) < 0) {
+        /* not "unknown order": a 2xx would stop PayOS retrying a payment */
+        ctx_db_error(c);
+        goto out;
+    }
+    if (found == 0) {
+        *outcome = NULL;
+        rc = 0;
+        goto out;
+    }
+    tx_ref = xstrdup((const char *)sqlite3_column_text(st, 0));
+    user = xstrdup((const char *)sqlite3_column_text(st, 1));
+    want = sqlite3_column_int64(st, 2);
+    status = xstrdup((const char *)sqlite3_column_text(st, 3));
+    db_done(st);
+    st = NULL;
+    *outcome = paid && amount == want ? "PAID" : "FAILED";
+    moved = topup_settle(c, order_code, tx_ref, *outcome, reference);
+    if (moved < 0 || (moved == 1 && strcmp(*outcome, "PAID") == 0 && wallet_credit(c, tx_ref, user, want) != 0))
+        goto out;
+    /* (logged once the database said whether anything changed) */
+    if (paid && amount != want && moved == 1)
+        log_warn("topup %s: paid amount %s differs from %lld; marked FAILED", tx_ref,
+                 amount_text ? amount_text : "(none)", want);
+    else if (paid && amount != want)
+        log_warn("topup %s: a delivery paying %s (not %lld) changed nothing: the transaction was already %s",
+                 tx_ref, amount_text ? amount_text : "(none)", want, status);
+    /* A repeated delivery reports the status the first one set. */
+    if (!moved)
+        *outcome = strcmp(status, "PAID") == 0 ? "PAID" : strcmp(status, "FAILED") == 0 ? "FAILED" : "CANCELLED";
+    rc = 0;
+out:
+    db_done(st);
+    free(tx_ref);
+    free(user);
+    free(status);
+    return rc;
+}
+
+int topup_payos_cancelled(struct ctx *c, long long order_code)
+{
+    sqlite3_stmt *st = db_stmt(c->db, SQL_TOPUP_BY_ORDER);
+    char *tx_ref = NULL;
+    int found, rc = -1;
+
+    if (st == NULL || db_bind_int64(st, 1, order_code) != 0 || (found = db_lookup(st)) < 0) {
+        ctx_db_error(c);
+        goto out;
+    }
+    if (found)
+        tx_ref = xstrdup((const char *)sqlite3_column_text(st, 0));
+    db_done(st);
+    st = NULL;
+    rc = tx_ref == NULL || topup_settle(c, order_code, tx_ref, "CANCELLED", NULL) >= 0 ? 0 : -1;
+out:
+    db_done(st);
+    free(tx_ref);
+    return rc;
+}
+
 static void payos_webhook(struct ctx *c)
 {
     struct payos_hook h = {0};
-    sqlite3_stmt *st = NULL;
-    char *tx_ref = NULL, *user = NULL, *status = NULL;
-    long long amount;
-    const char *outcome;
-    int moved, found, paid;
+    const char *outcome = NULL;
 
     if (ctx_body_object(c) != 0 || hook_parse(c, &h) != 0)
         goto out;
@@ -297,51 +362,19 @@ static void payos_webhook(struct ctx *c)
         ctx_error(c, 400, "invalid_webhook", "data.orderCode must be a positive integer");
         goto out;
     }
-    st = db_stmt(c->db, SQL_TOPUP_BY_ORDER);
-    if (st == NULL || db_bind_int64(st, 1, h.order_code) != 0) {
-        ctx_db_error(c);
+    if (topup_payos_settle(c, h.order_code, h.code && strcmp(h.code, "00") == 0, h.amount, h.amount_text,
+                           h.reference, &outcome) != 0)
         goto out;
-    }
-    found = db_lookup(st);
-    if (found == 0) {
+    if (outcome == NULL) {
         /* PayOS's own test delivery (orderCode 123) lands here too. */
         ctx_json_take(c, 200, db_one_text(c->db, SQL_PAYOS_IGNORED_REPLY, 0, NULL));
-        goto out;
-    }
-    if (found < 0) {
-        /* not "unknown order": a 2xx would stop PayOS retrying a payment */
-        ctx_db_error(c);
-        goto out;
-    }
-    tx_ref = xstrdup((const char *)sqlite3_column_text(st, 0));
-    user = xstrdup((const char *)sqlite3_column_text(st, 1));
-    amount = sqlite3_column_int64(st, 2);
-    status = xstrdup((const char *)sqlite3_column_text(st, 3));
-    db_done(st);
-    st = NULL;
-    paid = h.code && strcmp(h.code, "00") == 0;
-    outcome = paid && h.amount == amount ? "PAID" : "FAILED";
-    moved = topup_settle(c, h.order_code, tx_ref, outcome, h.reference);
-    if (moved < 0 || (moved == 1 && strcmp(outcome, "PAID") == 0 && wallet_credit(c, tx_ref, user, amount) != 0))
-        goto out;
-    /* (logged once the database said whether anything changed) */
-    if (paid && h.amount != amount && moved == 1)
-        log_warn("topup %s: paid amount %s differs from %lld; marked FAILED", tx_ref,
-                 h.amount_text ? h.amount_text : "(none)", amount);
-    else if (paid && h.amount != amount)
-        log_warn("topup %s: a delivery paying %s (not %lld) changed nothing: the transaction was already %s",
-                 tx_ref, h.amount_text ? h.amount_text : "(none)", amount, status);
-    {
-        /* A repeated delivery reports the status the first one set. */
-        const char *args[1] = {moved ? outcome : status};
+    } else {
+        const char *args[1] = {outcome};
+
         ctx_json_take(c, 200, db_one_text(c->db, SQL_PAYOS_OK_REPLY, 1, args));
     }
 out:
-    db_done(st);
     hook_free(&h);
-    free(tx_ref);
-    free(user);
-    free(status);
 }
 
 static void wallet_get(struct ctx *c)

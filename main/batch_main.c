@@ -9,7 +9,10 @@
  *
  * It is also the AI chat's generator (request/gen.h): the answers to chat
  * messages are produced here, on the same loop, from the language model
- * (llm/llm.h), whichever process took the message. */
+ * (llm/llm.h), whichever process took the message. And it makes the calls
+ * to other services (request/sender.h: agents' answers to Facebook, Zalo
+ * and TikTok, PayOS reconciliation) through the loop's outbound client
+ * (out/out.h), so no request responder ever waits on them. */
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -21,9 +24,11 @@
 #include "base/metrics.h"
 #include "handlers/routes.h"
 #include "llm/llm.h"
+#include "out/out.h"
 #include "request/batch.h"
 #include "request/gen.h"
 #include "request/runtime.h"
+#include "request/sender.h"
 #include "wire/loop.h"
 #include "wire/proc.h"
 
@@ -60,6 +65,8 @@ int main(void)
     struct batch *batch = NULL;
     struct llm *llm = NULL;
     struct gen *gen = NULL;
+    struct out *http_out = NULL;
+    struct sender *snd = NULL;
     const struct config *cfg = NULL;
     int rc = 1, wait_ms = TICK_MS;
 
@@ -81,6 +88,9 @@ int main(void)
         if ((llm = open_llm(cfg)) == NULL)
             goto out;
         gen = gen_start(rt, llm, &chat_gen_hooks, (size_t)cfg->llm_concurrency);
+        if ((http_out = out_open()) == NULL)
+            goto out;
+        snd = sender_start(rt, http_out, send_all, send_all_count, cfg->send_timeout_s * 1000);
     }
     while (!stopping) {
         long long now;
@@ -101,11 +111,19 @@ int main(void)
             if (due < wait_ms)
                 wait_ms = due;
         }
+        if (snd != NULL) {
+            sender_run(snd, clock_ms());
+            due = (int)sender_next_ms(snd, clock_ms());
+            if (due < wait_ms)
+                wait_ms = due;
+        }
     }
     rc = 0;
 out:
     gen_stop(gen);
     llm_close(llm);
+    sender_stop(snd);
+    out_close(http_out);
     batch_stop(batch);
     loop_close();
     runtime_close(rt);

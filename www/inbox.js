@@ -129,6 +129,18 @@
     }
     if (d.conversationId === selected) addMessage(d);
   }
+  // An agent's answer as its platform has it: sending -> sent -> delivered -> read, or
+  // failed. Events come in log order, but the POST's own answer may land after them: the
+  // furthest status wins.
+  var RANK = { sending: 0, sent: 1, delivered: 2, read: 3, failed: 4 };
+  var latest = {};
+  function statusChanged(ev) {
+    var d = ev.data || {};
+    var was = latest[d.id];
+    if (!was || RANK[d.status] >= RANK[was.status]) latest[d.id] = d;
+    var li = document.querySelector('#messages [data-message-id="' + CSS.escape(String(d.id)) + '"]');
+    if (li) renderStatus(li, latest[d.id]);
+  }
   function customerChanged(ev) {
     var d = ev.data || {};
     customers[d.id] = d;
@@ -147,7 +159,7 @@
   // The types the inbox follows (Pulse.subscribe listens for exactly these).
   var APPLY = {
     new_conversation: convChanged, conversation_updated: convChanged,
-    new_message: messageArrived, message_sent: messageArrived,
+    new_message: messageArrived, message_sent: messageArrived, message_status: statusChanged,
     customer_created: customerChanged, customer_updated: customerChanged,
     customer_deleted: customerDeleted
   };
@@ -209,9 +221,25 @@
     li.appendChild(el('span', 'chat-time', time(m.sentAt)));
     li.appendChild(el('span', 'chat-user', m.sender === 'agent' ? 'Agent ' + (m.agentId || '') : 'Customer'));
     li.appendChild(el('span', null, m.content));
+    if (m.sender === 'agent' && m.status) {
+      var was = latest[m.id];
+      if (!was || RANK[m.status] > RANK[was.status]) latest[m.id] = m;
+      renderStatus(li, latest[m.id]);
+    }
     var box = $('messages');
     box.appendChild(li);
     box.scrollTop = box.scrollHeight;
+  }
+
+  // The status line under an agent's answer; a failure says why.
+  function renderStatus(li, m) {
+    var span = li.querySelector('.msg-status');
+    if (!span) {
+      span = el('span', 'msg-status', '');
+      li.appendChild(span);
+    }
+    span.setAttribute('data-status', m.status);
+    span.textContent = m.status === 'failed' && m.error ? 'failed: ' + m.error : m.status;
   }
 
   function select(id) {

@@ -76,6 +76,19 @@ static const struct cfg_row cfg_table[] = {
     NUM("PULSE_LLM_DEMO_MS", llm_demo_ms, "50", 1, 10000),
     NUM("PULSE_LLM_CONCURRENCY", llm_concurrency, "2000", 1, 100000),
     NUM("PULSE_CHAT_MESSAGE_RATE", chat_message_rate, "10", 1, 10000),
+    STR("FB_GRAPH_URL", fb_graph_url, "https://graph.facebook.com/v19.0"),
+    STR("FB_PAGE_TOKEN", fb_page_token, NULL),
+    STR("ZALO_OA_API_URL", zalo_api_url, "https://openapi.zalo.me"),
+    STR("ZALO_OA_ACCESS_TOKEN", zalo_token, NULL),
+    STR("TIKTOK_API_URL", tiktok_api_url, "https://business-api.tiktok.com/open_api/v1.3"),
+    STR("TIKTOK_ACCESS_TOKEN", tiktok_token, NULL),
+    STR("PAYOS_API_URL", payos_api_url, "https://api-merchant.payos.vn"),
+    STR("PAYOS_CLIENT_ID", payos_client_id, NULL),
+    STR("PAYOS_API_KEY", payos_api_key, NULL),
+    NUM("PAYOS_RECONCILE_S", payos_reconcile_s, "900", 1, 2592000),
+    NUM("PULSE_SEND_TIMEOUT_S", send_timeout_s, "10", 1, 600),
+    NUM("PULSE_SEND_RETRY_MS", send_retry_ms, "2000", 10, 3600000),
+    NUM("PULSE_SEND_ATTEMPTS", send_attempts, "6", 1, 100),
 };
 
 static struct config cfg_storage;

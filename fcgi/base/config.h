@@ -55,6 +55,19 @@ struct config {
     long llm_demo_ms;              /* PULSE_LLM_DEMO_MS: the demo model's pace, per word */
     long llm_concurrency;          /* PULSE_LLM_CONCURRENCY: answers one generator runs at once */
     long chat_message_rate;        /* PULSE_CHAT_MESSAGE_RATE: AI chat messages per user per minute */
+    const char *fb_graph_url;      /* FB_GRAPH_URL: the Graph API, with its version */
+    const char *fb_page_token;     /* FB_PAGE_TOKEN: the page's access token (Send API) */
+    const char *zalo_api_url;      /* ZALO_OA_API_URL */
+    const char *zalo_token;        /* ZALO_OA_ACCESS_TOKEN */
+    const char *tiktok_api_url;    /* TIKTOK_API_URL: TikTok API for Business, with its version */
+    const char *tiktok_token;      /* TIKTOK_ACCESS_TOKEN */
+    const char *payos_api_url;     /* PAYOS_API_URL */
+    const char *payos_client_id;   /* PAYOS_CLIENT_ID */
+    const char *payos_api_key;     /* PAYOS_API_KEY */
+    long payos_reconcile_s;        /* PAYOS_RECONCILE_S: a top-up PENDING this long is asked about at PayOS */
+    long send_timeout_s;           /* PULSE_SEND_TIMEOUT_S: a platform silent this long: the attempt failed */
+    long send_retry_ms;            /* PULSE_SEND_RETRY_MS: the first wait before trying again (doubling) */
+    long send_attempts;            /* PULSE_SEND_ATTEMPTS: attempts before an answer is failed */
 };
 
 /* primary: owns the state; its stream responders relay the log to Redis.

@@ -90,3 +90,20 @@ int utf8_json_text_ok(const char *s, size_t n)
     }
     return !pending;
 }
+
+void utf8_shown(buf_t *out, const char *text, size_t n, size_t max)
+{
+    const char *nul = memchr(text, '\0', n);
+    size_t k = 0;
+
+    if (nul != NULL)
+        n = (size_t)(nul - text);
+    if (n > max)
+        n = max;
+    while (k < 4 && k < n && !utf8_valid(text, n - k))
+        k++; /* a character cut at the end */
+    if (utf8_valid(text, n - k))
+        buf_append(out, text, n - k);
+    else
+        buf_puts(out, "(not UTF-8 text)");
+}

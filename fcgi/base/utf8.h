@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "base/buf.h"
+
 /* 1 when s[0..n) is well-formed UTF-8 (RFC 3629): no overlong form, no
  * UTF-16 surrogate (U+D800..U+DFFF), nothing above U+10FFFF, no sequence
  * cut short. A NUL byte is U+0000 and passes: callers that take C strings
@@ -24,5 +26,10 @@ int utf8_valid(const char *s, size_t n);
  * Escapes are found as db_json_escapes_nul finds them: a backslash always
  * pairs with the next byte. */
 int utf8_json_text_ok(const char *s, size_t n);
+
+/* Appends to out what a message may show of text[0..n) from outside: up to
+ * a NUL, at most max bytes, a character cut at the end dropped; text that
+ * is not UTF-8 shows as "(not UTF-8 text)". */
+void utf8_shown(buf_t *out, const char *text, size_t n, size_t max);
 
 #endif

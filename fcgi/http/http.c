@@ -273,3 +273,17 @@ void http_client_key(const char *remote_addr, buf_t *out)
     }
     buf_puts(out, remote_addr);
 }
+
+void http_escape(const char *s, buf_t *out)
+{
+    static const char hex[] = "0123456789ABCDEF";
+
+    for (; *s != '\0'; s++) {
+        unsigned char ch = (unsigned char)*s;
+
+        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || strchr("-._~", ch))
+            buf_putc(out, (char)ch);
+        else
+            buf_printf(out, "%%%c%c", hex[ch >> 4], hex[ch & 15]);
+    }
+}

@@ -51,6 +51,9 @@ int http_valid_type(const char *s);
  * bytes above 0x7f are taken as they are (the text is UTF-8 already). */
 int http_valid_url(const char *s);
 
+/* Appends s percent-encoded for a URL's query (all but A-Z a-z 0-9 -._~). */
+void http_escape(const char *s, buf_t *out);
+
 /* Parses a non-negative decimal int64 with no sign or junk. 0 or -1. */
 int http_parse_i64(const char *s, long long *out);
 

@@ -105,33 +105,15 @@ static int on_stream(void *arg, const char *data, size_t n)
 
 /* ---- outside libcurl ---- */
 
-/* text[0..n) cut to what a message may show: UTF-8, no NUL, not too long. */
-static void shown(buf_t *out, const char *text, size_t n)
-{
-    const char *nul = memchr(text, '\0', n);
-    size_t k = 0;
-
-    if (nul != NULL)
-        n = (size_t)(nul - text);
-    if (n > ERR_SHOWN_MAX)
-        n = ERR_SHOWN_MAX;
-    while (k < 4 && k < n && !utf8_valid(text, n - k))
-        k++; /* a character cut at the end */
-    if (utf8_valid(text, n - k))
-        buf_append(out, text, n - k);
-    else
-        buf_puts(out, "(not UTF-8 text)");
-}
-
 static void http_failed(struct llm_call *c, const struct out_result *r)
 {
     char *said = llm_sse_error_of(c->b->db, r->body, r->len);
     buf_t m = {0};
 
     if (said != NULL)
-        shown(&m, said, strlen(said));
+        utf8_shown(&m, said, strlen(said), ERR_SHOWN_MAX);
     else
-        shown(&m, r->body, r->len);
+        utf8_shown(&m, r->body, r->len, ERR_SHOWN_MAX);
     end(c, "upstream_http", "the upstream answered HTTP %ld: %s", r->status, buf_str(&m));
     buf_free(&m);
     free(said);

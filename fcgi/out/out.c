@@ -69,6 +69,14 @@ struct out {
 
 static void settle(struct out *o);
 
+/* libcurl's multi calls: an error there is libcurl's own bug or memory
+ * running out; logged, and the calls' timeouts end what it leaves. */
+static void multi_checked(CURLMcode rc, const char *what)
+{
+    if (rc != CURLM_OK)
+        log_warn("out: %s: %s", what, curl_multi_strerror(rc));
+}
+
 static const struct out_sink no_sink;
 
 /* With 1,000 answers streaming, settling after each socket event must not
@@ -155,7 +163,7 @@ static void on_sock(struct watch *w, uint32_t events)
         flags |= CURL_CSELECT_OUT;
     if (events & (EPOLLERR | EPOLLHUP))
         flags |= CURL_CSELECT_ERR;
-    curl_multi_socket_action(o->multi, w->fd, flags, &running);
+    multi_checked(curl_multi_socket_action(o->multi, w->fd, flags, &running), "socket action");
     settle(o); /* s may be retired by now: not read again */
 }
 
@@ -172,7 +180,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
             s->dead = 1;
             s->next_dead = o->graveyard;
             o->graveyard = s;
-            curl_multi_assign(o->multi, fd, NULL);
+            multi_checked(curl_multi_assign(o->multi, fd, NULL), "assign");
         }
         return 0;
     }
@@ -181,7 +189,7 @@ static int on_socket(CURL *easy, curl_socket_t fd, int what, void *userp, void *
         s->w.fd = fd;
         s->w.cb = on_sock;
         s->o = o;
-        curl_multi_assign(o->multi, fd, s);
+        multi_checked(curl_multi_assign(o->multi, fd, s), "assign");
     }
     if (what & CURL_POLL_IN)
         events |= EPOLLIN;
@@ -238,7 +246,7 @@ static void detach(struct out_call *c)
 {
     if (c->easy == NULL)
         return;
-    curl_multi_remove_handle(c->o->multi, c->easy);
+    multi_checked(curl_multi_remove_handle(c->o->multi, c->easy), "remove");
     curl_easy_cleanup(c->easy);
     c->easy = NULL;
     c->o->over = 1;
@@ -520,7 +528,7 @@ void out_tick(struct out *o, long long now_ms)
     }
     if (o->timer_at >= 0 && now_ms >= o->timer_at) {
         o->timer_at = -1;
-        curl_multi_socket_action(o->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+        multi_checked(curl_multi_socket_action(o->multi, CURL_SOCKET_TIMEOUT, 0, &running), "timer");
     }
     if (now_ms >= o->scan_at)
         scan(o, now_ms);

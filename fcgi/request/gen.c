@@ -5,11 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/buf.h"
-#include "base/crypto.h"
 #include "base/log.h"
 #include "llm/llm.h"
 #include "request/runtime.h"
@@ -43,7 +41,7 @@ struct gen {
     struct runtime *rt;
     struct llm *llm;
     const struct gen_hooks *hooks;
-    char owner[96];            /* host:pid:random, the lease's name */
+    char owner[RUNTIME_OWNER_MAX]; /* the lease's name */
     size_t max, njobs;
     struct job *jobs;
     struct job *dirty;         /* the jobs with text or an end to commit: a flush looks at these only */
@@ -255,13 +253,8 @@ static int unit_renew(struct ctx *c, void *arg)
 static void renew(struct gen *g)
 {
     struct job *j, *next;
-    int ok;
 
-    runtime_batch_begin(g->rt, 1);
-    ok = runtime_work(g->rt, 1, unit_renew, g, (long long)time(NULL)) == 0;
-    ok = runtime_batch_end(g->rt) == 0 && ok;
-    runtime_batch_publish(g->rt);
-    if (!ok)
+    if (runtime_work_alone(g->rt, 1, unit_renew, g) != 0)
         return;
     for (j = g->jobs; j != NULL; j = next) {
         next = j->next;
@@ -320,15 +313,9 @@ static void probe(struct gen *g, int sweep)
     size_t i;
     int ok;
 
-    runtime_batch_begin(g->rt, 1);
-    ok = runtime_work(g->rt, 0, unit_pending, &p, (long long)time(NULL)) == 0;
-    ok = runtime_batch_end(g->rt) == 0 && ok;
-    if (!ok || p.pending != 1)
+    if (runtime_work_alone(g->rt, 0, unit_pending, &p) != 0 || p.pending != 1)
         return;
-    runtime_batch_begin(g->rt, 1);
-    ok = runtime_work(g->rt, 1, unit_claim, &p, (long long)time(NULL)) == 0;
-    ok = runtime_batch_end(g->rt) == 0 && ok;
-    runtime_batch_publish(g->rt);
+    ok = runtime_work_alone(g->rt, 1, unit_claim, &p) == 0;
     for (i = 0; ok && i < p.n; i++)
         job_add(g, &p.jobs[i]);
     free_gen_jobs(p.jobs, p.n);
@@ -339,20 +326,12 @@ static void probe(struct gen *g, int sweep)
 struct gen *gen_start(struct runtime *rt, struct llm *llm, const struct gen_hooks *hooks, size_t max)
 {
     struct gen *g = xcalloc(1, sizeof *g);
-    char host[64] = "host";
-    buf_t rnd = {0};
 
     g->rt = rt;
     g->llm = llm;
     g->hooks = hooks;
     g->max = max > 0 ? max : 1;
-    if (gethostname(host, sizeof host) != 0)
-        snprintf(host, sizeof host, "host");
-    host[sizeof host - 1] = '\0';
-    if (crypto_random_hex(4, &rnd) != 0)
-        buf_puts(&rnd, "0");
-    snprintf(g->owner, sizeof g->owner, "%s:%ld:%s", host, (long)getpid(), buf_str(&rnd));
-    buf_free(&rnd);
+    runtime_lease_owner(g->owner);
     return g;
 }
 

@@ -156,4 +156,55 @@ struct gen_hooks {
     int (*sweep)(struct ctx *c);
 };
 
+/* ---- Background work: calls to other services (request/sender.h runs
+ * them in pulse-batch, on the loop's outbound client). A domain's hooks
+ * claim jobs by lease, each one HTTP request, and are told how each ended,
+ * all inside units of work (runtime_work) with a ctx that has no request;
+ * like the generator's, they return -1 after an error answered through the
+ * ctx (the unit's writes are then dropped, and the job is tried again once
+ * its lease runs out). */
+struct send_job {
+    char *id;              /* owned: the job's key in the domain */
+    char *method;          /* owned: "GET", "POST" */
+    char *url;             /* owned */
+    char **headers;        /* owned: "Name: value" lines, NULL-terminated, or NULL */
+    char *body;            /* owned, or NULL */
+};
+
+/* How a call ended (out/out.h's ends, for a domain that cannot see it). */
+enum send_end {
+    SEND_ANSWERED,         /* an HTTP answer: status, body */
+    SEND_REFUSED,          /* no connection */
+    SEND_TIMEOUT,          /* silence for PULSE_SEND_TIMEOUT_S, or the call took too long */
+    SEND_TRUNCATED,        /* the connection ended mid-answer */
+    SEND_TOO_LARGE         /* an answer longer than the domain's limit */
+};
+
+struct send_reply {
+    enum send_end end;
+    long status;           /* HTTP status; 0 without an answer */
+    const char *body;      /* NUL-terminated, never NULL */
+    size_t len;
+    const char *why;       /* a transport end's reason */
+};
+
+struct send_hooks {
+    const char *name;      /* in the log */
+    /* 1 when a claim has work, 0 when not (a read: idle probing takes no
+     * write lock), -1 answered. */
+    int (*pending)(struct ctx *c);
+    /* Leases at most max due jobs to owner for lease_ms; *jobs gets an
+     * array (the caller frees it and its members), *n its size. A job that
+     * cannot be sent at all (no token, say) is ended here, not returned. */
+    int (*claim)(struct ctx *c, const char *owner, long lease_ms, size_t max, struct send_job **jobs, size_t *n);
+    /* Job id ended as r says (owner's lease: one lost writes nothing). */
+    int (*result)(struct ctx *c, const char *owner, const char *id, const struct send_reply *r);
+};
+
+/* The wait before attempt n + 1 after n failed ones: retry_ms doubled each
+ * time, at most max_ms. */
+long send_backoff_ms(long retry_ms, long n, long max_ms);
+/* Frees a claim's array of n jobs. */
+void send_jobs_free(struct send_job *jobs, size_t n);
+
 #endif

@@ -5,9 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/buf.h"
 #include "base/config.h"
+#include "base/crypto.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "bus/bus.h"
@@ -422,4 +425,29 @@ void runtime_batch_failed(struct runtime *rt, struct http_resp *resp)
     buf_reset(&resp->headers);
     buf_reset(&resp->body);
     ctx_db_error(&c);
+}
+
+void runtime_lease_owner(char out[RUNTIME_OWNER_MAX])
+{
+    char host[64] = "host";
+    buf_t rnd = {0};
+
+    if (gethostname(host, sizeof host) != 0)
+        snprintf(host, sizeof host, "host");
+    host[sizeof host - 1] = '\0'; /* 63 + ':' + a pid + ':' + 8 fit RUNTIME_OWNER_MAX */
+    if (crypto_random_hex(4, &rnd) != 0)
+        buf_puts(&rnd, "0");
+    snprintf(out, RUNTIME_OWNER_MAX, "%s:%ld:%s", host, (long)getpid(), buf_str(&rnd));
+    buf_free(&rnd);
+}
+
+int runtime_work_alone(struct runtime *rt, int write, int (*fn)(struct ctx *c, void *arg), void *arg)
+{
+    int ok;
+
+    runtime_batch_begin(rt, 1);
+    ok = runtime_work(rt, write, fn, arg, (long long)time(NULL)) == 0;
+    ok = runtime_batch_end(rt) == 0 && ok;
+    runtime_batch_publish(rt);
+    return ok ? 0 : -1;
 }

@@ -51,6 +51,13 @@ int runtime_batch_end(struct runtime *rt);
  * once runtime_batch_end returned 0), -1 when dropped. */
 int runtime_work(struct runtime *rt, int write, int (*fn)(struct ctx *c, void *arg), void *arg, long long now);
 void runtime_batch_publish(struct runtime *rt);
+/* fn as a unit of work in a batch of its own, committed and published:
+ * 0 when kept, -1 when dropped or lost. */
+int runtime_work_alone(struct runtime *rt, int write, int (*fn)(struct ctx *c, void *arg), void *arg);
+/* A name for the leases this process takes on rows (host:pid:random):
+ * unique across the processes and hosts that share the database. */
+#define RUNTIME_OWNER_MAX 96
+void runtime_lease_owner(char out[RUNTIME_OWNER_MAX]);
 /* Lets the bus tell other hosts what it owes them after a Redis outage. */
 void runtime_tick(struct runtime *rt);
 /* 1 when committed events wait for runtime_batch_publish. */

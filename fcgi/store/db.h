@@ -71,12 +71,17 @@ int db_rollback_to(struct db *db);
  * row. Text arguments are bound in order as ?1, ?2, ... */
 char *db_one_text(struct db *db, enum sql_id id, int nargs, const char *const *args);
 
+/* The first column of q's one row (no arguments) read as a flag: 1 when
+ * non-zero, 0 when zero, -1 on an error or no row. */
+int db_flag(struct db *db, enum sql_id q);
+
 /* Steps a lookup of at most one row: 1 with a row, 0 with none, -1 on an
  * error (which must not read as "none": an unknown order, room or key). */
 int db_lookup(sqlite3_stmt *st);
 
 /* Runs a statement that returns no row (an INSERT, UPDATE or DELETE) with
- * text arguments bound the same way; *changed gets the rows it changed.
+ * text arguments bound the same way; *changed (unless NULL) gets the rows
+ * it changed.
  * 0, or -1 on error. */
 int db_run_texts(struct db *db, enum sql_id id, int nargs, const char *const *args, int *changed);
 

@@ -71,7 +71,8 @@ int db_run_texts(struct db *db, enum sql_id id, int nargs, const char *const *ar
     int rc = -1;
 
     if (st != NULL && sqlite3_step(st) == SQLITE_DONE) {
-        *changed = sqlite3_changes(db_handle(db));
+        if (changed != NULL)
+            *changed = sqlite3_changes(db_handle(db));
         rc = 0;
     }
     db_done(st);
@@ -115,4 +116,15 @@ int db_json_escapes_nul(const char *text, size_t len)
             break;
     }
     return 0;
+}
+
+int db_flag(struct db *db, enum sql_id q)
+{
+    sqlite3_stmt *st = db_stmt(db, q);
+    int rc = -1;
+
+    if (st != NULL && db_lookup(st) == 1)
+        rc = sqlite3_column_int(st, 0) != 0;
+    db_done(st);
+    return rc;
 }

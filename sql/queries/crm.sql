@@ -48,11 +48,13 @@ SELECT json_object('messages', json_group_array(json(message_json))) FROM (
                               ORDER BY seq DESC LIMIT ?2)
     ORDER BY seq);
 
--- An agent's answer (?2 the agent's user id). Its status stays as agents
--- set it; crm_conversation_touch moves it up the list.
+-- An agent's answer (?2 the agent's user id), to be sent: status sending
+-- (crm_outbox_add); crm_conversation_touch moves the conversation up the
+-- list.
 -- name: crm_message_insert_agent
-INSERT INTO crm_messages (id, conversation_id, sender, agent_id, content, sent_at, platform)
-SELECT 'msg_' || lower(hex(randomblob(8))), v.id, 'agent', ?2, ?3, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), v.platform
+INSERT INTO crm_messages (id, conversation_id, sender, agent_id, content, sent_at, platform, status)
+SELECT 'msg_' || lower(hex(randomblob(8))), v.id, 'agent', ?2, ?3, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), v.platform,
+       'sending'
 FROM crm_conversations v WHERE v.id = ?1
 RETURNING id;
 
@@ -133,3 +135,155 @@ SET last_message_at = strftime('%Y-%m-%dT%H:%M:%SZ', 'now'),
     status = CASE WHEN status = 'CLOSED' THEN 'OPEN' ELSE status END
 WHERE id = ?1
 RETURNING status;
+
+-- Sending agents' answers to the platforms (handlers/crm_send.c, run by
+-- pulse-batch's sender) and their status (handlers/crm_status.c) ----------
+-- Times are Unix ms of SQLite's clock, as the outbox's lease and back-off.
+
+-- An answer waiting to be sent (?1 its id), due now.
+-- name: crm_outbox_add
+INSERT INTO crm_outbox (message_id, next_ms) VALUES (?1, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+
+-- 1 when some answer is due and not held by a live lease.
+-- name: crm_send_pending
+SELECT EXISTS (SELECT 1 FROM crm_outbox
+               WHERE next_ms <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+                 AND lease_until_ms < CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
+
+-- Leases at most ?3 due answers to owner ?1 for ?2 ms; each is one more
+-- attempt.
+-- name: crm_send_claim
+UPDATE crm_outbox
+SET lease_owner = ?1, lease_until_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + ?2,
+    attempts = attempts + 1, started_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+WHERE message_id IN (SELECT message_id FROM crm_outbox
+                     WHERE next_ms <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+                       AND lease_until_ms < CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+                     ORDER BY next_ms LIMIT ?3)
+RETURNING message_id;
+
+-- What answer ?1 is sent as: its platform, the customer's id there, and
+-- the request body each platform documents (NULL without a customer id).
+-- name: crm_send_job
+SELECT m.platform, u.platform_user_id,
+       CASE WHEN u.platform_user_id IS NOT NULL THEN
+         CASE m.platform
+           WHEN 'facebook' THEN json_object('recipient', json_object('id', u.platform_user_id),
+                                            'messaging_type', 'RESPONSE', 'message', json_object('text', m.content))
+           WHEN 'zalo' THEN json_object('recipient', json_object('user_id', u.platform_user_id),
+                                        'message', json_object('text', m.content))
+           WHEN 'tiktok' THEN json_object('business_id', v.channel_id, 'recipient_type', 'USER',
+                                          'recipient', u.platform_user_id, 'message_type', 'TEXT',
+                                          'text', json_object('body', m.content))
+         END
+       END
+FROM crm_messages m JOIN crm_conversations v ON v.id = m.conversation_id JOIN crm_customers u ON u.id = v.customer_id
+WHERE m.id = ?1 AND m.status = 'sending';
+
+-- A platform's answer to a send, for a body db_json_object accepted (?1
+-- platform, ?2 body): the message id it gave, or its error's message. Each
+-- platform's own envelope: Facebook {message_id} or {error:{message}}; Zalo
+-- {error:0, data:{message_id}} or {error:<non-zero>, message}; TikTok
+-- {code:0, data:{message:{message_id}}} or {code:<non-zero>, message}.
+-- name: crm_send_reply
+SELECT CASE ?1
+         WHEN 'facebook' THEN CASE WHEN json_type(?2, '$.message_id') = 'text' THEN ?2 ->> '$.message_id' END
+         WHEN 'zalo' THEN CASE WHEN json_type(?2, '$.error') = 'integer' AND ?2 ->> '$.error' = 0
+                                    AND json_type(?2, '$.data.message_id') IN ('text', 'integer')
+                               THEN CAST(?2 ->> '$.data.message_id' AS TEXT) END
+         WHEN 'tiktok' THEN CASE WHEN json_type(?2, '$.code') = 'integer' AND ?2 ->> '$.code' = 0
+                                      AND json_type(?2, '$.data.message.message_id') = 'text'
+                                 THEN ?2 ->> '$.data.message.message_id' END
+       END,
+       CASE ?1
+         WHEN 'facebook' THEN CASE WHEN json_type(?2, '$.error.message') = 'text' THEN ?2 ->> '$.error.message' END
+         WHEN 'zalo' THEN CASE WHEN json_type(?2, '$.error') = 'integer' AND ?2 ->> '$.error' <> 0
+                               THEN 'Zalo error ' || (?2 ->> '$.error')
+                                    || CASE WHEN json_type(?2, '$.message') = 'text' THEN ': ' || (?2 ->> '$.message')
+                                            ELSE '' END END
+         WHEN 'tiktok' THEN CASE WHEN json_type(?2, '$.code') = 'integer' AND ?2 ->> '$.code' <> 0
+                                 THEN 'TikTok error ' || (?2 ->> '$.code')
+                                      || CASE WHEN json_type(?2, '$.message') = 'text' THEN ': ' || (?2 ->> '$.message')
+                                              ELSE '' END END
+       END;
+
+-- Answer ?1 was sent, as platform message ?3, by owner ?2 (whose lease it
+-- must still be: one that lost it writes nothing).
+-- name: crm_send_sent
+UPDATE crm_messages
+SET status = 'sent', platform_message_id = ?3, status_error = NULL,
+    sent_ms = (SELECT started_ms FROM crm_outbox WHERE message_id = ?1)
+WHERE id = ?1 AND status = 'sending'
+  AND EXISTS (SELECT 1 FROM crm_outbox WHERE message_id = ?1 AND lease_owner = ?2)
+RETURNING id;
+
+-- Answer ?1 failed for good (?3 why), told by owner ?2.
+-- name: crm_send_failed
+UPDATE crm_messages SET status = 'failed', status_error = ?3
+WHERE id = ?1 AND status = 'sending'
+  AND (?2 IS NULL OR EXISTS (SELECT 1 FROM crm_outbox WHERE message_id = ?1 AND lease_owner = ?2))
+RETURNING id;
+
+-- name: crm_outbox_done
+DELETE FROM crm_outbox WHERE message_id = ?1;
+
+-- Answer ?1's attempts so far (owner ?2's lease), or no row.
+-- name: crm_outbox_attempts
+SELECT attempts FROM crm_outbox WHERE message_id = ?1 AND lease_owner = ?2;
+
+-- Owner ?2 lets answer ?1 go, to be tried again ?3 ms from now.
+-- name: crm_outbox_retry
+UPDATE crm_outbox
+SET lease_owner = NULL, lease_until_ms = 0,
+    next_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + ?3
+WHERE message_id = ?1 AND lease_owner = ?2;
+
+-- name: crm_message_status
+SELECT status_json FROM crm_message_status_json WHERE id = ?1;
+
+-- The receipts of a Facebook delivery (a body db_json_object_shape
+-- accepted): per message_deliveries or message_reads item, the customer
+-- (sender.id) and the page (recipient.id) with their JSON types, the new
+-- status, the watermark (ms) and its type, and the delivered mids (a JSON
+-- array, or NULL).
+-- name: crm_facebook_receipts
+SELECT json_type(m.value, '$.sender.id'), m.value ->> '$.sender.id',
+       json_type(m.value, '$.recipient.id'), m.value ->> '$.recipient.id',
+       CASE WHEN json_type(m.value, '$.delivery') = 'object' THEN 'delivered' ELSE 'read' END,
+       json_type(m.value, CASE WHEN json_type(m.value, '$.delivery') = 'object' THEN '$.delivery.watermark'
+                               ELSE '$.read.watermark' END),
+       m.value -> CASE WHEN json_type(m.value, '$.delivery') = 'object' THEN '$.delivery.watermark'
+                       ELSE '$.read.watermark' END,
+       CASE WHEN json_type(m.value, '$.delivery.mids') = 'array' THEN m.value ->> '$.delivery.mids' END
+FROM json_each(?1, '$.entry') AS e,
+     json_each(CASE WHEN e.type = 'object' THEN e.value ELSE '{}' END, '$.messaging') AS m
+WHERE m.type = 'object'
+  AND (json_type(m.value, '$.delivery') = 'object' OR json_type(m.value, '$.read') = 'object')
+ORDER BY e.id, m.id;
+
+-- Agents' answers on ?1 whose platform ids are in the JSON array ?2 move
+-- to status ?3 (delivered or read), never back.
+-- name: crm_status_by_mids
+UPDATE crm_messages SET status = ?3
+WHERE platform = ?1 AND sender = 'agent'
+  AND platform_message_id IN (SELECT value FROM json_each(?2) WHERE type = 'text')
+  AND (status = 'sent' OR (?3 = 'read' AND status = 'delivered'))
+RETURNING id;
+
+-- Agents' answers to customer ?2 (on platform ?1) through channel ?3 sent
+-- before watermark ?4 (Unix ms) move to status ?5, never back.
+-- name: crm_status_upto
+UPDATE crm_messages SET status = ?5
+WHERE conversation_id = (SELECT v.id FROM crm_conversations v JOIN crm_customers u ON u.id = v.customer_id
+                         WHERE u.platform = ?1 AND u.platform_user_id = ?2 AND v.channel_id = ?3)
+  AND sender = 'agent' AND sent_ms <= CAST(?4 AS INTEGER)
+  AND (status = 'sent' OR (?5 = 'read' AND status = 'delivered'))
+RETURNING id;
+
+-- A Zalo receipt's message ids (a body db_json_object accepted), as a JSON
+-- array, or NULL.
+-- name: crm_zalo_msg_ids
+SELECT CASE WHEN json_type(?1, '$.message.msg_ids') = 'array' THEN ?1 ->> '$.message.msg_ids' END;
+
+-- name: crm_message_platform
+SELECT platform FROM crm_messages WHERE id = ?1;

@@ -86,3 +86,59 @@ SELECT json_object('success', json('true'), 'ignored', json('true'));
 
 -- name: payos_ok_reply
 SELECT json_object('success', json('true'), 'status', ?1);
+
+-- Reconciliation with PayOS (handlers/topup_reconcile.c) -------------------
+-- ?1: PAYOS_RECONCILE_S. Times in Unix ms of SQLite's clock.
+
+-- 1 when a top-up PENDING for ?1 s is due a look and not leased.
+-- name: topup_reconcile_pending
+SELECT EXISTS (
+    SELECT 1 FROM topups t LEFT JOIN topup_reconcile r ON r.order_code = t.order_code
+    WHERE t.status = 'PENDING' AND t.created_at <= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?1 || ' seconds')
+      AND (r.order_code IS NULL
+           OR (r.next_ms <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+               AND r.lease_until_ms < CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER))));
+
+-- The top-ups PENDING for ?1 s get their row.
+-- name: topup_reconcile_rows
+INSERT INTO topup_reconcile (order_code)
+SELECT order_code FROM topups
+WHERE status = 'PENDING' AND created_at <= strftime('%Y-%m-%dT%H:%M:%SZ', 'now', '-' || ?1 || ' seconds')
+ON CONFLICT (order_code) DO NOTHING;
+
+-- Leases at most ?3 due rows to owner ?1 for ?2 ms: one more attempt each.
+-- name: topup_reconcile_claim
+UPDATE topup_reconcile
+SET lease_owner = ?1, lease_until_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + ?2,
+    attempts = attempts + 1
+WHERE order_code IN (SELECT order_code FROM topup_reconcile
+                     WHERE next_ms <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+                       AND lease_until_ms < CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+                     ORDER BY next_ms LIMIT ?3)
+RETURNING order_code;
+
+-- Order ?1's attempts, while owner ?2 holds it; no row when not.
+-- name: topup_reconcile_attempts
+SELECT attempts FROM topup_reconcile WHERE order_code = ?1 AND lease_owner = ?2;
+
+-- Owner ?2 lets order ?1 go, to be looked at again ?3 ms from now
+-- (attempts start over when ?4 is 1: it answered, still pending).
+-- name: topup_reconcile_later
+UPDATE topup_reconcile
+SET lease_owner = NULL, lease_until_ms = 0,
+    next_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + ?3,
+    attempts = CASE WHEN ?4 = 1 THEN 0 ELSE attempts END
+WHERE order_code = ?1 AND lease_owner = ?2;
+
+-- PayOS's answer to a lookup, for a body db_json_object accepted: code,
+-- data's JSON type, signature (type, value), data.orderCode, status,
+-- amountPaid and amount (type, value each), the first transaction's
+-- reference.
+-- name: payos_lookup_body
+SELECT ?1 ->> '$.code', json_type(?1, '$.data'), json_type(?1, '$.signature'), ?1 ->> '$.signature',
+       json_type(?1, '$.data.orderCode'), ?1 ->> '$.data.orderCode',
+       CASE WHEN json_type(?1, '$.data.status') = 'text' THEN ?1 ->> '$.data.status' END,
+       json_type(?1, '$.data.amountPaid'), ?1 ->> '$.data.amountPaid',
+       json_type(?1, '$.data.amount'), ?1 ->> '$.data.amount',
+       CASE WHEN json_type(?1, '$.data.transactions[0].reference') = 'text'
+            THEN ?1 ->> '$.data.transactions[0].reference' END;

@@ -9,7 +9,8 @@
  * each command line on stdin (JSON): {"wait_conv": name} waits until the conversation list
  * shows that customer and opens it; {"wait_text": t} waits until the open thread shows a
  * message with text t; {"reply": t} sends t as the agent's answer; {"status": s} picks s in
- * the status box. After each it prints {"step": <command>, "state": ...}, or "timeout".
+ * the status box; {"wait_status": s} waits until an agent's answer shows status s (its
+ * .msg-status text starts with s). After each it prints {"step": <command>, "state": ...}, or "timeout".
  * The line "end" takes cfg.screenshot, if set, and ends.
  */
 const { cfg, commands, emit, run } = require('./browser');
@@ -19,7 +20,7 @@ function inboxState() {
   return {
     conn: document.getElementById('conn').textContent,
     convs: texts('#convs .room-title'), badges: texts('#convs .badge'),
-    messages: texts('#messages .chat-msg'), customers: texts('#customers .room-title'),
+    messages: texts('#messages .chat-msg'), statuses: texts('#messages .msg-status'), customers: texts('#customers .room-title'),
     thread: document.getElementById('thread').hidden ? null : document.getElementById('thread-title').textContent,
     error: document.getElementById('inbox-error').hidden ? null : document.getElementById('inbox-error').textContent,
     marker: window.__marker || null,
@@ -58,6 +59,9 @@ run({ viewport: { width: 900, height: 800 } }, async (page, pageErrors, navigati
       await page.click('#reply-send');
       ok = await wait('sent', (t) => Array.from(document.querySelectorAll('#messages .chat-msg'))
         .some((e) => e.textContent.indexOf(t) >= 0), cmd.reply);
+    } else if (cmd.wait_status) {
+      ok = await wait('message status', (s) => Array.from(document.querySelectorAll('#messages .msg-status'))
+        .some((e) => e.textContent.indexOf(s) === 0), cmd.wait_status);
     } else if (cmd.status) {
       await page.selectOption('#thread-status', cmd.status);
       ok = await wait('status', (s) => Array.from(document.querySelectorAll('#convs .badge'))

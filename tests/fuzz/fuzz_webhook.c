@@ -2,8 +2,11 @@
  * picks what the rest is: a Tiktok-Signature header, a Facebook delivery
  * (the statement that lists its messages), or a Zalo/TikTok body read field
  * by field as the handlers read it (nested paths, SQLite's JSON functions on
- * outside input). Signatures themselves cannot be forged by a fuzzer, so
- * the bodies are fed past them here.
+ * outside input), and the receipts of agents' answers: a Facebook
+ * delivery's message_deliveries and message_reads items, a Zalo receipt's
+ * msg_ids, each then applied to the (empty) messages as the handlers apply
+ * them. Signatures themselves cannot be forged by a fuzzer, so the bodies
+ * are fed past them here.
  *
  * What must hold: a header is accepted only when it carries the right MAC
  * (and carrying it, it is: with the fuzzed header's other pairs kept, and
@@ -14,6 +17,7 @@
 #include <ctype.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
@@ -79,6 +83,58 @@ static void facebook(struct db *db, const char *body, size_t len)
         __builtin_trap();
     read_rows(st, facebook_row);
     db_done(st);
+}
+
+/* The mids of a receipt (a JSON array SQLite extracted) applied as the
+ * handlers apply them: every statement answers. */
+static void apply_mids(struct db *db, const char *mids)
+{
+    const char *args[3] = {"facebook", mids, "read"};
+
+    if (db_run_texts(db, SQL_CRM_STATUS_BY_MIDS, 3, args, NULL) != 0)
+        __builtin_trap();
+}
+
+static int receipt_row(sqlite3_stmt *st)
+{
+    const char *status = (const char *)sqlite3_column_text(st, 4);
+
+    return json_type_name(st, 0) && json_type_name(st, 2) && json_type_name(st, 5) && status != NULL &&
+           (strcmp(status, "delivered") == 0 || strcmp(status, "read") == 0);
+}
+
+static void receipts(struct db *db, const char *body, size_t len)
+{
+    sqlite3_stmt *st = db_stmt(db, SQL_CRM_FACEBOOK_RECEIPTS);
+    char *mids[16];
+    size_t n = 0, i;
+    int rc;
+
+    if (st == NULL || db_bind_text(st, 1, body, (int)len) != 0)
+        __builtin_trap();
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (!receipt_row(st))
+            __builtin_trap();
+        if (n < 16 && sqlite3_column_type(st, 7) != SQLITE_NULL)
+            mids[n++] = xstrdup((const char *)sqlite3_column_text(st, 7));
+    }
+    if (rc != SQLITE_DONE)
+        __builtin_trap();
+    db_done(st);
+    for (i = 0; i < n; i++) {
+        apply_mids(db, mids[i]);
+        free(mids[i]);
+    }
+}
+
+static void zalo_receipt(struct db *db, const char *body)
+{
+    const char *args[1] = {body};
+    char *ids = db_one_text(db, SQL_CRM_ZALO_MSG_IDS, 1, args);
+
+    if (ids != NULL)
+        apply_mids(db, ids);
+    free(ids);
 }
 
 static void fields(struct db *db, const char *body, size_t len)
@@ -182,12 +238,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         facebook_zalo_headers(text);
         break;
     case 1: /* the handler holds a Facebook batch only to its shape */
-        if (db_json_object_shape(fuzz_db(), text, len))
+        if (db_json_object_shape(fuzz_db(), text, len)) {
             facebook(fuzz_db(), text, len);
+            receipts(fuzz_db(), text, len);
+        }
         break;
     default:
-        if (db_json_object(fuzz_db(), text, len))
+        if (db_json_object(fuzz_db(), text, len)) {
             fields(fuzz_db(), text, len);
+            zalo_receipt(fuzz_db(), text);
+        }
         break;
     }
     free(text);

@@ -5,9 +5,11 @@ import hashlib
 import hmac
 import json
 import os
+import time
 
 from browser_helper import BROWSER_DIR, Browser, assert_never_parses_html
 from harness import http, token
+from platform_standin import Platforms
 
 FB_SECRET = "fb-app-secret"
 
@@ -17,16 +19,23 @@ class InboxBrowser(Browser):
 
 
 def facebook(a, sender, mid, text):
-    raw = json.dumps({"object": "page", "entry": [{"id": "page-1", "messaging": [
-        {"sender": {"id": sender}, "recipient": {"id": "page-1"}, "timestamp": 1795000000000,
-         "message": {"mid": mid, "text": text}}]}]}, ensure_ascii=False).encode()
+    receipt(a, {"sender": {"id": sender}, "recipient": {"id": "page-1"}, "timestamp": 1795000000000,
+                "message": {"mid": mid, "text": text}})
+
+
+def receipt(a, item):
+    """One messaging item (a message, a delivery, a read), signed as Facebook signs."""
+    raw = json.dumps({"object": "page", "entry": [{"id": "page-1", "messaging": [item]}]},
+                     ensure_ascii=False).encode()
     sig = "sha256=" + hmac.new(FB_SECRET.encode(), raw, hashlib.sha256).hexdigest()
     r = http(a.port, "POST", "/api/webhooks/facebook", raw=raw, headers={"X-Hub-Signature-256": sig})
     assert r.status == 200 and r.body == "EVENT_RECEIVED", r.body
 
 
 def test_browser_inbox_shows_customer_messages_live_and_answers(env):
-    a = env.instance(env={"FB_APP_SECRET": FB_SECRET})
+    p = Platforms({"facebook": "fb-page-token"}).start()
+    a = env.instance(env={"FB_APP_SECRET": FB_SECRET, "FB_GRAPH_URL": p.url + "/fb/v19.0",
+                          "FB_PAGE_TOKEN": "fb-page-token"})
     agent = token("agent-7", "agent", "Agent Bảy")
     shot = os.path.join(env.tmp, "inbox.png")
     b = InboxBrowser(env.tmp, url="http://127.0.0.1:%d/inbox.html" % a.port, jwt=agent, screenshot=shot)
@@ -48,6 +57,15 @@ def test_browser_inbox_shows_customer_messages_live_and_answers(env):
         assert [(m["sender"], m["content"]) for m in msgs] == [("customer", "Xin chào <b>shop</b>"),
                                                               ("agent", "Dạ shop chào bạn")]
         assert msgs[1]["agentId"] == "agent-7"
+        # the answer goes to Facebook (the stand-in), then Facebook says it was read: the
+        # page shows each status as it changes
+        b.send(json.dumps({"wait_status": "sent"}))
+        assert b.expect("wait_status", 20)["state"]["statuses"] == ["sent"]
+        assert [r["accepted"] for r in p.of("facebook")] == [True]
+        receipt(a, {"sender": {"id": "111"}, "recipient": {"id": "page-1"},
+                    "read": {"watermark": int(time.time() * 1000) + 1000}})
+        b.send(json.dumps({"wait_status": "read"}))
+        assert b.expect("wait_status", 20)["state"]["statuses"] == ["read"]
         # the customer writes again while the thread is open: it appears without a reload
         facebook(a, "111", "m_2", "Còn hàng không?")
         b.send(json.dumps({"wait_text": "Còn hàng không?"}))
@@ -62,6 +80,7 @@ def test_browser_inbox_shows_customer_messages_live_and_answers(env):
         b.end_with_screenshot(shot)
     finally:
         b.close()
+        p.stop()
 
 
 def test_inbox_page_never_parses_html(env):

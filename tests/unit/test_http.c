@@ -289,8 +289,21 @@ static void test_client_key(void)
     CHECK_STR_EQ(client_key(NULL), "");
 }
 
+static void test_escape(void)
+{
+    buf_t b = {0};
+
+    http_escape("AZaz09-._~", &b);
+    CHECK_STR_EQ(buf_str(&b), "AZaz09-._~");
+    buf_reset(&b);
+    http_escape("a b&c=d/é+%", &b);
+    CHECK_STR_EQ(buf_str(&b), "a%20b%26c%3Dd%2F%C3%A9%2B%25");
+    buf_free(&b);
+}
+
 int main(void)
 {
+    test_escape();
     test_query_decoding();
     test_query_shapes();
     test_query_rejects();

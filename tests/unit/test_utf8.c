@@ -105,8 +105,32 @@ static void test_json_escapes(void)
     JSON_BAD("{\"a\":\"x\"}\\");                 /* a backslash last */
 }
 
+/* What a message shows of outside text: cut at a NUL, at max bytes and
+ * never inside a character; not UTF-8 says so. */
+static void test_shown(void)
+{
+    buf_t b = {0};
+
+    utf8_shown(&b, "abc", 3, 10);
+    CHECK_STR_EQ(buf_str(&b), "abc");
+    buf_reset(&b);
+    utf8_shown(&b, "ab\0cd", 5, 10);
+    CHECK_STR_EQ(buf_str(&b), "ab");
+    buf_reset(&b);
+    utf8_shown(&b, "x\xc3\xa9y", 4, 2); /* é cut in half: dropped */
+    CHECK_STR_EQ(buf_str(&b), "x");
+    buf_reset(&b);
+    utf8_shown(&b, "\xf0\x9f\x98\x80!", 5, 4);
+    CHECK_STR_EQ(buf_str(&b), "\xf0\x9f\x98\x80");
+    buf_reset(&b);
+    utf8_shown(&b, "a\xff" "bcdefg", 8, 10);
+    CHECK_STR_EQ(buf_str(&b), "(not UTF-8 text)");
+    buf_free(&b);
+}
+
 int main(void)
 {
+    test_shown();
     test_well_formed();
     test_overlong();
     test_surrogates();

@@ -19,6 +19,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "base/utf8.h"
+#include "http/fetch.h"
 #include "llm/llm_backend.h"
 #include "llm/llm_sse.h"
 #include "wire/loop.h"
@@ -446,24 +447,13 @@ static struct llm_backend *curl_open(const struct llm_opts *opts)
     return b;
 }
 
-/* Nothing but HTTP and HTTPS, whatever the URL says (the option's form
- * changed in libcurl 7.85). */
-static CURLcode allow_http(CURL *e)
-{
-#if LIBCURL_VERSION_NUM >= 0x075500
-    return curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    return curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-}
-
 /* The easy handle of a call; 0 or -1. */
 static int easy_setup(struct llm_call *c)
 {
     CURL *e = c->easy;
 
     return curl_easy_setopt(e, CURLOPT_URL, c->b->url) == CURLE_OK &&
-                   allow_http(e) == CURLE_OK &&
+                   fetch_only_http(e) == CURLE_OK &&
                    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
                    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK &&
                    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->b->headers) == CURLE_OK &&

@@ -22,7 +22,7 @@ include build.mk
 BINS := $(addprefix $(BUILD)/bin/,$(PROGRAMS))
 
 .PHONY: all clean run run-nginx run-rtmp check-valgrind test check-asan check-layers unit install uninstall \
-        deps test-deps fuzz fuzz-smoke bench
+        deps test-deps fuzz fuzz-smoke bench www
 all: $(BINS)
 
 clean:
@@ -35,8 +35,19 @@ deps:
 test-deps:
 	@sh tools/deps.sh test
 
+# The pages' front-end libraries: web/package.json, pinned by its lock file,
+# installed from the npm registry and copied into www/vendor/ (not
+# committed). qrcode-generator draws topup.html's payment QR.
+WWW_VENDOR := www/vendor/qrcode.js
+www: $(WWW_VENDOR)
+www/vendor/qrcode.js: web/package.json web/package-lock.json
+	@sh tools/deps.sh www
+	cd web && npm ci --no-audit --no-fund
+	@mkdir -p www/vendor
+	cp web/node_modules/qrcode-generator/dist/qrcode.js $@
+
 run: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all www
 	@mkdir -p -m 700 "$(PULSE_DATA)"
 	@echo "Pulse on http://$(PULSE_HOST):$(PORT)/ (data in $(PULSE_DATA)); Ctrl-C stops it."
 	PORT=$(PORT) PULSE_HOST=$(PULSE_HOST) PULSE_DATA="$(PULSE_DATA)" PULSE_ROOT="$(CURDIR)" \
@@ -46,7 +57,7 @@ run: deps
 # The same service behind nginx (nginx.conf, processes by spawn-fcgi).
 run-nginx: deps
 	@sh tools/deps.sh nginx
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all www
 	@mkdir -p -m 700 "$(PULSE_DATA)"
 	@echo "Pulse (nginx) on http://$(PULSE_HOST):$(PORT)/ (data in $(PULSE_DATA)); Ctrl-C stops it."
 	PORT=$(PORT) PULSE_HOST=$(PULSE_HOST) PULSE_DATA="$(PULSE_DATA)" PULSE_ROOT="$(CURDIR)" \
@@ -69,8 +80,8 @@ run-rtmp:
 # programs and tools/run-nginx.sh (as pulse-run-nginx) in BINDIR; www/ and
 # the web servers' configurations in DATADIR/pulse, the PULSE_ROOT they read.
 PKGDATADIR = $(DATADIR)/pulse
-WWW := $(sort $(shell find www -type f))
-install: all
+WWW := $(sort $(shell find www -type f) $(WWW_VENDOR))
+install: all www
 	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(PKGDATADIR)/www"
 	install -m 755 $(BINS) "$(DESTDIR)$(BINDIR)/"
 	install -m 755 tools/run-nginx.sh "$(DESTDIR)$(BINDIR)/pulse-run-nginx"
@@ -96,7 +107,7 @@ check-layers: all
 # The integration suite runs against the sanitizer build; the fuzz smoke
 # run gives every parser of outside input a few seconds of libFuzzer.
 test: test-deps
-	@$(MAKE) --no-print-directory all build/bench/sseload
+	@$(MAKE) --no-print-directory all www build/bench/sseload
 	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory SANITIZER=address,undefined BUILD=build/asan all
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk fuzz-smoke FUZZ_SECONDS=$(FUZZ_SECONDS)

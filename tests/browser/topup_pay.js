@@ -7,6 +7,7 @@
  *
  * Opens cfg.url, waits until #status is PENDING with the pay box shown and its QR drawn, and
  * prints {"step":"ready","state":...}. Then takes commands, a JSON object a line:
+ *   {"goto": URL}      opens URL in the same tab and, as at the start, prints {"step":"ready"}
  *   {"click": ID}      clicks element ID, prints {"step":"clicked"}
  *   {"shot": PATH}     saves a screenshot of the page to PATH, prints {"step":"shot"}
  *   {"wait": STATUS}   waits up to 10 s for #status STATUS, prints {"step":"status","state":...}
@@ -36,7 +37,8 @@ function payState() {
   };
 }
 
-run({ viewport: { width: 720, height: 900 } }, async (page, pageErrors, navigations) => {
+// Waits for a PENDING top-up with its pay box and QR; prints "ready" (true) or "timeout".
+async function ready(page, pageErrors, navigations) {
   try {
     await page.waitForFunction(() => {
       const el = (id) => document.getElementById(id);
@@ -44,10 +46,19 @@ run({ viewport: { width: 720, height: 900 } }, async (page, pageErrors, navigati
     }, null, { timeout: 15000 });
   } catch (e) {
     emit({ step: 'timeout', waiting_for: 'ready', state: await page.evaluate(payState) });
-    return;
+    return false;
   }
   emit({ step: 'ready', state: await page.evaluate(payState), navigations: navigations(), page_errors: pageErrors });
+  return true;
+}
+
+run({ viewport: { width: 720, height: 900 } }, async (page, pageErrors, navigations) => {
+  if (!await ready(page, pageErrors, navigations)) return;
   await commands(page, async (cmd) => {
+    if (cmd.goto) {
+      await page.goto(cmd.goto, { waitUntil: 'domcontentloaded', timeout: 15000 });
+      return ready(page, pageErrors, navigations);
+    }
     if (cmd.shot) {
       await page.screenshot({ path: cmd.shot, fullPage: true });
       emit({ step: 'shot' });

@@ -25,6 +25,7 @@ mode (set s.mode at any time) changes every answer:
   "ok"       as above
   "stall"    reads the request, then answers nothing until the client goes
   "5xx"      HTTP 502 with an HTML body
+  "4xx"      HTTP 400 with PayOS's error JSON
   "refuse"   HTTP 200, {"code": "20", "desc": "...", "data": null}
   "garbage"  HTTP 200, a body that is not JSON
   "badsig"   as "ok" but the signature is of other data
@@ -88,6 +89,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             return
         if mode == "5xx":
             self._raw(502, b"<html><body>502 Bad Gateway</body></html>", "text/html")
+            return
+        if mode == "4xx":
+            self._reply(400, {"code": "400", "desc": "Bad Request", "data": None})
             return
         if mode == "garbage":
             self._raw(200, b'{"code":"00","data":{"checkoutUrl":', "application/json")

@@ -68,7 +68,7 @@ def test_payos_down_stalled_or_failing_is_503_and_leaves_nothing(env):
         a = live(env, s)
         a.sql("SELECT 1")
         before = a.snapshot()
-        for mode in ("stall", "5xx", "refuse", "garbage", "badsig", "down"):
+        for mode in ("stall", "5xx", "4xx", "refuse", "garbage", "badsig", "down"):
             s.mode = mode
             url = s.url if mode != "down" else "http://127.0.0.1:1"
             inst = a if mode != "down" else live(env, s, PAYOS_API_URL=url)

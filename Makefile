@@ -135,7 +135,7 @@ check-asan: test
 # writes bench/RESULTS.md (about 14 minutes). Not part of `make test`.
 bench:
 	@sh tools/deps.sh bench
-	@$(MAKE) --no-print-directory all build/bench/sseload build/bench/noop/pulse-api build/bench/noop/pulse-batch
+	@$(MAKE) --no-print-directory all build/bench/sseload build/bench/llm_upstream build/bench/noop/pulse-api build/bench/noop/pulse-batch
 	python3 bench/run.py
 
 # figure c's ceiling instance (noop-nginx) runs from build/bench/noop: a
@@ -157,6 +157,11 @@ build/bench/noop/pulse-batch: bench/runtime_noop.c $(BUILD)/obj/main/batch_main.
 build/bench/runtime_publish: bench/runtime_publish.c $(PULSE_LIBS_A)
 	@mkdir -p build/bench
 	$(CC) $(PULSE_CFLAGS) $(PULSE_LDFLAGS) -o $@ $^ $(PULSE_LIBS)
+
+# The AI chat benchmark's upstream (bench/chat_bench.py --upstream c).
+build/bench/llm_upstream: bench/llm_upstream.c
+	@mkdir -p build/bench
+	$(CC) $(PULSE_CFLAGS) $(PULSE_LDFLAGS) -o $@ bench/llm_upstream.c -lsqlite3
 
 # The SSE load generator: benchmarks, and the fault tests' 1,000 clients.
 SSELOAD_SRC := bench/sseload.c bench/sse_reader.c bench/sse_resume.c bench/sse_paths.c bench/latency.c

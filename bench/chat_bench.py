@@ -61,6 +61,8 @@ KEY = "sk-bench"
 STAMP = "bench_us="
 DELTA_LINE = '"type":"chat.delta"'
 DEMO_WORDS = 81
+UPSTREAM_TEXT = {"c": "the upstream `bench/llm_upstream.c` (one epoll loop, SQLite's JSON checks of each request)",
+                 "python": "the tests' stand-in `tests/llm_standin.py`"}
 
 
 def loadavg():
@@ -81,22 +83,32 @@ def wait_for_quiet(limit_s):
 
 
 class Standin:
-    """tests/llm_standin.py in its own process (its GIL out of Pulse's and
-    the driver's way), stopped by PID."""
+    """The upstream in its own process, stopped by PID: bench/llm_upstream.c
+    (--upstream c, one epoll loop: what a real service's network side costs)
+    or tests/llm_standin.py (--upstream python, the tests' scripted stand-in,
+    one thread a connection and a pacer thread)."""
 
-    def __init__(self, tmp, deltas, delay_ms):
-        script = {"default": "bench", "answers": {"bench": {
-            "stamp": True, "delay_ms": delay_ms, "deltas": ["w%d" % i for i in range(deltas)]}}}
-        path = os.path.join(tmp, "standin.json")
-        with open(path, "w") as f:
-            json.dump(script, f)
-        self.p = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "llm_standin.py"), "--key", KEY,
-                                   "--script", path], stdout=subprocess.PIPE, stderr=open(path + ".err", "w"),
-                                  text=True, start_new_session=True)
+    def __init__(self, tmp, deltas, delay_ms, kind="c"):
+        if kind == "c":
+            exe = os.path.join(ROOT, "build", "bench", "llm_upstream")
+            if not os.access(exe, os.X_OK):
+                raise RuntimeError("%s is missing: run `make build/bench/llm_upstream`" % exe)
+            argv = [exe, "-k", KEY, "-n", str(deltas), "-d", str(delay_ms)]
+            err = os.path.join(tmp, "upstream.err")
+        else:
+            script = {"default": "bench", "answers": {"bench": {
+                "stamp": True, "delay_ms": delay_ms, "deltas": ["w%d" % i for i in range(deltas)]}}}
+            path = os.path.join(tmp, "standin.json")
+            with open(path, "w") as f:
+                json.dump(script, f)
+            argv = [sys.executable, os.path.join(ROOT, "tests", "llm_standin.py"), "--key", KEY, "--script", path]
+            err = path + ".err"
+        self.p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=open(err, "w"), text=True,
+                                  start_new_session=True)
         self.url = self.p.stdout.readline().strip()
         if not self.url.startswith("http://"):
             self.stop()
-            raise RuntimeError("the stand-in did not start: %r" % self.url)
+            raise RuntimeError("the upstream did not start: %r" % self.url)
 
     def stop(self):
         if self.p.poll() is None:
@@ -188,7 +200,7 @@ def stored_check(srv, args, kind):
 
 def one_run(tmp, args, kind, n):
     """One run of kind "upstream" or "demo" with n answers: its figures."""
-    st = Standin(tmp, args.deltas, args.delay_ms) if kind == "upstream" else None
+    st = Standin(tmp, args.deltas, args.delay_ms, args.upstream) if kind == "upstream" else None
     ld = None
     try:
         env = {"PULSE_CHAT_MESSAGE_RATE": "10000", "PULSE_LLM_TIMEOUT_S": "30"}
@@ -277,12 +289,12 @@ def report(args, info, quiet, runs, elapsed):
              "PULSE_CHAT_MESSAGE_RATE=10000, everything else as shipped), %d sessions of one user, "
              "`build/bench/sseload` holding one stream per session (`-U` a file of `/api/events/stream?"
              "topic=chat:<id>&access_token=<admin>`), then the %d messages posted at once (64 threads). "
-             "**upstream**: the stand-in `tests/llm_standin.py` in its own process answers each with %d deltas "
+             "**upstream**: %s in its own process answers each with %d deltas "
              "%d ms apart (%d deltas/s in all), each prefixed `bench_us=<µs> ` when written; sseload "
              "(`-K bench_us= -M '\"type\":\"chat.delta\"' -e %d`) takes for each chat.delta data line the receive "
              "time minus its first (oldest) stamp: one commit may carry several deltas of an answer, each of whose "
              "stamps is counted. **demo**: the built-in model (PULSE_LLM_DEMO_MS=50, %d words an answer), no "
-             "stamps: CPU, memory and completion only." % (n, n, D, args.delay_ms, n * D * 1000 // args.delay_ms // D,
+             "stamps: CPU, memory and completion only." % (n, n, UPSTREAM_TEXT[args.upstream], D, args.delay_ms, n * D * 1000 // args.delay_ms // D,
                                                             D, DEMO_WORDS))
     L.append("")
     for r in runs:
@@ -390,6 +402,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", default="upstream:1000,demo:1000,upstream:100",
                     help="KIND:ANSWERS,... (KIND upstream or demo), run in this order")
+    ap.add_argument("--upstream", choices=("c", "python"), default="c",
+                    help="the upstream: bench/llm_upstream.c (c) or tests/llm_standin.py (python)")
     ap.add_argument("--deltas", type=int, default=100)
     ap.add_argument("--delay-ms", type=int, default=50)
     ap.add_argument("--timeout", type=int, default=120, help="bound on one run's answering, s")

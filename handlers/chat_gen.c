@@ -86,32 +86,21 @@ out:
     return 0;
 }
 
-static int gen_append(struct ctx *c, const char *owner, const char *id, const char *text)
+static int gen_append(struct ctx *c, const char *owner, long lease_ms, const char *id, const char *text)
 {
     sqlite3_stmt *st = db_stmt(c->db, SQL_CHAT_GEN_APPEND);
-    char topic[TOPIC_MAX], seq[24], *data;
+    char topic[TOPIC_MAX];
     int found = -1, rc = -1;
 
     if (st == NULL || db_bind_text(st, 1, id, -1) || db_bind_text(st, 2, owner, -1) ||
-        db_bind_text(st, 3, text, -1) || (found = db_lookup(st)) < 0) {
+        db_bind_text(st, 3, text, -1) || db_bind_int64(st, 4, lease_ms) || (found = db_lookup(st)) < 0) {
         ctx_db_error(c);
         goto out;
     }
     rc = 1;
     if (found == 0 || topic_name(topic, TOPIC_CHAT, (const char *)sqlite3_column_text(st, 0)) != 0)
         goto out;
-    snprintf(seq, sizeof seq, "%lld", (long long)sqlite3_column_int64(st, 1));
-    db_done(st);
-    st = NULL;
-    {
-        const char *args[3] = {id, seq, text};
-
-        data = db_one_text(c->db, SQL_CHAT_EVENT_DELTA, 3, args);
-    }
-    rc = data != NULL && ctx_emit(c, topic, "chat.delta", data) >= 0 ? 0 : -1;
-    if (data == NULL)
-        ctx_db_error(c);
-    free(data);
+    rc = ctx_emit(c, topic, "chat.delta", (const char *)sqlite3_column_text(st, 1)) >= 0 ? 0 : -1;
 out:
     db_done(st);
     return rc;
@@ -133,21 +122,16 @@ static int gen_fail(struct ctx *c, const char *owner, const char *id, const char
     return chat_message_end(c, id, &e) < 0 ? -1 : 0;
 }
 
-static int gen_renew(struct ctx *c, const char *owner, long lease_ms, void (*alive)(void *arg, const char *id),
-                     void *arg)
+static int gen_renew(struct ctx *c, const char *owner, long lease_ms, const char *id)
 {
     sqlite3_stmt *st = db_stmt(c->db, SQL_CHAT_GEN_RENEW);
-    int step = SQLITE_ERROR;
+    int found = -1;
 
-    if (st != NULL && db_bind_text(st, 1, owner, -1) == 0 && db_bind_int64(st, 2, lease_ms) == 0)
-        while ((step = sqlite3_step(st)) == SQLITE_ROW)
-            alive(arg, (const char *)sqlite3_column_text(st, 0));
-    db_done(st);
-    if (step != SQLITE_DONE) {
+    if (st == NULL || db_bind_text(st, 1, owner, -1) || db_bind_int64(st, 2, lease_ms) ||
+        db_bind_text(st, 3, id, -1) || (found = db_lookup(st)) < 0)
         ctx_db_error(c);
-        return -1;
-    }
-    return 0;
+    db_done(st);
+    return found < 0 ? -1 : found == 0;
 }
 
 /* The answers whose generator died (its lease ran out), ended as

@@ -9,8 +9,8 @@
 #include "base/config.h"
 #include "base/crypto.h"
 #include "handlers/payos.h"
-#include "http/fetch.h"
 #include "http/http.h"
+#include "out/fetch.h"
 #include "store/db.h"
 
 #define ANSWER_MAX 65536   /* PayOS answers a few hundred bytes; more is not PayOS */

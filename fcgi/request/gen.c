@@ -15,14 +15,15 @@
 #include "request/runtime.h"
 
 #define PROBE_MS 100      /* how often an idle generator looks for new answers */
-#define RENEW_MS 250      /* lease renewal, and how soon a cancel is seen without text */
+#define RENEW_MS 250      /* lease renewal of answers without text, and how soon their cancel is seen */
 #define LEASE_MS 5000     /* an answer whose generator died ends this long after */
 #define SWEEP_MS 1000
 
 enum job_end { END_NONE, END_DONE, END_ERROR };
 
 struct job {
-    struct job *next;
+    struct job *next, *prev;   /* g->jobs */
+    struct job *next_dirty;    /* g->dirty */
     struct gen *g;
     char *id;                  /* owned */
     struct llm_call *call;     /* NULL once the model ended */
@@ -34,6 +35,8 @@ struct job {
     int alive;                 /* seen by the last renewal */
     int gone;                  /* the row is not ours any more: drop it */
     int flushed;               /* in the commit under way */
+    int queued;                /* on g->dirty */
+    int touched;               /* committed to since the last renewal (its lease was extended then) */
 };
 
 struct gen {
@@ -43,11 +46,20 @@ struct gen {
     char owner[96];            /* host:pid:random, the lease's name */
     size_t max, njobs;
     struct job *jobs;
+    struct job *dirty;         /* the jobs with text or an end to commit: a flush looks at these only */
     long long probe_at, renew_at, sweep_at;
-    int dirty;                 /* some job has text or an end to commit */
 };
 
 /* ---- what the model reports (no database work here: gen_run commits) */
+
+static void mark(struct job *j)
+{
+    if (j->queued)
+        return;
+    j->queued = 1;
+    j->next_dirty = j->g->dirty;
+    j->g->dirty = j;
+}
 
 static void on_delta(void *arg, const char *text, size_t len)
 {
@@ -57,7 +69,7 @@ static void on_delta(void *arg, const char *text, size_t len)
     for (i = 0; i < len; i++)   /* a NUL would end the text in SQLite's C API */
         if (text[i] != '\0')
             buf_putc(&j->text, text[i]);
-    j->g->dirty = 1;
+    mark(j);
 }
 
 static void on_done(void *arg, const char *finish_reason, const char *usage_json)
@@ -68,7 +80,7 @@ static void on_done(void *arg, const char *finish_reason, const char *usage_json
     j->end = END_DONE;
     j->reason = xstrdup(finish_reason != NULL ? finish_reason : "stop");
     j->usage = usage_json != NULL ? xstrdup(usage_json) : NULL;
-    j->g->dirty = 1;
+    mark(j);
 }
 
 static void on_error(void *arg, const char *code, const char *message)
@@ -79,7 +91,7 @@ static void on_error(void *arg, const char *code, const char *message)
     j->end = END_ERROR;
     j->code = xstrdup(code);
     j->message = xstrdup(message);
-    j->g->dirty = 1;
+    mark(j);
 }
 
 static const struct llm_handler handler = {on_delta, on_done, on_error};
@@ -88,6 +100,12 @@ static const struct llm_handler handler = {on_delta, on_done, on_error};
 
 static void job_free(struct gen *g, struct job *j)
 {
+    if (j->prev != NULL)
+        j->prev->next = j->next;
+    else
+        g->jobs = j->next;
+    if (j->next != NULL)
+        j->next->prev = j->prev;
     if (j->call != NULL)
         llm_cancel(g->llm, j->call);
     buf_free(&j->text);
@@ -100,29 +118,9 @@ static void job_free(struct gen *g, struct job *j)
     g->njobs--;
 }
 
-/* Frees the jobs that ended and were committed, or are no longer ours. */
-static void reap(struct gen *g, int (*done)(const struct job *j))
-{
-    struct job **p = &g->jobs, *j;
-
-    while ((j = *p) != NULL) {
-        if (done(j)) {
-            *p = j->next;
-            job_free(g, j);
-        } else {
-            p = &j->next;
-        }
-    }
-}
-
 static int committed_or_gone(const struct job *j)
 {
     return j->flushed && (j->gone || (j->end != END_NONE && j->text.len == 0));
-}
-
-static int not_alive(const struct job *j)
-{
-    return !j->alive;
 }
 
 static void job_add(struct gen *g, struct gen_job *gj)
@@ -133,6 +131,8 @@ static void job_add(struct gen *g, struct gen_job *gj)
     j->id = gj->id;
     gj->id = NULL;
     j->next = g->jobs;
+    if (g->jobs != NULL)
+        g->jobs->prev = j;
     g->jobs = j;
     g->njobs++;
     j->call = llm_start(g->llm, gj->messages_json, &handler, j);
@@ -150,7 +150,7 @@ static int unit_flush(struct ctx *c, void *arg)
 
     j->sending = j->text.len;
     if (j->text.len > 0)
-        rc = h->append(c, j->g->owner, j->id, buf_str(&j->text));
+        rc = h->append(c, j->g->owner, LEASE_MS, j->id, buf_str(&j->text));
     if (rc == 1) {
         j->gone = 1;
         return 0;
@@ -167,74 +167,93 @@ static int has_work(const struct job *j)
     return j->text.len > 0 || j->end != END_NONE;
 }
 
-/* After the batch: what was committed is consumed; a failed unit or batch
- * is tried again at the next run. */
-static void settle(struct gen *g, int ok)
+/* After the batch, for the jobs of list: what was committed is consumed
+ * (a job that ended and was committed, or is no longer ours, is freed); a
+ * failed unit or batch is tried again at the next run. */
+static void settle(struct gen *g, struct job *list, int ok)
 {
-    struct job *j;
+    struct job *j, *next;
 
-    for (j = g->jobs; j != NULL; j = j->next) {
-        if (!has_work(j)) {
+    for (j = list; j != NULL; j = next) {
+        next = j->next_dirty;
+        if (!ok || !j->flushed) {
             j->flushed = 0;
-        } else if (!ok || !j->flushed) {
-            j->flushed = 0;
-            j->gone = 0;
-            g->dirty = 1;
-        } else if (j->sending > 0) {
+            j->sending = 0;
+            if (has_work(j)) {
+                j->gone = 0;
+                mark(j);
+            }
+            continue;
+        }
+        j->touched = 1;
+        if (j->sending > 0) {
             memmove(j->text.p, j->text.p + j->sending, j->text.len - j->sending);
             j->text.len -= j->sending;
             j->text.p[j->text.len] = '\0';
         }
         j->sending = 0;
+        if (committed_or_gone(j)) {
+            job_free(g, j);
+            continue;
+        }
+        j->flushed = 0;
+        if (has_work(j))
+            mark(j);
     }
 }
 
 /* Commits what arrived, every answer's in one unit, all in one batch. */
 static void flush(struct gen *g)
 {
-    struct job *j;
+    struct job *list = g->dirty, *j;
     size_t n = 0;
     int ok;
 
-    for (j = g->jobs; j != NULL; j = j->next)
-        n += has_work(j);
-    g->dirty = 0;
+    g->dirty = NULL;
+    for (j = list; j != NULL; j = j->next_dirty) {
+        j->queued = 0;
+        n++;
+    }
     if (n == 0)
         return;
     runtime_batch_begin(g->rt, n);
-    for (j = g->jobs; j != NULL; j = j->next)
+    for (j = list; j != NULL; j = j->next_dirty)
         j->flushed = has_work(j) && runtime_work(g->rt, 1, unit_flush, j, (long long)time(NULL)) == 0;
     ok = runtime_batch_end(g->rt) == 0;
-    settle(g, ok);
+    settle(g, list, ok);
     runtime_batch_publish(g->rt);
-    reap(g, committed_or_gone);
 }
 
-static void mark_alive(void *arg, const char *id)
+/* Idle is a job without text since the last renewal: its lease is
+ * extended here, one row at a time (a job with text had it extended by its
+ * commit, and learns there that it was cancelled). */
+static int idle(const struct job *j)
 {
-    struct gen *g = arg;
-    struct job *j;
-
-    for (j = g->jobs; j != NULL; j = j->next)
-        if (strcmp(j->id, id) == 0)
-            j->alive = 1;
+    return !j->touched && !has_work(j);
 }
 
 static int unit_renew(struct ctx *c, void *arg)
 {
     struct gen *g = arg;
     struct job *j;
+    int rc;
 
-    for (j = g->jobs; j != NULL; j = j->next)
-        j->alive = 0;
-    return g->hooks->renew(c, g->owner, LEASE_MS, mark_alive, g);
+    for (j = g->jobs; j != NULL; j = j->next) {
+        j->alive = 1;
+        if (!idle(j))
+            continue;
+        if ((rc = g->hooks->renew(c, g->owner, LEASE_MS, j->id)) < 0)
+            return -1;
+        j->alive = rc == 0;
+    }
+    return 0;
 }
 
 /* Extends the leases; an answer no longer ours (cancelled, or taken over
  * after a stall of this process) stops at once. */
 static void renew(struct gen *g)
 {
-    struct job *j;
+    struct job *j, *next;
     int ok;
 
     runtime_batch_begin(g->rt, 1);
@@ -243,13 +262,14 @@ static void renew(struct gen *g)
     runtime_batch_publish(g->rt);
     if (!ok)
         return;
-    for (j = g->jobs; j != NULL; j = j->next) {
-        if (has_work(j))
-            j->alive = 1;   /* it learns at its commit */
-        else if (!j->alive)
+    for (j = g->jobs; j != NULL; j = next) {
+        next = j->next;
+        j->touched = 0;
+        if (!j->alive && !j->queued) {
             log_info("chat answer %s: ended elsewhere (cancelled); closing its upstream", j->id);
+            job_free(g, j);
+        }
     }
-    reap(g, not_alive);
 }
 
 struct probe {
@@ -345,7 +365,7 @@ long gen_next_ms(struct gen *g, long long now_ms)
     long long next = g->probe_at;
     long model = llm_next_ms(g->llm, now_ms);
 
-    if (g->dirty)
+    if (g->dirty != NULL)
         return 0;
     if (g->njobs > 0 && g->renew_at < next)
         next = g->renew_at;
@@ -358,7 +378,7 @@ void gen_run(struct gen *g, long long now_ms)
     int sweep;
 
     llm_tick(g->llm, now_ms);
-    if (g->dirty)
+    if (g->dirty != NULL)
         flush(g);
     if (g->njobs > 0 && now_ms >= g->renew_at) {
         g->renew_at = now_ms + RENEW_MS;
@@ -387,12 +407,9 @@ void gen_stop(struct gen *g)
         if (j->end == END_NONE)
             on_error(j, "interrupted", "the generator stopped (the service is restarting)");
     }
-    if (g->dirty)
+    if (g->dirty != NULL)
         flush(g);
-    while (g->jobs != NULL) {   /* what could not be committed: its lease runs out */
-        j = g->jobs;
-        g->jobs = j->next;
-        job_free(g, j);
-    }
+    while (g->jobs != NULL)     /* what could not be committed: its lease runs out */
+        job_free(g, g->jobs);
     free(g);
 }

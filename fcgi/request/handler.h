@@ -142,18 +142,18 @@ struct gen_hooks {
     /* Leases at most max waiting answers to owner for lease_ms; *jobs
      * gets an array (the caller frees it and its members), *n its size. */
     int (*claim)(struct ctx *c, const char *owner, long lease_ms, size_t max, struct gen_job **jobs, size_t *n);
-    /* Appends text to answer id: 0, or 1 when the answer is no longer
-     * owner's streaming one (cancelled, or its lease lost): stop it. */
-    int (*append)(struct ctx *c, const char *owner, const char *id, const char *text);
+    /* Appends text to answer id and extends its lease by lease_ms: 0, or
+     * 1 when the answer is no longer owner's streaming one (cancelled, or
+     * its lease lost): stop it. */
+    int (*append)(struct ctx *c, const char *owner, long lease_ms, const char *id, const char *text);
     /* Ends answer id as complete (usage_json may be NULL), or as an error
      * with code and message. 0 also when it had ended already. */
     int (*finish)(struct ctx *c, const char *owner, const char *id, const char *finish_reason,
                   const char *usage_json);
     int (*fail)(struct ctx *c, const char *owner, const char *id, const char *code, const char *message);
-    /* Extends owner's leases by lease_ms and calls alive(arg, id) for each
-     * answer still its own and streaming. */
-    int (*renew)(struct ctx *c, const char *owner, long lease_ms, void (*alive)(void *arg, const char *id),
-                 void *arg);
+    /* Extends owner's lease on answer id by lease_ms: 0, or 1 when it is
+     * no longer owner's streaming answer (cancelled, or taken over). */
+    int (*renew)(struct ctx *c, const char *owner, long lease_ms, const char *id);
     /* Ends the answers whose lease ran out (their generator died). */
     int (*sweep)(struct ctx *c);
 };

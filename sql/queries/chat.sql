@@ -91,17 +91,19 @@ FROM (SELECT role, content FROM (
           ORDER BY n DESC LIMIT ?4)
       ORDER BY n);
 
--- Appends ?3 to answer ?1 while owner ?2 generates it.
+-- Appends ?3 to answer ?1 while owner ?2 generates it (and extends its
+-- lease by ?4 ms); returns the session and the chat.delta event's data.
 -- name: chat_gen_append
-UPDATE chat_messages SET content = content || ?3, seq = seq + 1
+UPDATE chat_messages SET content = content || ?3, seq = seq + 1,
+       lease_until_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + ?4
 WHERE id = ?1 AND status = 'streaming' AND lease_owner = ?2
-RETURNING session_id, seq;
+RETURNING session_id, json_object('messageId', id, 'seq', seq, 'delta', ?3);
 
--- Extends owner ?1's leases by ?2 ms; returns the answers still its own.
+-- Extends owner ?1's lease on answer ?3 by ?2 ms; a row when it is still its own.
 -- name: chat_gen_renew
 UPDATE chat_messages
 SET lease_until_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + ?2
-WHERE status = 'streaming' AND lease_owner = ?1
+WHERE id = ?3 AND status = 'streaming' AND lease_owner = ?1
 RETURNING id;
 
 -- Answers whose generator's lease ran out (it died): ended as errors.
@@ -118,10 +120,6 @@ LIMIT 100;
 SELECT json_set(message_json, '$.audit',
                 json_object('userId', ?2, 'length', length(json_extract(message_json, '$.content'))))
 FROM chat_message_json WHERE id = ?1;
-
--- chat.delta: ?1 message, ?2 seq, ?3 the text appended.
--- name: chat_event_delta
-SELECT json_object('messageId', ?1, 'seq', CAST(?2 AS INTEGER), 'delta', ?3);
 
 -- chat.done: ?1 message, ?2 content, ?3 finish reason, ?4 usage (JSON or
 -- NULL), ?5 user, ?6 duration in ms, ?7 model.

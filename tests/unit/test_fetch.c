@@ -1,8 +1,8 @@
-/* test_fetch.c - one outbound request, waited for (fcgi/http/fetch.c),
+/* test_fetch.c - one outbound request, waited for (fcgi/out/fetch.c),
  * against a small server forked here: an answer comes back whole with its
  * status; one past max_bytes, a silent server past the timeout, a refused
  * connection and a scheme other than http(s) are errors that say why. */
-#include "http/fetch.c"
+#include "out/fetch.c"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

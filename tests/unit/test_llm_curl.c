@@ -14,8 +14,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "check.h"
 #include "unit_net.h"
+#include "wire/loop.h"
 
 static char dir[] = "/tmp/pulse-unit-llm-XXXXXX";
 static char script_path[300], log_path[300];

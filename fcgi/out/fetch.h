@@ -1,13 +1,14 @@
 /* fetch.h - one outbound HTTP request, made at once and waited for (libcurl's
  * easy interface), for the few calls a request must make before it can
- * answer (creating a PayOS payment link while the payer waits for it).
+ * answer (creating a PayOS payment link while the payer waits for it). The
+ * calls that need not hold up a request go on the loop instead (out.h).
  *
  * Bounded on every side: the whole exchange by timeout_ms, the answer by
  * max_bytes; HTTP and HTTPS only, no redirect followed. Anything that can
  * take longer belongs on a loop, not here: the calling process serves no
  * one else meanwhile. */
-#ifndef PULSE_FETCH_H
-#define PULSE_FETCH_H
+#ifndef PULSE_OUT_FETCH_H
+#define PULSE_OUT_FETCH_H
 
 #include <curl/curl.h>
 #include <stddef.h>
@@ -37,7 +38,7 @@ int fetch_run(const struct fetch_req *req, struct fetch_resp *resp);
 void fetch_resp_free(struct fetch_resp *resp);
 
 /* Limits e to HTTP and HTTPS, whatever the URL says (the option's form
- * changed in libcurl 7.85). For every handle Pulse opens. */
+ * changed in libcurl 7.85). For every handle Pulse opens (out.c's too). */
 CURLcode fetch_only_http(CURL *e);
 
 #endif

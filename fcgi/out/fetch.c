@@ -1,5 +1,5 @@
 /* fetch.c - one outbound HTTP request, waited for (see fetch.h). */
-#include "http/fetch.h"
+#include "out/fetch.h"
 
 #include <string.h>
 

@@ -4,6 +4,7 @@ the five fields and the JSON as PayOS does) and answers its link; PayOS
 down, stalled, failing or answering garbage leaves no transaction behind;
 cancel cancels at PayOS first; without credentials a dev checkout settles
 by a webhook signed as PayOS signs, and is refused when they are set."""
+import sqlite3
 import time
 import urllib.parse
 
@@ -188,3 +189,26 @@ def test_dev_checkout_without_credentials_settles_once(env):
         r = a.post("/api/topup/cancel?tx_ref=" + tx2["tx_ref"], raw=b"", headers=a.auth("lan"))
         assert r.status == 200 and r.json()["status"] == "CANCELLED"
         assert a.post("/api/topup/dev/webhook?tx_ref=%s&token=%s" % (tx2["tx_ref"], tx2["stream_token"]), raw=b"").status == 409
+
+
+def test_a_link_whose_transaction_cannot_be_stored_is_cancelled_at_payos(env):
+    s = standin()
+    try:
+        a = live(env, s)
+        con = sqlite3.connect(a.db, timeout=10)
+        try:
+            with con:
+                con.execute("CREATE TRIGGER refuse_topups BEFORE INSERT ON topups "
+                            "BEGIN SELECT RAISE(ABORT, 'test: the disk is full'); END")
+        finally:
+            con.close()
+        before = a.snapshot()
+        r = a.post("/api/topup/init", {"amount": 5000}, headers=a.auth("gia"))
+        assert r.status == 503 and r.header("Retry-After"), r.body
+        assert a.snapshot() == before
+        # PayOS made the link, nobody was shown it, and it is cancelled at once
+        assert [q["path"].rsplit("/", 1)[-1] for q in s.requests] == ["payment-requests", "cancel"], s.requests
+        (link,) = s.links.values()
+        assert link["status"] == "CANCELLED" and link["cancellationReason"] == "not stored", link
+    finally:
+        s.stop()

@@ -141,18 +141,13 @@ static int link_make(struct ctx *c, struct topup_new *t, long long amount, const
     struct payos_order o;
     int rc = -1;
 
+    /* PayOS sends the payer back to an absolute URL; the dev checkout is on this origin */
+    if (config_payos_live(c->cfg) && page_origin(c, &page) != 0)
+        goto out;
     buf_printf(&page, "/topup.html?tx_ref=%s&token=%s", t->tx_ref.p, t->token.p);
     if (!config_payos_live(c->cfg)) {
         t->link.checkout_url = buf_steal(&page);
         return 0;
-    }
-    {
-        buf_t url = {0};
-        if (page_origin(c, &url) != 0)
-            goto out;
-        buf_puts(&url, page.p);
-        buf_free(&page);
-        page = url;
     }
     o.order_code = t->order_code;
     o.amount = amount;

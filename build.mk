@@ -67,9 +67,9 @@ SAN_FLAGS += -fno-sanitize-recover=undefined
 endif
 endif
 
-PULSE_CFLAGS = $(WARN) $(OPT) $(SAN_FLAGS) $(HARDEN_CFLAGS) -D_GNU_SOURCE -Ibuild/gen -Ifcgi -I. \
+PULSE_CFLAGS = $(WARN) $(OPT) $(SAN_FLAGS) $(HARDEN_CFLAGS) -pthread -D_GNU_SOURCE -Ibuild/gen -Ifcgi -I. \
                $(PKG_CFLAGS) $(CFLAGS)
-PULSE_LDFLAGS = $(OPT) $(SAN_FLAGS) $(HARDEN_LDFLAGS) $(LDFLAGS)
+PULSE_LDFLAGS = $(OPT) $(SAN_FLAGS) $(HARDEN_LDFLAGS) -pthread $(LDFLAGS)
 PULSE_LIBS = $(PKG_LIBS) $(LDLIBS)
 
 # ---- objects and libraries

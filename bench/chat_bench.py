@@ -3,7 +3,7 @@
 watched by one SSE client; delta -> browser latency, deltas lost, CPU and
 memory per concurrent answer.
 
-  python3 bench/chat_bench.py [--runs upstream:1000,demo:1000,upstream:100]
+  python3 bench/chat_bench.py [--runs upstream:1000,demo:1000,upstream:100] [--upstream c|python]
                               [--deltas 100] [--delay-ms 50] [--max-wait-load 900]
                               [--out bench/RESULTS.md]
 
@@ -15,10 +15,12 @@ release build build/bin, PULSE_WORKERS=2), 1,000 chat sessions of one
 user, build/bench/sseload holding one stream per session (an admin token
 reads any topic), then the 1,000 messages posted at once (64 threads).
 
-  upstream  the scripted stand-in (tests/llm_standin.py, its own process)
-            answers each with --deltas deltas --delay-ms apart, each
-            stamped `bench_us=<wall clock µs> ` as it is written (one
-            pacer thread). sseload (-K bench_us= -M '"type":"chat.delta"')
+  upstream  the upstream in its own process: bench/llm_upstream.c (--upstream
+            c, the default: one epoll loop, what a real service's network
+            side costs) or the tests' scripted stand-in tests/llm_standin.py
+            (--upstream python) answers each with --deltas deltas --delay-ms
+            apart, each stamped `bench_us=<wall clock µs> ` as it is written.
+            sseload (-K bench_us= -M '"type":"chat.delta"')
             takes, for every chat.delta data line on every stream, receive
             time minus the first (oldest) stamp in it, and counts every
             stamp; the stored answers must each hold --deltas stamps.

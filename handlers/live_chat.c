@@ -37,10 +37,23 @@ static int chat_allowed(struct ctx *c)
     return 1;
 }
 
+/* Emits data (a chat object; NULL when reading it failed: 503) on the room's
+ * topic as type, and answers it with status. Frees data. */
+static void chat_announce(struct ctx *c, const char *room, const char *type, int status, char *data)
+{
+    char topic[TOPIC_MAX];
+
+    if (data == NULL || topic_name(topic, TOPIC_ROOM, room) != 0)
+        ctx_db_error(c);
+    else if (ctx_emit(c, topic, type, data) >= 0)
+        ctx_json(c, status, data);
+    free(data);
+}
+
 static void chat_post(struct ctx *c)
 {
     const char *room = ctx_arg(c, 0), *avatar;
-    char *status = NULL, *message = NULL, *data = NULL, id[24], topic[TOPIC_MAX];
+    char *status = NULL, *message = NULL, id[24];
     sqlite3_stmt *st;
 
     if (ctx_auth(c, 0) != 0 || live_room_status(c, room, &status) != 0 || ctx_body_object(c) != 0 ||
@@ -78,16 +91,11 @@ static void chat_post(struct ctx *c)
     db_done(st);
     {
         const char *args[1] = {id};
-        data = db_one_text(c->db, SQL_LIVE_CHAT_GET, 1, args);
+        chat_announce(c, room, "chat", 201, db_one_text(c->db, SQL_LIVE_CHAT_GET, 1, args));
     }
-    if (data == NULL || topic_name(topic, TOPIC_ROOM, room) != 0)
-        ctx_db_error(c);
-    else if (ctx_emit(c, topic, "chat", data) >= 0)
-        ctx_json(c, 201, data);
 out:
     free(status);
     free(message);
-    free(data);
 }
 
 static void chat_history(struct ctx *c)
@@ -105,6 +113,77 @@ static void chat_history(struct ctx *c)
         snprintf(lim, sizeof lim, "%lld", limit);
         ctx_json_take(c, 200, db_one_text(c->db, SQL_LIVE_CHAT_HISTORY, 2, args));
     }
+    free(status);
+}
+
+/* Steps statement q with room ?1 and message ?2 (both text); *out gets the
+ * first column of its row. 1 with a row, 0 with none, -1 (answered 503). */
+static int chat_row(struct ctx *c, enum sql_id q, const char *room, const char *cid, long long *out)
+{
+    sqlite3_stmt *st = db_stmt(c->db, q);
+    int found = -1;
+
+    if (st != NULL && db_bind_text(st, 1, room, -1) == 0 && (cid == NULL || db_bind_text(st, 2, cid, -1) == 0))
+        found = db_lookup(st);
+    if (found == 1)
+        *out = sqlite3_column_int64(st, 0);
+    db_done(st); /* an UPDATE ... RETURNING made its changes at the first step */
+    if (found < 0)
+        ctx_db_error(c);
+    return found;
+}
+
+/* The room's owner pins message cid; the message pinned before loses its
+ * pin in the same transaction, and chat_pinned carries the pinned message
+ * with unpinnedId (the other's id, or null). Pinning the pinned message
+ * again changes nothing: 200 and no event. 404 for a message that is not
+ * this room's, 409 once the room has ended. */
+static void chat_pin(struct ctx *c)
+{
+    const char *room = ctx_arg(c, 0);
+    char *status = NULL, cid[24] = "", was[24];
+    const char *ev[2] = {cid, NULL};
+    long long n, pinned = 0, unpinned = 0;
+    int found, changed;
+
+    if (live_room_owned(c, room, &status) != 0)
+        goto out;
+    if (strcmp(status, "ENDED") == 0) {
+        ctx_error(c, 409, "room_ended", "the room has ended");
+        goto out;
+    }
+    /* SQLite would read "012" or "1e1" as 12 and 10: a chat id is spelled
+     * one way, as the service wrote it */
+    if (http_parse_i64(ctx_arg(c, 1), &n) == 0)
+        snprintf(cid, sizeof cid, "%lld", n);
+    if (strcmp(cid, ctx_arg(c, 1)) != 0) {
+        ctx_error(c, 404, "chat_not_found", "no such chat message in this room");
+        goto out;
+    }
+    if ((found = chat_row(c, SQL_LIVE_CHAT_PIN_STATE, room, cid, &pinned)) <= 0) {
+        if (found == 0)
+            ctx_error(c, 404, "chat_not_found", "no such chat message in this room");
+        goto out;
+    }
+    if (pinned) {
+        ctx_json_take(c, 200, db_one_text(c->db, SQL_LIVE_CHAT_PINNED_EVENT, 2, ev));
+        goto out;
+    }
+    if ((found = chat_row(c, SQL_LIVE_CHAT_UNPIN, room, NULL, &unpinned)) < 0)
+        goto out;
+    if (found == 1) {
+        snprintf(was, sizeof was, "%lld", unpinned);
+        ev[1] = was;
+    }
+    {
+        const char *args[2] = {room, cid};
+        if (db_run_texts(c->db, SQL_LIVE_CHAT_PIN, 2, args, &changed) != 0 || changed != 1) {
+            ctx_db_error(c);
+            goto out;
+        }
+    }
+    chat_announce(c, room, "chat_pinned", 200, db_one_text(c->db, SQL_LIVE_CHAT_PINNED_EVENT, 2, ev));
+out:
     free(status);
 }
 
@@ -312,6 +391,7 @@ static void viewer_leave(struct ctx *c)
 static const struct route routes[] = {
     {"POST", "/api/live/rooms/{}/chat", chat_post, ROUTE_WRITE},
     {"GET", "/api/live/rooms/{}/chat", chat_history, 0},
+    {"PUT", "/api/live/rooms/{}/chat/{}/pin", chat_pin, ROUTE_WRITE},
     {"POST", "/api/live/rooms/{}/join", viewer_join, ROUTE_WRITE},
     {"POST", "/api/live/rooms/{}/leave", viewer_leave, ROUTE_WRITE},
 };

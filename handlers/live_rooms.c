@@ -249,20 +249,35 @@ static char *rtmp_room(struct ctx *c, struct http_query *form, int *malformed)
     return room;
 }
 
+/* nginx-rtmp drops the publisher on any answer but a 2xx or a 3xx. A 3xx
+ * whose Location is not an rtmp:// URL renames the stream (the notify
+ * module's publish handler copies it over the name), and the modules after
+ * it, the relay that feeds HLS among them, see the new name; so with
+ * ?redirect=room (nginx-rtmp.conf) the answer is a 302 to the room id: the
+ * HLS files, the play name, are the room's, and a viewer never learns the
+ * key. on_publish_done still sends the name the publisher used. */
 static void rtmp_on_publish(struct ctx *c)
 {
     struct http_query form = {0};
+    const char *redirect = ctx_query(c, "redirect");
     int malformed;
-    char *room = rtmp_room(c, &form, &malformed);
+    char *room = NULL;
 
-    /* nginx-rtmp drops the publisher on any non-2xx answer. */
+    if (redirect != NULL && strcmp(redirect, "room") != 0) {
+        ctx_error(c, 400, "invalid_redirect", "redirect must be room (or absent)");
+        goto out;
+    }
+    room = rtmp_room(c, &form, &malformed);
     if (room == NULL) {
         if (c->resp->status == 0) /* else a database error, answered 503 */
             ctx_error(c, 403, "forbidden", malformed ? RTMP_MALFORMED : "unknown stream key");
-    } else if (room_move(c, room, "[\"PENDING\",\"WAITING_STREAM\"]", "LIVE") == 0)
-        ctx_json(c, 200, "{\"ok\":true}");
-    else if (c->resp->status == 409)
+    } else if (room_move(c, room, "[\"PENDING\",\"WAITING_STREAM\"]", "LIVE") == 0) {
+        if (redirect != NULL)
+            ctx_header(c, "Location", room);
+        ctx_json(c, redirect != NULL ? 302 : 200, "{\"ok\":true}");
+    } else if (c->resp->status == 409)
         ctx_error(c, 403, "forbidden", "this room is not waiting for a stream");
+out:
     http_query_free(&form);
     free(room);
 }

@@ -71,6 +71,7 @@ int main(void)
         log_error("%s", runtime_errstr(rt));
         goto out;
     }
+    runtime_checkpoint_in_background(rt);
     if (loop_init() != 0 || (batch = batch_start(rt, 0)) == NULL) {
         log_error("cannot start the loop: %s", strerror(errno));
         goto out;

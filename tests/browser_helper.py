@@ -161,13 +161,13 @@ class TopupPayBrowser(Browser):
     script = os.path.join(BROWSER_DIR, "topup_pay.js")
 
 
-def ensure_www_vendor():
-    """The pages' npm libraries in www/vendor/ (`make www`), installed once."""
-    with _npm_lock, open(os.path.join(tempfile.gettempdir(), "pulse-www-npm.lock"), "w") as lk:
+def ensure_qr_library():
+    """www/vendor/qrcode.js, as `make test` (and `make run`) get it: `make qr`."""
+    with _npm_lock, open(os.path.join(tempfile.gettempdir(), "pulse-qr-make.lock"), "w") as lk:
         fcntl.flock(lk, fcntl.LOCK_EX)
-        out = subprocess.run(["make", "--no-print-directory", "www"], cwd=ROOT, capture_output=True, text=True,
+        out = subprocess.run(["make", "--no-print-directory", "qr"], cwd=ROOT, capture_output=True, text=True,
                              timeout=300)
-        assert out.returncode == 0, "make www failed:\n" + out.stdout[-2000:] + out.stderr[-2000:]
+        assert out.returncode == 0, "make qr failed:\n" + out.stdout[-2000:] + out.stderr[-2000:]
 
 
 # Anything that could turn server or user text into markup, or code.

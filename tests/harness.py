@@ -10,6 +10,7 @@ import hashlib
 import hmac
 import json
 import os
+import pwd
 import signal
 import socket
 import sqlite3
@@ -311,24 +312,29 @@ def rtmp_conf(pulse_url, host, port, data, modules=NGINX_MODULES):
     with open(os.path.join(ROOT, "nginx-rtmp.conf")) as f:
         text = f.read()
     for k, v in (("@PULSE_URL@", pulse_url), ("@RTMP_HOST@", host), ("@RTMP_PORT@", str(port)),
-                 ("@PULSE_DATA@", data), ("@NGINX_MODULES@", modules)):
+                 ("@PULSE_DATA@", data), ("@NGINX_MODULES@", modules),
+                 ("@NGINX_USER@", pwd.getpwuid(os.getuid()).pw_name)):
         text = text.replace(k, v)
     return text
 
 
 class Rtmp:
     """A real nginx with the rtmp module, configured by nginx-rtmp.conf to call
-    back the Pulse instance inst; and the ffmpeg publishers pushed to it."""
+    back the Pulse instance inst; and the ffmpeg publishers pushed to it. Like
+    `make run-rtmp` beside `make run`, it shares the instance's data directory:
+    the HLS files it writes there (hls/) are what the instance's web server
+    serves as /hls/."""
 
     def __init__(self, tmp, inst):
-        self.dir = tempfile.mkdtemp(prefix="rtmp-", dir=tmp)
+        self.dir = inst.data
+        self.hls = os.path.join(self.dir, "hls")
         self.port = free_port()
         self.conf = os.path.join(self.dir, "nginx-rtmp.conf")
         with open(self.conf, "w") as f:
             f.write(rtmp_conf("http://127.0.0.1:%d" % inst.port, "127.0.0.1", self.port, self.dir))
         self.publishers = []
         self.proc = Proc(["nginx", "-p", self.dir + "/", "-e", "stderr", "-c", self.conf], os.environ.copy(),
-                         os.path.join(self.dir, "nginx.out"))
+                         os.path.join(self.dir, "nginx-rtmp.out"))
         wait_for(self._up, what="nginx-rtmp on port %d" % self.port)
 
     def _up(self):
@@ -342,7 +348,7 @@ class Rtmp:
 
     def log(self):
         out = ""
-        for name in ("nginx.out", "nginx-rtmp-error.log"):
+        for name in ("nginx-rtmp.out", "nginx-rtmp-error.log"):
             try:
                 with open(os.path.join(self.dir, name), errors="replace") as f:
                     out += f.read()[-4000:]
@@ -355,11 +361,12 @@ class Rtmp:
 
     def publish(self, name, seconds=30):
         """ffmpeg pushing a test pattern (video + tone) to live/<name>, for at
-        most `seconds`; a Proc (stop it with SIGINT for a clean unpublish)."""
+        most `seconds`; a Proc (stop it with SIGINT for a clean unpublish).
+        A keyframe a second: HLS fragments of 1 s (nginx-rtmp.conf)."""
         log = os.path.join(self.dir, "ffmpeg-%d.log" % len(self.publishers))
         p = Proc(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "warning", "-re",
-                  "-f", "lavfi", "-i", "testsrc=size=320x240:rate=15", "-f", "lavfi", "-i", "sine",
-                  "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "30", "-c:a", "aac",
+                  "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-f", "lavfi", "-i", "sine",
+                  "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "25", "-c:a", "aac",
                   "-t", str(seconds), "-f", "flv", self.url(name)], os.environ.copy(), log)
         self.publishers.append(p)
         return p

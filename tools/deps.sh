@@ -1,5 +1,5 @@
 #!/bin/sh
-# deps.sh build|test|rtmp|nginx|bench|www - installs the Debian packages Pulse needs, when they
+# deps.sh build|test|rtmp|nginx|bench - installs the Debian packages Pulse needs, when they
 # are missing and we are root; otherwise says what to install and fails.
 set -eu
 # lighttpd-modules-lua: mod_magnet, which runs lighttpd.lua (per-client limit, JSON errors).
@@ -11,22 +11,19 @@ nginx="nginx spawn-fcgi"
 # `make bench`: Pulse behind lighttpd and nginx against nchan, load from sseload and wrk.
 bench="$build python3 nginx spawn-fcgi libnginx-mod-nchan wrk"
 test="$build redis-server curl python3 sqlite3 nginx spawn-fcgi clang libclang-rt-14-dev chromium libnginx-mod-rtmp ffmpeg"
-# `make www`: the pages' front-end libraries come from the npm registry.
-www=""
-command -v node >/dev/null 2>&1 || www="$www nodejs"
-command -v npm >/dev/null 2>&1 || www="$www npm"
 # The browser test runs playwright-core (npm, tests/browser) under Node: a node and
 # npm already on PATH are used as they are, otherwise Debian's are installed.
 command -v node >/dev/null 2>&1 || test="$test nodejs"
 command -v npm >/dev/null 2>&1 || test="$test npm"
+# live.html's video player (hls.js) comes from the npm registry (make player).
+command -v npm >/dev/null 2>&1 || build="$build npm"
 case "${1:-build}" in
     build) want=$build ;;
     test) want=$test ;;
     rtmp) want=$rtmp ;;
     nginx) want=$nginx ;;
     bench) want=$bench ;;
-    www) want=$www ;;
-    *) echo "usage: deps.sh build|test|rtmp|nginx|bench|www" >&2; exit 2 ;;
+    *) echo "usage: deps.sh build|test|rtmp|nginx|bench" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do

@@ -1,15 +1,17 @@
 /*
- * live.html: /live.html?room=ID is a viewer's room page (status, viewers, the featured
- * product, the product list, chat and order toasts), updated live from topic room:ID;
+ * live.html: /live.html?room=ID is a viewer's room page (status, the live video while the
+ * room is LIVE, viewers, the featured product, the product list, chat and order toasts),
+ * updated live from topic room:ID;
  * without ?room= it lists the rooms to watch.
  * Server and user text only ever goes in through textContent.
  * ?transport=poll forces the polling fallback (handy to see it work).
  *
  * The room page is built from parts, each owning its corner of the page: roomHeader (title,
- * status, stage, viewers), productPanel (the featured product and the list), chatList and
- * chatSender (the chat and its form), tokenBox (the viewer's JWT), viewerPresence (join and
- * leave), roomFeed (the reads and the subscription) with roomEvents (what each event changes).
- * roomView creates them and hands each the callbacks it needs to reach the others.
+ * status, stage, viewers), productPanel (the featured product and the list), the chat list
+ * with its pinned message (PulseCommerce.chatList) and chatSender (the chat's form),
+ * tokenBox (the viewer's JWT), viewerPresence (join and leave), roomFeed (the reads and the
+ * subscription) with roomEvents (what each event changes). roomView creates them and hands
+ * each the callbacks it needs to reach the others.
  */
 (function () {
   'use strict';
@@ -28,19 +30,12 @@
   var JWT_KEY = 'pulse.jwt';
   var GUEST_KEY = 'pulse.viewer_id';
   var CHAT_HISTORY = 50;
-  var CHAT_KEEP = 200;          // messages kept on screen
   // Presence expires on the server (PULSE_PRESENCE_TTL_S, 60 s) unless refreshed; tests shorten it.
   var PRESENCE_MS = Number(window.PulsePresenceMs) > 0 ? Number(window.PulsePresenceMs) : 30000;
   var RETRY_MS = 5000;          // a room read that failed is tried again after this
   var ORDER_REFRESH_MS = 2000;  // an order's `product` and `status` events should have come by then
   var LIST_REFRESH_MS = 15000;
 
-  function clockTime(iso) {
-    var t = iso ? new Date(iso) : null;
-    if (!t || isNaN(t.getTime())) return '';
-    function two(x) { return (x < 10 ? '0' : '') + x; }
-    return two(t.getHours()) + ':' + two(t.getMinutes());
-  }
   function statusBadge(node, status) { C.roomBadge(node, status, STATUS_TEXT); }
 
   // No room to show: only the message and a way back to the list.
@@ -71,9 +66,10 @@
     var at = Pulse.positions();
     var feed = null, presence = null;     // set below; the callbacks run only once all are
     var token = tokenBox(function () { presence.restart(); });
-    var chat = chatList();
+    var chat = C.chatList($('chat'), $('pinned'));
     var sender = chatSender(token, chat.add, function () { feed.loadRoom(); });
-    var header = roomHeader(sender.setEnded);
+    var video = PulseLiveVideo.player($('video'), $('video-state'), roomId);
+    var header = roomHeader(function (status) { sender.setEnded(status === 'ENDED'); video.show(status); });
     var products = productPanel();
     presence = viewerPresence(token.jwt, header.ended, function (r) {
       if (at.read('viewers', r.eventId)) header.viewers(r.json.count, r.json.peak);
@@ -84,8 +80,8 @@
   }
 
   // The room's title, status badge, stage, description, totals and viewer counts.
-  // onEnded(ended) runs on every render, with whether the room has ended.
-  function roomHeader(onEnded) {
+  // onStatus(status) runs on every render, with the room's status.
+  function roomHeader(onStatus) {
     var room = null;              // the latest room object on screen
     var thumb = $('thumb'), thumbFailed = false;
     thumb.addEventListener('error', function () { thumbFailed = true; thumb.hidden = true; });
@@ -107,7 +103,7 @@
       $('stage-text').textContent = STAGE_TEXT[r.status] || '';
       $('stage').className = 'stage' + (r.status === 'LIVE' ? ' stage-live' : '');
       $('ended-note').hidden = r.status !== 'ENDED';
-      onEnded(r.status === 'ENDED');
+      onStatus(r.status);
     }
     function viewers(count, peak) {
       if (count != null) $('viewer-count').textContent = String(Math.max(0, num(count)));
@@ -162,53 +158,6 @@
       renderFeatured(featured);
     }
     return { render: render };
-  }
-
-  // The chat (#chat): the history, then messages as they come, each id once.
-  function chatList() {
-    var chatIds = {};             // message id -> true, so history and stream never double up
-    var box = $('chat');
-
-    function item(m) {
-      var type = String(m.type || 'CHAT').toUpperCase();
-      var li = el('li', 'chat-msg' + (type !== 'CHAT' ? ' chat-' + type.toLowerCase() : ''));
-      if (m.id != null) li.setAttribute('data-id', String(m.id));
-      var time = clockTime(m.createdAt);
-      if (time) { var t = el('time', 'chat-time', time); t.dateTime = String(m.createdAt); li.appendChild(t); }
-      if (type === 'CHAT') li.appendChild(el('span', 'chat-user', (m.username || m.userId || 'someone') + ':'));
-      li.appendChild(el('span', 'chat-text', m.message));
-      return li;
-    }
-    function nearBottom() { return box.scrollHeight - box.scrollTop - box.clientHeight < 40; }
-    // stick: scroll to it even when the reader had scrolled up (their own message, the history).
-    function add(m, stick) {
-      if (!m || typeof m !== 'object' || m.message == null) return;
-      if (m.id != null) {
-        if (chatIds[String(m.id)]) return;
-        chatIds[String(m.id)] = true;
-      }
-      var follow = stick || nearBottom();
-      box.appendChild(item(m));
-      while (box.children.length > CHAT_KEEP) box.removeChild(box.firstChild);
-      if (follow) box.scrollTop = box.scrollHeight;
-    }
-    function history(list) {
-      if (!list || typeof list.length !== 'number') return;
-      // Messages that came over the stream while the history was loading are newer than it.
-      var live = [];
-      for (var i = 0; i < box.children.length; i++) live.push(box.children[i]);
-      clear(box);
-      chatIds = {};
-      for (var j = 0; j < list.length; j++) add(list[j], true);
-      for (var k = 0; k < live.length; k++) {
-        var id = live[k].getAttribute('data-id');
-        if (id != null && chatIds[id]) continue;
-        if (id != null) chatIds[id] = true;
-        box.appendChild(live[k]);
-      }
-      box.scrollTop = box.scrollHeight;
-    }
-    return { add: add, history: history };
   }
 
   // The chat form (#chat-form): sends as token.jwt(), shows the message at once (add), and
@@ -386,7 +335,11 @@
     }
     function loadChat() {
       return Pulse.api('GET', roomPath(roomId, '/chat?limit=' + CHAT_HISTORY), null, null)
-        .then(function (r) { if (r.status === 200 && r.json) ui.chat.history(r.json.messages); });
+        .then(function (r) {
+          if (r.status !== 200 || !r.json) return;
+          ui.chat.history(r.json.messages);
+          if (at.read('pinned', r.eventId)) ui.chat.pin(r.json.pinned);
+        });
     }
     function loadAll() {
       clearTimeout(loadTimer);
@@ -440,6 +393,8 @@
       },
       product: function (ev) { if (at.event('products', ev.id)) ui.products.render((ev.data || {}).products); },
       chat: function (ev) { ui.chat.add(ev.data || {}); },
+      // The owner pinned a message (the one pinned before, if any, lost its pin).
+      chat_pinned: function (ev) { if (at.event('pinned', ev.id)) ui.chat.pin(ev.data); },
       viewers: function (ev) {
         var d = ev.data || {};
         if (at.event('viewers', ev.id)) ui.header.viewers(d.count, d.peak);

@@ -1,7 +1,8 @@
 /*
  * owner.html: the shop owner's console. With an owner JWT (kept in sessionStorage, this tab
  * only) it creates rooms, shows the RTMP server and stream key for OBS, starts and ends a
- * live, and manages the room's products; the managed room is followed live on room:ID.
+ * live, manages the room's products and pins a chat message; the managed room is followed
+ * live on room:ID.
  * ?room=ID preselects a room. Server and user text only ever goes in through textContent.
  */
 (function () {
@@ -13,6 +14,7 @@
   var ID_RE = P.ID_RE;
   var roomPath = C.roomPath, statusBadge = C.roomBadge;
   var JWT_KEY = 'pulse.owner_jwt';
+  var CHAT_HISTORY = 50;
 
   // With the error code: it tells a missing role from an expired token at a glance.
   function errorText(r, fallback) { return P.errorText(r, fallback, true); }
@@ -26,6 +28,7 @@
   var selected = null;          // id of the room being managed
   var room = null;              // its latest object
   var sub = null;               // its subscription
+  var chat = null;              // its chat list (PulseCommerce.chatList)
   var at = Pulse.positions();   // log positions of what is shown of the managed room
   var ownerError = $('owner-error');
 
@@ -161,6 +164,10 @@
     $('viewer-link').href = '/live.html?room=' + encodeURIComponent(id);
     $('viewer-link').textContent = location.origin + '/live.html?room=' + id;
     clear($('owner-products'));
+    clear($('owner-chat'));
+    show($('chat-error'), '');
+    chat = C.chatList($('owner-chat'), $('owner-pinned'), pinButton);
+    chat.pin(null);
     if (initial) { renderRoom(initial); renderViewers(initial.viewerCount, initial.peakViewers); }
     follow(id);
     $('manage').scrollIntoView({ block: 'start', behavior: 'smooth' });
@@ -177,14 +184,15 @@
       sub = Pulse.subscribe({
         topics: ['room:' + id], lastEventId: eventId,
         on: EVENTS,
-        onReset: function (info) { at.reset(info); loadRoom(); loadProducts(); },
+        onReset: function (info) { at.reset(info); loadRoom(); loadProducts(); loadChat(); },
         onState: setConn
       });
       loadProducts();
+      loadChat();
     });
   }
 
-  var setConn = P.connBadge($('conn'), function () { loadRoom(); loadProducts(); });
+  var setConn = P.connBadge($('conn'), function () { loadRoom(); loadProducts(); loadChat(); });
 
   function renderRoom(r) {
     if (!r || typeof r !== 'object' || String(r.id) !== selected) return;
@@ -233,6 +241,32 @@
       if (r.status === 200 && r.json) { if (at.read('products', r.eventId)) renderProducts(r.json.products); }
       else show($('product-error'), errorText(r, 'Could not load the products'));
     }, function () {});
+  }
+
+  // The chat's history and the pinned message, read after the subscription's position like
+  // the products: a message or a pin that comes in between arrives as an event too.
+  function loadChat() {
+    var id = selected, tracker = at, list = chat;
+    return Pulse.api('GET', roomPath(id, '/chat?limit=' + CHAT_HISTORY), null, jwt).then(function (r) {
+      if (id !== selected || tracker !== at) return;
+      if (r.status !== 200 || !r.json) return show($('chat-error'), errorText(r, 'Could not load the chat'));
+      list.history(r.json.messages);
+      if (at.read('pinned', r.eventId)) list.pin(r.json.pinned);
+    }, function () {});
+  }
+  // The owner's button on each message: pins it for every viewer (chat_pinned moves the mark).
+  function pinButton(m) {
+    var b = el('button', 'small-btn pin', 'Pin');
+    b.type = 'button';
+    b.title = 'Pin this message above the chat for every viewer';
+    b.addEventListener('click', function () {
+      var id = selected;
+      b.disabled = true;
+      action('PUT', roomPath(id, '/chat/' + encodeURIComponent(String(m.id)) + '/pin'), null, $('chat-error'),
+        function (r) { if (id === selected && chat && at.read('pinned', r.eventId)) chat.pin(r.json); })
+        .then(function (r) { if (!r || r.status !== 200) b.disabled = false; });
+    });
+    return b;
   }
 
   function action(method, path, body, errBox, done) {
@@ -348,6 +382,8 @@
     },
     product: function (ev) { if (at.event('products', ev.id)) renderProducts((ev.data || {}).products); },
     viewers: function (ev) { var d = ev.data || {}; if (at.event('viewers', ev.id)) renderViewers(d.count, d.peak); },
+    chat: function (ev) { if (chat) chat.add(ev.data || {}); },
+    chat_pinned: function (ev) { if (chat && at.event('pinned', ev.id)) chat.pin(ev.data); },
     // The service follows an order with `product` and `status`; refetch only if they do not come.
     order: function (ev) {
       C.orderToast(ev.data || {});

@@ -128,6 +128,7 @@ static void job_add(struct gen *g, struct gen_job *gj)
     struct job *j = xcalloc(1, sizeof *j);
 
     j->g = g;
+    j->touched = 1;            /* the claim just leased it */
     j->id = gj->id;
     gj->id = NULL;
     j->next = g->jobs;

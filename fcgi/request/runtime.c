@@ -71,6 +71,11 @@ const char *runtime_errstr(const struct runtime *rt)
     return rt->errstr;
 }
 
+void runtime_checkpoint_in_background(struct runtime *rt)
+{
+    db_checkpoint_in_background(rt->db);
+}
+
 void runtime_close(struct runtime *rt)
 {
     if (rt == NULL)

@@ -18,6 +18,9 @@ struct runtime *runtime_open(const struct config *cfg, const struct route_table 
 int runtime_err(const struct runtime *rt);
 const char *runtime_errstr(const struct runtime *rt);
 void runtime_close(struct runtime *rt);
+/* For a process that commits many times a second (pulse-batch): its WAL
+ * checkpoints run on a thread, not in its commits (store/db_ckpt.h). */
+void runtime_checkpoint_in_background(struct runtime *rt);
 /* The configuration rt was opened with. */
 const struct config *runtime_config(const struct runtime *rt);
 

@@ -15,6 +15,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "store/db_ckpt.h"
 #include "store/db_migrate.h"
 
 #define DB_REATTACH_MS 1000   /* a file back at the path that cannot be used yet is tried this often */
@@ -52,6 +53,7 @@ struct db {
     sqlite3_int64 changes;             /* sqlite3_total_changes64 when the transaction began */
     int lock_fd;                       /* <path>-lock, held shared while this process uses the file */
     struct db_side wal, shm;           /* the -wal and -shm files of the file last opened */
+    struct db_ckpt *ckpt;              /* checkpoints on a thread (db_checkpoint_in_background), or NULL */
     sqlite3_stmt *stmts[SQL__COUNT];   /* prepared lazily, finalized at close */
 };
 
@@ -267,6 +269,7 @@ static void db_reattach(struct db *db)
     db->h = h;
     db->detached = 0;
     db->generation++;
+    db_ckpt_attach(db->ckpt, h);
     db_note_wal(db);
 }
 
@@ -324,10 +327,19 @@ fail:
     return -1;
 }
 
+void db_checkpoint_in_background(struct db *db)
+{
+    if (db->ckpt != NULL || !db->watch || (db->ckpt = db_ckpt_start(db->path)) == NULL)
+        return;
+    if (!db->detached)
+        db_ckpt_attach(db->ckpt, db->h);
+}
+
 void db_close(struct db *db)
 {
     if (db == NULL)
         return;
+    db_ckpt_stop(db->ckpt);
     db_finalize_all(db);
     if (db->detached)
         sqlite3_db_config(db->h, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);

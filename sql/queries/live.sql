@@ -68,11 +68,30 @@ RETURNING id;
 -- name: live_chat_get
 SELECT chat_json FROM live_chat_json WHERE id = ?1;
 
+-- The newest ?2 messages, oldest first, and the pinned one (null when
+-- none), which may be older than them.
 -- name: live_chat_history
-SELECT json_object('messages', json_group_array(json(chat_json))) FROM (
+SELECT json_object('messages', json_group_array(json(chat_json)),
+                   'pinned', (SELECT json(chat_json) FROM live_chat_json WHERE room_id = ?1 AND is_pinned)) FROM (
     SELECT chat_json FROM (SELECT chat_json, id FROM live_chat_json WHERE room_id = ?1
                            ORDER BY id DESC LIMIT ?2)
     ORDER BY id);
+
+-- Whether message ?2 of room ?1 exists, and is the pinned one.
+-- name: live_chat_pin_state
+SELECT is_pinned FROM live_chat WHERE room_id = ?1 AND id = ?2;
+
+-- Takes the pin off room ?1's pinned message, if any; returns its id.
+-- name: live_chat_unpin
+UPDATE live_chat SET is_pinned = 0 WHERE room_id = ?1 AND is_pinned RETURNING id;
+
+-- name: live_chat_pin
+UPDATE live_chat SET is_pinned = 1 WHERE room_id = ?1 AND id = ?2;
+
+-- The chat_pinned event: the pinned message and the id of the one that
+-- lost its pin (?2, null when none did).
+-- name: live_chat_pinned_event
+SELECT json_set(chat_json, '$.unpinnedId', CAST(?2 AS INTEGER)) FROM live_chat_json WHERE id = ?1;
 
 -- name: live_viewer_expire
 DELETE FROM live_viewers

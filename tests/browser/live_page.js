@@ -18,15 +18,19 @@
  *     {"wait":"send","text":T}         types T in #chat-input, clicks #chat-send, waits
  *                                      for it in #chat
  *     {"wait":"send_error","text":T}   types T, clicks #chat-send, waits for #chat-error
+ *     {"wait":"pinned","text":T}       #pinned shows T, and the #chat item marked pinned (if
+ *                                      any) is the one reading T
  *     {"wait":"away"}                  navigates to about:blank (the page's pagehide runs)
  *   then takes cfg.screenshot if set and prints {"step":"done"}.
  * mode "owner": opens cfg.url (/owner.html), pastes cfg.jwt, creates a room through
  *   #create-form, prints {"step":"created"} with #room-id/#stream-key/#rtmp-url, adds
  *   cfg.product through #product-form, features it, presses #start and prints
- *   {"step":"started"} once the page shows WAITING_STREAM.
+ *   {"step":"started"} once the page shows WAITING_STREAM; then, for each command line
+ *   {"wait":"pin","text":T}, waits for the #owner-chat message T, presses its Pin button and
+ *   prints {"step":"pin"} once #owner-pinned shows T and the message is marked pinned.
  * Every snapshot is what a user would read: the text of the elements on screen.
  */
-const { cfg, emit, nextLine, recordSeen, run } = require('./browser');
+const { cfg, commands, emit, nextLine, recordSeen, run } = require('./browser');
 
 // An init script: the token a viewer would have pasted earlier in this tab, and the
 // presence refresh period the test wants.
@@ -55,11 +59,16 @@ function viewerState() {
       return { text: t ? t.textContent : li.textContent, cls: li.className };
     }),
     toasts: items('#toasts > *').map((t) => t.textContent),
+    pinned: el('pinned').hidden ? null : { id: el('pinned').getAttribute('data-id'),
+      user: el('pinned').querySelector('.pinned-user').textContent,
+      text: el('pinned').querySelector('.pinned-text').textContent },
+    chat_pinned: items('#chat > li.chat-pinned').map((li) => li.querySelector('.chat-text').textContent),
     chat_error: el('chat-error').hidden ? null : text('chat-error'),
     error: el('error').hidden ? null : text('error'),
     chat_disabled: el('chat-input').disabled && el('chat-send').disabled,
     // Anything hostile text could have turned into: elements no page script creates in chat.
     injected: document.querySelectorAll('#chat img, #chat script, #chat iframe, #chat b, #toasts img, #toasts b, ' +
+      '#pinned img, #pinned b, ' +
       '#products script, #products iframe, #products b, #featured b').length,
     xss: window.__xss || null, marker: window.__marker || null, seen: window.__seen || [],
   };
@@ -81,6 +90,12 @@ const WAITS = {
   toast: (c) => Array.prototype.some.call(document.querySelectorAll('#toasts > *'),
     (t) => t.textContent.indexOf(c.text) >= 0),
   status: (c) => document.getElementById('status').textContent === c.status,
+  pinned: (c) => {
+    const box = document.getElementById('pinned');
+    const marked = document.querySelectorAll('#chat > li.chat-pinned .chat-text');
+    return !box.hidden && box.querySelector('.pinned-text').textContent === c.text &&
+      marked.length <= 1 && Array.prototype.every.call(marked, (t) => t.textContent === c.text);
+  },
 };
 
 async function viewer(page, pageErrors) {
@@ -176,6 +191,27 @@ async function owner(page, pageErrors) {
       id: li.getAttribute('data-product-id'), featured: li.classList.contains('product-featured'),
       text: li.textContent }))),
     page_errors: pageErrors });
+
+  await commands(page, async (cmd) => {
+    if (!await step('chat', null, ([t]) => {
+      const li = Array.prototype.find.call(document.querySelectorAll('#owner-chat > li'),
+        (x) => x.querySelector('.chat-text').textContent === t);
+      return li && !li.querySelector('button.pin').disabled;
+    }, [cmd.text])) return false;
+    await page.evaluate(([t]) => Array.prototype.find.call(document.querySelectorAll('#owner-chat > li'),
+      (x) => x.querySelector('.chat-text').textContent === t).querySelector('button.pin').click(), [cmd.text]);
+    if (!await step('pin', null, ([t]) => {
+      const box = document.getElementById('owner-pinned');
+      const marked = document.querySelectorAll('#owner-chat > li.chat-pinned .chat-text');
+      return !box.hidden && box.querySelector('.pinned-text').textContent === t && marked.length === 1 &&
+        marked[0].textContent === t && marked[0].parentNode.querySelector('button.pin').disabled;
+    }, [cmd.text])) return false;
+    emit({ step: 'pin', pinned: await text('#owner-pinned .pinned-text'), chat_error: await text('#chat-error'),
+      chat: await page.$$eval('#owner-chat > li', (l) => l.map((li) => ({
+        text: li.querySelector('.chat-text').textContent, pinned: li.classList.contains('chat-pinned') }))),
+      page_errors: pageErrors });
+    return true;
+  });
 }
 
 run({

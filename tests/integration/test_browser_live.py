@@ -140,6 +140,21 @@ def watch_room(env, inst, conn, guest=False, screenshot=None):
             msgs = inst.get("/api/live/rooms/%s/chat?limit=100" % rid).json()["messages"]
             assert [(m["username"], m["message"]) for m in msgs][-2:] == [("Lan", evil), ("Vy", hello)], msgs
 
+        # the owner pins the hostile message: it shows above the chat, still as text; pinning
+        # another moves the pin, by itself, on the page
+        chat_id = {m["message"]: m["id"] for m in inst.get("/api/live/rooms/%s/chat" % rid).json()["messages"]}
+        r = put(inst, "/api/live/rooms/%s/chat/%s/pin" % (rid, chat_id[evil]), owner)
+        assert r.status == 200, (r.status, r.body)
+        st = b.wait("pinned", text=evil)
+        assert st["pinned"]["user"] == "Lan:" and st["chat_pinned"] == [evil] and st["injected"] == 0, st
+        deal = "Chốt đơn: 2 áo size L"
+        r = post(inst, "/api/live/rooms/%s/chat" % rid, token("lan", "viewer", "Lan"), {"message": deal})
+        assert r.status == 201, (r.status, r.body)
+        r = put(inst, "/api/live/rooms/%s/chat/%s/pin" % (rid, r.json()["id"]), owner)
+        assert r.status == 200 and r.json()["unpinnedId"] == chat_id[evil], (r.status, r.body)
+        st = b.wait("pinned", text=deal)
+        assert st["chat_pinned"] == [deal], st
+
         # an order from the order service pops a toast
         order = {"orderId": "ord-%s-1" % rid, "roomId": rid, "userId": "lan", "username": "Lan",
                  "productId": products[0]["productId"], "productName": products[0]["productName"], "amount": 149000}
@@ -237,10 +252,25 @@ def test_browser_owner_console_creates_a_room_and_starts_it(env):
         r = rtmp_publish(a, key)
         assert 200 <= r.status < 300, (r.status, r.body)
         assert a.get("/api/live/rooms/%s" % rid).json()["status"] == "LIVE"
+
+        # viewers chat; the owner pins one message from the console, then another
+        first, second = "Shop ơi còn <b>màu đỏ</b> không?", "Cho mình 2 cái nhé"
+        for who, text in (("lan", first), ("vy", second)):
+            r = post(a, "/api/live/rooms/%s/chat" % rid, token(who, "viewer", who.title()), {"message": text})
+            assert r.status == 201, (r.status, r.body)
+        for text, other in ((first, second), (second, first)):
+            b.send(json.dumps({"wait": "pin", "text": text}))
+            st = b.expect("pin", 20)
+            assert st["page_errors"] == [] and st["pinned"] == text and st["chat_error"] == "", st
+            assert {m["text"]: m["pinned"] for m in st["chat"]} == {text: True, other: False}, st
+            server = a.get("/api/live/rooms/%s/chat" % rid).json()
+            assert server["pinned"]["message"] == text, server
+            assert [m["message"] for m in server["messages"] if m["isPinned"]] == [text], server
+        b.send("end")
         b.expect("done", 20)
     finally:
         b.close()
 
 
 def test_live_pages_never_parse_html(env):
-    assert_never_parses_html("live.js", "owner.js", "page.js")
+    assert_never_parses_html("live.js", "live_video.js", "commerce.js", "owner.js", "page.js")

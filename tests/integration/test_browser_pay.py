@@ -6,7 +6,7 @@ redirect lands on shows PayOS's QR and checkout link and what the server
 says, not what the redirect's query string says."""
 import os
 
-from browser_helper import TopupPayBrowser, assert_never_parses_html, ensure_www_vendor
+from browser_helper import TopupPayBrowser, assert_never_parses_html, ensure_qr_library
 from harness import PAYOS_KEY, payos_body, topup
 from payos_standin import PayosStandin
 
@@ -16,7 +16,7 @@ SCREENSHOT = "/tmp/topup-pay.png"
 
 def test_browser_dev_checkout_pays_and_payos_return_shows_the_server_truth(env):
     assert_never_parses_html("topup.js")
-    ensure_www_vendor()
+    ensure_qr_library()
     s = PayosStandin(CLIENT, API_KEY, PAYOS_KEY).start()
     b = None
     try:

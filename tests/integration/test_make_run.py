@@ -33,7 +33,8 @@ def test_make_install_puts_files_under_destdir(env):
                          cwd=ROOT, capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
     for f in ("bin/pulse-api", "bin/pulse-stream", "bin/pulse-token", "share/pulse/www/pulse.js",
-              "share/pulse/www/topup.html", "share/pulse/lighttpd.conf", "share/pulse/nginx.conf"):
+              "share/pulse/www/topup.html", "share/pulse/lighttpd.conf", "share/pulse/nginx.conf",
+              "share/pulse/nginx-rtmp.conf", "share/pulse/www/vendor/hls.min.js", "share/pulse/www/live_video.js"):
         assert os.path.exists(os.path.join(dest, "opt/pulse", f)), f
     assert os.access(os.path.join(dest, "opt/pulse/bin/pulse-api"), os.X_OK)
     # what the two deployments of the README need besides: lighttpd's Lua

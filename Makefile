@@ -22,7 +22,7 @@ include build.mk
 BINS := $(addprefix $(BUILD)/bin/,$(PROGRAMS))
 
 .PHONY: all clean run run-nginx run-rtmp check-valgrind test check-asan check-layers unit install uninstall \
-        deps test-deps fuzz fuzz-smoke bench player
+        deps test-deps fuzz fuzz-smoke bench player qr
 all: $(BINS)
 
 clean:
@@ -39,12 +39,18 @@ HLSJS_TGZ := build/npm/hls.js-$(HLSJS_VERSION).tgz
 PLAYER := www/vendor/hls.min.js www/vendor/hls.worker.js www/vendor/hls.js.LICENSE
 player: $(PLAYER)
 
-$(HLSJS_TGZ):
-	@command -v npm >/dev/null 2>&1 || { echo "make: live.html's player (hls.js) comes from the npm registry, and npm is not on PATH: run make deps (tools/deps.sh) or install npm" >&2; exit 1; }
+# Fetches $@, package $(1) at version $(2), from the npm registry and checks
+# it is the tarball whose SHA-512 is $(3); $(4) says who needs it.
+define npm_pack
+	@command -v npm >/dev/null 2>&1 || { echo "make: $(4) comes from the npm registry, and npm is not on PATH: run make deps (tools/deps.sh) or install npm" >&2; exit 1; }
 	@mkdir -p build/npm
-	@npm pack --silent --fetch-retries=1 --fetch-timeout=30000 --pack-destination build/npm hls.js@$(HLSJS_VERSION) >/dev/null || \
-	  { echo "make: could not fetch hls.js@$(HLSJS_VERSION) from the npm registry ($$(npm config get registry)); live.html's player needs it" >&2; exit 1; }
-	@echo "$(HLSJS_SHA512)  $@" | sha512sum -c --quiet - || { echo "make: $@ is not the hls.js $(HLSJS_VERSION) pinned here (SHA-512 differs)" >&2; rm -f $@; exit 1; }
+	@npm pack --silent --fetch-retries=1 --fetch-timeout=30000 --pack-destination build/npm $(1)@$(2) >/dev/null || \
+	  { echo "make: could not fetch $(1)@$(2) from the npm registry ($$(npm config get registry)); $(4) needs it" >&2; exit 1; }
+	@echo "$(3)  $@" | sha512sum -c --quiet - || { echo "make: $@ is not the $(1) $(2) pinned here (SHA-512 differs)" >&2; rm -f $@; exit 1; }
+endef
+
+$(HLSJS_TGZ):
+	$(call npm_pack,hls.js,$(HLSJS_VERSION),$(HLSJS_SHA512),live.html's player (hls.js))
 
 # One unpacking writes all three (a grouped target).
 $(PLAYER) &: $(HLSJS_TGZ)
@@ -52,6 +58,23 @@ $(PLAYER) &: $(HLSJS_TGZ)
 	tar -xzf $(HLSJS_TGZ) -C build/npm/hls.js package/dist/hls.min.js package/dist/hls.worker.js package/LICENSE
 	install -m 644 build/npm/hls.js/package/dist/hls.min.js build/npm/hls.js/package/dist/hls.worker.js www/vendor/
 	install -m 644 build/npm/hls.js/package/LICENSE www/vendor/hls.js.LICENSE
+
+# topup.html's payment QR: qrcode-generator from the npm registry, pinned
+# the same way (version and the SHA-512 the registry publishes), its
+# browser build into www/vendor/ (not committed), fetched as the player is.
+QRCODE_VERSION := 2.0.4
+QRCODE_SHA512 := 9994a23fa4676c7978c4bd80a791df9232e79b17ca70f5a959efdcfb95f10ae7ad11e9ea98d15fd451ff7ed5cf0ad146e7f4c3a1b8ec8f3eac48d2f44abf19f6
+QRCODE_TGZ := build/npm/qrcode-generator-$(QRCODE_VERSION).tgz
+QRJS := www/vendor/qrcode.js
+qr: $(QRJS)
+
+$(QRCODE_TGZ):
+	$(call npm_pack,qrcode-generator,$(QRCODE_VERSION),$(QRCODE_SHA512),topup.html's QR (qrcode-generator))
+
+$(QRJS): $(QRCODE_TGZ)
+	@rm -rf build/npm/qrcode-generator && mkdir -p build/npm/qrcode-generator www/vendor
+	tar -xzf $(QRCODE_TGZ) -C build/npm/qrcode-generator package/dist/qrcode.js
+	install -m 644 build/npm/qrcode-generator/package/dist/qrcode.js $@
 
 # Installs the Debian packages a build or a run needs, when root and missing.
 deps:
@@ -61,7 +84,7 @@ test-deps:
 	@sh tools/deps.sh test
 
 run: deps
-	@$(MAKE) --no-print-directory all player
+	@$(MAKE) --no-print-directory all player qr
 	@mkdir -p -m 700 "$(PULSE_DATA)"
 	@echo "Pulse on http://$(PULSE_HOST):$(PORT)/ (data in $(PULSE_DATA)); Ctrl-C stops it."
 	PORT=$(PORT) PULSE_HOST=$(PULSE_HOST) PULSE_DATA="$(PULSE_DATA)" PULSE_ROOT="$(CURDIR)" \
@@ -71,7 +94,7 @@ run: deps
 # The same service behind nginx (nginx.conf, processes by spawn-fcgi).
 run-nginx: deps
 	@sh tools/deps.sh nginx
-	@$(MAKE) --no-print-directory all player
+	@$(MAKE) --no-print-directory all player qr
 	@mkdir -p -m 700 "$(PULSE_DATA)"
 	@echo "Pulse (nginx) on http://$(PULSE_HOST):$(PORT)/ (data in $(PULSE_DATA)); Ctrl-C stops it."
 	PORT=$(PORT) PULSE_HOST=$(PULSE_HOST) PULSE_DATA="$(PULSE_DATA)" PULSE_ROOT="$(CURDIR)" \
@@ -94,8 +117,8 @@ run-rtmp:
 # programs and tools/run-nginx.sh (as pulse-run-nginx) in BINDIR; www/ and
 # the web servers' configurations in DATADIR/pulse, the PULSE_ROOT they read.
 PKGDATADIR = $(DATADIR)/pulse
-WWW := $(sort $(shell find www -type f) $(PLAYER))
-install: all player
+WWW := $(sort $(shell find www -type f) $(PLAYER) $(QRJS))
+install: all player qr
 	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(PKGDATADIR)/www"
 	install -m 755 $(BINS) "$(DESTDIR)$(BINDIR)/"
 	install -m 755 tools/run-nginx.sh "$(DESTDIR)$(BINDIR)/pulse-run-nginx"
@@ -121,7 +144,7 @@ check-layers: all
 # The integration suite runs against the sanitizer build; the fuzz smoke
 # run gives every parser of outside input a few seconds of libFuzzer.
 test: test-deps
-	@$(MAKE) --no-print-directory all player build/bench/sseload
+	@$(MAKE) --no-print-directory all player qr build/bench/sseload
 	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory SANITIZER=address,undefined BUILD=build/asan all
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk fuzz-smoke FUZZ_SECONDS=$(FUZZ_SECONDS)

@@ -6,8 +6,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/alloc.h"
+#include "base/config.h"
 #include "base/crypto.h"
 #include "store/db.h"
+
+#define DEV_KEY_LABEL "pulse dev checkout key"
+
+const char *payos_checksum_key(const struct config *cfg)
+{
+    static char *derived; /* kept for the process's life */
+    buf_t hex = {0};
+
+    if (cfg->payos_checksum_key != NULL)
+        return cfg->payos_checksum_key;
+    if (config_payos_live(cfg) || cfg->jwt_secret == NULL)
+        return NULL;
+    if (derived == NULL &&
+        crypto_hmac_sha256_hex(cfg->jwt_secret, strlen(cfg->jwt_secret), DEV_KEY_LABEL, strlen(DEV_KEY_LABEL), &hex) ==
+            0)
+        derived = buf_steal(&hex);
+    buf_free(&hex);
+    return derived;
+}
 
 /* ECMAScript Number::toString: the shortest digits that round-trip, laid
  * out in plain notation for exponents in [-7, 21) and in e-notation else. */

@@ -10,7 +10,14 @@
 
 #include "base/buf.h"
 
+struct config;
 struct db;
+
+/* The key PayOS signs with: PAYOS_CHECKSUM_KEY. Without it and without
+ * PayOS's credentials (`make run`: the dev checkout signs the webhooks), a
+ * key derived from PULSE_JWT_SECRET for that use alone; NULL when there is
+ * neither (the webhook is then refused). Lives as long as the process. */
+const char *payos_checksum_key(const struct config *cfg);
 
 /* Appends the string PayOS signs for the webhook body (a JSON object with a
  * `data` object) to out. 0, or -1 if data is missing or not an object. */

@@ -7,6 +7,7 @@
 const struct route_table *const routes_all[] = {
     &events_routes,
     &topup_routes,
+    &topup_link_routes,
     &health_routes,
     &live_rooms_routes,
     &live_shop_routes,

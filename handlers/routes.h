@@ -12,6 +12,7 @@
 
 extern const struct route_table events_routes;
 extern const struct route_table topup_routes;
+extern const struct route_table topup_link_routes;
 extern const struct route_table health_routes;
 extern const struct route_table live_rooms_routes;
 extern const struct route_table live_shop_routes;

@@ -1,9 +1,22 @@
-/* topup.c - wallet top-ups paid through PayOS (seed 000): init, status,
- * the webhook that settles a transaction exactly once, and the wallet. */
+/* topup.c - wallet top-ups paid through PayOS (seed 000): init (with its
+ * PayOS payment link), status, the webhook that settles a transaction
+ * exactly once, and the wallet. Cancel and the dev checkout: topup_link.c.
+ *
+ * Init asks PayOS first and stores second. The order code is chosen here
+ * (random, never one in use) so that PayOS can be asked before anything is
+ * written, with no write lock held while PayOS takes its time; only a link
+ * PayOS made is stored, in a transaction of its own. PayOS down, slow or
+ * refusing: 503 and nothing stored. A crash between the two leaves at most
+ * a payment link at PayOS that nobody was shown (the answer never left),
+ * so nobody can pay it, and a webhook for its order code would be ignored
+ * as unknown; the other order, storing first, would leave a transaction
+ * with no link behind. A link made whose transaction then fails to store
+ * is cancelled at PayOS at once (best effort). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "auth/access.h"
 #include "auth/topic.h"
@@ -12,13 +25,28 @@
 #include "base/crypto.h"
 #include "base/log.h"
 #include "handlers/payos.h"
-#include "handlers/topup.h"
+#include "handlers/payos_link.h"
 #include "handlers/routes.h"
+#include "handlers/topup.h"
 #include "request/handler.h"
 #include "store/db.h"
 
 #define TOPUP_MAX_AMOUNT 1000000000LL
 #define TOPUP_MAX_DESCRIPTION 25   /* characters; PayOS's own limit */
+#define TOPUP_DEFAULT_DESCRIPTION "Pulse top-up" /* what PayOS is given for "" (it requires one) */
+/* Order codes: above PayOS's test order 123 and the codes of the sequence
+ * used before (100001 on, migration 3), within what JavaScript (PayOS's
+ * SDK) holds exactly: 2^53 - 1. */
+#define ORDER_CODE_MIN 100000001LL
+#define ORDER_CODE_MAX 9007199254740991LL
+#define ORDER_CODE_TRIES 4
+
+/* A transaction about to be made: its ids, and where it is paid. */
+struct topup_new {
+    long long order_code;
+    buf_t tx_ref, token;
+    struct payos_link link;    /* PayOS's (live), or the dev checkout's address */
+};
 
 static int col_is(sqlite3_stmt *st, int i, const char *type)
 {
@@ -40,42 +68,153 @@ static int announce(struct ctx *c, const char *tx_ref, const char *token)
     return ctx_emit_owner(c, topic, c->claims.sub, token) < 0 ? -1 : 0;
 }
 
-/* Inserts the transaction; fills *order_code. 0, or -1 with an answer. */
-static int topup_create(struct ctx *c, long long amount, const char *description, long long *order_code)
+/* A random order code no transaction has. 0, or -1 answered. */
+static int new_order_code(struct ctx *c, long long *code)
 {
-    buf_t tx = {0}, token = {0};
+    sqlite3_stmt *st;
+    buf_t hex = {0};
+    int i, taken = 1;
+
+    for (i = 0; i < ORDER_CODE_TRIES && taken != 0; i++) {
+        buf_reset(&hex);
+        if (crypto_random_hex(8, &hex) != 0) {
+            buf_free(&hex);
+            ctx_error(c, 503, "unavailable", "no randomness available");
+            return -1;
+        }
+        *code = ORDER_CODE_MIN + (long long)(strtoull(hex.p, NULL, 16) % (ORDER_CODE_MAX - ORDER_CODE_MIN + 1));
+        st = db_stmt(c->db, SQL_TOPUP_CODE_TAKEN);
+        if (st == NULL || db_bind_int64(st, 1, *code) != 0 || sqlite3_step(st) != SQLITE_ROW) {
+            db_done(st);
+            buf_free(&hex);
+            ctx_db_error(c);
+            return -1;
+        }
+        taken = sqlite3_column_int(st, 0);
+        db_done(st);
+    }
+    buf_free(&hex);
+    if (taken != 0) {
+        ctx_error(c, 503, "unavailable", "no free order code found; try again");
+        return -1;
+    }
+    return 0;
+}
+
+/* 1 when host is a host[:port] made of the characters a host name, an
+ * IPv4 or a bracketed IPv6 address has. */
+static int host_ok(const char *host)
+{
+    size_t n = strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-:[]");
+
+    return n > 0 && n <= 255 && host[n] == '\0';
+}
+
+/* Appends the origin the payer's browser knows the pages by:
+ * PULSE_PUBLIC_URL, else this request's scheme and Host. 0, or -1
+ * answered (400) when neither gives one. */
+static int page_origin(struct ctx *c, buf_t *out)
+{
+    const char *host = ctx_req_header(c, "HTTP_HOST"), *https = ctx_req_header(c, "HTTPS");
+    size_t n;
+
+    if (c->cfg->public_url != NULL) {
+        for (n = strlen(c->cfg->public_url); n > 0 && c->cfg->public_url[n - 1] == '/'; n--)
+            ;
+        buf_append(out, c->cfg->public_url, n);
+        return 0;
+    }
+    if (host == NULL || !host_ok(host)) {
+        ctx_error(c, 400, "invalid_host", "the Host header names no host PayOS could send the payer back to");
+        return -1;
+    }
+    buf_printf(out, "%s://%s", https != NULL && strcasecmp(https, "on") == 0 ? "https" : "http", host);
+    return 0;
+}
+
+/* Makes the payment link of t: PayOS's with credentials, else the dev
+ * checkout's address (the top-up page itself, with its pay button). 0, or
+ * -1 answered (503 with Retry-After when PayOS failed). */
+static int link_make(struct ctx *c, struct topup_new *t, long long amount, const char *description)
+{
+    buf_t page = {0}, why = {0};
+    struct payos_order o;
+    int rc = -1;
+
+    /* PayOS sends the payer back to an absolute URL; the dev checkout is on this origin */
+    if (config_payos_live(c->cfg) && page_origin(c, &page) != 0)
+        goto out;
+    buf_printf(&page, "/topup.html?tx_ref=%s&token=%s", t->tx_ref.p, t->token.p);
+    if (!config_payos_live(c->cfg)) {
+        t->link.checkout_url = buf_steal(&page);
+        return 0;
+    }
+    o.order_code = t->order_code;
+    o.amount = amount;
+    o.description = description[0] ? description : TOPUP_DEFAULT_DESCRIPTION;
+    o.return_url = page.p;
+    o.cancel_url = page.p; /* the page shows what the server knows, whichever way the payer comes back */
+    if (payos_link_create(c->cfg, c->db, &o, &t->link, &why) != 0) {
+        log_warn("topup: no PayOS payment link for order %lld: %s", t->order_code, buf_str(&why));
+        ctx_retry_after(c, CGI_RETRY_UPSTREAM_S);
+        ctx_error(c, 503, "payos_unavailable", "PayOS could not make the payment link; nothing was created, try again");
+        goto out;
+    }
+    rc = 0;
+out:
+    buf_free(&page);
+    buf_free(&why);
+    return rc;
+}
+
+/* A link PayOS made for a transaction that was then not stored: nobody
+ * was shown it, and nobody should pay it. */
+static void link_drop(struct ctx *c, struct topup_new *t)
+{
+    struct payos_link l;
+    buf_t why = {0};
+
+    if (t->link.payment_link_id == NULL)
+        return;
+    if (payos_link_cancel(c->cfg, c->db, t->link.payment_link_id, "not stored", &l, &why) != 0)
+        log_warn("topup: payment link %s of order %lld (not stored) stays open at PayOS: %s",
+                 t->link.payment_link_id, t->order_code, buf_str(&why));
+    payos_link_free(&l);
+    buf_free(&why);
+}
+
+/* Stores t in a write transaction of its own (the one PayOS was asked in
+ * held no lock) and announces its topic. 0, or -1 answered. */
+static int topup_store(struct ctx *c, struct topup_new *t, long long amount, const char *description)
+{
     sqlite3_stmt *st = NULL;
     int rc = -1;
 
-    buf_puts(&tx, "TX");
-    if (crypto_random_hex(10, &tx) != 0 || crypto_random_hex(16, &token) != 0) {
-        ctx_error(c, 503, "unavailable", "no randomness available");
-        goto out;
+    if (ctx_commit_now(c) != 0) {
+        ctx_db_error(c);
+        return -1;
     }
     st = db_stmt(c->db, SQL_TOPUP_INSERT);
-    if (st == NULL || db_bind_text(st, 1, tx.p, -1) || db_bind_text(st, 2, c->claims.sub, -1) ||
+    if (st == NULL || db_bind_text(st, 1, t->tx_ref.p, -1) || db_bind_text(st, 2, c->claims.sub, -1) ||
         db_bind_int64(st, 3, amount) || db_bind_text(st, 4, description, -1) ||
-        db_bind_text(st, 5, token.p, -1) || sqlite3_step(st) != SQLITE_ROW) {
+        db_bind_text(st, 5, t->token.p, -1) || db_bind_int64(st, 6, t->order_code) ||
+        db_bind_text(st, 7, t->link.payment_link_id, -1) || db_bind_text(st, 8, t->link.checkout_url, -1) ||
+        db_bind_text(st, 9, t->link.qr_code, -1) || sqlite3_step(st) != SQLITE_ROW ||
+        sqlite3_step(st) != SQLITE_DONE) {
         ctx_db_error(c);
         goto out;
     }
-    *order_code = sqlite3_column_int64(st, 0);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : -1;
-    if (rc != 0)
-        ctx_db_error(c);
-    else
-        rc = announce(c, tx.p, token.p);
+    rc = announce(c, t->tx_ref.p, t->token.p);
 out:
     db_done(st);
-    buf_free(&tx);
-    buf_free(&token);
     return rc;
 }
 
 static void topup_init(struct ctx *c)
 {
     sqlite3_stmt *st;
-    long long amount, order_code;
+    struct topup_new t = {0};
+    long long amount;
     char *description = NULL, code_s[24];
     const char *args[1] = {code_s};
 
@@ -103,18 +242,28 @@ static void topup_init(struct ctx *c)
     }
     db_done(st);
     st = NULL;
-    if (topup_create(c, amount, description, &order_code) != 0)
+    buf_puts(&t.tx_ref, "TX");
+    if (crypto_random_hex(10, &t.tx_ref) != 0 || crypto_random_hex(16, &t.token) != 0) {
+        ctx_error(c, 503, "unavailable", "no randomness available");
         goto out;
-    snprintf(code_s, sizeof code_s, "%lld", order_code);
+    }
+    if (new_order_code(c, &t.order_code) != 0 || link_make(c, &t, amount, description) != 0)
+        goto out;
+    if (topup_store(c, &t, amount, description) != 0) {
+        link_drop(c, &t);
+        goto out;
+    }
+    snprintf(code_s, sizeof code_s, "%lld", t.order_code);
     ctx_json_take(c, 201, db_one_text(c->db, SQL_TOPUP_INIT_REPLY, 1, args));
 out:
     db_done(st);
     free(description);
+    buf_free(&t.tx_ref);
+    buf_free(&t.token);
+    payos_link_free(&t.link);
 }
 
-/* Answers 400/401/403/404 unless the caller may read tx_ref: its owner or
- * the holder of its stream token, exactly like the topup:{tx_ref} topic. */
-static int topup_readable(struct ctx *c, const char *tx_ref)
+int topup_readable(struct ctx *c, const char *tx_ref)
 {
     const char *code, *msg, *token = ctx_query(c, "token");
     const struct auth_claims *claims = NULL;
@@ -151,10 +300,8 @@ static void topup_status(struct ctx *c)
     ctx_json_take(c, 200, db_one_text(c->db, SQL_TOPUP_STATUS, 1, args));
 }
 
-/* Moves a PENDING transaction to status and emits topup.status. Returns 1
- * when it moved, 0 when it was no longer PENDING, -1 on error (answered). */
-static int topup_settle(struct ctx *c, long long order_code, const char *tx_ref, const char *status,
-                        const char *reference)
+int topup_settle(struct ctx *c, long long order_code, const char *tx_ref, const char *status,
+                 const char *reference)
 {
     sqlite3_stmt *st = db_stmt(c->db, SQL_TOPUP_SETTLE);
     const char *args[1] = {tx_ref};
@@ -302,6 +449,8 @@ int topup_payos_settle(struct ctx *c, long long order_code, int paid, long long 
     if (moved < 0 || (moved == 1 && strcmp(*outcome, "PAID") == 0 && wallet_credit(c, tx_ref, user, want) != 0))
         goto out;
     /* (logged once the database said whether anything changed) */
+    if (moved == 1 && strcmp(status, "CANCELLED") == 0)
+        log_warn("topup %s: PayOS reports it paid after it was cancelled; credited (the money arrived)", tx_ref);
     if (paid && amount != want && moved == 1)
         log_warn("topup %s: paid amount %s differs from %lld; marked FAILED", tx_ref,
                  amount_text ? amount_text : "(none)", want);
@@ -348,13 +497,13 @@ static void payos_webhook(struct ctx *c)
 
     if (ctx_body_object(c) != 0 || hook_parse(c, &h) != 0)
         goto out;
-    if (c->cfg->payos_checksum_key == NULL) {
+    if (payos_checksum_key(c->cfg) == NULL) {
         log_error("PayOS webhook refused: PAYOS_CHECKSUM_KEY is not set");
         ctx_retry_after(c, CGI_RETRY_NOT_CONFIGURED_S);
         ctx_error(c, 503, "not_configured", "PAYOS_CHECKSUM_KEY is not configured");
         goto out;
     }
-    if (!payos_signature_ok(c->db, c->cfg->payos_checksum_key, c->req->body, c->req->body_len, h.signature)) {
+    if (!payos_signature_ok(c->db, payos_checksum_key(c->cfg), c->req->body, c->req->body_len, h.signature)) {
         ctx_error(c, 401, "invalid_signature", "the webhook signature does not match");
         goto out;
     }
@@ -388,7 +537,8 @@ static void wallet_get(struct ctx *c)
 }
 
 static const struct route routes[] = {
-    {"POST", "/api/topup/init", topup_init, ROUTE_WRITE},
+    /* not ROUTE_WRITE: PayOS is asked with no write lock held (topup_store takes it) */
+    {"POST", "/api/topup/init", topup_init, 0},
     {"GET", "/api/topup/status", topup_status, 0},
     {"POST", "/api/payos/webhook", payos_webhook, ROUTE_WRITE},
     {"GET", "/api/wallet", wallet_get, 0},

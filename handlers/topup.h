@@ -1,12 +1,24 @@
 /* topup.h - what the top-up handlers share (seed 000): settling a
  * transaction as PayOS reports it, whether the report came by its webhook
  * (topup.c) or by asking PayOS (topup_reconcile.c): one path, so a payment
- * is credited exactly once whichever comes first, on any process. */
+ * is credited exactly once whichever comes first, on any process; and
+ * what topup_link.c (cancel, the dev checkout) shares with topup.c. */
 #ifndef PULSE_TOPUP_H
 #define PULSE_TOPUP_H
 
 #include "request/handler.h"
 #include "store/db.h"
+
+/* Answers 400/401/403/404 unless the caller may read tx_ref: its owner or
+ * the holder of its stream token (?token=), exactly like the
+ * topup:{tx_ref} topic. 0 when it may. */
+int topup_readable(struct ctx *c, const char *tx_ref);
+
+/* Moves transaction order_code (tx_ref) to status as SQL_TOPUP_SETTLE
+ * allows and emits topup.status. 1 when it moved, 0 when it could not (no
+ * longer PENDING), -1 on error (answered). */
+int topup_settle(struct ctx *c, long long order_code, const char *tx_ref, const char *status,
+                 const char *reference);
 
 /* Settles order_code as PayOS reported it: paid (its code "00" / status
  * PAID) and amount what it paid (-1: unknown; amount_text as sent, for the

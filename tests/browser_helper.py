@@ -155,6 +155,21 @@ class TopupBrowser(Browser):
     script = os.path.join(BROWSER_DIR, "topup_page.js")
 
 
+class TopupPayBrowser(Browser):
+    """tests/browser/topup_pay.js: the top-up page's QR and pay button (test_browser_pay.py)."""
+
+    script = os.path.join(BROWSER_DIR, "topup_pay.js")
+
+
+def ensure_qr_library():
+    """www/vendor/qrcode.js, as `make test` (and `make run`) get it: `make qr`."""
+    with _npm_lock, open(os.path.join(tempfile.gettempdir(), "pulse-qr-make.lock"), "w") as lk:
+        fcntl.flock(lk, fcntl.LOCK_EX)
+        out = subprocess.run(["make", "--no-print-directory", "qr"], cwd=ROOT, capture_output=True, text=True,
+                             timeout=300)
+        assert out.returncode == 0, "make qr failed:\n" + out.stdout[-2000:] + out.stderr[-2000:]
+
+
 # Anything that could turn server or user text into markup, or code.
 HTML_SINKS = re.compile(r"innerHTML|outerHTML|insertAdjacentHTML|document\.write|eval\(|new Function")
 

@@ -3,6 +3,11 @@
  * without tx_ref it offers a form that starts a new top-up.
  * Server and user text only ever goes in through textContent.
  * ?transport=poll forces the polling fallback (handy to see it work).
+ * While PENDING it shows the QR to pay (PayOS's VietQR text, drawn by qrcode-generator) and
+ * PayOS's checkout link; without PayOS credentials, the dev checkout's pay button instead,
+ * which asks the server for the webhook PayOS would send and delivers it. PayOS's return
+ * and cancel redirects land here with their own query parameters: the page ignores them and
+ * shows what the server says.
  */
 (function () {
   'use strict';
@@ -51,7 +56,47 @@
       formatTime($('paid-at'), tx.paid_at);
       document.title = status + ' · Top-up — Pulse';
       if (status === 'PAID') showWallet();
+      renderPay(tx, status);
     }
+
+    var qrText = null;       // what the QR on screen encodes
+    function renderPay(tx, status) {
+      var url = typeof tx.checkout_url === 'string' ? tx.checkout_url : '';
+      var live = /^https?:\/\//i.test(url);
+      var dev = !live && url.indexOf('/topup.html?') === 0;
+      $('pay').hidden = !(status === 'PENDING' && (live || dev));
+      if ($('pay').hidden) return;
+      if (live) $('pay-link').href = url;
+      $('pay-link').hidden = !live;
+      $('pay-dev').hidden = !dev;
+      // A bank app scans PayOS's VietQR text; the dev checkout's QR opens this page on a phone.
+      var text = live ? tx.qr_code : new URL(url, location.href).href;
+      $('qr-note').textContent = live ? 'Scan with your banking app, or pay on PayOS\'s page.'
+        : 'Development checkout (no PayOS credentials): Pay settles this top-up by a webhook signed as PayOS signs.';
+      if (typeof text === 'string' && text && text !== qrText) qrText = drawQr($('qr'), text) ? text : null;
+    }
+
+    $('pay-dev').addEventListener('click', payDev);
+    // The webhook body PayOS would send, signed by the server (dev checkout only), delivered
+    // as it came to the webhook PayOS calls: the payment then goes the way a real one goes.
+    function payDev() {
+      var err = $('pay-error');
+      var q = 'tx_ref=' + encodeURIComponent(txRef) + (token ? '&token=' + encodeURIComponent(token) : '');
+      var headers = { 'Accept': 'application/json' };
+      if (!token && jwt) headers.Authorization = 'Bearer ' + jwt;
+      $('pay-dev').disabled = true;
+      show(err, '');
+      post('/api/topup/dev/webhook?' + q, '', headers).then(function (r) {
+        if (r.status !== 200) throw r;
+        return post('/api/payos/webhook', r.text, { 'Content-Type': 'application/json' });
+      }).then(function (r) {
+        if (r.status !== 200) throw r;
+      }).catch(function (r) {
+        $('pay-dev').disabled = false;
+        show(err, r && r.status ? 'The dev checkout failed (HTTP ' + r.status + ').' : 'Could not reach the server.');
+      });
+    }
+    if (param('code') !== null || param('status') !== null || param('cancel') !== null) $('returned').hidden = false;
 
     function loadStatus() {
       var q = 'tx_ref=' + encodeURIComponent(txRef) + (token ? '&token=' + encodeURIComponent(token) : '');
@@ -107,6 +152,37 @@
       sub = Pulse.subscribe(opts);
     }
     loadStatus();
+  }
+
+  function post(path, body, headers) {
+    return fetch(path, { method: 'POST', headers: headers, body: body, credentials: 'same-origin' })
+      .then(function (res) { return res.text().then(function (t) { return { status: res.status, text: t }; }); });
+  }
+
+  // Draws text as a QR code on canvas (no HTML, no image URL: the page's CSP allows neither
+  // data: images nor markup from text). False when the library is missing or the text too long.
+  function drawQr(canvas, text) {
+    if (typeof window.qrcode !== 'function') return false;
+    var qr;
+    try {
+      window.qrcode.stringToBytes = window.qrcode.stringToBytesFuncs['UTF-8'];
+      qr = window.qrcode(0, 'M');
+      qr.addData(text);
+      qr.make();
+    } catch (e) {
+      return false;
+    }
+    var n = qr.getModuleCount(), cell = 4, margin = 4, size = (n + 2 * margin) * cell;
+    canvas.width = canvas.height = size;
+    var g = canvas.getContext('2d');
+    g.fillStyle = '#fff';
+    g.fillRect(0, 0, size, size);
+    g.fillStyle = '#000';
+    for (var r = 0; r < n; r++) {
+      for (var c = 0; c < n; c++) if (qr.isDark(r, c)) g.fillRect((c + margin) * cell, (r + margin) * cell, cell, cell);
+    }
+    canvas.setAttribute('data-text', text);
+    return true;
   }
 
   function initView() {

@@ -40,6 +40,11 @@ static const struct cfg_row cfg_table[] = {
     STR("PULSE_JWT_SECRET", jwt_secret, NULL),
     STR("PULSE_RELAY_SECRET", relay_secret, NULL),
     STR("PAYOS_CHECKSUM_KEY", payos_checksum_key, NULL),
+    STR("PAYOS_API_URL", payos_api_url, "https://api-merchant.payos.vn"),
+    STR("PAYOS_CLIENT_ID", payos_client_id, NULL),
+    STR("PAYOS_API_KEY", payos_api_key, NULL),
+    NUM("PAYOS_TIMEOUT_S", payos_timeout_s, "5", 1, 60),
+    STR("PULSE_PUBLIC_URL", public_url, NULL),
     STR("PULSE_WEBHOOK_SECRET", webhook_secret, NULL),
     STR("FB_VERIFY_TOKEN", fb_verify_token, NULL),
     STR("FB_APP_SECRET", fb_app_secret, NULL),
@@ -82,9 +87,6 @@ static const struct cfg_row cfg_table[] = {
     STR("ZALO_OA_ACCESS_TOKEN", zalo_token, NULL),
     STR("TIKTOK_API_URL", tiktok_api_url, "https://business-api.tiktok.com/open_api/v1.3"),
     STR("TIKTOK_ACCESS_TOKEN", tiktok_token, NULL),
-    STR("PAYOS_API_URL", payos_api_url, "https://api-merchant.payos.vn"),
-    STR("PAYOS_CLIENT_ID", payos_client_id, NULL),
-    STR("PAYOS_API_KEY", payos_api_key, NULL),
     NUM("PAYOS_RECONCILE_S", payos_reconcile_s, "900", 1, 2592000),
     NUM("PULSE_SEND_TIMEOUT_S", send_timeout_s, "10", 1, 600),
     NUM("PULSE_SEND_RETRY_MS", send_retry_ms, "2000", 10, 3600000),
@@ -150,6 +152,24 @@ static void cfg_derive(void)
     }
 }
 
+/* PayOS's credentials come together or not at all: with one missing, a
+ * top-up would fail at PayOS (no API key) or could not be checked (no
+ * checksum key), and the dev checkout would not know which mode it is in. */
+static int cfg_check_payos(buf_t *errb)
+{
+    const struct config *c = &cfg_storage;
+
+    if ((c->payos_client_id == NULL) != (c->payos_api_key == NULL)) {
+        buf_puts(errb, "PAYOS_CLIENT_ID and PAYOS_API_KEY: set both or neither");
+        return -1;
+    }
+    if (c->payos_client_id != NULL && c->payos_checksum_key == NULL) {
+        buf_puts(errb, "PAYOS_CLIENT_ID and PAYOS_API_KEY need PAYOS_CHECKSUM_KEY too");
+        return -1;
+    }
+    return 0;
+}
+
 int config_load(char **err)
 {
     buf_t errb = {0};
@@ -167,9 +187,18 @@ int config_load(char **err)
             return -1;
         }
     }
+    if (cfg_check_payos(&errb) != 0) {
+        *err = buf_steal(&errb);
+        return -1;
+    }
     cfg_derive();
     pulse_cfg = &cfg_storage;
     return 0;
+}
+
+int config_payos_live(const struct config *c)
+{
+    return c->payos_client_id != NULL && c->payos_api_key != NULL;
 }
 
 int config_redis_enabled(const struct config *c)

@@ -19,6 +19,11 @@ struct config {
     const char *jwt_secret;        /* PULSE_JWT_SECRET */
     const char *relay_secret;      /* PULSE_RELAY_SECRET: signs the log relayed to edges (relaysig.h) */
     const char *payos_checksum_key;/* PAYOS_CHECKSUM_KEY */
+    const char *payos_api_url;     /* PAYOS_API_URL: PayOS's merchant API, no trailing slash */
+    const char *payos_client_id;   /* PAYOS_CLIENT_ID: sent as x-client-id */
+    const char *payos_api_key;     /* PAYOS_API_KEY: sent as x-api-key */
+    long payos_timeout_s;          /* PAYOS_TIMEOUT_S: a call to PayOS taking longer has failed */
+    const char *public_url;        /* PULSE_PUBLIC_URL: the pages' origin as a payer's browser sees it */
     const char *webhook_secret;    /* PULSE_WEBHOOK_SECRET */
     const char *fb_verify_token;   /* FB_VERIFY_TOKEN */
     const char *fb_app_secret;     /* FB_APP_SECRET */
@@ -61,9 +66,6 @@ struct config {
     const char *zalo_token;        /* ZALO_OA_ACCESS_TOKEN */
     const char *tiktok_api_url;    /* TIKTOK_API_URL: TikTok API for Business, with its version */
     const char *tiktok_token;      /* TIKTOK_ACCESS_TOKEN */
-    const char *payos_api_url;     /* PAYOS_API_URL */
-    const char *payos_client_id;   /* PAYOS_CLIENT_ID */
-    const char *payos_api_key;     /* PAYOS_API_KEY */
     long payos_reconcile_s;        /* PAYOS_RECONCILE_S: a top-up PENDING this long is asked about at PayOS */
     long send_timeout_s;           /* PULSE_SEND_TIMEOUT_S: a platform silent this long: the attempt failed */
     long send_retry_ms;            /* PULSE_SEND_RETRY_MS: the first wait before trying again (doubling) */
@@ -81,6 +83,12 @@ extern const struct config *pulse_cfg;
 /* Reads the environment. Returns 0, or -1 with a message in err (caller
  * frees *err) when a value is malformed or out of bounds. */
 int config_load(char **err);
+
+/* True when PayOS's API credentials are configured (PAYOS_CLIENT_ID and
+ * PAYOS_API_KEY; config_load refuses one without the other, or either
+ * without PAYOS_CHECKSUM_KEY): top-ups are then paid through PayOS, and the
+ * dev checkout is off. */
+int config_payos_live(const struct config *c);
 
 /* True when Redis is configured (REDIS_URL or REDIS_HOST). */
 int config_redis_enabled(const struct config *c);

@@ -42,6 +42,7 @@ enum {
     CGI_RETRY_HEALTH_S = 5,      /* GET /api/health found the service unhealthy */
     CGI_RETRY_RATE_S = 1,        /* a rate limit (429): its window is a second */
     CGI_RETRY_NOT_CONFIGURED_S = 60, /* a webhook secret is not configured: an operator must act */
+    CGI_RETRY_UPSTREAM_S = 5,    /* a service called out to (PayOS) was down, slow or refusing */
 };
 
 #define CGI_JSON_TYPE "application/json; charset=utf-8"

@@ -16,6 +16,7 @@
 #include "base/buf.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "out/fetch.h"
 #include "wire/loop.h"
 
 #define LINGER_MS 1000         /* after a streamed answer is complete, the rest is read this long */
@@ -382,17 +383,6 @@ void out_close(struct out *o)
     curl_global_cleanup();
 }
 
-/* Nothing but HTTP and HTTPS, whatever the URL says (the option's form
- * changed in libcurl 7.85). */
-static CURLcode allow_http(CURL *e)
-{
-#if LIBCURL_VERSION_NUM >= 0x075500
-    return curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-    return curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-}
-
 /* The body, or none; a GET sends none. */
 static int body_setup(CURL *e, const struct out_call *c, const struct out_req *req)
 {
@@ -412,7 +402,7 @@ static int easy_setup(struct out_call *c, const struct out_req *req)
 {
     CURL *e = c->easy;
 
-    return curl_easy_setopt(e, CURLOPT_URL, req->url) == CURLE_OK && allow_http(e) == CURLE_OK &&
+    return curl_easy_setopt(e, CURLOPT_URL, req->url) == CURLE_OK && fetch_only_http(e) == CURLE_OK &&
                    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
                    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK &&
                    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers) == CURLE_OK &&

@@ -1,6 +1,7 @@
 /* out.h - outbound HTTP on the process's epoll loop (wire/loop.h): many
  * requests at once through libcurl's multi socket interface, each ending
- * in exactly one callback. The one place that drives libcurl: the AI chat
+ * in exactly one callback. With fetch.h (one call waited for), the one
+ * place that drives libcurl: the AI chat
  * upstream (llm/llm_curl.c) streams through it, pulse-batch's sender
  * (request/sender.h) makes its calls to the platforms with it.
  *

@@ -115,7 +115,9 @@ void ctx_db_error(struct ctx *c);
  * defines these), so no handler reaches into it.
  * ctx_commit_now commits the request's transaction at once and opens
  * another (IMMEDIATE) for the rest of the request: the health write must
- * be seen to reach the file. 0, or -1 when the commit (or the new begin)
+ * be seen to reach the file; and a handler that calls out before it
+ * writes (top-ups: PayOS) runs in a read transaction, then takes the
+ * write lock with this, never holding it while the call waits. 0, or -1 when the commit (or the new begin)
  * failed. In a group commit (pulse-batch) it does nothing: the batch
  * commits later. The bus answers "redis"|"local" and "ok"|"down"|"disabled". */
 int ctx_commit_now(struct ctx *c);

@@ -4,24 +4,35 @@
 SELECT json_type(?1, '$.amount'), json_extract(?1, '$.amount'),
        json_type(?1, '$.description'), json_extract(?1, '$.description');
 
+-- The order code is chosen before PayOS is asked (topup.c): it is given.
 -- name: topup_insert
-INSERT INTO topups (tx_ref, user_id, amount, description, stream_token, created_at)
-VALUES (?1, ?2, ?3, ?4, ?5, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+INSERT INTO topups (tx_ref, user_id, amount, description, stream_token, created_at, order_code,
+                    payment_link_id, checkout_url, qr_code)
+VALUES (?1, ?2, ?3, ?4, ?5, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?6, ?7, ?8, ?9)
 RETURNING order_code;
+
+-- 1 when the order code is taken already.
+-- name: topup_code_taken
+SELECT EXISTS (SELECT 1 FROM topups WHERE order_code = ?1);
 
 -- name: topup_init_reply
 SELECT json_object('tx_ref', tx_ref, 'order_code', order_code, 'amount', amount,
                    'status', status, 'stream_token', stream_token,
                    'stream_url', '/api/topup/stream?tx_ref=' || tx_ref || '&token=' || stream_token,
                    'status_url', '/api/topup/status?tx_ref=' || tx_ref || '&token=' || stream_token,
-                   'created_at', created_at)
+                   'created_at', created_at, 'checkout_url', checkout_url, 'qr_code', qr_code,
+                   'payment_link_id', payment_link_id)
 FROM topups WHERE order_code = ?1;
 
 -- name: topup_status
 SELECT json_object('tx_ref', tx_ref, 'order_code', order_code, 'amount', amount,
-                   'status', status, 'created_at', created_at, 'paid_at', paid_at),
+                   'status', status, 'created_at', created_at, 'paid_at', paid_at,
+                   'checkout_url', checkout_url, 'qr_code', qr_code, 'payment_link_id', payment_link_id),
        user_id, stream_token
 FROM topups WHERE tx_ref = ?1;
+
+-- name: topup_for_cancel
+SELECT user_id, status, payment_link_id, order_code FROM topups WHERE tx_ref = ?1;
 
 -- name: topup_access
 SELECT user_id, stream_token FROM topups WHERE tx_ref = ?1;
@@ -29,12 +40,15 @@ SELECT user_id, stream_token FROM topups WHERE tx_ref = ?1;
 -- name: topup_by_order
 SELECT tx_ref, user_id, amount, status FROM topups WHERE order_code = ?1;
 
+-- A PENDING transaction moves once. A CANCELLED one moves only to PAID:
+-- PayOS saying the money arrived after all (a payment that crossed the
+-- cancel) is the truth about the money, and the payer is credited.
 -- name: topup_settle
 UPDATE topups
 SET status = ?2,
     paid_at = CASE WHEN ?2 = 'PAID' THEN strftime('%Y-%m-%dT%H:%M:%SZ', 'now') END,
     reference = ?3
-WHERE order_code = ?1 AND status = 'PENDING';
+WHERE order_code = ?1 AND (status = 'PENDING' OR (status = 'CANCELLED' AND ?2 = 'PAID'));
 
 -- name: payos_webhook_body
 SELECT json_type(?1, '$.data'), json_type(?1, '$.signature'), json_extract(?1, '$.signature'),
@@ -142,3 +156,43 @@ SELECT ?1 ->> '$.code', json_type(?1, '$.data'), json_type(?1, '$.signature'), ?
        json_type(?1, '$.data.amount'), ?1 ->> '$.data.amount',
        CASE WHEN json_type(?1, '$.data.transactions[0].reference') = 'text'
             THEN ?1 ->> '$.data.transactions[0].reference' END;
+
+-- PayOS's payment request (POST /v2/payment-requests); ?6 is its signature.
+-- The numbers come as text (db_one_text) and go out as JSON numbers.
+-- name: payos_link_request
+SELECT json_object('orderCode', CAST(?1 AS INTEGER), 'amount', CAST(?2 AS INTEGER), 'description', ?3, 'cancelUrl', ?4, 'returnUrl', ?5,
+                   'signature', ?6);
+
+-- name: payos_cancel_request
+SELECT json_object('cancellationReason', ?1);
+
+-- What PayOS answers ({"code","desc","data","signature"}): the types and
+-- values the answer's checks need, in the order payos_link.c reads them.
+-- name: payos_link_answer
+SELECT json_type(?1, '$.code'), json_extract(?1, '$.code'), json_extract(?1, '$.desc'),
+       json_type(?1, '$.data'), json_type(?1, '$.signature'), json_extract(?1, '$.signature'),
+       json_type(?1, '$.data.orderCode'), json_extract(?1, '$.data.orderCode'),
+       json_type(?1, '$.data.amount'), json_extract(?1, '$.data.amount'),
+       json_type(?1, '$.data.status'), json_extract(?1, '$.data.status'),
+       json_type(?1, '$.data.checkoutUrl'), json_extract(?1, '$.data.checkoutUrl'),
+       json_type(?1, '$.data.qrCode'), json_extract(?1, '$.data.qrCode'),
+       json_type(?1, '$.data.paymentLinkId'), json_extract(?1, '$.data.paymentLinkId'),
+       json_type(?1, '$.desc');
+
+-- The webhook PayOS would send for the transaction paid in full (the dev
+-- checkout), unsigned; and its status. transactionDateTime is Vietnam's
+-- time, as PayOS writes it. ?2 is the bank reference.
+-- name: payos_dev_webhook
+SELECT json_object('code', '00', 'desc', 'success', 'success', json('true'),
+         'data', json_object('orderCode', order_code, 'amount', amount, 'description', description,
+                             'accountNumber', '0000000000', 'reference', ?2,
+                             'transactionDateTime', strftime('%Y-%m-%d %H:%M:%S', 'now', '+7 hours'),
+                             'currency', 'VND', 'paymentLinkId', COALESCE(payment_link_id, ''),
+                             'code', '00', 'desc', 'success', 'counterAccountBankId', '',
+                             'counterAccountBankName', '', 'counterAccountName', '', 'counterAccountNumber', '',
+                             'virtualAccountName', '', 'virtualAccountNumber', '')),
+       status
+FROM topups WHERE tx_ref = ?1;
+
+-- name: json_with_signature
+SELECT json_set(?1, '$.signature', ?2);

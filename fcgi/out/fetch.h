@@ -1,0 +1,44 @@
+/* fetch.h - one outbound HTTP request, made at once and waited for (libcurl's
+ * easy interface), for the few calls a request must make before it can
+ * answer (creating a PayOS payment link while the payer waits for it). The
+ * calls that need not hold up a request go on the loop instead (out.h).
+ *
+ * Bounded on every side: the whole exchange by timeout_ms, the answer by
+ * max_bytes; HTTP and HTTPS only, no redirect followed. Anything that can
+ * take longer belongs on a loop, not here: the calling process serves no
+ * one else meanwhile. */
+#ifndef PULSE_OUT_FETCH_H
+#define PULSE_OUT_FETCH_H
+
+#include <curl/curl.h>
+#include <stddef.h>
+
+#include "base/buf.h"
+
+struct fetch_req {
+    const char *method;            /* "GET" or "POST" */
+    const char *url;
+    const char *const *headers;    /* "Name: value" lines, NULL-terminated; may be NULL */
+    const char *body;              /* POST body (sent as is), or NULL */
+    size_t body_len;
+    long timeout_ms;               /* connecting, sending and reading, all told */
+    size_t max_bytes;              /* a longer answer is an error */
+};
+
+struct fetch_resp {
+    long status;                   /* the HTTP status; 0 when none arrived */
+    buf_t body;                    /* the answer's body (NUL-terminated) */
+    buf_t error;                   /* why there is no answer */
+};
+
+/* Makes the request. 0 when an answer arrived, whatever its status; -1
+ * when none did (refused, timed out, too long, ...) with resp->error
+ * saying why. The caller frees resp with fetch_resp_free either way. */
+int fetch_run(const struct fetch_req *req, struct fetch_resp *resp);
+void fetch_resp_free(struct fetch_resp *resp);
+
+/* Limits e to HTTP and HTTPS, whatever the URL says (the option's form
+ * changed in libcurl 7.85). For every handle Pulse opens (out.c's too). */
+CURLcode fetch_only_http(CURL *e);
+
+#endif

@@ -3,7 +3,8 @@
 watched by one SSE client; delta -> browser latency, deltas lost, CPU and
 memory per concurrent answer.
 
-  python3 bench/chat_bench.py [--runs upstream:1000,demo:1000,upstream:100] [--upstream c|python]
+  python3 bench/chat_bench.py [--runs upstream:1000,spread:1000,demo:1000,upstream:100,spread:100]
+                              [--upstream c|python]
                               [--deltas 100] [--delay-ms 50] [--max-wait-load 900]
                               [--out bench/RESULTS.md]
 
@@ -24,6 +25,12 @@ reads any topic), then the 1,000 messages posted at once (64 threads).
             takes, for every chat.delta data line on every stream, receive
             time minus the first (oldest) stamp in it, and counts every
             stamp; the stored answers must each hold --deltas stamps.
+  spread    the same with each answer's deltas at a random phase of the
+            period (llm_upstream -r): the answers a generator claims
+            together start together, and in "upstream" their deltas then
+            arrive in lockstep bursts of a whole claim at once, which real
+            users of a model do not cause; "spread" is that load without
+            the bursts.
   demo      no upstream: the built-in demo model (PULSE_LLM_DEMO_MS=50,
             81 words each), the service's own cost without the upstream's;
             its deltas carry no stamp: CPU, memory and completion only
@@ -63,6 +70,10 @@ KEY = "sk-bench"
 STAMP = "bench_us="
 DELTA_LINE = '"type":"chat.delta"'
 DEMO_WORDS = 81
+STAMPED = ("upstream", "spread")
+RUN_TITLE = {"upstream": "upstream, answers in lockstep (stamped deltas)",
+             "spread": "upstream, answers at random phases (stamped deltas)",
+             "demo": "demo model (no upstream)"}
 UPSTREAM_TEXT = {"c": "the upstream `bench/llm_upstream.c` (one epoll loop, SQLite's JSON checks of each request)",
                  "python": "the tests' stand-in `tests/llm_standin.py`"}
 
@@ -90,13 +101,15 @@ class Standin:
     or tests/llm_standin.py (--upstream python, the tests' scripted stand-in,
     one thread a connection and a pacer thread)."""
 
-    def __init__(self, tmp, deltas, delay_ms, kind="c"):
+    def __init__(self, tmp, deltas, delay_ms, kind="c", spread=False):
         if kind == "c":
             exe = os.path.join(ROOT, "build", "bench", "llm_upstream")
             if not os.access(exe, os.X_OK):
                 raise RuntimeError("%s is missing: run `make build/bench/llm_upstream`" % exe)
-            argv = [exe, "-k", KEY, "-n", str(deltas), "-d", str(delay_ms)]
+            argv = [exe, "-k", KEY, "-n", str(deltas), "-d", str(delay_ms)] + (["-r"] if spread else [])
             err = os.path.join(tmp, "upstream.err")
+        elif spread:
+            raise RuntimeError("--upstream python has no random phases: use the C upstream for spread runs")
         else:
             script = {"default": "bench", "answers": {"bench": {
                 "stamp": True, "delay_ms": delay_ms, "deltas": ["w%d" % i for i in range(deltas)]}}}
@@ -189,7 +202,7 @@ def stored_check(srv, args, kind):
     out = {"answers": len(rows), "complete": sum(1 for r in rows if r[0] == "complete"),
            "delta_events": sum(r[2] for r in rows), "units": [], "span_ms": [], "gap_ms": []}
     for _, content, _ in rows:
-        if kind == "upstream":
+        if kind in STAMPED:
             stamps = [int(v) for v in re.findall(STAMP + r"(\d+)", content)]
             out["units"].append(len(stamps))
             if len(stamps) > 1:
@@ -201,8 +214,8 @@ def stored_check(srv, args, kind):
 
 
 def one_run(tmp, args, kind, n):
-    """One run of kind "upstream" or "demo" with n answers: its figures."""
-    st = Standin(tmp, args.deltas, args.delay_ms, args.upstream) if kind == "upstream" else None
+    """One run of kind "upstream", "spread" or "demo" with n answers: its figures."""
+    st = Standin(tmp, args.deltas, args.delay_ms, args.upstream, kind == "spread") if kind in STAMPED else None
     ld = None
     try:
         env = {"PULSE_CHAT_MESSAGE_RATE": "10000", "PULSE_LLM_TIMEOUT_S": "30"}
@@ -302,11 +315,10 @@ def report(args, info, quiet, runs, elapsed):
     for r in runs:
         s, st, k, n = r["sseload"], r["stored"], r["kind"], r["n"]
         lat = s["latency_us"]
-        exp_units = D if k == "upstream" else DEMO_WORDS
+        exp_units = D if k in STAMPED else DEMO_WORDS
         lost_stored = sum(max(0, exp_units - u) for u in st["units"]) + exp_units * max(0, n - st["answers"])
         L.append("### %s, %d answers (%s deltas/s)" % (
-            "upstream (stand-in, stamped deltas)" if k == "upstream" else "demo model (no upstream)", n,
-            "{:,}".format(n * 1000 // (args.delay_ms if k == "upstream" else 50))))
+            RUN_TITLE[k], n, "{:,}".format(n * 1000 // (args.delay_ms if k in STAMPED else 50))))
         L.append("")
         L.append("| figure | value |")
         L.append("|---|---:|")
@@ -314,7 +326,7 @@ def report(args, info, quiet, runs, elapsed):
         L.append("| messages answered 202 | %d of %d, posted in %.2f s |" % (r["posted_202"], n, r["post_s"]))
         L.append("| answers complete | %d of %d (states at the end: %s), last ended %.1f s after the first post |" % (
             st["complete"], n, json.dumps(r["state"]), r["wall_s"]))
-        if k == "upstream":
+        if k in STAMPED:
             L.append("| delta → browser p50 / p90 / p99 / max, ms | %s / %s / %s / %s |" % (
                 ms(lat["p50"]), ms(lat["p90"]), ms(lat["p99"]), ms(lat["max"])))
             L.append("| stamps stored (per answer min / max; lost: %d × %d − stored) | %d / %d; lost %d |" % (
@@ -336,7 +348,7 @@ def report(args, info, quiet, runs, elapsed):
                 s["events"], st["delta_events"], max(0, st["delta_events"] - s["events"])))
         cpu, wall = r["cpu"], r["wall_s"]
         parts = [g for g in ("batch", "stream", "api", "web", "standin", "sseload") if g in cpu]
-        units = n * (D if k == "upstream" else DEMO_WORDS)
+        units = n * (D if k in STAMPED else DEMO_WORDS)
         L.append("| CPU s over %.1f s: %s | %s |" % (wall, " + ".join(parts), " + ".join("%.2f" % cpu[g] for g in parts)))
         L.append("| CPU per concurrent answer, µs per second: %s | %s |" % (
             " + ".join(parts), " + ".join("%.0f" % (cpu[g] / wall / n * 1e6) for g in parts)))
@@ -360,7 +372,7 @@ def conclusion(args, runs):
     """The goal (p99 <= 5 ms) and, where it is missed, where the time goes,
     in this run's own figures."""
     L = ["### Conclusion (this run's figures)", ""]
-    ups = [r for r in runs if r["kind"] == "upstream"]
+    ups = [r for r in runs if r["kind"] in STAMPED]
     for r in ups:
         lat, s, cpu, wall, n = r["sseload"]["latency_us"], r["sseload"], r["cpu"], r["wall_s"], r["n"]
         per_event = s["events"] / max(1, lat["count"])
@@ -402,8 +414,8 @@ def conclusion(args, runs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", default="upstream:1000,demo:1000,upstream:100",
-                    help="KIND:ANSWERS,... (KIND upstream or demo), run in this order")
+    ap.add_argument("--runs", default="upstream:1000,spread:1000,demo:1000,upstream:100,spread:100",
+                    help="KIND:ANSWERS,... (KIND upstream, spread or demo), run in this order")
     ap.add_argument("--upstream", choices=("c", "python"), default="c",
                     help="the upstream: bench/llm_upstream.c (c) or tests/llm_standin.py (python)")
     ap.add_argument("--deltas", type=int, default=100)

@@ -3,7 +3,7 @@
  * epoll loop, so that 1,000 answers at 20 deltas/s cost the machine what
  * the real service's network side would, not what an interpreter costs.
  *
- *   llm_upstream [-p port] [-k key] [-n deltas] [-d delay_ms]
+ *   llm_upstream [-p port] [-k key] [-n deltas] [-d delay_ms] [-r]
  *
  * Prints its base URL (http://127.0.0.1:PORT/v1) on the first line, then
  * serves until SIGTERM/SIGINT. It checks each request as the real service
@@ -15,7 +15,11 @@
  * (bench/chat_bench.py measures delta -> browser from it), the finish
  * chunk, the usage chunk when stream_options.include_usage asks for it,
  * data: [DONE] and the last chunk; the connection is kept for the next
- * request. tests/llm_standin.py is the scripted stand-in of the tests;
+ * request. With -r each answer's deltas start at a random phase of the
+ * period (start + U[0, delay) + k * delay): answers that begin together
+ * (a generator claims waiting answers in groups) do not then deliver
+ * their deltas in lockstep bursts, as a real model's users would not.
+ * tests/llm_standin.py is the scripted stand-in of the tests;
  * this one only streams. */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +61,7 @@ static struct {
     int ep, lfd;
     const char *key;
     long deltas, delay_us;
+    int random_phase;         /* -r */
     sqlite3 *db;
     sqlite3_stmt *check;
     struct conn **heap;
@@ -404,6 +409,8 @@ static int request(struct conn *c)
         c->req = ++up.requests;
         c->n = 0;
         c->t0 = now_us(CLOCK_MONOTONIC);
+        if (up.random_phase && up.delay_us > 0)
+            c->t0 -= random() % up.delay_us;   /* the first delta within one period, at a random phase */
         c->due = c->t0 + up.delay_us;
         putf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n"
                 "Transfer-Encoding: chunked\r\n\r\n");
@@ -517,7 +524,7 @@ int main(int argc, char **argv)
     up.key = "";
     up.deltas = 100;
     up.delay_us = 50000;
-    while ((opt = getopt(argc, argv, "p:k:n:d:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:k:n:d:r")) != -1) {
         if (opt == 'p')
             port = atoi(optarg);
         else if (opt == 'k')
@@ -526,11 +533,14 @@ int main(int argc, char **argv)
             up.deltas = atol(optarg);
         else if (opt == 'd')
             up.delay_us = atol(optarg) * 1000;
+        else if (opt == 'r')
+            up.random_phase = 1;
         else
-            die("usage: llm_upstream [-p port] [-k key] [-n deltas] [-d delay_ms]");
+            die("usage: llm_upstream [-p port] [-k key] [-n deltas] [-d delay_ms] [-r]");
     }
     if (up.deltas < 0 || up.delay_us < 0 || strlen(up.key) > 400)
         die("llm_upstream: bad arguments");
+    srandom((unsigned)now_us(CLOCK_REALTIME));
     setup(port);
     while (!up.stop) {
         now = now_us(CLOCK_MONOTONIC);

@@ -397,14 +397,14 @@ def conclusion(args, runs):
                  "the stand-in %.2f, sseload %.2f: %.2f of %d. %s Runnable but waiting for a CPU: batch %.2f s, "
                  "stream %.2f s, nginx %.2f s." % (
                      pulse, cores.get("standin", 0), cores.get("sseload", 0), sum(cores.values()), os.cpu_count(),
-                     "Above the cores, queues grow for as long as the answers stream: a delta's time goes to "
+                     "At the cores (over 90% of them), queues grow for as long as the answers stream: a delta's time goes to "
                      "waiting for a CPU (and pulse-batch, served late, merges more deltas into each commit)."
-                     if sum(cores.values()) > os.cpu_count() else "Below the cores (no steady queue); the tail "
-                     "is not broken down further here: candidates are the waits for a CPU that follow and "
-                     "pulse-batch's WAL checkpoints (fdatasync), in which it was seen now and then.",
+                     if sum(cores.values()) > 0.9 * os.cpu_count() else "Below the cores (no steady queue); "
+                     "what is left is the waits for a CPU behind the other processes and, in lockstep runs, "
+                     "each burst of a claim's deltas (all due in the same instant) drained one after another.",
                      r["wait_s"]["batch"], r["wait_s"]["stream"], r["wait_s"]["web"]))
-    L.append("- How it is measured: the stand-in stamps a delta just before writing it (one pacer thread: "
-             "its own lag moves the pace, first → last stamp above, not the latency); sseload takes the receive "
+    L.append("- How it is measured: the upstream stamps a delta just before writing it (its own lag moves "
+             "the pace, first → last stamp above, not the latency); sseload takes the receive "
              "time of each chat.delta line minus the oldest stamp in it, so a merged delta counts at its worst. "
              "The demo run has no stamps: its CPU and memory are the service's own cost at the same rate "
              "without an upstream's sockets and parsing.")

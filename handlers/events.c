@@ -129,51 +129,119 @@ out:
     buf_free(&acc.json);
 }
 
-static void events_publish(struct ctx *c)
-{
-    sqlite3_stmt *st;
-    const char *topic, *type, *data;
-    int whole_topic, whole_type;
+#define PUBLISH_BATCH_MAX 1000
 
-    if (ctx_auth_role(c, ROLE_BIT(ROLE_ADMIN)) != 0 || ctx_body_object(c) != 0)
-        return;
-    st = db_stmt(c->db, SQL_EVENT_PUBLISH_BODY);
+/* Answers a refused event: where is "" for the single form, "events[i]: "
+ * in a batch, so the answer names the element. */
+static void publish_refuse(struct ctx *c, int status, const char *code, const char *where, const char *what)
+{
+    buf_t msg = {0};
+
+    buf_printf(&msg, "%s%s", where, what);
+    ctx_error(c, status, code, buf_str(&msg));
+    buf_free(&msg);
+}
+
+/* Checks one event and appends it: a row of event_publish_body or of
+ * event_publish_batch, whose first seven columns are alike, so both forms
+ * take this one path. The id, or -1 answered. The row's texts are used in
+ * place: ctx_emit steps other statements, never st. */
+static int64_t publish_row(struct ctx *c, sqlite3_stmt *st, const char *where)
+{
+    /* (text only for a JSON string, or an object or array: see the query) */
+    const char *topic = sqlite3_column_type(st, 0) == SQLITE_TEXT ? (const char *)sqlite3_column_text(st, 0) : NULL;
+    const char *type = sqlite3_column_type(st, 1) == SQLITE_TEXT ? (const char *)sqlite3_column_text(st, 1) : NULL;
+    const char *data_type = (const char *)sqlite3_column_text(st, 2);
+    const char *data = (const char *)sqlite3_column_text(st, 3);
+
+    if (sqlite3_column_int(st, 6) != 1) {
+        publish_refuse(c, 400, "invalid_event", where, "an event must be a JSON object {\"topic\",\"type\",\"data\"}");
+    } else if (topic == NULL || sqlite3_column_int(st, 4) != 1 || !http_valid_id(topic)) {
+        /* (column 4, 5: no name cut short at an escaped NUL) */
+        publish_refuse(c, 400, "invalid_topic", where, "topic must be a string matching ^[A-Za-z0-9_.:-]{1,128}$");
+    } else if (type == NULL || sqlite3_column_int(st, 5) != 1 || !http_valid_type(type)) {
+        publish_refuse(c, 400, "invalid_type", where, "type must be a string matching ^[A-Za-z0-9_.:-]{1,64}$");
+    } else if (data == NULL || data_type == NULL || strcmp(data_type, "object") != 0) {
+        publish_refuse(c, 400, "invalid_data", where, "data is required and must be a JSON object");
+    } else if (strlen(data) > (size_t)c->cfg->max_event_bytes) {
+        /* (ctx_emit refuses it too, but without naming the element) */
+        publish_refuse(c, 413, "event_too_large", where, "data is over PULSE_MAX_EVENT_BYTES");
+    } else {
+        return ctx_emit(c, topic, type, data);
+    }
+    return -1;
+}
+
+/* {"events":[...]}: every event, or none (the runtime rolls back the
+ * request's unit on an error answer, and publishes only what commits). */
+static void publish_batch(struct ctx *c, int64_t escapes_nul)
+{
+    sqlite3_stmt *st = db_stmt(c->db, SQL_EVENT_PUBLISH_BATCH);
+    buf_t reply = {0}, where = {0};
+    size_t i = 0;
+    int64_t id;
+    int rc = SQLITE_ERROR;
+
     if (st == NULL || db_bind_text(st, 1, c->req->body, (int)c->req->body_len) != 0 ||
-        db_bind_int64(st, 2, db_json_escapes_nul(c->req->body, c->req->body_len)) != 0 ||
-        sqlite3_step(st) != SQLITE_ROW) {
+        db_bind_int64(st, 2, escapes_nul) != 0) {
         ctx_db_error(c);
         goto out;
     }
-    /* (text only for a JSON string, or an object or array: see the query) */
-    topic = sqlite3_column_type(st, 0) == SQLITE_TEXT ? (const char *)sqlite3_column_text(st, 0) : NULL;
-    type = sqlite3_column_type(st, 1) == SQLITE_TEXT ? (const char *)sqlite3_column_text(st, 1) : NULL;
-    data = (const char *)sqlite3_column_text(st, 3);
-    /* no name cut short at an escaped NUL */
-    whole_topic = sqlite3_column_int(st, 4) == 1;
-    whole_type = sqlite3_column_int(st, 5) == 1;
-    if (topic == NULL || !whole_topic || !http_valid_id(topic)) {
-        ctx_error(c, 400, "invalid_topic", "topic must be a string matching ^[A-Za-z0-9_.:-]{1,128}$");
-    } else if (type == NULL || !whole_type || !http_valid_type(type)) {
-        ctx_error(c, 400, "invalid_type", "type must be a string matching ^[A-Za-z0-9_.:-]{1,64}$");
-    } else if (data == NULL || sqlite3_column_type(st, 2) == SQLITE_NULL ||
-               strcmp((const char *)sqlite3_column_text(st, 2), "object") != 0) {
-        ctx_error(c, 400, "invalid_data", "data is required and must be a JSON object");
-    } else {
-        /* Copies: ctx_emit runs other statements, which may not disturb
-         * these columns, but copies make the lifetime obvious. */
-        char *t = xstrdup(topic), *y = xstrdup(type), *d = xstrdup(data), reply[40];
-        int64_t id;
+    buf_puts(&reply, "{\"ids\":[");
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        buf_reset(&where);
+        buf_printf(&where, "events[%zu]: ", i);
+        if ((id = publish_row(c, st, buf_str(&where))) < 0)
+            goto out;
+        /* numbers only, nothing to escape */
+        buf_printf(&reply, "%s%lld", i++ ? "," : "", (long long)id);
+    }
+    if (rc != SQLITE_DONE) {
+        ctx_db_error(c);
+        goto out;
+    }
+    buf_puts(&reply, "]}");
+    ctx_json(c, 202, buf_str(&reply));
+out:
+    db_done(st);
+    buf_free(&where);
+    buf_free(&reply);
+}
 
-        db_done(st);
-        st = NULL;
-        if ((id = ctx_emit(c, t, y, d)) >= 0) {
-            /* {"id":N}: a number only, nothing to escape */
-            snprintf(reply, sizeof reply, "{\"id\":%lld}", (long long)id);
+/* POST /api/publish: {"topic","type","data"} or {"events":[...]}. */
+static void events_publish(struct ctx *c)
+{
+    sqlite3_stmt *st;
+    const char *events;
+    int64_t escapes_nul, id;
+    long long n;
+    char reply[40];
+
+    if (ctx_auth_role(c, ROLE_BIT(ROLE_ADMIN)) != 0 || ctx_body_object(c) != 0)
+        return;
+    escapes_nul = db_json_escapes_nul(c->req->body, c->req->body_len);
+    st = db_stmt(c->db, SQL_EVENT_PUBLISH_BODY);
+    if (st == NULL || db_bind_text(st, 1, c->req->body, (int)c->req->body_len) != 0 ||
+        db_bind_int64(st, 2, escapes_nul) != 0 || sqlite3_step(st) != SQLITE_ROW) {
+        ctx_db_error(c);
+        goto out;
+    }
+    events = (const char *)sqlite3_column_text(st, 7);
+    n = sqlite3_column_int64(st, 9);
+    if ((events != NULL) == (sqlite3_column_int(st, 8) != 0)) {
+        /* both forms, or neither */
+        ctx_error(c, 400, "invalid_body", "the body is one event {\"topic\",\"type\",\"data\"} or {\"events\":[...]}");
+    } else if (events == NULL) {
+        if ((id = publish_row(c, st, "")) >= 0) {
+            snprintf(reply, sizeof reply, "{\"id\":%lld}", (long long)id); /* a number: nothing to escape */
             ctx_json(c, 202, reply);
         }
-        free(t);
-        free(y);
-        free(d);
+    } else if (strcmp(events, "array") != 0 || n < 1 || n > PUBLISH_BATCH_MAX) {
+        ctx_error(c, 400, "invalid_events", "events must be an array of 1 to 1000 events");
+    } else {
+        db_done(st);
+        st = NULL;
+        publish_batch(c, escapes_nul);
     }
 out:
     db_done(st);
@@ -181,7 +249,7 @@ out:
 
 static const struct route routes[] = {
     {"GET", "/api/events", events_poll, ROUTE_EDGE},
-    {"POST", "/api/publish", events_publish, ROUTE_WRITE},
+    {"POST", "/api/publish", events_publish, ROUTE_WRITE | ROUTE_BULK},
 };
 
 const struct route_table events_routes = {routes, sizeof routes / sizeof routes[0]};

@@ -87,7 +87,7 @@ static int drain_input(FCGX_Request *fr)
  * published before the answer goes out, as a client reading the bus right
  * after its publish expects. Returns 1 when its input was read to the
  * end. */
-static int serve(FCGX_Request *fr, struct runtime *rt, const struct config *cfg)
+static int serve(FCGX_Request *fr, struct runtime *rt)
 {
     struct http_req req;
     struct http_resp resp;
@@ -99,7 +99,10 @@ static int serve(FCGX_Request *fr, struct runtime *rt, const struct config *cfg)
     memset(&resp, 0, sizeof resp);
     req.header = fcgi_header;
     req.header_arg = fr->envp;
-    early = cgi_req_read(&req, cfg->max_body, &len, &why);
+    early = cgi_req_read(&req, runtime_body_ceiling(rt), &len, &why);
+    /* the route's own bound, before a byte of the body is read */
+    if ((early == 0 || early == 413) && len > runtime_body_limit(rt, req.method, req.path, &why))
+        early = 413;
     if (early == 0 && read_body(fr, &req, len) != 0) {
         early = 400;
         why = "the body is shorter than CONTENT_LENGTH";
@@ -150,7 +153,7 @@ int main(void)
          * until the web server got round to closing (17% of a publish's
          * time, measured with perf): "detached" skips it. An unread body
          * (413) keeps the careful close. */
-        fr.detached = serve(&fr, rt, cfg);
+        fr.detached = serve(&fr, rt);
         FCGX_Finish_r(&fr);
     }
     FCGX_Free(&fr, 1);

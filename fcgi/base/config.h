@@ -38,6 +38,7 @@ struct config {
     long retention;                /* PULSE_RETENTION: events kept per topic */
     long retention_s;              /* PULSE_RETENTION_S: no event older than this is kept */
     long max_body;                 /* PULSE_MAX_BODY: request body bytes */
+    long max_publish_body;         /* PULSE_MAX_PUBLISH_BODY: body bytes of a ROUTE_BULK request */
     long tail_poll_ms;             /* PULSE_TAIL_POLL_MS: safety-net log poll */
     long stream_queue;             /* PULSE_STREAM_QUEUE: events queued per slow client */
     long presence_ttl_s;           /* PULSE_PRESENCE_TTL_S: a viewer counts this long after joining */

@@ -44,6 +44,7 @@ struct bconn {
     buf_t out;                   /* records not yet written */
     size_t sent;
     int close_after;             /* the web server did not ask to keep it */
+    int bounded;                 /* in.stdin_max is the request's route's bound */
     long long deadline;          /* closed if still reading or writing then; 0 when idle */
     struct bconn *prev, *next;   /* in conns or dead */
     struct bconn *ready_next;
@@ -154,6 +155,26 @@ static void conn_write(struct bconn *c)
     }
 }
 
+/* Once the params are in, the body is held to its route's bound (runtime.h):
+ * until then it was kept up to runtime_body_ceiling, and at most one read
+ * of it has arrived. Over the bound, breq_open answers 413. */
+static void conn_bound(struct bconn *c)
+{
+    struct fcgi_strs p = {&c->in.params, NULL, 0, 0};
+    const char *uri = fcgi_strs_get(&p, "REQUEST_URI"), *why;
+    char *path = uri != NULL ? http_target_path(uri) : NULL;
+    long long limit = runtime_body_limit(c->b->rt, fcgi_strs_get(&p, "REQUEST_METHOD"), path, &why);
+
+    c->bounded = 1;
+    c->in.stdin_max = (size_t)limit;
+    if (c->in.body.len > c->in.stdin_max) {
+        c->in.stdin_over = 1;
+        buf_free(&c->in.body);
+    }
+    free(path);
+    fcgi_strs_free(&p);
+}
+
 static void conn_read(struct bconn *c)
 {
     unsigned char tmp[READ_CHUNK];
@@ -180,6 +201,8 @@ static void conn_read(struct bconn *c)
             conn_close(c);
             return;
         }
+        if (c->in.params_done && !c->bounded)
+            conn_bound(c);
         if (c->in.params_done && c->in.stdin_done) {
             c->state = B_READY;
             c->ready_next = NULL;
@@ -213,7 +236,7 @@ static void accept_conn(struct listener *l, int fd)
     c->w.fd = fd;
     c->w.cb = conn_on_io;
     c->state = B_READING;
-    c->in.stdin_max = (size_t)runtime_config(b->rt)->max_body;
+    c->in.stdin_max = (size_t)runtime_body_ceiling(b->rt);
     blist_add(&b->conns, c);
     conn_read(c);
     if (c->state == B_READING && loop_mod(&c->w, EPOLLIN | EPOLLRDHUP) != 0) {
@@ -243,13 +266,13 @@ static void breq_open(struct breq *b, struct bconn *c)
     b->params.params = &c->in.params;
     b->req.header = breq_param;
     b->req.header_arg = b;
-    b->early = cgi_req_read(&b->req, runtime_config(c->b->rt)->max_body, &len, &b->why);
+    b->early = cgi_req_read(&b->req, runtime_body_ceiling(c->b->rt), &len, &b->why);
+    if ((b->early == 0 || b->early == 413) &&
+        (len > runtime_body_limit(c->b->rt, b->req.method, b->req.path, &b->why) || c->in.stdin_over))
+        b->early = 413;
     if (b->early != 0)
         return;
-    if (c->in.stdin_over) {
-        b->early = 413;
-        b->why = "the request body is over PULSE_MAX_BODY";
-    } else if ((size_t)len != c->in.body.len) {
+    if ((size_t)len != c->in.body.len) {
         b->early = 400;
         b->why = "the body is not CONTENT_LENGTH bytes long";
     } else {
@@ -274,6 +297,8 @@ static void breq_close(struct breq *b)
     c->close_after = !c->in.keep_conn;
     c->deadline = 0;
     fcgi_in_next(&c->in);
+    c->in.stdin_max = (size_t)runtime_body_ceiling(c->b->rt);
+    c->bounded = 0;
     buf_free(&head);
     fcgi_strs_free(&b->params);
     cgi_req_free(&b->req);

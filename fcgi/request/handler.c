@@ -154,7 +154,9 @@ int64_t ctx_emit(struct ctx *c, const char *topic, const char *type, const char 
         ctx_db_error(c);
         return -1;
     }
-    c->events = xrealloc(c->events, (c->nevents + 1) * sizeof *c->events);
+    /* doubled at each power of two: a batch publish emits a thousand */
+    if ((c->nevents & (c->nevents - 1)) == 0)
+        c->events = xrealloc(c->events, (c->nevents ? 2 * c->nevents : 1) * sizeof *c->events);
     c->events[c->nevents++] = ev;
     return ev.id;
 }

@@ -97,6 +97,28 @@ const struct config *runtime_config(const struct runtime *rt)
     return rt->cfg;
 }
 
+long long runtime_body_ceiling(const struct runtime *rt)
+{
+    return rt->cfg->max_publish_body > rt->cfg->max_body ? rt->cfg->max_publish_body : rt->cfg->max_body;
+}
+
+long long runtime_body_limit(const struct runtime *rt, const char *method, const char *path, const char **why)
+{
+    struct route_match m;
+    long long limit = rt->cfg->max_body;
+
+    memset(&m, 0, sizeof m);
+    *why = "the request body is over PULSE_MAX_BODY";
+    if (method != NULL && path != NULL &&
+        router_find(rt->tables, rt->ntables, method, path, &m) == ROUTER_OK && (m.route->flags & ROUTE_BULK) &&
+        rt->cfg->max_publish_body > limit) {
+        limit = rt->cfg->max_publish_body;
+        *why = "the request body is over PULSE_MAX_PUBLISH_BODY";
+    }
+    router_match_free(&m);
+    return limit;
+}
+
 /* The health hook of handler.h: all a handler learns of the runtime. */
 const char *ctx_bus_mode(const struct ctx *c)
 {

@@ -24,6 +24,15 @@ void runtime_checkpoint_in_background(struct runtime *rt);
 /* The configuration rt was opened with. */
 const struct config *runtime_config(const struct runtime *rt);
 
+/* The body a request to method path may carry, in bytes: PULSE_MAX_BODY,
+ * or for a ROUTE_BULK route (a batch publish) the larger of it and
+ * PULSE_MAX_PUBLISH_BODY; *why: the 413's text (static). A reader that
+ * does not know the route yet takes runtime_body_ceiling bytes at most,
+ * and holds the request to runtime_body_limit once it does, before the
+ * body is read where it can (pulse-api), or as it arrives (pulse-batch). */
+long long runtime_body_limit(const struct runtime *rt, const char *method, const char *path, const char **why);
+long long runtime_body_ceiling(const struct runtime *rt);
+
 /* Group commit, the runtime's one mode: the requests handled between
  * runtime_batch_begin and runtime_batch_end share one transaction, each in
  * its own savepoint, so a request that fails still changes nothing while

@@ -144,16 +144,38 @@ ON CONFLICT (topic) DO UPDATE SET pruned_upto = max(pruned_upto, ?2);
 -- the values of topic and type, the JSON type and value of data (text
 -- unescaped, an object as minified JSON; of a repeated key the first), then
 -- whether topic, and type, are whole, as in json_field (?2:
--- db_json_escapes_nul). Topic and type need no json_type: a JSON string
--- comes back as SQL text, a number or boolean as a number, and an object or
--- array as text starting with { or [, which no valid name does. (One
--- json_each pass over the members costs more than these calls, and a WHERE
--- key IN (...) of three names builds a temporary b-tree on every run.)
+-- db_json_escapes_nul), and 1: the event is an object. Topic and type need
+-- no json_type: a JSON string comes back as SQL text, a number or boolean
+-- as a number, and an object or array as text starting with { or [, which
+-- no valid name does. (One json_each pass over the members costs more than
+-- these calls, and a WHERE key IN (...) of three names builds a temporary
+-- b-tree on every run.) These seven columns are event_publish_batch's too:
+-- one C function checks an event of either form. Then which form the body
+-- has: the JSON type of events, whether any of topic, type and data is
+-- there, and the length of events.
 -- name: event_publish_body
 SELECT json_extract(?1, '$.topic'), json_extract(?1, '$.type'),
        json_type(?1, '$.data'), json_extract(?1, '$.data'),
        CASE WHEN ?2 THEN coalesce(json_quote(json_extract(?1, '$.topic')) = (?1 -> '$.topic'), 0) ELSE 1 END,
-       CASE WHEN ?2 THEN coalesce(json_quote(json_extract(?1, '$.type')) = (?1 -> '$.type'), 0) ELSE 1 END;
+       CASE WHEN ?2 THEN coalesce(json_quote(json_extract(?1, '$.type')) = (?1 -> '$.type'), 0) ELSE 1 END,
+       1,
+       json_type(?1, '$.events'),
+       json_type(?1, '$.topic') IS NOT NULL OR json_type(?1, '$.type') IS NOT NULL
+           OR json_type(?1, '$.data') IS NOT NULL,
+       json_array_length(?1, '$.events');
+
+-- The events of a batch publish (?1: a body whose $.events is an array),
+-- one row each in order, in event_publish_body's first seven columns, each
+-- read from the element as that query reads the body. An element that is
+-- no object has NULLs (json_extract would take a string element's text
+-- for JSON).
+-- name: event_publish_batch
+SELECT CASE WHEN o THEN json_extract(v, '$.topic') END, CASE WHEN o THEN json_extract(v, '$.type') END,
+       CASE WHEN o THEN json_type(v, '$.data') END, CASE WHEN o THEN json_extract(v, '$.data') END,
+       CASE WHEN o AND ?2 THEN coalesce(json_quote(json_extract(v, '$.topic')) = (v -> '$.topic'), 0) ELSE 1 END,
+       CASE WHEN o AND ?2 THEN coalesce(json_quote(json_extract(v, '$.type')) = (v -> '$.type'), 0) ELSE 1 END,
+       o
+FROM (SELECT e.value AS v, e.type = 'object' AS o FROM json_each(?1, '$.events') AS e);
 
 -- name: event_poll_reply
 SELECT json_object('events', json(?1), 'last_id', CAST(?2 AS INTEGER),

@@ -5,7 +5,11 @@
  * an error: the client would get a 5xx for a valid body); a topic or type
  * it calls whole is the very string sent (nothing cut short at an escaped
  * NUL, as SQLite 3.40 cuts it); data it calls an object
- * is a JSON object, in UTF-8, which is what gets stored. */
+ * is a JSON object, in UTF-8, which is what gets stored. The batch form
+ * ({"events":[...]}, whose events array the body statement reports) is held
+ * to the same, element by element: the batch statement answers one row per
+ * element, in order, never an error, and calls an element an object only
+ * when it is one. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -118,33 +122,88 @@ static void check_name(const char *body, size_t len, sqlite3_stmt *st, int col, 
     buf_free(&sent);
 }
 
+/* A row of event_publish_body or event_publish_batch (the same first
+ * seven columns) for the event at path at ("$" or "$.events[i]"). */
+static void check_row(const char *body, size_t len, sqlite3_stmt *st, const char *at)
+{
+    const char *type, *obj;
+    char *copy;
+    buf_t path = {0};
+
+    buf_printf(&path, "%s.topic", at);
+    check_name(body, len, st, 0, 4, buf_str(&path));
+    buf_reset(&path);
+    buf_printf(&path, "%s.type", at);
+    check_name(body, len, st, 1, 5, buf_str(&path));
+    buf_free(&path);
+    type = (const char *)sqlite3_column_text(st, 2);
+    if (type != NULL && strcmp(type, "object") == 0) {
+        obj = (const char *)sqlite3_column_text(st, 3);
+        /* (copied: db_json_object runs a statement of its own) */
+        copy = obj != NULL ? xstrdup(obj) : NULL;
+        if (copy == NULL || !utf8_valid(copy, strlen(copy)) || !db_json_object(fuzz_db(), copy, strlen(copy)))
+            __builtin_trap();
+        free(copy);
+    }
+}
+
+/* The 1 in column 6 of a batch row: the element at is an object. */
+static int is_object(const char *body, size_t len, const char *at)
+{
+    sqlite3_stmt *t = NULL;
+    int yes;
+
+    if (sqlite3_prepare_v2(db_handle(fuzz_db()), "SELECT json_type(?1, ?2) = 'object'", -1, &t, NULL) != SQLITE_OK ||
+        sqlite3_bind_text(t, 1, body, (int)len, SQLITE_STATIC) != SQLITE_OK ||
+        sqlite3_bind_text(t, 2, at, -1, SQLITE_STATIC) != SQLITE_OK || sqlite3_step(t) != SQLITE_ROW)
+        abort();
+    yes = sqlite3_column_int(t, 0);
+    sqlite3_finalize(t);
+    return yes;
+}
+
+static void check_batch(const char *body, size_t len, int64_t escapes_nul, long long n)
+{
+    sqlite3_stmt *st = db_stmt(fuzz_db(), SQL_EVENT_PUBLISH_BATCH);
+    buf_t at = {0};
+    long long i = 0;
+    int rc;
+
+    if (st == NULL || db_bind_text(st, 1, body, (int)len) != 0 || db_bind_int64(st, 2, escapes_nul) != 0)
+        abort();
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        buf_reset(&at);
+        buf_printf(&at, "$.events[%lld]", i++);
+        if (sqlite3_column_int(st, 6) != is_object(body, len, buf_str(&at)))
+            __builtin_trap();
+        check_row(body, len, st, buf_str(&at));
+    }
+    if (rc != SQLITE_DONE || i != n)
+        __builtin_trap();
+    db_done(st);
+    buf_free(&at);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     char *body = xstrndup((const char *)data, size);
     size_t len = strlen(body);
+    int64_t escapes_nul = db_json_escapes_nul(body, len);
     sqlite3_stmt *st;
-    const char *type, *obj;
-    char *copy;
+    const char *events;
+    long long n;
 
     if (db_json_object(fuzz_db(), body, len)) {
         st = db_stmt(fuzz_db(), SQL_EVENT_PUBLISH_BODY);
-        if (st == NULL || db_bind_text(st, 1, body, (int)len) != 0 ||
-            db_bind_int64(st, 2, db_json_escapes_nul(body, len)) != 0 || sqlite3_step(st) != SQLITE_ROW)
+        if (st == NULL || db_bind_text(st, 1, body, (int)len) != 0 || db_bind_int64(st, 2, escapes_nul) != 0 ||
+            sqlite3_step(st) != SQLITE_ROW)
             __builtin_trap();
-        check_name(body, len, st, 0, 4, "$.topic");
-        check_name(body, len, st, 1, 5, "$.type");
-        type = (const char *)sqlite3_column_text(st, 2);
-        if (type != NULL && strcmp(type, "object") == 0) {
-            obj = (const char *)sqlite3_column_text(st, 3);
-            /* (copied: db_json_object runs a statement of its own) */
-            copy = obj != NULL ? xstrdup(obj) : NULL;
-            db_done(st);
-            st = NULL;
-            if (copy == NULL || !utf8_valid(copy, strlen(copy)) || !db_json_object(fuzz_db(), copy, strlen(copy)))
-                __builtin_trap();
-            free(copy);
-        }
+        check_row(body, len, st, "$");
+        events = (const char *)sqlite3_column_text(st, 7);
+        n = events != NULL && strcmp(events, "array") == 0 ? sqlite3_column_int64(st, 9) : -1;
         db_done(st);
+        if (n >= 0)
+            check_batch(body, len, escapes_nul, n);
     }
     free(body);
     return 0;

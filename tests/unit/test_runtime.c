@@ -205,6 +205,74 @@ static void test_prune_follows_a_file_put_back(struct runtime *rt, const char *p
     unlink(copy);
 }
 
+/* {"events":[...]} of n good events, the one at index bad_at (n: none) a bad
+ * topic; the caller frees it. */
+static char *batch_body(int n, int bad_at)
+{
+    buf_t b = {0};
+    int i;
+
+    buf_puts(&b, "{\"events\":[");
+    for (i = 0; i < n; i++)
+        buf_printf(&b, "%s{\"topic\":\"%s\",\"type\":\"note\",\"data\":{\"n\":%d}}", i ? "," : "",
+                   i == bad_at ? "bad topic" : i % 2 ? "room:b" : "room:a", i);
+    buf_puts(&b, "]}");
+    return buf_steal(&b);
+}
+
+/* A batch publish of 1,000 events is one unit: as pulse-api runs it (a
+ * batch of one) and in a group commit beside other requests, all of its
+ * events wait for the commit and are published with it; one bad element
+ * keeps none of them, and the other requests of the group stand. */
+static void test_batch_publish_is_one_unit(struct runtime *rt)
+{
+    struct http_resp r[3];
+    char *full = batch_body(1000, 1000), *broken = batch_body(1000, 500);
+    long long before = count(rt), first;
+
+    CHECK_INT_EQ(publish_alone(rt, full, &r[0]), 202);
+    CHECK_INT_EQ(count(rt), before + 1000);
+    first = query_int(rt, "SELECT max(id) FROM events") - 999;
+    CHECK(strncmp(buf_str(&r[0].body), "{\"ids\":[", 8) == 0);
+    CHECK_INT_EQ(query_int(rt, "SELECT count(*) FROM events WHERE id >= (SELECT max(id) - 999 FROM events) "
+                               "AND json_extract(data, '$.n') = id - (SELECT max(id) - 999 FROM events)"), 1000);
+    CHECK(!runtime_batch_pending(rt));
+    resp_free(&r[0]);
+
+    runtime_batch_begin(rt, 3);
+    CHECK_INT_EQ(publish(rt, good, &r[0]), 202);
+    CHECK_INT_EQ(publish(rt, broken, &r[1]), 400);
+    CHECK(strstr(buf_str(&r[1].body), "events[500]: ") != NULL);
+    CHECK_INT_EQ(publish(rt, full, &r[2]), 202);
+    CHECK(runtime_batch_end(rt) == 0);
+    CHECK_INT_EQ(rt->npending, 1001);
+    CHECK_INT_EQ(rt->pending[1].id, rt->pending[0].id + 1);
+    CHECK_INT_EQ(rt->pending[1000].id, first + 1000 + 1000);
+    CHECK_INT_EQ(count(rt), before + 2001);
+    runtime_batch_publish(rt);
+    CHECK(!runtime_batch_pending(rt));
+    resp_free(&r[0]);
+    resp_free(&r[1]);
+    resp_free(&r[2]);
+    free(full);
+    free(broken);
+}
+
+/* A batch publish's body has its own bound; every other route keeps
+ * PULSE_MAX_BODY, and a reader never takes more than the larger. */
+static void test_body_limits(struct runtime *rt)
+{
+    const char *why;
+
+    CHECK_INT_EQ(runtime_body_limit(rt, "POST", "/api/publish", &why), rt->cfg->max_publish_body);
+    CHECK(strstr(why, "PULSE_MAX_PUBLISH_BODY") != NULL);
+    CHECK_INT_EQ(runtime_body_limit(rt, "GET", "/api/publish", &why), rt->cfg->max_body);
+    CHECK_INT_EQ(runtime_body_limit(rt, "POST", "/api/crm/customers", &why), rt->cfg->max_body);
+    CHECK(strstr(why, "PULSE_MAX_BODY") != NULL);
+    CHECK_INT_EQ(runtime_body_limit(rt, NULL, NULL, &why), rt->cfg->max_body);
+    CHECK_INT_EQ(runtime_body_ceiling(rt), rt->cfg->max_publish_body);
+}
+
 /* A runtime that cannot open says so in its err/errstr pair, and closes. */
 static void test_open_failure_is_told(void)
 {
@@ -242,6 +310,8 @@ int main(void)
         test_lost_batch_keeps_nothing(rt);
         test_lost_batch_of_one(rt);
         test_prune_follows_a_file_put_back(rt, db);
+        test_batch_publish_is_one_unit(rt);
+        test_body_limits(rt);
     }
     runtime_close(rt);
     test_open_failure_is_told();

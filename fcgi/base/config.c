@@ -59,7 +59,7 @@ static const struct cfg_row cfg_table[] = {
     NUM("PULSE_RETENTION", retention, "100000", 1, 1000000000),
     NUM("PULSE_RETENTION_S", retention_s, "604800", 1, 315360000),
     NUM("PULSE_MAX_BODY", max_body, "65536", 256, 16777216),
-    NUM("PULSE_MAX_PUBLISH_BODY", max_publish_body, "4194304", 256, 16777216),
+    NUM("PULSE_MAX_PUBLISH_BODY", max_publish_body, "1048576", 256, 16777216),
     NUM("PULSE_TAIL_POLL_MS", tail_poll_ms, "1000", 10, 60000),
     NUM("PULSE_STREAM_QUEUE", stream_queue, "1024", 128, 1000000),
     NUM("PULSE_PRESENCE_TTL_S", presence_ttl_s, "60", 5, 86400),

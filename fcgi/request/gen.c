@@ -206,6 +206,7 @@ static void flush(struct gen *g)
 {
     struct job *list = g->dirty, *j;
     size_t n = 0;
+    long long now = (long long)time(NULL);
     int ok;
 
     g->dirty = NULL;
@@ -217,7 +218,7 @@ static void flush(struct gen *g)
         return;
     runtime_batch_begin(g->rt, n);
     for (j = list; j != NULL; j = j->next_dirty)
-        j->flushed = has_work(j) && runtime_work(g->rt, 1, unit_flush, j, (long long)time(NULL)) == 0;
+        j->flushed = has_work(j) && runtime_work(g->rt, 1, unit_flush, j, now) == 0;
     ok = runtime_batch_end(g->rt) == 0;
     settle(g, list, ok);
     runtime_batch_publish(g->rt);

@@ -8,7 +8,7 @@
  * Opens cfg.url, waits until #status reads cfg.status and #conn "live", prints
  * {"step":"ready"} with the page's state; then, for each JSON command line on stdin, waits
  * for what it names and prints {"step": <cmd.wait>} with the state (or "timeout"):
- *   {"wait":"playing","seconds":N}   the video plays, past N seconds of it
+ *   {"wait":"playing","seconds":N}   the video plays, past N seconds of it, and the page says so
  *   {"wait":"video_state","state":S} #video-state's data-state is S (offline, live, ...)
  * The state holds every URL the page requested, to show what a viewer's browser learns.
  */
@@ -32,7 +32,11 @@ function state() {
 const WAITS = {
   playing: (c) => {
     const v = document.getElementById('video');
-    return !v.hidden && !v.paused && v.currentTime > c.seconds;
+    // hls.js seeks to the live edge before the picture comes (currentTime jumps while the
+    // element still waits for data), so the time alone does not mean the viewer sees video:
+    // the page's own "live" (set on the element's 'playing' event) is awaited with it.
+    return !v.hidden && !v.paused && v.currentTime > c.seconds &&
+      document.getElementById('video-state').getAttribute('data-state') === 'live';
   },
   video_state: (c) => document.getElementById('video-state').getAttribute('data-state') === c.state,
 };

@@ -7,6 +7,7 @@ import subprocess
 from harness import ROOT
 
 WEB_INDEPENDENT = True  # no server: reads and builds binaries
+SERIAL = True  # runs alone: it runs make in the tree (tests/run.py)
 
 PROGRAMS = ("pulse-api", "pulse-batch", "pulse-stream", "pulse-token")
 

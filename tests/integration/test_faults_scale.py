@@ -17,6 +17,7 @@ import threading
 from harness import ROOT, publish, wait_for
 
 WEB_INDEPENDENT = True
+SERIAL = True  # runs alone: a thousand clients take the machine (tests/run.py)
 SSELOAD = os.path.join(ROOT, "build", "bench", "sseload")
 # `make check-valgrind` runs every Pulse process under memcheck, 20-50 times
 # slower: it sets PULSE_TEST_SCALE=0.05 (50 clients, 500 events) and this

@@ -13,6 +13,7 @@ import harness
 from harness import ROOT, answers_health, descendants, http, session, stops_with, wait_for
 
 WEB_INDEPENDENT = True  # these tests start their own web servers through make
+SERIAL = True  # runs alone: it runs make in the tree (tests/run.py)
 
 
 def _mode(path):

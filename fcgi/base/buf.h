@@ -18,6 +18,8 @@ void buf_reserve(buf_t *b, size_t extra);
 void buf_append(buf_t *b, const void *data, size_t n);
 void buf_puts(buf_t *b, const char *s);
 void buf_putc(buf_t *b, char c);
+/* Appends the netstring of v: "<decimal length>:v," (what signatures sign). */
+void buf_put_ns(buf_t *b, const char *v, size_t len);
 void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void buf_vprintf(buf_t *b, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 void buf_reset(buf_t *b);               /* len = 0, keeps memory */

@@ -92,6 +92,8 @@ static const struct cfg_row cfg_table[] = {
     NUM("PULSE_SEND_TIMEOUT_S", send_timeout_s, "10", 1, 600),
     NUM("PULSE_SEND_RETRY_MS", send_retry_ms, "2000", 10, 3600000),
     NUM("PULSE_SEND_ATTEMPTS", send_attempts, "6", 1, 100),
+    STR("PULSE_PRIMARY_URL", primary_url, NULL),
+    NUM("PULSE_FORWARD_TIMEOUT_S", forward_timeout_s, "30", 1, 600),
 };
 
 static struct config cfg_storage;

@@ -71,6 +71,8 @@ struct config {
     long send_timeout_s;           /* PULSE_SEND_TIMEOUT_S: a platform silent this long: the attempt failed */
     long send_retry_ms;            /* PULSE_SEND_RETRY_MS: the first wait before trying again (doubling) */
     long send_attempts;            /* PULSE_SEND_ATTEMPTS: attempts before an answer is failed */
+    const char *primary_url;       /* PULSE_PRIMARY_URL: where an edge forwards writes (forward.h) */
+    long forward_timeout_s;        /* PULSE_FORWARD_TIMEOUT_S: a primary silent this long: 503 */
 };
 
 /* primary: owns the state; its stream responders relay the log to Redis.

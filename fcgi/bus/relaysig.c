@@ -23,27 +23,33 @@ struct relaysig {
 /* Single-letter names the relay writes, in enum relaysig_field order. */
 static const char *const names[RS_NFIELDS] = {NULL, "p", "t", "y", "s", "d", "f"};
 
-struct relaysig *relaysig_open(const struct config *cfg)
+struct crypto_mac *relaysig_mac_open(const struct config *cfg, const char *label)
 {
-    struct relaysig *s = NULL;
+    struct crypto_mac *mac = NULL;
     unsigned char derived[32];
-    buf_t k = {0};
 
     if (cfg->relay_secret != NULL) {
-        s = xcalloc(1, sizeof *s);
-        s->mac = crypto_mac_open(cfg->relay_secret, strlen(cfg->relay_secret));
+        mac = crypto_mac_open(cfg->relay_secret, strlen(cfg->relay_secret));
     } else if (cfg->jwt_secret != NULL) {
         /* Not the JWT key itself: a key derived from it for this use alone. */
-        if (crypto_hmac_sha256(cfg->jwt_secret, strlen(cfg->jwt_secret), KEY_LABEL, strlen(KEY_LABEL), derived) != 0)
+        if (crypto_hmac_sha256(cfg->jwt_secret, strlen(cfg->jwt_secret), label, strlen(label), derived) != 0)
             return NULL;
-        s = xcalloc(1, sizeof *s);
-        s->mac = crypto_mac_open(derived, sizeof derived);
+        mac = crypto_mac_open(derived, sizeof derived);
         memset(derived, 0, sizeof derived);
     }
-    if (s == NULL || s->mac == NULL) {
-        relaysig_close(s);
+    return mac;
+}
+
+struct relaysig *relaysig_open(const struct config *cfg)
+{
+    struct relaysig *s;
+    buf_t k = {0};
+    struct crypto_mac *mac = relaysig_mac_open(cfg, KEY_LABEL);
+
+    if (mac == NULL)
         return NULL;
-    }
+    s = xcalloc(1, sizeof *s);
+    s->mac = mac;
     buf_printf(&k, "%slog", cfg->redis_prefix);
     s->stream = buf_steal(&k);
     return s;
@@ -59,32 +65,16 @@ void relaysig_close(struct relaysig *s)
     free(s);
 }
 
-/* ns(v): "<len>:v," (the length by hand: vsnprintf was half the cost) */
-static void add_ns(buf_t *b, const char *v, size_t len)
-{
-    char digits[24];
-    size_t n = sizeof digits, x = len;
-
-    digits[--n] = ':';
-    do {
-        digits[--n] = (char)('0' + x % 10);
-        x /= 10;
-    } while (x > 0);
-    buf_append(b, digits + n, sizeof digits - n);
-    buf_append(b, v, len);
-    buf_putc(b, ',');
-}
-
 static int mac_of(struct relaysig *s, const struct relaysig_fields *f, unsigned char out[32])
 {
     int i, rc;
 
     buf_reset(&s->msg);
-    add_ns(&s->msg, DOMAIN, strlen(DOMAIN));
-    add_ns(&s->msg, s->stream, strlen(s->stream));
+    buf_put_ns(&s->msg, DOMAIN, strlen(DOMAIN));
+    buf_put_ns(&s->msg, s->stream, strlen(s->stream));
     for (i = 0; i < RS_NFIELDS; i++) {
         if (f->v[i] != NULL)
-            add_ns(&s->msg, f->v[i], f->len[i]);
+            buf_put_ns(&s->msg, f->v[i], f->len[i]);
         else
             buf_putc(&s->msg, '-');
     }

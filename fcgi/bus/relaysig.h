@@ -21,6 +21,7 @@
 #include <stddef.h>
 
 struct config;
+struct crypto_mac;
 struct redisReply;
 struct relaysig;
 
@@ -38,6 +39,12 @@ struct relaysig_fields {
  * NULL when neither PULSE_RELAY_SECRET nor PULSE_JWT_SECRET is set (or
  * OpenSSL fails). The caller closes it. */
 struct relaysig *relaysig_open(const struct config *cfg);
+
+/* The deployment's shared key for another use than the relay, told apart
+ * by what it signs (its own domain string): PULSE_RELAY_SECRET, or a key
+ * derived from PULSE_JWT_SECRET with label. NULL when neither is set (or
+ * OpenSSL fails). The caller closes it (crypto_mac_close). */
+struct crypto_mac *relaysig_mac_open(const struct config *cfg, const char *label);
 void relaysig_close(struct relaysig *s);
 
 /* "h" of these fields into hex (NUL-terminated). 0 or -1. */

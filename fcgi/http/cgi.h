@@ -43,6 +43,7 @@ enum {
     CGI_RETRY_RATE_S = 1,        /* a rate limit (429): its window is a second */
     CGI_RETRY_NOT_CONFIGURED_S = 60, /* a webhook secret is not configured: an operator must act */
     CGI_RETRY_UPSTREAM_S = 5,    /* a service called out to (PayOS) was down, slow or refusing */
+    CGI_RETRY_PRIMARY_S = 2,     /* an edge could not reach its primary (forward.h) */
 };
 
 #define CGI_JSON_TYPE "application/json; charset=utf-8"

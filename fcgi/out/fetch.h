@@ -16,7 +16,7 @@
 #include "base/buf.h"
 
 struct fetch_req {
-    const char *method;            /* "GET" or "POST" */
+    const char *method;            /* "GET", "POST", or any other method (sent with the body, if any) */
     const char *url;
     const char *const *headers;    /* "Name: value" lines, NULL-terminated; may be NULL */
     const char *body;              /* POST body (sent as is), or NULL */
@@ -29,6 +29,8 @@ struct fetch_resp {
     long status;                   /* the HTTP status; 0 when none arrived */
     buf_t body;                    /* the answer's body (NUL-terminated) */
     buf_t error;                   /* why there is no answer */
+    int want_headers;              /* set by the caller: keep the answer's header lines */
+    buf_t headers;                 /* then: its "Name: value\r\n" lines, the status line left out */
 };
 
 /* Makes the request. 0 when an answer arrived, whatever its status; -1
@@ -36,6 +38,15 @@ struct fetch_resp {
  * saying why. The caller frees resp with fetch_resp_free either way. */
 int fetch_run(const struct fetch_req *req, struct fetch_resp *resp);
 void fetch_resp_free(struct fetch_resp *resp);
+
+/* A connection kept open between requests to the same server (libcurl's
+ * connection cache lives in the handle), for a process that makes many:
+ * an edge forwarding writes to its primary. One request at a time. */
+struct fetch_conn;
+struct fetch_conn *fetch_conn_open(void);      /* NULL when libcurl cannot start */
+void fetch_conn_close(struct fetch_conn *fc);  /* NULL allowed */
+/* fetch_run on fc's connection (opened again when the server closed it). */
+int fetch_conn_run(struct fetch_conn *fc, const struct fetch_req *req, struct fetch_resp *resp);
 
 /* Limits e to HTTP and HTTPS, whatever the URL says (the option's form
  * changed in libcurl 7.85). For every handle Pulse opens (out.c's too). */

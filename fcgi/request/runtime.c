@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "bus/bus.h"
+#include "request/forward.h"
 #include "store/db.h"
 
 #define PRUNE_EVERY 64      /* events between prune batches */
@@ -40,6 +41,7 @@ struct runtime {
     unsigned prune_gen;              /* db_generation() the hint was read from */
     struct route_table *tables;      /* owned copy of the tables runtime_open was given */
     size_t ntables;
+    struct forward *fwd;             /* an edge's writes to the primary, its clients vouched for (forward.h) */
 };
 
 struct runtime *runtime_open(const struct config *cfg, const struct route_table *const *tables, size_t ntables)
@@ -61,6 +63,7 @@ struct runtime *runtime_open(const struct config *cfg, const struct route_table 
     rt->ntables = ntables;
     rt->bus = bus_open(cfg);
     rt->tokens = auth_cache_open();
+    rt->fwd = forward_open(cfg);
     return rt;
 }
 
@@ -86,6 +89,7 @@ void runtime_close(struct runtime *rt)
     free(rt->errstr);
     bus_close(rt->bus);
     auth_cache_close(rt->tokens);
+    forward_close(rt->fwd);
     db_close(rt->db);
     free(rt->pending);
     free(rt->tables);
@@ -273,7 +277,12 @@ static void route(struct runtime *rt, struct ctx *c)
     if (res == ROUTER_OK && rt->cfg->role == ROLE_EDGE && !(m.route->flags & ROUTE_EDGE)) {
         /* An edge holds a copy of the log and nothing else: answering from
          * its empty tables would be wrong, writing to them worse. */
-        ctx_error(c, 421, "wrong_host", "this is an edge instance (PULSE_ROLE=edge); send this request to the primary");
+        if (forward_enabled(rt->fwd))
+            forward_request(rt->fwd, c);
+        else
+            ctx_error(c, 421, "wrong_host",
+                      "this is an edge instance (PULSE_ROLE=edge) without PULSE_PRIMARY_URL; send this request to "
+                      "the primary");
     } else if (res == ROUTER_OK) {
         memcpy(c->req->captures, m.captures, sizeof m.captures);
         c->req->ncaptures = m.ncaptures;
@@ -317,9 +326,10 @@ void runtime_handle(struct runtime *rt, struct http_req *req, struct http_resp *
         ctx_header(&c, "Connection", "close");
     } else if (early_status != 0) {
         ctx_error(&c, 400, "bad_request", early_why);
-    } else {
+    } else if (forward_begin(rt->fwd, &c) == 0) {
         route(rt, &c);
     }
+    forward_end(&c);
     for (i = 0; i < c.nevents; i++)
         store_event_free(&c.events[i]);
     free(c.events);

@@ -1,0 +1,310 @@
+/* forward.c - an edge's writes, sent on to the primary (see forward.h). */
+#include "request/forward.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/alloc.h"
+#include "base/buf.h"
+#include "base/config.h"
+#include "base/crypto.h"
+#include "base/log.h"
+#include "bus/relaysig.h"
+#include "http/cgi.h"
+#include "out/fetch.h"
+
+#define DOMAIN "pulse-forward-1"
+#define KEY_LABEL "pulse forward key"
+#define MAX_ANSWER (64u << 20)  /* an answer the primary would never give; a longer one is an error */
+
+struct forward {
+    const struct config *cfg;
+    struct crypto_mac *mac;     /* the deployment's key; NULL: none configured */
+    struct fetch_conn *conn;    /* kept open to the primary; NULL: not forwarding */
+    char *base;                 /* PULSE_PRIMARY_URL without a trailing '/' */
+    long long last_log;         /* when the last "primary unavailable" line was written */
+};
+
+/* The request headers Pulse reads, sent on as the client sent them: a
+ * CGI param and the header it came from. Anything else stays at the edge. */
+static const struct {
+    const char *cgi, *name;
+} sent_on[] = {
+    {"CONTENT_TYPE", "Content-Type"},
+    {"HTTP_AUTHORIZATION", "Authorization"},
+    {"HTTP_ORIGIN", "Origin"},
+    {"HTTP_USER_AGENT", "User-Agent"},
+    {"HTTP_X_PULSE_SIGNATURE", "X-Pulse-Signature"},
+    {"HTTP_X_HUB_SIGNATURE_256", "X-Hub-Signature-256"},
+    {"HTTP_X_ZEVENT_SIGNATURE", "X-ZEvent-Signature"},
+    {"HTTP_TIKTOK_SIGNATURE", "Tiktok-Signature"},
+};
+
+/* The answer headers that describe the edge's connection to the primary,
+ * not the answer: the edge's web server writes its own. */
+static const char *const hop_by_hop[] = {
+    "Connection", "Keep-Alive", "Transfer-Encoding", "Content-Length", "Date", "Server", "Status",
+};
+
+/* The forwarded claims a primary takes in place of the edge's own. */
+enum { F_FOR, F_HOST, F_PROTO, F_NCLAIMS };
+static const char *const claim_cgi[F_NCLAIMS] = {"REMOTE_ADDR", "HTTP_HOST", "HTTPS"};
+
+struct forwarded {
+    const char *(*header)(const struct http_req *req, const char *cgi_name);
+    void *header_arg;
+    const char *claim[F_NCLAIMS];   /* borrowed from the request's params */
+};
+
+struct forward *forward_open(const struct config *cfg)
+{
+    struct forward *f = xcalloc(1, sizeof *f);
+    size_t n;
+
+    f->cfg = cfg;
+    f->mac = relaysig_mac_open(cfg, KEY_LABEL);
+    if (cfg->role == ROLE_EDGE && cfg->primary_url != NULL && *cfg->primary_url != '\0') {
+        f->base = xstrdup(cfg->primary_url);
+        n = strlen(f->base);
+        while (n > 0 && f->base[n - 1] == '/')
+            f->base[--n] = '\0';
+        if (f->mac == NULL)
+            log_error("forward: PULSE_PRIMARY_URL needs PULSE_RELAY_SECRET or PULSE_JWT_SECRET (the primary's) "
+                      "to vouch for its clients' addresses; forwarding without them");
+        if ((f->conn = fetch_conn_open()) == NULL)
+            log_error("forward: libcurl could not start; writes here answer 503");
+    }
+    if (f->mac == NULL && f->base == NULL) {
+        forward_close(f);
+        return NULL;
+    }
+    return f;
+}
+
+void forward_close(struct forward *f)
+{
+    if (f == NULL)
+        return;
+    crypto_mac_close(f->mac);
+    fetch_conn_close(f->conn);
+    free(f->base);
+    free(f);
+}
+
+int forward_enabled(const struct forward *f)
+{
+    return f != NULL && f->base != NULL;
+}
+
+/* The -Sig of a request: 0 with hex filled, -1 without a key. */
+static int sign(struct forward *f, const char *method, const char *uri, const char *const claim[F_NCLAIMS],
+                const char *at, buf_t *hex)
+{
+    static const char digits[] = "0123456789abcdef";
+    unsigned char mac[32];
+    buf_t msg = {0};
+    size_t i;
+    int rc = -1;
+
+    if (f == NULL || f->mac == NULL)
+        return -1;
+    buf_put_ns(&msg, DOMAIN, strlen(DOMAIN));
+    buf_put_ns(&msg, method, strlen(method));
+    buf_put_ns(&msg, uri, strlen(uri));
+    for (i = 0; i < F_NCLAIMS; i++)
+        buf_put_ns(&msg, claim[i], strlen(claim[i]));
+    buf_put_ns(&msg, at, strlen(at));
+    if (crypto_mac_begin(f->mac) == 0 && crypto_mac_add(f->mac, msg.p, msg.len) == 0 &&
+        crypto_mac_end(f->mac, mac) == 0) {
+        for (i = 0; i < sizeof mac; i++) {
+            buf_putc(hex, digits[mac[i] >> 4]);
+            buf_putc(hex, digits[mac[i] & 15]);
+        }
+        rc = 0;
+    }
+    buf_free(&msg);
+    return rc;
+}
+
+static const char *or_empty(const char *s)
+{
+    return s != NULL ? s : "";
+}
+
+/* The request's header lines for the primary, each a string owned by lines. */
+static void request_headers(struct forward *f, struct ctx *c, const char *uri, buf_t *lines, size_t *n)
+{
+    const char *claim[F_NCLAIMS], *v;
+    static const char *const claim_name[F_NCLAIMS] = {"For", "Host", "Proto"};
+    char at[24];
+    buf_t sig = {0};
+    size_t i;
+
+    *n = 0;
+    for (i = 0; i < sizeof sent_on / sizeof *sent_on; i++)
+        if ((v = ctx_req_header(c, sent_on[i].cgi)) != NULL)
+            buf_printf(&lines[(*n)++], "%s: %s", sent_on[i].name, v);
+    /* libcurl would otherwise wait for a 100 Continue before a body over 1 KiB. */
+    buf_puts(&lines[(*n)++], "Expect:");
+    claim[F_FOR] = or_empty(ctx_req_header(c, "REMOTE_ADDR"));
+    claim[F_HOST] = or_empty(ctx_req_header(c, "HTTP_HOST"));
+    v = ctx_req_header(c, "HTTPS");
+    claim[F_PROTO] = v != NULL && strcasecmp(v, "on") == 0 ? "https" : "http";
+    snprintf(at, sizeof at, "%lld", c->now);
+    if (sign(f, c->req->method, uri, claim, at, &sig) == 0) {
+        for (i = 0; i < F_NCLAIMS; i++)
+            buf_printf(&lines[(*n)++], "Pulse-Forwarded-%s: %s", claim_name[i], claim[i]);
+        buf_printf(&lines[(*n)++], "Pulse-Forwarded-At: %s", at);
+        buf_printf(&lines[(*n)++], "Pulse-Forwarded-Sig: %s", buf_str(&sig));
+    }
+    buf_free(&sig);
+}
+
+static int is_hop_by_hop(const char *line, size_t namelen)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof hop_by_hop / sizeof *hop_by_hop; i++)
+        if (strlen(hop_by_hop[i]) == namelen && strncasecmp(line, hop_by_hop[i], namelen) == 0)
+            return 1;
+    return 0;
+}
+
+/* The primary's answer, as c's: its status, headers and body. */
+static void answer_as(struct ctx *c, const struct fetch_resp *rs)
+{
+    const char *p = rs->headers.p, *end = p + rs->headers.len, *eol, *colon;
+
+    c->resp->status = (int)rs->status;
+    c->resp->content_type = NULL;          /* the primary's Content-Type is among its headers */
+    buf_reset(&c->resp->headers);           /* the edge's own (CORS) would repeat the primary's */
+    buf_reset(&c->resp->body);
+    while (p != NULL && p < end) {
+        eol = memchr(p, '\n', (size_t)(end - p));
+        eol = eol != NULL ? eol : end;
+        colon = memchr(p, ':', (size_t)(eol - p));
+        if (colon != NULL && colon > p && !is_hop_by_hop(p, (size_t)(colon - p))) {
+            size_t len = (size_t)(eol - p);
+
+            while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == '\n'))
+                len--;
+            buf_append(&c->resp->headers, p, len);
+            buf_puts(&c->resp->headers, "\r\n");
+        }
+        p = eol + 1;
+    }
+    buf_append(&c->resp->body, rs->body.p, rs->body.len);
+}
+
+void forward_request(struct forward *f, struct ctx *c)
+{
+    const char *uri = or_empty(ctx_req_header(c, "REQUEST_URI"));
+    buf_t url = {0}, lines[sizeof sent_on / sizeof *sent_on + 1 + F_NCLAIMS + 2] = {{0}};
+    const char *hdrs[sizeof lines / sizeof *lines + 1];
+    struct fetch_req rq = {0};
+    struct fetch_resp rs = {.want_headers = 1};
+    size_t i, n = 0;
+
+    buf_printf(&url, "%s%s", f->base, uri);
+    request_headers(f, c, uri, lines, &n);
+    for (i = 0; i < n; i++)
+        hdrs[i] = buf_str(&lines[i]);
+    hdrs[n] = NULL;
+    rq.method = c->req->method;
+    rq.url = buf_str(&url);
+    rq.headers = hdrs;
+    rq.body = c->req->body;
+    rq.body_len = c->req->body_len;
+    rq.timeout_ms = f->cfg->forward_timeout_s * 1000;
+    rq.max_bytes = MAX_ANSWER;
+    if (f->conn != NULL && fetch_conn_run(f->conn, &rq, &rs) == 0) {
+        answer_as(c, &rs);
+    } else {
+        if (c->now != f->last_log) {
+            f->last_log = c->now;
+            log_error("forward: %s %s: no answer from the primary %s: %s", c->req->method, uri, f->base,
+                      f->conn != NULL ? buf_str(&rs.error) : "libcurl did not start");
+        }
+        buf_reset(&c->resp->headers);
+        ctx_error(c, 503, "primary_unavailable", "this edge could not reach the primary; nothing was done, retry");
+        ctx_retry_after(c, CGI_RETRY_PRIMARY_S);
+    }
+    fetch_resp_free(&rs);
+    for (i = 0; i < sizeof lines / sizeof *lines; i++)
+        buf_free(&lines[i]);
+    buf_free(&url);
+}
+
+static const char *forwarded_header(const struct http_req *req, const char *cgi_name)
+{
+    const struct forwarded *fw = req->header_arg;
+    struct http_req orig = *req;
+    size_t i;
+
+    for (i = 0; i < F_NCLAIMS; i++)
+        if (strcmp(cgi_name, claim_cgi[i]) == 0)
+            return i == F_PROTO ? (strcmp(fw->claim[i], "https") == 0 ? "on" : NULL) : fw->claim[i];
+    orig.header = fw->header;
+    orig.header_arg = fw->header_arg;
+    return fw->header(&orig, cgi_name);
+}
+
+/* 1 when the claims' signature holds and is fresh. */
+static int vouched(struct forward *f, struct ctx *c, const char *const claim[F_NCLAIMS], const char *at,
+                   const char *sig)
+{
+    buf_t want = {0};
+    long long t;
+    char *end;
+    int ok;
+
+    t = strtoll(at, &end, 10);
+    if (end == at || *end != '\0' || t < c->now - FORWARD_SKEW_S || t > c->now + FORWARD_SKEW_S)
+        return 0;
+    ok = sign(f, c->req->method, or_empty(ctx_req_header(c, "REQUEST_URI")), claim, at, &want) == 0 &&
+         crypto_hex_equal(want.p, want.len, sig, strlen(sig));
+    buf_free(&want);
+    return ok;
+}
+
+int forward_begin(struct forward *f, struct ctx *c)
+{
+    static const char *const claim_hdr[F_NCLAIMS] = {"HTTP_PULSE_FORWARDED_FOR", "HTTP_PULSE_FORWARDED_HOST",
+                                                     "HTTP_PULSE_FORWARDED_PROTO"};
+    const char *sig = ctx_req_header(c, "HTTP_PULSE_FORWARDED_SIG"), *at = ctx_req_header(c, "HTTP_PULSE_FORWARDED_AT");
+    const char *claim[F_NCLAIMS];
+    struct forwarded *fw;
+    size_t i;
+
+    if (sig == NULL && at == NULL && ctx_req_header(c, claim_hdr[F_FOR]) == NULL)
+        return 0;
+    for (i = 0; i < F_NCLAIMS; i++)
+        claim[i] = or_empty(ctx_req_header(c, claim_hdr[i]));
+    if (sig == NULL || at == NULL || !vouched(f, c, claim, at, sig)) {
+        ctx_error(c, 403, "bad_forward",
+                  "Pulse-Forwarded-* headers come from this deployment's edges only: signed with its relay key, "
+                  "dated within a minute");
+        return -1;
+    }
+    fw = xcalloc(1, sizeof *fw);
+    fw->header = c->req->header;
+    fw->header_arg = c->req->header_arg;
+    memcpy(fw->claim, claim, sizeof claim);
+    c->req->header = forwarded_header;
+    c->req->header_arg = fw;
+    return 0;
+}
+
+void forward_end(struct ctx *c)
+{
+    struct forwarded *fw;
+
+    if (c->req->header != forwarded_header)
+        return;
+    fw = c->req->header_arg;
+    c->req->header = fw->header;
+    c->req->header_arg = fw->header_arg;
+    free(fw);
+}

@@ -84,12 +84,13 @@ out:
 
 static int gen_append(struct ctx *c, const char *owner, long lease_ms, const char *id, const char *text)
 {
-    sqlite3_stmt *st = db_stmt(c->db, SQL_CHAT_GEN_APPEND), *ev = NULL;
+    sqlite3_stmt *st = db_stmt(c->db, lease_ms > 0 ? SQL_CHAT_GEN_APPEND_LEASE : SQL_CHAT_GEN_APPEND), *ev = NULL;
     char topic[TOPIC_MAX];
     int rc = -1, mine = -1; /* the row is still owner's: 1, 0, or -1 after an error */
 
     if (st != NULL && !db_bind_text(st, 1, id, -1) && !db_bind_text(st, 2, owner, -1) &&
-        !db_bind_text(st, 3, text, -1) && !db_bind_int64(st, 4, lease_ms) && sqlite3_step(st) == SQLITE_DONE)
+        !db_bind_text(st, 3, text, -1) && (lease_ms <= 0 || !db_bind_int64(st, 4, lease_ms)) &&
+        sqlite3_step(st) == SQLITE_DONE)
         mine = sqlite3_changes(db_handle(c->db)) > 0;
     if (mine == 1) {
         ev = db_stmt(c->db, SQL_CHAT_GEN_DELTA);

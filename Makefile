@@ -195,6 +195,11 @@ build/bench/runtime_publish: bench/runtime_publish.c $(PULSE_LIBS_A)
 	@mkdir -p build/bench
 	$(CC) $(PULSE_CFLAGS) $(PULSE_LDFLAGS) -o $@ $^ $(PULSE_LIBS)
 
+# pulse-batch's CPU per chat delta, without sockets (see the file).
+build/bench/chat_gen_cpu: bench/chat_gen_cpu.c $(PULSE_LIBS_A)
+	@mkdir -p build/bench
+	$(CC) $(PULSE_CFLAGS) $(PULSE_LDFLAGS) -o $@ $^ $(PULSE_LIBS)
+
 # The AI chat benchmark's upstream (bench/chat_bench.py --upstream c).
 build/bench/llm_upstream: bench/llm_upstream.c
 	@mkdir -p build/bench

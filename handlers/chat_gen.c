@@ -84,21 +84,27 @@ out:
 
 static int gen_append(struct ctx *c, const char *owner, long lease_ms, const char *id, const char *text)
 {
-    sqlite3_stmt *st = db_stmt(c->db, SQL_CHAT_GEN_APPEND);
+    sqlite3_stmt *st = db_stmt(c->db, lease_ms > 0 ? SQL_CHAT_GEN_APPEND_LEASE : SQL_CHAT_GEN_APPEND), *ev = NULL;
     char topic[TOPIC_MAX];
-    int found = -1, rc = -1;
+    int rc = -1, mine = -1; /* the row is still owner's: 1, 0, or -1 after an error */
 
-    if (st == NULL || db_bind_text(st, 1, id, -1) || db_bind_text(st, 2, owner, -1) ||
-        db_bind_text(st, 3, text, -1) || db_bind_int64(st, 4, lease_ms) || (found = db_lookup(st)) < 0) {
-        ctx_db_error(c);
-        goto out;
+    if (st != NULL && !db_bind_text(st, 1, id, -1) && !db_bind_text(st, 2, owner, -1) &&
+        !db_bind_text(st, 3, text, -1) && (lease_ms <= 0 || !db_bind_int64(st, 4, lease_ms)) &&
+        sqlite3_step(st) == SQLITE_DONE)
+        mine = sqlite3_changes(db_handle(c->db)) > 0;
+    if (mine == 1) {
+        ev = db_stmt(c->db, SQL_CHAT_GEN_DELTA);
+        if (ev == NULL || db_bind_text(ev, 1, id, -1) || db_bind_text(ev, 2, text, -1) || db_lookup(ev) != 1)
+            mine = -1;
     }
-    rc = 1;
-    if (found == 0 || topic_name(topic, TOPIC_CHAT, (const char *)sqlite3_column_text(st, 0)) != 0)
-        goto out;
-    rc = ctx_emit(c, topic, "chat.delta", (const char *)sqlite3_column_text(st, 1)) >= 0 ? 0 : -1;
-out:
+    if (mine < 0)
+        ctx_db_error(c);
+    else if (mine == 0 || topic_name(topic, TOPIC_CHAT, (const char *)sqlite3_column_text(ev, 0)) != 0)
+        rc = 1;
+    else
+        rc = ctx_emit(c, topic, "chat.delta", (const char *)sqlite3_column_text(ev, 1)) >= 0 ? 0 : -1;
     db_done(st);
+    db_done(ev);
     return rc;
 }
 

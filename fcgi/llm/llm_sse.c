@@ -15,14 +15,15 @@
 #include "sql_gen.h"
 #include "store/db.h"
 
-/* The statements (sql/queries): json_is_object, the check every JSON text
- * from outside passes before any path lookup, then llm_chunk. */
+/* llm_chunk's columns (sql/queries/llm.sql): it checks that the text is a
+ * JSON object fit for path lookups (json_is_object's test) in the same
+ * statement, so SQLite parses a chunk once. */
 enum { COL_CHOICES, COL_CONTENT_T, COL_CONTENT, COL_FINISH_T, COL_FINISH, COL_USAGE_T, COL_USAGE, COL_ERROR_T,
        COL_ERROR_MSG, COL_ERROR };
 
 struct llm_sse_db {
     sqlite3 *h;
-    sqlite3_stmt *shape, *chunk, *request;
+    sqlite3_stmt *chunk, *request;
 };
 
 struct llm_sse {
@@ -48,7 +49,6 @@ struct llm_sse_db *llm_sse_db_open(void)
 
     if (sqlite3_open_v2(":memory:", &d->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK ||
-        sqlite3_prepare_v3(d->h, sql_query_text[SQL_JSON_IS_OBJECT], -1, flags, &d->shape, NULL) != SQLITE_OK ||
         sqlite3_prepare_v3(d->h, sql_query_text[SQL_LLM_CHUNK], -1, flags, &d->chunk, NULL) != SQLITE_OK ||
         sqlite3_prepare_v3(d->h, sql_query_text[SQL_LLM_REQUEST], -1, flags, &d->request, NULL) != SQLITE_OK) {
         llm_sse_db_close(d);
@@ -61,7 +61,6 @@ void llm_sse_db_close(struct llm_sse_db *d)
 {
     if (d == NULL)
         return;
-    sqlite3_finalize(d->shape);
     sqlite3_finalize(d->chunk);
     sqlite3_finalize(d->request);
     sqlite3_close(d->h);
@@ -155,7 +154,7 @@ static void keep(char **slot, const char *text, size_t len)
     *slot = xstrndup(text, len);
 }
 
-/* A chunk the shape check accepted: its error, usage, finish_reason and
+/* A chunk llm_chunk read (a JSON object): its error, usage, finish_reason and
  * content, in that order (the content is reported last, so that a callback
  * that stops finds the rest of the chunk already kept). */
 static void chunk_read(struct llm_sse *p, sqlite3_stmt *st)
@@ -187,34 +186,37 @@ static void chunk_read(struct llm_sse *p, sqlite3_stmt *st)
     }
 }
 
-static int bind_step(sqlite3_stmt *st, const char *text, size_t len)
-{
-    return sqlite3_bind_text(st, 1, text, (int)len, SQLITE_STATIC) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW;
-}
-
 static void reset(sqlite3_stmt *st)
 {
     sqlite3_reset(st);
     sqlite3_clear_bindings(st);
 }
 
-/* Runs llm_chunk on text when it is a JSON object fit to read: NULL with
- * why set when it is not. SQLite checks no encoding, and decodes a lone
- * \ud800 into bytes that are not UTF-8, and SQLite 3.40 cuts a string
- * short at \u0000: the text is checked first. The caller resets both
- * statements. */
+/* Runs llm_chunk on text: its row, or NULL with why set when the text is
+ * not a JSON object fit to read. SQLite checks no encoding, and decodes a
+ * lone \ud800 into bytes that are not UTF-8, and SQLite 3.40 cuts a string
+ * short at \u0000: the text is checked first. The caller resets the
+ * statement. */
 static sqlite3_stmt *chunk_of(struct llm_sse_db *d, const char *text, size_t len, const char **why)
 {
-    if (!utf8_json_text_ok(text, len) || memchr(text, '\0', len) != NULL)
+    int rc;
+
+    if (!utf8_json_text_ok(text, len) || memchr(text, '\0', len) != NULL) {
         *why = "data that is not UTF-8 JSON";
-    else if (db_json_escapes_nul(text, len))
+        return NULL;
+    }
+    if (db_json_escapes_nul(text, len)) {
         *why = "data with a \\u0000 escape";
-    else if (!bind_step(d->shape, text, len) || sqlite3_column_int(d->shape, 0) != 1)
-        *why = "data that is not a JSON object";
-    else if (!bind_step(d->chunk, text, len))
+        return NULL;
+    }
+    if (sqlite3_bind_text(d->chunk, 1, text, (int)len, SQLITE_STATIC) != SQLITE_OK) {
         *why = sqlite3_errmsg(d->h);
-    else
+        return NULL;
+    }
+    rc = sqlite3_step(d->chunk);
+    if (rc == SQLITE_ROW)
         return d->chunk;
+    *why = rc == SQLITE_DONE ? "data that is not a JSON object" : sqlite3_errmsg(d->h);
     return NULL;
 }
 
@@ -224,7 +226,6 @@ char *llm_sse_error_of(struct llm_sse_db *d, const char *text, size_t len)
     sqlite3_stmt *st = len < INT_MAX ? chunk_of(d, text, len, &why) : NULL;
     char *msg = st != NULL && (t = error_text(st)) != NULL ? xstrdup(t) : NULL;
 
-    reset(d->shape);
     reset(d->chunk);
     return msg;
 }
@@ -258,7 +259,6 @@ static void event(struct llm_sse *p, const char *text, size_t len)
         end(p, LLM_SSE_MALFORMED, why);
     else
         chunk_read(p, st);
-    reset(p->d->shape);
     reset(p->d->chunk);
 }
 

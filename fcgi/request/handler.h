@@ -142,9 +142,9 @@ struct gen_hooks {
     /* Leases at most max waiting answers to owner for lease_ms; *jobs
      * gets an array (the caller frees it and its members), *n its size. */
     int (*claim)(struct ctx *c, const char *owner, long lease_ms, size_t max, struct gen_job **jobs, size_t *n);
-    /* Appends text to answer id and extends its lease by lease_ms: 0, or
-     * 1 when the answer is no longer owner's streaming one (cancelled, or
-     * its lease lost): stop it. */
+    /* Appends text to answer id and, when lease_ms > 0, extends its lease
+     * by lease_ms: 0, or 1 when the answer is no longer owner's streaming
+     * one (cancelled, or its lease lost): stop it. */
     int (*append)(struct ctx *c, const char *owner, long lease_ms, const char *id, const char *text);
     /* Ends answer id as complete (usage_json may be NULL), or as an error
      * with code and message. 0 also when it had ended already. */

@@ -54,6 +54,7 @@ struct db {
     int lock_fd;                       /* <path>-lock, held shared while this process uses the file */
     struct db_side wal, shm;           /* the -wal and -shm files of the file last opened */
     struct db_ckpt *ckpt;              /* checkpoints on a thread (db_checkpoint_in_background), or NULL */
+    int busy_writer;                   /* db_checkpoint_in_background was called: db_writer_pragmas */
     sqlite3_stmt *stmts[SQL__COUNT];   /* prepared lazily, finalized at close */
 };
 
@@ -239,6 +240,14 @@ static void db_detach(struct db *db, const char *why)
  * that cannot be used yet (its old WAL still beside it, not openable) is
  * tried again no more than once a DB_REATTACH_MS: each try logs, and
  * opening it is not free. */
+/* The pragmas of a connection that commits many times a second (its page
+ * cache); a failure costs speed only. */
+static void db_writer_setup(sqlite3 *h)
+{
+    if (sqlite3_exec(h, sql_query_text[SQL_DB_WRITER_PRAGMAS], NULL, NULL, NULL) != SQLITE_OK)
+        log_warn("db_writer_pragmas: %s", sqlite3_errmsg(h));
+}
+
 static void db_reattach(struct db *db)
 {
     sqlite3 *h = NULL;
@@ -270,6 +279,8 @@ static void db_reattach(struct db *db)
     db->detached = 0;
     db->generation++;
     db_ckpt_attach(db->ckpt, h);
+    if (db->busy_writer)
+        db_writer_setup(h);
     db_note_wal(db);
 }
 
@@ -329,6 +340,9 @@ fail:
 
 void db_checkpoint_in_background(struct db *db)
 {
+    if (!db->busy_writer && !db->detached)
+        db_writer_setup(db->h);
+    db->busy_writer = 1;
     if (db->ckpt != NULL || !db->watch || (db->ckpt = db_ckpt_start(db->path)) == NULL)
         return;
     if (!db->detached)

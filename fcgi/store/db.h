@@ -42,8 +42,9 @@ int db_healthy(struct db *db);
 sqlite3 *db_handle(struct db *db);
 
 /* Moves this connection's WAL checkpoints out of its commits onto a thread
- * (store/db_ckpt.h), for a process that commits many times a second; kept
- * across a file put back at the path. */
+ * (store/db_ckpt.h), and gives it a page cache for what such commits touch
+ * (db_writer_pragmas), for a process that commits many times a second;
+ * kept across a file put back at the path. */
 void db_checkpoint_in_background(struct db *db);
 
 /* The named statement, ready to bind; NULL (and logged) if it cannot be

@@ -430,15 +430,16 @@ def session_procs(sid, uid=None):
     return out
 
 
-def leftovers(proc, kids, uid):
+def leftovers(proc, kids, uid, grace=10):
     """Stops proc (a Proc leading its own session) and waits for kids (its
     descendants, taken before) and every process of uid in its session to
-    be gone. A process that is still there after 10 s fails the test (and is
-    then killed, by PID, so that it does not outlive the test)."""
+    be gone. A process that is still there after grace seconds fails the
+    test (and is then killed, by PID, so that it does not outlive the test).
+    (A process that also left the session with setsid escapes this.)"""
     sid = proc.p.pid  # start_new_session: the leader's PID is the session's
     proc.stop()
     left = []
-    deadline = time.time() + 10
+    deadline = time.time() + grace
     while time.time() < deadline:
         left = [p for p in set(kids) | set(session_procs(sid, uid)) if alive(p)]
         if not left:
@@ -575,10 +576,10 @@ class Apache:
         """Apache's processes and everything they started."""
         return [self.proc.p.pid] + descendants(self.proc.p.pid)
 
-    def stop(self):
+    def stop(self, grace=10):
         if self.proc.log.closed:
             return
-        leftovers(self.proc, descendants(self.proc.p.pid), self.pw.pw_uid)
+        leftovers(self.proc, descendants(self.proc.p.pid), self.pw.pw_uid, grace)
 
 
 class Instance:

@@ -155,3 +155,24 @@ def test_generated_apache_reads_htaccess_and_runs_cgi_as_the_account(env):
     kids = ap.pids()
     ap.stop()
     wait_for(lambda: not any(alive(p) for p in kids), timeout=1, what="Apache's processes to be gone")
+
+
+def test_generated_apache_stop_fails_when_a_process_is_left_behind(env):
+    # a CGI program that leaves a child running after its answer (as a badly
+    # written one on a shared host might): stop() must notice and say so
+    site = os.path.join(env.tmp, "site")
+    os.mkdir(site)
+    with open(os.path.join(site, ".htaccess"), "w") as f:
+        f.write("Options +ExecCGI\nAddHandler cgi-script .cgi\n")
+    cgi = os.path.join(site, "leak.cgi")
+    with open(cgi, "w") as f:
+        f.write("#!/bin/sh\n(sleep 30 </dev/null >/dev/null 2>&1 &)\nprintf 'Content-Type: text/plain\\r\\n\\r\\nok\\n'\n")
+    os.chmod(cgi, 0o755)
+    ap = env.apache(docroot=site)
+    assert ap.get("/leak.cgi").status == 200
+    try:
+        ap.stop(grace=2)
+    except AssertionError as e:
+        assert "sleep 30" in str(e), e
+    else:
+        raise AssertionError("stop() did not notice the process left behind")

@@ -21,7 +21,7 @@ include build.mk
 
 BINS := $(addprefix $(BUILD)/bin/,$(PROGRAMS))
 
-.PHONY: all clean run run-nginx run-rtmp check-valgrind test check-asan check-layers unit install uninstall \
+.PHONY: all clean run run-nginx run-apache run-rtmp check-valgrind test check-asan check-layers unit install uninstall \
         deps test-deps fuzz fuzz-smoke bench player qr
 all: $(BINS)
 
@@ -101,6 +101,17 @@ run-nginx: deps
 	PULSE_BIN="$(CURDIR)/$(BUILD)/bin" PULSE_WORKERS=$(PULSE_WORKERS) \
 	exec sh tools/run-nginx.sh
 
+# The same service behind Apache 2.4 (apache.conf: mod_proxy_fcgi, processes
+# by spawn-fcgi). Run as root, Apache's workers become APACHE_USER (www-data).
+run-apache: deps
+	@sh tools/deps.sh apache
+	@$(MAKE) --no-print-directory all player qr
+	@mkdir -p -m 700 "$(PULSE_DATA)"
+	@echo "Pulse (Apache) on http://$(PULSE_HOST):$(PORT)/ (data in $(PULSE_DATA)); Ctrl-C stops it."
+	PORT=$(PORT) PULSE_HOST=$(PULSE_HOST) PULSE_DATA="$(PULSE_DATA)" PULSE_ROOT="$(CURDIR)" \
+	PULSE_BIN="$(CURDIR)/$(BUILD)/bin" PULSE_WORKERS=$(PULSE_WORKERS) \
+	exec sh tools/run-apache.sh
+
 # The RTMP ingest of live rooms, beside `make run`: nginx-rtmp asks Pulse at
 # $(PULSE_URL) whether a stream key may publish. nginx-rtmp.conf is a template.
 RTMP_CONF = $(abspath $(PULSE_DATA))/nginx-rtmp.conf
@@ -113,8 +124,9 @@ run-rtmp:
 	@echo "RTMP on rtmp://$(RTMP_HOST):$(RTMP_PORT)/live/<streamKey> for Pulse at $(PULSE_URL), HLS into $(abspath $(PULSE_DATA))/hls; Ctrl-C stops it."
 	exec nginx -p "$(abspath $(PULSE_DATA))/" -e stderr -c "$(RTMP_CONF)"
 
-# What a deployment needs (README, "Deploying under lighttpd/nginx"): the
-# programs and tools/run-nginx.sh (as pulse-run-nginx) in BINDIR; www/ and
+# What a deployment needs (README, "Deploying under lighttpd/nginx/Apache"): the
+# programs and tools/run-nginx.sh, tools/run-apache.sh (as pulse-run-nginx,
+# pulse-run-apache) in BINDIR; www/ and
 # the web servers' configurations in DATADIR/pulse, the PULSE_ROOT they read.
 PKGDATADIR = $(DATADIR)/pulse
 WWW := $(sort $(shell find www -type f) $(PLAYER) $(QRJS))
@@ -122,14 +134,15 @@ install: all player qr
 	install -d "$(DESTDIR)$(BINDIR)" "$(DESTDIR)$(PKGDATADIR)/www"
 	install -m 755 $(BINS) "$(DESTDIR)$(BINDIR)/"
 	install -m 755 tools/run-nginx.sh "$(DESTDIR)$(BINDIR)/pulse-run-nginx"
+	install -m 755 tools/run-apache.sh "$(DESTDIR)$(BINDIR)/pulse-run-apache"
 	for f in $(WWW:www/%=%); do install -D -m 644 "www/$$f" "$(DESTDIR)$(PKGDATADIR)/www/$$f" || exit 1; done
-	install -m 644 lighttpd.conf lighttpd.lua nginx.conf nginx-rtmp.conf "$(DESTDIR)$(PKGDATADIR)/"
+	install -m 644 lighttpd.conf lighttpd.lua nginx.conf nginx-rtmp.conf apache.conf "$(DESTDIR)$(PKGDATADIR)/"
 
 # Removes what install put there (DATADIR/pulse is Pulse's own), with the
 # same PREFIX, BINDIR, DATADIR and DESTDIR.
 uninstall:
 	@test -n "$(DATADIR)" || { echo "uninstall: DATADIR is empty" >&2; exit 1; }
-	rm -f $(addprefix "$(DESTDIR)$(BINDIR)/,$(addsuffix ",$(PROGRAMS) pulse-run-nginx))
+	rm -f $(addprefix "$(DESTDIR)$(BINDIR)/,$(addsuffix ",$(PROGRAMS) pulse-run-nginx pulse-run-apache))
 	rm -rf "$(DESTDIR)$(PKGDATADIR)"
 
 # ---- tests ----

@@ -6,6 +6,7 @@ over TCP, streams are read off the socket as a browser would.
 """
 import contextlib
 import glob
+import grp
 import hashlib
 import hmac
 import json
@@ -136,6 +137,7 @@ class SSE:
         self.sock.sendall(("GET %s HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n%s\r\n"
                            % (path, h)).encode())
         self.buf = b""
+        self.closed = False  # (before the head: _until reads it)
         head = self._until(b"\r\n\r\n", timeout)
         lines = head.decode("latin-1").split("\r\n")
         self.status = int(lines[0].split()[1])
@@ -145,7 +147,6 @@ class SSE:
             self.headers[k.strip().lower()] = v.strip()
         self.comments = []
         self.retry = None
-        self.closed = False
 
     def _fill(self, deadline):
         self.sock.settimeout(max(0.01, deadline - time.time()))
@@ -380,9 +381,211 @@ class Rtmp:
             wait_for(lambda: not alive(pid), timeout=10, what="nginx worker %d to exit" % pid)
 
 
+APACHE_MODULES_DIR = os.environ.get("APACHE_MODULES", "/usr/lib/apache2/modules")
+# The unprivileged account Apache's workers (and what mod_fcgid and mod_cgid
+# start) run as; the suite creates it (ensure_user).
+APACHE_USER = "pulsehost"
+# What the generated server loads by default (Debian's apache2 has
+# log_config, unixd and so built in): enough for static files, .htaccess
+# (rewrite, env, setenvif, headers, mime, dir, alias), CGI (cgid), FastCGI
+# spawned by Apache (fcgid) or by us (proxy_fcgi).
+APACHE_MODULES = ("mpm_event", "authz_core", "authz_host", "mime", "dir", "alias", "rewrite", "env", "setenvif",
+                  "headers", "cgid", "fcgid", "proxy", "proxy_fcgi")
+
+
+def ensure_user(name):
+    """The system account name (created when missing: no home, no shell) as
+    a pwd entry. Creating accounts and starting Apache need root: anything
+    else is a failure, never a skip."""
+    if os.geteuid() != 0:
+        raise AssertionError("the Apache tests must run as root (they create the account %s and start Apache, "
+                             "which drops to it); run tests/run.py as root" % name)
+    try:
+        return pwd.getpwnam(name)
+    except KeyError:
+        pass
+    out = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", name],
+                         capture_output=True, text=True)
+    try:
+        return pwd.getpwnam(name)  # (a test running beside this one may have created it first)
+    except KeyError:
+        raise AssertionError("useradd %s failed: %s" % (name, out.stderr.strip()))
+
+
+def session_procs(sid, uid=None):
+    """PIDs of the live processes in session sid (of user uid, when given)."""
+    out = []
+    for st in glob.glob("/proc/[0-9]*/stat"):
+        pid = int(st.split("/")[2])
+        try:
+            with open(st) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            if int(fields[3]) != sid or fields[0] == "Z":
+                continue
+            if uid is not None and os.stat("/proc/%d" % pid).st_uid != uid:
+                continue
+            out.append(pid)
+        except (OSError, IndexError, ValueError):
+            pass
+    return out
+
+
+def leftovers(proc, kids, uid, grace=10):
+    """Stops proc (a Proc leading its own session) and waits for kids (its
+    descendants, taken before) and every process of uid in its session to
+    be gone. A process that is still there after grace seconds fails the
+    test (and is then killed, by PID, so that it does not outlive the test).
+    (A process that also left the session with setsid escapes this.)"""
+    sid = proc.p.pid  # start_new_session: the leader's PID is the session's
+    proc.stop()
+    left = []
+    deadline = time.time() + grace
+    while time.time() < deadline:
+        left = [p for p in set(kids) | set(session_procs(sid, uid)) if alive(p)]
+        if not left:
+            return
+        time.sleep(0.05)
+    what = []
+    for p in left:
+        try:
+            with open("/proc/%d/cmdline" % p, "rb") as f:
+                what.append("%d %s" % (p, f.read().replace(b"\0", b" ").decode(errors="replace")))
+            os.kill(p, signal.SIGKILL)
+        except OSError:
+            pass
+    raise AssertionError("processes left behind after stopping %s: %s" % (proc.p.args[0], "; ".join(what)))
+
+
+def open_path(top, path):
+    """Lets every user traverse (not list) the directories from top down to
+    path, all the suite's own, so that Apache's workers can reach path."""
+    d = os.path.abspath(path)
+    top = os.path.abspath(top)
+    while True:
+        os.chmod(d, os.stat(d).st_mode | 0o111)
+        if d == top or d == "/":
+            return
+        d = os.path.dirname(d)
+
+
+class Apache:
+    """A real Apache 2.4 (Debian's apache2, mpm_event) from a configuration
+    generated into its own directory under tmp: nothing of /etc/apache2 is
+    read. Listens on 127.0.0.1 on a free port; pid file, logs, mod_fcgid's
+    IPC directory and mod_cgid's socket stay in that directory. Its workers
+    run as `user` (created when missing). The document root has
+    AllowOverride All; `conf` is appended to the generated configuration
+    (server context), `modules` are loaded from APACHE_MODULES_DIR. mod_fcgid
+    keeps Debian's defaults (64 KiB output buffer, FcgidConnectTimeout 20,
+    .fcgi as fcgid-script) unless conf says otherwise.
+    stop() fails if any process Apache started outlives it."""
+
+    def __init__(self, tmp, docroot=None, conf="", user=APACHE_USER, modules=APACHE_MODULES, env=None,
+                 name="apache"):
+        self.pw = ensure_user(user)
+        self.dir = tempfile.mkdtemp(prefix=name + "-", dir=tmp)
+        self.docroot = docroot or os.path.join(self.dir, "htdocs")
+        os.makedirs(self.docroot, exist_ok=True)
+        open_path(tmp, self.docroot)
+        self.port = free_port()
+        # mod_cgid's socket and mod_fcgid's directory are reached by the
+        # workers (Debian keeps them in /run/apache2, 0755)
+        run = os.path.join(self.dir, "run")
+        os.mkdir(run)
+        open_path(tmp, run)
+        self.conf_path = os.path.join(self.dir, "httpd.conf")
+        with open(self.conf_path, "w") as f:
+            f.write(self._config(user, modules, run) + "\n# --- the test's own ---\n" + conf + "\n")
+        if "fcgid" in modules:
+            # mod_fcgid's process manager runs as the user and keeps its
+            # sockets here
+            fcgid = os.path.join(run, "fcgid")
+            os.mkdir(fcgid, 0o700)
+            os.chown(fcgid, self.pw.pw_uid, self.pw.pw_gid)
+        e = {k: v for k, v in os.environ.items() if not k.startswith(("PULSE_", "REDIS_"))}
+        e.update(env or {})
+        self.proc = Proc(["apache2", "-d", self.dir, "-f", self.conf_path, "-DFOREGROUND"], e,
+                         os.path.join(self.dir, "apache.out"))
+        try:
+            wait_for(self._up, what="Apache on port %d" % self.port)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _config(self, user, modules, run):
+        d = self.dir
+        group = grp.getgrgid(self.pw.pw_gid).gr_name
+        lines = ["ServerRoot %s" % d, "DefaultRuntimeDir %s" % run, "PidFile %s/httpd.pid" % run,
+                 "ErrorLog %s/error.log" % d, "LogLevel warn",
+                 'LogFormat "%h \\"%r\\" %>s %b %D" pulse', "CustomLog %s/access.log pulse" % d,
+                 "Listen 127.0.0.1:%d" % self.port, "ServerName 127.0.0.1", "User %s" % user, "Group %s" % group]
+        for m in modules:
+            lines.append("LoadModule %s_module %s/mod_%s.so" % (m, APACHE_MODULES_DIR, m))
+        # Debian's mpm_event.conf and apache2.conf, as shipped
+        lines += ["StartServers 2", "MinSpareThreads 25", "MaxSpareThreads 75", "ThreadLimit 64",
+                  "ThreadsPerChild 25", "MaxRequestWorkers 150", "MaxConnectionsPerChild 0",
+                  "Timeout 300", "KeepAlive On", "MaxKeepAliveRequests 100", "KeepAliveTimeout 5",
+                  "AccessFileName .htaccess",
+                  "<Directory />", "    Options FollowSymLinks", "    AllowOverride None",
+                  "    Require all denied", "</Directory>",
+                  '<FilesMatch "^\\.ht">', "    Require all denied", "</FilesMatch>",
+                  "DocumentRoot %s" % self.docroot,
+                  "<Directory %s>" % self.docroot, "    Options Indexes FollowSymLinks", "    AllowOverride All",
+                  "    Require all granted", "</Directory>"]
+        if "mime" in modules:
+            lines.append("TypesConfig /etc/mime.types")
+        if "dir" in modules:
+            lines.append("DirectoryIndex index.html index.cgi index.pl index.php index.xhtml index.htm")
+        if "fcgid" in modules:  # Debian's fcgid.conf, with the IPC files here
+            lines += ["FcgidIPCDir %s/fcgid" % run, "FcgidProcessTableFile %s/fcgid/shm" % run,
+                      "FcgidConnectTimeout 20", "AddHandler fcgid-script .fcgi"]
+        if "cgid" in modules:
+            lines.append("ScriptSock %s/cgisock" % run)
+        return "\n".join(lines) + "\n"
+
+    def _up(self):
+        if self.proc.p.poll() is not None:
+            raise AssertionError("apache2 exited: " + self.log())
+        try:
+            http(self.port, "GET", "/", timeout=2)
+            return True
+        except (OSError, IndexError):
+            return False
+
+    def log(self):
+        """The tail of Apache's error log and output."""
+        out = ""
+        for name in ("apache.out", "error.log"):
+            try:
+                with open(os.path.join(self.dir, name), errors="replace") as f:
+                    out += f.read()[-4000:]
+            except OSError:
+                pass
+        return out
+
+    def get(self, path, **kw):
+        return http(self.port, "GET", path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return http(self.port, "POST", path, body, **kw)
+
+    def sse(self, path, **kw):
+        return SSE(self.port, path, **kw)
+
+    def pids(self):
+        """Apache's processes and everything they started."""
+        return [self.proc.p.pid] + descendants(self.proc.p.pid)
+
+    def stop(self, grace=10):
+        if self.proc.log.closed:
+            return
+        leftovers(self.proc, descendants(self.proc.p.pid), self.pw.pw_uid, grace)
+
+
 class Instance:
     """One Pulse instance: a real web server (lighttpd spawning pulse-api and
-    pulse-stream, or nginx with them started by tools/run-nginx.sh)."""
+    pulse-stream, or nginx or Apache with them started by
+    tools/run-nginx.sh or tools/run-apache.sh)."""
 
     # The lighttpd configuration started (bench/run.py starts a copy with
     # higher limits; nginx's is found through PULSE_ROOT, which env may set).
@@ -406,6 +609,13 @@ class Instance:
         e["PULSE_MAX_PER_CLIENT"] = "0"
         if redis is not None:
             e["REDIS_URL"] = redis.url
+        self.apache_user = None
+        if self.web == "apache":
+            # tools/run-apache.sh runs Apache's workers as this account and
+            # hands it the sockets; they must reach them through tmp
+            self.apache_user = ensure_user(APACHE_USER)
+            e["APACHE_USER"] = APACHE_USER
+            open_path(tmp, tmp)
         e.update(env or {})
         self.env = e
         self.start()
@@ -413,8 +623,8 @@ class Instance:
     def start(self):
         """Starts the web server (which starts the FastCGI processes) on this
         instance's port and data directory; waits until both answer."""
-        if self.web == "nginx":
-            argv = ["sh", os.path.join(ROOT, "tools", "run-nginx.sh")]
+        if self.web in ("nginx", "apache"):
+            argv = ["sh", os.path.join(ROOT, "tools", "run-%s.sh" % self.web)]
         else:
             argv = ["lighttpd", "-D", "-f", self.lighttpd_conf]
         self.proc = Proc(argv, self.env, os.path.join(self.data, self.web + ".out"))
@@ -497,6 +707,9 @@ class Instance:
 
     def stop(self):
         kids = descendants(self.proc.p.pid)
+        if self.apache_user is not None:
+            leftovers(self.proc, kids, self.apache_user.pw_uid)
+            return
         self.proc.stop()
         for pid in kids:
             wait_for(lambda: not alive(pid), timeout=10, what="FastCGI child %d to exit" % pid)

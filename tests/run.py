@@ -50,6 +50,13 @@ class TestEnv:
         self.started.append(r)
         return r
 
+    def apache(self, **kw):
+        """A real Apache from a generated configuration (harness.Apache)."""
+        import harness
+        a = harness.Apache(self.tmp, **kw)
+        self.started.append(a)
+        return a
+
     def rtmp(self, inst):
         import harness
         r = harness.Rtmp(self.tmp, inst)

@@ -1,5 +1,5 @@
 #!/bin/sh
-# deps.sh build|test|rtmp|nginx|bench - installs the Debian packages Pulse needs, when they
+# deps.sh build|test|rtmp|nginx|apache|bench - installs the Debian packages Pulse needs, when they
 # are missing and we are root; otherwise says what to install and fails.
 set -eu
 # lighttpd-modules-lua: mod_magnet, which runs lighttpd.lua (per-client limit, JSON errors).
@@ -8,9 +8,12 @@ build="gcc make pkg-config libfcgi-dev libsqlite3-dev libhiredis-dev libssl-dev 
 rtmp="nginx libnginx-mod-rtmp"
 # `make run-nginx`: Pulse behind nginx, its processes started by spawn-fcgi.
 nginx="nginx spawn-fcgi"
+# `make run-apache`: Pulse behind Apache 2.4 (mod_proxy_fcgi is in apache2),
+# its processes started by spawn-fcgi.
+apache="apache2 spawn-fcgi"
 # `make bench`: Pulse behind lighttpd and nginx against nchan, load from sseload and wrk.
 bench="$build python3 nginx spawn-fcgi libnginx-mod-nchan wrk"
-test="$build redis-server curl python3 sqlite3 nginx spawn-fcgi clang libclang-rt-14-dev chromium libnginx-mod-rtmp ffmpeg"
+test="$build redis-server curl python3 sqlite3 nginx spawn-fcgi clang libclang-rt-14-dev chromium libnginx-mod-rtmp ffmpeg apache2 libapache2-mod-fcgid"
 # The browser test runs playwright-core (npm, tests/browser) under Node: a node and
 # npm already on PATH are used as they are, otherwise Debian's are installed.
 command -v node >/dev/null 2>&1 || test="$test nodejs"
@@ -22,8 +25,9 @@ case "${1:-build}" in
     test) want=$test ;;
     rtmp) want=$rtmp ;;
     nginx) want=$nginx ;;
+    apache) want=$apache ;;
     bench) want=$bench ;;
-    *) echo "usage: deps.sh build|test|rtmp|nginx|bench" >&2; exit 2 ;;
+    *) echo "usage: deps.sh build|test|rtmp|nginx|apache|bench" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do
@@ -41,6 +45,6 @@ apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
 # Debian starts the servers it installs; Pulse runs its own on its own ports.
-for svc in lighttpd nginx redis-server; do
+for svc in lighttpd nginx redis-server apache2; do
     case "$missing" in *"$svc"*) (service "$svc" stop >/dev/null 2>&1 || true) ;; esac
 done

@@ -49,6 +49,15 @@ const char *stream_errstr(const struct stream *s)
 
 /* ---- handshake ---- */
 
+/* A refused or ended request's connection is closed once its answer is
+ * written and the web server has sent all of the request (the empty STDIN
+ * record): Apache's mod_proxy_fcgi sends that record after the params and,
+ * finding the socket closed, throws the answer away and says 503 instead. */
+static int closing_done(const struct conn *c)
+{
+    return c->qlen == 0 && c->in.stdin_done;
+}
+
 static void respond_error(struct conn *c, const struct stream_req *r)
 {
     buf_t text = {0}, recs = {0};
@@ -62,7 +71,7 @@ static void respond_error(struct conn *c, const struct stream_req *r)
     conn_list_del(&c->s->handshakes, c);
     c->state = C_CLOSING;
     conn_list_add(&c->s->streams, c);
-    if (conn_send(c, f) == 0 && c->qlen == 0)
+    if (conn_send(c, f) == 0 && closing_done(c))
         conn_close(c);
     if (c->state == C_CLOSING)
         conn_set_deadline(c, clock_ms() + HUB_CLOSE_GRACE_MS);
@@ -190,10 +199,14 @@ static void conn_on_io(struct watch *w, uint32_t events)
                 if (c->state == C_DEAD)
                     return;
             }
+            if (c->state == C_CLOSING && closing_done(c)) {
+                conn_close(c);
+                return;
+            }
         }
     }
     if ((events & EPOLLOUT) && conn_flush(c) == 0 && c->qlen == 0) {
-        if (c->state == C_CLOSING)
+        if (c->state == C_CLOSING && closing_done(c))
             conn_close(c);
         else if (c->replaying)
             replay_step(c);

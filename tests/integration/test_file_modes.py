@@ -2,8 +2,10 @@
 wallets, so the database and its -wal and -shm are the service user's
 alone (0600), and so is the data directory `make run` / `make run-nginx`
 create (0700); the web servers, running as that same user, still reach
-their FastCGI sockets in it."""
+their FastCGI sockets in it. (`make run-apache` as root: Apache's workers
+are another user, so the directory is 0711 and the sockets theirs alone.)"""
 import os
+import pwd
 import signal
 import stat
 import subprocess
@@ -20,7 +22,7 @@ def _mode(path):
     return stat.S_IMODE(os.stat(path).st_mode)
 
 
-def _check_run(env, target):
+def _check_run(env, target, data_mode=0o700, sockets_owner=None):
     port = harness.free_port()
     parent = tempfile.mkdtemp(prefix="modes-", dir=env.tmp)
     os.chmod(parent, 0o755)
@@ -39,7 +41,11 @@ def _check_run(env, target):
         s = harness.SSE(port, "/api/events/stream?topic=room:" + r.json()["id"])
         assert s.status == 200
         s.close()
-        assert _mode(data) == 0o700
+        assert _mode(data) == data_mode, oct(_mode(data))
+        if sockets_owner is not None:
+            for f in ("pulse-api.sock", "pulse-batch.sock", "pulse-stream.sock"):
+                st = os.stat(os.path.join(data, f))
+                assert (st.st_uid, stat.S_IMODE(st.st_mode)) == (sockets_owner, 0o600), (f, st)
         for f in ("pulse.db", "pulse.db-wal", "pulse.db-shm"):
             assert _mode(os.path.join(data, f)) == 0o600, (f, oct(_mode(os.path.join(data, f))))
         stops_with(p, descendants(p.pid), lambda p: p.send_signal(signal.SIGTERM))
@@ -51,3 +57,11 @@ def test_make_run_keeps_the_data_private(env):
 
 def test_make_run_nginx_keeps_the_data_private(env):
     _check_run(env, "run-nginx")
+
+
+def test_make_run_apache_keeps_the_data_private(env):
+    # Run as root, Apache's workers are www-data and must reach the sockets:
+    # the directory lets others through but not list it (0711); the
+    # database files stay 0600, the sockets are www-data's alone.
+    harness.open_path(env.tmp, env.tmp)
+    _check_run(env, "run-apache", data_mode=0o711, sockets_owner=pwd.getpwnam("www-data").pw_uid)

@@ -28,6 +28,13 @@ def test_make_run_nginx_serves_and_stops_cleanly(env):
     _make_run_and_stop(env, lambda p: p.send_signal(signal.SIGTERM), target="run-nginx")
 
 
+def test_make_run_apache_serves_and_stops_cleanly(env):
+    # run as root: Apache's workers become www-data, which must reach the
+    # data directory (run-apache.sh checks it)
+    harness.open_path(env.tmp, env.tmp)
+    _make_run_and_stop(env, lambda p: p.send_signal(signal.SIGTERM), target="run-apache")
+
+
 def test_make_install_puts_files_under_destdir(env):
     dest = tempfile.mkdtemp(prefix="dest-", dir=env.tmp)
     out = subprocess.run(["make", "--no-print-directory", "install", "PREFIX=/opt/pulse", "DESTDIR=" + dest],
@@ -35,13 +42,15 @@ def test_make_install_puts_files_under_destdir(env):
     assert out.returncode == 0, out.stdout + out.stderr
     for f in ("bin/pulse-api", "bin/pulse-stream", "bin/pulse-token", "share/pulse/www/pulse.js",
               "share/pulse/www/topup.html", "share/pulse/lighttpd.conf", "share/pulse/nginx.conf",
-              "share/pulse/nginx-rtmp.conf", "share/pulse/www/vendor/hls.min.js", "share/pulse/www/live_video.js"):
+              "share/pulse/nginx-rtmp.conf", "share/pulse/apache.conf", "share/pulse/www/vendor/hls.min.js",
+              "share/pulse/www/live_video.js"):
         assert os.path.exists(os.path.join(dest, "opt/pulse", f)), f
     assert os.access(os.path.join(dest, "opt/pulse/bin/pulse-api"), os.X_OK)
     # what the two deployments of the README need besides: lighttpd's Lua
     # beside its configuration, and the nginx launcher
     assert os.path.exists(os.path.join(dest, "opt/pulse/share/pulse/lighttpd.lua"))
     assert os.access(os.path.join(dest, "opt/pulse/bin/pulse-run-nginx"), os.X_OK)
+    assert os.access(os.path.join(dest, "opt/pulse/bin/pulse-run-apache"), os.X_OK)
 
 
 def _make(*args):
@@ -61,10 +70,10 @@ def test_make_install_honours_bindir_and_datadir_and_uninstall_takes_it_back(env
     with open(os.path.join(dest, "usr/lib/pulse/bin/other-tool"), "w") as f:
         f.write("#!/bin/sh\n")
     _make("install", *where)
-    for b in ("pulse-api", "pulse-batch", "pulse-stream", "pulse-token", "pulse-run-nginx"):
+    for b in ("pulse-api", "pulse-batch", "pulse-stream", "pulse-token", "pulse-run-nginx", "pulse-run-apache"):
         assert os.access(os.path.join(dest, "usr/lib/pulse/bin", b), os.X_OK), b
     share = os.path.join(dest, "srv/data/pulse")
-    for f in ("lighttpd.conf", "lighttpd.lua", "nginx.conf", "nginx-rtmp.conf"):
+    for f in ("lighttpd.conf", "lighttpd.lua", "nginx.conf", "nginx-rtmp.conf", "apache.conf"):
         with open(os.path.join(ROOT, f), "rb") as a, open(os.path.join(share, f), "rb") as b:
             assert a.read() == b.read(), f
     assert _files(os.path.join(share, "www")) == _files(os.path.join(ROOT, "www"))
@@ -88,6 +97,15 @@ def test_the_installed_tree_serves_behind_nginx(env):
                     api=3, where=inst)
 
 
+def test_the_installed_tree_serves_behind_apache(env):
+    """The same behind Apache, through the installed pulse-run-apache (as
+    root: its workers are www-data, so the tree must be reachable)."""
+    inst = _install(env)
+    harness.open_path(env.tmp, inst["share"])
+    _serve_and_stop(env, [os.path.join(inst["bin"], "pulse-run-apache")], lambda p: p.send_signal(signal.SIGTERM),
+                    api=3, where=inst)
+
+
 def _install(env):
     dest = tempfile.mkdtemp(prefix="dest-", dir=env.tmp)
     _make("install", "PREFIX=/opt/pulse", "DESTDIR=" + dest)
@@ -95,8 +113,8 @@ def _install(env):
 
 
 def _make_run_and_stop(env, stop, target="run"):
-    # behind nginx, pulse-api supervises its 2 workers: 3 processes
-    _serve_and_stop(env, ["make", "--no-print-directory", target], stop, api=3 if target == "run-nginx" else 2)
+    # behind nginx and Apache, pulse-api supervises its 2 workers: 3 processes
+    _serve_and_stop(env, ["make", "--no-print-directory", target], stop, api=2 if target == "run" else 3)
 
 
 def _serve_and_stop(env, cmd, stop, api, where=None):

@@ -253,6 +253,34 @@ static int status_is(const struct peer *p, const char *status, const char *code)
     return strncmp(t, status, strlen(status)) == 0 && (code == NULL || strstr(t, code) != NULL);
 }
 
+/* A refused request is answered at once, but its connection is closed only
+ * once the web server has sent the whole request (the empty STDIN record):
+ * Apache's mod_proxy_fcgi writes that record after the params and, finding
+ * the socket closed, drops the answer for a 503 of its own. */
+static void test_refusal_waits_for_the_end_of_the_request(void)
+{
+    struct stream *s = hub_new();
+    struct peer p;
+    int i;
+
+    peer_open_req(s, &p, 1, "topic=room%3Aa%20b", NULL, 0);
+    for (i = 0; i < 50 && !p.ended; i++) {
+        turn(s);
+        peer_read(&p);
+    }
+    CHECK(status_is(&p, "Status: 400", NULL) && p.ended);
+    CHECK(!p.eof);
+    peer_end_stdin(&p, 1);
+    for (i = 0; i < TURNS && !p.eof; i++) {
+        turn(s);
+        peer_read(&p);
+    }
+    CHECK(p.eof);
+    CHECK_INT_EQ(s->streams.count, 0);
+    peer_close(&p);
+    stream_free(s);
+}
+
 /* PULSE_MAX_CONNECTIONS and PULSE_MAX_PER_TOPIC: a stream over either gets
  * 503 overloaded with Retry-After, the others are untouched, and a slot
  * freed by a client leaving is taken again. */
@@ -474,6 +502,7 @@ int main(void)
         test_slow_consumer_is_ended();
         test_slow_consumer_closed_after_grace();
         test_caps();
+        test_refusal_waits_for_the_end_of_the_request();
         test_heartbeat();
         test_handshake_timeout();
         test_abort_mid_replay();

@@ -44,8 +44,11 @@ static void param(buf_t *out, const char *name, const char *value)
 }
 
 /* Opens a connection to s and sends GET /api/events/stream?<qs> with an
- * optional Last-Event-ID (NULL: none) as request reqid. */
-static void peer_open(struct stream *s, struct peer *p, int reqid, const char *qs, const char *last_id)
+ * optional Last-Event-ID (NULL: none) as request reqid: BEGIN_REQUEST, the
+ * params and, when with_stdin, the empty STDIN record that ends it (a web
+ * server may send that one later: peer_end_stdin). */
+static void peer_open_req(struct stream *s, struct peer *p, int reqid, const char *qs, const char *last_id,
+                          int with_stdin)
 {
     static const unsigned char begin[8] = {0, 1, 0, 0, 0, 0, 0, 0};
     buf_t req = {0}, params = {0}, uri = {0};
@@ -70,10 +73,28 @@ static void peer_open(struct stream *s, struct peer *p, int reqid, const char *q
     record(&req, 1, reqid, begin, sizeof begin);
     record(&req, 4, reqid, params.p, params.len);
     record(&req, 4, reqid, NULL, 0);
+    if (with_stdin)
+        record(&req, 5, reqid, NULL, 0);
     CHECK(write(p->fd, req.p, req.len) == (ssize_t)req.len);
     buf_free(&req);
     buf_free(&params);
     buf_free(&uri);
+}
+
+/* The whole request, as every web server sends it. */
+static void peer_open(struct stream *s, struct peer *p, int reqid, const char *qs, const char *last_id)
+{
+    peer_open_req(s, p, reqid, qs, last_id, 1);
+}
+
+/* The empty STDIN record of request reqid: the end of the request. */
+static void peer_end_stdin(struct peer *p, int reqid)
+{
+    buf_t req = {0};
+
+    record(&req, 5, reqid, NULL, 0);
+    CHECK(write(p->fd, req.p, req.len) == (ssize_t)req.len);
+    buf_free(&req);
 }
 
 /* Moves whole records from raw into text / ended. */

@@ -20,7 +20,8 @@ def vnd(n):
 def pay_while_watching(env, inst, conn, amount, screenshot=None):
     """Opens the page for a fresh top-up, waits for `conn` + PENDING, pays, waits for PAID."""
     tx = topup(inst, "alice", amount)
-    url = "http://127.0.0.1:%d/topup.html?tx_ref=%s&token=%s" % (inst.port, tx["tx_ref"], tx["stream_token"])
+    url = "http://127.0.0.1:%d%s/topup.html?tx_ref=%s&token=%s" % (inst.port, inst.prefix, tx["tx_ref"],
+                                                                   tx["stream_token"])
     b = TopupBrowser(env.tmp, mode="topup", url=url, conn=conn, amount_text=vnd(amount), paid_timeout_ms=10000,
                      screenshot=screenshot)
     try:

@@ -53,6 +53,14 @@ def pay_while_watching(env, inst, conn, amount, screenshot=None):
         b.close()
 
 
+def test_browser_topup_page_under_a_prefix_turns_paid_live(env):
+    """Pulse in a sub-folder (/pulse/): the page, pulse.js and the API it reads and
+    streams are all found there (relative URLs), and the webhook's payment arrives live."""
+    a = env.instance(prefix="/pulse", env={"PULSE_BASE_PATH": "/pulse"})
+    st = pay_while_watching(env, a, "live", 12000)
+    assert "polling" not in [s["conn"] for s in st["seen"]], st["seen"]
+
+
 def test_browser_topup_page_turns_paid_live(env):
     a = env.instance()
     st = pay_while_watching(env, a, "live", 25000, screenshot=SCREENSHOT)

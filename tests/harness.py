@@ -380,14 +380,16 @@ class Rtmp:
             wait_for(lambda: not alive(pid), timeout=10, what="nginx worker %d to exit" % pid)
 
 
-def prefixed_configs(data, prefix, script_name=None):
+def prefixed_configs(data, prefix, script_name=None, root_api=False):
     """The shipped lighttpd.conf and nginx.conf moved under a sub-folder
     (prefix, e.g. "/pulse"): the pages of www/ at prefix/, the API's
     locations at prefix/api/... reaching the FastCGI processes with
     REQUEST_URI as received, nothing at the site's root. Written into data;
     returns (the lighttpd.conf path, a PULSE_ROOT for run-nginx.sh).
     script_name: nginx passes it as SCRIPT_NAME to every FastCGI process, as
-    Apache does for a RewriteRule to pulse.fcgi in the install's folder."""
+    Apache does for a RewriteRule to pulse.fcgi in the install's folder.
+    root_api: nginx also passes /api/... (outside the prefix) to the processes,
+    to see them refuse it."""
     docroot = os.path.join(data, "docroot")
     os.makedirs(os.path.dirname(docroot + prefix), exist_ok=True)
     os.symlink(os.path.join(ROOT, "www"), docroot + prefix)
@@ -407,8 +409,9 @@ def prefixed_configs(data, prefix, script_name=None):
     os.symlink(docroot, os.path.join(root, "www"))
     with open(os.path.join(ROOT, "nginx.conf")) as f:
         text = f.read()
-    for old, new in (("location / {", "location %s/ {" % prefix), ("location ~ ^/api/(", "location ~ ^%s/api/(" % prefix),
-                     ("location /api/ {", "location %s/api/ {" % prefix)):
+    api = "(?:%s)?" % prefix if root_api else prefix
+    for old, new in (("location / {", "location %s/ {" % prefix), ("location ~ ^/api/(", "location ~ ^%s/api/(" % api),
+                     ("location /api/ {", "location ~ ^%s/api/ {" % api)):
         assert old in text, old
         text = text.replace(old, new)
     if script_name:
@@ -432,7 +435,7 @@ class Instance:
     lighttpd_conf = os.path.join(ROOT, "lighttpd.conf")
 
     def __init__(self, tmp, name="a", db=None, redis=None, env=None, workers=2, web=None, prefix="",
-                 script_name=None):
+                 script_name=None, root_api=False):
         self.web = web or os.environ.get("PULSE_TEST_WEB", "lighttpd")
         self.data = tempfile.mkdtemp(prefix="pulse-%s-" % name, dir=tmp)
         self.port = free_port()
@@ -452,7 +455,7 @@ class Instance:
         if redis is not None:
             e["REDIS_URL"] = redis.url
         if prefix:
-            self.lighttpd_conf, nginx_root = prefixed_configs(self.data, prefix, script_name)
+            self.lighttpd_conf, nginx_root = prefixed_configs(self.data, prefix, script_name, root_api)
             if self.web == "nginx":
                 e["PULSE_ROOT"] = nginx_root
         e.update(env or {})

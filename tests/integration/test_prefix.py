@@ -5,7 +5,7 @@ sent it (harness.prefixed_configs). With PULSE_BASE_PATH=/pulse every responder
 (pulse-api, pulse-batch, pulse-stream) routes under the prefix, writes its own
 URLs with it, and a path outside it is a 404. Without it, a SCRIPT_NAME naming a
 script in the folder (what Apache's mod_rewrite to /pulse/pulse.fcgi sends) finds
-the prefix by itself."""
+the prefix by itself (test_prefix_nginx.py)."""
 import json
 
 from harness import SSE, http, payos_body, publish, q, topup
@@ -78,22 +78,3 @@ def test_prefix_topup_stream_polling_and_urls(env):
     adm = a.auth("root", "admin")
     not_found(http(a.port, "POST", "/api/publish", {"topic": "room:p", "type": "note", "data": {}}, headers=adm))
     assert json.loads(http(a.port, "GET", "/pulse/api/events?topic=room:p&since=0").body)["last_id"] == ids[-1]
-
-
-def test_prefix_from_script_name_without_base_path(env):
-    """What Apache sends for a RewriteRule to /pulse/pulse.fcgi: SCRIPT_NAME names the
-    script, REQUEST_URI is the browser's. nginx stands in for it here (it sends the same
-    params); PULSE_BASE_PATH is not set."""
-    a = env.instance(prefix=PREFIX, web="nginx", script_name="/pulse/pulse.fcgi")
-    assert http(a.port, "GET", "/pulse/api/health").status == 200
-    tx = topup(a, "bob", 3000)
-    assert tx["stream_url"].startswith("/pulse/api/topup/stream?"), tx
-    assert tx["checkout_url"].startswith("/pulse/topup.html?"), tx
-    s = SSE(a.port, tx["stream_url"])
-    try:
-        assert s.status == 200, s.status
-        r = http(a.port, "POST", "/pulse/api/payos/webhook", payos_body(tx["order_code"], 3000))
-        assert r.status == 200 and r.json()["status"] == "PAID", r.body
-        assert s.next_event(5)["json"]["data"]["status"] == "PAID"
-    finally:
-        s.close()

@@ -28,7 +28,7 @@ int main(int argc, char **argv)
     }
     secret = pulse_cfg->jwt_secret;
     if (argc < 2 || secret == NULL || *secret == '\0') {
-        fprintf(stderr, "usage: PULSE_JWT_SECRET=... pulse-token SUB [ROLE [NAME [TTL_SECONDS]]]\n");
+        fprintf(stderr, "usage: PULSE_JWT_SECRET=... pulse-token SUB [ROLE [NAME [TTL_SECONDS]]] (or PULSE_JWT_SECRET in pulse.conf)\n");
         return 2;
     }
     if (argc > 4 && http_parse_i64(argv[4], &ttl) != 0) {

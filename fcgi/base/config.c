@@ -198,7 +198,9 @@ static int cfg_check_payos(buf_t *errb)
 static int cfg_check_base_path(buf_t *errb)
 {
     const char *b = cfg_storage.base_path;
+    buf_t segs = {0};
     size_t n, i;
+    int bad;
 
     if (b == NULL)
         return 0;
@@ -207,13 +209,20 @@ static int cfg_check_base_path(buf_t *errb)
         if ((unsigned char)b[i] <= ' ' || b[i] == 0x7f || strchr("?#%\\\"'<>", b[i]) != NULL)
             break;
     }
-    if (b[0] != '/' || i < n || strstr(b, "//") != NULL || strstr(b, "/./") != NULL || strstr(b, "/../") != NULL) {
+    while (n > 1 && b[n - 1] == '/')
+        n--;
+    buf_append(&segs, b, n);
+    buf_putc(&segs, '/'); /* every segment, the last too, ends with '/' */
+    bad = b[0] != '/' || i < n || strstr(b, "//") != NULL || strstr(segs.p, "/./") != NULL ||
+          strstr(segs.p, "/../") != NULL;
+    buf_free(&segs);
+    if (bad) {
         buf_printf(errb, "PULSE_BASE_PATH=%s: expected a URL path such as /pulse (no //, . or .. segments, "
                    "blanks, quotes or ?#%%\\<>)", b);
         return -1;
     }
-    while (n > 0 && b[n - 1] == '/')
-        n--;
+    if (n == 1)
+        n = 0; /* "/" is the site's root: no prefix */
     cfg_base_path = n > 0 ? xstrndup(b, n) : NULL;
     cfg_storage.base_path = cfg_base_path;
     return 0;

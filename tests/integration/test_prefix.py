@@ -8,13 +8,16 @@ script in the folder (what Apache's mod_rewrite to /pulse/pulse.fcgi sends) find
 the prefix by itself (test_prefix_nginx.py)."""
 import json
 
-from harness import SSE, http, payos_body, publish, q, topup
+from harness import PAYOS_KEY, SSE, http, payos_body, publish, q, topup
+from payos_standin import PayosStandin
+
+CLIENT, API_KEY = "test-client-id", "test-api-key"
 
 PREFIX = "/pulse"
 
 
-def prefixed(env, **kw):
-    a = env.instance(prefix=PREFIX, env={"PULSE_BASE_PATH": PREFIX}, **kw)
+def prefixed(env, env_extra=None, **kw):
+    a = env.instance(prefix=PREFIX, env=dict(env_extra or {}, PULSE_BASE_PATH=PREFIX), **kw)
     assert a.url("/api/health") == "/pulse/api/health"
     return a
 
@@ -78,3 +81,22 @@ def test_prefix_topup_stream_polling_and_urls(env):
     adm = a.auth("root", "admin")
     not_found(http(a.port, "POST", "/api/publish", {"topic": "room:p", "type": "note", "data": {}}, headers=adm))
     assert json.loads(http(a.port, "GET", "/pulse/api/events?topic=room:p&since=0").body)["last_id"] == ids[-1]
+
+
+def test_prefix_in_payos_return_urls(env):
+    """PayOS sends the payer back to {PULSE_PUBLIC_URL}{prefix}/topup.html when
+    PULSE_PUBLIC_URL is an origin, to {PULSE_PUBLIC_URL}/topup.html when it names the
+    pages' folder itself."""
+    s = PayosStandin(CLIENT, API_KEY, PAYOS_KEY).start()
+    try:
+        for public, want in (("https://shop.example.com/", "https://shop.example.com/pulse/topup.html"),
+                             ("https://shop.example.com/pay/", "https://shop.example.com/pay/topup.html")):
+            a = prefixed(env, env_extra={"PAYOS_API_URL": s.url, "PAYOS_CLIENT_ID": CLIENT, "PAYOS_API_KEY": API_KEY,
+                                         "PULSE_PUBLIC_URL": public})
+            tx = topup(a, "carol", 2000)
+            page = "%s?tx_ref=%s&token=%s" % (want, tx["tx_ref"], tx["stream_token"])
+            sent = s.requests[-1]["body"]
+            assert sent["returnUrl"] == page and sent["cancelUrl"] == page, sent
+            assert tx["status_url"].startswith("/pulse/api/topup/status?"), tx
+    finally:
+        s.stop()

@@ -63,8 +63,8 @@
     function renderPay(tx, status) {
       var url = typeof tx.checkout_url === 'string' ? tx.checkout_url : '';
       var live = /^https?:\/\//i.test(url);
-      // the dev checkout: this page on this origin, under whatever folder Pulse is installed in
-      var dev = !live && /^\/(?:[^?#]*\/)?topup\.html\?/.test(url);
+      // the dev checkout: this page on this origin (a path, never //host), in whatever folder
+      var dev = !live && /^\/(?!\/)(?:[^?#]*\/)?topup\.html\?/.test(url);
       $('pay').hidden = !(status === 'PENDING' && (live || dev));
       if ($('pay').hidden) return;
       if (live) $('pay-link').href = url;

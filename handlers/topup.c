@@ -110,25 +110,31 @@ static int host_ok(const char *host)
     return n > 0 && n <= 255 && host[n] == '\0';
 }
 
-/* Appends the origin the payer's browser knows the pages by:
- * PULSE_PUBLIC_URL, else this request's scheme and Host. 0, or -1
- * answered (400) when neither gives one. */
+/* Appends where the payer's browser finds the pages: PULSE_PUBLIC_URL
+ * when it names a folder (https://example.com/pulse), else its origin or
+ * this request's scheme and Host, followed by the prefix this request came
+ * under (a sub-folder install). 0, or -1 answered (400) when neither gives
+ * an origin. */
 static int page_origin(struct ctx *c, buf_t *out)
 {
     const char *host = ctx_req_header(c, "HTTP_HOST"), *https = ctx_req_header(c, "HTTPS");
+    const char *url = c->cfg->public_url, *path;
     size_t n;
 
-    if (c->cfg->public_url != NULL) {
-        for (n = strlen(c->cfg->public_url); n > 0 && c->cfg->public_url[n - 1] == '/'; n--)
+    if (url != NULL) {
+        for (n = strlen(url); n > 0 && url[n - 1] == '/'; n--)
             ;
-        buf_append(out, c->cfg->public_url, n);
-        return 0;
-    }
-    if (host == NULL || !host_ok(host)) {
+        buf_append(out, url, n);
+        path = strstr(buf_str(out), "://");
+        if (path != NULL && strchr(path + 3, '/') != NULL)
+            return 0; /* the folder is given */
+    } else if (host == NULL || !host_ok(host)) {
         ctx_error(c, 400, "invalid_host", "the Host header names no host PayOS could send the payer back to");
         return -1;
+    } else {
+        buf_printf(out, "%s://%s", https != NULL && strcasecmp(https, "on") == 0 ? "https" : "http", host);
     }
-    buf_printf(out, "%s://%s", https != NULL && strcasecmp(https, "on") == 0 ? "https" : "http", host);
+    buf_puts(out, c->req->base != NULL ? c->req->base : "");
     return 0;
 }
 
@@ -141,9 +147,12 @@ static int link_make(struct ctx *c, struct topup_new *t, long long amount, const
     struct payos_order o;
     int rc = -1;
 
-    /* PayOS sends the payer back to an absolute URL; the dev checkout is on this origin */
+    /* PayOS sends the payer back to an absolute URL; the dev checkout is on this origin, under the
+     * prefix this request came by */
     if (config_payos_live(c->cfg) && page_origin(c, &page) != 0)
         goto out;
+    if (!config_payos_live(c->cfg))
+        buf_puts(&page, c->req->base != NULL ? c->req->base : "");
     buf_printf(&page, "/topup.html?tx_ref=%s&token=%s", t->tx_ref.p, t->token.p);
     if (!config_payos_live(c->cfg)) {
         t->link.checkout_url = buf_steal(&page);
@@ -216,7 +225,7 @@ static void topup_init(struct ctx *c)
     struct topup_new t = {0};
     long long amount;
     char *description = NULL, code_s[24];
-    const char *args[1] = {code_s};
+    const char *args[2] = {code_s, c->req->base != NULL ? c->req->base : ""};
 
     if (ctx_auth(c, 0) != 0 || ctx_body_object(c) != 0)
         return;
@@ -254,7 +263,7 @@ static void topup_init(struct ctx *c)
         goto out;
     }
     snprintf(code_s, sizeof code_s, "%lld", t.order_code);
-    ctx_json_take(c, 201, db_one_text(c->db, SQL_TOPUP_INIT_REPLY, 1, args));
+    ctx_json_take(c, 201, db_one_text(c->db, SQL_TOPUP_INIT_REPLY, 2, args));
 out:
     db_done(st);
     free(description);

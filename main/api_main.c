@@ -99,7 +99,7 @@ static int serve(FCGX_Request *fr, struct runtime *rt)
     memset(&resp, 0, sizeof resp);
     req.header = fcgi_header;
     req.header_arg = fr->envp;
-    early = cgi_req_read(&req, runtime_body_ceiling(rt), &len, &why);
+    early = cgi_req_read(&req, runtime_config(rt)->base_path, runtime_body_ceiling(rt), &len, &why);
     /* the route's own bound, before a byte of the body is read */
     if ((early == 0 || early == 413) && len > runtime_body_limit(rt, req.method, req.path, &why))
         early = 413;

@@ -582,19 +582,67 @@ class Apache:
         leftovers(self.proc, descendants(self.proc.p.pid), self.pw.pw_uid, grace)
 
 
+def prefixed_configs(data, prefix, script_name=None, root_api=False):
+    """The shipped lighttpd.conf and nginx.conf moved under a sub-folder
+    (prefix, e.g. "/pulse"): the pages of www/ at prefix/, the API's
+    locations at prefix/api/... reaching the FastCGI processes with
+    REQUEST_URI as received, nothing at the site's root. Written into data;
+    returns (the lighttpd.conf path, a PULSE_ROOT for run-nginx.sh).
+    script_name: nginx passes it as SCRIPT_NAME to every FastCGI process, as
+    Apache does for a RewriteRule to pulse.fcgi in the install's folder.
+    root_api: nginx also passes /api/... (outside the prefix) to the processes,
+    to see them refuse it."""
+    docroot = os.path.join(data, "docroot")
+    os.makedirs(os.path.dirname(docroot + prefix), exist_ok=True)
+    os.symlink(os.path.join(ROOT, "www"), docroot + prefix)
+    with open(os.path.join(ROOT, "lighttpd.conf")) as f:
+        text = f.read()
+    for old, new in (('server.document-root = var.pulse_root + "/www"', 'server.document-root = "%s"' % docroot),
+                     ('"^/api/', '"^%s/api/' % prefix), ('"/api/" =>', '"%s/api/" =>' % prefix),
+                     ('"^/hls/', '"^%s/hls/' % prefix), ('"/hls/" =>', '"%s/hls/" =>' % prefix)):
+        assert old in text, old
+        text = text.replace(old, new)
+    lighttpd = os.path.join(data, "lighttpd-prefix.conf")
+    with open(lighttpd, "w") as f:
+        f.write(text)
+    # run-nginx.sh reads PULSE_ROOT/nginx.conf and serves PULSE_ROOT/www
+    root = os.path.join(data, "nginx-root")
+    os.makedirs(root)
+    os.symlink(docroot, os.path.join(root, "www"))
+    with open(os.path.join(ROOT, "nginx.conf")) as f:
+        text = f.read()
+    api = "(?:%s)?" % prefix if root_api else prefix
+    for old, new in (("location / {", "location %s/ {" % prefix), ("location ~ ^/api/(", "location ~ ^%s/api/(" % api),
+                     ("location /api/ {", "location ~ ^%s/api/ {" % api)):
+        assert old in text, old
+        text = text.replace(old, new)
+    if script_name:
+        old = "fastcgi_param REQUEST_URI $request_uri;"
+        assert text.count(old) == 2, old  # the server's list and the streams' own
+        text = text.replace(old, old + " fastcgi_param SCRIPT_NAME %s;" % script_name)
+    with open(os.path.join(root, "nginx.conf"), "w") as f:
+        f.write(text)
+    return lighttpd, root
+
+
 class Instance:
     """One Pulse instance: a real web server (lighttpd spawning pulse-api and
     pulse-stream, or nginx or Apache with them started by
-    tools/run-nginx.sh or tools/run-apache.sh)."""
+    tools/run-nginx.sh or tools/run-apache.sh).
+    prefix ("/pulse"): installed in that sub-folder of the site (the pages
+    at /pulse/, the API at /pulse/api/; prefixed_configs). script_name: nginx
+    sends it as SCRIPT_NAME (as Apache's mod_rewrite to a script does)."""
 
     # The lighttpd configuration started (bench/run.py starts a copy with
     # higher limits; nginx's is found through PULSE_ROOT, which env may set).
     lighttpd_conf = os.path.join(ROOT, "lighttpd.conf")
 
-    def __init__(self, tmp, name="a", db=None, redis=None, env=None, workers=2, web=None):
+    def __init__(self, tmp, name="a", db=None, redis=None, env=None, workers=2, web=None, prefix="",
+                 script_name=None, root_api=False):
         self.web = web or os.environ.get("PULSE_TEST_WEB", "lighttpd")
         self.data = tempfile.mkdtemp(prefix="pulse-%s-" % name, dir=tmp)
         self.port = free_port()
+        self.prefix = prefix
         self.db = db or os.path.join(self.data, "pulse.db")
         e = {k: v for k, v in os.environ.items() if not k.startswith(("PULSE_", "REDIS_"))}
         e.update({"PORT": str(self.port), "PULSE_HOST": "127.0.0.1", "PULSE_DATA": self.data,
@@ -616,7 +664,13 @@ class Instance:
             self.apache_user = ensure_user(APACHE_USER)
             e["APACHE_USER"] = APACHE_USER
             open_path(tmp, tmp)
+        if prefix:
+            self.lighttpd_conf, nginx_root = prefixed_configs(self.data, prefix, script_name, root_api)
+            if self.web == "nginx":
+                e["PULSE_ROOT"] = nginx_root
         e.update(env or {})
+        for k in [k for k, v in e.items() if v is None]:  # env={"X": None}: X unset
+            del e[k]
         self.env = e
         self.start()
 
@@ -640,24 +694,30 @@ class Instance:
 
     def _up(self):
         try:
-            return http(self.port, "GET", "/api/health", timeout=2).status == 200
+            return http(self.port, "GET", self.prefix + "/api/health", timeout=2).status == 200
         except OSError:
             return False
 
     def _stream_up(self):
         try:
-            return http(self.port, "GET", "/api/events/stream?topic=x%20y", timeout=2).status == 400
+            return http(self.port, "GET", self.prefix + "/api/events/stream?topic=x%20y", timeout=2).status == 400
         except (OSError, IndexError):
             return False
 
+    def url(self, path):
+        """path as this instance serves it: an API path ("/api/...") under its
+        prefix, when it has one (the helpers below and topup(), publish()... then
+        work as they are); anything else as given."""
+        return self.prefix + path if path.startswith("/api/") else path
+
     def get(self, path, **kw):
-        return http(self.port, "GET", path, **kw)
+        return http(self.port, "GET", self.url(path), **kw)
 
     def post(self, path, body=None, **kw):
-        return http(self.port, "POST", path, body, **kw)
+        return http(self.port, "POST", self.url(path), body, **kw)
 
     def sse(self, path, **kw):
-        return SSE(self.port, path, **kw)
+        return SSE(self.port, self.url(path), **kw)
 
     def auth(self, sub, role="viewer"):
         return {"Authorization": "Bearer " + token(sub, role)}

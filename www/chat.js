@@ -30,7 +30,7 @@
   var pageError = $('chat-error'), sendError = $('send-error');
 
   function api(method, path, body) { return Pulse.api(method, path, body, jwt); }
-  function sessionPath(id, rest) { return '/api/chat/sessions/' + encodeURIComponent(id) + (rest || ''); }
+  function sessionPath(id, rest) { return 'api/chat/sessions/' + encodeURIComponent(id) + (rest || ''); }
   // An ISO time as local "YYYY-MM-DD HH:MM" (the service answers in UTC).
   function time(ts) {
     var t = ts ? new Date(ts) : null;
@@ -75,7 +75,7 @@
   }
 
   function loadSessions() {
-    return api('GET', '/api/chat/sessions').then(function (r) {
+    return api('GET', 'api/chat/sessions').then(function (r) {
       if (r.status !== 200 || !r.json) { show(pageError, refusal(r, 'Cannot list your chats')); return null; }
       renderSessions(r.json.sessions || []);
       return r.json.sessions || [];
@@ -99,7 +99,7 @@
   }
 
   $('new-session').addEventListener('click', function () {
-    api('POST', '/api/chat/sessions', {}).then(function (r) {
+    api('POST', 'api/chat/sessions', {}).then(function (r) {
       if (r.status !== 201 && r.status !== 200) return show(pageError, refusal(r, 'Cannot start a chat'));
       show(pageError, '');
       var id = r.json.id;

@@ -17,7 +17,7 @@
   var CHAT_KEEP = 200;          // messages kept on screen
 
   // /api/live/rooms/{id}{rest}: the room's own routes.
-  function roomPath(id, rest) { return '/api/live/rooms/' + encodeURIComponent(id) + (rest || ''); }
+  function roomPath(id, rest) { return 'api/live/rooms/' + encodeURIComponent(id) + (rest || ''); }
   // A room's status badge (titles: status -> tooltip, optional).
   function roomBadge(node, status, titles) { return P.badge(node, status, ROOM_STATUSES, titles); }
 

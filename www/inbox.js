@@ -25,7 +25,7 @@
 
   function errorText(r, fallback) { return P.errorText(r, fallback, true); }
   function api(method, path, body) { return Pulse.api(method, path, body, jwt); }
-  function convPath(id, rest) { return '/api/crm/conversations/' + encodeURIComponent(id) + (rest || ''); }
+  function convPath(id, rest) { return 'api/crm/conversations/' + encodeURIComponent(id) + (rest || ''); }
   function time(ts) { return ts ? String(ts).replace('T', ' ').replace('Z', '') : ''; }
 
   // ---- sign-in ---------------------------------------------------------------------------
@@ -80,14 +80,14 @@
   // Both lists; resolves the older of their positions (what a subscription must start from).
   function loadAll() {
     return Promise.all([
-      loadList('/api/crm/conversations?limit=500', function (j) {
+      loadList('api/crm/conversations?limit=500', function (j) {
         show(inboxError, '');
         convs = {};
         (j.conversations || []).forEach(function (c) { convs[c.id] = c; });
         renderConvs();
         if (selected) loadMessages(selected);
       }, 'conversations'),
-      loadList('/api/crm/customers?limit=500', function (j) {
+      loadList('api/crm/customers?limit=500', function (j) {
         customers = {};
         (j.customers || []).forEach(function (c) { customers[c.id] = c; });
         renderCustomers();

@@ -421,7 +421,7 @@
       li.appendChild(b);
       li.appendChild(document.createTextNode(' '));
       var a = el('a', null, r.title || String(r.id));
-      a.href = '/live.html?room=' + encodeURIComponent(String(r.id));
+      a.href = 'live.html?room=' + encodeURIComponent(String(r.id));
       li.appendChild(a);
       if (r.status === 'LIVE') li.appendChild(el('span', 'muted', ' · ' + num(r.viewerCount) + ' watching'));
       return li;
@@ -433,11 +433,11 @@
       empty.hidden = rooms.length > 0;
     }
     function load() {
-      Pulse.api('GET', '/api/live/rooms?status=LIVE', null, null).then(function (r) {
+      Pulse.api('GET', 'api/live/rooms?status=LIVE', null, null).then(function (r) {
         if (r.status === 200 && r.json) { fill($('live-rooms'), $('live-empty'), r.json.rooms); show($('list-error'), ''); }
         else show($('list-error'), errorText(r, 'Could not load the rooms'));
       }, function () { show($('list-error'), 'Could not reach the server.'); });
-      Pulse.api('GET', '/api/live/rooms', null, null).then(function (r) {
+      Pulse.api('GET', 'api/live/rooms', null, null).then(function (r) {
         if (r.status === 200 && r.json) {
           var rooms = (r.json.rooms || []).slice().sort(function (a, b) {
             return String(b.createdAt || '').localeCompare(String(a.createdAt || ''));

@@ -29,7 +29,7 @@
   };
 
   function player(video, state, roomId) {
-    var url = '/hls/' + encodeURIComponent(roomId) + '.m3u8';
+    var url = 'hls/' + encodeURIComponent(roomId) + '.m3u8';
     var live = false;             // the room is LIVE: the video should play
     var hls = null;               // the hls.js instance while one runs
     var retry = null;
@@ -61,7 +61,7 @@
       var Hls = root.Hls;
       if (Hls && Hls.isSupported()) {
         // Its transmuxing worker comes from our origin (the pages' CSP allows no blob: worker).
-        hls = new Hls({ workerPath: '/vendor/hls.worker.js', liveSyncDurationCount: 2 });
+        hls = new Hls({ workerPath: 'vendor/hls.worker.js', liveSyncDurationCount: 2 });
         hls.on(Hls.Events.MANIFEST_PARSED, play);
         hls.on(Hls.Events.ERROR, function (ev, data) { if (data && data.fatal) again(); });
         hls.loadSource(url);

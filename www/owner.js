@@ -65,7 +65,7 @@
   // and keep the rooms whose shopOwnerId is this token's sub.
   var PAGE = 500, MAX_PAGES = 10;
   function fetchRooms(offset, acc, pages) {
-    return Pulse.api('GET', '/api/live/rooms?limit=' + PAGE + '&offset=' + offset, null, jwt).then(function (r) {
+    return Pulse.api('GET', 'api/live/rooms?limit=' + PAGE + '&offset=' + offset, null, jwt).then(function (r) {
       if (r.status !== 200 || !r.json || !r.json.rooms) return r;
       var rooms = r.json.rooms;
       for (var i = 0; i < rooms.length; i++) {
@@ -109,7 +109,7 @@
     manage.addEventListener('click', function () { select(id); });
     li.appendChild(manage);
     var a = el('a', 'small-link', 'viewer page');
-    a.href = '/live.html?room=' + encodeURIComponent(id);
+    a.href = 'live.html?room=' + encodeURIComponent(id);
     a.target = '_blank';
     a.rel = 'noopener';
     li.appendChild(a);
@@ -128,7 +128,7 @@
     if (!body.title) return show(err, 'A room needs a title.');
     show(err, '');
     $('create-submit').disabled = true;
-    Pulse.api('POST', '/api/live/rooms', body, jwt).then(function (r) {
+    Pulse.api('POST', 'api/live/rooms', body, jwt).then(function (r) {
       $('create-submit').disabled = false;
       if ((r.status === 201 || r.status === 200) && r.json && r.json.id != null) {
         rememberKey(String(r.json.id), r.json.streamKey);
@@ -155,14 +155,14 @@
       items[i].className = 'room-item' + (items[i].getAttribute('data-room-id') === id ? ' room-selected' : '');
     }
     if (!id) { $('manage').hidden = true; return; }
-    try { history.replaceState(null, '', '/owner.html?room=' + encodeURIComponent(id)); } catch (e) { /* ignore */ }
+    try { history.replaceState(null, '', 'owner.html?room=' + encodeURIComponent(id)); } catch (e) { /* ignore */ }
     $('manage').hidden = false;
     show($('manage-error'), '');
     show($('product-error'), '');
     $('room-id').textContent = id;
     $('rtmp-url').textContent = rtmpUrl();
-    $('viewer-link').href = '/live.html?room=' + encodeURIComponent(id);
-    $('viewer-link').textContent = location.origin + '/live.html?room=' + id;
+    $('viewer-link').href = 'live.html?room=' + encodeURIComponent(id);
+    $('viewer-link').textContent = $('viewer-link').href;
     clear($('owner-products'));
     clear($('owner-chat'));
     show($('chat-error'), '');

@@ -116,15 +116,16 @@
   }
 
   // ---- what every page shows -------------------------------------------------------------
-  // The pages, in the order of the nav. Each page's HTML holds only a link to "/" in its
-  // <nav> (what a browser without JavaScript shows: the index lists the pages too); the
-  // links are built from this one list so that no page's nav drifts from another's.
+  // The pages, in the order of the nav. Each page's HTML holds only a link to "./" (the
+  // index) in its <nav> (what a browser without JavaScript shows: the index lists the pages
+  // too); the links are built from this one list so that no page's nav drifts from another's.
+  // Relative: the pages work at the site's root and in a folder (https://example.com/pulse/).
   var PAGES = [
-    ['/topup.html', 'Top-up'],
-    ['/live.html', 'Live room'],
-    ['/owner.html', 'Owner console'],
-    ['/inbox.html', 'CRM inbox'],
-    ['/chat.html', 'AI chat']
+    ['topup.html', 'Top-up'],
+    ['live.html', 'Live room'],
+    ['owner.html', 'Owner console'],
+    ['inbox.html', 'CRM inbox'],
+    ['chat.html', 'AI chat']
   ];
   function renderNav() {
     var nav = document.querySelector('header nav');
@@ -133,7 +134,7 @@
     for (var i = 0; i < PAGES.length; i++) {
       var a = el('a', null, PAGES[i][1]);
       a.href = PAGES[i][0];
-      if (location.pathname === PAGES[i][0]) a.setAttribute('aria-current', 'page');
+      if (a.pathname === location.pathname) a.setAttribute('aria-current', 'page');
       nav.appendChild(a);
     }
   }

@@ -2,7 +2,7 @@
  * pulse.js: browser client for Pulse (see API.md, "Events" and "Polling fallback").
  *
  *   var sub = Pulse.subscribe({
- *     topics: ['topup:TX1'], token: null, accessToken: null, lastEventId: null, base: '',
+ *     topics: ['topup:TX1'], token: null, accessToken: null, lastEventId: null, baseUrl: null,
  *     on: { 'topup.status': function (envelope) {} },  // the types followed, each with its handler
  *     onEvent: function (envelope) {},    // optional: every followed event, before its handler
  *     types: [],                          // optional: more types to follow, for onEvent alone
@@ -23,8 +23,13 @@
  * is asked for first, and every transport resumes from it).
  * token/accessToken: a string, or a function returning the current one (a stream ends when
  * its JWT expires and reconnects with what the function gives then).
+ * baseUrl: where Pulse is installed, the folder holding api/ ('https://example.com/pulse/');
+ * default Pulse.baseUrl: the folder pulse.js was loaded from (it sits beside the pages), else
+ * the page's own (document.baseURI). So the same page works at the site's root and in a folder.
+ * (base: the older option, an origin put before '/api/...', still works.)
  * EventSource: null forces polling. Pulse.api(method, path, body, jwt) -> Promise of
  * {status, json, headers, eventId} (eventId: the Pulse-Event-Id of a state read, or null);
+ * a relative path ('api/wallet') is taken from Pulse.baseUrl, a '/...' or full URL as it is;
  * Pulse.positions() -> a tracker of the log position of each piece of state a page shows;
  * Pulse.escapeHtml(s).
  *
@@ -38,6 +43,24 @@
   var MAX_ERRORS = 3;
   var MAX_BACKOFF_MS = 30000;
   var POLL_LIMIT = 100;
+
+  // Pulse.baseUrl's default: the folder of the script element that loaded pulse.js (read
+  // while it runs: document.currentScript is null afterwards), else the page's folder; '/'
+  // outside a browser. A URL ending in '/'.
+  function scriptFolder() {
+    var d = root.document;
+    var u = (d && d.currentScript && d.currentScript.src) || (d && d.baseURI) || '';
+    u = String(u).replace(/[?#].*$/, '');
+    return u ? u.replace(/[^\/]*$/, '') : '/';
+  }
+
+  // path as a URL: a relative one ('api/events?...') under base (a folder, ending in '/'),
+  // an absolute path or a full URL as it is.
+  function under(base, path) {
+    path = String(path);
+    if (path.charAt(0) === '/' || /^[a-z][a-z0-9+.-]*:/i.test(path)) return path;
+    return base + path;
+  }
 
   function escapeHtml(s) {
     return String(s == null ? '' : s).replace(/[&<>"']/g, function (c) {
@@ -72,7 +95,7 @@
       init.body = JSON.stringify(body);
     }
     if (jwt) headers.Authorization = 'Bearer ' + jwt;
-    return root.fetch(path, init).then(function (res) {
+    return root.fetch(under(Pulse.baseUrl, path), init).then(function (res) {
       return res.text().then(function (text) {
         var json = null;
         try { json = text ? JSON.parse(text) : null; } catch (e) { json = null; }
@@ -149,7 +172,8 @@
   function subscribe(opts) {
     opts = opts || {};
     var topics = [].concat(opts.topics || []);
-    var base = opts.base || '';
+    // The folder Pulse is in, ending in '/': relative API paths go under it.
+    var base = opts.baseUrl ? String(opts.baseUrl).replace(/\/?$/, '/') : opts.base ? opts.base + '/' : Pulse.baseUrl;
     var pollMs = opts.pollIntervalMs || 2000;
     var streamRetryMs = opts.streamRetryMs || 30000;
     // Injectable; EventSource: null forces polling (old browsers, or to test the fallback).
@@ -230,7 +254,7 @@
       // needs the high-water mark in the query to resume without a gap.
       pairs.push(['last_event_id', lastId]);
       var src;
-      try { src = new ES(base + '/api/events/stream?' + query(pairs)); } catch (e) { streamFailed(); return; }
+      try { src = new ES(base + 'api/events/stream?' + query(pairs)); } catch (e) { streamFailed(); return; }
       es = src;
 
       function onData(e) {
@@ -318,7 +342,7 @@
       if (closed) return;
       var gen = ++pollGen;
       var pairs = topicPairs().concat([['limit', 1], ['token', value(opts.token)]]);
-      api('GET', base + '/api/events?' + query(pairs), null, value(opts.accessToken)).then(function (r) {
+      api('GET', base + 'api/events?' + query(pairs), null, value(opts.accessToken)).then(function (r) {
         if (gen !== pollGen || closed) return;
         if (r.status !== 200 || !r.json || typeof r.json.last_id !== 'number') return pollFailed(r);
         pollFails = 0;
@@ -345,7 +369,7 @@
       var limit = POLL_LIMIT;
       var pairs = topicPairs().concat([['since', since], ['limit', limit], ['token', value(opts.token)]]);
       // fetch can send the JWT as a header, which keeps it out of access logs.
-      api('GET', base + '/api/events?' + query(pairs), null, value(opts.accessToken)).then(function (r) {
+      api('GET', base + 'api/events?' + query(pairs), null, value(opts.accessToken)).then(function (r) {
         if (gen !== pollGen || closed) return;
         var j = r.json;
         if (r.status !== 200 || !j || !j.events || typeof j.events.length !== 'number') return pollFailed(r);
@@ -401,7 +425,7 @@
     };
   }
 
-  var Pulse = { subscribe: subscribe, api: api, positions: positions, escapeHtml: escapeHtml };
+  var Pulse = { subscribe: subscribe, api: api, positions: positions, escapeHtml: escapeHtml, baseUrl: scriptFolder() };
   root.Pulse = Pulse;
   if (typeof module === 'object' && module && module.exports) module.exports = Pulse;
 })(typeof window !== 'undefined' ? window : typeof globalThis !== 'undefined' ? globalThis : this);

@@ -63,7 +63,8 @@
     function renderPay(tx, status) {
       var url = typeof tx.checkout_url === 'string' ? tx.checkout_url : '';
       var live = /^https?:\/\//i.test(url);
-      var dev = !live && url.indexOf('/topup.html?') === 0;
+      // the dev checkout: this page on this origin (a path, never //host), in whatever folder
+      var dev = !live && /^\/(?!\/)(?:[^?#]*\/)?topup\.html\?/.test(url);
       $('pay').hidden = !(status === 'PENDING' && (live || dev));
       if ($('pay').hidden) return;
       if (live) $('pay-link').href = url;
@@ -86,9 +87,9 @@
       if (!token && jwt) headers.Authorization = 'Bearer ' + jwt;
       $('pay-dev').disabled = true;
       show(err, '');
-      post('/api/topup/dev/webhook?' + q, '', headers).then(function (r) {
+      post('api/topup/dev/webhook?' + q, '', headers).then(function (r) {
         if (r.status !== 200) throw r;
-        return post('/api/payos/webhook', r.text, { 'Content-Type': 'application/json' });
+        return post('api/payos/webhook', r.text, { 'Content-Type': 'application/json' });
       }).then(function (r) {
         if (r.status !== 200) throw r;
       }).catch(function (r) {
@@ -101,7 +102,7 @@
     function loadStatus() {
       var q = 'tx_ref=' + encodeURIComponent(txRef) + (token ? '&token=' + encodeURIComponent(token) : '');
       // With a stream token, no JWT: a stored JWT of another user must not turn a valid link into a 403.
-      return Pulse.api('GET', '/api/topup/status?' + q, null, token ? null : jwt).then(function (r) {
+      return Pulse.api('GET', 'api/topup/status?' + q, null, token ? null : jwt).then(function (r) {
         if (r.status === 200) {
           show($('error'), '');
           if (at.read('tx', r.eventId)) render(r.json);
@@ -127,7 +128,7 @@
     // The owner's balance is only visible with their JWT (kept from the form in this tab).
     function showWallet() {
       if (!jwt) return;
-      Pulse.api('GET', '/api/wallet', null, jwt).then(function (r) {
+      Pulse.api('GET', 'api/wallet', null, jwt).then(function (r) {
         if (r.status === 200 && r.json) show($('wallet'), 'Wallet balance: ' + formatVnd(r.json.balance) + ' VND');
       }, function () { /* the balance is a nicety */ });
     }
@@ -204,11 +205,11 @@
       if (desc.length > 25) return show(err, 'The description is limited to 25 characters.');
       show(err, '');
       $('init-submit').disabled = true;
-      Pulse.api('POST', '/api/topup/init', { amount: amount, description: desc }, token_).then(function (r) {
+      Pulse.api('POST', 'api/topup/init', { amount: amount, description: desc }, token_).then(function (r) {
         $('init-submit').disabled = false;
         if ((r.status === 201 || r.status === 200) && r.json && r.json.tx_ref) {
           store(JWT_KEY, token_);
-          location.href = '/topup.html?tx_ref=' + encodeURIComponent(r.json.tx_ref) +
+          location.href = 'topup.html?tx_ref=' + encodeURIComponent(r.json.tx_ref) +
             '&token=' + encodeURIComponent(r.json.stream_token || '');
           return;
         }

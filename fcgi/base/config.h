@@ -1,8 +1,10 @@
-/* config.h - the process's configuration, read once from the environment.
+/* config.h - the process's configuration, read once from the environment
+ * and pulse.conf.
  *
  * Every variable is described by one row of the table in config.c (name,
  * type, default, bounds); config_load() fills a process-wide struct that is
- * read-only afterwards. */
+ * read-only afterwards. pulse.conf (conffile.h) sets the same names as
+ * KEY=value lines; a variable set in the environment wins over the file. */
 #ifndef PULSE_CONFIG_H
 #define PULSE_CONFIG_H
 
@@ -24,6 +26,9 @@ struct config {
     const char *payos_api_key;     /* PAYOS_API_KEY: sent as x-api-key */
     long payos_timeout_s;          /* PAYOS_TIMEOUT_S: a call to PayOS taking longer has failed */
     const char *public_url;        /* PULSE_PUBLIC_URL: the pages' origin as a payer's browser sees it */
+    const char *base_path;         /* PULSE_BASE_PATH: the URL path prefix Pulse is under ("/pulse", no
+                                      trailing slash); NULL: found per request (cgi_req_read) */
+    const char *conf_file;         /* the pulse.conf read, or NULL when none was */
     const char *webhook_secret;    /* PULSE_WEBHOOK_SECRET */
     const char *fb_verify_token;   /* FB_VERIFY_TOKEN */
     const char *fb_app_secret;     /* FB_APP_SECRET */
@@ -83,8 +88,14 @@ enum pulse_role { ROLE_PRIMARY, ROLE_EDGE };
 /* Process-wide configuration; NULL before config_load(). Read-only. */
 extern const struct config *pulse_cfg;
 
-/* Reads the environment. Returns 0, or -1 with a message in err (caller
- * frees *err) when a value is malformed or out of bounds. */
+/* Reads the environment and pulse.conf: the file named by $PULSE_CONF
+ * (which must exist), else pulse.conf in the executable's folder when there
+ * is one; a relative PULSE_DATA, PULSE_DB or PULSE_BELL_DIR from the file is
+ * relative to the file's folder. Returns 0, or -1 with a message in err
+ * (caller frees *err) when the file cannot be read or holds a malformed
+ * line or an unknown key (the message names file:line), or a value is
+ * malformed or out of bounds. Strings in the configuration stay valid
+ * until the next config_load. */
 int config_load(char **err);
 
 /* True when PayOS's API credentials are configured (PAYOS_CLIENT_ID and

@@ -12,11 +12,43 @@ static const char *param(const struct http_req *req, const char *name)
     return req->header != NULL ? req->header(req, name) : NULL;
 }
 
-int cgi_req_read(struct http_req *req, long long max_body, long long *content_length, const char **why)
+int cgi_route_path(const char *uri, const char *script_name, const char *base_path, char **path, char **base)
+{
+    size_t plen = strcspn(uri, "?"), n;
+    const char *slash;
+
+    if (base_path != NULL) {
+        n = strlen(base_path);
+        if (plen >= n && memcmp(uri, base_path, n) == 0 && (plen == n || uri[n] == '/')) {
+            *base = xstrndup(base_path, n);
+            *path = plen == n ? xstrdup("/") : xstrndup(uri + n, plen - n);
+            return 0;
+        }
+        *base = xstrdup("");
+        *path = xstrndup(uri, plen);
+        return 404;
+    }
+    /* the folder of the script: "/pulse" of "/pulse/pulse.fcgi"; "" of
+     * "/pulse.fcgi" or "/api" strips nothing */
+    slash = script_name != NULL ? strrchr(script_name, '/') : NULL;
+    n = slash != NULL ? (size_t)(slash - script_name) : 0;
+    if (n > 0 && plen >= n + 5 && memcmp(uri, script_name, n) == 0 && memcmp(uri + n, "/api/", 5) == 0) {
+        *base = xstrndup(script_name, n);
+        *path = xstrndup(uri + n, plen - n);
+        return 0;
+    }
+    *base = xstrdup("");
+    *path = xstrndup(uri, plen);
+    return 0;
+}
+
+int cgi_req_read(struct http_req *req, const char *base_path, long long max_body, long long *content_length,
+                 const char **why)
 {
     const char *uri = param(req, "REQUEST_URI");
     const char *qs = param(req, "QUERY_STRING");
     const char *cl = param(req, "CONTENT_LENGTH");
+    int outside;
 
     req->method = param(req, "REQUEST_METHOD");
     *content_length = 0;
@@ -24,10 +56,11 @@ int cgi_req_read(struct http_req *req, long long max_body, long long *content_le
         req->method = "";
     if (uri == NULL) {
         req->path = xstrdup("/");
+        req->base = xstrdup("");
         *why = "no REQUEST_URI from the web server";
         return 400;
     }
-    req->path = http_target_path(uri);
+    outside = cgi_route_path(uri, param(req, "SCRIPT_NAME"), base_path, &req->path, &req->base);
     if (*req->method == '\0') {
         *why = "no REQUEST_METHOD from the web server";
         return 400;
@@ -45,6 +78,10 @@ int cgi_req_read(struct http_req *req, long long max_body, long long *content_le
         *why = "the request body is over PULSE_MAX_BODY";
         return 413;
     }
+    if (outside) {
+        *why = "no such endpoint: the path is outside PULSE_BASE_PATH";
+        return 404;
+    }
     if (http_query_parse(qs, strlen(qs), &req->query) != 0) {
         *why = "malformed query string (bad %-escape, NUL, not UTF-8)";
         return 400;
@@ -56,8 +93,10 @@ void cgi_req_free(struct http_req *req)
 {
     http_query_free(&req->query);
     free(req->path);
+    free(req->base);
     free(req->body);
     req->path = NULL;
+    req->base = NULL;
     req->body = NULL;
 }
 

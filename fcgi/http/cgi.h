@@ -14,7 +14,10 @@
 
 struct http_req {
     const char *method;
-    char *path;                  /* owned; not percent-decoded */
+    char *path;                  /* owned; not percent-decoded; the route path (cgi_route_path) */
+    char *base;                  /* owned: the URL prefix Pulse is under, stripped from path ("" at
+                                    the site root, "/pulse"); the URLs Pulse writes start with it.
+                                    NULL in a request that did not come from a web server */
     struct http_query query;     /* owned */
     char *body;                  /* owned; NUL-terminated */
     size_t body_len;
@@ -48,18 +51,34 @@ enum {
 
 #define CGI_JSON_TYPE "application/json; charset=utf-8"
 
+/* The one place a route path comes from: the path of uri (REQUEST_URI, up
+ * to '?') without the prefix Pulse is installed under, into *path, and
+ * that prefix into *base (both caller-freed; *base "" when none).
+ * base_path (PULSE_BASE_PATH, no trailing '/') set: the path must be it or
+ * under it ("/pulse", "/pulse/api/..."), which is stripped; any other path
+ * returns 404 (*path is then the whole path). Unset: when script_name
+ * (SCRIPT_NAME) names a script in a folder, as Apache's mod_rewrite to
+ * /pulse/pulse.fcgi does, and the path starts with that folder followed by
+ * "/api/", the folder is stripped; anything else is the path as it is
+ * (lighttpd and nginx as shipped send a SCRIPT_NAME that is the path, or
+ * none). Returns 0 or 404. */
+int cgi_route_path(const char *uri, const char *script_name, const char *base_path, char **path, char **base);
+
 /* Reads the request line's parts from req->header (which the responder
- * set): method, path and query (from QUERY_STRING, or
+ * set): method, path and base (cgi_route_path, with SCRIPT_NAME and
+ * base_path, PULSE_BASE_PATH or NULL), query (from QUERY_STRING, or
  * the part of REQUEST_URI after '?' when that is absent), and the
  * announced body length (0 when CONTENT_LENGTH is absent or empty) into
  * *content_length. Returns 0, or the status to answer with *why pointed at
  * static text: 400 for no REQUEST_METHOD or REQUEST_URI (a web server
  * always sends both), a CONTENT_LENGTH that is not a
  * non-negative integer, or a malformed query string; 413 for a
- * CONTENT_LENGTH over max_body. req->path and req->query are the
- * request's (free them with cgi_req_free) whatever the outcome. */
-int cgi_req_read(struct http_req *req, long long max_body, long long *content_length, const char **why);
-/* Frees what cgi_req_read and the responder gave req (path, query, body). */
+ * CONTENT_LENGTH over max_body; 404 for a path outside base_path.
+ * req->path, req->base and req->query are the request's (free them with
+ * cgi_req_free) whatever the outcome. */
+int cgi_req_read(struct http_req *req, const char *base_path, long long max_body, long long *content_length,
+                 const char **why);
+/* Frees what cgi_req_read and the responder gave req (path, base, query, body). */
 void cgi_req_free(struct http_req *req);
 
 /* Appends "name: value\r\n" to the response's extra headers. */

@@ -162,8 +162,12 @@ static void conn_bound(struct bconn *c)
 {
     struct fcgi_strs p = {&c->in.params, NULL, 0, 0};
     const char *uri = fcgi_strs_get(&p, "REQUEST_URI"), *why;
-    char *path = uri != NULL ? http_target_path(uri) : NULL;
-    long long limit = runtime_body_limit(c->b->rt, fcgi_strs_get(&p, "REQUEST_METHOD"), path, &why);
+    char *path = NULL, *base = NULL;
+    long long limit;
+
+    if (uri != NULL)
+        cgi_route_path(uri, fcgi_strs_get(&p, "SCRIPT_NAME"), runtime_config(c->b->rt)->base_path, &path, &base);
+    limit = runtime_body_limit(c->b->rt, fcgi_strs_get(&p, "REQUEST_METHOD"), path, &why);
 
     c->bounded = 1;
     c->in.stdin_max = (size_t)limit;
@@ -172,6 +176,7 @@ static void conn_bound(struct bconn *c)
         buf_free(&c->in.body);
     }
     free(path);
+    free(base);
     fcgi_strs_free(&p);
 }
 
@@ -266,7 +271,8 @@ static void breq_open(struct breq *b, struct bconn *c)
     b->params.params = &c->in.params;
     b->req.header = breq_param;
     b->req.header_arg = b;
-    b->early = cgi_req_read(&b->req, runtime_body_ceiling(c->b->rt), &len, &b->why);
+    b->early = cgi_req_read(&b->req, runtime_config(c->b->rt)->base_path, runtime_body_ceiling(c->b->rt), &len,
+                            &b->why);
     if ((b->early == 0 || b->early == 413) &&
         (len > runtime_body_limit(c->b->rt, b->req.method, b->req.path, &b->why) || c->in.stdin_over))
         b->early = 413;

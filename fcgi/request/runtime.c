@@ -324,6 +324,8 @@ void runtime_handle(struct runtime *rt, struct http_req *req, struct http_resp *
     if (early_status == 413) {
         ctx_error(&c, 413, "body_too_large", early_why);
         ctx_header(&c, "Connection", "close");
+    } else if (early_status == 404) {
+        ctx_error(&c, 404, "not_found", early_why);
     } else if (early_status != 0) {
         ctx_error(&c, 400, "bad_request", early_why);
     } else if (forward_begin(rt->fwd, &c) == 0) {

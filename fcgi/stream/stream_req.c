@@ -129,8 +129,8 @@ int stream_req_parse(const struct config *cfg, struct db *db, struct auth_cache 
 
     memset(r, 0, sizeof *r);
     r->status = 200;
-    if ((st = cgi_req_read(&req, cfg->max_body, &len, &why)) != 0) {
-        fail(r, st, st == 413 ? "body_too_large" : "bad_request", why);
+    if ((st = cgi_req_read(&req, cfg->base_path, cfg->max_body, &len, &why)) != 0) {
+        fail(r, st, st == 413 ? "body_too_large" : st == 404 ? "not_found" : "bad_request", why);
         goto out;
     }
     route(r, req.path, &req.query);

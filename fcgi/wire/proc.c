@@ -50,6 +50,8 @@ int proc_start(const char *role, void (*on_stop)(int), int listening, const stru
         return -1;
     }
     *cfg = pulse_cfg; /* the one hand-over: from here on everything is handed cfg */
+    if ((*cfg)->conf_file != NULL)
+        log_info("configuration: %s (the environment wins where both set a variable)", (*cfg)->conf_file);
     if (listening && !is_listening_socket(0)) {
         log_error("fd 0 is not a listening socket: start me from the web server (bin-path) or spawn-fcgi");
         return -1;

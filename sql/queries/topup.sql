@@ -15,11 +15,12 @@ RETURNING order_code;
 -- name: topup_code_taken
 SELECT EXISTS (SELECT 1 FROM topups WHERE order_code = ?1);
 
+-- ?2: the URL prefix Pulse is under ('' at the site root, '/pulse').
 -- name: topup_init_reply
 SELECT json_object('tx_ref', tx_ref, 'order_code', order_code, 'amount', amount,
                    'status', status, 'stream_token', stream_token,
-                   'stream_url', '/api/topup/stream?tx_ref=' || tx_ref || '&token=' || stream_token,
-                   'status_url', '/api/topup/status?tx_ref=' || tx_ref || '&token=' || stream_token,
+                   'stream_url', ?2 || '/api/topup/stream?tx_ref=' || tx_ref || '&token=' || stream_token,
+                   'status_url', ?2 || '/api/topup/status?tx_ref=' || tx_ref || '&token=' || stream_token,
                    'created_at', created_at, 'checkout_url', checkout_url, 'qr_code', qr_code,
                    'payment_link_id', payment_link_id)
 FROM topups WHERE order_code = ?1;

@@ -20,7 +20,8 @@ def vnd(n):
 def pay_while_watching(env, inst, conn, amount, screenshot=None):
     """Opens the page for a fresh top-up, waits for `conn` + PENDING, pays, waits for PAID."""
     tx = topup(inst, "alice", amount)
-    url = "http://127.0.0.1:%d/topup.html?tx_ref=%s&token=%s" % (inst.port, tx["tx_ref"], tx["stream_token"])
+    url = "http://127.0.0.1:%d%s/topup.html?tx_ref=%s&token=%s" % (inst.port, inst.prefix, tx["tx_ref"],
+                                                                   tx["stream_token"])
     b = TopupBrowser(env.tmp, mode="topup", url=url, conn=conn, amount_text=vnd(amount), paid_timeout_ms=10000,
                      screenshot=screenshot)
     try:
@@ -50,6 +51,14 @@ def pay_while_watching(env, inst, conn, amount, screenshot=None):
         return st
     finally:
         b.close()
+
+
+def test_browser_topup_page_under_a_prefix_turns_paid_live(env):
+    """Pulse in a sub-folder (/pulse/): the page, pulse.js and the API it reads and
+    streams are all found there (relative URLs), and the webhook's payment arrives live."""
+    a = env.instance(prefix="/pulse", env={"PULSE_BASE_PATH": "/pulse"})
+    st = pay_while_watching(env, a, "live", 12000)
+    assert "polling" not in [s["conn"] for s in st["seen"]], st["seen"]
 
 
 def test_browser_topup_page_turns_paid_live(env):

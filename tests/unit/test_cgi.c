@@ -93,7 +93,7 @@ static void test_rows(void)
         memset(&req, 0, sizeof req);
         req.header = params_of;
         req.header_arg = (void *)(uintptr_t)w->params; /* (read only) */
-        st = cgi_req_read(&req, MAX_BODY, &len, &why);
+        st = cgi_req_read(&req, NULL, MAX_BODY, &len, &why);
         if (st != w->status || strcmp(req.method, w->method) != 0 || len != w->length)
             fprintf(stderr, "row %zu:\n", i);
         CHECK_INT_EQ(st, w->status);
@@ -107,6 +107,111 @@ static void test_rows(void)
             CHECK_STR_EQ(http_query_get(&req.query, w->qname), w->qvalue);
         cgi_req_free(&req);
     }
+}
+
+/* The route path under a prefix: PULSE_BASE_PATH when set, else the
+ * folder of a SCRIPT_NAME that names a script (Apache's mod_rewrite to
+ * /pulse/pulse.fcgi), and lighttpd's and nginx's params as shipped unchanged. */
+struct route_row {
+    const char *uri, *script_name, *base_path;
+    int status;
+    const char *path, *base;
+};
+
+static const struct route_row route_rows[] = {
+    /* no prefix anywhere: the path as it is */
+    {"/api/health", NULL, NULL, 0, "/api/health", ""},
+    {"/api/events?topic=a", NULL, NULL, 0, "/api/events", ""},
+    /* lighttpd: "/api/" prefix -> SCRIPT_NAME "/api"; a regex match gives the path itself */
+    {"/api/events/stream?x", "/api", NULL, 0, "/api/events/stream", ""},
+    {"/api/live/rooms/R1/stream", "/api/live/rooms/R1/stream", NULL, 0, "/api/live/rooms/R1/stream", ""},
+    {"/api/api/x", "/api/api/x", NULL, 0, "/api/api/x", ""},
+    /* Apache, mod_rewrite to the script in the install's folder */
+    {"/pulse/api/health", "/pulse/pulse.fcgi", NULL, 0, "/api/health", "/pulse"},
+    {"/pulse/api/topup/status?tx_ref=1", "/pulse/pulse.fcgi", NULL, 0, "/api/topup/status", "/pulse"},
+    {"/a/b/api/events", "/a/b/pulse.cgi", NULL, 0, "/api/events", "/a/b"},
+    {"/pulse.fcgi/x", "/pulse.fcgi", NULL, 0, "/pulse.fcgi/x", ""},             /* at the root */
+    {"/api/health", "/pulse.fcgi", NULL, 0, "/api/health", ""},
+    {"/pulse/pulse.fcgi", "/pulse/pulse.fcgi", NULL, 0, "/pulse/pulse.fcgi", ""}, /* not the API */
+    {"/pulse/apix/health", "/pulse/pulse.fcgi", NULL, 0, "/pulse/apix/health", ""},
+    {"/pulse/api", "/pulse/pulse.fcgi", NULL, 0, "/pulse/api", ""},
+    {"/other/api/health", "/pulse/pulse.fcgi", NULL, 0, "/other/api/health", ""},
+    {"/pulsar/api/health", "/pulse/pulse.fcgi", NULL, 0, "/pulsar/api/health", ""},
+    {"/api/health", "", NULL, 0, "/api/health", ""},
+    /* PULSE_BASE_PATH: stripped, and everything outside it is a 404 */
+    {"/pulse/api/health", NULL, "/pulse", 0, "/api/health", "/pulse"},
+    {"/pulse/api/health?x=/pulse", "/whatever/x.fcgi", "/pulse", 0, "/api/health", "/pulse"},
+    {"/pulse", NULL, "/pulse", 0, "/", "/pulse"},
+    {"/pulse?x=1", NULL, "/pulse", 0, "/", "/pulse"},
+    {"/pulse/", NULL, "/pulse", 0, "/", "/pulse"},
+    {"/api/health", NULL, "/pulse", 404, "/api/health", ""},
+    {"/pulsar/api/health", NULL, "/pulse", 404, "/pulsar/api/health", ""},
+    {"/pul", NULL, "/pulse", 404, "/pul", ""},
+    {"/x/pulse/api/health", NULL, "/pulse", 404, "/x/pulse/api/health", ""},
+    {"/a/b/api/events", NULL, "/a/b", 0, "/api/events", "/a/b"},
+    {"/a/api/events", NULL, "/a/b", 404, "/a/api/events", ""},
+};
+
+static void test_route_path(void)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof route_rows / sizeof route_rows[0]; i++) {
+        const struct route_row *w = &route_rows[i];
+        char *path = NULL, *base = NULL;
+        int st = cgi_route_path(w->uri, w->script_name, w->base_path, &path, &base);
+
+        if (st != w->status || strcmp(path, w->path) != 0 || strcmp(base, w->base) != 0)
+            fprintf(stderr, "route row %zu:\n", i);
+        CHECK_INT_EQ(st, w->status);
+        CHECK_STR_EQ(path, w->path);
+        CHECK_STR_EQ(base, w->base);
+        free(path);
+        free(base);
+    }
+}
+
+/* cgi_req_read reads SCRIPT_NAME, answers 404 outside PULSE_BASE_PATH
+ * (after the body checks: a huge body is a 413 whatever its path) and
+ * gives the request its base. */
+static void test_read_prefix(void)
+{
+    static const char *const apache[] = {GET, "REQUEST_URI", "/pulse/api/wallet?a=1", "SCRIPT_NAME",
+                                         "/pulse/pulse.fcgi", NULL};
+    static const char *const outside[] = {GET, "REQUEST_URI", "/api/wallet", NULL};
+    static const char *const outside_big[] = {GET, "REQUEST_URI", "/api/wallet", "CONTENT_LENGTH", "5000", NULL};
+    struct http_req req;
+    const char *why = NULL;
+    long long len;
+
+    memset(&req, 0, sizeof req);
+    req.header = params_of;
+    req.header_arg = (void *)(uintptr_t)apache;
+    CHECK_INT_EQ(cgi_req_read(&req, NULL, MAX_BODY, &len, &why), 0);
+    CHECK_STR_EQ(req.path, "/api/wallet");
+    CHECK_STR_EQ(req.base, "/pulse");
+    CHECK_STR_EQ(http_query_get(&req.query, "a"), "1");
+    cgi_req_free(&req);
+
+    memset(&req, 0, sizeof req);
+    req.header = params_of;
+    req.header_arg = (void *)(uintptr_t)apache;
+    CHECK_INT_EQ(cgi_req_read(&req, "/pulse", MAX_BODY, &len, &why), 0);
+    CHECK_STR_EQ(req.path, "/api/wallet");
+    cgi_req_free(&req);
+
+    memset(&req, 0, sizeof req);
+    req.header = params_of;
+    req.header_arg = (void *)(uintptr_t)outside;
+    CHECK_INT_EQ(cgi_req_read(&req, "/pulse", MAX_BODY, &len, &why), 404);
+    CHECK(why != NULL && strstr(why, "PULSE_BASE_PATH") != NULL);
+    cgi_req_free(&req);
+
+    memset(&req, 0, sizeof req);
+    req.header = params_of;
+    req.header_arg = (void *)(uintptr_t)outside_big;
+    CHECK_INT_EQ(cgi_req_read(&req, "/pulse", MAX_BODY, &len, &why), 413);
+    cgi_req_free(&req);
 }
 
 /* The head every responder writes: status line, type, no-store, the
@@ -166,6 +271,8 @@ static void test_cors(void)
 int main(void)
 {
     test_rows();
+    test_route_path();
+    test_read_prefix();
     test_head();
     test_error();
     test_cors();

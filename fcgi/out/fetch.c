@@ -70,7 +70,7 @@ static int setup(CURL *e, const struct fetch_req *req, struct curl_slist *header
     if (ok && resp_headers != NULL)
         ok = curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_HEADERDATA, resp_headers) == CURLE_OK;
-    if (ok && (strcmp(req->method, "POST") == 0 || req->body != NULL))
+    if (ok && (strcmp(req->method, "POST") == 0 || (req->body != NULL && strcmp(req->method, "GET") != 0)))
         ok = curl_easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "") == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0)) ==

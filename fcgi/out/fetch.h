@@ -19,7 +19,7 @@ struct fetch_req {
     const char *method;            /* "GET", "POST", or any other method (sent with the body, if any) */
     const char *url;
     const char *const *headers;    /* "Name: value" lines, NULL-terminated; may be NULL */
-    const char *body;              /* POST body (sent as is), or NULL */
+    const char *body;              /* the body (sent as is; never with GET), or NULL */
     size_t body_len;
     long timeout_ms;               /* connecting, sending and reading, all told */
     size_t max_bytes;              /* a longer answer is an error */

@@ -228,8 +228,8 @@ void forward_request(struct forward *f, struct ctx *c)
                       f->conn != NULL ? buf_str(&rs.error) : "libcurl did not start");
         }
         buf_reset(&c->resp->headers);
+        ctx_retry_after(c, CGI_RETRY_PRIMARY_S); /* first: a 503's own default is the database's */
         ctx_error(c, 503, "primary_unavailable", "this edge could not reach the primary; nothing was done, retry");
-        ctx_retry_after(c, CGI_RETRY_PRIMARY_S);
     }
     fetch_resp_free(&rs);
     for (i = 0; i < sizeof lines / sizeof *lines; i++)

@@ -1,0 +1,76 @@
+"""An edge with PULSE_PRIMARY_URL takes any request (seed 002: a plain
+round-robin balancer in front of every host): what it does not serve itself
+goes on to the primary, and the client gets exactly the primary's answer.
+A primary that is down: 503 with Retry-After, nothing applied anywhere."""
+from harness import SLOW_POLL_ENV as SLOW_POLL
+from harness import payos_body, token, wait_for
+
+
+def pair(env):
+    redis = env.redis()
+    a = env.instance(name="primary", redis=redis, env=SLOW_POLL)
+    b = env.instance(name="edge", redis=redis,
+                     env=dict(SLOW_POLL, PULSE_ROLE="edge", PULSE_PRIMARY_URL="http://127.0.0.1:%d/" % a.port,
+                              PULSE_FORWARD_TIMEOUT_S="5"))
+    return a, b
+
+
+def test_writes_sent_to_an_edge_are_applied_once_on_the_primary_and_answered_as_it_answered(env):
+    a, b = pair(env)
+    adm = b.auth("root", "admin")
+    r = b.post("/api/publish", {"topic": "room:fw", "type": "note", "data": {"n": 1}}, headers=adm)
+    assert r.status == 202, (r.status, r.body)
+    eid = r.json()["id"]
+    assert r.header("Pulse-Event-Id") == str(eid), r.headers
+    got = a.get("/api/events?topic=room:fw&since=0", headers=a.auth("root", "admin")).json()
+    assert [(e["id"], e["data"]) for e in got["events"]] == [(eid, {"n": 1})]
+    # the edge stored nothing of its own: its copy comes from the primary's relay only
+    wait_for(lambda: b.sql("SELECT id FROM events WHERE topic='room:fw'") == [(eid,)], timeout=15,
+             what="the edge's mirror of the primary's event")
+
+    # a top-up made and paid through the edge: the payer's wallet on the primary, credited once
+    r = b.post("/api/topup/init", {"amount": 7000, "description": "nap tien"}, headers=b.auth("carol"))
+    assert r.status == 201, (r.status, r.body)
+    tx = r.json()
+    for _ in range(2):  # PayOS retries a webhook: the second is answered as the primary answers it
+        r = b.post("/api/payos/webhook", payos_body(tx["order_code"], 7000))
+        assert r.status == 200 and r.json()["status"] == "PAID", (r.status, r.body)
+    assert a.get("/api/wallet", headers=a.auth("carol")).json() == {"user_id": "carol", "balance": 7000}
+
+    # refusals are the primary's own, byte for byte
+    bad = payos_body(tx["order_code"], 7000, key="not-the-key")
+    ra, rb = a.post("/api/payos/webhook", bad), b.post("/api/payos/webhook", bad)
+    assert (rb.status, rb.body) == (ra.status, ra.body) and ra.status == 401, (ra.status, ra.body, rb.body)
+    ra = a.post("/api/publish", {"topic": "room:fw"}, headers=a.auth("root", "admin"))
+    rb = b.post("/api/publish", {"topic": "room:fw"}, headers=adm)
+    assert (rb.status, rb.body) == (ra.status, ra.body) and ra.status == 400
+    ra = a.get("/api/live/rooms/nope")
+    rb = b.get("/api/live/rooms/nope")
+    assert (rb.status, rb.body) == (ra.status, ra.body) and ra.status >= 400, (ra.status, ra.body, rb.status, rb.body)
+    assert a.get("/api/wallet", headers=a.auth("carol")).json()["balance"] == 7000
+
+
+def test_forwarded_client_headers_are_taken_only_when_an_edge_signed_them(env):
+    a, b = pair(env)
+    forged = {"Authorization": "Bearer " + token("root", "admin"), "Pulse-Forwarded-For": "10.9.8.7",
+              "Pulse-Forwarded-Host": "example.com", "Pulse-Forwarded-Proto": "https",
+              "Pulse-Forwarded-At": "1", "Pulse-Forwarded-Sig": "0" * 64}
+    before = a.sql("SELECT count(*) FROM events")
+    r = a.post("/api/publish", {"topic": "room:fw", "type": "note", "data": {}}, headers=forged)
+    assert r.status == 403 and r.json()["error"]["code"] == "bad_forward", (r.status, r.body)
+    assert a.sql("SELECT count(*) FROM events") == before
+    # what the edge itself sends is signed and accepted
+    r = b.post("/api/publish", {"topic": "room:fw", "type": "note", "data": {}}, headers=b.auth("root", "admin"))
+    assert r.status == 202, r.body
+
+
+def test_a_primary_that_is_down_gives_503_with_retry_after_and_nothing_is_applied(env):
+    a, b = pair(env)
+    before = a.sql("SELECT count(*) FROM events")
+    a.stop()
+    r = b.post("/api/publish", {"topic": "room:fw", "type": "note", "data": {}}, headers=b.auth("root", "admin"))
+    assert r.status == 503 and r.json()["error"]["code"] == "primary_unavailable", (r.status, r.body)
+    assert r.header("Retry-After") == "2", r.headers
+    assert a.sql("SELECT count(*) FROM events") == before
+    # the edge's own reads go on
+    assert b.get("/api/health").status == 200

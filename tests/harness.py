@@ -93,6 +93,18 @@ class Response:
         return self.headers.get(name.lower())
 
 
+def log_tails(folder, names):
+    """The last 4,000 characters of each of the files names in folder that exist."""
+    out = ""
+    for name in names:
+        try:
+            with open(os.path.join(folder, name), errors="replace") as f:
+                out += f.read()[-4000:]
+        except OSError:
+            pass
+    return out
+
+
 def http(port, method, path, body=None, headers=None, raw=None, timeout=10, source=None):
     """One HTTP/1.0 request; returns Response. body: dict (sent as JSON) or bytes.
     source: the client address to connect from (another 127.x.y.z), if not 127.0.0.1."""
@@ -348,14 +360,7 @@ class Rtmp:
             return False
 
     def log(self):
-        out = ""
-        for name in ("nginx-rtmp.out", "nginx-rtmp-error.log"):
-            try:
-                with open(os.path.join(self.dir, name), errors="replace") as f:
-                    out += f.read()[-4000:]
-            except OSError:
-                pass
-        return out
+        return log_tails(self.dir, ("nginx-rtmp.out", "nginx-rtmp-error.log"))
 
     def url(self, name):
         return "rtmp://127.0.0.1:%d/live/%s" % (self.port, name)
@@ -554,14 +559,7 @@ class Apache:
 
     def log(self):
         """The tail of Apache's error log and output."""
-        out = ""
-        for name in ("apache.out", "error.log"):
-            try:
-                with open(os.path.join(self.dir, name), errors="replace") as f:
-                    out += f.read()[-4000:]
-            except OSError:
-                pass
-        return out
+        return log_tails(self.dir, ("apache.out", "error.log"))
 
     def get(self, path, **kw):
         return http(self.port, "GET", path, **kw)

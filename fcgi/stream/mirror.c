@@ -61,6 +61,8 @@ struct mirror {
     struct mirror_pos refused_seen[REFUSED_KEPT];
     int refused_n;
     unsigned db_gen;                  /* db_generation() last belongs to */
+    int64_t doubt_at;                 /* last when a read first asked to read again, or -1 */
+    long long doubt_since;
     struct refusals pending;
 };
 
@@ -247,13 +249,14 @@ static int apply(struct mirror *m, const redisReply *entries, struct mirror_read
     struct db *d = m->db;
     int64_t pruned, have;
     size_t i;
-    int stored_any = 0, parked;
+    int refused_since;
 
     if (db_begin(d, 1) != 0)
         return -1;
     if (store_bounds(d, &pruned, &have) != 0)
         goto fail;
-    parked = pos_cmp(rd->from, pos_of_id(have)) > 0;
+    /* entries refused since the last one stored (or before this read) */
+    refused_since = pos_cmp(rd->from, pos_of_id(have)) > 0;
     for (i = 0; i < entries->elements; i++) {
         const redisReply *e = entries->element[i];
         struct relaysig_fields fs;
@@ -278,13 +281,15 @@ static int apply(struct mirror *m, const redisReply *entries, struct mirror_read
         if (relaysig_fields_of(e, &fs, &mac, &maclen) != 0 || !relaysig_valid(m->sig, &fs, mac, maclen)) {
             if (refused_first_time(m, at))
                 refused_entry(m, e, mac, maclen, rd);
+            refused_since = 1;
             continue;
         }
         rc = parse_entry(&fs, &row, &prev);
-        if (rc == 0 && prev > have && parked && !stored_any) {
-            /* This read started past refused entries: what the primary
-             * relayed after have may be below them (the relay removed them
-             * and set the stream back). Read again from have before
+        if (rc == 0 && prev > have && refused_since && !rd->settled) {
+            /* Refused entries came since have: what the primary relayed
+             * after have may be below them (the relay removes them, sets
+             * the stream back and adds its own again; its pipelined adds
+             * can land above them first). Read again from have before
              * calling anything a gap. */
             rd->reread = 1;
             break;
@@ -296,7 +301,7 @@ static int apply(struct mirror *m, const redisReply *entries, struct mirror_read
             if (store_mark_gap(d, row.id) != 0)
                 goto fail;
             have = row.id;
-            stored_any = 1;
+            refused_since = 0;
             continue;
         }
         if (prev > have) {
@@ -321,7 +326,7 @@ static int apply(struct mirror *m, const redisReply *entries, struct mirror_read
                 goto fail;
         }
         have = row.id;
-        stored_any = 1;
+        refused_since = 0;
     }
     if (db_commit(d) != 0)
         goto fail;
@@ -356,11 +361,19 @@ int mirror_apply(struct mirror *m, const redisReply *reply, struct mirror_read *
     return (int)entries->elements;
 }
 
+/* Rereads past refused entries go on for PARKED_MS at most at one head:
+ * the relay's fix takes milliseconds, and a forged entry that stays in
+ * front of events Redis really lost must not hold the gap back forever. */
+static int doubt_settled(const struct mirror *m)
+{
+    return m->doubt_at == m->last && clock_ms() - m->doubt_since >= PARKED_MS;
+}
+
 static void on_entries(redisAsyncContext *c, void *rep, void *priv)
 {
     struct mirror *m = priv;
     redisReply *reply = rep;
-    struct mirror_read rd = {.from = m->cursor, .stored = m->last};
+    struct mirror_read rd = {.from = m->cursor, .stored = m->last, .settled = doubt_settled(m)};
     int n, again;
 
     (void)c;
@@ -378,6 +391,10 @@ static void on_entries(redisAsyncContext *c, void *rep, void *priv)
         return;
     }
     m->last = rd.stored;
+    if (rd.reread && m->doubt_at != m->last) {
+        m->doubt_at = m->last;
+        m->doubt_since = clock_ms();
+    }
     /* Past refused entries nothing came for a while, or what came says
      * something may be missing below them: read again at once from what is
      * stored (the refused ones are not counted again). */
@@ -416,6 +433,7 @@ struct mirror *mirror_new(const struct config *cfg, struct db *db)
 
     m->cfg = cfg;
     m->db = db;
+    m->doubt_at = -1;
     m->sig = relaysig_open(cfg);
     buf_printf(&k, "%slog", cfg->redis_prefix);
     m->key = buf_steal(&k);

@@ -54,7 +54,8 @@ struct mirror_read {
     struct mirror_pos from;  /* in: the XREAD read the entries after this one */
     int64_t stored;          /* out: the highest id the log holds (unchanged for a nil reply) */
     struct mirror_pos seen;  /* out: the newest entry of the reply (from when none) */
-    int reread;              /* out: 1 when events may be missing below from: read again from stored */
+    int settled;             /* in: rereads past refused entries ran out: what is missing is a gap */
+    int reread;              /* out: 1 when events may be missing below refused ones: read again from stored */
     int refused;             /* out: entries refused (not signed by m's key), each counted and logged once */
 };
 

@@ -385,6 +385,56 @@ static void test_a_read_past_refused_entries_reads_again(void)
     CHECK_INT_EQ(pruned_upto(), h + 4);
 }
 
+/* One read from the head holding refused entries and then one of the
+ * primary's whose prev is above the head (the relay's pipelined adds landed
+ * above forged entries before it removed them): read again, nothing
+ * stored. Once the rereads ran out (settled), it is a gap. An entry stored
+ * first is kept, and only what follows refused entries is in doubt. */
+static void test_refused_entries_then_a_jump_read_again(void)
+{
+    const int64_t h = head();
+    char f1[32], f2[32], g1[32], g3[32], p0[32], p2[32];
+    const struct entry e[] = {
+        {f1, p0, "topup:TX1", "topup.status", "2026-12-04T00:00:04Z", "{}"},
+        {f2, p0, "topup:TX1", "topup.status", "2026-12-04T00:00:04Z", "{}"},
+        {g3, p2, "room:a", "note", "2026-12-04T00:00:05Z", "{}"},
+    };
+    const struct entry after_one[] = {
+        {g1, p0, "room:a", "note", "2026-12-04T00:00:06Z", "{}"},
+        {f2, p0, "topup:TX1", "topup.status", "2026-12-04T00:00:06Z", "{}"},
+        {g3, p2, "room:a", "note", "2026-12-04T00:00:07Z", "{}"},
+    };
+    const enum signing how[] = {UNSIGNED, MADE_UP, SIGNED};
+    const enum signing how1[] = {SIGNED, UNSIGNED, SIGNED};
+    struct signing_of sg = {how, NULL}, sg1 = {how1, NULL}, sg2 = {how1 + 1, NULL};
+    struct mirror_read rd = {.stored = h};
+    int64_t pruned_before = pruned_upto();
+
+    snprintf(p0, sizeof p0, "%lld", (long long)h);
+    snprintf(p2, sizeof p2, "%lld", (long long)h + 2);
+    snprintf(f1, sizeof f1, "%lld-0", (long long)h + 1);
+    snprintf(f2, sizeof f2, "%lld-0", (long long)h + 2);
+    snprintf(g1, sizeof g1, "%lld-0", (long long)h + 1);
+    snprintf(g3, sizeof g3, "%lld-0", (long long)h + 3);
+    CHECK_INT_EQ(apply_read(e, NULL, 3, sg, h, &rd), 3);
+    CHECK_INT_EQ(rd.reread, 1);
+    CHECK_INT_EQ(rd.stored, h);
+    CHECK_INT_EQ(head(), h);
+    CHECK_INT_EQ(pruned_upto(), pruned_before);
+    /* the primary's h+1 first: stored; h+3 after the refused h+2: in doubt */
+    rd.settled = 0;
+    CHECK_INT_EQ(apply_read(after_one, NULL, 3, sg1, h, &rd), 3);
+    CHECK_INT_EQ(rd.reread, 1);
+    CHECK_INT_EQ(rd.stored, h + 1);
+    CHECK_INT_EQ(pruned_upto(), pruned_before);
+    /* rereads ran out: h+2 is a gap */
+    rd.settled = 1;
+    CHECK_INT_EQ(apply_read(after_one + 1, NULL, 2, sg2, h + 1, &rd), 2);
+    CHECK_INT_EQ(rd.reread, 0);
+    CHECK_INT_EQ(rd.stored, h + 3);
+    CHECK_INT_EQ(pruned_upto(), h + 2);
+}
+
 /* A value holding a NUL byte: what would be checked is not what would be
  * stored (read as a C string). Refused. */
 static void test_a_value_with_a_nul_byte_is_refused(void)
@@ -431,6 +481,7 @@ int main(void)
     test_replies_that_are_not_entries();
     test_entries_not_signed_are_refused();
     test_a_read_past_refused_entries_reads_again();
+    test_refused_entries_then_a_jump_read_again();
     test_a_value_with_a_nul_byte_is_refused();
     mirror_free(mirror);
     relaysig_close(sig);

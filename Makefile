@@ -22,7 +22,7 @@ include build.mk
 BINS := $(addprefix $(BUILD)/bin/,$(PROGRAMS))
 
 .PHONY: all clean run run-nginx run-apache run-rtmp check-valgrind test check-asan check-layers unit install uninstall \
-        deps test-deps fuzz fuzz-smoke bench player qr
+        deps test-deps fuzz fuzz-smoke bench player qr dist
 all: $(BINS)
 
 clean:
@@ -144,6 +144,26 @@ uninstall:
 	@test -n "$(DATADIR)" || { echo "uninstall: DATADIR is empty" >&2; exit 1; }
 	rm -f $(addprefix "$(DESTDIR)$(BINDIR)/,$(addsuffix ",$(PROGRAMS) pulse-run-nginx pulse-run-apache))
 	rm -rf "$(DESTDIR)$(PKGDATADIR)"
+
+# ---- the shared-hosting package ----
+# build/pulse-dist.tar.gz: one folder pulse/ to unpack under a document root
+# (README "Shared hosting"): the static `pulse` as pulse.cgi and pulse.fcgi
+# (one file, two names: Apache picks the handler by extension), the pages,
+# an .htaccess, data/ with its own deny rule and pulse.conf.example.
+# DIST_BIN: the binary packed (static.mk builds the static one).
+DIST_BIN ?= build/static/pulse
+DIST_TGZ := build/pulse-dist.tar.gz
+dist: $(DIST_TGZ)
+
+$(DIST_TGZ): $(DIST_BIN) $(WWW) $(PLAYER) $(QRJS) dist/htaccess dist/data.htaccess dist/pulse.conf.example
+	@rm -rf build/dist && mkdir -p build/dist/pulse/data
+	install -m 755 $(DIST_BIN) build/dist/pulse/pulse.cgi
+	ln build/dist/pulse/pulse.cgi build/dist/pulse/pulse.fcgi
+	for f in $(WWW:www/%=%); do install -D -m 644 "www/$$f" "build/dist/pulse/$$f" || exit 1; done
+	install -m 644 dist/htaccess build/dist/pulse/.htaccess
+	install -m 644 dist/data.htaccess build/dist/pulse/data/.htaccess
+	install -m 644 dist/pulse.conf.example build/dist/pulse/
+	tar -C build/dist --owner=0 --group=0 --numeric-owner -czf $@.tmp pulse && mv $@.tmp $@
 
 # ---- tests ----
 unit: $(GEN)

@@ -20,7 +20,7 @@ CORE_SRC := $(sort $(wildcard fcgi/*/*.c))
 HANDLERS_SRC := $(sort $(wildcard handlers/*.c))
 SQL := $(sort $(wildcard sql/queries/*.sql)) $(sort $(wildcard sql/migrations/*.sql))
 GEN := build/gen/sql_gen.c build/gen/sql_gen.h
-PROGRAMS := pulse-api pulse-batch pulse-stream pulse-token
+PROGRAMS := pulse-api pulse-batch pulse-stream pulse-token pulse
 # pulse-api alone is a libfcgi responder; the others frame FastCGI themselves.
 LIBS_pulse-api := -lfcgi
 
@@ -107,5 +107,16 @@ $(CORE_LIB) $(HANDLERS_LIB):
 $(BUILD)/bin/pulse-%: $(BUILD)/obj/main/%_main.o $(PULSE_LIBS_A)
 	@mkdir -p $(dir $@)
 	$(CC) $(PULSE_LDFLAGS) -o $@ $< $(PULSE_LIBS_A) $(LIBS_pulse-$*) $(PULSE_LIBS)
+
+# pulse: the four in one binary (main/pulse_main.c picks one per run), each
+# main compiled again as pulse_<name>_main.
+MULTI_OBJS := $(patsubst %,$(BUILD)/obj/main/multi/%_main.o,api batch stream token)
+.SECONDARY: $(MULTI_OBJS)
+$(BUILD)/obj/main/multi/%_main.o: main/%_main.c | $(GEN)
+	@mkdir -p $(dir $@)
+	$(CC) $(PULSE_CFLAGS) -Dmain=pulse_$*_main -Wno-missing-prototypes -MMD -MP -c -o $@ $<
+$(BUILD)/bin/pulse: $(BUILD)/obj/main/pulse_main.o $(MULTI_OBJS) $(PULSE_LIBS_A)
+	@mkdir -p $(dir $@)
+	$(CC) $(PULSE_LDFLAGS) -o $@ $(filter %.o,$^) $(PULSE_LIBS_A) -lfcgi $(PULSE_LIBS)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -83,10 +83,31 @@ static int drain_input(FCGX_Request *fr)
     return n == 0 && FCGX_GetError(fr->in) == 0;
 }
 
+/* The request line and the body's length, held to the route's own bound
+ * before a byte of the body is read: 0, or the early status (why set). */
+static int read_head(struct runtime *rt, struct http_req *req, long long *len, const char **why)
+{
+    int early = cgi_req_read(req, runtime_config(rt)->base_path, runtime_body_ceiling(rt), len, why);
+
+    if ((early == 0 || early == 413) && *len > runtime_body_limit(rt, req->method, req->path, why))
+        early = 413;
+    return early;
+}
+
 /* Answers one request, as a batch of one (runtime.h): its events are
  * published before the answer goes out, as a client reading the bus right
- * after its publish expects. Returns 1 when its input was read to the
- * end. */
+ * after its publish expects. */
+static void answer(struct runtime *rt, struct http_req *req, struct http_resp *resp, int early, const char *why)
+{
+    runtime_batch_begin(rt, 1);
+    runtime_handle(rt, req, resp, early, why, time(NULL));
+    if (runtime_batch_end(rt) != 0 && early == 0)
+        runtime_batch_failed(rt, resp);
+    runtime_batch_publish(rt);
+    metrics_count_status(resp->status);
+}
+
+/* One FastCGI request. Returns 1 when its input was read to the end. */
 static int serve(FCGX_Request *fr, struct runtime *rt)
 {
     struct http_req req;
@@ -99,24 +120,66 @@ static int serve(FCGX_Request *fr, struct runtime *rt)
     memset(&resp, 0, sizeof resp);
     req.header = fcgi_header;
     req.header_arg = fr->envp;
-    early = cgi_req_read(&req, runtime_config(rt)->base_path, runtime_body_ceiling(rt), &len, &why);
-    /* the route's own bound, before a byte of the body is read */
-    if ((early == 0 || early == 413) && len > runtime_body_limit(rt, req.method, req.path, &why))
-        early = 413;
+    early = read_head(rt, &req, &len, &why);
     if (early == 0 && read_body(fr, &req, len) != 0) {
         early = 400;
         why = "the body is shorter than CONTENT_LENGTH";
     }
-    runtime_batch_begin(rt, 1);
-    runtime_handle(rt, &req, &resp, early, why, time(NULL));
-    if (runtime_batch_end(rt) != 0 && early == 0)
-        runtime_batch_failed(rt, &resp);
-    runtime_batch_publish(rt);
+    answer(rt, &req, &resp, early, why);
     write_response(fr, &resp);
-    metrics_count_status(resp.status);
     cgi_req_free(&req);
     cgi_resp_free(&resp);
     return early != 413 && drain_input(fr);
+}
+
+static const char *env_header(const struct http_req *req, const char *name)
+{
+    (void)req;
+    return getenv(name);
+}
+
+/* A CGI answer on stdout: 0, or -1 when the client left. */
+static int cgi_write(const struct http_resp *resp)
+{
+    buf_t head = {0};
+    int ok;
+
+    cgi_resp_head(resp, &head);
+    ok = fwrite(head.p, 1, head.len, stdout) == head.len &&
+         (resp->body.len == 0 || fwrite(resp->body.p, 1, resp->body.len, stdout) == resp->body.len);
+    buf_free(&head);
+    return ok && fflush(stdout) == 0 ? 0 : -1;
+}
+
+/* The one request of a CGI run: params from the environment, the body on
+ * stdin, the answer on stdout. 0, or -1 when the answer could not be
+ * written (the client left). */
+static int serve_cgi(struct runtime *rt)
+{
+    struct http_req req;
+    struct http_resp resp;
+    const char *why = NULL;
+    long long len;
+    int early, rc;
+
+    memset(&req, 0, sizeof req);
+    memset(&resp, 0, sizeof resp);
+    req.header = env_header;
+    early = read_head(rt, &req, &len, &why);
+    if (early == 0) {
+        req.body = xmalloc((size_t)len + 1);
+        req.body_len = len > 0 ? fread(req.body, 1, (size_t)len, stdin) : 0;
+        req.body[req.body_len] = '\0';
+        if (req.body_len != (size_t)len) {
+            early = 400;
+            why = "the body is shorter than CONTENT_LENGTH";
+        }
+    }
+    answer(rt, &req, &resp, early, why);
+    rc = cgi_write(&resp);
+    cgi_req_free(&req);
+    cgi_resp_free(&resp);
+    return rc;
 }
 
 int main(void)
@@ -124,11 +187,27 @@ int main(void)
     FCGX_Request fr;
     struct runtime *rt = NULL;
     const struct config *cfg = NULL;
-    int rc = 1;
+    int rc = 1, as_cgi = proc_is_cgi();
 
+    if (as_cgi)
+        log_set_quiet(1);
     /* (no SA_RESTART: libfcgi's accept() must return EINTR) */
     if (proc_start("pulse-api", on_stop, 0, &cfg) != 0)
         goto out;
+    if (as_cgi) {
+        rt = runtime_open(cfg, routes_all, routes_all_count);
+        if (runtime_err(rt)) {
+            struct http_resp resp = {0};
+
+            log_error("%s", runtime_errstr(rt));
+            cgi_error(&resp, 503, NULL, CGI_RETRY_BUSY_S);
+            cgi_write(&resp);
+            cgi_resp_free(&resp);
+        } else {
+            rc = serve_cgi(rt) == 0 ? 0 : 1;
+        }
+        goto out;
+    }
     /* Fork before opening anything: SQLite connections must not cross a fork. */
     if (cfg->workers > 0 && (rc = prefork_run((int)cfg->workers, &stopping)) != 0) {
         rc = rc == 1 ? 0 : 1; /* the supervisor is done */

@@ -46,6 +46,8 @@ struct config {
     long max_publish_body;         /* PULSE_MAX_PUBLISH_BODY: body bytes of a ROUTE_BULK request */
     long tail_poll_ms;             /* PULSE_TAIL_POLL_MS: safety-net log poll */
     long stream_queue;             /* PULSE_STREAM_QUEUE: events queued per slow client */
+    long stream_max_s;             /* PULSE_STREAM_MAX_S: a stream ends after this long (0: never; CGI: 300) */
+    long cgi_streams;              /* PULSE_CGI_STREAMS: streams held at once by CGI processes */
     long presence_ttl_s;           /* PULSE_PRESENCE_TTL_S: a viewer counts this long after joining */
     long chat_rate;                /* PULSE_CHAT_RATE: chat messages per user per second */
     long join_rate;                /* PULSE_JOIN_RATE: joins and leaves per viewer per second */

@@ -7,10 +7,16 @@
 #include <unistd.h>
 
 static const char *log_role = "pulse";
+static int log_quiet;
 
 void log_set_role(const char *role)
 {
     log_role = role;
+}
+
+void log_set_quiet(int on)
+{
+    log_quiet = on;
 }
 
 static char *put_digits(char *p, int v, int n)
@@ -66,6 +72,9 @@ static void log_write(const char *level, const char *fmt, va_list ap)
 void log_info(const char *fmt, ...)
 {
     va_list ap;
+
+    if (log_quiet)
+        return;
     va_start(ap, fmt);
     log_write("info", fmt, ap);
     va_end(ap);

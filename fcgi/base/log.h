@@ -14,6 +14,9 @@
 int log_timestamp(time_t t, char *out, size_t size);
 
 void log_set_role(const char *role);   /* role must outlive the process */
+/* Info lines off: a CGI process (one per request) keeps the host's error
+ * log to warnings and errors. */
+void log_set_quiet(int on);
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -65,7 +65,8 @@ struct conn {
     struct frame **q;           /* ring of pending frames, NULL when empty */
     uint32_t qhead, qlen, qcap;
     size_t qoff;                /* bytes of q[qhead] already written */
-    long long deadline;         /* handshake time-out; then the token's expiry, 0 = none (ms) */
+    long long deadline;         /* handshake time-out; then the stream's end, 0 = none (ms) */
+    const char *deadline_why;   /* the end's last comment (static) */
     struct conn *prev, *next;   /* handshakes, streams or zombies list */
 };
 
@@ -89,6 +90,7 @@ struct stream {
     struct frame *ping_frame;
     long long next_heartbeat;
     long long next_expiry;             /* earliest stream deadline (ms), 0 = none */
+    long stream_max_s;                 /* a stream's longest life (s), 0 = none */
     int serving;                       /* 0 while an edge's first copy of the log is incomplete */
     unsigned db_gen;                   /* db_generation() high_water belongs to */
     int replays_waiting;               /* a replay stopped on a log it could not read */

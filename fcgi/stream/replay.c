@@ -252,7 +252,22 @@ static void stream_expire_at(struct conn *c, long long exp)
         left = 0;
     else if (left > MAX_TOKEN_LIFE_S)
         left = MAX_TOKEN_LIFE_S;
-    conn_set_deadline(c, clock_ms() + left * 1000);
+    if (c->deadline == 0 || clock_ms() + left * 1000 < c->deadline) {
+        conn_set_deadline(c, clock_ms() + left * 1000);
+        c->deadline_why = "token expired: reconnect with a fresh one";
+    }
+}
+
+/* A stream lasts max_s at most (PULSE_STREAM_MAX_S; 0 = no limit): a host
+ * that counts processes or times requests out gets each back, and
+ * EventSource comes again after the retry: it was given, from its last
+ * event. */
+static void stream_limit(struct conn *c, long max_s)
+{
+    if (max_s <= 0)
+        return;
+    conn_set_deadline(c, clock_ms() + max_s * 1000);
+    c->deadline_why = "stream time limit (PULSE_STREAM_MAX_S): reconnect to resume";
 }
 
 /* The response head, then the retry hint and the stream's position as one
@@ -275,6 +290,7 @@ void replay_start(struct conn *c, const struct stream_req *r, int expired, int64
     sse_comment(&text, "pulse stream open");
     if (reset != NULL)
         reset_event(&text, c->last_sent, reset, r->last_id);
+    stream_limit(c, c->s->stream_max_s);
     if (r->expires > 0)
         stream_expire_at(c, r->expires);
     f = conn_frame_sse(&text, c->reqid);

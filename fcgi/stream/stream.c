@@ -230,6 +230,7 @@ struct stream *stream_new(const struct config *cfg, struct db *db, int listen_fd
     s->db = db;
     s->tokens = auth_cache_open();
     s->serving = 1;
+    s->stream_max_s = cfg->stream_max_s;
     s->buckets = xcalloc(HUB_TOPIC_BUCKETS, sizeof *s->buckets);
     s->listener.on_conn = on_accept;
     s->listener.hint = " (raise the fd limit or lower PULSE_MAX_CONNECTIONS)";
@@ -350,7 +351,7 @@ static void expire_streams(struct stream *s, long long now_ms)
         if (c->deadline > now_ms)
             conn_set_deadline(c, c->deadline);
         else if (c->state == C_STREAM)
-            conn_end(c, "token expired: reconnect with a fresh one");
+            conn_end(c, c->deadline_why);
         else
             conn_close(c);
     }
@@ -423,6 +424,11 @@ void stream_set_serving(struct stream *s, int on)
     if (on && !s->serving)
         log_info("serving streams from the mirrored log (at id %lld)", (long long)s->high_water);
     s->serving = on;
+}
+
+void stream_set_max_s(struct stream *s, long max_s)
+{
+    s->stream_max_s = max_s;
 }
 
 int64_t stream_high_water(const struct stream *s)

@@ -45,5 +45,9 @@ int64_t stream_high_water(const struct stream *s);
 /* While off, new streams get 503 + Retry-After (an edge still copying the
  * log would otherwise send old events as live ones). On by default. */
 void stream_set_serving(struct stream *s, int on);
+/* Streams opened from now on end after max_s seconds (0: never), with a
+ * last comment; EventSource resumes from its last event. PULSE_STREAM_MAX_S
+ * by default. */
+void stream_set_max_s(struct stream *s, long max_s);
 
 #endif

@@ -177,3 +177,28 @@ void stream_req_free(struct stream_req *r)
     free(r->origin);
     memset(r, 0, sizeof *r);
 }
+
+int stream_req_is_stream_uri(const char *uri)
+{
+    static const char rooms[] = "/api/live/rooms/";
+    const char *q, *api = NULL, *p;
+    size_t n;
+
+    if (uri == NULL)
+        return 0;
+    q = strchr(uri, '?');
+    n = q != NULL ? (size_t)(q - uri) : strlen(uri);
+    /* the route starts at the last "/api/" (a room id holds no '/') */
+    for (p = uri; (p = memmem(p, n - (size_t)(p - uri), "/api/", 5)) != NULL; p++)
+        api = p;
+    if (api == NULL)
+        return 0;
+    n -= (size_t)(api - uri);
+    if ((n == 18 && memcmp(api, "/api/events/stream", 18) == 0) ||
+        (n == 17 && memcmp(api, "/api/topup/stream", 17) == 0))
+        return 1;
+    if (n > sizeof rooms - 1 + 7 && memcmp(api, rooms, sizeof rooms - 1) == 0 &&
+        memcmp(api + n - 7, "/stream", 7) == 0)
+        return memchr(api + sizeof rooms - 1, '/', n - (sizeof rooms - 1) - 7) == NULL;
+    return 0;
+}

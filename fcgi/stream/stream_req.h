@@ -35,5 +35,9 @@ int stream_req_parse(const struct config *cfg, struct db *db, struct auth_cache 
  * 503), to out. */
 void stream_req_answer_error(const struct stream_req *r, struct db *db, buf_t *out);
 void stream_req_free(struct stream_req *r);
+/* 1 when uri (a REQUEST_URI, under any prefix) names a stream route
+ * (/api/events/stream, /api/topup/stream, /api/live/rooms/{id}/stream):
+ * which responder a CGI run of the one binary becomes. */
+int stream_req_is_stream_uri(const char *uri);
 
 #endif

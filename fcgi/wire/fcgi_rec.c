@@ -226,3 +226,85 @@ void fcgi_set_request_id(unsigned char *recs, size_t len, uint16_t request_id)
         off += 8 + (size_t)(h[4] << 8 | h[5]) + h[6];
     }
 }
+
+/* A name-value pair's length: one byte below 128, four with the top bit. */
+static void nv_put_len(buf_t *b, size_t n)
+{
+    unsigned char l[4] = {(unsigned char)((n >> 24) | 0x80), (unsigned char)(n >> 16), (unsigned char)(n >> 8),
+                          (unsigned char)n};
+
+    if (n < 128)
+        buf_putc(b, (char)n);
+    else
+        buf_append(b, l, 4);
+}
+
+/* Appends body as records of type, split at FCGI_MAX_LENGTH; an empty
+ * body is one empty record (the end of a stream). */
+static void records(buf_t *out, int type, uint16_t id, const unsigned char *p, size_t len)
+{
+    unsigned char h[8];
+
+    do {
+        size_t n = len > FCGI_MAX_LENGTH ? FCGI_MAX_LENGTH : len;
+
+        header(h, type, id, n);
+        buf_append(out, h, 8);
+        if (n > 0) {
+            buf_append(out, p, n);
+            p += n;
+            len -= n;
+        }
+    } while (len > 0);
+}
+
+void fcgi_request_of_env(buf_t *out, uint16_t request_id, char *const *env)
+{
+    unsigned char begin[8] = {0, FCGI_RESPONDER, 0, 0, 0, 0, 0, 0};
+    buf_t params = {0};
+    size_t i;
+
+    for (i = 0; env != NULL && env[i] != NULL; i++) {
+        const char *eq = strchr(env[i], '=');
+
+        if (eq == NULL || eq == env[i])
+            continue;
+        nv_put_len(&params, (size_t)(eq - env[i]));
+        nv_put_len(&params, strlen(eq + 1));
+        buf_append(&params, env[i], (size_t)(eq - env[i]));
+        buf_puts(&params, eq + 1);
+    }
+    records(out, FCGI_BEGIN_REQUEST, request_id, begin, sizeof begin);
+    if (params.len > 0)
+        records(out, FCGI_PARAMS, request_id, (const unsigned char *)params.p, params.len);
+    records(out, FCGI_PARAMS, request_id, NULL, 0);
+    records(out, FCGI_STDIN, request_id, NULL, 0);
+    buf_free(&params);
+}
+
+int fcgi_stdout_take(buf_t *recs, buf_t *text)
+{
+    const unsigned char *p = (const unsigned char *)recs->p;
+    size_t off = 0;
+    int ended = 0;
+
+    while (!ended && off + 8 <= recs->len) {
+        const unsigned char *h = p + off;
+        size_t clen = (size_t)(h[4] << 8 | h[5]), whole = 8 + clen + h[6];
+
+        if (h[0] != FCGI_VERSION_1)
+            return -1;
+        if (off + whole > recs->len)
+            break;
+        if (h[1] == FCGI_STDOUT)
+            buf_append(text, h + 8, clen);
+        else if (h[1] == FCGI_END_REQUEST)
+            ended = 1;
+        off += whole;
+    }
+    if (off > 0) {
+        memmove(recs->p, recs->p + off, recs->len - off);
+        recs->len -= off;
+    }
+    return ended;
+}

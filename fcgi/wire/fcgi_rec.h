@@ -71,6 +71,20 @@ void fcgi_stdout(buf_t *out, uint16_t request_id, const void *data, size_t len);
 /* Appends an empty STDOUT and END_REQUEST: the response is complete. */
 void fcgi_end(buf_t *out, uint16_t request_id);
 
+/* Appends the records of a GET-like request as a web server sends them:
+ * BEGIN_REQUEST (responder, no keep-alive), PARAMS holding every
+ * "NAME=value" string of env (a CGI program's environment; strings without
+ * '=' are skipped), the empty PARAMS and the empty STDIN. For a CGI
+ * program that hands its one request to a FastCGI responder in-process. */
+void fcgi_request_of_env(buf_t *out, uint16_t request_id, char *const *env);
+
+/* Takes the whole records at the start of recs (a responder's output),
+ * appending STDOUT content to text and removing them from recs; a partial
+ * record stays for the next call. 1 once END_REQUEST came (what follows is
+ * left in recs), 0 while it has not, -1 for a record that is not
+ * FastCGI. */
+int fcgi_stdout_take(buf_t *recs, buf_t *text);
+
 /* Rewrites the request id of every record in a buffer of whole records. */
 void fcgi_set_request_id(unsigned char *recs, size_t len, uint16_t request_id);
 

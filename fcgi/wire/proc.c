@@ -1,12 +1,18 @@
 /* proc.c - FastCGI process start-up (see proc.h). */
 #include "wire/proc.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
+#include "base/buf.h"
 #include "base/config.h"
 #include "base/log.h"
 
@@ -67,4 +73,37 @@ int proc_start(const char *role, void (*on_stop)(int), int listening, const stru
     if ((*cfg)->exit_with_parent)
         prctl(PR_SET_PDEATHSIG, SIGTERM);
     return 0;
+}
+
+int proc_is_cgi(void)
+{
+    const char *gw = getenv("GATEWAY_INTERFACE");
+
+    return gw != NULL && strncmp(gw, "CGI/", 4) == 0 && !is_listening_socket(0);
+}
+
+int proc_slot(const char *dir, long n)
+{
+    buf_t path = {0};
+    long i;
+    int fd = -1;
+
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        log_error("cannot create %s: %s", dir, strerror(errno));
+        return -1;
+    }
+    for (i = 0; i < n; i++) {
+        buf_reset(&path);
+        buf_printf(&path, "%s/slot.%ld", dir, i);
+        if ((fd = open(buf_str(&path), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) < 0) {
+            log_error("cannot open %s: %s", buf_str(&path), strerror(errno));
+            break;
+        }
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            break;
+        close(fd);
+        fd = -1;
+    }
+    buf_free(&path);
+    return fd;
 }

@@ -16,4 +16,16 @@ struct config;
  * there), or -1 (logged). */
 int proc_start(const char *role, void (*on_stop)(int), int listening, const struct config **cfg);
 
+/* 1 when the web server ran this process as a CGI program for one request
+ * (GATEWAY_INTERFACE set, fd 0 not a listening socket), 0 when it is a
+ * FastCGI process. */
+int proc_is_cgi(void);
+
+/* One of n slots of dir (created if needed, as files slot.0 .. slot.n-1),
+ * held by an exclusive lock on its file until the process exits: how
+ * independent CGI processes count themselves. The slot's fd (kept open by
+ * the caller, close-on-exec), or -1 when all n are held (or dir cannot be
+ * used: logged). */
+int proc_slot(const char *dir, long n);
+
 #endif

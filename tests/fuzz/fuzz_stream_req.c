@@ -88,6 +88,26 @@ static void check(const buf_t *params, const struct stream_req *r)
         __builtin_trap();
 }
 
+/* The one binary, run as CGI, sends a request to the stream responder by
+ * its REQUEST_URI alone (stream_req_is_stream_uri): every stream that
+ * opens must have been sent there. */
+static void uri_check(const buf_t *params, const struct stream_req *r)
+{
+    const char *v;
+    size_t n;
+    char *uri;
+
+    if (fcgi_param(params, "REQUEST_URI", &v, &n) != 1)
+        return;
+    uri = strndup(v, n);
+    if (uri == NULL)
+        return;
+    if (stream_req_is_stream_uri(uri) < 0 ||
+        (r->status == 200 && strlen(uri) == n && !stream_req_is_stream_uri(uri)))
+        __builtin_trap();
+    free(uri);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static int ready;
@@ -104,6 +124,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     db = fuzz_db(); /* loads pulse_cfg first */
     stream_req_parse(pulse_cfg, db, NULL, &params, 1000, &r);
     check(&params, &r);
+    uri_check(&params, &r);
     stream_req_free(&r);
     buf_free(&params);
     return 0;

@@ -387,8 +387,67 @@ static void test_body_and_next(void)
     buf_free(&params);
 }
 
+/* A CGI run hands its one request to the in-process stream responder as a
+ * web server would (fcgi_request_of_env), and takes the STDOUT of the
+ * answer back (fcgi_stdout_take), whole records only, in any split. */
+static void test_cgi_bridge(void)
+{
+    char big[300];
+    char *env[] = {"REQUEST_METHOD=GET", "REQUEST_URI=/pulse/api/events/stream?topic=a", big, "NOEQUALS",
+                   "=noname", "EMPTY=", NULL};
+    struct fcgi_in in = {0};
+    buf_t req = {0}, recs = {0}, text = {0};
+    const char *v;
+    size_t vlen, i;
+
+    memset(big, 'v', sizeof big - 1);
+    memcpy(big, "BIG=", 4);
+    big[sizeof big - 1] = '\0';
+    fcgi_request_of_env(&req, 1, env);
+    for (i = 0; i < req.len; i++) /* a byte at a time */
+        CHECK_INT_EQ(fcgi_in_feed(&in, (const unsigned char *)req.p + i, 1), 0);
+    CHECK(in.have_begin && in.params_done && in.stdin_done && !in.keep_conn);
+    CHECK(fcgi_param(&in.params, "REQUEST_URI", &v, &vlen) == 1 && vlen == 32 &&
+          memcmp(v, "/pulse/api/events/stream?topic=a", 32) == 0);
+    CHECK(fcgi_param(&in.params, "BIG", &v, &vlen) == 1 && vlen == sizeof big - 5);
+    CHECK(fcgi_param(&in.params, "EMPTY", &v, &vlen) == 1 && vlen == 0);
+    CHECK_INT_EQ(fcgi_param(&in.params, "NOEQUALS", &v, &vlen), 0);
+    CHECK_INT_EQ(fcgi_param(&in.params, "", &v, &vlen), 0);
+    fcgi_in_free(&in);
+
+    fcgi_stdout(&recs, 1, "Status: 200 OK\r\n\r\n", 18);
+    rec(&recs, FCGI_STDOUT, 1, "data", 4, 3);
+    rec(&recs, FCGI_STDERR, 1, "noise", 5, 0);
+    fcgi_end(&recs, 1);
+    buf_puts(&recs, "after");
+    {
+        buf_t part = {0};
+        size_t cut = 8 + 18 + 5; /* inside the padded record's header */
+
+        buf_append(&part, recs.p, cut);
+        CHECK_INT_EQ(fcgi_stdout_take(&part, &text), 0);
+        CHECK_STR_EQ(buf_str(&text), "Status: 200 OK\r\n\r\n");
+        CHECK_INT_EQ(part.len, 5); /* the partial record waits */
+        buf_append(&part, recs.p + cut, recs.len - cut);
+        CHECK_INT_EQ(fcgi_stdout_take(&part, &text), 1);
+        CHECK_STR_EQ(buf_str(&text), "Status: 200 OK\r\n\r\ndata"); /* no padding, no STDERR */
+        CHECK_INT_EQ(part.len, 5);
+        CHECK(memcmp(part.p, "after", 5) == 0);
+        buf_free(&part);
+    }
+    buf_reset(&recs);
+    buf_append(&recs, "\2\6\0\1\0\0\0\0", 8); /* not version 1 */
+    CHECK_INT_EQ(fcgi_stdout_take(&recs, &text), -1);
+    buf_reset(&recs);
+    CHECK_INT_EQ(fcgi_stdout_take(&recs, &text), 0); /* nothing yet */
+    buf_free(&req);
+    buf_free(&recs);
+    buf_free(&text);
+}
+
 int main(void)
 {
+    test_cgi_bridge();
     test_feed_splits();
     test_management_records_skipped();
     test_body_and_next();

@@ -359,6 +359,34 @@ static void test_heartbeat(void)
     stream_free(s);
 }
 
+/* PULSE_STREAM_MAX_S: a stream ends on its own once its time is up (on the
+ * loop's clock), with a last comment and the FastCGI end, so a CGI host's
+ * process comes back; EventSource resumes from its last event. A bearer
+ * token expiring earlier ends it first. */
+static void test_time_limit(void)
+{
+    struct stream *s = hub_new();
+    struct peer p;
+    long long t0 = clock_ms();
+
+    stream_set_max_s(s, 30);
+    peer_open(s, &p, 4, "topic=room:limit", NULL);
+    turn(s);
+    peer_read(&p);
+    CHECK(status_is(&p, "Status: 200", NULL));
+    stream_tick(s, t0 + 29000);
+    turn(s);
+    peer_read(&p);
+    CHECK(!p.eof && strstr(buf_str(&p.text), "time limit") == NULL);
+    stream_tick(s, t0 + 30500);
+    turn(s);
+    peer_read(&p);
+    CHECK(strstr(buf_str(&p.text), ": stream time limit (PULSE_STREAM_MAX_S): reconnect to resume\n\n") != NULL);
+    CHECK(p.ended);
+    peer_close(&p);
+    stream_free(s);
+}
+
 /* A connection that never finishes its request is closed once the
  * handshake time-out has passed on the loop's clock, and not before. */
 static void test_handshake_timeout(void)
@@ -499,6 +527,7 @@ int main(void)
     CHECK(loop_init() == 0);
     if (db != NULL) {
         test_replay_then_live_seam();
+        test_time_limit();
         test_slow_consumer_is_ended();
         test_slow_consumer_closed_after_grace();
         test_caps();

@@ -1,5 +1,5 @@
 #!/bin/sh
-# deps.sh build|test|rtmp|nginx|apache|bench - installs the Debian packages Pulse needs, when they
+# deps.sh build|test|rtmp|nginx|apache|bench|dist - installs the Debian packages Pulse needs, when they
 # are missing and we are root; otherwise says what to install and fails.
 set -eu
 # lighttpd-modules-lua: mod_magnet, which runs lighttpd.lua (per-client limit, JSON errors).
@@ -11,9 +11,11 @@ nginx="nginx spawn-fcgi"
 # `make run-apache`: Pulse behind Apache 2.4 (mod_proxy_fcgi is in apache2),
 # its processes started by spawn-fcgi.
 apache="apache2 spawn-fcgi"
+# `make dist`: the static pulse builds libcurl from Debian's source package (static.mk).
+dist="$build curl xz-utils patch zlib1g-dev"
 # `make bench`: Pulse behind lighttpd and nginx against nchan, load from sseload and wrk.
 bench="$build python3 nginx spawn-fcgi libnginx-mod-nchan wrk"
-test="$build redis-server curl python3 sqlite3 nginx spawn-fcgi clang libclang-rt-14-dev chromium libnginx-mod-rtmp ffmpeg apache2 libapache2-mod-fcgid"
+test="$build xz-utils patch zlib1g-dev redis-server curl python3 sqlite3 nginx spawn-fcgi clang libclang-rt-14-dev chromium libnginx-mod-rtmp ffmpeg apache2 libapache2-mod-fcgid"
 # The browser test runs playwright-core (npm, tests/browser) under Node: a node and
 # npm already on PATH are used as they are, otherwise Debian's are installed.
 command -v node >/dev/null 2>&1 || test="$test nodejs"
@@ -27,7 +29,8 @@ case "${1:-build}" in
     nginx) want=$nginx ;;
     apache) want=$apache ;;
     bench) want=$bench ;;
-    *) echo "usage: deps.sh build|test|rtmp|nginx|apache|bench" >&2; exit 2 ;;
+    dist) want=$dist ;;
+    *) echo "usage: deps.sh build|test|rtmp|nginx|apache|bench|dist" >&2; exit 2 ;;
 esac
 missing=""
 for p in $want; do

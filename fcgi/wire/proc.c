@@ -69,9 +69,14 @@ int proc_start(const char *role, void (*on_stop)(int), int listening, const stru
     sigaction(SIGINT, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
     /* Spawned by lighttpd: do not linger as an orphan if it dies hard.
-     * (spawn-fcgi exits right after spawning, so it must not set this.) */
-    if ((*cfg)->exit_with_parent)
+     * (spawn-fcgi exits right after spawning, so it must not set this.)
+     * A CGI stream neither: Apache stopping ends mod_cgid's daemon, whose
+     * child it is, and its worker waits for the stream until killed. */
+    if ((*cfg)->exit_with_parent || proc_is_cgi()) {
         prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() == 1)
+            stop_once(SIGTERM); /* the parent was gone already */
+    }
     return 0;
 }
 

@@ -1,0 +1,233 @@
+"""The shared-hosting install (README "Shared hosting"): build/pulse-dist.tar.gz
+unpacked under a document root by the hosting account itself, configured by
+its pulse.conf, served by a stock Apache 2.4 (mpm_event, mod_fcgid with its
+64 KiB output buffer, mod_cgid, mod_rewrite) whose only Pulse configuration
+is the package's .htaccess (AllowOverride All), its workers and every program
+they start running as that account. Under the sub-folder /pulse/."""
+import os
+import sqlite3
+import subprocess
+import time
+
+from browser_helper import pay_while_watching
+from harness import (APACHE_MODULES, APACHE_USER, JWT_SECRET, PAYOS_KEY, ROOT, WEBHOOK_SECRET, alive, descendants, ensure_user,
+                     open_path, payos_body, publish, q, token, wait_for)
+
+WEB_INDEPENDENT = True  # these tests start their own Apache, whatever --web says
+
+TGZ = os.path.join(ROOT, "build", "pulse-dist.tar.gz")
+PREFIX = "/pulse"
+
+
+def _as_account(cmd, cwd):
+    """cmd (a shell line) run as the hosting account, as it would over SSH or
+    a host's file manager: no root anywhere."""
+    out = subprocess.run(["runuser", "-u", APACHE_USER, "--", "sh", "-ec", cmd], cwd=cwd, capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0, (cmd, out.stdout, out.stderr)
+    return out.stdout
+
+
+class Site:
+    """The install under an Apache of the harness: get/post/sse take paths
+    below /pulse, as Instance's do below the site root."""
+
+    def __init__(self, env, settings=None, **apache_kw):
+        assert os.path.exists(TGZ), "build/pulse-dist.tar.gz is missing: make dist (make test builds it)"
+        pw = ensure_user(APACHE_USER)
+        home = os.path.join(env.tmp, "home")
+        self.docroot = os.path.join(home, "public_html")
+        os.makedirs(self.docroot)
+        for d in (home, self.docroot):
+            os.chown(d, pw.pw_uid, pw.pw_gid)
+        open_path(env.tmp, home)
+        pkg = os.path.join(home, "pulse-dist.tar.gz")  # uploaded
+        subprocess.run(["install", "-m", "644", "-o", str(pw.pw_uid), TGZ, pkg], check=True)
+        # README "Shared hosting", steps 2 and 3, as the account: unpack,
+        # copy the example, set the secrets (and the test's settings)
+        conf = {"PULSE_JWT_SECRET": JWT_SECRET, "PULSE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+                "PAYOS_CHECKSUM_KEY": PAYOS_KEY}
+        conf.update(settings or {})
+        edits = " && ".join("if grep -q '^#\\?%s=' pulse.conf; then sed -i 's|^#\\?%s=.*|%s=%s|' pulse.conf; "
+                            "else echo '%s=%s' >> pulse.conf; fi" % (k, k, k, v, k, v) for k, v in conf.items())
+        _as_account("tar -xzf ../pulse-dist.tar.gz && cd pulse && cp pulse.conf.example pulse.conf && "
+                    "chmod 600 pulse.conf && " + edits, self.docroot)
+        self.dir = os.path.join(self.docroot, "pulse")
+        with open(os.path.join(self.dir, "pulse.conf")) as f:
+            text = f.read()
+        for k, v in conf.items():
+            assert "\n%s=%s\n" % (k, v) in text, (k, text)
+        self.apache = env.apache(docroot=self.docroot, **apache_kw)
+        self.port = self.apache.port
+        self.prefix = PREFIX
+
+    def get(self, path, **kw):
+        return self.apache.get(PREFIX + path, **kw)
+
+    def post(self, path, body=None, **kw):
+        return self.apache.post(PREFIX + path, body, **kw)
+
+    def sse(self, path, **kw):
+        return self.apache.sse(PREFIX + path, **kw)
+
+    def auth(self, user, role="viewer"):
+        return {"Authorization": "Bearer " + token(user, role)}
+
+    def sql(self, query):
+        db = sqlite3.connect("file:%s?mode=ro" % os.path.join(self.dir, "data", "pulse.db"), uri=True)
+        try:
+            return db.execute(query).fetchall()
+        finally:
+            db.close()
+
+    def pulse_pids(self):
+        """The Pulse processes Apache started (CGI and FastCGI)."""
+        out = []
+        for p in descendants(self.apache.proc.p.pid):
+            try:
+                with open("/proc/%d/cmdline" % p, "rb") as f:
+                    if b"pulse." in f.read():
+                        out.append(p)
+            except OSError:
+                pass
+        return out
+
+    def log(self):
+        return self.apache.log()
+
+
+def _uid(pid):
+    try:
+        return os.stat("/proc/%d" % pid).st_uid
+    except OSError:
+        return None
+
+
+def test_the_package_is_one_static_folder(env):
+    assert os.path.exists(TGZ), "make dist first"
+    names = subprocess.run(["tar", "-tzf", TGZ], capture_output=True, text=True, check=True).stdout.split()
+    assert all(n.startswith("pulse/") for n in names), names
+    for n in ("pulse/pulse.cgi", "pulse/pulse.fcgi", "pulse/.htaccess", "pulse/data/.htaccess",
+              "pulse/pulse.conf.example", "pulse/index.html", "pulse/topup.html", "pulse/pulse.js"):
+        assert n in names, n
+    assert not any(n.endswith("pulse.conf") or n.endswith(".db") for n in names), names
+    binary = os.path.join(ROOT, "build", "dist", "pulse", "pulse.cgi")
+    out = subprocess.run(["ldd", binary], capture_output=True, text=True)
+    assert "not a dynamic executable" in (out.stdout + out.stderr), out.stdout + out.stderr
+
+
+def test_health_pages_and_nothing_secret_is_served(env):
+    s = Site(env)
+    r = s.get("/api/health")
+    assert r.status == 200 and r.json()["status"] == "ok", (r.status, r.body, s.log())
+    assert s.get("/").status == 200 and "<html" in s.get("/").body.lower()
+    js = s.get("/pulse.js")
+    assert js.status == 200 and "javascript" in js.header("content-type"), js.header("content-type")
+    # the secrets and the database: never served, whatever the path
+    for path in ("/pulse.conf", "/pulse.conf.example", "/data/", "/data/pulse.db", "/data/pulse.db-wal",
+                 "/data/.htaccess", "/.htaccess", "/data/cgi-streams/slot.0"):
+        assert s.get(path).status in (403, 404), path
+    assert s.get("/data/pulse.db").status == 403
+    assert s.get("/pulse.conf").status == 403
+    # an unknown API path is Pulse's own 404, not Apache's
+    r = s.get("/api/nope")
+    assert r.status == 404 and r.json()["error"]["code"] == "not_found", (r.status, r.body)
+
+
+def test_topup_paid_over_a_held_cgi_stream_credits_once(env):
+    s = Site(env)
+    r = s.post("/api/topup/init", {"amount": 25000, "description": "nap tien"}, headers=s.auth("alice"))
+    assert r.status == 201, (r.status, r.body, s.log())
+    tx = r.json()
+    st = s.sse("/api/topup/stream?tx_ref=%s&token=%s" % (tx["tx_ref"], tx["stream_token"]))
+    assert st.status == 200 and st.headers["content-type"].startswith("text/event-stream"), st.headers
+    time.sleep(0.3)  # held a while before the payment lands
+    body = payos_body(tx["order_code"], 25000)
+    t0 = time.time()
+    answers = [s.post("/api/payos/webhook", body) for _ in range(3)]  # PayOS retries
+    assert [a.status for a in answers] == [200] * 3, [(a.status, a.body) for a in answers]
+    ev = st.next_event(2)
+    dt = time.time() - t0
+    assert ev["event"] == "topup.status" and ev["json"]["data"]["status"] == "PAID", ev
+    assert dt < 2, "the event took %.2f s from another process" % dt
+    status = s.get("/api/topup/status?tx_ref=%s&token=%s" % (tx["tx_ref"], tx["stream_token"]))
+    assert status.status == 200 and status.json()["status"] == "PAID"
+    assert s.get("/api/wallet", headers=s.auth("alice")).json() == {"user_id": "alice", "balance": 25000}
+    assert s.sql("SELECT count(*) FROM wallet_credits") == [(1,)]
+    assert st.no_event(0.5)  # the replays published nothing
+    st.close()
+
+
+def test_polling_and_a_stream_that_ends_and_resumes_losing_nothing(env):
+    s = Site(env, {"PULSE_STREAM_MAX_S": "3"})
+    ids = publish(s, "room:host", 2)
+    r = s.get("/api/events?topic=%s&since=%d" % (q("room:host"), ids[0]))
+    assert r.status == 200 and [e["id"] for e in r.json()["events"]] == ids[1:], r.body
+    t0 = time.time()
+    st = s.sse("/api/events/stream?topic=%s" % q("room:host"), headers={"Last-Event-ID": str(ids[0])})
+    assert int(st.next_event(2)["id"]) == ids[1]
+    assert st.retry == 2000  # the opening's retry: EventSource comes back after it
+    text = st.body_text(6)  # the process ends the stream itself, after PULSE_STREAM_MAX_S
+    assert st.closed and 2.9 < time.time() - t0 < 6, time.time() - t0
+    assert "stream time limit" in text, text
+    # what is published while no stream is held is there on the resume
+    later = publish(s, "room:host", 2, start=2)
+    st2 = s.sse("/api/events/stream?topic=%s" % q("room:host"), headers={"Last-Event-ID": str(ids[1])})
+    assert [int(e["id"]) for e in st2.events(2, 3)] == later
+    st2.close()
+
+
+def test_streams_over_the_cap_get_503_with_retry_after(env):
+    s = Site(env, {"PULSE_CGI_STREAMS": "2", "PULSE_HEARTBEAT_S": "1"})
+    held = [s.sse("/api/events/stream?topic=%s" % q("room:cap")) for _ in range(2)]
+    assert [h.status for h in held] == [200, 200]
+    over = s.get("/api/events/stream?topic=%s" % q("room:cap"), timeout=5)
+    assert over.status == 503 and over.header("retry-after") is not None, (over.status, over.body)
+    assert over.json()["error"]["code"] == "too_many_streams"
+    # a client that leaves gives its slot back (its process goes at the next heartbeat)
+    held[0].close()
+
+    def slot_free():
+        r = s.sse("/api/events/stream?topic=%s" % q("room:cap"), timeout=5)
+        r.close()
+        return r.status == 200
+    wait_for(slot_free, timeout=10, interval=0.5, what="a stream slot to be given back")
+    held[1].close()
+
+
+def test_every_process_runs_as_the_account_and_none_outlives_apache(env):
+    s = Site(env)
+    uid = ensure_user(APACHE_USER).pw_uid
+    assert s.post("/api/publish", {"topic": "room:own", "type": "note", "data": {}},
+                  headers=s.auth("root", "admin")).status == 202  # a FastCGI process of mod_fcgid
+    st = s.sse("/api/events/stream?topic=%s" % q("room:own"))  # a CGI process held
+    assert st.status == 200
+    pids = wait_for(lambda: len(s.pulse_pids()) >= 2 and s.pulse_pids(), what="the CGI and FastCGI processes")
+    assert all(_uid(p) == uid for p in pids), [(p, _uid(p)) for p in pids]
+    # the database and everything beside it belong to the account
+    data = os.path.join(s.dir, "data")
+    assert all(os.stat(os.path.join(data, n)).st_uid == uid for n in os.listdir(data)), os.listdir(data)
+    t0 = time.time()
+    s.apache.stop()  # fails if any process of Apache or of the account is left
+    assert not any(alive(p) for p in pids)
+    assert time.time() - t0 < 15
+
+
+def test_topup_page_in_chromium_under_the_prefix_turns_paid_live(env):
+    """The page, pulse.js and the API as the package serves them: the page
+    opened at /pulse/topup.html holds a CGI stream and sees PAID come live."""
+    s = Site(env)
+    st = pay_while_watching(env, s, "live", 15000)
+    assert "polling" not in [x["conn"] for x in st["seen"]], st["seen"]
+
+
+def test_without_mod_fcgid_every_request_is_cgi(env):
+    # a host with CGI alone: the .htaccess sends the API to pulse.cgi too
+    s = Site(env, modules=tuple(m for m in APACHE_MODULES if m != "fcgid"))
+    assert s.get("/api/health").json()["status"] == "ok"
+    st = s.sse("/api/events/stream?topic=%s" % q("room:cgi"))
+    assert st.status == 200
+    ids = publish(s, "room:cgi", 2)
+    assert [int(e["id"]) for e in st.events(2, 3)] == ids
+    assert not [p for p in s.pulse_pids() if b"pulse.fcgi" in open("/proc/%d/cmdline" % p, "rb").read()]
+    st.close()

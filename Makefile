@@ -195,7 +195,7 @@ test: test-deps
 	  exit $$rc
 	python3 tests/run.py --bin build/asan/bin
 
-FUZZ_SECONDS ?= 30
+FUZZ_SECONDS ?= 20
 
 # The integration suite (behind lighttpd) with every Pulse process under
 # valgrind memcheck: wrappers named like the binaries exec valgrind on the

@@ -30,16 +30,21 @@ static void fail(struct stream_req *r, int status, const char *code, const char 
     r->message = message;
 }
 
+/* The stream routes: route() answers them, stream_req_is_stream_uri finds
+ * them under any prefix. */
+static const char events_stream[] = "/api/events/stream";
+static const char topup_stream[] = "/api/topup/stream";
+static const char rooms[] = "/api/live/rooms/"; /* {id}/stream */
+
 /* Maps the path to topics: the generic endpoint takes topic=..., the two
  * shortcuts name one topic each. */
 static void route(struct stream_req *r, const char *path, const struct http_query *q)
 {
-    static const char rooms[] = "/api/live/rooms/";
     const char *topics[STORE_MAX_TOPICS], *msg;
     char t[TOPIC_MAX];
     int n, i;
 
-    if (strcmp(path, "/api/events/stream") == 0) {
+    if (strcmp(path, events_stream) == 0) {
         if ((n = access_topics_from_query(q, topics, &msg)) < 0) {
             fail(r, 400, "invalid_topic", msg);
             return;
@@ -49,7 +54,7 @@ static void route(struct stream_req *r, const char *path, const struct http_quer
         r->ntopics = n;
         return;
     }
-    if (strcmp(path, "/api/topup/stream") == 0) {
+    if (strcmp(path, topup_stream) == 0) {
         const char *tx = http_query_get(q, "tx_ref");
         if (!http_valid_id(tx) || topic_name(t, TOPIC_TOPUP, tx) != 0) {
             fail(r, 400, "invalid_tx_ref", "tx_ref must match ^[A-Za-z0-9_.:-]{1,128}$");
@@ -180,7 +185,6 @@ void stream_req_free(struct stream_req *r)
 
 int stream_req_is_stream_uri(const char *uri)
 {
-    static const char rooms[] = "/api/live/rooms/";
     const char *q, *api = NULL, *p;
     size_t n;
 
@@ -194,8 +198,8 @@ int stream_req_is_stream_uri(const char *uri)
     if (api == NULL)
         return 0;
     n -= (size_t)(api - uri);
-    if ((n == 18 && memcmp(api, "/api/events/stream", 18) == 0) ||
-        (n == 17 && memcmp(api, "/api/topup/stream", 17) == 0))
+    if ((n == sizeof events_stream - 1 && memcmp(api, events_stream, n) == 0) ||
+        (n == sizeof topup_stream - 1 && memcmp(api, topup_stream, n) == 0))
         return 1;
     if (n > sizeof rooms - 1 + 7 && memcmp(api, rooms, sizeof rooms - 1) == 0 &&
         memcmp(api + n - 7, "/stream", 7) == 0)

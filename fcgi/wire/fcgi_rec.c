@@ -19,6 +19,25 @@ static void header(unsigned char h[8], int type, uint16_t id, size_t len)
     h[7] = 0;
 }
 
+/* Appends body as records of type, split at FCGI_MAX_LENGTH; an empty
+ * body is one empty record (the end of a stream). */
+static void records(buf_t *out, int type, uint16_t id, const unsigned char *p, size_t len)
+{
+    unsigned char h[8];
+
+    do {
+        size_t n = len > FCGI_MAX_LENGTH ? FCGI_MAX_LENGTH : len;
+
+        header(h, type, id, n);
+        buf_append(out, h, 8);
+        if (n > 0) {
+            buf_append(out, p, n);
+            p += n;
+            len -= n;
+        }
+    } while (len > 0);
+}
+
 /* A complete header arrived: validate it and set up the body. */
 static int start_record(struct fcgi_in *in)
 {
@@ -190,29 +209,16 @@ void fcgi_strs_free(struct fcgi_strs *s)
 
 void fcgi_stdout(buf_t *out, uint16_t request_id, const void *data, size_t len)
 {
-    const unsigned char *p = data;
-
-    while (len > 0) {
-        size_t n = len > FCGI_MAX_LENGTH ? FCGI_MAX_LENGTH : len;
-        unsigned char h[8];
-
-        header(h, FCGI_STDOUT, request_id, n);
-        buf_append(out, h, 8);
-        buf_append(out, p, n);
-        p += n;
-        len -= n;
-    }
+    if (len > 0) /* an empty STDOUT would end the stream */
+        records(out, FCGI_STDOUT, request_id, data, len);
 }
 
 void fcgi_end(buf_t *out, uint16_t request_id)
 {
-    unsigned char rec[16] = {0};
+    static const unsigned char complete[8] = {0}; /* appStatus 0, FCGI_REQUEST_COMPLETE */
 
-    header(rec, FCGI_STDOUT, request_id, 0);
-    buf_append(out, rec, 8);
-    header(rec, FCGI_END_REQUEST, request_id, 8);
-    memset(rec + 8, 0, 8); /* appStatus 0, FCGI_REQUEST_COMPLETE */
-    buf_append(out, rec, 16);
+    records(out, FCGI_STDOUT, request_id, NULL, 0);
+    records(out, FCGI_END_REQUEST, request_id, complete, sizeof complete);
 }
 
 void fcgi_set_request_id(unsigned char *recs, size_t len, uint16_t request_id)
@@ -237,25 +243,6 @@ static void nv_put_len(buf_t *b, size_t n)
         buf_putc(b, (char)n);
     else
         buf_append(b, l, 4);
-}
-
-/* Appends body as records of type, split at FCGI_MAX_LENGTH; an empty
- * body is one empty record (the end of a stream). */
-static void records(buf_t *out, int type, uint16_t id, const unsigned char *p, size_t len)
-{
-    unsigned char h[8];
-
-    do {
-        size_t n = len > FCGI_MAX_LENGTH ? FCGI_MAX_LENGTH : len;
-
-        header(h, type, id, n);
-        buf_append(out, h, 8);
-        if (n > 0) {
-            buf_append(out, p, n);
-            p += n;
-            len -= n;
-        }
-    } while (len > 0);
 }
 
 void fcgi_request_of_env(buf_t *out, uint16_t request_id, char *const *env)

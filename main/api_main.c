@@ -204,6 +204,7 @@ int main(void)
             cgi_write(&resp);
             cgi_resp_free(&resp);
         } else {
+            runtime_one_request(rt);
             rc = serve_cgi(rt) == 0 ? 0 : 1;
         }
         goto out;

@@ -264,6 +264,8 @@ int main(void)
         log_error("%s", err);
         goto out;
     }
+    if (as_cgi)
+        db_keep_wal(db);
     if (loop_init() != 0) {
         log_error("cannot start the stream loop: %s", strerror(errno));
         goto out;

@@ -21,7 +21,8 @@
 
 struct forward {
     const struct config *cfg;
-    struct crypto_mac *mac;     /* the deployment's key; NULL: none configured */
+    struct crypto_mac *mac;     /* the deployment's key; NULL: not needed yet, or none */
+    int has_key;                /* a secret to derive it from is configured */
     struct fetch_conn *conn;    /* kept open to the primary; NULL: not forwarding */
     char *base;                 /* PULSE_PRIMARY_URL without a trailing '/' */
     long long last_log;         /* when the last "primary unavailable" line was written */
@@ -64,19 +65,21 @@ struct forward *forward_open(const struct config *cfg)
     size_t n;
 
     f->cfg = cfg;
-    f->mac = relaysig_mac_open(cfg, KEY_LABEL);
+    /* The key is derived on first use: OpenSSL's first HMAC costs more than
+     * a whole CGI request that never forwards or checks a forward. */
+    f->has_key = cfg->relay_secret != NULL || cfg->jwt_secret != NULL;
     if (cfg->role == ROLE_EDGE && cfg->primary_url != NULL && *cfg->primary_url != '\0') {
         f->base = xstrdup(cfg->primary_url);
         n = strlen(f->base);
         while (n > 0 && f->base[n - 1] == '/')
             f->base[--n] = '\0';
-        if (f->mac == NULL)
+        if (!f->has_key)
             log_error("forward: PULSE_PRIMARY_URL needs PULSE_RELAY_SECRET or PULSE_JWT_SECRET (the primary's) "
                       "to vouch for its clients' addresses; forwarding without them");
         if ((f->conn = fetch_conn_open()) == NULL)
             log_error("forward: libcurl could not start; writes here answer 503");
     }
-    if (f->mac == NULL && f->base == NULL) {
+    if (!f->has_key && f->base == NULL) {
         forward_close(f);
         return NULL;
     }
@@ -108,7 +111,9 @@ static int sign(struct forward *f, const char *method, const char *uri, const ch
     size_t i;
     int rc = -1;
 
-    if (f == NULL || f->mac == NULL)
+    if (f == NULL || !f->has_key)
+        return -1;
+    if (f->mac == NULL && (f->mac = relaysig_mac_open(f->cfg, KEY_LABEL)) == NULL)
         return -1;
     buf_put_ns(&msg, DOMAIN, strlen(DOMAIN));
     buf_put_ns(&msg, method, strlen(method));

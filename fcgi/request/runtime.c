@@ -82,6 +82,11 @@ void runtime_checkpoint_in_background(struct runtime *rt)
     db_checkpoint_in_background(rt->db);
 }
 
+void runtime_one_request(struct runtime *rt)
+{
+    db_keep_wal(rt->db);
+}
+
 void runtime_close(struct runtime *rt)
 {
     if (rt == NULL)

@@ -21,6 +21,8 @@ void runtime_close(struct runtime *rt);
 /* For a process that commits many times a second (pulse-batch): its WAL
  * checkpoints run on a thread, not in its commits (store/db_ckpt.h). */
 void runtime_checkpoint_in_background(struct runtime *rt);
+/* For a process that answers one request (CGI): db_keep_wal. */
+void runtime_one_request(struct runtime *rt);
 /* The configuration rt was opened with. */
 const struct config *runtime_config(const struct runtime *rt);
 

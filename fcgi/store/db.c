@@ -55,6 +55,7 @@ struct db {
     struct db_side wal, shm;           /* the -wal and -shm files of the file last opened */
     struct db_ckpt *ckpt;              /* checkpoints on a thread (db_checkpoint_in_background), or NULL */
     int busy_writer;                   /* db_checkpoint_in_background was called: db_writer_pragmas */
+    int keep_wal;                      /* db_keep_wal was called */
     sqlite3_stmt *stmts[SQL__COUNT];   /* prepared lazily, finalized at close */
 };
 
@@ -281,6 +282,8 @@ static void db_reattach(struct db *db)
     db_ckpt_attach(db->ckpt, h);
     if (db->busy_writer)
         db_writer_setup(h);
+    if (db->keep_wal)
+        sqlite3_db_config(h, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
     db_note_wal(db);
 }
 
@@ -347,6 +350,13 @@ void db_checkpoint_in_background(struct db *db)
         return;
     if (!db->detached)
         db_ckpt_attach(db->ckpt, db->h);
+}
+
+void db_keep_wal(struct db *db)
+{
+    db->keep_wal = 1;
+    if (!db->detached)
+        sqlite3_db_config(db->h, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
 }
 
 void db_close(struct db *db)

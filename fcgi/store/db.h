@@ -47,6 +47,14 @@ sqlite3 *db_handle(struct db *db);
  * kept across a file put back at the path. */
 void db_checkpoint_in_background(struct db *db);
 
+/* For a process that answers one request and exits (CGI): its connection
+ * closes without the checkpoint a last close does, which also deletes the
+ * -wal and -shm files that the next process would create again (with the
+ * index's recovery: more than the request itself costs). The WAL is still
+ * checkpointed by commits as SQLite does (every 1,000 pages). Kept across
+ * a file put back at the path. */
+void db_keep_wal(struct db *db);
+
 /* The named statement, ready to bind; NULL (and logged) if it cannot be
  * prepared. Owned by db: never finalize it. */
 sqlite3_stmt *db_stmt(struct db *db, enum sql_id id);

@@ -54,6 +54,13 @@ def test_cgi_requests_answer_from_the_environment_and_stdin(env):
     assert st == 400, (st, body)
     rc, st, h, body, err = _cgi(data, "/pulse/api/events?topic=room:cgi&since=0")
     assert st == 200 and [e["id"] for e in json.loads(body)["events"]] == [1], body
+    # the WAL and its index stay for the next process (README, "What a CGI
+    # request costs"), holding the publish until a checkpoint: still read
+    # back by the next process, and by any SQLite reader
+    assert os.path.exists(os.path.join(data, "pulse.db-wal")) and os.path.exists(os.path.join(data, "pulse.db-shm"))
+    n = subprocess.run(["sqlite3", os.path.join(data, "pulse.db"), "SELECT count(*) FROM events WHERE topic = 'room:cgi'"],
+                       capture_output=True, text=True, check=True).stdout.strip()
+    assert n == "1", n
     # bad input: a clear 4xx, the process ends normally
     rc, st, h, body, err = _cgi(data, "/pulse/api/publish", "POST", b"{not json", auth)
     assert rc == 0 and 400 <= st < 500, (rc, st, body)

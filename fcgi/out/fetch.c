@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/buf.h"
@@ -45,20 +46,50 @@ static size_t on_header(char *p, size_t size, size_t n, void *arg)
     return n;
 }
 
-CURLcode fetch_only_http(CURL *e)
+/* Where distributions keep the bundle libcurl's --with-ca-bundle names:
+ * Red Hat and its kin, openSUSE, Alpine and Arch, then Debian's for a
+ * build made elsewhere. */
+static const char *const ca_files[] = {
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/ssl/cert.pem",
+    "/etc/ssl/certs/ca-certificates.crt",
+};
+
+const char *fetch_ca_file(void)
 {
+    const curl_version_info_data *v = curl_version_info(CURLVERSION_NOW);
+    size_t i;
+
+    if (v == NULL || v->cainfo == NULL || access(v->cainfo, R_OK) == 0)
+        return NULL;
+    for (i = 0; i < sizeof ca_files / sizeof ca_files[0]; i++)
+        if (access(ca_files[i], R_OK) == 0)
+            return ca_files[i];
+    return NULL;
+}
+
+CURLcode fetch_handle_defaults(CURL *e)
+{
+    const char *ca = fetch_ca_file();
+    CURLcode rc;
+
 #if LIBCURL_VERSION_NUM >= 0x075500
-    return curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    rc = curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
-    return curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+    rc = curl_easy_setopt(e, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
+    if (rc == CURLE_OK && ca != NULL)
+        rc = curl_easy_setopt(e, CURLOPT_CAINFO, ca);
+    return rc;
 }
 
 /* Every option the request needs: 0, or -1 when libcurl refused one. */
 static int setup(CURL *e, const struct fetch_req *req, struct curl_slist *headers, struct sink *sink,
                  buf_t *resp_headers, char *errbuf)
 {
-    int ok = curl_easy_setopt(e, CURLOPT_URL, req->url) == CURLE_OK && fetch_only_http(e) == CURLE_OK &&
+    int ok = curl_easy_setopt(e, CURLOPT_URL, req->url) == CURLE_OK && fetch_handle_defaults(e) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, req->timeout_ms) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, req->timeout_ms) == CURLE_OK &&

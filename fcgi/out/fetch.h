@@ -48,8 +48,15 @@ void fetch_conn_close(struct fetch_conn *fc);  /* NULL allowed */
 /* fetch_run on fc's connection (opened again when the server closed it). */
 int fetch_conn_run(struct fetch_conn *fc, const struct fetch_req *req, struct fetch_resp *resp);
 
-/* Limits e to HTTP and HTTPS, whatever the URL says (the option's form
- * changed in libcurl 7.85). For every handle Pulse opens (out.c's too). */
-CURLcode fetch_only_http(CURL *e);
+/* What every handle Pulse opens (out.c's too) is given: HTTP and HTTPS
+ * only, whatever the URL says (the option's form changed in libcurl 7.85),
+ * and the system's CA certificates where libcurl's built-in path has none
+ * (the static package built on Debian, run on a host that keeps them
+ * elsewhere: fetch_ca_file). */
+CURLcode fetch_handle_defaults(CURL *e);
+/* The CA bundle to use: NULL when libcurl's built-in one is there (or it
+ * has none), else the first of the places other systems keep theirs that
+ * exists, or NULL. Static text. */
+const char *fetch_ca_file(void);
 
 #endif

@@ -402,7 +402,7 @@ static int easy_setup(struct out_call *c, const struct out_req *req)
 {
     CURL *e = c->easy;
 
-    return curl_easy_setopt(e, CURLOPT_URL, req->url) == CURLE_OK && fetch_only_http(e) == CURLE_OK &&
+    return curl_easy_setopt(e, CURLOPT_URL, req->url) == CURLE_OK && fetch_handle_defaults(e) == CURLE_OK &&
                    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
                    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L) == CURLE_OK &&
                    curl_easy_setopt(e, CURLOPT_HTTPHEADER, c->headers) == CURLE_OK &&

@@ -4,12 +4,16 @@ its pulse.conf, served by a stock Apache 2.4 (mpm_event, mod_fcgid with its
 64 KiB output buffer, mod_cgid, mod_rewrite) whose only Pulse configuration
 is the package's .htaccess (AllowOverride All), its workers and every program
 they start running as that account. Under the sub-folder /pulse/."""
+import json
 import os
+import shutil
 import sqlite3
+import ssl
 import subprocess
 import time
 
 from browser_helper import pay_while_watching
+from payos_standin import PayosStandin
 from harness import (APACHE_MODULES, APACHE_USER, JWT_SECRET, PAYOS_KEY, ROOT, WEBHOOK_SECRET, alive, descendants, ensure_user,
                      open_path, payos_body, publish, q, token, wait_for)
 
@@ -114,6 +118,73 @@ def test_the_package_is_one_static_folder(env):
     binary = os.path.join(ROOT, "build", "dist", "pulse", "pulse.cgi")
     out = subprocess.run(["ldd", binary], capture_output=True, text=True)
     assert "not a dynamic executable" in (out.stdout + out.stderr), out.stdout + out.stderr
+
+
+def _tls_pair(tmp, name, ca_bundle):
+    """A CA (its certificate written to ca_bundle) and a server certificate
+    for name that it signed: (cert, key) paths."""
+    d = os.path.join(tmp, "tls")
+    os.makedirs(d)
+    os.makedirs(os.path.dirname(ca_bundle), exist_ok=True)
+
+    def ossl(*args):
+        subprocess.run(["openssl"] + list(args), cwd=d, check=True, capture_output=True, timeout=60)
+
+    ossl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.crt", "-days", "2",
+         "-subj", "/CN=Pulse test CA")
+    ossl("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "srv.key", "-out", "srv.csr", "-subj", "/CN=" + name)
+    with open(os.path.join(d, "ext"), "w") as f:
+        f.write("subjectAltName=DNS:%s\n" % name)
+    ossl("x509", "-req", "-in", "srv.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "srv.crt",
+         "-days", "2", "-extfile", "ext")
+    shutil.copy(os.path.join(d, "ca.crt"), ca_bundle)
+    return os.path.join(d, "srv.crt"), os.path.join(d, "srv.key")
+
+
+def test_the_binary_needs_nothing_of_the_hosts_userland(env):
+    """A host with another (older) C library: the packed binary run as CGI in
+    a root holding nothing else (no /lib, no /usr, no /proc), as a host of
+    another distribution would run it: it answers, keeps its database, and
+    makes its outbound call (PayOS, over HTTPS) to a host name it resolves
+    by the root's /etc/hosts (glibc's files and dns lookups are built in,
+    so no libnss module is loaded), trusting the CA certificates where Red
+    Hat keeps them, not where the Debian build machine does."""
+    jail = os.path.join(env.tmp, "jail")
+    for d in ("bin", "etc", "data"):
+        os.makedirs(os.path.join(jail, d))
+    shutil.copy(os.path.join(ROOT, "build", "dist", "pulse", "pulse.cgi"), os.path.join(jail, "bin", "pulse.cgi"))
+    with open(os.path.join(jail, "etc", "hosts"), "w") as f:
+        f.write("127.0.0.1 localhost payos.test\n")
+    with open(os.path.join(jail, "etc", "nsswitch.conf"), "w") as f:
+        f.write("hosts: files dns\n")
+    assert not os.path.exists(os.path.join(jail, "lib")) and not os.path.exists(os.path.join(jail, "usr"))
+    cert, key = _tls_pair(env.tmp, "payos.test", os.path.join(jail, "etc", "pki", "tls", "certs", "ca-bundle.crt"))
+    s = PayosStandin("jail-client", "jail-key", PAYOS_KEY)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(cert, key)
+    s.server.socket = tls.wrap_socket(s.server.socket, server_side=True)
+    s.start()
+    try:
+        body = json.dumps({"amount": 12000, "description": "nap tien"}).encode()
+        e = {"PATH": "/bin", "GATEWAY_INTERFACE": "CGI/1.1", "SERVER_PROTOCOL": "HTTP/1.1", "REQUEST_METHOD": "POST",
+             "REQUEST_URI": "/pulse/api/topup/init", "SCRIPT_NAME": "/pulse/pulse.cgi", "HTTP_HOST": "shop.test",
+             "CONTENT_TYPE": "application/json", "CONTENT_LENGTH": str(len(body)),
+             "HTTP_AUTHORIZATION": "Bearer " + token("alice"), "PULSE_DATA": "/data", "PULSE_JWT_SECRET": JWT_SECRET,
+             "PAYOS_CHECKSUM_KEY": PAYOS_KEY, "PAYOS_CLIENT_ID": "jail-client", "PAYOS_API_KEY": "jail-key",
+             "PAYOS_API_URL": "https://payos.test:%d" % s.server.server_address[1], "PAYOS_TIMEOUT_S": "5"}
+        p = subprocess.run([shutil.which("chroot") or "/usr/sbin/chroot", jail, "/bin/pulse.cgi"], env=e, input=body, capture_output=True, timeout=30)
+        head, _, rest = p.stdout.partition(b"\r\n\r\n")
+        assert p.returncode == 0 and head.startswith(b"Status: 201"), (p.returncode, p.stdout, p.stderr)
+        tx = json.loads(rest)
+        assert len(s.requests) == 1 and s.requests[0]["problems"] == [], s.requests
+        assert tx["payment_link_id"] in s.links and tx["checkout_url"].startswith("https://pay.payos.vn/web/"), tx
+    finally:
+        s.stop()
+    db = sqlite3.connect("file:%s?mode=ro" % os.path.join(jail, "data", "pulse.db"), uri=True)
+    try:
+        assert db.execute("SELECT status FROM topups WHERE tx_ref = ?", (tx["tx_ref"],)).fetchall() == [("PENDING",)]
+    finally:
+        db.close()
 
 
 def test_health_pages_and_nothing_secret_is_served(env):

@@ -577,6 +577,60 @@ def figure_b(tmp, kinds, subs_list, runs, publishes):
     return res
 
 
+# ---------------------------------------------------------------- figure t
+
+def figure_t(tmp, n, kinds, runs, topic_counts=(TOPICS, None)):
+    """n streams over 100 topics and over n topics (one each, as top-up and
+    chat pages subscribe), side by side in each run: memory per stream
+    (RSS, as figure a) and delivery latency when one event is published to
+    every topic (so every stream gets exactly one). Returns
+    {(kind, topics): [run dicts]}."""
+    admin = token("root", "admin")
+    res = {}
+    for run in range(runs):
+        for k in kinds:
+            streams = min(n, LIGHTTPD_CEILING) if k == "pulse-lighttpd" else n
+            for t in topic_counts:
+                topics = t or streams
+                srv = start_server(k, tmp)
+                ld = None
+                try:
+                    warm_up(tmp, srv)
+                    time.sleep(1.0)
+                    groups = srv.groups()
+                    idle = group_mem(groups)
+                    ld = Loader(tmp, srv.port, srv.stream_path("t%d"), streams, topics=topics, events=1, wait=120)
+                    ready = ld.ready()
+                    time.sleep(2.0)
+                    loaded = group_mem(groups)
+                    pub, conn = publish_fn(srv, admin), KeepAlive(srv.port)
+                    cpu0 = group_cpu(groups)
+                    t0 = time.time()
+                    bad = sum(1 for i in range(topics)
+                              if not 200 <= pub(conn, "t%d" % i, time.time_ns() // 1000, i) < 300)
+                    took = time.time() - t0
+                    conn.close()
+                    r = ld.result(200)
+                    cpu1 = group_cpu(groups)
+                finally:
+                    if ld is not None:
+                        ld.kill()
+                    srv.stop()
+                opened = int(re.search(r"open=(\d+)", ready).group(1))
+                row = {"n": streams, "topics": topics, "opened": opened, "failed": r["failed"],
+                       "publishes": topics, "bad_publishes": bad, "publish_s": took,
+                       "p50_ms": r["latency_us"]["p50"] / 1000.0, "p99_ms": r["latency_us"]["p99"] / 1000.0,
+                       "max_ms": r["latency_us"]["max"] / 1000.0, "events": r["events"],
+                       "missing": streams - r["events"],
+                       "rss_total": sum((loaded[g][0] - idle[g][0]) * 1024.0 for g in groups) / max(1, opened),
+                       "cpu_us": {g: (cpu1[g] - cpu0[g]) * 1e6 / max(1, r["events"]) for g in groups}}
+                res.setdefault((k, t), []).append(row)
+                log("t: %s %d streams over %d topics run %d: %.0f B/stream p50=%.2fms p99=%.2fms missing=%d "
+                    "bad=%d (%.1f s of publishes)" % (k, streams, topics, run + 1, row["rss_total"], row["p50_ms"],
+                                                      row["p99_ms"], row["missing"], bad, took))
+    return res
+
+
 # ---------------------------------------------------------------- figure e
 
 def figure_e(tmp, subs_list, runs, publishes):
@@ -689,18 +743,57 @@ def count_paid(db):
         con.close()
 
 
+BATCH_EVENTS = 100
+BATCH_BODY = '{"events":[%s]}' % ",".join([PUBLISH_BODY] * BATCH_EVENTS)
+
+
+class EdgePair:
+    """Two hosts behind nginx sharing Redis, as figure e starts them, the
+    edge forwarding writes to the primary (PULSE_PRIMARY_URL): requests go
+    to the edge's port; groups are the edge's parts and the primary's
+    (prefixed "primary ")."""
+
+    def __init__(self, tmp):
+        self.kind = "edge-nginx"
+        self.redis = harness.Redis(tmp)
+        self.primary = self.edge = None
+        try:
+            self.primary = Pulse(tmp, "nginx", env={"REDIS_URL": self.redis.url})
+            self.edge = Pulse(tmp, "nginx", env={"REDIS_URL": self.redis.url, "PULSE_ROLE": "edge",
+                                                 "PULSE_PRIMARY_URL": "http://127.0.0.1:%d" % self.primary.port})
+        except Exception:
+            self.stop()
+            raise
+        self.port = self.edge.port
+
+    def groups(self):
+        g = dict(self.edge.groups())
+        g.update({"primary " + k: v for k, v in self.primary.groups().items()})
+        return g
+
+    def stop(self):
+        for srv in (self.edge, self.primary):
+            if srv is not None:
+                srv.stop()
+        self.redis.stop()
+
+
 def figure_c(tmp, runs, seconds, topups):
     admin = token("root", "admin")
-    cases = [("pulse-lighttpd", "publish"), ("pulse-lighttpd", "webhook"),
-             ("pulse-nginx", "publish"), ("pulse-nginx", "webhook"), ("noop-nginx", "publish"),
-             ("nchan", "publish")]
+    cases = [("pulse-lighttpd", "publish"), ("pulse-lighttpd", "webhook"), ("pulse-lighttpd", "batch"),
+             ("pulse-nginx", "publish"), ("pulse-nginx", "webhook"), ("pulse-nginx", "batch"),
+             ("edge-nginx", "publish"), ("noop-nginx", "publish"), ("nchan", "publish")]
     res = {}
     for run in range(runs):
         for kind, what in cases:
-            srv = start_server(kind, tmp)
+            srv = EdgePair(tmp) if kind == "edge-nginx" else start_server(kind, tmp)
             try:
                 if kind == "nchan":
                     r = wrk(tmp, srv.port, "/pub/tput", "wrk_post.lua", {"BENCH_BODY": PUBLISH_BODY}, seconds, srv)
+                elif what == "batch":
+                    r = wrk(tmp, srv.port, "/api/publish", "wrk_post.lua",
+                            {"BENCH_BODY": BATCH_BODY, "BENCH_AUTH": admin}, seconds, srv)
+                    r["events_per_s"] = r["rps"] * BATCH_EVENTS
                 elif what == "publish":
                     r = wrk(tmp, srv.port, "/api/publish", "wrk_post.lua",
                             {"BENCH_BODY": PUBLISH_BODY, "BENCH_AUTH": admin}, seconds, srv)
@@ -716,7 +809,8 @@ def figure_c(tmp, runs, seconds, topups):
             res.setdefault((kind, what), []).append(r)
             log("c: %s %s run %d: %.0f req/s p50=%s p99=%s non2xx=%d%s" % (
                 kind, what, run + 1, r["rps"], r["p50_ms"], r["p99_ms"], r["non2xx"],
-                " settled=%d/%d" % (r["settled"], r["requests"]) if "settled" in r else ""))
+                " settled=%d/%d" % (r["settled"], r["requests"]) if "settled" in r else "" +
+                (" events/s=%.0f" % r["events_per_s"] if "events_per_s" in r else "")))
     return res
 
 
@@ -797,8 +891,11 @@ def figure_m(sizes):
 
 # ---------------------------------------------------------------- report
 
+CPU_GROUPS = ("web", "api", "batch", "stream", "primary web", "primary api", "primary batch", "primary stream")
+
+
 def cpu_str(rows, nd=0):
-    parts = [g for g in ("web", "api", "batch", "stream") if g in rows[0].get("cpu_us", {})]
+    parts = [g for g in CPU_GROUPS if g in rows[0].get("cpu_us", {})]
     vals = [med([r["cpu_us"][g] for r in rows]) for g in parts]
     if not vals:
         return "—"
@@ -877,7 +974,7 @@ def by_server(results):
                 yield lvl, kind, rows, results.get(("nchan", lvl), [])
 
 
-def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
+def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra, T=None):
     L = []
     w = L.append
     today = datetime.date.today().isoformat()
@@ -1042,6 +1139,29 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
                 runs_str([r["missing"] for r in rows]), cpu_str(rows, 1)))
         w("")
 
+    # ---- t
+    if T:
+        w("## t. Streams over one topic each vs. over 100 topics")
+        w("")
+        w("Per server and run, two fresh instances one after the other: N streams (`sseload -n N -k TOPICS -e 1`, "
+          "paths `/api/events/stream?topic=room:t%%d`, nchan `/sub/room-t%%d`) over 100 topics, then over N "
+          "topics (one each, as the top-up and chat pages subscribe). Memory per stream = (RSS of all the "
+          "server's processes once every stream is open − RSS idle) / N, as in a. Then one event is published "
+          "to every topic (sequential `POST`s on one kept-alive connection: 100 publishes each reaching N/100 "
+          "streams, or N publishes each reaching one), so every stream gets exactly one: latency is publish → "
+          "delivery of each, CPU is per delivery.")
+        w("")
+        w("| server | streams | topics | memory B/stream | delivery p50 ms | p99 ms | max ms | missing | publishes took s | CPU µs/delivery |")
+        w("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+        for (k, t) in sorted(T, key=lambda kt: (kt[0], kt[1] is None)):
+            rows = T[(k, t)]
+            w("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+                k, fmt(rows[0]["n"]), fmt(rows[0]["topics"]), med_runs(rows, "rss_total"), med_runs(rows, "p50_ms", 2),
+                med_runs(rows, "p99_ms", 2), med_runs(rows, "max_ms", 2),
+                runs_str([r["missing"] + r["failed"] + r["bad_publishes"] for r in rows]),
+                med_runs(rows, "publish_s", 1), cpu_str(rows, 1)))
+        w("")
+
     # ---- c
     if C:
         w("## c. Publish throughput, concurrency %d, %d s" % (WRK_CONNS, args.seconds))
@@ -1068,8 +1188,11 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
         w("| server | request | req/s | / nchan | p50 ms | p99 ms | non-2xx | CPU µs/request: web + api + batch + stream |")
         w("|---|---|---:|---:|---:|---:|---:|---|")
         n_rps = med([r["rps"] for r in C.get(("nchan", "publish"), [])])
-        for key in (("pulse-lighttpd", "publish"), ("pulse-lighttpd", "webhook"), ("pulse-nginx", "publish"),
-                    ("pulse-nginx", "webhook"), ("noop-nginx", "publish"), ("nchan", "publish")):
+        names = {"publish": "POST /api/publish", "webhook": "PayOS webhook",
+                 "batch": "POST /api/publish, %d events a request" % BATCH_EVENTS}
+        for key in (("pulse-lighttpd", "publish"), ("pulse-lighttpd", "webhook"), ("pulse-lighttpd", "batch"),
+                    ("pulse-nginx", "publish"), ("pulse-nginx", "webhook"), ("pulse-nginx", "batch"),
+                    ("edge-nginx", "publish"), ("noop-nginx", "publish"), ("nchan", "publish")):
             rows = C.get(key)
             if not rows:
                 continue
@@ -1078,12 +1201,32 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra):
             if key[1] == "webhook":
                 extra = " (settled %s)" % runs_str([r["settled"] for r in rows])
             w("| %s | %s | %s (%s) | %s | %s | %s | %s%s | %s |" % (
-                key[0], "POST /api/publish" if key[1] == "publish" and key[0] != "nchan" else
-                ("PayOS webhook" if key[1] == "webhook" else "POST /pub/tput"),
+                key[0], "POST /pub/tput" if key[0] == "nchan" else
+                names[key[1]] + (" to an edge, forwarded to the primary" if key[0] == "edge-nginx" else ""),
                 fmt(rps), runs_str([r["rps"] for r in rows]), ratio(rps, n_rps) if key[0] != "nchan" else "1",
                 fmt(med([r["p50_ms"] for r in rows]), 2), fmt(med([r["p99_ms"] for r in rows]), 2),
                 runs_str([r["non2xx"] + r["socket_errors"] for r in rows]), extra, cpu_str(rows)))
         w("")
+        if any(k[1] == "batch" for k in C):
+            w("Batch publish: each request carries %d events (`{\"events\":[...]}`, one transaction, all or "
+              "nothing); events/s = requests/s × %d. The ratio is to nchan's single publishes/s in the same run "
+              "(nchan has no batch publish)." % (BATCH_EVENTS, BATCH_EVENTS))
+            w("")
+            w("| server | events/s | / nchan's publishes/s |")
+            w("|---|---:|---:|")
+            for k in ("pulse-lighttpd", "pulse-nginx"):
+                rows = C.get((k, "batch"))
+                if rows:
+                    e = med([r["events_per_s"] for r in rows])
+                    w("| %s | %s (%s) | %s |" % (k, fmt(e), runs_str([r["events_per_s"] for r in rows]),
+                                               ratio(e, n_rps)))
+            w("")
+        if ("edge-nginx", "publish") in C:
+            w("edge-nginx: two instances behind nginx sharing a redis-server, the request sent to the edge "
+              "(PULSE_ROLE=edge, PULSE_PRIMARY_URL = the primary's nginx), whose pulse-batch forwards it over a "
+              "kept-alive libcurl connection and answers what the primary answered; CPU: the edge's parts, then "
+              "the primary's.")
+            w("")
 
     # ---- d
     if D:
@@ -1148,7 +1291,7 @@ def other_sections(path, new_lines):
 LIGHTTPD_CEILING = 8900      # lighttpd stops accepting at 90% of max-fds: 18,000 fds = 9,000 streams
 
 
-def targets(A, B, C, D, E, M):
+def targets(A, B, C, D, E, M, T=None):
     rows = []
     if A:
         bad = {(k, n): [r["failed"] for r in rows_] for (k, n), rows_ in A.items()}
@@ -1193,6 +1336,22 @@ def targets(A, B, C, D, E, M):
             c0 = med([r["rps"] for r in C[("noop-nginx", "publish")]])
             parts.append("ceiling: nginx + pulse-batch's loop doing nothing %s/s (%s)" % (fmt(c0), ratio(c0, n)))
         rows.append(("publishes/s (durable log) ≥ ½ nchan's (memory store)", "; ".join(parts), verdict(oks)))
+        parts, oks = [], {}
+        for k in ("pulse-lighttpd", "pulse-nginx"):
+            if (k, "batch") in C:
+                e = med([r["events_per_s"] for r in C[(k, "batch")]])
+                parts.append("%s %s events/s vs nchan %s publishes/s (%s)" % (k, fmt(e), fmt(n), ratio(e, n)))
+                oks[k] = bool(n) and e >= 5 * n
+        if parts:
+            rows.append(("batch publish (%d events a request, concurrency %d): events/s ≥ 5× nchan's publishes/s"
+                         % (BATCH_EVENTS, WRK_CONNS), "; ".join(parts), verdict(oks)))
+        if ("edge-nginx", "publish") in C:
+            rr = C[("edge-nginx", "publish")]
+            e, p = med([r["rps"] for r in rr]), med([r["rps"] for r in C.get(("pulse-nginx", "publish"), [])])
+            rows.append(("publishes through an edge (measured, no target)",
+                         "%s/s, p99 %s ms (the primary alone: %s/s); non-2xx %s" % (
+                             fmt(e), fmt(med([r["p99_ms"] for r in rr]), 2), fmt(p),
+                             runs_str([r["non2xx"] + r["socket_errors"] for r in rr])), "—"))
     if E:
         worst = max(r["max_ms"] for rows_ in E.values() for r in rows_)
         missing = sum(r["missing"] for rows_ in E.values() for r in rows_)
@@ -1202,6 +1361,20 @@ def targets(A, B, C, D, E, M):
                          " / ".join("%s subs %s ms" % (fmt(k), fmt(med([r["p99_ms"] for r in E[k]]), 1))
                                     for k in sorted(E)), missing),
                      "met" if worst <= 100 and missing == 0 else "missed"))
+    if T:
+        parts, oks = [], {}
+        for k in sorted({k for k, _ in T}):
+            if (k, TOPICS) in T and (k, None) in T:
+                a, b = T[(k, TOPICS)], T[(k, None)]
+                ma, mb = med([r["rss_total"] for r in a]), med([r["rss_total"] for r in b])
+                pa, pb = med([r["p99_ms"] for r in a]), med([r["p99_ms"] for r in b])
+                lost = sum(r["missing"] + r["failed"] + r["bad_publishes"] for r in a + b)
+                parts.append("%s %s streams: %s vs %s B a stream, p99 %s vs %s ms, lost %d" % (
+                    k, fmt(b[0]["n"]), fmt(mb), fmt(ma), fmt(pb, 2), fmt(pa, 2), lost))
+                if k != "nchan":
+                    oks[k] = lost == 0 and mb <= 1.1 * ma
+        rows.append(("streams over one topic each held as well as over 100 topics (memory within 10%, none lost; "
+                     "p99 side by side)", "; ".join(parts), verdict(oks) if oks else "—"))
     if D:
         sizes = sorted(D)
         a = med([r["rps"] for r in D[sizes[0]]])
@@ -1234,7 +1407,8 @@ def main():
     ap.add_argument("--topups", type=int, default=40000)
     ap.add_argument("--retention", type=int, default=2000000)
     ap.add_argument("--levels", default="1000,5000,9900,18000")
-    ap.add_argument("--only", default="a,b,c,d,e,m")
+    ap.add_argument("--only", default="a,b,c,d,e,m,t")
+    ap.add_argument("--t-streams", type=int, default=10000, help="streams of figure t")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
     ap.add_argument("--servers", default="pulse-lighttpd,pulse-nginx,nchan", help="which servers (a, b)")
@@ -1253,7 +1427,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="pulse-bench-")
     t0 = time.time()
     watch = CpuWatch()
-    A = B = C = D = E = M = None
+    A = B = C = D = E = M = T = None
     try:
         kinds = args.servers.split(",")
         levels = []
@@ -1273,6 +1447,8 @@ def main():
             B = figure_b(tmp, kinds, [100, 1000], args.runs, args.publishes)
         if "e" in only:
             E = figure_e(tmp, [100, 1000], args.runs, args.publishes)
+        if "t" in only:
+            T = figure_t(tmp, args.t_streams, kinds, args.runs)
         if "a" in only:
             A = figure_a(tmp, levels, args.runs, args.hold)
     finally:
@@ -1285,12 +1461,13 @@ def main():
             log("temp dir kept: " + tmp)
     info = machine_info()
     info["other"] = other
-    write_report(args.out, args, info, A, B, C, D, E, M, elapsed, targets(A, B, C, D, E, M))
+    write_report(args.out, args, info, A, B, C, D, E, M, elapsed, targets(A, B, C, D, E, M, T), T)
     raw = {"a": {"%s/%d" % k: v for k, v in (A or {}).items()},
            "b": {"%s/%d" % k: v for k, v in (B or {}).items()},
            "c": {"%s/%s" % k: v for k, v in (C or {}).items()},
            "d": {str(k): v for k, v in (D or {}).items()},
-           "e": {str(k): v for k, v in (E or {}).items()}, "m": M}
+           "e": {str(k): v for k, v in (E or {}).items()}, "m": M,
+           "t": {"%s/%s" % k: v for k, v in (T or {}).items()}}
     with open(os.path.join(tmp if args.keep else tempfile.gettempdir(), "pulse-bench-raw.json"), "w") as f:
         json.dump(raw, f, indent=1)
     log("wrote %s in %.1f min" % (args.out, elapsed / 60.0))

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "base/config.h"
 #include "handlers/routes.h"
 #include "request/runtime.h"
 
@@ -97,4 +98,49 @@ void runtime_batch_failed(struct runtime *rt, struct http_resp *resp)
 {
     (void)rt;
     (void)resp;
+}
+
+/* The generator and the sender have nothing to claim here: no unit of
+ * work runs (runtime_work drops each), so neither ever finds a job. */
+const struct gen_hooks chat_gen_hooks = {0};
+const struct send_hooks *const send_all[] = {NULL};
+const size_t send_all_count = 0;
+
+int runtime_work(struct runtime *rt, int write, int (*fn)(struct ctx *c, void *arg), void *arg, long long now)
+{
+    (void)rt;
+    (void)write;
+    (void)fn;
+    (void)arg;
+    (void)now;
+    return -1;
+}
+
+int runtime_work_alone(struct runtime *rt, int write, int (*fn)(struct ctx *c, void *arg), void *arg)
+{
+    return runtime_work(rt, write, fn, arg, 0);
+}
+
+/* Every body is taken up to the batch publish's limit: nothing is routed. */
+long long runtime_body_limit(const struct runtime *rt, const char *method, const char *path, const char **why)
+{
+    (void)method;
+    (void)path;
+    *why = "the request body is over PULSE_MAX_PUBLISH_BODY";
+    return runtime_body_ceiling(rt);
+}
+
+long long runtime_body_ceiling(const struct runtime *rt)
+{
+    return rt->cfg->max_publish_body > rt->cfg->max_body ? rt->cfg->max_publish_body : rt->cfg->max_body;
+}
+
+void runtime_checkpoint_in_background(struct runtime *rt)
+{
+    (void)rt;
+}
+
+void runtime_lease_owner(char out[RUNTIME_OWNER_MAX])
+{
+    snprintf(out, RUNTIME_OWNER_MAX, "noop");
 }

@@ -131,13 +131,15 @@ out:
 
 #define PUBLISH_BATCH_MAX 1000
 
-/* Answers a refused event: where is "" for the single form, "events[i]: "
- * in a batch, so the answer names the element. */
-static void publish_refuse(struct ctx *c, int status, const char *code, const char *where, const char *what)
+/* Answers a refused event: element is -1 for the single form, else its
+ * index in a batch, so that the answer names it ("events[i]: ..."). */
+static void publish_refuse(struct ctx *c, int status, const char *code, long element, const char *what)
 {
     buf_t msg = {0};
 
-    buf_printf(&msg, "%s%s", where, what);
+    if (element >= 0)
+        buf_printf(&msg, "events[%ld]: ", element);
+    buf_puts(&msg, what);
     ctx_error(c, status, code, buf_str(&msg));
     buf_free(&msg);
 }
@@ -146,7 +148,7 @@ static void publish_refuse(struct ctx *c, int status, const char *code, const ch
  * event_publish_batch, whose first seven columns are alike, so both forms
  * take this one path. The id, or -1 answered. The row's texts are used in
  * place: ctx_emit steps other statements, never st. */
-static int64_t publish_row(struct ctx *c, sqlite3_stmt *st, const char *where)
+static int64_t publish_row(struct ctx *c, sqlite3_stmt *st, long element)
 {
     /* (text only for a JSON string, or an object or array: see the query) */
     const char *topic = sqlite3_column_type(st, 0) == SQLITE_TEXT ? (const char *)sqlite3_column_text(st, 0) : NULL;
@@ -155,17 +157,17 @@ static int64_t publish_row(struct ctx *c, sqlite3_stmt *st, const char *where)
     const char *data = (const char *)sqlite3_column_text(st, 3);
 
     if (sqlite3_column_int(st, 6) != 1) {
-        publish_refuse(c, 400, "invalid_event", where, "an event must be a JSON object {\"topic\",\"type\",\"data\"}");
+        publish_refuse(c, 400, "invalid_event", element, "an event must be a JSON object {\"topic\",\"type\",\"data\"}");
     } else if (topic == NULL || sqlite3_column_int(st, 4) != 1 || !http_valid_id(topic)) {
         /* (column 4, 5: no name cut short at an escaped NUL) */
-        publish_refuse(c, 400, "invalid_topic", where, "topic must be a string matching ^[A-Za-z0-9_.:-]{1,128}$");
+        publish_refuse(c, 400, "invalid_topic", element, "topic must be a string matching ^[A-Za-z0-9_.:-]{1,128}$");
     } else if (type == NULL || sqlite3_column_int(st, 5) != 1 || !http_valid_type(type)) {
-        publish_refuse(c, 400, "invalid_type", where, "type must be a string matching ^[A-Za-z0-9_.:-]{1,64}$");
+        publish_refuse(c, 400, "invalid_type", element, "type must be a string matching ^[A-Za-z0-9_.:-]{1,64}$");
     } else if (data == NULL || data_type == NULL || strcmp(data_type, "object") != 0) {
-        publish_refuse(c, 400, "invalid_data", where, "data is required and must be a JSON object");
+        publish_refuse(c, 400, "invalid_data", element, "data is required and must be a JSON object");
     } else if (strlen(data) > (size_t)c->cfg->max_event_bytes) {
         /* (ctx_emit refuses it too, but without naming the element) */
-        publish_refuse(c, 413, "event_too_large", where, "data is over PULSE_MAX_EVENT_BYTES");
+        publish_refuse(c, 413, "event_too_large", element, "data is over PULSE_MAX_EVENT_BYTES");
     } else {
         return ctx_emit(c, topic, type, data);
     }
@@ -177,8 +179,8 @@ static int64_t publish_row(struct ctx *c, sqlite3_stmt *st, const char *where)
 static void publish_batch(struct ctx *c, int64_t escapes_nul)
 {
     sqlite3_stmt *st = db_stmt(c->db, SQL_EVENT_PUBLISH_BATCH);
-    buf_t reply = {0}, where = {0};
-    size_t i = 0;
+    buf_t reply = {0};
+    long i = 0;
     int64_t id;
     int rc = SQLITE_ERROR;
 
@@ -189,12 +191,11 @@ static void publish_batch(struct ctx *c, int64_t escapes_nul)
     }
     buf_puts(&reply, "{\"ids\":[");
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        buf_reset(&where);
-        buf_printf(&where, "events[%zu]: ", i);
-        if ((id = publish_row(c, st, buf_str(&where))) < 0)
+        if ((id = publish_row(c, st, i)) < 0)
             goto out;
-        /* numbers only, nothing to escape */
-        buf_printf(&reply, "%s%lld", i++ ? "," : "", (long long)id);
+        if (i++ > 0)
+            buf_putc(&reply, ',');
+        buf_put_i64(&reply, id); /* numbers only, nothing to escape */
     }
     if (rc != SQLITE_DONE) {
         ctx_db_error(c);
@@ -204,7 +205,6 @@ static void publish_batch(struct ctx *c, int64_t escapes_nul)
     ctx_json(c, 202, buf_str(&reply));
 out:
     db_done(st);
-    buf_free(&where);
     buf_free(&reply);
 }
 
@@ -232,7 +232,7 @@ static void events_publish(struct ctx *c)
         /* both forms, or neither */
         ctx_error(c, 400, "invalid_body", "the body is one event {\"topic\",\"type\",\"data\"} or {\"events\":[...]}");
     } else if (events == NULL) {
-        if ((id = publish_row(c, st, "")) >= 0) {
+        if ((id = publish_row(c, st, -1)) >= 0) {
             snprintf(reply, sizeof reply, "{\"id\":%lld}", (long long)id); /* a number: nothing to escape */
             ctx_json(c, 202, reply);
         }

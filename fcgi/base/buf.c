@@ -40,6 +40,22 @@ void buf_putc(buf_t *b, char c)
     buf_append(b, &c, 1);
 }
 
+void buf_put_i64(buf_t *b, long long v)
+{
+    char d[24];     /* 20 digits and a sign at most */
+    size_t i = sizeof d;
+    /* (unsigned: the magnitude of LLONG_MIN does not fit a long long) */
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+
+    do {
+        d[--i] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        d[--i] = '-';
+    buf_append(b, d + i, sizeof d - i);
+}
+
 void buf_vprintf(buf_t *b, const char *fmt, va_list ap)
 {
     va_list cp;

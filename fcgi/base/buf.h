@@ -18,6 +18,8 @@ void buf_reserve(buf_t *b, size_t extra);
 void buf_append(buf_t *b, const void *data, size_t n);
 void buf_puts(buf_t *b, const char *s);
 void buf_putc(buf_t *b, char c);
+/* v in decimal (no printf: a batch publish answers up to 1,000 ids). */
+void buf_put_i64(buf_t *b, long long v);
 /* Appends the netstring of v: "<decimal length>:v," (what signatures sign). */
 void buf_put_ns(buf_t *b, const char *v, size_t len);
 void buf_printf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

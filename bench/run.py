@@ -1361,6 +1361,7 @@ def targets(A, B, C, D, E, M, T=None):
                          " / ".join("%s subs %s ms" % (fmt(k), fmt(med([r["p99_ms"] for r in E[k]]), 1))
                                     for k in sorted(E)), missing),
                      "met" if worst <= 100 and missing == 0 else "missed"))
+    rows += goals_per_server(A, B, C)
     if T:
         parts, oks = [], {}
         for k in sorted({k for k, _ in T}):
@@ -1386,6 +1387,42 @@ def targets(A, B, C, D, E, M, T=None):
                      "%s vs %s req/s, median per-run ratio %.2f; p99 %s vs %s ms" % (
                          fmt(b), fmt(a), pair or 0, fmt(p99b, 1), fmt(p99a, 1)),
                      "met" if pair and pair >= 0.9 else "missed"))
+    return rows
+
+
+# The restated goals per web server (issue 18): each figure as a ratio to
+# nchan's in the same run, at most (memory, p99) or at least (publishes).
+GOALS = {"pulse-lighttpd": {"mem": 0.55, "p99": 1.3, "pub": 0.5},
+         "pulse-nginx": {"mem": 1.08, "p99": 1.25, "pub": 0.6}}
+
+
+def goals_per_server(A, B, C):
+    rows = []
+    for k, g in GOALS.items():
+        parts, ok = [], True
+        if A:
+            levels = [n for (kk, n) in A if kk == k and ("nchan", n) in A]
+            r = max((med([x["rss_total"] for x in A[(k, n)]]) / med([x["rss_total"] for x in A[("nchan", n)]])
+                     for n in levels), default=None)
+            if r is not None:
+                parts.append("memory per stream ≤ %.2f× nchan: worst level %.2f" % (g["mem"], r))
+                ok = ok and r <= g["mem"]
+        if B and (k, 1000) in B and ("nchan", 1000) in B:
+            r = med([x["p99_ms"] for x in B[(k, 1000)]]) / med([x["p99_ms"] for x in B[("nchan", 1000)]])
+            parts.append("fan-out p99 to 1,000 ≤ %.2f×: %.2f" % (g["p99"], r))
+            ok = ok and r <= g["p99"]
+        if C and (k, "publish") in C and ("nchan", "publish") in C:
+            r = med([x["rps"] for x in C[(k, "publish")]]) / med([x["rps"] for x in C[("nchan", "publish")]])
+            parts.append("publishes/s ≥ %.2f×: %.2f" % (g["pub"], r))
+            ok = ok and r >= g["pub"]
+        if parts:
+            rows.append(("behind %s (issue 18): memory ≤ %.2f×, fan-out p99 ≤ %.2f×, publishes ≥ %.2f× nchan's"
+                         % (k.split("-", 1)[1], g["mem"], g["p99"], g["pub"]), "; ".join(parts),
+                         "met" if ok else "missed"))
+    if C and ("noop-nginx", "publish") in C and ("pulse-nginx", "publish") in C:
+        r = med([x["rps"] for x in C[("pulse-nginx", "publish")]]) / med([x["rps"] for x in C[("noop-nginx", "publish")]])
+        rows.append(("publishes/s within 10% of the limit of the same web server (nginx + a responder that "
+                     "answers 202 at once)", "pulse-nginx %.2f of noop-nginx" % r, "met" if r >= 0.9 else "missed"))
     return rows
 
 

@@ -35,6 +35,7 @@ struct http_resp {
     const char *content_type;    /* static string */
     buf_t headers;               /* extra "Name: value\r\n" lines */
     buf_t body;
+    int forwarded;               /* an edge's request sent to the primary: its answer, which no lost batch changes */
 };
 
 /* Retry-After values (seconds), named once: what each kind of 503 (and

@@ -222,13 +222,6 @@ const char *http_status_text(int status)
     }
 }
 
-char *http_target_path(const char *uri)
-{
-    const char *q = strchr(uri, '?');
-
-    return q ? xstrndup(uri, (size_t)(q - uri)) : xstrdup(uri);
-}
-
 int http_origin_allowed(const char *allowed, const char *origin)
 {
     size_t olen;

@@ -60,10 +60,6 @@ int http_parse_i64(const char *s, long long *out);
 /* Reason phrase for a status code ("OK", "Not Found", ...). */
 const char *http_status_text(int status);
 
-/* Copies the path of a request target (up to '?') into a new string the
- * caller frees. */
-char *http_target_path(const char *uri);
-
 /* Longest Origin echoed back. nginx must hold a stream's whole response
  * head in its FastCGI buffer (nginx.conf: fastcgi_buffer_size 384), and
  * the head without the origin is about 160 bytes; a real origin (scheme,

@@ -8,10 +8,6 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 
-struct fetch_conn {
-    CURL *e;
-};
-
 struct sink {
     buf_t *body;
     size_t max;
@@ -128,91 +124,193 @@ static int global_init(struct fetch_resp *resp)
     return 0;
 }
 
-/* The request on e, which the caller owns (reset here, its connections kept). */
-static int run_on(CURL *e, const struct fetch_req *req, struct fetch_resp *resp)
+/* One request's own parts while it runs: its header list, where its body
+ * goes, libcurl's words for a failure. */
+struct call {
+    struct curl_slist *headers;    /* owned; freed by finish */
+    struct sink sink;
+    char errbuf[CURL_ERROR_SIZE];
+    int added, done;               /* fetch_pool_run: in the multi handle; finished */
+};
+
+/* Readies e (reset here, its connections kept) for req: 0, or -1 with
+ * resp->error saying why (k's header list then freed). */
+static int prepare(CURL *e, const struct fetch_req *req, struct fetch_resp *resp, struct call *k)
 {
-    struct curl_slist *headers = NULL, *more;
-    struct sink sink = {&resp->body, req->max_bytes, 0};
-    char errbuf[CURL_ERROR_SIZE] = "";
-    CURLcode res;
+    struct curl_slist *more;
     size_t i;
-    int rc = -1;
 
     resp->status = 0;
+    buf_reset(&resp->headers);
+    k->sink.body = &resp->body;
+    k->sink.max = req->max_bytes;
     for (i = 0; req->headers != NULL && req->headers[i] != NULL; i++) {
-        if ((more = curl_slist_append(headers, req->headers[i])) == NULL) {
+        if ((more = curl_slist_append(k->headers, req->headers[i])) == NULL) {
             buf_puts(&resp->error, "out of memory for the request's headers");
-            goto out;
+            goto fail;
         }
-        headers = more;
+        k->headers = more;
     }
     curl_easy_reset(e);
-    if (setup(e, req, headers, &sink, resp->want_headers ? &resp->headers : NULL, errbuf) != 0) {
+    if (setup(e, req, k->headers, &k->sink, resp->want_headers ? &resp->headers : NULL, k->errbuf) != 0) {
         buf_puts(&resp->error, "libcurl refused the request's options");
-        goto out;
+        goto fail;
     }
-    res = curl_easy_perform(e);
+    return 0;
+fail:
+    curl_slist_free_all(k->headers);
+    k->headers = NULL;
+    return -1;
+}
+
+/* What the transfer on e that ended with res came to: 0 when an answer
+ * arrived, else -1 with resp->error saying why. Frees k's header list. */
+static int finish(CURL *e, CURLcode res, const struct fetch_req *req, struct fetch_resp *resp, struct call *k)
+{
+    int rc = -1;
+
     if (res != CURLE_OK) {
-        if (sink.too_long)
+        if (k->sink.too_long)
             buf_printf(&resp->error, "the answer is longer than %zu bytes", req->max_bytes);
         else
-            buf_puts(&resp->error, errbuf[0] ? errbuf : curl_easy_strerror(res));
-        goto out;
-    }
-    if (curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &resp->status) != CURLE_OK || resp->status == 0) {
+            buf_puts(&resp->error, k->errbuf[0] ? k->errbuf : curl_easy_strerror(res));
+    } else if (curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &resp->status) != CURLE_OK || resp->status == 0) {
         buf_puts(&resp->error, "no HTTP status in the answer");
-        goto out;
+    } else {
+        buf_append(&resp->body, "", 0); /* a NUL-terminated text even when empty */
+        rc = 0;
     }
-    buf_append(&resp->body, "", 0); /* a NUL-terminated text even when empty */
-    rc = 0;
-out:
-    curl_slist_free_all(headers);
+    curl_slist_free_all(k->headers);
+    k->headers = NULL;
     return rc;
 }
 
 int fetch_run(const struct fetch_req *req, struct fetch_resp *resp)
 {
-    struct fetch_conn *fc;
-    int rc;
+    struct call k = {0};
+    CURL *e;
+    int rc = -1;
 
     if (global_init(resp) != 0)
         return -1;
-    if ((fc = fetch_conn_open()) == NULL) {
+    if ((e = curl_easy_init()) == NULL) {
         buf_puts(&resp->error, "libcurl could not make a handle");
         return -1;
     }
-    rc = fetch_conn_run(fc, req, resp);
-    fetch_conn_close(fc);
+    if (prepare(e, req, resp, &k) == 0)
+        rc = finish(e, curl_easy_perform(e), req, resp, &k);
+    curl_easy_cleanup(e);
     return rc;
 }
 
-struct fetch_conn *fetch_conn_open(void)
+struct fetch_pool {
+    CURLM *m;                      /* holds the kept-alive connections */
+    CURL **e;                      /* handles made so far, reused by each run */
+    size_t ne;
+};
+
+struct fetch_pool *fetch_pool_open(long max_conns)
 {
     struct fetch_resp scratch = {0};
-    struct fetch_conn *fc;
-    CURL *e;
+    struct fetch_pool *p;
+    CURLM *m = NULL;
 
-    if (global_init(&scratch) != 0 || (e = curl_easy_init()) == NULL) {
+    if (global_init(&scratch) != 0 || (m = curl_multi_init()) == NULL ||
+        curl_multi_setopt(m, CURLMOPT_MAX_TOTAL_CONNECTIONS, max_conns) != CURLM_OK ||
+        curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, max_conns) != CURLM_OK) {
+        if (m != NULL)
+            curl_multi_cleanup(m);
         fetch_resp_free(&scratch);
         return NULL;
     }
-    fc = xcalloc(1, sizeof *fc);
-    fc->e = e;
-    return fc;
+    p = xcalloc(1, sizeof *p);
+    p->m = m;
+    return p;
 }
 
-void fetch_conn_close(struct fetch_conn *fc)
+void fetch_pool_close(struct fetch_pool *p)
 {
-    if (fc == NULL)
+    size_t i;
+
+    if (p == NULL)
         return;
-    curl_easy_cleanup(fc->e);
-    free(fc);
+    for (i = 0; i < p->ne; i++)
+        curl_easy_cleanup(p->e[i]); /* (none is in the multi handle between runs) */
+    curl_multi_cleanup(p->m);
+    free(p->e);
+    free(p);
 }
 
-int fetch_conn_run(struct fetch_conn *fc, const struct fetch_req *req, struct fetch_resp *resp)
+/* Handles for n requests at once: 0, or -1 when libcurl cannot make one. */
+static int pool_grow(struct fetch_pool *p, size_t n)
 {
-    buf_reset(&resp->headers);
-    return run_on(fc->e, req, resp);
+    CURL *e;
+
+    if (n <= p->ne)
+        return 0;
+    p->e = xrealloc(p->e, n * sizeof *p->e);
+    while (p->ne < n) {
+        if ((e = curl_easy_init()) == NULL)
+            return -1;
+        p->e[p->ne++] = e;
+    }
+    return 0;
+}
+
+/* Runs every added transfer to its end (each is bounded by its own
+ * timeout) and finishes the ones libcurl reports done. */
+static void pool_wait(struct fetch_pool *p, const struct fetch_req *reqs, struct fetch_resp *resps, int *rc,
+                      struct call *k, size_t n)
+{
+    CURLMsg *msg;
+    int running = 0, left;
+    size_t i;
+
+    do {
+        if (curl_multi_perform(p->m, &running) != CURLM_OK)
+            break;
+        if (running > 0 && curl_multi_poll(p->m, NULL, 0, 1000, NULL) != CURLM_OK)
+            break;
+    } while (running > 0);
+    while ((msg = curl_multi_info_read(p->m, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        for (i = 0; i < n && p->e[i] != msg->easy_handle; i++)
+            ;
+        if (i < n && k[i].added && !k[i].done) {
+            k[i].done = 1;
+            rc[i] = finish(p->e[i], msg->data.result, &reqs[i], &resps[i], &k[i]);
+        }
+    }
+}
+
+void fetch_pool_run(struct fetch_pool *p, const struct fetch_req *reqs, struct fetch_resp *resps, int *rc, size_t n)
+{
+    struct call *k = xcalloc(n > 0 ? n : 1, sizeof *k);
+    int grown = pool_grow(p, n) == 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        rc[i] = -1;
+        if (!grown)
+            buf_puts(&resps[i].error, "libcurl could not make a handle");
+        else if (prepare(p->e[i], &reqs[i], &resps[i], &k[i]) != 0)
+            continue;
+        else if (curl_multi_add_handle(p->m, p->e[i]) != CURLM_OK)
+            buf_puts(&resps[i].error, "libcurl refused the request");
+        else
+            k[i].added = 1;
+    }
+    pool_wait(p, reqs, resps, rc, k, n);
+    for (i = 0; i < n; i++) {
+        if (k[i].added) {
+            curl_multi_remove_handle(p->m, p->e[i]); /* its connection stays in p->m's cache */
+            if (!k[i].done)
+                buf_puts(&resps[i].error, "the transfer did not finish");
+        }
+        curl_slist_free_all(k[i].headers);
+    }
+    free(k);
 }
 
 void fetch_resp_free(struct fetch_resp *resp)

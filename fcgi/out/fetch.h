@@ -39,14 +39,17 @@ struct fetch_resp {
 int fetch_run(const struct fetch_req *req, struct fetch_resp *resp);
 void fetch_resp_free(struct fetch_resp *resp);
 
-/* A connection kept open between requests to the same server (libcurl's
- * connection cache lives in the handle), for a process that makes many:
- * an edge forwarding writes to its primary. One request at a time. */
-struct fetch_conn;
-struct fetch_conn *fetch_conn_open(void);      /* NULL when libcurl cannot start */
-void fetch_conn_close(struct fetch_conn *fc);  /* NULL allowed */
-/* fetch_run on fc's connection (opened again when the server closed it). */
-int fetch_conn_run(struct fetch_conn *fc, const struct fetch_req *req, struct fetch_resp *resp);
+/* Connections kept open between requests to the same servers (libcurl's
+ * multi handle keeps them), for a process that makes many: an edge
+ * forwarding writes to its primary. fetch_pool_run makes n requests at
+ * once over at most max_conns connections and waits for every one: the
+ * requests of one batch take about one round trip, not n. */
+struct fetch_pool;
+struct fetch_pool *fetch_pool_open(long max_conns);   /* NULL when libcurl cannot start */
+void fetch_pool_close(struct fetch_pool *p);           /* NULL allowed */
+/* For each i, rc[i] is what fetch_run would return for reqs[i] and
+ * resps[i] its answer or error (the caller frees each resps[i]). */
+void fetch_pool_run(struct fetch_pool *p, const struct fetch_req *reqs, struct fetch_resp *resps, int *rc, size_t n);
 
 /* What every handle Pulse opens (out.c's too) is given: HTTP and HTTPS
  * only, whatever the URL says (the option's form changed in libcurl 7.85),

@@ -18,14 +18,17 @@
 #define DOMAIN "pulse-forward-1"
 #define KEY_LABEL "pulse forward key"
 #define MAX_ANSWER (64u << 20)  /* an answer the primary would never give; a longer one is an error */
+#define POOL_CONNS 16           /* connections kept open to the primary: a batch's requests go at once */
 
 struct forward {
     const struct config *cfg;
     struct crypto_mac *mac;     /* the deployment's key; NULL: not needed yet, or none */
     int has_key;                /* a secret to derive it from is configured */
-    struct fetch_conn *conn;    /* kept open to the primary; NULL: not forwarding */
+    struct fetch_pool *pool;    /* connections kept open to the primary; NULL: not forwarding */
     char *base;                 /* PULSE_PRIMARY_URL without a trailing '/' */
     long long last_log;         /* when the last "primary unavailable" line was written */
+    struct pending *q;          /* requests waiting for forward_flush */
+    size_t nq, capq;
 };
 
 /* The request headers Pulse reads, sent on as the client sent them: a
@@ -53,6 +56,30 @@ static const char *const hop_by_hop[] = {
 enum { F_FOR, F_HOST, F_PROTO, F_NCLAIMS };
 static const char *const claim_cgi[F_NCLAIMS] = {"REMOTE_ADDR", "HTTP_HOST", "HTTPS"};
 
+#define F_LINES (sizeof sent_on / sizeof *sent_on + 1 + F_NCLAIMS + 2)
+
+/* A request waiting for forward_flush, its parts owned here but for its
+ * method and body: the request's, which outlives the flush (the batch
+ * answers every request after runtime_batch_end). */
+struct pending {
+    buf_t url, lines[F_LINES];
+    const char *hdrs[F_LINES + 1];
+    struct fetch_req rq;        /* (rq.headers set at the flush: the queue may move) */
+    struct http_resp *resp;     /* the request's, answered 503 until the primary answers */
+    char *what;                 /* "METHOD URI", for the log */
+    long long now;
+};
+
+static void pending_free(struct pending *p)
+{
+    size_t i;
+
+    for (i = 0; i < F_LINES; i++)
+        buf_free(&p->lines[i]);
+    buf_free(&p->url);
+    free(p->what);
+}
+
 struct forwarded {
     const char *(*header)(const struct http_req *req, const char *cgi_name);
     void *header_arg;
@@ -76,7 +103,7 @@ struct forward *forward_open(const struct config *cfg)
         if (!f->has_key)
             log_error("forward: PULSE_PRIMARY_URL needs PULSE_RELAY_SECRET or PULSE_JWT_SECRET (the primary's) "
                       "to vouch for its clients' addresses; forwarding without them");
-        if ((f->conn = fetch_conn_open()) == NULL)
+        if ((f->pool = fetch_pool_open(POOL_CONNS)) == NULL)
             log_error("forward: libcurl could not start; writes here answer 503");
     }
     if (!f->has_key && f->base == NULL) {
@@ -88,10 +115,15 @@ struct forward *forward_open(const struct config *cfg)
 
 void forward_close(struct forward *f)
 {
+    size_t i;
+
     if (f == NULL)
         return;
+    for (i = 0; i < f->nq; i++) /* (none is left once a batch ended) */
+        pending_free(&f->q[i]);
+    free(f->q);
     crypto_mac_close(f->mac);
-    fetch_conn_close(f->conn);
+    fetch_pool_close(f->pool);
     free(f->base);
     free(f);
 }
@@ -177,15 +209,15 @@ static int is_hop_by_hop(const char *line, size_t namelen)
     return 0;
 }
 
-/* The primary's answer, as c's: its status, headers and body. */
-static void answer_as(struct ctx *c, const struct fetch_resp *rs)
+/* The primary's answer, as resp's: its status, headers and body. */
+static void answer_as(struct http_resp *resp, const struct fetch_resp *rs)
 {
     const char *p = rs->headers.p, *end = p + rs->headers.len, *eol, *colon;
 
-    c->resp->status = (int)rs->status;
-    c->resp->content_type = NULL;          /* the primary's Content-Type is among its headers */
-    buf_reset(&c->resp->headers);           /* the edge's own (CORS) would repeat the primary's */
-    buf_reset(&c->resp->body);
+    resp->status = (int)rs->status;
+    resp->content_type = NULL;          /* the primary's Content-Type is among its headers */
+    buf_reset(&resp->headers);           /* the edge's own (CORS) would repeat the primary's */
+    buf_reset(&resp->body);
     while (p != NULL && p < end) {
         eol = memchr(p, '\n', (size_t)(end - p));
         eol = eol != NULL ? eol : end;
@@ -195,51 +227,88 @@ static void answer_as(struct ctx *c, const struct fetch_resp *rs)
 
             while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == '\n'))
                 len--;
-            buf_append(&c->resp->headers, p, len);
-            buf_puts(&c->resp->headers, "\r\n");
+            buf_append(&resp->headers, p, len);
+            buf_puts(&resp->headers, "\r\n");
         }
         p = eol + 1;
     }
-    buf_append(&c->resp->body, rs->body.p, rs->body.len);
+    buf_append(&resp->body, rs->body.p, rs->body.len);
 }
 
 void forward_request(struct forward *f, struct ctx *c)
 {
     const char *uri = or_empty(ctx_req_header(c, "REQUEST_URI"));
-    buf_t url = {0}, lines[sizeof sent_on / sizeof *sent_on + 1 + F_NCLAIMS + 2] = {{0}};
-    const char *hdrs[sizeof lines / sizeof *lines + 1];
-    struct fetch_req rq = {0};
-    struct fetch_resp rs = {.want_headers = 1};
-    size_t i, n = 0;
+    struct pending *p;
+    buf_t what = {0};
+    size_t n = 0, i;
 
-    buf_printf(&url, "%s%s", f->base, uri);
-    request_headers(f, c, uri, lines, &n);
-    for (i = 0; i < n; i++)
-        hdrs[i] = buf_str(&lines[i]);
-    hdrs[n] = NULL;
-    rq.method = c->req->method;
-    rq.url = buf_str(&url);
-    rq.headers = hdrs;
-    rq.body = c->req->body;
-    rq.body_len = c->req->body_len;
-    rq.timeout_ms = f->cfg->forward_timeout_s * 1000;
-    rq.max_bytes = MAX_ANSWER;
-    if (f->conn != NULL && fetch_conn_run(f->conn, &rq, &rs) == 0) {
-        answer_as(c, &rs);
-    } else {
+    /* Until the primary answers, the answer is that it did not. */
+    buf_reset(&c->resp->headers);
+    ctx_retry_after(c, CGI_RETRY_PRIMARY_S); /* first: a 503's own default is the database's */
+    ctx_error(c, 503, "primary_unavailable", "this edge could not reach the primary; nothing was done, retry");
+    c->resp->forwarded = 1;
+    if (f->pool == NULL) {
         if (c->now != f->last_log) {
             f->last_log = c->now;
-            log_error("forward: %s %s: no answer from the primary %s: %s", c->req->method, uri, f->base,
-                      f->conn != NULL ? buf_str(&rs.error) : "libcurl did not start");
+            log_error("forward: %s %s: libcurl did not start", c->req->method, uri);
         }
-        buf_reset(&c->resp->headers);
-        ctx_retry_after(c, CGI_RETRY_PRIMARY_S); /* first: a 503's own default is the database's */
-        ctx_error(c, 503, "primary_unavailable", "this edge could not reach the primary; nothing was done, retry");
+        return;
     }
-    fetch_resp_free(&rs);
-    for (i = 0; i < sizeof lines / sizeof *lines; i++)
-        buf_free(&lines[i]);
-    buf_free(&url);
+    if (f->nq == f->capq) {
+        f->capq = f->capq ? 2 * f->capq : 16;
+        f->q = xrealloc(f->q, f->capq * sizeof *f->q);
+    }
+    p = &f->q[f->nq++];
+    memset(p, 0, sizeof *p);
+    buf_printf(&p->url, "%s%s", f->base, uri);
+    request_headers(f, c, uri, p->lines, &n);
+    for (i = 0; i < n; i++)
+        p->hdrs[i] = buf_str(&p->lines[i]);
+    p->hdrs[n] = NULL;
+    p->rq.method = c->req->method;
+    p->rq.url = buf_str(&p->url);
+    p->rq.body = c->req->body;
+    p->rq.body_len = c->req->body_len;
+    p->rq.timeout_ms = f->cfg->forward_timeout_s * 1000;
+    p->rq.max_bytes = MAX_ANSWER;
+    p->resp = c->resp;
+    buf_printf(&what, "%s %s", c->req->method, uri);
+    p->what = buf_steal(&what);
+    p->now = c->now;
+}
+
+void forward_flush(struct forward *f)
+{
+    struct fetch_req *reqs;
+    struct fetch_resp *rs;
+    int *rc;
+    size_t i;
+
+    if (f == NULL || f->nq == 0)
+        return;
+    reqs = xcalloc(f->nq, sizeof *reqs);
+    rs = xcalloc(f->nq, sizeof *rs);
+    rc = xcalloc(f->nq, sizeof *rc);
+    for (i = 0; i < f->nq; i++) {
+        reqs[i] = f->q[i].rq;
+        reqs[i].headers = f->q[i].hdrs;
+        rs[i].want_headers = 1;
+    }
+    fetch_pool_run(f->pool, reqs, rs, rc, f->nq);
+    for (i = 0; i < f->nq; i++) {
+        if (rc[i] == 0) {
+            answer_as(f->q[i].resp, &rs[i]);
+        } else if (f->q[i].now != f->last_log) {
+            f->last_log = f->q[i].now;
+            log_error("forward: %s: no answer from the primary %s: %s", f->q[i].what, f->base, buf_str(&rs[i].error));
+        }
+        fetch_resp_free(&rs[i]);
+        pending_free(&f->q[i]);
+    }
+    f->nq = 0;
+    free(rc);
+    free(rs);
+    free(reqs);
 }
 
 static const char *forwarded_header(const struct http_req *req, const char *cgi_name)

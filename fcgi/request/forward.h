@@ -42,8 +42,14 @@ void forward_close(struct forward *f);
 /* 1 when this process forwards what it does not serve (an edge with a primary). */
 int forward_enabled(const struct forward *f);
 
-/* Sends c's request to the primary and answers c with its answer. */
+/* Queues c's request for the primary, its answer 503 primary_unavailable
+ * (marked forwarded) until forward_flush replaces it with the primary's.
+ * The request and its answer must outlive the flush. */
 void forward_request(struct forward *f, struct ctx *c);
+/* Sends every queued request at once, over up to 16 connections kept
+ * open, and answers each with what the primary answered: a batch's
+ * requests take about one round trip, not one each. NULL allowed. */
+void forward_flush(struct forward *f);
 
 /* Before routing: when c's request carries Pulse-Forwarded-* headers,
  * checks them and makes ctx_req_header answer their values for

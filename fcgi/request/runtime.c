@@ -414,6 +414,9 @@ int runtime_batch_end(struct runtime *rt)
     rt->batch_size = 0;
     rt->batch_open = 0;
     rt->batch_broken = 0;
+    /* An edge's forwarded requests wrote nothing here: whatever became of
+     * the batch, they go now, together. */
+    forward_flush(rt->fwd);
     return rc;
 }
 
@@ -454,7 +457,7 @@ void runtime_batch_failed(struct runtime *rt, struct http_resp *resp)
 
     /* An error answer of a batch of one rests on nothing that was lost
      * (health's "db":"down" is such an answer). */
-    if (rt->lost_size == 1 && resp->status >= 400)
+    if ((rt->lost_size == 1 && resp->status >= 400) || resp->forwarded)
         return;
     memset(&c, 0, sizeof c);
     c.rt = rt;

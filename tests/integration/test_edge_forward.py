@@ -74,3 +74,35 @@ def test_a_primary_that_is_down_gives_503_with_retry_after_and_nothing_is_applie
     assert a.sql("SELECT count(*) FROM events") == before
     # the edge's own reads go on
     assert b.get("/api/health").status == 200
+
+
+def test_many_writes_at_once_through_an_edge_each_get_their_own_answer(env):
+    """pulse-batch sends the requests of one batch to the primary together
+    (a pool of kept-alive connections): each client still gets the answer
+    to its own request, good or bad, and each good one is applied once."""
+    import threading
+    a, b = pair(env)
+    adm = b.auth("root", "admin")
+    answers, lock = {}, threading.Lock()
+
+    def client(k):
+        for i in range(6):
+            n = k * 100 + i
+            body = {"topic": "room:many", "type": "note", "data": {"n": n}} if i != 3 else {"topic": "room:many"}
+            r = b.post("/api/publish", body, headers=adm)
+            with lock:
+                answers[n] = (r.status, r.json())
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert len(answers) == 16 * 6, len(answers)
+    good = {n: body["id"] for n, (st, body) in answers.items() if n % 100 != 3}
+    assert all(answers[n][0] == 202 for n in good), [answers[n] for n in good if answers[n][0] != 202][:3]
+    assert all(answers[n][0] == 400 and answers[n][1]["error"]["code"] == "invalid_type"
+               for n in answers if n % 100 == 3), [answers[n] for n in answers if n % 100 == 3][:3]
+    assert len(set(good.values())) == len(good)
+    rows = a.sql("SELECT id, json_extract(data, '$.n') FROM events WHERE topic = 'room:many'")
+    assert sorted(rows) == sorted((i, n) for n, i in good.items()), (len(rows), len(good))

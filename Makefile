@@ -220,14 +220,19 @@ bench:
 	@$(MAKE) --no-print-directory all build/bench/sseload build/bench/llm_upstream build/bench/noop/pulse-api build/bench/noop/pulse-batch
 	python3 bench/run.py
 
-# figure c's ceiling instance (noop-nginx) runs from build/bench/noop: a
-# FastCGI responder that answers at once as its request pool (publishes go to
-# the no-op pulse-batch below), beside the real stream responder, so
-# tools/run-nginx.sh starts all three from one directory.
-build/bench/noop/pulse-api: bench/fcgi_noop.c $(BUILD)/bin/pulse-stream
+# The ceiling instances (noop-nginx, noop-lighttpd) run from build/bench/noop:
+# a FastCGI responder that answers at once as its request pool (publishes go
+# to the no-op pulse-batch below) and a stream responder that only holds
+# streams and writes prepared frames, so tools/run-nginx.sh and lighttpd.conf
+# start all three from one directory.
+build/bench/noop/pulse-api: bench/fcgi_noop.c build/bench/noop/pulse-stream
 	@mkdir -p build/bench/noop
 	$(CC) $(PULSE_CFLAGS) $(PULSE_LDFLAGS) -o $@ bench/fcgi_noop.c -lfcgi
-	ln -sf ../../bin/pulse-stream build/bench/noop/pulse-stream
+
+build/bench/noop/pulse-stream: bench/stream_noop.c $(CORE_LIB)
+	@mkdir -p build/bench/noop
+	rm -f $@
+	$(CC) $(PULSE_CFLAGS) $(PULSE_LDFLAGS) -o $@ $^ $(PULSE_LIBS)
 
 # The batching responder's loop with a runtime that does nothing: the
 # ceiling of POST /api/publish behind nginx's kept-alive connections.

@@ -446,8 +446,10 @@ class Loader:
 def start_server(kind, tmp, **kw):
     if kind == "nchan":
         return Nchan(tmp)
-    if kind == "noop-nginx":
-        return Pulse(tmp, "nginx", bin_dir=NOOP_BIN, **kw)
+    if kind.startswith("noop-"):
+        srv = Pulse(tmp, kind.split("-", 1)[1], bin_dir=NOOP_BIN, **kw)
+        srv.kind = kind
+        return srv
     return Pulse(tmp, kind.split("-", 1)[1], **kw)
 
 
@@ -963,12 +965,18 @@ def machine_info():
     return info
 
 
+def limit_of(kind):
+    """The ceiling instance of kind's web server: noop-lighttpd for
+    pulse-lighttpd (bench/stream_noop.c, fcgi_noop.c, runtime_noop.c)."""
+    return "noop-" + kind.split("-", 1)[1] if kind.startswith("pulse-") else None
+
+
 def by_server(results):
     """The rows of a figure's table: (level, server, its runs, nchan's runs at
     that level) for each level of results ({(server, level): runs}) in order,
     and each server that ran it, Pulse's first."""
     for lvl in sorted({n for (_, n) in results}):
-        for kind in ("pulse-lighttpd", "pulse-nginx", "nchan"):
+        for kind in ("pulse-lighttpd", "pulse-nginx", "noop-lighttpd", "noop-nginx", "nchan"):
             rows = results.get((kind, lvl))
             if rows:
                 yield lvl, kind, rows, results.get(("nchan", lvl), [])
@@ -1057,19 +1065,26 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra, T=N
           "spread, so the \"20k\" level is 18,000 streams for nginx and nchan alike (measured: 19,000 loses "
           "about 250 streams behind nginx with 2 workers, 19,900 loses none with 3 workers)." % fmt(LIGHTTPD_CEILING))
         w("")
+        w("noop-lighttpd and noop-nginx are the architecture's own limit, not Pulse figures: the same web server "
+          "and configuration with a stream responder that only holds streams and writes prepared frames "
+          "(`bench/stream_noop.c`: no log, bus, replay or topic index) and no-op request responders; "
+          "\"/ limit\" is Pulse's total over that of the same web server at the same level.")
+        w("")
         w("| level | server | streams | failures | pulse-stream B/stream | web server B/stream | total B/stream | "
-          "total / nchan | PSS total B/stream | ramp s |")
-        w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+          "total / nchan | total / limit | PSS total B/stream | ramp s |")
+        w("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for lvl, kind, rows, nchan_rows in by_server(A):
             nchan_total = med([r["rss_total"] for r in nchan_rows])
             total = med([r["rss_total"] for r in rows])
-            w("| %s | %s | %s | %s (%s) | %s | %s | %s (%s) | %s | %s | %s |" % (
+            lim = A.get((limit_of(kind), lvl))
+            w("| %s | %s | %s | %s (%s) | %s | %s | %s (%s) | %s | %s | %s | %s |" % (
                 level_name(lvl), kind, fmt(rows[0]["n"]), fmt(max(r["failed"] for r in rows)),
                 runs_str([r["failed"] for r in rows]),
                 ("%s (%s)" % (fmt(med([r["rss_stream"] for r in rows])), runs_str([r["rss_stream"] for r in rows])))
                 if kind != "nchan" else "—",
                 fmt(med([r["rss_web"] for r in rows])), fmt(total), runs_str([r["rss_total"] for r in rows]),
                 ratio(total, nchan_total) if kind != "nchan" else "1",
+                ratio(total, med([r["rss_total"] for r in lim])) if lim else "—",
                 fmt(med([r["pss_total"] for r in rows])),
                 fmt(med([r["sseload"]["ramp_s"] for r in rows]), 1)))
         w("")
@@ -1104,20 +1119,25 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra, T=N
           "events delivered (publishes × subscribers); web = lighttpd or nginx, api = pulse-api, batch = "
           "pulse-batch (where POST /api/publish is answered), stream = pulse-stream.")
         w("")
-        w("| subscribers | server | p50 ms | p99 ms | max ms | p99 / nchan | missing | CPU µs/delivery: web + api + batch + stream |")
-        w("|---:|---|---:|---:|---:|---:|---:|---|")
+        w("noop-lighttpd and noop-nginx (the limit, as in a): the publish is answered 202 by the no-op "
+          "pulse-batch, which hands its body to the no-op stream responder, which writes it to every held stream.")
+        w("")
+        w("| subscribers | server | p50 ms | p99 ms | max ms | p99 / nchan | p99 / limit | missing | CPU µs/delivery: web + api + batch + stream |")
+        w("|---:|---|---:|---:|---:|---:|---:|---:|---|")
         for subs, kind, rows, nchan_rows in by_server(B):
             n_p99 = med([r["p99_ms"] for r in nchan_rows])
             p99 = med([r["p99_ms"] for r in rows])
-            w("| %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            lim = B.get((limit_of(kind), subs))
+            w("| %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                 fmt(subs), kind, med_runs(rows, "p50_ms", 2), med_runs(rows, "p99_ms", 2),
                 med_runs(rows, "max_ms", 2), ratio(p99, n_p99) if kind != "nchan" else "1",
+                ratio(p99, med([r["p99_ms"] for r in lim])) if lim else "—",
                 runs_str([r["missing"] for r in rows]), cpu_str(rows, 1)))
         w("")
         w("(p50 / nchan: %s.)" % "; ".join(
             "%s %d subs %s" % (k, s, ratio(med([r["p50_ms"] for r in B[(k, s)]]),
                                              med([r["p50_ms"] for r in B.get(("nchan", s), [])])))
-            for (k, s) in sorted(B) if k != "nchan"))
+            for (k, s) in sorted(B) if k.startswith("pulse-")))
         w("")
 
     # ---- e
@@ -1296,19 +1316,19 @@ def targets(A, B, C, D, E, M, T=None):
     if A:
         bad = {(k, n): [r["failed"] for r in rows_] for (k, n), rows_ in A.items()}
         worst = {key: max(v) for key, v in bad.items()}
-        pulse_bad = {key: v for key, v in worst.items() if v and key[0] != "nchan"}
+        pulse_bad = {key: v for key, v in worst.items() if v and key[0].startswith("pulse-")}
         rows.append(("0 failures at every level (Pulse)",
                      "; ".join("%s %s (%s streams): %d" % (k, level_name(n), fmt(A[(k, n)][0]["n"]), v)
-                               for (k, n), v in sorted(worst.items()) if k != "nchan") or "—",
+                               for (k, n), v in sorted(worst.items()) if k.startswith("pulse-")) or "—",
                      "met" if not pulse_bad else "missed"))
-        ps = {(k, n): med([r["rss_stream"] for r in rws]) for (k, n), rws in A.items() if k != "nchan"}
+        ps = {(k, n): med([r["rss_stream"] for r in rws]) for (k, n), rws in A.items() if k.startswith("pulse-")}
         rows.append(("pulse-stream ≤ 4 KiB per stream",
                      "%s–%s B (median of runs, over servers and levels)" % (fmt(min(ps.values())), fmt(max(ps.values())))
                      if ps else "—",
                      "met" if ps and max(ps.values()) <= 4096 else "missed"))
         parts, oks = [], {}
         for (k, n), rws in sorted(A.items()):
-            if k == "nchan" or ("nchan", n) not in A:
+            if not k.startswith("pulse-") or ("nchan", n) not in A:
                 continue
             t = med([r["rss_total"] for r in rws])
             nt = med([r["rss_total"] for r in A[("nchan", n)]])
@@ -1419,6 +1439,22 @@ def goals_per_server(A, B, C):
             rows.append(("behind %s (issue 18): memory ≤ %.2f×, fan-out p99 ≤ %.2f×, publishes ≥ %.2f× nchan's"
                          % (k.split("-", 1)[1], g["mem"], g["p99"], g["pub"]), "; ".join(parts),
                          "met" if ok else "missed"))
+    for k in GOALS:
+        lim, parts, ok = limit_of(k), [], True
+        if A:
+            levels = [n for (kk, n) in A if kk == k and (lim, n) in A]
+            r = max((med([x["rss_total"] for x in A[(k, n)]]) / med([x["rss_total"] for x in A[(lim, n)]])
+                     for n in levels), default=None)
+            if r is not None:
+                parts.append("memory per stream: worst level %.2f× the limit" % r)
+                ok = ok and r <= 1.1
+        if B and (k, 1000) in B and (lim, 1000) in B:
+            r = med([x["p99_ms"] for x in B[(k, 1000)]]) / med([x["p99_ms"] for x in B[(lim, 1000)]])
+            parts.append("fan-out p99 to 1,000: %.2f× the limit" % r)
+            ok = ok and r <= 1.1
+        if parts:
+            rows.append(("behind %s: Pulse within 10%% of the limit of the same web server (%s)" % (
+                k.split("-", 1)[1], lim), "; ".join(parts), "met" if ok else "missed"))
     if C and ("noop-nginx", "publish") in C and ("pulse-nginx", "publish") in C:
         r = med([x["rps"] for x in C[("pulse-nginx", "publish")]]) / med([x["rps"] for x in C[("noop-nginx", "publish")]])
         rows.append(("publishes/s within 10% of the limit of the same web server (nginx + a responder that "
@@ -1448,7 +1484,8 @@ def main():
     ap.add_argument("--t-streams", type=int, default=10000, help="streams of figure t")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench", "RESULTS.md"))
     ap.add_argument("--keep", action="store_true", help="keep the temp dir")
-    ap.add_argument("--servers", default="pulse-lighttpd,pulse-nginx,nchan", help="which servers (a, b)")
+    ap.add_argument("--servers", default="pulse-lighttpd,pulse-nginx,noop-lighttpd,noop-nginx,nchan",
+                    help="which servers (a, b; t takes the pulse and nchan ones)")
     args = ap.parse_args()
     only = set(args.only.split(","))
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -1469,8 +1506,8 @@ def main():
         kinds = args.servers.split(",")
         levels = []
         for n in (int(x) for x in args.levels.split(",")):
-            per = {k: (min(n, LIGHTTPD_CEILING) if k == "pulse-lighttpd" else n) for k in kinds
-                   if k != "pulse-lighttpd" or n <= 10000}
+            per = {k: (min(n, LIGHTTPD_CEILING) if k.endswith("lighttpd") else n) for k in kinds
+                   if not k.endswith("lighttpd") or n <= 10000}
             if per:
                 levels.append((n, per))
         if "m" in only:
@@ -1485,7 +1522,7 @@ def main():
         if "e" in only:
             E = figure_e(tmp, [100, 1000], args.runs, args.publishes)
         if "t" in only:
-            T = figure_t(tmp, args.t_streams, kinds, args.runs)
+            T = figure_t(tmp, args.t_streams, [k for k in kinds if not k.startswith("noop-")], args.runs)
         if "a" in only:
             A = figure_a(tmp, levels, args.runs, args.hold)
     finally:

@@ -1243,8 +1243,8 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra, T=N
             w("")
         if ("edge-nginx", "publish") in C:
             w("edge-nginx: two instances behind nginx sharing a redis-server, the request sent to the edge "
-              "(PULSE_ROLE=edge, PULSE_PRIMARY_URL = the primary's nginx), whose pulse-batch forwards it over a "
-              "kept-alive libcurl connection and answers what the primary answered; CPU: the edge's parts, then "
+              "(PULSE_ROLE=edge, PULSE_PRIMARY_URL = the primary's nginx), whose pulse-batch forwards the requests of "
+              "one batch at once over kept-alive libcurl connections (up to 16) and answers what the primary answered; CPU: the edge's parts, then "
               "the primary's.")
             w("")
 

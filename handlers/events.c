@@ -6,6 +6,7 @@
 #include "auth/access.h"
 #include "base/alloc.h"
 #include "base/config.h"
+#include "base/log.h"
 #include "handlers/routes.h"
 #include "request/handler.h"
 #include "store/db.h"
@@ -144,11 +145,11 @@ static void publish_refuse(struct ctx *c, int status, const char *code, long ele
     buf_free(&msg);
 }
 
-/* Checks one event and appends it: a row of event_publish_body or of
- * event_publish_batch, whose first seven columns are alike, so both forms
- * take this one path. The id, or -1 answered. The row's texts are used in
- * place: ctx_emit steps other statements, never st. */
-static int64_t publish_row(struct ctx *c, sqlite3_stmt *st, long element)
+/* Checks one event: a row of event_publish_body or of event_publish_batch,
+ * whose first seven columns are alike, so both forms take this one path
+ * (event_append_batch's WHERE makes the same checks in SQL). 0, or -1
+ * answered. */
+static int publish_check(struct ctx *c, sqlite3_stmt *st, long element)
 {
     /* (text only for a JSON string, or an object or array: see the query) */
     const char *topic = sqlite3_column_type(st, 0) == SQLITE_TEXT ? (const char *)sqlite3_column_text(st, 0) : NULL;
@@ -169,19 +170,27 @@ static int64_t publish_row(struct ctx *c, sqlite3_stmt *st, long element)
         /* (ctx_emit refuses it too, but without naming the element) */
         publish_refuse(c, 413, "event_too_large", element, "data is over PULSE_MAX_EVENT_BYTES");
     } else {
-        return ctx_emit(c, topic, type, data);
+        return 0;
     }
     return -1;
 }
 
-/* {"events":[...]}: every event, or none (the runtime rolls back the
- * request's unit on an error answer, and publishes only what commits). */
-static void publish_batch(struct ctx *c, int64_t escapes_nul)
+/* Checks one event and appends it. The id, or -1 answered. The row's
+ * texts are used in place: ctx_emit steps other statements, never st. */
+static int64_t publish_row(struct ctx *c, sqlite3_stmt *st, long element)
+{
+    if (publish_check(c, st, element) != 0)
+        return -1;
+    return ctx_emit(c, (const char *)sqlite3_column_text(st, 0), (const char *)sqlite3_column_text(st, 1),
+                    (const char *)sqlite3_column_text(st, 3));
+}
+
+/* Answers the first refused element of a batch that event_append_batch
+ * did not append whole (the answer rolls back what it did append). */
+static void publish_refuse_first(struct ctx *c, int64_t escapes_nul)
 {
     sqlite3_stmt *st = db_stmt(c->db, SQL_EVENT_PUBLISH_BATCH);
-    buf_t reply = {0};
     long i = 0;
-    int64_t id;
     int rc = SQLITE_ERROR;
 
     if (st == NULL || db_bind_text(st, 1, c->req->body, (int)c->req->body_len) != 0 ||
@@ -189,17 +198,61 @@ static void publish_batch(struct ctx *c, int64_t escapes_nul)
         ctx_db_error(c);
         goto out;
     }
-    buf_puts(&reply, "{\"ids\":[");
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if ((id = publish_row(c, st, i)) < 0)
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (publish_check(c, st, i++) != 0)
             goto out;
-        if (i++ > 0)
-            buf_putc(&reply, ',');
-        buf_put_i64(&reply, id); /* numbers only, nothing to escape */
-    }
-    if (rc != SQLITE_DONE) {
-        ctx_db_error(c);
-        goto out;
+    /* every element passed here but not there: the two checks disagree */
+    log_error("publish: a batch refused by SQL but not by publish_check (%s)",
+              rc == SQLITE_DONE ? "a bug" : sqlite3_errmsg(db_handle(c->db)));
+    ctx_db_error(c);
+out:
+    db_done(st);
+}
+
+/* {"events":[...]} of n elements: every event, or none (the runtime rolls
+ * back the request's unit on an error answer, and publishes only what
+ * commits). Without \u0000 escapes, one statement appends them all; with
+ * them, each is read and appended on its own (publish_row). */
+static void publish_batch(struct ctx *c, int64_t escapes_nul, long long n)
+{
+    sqlite3_stmt *st = NULL;
+    buf_t reply = {0};
+    long i = 0;
+    int64_t id, first;
+    size_t added;
+    int rc = SQLITE_ERROR;
+
+    buf_puts(&reply, "{\"ids\":[");
+    if (escapes_nul == 0) {
+        if (ctx_emit_batch(c, c->req->body, c->req->body_len, &first, &added) != 0)
+            goto out;
+        if ((long long)added != n) {
+            publish_refuse_first(c, escapes_nul);
+            goto out;
+        }
+        for (i = 0; i < n; i++) {
+            if (i > 0)
+                buf_putc(&reply, ',');
+            buf_put_i64(&reply, first + i);
+        }
+    } else {
+        st = db_stmt(c->db, SQL_EVENT_PUBLISH_BATCH);
+        if (st == NULL || db_bind_text(st, 1, c->req->body, (int)c->req->body_len) != 0 ||
+            db_bind_int64(st, 2, escapes_nul) != 0) {
+            ctx_db_error(c);
+            goto out;
+        }
+        while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+            if ((id = publish_row(c, st, i)) < 0)
+                goto out;
+            if (i++ > 0)
+                buf_putc(&reply, ',');
+            buf_put_i64(&reply, id); /* numbers only, nothing to escape */
+        }
+        if (rc != SQLITE_DONE) {
+            ctx_db_error(c);
+            goto out;
+        }
     }
     buf_puts(&reply, "]}");
     ctx_json(c, 202, buf_str(&reply));
@@ -241,7 +294,7 @@ static void events_publish(struct ctx *c)
     } else {
         db_done(st);
         st = NULL;
-        publish_batch(c, escapes_nul);
+        publish_batch(c, escapes_nul, n);
     }
 out:
     db_done(st);

@@ -139,6 +139,15 @@ const char *ctx_req_header(const struct ctx *c, const char *cgi_name)
     return c->req->header ? c->req->header(c->req, cgi_name) : NULL;
 }
 
+/* Takes ev (its strings now c's) for the publish after the commit. */
+static void keep_event(struct ctx *c, struct event *ev)
+{
+    /* doubled at each power of two: a batch publish emits a thousand */
+    if ((c->nevents & (c->nevents - 1)) == 0)
+        c->events = xrealloc(c->events, (c->nevents ? 2 * c->nevents : 1) * sizeof *c->events);
+    c->events[c->nevents++] = *ev;
+}
+
 int64_t ctx_emit(struct ctx *c, const char *topic, const char *type, const char *data_json)
 {
     struct event ev;
@@ -154,11 +163,24 @@ int64_t ctx_emit(struct ctx *c, const char *topic, const char *type, const char 
         ctx_db_error(c);
         return -1;
     }
-    /* doubled at each power of two: a batch publish emits a thousand */
-    if ((c->nevents & (c->nevents - 1)) == 0)
-        c->events = xrealloc(c->events, (c->nevents ? 2 * c->nevents : 1) * sizeof *c->events);
-    c->events[c->nevents++] = ev;
+    keep_event(c, &ev);
     return ev.id;
+}
+
+int ctx_emit_batch(struct ctx *c, const char *body_json, size_t len, int64_t *first, size_t *n)
+{
+    struct event *evs;
+    size_t i;
+
+    if (store_append_events(c->db, body_json, len, c->cfg->max_event_bytes, &evs, n) != 0) {
+        ctx_db_error(c);
+        return -1;
+    }
+    *first = *n > 0 ? evs[0].id : 0;
+    for (i = 0; i < *n; i++)
+        keep_event(c, &evs[i]);
+    free(evs);
+    return 0;
 }
 
 size_t ctx_utf8_len(const char *s)

@@ -97,6 +97,11 @@ const char *ctx_req_header(const struct ctx *c, const char *cgi_name);
  * event's id, or -1 with a 503 answered, or a 413 (event_too_large) when
  * data_json is over PULSE_MAX_EVENT_BYTES. */
 int64_t ctx_emit(struct ctx *c, const char *topic, const char *type, const char *data_json);
+/* Appends the well-formed events of body_json's $.events array (a batch
+ * publish; body without \u0000 escapes) in one statement: store_append_events.
+ * 0 with *n of them appended under the ids *first.. *first + *n - 1, or
+ * -1 with a 503 answered. */
+int ctx_emit_batch(struct ctx *c, const char *body_json, size_t len, int64_t *first, size_t *n);
 
 /* Announces in the log that topic belongs to owner (and to whoever holds
  * its stream token, when token is not NULL; only its SHA-256 is told), so

@@ -1,8 +1,10 @@
 /* store.c - the event log (see store.h). */
 #include "store/store.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/alloc.h"
 #include "base/log.h"
@@ -39,6 +41,67 @@ int store_append_event(struct db *db, const char *topic, const char *type, const
     ev->topic = xstrdup(topic);
     ev->type = xstrdup(type);
     rc = 0;
+out:
+    db_done(st);
+    return rc;
+}
+
+/* The events first..last (just appended) into *evs: 0 when there are
+ * exactly n = last - first + 1 of them, -1 otherwise. */
+static int read_range(struct db *db, int64_t first, int64_t last, struct event **evs, size_t *n)
+{
+    sqlite3_stmt *st = db_stmt(db, SQL_EVENT_RANGE);
+    size_t want = (size_t)(last - first + 1), i = 0;
+    int step = SQLITE_ERROR;
+
+    *evs = xcalloc(want, sizeof **evs);
+    if (st != NULL && sqlite3_bind_int64(st, 1, first) == SQLITE_OK && sqlite3_bind_int64(st, 2, last) == SQLITE_OK)
+        while (i < want && (step = sqlite3_step(st)) == SQLITE_ROW) {
+            (*evs)[i].id = sqlite3_column_int64(st, 0);
+            (*evs)[i].topic = col_dup(st, 1);
+            (*evs)[i].type = col_dup(st, 2);
+            i++;
+        }
+    db_done(st);
+    *n = i;
+    return i == want ? 0 : -1;
+}
+
+int store_append_events(struct db *db, const char *body, size_t len, long long max_bytes, struct event **evs,
+                        size_t *n)
+{
+    sqlite3_stmt *st = db_stmt(db, SQL_EVENT_APPEND_BATCH);
+    char ts[LOG_TIMESTAMP_SIZE];
+    int64_t last, added;
+    size_t i;
+    int rc = -1;
+
+    *evs = NULL;
+    *n = 0;
+    if (st == NULL || len > INT32_MAX || log_timestamp(time(NULL), ts, sizeof ts) != 0 ||
+        db_bind_text(st, 1, body, (int)len) || db_bind_text(st, 2, ts, -1) ||
+        sqlite3_bind_int64(st, 3, max_bytes) != SQLITE_OK)
+        goto out;
+    if (sqlite3_step(st) != SQLITE_DONE) {
+        log_error("appending a batch of events: %s", sqlite3_errmsg(db_handle(db)));
+        goto out;
+    }
+    added = sqlite3_changes64(db_handle(db));
+    last = sqlite3_last_insert_rowid(db_handle(db));
+    rc = 0;
+    if (added == 0)
+        goto out;
+    /* one statement, one writer: its rows took consecutive ids (one above
+     * the newest row each, no AUTOINCREMENT); read_range checks it */
+    if (read_range(db, last - added + 1, last, evs, n) != 0) {
+        log_error("appending a batch of events: %lld rows, not %lld, read back", (long long)*n, (long long)added);
+        for (i = 0; i < *n; i++)
+            store_event_free(&(*evs)[i]);
+        free(*evs);
+        *evs = NULL;
+        *n = 0;
+        rc = -1;
+    }
 out:
     db_done(st);
     return rc;

@@ -28,6 +28,13 @@ struct event {
 int store_append_event(struct db *db, const char *topic, const char *type, const char *data_json,
                        struct event *ev);
 void store_event_free(struct event *ev);
+/* Appends, in the current transaction, the elements of body's $.events
+ * array (body: a JSON object without \u0000 escapes) that are well-formed
+ * events whose data is at most max_bytes (event_append_batch says which),
+ * in order. *evs gets the appended events (caller frees each with
+ * store_event_free, then the array), *n how many. 0 or -1. */
+int store_append_events(struct db *db, const char *body, size_t len, long long max_bytes, struct event **evs,
+                        size_t *n);
 
 /* pruned_upto: every id up to it may be missing whatever its topic (pruned
  * by age, or a gap in an edge's copy; per-topic pruning is not in it: see

@@ -150,3 +150,31 @@ def test_publish_body_has_its_own_bound(env):
         r = a.post(path, {"pad": pad}, headers=h)
         assert r.status == 413 and "PULSE_MAX_BODY" in r.json()["error"]["message"], (path, r.body)
     assert a.snapshot() == before
+
+
+def test_batch_stores_each_event_as_a_single_publish_would(env):
+    """A batch is appended by one statement, a single publish (or a batch
+    holding a \\u0000 escape) one event at a time: the same bytes either
+    way, and the size bound at the same byte."""
+    a = env.instance(env={"PULSE_MAX_EVENT_BYTES": "1024"})
+    adm = a.auth("root", "admin")
+    data = {"z": [1, 2.5, None, True], "a": {"b": "Xin chào \u1ea1 \"q\" \\ /"}, "e": {}, "s": "\u00e9"}
+    raw = '{"z" : [1, 2.5 ,null,true],\n "a":{"b":"Xin ch\\u00e0o \u1ea1 \\"q\\" \\\\ \\/"}, "e":{ }, "s":"\\u00e9"}'
+    assert json.loads(raw) == data
+    one = http(a.port, "POST", "/api/publish", headers=adm,
+               raw=('{"topic":"room:same","type":"t","data":%s}' % raw).encode())
+    many = http(a.port, "POST", "/api/publish", headers=adm,
+                raw=('{"events":[{"topic":"room:same","type":"t","data":%s},'
+                     '{"topic":"room:same","type":"t","data":%s}]}' % (raw, raw)).encode())
+    assert one.status == 202 and many.status == 202, (one.body, many.body)
+    rows = a.sql("SELECT data FROM events WHERE topic = 'room:same' ORDER BY id")
+    assert len(rows) == 3 and rows[0] == rows[1] == rows[2], rows
+    # PULSE_MAX_EVENT_BYTES counts the stored (minified) bytes, in both forms
+    fits = {"s": "x" * (1024 - len('{"s":""}'))}
+    over = {"s": "x" * (1025 - len('{"s":""}'))}
+    for body, want in (({"topic": "room:size", "type": "t", "data": fits}, 202),
+                       ({"events": [{"topic": "room:size", "type": "t", "data": fits}]}, 202),
+                       ({"topic": "room:size", "type": "t", "data": over}, 413),
+                       ({"events": [{"topic": "room:size", "type": "t", "data": over}]}, 413)):
+        r = a.post("/api/publish", body, headers=adm)
+        assert r.status == want, (body, r.status, r.body)

@@ -185,19 +185,31 @@ static int64_t publish_row(struct ctx *c, sqlite3_stmt *st, long element)
                     (const char *)sqlite3_column_text(st, 3));
 }
 
+/* The batch's elements, a row each (event_publish_batch), ready to step;
+ * NULL with a 503 answered. */
+static sqlite3_stmt *batch_rows(struct ctx *c, int64_t escapes_nul)
+{
+    sqlite3_stmt *st = db_stmt(c->db, SQL_EVENT_PUBLISH_BATCH);
+
+    if (st == NULL || db_bind_text(st, 1, c->req->body, (int)c->req->body_len) != 0 ||
+        db_bind_int64(st, 2, escapes_nul) != 0) {
+        db_done(st);
+        ctx_db_error(c);
+        return NULL;
+    }
+    return st;
+}
+
 /* Answers the first refused element of a batch that event_append_batch
  * did not append whole (the answer rolls back what it did append). */
 static void publish_refuse_first(struct ctx *c, int64_t escapes_nul)
 {
-    sqlite3_stmt *st = db_stmt(c->db, SQL_EVENT_PUBLISH_BATCH);
+    sqlite3_stmt *st = batch_rows(c, escapes_nul);
     long i = 0;
     int rc = SQLITE_ERROR;
 
-    if (st == NULL || db_bind_text(st, 1, c->req->body, (int)c->req->body_len) != 0 ||
-        db_bind_int64(st, 2, escapes_nul) != 0) {
-        ctx_db_error(c);
-        goto out;
-    }
+    if (st == NULL)
+        return;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         if (publish_check(c, st, i++) != 0)
             goto out;
@@ -236,12 +248,8 @@ static void publish_batch(struct ctx *c, int64_t escapes_nul, long long n)
             buf_put_i64(&reply, first + i);
         }
     } else {
-        st = db_stmt(c->db, SQL_EVENT_PUBLISH_BATCH);
-        if (st == NULL || db_bind_text(st, 1, c->req->body, (int)c->req->body_len) != 0 ||
-            db_bind_int64(st, 2, escapes_nul) != 0) {
-            ctx_db_error(c);
+        if ((st = batch_rows(c, escapes_nul)) == NULL)
             goto out;
-        }
         while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
             if ((id = publish_row(c, st, i)) < 0)
                 goto out;

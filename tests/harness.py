@@ -271,6 +271,19 @@ def descendants(pid):
     return out
 
 
+def descendants_named(pid, name):
+    """The processes below pid whose command line holds name (bytes)."""
+    out = []
+    for p in descendants(pid):
+        try:
+            with open("/proc/%d/cmdline" % p, "rb") as f:
+                if name in f.read():
+                    out.append(p)
+        except OSError:
+            pass
+    return out
+
+
 def alive(pid):
     try:
         os.kill(pid, 0)
@@ -738,15 +751,7 @@ class Instance:
 
     def pids(self, name):
         """PIDs of this instance's processes whose command line holds name (bytes)."""
-        out = []
-        for pid in descendants(self.proc.p.pid):
-            try:
-                with open("/proc/%d/cmdline" % pid, "rb") as f:
-                    if name in f.read():
-                        out.append(pid)
-            except OSError:
-                pass
-        return out
+        return descendants_named(self.proc.p.pid, name)
 
     def stream_pid(self):
         found = self.pids(b"pulse-stream")

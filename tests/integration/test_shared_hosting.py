@@ -14,7 +14,7 @@ import time
 
 from browser_helper import pay_while_watching
 from payos_standin import PayosStandin
-from harness import (APACHE_MODULES, APACHE_USER, JWT_SECRET, PAYOS_KEY, ROOT, WEBHOOK_SECRET, alive, descendants, ensure_user,
+from harness import (APACHE_MODULES, APACHE_USER, JWT_SECRET, PAYOS_KEY, ROOT, WEBHOOK_SECRET, alive, descendants_named, ensure_user,
                      open_path, payos_body, publish, q, token, wait_for)
 
 WEB_INDEPENDENT = True  # these tests start their own Apache, whatever --web says
@@ -86,15 +86,7 @@ class Site:
 
     def pulse_pids(self, name=b"pulse."):
         """The Pulse processes Apache started (CGI and FastCGI; name: b"pulse.fcgi" for one kind)."""
-        out = []
-        for p in descendants(self.apache.proc.p.pid):
-            try:
-                with open("/proc/%d/cmdline" % p, "rb") as f:
-                    if name in f.read():
-                        out.append(p)
-            except OSError:
-                pass
-        return out
+        return descendants_named(self.apache.proc.p.pid, name)
 
     def log(self):
         return self.apache.log()

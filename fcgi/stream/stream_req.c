@@ -14,15 +14,6 @@
 #include "store/db.h"
 #include "wire/fcgi_rec.h"
 
-/* A param as a new string (caller frees), or NULL when absent. */
-static char *param_dup(const buf_t *params, const char *name)
-{
-    const char *v;
-    size_t n;
-
-    return fcgi_param(params, name, &v, &n) == 1 ? xstrndup(v, n) : NULL;
-}
-
 static void fail(struct stream_req *r, int status, const char *code, const char *message)
 {
     r->status = status;
@@ -82,7 +73,7 @@ static void route(struct stream_req *r, const char *path, const struct http_quer
  * ?last_event_id=. Empty means "no resume". */
 static void resume_point(struct stream_req *r, const buf_t *params, const struct http_query *q)
 {
-    char *h = param_dup(params, "HTTP_LAST_EVENT_ID");
+    char *h = fcgi_param_dup(params, "HTTP_LAST_EVENT_ID");
     const char *v = h != NULL && *h ? h : http_query_get(q, "last_event_id");
 
     if (v != NULL && *v) {

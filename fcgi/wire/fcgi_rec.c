@@ -182,18 +182,27 @@ int fcgi_param(const buf_t *params, const char *name, const char **val, size_t *
     return 0;
 }
 
-const char *fcgi_strs_get(struct fcgi_strs *s, const char *name)
+char *fcgi_param_dup(const buf_t *params, const char *name)
 {
     const char *v;
     size_t n;
 
-    if (fcgi_param(s->params, name, &v, &n) != 1)
+    if (fcgi_param(params, name, &v, &n) != 1 || memchr(v, '\0', n) != NULL)
+        return NULL;
+    return xstrndup(v, n);
+}
+
+const char *fcgi_strs_get(struct fcgi_strs *s, const char *name)
+{
+    char *v = fcgi_param_dup(s->params, name);
+
+    if (v == NULL)
         return NULL;
     if (s->n == s->cap) {
         s->cap = s->cap ? s->cap * 2 : 8;
         s->v = xrealloc(s->v, s->cap * sizeof *s->v);
     }
-    return s->v[s->n++] = xstrndup(v, n);
+    return s->v[s->n++] = v;
 }
 
 void fcgi_strs_free(struct fcgi_strs *s)

@@ -53,6 +53,12 @@ void fcgi_in_next(struct fcgi_in *in);
  * params when found, 0 when absent, -1 when the block is malformed. */
 int fcgi_param(const buf_t *params, const char *name, const char **val, size_t *vlen);
 
+/* The value of name as a new string (caller frees), or NULL when absent,
+ * when the block is malformed, or when the value holds a NUL: no web
+ * server sends one (HTTP forbids it), and cut at it the value would read
+ * as another (an Origin, a token). */
+char *fcgi_param_dup(const buf_t *params, const char *name);
+
 /* A request's params as NUL-terminated strings (what http_req.header hands
  * out): each value looked up is copied, and the copies are kept until
  * fcgi_strs_free. */
@@ -61,7 +67,7 @@ struct fcgi_strs {
     char **v;                  /* owned copies */
     size_t n, cap;
 };
-/* The value of name, or NULL when absent (or the block is malformed). */
+/* The value of name, or NULL as fcgi_param_dup says. */
 const char *fcgi_strs_get(struct fcgi_strs *s, const char *name);
 void fcgi_strs_free(struct fcgi_strs *s);
 

@@ -285,6 +285,36 @@ static void test_param_malformed(void)
     buf_free(&p);
 }
 
+/* A value holding a NUL is no value: cut at the NUL it would read as
+ * another (the fuzz target found an Origin allowed so). */
+static void test_param_dup(void)
+{
+    static const char origin_nul[] = "http://127.0.0.1:8080\0evil";
+    struct fcgi_strs strs = {0};
+    buf_t p = {0};
+    char *v;
+
+    nv(&p, "HTTP_LAST_EVENT_ID", "42");
+    nv(&p, "EMPTY", "");
+    buf_putc(&p, 11);
+    buf_putc(&p, (char)(sizeof origin_nul - 1));
+    buf_puts(&p, "HTTP_ORIGIN");
+    buf_append(&p, origin_nul, sizeof origin_nul - 1);
+    v = fcgi_param_dup(&p, "HTTP_LAST_EVENT_ID");
+    CHECK(v != NULL && strcmp(v, "42") == 0);
+    free(v);
+    v = fcgi_param_dup(&p, "EMPTY");
+    CHECK(v != NULL && *v == '\0');
+    free(v);
+    CHECK(fcgi_param_dup(&p, "HTTP_ORIGIN") == NULL);
+    CHECK(fcgi_param_dup(&p, "HTTP_COOKIE") == NULL);
+    strs.params = &p;
+    CHECK(fcgi_strs_get(&strs, "HTTP_ORIGIN") == NULL);
+    CHECK(fcgi_strs_get(&strs, "HTTP_LAST_EVENT_ID") != NULL && strcmp(fcgi_strs_get(&strs, "HTTP_LAST_EVENT_ID"), "42") == 0);
+    fcgi_strs_free(&strs);
+    buf_free(&p);
+}
+
 /* Checks the 8-byte header at h. */
 static int is_header(const unsigned char *h, int type, uint16_t id, size_t len)
 {
@@ -453,6 +483,7 @@ int main(void)
     test_body_and_next();
     test_violations();
     test_param_malformed();
+    test_param_dup();
     test_writers();
     return check_summary("test_fcgi_rec");
 }

@@ -4,41 +4,21 @@
  * from then on only they, and admins, may stream or poll its topic
  * (fcgi/auth/access.c). Claiming is the one write, so reads never write.
  *
- * A client may name its session ({"id"}), but the id stored is derived
- * from the owner and that name (scoped_id): two users naming the same id
- * get two sessions, so no one can claim a name before its owner does. */
+ * A client may name its session ({"id"}, API.md): the first to claim an
+ * id has it, anyone else naming it gets 409. A client that wants an id no
+ * one can guess (and so claim first) sends {} and gets a random one. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "auth/topic.h"
 #include "base/alloc.h"
-#include "base/crypto.h"
 #include "handlers/chat.h"
 #include "handlers/routes.h"
 #include "request/handler.h"
 #include "store/db.h"
 
-#define CHAT_ID_MAX (HTTP_MAX_ID - 5)
-#define SESSIONS_MAX "200"     /* sessions a list answers with */ /* a client's own id (the stored one is scoped_id's) */
-
-/* The session id owner sub's own id client_id names: "s_" and the hex
- * SHA-256 of sub, a NUL byte (which neither may hold) and client_id, so no
- * two (sub, id) pairs share the input. 66 characters of [a-z0-9_]: a valid
- * id, and longer than the 34 of a random one (s_ + 32 hex), so the two
- * kinds never meet. Caller frees; NULL if hashing fails. */
-static char *scoped_id(const char *sub, const char *client_id)
-{
-    buf_t in = {0}, out = {0};
-
-    buf_puts(&in, sub);
-    buf_putc(&in, '\0');
-    buf_puts(&in, client_id);
-    buf_puts(&out, "s_");
-    if (crypto_sha256_hex(in.p, in.len, &out) != 0)
-        buf_free(&out);
-    buf_free(&in);
-    return out.p; /* NULL after buf_free */
-}
+#define CHAT_ID_MAX (HTTP_MAX_ID - 5) /* a session id, so that chat:{id} is a valid topic */
+#define SESSIONS_MAX "200"     /* sessions a list answers with */
 
 /* Answers ok_status with session id's object when the caller owns it (or
  * is an admin); anyone else gets taken_status (409 when claiming, 403 when
@@ -78,25 +58,20 @@ static int announce(struct ctx *c, const char *sid)
     return ctx_emit_owner(c, topic, c->claims.sub, NULL) < 0 ? -1 : 0;
 }
 
-/* POST {} or {"id"}: claims a fresh session, or the one the caller's own
- * id names (scoped_id). 201 when claimed now, 200 when it was already the
- * caller's, 409 when the stored id is someone else's (only a session
- * claimed under its raw id before ids were scoped can be). */
+/* POST {} or {"id"}: claims a fresh session, or the one named. 201 when
+ * claimed now, 200 when it was already the caller's, 409 when it is
+ * someone else's. */
 static void session_create(struct ctx *c)
 {
-    char *client_id = NULL, *id = NULL, *claimed = NULL;
+    char *id = NULL, *claimed = NULL;
     sqlite3_stmt *st = NULL;
     int step;
 
     if (ctx_auth(c, 0) != 0 || ctx_body_object(c) != 0 ||
-        ctx_body_text(c, "id", 1, CHAT_ID_MAX, 0, &client_id) != 0)
+        ctx_body_text(c, "id", 1, CHAT_ID_MAX, 0, &id) != 0)
         goto out;
-    if (client_id != NULL && !http_valid_id(client_id)) {
+    if (id != NULL && !http_valid_id(id)) {
         ctx_error(c, 400, "invalid_id", "id must match ^[A-Za-z0-9_.:-]{1,123}$");
-        goto out;
-    }
-    if (client_id != NULL && (id = scoped_id(c->claims.sub, client_id)) == NULL) {
-        ctx_error(c, 503, "unavailable", "hashing failed");
         goto out;
     }
     st = db_stmt(c->db, SQL_CHAT_SESSION_CLAIM);
@@ -117,7 +92,6 @@ static void session_create(struct ctx *c)
         reply_session(c, id, 200, 409);
 out:
     db_done(st);
-    free(client_id);
     free(id);
     free(claimed);
 }

@@ -68,9 +68,23 @@ static int parse_limit(struct ctx *c, long long *limit)
     return 0;
 }
 
+/* Where a poll starts: since, or as a stream resumes (API.md, "State reads
+ * carry their log position": last_event_id=N for stream or polling, and
+ * the Last-Event-ID header); NULL: from now. An empty header is none. */
+static const char *poll_since(const struct ctx *c)
+{
+    const char *s = ctx_query(c, "since");
+
+    if (s == NULL)
+        s = ctx_query(c, "last_event_id");
+    if (s == NULL && (s = ctx_req_header(c, "HTTP_LAST_EVENT_ID")) != NULL && *s == '\0')
+        s = NULL;
+    return s;
+}
+
 static void events_poll(struct ctx *c)
 {
-    const char *topics[STORE_MAX_TOPICS], *msg, *code, *since_s = ctx_query(c, "since");
+    const char *topics[STORE_MAX_TOPICS], *msg, *code, *since_s = poll_since(c);
     const struct auth_claims *claims;
     struct poll_acc acc = {{0}, 0, 0, 0};
     long long since = 0, limit;
@@ -84,7 +98,7 @@ static void events_poll(struct ctx *c)
         goto out;
     }
     if (since_s != NULL && http_parse_i64(since_s, &since) != 0) {
-        ctx_error(c, 400, "invalid_since", "since must be a non-negative integer event id");
+        ctx_error(c, 400, "invalid_since", "since (or last_event_id) must be a non-negative integer event id");
         goto out;
     }
     if (parse_limit(c, &limit) != 0 || optional_auth(c, &claims) != 0)

@@ -31,7 +31,7 @@ void sse_comment(buf_t *out, const char *text)
     buf_printf(out, ": %s\n\n", text);
 }
 
-void sse_open(buf_t *out, long retry_ms, int64_t id)
+void sse_open(buf_t *out, long retry_ms, const char *comment, int64_t id)
 {
-    buf_printf(out, "retry: %ld\nid: %" PRId64 "\n\n", retry_ms, id);
+    buf_printf(out, "retry: %ld\n: %s\nid: %" PRId64 "\n\n", retry_ms, comment, id);
 }

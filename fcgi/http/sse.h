@@ -10,9 +10,10 @@
 
 void sse_event(buf_t *out, int64_t id, const char *type, const char *data, size_t len);
 void sse_comment(buf_t *out, const char *text);
-/* The first block of a stream: the reconnection hint and the position the
+/* The first block of a stream: the reconnection hint, a comment (API.md:
+ * a stream starts with retry: and a comment line) and the position the
  * stream starts from, with no data (EventSource records the id without
  * dispatching an event). */
-void sse_open(buf_t *out, long retry_ms, int64_t id);
+void sse_open(buf_t *out, long retry_ms, const char *comment, int64_t id);
 
 #endif

@@ -270,11 +270,11 @@ static void stream_limit(struct conn *c, long max_s)
     c->deadline_why = "stream time limit (PULSE_STREAM_MAX_S): reconnect to resume";
 }
 
-/* The response head, then the retry hint and the stream's position as one
- * field block: `id:` with no data sets EventSource's last event id without
- * dispatching anything, so a client that drops before its first event
- * still reconnects from where it was registered, not from "now". Then a
- * comment, and the reset or the replay. */
+/* The response head, then the retry hint, a comment and the stream's
+ * position as one field block: `id:` with no data sets EventSource's last
+ * event id without dispatching anything, so a client that drops before its
+ * first event still reconnects from where it was registered, not from
+ * "now". Then the reset or the replay. */
 void replay_start(struct conn *c, const struct stream_req *r, int expired, int64_t last)
 {
     const char *reset = stream_position(c, r, expired, last);
@@ -286,8 +286,7 @@ void replay_start(struct conn *c, const struct stream_req *r, int expired, int64
     if (r->origin)
         buf_printf(&text, "Access-Control-Allow-Origin: %s\r\nVary: Origin\r\n", r->origin);
     buf_puts(&text, "\r\n");
-    sse_open(&text, c->s->cfg->retry_ms, c->last_sent);
-    sse_comment(&text, "pulse stream open");
+    sse_open(&text, c->s->cfg->retry_ms, "pulse stream open", c->last_sent);
     if (reset != NULL)
         reset_event(&text, c->last_sent, reset, r->last_id);
     stream_limit(c, c->s->stream_max_s);

@@ -1,11 +1,12 @@
 -- Chat sessions (seed 004): who owns topic chat:{id}.
 
--- The id a client's own id names for its owner (?1, handlers/chat.c
--- scoped_id) or a fresh one, claimed for ?2; an id already claimed stays
--- with its owner. Then chat_session_get tells who has it.
+-- The id a client names (?1) or a fresh one, claimed for ?2; an id
+-- already claimed stays with its owner. Then chat_session_get tells who
+-- has it.
 -- name: chat_session_claim
-INSERT INTO chat_sessions (id, owner_id, created_at)
-VALUES (COALESCE(?1, 's_' || lower(hex(randomblob(16)))), ?2, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+INSERT INTO chat_sessions (id, owner_id, created_at, seq)
+VALUES (COALESCE(?1, 's_' || lower(hex(randomblob(16)))), ?2, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'),
+        COALESCE((SELECT max(seq) FROM chat_sessions WHERE owner_id = ?2), 0) + 1)
 ON CONFLICT (id) DO NOTHING
 RETURNING id;
 
@@ -19,7 +20,7 @@ SELECT owner_id FROM chat_sessions WHERE id = ?1;
 -- name: chat_session_list
 SELECT json_object('sessions', json_group_array(json_object('id', id, 'ownerId', owner_id, 'topic', 'chat:' || id,
                                                             'createdAt', created_at)))
-FROM (SELECT * FROM chat_sessions WHERE owner_id = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2);
+FROM (SELECT * FROM chat_sessions WHERE owner_id = ?1 ORDER BY seq DESC LIMIT ?2);
 
 -- ---- messages
 

@@ -385,37 +385,41 @@ def test_a_chat_avatar_comes_from_a_picture_claim_that_is_an_http_url(env):
 
 # ------------------------------------------------------------- p. chat session ids
 
-def test_a_client_chosen_chat_session_id_cannot_be_squatted(env):
+def test_a_claimed_chat_session_id_stays_its_owners(env):
+    """API.md: {"id"} -> 201 claimed / 200 already yours / 409. Claiming an
+    id someone else holds gives nothing of theirs: no session, no stream."""
     a = env.instance()
 
     def claim(sub, body):
         return http(a.port, "POST", "/api/chat/sessions", body, headers=bearer(sub))
 
-    # the attacker claims the victim's id first...
-    squat = claim("mallory", {"id": "sess-123"})
-    assert squat.status == 201, squat.body
-    # ...and the victim still gets a session of their own under that id
     mine = claim("lan", {"id": "sess-123"})
-    assert mine.status == 201, mine.body
-    sid = mine.json()["id"]
-    want = "s_" + hashlib.sha256(b"lan\0sess-123").hexdigest()
-    assert sid == want and mine.json()["topic"] == "chat:" + want and mine.json()["ownerId"] == "lan"
-    assert squat.json()["id"] != sid and squat.json()["ownerId"] == "mallory"
-    # claiming it again is the same session (200); nobody else can take it
-    again = claim("lan", {"id": "sess-123"})
-    assert again.status == 200 and again.json() == mine.json()
-    assert claim("mallory", {"id": "sess-123"}).json()["id"] == squat.json()["id"]
-    assert claim("mallory", {"id": sid}).json()["id"] != sid  # an id is never taken as given
-    assert http(a.port, "GET", "/api/chat/sessions/" + sid, headers=bearer("lan")).json() == mine.json()
-    assert http(a.port, "GET", "/api/chat/sessions/" + sid, headers=bearer("mallory")).status == 403
-    s = a.sse("/api/events/stream?topic=chat:%s&access_token=%s" % (sid, token("mallory")))
+    assert mine.status == 201 and mine.json()["id"] == "sess-123", mine.body
+    r = a.post("/api/chat/sessions/sess-123/messages", {"message": "xin chào"}, headers=bearer("lan"))
+    assert r.status == 202, r.body
+    # another user naming it gets 409; another case is another id; no trimming
+    taken = claim("mallory", {"id": "sess-123"})
+    assert taken.status == 409 and err(taken) == "session_taken"
+    other = claim("mallory", {"id": "SESS-123"})
+    assert other.status == 201 and other.json()["id"] == "SESS-123" and other.json()["ownerId"] == "mallory"
+    assert claim("mallory", {"id": " sess-123"}).status == 400
+    # nothing of lan's is readable, postable or streamable by mallory
+    assert http(a.port, "GET", "/api/chat/sessions/sess-123", headers=bearer("mallory")).status == 403
+    assert http(a.port, "GET", "/api/chat/sessions/sess-123/messages", headers=bearer("mallory")).status == 403
+    assert a.post("/api/chat/sessions/sess-123/messages", {"message": "hi"},
+                  headers=bearer("mallory")).status == 403
+    s = a.sse("/api/events/stream?topic=chat:sess-123&access_token=%s" % token("mallory"))
     assert s.status == 403
     s.close()
+    assert a.get("/api/events?topic=chat:sess-123&since=0", headers=bearer("mallory")).status == 403
+    assert a.sql("SELECT owner_id FROM chat_sessions WHERE id = 'sess-123'") == [("lan",)]
+    # lan's own claim again: the same session
+    again = claim("lan", {"id": "sess-123"})
+    assert again.status == 200 and again.json() == mine.json()
     # {} still gets a fresh random id
     fresh = claim("lan", {})
     assert fresh.status == 201 and fresh.json()["id"].startswith("s_") and len(fresh.json()["id"]) == 34
-    assert a.sql("SELECT count(*) FROM chat_sessions")[0][0] == 4
-    assert a.sql("SELECT count(*) FROM chat_sessions WHERE id = 'sess-123'")[0][0] == 0
+    assert a.sql("SELECT count(*) FROM chat_sessions")[0][0] == 3
 
 
 # ------------------------------------------------------------- q. nbf, unknown products

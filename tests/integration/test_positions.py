@@ -18,11 +18,15 @@ from harness import SSE, http, publish, token, topup, payos_body, wait_for
 FAST_RETRY = {"PULSE_RETRY_MS": "200"}
 
 
+def first_lines(s):
+    """The lines of the stream's first field block, in order."""
+    return s._until(b"\n\n", 5).decode().split("\n")
+
+
 def first_block(s):
     """The stream's first field block, as {field: value}."""
-    block = s._until(b"\n\n", 5).decode()
     out = {}
-    for line in block.split("\n"):
+    for line in first_lines(s):
         field, _, value = line.partition(":")
         out[field] = value[1:] if value.startswith(" ") else value
     return out
@@ -136,14 +140,15 @@ def test_a_stream_without_a_position_is_given_the_head_first(env):
     a = env.instance()
     warm, head = caught_up(a, "room:pos-other")
     s = a.sse("/api/events/stream?topic=room:pos1")
-    fields = first_block(s)
-    # retry and the position in one block with no data: EventSource records the id and
-    # dispatches nothing
+    lines = first_lines(s)
+    # API.md: it starts with retry: and a comment line; the position in the same block with
+    # no data: EventSource records the id and dispatches nothing
+    assert lines[:2] == ["retry: 2000", ": pulse stream open"], lines
+    fields = {ln.partition(":")[0]: ln.partition(":")[2].strip() for ln in lines if ln}
     assert fields.get("retry") == "2000" and fields.get("id") == str(head), fields
     assert "data" not in fields and "event" not in fields
     ids = publish(a, "room:pos1", 2)
     assert [int(e["id"]) for e in s.events(2)] == ids
-    assert s.comments and s.comments[0] == "pulse stream open"
     warm.close()
     s.close()
 
@@ -160,6 +165,29 @@ def test_polling_without_since_answers_the_head_and_starts_there(env):
     assert [e["id"] for e in page["events"]] == new
     # since=0 still means everything retained
     assert [e["id"] for e in a.get("/api/events?topic=room:pos2&since=0").json()["events"]] == old + new
+
+
+def test_polling_resumes_from_last_event_id_as_a_stream_does(env):
+    """API.md: a client subscribes with last_event_id=N, stream or polling."""
+    a = env.instance()
+    ids = publish(a, "room:pos3", 4)
+
+    def page(query, headers=None):
+        r = a.get("/api/events?topic=room:pos3" + query, headers=headers or {})
+        assert r.status == 200, r.body
+        return [e["id"] for e in r.json()["events"]]
+
+    assert page("&last_event_id=%d" % ids[0]) == ids[1:]
+    assert page("", {"Last-Event-ID": str(ids[1])}) == ids[2:]
+    # since names the position when both are given; an empty header is none
+    assert page("&since=%d&last_event_id=%d" % (ids[2], ids[0])) == ids[3:]
+    assert page("&last_event_id=%d" % ids[2], {"Last-Event-ID": str(ids[0])}) == ids[3:]
+    assert page("", {"Last-Event-ID": ""}) == []
+    for bad in ("&last_event_id=-1", "&last_event_id=x"):
+        r = a.get("/api/events?topic=room:pos3" + bad)
+        assert r.status == 400 and r.json()["error"]["code"] == "invalid_since", (bad, r.body)
+    r = a.get("/api/events?topic=room:pos3", headers={"Last-Event-ID": "abc"})
+    assert r.status == 400 and r.json()["error"]["code"] == "invalid_since"
 
 
 def test_a_client_that_drops_before_its_first_event_loses_nothing_when_the_stream_responder_dies(env):

@@ -32,14 +32,15 @@ int main(void)
     sse_comment(&b, "ping");
     CHECK_STR_EQ(buf_str(&b), ": ping\n\n");
     buf_reset(&b);
-    /* the position rides in the retry block: no data, so nothing is dispatched */
-    sse_open(&b, 3000, 0);
-    CHECK_STR_EQ(buf_str(&b), "retry: 3000\nid: 0\n\n");
+    /* retry, then a comment line (API.md), and the position in the same
+     * block: no data, so nothing is dispatched */
+    sse_open(&b, 3000, "open", 0);
+    CHECK_STR_EQ(buf_str(&b), "retry: 3000\n: open\nid: 0\n\n");
     buf_reset(&b);
-    sse_open(&b, 3000, INT64_MAX);
-    CHECK_STR_EQ(buf_str(&b), "retry: 3000\nid: 9223372036854775807\n\n");
+    sse_open(&b, 3000, "open", INT64_MAX);
+    CHECK_STR_EQ(buf_str(&b), "retry: 3000\n: open\nid: 9223372036854775807\n\n");
     sse_comment(&b, "");
-    CHECK_STR_EQ(buf_str(&b), "retry: 3000\nid: 9223372036854775807\n\n: \n\n"); /* appends */
+    CHECK_STR_EQ(buf_str(&b), "retry: 3000\n: open\nid: 9223372036854775807\n\n: \n\n"); /* appends */
     buf_free(&b);
     return check_summary("test_sse");
 }

@@ -163,8 +163,12 @@ async function owner(page, pageErrors) {
   await page.fill('#room-thumb', room.thumbnailUrl);
   if (!await step('created', () => page.click('#create-submit'), () => {
     const t = (id) => document.getElementById(id).textContent;
+    // the list of the owner's rooms is reloaded after the create answers: wait for it to
+    // show the new room, as its owner would, before reading it
+    const listed = Array.from(document.querySelectorAll('#my-rooms > li'))
+      .some((li) => li.getAttribute('data-room-id') === t('room-id'));
     return !document.getElementById('manage').hidden && t('room-id') !== '—' && t('stream-key') !== '—' &&
-      t('manage-status') === 'PENDING';
+      t('manage-status') === 'PENDING' && listed;
   })) return;
   emit({ step: 'created', room_id: await text('#room-id'), stream_key: await text('#stream-key'),
     rtmp_url: await text('#rtmp-url'), title: await text('#manage-title'),

@@ -1,7 +1,9 @@
 /* chat_gen.c - the AI chat's side of the generator (struct gen_hooks,
  * handler.h; request/gen.c runs them in pulse-batch): which answers wait,
- * what the model is asked, and how its text lands: appended to the answer
- * and the log (chat.delta) in one commit, then chat.done or chat.error.
+ * what the model is asked, and how its text lands: logged (chat.delta),
+ * taken into the answer's row now and then (the row and the deltas logged
+ * after it are the text so far: migration 0016), then chat.done or
+ * chat.error, which write the whole text into the row.
  * Every write checks the lease, so an answer cancelled or taken over is
  * never written to by a generator that has not noticed yet. */
 #include <stdio.h>
@@ -60,6 +62,7 @@ static int gen_claim(struct ctx *c, const char *owner, long lease_ms, size_t max
             js = xrealloc(js, cap * sizeof *js);
         }
         js[k].id = xstrdup((const char *)sqlite3_column_text(st, 0));
+        js[k].seq = sqlite3_column_int64(st, 3);
         js[k].messages_json = history(c, js[k].id, (const char *)sqlite3_column_text(st, 1),
                                       (const char *)sqlite3_column_text(st, 2));
         if (js[k++].messages_json == NULL)
@@ -82,29 +85,52 @@ out:
     return 0;
 }
 
-static int gen_append(struct ctx *c, const char *owner, long lease_ms, const char *id, const char *text)
+/* The row takes in row_text (its deltas since its last write): 0, 1 when
+ * the answer is not owner's any more, -1 after an error. */
+static int write_text(struct ctx *c, const char *owner, long lease_ms, const char *id, int64_t seq,
+                      const char *row_text)
 {
-    sqlite3_stmt *st = db_stmt(c->db, lease_ms > 0 ? SQL_CHAT_GEN_APPEND_LEASE : SQL_CHAT_GEN_APPEND), *ev = NULL;
+    sqlite3_stmt *st = db_stmt(c->db, lease_ms > 0 ? SQL_CHAT_GEN_TEXT_LEASE : SQL_CHAT_GEN_TEXT);
+    int rc = -1;
+
+    if (st != NULL && !db_bind_text(st, 1, id, -1) && !db_bind_text(st, 2, owner, -1) && !db_bind_int64(st, 3, seq) &&
+        !db_bind_text(st, 4, row_text, -1) && (lease_ms <= 0 || !db_bind_int64(st, 5, lease_ms)) &&
+        sqlite3_step(st) == SQLITE_DONE)
+        rc = sqlite3_changes(db_handle(c->db)) > 0 ? 0 : 1;
+    if (rc < 0)
+        ctx_db_error(c);
+    db_done(st);
+    return rc;
+}
+
+/* Logs text as chat.delta seq of answer id while it is owner's: 0, 1 when
+ * it is not any more, -1 after an error. */
+static int log_delta(struct ctx *c, const char *owner, const char *id, const char *text, int64_t seq)
+{
+    sqlite3_stmt *st = db_stmt(c->db, SQL_CHAT_GEN_DELTA);
     char topic[TOPIC_MAX];
     int rc = -1, mine = -1; /* the row is still owner's: 1, 0, or -1 after an error */
 
-    if (st != NULL && !db_bind_text(st, 1, id, -1) && !db_bind_text(st, 2, owner, -1) &&
-        !db_bind_text(st, 3, text, -1) && (lease_ms <= 0 || !db_bind_int64(st, 4, lease_ms)) &&
-        sqlite3_step(st) == SQLITE_DONE)
-        mine = sqlite3_changes(db_handle(c->db)) > 0;
-    if (mine == 1) {
-        ev = db_stmt(c->db, SQL_CHAT_GEN_DELTA);
-        if (ev == NULL || db_bind_text(ev, 1, id, -1) || db_bind_text(ev, 2, text, -1) || db_lookup(ev) != 1)
-            mine = -1;
-    }
+    if (st != NULL && !db_bind_text(st, 1, id, -1) && !db_bind_text(st, 2, text, -1) && !db_bind_int64(st, 3, seq) &&
+        !db_bind_text(st, 4, owner, -1))
+        mine = db_lookup(st);
     if (mine < 0)
         ctx_db_error(c);
-    else if (mine == 0 || topic_name(topic, TOPIC_CHAT, (const char *)sqlite3_column_text(ev, 0)) != 0)
+    else if (mine == 0 || topic_name(topic, TOPIC_CHAT, (const char *)sqlite3_column_text(st, 0)) != 0)
         rc = 1;
     else
-        rc = ctx_emit(c, topic, "chat.delta", (const char *)sqlite3_column_text(ev, 1)) >= 0 ? 0 : -1;
+        rc = ctx_emit(c, topic, "chat.delta", (const char *)sqlite3_column_text(st, 1)) >= 0 ? 0 : -1;
     db_done(st);
-    db_done(ev);
+    return rc;
+}
+
+static int gen_append(struct ctx *c, const char *owner, long lease_ms, const char *id, const char *text, int64_t seq,
+                      const char *row_text)
+{
+    int rc = text[0] != '\0' ? log_delta(c, owner, id, text, seq) : 0;
+
+    if (rc == 0 && row_text != NULL)
+        rc = write_text(c, owner, lease_ms, id, seq, row_text);
     return rc;
 }
 

@@ -8,6 +8,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/config.h"
 #include "base/log.h"
 #include "llm/llm.h"
 #include "request/runtime.h"
@@ -16,6 +17,7 @@
 #define RENEW_MS 250      /* lease renewal of answers without text, and how soon their cancel is seen */
 #define LEASE_MS 5000     /* an answer whose generator died ends this long after */
 #define SWEEP_MS 1000
+#define ROW_EVERY 16      /* an answer's row takes in its text after at most this many deltas */
 
 enum job_end { END_NONE, END_DONE, END_ERROR };
 
@@ -35,6 +37,10 @@ struct job {
     int flushed;               /* in the commit under way */
     int queued;                /* on g->dirty */
     int touched;               /* committed to since the last renewal (its lease extended by the first commit) */
+    int64_t seq;               /* the last delta committed */
+    buf_t row;                 /* the text committed since the row last took it in */
+    int unwritten;             /* its deltas */
+    int writing;               /* the commit under way writes the row */
 };
 
 struct gen {
@@ -43,6 +49,8 @@ struct gen {
     const struct gen_hooks *hooks;
     char owner[RUNTIME_OWNER_MAX]; /* the lease's name */
     size_t max, njobs;
+    int row_every;             /* gen_row_every */
+    buf_t scratch;             /* a unit's row text */
     struct job *jobs;
     struct job *dirty;         /* the jobs with text or an end to commit: a flush looks at these only */
     long long probe_at, renew_at, sweep_at;
@@ -107,6 +115,7 @@ static void job_free(struct gen *g, struct job *j)
     if (j->call != NULL)
         llm_cancel(g->llm, j->call);
     buf_free(&j->text);
+    buf_free(&j->row);
     free(j->id);
     free(j->reason);
     free(j->usage);
@@ -129,6 +138,7 @@ static void job_add(struct gen *g, struct gen_job *gj)
     j->touched = 1;            /* the claim just leased it */
     j->id = gj->id;
     gj->id = NULL;
+    j->seq = gj->seq;
     j->next = g->jobs;
     if (g->jobs != NULL)
         g->jobs->prev = j;
@@ -148,11 +158,19 @@ static int unit_flush(struct ctx *c, void *arg)
     int rc = 0;
 
     j->sending = j->text.len;
-    /* The lease is extended by the first commit after each renewal, not
-     * by every one: at 20 deltas a second, that rewrote the lease index
-     * entry of every answer 20 times a second for 4 renewals' worth. */
+    /* The row takes in the text, and the lease is extended, by the first
+     * commit after each renewal and after ROW_EVERY deltas, not by every
+     * one: at 20 deltas a second, rewriting the row (and the lease's index
+     * entry) at each was a quarter of this process's CPU a delta. */
+    j->writing = !j->touched || j->unwritten + 1 >= j->g->row_every;
+    if (j->writing) {
+        buf_reset(&j->g->scratch);
+        buf_append(&j->g->scratch, j->row.p, j->row.len);
+        buf_append(&j->g->scratch, j->text.p, j->text.len);
+    }
     if (j->text.len > 0)
-        rc = h->append(c, j->g->owner, j->touched ? 0 : LEASE_MS, j->id, buf_str(&j->text));
+        rc = h->append(c, j->g->owner, j->touched ? 0 : LEASE_MS, j->id, buf_str(&j->text), j->seq + 1,
+                       j->writing ? buf_str(&j->g->scratch) : NULL);
     if (rc == 1) {
         j->gone = 1;
         return 0;
@@ -189,6 +207,12 @@ static void settle(struct gen *g, struct job *list, int ok)
         }
         j->touched = 1;
         if (j->sending > 0) {
+            j->seq++;
+            j->unwritten = j->writing ? 0 : j->unwritten + 1;
+            if (j->writing)
+                buf_reset(&j->row);
+            else
+                buf_append(&j->row, j->text.p, j->sending);
             memmove(j->text.p, j->text.p + j->sending, j->text.len - j->sending);
             j->text.len -= j->sending;
             j->text.p[j->text.len] = '\0';
@@ -243,9 +267,15 @@ static int unit_renew(struct ctx *c, void *arg)
 
     for (j = g->jobs; j != NULL; j = j->next) {
         j->alive = 1;
+        j->writing = 0;
         if (!idle(j))
             continue;
-        if ((rc = g->hooks->renew(c, g->owner, LEASE_MS, j->id)) < 0)
+        /* An answer whose deltas stopped coming has its row take them in
+         * now: none waits on a stalled upstream for retention to reach it. */
+        j->writing = j->unwritten > 0;
+        rc = j->writing ? g->hooks->append(c, g->owner, LEASE_MS, j->id, "", j->seq, buf_str(&j->row))
+                        : g->hooks->renew(c, g->owner, LEASE_MS, j->id);
+        if (rc < 0)
             return -1;
         j->alive = rc == 0;
     }
@@ -263,6 +293,11 @@ static void renew(struct gen *g)
     for (j = g->jobs; j != NULL; j = next) {
         next = j->next;
         j->touched = 0;
+        if (j->writing) {
+            j->unwritten = 0;
+            buf_reset(&j->row);
+        }
+        j->writing = 0;
         if (!j->alive && !j->queued) {
             log_info("chat answer %s: ended elsewhere (cancelled); closing its upstream", j->id);
             job_free(g, j);
@@ -327,6 +362,15 @@ static void probe(struct gen *g, int sweep)
 
 /* ---- public */
 
+int gen_row_every(const struct config *cfg)
+{
+    /* The deltas not in the row yet must outlive retention: at most
+     * ROW_EVERY of them, none older than a renewal (RENEW_MS) plus a
+     * stall. A log kept shorter than that gets the row written at every
+     * delta. */
+    return cfg->retention >= 4 * ROW_EVERY && cfg->retention_s >= 60 ? ROW_EVERY : 1;
+}
+
 struct gen *gen_start(struct runtime *rt, struct llm *llm, const struct gen_hooks *hooks, size_t max)
 {
     struct gen *g = xcalloc(1, sizeof *g);
@@ -335,6 +379,7 @@ struct gen *gen_start(struct runtime *rt, struct llm *llm, const struct gen_hook
     g->llm = llm;
     g->hooks = hooks;
     g->max = max > 0 ? max : 1;
+    g->row_every = gen_row_every(runtime_config(rt));
     runtime_lease_owner(g->owner);
     return g;
 }
@@ -395,5 +440,6 @@ void gen_stop(struct gen *g)
         flush(g);
     while (g->jobs != NULL)     /* what could not be committed: its lease runs out */
         job_free(g, g->jobs);
+    buf_free(&g->scratch);
     free(g);
 }

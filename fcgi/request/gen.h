@@ -5,6 +5,9 @@
  * domain's hooks (struct gen_hooks, handler.h: which rows, which events)
  * are handed in by the main, as the routes are.
  *
+ * An answer's text is logged delta by delta; its row takes it in now and
+ * then (gen_row_every) and whole at its end.
+ *
  * An answer is held by a lease the generator renews; a cancel (the row
  * ended by a request, on any host) is seen at the next commit of text or
  * the next renewal, whichever comes first, and closes the upstream. */
@@ -13,6 +16,7 @@
 
 #include <stddef.h>
 
+struct config;
 struct gen;
 struct llm;
 struct runtime;
@@ -31,5 +35,9 @@ void gen_run(struct gen *g, long long now_ms);
 void gen_stop(struct gen *g);
 /* How many answers run now. */
 size_t gen_running(const struct gen *g);
+/* After how many deltas at most an answer's row takes in its text, for a
+ * log kept as cfg says (1: at every delta, when retention is too short to
+ * keep the deltas in between). */
+int gen_row_every(const struct config *cfg);
 
 #endif

@@ -137,6 +137,7 @@ const char *ctx_bus_health(const struct ctx *c);
 struct gen_job {
     char *id;              /* owned: the answer's id */
     char *messages_json;   /* owned: what the model is asked (an OpenAI messages array) */
+    int64_t seq;           /* the answer's last delta so far (0: none) */
 };
 
 struct gen_hooks {
@@ -147,10 +148,15 @@ struct gen_hooks {
     /* Leases at most max waiting answers to owner for lease_ms; *jobs
      * gets an array (the caller frees it and its members), *n its size. */
     int (*claim)(struct ctx *c, const char *owner, long lease_ms, size_t max, struct gen_job **jobs, size_t *n);
-    /* Appends text to answer id and, when lease_ms > 0, extends its lease
-     * by lease_ms: 0, or 1 when the answer is no longer owner's streaming
-     * one (cancelled, or its lease lost): stop it. */
-    int (*append)(struct ctx *c, const char *owner, long lease_ms, const char *id, const char *text);
+    /* Appends text to answer id as its delta seq (one above the last),
+     * logged; with row_text (the text of every delta since the row's last
+     * write, this one's included), the answer's row takes it in and, when
+     * lease_ms > 0, its lease is extended by lease_ms. An empty text logs
+     * nothing (only the row is written). 0, or 1 when the answer is no
+     * longer owner's streaming one (cancelled, or its lease lost): stop
+     * it. */
+    int (*append)(struct ctx *c, const char *owner, long lease_ms, const char *id, const char *text, int64_t seq,
+                  const char *row_text);
     /* Ends answer id as complete (usage_json may be NULL), or as an error
      * with code and message. 0 also when it had ended already. */
     int (*finish)(struct ctx *c, const char *owner, const char *id, const char *finish_reason,

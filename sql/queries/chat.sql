@@ -38,11 +38,15 @@ WHERE user_id = ?1 AND role = 'user'
 SELECT id FROM chat_messages WHERE session_id = ?1 AND status = 'streaming';
 
 -- A new message: ?1 id, ?2 session, ?3 user, ?4 role, ?5 content, ?6 status.
+-- content_upto: the log's head, so that reading the answer's text so far
+-- (chat_answer_so_far) looks only at what is logged after it.
 -- name: chat_message_insert
-INSERT INTO chat_messages (id, session_id, user_id, role, content, status, created_at, created_ms, completed_at)
+INSERT INTO chat_messages (id, session_id, user_id, role, content, status, created_at, created_ms, completed_at,
+                           content_upto)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'),
         CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER),
-        CASE WHEN ?6 = 'complete' THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END);
+        CASE WHEN ?6 = 'complete' THEN strftime('%Y-%m-%dT%H:%M:%fZ', 'now') END,
+        COALESCE((SELECT max(id) FROM events), 0));
 
 -- name: chat_message_get
 SELECT message_json, session_id, status FROM chat_message_json WHERE id = ?1;
@@ -62,11 +66,14 @@ FROM (SELECT message_json FROM (
 
 -- Ends answer ?1 while it streams: ?2 status, ?3 error code, ?4 finish
 -- reason, ?5 usage (JSON or NULL), ?6 the lease owner it must still
--- have, or NULL for anyone (a cancel). Returns what the event tells.
+-- have, or NULL for anyone (a cancel). The text so far (the row's and the
+-- log's) becomes the row's. Returns what the event tells.
 -- name: chat_message_end
 UPDATE chat_messages
 SET status = ?2, error_code = ?3, finish_reason = ?4, usage = json(?5),
-    completed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), lease_owner = NULL
+    completed_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), lease_owner = NULL,
+    (content, seq) = (SELECT s.content, s.seq FROM chat_answer_so_far s WHERE s.id = ?1),
+    content_upto = COALESCE((SELECT max(id) FROM events), 0)
 WHERE id = ?1 AND status = 'streaming' AND (?6 IS NULL OR lease_owner = ?6)
 RETURNING session_id, content, user_id,
           CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - created_ms;
@@ -79,7 +86,7 @@ RETURNING session_id, content, user_id,
 UPDATE chat_messages
 SET lease_owner = ?1, lease_until_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + ?2
 WHERE id IN (SELECT id FROM chat_messages WHERE status = 'streaming' AND lease_owner IS NULL ORDER BY n LIMIT ?3)
-RETURNING id, session_id, n;
+RETURNING id, session_id, n, seq;
 
 -- What answer ?1 (in session ?2, written as n = ?3) is asked: the
 -- session's ?4 messages before it with text, oldest first, as an OpenAI
@@ -92,28 +99,31 @@ FROM (SELECT role, content FROM (
           ORDER BY n DESC LIMIT ?4)
       ORDER BY n);
 
--- Appends ?3 to answer ?1 while owner ?2 generates it; changes no row
--- when the answer is not its own any more. Then chat_gen_delta, in the same
--- unit. (A RETURNING clause here ran as a trigger program for each row,
--- with every column of the row copied into it: 34,000 instructions an
--- append against 12,000 for the lookup after.)
--- name: chat_gen_append
-UPDATE chat_messages SET content = content || ?3, seq = seq + 1
-WHERE id = ?1 AND status = 'streaming' AND lease_owner = ?2;
-
--- chat_gen_append that also extends the lease by ?4 ms: the generator's
--- first append to an answer after each renewal (request/gen.c), not every
--- one, since an UPDATE that sets lease_until_ms rewrites the answer's entry
--- in chat_messages_streaming too (17,000 instructions an append).
--- name: chat_gen_append_lease
-UPDATE chat_messages SET content = content || ?3, seq = seq + 1,
-       lease_until_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + ?4
-WHERE id = ?1 AND status = 'streaming' AND lease_owner = ?2;
-
--- The session of answer ?1 and the data of its chat.delta event for the
--- text ?2 chat_gen_append just appended.
+-- The session of answer ?1 and the data of its chat.delta event ?3 for
+-- the text ?2, while owner ?4 generates it; no row when the answer is not
+-- its own any more (cancelled, or its lease lost). The event is the text's
+-- record: the row takes it in only now and then (chat_gen_text).
 -- name: chat_gen_delta
-SELECT session_id, json_object('messageId', id, 'seq', seq, 'delta', ?2) FROM chat_messages WHERE id = ?1;
+SELECT session_id, json_object('messageId', id, 'seq', ?3, 'delta', ?2) FROM chat_messages
+WHERE id = ?1 AND status = 'streaming' AND lease_owner = ?4;
+
+-- Answer ?1's row takes in ?4, the text of its deltas logged since the
+-- row's last write, up to delta seq ?3, while owner ?2 generates it. (An
+-- UPDATE that sets lease_until_ms rewrites the answer's entry in
+-- chat_messages_streaming too: 17,000 instructions; so the lease is
+-- extended only by chat_gen_text_lease, the first write after each
+-- renewal, request/gen.c.)
+-- name: chat_gen_text
+UPDATE chat_messages
+SET content = content || ?4, seq = ?3, content_upto = (SELECT max(id) FROM events)
+WHERE id = ?1 AND status = 'streaming' AND lease_owner = ?2;
+
+-- chat_gen_text that also extends the lease by ?5 ms.
+-- name: chat_gen_text_lease
+UPDATE chat_messages
+SET content = content || ?4, seq = ?3, content_upto = (SELECT max(id) FROM events),
+    lease_until_ms = CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + ?5
+WHERE id = ?1 AND status = 'streaming' AND lease_owner = ?2;
 
 -- Extends owner ?1's lease on answer ?3 by ?2 ms; a row when it is still its own.
 -- name: chat_gen_renew

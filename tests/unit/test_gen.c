@@ -43,16 +43,22 @@ static void ask(struct runtime *rt, const char *sid, const char *answer)
     exec(rt, sql);
 }
 
-/* The answer's content equals its chat.delta events, in seq order. */
+/* The answer's text so far (its row, and while it streams the deltas
+ * logged after the row's last write: migration 0016) equals its chat.delta
+ * events, in seq order; an answer that ended holds it all in its row. */
 static int row_equals_deltas(struct runtime *rt, const char *answer)
 {
-    char sql[512];
+    char sql[1024];
 
     snprintf(sql, sizeof sql,
-             "SELECT (SELECT content FROM chat_messages WHERE id = '%s') = "
-             "(SELECT coalesce(group_concat(d, ''), '') FROM (SELECT json_extract(data, '$.delta') AS d FROM events"
-             " WHERE type = 'chat.delta' AND json_extract(data, '$.messageId') = '%s' ORDER BY id))",
-             answer, answer);
+             "WITH d(text, n) AS (SELECT coalesce(group_concat(d, ''), ''), count(*) FROM (SELECT json_extract(data,"
+             " '$.delta') AS d FROM events WHERE type = 'chat.delta' AND json_extract(data, '$.messageId') = '%s'"
+             " ORDER BY id))"
+             " SELECT (SELECT content FROM chat_answer_so_far WHERE id = '%s') = d.text"
+             " AND (SELECT seq FROM chat_answer_so_far WHERE id = '%s') = d.n"
+             " AND (SELECT status = 'streaming' OR (content = d.text AND seq = d.n) FROM chat_messages WHERE id = '%s')"
+             " FROM d",
+             answer, answer, answer, answer);
     return q(rt, sql) == 1;
 }
 
@@ -84,6 +90,43 @@ static void test_text_between_commits_is_one_event(struct runtime *rt, struct ll
     CHECK_INT_EQ(q(rt, "SELECT count(*) FROM events WHERE type = 'chat.done'"), 1);
     CHECK(row_equals_deltas(rt, "a1"));
     gen_stop(g);
+}
+
+/* While an answer streams its row lags the log by fewer than
+ * gen_row_every deltas, and a reader (chat_answer_so_far) gets the whole
+ * text so far after every commit. */
+static void test_the_row_lags_the_log_by_a_bounded_number_of_deltas(struct runtime *rt, struct llm *llm)
+{
+    struct gen *g = gen_start(rt, llm, &chat_gen_hooks, 10);
+    long long t = 4000000, lag, most = 0;
+    int i, every = gen_row_every(pulse_cfg);
+
+    CHECK_INT_EQ(every, 16);
+    ask(rt, "s9", "a9");
+    for (i = 0; i < 1000 && (i < 2 || gen_running(g) > 0); i++) {
+        gen_run(g, t + i * 10);           /* a word every 10 ms, a renewal every 250 */
+        CHECK(row_equals_deltas(rt, "a9"));
+        lag = q(rt, "SELECT s.seq - m.seq FROM chat_answer_so_far s JOIN chat_messages m USING (id) WHERE id = 'a9'");
+        CHECK(lag >= 0 && lag < every);
+        if (lag > most)
+            most = lag;
+    }
+    CHECK_INT_EQ(gen_running(g), 0);
+    CHECK(most > 1);                      /* the row was not written at every delta */
+    CHECK_INT_EQ(q(rt, "SELECT count(*) FROM chat_messages WHERE id = 'a9' AND status = 'complete' AND seq > 40"), 1);
+    gen_stop(g);
+}
+
+static void test_a_short_log_has_the_row_written_at_every_delta(void)
+{
+    struct config c = *pulse_cfg;
+
+    c.retention = 63;
+    CHECK_INT_EQ(gen_row_every(&c), 1);
+    c.retention = 64;
+    CHECK_INT_EQ(gen_row_every(&c), 16);
+    c.retention_s = 59;
+    CHECK_INT_EQ(gen_row_every(&c), 1);
 }
 
 static void test_cancel_is_seen_at_renewal(struct runtime *rt, struct llm *llm)
@@ -169,6 +212,8 @@ int main(void)
     CHECK(runtime_err(rt) == 0 && llm != NULL);
     if (runtime_err(rt) == 0 && llm != NULL) {
         test_text_between_commits_is_one_event(rt, llm);
+        test_the_row_lags_the_log_by_a_bounded_number_of_deltas(rt, llm);
+        test_a_short_log_has_the_row_written_at_every_delta();
         test_cancel_is_seen_at_renewal(rt, llm);
         test_a_dead_generators_answer_ends_interrupted(rt, llm);
         test_stopping_ends_answers_interrupted(rt, llm);

@@ -162,7 +162,7 @@ static int unit_flush(struct ctx *c, void *arg)
      * commit after each renewal and after ROW_EVERY deltas, not by every
      * one: at 20 deltas a second, rewriting the row (and the lease's index
      * entry) at each was a quarter of this process's CPU a delta. */
-    j->writing = !j->touched || j->unwritten + 1 >= j->g->row_every;
+    j->writing = j->text.len > 0 && (!j->touched || j->unwritten + 1 >= j->g->row_every);
     if (j->writing) {
         buf_reset(&j->g->scratch);
         buf_append(&j->g->scratch, j->row.p, j->row.len);

@@ -14,14 +14,12 @@
 #include "base/alloc.h"
 #include "base/log.h"
 
-#define CKPT_PAGES 1000   /* SQLite's own default threshold */
-
 struct db_ckpt {
     pthread_t thread;
     pthread_mutex_t mu;
     pthread_cond_t cond;
     char *path;               /* owned */
-    int want;                 /* a commit left the WAL at CKPT_PAGES or more */
+    int want;                 /* a commit left the WAL at DB_CKPT_PAGES or more */
     int stop;
 };
 
@@ -69,7 +67,7 @@ static int on_commit(void *arg, sqlite3 *h, const char *name, int pages)
 
     (void)h;
     (void)name;
-    if (pages >= CKPT_PAGES) {
+    if (pages >= DB_CKPT_PAGES) {
         pthread_mutex_lock(&k->mu);
         k->want = 1;
         pthread_cond_signal(&k->cond);

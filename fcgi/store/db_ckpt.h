@@ -14,6 +14,18 @@
 
 struct db_ckpt;
 
+/* The thread checkpoints once a commit leaves the WAL at this many pages
+ * (16 MiB), not at SQLite's 1,000: each checkpoint has a fixed cost (a
+ * connection, two fdatasyncs, the WAL's pages written out), and at 14,000
+ * publishes a second, 1,000 pages made them a sixth of pulse-batch's CPU
+ * (bench/HISTORY.md, "Checkpoints every 4,000 pages"). */
+#define DB_CKPT_PAGES 4000
+
+/* Every other connection checkpoints in its commits, as SQLite does, but
+ * only past this: at SQLite's 1,000 a pulse-api commit would do the
+ * thread's work inline whenever the WAL sat between the two thresholds. */
+#define DB_CKPT_BACKSTOP_PAGES (2 * DB_CKPT_PAGES)
+
 /* Starts the thread for the database file at path. NULL (logged) when
  * threads are not available: SQLite then checkpoints in commits as usual. */
 struct db_ckpt *db_ckpt_start(const char *path);

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "sql_gen.h"
+#include "store/db_ckpt.h"
 
 #define DB_BUSY_TIMEOUT_MS 10000
 #define DB_SETUP_RETRY_MS 10
@@ -111,6 +112,10 @@ int db_migrate_connect(const char *path, int memory, sqlite3 **out, buf_t *errb)
     }
     sqlite3_busy_timeout(h, DB_BUSY_TIMEOUT_MS);
     sqlite3_extended_result_codes(h, 1);
+    if (sqlite3_wal_autocheckpoint(h, DB_CKPT_BACKSTOP_PAGES) != SQLITE_OK) {
+        buf_printf(errb, "opening %s: %s", path, sqlite3_errmsg(h));
+        goto fail;
+    }
     /* WAL lets the stream responder read while request responders write;
      * synchronous=NORMAL is durable across process crashes (the case we
      * must survive) and loses at most the last commits on power loss. */

@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 
 #include "check.h"
+#include "store/db_ckpt.h"
 #include "store/store.h"
 
 #define PROCS 12
@@ -240,9 +241,62 @@ static void test_deleted_file(void)
     rmdir(dir);
 }
 
+/* Rows of about a page each, in commits of 100, through the connection
+ * as a process holds it; 0 or -1. */
+static int write_pages(sqlite3 *h, int rows)
+{
+    int i, ok = 1;
+
+    for (i = 0; ok && i < rows; i += 100)
+        ok = sqlite3_exec(h,
+                          "BEGIN; WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 100) "
+                          "INSERT INTO big SELECT zeroblob(4000) FROM n; COMMIT",
+                          NULL, NULL, NULL) == SQLITE_OK;
+    return ok ? 0 : -1;
+}
+
+/* A process without the checkpoint thread (pulse-api, a CGI request)
+ * leaves the WAL to pulse-batch's thread (DB_CKPT_PAGES), not
+ * checkpointing at SQLite's 1,000 pages, and checkpoints in its own
+ * commits once the WAL is past DB_CKPT_BACKSTOP_PAGES (no thread, or one
+ * that falls behind). */
+static void test_commits_checkpoint_only_past_the_backstop(void)
+{
+    char dir[] = "/tmp/pulse-test-dbwal-XXXXXX", path[64], wal[80];
+    struct db *d = NULL;
+    char *err = NULL;
+    struct stat sb;
+    int frames = -1, done = -1;
+
+    if (mkdtemp(dir) == NULL) {
+        CHECK(0);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/w.db", dir);
+    snprintf(wal, sizeof wal, "%s-wal", path);
+    CHECK(db_open(path, &d, &err) == 0);
+    free(err);
+    if (d == NULL)
+        return;
+    CHECK(sqlite3_exec(d->h, "CREATE TABLE big (b BLOB)", NULL, NULL, NULL) == SQLITE_OK);
+    CHECK(write_pages(d->h, DB_CKPT_PAGES + 500) == 0);
+    /* not restarted at 1,000 pages: the file holds every page written */
+    CHECK(stat(wal, &sb) == 0 && sb.st_size > (DB_CKPT_PAGES + 400) * 4096LL);
+    CHECK(write_pages(d->h, DB_CKPT_BACKSTOP_PAGES - DB_CKPT_PAGES + 1000) == 0);
+    /* checkpointed near the backstop, and restarted: about 1,000 pages since */
+    CHECK(sqlite3_wal_checkpoint_v2(d->h, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &done) == SQLITE_OK);
+    CHECK(frames > 0 && frames < DB_CKPT_PAGES);
+    if (frames >= DB_CKPT_PAGES)
+        fprintf(stderr, "the WAL holds %d pages\n", frames);
+    db_close(d);
+    rm_db(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     test_open_race();
+    test_commits_checkpoint_only_past_the_backstop();
     test_deleted_file();
     test_v5_log_upgrades_keeping_its_ids();
     return check_summary("test_db");

@@ -1,20 +1,14 @@
 -- lighttpd.lua - the mod_magnet script of lighttpd.conf (Debian package
--- lighttpd-modules-lua). lighttpd runs it for two kinds of request:
---
--- 1. A stream request (GET /api/events/stream, /api/topup/stream,
---    /api/live/rooms/{id}/stream): a client address that already holds
---    PULSE_MAX_PER_CLIENT connections (default 100, 0 = no limit) gets 429
---    with Retry-After instead of one more long-lived connection. lighttpd
---    1.4.69 has no per-address limit of its own (mod_evasive was removed in
---    1.4.68; upstream points to mod_magnet for it).
---
--- 2. Its server.error-handler, /_pulse/error: lighttpd's own error answers
---    (a POST without Content-Length gets 411 before any module runs, a
---    FastCGI process that died or cannot be reached gives 500/503, a 413
---    above server.max-request-size, 404 for a missing file...) in Pulse's
---    error shape {"error":{"code":...,"message":...}} instead of lighttpd's
---    HTML page; a backend failure becomes 503 with Retry-After, since the
---    process is restarted at once and a retry is the right move.
+-- lighttpd-modules-lua): its server.error-handler, /_pulse/error.
+-- lighttpd's own error answers (a POST without Content-Length gets 411
+-- before any module runs, a FastCGI process that died or cannot be reached
+-- gives 500/503, a 413 above server.max-request-size, 404 for a missing
+-- file...) come out in Pulse's error shape
+-- {"error":{"code":...,"message":...}} instead of lighttpd's HTML page; a
+-- backend failure becomes 503 with Retry-After, since the process is
+-- restarted at once and a retry is the right move. (The per-address limit
+-- on streams, PULSE_MAX_PER_CLIENT, is pulse-stream's: it sees the streams
+-- of every lighttpd worker, a script here only its own worker's.)
 --
 -- Pulse's own answers never come here: lighttpd calls the error handler
 -- only for errors it produced itself (server.error-intercept is off).
@@ -23,54 +17,18 @@
 
 local r = lighty.r
 
--- Retry-After of every 429 and 503 answered here: what Pulse itself sends.
+-- Retry-After of every 503 answered here: what Pulse itself sends.
 local RETRY_AFTER = "5"
 
 local function answer(status, code, message)
   r.resp_header["Content-Type"] = "application/json; charset=utf-8"
   r.resp_header["Cache-Control"] = "no-store"
-  if status == 429 or status == 503 then
+  if status == 503 then
     r.resp_header["Retry-After"] = RETRY_AFTER
   end
   -- code and message are constants below: no JSON escaping is needed
   r.resp_body.set({ '{"error":{"code":"', code, '","message":"', message, '"}}' })
   return status
-end
-
--- PULSE_MAX_PER_CLIENT: unset or empty means the default; anything but an
--- integer 0-65535 is an error (every stream then fails loudly, with the
--- reason in lighttpd's error log, rather than running without a limit).
-local function client_limit()
-  local v = os.getenv("PULSE_MAX_PER_CLIENT")
-  if v == nil or v == "" then
-    return 100
-  end
-  if not v:match("^%d+$") or tonumber(v) > 65535 then
-    error("PULSE_MAX_PER_CLIENT=" .. v .. ": expected an integer from 0 to 65535")
-  end
-  return tonumber(v)
-end
-
-local function stream_guard()
-  local limit = client_limit()
-  -- Fewer connections open in all than the limit: nobody can be over it,
-  -- and the walk over every connection below is skipped.
-  if limit == 0 or lighty.server.stats["clients_open"] <= limit then
-    return nil
-  end
-  local addr = r.req_attr["request.remote-addr"]
-  local held = 0
-  for other in lighty.server.irequests() do
-    if other.req_attr["request.remote-addr"] == addr then
-      held = held + 1
-    end
-  end
-  -- held counts this request's own connection too
-  if held > limit then
-    return answer(429, "too_many_connections",
-      "this address holds too many connections; close some or retry later")
-  end
-  return nil
 end
 
 -- lighttpd's own statuses, in the error shape of Pulse's (API.md).
@@ -109,7 +67,4 @@ local function error_document()
   return answer(status, "http_error", "the request failed")
 end
 
-if r.req_attr["uri.path"] == "/_pulse/error" then
-  return error_document()
-end
-return stream_guard()
+return error_document()

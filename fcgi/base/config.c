@@ -64,6 +64,7 @@ static const struct cfg_row cfg_table[] = {
     NUM("PULSE_MAX_CONNECTIONS", max_connections, "19900", 1, 1000000),
     NUM("PULSE_WEB_MAX_STREAMS", web_max_streams, "1000000", 1, 1000000),
     NUM("PULSE_MAX_PER_TOPIC", max_per_topic, "20000", 1, 1000000),
+    NUM("PULSE_MAX_PER_CLIENT", max_per_client, "100", 0, 65535),
     NUM("PULSE_RETENTION", retention, "100000", 1, 1000000000),
     NUM("PULSE_RETENTION_S", retention_s, "604800", 1, 315360000),
     NUM("PULSE_MAX_BODY", max_body, "65536", 256, 16777216),

@@ -40,6 +40,7 @@ struct config {
     long max_connections;          /* PULSE_MAX_CONNECTIONS per stream responder, at most web_max_streams */
     long web_max_streams;          /* PULSE_WEB_MAX_STREAMS: streams the web server in front leaves room for */
     long max_per_topic;            /* PULSE_MAX_PER_TOPIC */
+    long max_per_client;           /* PULSE_MAX_PER_CLIENT: streams an address may hold, 0 = any */
     long retention;                /* PULSE_RETENTION: events kept per topic */
     long retention_s;              /* PULSE_RETENTION_S: no event older than this is kept */
     long max_body;                 /* PULSE_MAX_BODY: request body bytes */

@@ -91,6 +91,7 @@ void conn_close(struct conn *c)
     conn_list_del(list_of(c), c);
     conn_list_add(&c->s->zombies, c);
     c->state = C_DEAD;
+    clients_release(c->s, c); /* its place is free at once, not at the reap */
     loop_del(&c->w);
     close(c->w.fd);
     metrics_set(M_STREAMS_OPEN, c->s->streams.count);
@@ -105,6 +106,7 @@ void conn_free(struct conn *c)
     }
     free(c->q);
     topics_unsubscribe(c->s, c);
+    clients_release(c->s, c);
     fcgi_in_free(&c->in);
     free(c);
 }

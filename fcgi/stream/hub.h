@@ -22,6 +22,7 @@
 struct auth_cache;
 
 #define HUB_TOPIC_BUCKETS 16384
+#define HUB_CLIENT_BUCKETS 4096
 #define HUB_SHARED_REQUEST_ID 1
 #define HUB_CLOSE_GRACE_MS 30000  /* an ended stream the web server has not read to its end by then is closed */
 
@@ -62,6 +63,7 @@ struct conn {
     int64_t cursor;             /* replay position */
     struct fcgi_in in;
     struct sub *subs;           /* ntopics entries */
+    struct client *client;      /* its address's count (clients.c), NULL when not counted */
     struct frame **q;           /* ring of pending frames, NULL when empty */
     uint32_t qhead, qlen, qcap;
     size_t qoff;                /* bytes of q[qhead] already written */
@@ -85,6 +87,7 @@ struct stream {
     struct auth_cache *tokens;         /* verified bearer tokens (auth.h) */
     struct listener listener;
     struct topic **buckets;            /* HUB_TOPIC_BUCKETS chains */
+    struct client **clients;           /* HUB_CLIENT_BUCKETS chains (clients.c) */
     struct conn_list handshakes, streams, zombies;
     int64_t high_water;                /* every event <= this has been dispatched */
     struct frame *ping_frame;
@@ -106,6 +109,14 @@ struct topic *topics_find(struct stream *s, const char *name);
 void topics_subscribe(struct stream *s, struct conn *c, char *const *names, int n);
 /* Unlinks c from its topics, freeing those left without subscribers. */
 void topics_unsubscribe(struct stream *s, struct conn *c);
+
+/* ---- clients.c ---- */
+/* Counts c's stream for its address (REMOTE_ADDR; NULL: not counted): 0,
+ * or -1 when that address holds PULSE_MAX_PER_CLIENT streams already (0:
+ * no limit, nothing counted). */
+int clients_hold(struct stream *s, struct conn *c, const char *remote_addr);
+/* Gives c's place back; a no-op when it holds none. */
+void clients_release(struct stream *s, struct conn *c);
 
 /* ---- conn.c ---- */
 /* A new frame (refs 1) of whole records: the SSE text as STDOUT of reqid,

@@ -105,6 +105,19 @@ full:
     return 1;
 }
 
+/* PULSE_MAX_PER_CLIENT streams per address, counted across every web
+ * server process (lighttpd runs two workers): 429, as nginx's limit_conn. */
+static int over_client_limit(struct stream *s, struct conn *c, const char *remote_addr, struct stream_req *r)
+{
+    if (clients_hold(s, c, remote_addr) == 0)
+        return 0;
+    r->status = 429;
+    r->code = "too_many_connections";
+    r->message = "this address holds too many connections; close some or retry later";
+    metrics_add(M_STREAMS_REJECTED, 1);
+    return 1;
+}
+
 static void unavailable(struct stream_req *r, const char *message)
 {
     r->status = 503;
@@ -135,6 +148,7 @@ static void handshake_done(struct conn *c)
     struct stream_req r;
     int64_t pruned = 0, last = 0;
     int expired = 0;
+    char *addr = fcgi_param_dup(&c->in.params, "REMOTE_ADDR");
 
     stream_req_parse(s->cfg, s->db, s->tokens, &c->in.params, (long long)time(NULL), &r);
     buf_free(&c->in.params);
@@ -160,7 +174,7 @@ static void handshake_done(struct conn *c)
         if (busy)
             unavailable(&r, "the event log is busy; retry shortly");
     }
-    if (r.status != 200 || over_cap(s, &r)) {
+    if (r.status != 200 || over_cap(s, &r) || over_client_limit(s, c, addr, &r)) {
         respond_error(c, &r);
     } else {
         conn_list_del(&s->handshakes, c);
@@ -172,6 +186,7 @@ static void handshake_done(struct conn *c)
         replay_start(c, &r, expired, last);
     }
     stream_req_free(&r);
+    free(addr);
 }
 
 static void conn_on_io(struct watch *w, uint32_t events)
@@ -232,6 +247,7 @@ struct stream *stream_new(const struct config *cfg, struct db *db, int listen_fd
     s->serving = 1;
     s->stream_max_s = cfg->stream_max_s;
     s->buckets = xcalloc(HUB_TOPIC_BUCKETS, sizeof *s->buckets);
+    s->clients = xcalloc(HUB_CLIENT_BUCKETS, sizeof *s->clients);
     s->listener.on_conn = on_accept;
     s->listener.hint = " (raise the fd limit or lower PULSE_MAX_CONNECTIONS)";
     s->listener.w.fd = -1;
@@ -415,6 +431,7 @@ void stream_free(struct stream *s)
     conn_frame_unref(s->ping_frame);
     auth_cache_close(s->tokens);
     free(s->buckets);
+    free(s->clients);
     free(s->errstr);
     free(s);
 }

@@ -158,6 +158,8 @@ void stream_req_answer_error(const struct stream_req *r, struct db *db, buf_t *o
         cgi_header(&resp, "WWW-Authenticate", "Bearer");
     if (r->origin)
         cgi_cors(&resp, r->origin);
+    if (r->status == 429)
+        cgi_retry_after(&resp, CGI_RETRY_STREAM_S);
     cgi_error(&resp, r->status, db_one_text(db, SQL_JSON_ERROR, 2, args), CGI_RETRY_STREAM_S);
     cgi_resp_head(&resp, out);
     buf_append(out, resp.body.p, resp.body.len);

@@ -1,8 +1,9 @@
 /* clients.c - the streams each client address holds (PULSE_MAX_PER_CLIENT,
- * see hub.h): a hash of the addresses holding streams, each with its count.
- * Counted here, in the one stream responder every web server process talks
- * to, the limit holds across lighttpd's workers, which each see only their
- * own connections. An address is keyed as rate limits key it
+ * see hub.h): a hash of the addresses holding streams, each with its count:
+ * nothing to walk per stream opened, and, counted in the one stream
+ * responder every web server process talks to, it would hold across
+ * lighttpd's workers (server.max-worker), which each see only their own
+ * connections. An address is keyed as rate limits key it
  * (http_client_key: an IPv6 address by its /64). A stream without
  * REMOTE_ADDR is not counted: the shipped nginx.conf sends none to the
  * stream responder (a value held for the stream's life), nginx's own

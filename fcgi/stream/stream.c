@@ -106,7 +106,7 @@ full:
 }
 
 /* PULSE_MAX_PER_CLIENT streams per address, counted across every web
- * server process (lighttpd runs two workers): 429, as nginx's limit_conn. */
+ * server process that passes REMOTE_ADDR: 429, as nginx's limit_conn. */
 static int over_client_limit(struct stream *s, struct conn *c, const char *remote_addr, struct stream_req *r)
 {
     if (clients_hold(s, c, remote_addr) == 0)

@@ -4,11 +4,12 @@ mod_proxy_fcgi to pulse-api, pulse-batch and pulse-stream started by
 spawn-fcgi, Apache's workers running as an unprivileged account the suite
 creates. And the generated Apache of the harness (AllowOverride All, .htaccess,
 mod_cgid as that account) that the shared-hosting tests build on."""
+import json
 import os
 import time
 
-from harness import (APACHE_USER, ROOT, alive, children_of, descendants, ensure_user, payos_body, publish, q, topup,
-                     wait_for)
+from harness import (APACHE_USER, ROOT, SSE, alive, children_of, descendants, ensure_user, payos_body, publish, q,
+                     topup, wait_for)
 
 WEB_INDEPENDENT = True  # these tests start their own Apache, whatever --web says
 
@@ -99,6 +100,39 @@ def test_held_stream_shows_an_event_published_over_http_within_2s(env):
     assert int(s.next_event(2)["id"]) == ids[0]
     assert time.time() - t0 < 2
     s.close()
+
+
+def test_one_address_holds_at_most_PULSE_MAX_PER_CLIENT_streams(env):
+    # Apache has no per-address limit of its own: pulse-stream counts the
+    # streams of each REMOTE_ADDR that mod_proxy_fcgi passes it.
+    a = env.instance(web="apache", env={"PULSE_MAX_PER_CLIENT": "2", "PULSE_HEARTBEAT_S": "1"})
+    path = "/api/events/stream?topic=" + q("room:cap")
+    held = [a.sse(path) for _ in range(2)]
+    try:
+        assert [s.status for s in held] == [200, 200]
+        extra = a.sse(path)
+        status, headers, body = extra.status, extra.headers, extra.body_text()
+        extra.close()
+        assert status == 429 and headers.get("retry-after"), (status, headers)
+        assert json.loads(body)["error"]["code"] == "too_many_connections", body
+        # another address is not affected
+        other = SSE(a.port, path, source="127.0.0.2")
+        assert other.status == 200, other.status
+        held.append(other)
+        # a stream that ends gives its place back (Apache notices at the next heartbeat)
+        held.pop(0).close()
+
+        def reopened():
+            s = a.sse(path)
+            if s.status == 200:
+                held.append(s)
+                return True
+            s.close()
+            return False
+        wait_for(reopened, timeout=20, interval=0.2, what="a stream from 127.0.0.1 again")
+    finally:
+        for s in held:
+            s.close()
 
 
 def test_static_pages_with_the_same_csp_as_lighttpd(env):

@@ -25,11 +25,7 @@ struct client {
 
 static unsigned client_hash(const char *key)
 {
-    unsigned h = 2166136261u; /* FNV-1a */
-
-    while (*key)
-        h = (h ^ (unsigned char)*key++) * 16777619u;
-    return h % HUB_CLIENT_BUCKETS;
+    return hub_hash(key) % HUB_CLIENT_BUCKETS;
 }
 
 int clients_hold(struct stream *s, struct conn *c, const char *remote_addr)

@@ -104,6 +104,8 @@ struct stream {
 void stream_set_err(struct stream *s, int err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* ---- topics.c ---- */
+/* FNV-1a of a name: the topic index's hash, and the client counts'. */
+unsigned hub_hash(const char *name);
 struct topic *topics_find(struct stream *s, const char *name);
 /* Links c to each topic (names copied), creating the topics it needs. */
 void topics_subscribe(struct stream *s, struct conn *c, char *const *names, int n);

@@ -7,13 +7,18 @@
 #include "base/alloc.h"
 #include "stream/hub.h"
 
-static unsigned topic_hash(const char *name)
+unsigned hub_hash(const char *name)
 {
     unsigned h = 2166136261u; /* FNV-1a */
 
     while (*name)
         h = (h ^ (unsigned char)*name++) * 16777619u;
-    return h % HUB_TOPIC_BUCKETS;
+    return h;
+}
+
+static unsigned topic_hash(const char *name)
+{
+    return hub_hash(name) % HUB_TOPIC_BUCKETS;
 }
 
 struct topic *topics_find(struct stream *s, const char *name)

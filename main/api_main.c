@@ -210,7 +210,7 @@ int main(void)
         goto out;
     }
     /* Fork before opening anything: SQLite connections must not cross a fork. */
-    if (cfg->workers > 0 && (rc = prefork_run((int)cfg->workers, &stopping)) != 0) {
+    if (cfg->workers > 0 && (rc = prefork_run("pulse-api", (int)cfg->workers, &stopping)) != 0) {
         rc = rc == 1 ? 0 : 1; /* the supervisor is done */
         goto out;
     }

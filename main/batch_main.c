@@ -30,6 +30,7 @@
 #include "request/runtime.h"
 #include "request/sender.h"
 #include "wire/loop.h"
+#include "wire/prefork.h"
 #include "wire/proc.h"
 
 #define TICK_MS 1000
@@ -72,6 +73,12 @@ int main(void)
 
     if (proc_start("pulse-batch", on_stop, 1, &cfg) != 0)
         goto out;
+    /* Before anything is opened: SQLite connections must not cross a fork. */
+    if ((rc = prefork_keep("pulse-batch", cfg->workers, &stopping)) != 0) {
+        rc = rc == 1 ? 0 : 1; /* the supervisor is done */
+        goto out;
+    }
+    rc = 1;
     metrics_open(cfg->data_dir);
     rt = runtime_open(cfg, routes_all, routes_all_count);
     if (runtime_err(rt)) {

@@ -29,6 +29,7 @@
 #include "stream/subscriber.h"
 #include "wire/fcgi_rec.h"
 #include "wire/loop.h"
+#include "wire/prefork.h"
 #include "wire/proc.h"
 
 #define TICK_MS 100
@@ -259,6 +260,12 @@ int main(void)
         goto out;
     if (!as_cgi)
         raise_fd_limit(cfg);
+    /* Before anything is opened: SQLite connections must not cross a fork. */
+    if (!as_cgi && (rc = prefork_keep("pulse-stream", cfg->workers, &stopping)) != 0) {
+        rc = rc == 1 ? 0 : 1; /* the supervisor is done */
+        goto out;
+    }
+    rc = 1;
     metrics_open(cfg->data_dir);
     if (db_open(cfg->db_path, &db, &err) != 0) {
         log_error("%s", err);

@@ -67,12 +67,12 @@ start_api() {
 }
 # shellcheck disable=SC2086
 start_batch() {
-    spawn-fcgi -n -b 4096 $sock_owner -s "$data/pulse-batch.sock" -- "$PULSE_BIN/pulse-batch" &
+    PULSE_PREFORK=1 spawn-fcgi -n -b 4096 $sock_owner -s "$data/pulse-batch.sock" -- "$PULSE_BIN/pulse-batch" &
     batch=$!
 }
 # shellcheck disable=SC2086
 start_stream() {
-    PULSE_WEB_MAX_STREAMS=$web_streams spawn-fcgi -n -b 4096 $sock_owner -s "$data/pulse-stream.sock" -- "$PULSE_BIN/pulse-stream" &
+    PULSE_PREFORK=1 PULSE_WEB_MAX_STREAMS=$web_streams spawn-fcgi -n -b 4096 $sock_owner -s "$data/pulse-stream.sock" -- "$PULSE_BIN/pulse-stream" &
     stream=$!
 }
 

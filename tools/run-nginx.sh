@@ -51,11 +51,11 @@ start_api() {
     api=$!
 }
 start_batch() {
-    spawn-fcgi -n -b 4096 -s "$data/pulse-batch.sock" -- "$PULSE_BIN/pulse-batch" &
+    PULSE_PREFORK=1 spawn-fcgi -n -b 4096 -s "$data/pulse-batch.sock" -- "$PULSE_BIN/pulse-batch" &
     batch=$!
 }
 start_stream() {
-    PULSE_WEB_MAX_STREAMS=$web_streams spawn-fcgi -n -b 4096 -s "$data/pulse-stream.sock" -- "$PULSE_BIN/pulse-stream" &
+    PULSE_PREFORK=1 PULSE_WEB_MAX_STREAMS=$web_streams spawn-fcgi -n -b 4096 -s "$data/pulse-stream.sock" -- "$PULSE_BIN/pulse-stream" &
     stream=$!
 }
 

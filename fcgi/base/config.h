@@ -55,7 +55,7 @@ struct config {
     long join_addr_rate;           /* PULSE_JOIN_ADDR_RATE: joins and leaves per client address per second */
     long guests_per_addr;          /* PULSE_GUESTS_PER_ADDR: guest viewers per client address and room */
     long exit_with_parent;         /* PULSE_EXIT_WITH_PARENT: 1 when the spawner supervises us */
-    long workers;                  /* PULSE_PREFORK: pulse-api forks and supervises this many */
+    long workers;                  /* PULSE_PREFORK: workers forked and kept (pulse-batch, pulse-stream: 0 or 1) */
     long role;                     /* PULSE_ROLE: enum pulse_role */
     long redis_history;            /* PULSE_REDIS_HISTORY: events kept in Redis for edges; 0 = none */
     long max_products;             /* PULSE_MAX_PRODUCTS: products per live room */

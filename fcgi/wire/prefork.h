@@ -1,16 +1,32 @@
-/* prefork.h - pulse-api as its own small process manager, for web servers
- * that do not spawn FastCGI pools themselves (nginx with spawn-fcgi): with
+/* prefork.h - a FastCGI process as its own small process manager: with
  * PULSE_PREFORK=N the first process forks N workers that share the listening
  * socket (fd 0), restarts any that dies, and stops them all on SIGTERM or
- * SIGINT. lighttpd spawns its pool itself and leaves PULSE_PREFORK unset. */
+ * SIGINT.
+ *
+ * pulse-api uses it where the web server spawns no pool (nginx with
+ * spawn-fcgi). pulse-batch and pulse-stream take PULSE_PREFORK=1: one
+ * worker, kept. Because the supervisor holds the listening socket open, a
+ * worker that dies leaves connections queued in its backlog for the next
+ * one instead of refused: a web server never sees the backend down (for
+ * lighttpd with server.max-worker, whose workers each disable a refusing
+ * backend for a second, that is the difference between no error and 503s). */
 #ifndef PULSE_PREFORK_H
 #define PULSE_PREFORK_H
 
 #include <signal.h>
 
-/* Returns 0 in a worker, which goes on to serve requests. In the supervisor
- * it returns only when *stopping became true and every worker has exited:
- * 1 then, or -1 if no worker could be forked. */
-int prefork_run(int workers, volatile sig_atomic_t *stopping);
+/* role names the process (e.g. "pulse-batch"): the workers keep it, the
+ * supervisor logs as "<role>-supervisor" and shows in ps as
+ * "pulse supervisor: <role without pulse->", so that looking for the
+ * role's name finds the workers. Returns 0 in a worker, which goes on to
+ * serve requests. In the supervisor it returns only when *stopping became
+ * true and every worker has exited: 1 then, or -1 if no worker could be
+ * forked. */
+int prefork_run(const char *role, int workers, volatile sig_atomic_t *stopping);
+
+/* For a process that must be one (pulse-batch, pulse-stream): workers is
+ * PULSE_PREFORK, 0 (returns 0 at once: no supervisor) or 1 (prefork_run of
+ * one worker); more is refused (logged, -1). */
+int prefork_keep(const char *role, long workers, volatile sig_atomic_t *stopping);
 
 #endif

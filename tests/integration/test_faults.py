@@ -7,7 +7,7 @@ import signal
 import threading
 import time
 
-from harness import Resumer, payos_body, publish, run_clients, topup, wait_for
+from harness import Resumer, alive, payos_body, publish, run_clients, topup, wait_for
 
 
 def test_stream_responder_killed_under_load_loses_nothing(env):
@@ -30,6 +30,39 @@ def test_stream_responder_killed_under_load_loses_nothing(env):
     for c in clients:
         assert c.ids == published, (len(c.ids), c.reconnects)
     assert sum(c.reconnects for c in clients) >= len(clients)  # every client did lose its stream
+
+
+def _killed(a, name):
+    """SIGKILLs the one process named name (bytes) and waits until it is gone."""
+    pids = a.pids(name)
+    assert len(pids) == 1, pids  # the responder itself, not its supervisor
+    os.kill(pids[0], signal.SIGKILL)
+    wait_for(lambda: not alive(pids[0]), timeout=10, what="the killed process to be gone")
+    return pids[0]
+
+
+def test_a_killed_responder_is_replaced_without_refusing_a_request(env):
+    # pulse-batch and pulse-stream run under a supervisor that holds their
+    # listening socket: a request sent while the process is dead waits in
+    # the backlog for its successor instead of being refused (with the web
+    # server restarting it, this request got 503).
+    a = env.instance()
+    first = publish(a, "room:rs", 1)[0]
+    old = _killed(a, b"pulse-batch")
+    ids = publish(a, "room:rs", 3, 1)  # each answered 202, none refused
+    assert a.pids(b"pulse-batch") not in ([], [old])
+    s = a.sse("/api/events/stream?topic=room:rs")
+    assert s.status == 200
+    s.close()
+    old = _killed(a, b"pulse-stream")
+    s = a.sse("/api/events/stream?topic=room:rs&last_event_id=%d" % first)
+    try:
+        assert s.status == 200
+        evs = s.events(3)
+        assert [int(e["id"]) for e in evs] == ids and [e["json"]["data"]["n"] for e in evs] == [1, 2, 3]
+    finally:
+        s.close()
+    assert a.stream_pid() not in (None, old)
 
 
 def test_random_reconnects_while_publishing_lose_nothing(env):

@@ -6,6 +6,7 @@ it pass, PayOS webhooks signed with its checksum key settle; a relative PULSE_DB
 in the file is the file's folder's. A malformed file stops a process at start
 with a message naming file:line."""
 import os
+import socket
 import shutil
 import subprocess
 
@@ -104,3 +105,19 @@ def test_a_bad_pulse_conf_stops_every_process_naming_file_and_line(env):
     out = subprocess.run([os.path.join(BIN, "pulse-token"), "x"], env=dict(clean_env(), PULSE_JWT_SECRET="s"),
                          capture_output=True, text=True, timeout=20)
     assert out.returncode == 0 and out.stdout.count(".") == 2, out.stderr
+
+
+def test_pulse_batch_and_pulse_stream_take_at_most_one_kept_worker(env):
+    # PULSE_PREFORK=N forks N workers of pulse-api; the batching and the
+    # stream responder must each be one process, so more than 1 is refused
+    path = os.path.join(env.tmp, "one.sock")
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        lsock.bind(path)
+        lsock.listen(8)
+        for p in ("pulse-batch", "pulse-stream"):
+            out = subprocess.run([os.path.join(BIN, p)], env=dict(clean_env(), PULSE_PREFORK="2"), stdin=lsock.fileno(),
+                                 capture_output=True, text=True, timeout=20)
+            assert out.returncode != 0 and "PULSE_PREFORK=2: %s is one process" % p in out.stderr, (p, out.stderr)
+    finally:
+        lsock.close()

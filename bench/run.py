@@ -323,7 +323,8 @@ class Pulse(harness.Instance):
     def groups(self):
         g = {"web": [], "stream": [], "api": [], "batch": []}
         for pid in descendants(self.proc.p.pid) + [self.proc.p.pid]:
-            c = cmdline(pid)
+            # a supervisor ("pulse supervisor: stream", PULSE_PREFORK) counts with its worker
+            c = cmdline(pid).replace("pulse supervisor: ", "pulse-")
             if "pulse-stream" in c:
                 g["stream"].append(pid)
             elif "pulse-batch" in c:

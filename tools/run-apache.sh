@@ -6,7 +6,8 @@
 # (PULSE_*, REDIS_*, secrets) on to the FastCGI processes. Fills apache.conf
 # into $PULSE_DATA, starts the request pool (pulse-api supervising
 # PULSE_WORKERS workers), the batching responder (pulse-batch) and the stream
-# responder with spawn-fcgi, then Apache; restarts any of the three that
+# responder (each kept by its own supervisor, PULSE_PREFORK=1, so their
+# restart refuses no request) with spawn-fcgi, then Apache; restarts any of the three that
 # dies (mod_proxy_fcgi will not); stops everything it started, by PID, on
 # SIGINT or SIGTERM.
 set -eu

@@ -5,8 +5,9 @@
 # (and NGINX_WORKERS, PULSE_MAX_PER_CLIENT when set) and passes every other
 # variable (PULSE_*, REDIS_*, secrets) on to the FastCGI processes. Starts
 # the request pool (pulse-api supervising PULSE_WORKERS workers), the
-# batching responder (pulse-batch) and the stream responder with
-# spawn-fcgi, then nginx; restarts any of them that dies (nginx will not);
+# batching responder (pulse-batch) and the stream responder (each kept by
+# its own supervisor, PULSE_PREFORK=1, so their restart refuses no request)
+# with spawn-fcgi, then nginx; restarts any of them that dies (nginx will not);
 # stops everything it started, by PID, on SIGINT or SIGTERM.
 set -eu
 : "${PORT:?}" "${PULSE_HOST:?}" "${PULSE_ROOT:?}" "${PULSE_DATA:?}" "${PULSE_BIN:?}" "${PULSE_WORKERS:?}"

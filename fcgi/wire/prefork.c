@@ -13,8 +13,25 @@
 #include "base/buf.h"
 #include "base/log.h"
 
-#define RESTART_PAUSE_NS 200000000L  /* between restarts, so a crash loop cannot spin */
+#define RESTART_PAUSE_NS 200000000L  /* before restarting a worker that lived less than... */
+#define SHORT_LIFE_S 1                 /* ...this: so a crash loop cannot spin */
 #define POLL_NS 100000000L /* 100 ms between looks for a dead worker or a stop */
+
+/* SIGCHLD only cuts the supervisor's sleep short, so that a dead worker's
+ * successor is forked at once: the requests waiting in the socket's
+ * backlog wait for it. */
+static void on_child(int sig)
+{
+    (void)sig;
+}
+
+static time_t now_s(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec;
+}
 
 /* Forks one worker. In the child returns 0; in the parent the pid, or -1. */
 static pid_t spawn(pid_t parent)
@@ -22,6 +39,7 @@ static pid_t spawn(pid_t parent)
     pid_t pid = fork();
 
     if (pid == 0) {
+        signal(SIGCHLD, SIG_DFL);
         /* A worker must not outlive its supervisor. */
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent)
@@ -82,7 +100,9 @@ static void stop_all(pid_t *pids, int n)
 int prefork_run(const char *role, int workers, volatile sig_atomic_t *stopping)
 {
     pid_t *pids = xcalloc((size_t)workers, sizeof *pids), me = getpid();
+    time_t *born = xcalloc((size_t)workers, sizeof *born);
     struct timespec pause = {0, RESTART_PAUSE_NS}, idle = {0, POLL_NS};
+    struct sigaction sa;
     buf_t sup = {0};
     char *arg0 = xstrdup(program_invocation_name); /* (owned here, freed on both returns) */
     int i, rc = 1;
@@ -90,16 +110,21 @@ int prefork_run(const char *role, int workers, volatile sig_atomic_t *stopping)
     buf_printf(&sup, "%s-supervisor", role);
     log_set_role(buf_str(&sup)); /* (log keeps the pointer: sup lives until we return) */
     set_title(role);
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_child; /* (no SA_RESTART: nanosleep returns) */
+    sigaction(SIGCHLD, &sa, NULL);
     while (!*stopping) {
         pid_t dead;
-        int st;
+        int st, crashed = 0;
 
         for (i = 0; i < workers; i++) {
             if (pids[i] > 0)
                 continue;
             pids[i] = spawn(me);
+            born[i] = now_s();
             if (pids[i] == 0) {
                 free(pids);
+                free(born);
                 put_name(arg0);
                 free(arg0);
                 log_set_role(role);
@@ -121,14 +146,17 @@ int prefork_run(const char *role, int workers, volatile sig_atomic_t *stopping)
         for (i = 0; i < workers; i++) {
             if (pids[i] == dead) {
                 pids[i] = 0;
+                crashed |= now_s() - born[i] < SHORT_LIFE_S;
                 if (!*stopping)
                     log_warn("worker %d exited (status %d); restarting", (int)dead, st);
             }
         }
-        nanosleep(&pause, NULL);
+        if (crashed)
+            nanosleep(&pause, NULL);
     }
     stop_all(pids, workers);
     free(pids);
+    free(born);
     free(arg0);
     log_set_role(role);
     buf_free(&sup);

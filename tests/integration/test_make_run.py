@@ -15,6 +15,10 @@ WEB_INDEPENDENT = True  # these tests start their own web servers through make
 SERIAL = True  # runs alone: it runs make in the tree (tests/run.py)
 
 
+# pulse-batch and pulse-stream each run under a supervisor (PULSE_PREFORK=1)
+KEPT = ("batch", "stream")
+
+
 def test_make_run_serves_and_stops_cleanly(env):
     _make_run_and_stop(env, lambda p: p.send_signal(signal.SIGTERM))
 
@@ -87,14 +91,15 @@ def test_the_installed_tree_serves_behind_lighttpd(env):
     """README's "Deploying under lighttpd", from what make install put down."""
     inst = _install(env)
     _serve_and_stop(env, ["lighttpd", "-D", "-f", os.path.join(inst["share"], "lighttpd.conf")],
-                    lambda p: p.send_signal(signal.SIGTERM), api=2, where=inst)
+                    lambda p: p.send_signal(signal.SIGTERM), api=2, where=inst,
+                    sup=KEPT)
 
 
 def test_the_installed_tree_serves_behind_nginx(env):
     """The same behind nginx, through the installed pulse-run-nginx."""
     inst = _install(env)
     _serve_and_stop(env, [os.path.join(inst["bin"], "pulse-run-nginx")], lambda p: p.send_signal(signal.SIGTERM),
-                    api=3, where=inst)
+                    api=2, where=inst, sup=("api",) + KEPT)
 
 
 def test_the_installed_tree_serves_behind_apache(env):
@@ -103,7 +108,7 @@ def test_the_installed_tree_serves_behind_apache(env):
     inst = _install(env)
     harness.open_path(env.tmp, inst["share"])
     _serve_and_stop(env, [os.path.join(inst["bin"], "pulse-run-apache")], lambda p: p.send_signal(signal.SIGTERM),
-                    api=3, where=inst)
+                    api=2, where=inst, sup=("api",) + KEPT)
 
 
 def _install(env):
@@ -114,10 +119,11 @@ def _install(env):
 
 def _make_run_and_stop(env, stop, target="run"):
     # behind nginx and Apache, pulse-api supervises its 2 workers: 3 processes
-    _serve_and_stop(env, ["make", "--no-print-directory", target], stop, api=2 if target == "run" else 3)
+    _serve_and_stop(env, ["make", "--no-print-directory", target], stop, api=2,
+                    sup=KEPT if target == "run" else ("api",) + KEPT)
 
 
-def _serve_and_stop(env, cmd, stop, api, where=None):
+def _serve_and_stop(env, cmd, stop, api, sup, where=None):
     """Runs cmd (make run, or an installed tree's server when where names
     its bin and share directories) on a free port; checks it serves pages
     and the API with the secret it was given; stops it with stop(p)."""
@@ -142,14 +148,16 @@ def _serve_and_stop(env, cmd, stop, api, where=None):
         r = http(port, "GET", "/api/wallet", headers={"Authorization": "Bearer " + tok})
         assert r.status == 200 and r.json() == {"user_id": "newbie", "balance": 0}, r.body
         assert os.path.exists(os.path.join(data, "pulse.db"))
-        procs = wait_for(lambda: _fcgi_procs(p.pid, api), timeout=10, what="pulse-api and pulse-stream under make")
+        procs = wait_for(lambda: _fcgi_procs(p.pid, api, sup), timeout=10,
+                         what="pulse-api, pulse-batch, pulse-stream and their supervisors under make")
         s = harness.SSE(port, "/api/events/stream?topic=room:run")
         assert s.status == 200
         stops_with(p, procs, stop)
 
 
-def _fcgi_procs(pid, api_count):
-    """All descendants of pid once exactly api_count pulse-api and 1 pulse-stream run."""
+def _fcgi_procs(pid, api_count, sup):
+    """All descendants of pid once exactly api_count pulse-api, 1 pulse-batch,
+    1 pulse-stream and the supervisors of sup ("pulse supervisor: stream"...) run."""
     procs = descendants(pid)
     names = []
     for x in procs:
@@ -159,5 +167,8 @@ def _fcgi_procs(pid, api_count):
         except OSError:
             pass
     api = sum(b"pulse-api" in n for n in names)
+    batch = sum(b"pulse-batch" in n for n in names)
     stream = sum(b"pulse-stream" in n for n in names)
-    return procs if (api, stream) == (api_count, 1) else None
+    kept = sorted(n.rstrip(b"\0")[len(b"pulse supervisor: "):].decode() for n in names
+                  if n.startswith(b"pulse supervisor: "))
+    return procs if (api, batch, stream, kept) == (api_count, 1, 1, sorted(sup)) else None

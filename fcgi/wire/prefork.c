@@ -39,7 +39,7 @@ static pid_t spawn(pid_t parent)
     pid_t pid = fork();
 
     if (pid == 0) {
-        signal(SIGCHLD, SIG_DFL);
+        signal(SIGCHLD, SIG_DFL); /* (cannot fail for a valid signal) */
         /* A worker must not outlive its supervisor. */
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() != parent)
@@ -112,7 +112,8 @@ int prefork_run(const char *role, int workers, volatile sig_atomic_t *stopping)
     set_title(role);
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_child; /* (no SA_RESTART: nanosleep returns) */
-    sigaction(SIGCHLD, &sa, NULL);
+    if (sigaction(SIGCHLD, &sa, NULL) != 0) /* (then a death is seen within POLL_NS) */
+        log_warn("sigaction(SIGCHLD): %s", strerror(errno));
     while (!*stopping) {
         pid_t dead;
         int st, crashed = 0;

@@ -14,23 +14,26 @@
 #include "base/log.h"
 
 #define RESTART_PAUSE_NS 200000000L  /* before restarting a worker that lived less than... */
-#define SHORT_LIFE_S 1                 /* ...this: so a crash loop cannot spin */
+#define SHORT_LIFE_MS 1000             /* ...this: so a crash loop cannot spin */
+#define SHORT_LIVES_MAX 5              /* short lives in a row after which we give up */
 #define POLL_NS 100000000L /* 100 ms between looks for a dead worker or a stop */
 
 /* SIGCHLD only cuts the supervisor's sleep short, so that a dead worker's
  * successor is forked at once: the requests waiting in the socket's
- * backlog wait for it. */
+ * backlog wait for it. (One landing between waitpid and nanosleep waits
+ * out the POLL_NS sleep.) */
 static void on_child(int sig)
 {
     (void)sig;
 }
 
-static time_t now_s(void)
+static long long now_ms(void)
 {
     struct timespec ts;
 
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return 0; /* (cannot fail for CLOCK_MONOTONIC on Linux) */
+    return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Forks one worker. In the child returns 0; in the parent the pid, or -1. */
@@ -40,8 +43,15 @@ static pid_t spawn(pid_t parent)
 
     if (pid == 0) {
         signal(SIGCHLD, SIG_DFL); /* (cannot fail for a valid signal) */
-        /* A worker must not outlive its supervisor. */
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        /* A worker must not outlive its supervisor, not even for the time
+         * a graceful stop takes: while it lives the socket still accepts,
+         * and lighttpd, restarting the dead supervisor, would find the
+         * socket "already used" and never spawn again (seen: every request
+         * 503 after the supervisor was killed). SIGKILL closes it at once;
+         * a supervisor's own stop (stop_all) still ends its workers with
+         * SIGTERM. */
+        if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
+            _exit(1);
         if (getppid() != parent)
             _exit(0);
         return 0;
@@ -54,8 +64,9 @@ static pid_t spawn(pid_t parent)
 /* Names the supervisor in ps and /proc/<pid>/cmdline, as nginx's master
  * does: the command line is the argv[0] string itself (glibc's
  * program_invocation_name points at it), so the title is written over it,
- * cut to its length (argv[0] is the program's path: "pulse supervisor:
- * stream" fits in any path ending in pulse-stream), and the thread name
+ * cut to its length (argv[0] is the program's path, as lighttpd and
+ * spawn-fcgi give it: "/usr/bin/pulse-batch" shows "pulse supervisor: ba";
+ * it never holds the worker's name), and the thread name
  * (ps -o comm, top) follows. Tools and tests that look for "pulse-batch"
  * then find the worker that serves, not its keeper. A worker, forked from
  * the titled supervisor, puts back the saved name (put_name). */
@@ -100,12 +111,12 @@ static void stop_all(pid_t *pids, int n)
 int prefork_run(const char *role, int workers, volatile sig_atomic_t *stopping)
 {
     pid_t *pids = xcalloc((size_t)workers, sizeof *pids), me = getpid();
-    time_t *born = xcalloc((size_t)workers, sizeof *born);
+    long long *born = xcalloc((size_t)workers, sizeof *born);
     struct timespec pause = {0, RESTART_PAUSE_NS}, idle = {0, POLL_NS};
     struct sigaction sa;
     buf_t sup = {0};
     char *arg0 = xstrdup(program_invocation_name); /* (owned here, freed on both returns) */
-    int i, rc = 1;
+    int i, rc = 1, short_lives = 0;
 
     buf_printf(&sup, "%s-supervisor", role);
     log_set_role(buf_str(&sup)); /* (log keeps the pointer: sup lives until we return) */
@@ -122,7 +133,7 @@ int prefork_run(const char *role, int workers, volatile sig_atomic_t *stopping)
             if (pids[i] > 0)
                 continue;
             pids[i] = spawn(me);
-            born[i] = now_s();
+            born[i] = now_ms();
             if (pids[i] == 0) {
                 free(pids);
                 free(born);
@@ -147,10 +158,21 @@ int prefork_run(const char *role, int workers, volatile sig_atomic_t *stopping)
         for (i = 0; i < workers; i++) {
             if (pids[i] == dead) {
                 pids[i] = 0;
-                crashed |= now_s() - born[i] < SHORT_LIFE_S;
+                crashed |= now_ms() - born[i] < SHORT_LIFE_MS;
                 if (!*stopping)
                     log_warn("worker %d exited (status %d); restarting", (int)dead, st);
             }
+        }
+        /* A worker that cannot start (its database unwritable, say) would
+         * be restarted for ever while requests wait in the backlog for an
+         * answer that never comes. Giving up closes the socket: the web
+         * server then sees the backend down and answers 503 at once. */
+        short_lives = crashed ? short_lives + 1 : 0;
+        if (short_lives >= SHORT_LIVES_MAX) {
+            log_error("%d workers in a row exited within %d ms of their start; giving up", short_lives,
+                      SHORT_LIFE_MS);
+            rc = -1;
+            break;
         }
         if (crashed)
             nanosleep(&pause, NULL);

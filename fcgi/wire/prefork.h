@@ -4,12 +4,13 @@
  * SIGINT.
  *
  * pulse-api uses it where the web server spawns no pool (nginx with
- * spawn-fcgi). pulse-batch and pulse-stream take PULSE_PREFORK=1: one
- * worker, kept. Because the supervisor holds the listening socket open, a
- * worker that dies leaves connections queued in its backlog for the next
- * one instead of refused: a web server never sees the backend down (for
- * lighttpd with server.max-worker, whose workers each disable a refusing
- * backend for a second, that is the difference between no error and 503s). */
+ * spawn-fcgi). pulse-batch and pulse-stream take PULSE_PREFORK=1 there:
+ * one worker, kept. Because the supervisor holds the listening socket
+ * open, a worker that dies leaves connections queued in its backlog for
+ * the next one instead of refused: nginx never sees the backend down.
+ * Not under lighttpd's bin-path: a supervisor that died would be restarted
+ * by lighttpd while its worker still held the socket, and lighttpd then
+ * never spawns that backend again (lighttpd.conf sets 0). */
 #ifndef PULSE_PREFORK_H
 #define PULSE_PREFORK_H
 

@@ -65,6 +65,36 @@ def test_a_killed_responder_is_replaced_without_refusing_a_request(env):
     assert a.stream_pid() not in (None, old)
 
 
+def test_a_killed_supervisor_takes_its_worker_down_and_both_come_back(env):
+    # The supervisor runs no request code, but if it dies its worker must
+    # not be left serving an orphaned socket: the worker gets SIGKILL
+    # (PR_SET_PDEATHSIG) and the launcher (run-nginx.sh) restarts the pair.
+    a = env.instance()
+    if a.web == "lighttpd":
+        # lighttpd spawns pulse-batch itself, with no supervisor between
+        # (lighttpd.conf: one whose supervisor died would be marked "won't
+        # spawn"); its restart is test_batch's kill test
+        assert a.pids(b"pulse supervisor") == [] and len(a.pids(b"pulse-batch")) == 1
+        return
+    adm = a.auth("root", "admin")
+    first = publish(a, "room:sv", 1)
+    sups, workers = a.pids(b"pulse supervisor: batch"), a.pids(b"pulse-batch")
+    assert len(sups) == 1 and len(workers) == 1, (sups, workers)
+    os.kill(sups[0], signal.SIGKILL)
+    wait_for(lambda: not alive(workers[0]), timeout=20, what="the orphaned worker to stop")
+
+    def answered():
+        r = a.post("/api/publish", {"topic": "room:sv", "type": "note", "data": {"n": 1}}, headers=adm, timeout=10)
+        assert r.status in (202, 503), (r.status, r.body)  # 503 + Retry-After while the pair restarts
+        return r.json()["id"] if r.status == 202 else None
+
+    later = wait_for(answered, timeout=30, what="a publish answered by the restarted pair")
+    assert later > first[0]
+    assert len(a.pids(b"pulse supervisor: batch")) == 1 and a.pids(b"pulse-batch") not in ([], workers)
+    stored = [r[0] for r in a.sql("SELECT id FROM events WHERE topic = 'room:sv'")]
+    assert first[0] in stored and later in stored, stored  # (a 503 may still have committed, as after any crash)
+
+
 def test_random_reconnects_while_publishing_lose_nothing(env):
     a = env.instance(workers=3)
     clients = [Resumer(a, "/api/events/stream?topic=room:rr") for _ in range(60)]

@@ -107,7 +107,7 @@ def test_a_bad_pulse_conf_stops_every_process_naming_file_and_line(env):
     assert out.returncode == 0 and out.stdout.count(".") == 2, out.stderr
 
 
-def test_pulse_batch_and_pulse_stream_take_at_most_one_kept_worker(env):
+def test_kept_workers_one_for_batch_and_stream_and_a_supervisor_that_gives_up(env):
     # PULSE_PREFORK=N forks N workers of pulse-api; the batching and the
     # stream responder must each be one process, so more than 1 is refused
     path = os.path.join(env.tmp, "one.sock")
@@ -119,5 +119,14 @@ def test_pulse_batch_and_pulse_stream_take_at_most_one_kept_worker(env):
             out = subprocess.run([os.path.join(BIN, p)], env=dict(clean_env(), PULSE_PREFORK="2"), stdin=lsock.fileno(),
                                  capture_output=True, text=True, timeout=20)
             assert out.returncode != 0 and "PULSE_PREFORK=2: %s is one process" % p in out.stderr, (p, out.stderr)
+        # a kept worker that cannot start (its database cannot be opened) is
+        # not restarted for ever: its supervisor gives up, which closes the
+        # socket, so that the web server answers 503 instead of waiting
+        bad_db = os.path.join(env.tmp, "no-such-dir", "pulse.db")
+        for p in ("pulse-api", "pulse-batch", "pulse-stream"):
+            out = subprocess.run([os.path.join(BIN, p)], env=dict(clean_env(), PULSE_PREFORK="1", PULSE_DB=bad_db),
+                                 stdin=lsock.fileno(), capture_output=True, text=True, timeout=60)
+            assert out.returncode != 0 and "exited within 1000 ms of their start; giving up" in out.stderr, \
+                (p, out.returncode, out.stderr[-2000:])
     finally:
         lsock.close()

@@ -107,3 +107,17 @@ void utf8_shown(buf_t *out, const char *text, size_t n, size_t max)
     else
         buf_puts(out, "(not UTF-8 text)");
 }
+
+int utf8_name_chars(const char *s, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        char c = s[i];
+
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
+              c == ':' || c == '-'))
+            return 0;
+    }
+    return 1;
+}

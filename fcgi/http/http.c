@@ -136,17 +136,7 @@ size_t http_query_all(const struct http_query *q, const char *name, const char *
 
 int http_valid_id_n(const char *s, size_t n)
 {
-    size_t i;
-
-    if (n == 0 || n > HTTP_MAX_ID)
-        return 0;
-    for (i = 0; i < n; i++) {
-        char c = s[i];
-        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-              c == '_' || c == '.' || c == ':' || c == '-'))
-            return 0;
-    }
-    return 1;
+    return n > 0 && n <= HTTP_MAX_ID && utf8_name_chars(s, n);
 }
 
 int http_valid_id(const char *s)

@@ -187,7 +187,8 @@ FROM (SELECT e.value AS v, e.type = 'object' AS o FROM json_each(?1, '$.events')
 -- first refused element (the request's unit is rolled back). Each
 -- element's members are read once (MATERIALIZED: flattened, every test
 -- would call the JSON functions again); topic and type need no json_type
--- (a string is SQL text; an object or array as text fails the GLOB), data
+-- (a string is SQL text; an object or array as text fails pulse_name(),
+-- the connection's own function: db_migrate.c), data
 -- is an object when its JSON (->) starts with '{', and is stored as that
 -- minified JSON, the bytes json() gives event_append.
 -- name: event_append_batch
@@ -199,8 +200,8 @@ WITH r(o, topic, type, data) AS MATERIALIZED (
     FROM json_each(?1, '$.events') AS e)
 INSERT INTO events (topic, type, ts, data)
 SELECT topic, type, ?2, data FROM r
-WHERE o AND typeof(topic) = 'text' AND length(topic) BETWEEN 1 AND 128 AND topic NOT GLOB '*[^A-Za-z0-9_.:-]*'
-  AND typeof(type) = 'text' AND length(type) BETWEEN 1 AND 64 AND type NOT GLOB '*[^A-Za-z0-9_.:-]*'
+WHERE o AND typeof(topic) = 'text' AND length(topic) BETWEEN 1 AND 128 AND pulse_name(topic)
+  AND typeof(type) = 'text' AND length(type) BETWEEN 1 AND 64 AND pulse_name(type)
   AND substr(data, 1, 1) = '{' AND length(CAST(data AS BLOB)) <= ?3;
 
 -- The events ?1..?2 just appended, for the bus and the answer.

@@ -293,11 +293,50 @@ static void test_commits_checkpoint_only_past_the_backstop(void)
     rmdir(dir);
 }
 
+/* pulse_name(), the connection's own SQL function (event_append_batch):
+ * what `NOT GLOB '*[^A-Za-z0-9_.:-]*'` said on text, and 0 for anything
+ * that is not text. */
+static void test_pulse_name(void)
+{
+    char dir[] = "/tmp/pulse-test-db-XXXXXX", path[64];
+    struct db *d = NULL;
+    char *err = NULL;
+
+    if (mkdtemp(dir) == NULL) {
+        CHECK(0);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/pulse.db", dir);
+    CHECK(db_open(path, &d, &err) == 0);
+    if (d == NULL) {
+        free(err);
+        return;
+    }
+    CHECK_INT_EQ(q1(d, "SELECT pulse_name('room:a-1_b.C')"), 1);
+    CHECK_INT_EQ(q1(d, "SELECT pulse_name('')"), 1); /* (the length checks refuse it) */
+    CHECK_INT_EQ(q1(d, "SELECT pulse_name('room a')"), 0);
+    CHECK_INT_EQ(q1(d, "SELECT pulse_name('room/a')"), 0);
+    CHECK_INT_EQ(q1(d, "SELECT pulse_name('ph\xc3\xb2ng')"), 0);
+    CHECK_INT_EQ(q1(d, "SELECT pulse_name('a' || char(0) || 'b')"), 0); /* a NUL inside the text */
+    CHECK_INT_EQ(q1(d, "SELECT pulse_name('{\"a\":1}')"), 0);        /* an object as text */
+    CHECK_INT_EQ(q1(d, "SELECT pulse_name(12)"), 0);
+    CHECK_INT_EQ(q1(d, "SELECT pulse_name(NULL)"), 0);
+    CHECK_INT_EQ(q1(d, "SELECT pulse_name(x'616263')"), 0); /* a blob, even of name bytes */
+    /* every ASCII character but NUL, as the GLOB judged it */
+    CHECK_INT_EQ(q1(d, "WITH RECURSIVE g(c) AS (SELECT 1 UNION ALL SELECT c + 1 FROM g WHERE c < 127) "
+                       "SELECT count(*) FROM (SELECT 'x' || char(c) AS t FROM g) "
+                       "WHERE pulse_name(t) != (t NOT GLOB '*[^A-Za-z0-9_.:-]*')"), 0);
+    CHECK_INT_EQ(q1(d, "WITH RECURSIVE g(c) AS (SELECT 1 UNION ALL SELECT c + 1 FROM g WHERE c < 127) "
+                       "SELECT sum(pulse_name('x' || char(c))) FROM g"), 66);
+    db_close(d);
+}
+
 int main(void)
 {
     test_open_race();
     test_commits_checkpoint_only_past_the_backstop();
     test_deleted_file();
     test_v5_log_upgrades_keeping_its_ids();
+    test_pulse_name();
     return check_summary("test_db");
 }

@@ -17,6 +17,8 @@
 #define SHORT_LIFE_MS 1000             /* ...this: so a crash loop cannot spin */
 #define SHORT_LIVES_MAX 5              /* short lives in a row after which we give up */
 #define POLL_NS 100000000L /* 100 ms between looks for a dead worker or a stop */
+#define STOP_GRACE_MS 10000            /* a stopping worker's time to exit before SIGKILL */
+#define STOP_TICK_NS 10000000L         /* 10 ms between looks at stopping workers */
 
 /* SIGCHLD only cuts the supervisor's sleep short, so that a dead worker's
  * successor is forked at once: the requests waiting in the socket's
@@ -95,17 +97,35 @@ static void put_name(const char *arg0)
         log_warn("prctl(PR_SET_NAME): %s", strerror(errno));
 }
 
+/* Stops the workers: SIGTERM, then SIGKILL to those still running after
+ * STOP_GRACE_MS, so that one stuck in its exit cannot hold the supervisor
+ * (and whoever waits for it: the launcher, the web server) for ever. */
 static void stop_all(pid_t *pids, int n)
 {
-    int i, st;
+    struct timespec tick = {0, STOP_TICK_NS};
+    long long deadline = now_ms() + STOP_GRACE_MS;
+    int i, st, left;
 
     for (i = 0; i < n; i++)
-        if (pids[i] > 0)
-            kill(pids[i], SIGTERM);
-    for (i = 0; i < n; i++)
-        if (pids[i] > 0)
+        if (pids[i] > 0 && kill(pids[i], SIGTERM) != 0)
+            pids[i] = 0; /* (ESRCH: gone, and reaped by us already) */
+    do {
+        left = 0;
+        for (i = 0; i < n; i++) {
+            if (pids[i] > 0 && waitpid(pids[i], &st, WNOHANG) == 0)
+                left++;
+            else
+                pids[i] = 0;
+        }
+    } while (left > 0 && now_ms() < deadline && (nanosleep(&tick, NULL) == 0 || errno == EINTR));
+    for (i = 0; i < n; i++) {
+        if (pids[i] <= 0)
+            continue;
+        log_warn("worker %d still running %d ms after SIGTERM; killing it", (int)pids[i], STOP_GRACE_MS);
+        if (kill(pids[i], SIGKILL) == 0)
             while (waitpid(pids[i], &st, 0) < 0 && errno == EINTR)
                 ;
+    }
 }
 
 int prefork_run(const char *role, int workers, volatile sig_atomic_t *stopping)
@@ -115,7 +135,7 @@ int prefork_run(const char *role, int workers, volatile sig_atomic_t *stopping)
     struct timespec pause = {0, RESTART_PAUSE_NS}, idle = {0, POLL_NS};
     struct sigaction sa;
     buf_t sup = {0};
-    char *arg0 = xstrdup(program_invocation_name); /* (owned here, freed on both returns) */
+    char *arg0 = xstrdup(program_invocation_name); /* (owned here) */
     int i, rc = 1, short_lives = 0;
 
     buf_printf(&sup, "%s-supervisor", role);
@@ -135,13 +155,9 @@ int prefork_run(const char *role, int workers, volatile sig_atomic_t *stopping)
             pids[i] = spawn(me);
             born[i] = now_ms();
             if (pids[i] == 0) {
-                free(pids);
-                free(born);
                 put_name(arg0);
-                free(arg0);
-                log_set_role(role);
-                buf_free(&sup);
-                return 0;
+                rc = 0; /* a worker: goes on to serve */
+                goto out;
             }
         }
         /* Polled, not blocking: a stop that lands between the loop's check
@@ -178,6 +194,7 @@ int prefork_run(const char *role, int workers, volatile sig_atomic_t *stopping)
             nanosleep(&pause, NULL);
     }
     stop_all(pids, workers);
+out:
     free(pids);
     free(born);
     free(arg0);

@@ -95,6 +95,26 @@ def test_a_killed_supervisor_takes_its_worker_down_and_both_come_back(env):
     assert first[0] in stored and later in stored, stored  # (a 503 may still have committed, as after any crash)
 
 
+def test_a_stopping_supervisor_kills_a_worker_that_will_not_exit(env):
+    # A worker that does not exit on SIGTERM (here: stopped, so the signal
+    # waits) must not hold its supervisor, and whoever waits for it, for
+    # ever: SIGKILL after 10 s of grace.
+    a = env.instance()
+    if a.web == "lighttpd":  # no supervisor there (see the test above)
+        assert a.pids(b"pulse supervisor") == []
+        return
+    sups, workers = a.pids(b"pulse supervisor: batch"), a.pids(b"pulse-batch")
+    assert len(sups) == 1 and len(workers) == 1, (sups, workers)
+    os.kill(workers[0], signal.SIGSTOP)
+    os.kill(sups[0], signal.SIGTERM)
+    time.sleep(3)
+    assert alive(sups[0]) and alive(workers[0])  # its grace is not over yet
+    wait_for(lambda: not alive(workers[0]) and not alive(sups[0]), timeout=30, what="the stuck worker to be killed")
+    # and the launcher starts the pair again
+    wait_for(lambda: a.pids(b"pulse-batch") not in ([], workers), timeout=30, what="a new pulse-batch")
+    publish(a, "room:sk", 1)
+
+
 def test_random_reconnects_while_publishing_lose_nothing(env):
     a = env.instance(workers=3)
     clients = [Resumer(a, "/api/events/stream?topic=room:rr") for _ in range(60)]

@@ -1,7 +1,7 @@
 /* prefork.h - a FastCGI process as its own small process manager: with
  * PULSE_PREFORK=N the first process forks N workers that share the listening
  * socket (fd 0), restarts any that dies, and stops them all on SIGTERM or
- * SIGINT.
+ * SIGINT (SIGKILL for one still running 10 s later).
  *
  * pulse-api uses it where the web server spawns no pool (nginx with
  * spawn-fcgi). pulse-batch and pulse-stream take PULSE_PREFORK=1 there:

@@ -153,12 +153,12 @@ int prefork_run(const char *role, int workers, volatile sig_atomic_t *stopping)
             if (pids[i] > 0)
                 continue;
             pids[i] = spawn(me);
-            born[i] = now_ms();
             if (pids[i] == 0) {
                 put_name(arg0);
                 rc = 0; /* a worker: goes on to serve */
                 goto out;
             }
+            born[i] = now_ms();
         }
         /* Polled, not blocking: a stop that lands between the loop's check
          * and a blocking waitpid would wait for a worker to die first. */

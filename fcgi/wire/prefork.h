@@ -20,9 +20,10 @@
  * supervisor logs as "<role>-supervisor" and shows in ps as
  * "pulse supervisor: <role without pulse->", so that looking for the
  * role's name finds the workers. Returns 0 in a worker, which goes on to
- * serve requests. In the supervisor it returns only when *stopping became
- * true and every worker has exited: 1 then, or -1 if no worker could be
- * forked. */
+ * serve requests. In the supervisor it returns once every worker has
+ * exited: 1 when *stopping became true, -1 when no worker could be forked
+ * or SHORT_LIVES_MAX workers in a row died within a second of their start
+ * (prefork.c: it gives up, closing the socket). */
 int prefork_run(const char *role, int workers, volatile sig_atomic_t *stopping);
 
 /* For a process that must be one (pulse-batch, pulse-stream): workers is

@@ -65,21 +65,29 @@ def test_a_killed_responder_is_replaced_without_refusing_a_request(env):
     assert a.stream_pid() not in (None, old)
 
 
+def _kept_batch(a):
+    """([supervisor pid], [worker pid]) of pulse-batch; None behind lighttpd,
+    which spawns pulse-batch itself with no supervisor between (lighttpd.conf:
+    one whose supervisor died would be marked "won't spawn")."""
+    if a.web == "lighttpd":
+        assert a.pids(b"pulse supervisor") == [] and len(a.pids(b"pulse-batch")) == 1
+        return None
+    sups, workers = a.pids(b"pulse supervisor: batch"), a.pids(b"pulse-batch")
+    assert len(sups) == 1 and len(workers) == 1, (sups, workers)
+    return sups, workers
+
+
 def test_a_killed_supervisor_takes_its_worker_down_and_both_come_back(env):
     # The supervisor runs no request code, but if it dies its worker must
     # not be left serving an orphaned socket: the worker gets SIGKILL
     # (PR_SET_PDEATHSIG) and the launcher (run-nginx.sh) restarts the pair.
     a = env.instance()
-    if a.web == "lighttpd":
-        # lighttpd spawns pulse-batch itself, with no supervisor between
-        # (lighttpd.conf: one whose supervisor died would be marked "won't
-        # spawn"); its restart is test_batch's kill test
-        assert a.pids(b"pulse supervisor") == [] and len(a.pids(b"pulse-batch")) == 1
-        return
+    kept = _kept_batch(a)
+    if kept is None:
+        return  # (its restart behind lighttpd is test_batch's kill test)
+    sups, workers = kept
     adm = a.auth("root", "admin")
     first = publish(a, "room:sv", 1)
-    sups, workers = a.pids(b"pulse supervisor: batch"), a.pids(b"pulse-batch")
-    assert len(sups) == 1 and len(workers) == 1, (sups, workers)
     os.kill(sups[0], signal.SIGKILL)
     wait_for(lambda: not alive(workers[0]), timeout=20, what="the orphaned worker to stop")
 
@@ -100,11 +108,10 @@ def test_a_stopping_supervisor_kills_a_worker_that_will_not_exit(env):
     # waits) must not hold its supervisor, and whoever waits for it, for
     # ever: SIGKILL after 10 s of grace.
     a = env.instance()
-    if a.web == "lighttpd":  # no supervisor there (see the test above)
-        assert a.pids(b"pulse supervisor") == []
+    kept = _kept_batch(a)
+    if kept is None:
         return
-    sups, workers = a.pids(b"pulse supervisor: batch"), a.pids(b"pulse-batch")
-    assert len(sups) == 1 and len(workers) == 1, (sups, workers)
+    sups, workers = kept
     os.kill(workers[0], signal.SIGSTOP)
     os.kill(sups[0], signal.SIGTERM)
     time.sleep(3)

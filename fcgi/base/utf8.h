@@ -29,7 +29,7 @@ int utf8_json_text_ok(const char *s, size_t n);
 
 /* 1 when every byte of s[0..n) is one of A-Z a-z 0-9 _ . : - (the
  * alphabet of ids, topics and event types; http_valid_id_n bounds the
- * length, and SQL's pulse_name() calls it: db_migrate.c). */
+ * length, and SQL's pulse_event_name() calls it: db_migrate.c). */
 int utf8_name_chars(const char *s, size_t n);
 
 /* Appends to out what a message may show of text[0..n) from outside: up to

@@ -74,7 +74,7 @@ int store_append_events(struct db *db, const char *body, size_t len, long long m
     char ts[LOG_TIMESTAMP_SIZE];
     int64_t last, added;
     size_t i;
-    int rc = -1;
+    int step, rc = -1;
 
     *evs = NULL;
     *n = 0;
@@ -82,7 +82,12 @@ int store_append_events(struct db *db, const char *body, size_t len, long long m
         db_bind_text(st, 1, body, (int)len) || db_bind_text(st, 2, ts, -1) ||
         sqlite3_bind_int64(st, 3, max_bytes) != SQLITE_OK)
         goto out;
-    if (sqlite3_step(st) != SQLITE_DONE) {
+    step = sqlite3_step(st);
+    if (step == SQLITE_CONSTRAINT_FUNCTION) {
+        rc = 0; /* an element refused: none appended (the caller's unit undoes what was) */
+        goto out;
+    }
+    if (step != SQLITE_DONE) {
         log_error("appending a batch of events: %s", sqlite3_errmsg(db_handle(db)));
         goto out;
     }

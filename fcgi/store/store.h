@@ -29,10 +29,12 @@ int store_append_event(struct db *db, const char *topic, const char *type, const
                        struct event *ev);
 void store_event_free(struct event *ev);
 /* Appends, in the current transaction, the elements of body's $.events
- * array (body: a JSON object without \u0000 escapes) that are well-formed
- * events whose data is at most max_bytes (event_append_batch says which),
- * in order. *evs gets the appended events (caller frees each with
- * store_event_free, then the array), *n how many. 0 or -1. */
+ * array (body: a JSON object without \u0000 escapes), in order, when every
+ * one is a well-formed event whose data is at most max_bytes
+ * (event_append_batch says which). *evs gets the appended events (caller
+ * frees each with store_event_free, then the array), *n how many: none
+ * when an element is refused (the caller rolls back to before the call:
+ * rows of the statement may remain). 0 or -1. */
 int store_append_events(struct db *db, const char *body, size_t len, long long max_bytes, struct event **evs,
                         size_t *n);
 

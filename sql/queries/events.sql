@@ -179,30 +179,25 @@ FROM (SELECT e.value AS v, e.type = 'object' AS o FROM json_each(?1, '$.events')
 
 -- A batch publish's events appended by one statement (?1: a body whose
 -- $.events is an array, with no \u0000 escape; ?2: the time; ?3:
--- PULSE_MAX_EVENT_BYTES): every element that passes the checks
--- publish_row makes one by one (an object; topic and type strings of
--- [A-Za-z0-9_.:-], 1-128 and 1-64 long; data an object of at most ?3
--- bytes), in order, stored as event_append stores one. The caller compares
--- the rows inserted with the elements: fewer, and it finds and answers the
--- first refused element (the request's unit is rolled back). Each
--- element's members are read once (MATERIALIZED: flattened, every test
--- would call the JSON functions again); topic and type need no json_type
--- (a string is SQL text; an object or array as text fails pulse_name(),
--- the connection's own function: db_migrate.c), data
--- is an object when its JSON (->) starts with '{', and is stored as that
--- minified JSON, the bytes json() gives event_append.
+-- PULSE_MAX_EVENT_BYTES), in order, each stored as event_append stores one,
+-- after the checks publish_row makes one by one: an object; topic and type
+-- strings of [A-Za-z0-9_.:-], 1-128 and 1-64 long; data an object of at
+-- most ?3 bytes. The checks are the connection's own functions
+-- (db_migrate.c), which hand their value on or stop the statement with
+-- SQLITE_CONSTRAINT_FUNCTION: store_append_events then appends nothing, and
+-- the caller finds and answers the first refused element (the request's
+-- unit is rolled back). Topic and type need no json_type: a string is SQL
+-- text, and an object or array as text is no name; data is an object when
+-- its JSON (->) starts with '{', stored as that minified JSON, the bytes
+-- json() gives event_append. An element that is no object has NULLs
+-- (json_extract would take a string element's text for JSON).
 -- name: event_append_batch
-WITH r(o, topic, type, data) AS MATERIALIZED (
-    SELECT e.type = 'object',
-           CASE WHEN e.type = 'object' THEN json_extract(e.value, '$.topic') END,
-           CASE WHEN e.type = 'object' THEN json_extract(e.value, '$.type') END,
-           CASE WHEN e.type = 'object' THEN e.value -> '$.data' END
-    FROM json_each(?1, '$.events') AS e)
 INSERT INTO events (topic, type, ts, data)
-SELECT topic, type, ?2, data FROM r
-WHERE o AND typeof(topic) = 'text' AND length(topic) BETWEEN 1 AND 128 AND pulse_name(topic)
-  AND typeof(type) = 'text' AND length(type) BETWEEN 1 AND 64 AND pulse_name(type)
-  AND substr(data, 1, 1) = '{' AND length(CAST(data AS BLOB)) <= ?3;
+SELECT pulse_event_name(CASE WHEN e.type = 'object' THEN json_extract(e.value, '$.topic') END, 128),
+       pulse_event_name(CASE WHEN e.type = 'object' THEN json_extract(e.value, '$.type') END, 64),
+       ?2,
+       pulse_event_data(CASE WHEN e.type = 'object' THEN e.value -> '$.data' END, ?3)
+FROM json_each(?1, '$.events') AS e;
 
 -- The events ?1..?2 just appended, for the bus and the answer.
 -- name: event_range

@@ -88,6 +88,7 @@ def test_one_bad_element_refuses_the_whole_batch(env):
         (_ev("room:ok", 1, type=7), 400, "invalid_type"),
         ({"topic": "room:ok", "type": "note"}, 400, "invalid_data"),
         ("room:ok", 400, "invalid_event"),
+        (json.dumps(_ev("room:ok", 1)), 400, "invalid_event"),  # an event's JSON as a string: no object
         (None, 400, "invalid_event"),
         ([_ev("room:ok", 1)], 400, "invalid_event"),
         (_ev("room:ok", 1, data={"s": "x" * 5000}), 413, "event_too_large"),

@@ -293,10 +293,25 @@ static void test_commits_checkpoint_only_past_the_backstop(void)
     rmdir(dir);
 }
 
-/* pulse_name(), the connection's own SQL function (event_append_batch):
- * what `NOT GLOB '*[^A-Za-z0-9_.:-]*'` said on text, and 0 for anything
- * that is not text. */
-static void test_pulse_name(void)
+/* The step's result of sql (SQLITE_ROW, or the error code). */
+static int q_rc(struct db *d, const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int rc;
+
+    rc = sqlite3_prepare_v2(db_handle(d), sql, -1, &st, NULL);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* pulse_event_name() and pulse_event_data(), the connection's own SQL
+ * functions (event_append_batch): a value that passes comes back as it
+ * was; any other stops the statement with SQLITE_CONSTRAINT_FUNCTION. A
+ * name is what `NOT GLOB '*[^A-Za-z0-9_.:-]*'` and the length bounds said
+ * on text, never anything that is not text. */
+static void test_event_checks(void)
 {
     char dir[] = "/tmp/pulse-test-db-XXXXXX", path[64];
     struct db *d = NULL;
@@ -312,22 +327,46 @@ static void test_pulse_name(void)
         free(err);
         return;
     }
-    CHECK_INT_EQ(q1(d, "SELECT pulse_name('room:a-1_b.C')"), 1);
-    CHECK_INT_EQ(q1(d, "SELECT pulse_name('')"), 1); /* (the length checks refuse it) */
-    CHECK_INT_EQ(q1(d, "SELECT pulse_name('room a')"), 0);
-    CHECK_INT_EQ(q1(d, "SELECT pulse_name('room/a')"), 0);
-    CHECK_INT_EQ(q1(d, "SELECT pulse_name('ph\xc3\xb2ng')"), 0);
-    CHECK_INT_EQ(q1(d, "SELECT pulse_name('a' || char(0) || 'b')"), 0); /* a NUL inside the text */
-    CHECK_INT_EQ(q1(d, "SELECT pulse_name('{\"a\":1}')"), 0);        /* an object as text */
-    CHECK_INT_EQ(q1(d, "SELECT pulse_name(12)"), 0);
-    CHECK_INT_EQ(q1(d, "SELECT pulse_name(NULL)"), 0);
-    CHECK_INT_EQ(q1(d, "SELECT pulse_name(x'616263')"), 0); /* a blob, even of name bytes */
+    CHECK_INT_EQ(q1(d, "SELECT pulse_event_name('room:a-1_b.C', 128) = 'room:a-1_b.C'"), 1);
+    CHECK_INT_EQ(q1(d, "SELECT pulse_event_name(printf('%.128c', 'a'), 128) = printf('%.128c', 'a')"), 1);
+    CHECK_INT_EQ(q_rc(d, "SELECT pulse_event_name(printf('%.129c', 'a'), 128)"), SQLITE_CONSTRAINT_FUNCTION);
+    CHECK_INT_EQ(q_rc(d, "SELECT pulse_event_name(printf('%.65c', 'a'), 64)"), SQLITE_CONSTRAINT_FUNCTION);
+    CHECK_INT_EQ(q_rc(d, "SELECT pulse_event_name('', 128)"), SQLITE_CONSTRAINT_FUNCTION);
+    CHECK_INT_EQ(q_rc(d, "SELECT pulse_event_name('room a', 128)"), SQLITE_CONSTRAINT_FUNCTION);
+    CHECK_INT_EQ(q_rc(d, "SELECT pulse_event_name('room/a', 128)"), SQLITE_CONSTRAINT_FUNCTION);
+    CHECK_INT_EQ(q_rc(d, "SELECT pulse_event_name('ph\xc3\xb2ng', 128)"), SQLITE_CONSTRAINT_FUNCTION);
+    CHECK_INT_EQ(q_rc(d, "SELECT pulse_event_name('a' || char(0) || 'b', 128)"), SQLITE_CONSTRAINT_FUNCTION);
+    CHECK_INT_EQ(q_rc(d, "SELECT pulse_event_name('{\"a\":1}', 128)"), SQLITE_CONSTRAINT_FUNCTION);
+    CHECK_INT_EQ(q_rc(d, "SELECT pulse_event_name(12, 128)"), SQLITE_CONSTRAINT_FUNCTION);
+    CHECK_INT_EQ(q_rc(d, "SELECT pulse_event_name(NULL, 128)"), SQLITE_CONSTRAINT_FUNCTION);
+    CHECK_INT_EQ(q_rc(d, "SELECT pulse_event_name(x'616263', 128)"), SQLITE_CONSTRAINT_FUNCTION); /* a blob */
     /* every ASCII character but NUL, as the GLOB judged it */
     CHECK_INT_EQ(q1(d, "WITH RECURSIVE g(c) AS (SELECT 1 UNION ALL SELECT c + 1 FROM g WHERE c < 127) "
-                       "SELECT count(*) FROM (SELECT 'x' || char(c) AS t FROM g) "
-                       "WHERE pulse_name(t) != (t NOT GLOB '*[^A-Za-z0-9_.:-]*')"), 0);
+                       "SELECT count(*) FROM g WHERE 'x' || char(c) NOT GLOB '*[^A-Za-z0-9_.:-]*'"), 66);
     CHECK_INT_EQ(q1(d, "WITH RECURSIVE g(c) AS (SELECT 1 UNION ALL SELECT c + 1 FROM g WHERE c < 127) "
-                       "SELECT sum(pulse_name('x' || char(c))) FROM g"), 66);
+                       "SELECT count(pulse_event_name('x' || char(c), 2)) FROM g "
+                       "WHERE 'x' || char(c) NOT GLOB '*[^A-Za-z0-9_.:-]*'"), 66);
+    {
+        char sql[160];
+        int c, refused = 0;
+
+        for (c = 1; c < 128; c++) {
+            snprintf(sql, sizeof sql, "SELECT pulse_event_name('x' || char(%d), 2)", c);
+            refused += q_rc(d, sql) == SQLITE_CONSTRAINT_FUNCTION;
+        }
+        CHECK_INT_EQ(refused, 127 - 66);
+    }
+    CHECK_INT_EQ(q1(d, "SELECT pulse_event_data('{\"n\":1}', 7) = '{\"n\":1}'"), 1);
+    CHECK_INT_EQ(q_rc(d, "SELECT pulse_event_data('{\"n\":1}', 6)"), SQLITE_CONSTRAINT_FUNCTION);
+    CHECK_INT_EQ(q_rc(d, "SELECT pulse_event_data('[1]', 100)"), SQLITE_CONSTRAINT_FUNCTION);
+    CHECK_INT_EQ(q_rc(d, "SELECT pulse_event_data('\"{\"', 100)"), SQLITE_CONSTRAINT_FUNCTION);
+    CHECK_INT_EQ(q_rc(d, "SELECT pulse_event_data(NULL, 100)"), SQLITE_CONSTRAINT_FUNCTION);
+    CHECK_INT_EQ(q_rc(d, "SELECT pulse_event_data(7, 100)"), SQLITE_CONSTRAINT_FUNCTION);
+    /* a refusal in the middle undoes the statement's rows before it */
+    CHECK_INT_EQ(q_rc(d, "INSERT INTO events (topic, type, ts, data) SELECT pulse_event_name(column1, 128), 't', "
+                         "'2026-01-01T00:00:00Z', '{}' FROM (VALUES ('a'), ('b'), ('c d'))"),
+                 SQLITE_CONSTRAINT_FUNCTION);
+    CHECK_INT_EQ(q1(d, "SELECT count(*) FROM events"), 0);
     db_close(d);
 }
 
@@ -337,6 +376,6 @@ int main(void)
     test_commits_checkpoint_only_past_the_backstop();
     test_deleted_file();
     test_v5_log_upgrades_keeping_its_ids();
-    test_pulse_name();
+    test_event_checks();
     return check_summary("test_db");
 }

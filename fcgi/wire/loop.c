@@ -97,16 +97,66 @@ static void listener_on_io(struct watch *w, uint32_t events)
     }
 }
 
+/* Connections a supervisor accepted (prefork.c), already non-blocking
+ * (O_NONBLOCK belongs to the connection, not to the descriptor), until
+ * none is waiting. */
+static void passed_on_io(struct watch *w, uint32_t events)
+{
+    struct listener *l = (struct listener *)w;
+
+    (void)events;
+    for (;;) {
+        union {
+            struct cmsghdr h;
+            char buf[CMSG_SPACE(LOOP_PASSED_MAX * sizeof(int))];
+        } ctl;
+        char byte;
+        struct iovec iov = {&byte, 1};
+        struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
+        struct cmsghdr *c;
+        ssize_t n = recvmsg(w->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+        if (n <= 0) {
+            if (n == 0) {
+                /* every sending end closed: the supervisor is gone (and we
+                 * with it: PR_SET_PDEATHSIG); nothing more will come */
+                log_warn("the supervisor's connection hand-over closed");
+                loop_del(w);
+            } else if (errno != EAGAIN && errno != EINTR) {
+                log_warn("receiving connections: %s", strerror(errno));
+            }
+            return;
+        }
+        if (m.msg_flags & MSG_CTRUNC)
+            log_warn("connections handed over were lost (out of descriptors?)%s", l->hint ? l->hint : "");
+        for (c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c)) {
+            size_t i, nfd;
+
+            if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+                continue;
+            nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            for (i = 0; i < nfd; i++) {
+                int fd;
+
+                memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
+                l->on_conn(l, fd);
+            }
+        }
+    }
+}
+
 int loop_listen(struct listener *l, int fd)
 {
     /* The web server hands the socket over blocking; we accept in a loop
      * until EAGAIN, so it must not block. */
-    int flags = fcntl(fd, F_GETFL);
+    int flags = fcntl(fd, F_GETFL), listening = 0;
+    socklen_t len = sizeof listening;
 
-    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0 ||
+        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0)
         return -1;
     l->w.fd = fd;
-    l->w.cb = listener_on_io;
+    l->w.cb = listening ? listener_on_io : passed_on_io;
     l->paused_until = 0;
     return loop_add(&l->w, EPOLLIN);
 }

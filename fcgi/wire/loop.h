@@ -28,7 +28,7 @@ int loop_run_once(int timeout_ms);
 
 /* A FastCGI listening socket on the loop (the stream and the batching
  * responders' fd 0): accepts until EAGAIN and hands each connection, non-
- * blocking, to on_conn. Out of descriptors the socket stays readable, so it
+ * blocking, to on_conn (or takes them from a supervisor: loop_listen). Out of descriptors the socket stays readable, so it
  * stops being watched for a moment instead of spinning: loop_listener_tick
  * watches it again. */
 struct listener {
@@ -38,7 +38,13 @@ struct listener {
     long long paused_until;
 };
 
-/* Makes fd non-blocking and watches it. 0, or -1 with errno set. */
+/* Descriptors a supervisor passes in one message at most (prefork.c). */
+#define LOOP_PASSED_MAX 64
+
+/* Makes fd non-blocking and watches it. fd is a listening socket, or the
+ * end of a SOCK_SEQPACKET pair over which a supervisor (prefork.c) passes
+ * the connections it accepted (SCM_RIGHTS, up to LOOP_PASSED_MAX a
+ * message): each is handed to on_conn alike. 0, or -1 with errno set. */
 int loop_listen(struct listener *l, int fd);
 void loop_listener_tick(struct listener *l, long long now_ms);
 

@@ -2,9 +2,12 @@
 #include "wire/prefork.h"
 
 #include <errno.h> /* (and program_invocation_name: -D_GNU_SOURCE) */
+#include <fcntl.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -12,21 +15,26 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/log.h"
+#include "wire/loop.h"
 
 #define RESTART_PAUSE_NS 200000000L  /* before restarting a worker that lived less than... */
 #define SHORT_LIFE_MS 1000             /* ...this: so a crash loop cannot spin */
 #define SHORT_LIVES_MAX 5              /* short lives in a row after which we give up */
 #define POLL_NS 100000000L /* 100 ms between looks for a dead worker or a stop */
+#define POLL_MS 100
 #define STOP_GRACE_MS 10000            /* a stopping worker's time to exit before SIGKILL */
 #define STOP_TICK_NS 10000000L         /* 10 ms between looks at stopping workers */
 
-/* SIGCHLD only cuts the supervisor's sleep short, so that a dead worker's
- * successor is forked at once: the requests waiting in the socket's
- * backlog wait for it. (One landing between waitpid and nanosleep waits
- * out the POLL_NS sleep.) */
+static volatile sig_atomic_t child_exited;
+
+/* SIGCHLD cuts the supervisor's sleep (or poll) short, so that a dead
+ * worker's successor is forked at once: the requests waiting in the
+ * socket's backlog wait for it. (One landing between waitpid and nanosleep
+ * waits out the POLL_NS sleep; relay_wait looks at child_exited.) */
 static void on_child(int sig)
 {
     (void)sig;
+    child_exited = 1;
 }
 
 static long long now_ms(void)
@@ -36,6 +44,141 @@ static long long now_ms(void)
     if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
         return 0; /* (cannot fail for CLOCK_MONOTONIC on Linux) */
     return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- handing connections over (prefork_keep) ----
+ *
+ * A kept worker does not hold the listening socket: the supervisor alone
+ * accepts, and passes each connection (SCM_RIGHTS) over a SOCK_SEQPACKET
+ * pair whose far end is the worker's fd 0 (loop_listen takes either).
+ * When the supervisor dies the socket is closed with it, at once, before
+ * its parent hears of the death: lighttpd, restarting it, then finds the
+ * socket free and spawns it (with the worker sharing the socket, lighttpd
+ * found it "already used" and never spawned that backend again). The
+ * supervisor keeps the far end open too, so connections passed but not
+ * yet taken by a worker that dies wait there for the next one. */
+struct relay {
+    int lfd;                          /* the listening socket (fd 0) */
+    int sv[2];                        /* [0]: we send; [1]: each worker's fd 0 */
+    int held[LOOP_PASSED_MAX];        /* accepted, not passed yet (the pair was full) */
+    int nheld;
+};
+
+static int relay_open(struct relay *r, int lfd)
+{
+    int flags = fcntl(lfd, F_GETFL), listening = 0;
+    socklen_t len = sizeof listening;
+
+    r->lfd = lfd;
+    r->nheld = 0;
+    r->sv[0] = r->sv[1] = -1;
+    if (getsockopt(lfd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) {
+        log_error("PULSE_PREFORK=1: fd %d is not a listening socket (%s)", lfd,
+                  listening ? strerror(errno) : "a FastCGI server hands one over");
+        return -1;
+    }
+    if (flags < 0 || fcntl(lfd, F_SETFL, flags | O_NONBLOCK) != 0 ||
+        socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, r->sv) != 0 ||
+        fcntl(r->sv[0], F_SETFL, O_NONBLOCK) != 0) {
+        log_error("preparing the hand-over of connections: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+static void relay_close(struct relay *r)
+{
+    int i;
+
+    for (i = 0; i < r->nheld; i++)
+        close(r->held[i]);
+    r->nheld = 0;
+    if (r->sv[0] >= 0)
+        close(r->sv[0]);
+    if (r->sv[1] >= 0)
+        close(r->sv[1]);
+    r->sv[0] = r->sv[1] = -1;
+}
+
+/* In a new worker: fd 0 becomes its end of the pair, in place of the
+ * listening socket. 0 or -1. */
+static int relay_worker(struct relay *r)
+{
+    if (dup2(r->sv[1], 0) < 0) /* (dup2 leaves fd 0 without FD_CLOEXEC) */
+        return -1;
+    relay_close(r); /* (what it held stays the supervisor's to pass) */
+    return 0;
+}
+
+/* Passes the held connections in one message. 0 when passed (or dropped:
+ * logged), 1 when the pair is full for now. */
+static int relay_send(struct relay *r)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(LOOP_PASSED_MAX * sizeof(int))];
+    } ctl;
+    char byte = 0;
+    struct iovec iov = {&byte, 1};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                       .msg_controllen = CMSG_SPACE((size_t)r->nheld * sizeof(int))};
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    int i;
+
+    memset(ctl.buf, 0, sizeof ctl.buf);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN((size_t)r->nheld * sizeof(int));
+    memcpy(CMSG_DATA(c), r->held, (size_t)r->nheld * sizeof(int));
+    if (sendmsg(r->sv[0], &m, MSG_NOSIGNAL) < 0) {
+        if (errno == EAGAIN || errno == EINTR)
+            return 1;
+        log_warn("passing %d connections to the worker: %s; closing them", r->nheld, strerror(errno));
+    }
+    for (i = 0; i < r->nheld; i++)
+        close(r->held[i]); /* (the worker has its own copy now) */
+    r->nheld = 0;
+    return 0;
+}
+
+/* Accepts what is waiting, up to LOOP_PASSED_MAX. */
+static void relay_accept(struct relay *r)
+{
+    while (r->nheld < LOOP_PASSED_MAX) {
+        int fd = accept4(r->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                log_warn("accept: %s", strerror(errno));
+            return;
+        }
+        r->held[r->nheld++] = fd;
+    }
+}
+
+/* Accepts and passes connections until a worker exits, a stop, or
+ * timeout_ms. While the pair is full the socket is left alone:
+ * connections wait in its backlog. */
+static void relay_wait(struct relay *r, int timeout_ms, volatile sig_atomic_t *stopping)
+{
+    long long until = now_ms() + timeout_ms, left;
+
+    while (!child_exited && !*stopping && (left = until - now_ms()) > 0) {
+        struct pollfd p[2] = {{r->lfd, (short)(r->nheld > 0 ? 0 : POLLIN), 0},
+                              {r->sv[0], (short)(r->nheld > 0 ? POLLOUT : 0), 0}};
+        int n = poll(p, 2, (int)left);
+
+        if (n < 0 && errno != EINTR) {
+            log_warn("poll: %s", strerror(errno));
+            return;
+        }
+        if (n <= 0)
+            continue;
+        if (p[0].revents & POLLIN)
+            relay_accept(r);
+        if (r->nheld > 0)
+            relay_send(r);
+    }
 }
 
 /* Forks one worker. In the child returns 0; in the parent the pid, or -1. */
@@ -128,7 +271,9 @@ static void stop_all(pid_t *pids, int n)
     }
 }
 
-int prefork_run(const char *role, int workers, volatile sig_atomic_t *stopping)
+/* prefork_run's loop; relay (prefork_keep) when the supervisor accepts and
+ * passes the connections, NULL when the workers accept on fd 0 themselves. */
+static int supervise(const char *role, int workers, struct relay *relay, volatile sig_atomic_t *stopping)
 {
     pid_t *pids = xcalloc((size_t)workers, sizeof *pids), me = getpid();
     long long *born = xcalloc((size_t)workers, sizeof *born);
@@ -156,19 +301,28 @@ int prefork_run(const char *role, int workers, volatile sig_atomic_t *stopping)
             if (pids[i] == 0) {
                 put_name(arg0);
                 rc = 0; /* a worker: goes on to serve */
+                if (relay != NULL && relay_worker(relay) != 0) {
+                    log_error("taking over the hand-over of connections: %s", strerror(errno));
+                    rc = -1;
+                }
                 goto out;
             }
             born[i] = now_ms();
         }
         /* Polled, not blocking: a stop that lands between the loop's check
-         * and a blocking waitpid would wait for a worker to die first. */
+         * and a blocking waitpid would wait for a worker to die first. A
+         * death after the flag is cleared ends relay_wait's poll. */
+        child_exited = 0;
         dead = waitpid(-1, &st, WNOHANG);
         if (dead < 0 && errno == ECHILD) {
             rc = -1;
             break;
         }
         if (dead <= 0) {
-            nanosleep(&idle, NULL); /* (EINTR: a signal; the loop re-checks *stopping) */
+            if (relay != NULL)
+                relay_wait(relay, POLL_MS, stopping);
+            else
+                nanosleep(&idle, NULL); /* (EINTR: a signal; the loop re-checks *stopping) */
             continue;
         }
         for (i = 0; i < workers; i++) {
@@ -203,11 +357,26 @@ out:
     return rc;
 }
 
+int prefork_run(const char *role, int workers, volatile sig_atomic_t *stopping)
+{
+    return supervise(role, workers, NULL, stopping);
+}
+
 int prefork_keep(const char *role, long workers, volatile sig_atomic_t *stopping)
 {
+    struct relay relay;
+    int rc;
+
     if (workers > 1) {
         log_error("PULSE_PREFORK=%ld: %s is one process (0, or 1 to keep it under a supervisor)", workers, role);
         return -1;
     }
-    return workers == 1 ? prefork_run(role, 1, stopping) : 0;
+    if (workers == 0)
+        return 0;
+    if (relay_open(&relay, 0) != 0)
+        return -1;
+    rc = supervise(role, 1, &relay, stopping);
+    if (rc != 0)
+        relay_close(&relay); /* (a worker closed its copies: relay_worker) */
+    return rc;
 }

@@ -15,8 +15,8 @@ WEB_INDEPENDENT = True  # these tests start their own web servers through make
 SERIAL = True  # runs alone: it runs make in the tree (tests/run.py)
 
 
-# behind nginx and Apache pulse-batch and pulse-stream each run under a
-# supervisor (PULSE_PREFORK=1); lighttpd spawns them itself
+# behind every web server pulse-batch and pulse-stream each run under a
+# supervisor (PULSE_PREFORK=1: run-nginx.sh, run-apache.sh, lighttpd.conf)
 KEPT = ("batch", "stream")
 
 
@@ -93,7 +93,7 @@ def test_the_installed_tree_serves_behind_lighttpd(env):
     inst = _install(env)
     _serve_and_stop(env, ["lighttpd", "-D", "-f", os.path.join(inst["share"], "lighttpd.conf")],
                     lambda p: p.send_signal(signal.SIGTERM), api=2, where=inst,
-                    sup=())
+                    sup=KEPT)
 
 
 def test_the_installed_tree_serves_behind_nginx(env):
@@ -120,8 +120,9 @@ def _install(env):
 
 def _make_run_and_stop(env, stop, target="run"):
     # behind nginx and Apache, pulse-api supervises its 2 workers: 3 processes
+    # (behind lighttpd, make run's, lighttpd spawns the two itself)
     _serve_and_stop(env, ["make", "--no-print-directory", target], stop, api=2,
-                    sup=() if target == "run" else ("api",) + KEPT)
+                    sup=KEPT if target == "run" else ("api",) + KEPT)
 
 
 def _serve_and_stop(env, cmd, stop, api, sup, where=None):

@@ -99,7 +99,9 @@ static void listener_on_io(struct watch *w, uint32_t events)
 
 /* Connections a supervisor accepted (prefork.c), already non-blocking
  * (O_NONBLOCK belongs to the connection, not to the descriptor), until
- * none is waiting. */
+ * none is waiting: all of them before the loop turns, as accepts are, so
+ * that the requests arriving together are handled (pulse-batch: committed)
+ * together. */
 static void passed_on_io(struct watch *w, uint32_t events)
 {
     struct listener *l = (struct listener *)w;

@@ -16,7 +16,6 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/log.h"
-#include "wire/loop.h"
 
 #define RESTART_PAUSE_NS 200000000L  /* before restarting a worker that lived less than... */
 #define SHORT_LIFE_MS 1000             /* ...this: so a crash loop cannot spin */
@@ -61,8 +60,7 @@ static long long now_ms(void)
 struct relay {
     int lfd;                          /* the listening socket (fd 0) */
     int sv[2];                        /* [0]: we send; [1]: each worker's fd 0 */
-    int held[LOOP_PASSED_MAX];        /* accepted, not passed yet (the pair was full) */
-    int nheld;
+    int held;                         /* accepted, not passed yet (the pair was full), or -1 */
 };
 
 static int relay_open(struct relay *r, int lfd)
@@ -72,7 +70,7 @@ static int relay_open(struct relay *r, int lfd)
     socklen_t len = sizeof listening;
 
     r->lfd = lfd;
-    r->nheld = 0;
+    r->held = -1;
     r->sv[0] = r->sv[1] = -1;
     if (getsockopt(lfd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) {
         log_error("PULSE_PREFORK=1: fd %d is not a listening socket (%s)", lfd,
@@ -95,11 +93,9 @@ static int relay_open(struct relay *r, int lfd)
 
 static void relay_close(struct relay *r)
 {
-    int i;
-
-    for (i = 0; i < r->nheld; i++)
-        close(r->held[i]);
-    r->nheld = 0;
+    if (r->held >= 0)
+        close(r->held);
+    r->held = -1;
     if (r->sv[0] >= 0)
         close(r->sv[0]);
     if (r->sv[1] >= 0)
@@ -117,34 +113,31 @@ static int relay_worker(struct relay *r)
     return 0;
 }
 
-/* Passes the held connections in one message. 0 when passed (or dropped:
- * logged), 1 when the pair is full for now. */
+/* Passes the held connection. 0 when passed (or dropped: logged), 1
+ * when the pair is full for now. */
 static int relay_send(struct relay *r)
 {
     union {
         struct cmsghdr h;
-        char buf[CMSG_SPACE(LOOP_PASSED_MAX * sizeof(int))];
+        char buf[CMSG_SPACE(sizeof(int))];
     } ctl;
     char byte = 0;
     struct iovec iov = {&byte, 1};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                       .msg_controllen = CMSG_SPACE((size_t)r->nheld * sizeof(int))};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
     struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-    int i;
 
     memset(ctl.buf, 0, sizeof ctl.buf);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN((size_t)r->nheld * sizeof(int));
-    memcpy(CMSG_DATA(c), r->held, (size_t)r->nheld * sizeof(int));
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &r->held, sizeof(int));
     if (sendmsg(r->sv[0], &m, MSG_NOSIGNAL) < 0) {
         if (errno == EAGAIN || errno == EINTR)
             return 1;
-        log_warn("passing %d connections to the worker: %s; closing them", r->nheld, strerror(errno));
+        log_warn("passing a connection to the worker: %s; closing it", strerror(errno));
     }
-    for (i = 0; i < r->nheld; i++)
-        close(r->held[i]); /* (the worker has its own copy now) */
-    r->nheld = 0;
+    close(r->held); /* (the worker has its own copy now) */
+    r->held = -1;
     return 0;
 }
 
@@ -155,7 +148,7 @@ static void relay_accept(struct relay *r)
     int fd = accept4(r->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
     if (fd >= 0) {
-        r->held[r->nheld++] = fd;
+        r->held = fd;
     } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) { /* (EWOULDBLOCK is EAGAIN) */
         log_warn("accept: %s", strerror(errno));
         nanosleep(&pause, NULL); /* (out of descriptors, say: no spinning) */
@@ -173,9 +166,9 @@ static void relay_wait(struct relay *r, int timeout_ms, volatile sig_atomic_t *s
     while (!child_exited && !*stopping && (left = until - now_ms()) > 0) {
         struct pollfd p = {r->sv[0], POLLOUT, 0};
 
-        if (r->nheld == 0)
+        if (r->held < 0)
             relay_accept(r);
-        if (r->nheld > 0 && relay_send(r) == 1 && poll(&p, 1, (int)left) < 0 && errno != EINTR)
+        if (r->held >= 0 && relay_send(r) == 1 && poll(&p, 1, (int)left) < 0 && errno != EINTR)
             log_warn("poll: %s", strerror(errno));
     }
 }

@@ -129,8 +129,6 @@ static void passed_on_io(struct watch *w, uint32_t events)
             }
             return;
         }
-        if (m.msg_flags & MSG_CTRUNC)
-            log_warn("connections handed over were lost (out of descriptors?)%s", l->hint ? l->hint : "");
         for (c = CMSG_FIRSTHDR(&m); c != NULL; c = CMSG_NXTHDR(&m, c)) {
             size_t i, nfd;
 
@@ -143,6 +141,15 @@ static void passed_on_io(struct watch *w, uint32_t events)
                 memcpy(&fd, CMSG_DATA(c) + i * sizeof fd, sizeof fd);
                 l->on_conn(l, fd);
             }
+        }
+        if (m.msg_flags & MSG_CTRUNC) {
+            /* the kernel closed what it could not give us (out of
+             * descriptors): pause, as accepting does, rather than lose
+             * every connection queued behind it */
+            log_warn("a connection handed over was lost: out of descriptors?%s; pausing", l->hint ? l->hint : "");
+            loop_mod(w, 0);
+            l->paused_until = clock_ms() + ACCEPT_PAUSE_MS;
+            return;
         }
     }
 }

@@ -28,9 +28,11 @@ int loop_run_once(int timeout_ms);
 
 /* A FastCGI listening socket on the loop (the stream and the batching
  * responders' fd 0): accepts until EAGAIN and hands each connection, non-
- * blocking, to on_conn (or takes them from a supervisor: loop_listen). Out of descriptors the socket stays readable, so it
- * stops being watched for a moment instead of spinning: loop_listener_tick
- * watches it again. */
+ * blocking, to on_conn (or takes them from a supervisor: loop_listen).
+ * Out of descriptors it stops being watched for a moment instead of
+ * spinning (a listening socket stays readable; connections passed over a
+ * pair would be closed by the kernel one after another):
+ * loop_listener_tick watches it again. */
 struct listener {
     struct watch w;                                  /* first: the loop hands back &w */
     void (*on_conn)(struct listener *l, int fd);    /* the owner finds its context from l */
@@ -38,13 +40,13 @@ struct listener {
     long long paused_until;
 };
 
-/* Descriptors a supervisor passes in one message at most (prefork.c). */
+/* Descriptors taken from one message at most (prefork.c sends one). */
 #define LOOP_PASSED_MAX 64
 
 /* Makes fd non-blocking and watches it. fd is a listening socket, or the
  * end of a SOCK_SEQPACKET pair over which a supervisor (prefork.c) passes
- * the connections it accepted (SCM_RIGHTS, up to LOOP_PASSED_MAX a
- * message): each is handed to on_conn alike. 0, or -1 with errno set. */
+ * the connections it accepted (SCM_RIGHTS): each is handed to on_conn
+ * alike. 0, or -1 with errno set. */
 int loop_listen(struct listener *l, int fd);
 void loop_listener_tick(struct listener *l, long long now_ms);
 

@@ -27,10 +27,11 @@
 
 static volatile sig_atomic_t child_exited;
 
-/* SIGCHLD cuts the supervisor's sleep (or poll) short, so that a dead
+/* SIGCHLD cuts the supervisor's sleep (or accept) short, so that a dead
  * worker's successor is forked at once: the requests waiting in the
- * socket's backlog wait for it. (One landing between waitpid and nanosleep
- * waits out the POLL_NS sleep; relay_wait looks at child_exited.) */
+ * socket's backlog wait for it. (One landing just before nanosleep or
+ * accept waits out POLL_MS, as a stop landing there does; relay_wait
+ * looks at child_exited.) */
 static void on_child(int sig)
 {
     (void)sig;
@@ -63,6 +64,18 @@ struct relay {
     int held;                         /* accepted, not passed yet (the pair was full), or -1 */
 };
 
+static void relay_close(struct relay *r)
+{
+    if (r->held >= 0)
+        close(r->held);
+    r->held = -1;
+    if (r->sv[0] >= 0)
+        close(r->sv[0]);
+    if (r->sv[1] >= 0)
+        close(r->sv[1]);
+    r->sv[0] = r->sv[1] = -1;
+}
+
 static int relay_open(struct relay *r, int lfd)
 {
     struct timeval tick = {0, POLL_MS * 1000};
@@ -73,8 +86,7 @@ static int relay_open(struct relay *r, int lfd)
     r->held = -1;
     r->sv[0] = r->sv[1] = -1;
     if (getsockopt(lfd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) {
-        log_error("PULSE_PREFORK=1: fd %d is not a listening socket (%s)", lfd,
-                  listening ? strerror(errno) : "a FastCGI server hands one over");
+        log_error("PULSE_PREFORK=1: fd %d is not a listening socket (a FastCGI server hands one over)", lfd);
         return -1;
     }
     /* accept blocks, for POLL_MS at most (SO_RCVTIMEO), and SIGCHLD cuts
@@ -86,21 +98,10 @@ static int relay_open(struct relay *r, int lfd)
         socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, r->sv) != 0 ||
         fcntl(r->sv[0], F_SETFL, O_NONBLOCK) != 0) {
         log_error("preparing the hand-over of connections: %s", strerror(errno));
+        relay_close(r);
         return -1;
     }
     return 0;
-}
-
-static void relay_close(struct relay *r)
-{
-    if (r->held >= 0)
-        close(r->held);
-    r->held = -1;
-    if (r->sv[0] >= 0)
-        close(r->sv[0]);
-    if (r->sv[1] >= 0)
-        close(r->sv[1]);
-    r->sv[0] = r->sv[1] = -1;
 }
 
 /* In a new worker: fd 0 becomes its end of the pair, in place of the
@@ -149,7 +150,15 @@ static void relay_accept(struct relay *r)
 
     if (fd >= 0) {
         r->held = fd;
-    } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) { /* (EWOULDBLOCK is EAGAIN) */
+    } else if (errno == EAGAIN) { /* (EWOULDBLOCK is EAGAIN) */
+        /* the timeout; or the socket was made non-blocking again (its file
+         * is shared with whoever else holds it): waiting, not spinning */
+        struct pollfd p = {r->lfd, POLLIN, 0};
+        int flags = fcntl(r->lfd, F_GETFL);
+
+        if (flags >= 0 && (flags & O_NONBLOCK))
+            poll(&p, 1, POLL_MS);
+    } else if (errno != EINTR && errno != ECONNABORTED) {
         log_warn("accept: %s", strerror(errno));
         nanosleep(&pause, NULL); /* (out of descriptors, say: no spinning) */
     }
@@ -279,7 +288,8 @@ static int supervise(const char *role, int workers, struct relay *relay, volatil
     log_set_role(buf_str(&sup)); /* (log keeps the pointer: sup lives until we return) */
     set_title(role);
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_child; /* (no SA_RESTART: nanosleep returns) */
+    sa.sa_handler = on_child; /* (no SA_RESTART: nanosleep and accept return) */
+    sa.sa_flags = SA_NOCLDSTOP; /* (a worker stopped is not one that died) */
     if (sigaction(SIGCHLD, &sa, NULL) != 0) /* (then a death is seen within POLL_NS) */
         log_warn("sigaction(SIGCHLD): %s", strerror(errno));
     while (!*stopping) {
@@ -303,7 +313,7 @@ static int supervise(const char *role, int workers, struct relay *relay, volatil
         }
         /* Polled, not blocking: a stop that lands between the loop's check
          * and a blocking waitpid would wait for a worker to die first. A
-         * death after the flag is cleared ends relay_wait's poll. */
+         * death after the flag is cleared ends relay_wait's accept. */
         child_exited = 0;
         dead = waitpid(-1, &st, WNOHANG);
         if (dead < 0 && errno == ECHILD) {

@@ -291,14 +291,19 @@ static void events_publish(struct ctx *c)
     int64_t escapes_nul, id;
     long long n;
     char reply[40];
+    int step;
 
-    if (ctx_auth_role(c, ROLE_BIT(ROLE_ADMIN)) != 0 || ctx_body_object(c) != 0)
+    if (ctx_auth_role(c, ROLE_BIT(ROLE_ADMIN)) != 0 || ctx_body_text_ok(c) != 0)
         return;
     escapes_nul = db_json_escapes_nul(c->req->body, c->req->body_len);
     st = db_stmt(c->db, SQL_EVENT_PUBLISH_BODY);
     if (st == NULL || db_bind_text(st, 1, c->req->body, (int)c->req->body_len) != 0 ||
-        db_bind_int64(st, 2, escapes_nul) != 0 || sqlite3_step(st) != SQLITE_ROW) {
+        db_bind_int64(st, 2, escapes_nul) != 0 || ((step = sqlite3_step(st)) != SQLITE_ROW && step != SQLITE_DONE)) {
         ctx_db_error(c);
+        goto out;
+    }
+    if (step == SQLITE_DONE) {
+        ctx_body_refused(c); /* no row: the body is no JSON object (the query's WHERE) */
         goto out;
     }
     events = (const char *)sqlite3_column_text(st, 7);

@@ -100,11 +100,10 @@ int ctx_auth_role(struct ctx *c, unsigned role_mask)
     return 0;
 }
 
-/* Answers a body db_json_object (or _shape) refused. Its encoding is told
- * apart from other bad JSON (the sender's encoding is wrong), and only now:
- * db_json_object has scanned it once already, so an accepted body, the
- * common case, is scanned once. */
-static int body_refused(struct ctx *c)
+/* Its encoding is told apart from other bad JSON (the sender's encoding is
+ * wrong), and only now: db_json_object has scanned it once already, so an
+ * accepted body, the common case, is scanned once. */
+int ctx_body_refused(struct ctx *c)
 {
     if (!utf8_json_text_ok(c->req->body, c->req->body_len))
         ctx_error(c, 400, "invalid_utf8",
@@ -116,12 +115,17 @@ static int body_refused(struct ctx *c)
 
 int ctx_body_object(struct ctx *c)
 {
-    return db_json_object(c->db, c->req->body, c->req->body_len) ? 0 : body_refused(c);
+    return db_json_object(c->db, c->req->body, c->req->body_len) ? 0 : ctx_body_refused(c);
 }
 
 int ctx_body_object_shape(struct ctx *c)
 {
-    return db_json_object_shape(c->db, c->req->body, c->req->body_len) ? 0 : body_refused(c);
+    return db_json_object_shape(c->db, c->req->body, c->req->body_len) ? 0 : ctx_body_refused(c);
+}
+
+int ctx_body_text_ok(struct ctx *c)
+{
+    return db_json_text_ok(c->req->body, c->req->body_len) ? 0 : ctx_body_refused(c);
 }
 
 const char *ctx_arg(const struct ctx *c, size_t i)

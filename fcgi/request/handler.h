@@ -65,6 +65,13 @@ int ctx_body_object(struct ctx *c);
  * strings hold. A body refused is answered as ctx_body_object answers it.
  * Every string read from it must pass utf8_valid before it is kept. */
 int ctx_body_object_shape(struct ctx *c);
+/* For a handler whose own statement runs json_is_object's test
+ * (db_json_text_ok): the checks before it, answered as ctx_body_object
+ * answers them; ctx_body_refused answers a body its statement found no
+ * JSON object. Both return 0 or -1 (answered: 400 invalid_utf8 or
+ * invalid_json). */
+int ctx_body_text_ok(struct ctx *c);
+int ctx_body_refused(struct ctx *c);
 
 /* Typed reads of the request's JSON body (which ctx_body_object has
  * checked; after ctx_body_object_shape a string read may not be UTF-8).

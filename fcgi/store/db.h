@@ -108,6 +108,11 @@ int db_json_object(struct db *db, const char *text, size_t len);
  * decodes it) before keeping it: a Facebook batch, whose messages are kept
  * or skipped one by one. */
 int db_json_object_shape(struct db *db, const char *text, size_t len);
+/* db_json_object's checks that need no SQL: 1 when text[0..len) can be
+ * bound whole (no NUL) and is UTF-8 as utf8_json_text_ok says. For a
+ * statement that runs json_is_object's test itself, in its WHERE, before
+ * any path lookup (event_publish_body): one parse of the text, not two. */
+int db_json_text_ok(const char *text, size_t len);
 
 /* 1 when text[0..len) holds a \u0000 escape. SQLite 3.40 ends an unescaped
  * JSON string there, so a string read from such a document may come back

@@ -79,13 +79,23 @@ int db_run_texts(struct db *db, enum sql_id id, int nargs, const char *const *ar
     return rc;
 }
 
+/* What SQLite cannot be given whole: a raw NUL ends a bound string. */
+static int bindable(const char *text, size_t len)
+{
+    return text != NULL && len <= 0x7fffffff && memchr(text, '\0', len) == NULL;
+}
+
+int db_json_text_ok(const char *text, size_t len)
+{
+    return bindable(text, len) && utf8_json_text_ok(text, len);
+}
+
 int db_json_object_shape(struct db *db, const char *text, size_t len)
 {
     sqlite3_stmt *st;
     int ok;
 
-    /* what SQLite cannot be given whole: a raw NUL ends a bound string */
-    if (text == NULL || len > 0x7fffffff || memchr(text, '\0', len) != NULL)
+    if (!bindable(text, len))
         return 0;
     st = db_stmt(db, SQL_JSON_IS_OBJECT);
     ok = st != NULL && db_bind_text(st, 1, text, (int)len) == 0 && sqlite3_step(st) == SQLITE_ROW &&

@@ -1,7 +1,9 @@
 /* test_db_json.c - the two gates of a JSON body (fcgi/store/db_query.c): db_json_object
  * holds it to UTF-8 and to the shape of a JSON object, db_json_object_shape
  * only to the shape (a Facebook batch, whose strings are checked one by
- * one). Both refuse what SQLite cannot be given whole: a raw NUL. */
+ * one). Both refuse what SQLite cannot be given whole: a raw NUL. And
+ * db_json_text_ok, db_json_object without the SQL (for a statement that
+ * runs the shape's test itself): the encoding and the NUL only. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -35,6 +37,20 @@ static void test_gates(struct db *d)
     CHECK_INT_EQ(db_json_object_shape(d, NULL, 0), 0);
 }
 
+#define TEXT_OK(lit, want) CHECK_INT_EQ(db_json_text_ok((lit), sizeof(lit) - 1), (want))
+
+static void test_text_ok(void)
+{
+    TEXT_OK("{\"a\":\"caf\xc3\xa9 \\ud83d\\ude00\"}", 1);
+    TEXT_OK("[\"x\"]", 1);                /* no object, but its text is fine: the SQL decides */
+    TEXT_OK("{not json", 1);
+    TEXT_OK("", 1);
+    TEXT_OK("{\"a\":\"caf\xe9\"}", 0);     /* not UTF-8 */
+    TEXT_OK("{\"a\":\"\\ud800\"}", 0);    /* an escaped lone surrogate */
+    TEXT_OK("{\"a\":\"x\x00y\"}", 0);      /* a raw NUL */
+    CHECK_INT_EQ(db_json_text_ok(NULL, 0), 0);
+}
+
 int main(void)
 {
     char dir[] = "/tmp/pulse-test-dbjson-XXXXXX", path[64], f[96];
@@ -51,6 +67,7 @@ int main(void)
     CHECK(db_open(path, &d, &err) == 0);
     if (d != NULL)
         test_gates(d);
+    test_text_ok();
     db_close(d);
     free(err);
     for (i = 0; i < 4; i++) {

@@ -145,8 +145,8 @@ ON CONFLICT (topic) DO UPDATE SET pruned_upto = max(pruned_upto, ?2);
 -- WHERE is json_is_object's test (common.sql; SQLite 3.40's path lookups
 -- are not safe on every text json_valid accepts), which SQLite runs before
 -- the columns, and the statement's JSON functions share their parse of ?1
--- (a separate json_is_object parsed the body once more: 3% of pulse-batch
--- on batches of 100, bench/HISTORY.md). Then the values of topic and type, the JSON type and value of data (text
+-- (a separate json_is_object parsed the body once more: single publishes
+-- +8% without it, bench/HISTORY.md). Then the values of topic and type, the JSON type and value of data (text
 -- unescaped, an object as minified JSON; of a repeated key the first), then
 -- whether topic, and type, are whole, as in json_field (?2:
 -- db_json_escapes_nul), and 1: the event is an object. Topic and type need

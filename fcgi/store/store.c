@@ -84,7 +84,7 @@ int store_append_events(struct db *db, const char *body, size_t len, long long m
         goto out;
     step = sqlite3_step(st);
     if (step == SQLITE_CONSTRAINT_FUNCTION) {
-        rc = 0; /* an element refused: none appended (the caller's unit undoes what was) */
+        rc = 0; /* an element refused: none appended (SQLite undid the statement) */
         goto out;
     }
     if (step != SQLITE_DONE) {

@@ -33,8 +33,8 @@ void store_event_free(struct event *ev);
  * one is a well-formed event whose data is at most max_bytes
  * (event_append_batch says which). *evs gets the appended events (caller
  * frees each with store_event_free, then the array), *n how many: none
- * when an element is refused (the caller rolls back to before the call:
- * rows of the statement may remain). 0 or -1. */
+ * when an element is refused (SQLite undoes the statement's rows). 0 or
+ * -1. */
 int store_append_events(struct db *db, const char *body, size_t len, long long max_bytes, struct event **evs,
                         size_t *n);
 

@@ -20,8 +20,8 @@
 #define RESTART_PAUSE_NS 200000000L  /* before restarting a worker that lived less than... */
 #define SHORT_LIFE_MS 1000             /* ...this: so a crash loop cannot spin */
 #define SHORT_LIVES_MAX 5              /* short lives in a row after which we give up */
-#define POLL_NS 100000000L /* 100 ms between looks for a dead worker or a stop */
-#define POLL_MS 100
+#define POLL_MS 100                    /* between looks for a dead worker or a stop */
+#define POLL_NS (POLL_MS * 1000000L)
 #define STOP_GRACE_MS 10000            /* a stopping worker's time to exit before SIGKILL */
 #define STOP_TICK_NS 10000000L         /* 10 ms between looks at stopping workers */
 

@@ -146,8 +146,9 @@ ON CONFLICT (topic) DO UPDATE SET pruned_upto = max(pruned_upto, ?2);
 -- are not safe on every text json_valid accepts), which SQLite runs before
 -- the columns, and the statement's JSON functions share their parse of ?1
 -- (a separate json_is_object parsed the body once more: single publishes
--- +8% without it, bench/HISTORY.md). Then the values of topic and type, the JSON type and value of data (text
--- unescaped, an object as minified JSON; of a repeated key the first), then
+-- +8% without it, bench/HISTORY.md). Then the values of topic and type,
+-- the JSON type and value of data (text unescaped, an object as minified
+-- JSON; of a repeated key the first), then
 -- whether topic, and type, are whole, as in json_field (?2:
 -- db_json_escapes_nul), and 1: the event is an object. Topic and type need
 -- no json_type: a JSON string comes back as SQL text, a number or boolean

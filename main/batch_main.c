@@ -69,7 +69,7 @@ int main(void)
     struct out *http_out = NULL;
     struct sender *snd = NULL;
     const struct config *cfg = NULL;
-    int rc = 1, wait_ms = TICK_MS;
+    int rc = 1, wait_ms = 0; /* the first turn at once: answers waiting for a generator, sends due */
 
     if (proc_start("pulse-batch", on_stop, 1, &cfg) != 0)
         goto out;

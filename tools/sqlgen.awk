@@ -8,8 +8,13 @@
 # 0002_y.sql, ...): with a gap, a file added later in it would take the
 # version of the one after it, which existing databases would run again.
 # Anything else stops the build, and nothing is written.
+#
+# Fragments: a piece of SQL that several queries must hold alike (the same
+# test, spelt once) follows a line "-- fragment: some_name" and runs to the
+# next "-- name:" or "-- fragment:" line; a query holds it where it writes
+# {{some_name}}. A name used but not defined stops the build.
 # Usage: awk -v out=DIR -f sqlgen.awk sql/queries/*.sql sql/migrations/*.sql
-BEGIN { nq = 0; nm = 0; mode = "q"; bad = 0 }
+BEGIN { nq = 0; nm = 0; mode = "q"; bad = 0; frag = "" }
 FNR == 1 && FILENAME ~ /\/migrations\// {
     mode = "m"; nm++; mig[nm] = ""; mname[nm] = FILENAME
     base = FILENAME; sub(/.*\//, "", base)
@@ -21,8 +26,10 @@ FNR == 1 && FILENAME ~ /\/migrations\// {
         exit 1
     }
 }
-mode == "q" && /^-- name: / { nq++; qname[nq] = $3; qtext[nq] = ""; next }
+mode == "q" && /^-- name: / { nq++; qname[nq] = $3; qtext[nq] = ""; frag = ""; next }
+mode == "q" && /^-- fragment: / { frag = $3; ftext[frag] = ""; next }
 mode == "q" && /^--/ { next }
+mode == "q" && frag != "" { ftext[frag] = ftext[frag] (ftext[frag] == "" ? "" : "\n") $0; next }
 mode == "q" && nq > 0 { qtext[nq] = qtext[nq] $0 "\n" }
 mode == "m" { mig[nm] = mig[nm] $0 "\n" }
 function cstr(s,    r) {
@@ -32,7 +39,28 @@ function cstr(s,    r) {
     # in parentheses: one array element of many lines, as clang sees it too
     return "    (\"" s "\")"
 }
+# q with each {{name}} replaced by its fragment's text (without its last
+# newline, so that it sits where the reference stood).
+function expand(q, name,    out, use, text) {
+    out = ""
+    while (match(q, /\{\{[a-z_0-9]+\}\}/)) {
+        use = substr(q, RSTART + 2, RLENGTH - 4)
+        if (!(use in ftext)) {
+            printf "sqlgen: query %s uses {{%s}}, which no \"-- fragment: %s\" defines\n", name, use,
+                   use > "/dev/stderr"
+            bad = 1
+            return q
+        }
+        text = ftext[use]
+        sub(/[ \n]+$/, "", text)
+        out = out substr(q, 1, RSTART - 1) text
+        q = substr(q, RSTART + RLENGTH)
+    }
+    return out q
+}
 END {
+    for (i = 1; i <= nq && !bad; i++)
+        qtext[i] = expand(qtext[i], qname[i])
     if (bad)
         exit 1
     h = out "/sql_gen.h"; c = out "/sql_gen.c"

@@ -12,12 +12,17 @@
 -- (Serialising the body once, in a subquery, saved 8% of a publish's
 -- instructions, but a 10-minute fuzz run of that form hit a heap overflow
 -- inside SQLite 3.40's JSON code that no replay reproduces: not shipped.)
+-- The test is a fragment: llm_chunk and event_publish_body run it as
+-- their WHERE, sharing its parse with their path lookups.
+-- fragment: object_test
+CASE WHEN json_valid(?1) THEN
+       CASE WHEN json(?1) = ?1 THEN json_type(?1) = 'object'
+            WHEN json_valid(json(?1)) THEN json(json(?1)) = json(?1) AND json_type(?1) = 'object'
+            ELSE 0 END
+     ELSE 0 END
+
 -- name: json_is_object
-SELECT CASE WHEN json_valid(?1) THEN
-         CASE WHEN json(?1) = ?1 THEN json_type(?1) = 'object'
-              WHEN json_valid(json(?1)) THEN json(json(?1)) = json(?1) AND json_type(?1) = 'object'
-              ELSE 0 END
-       ELSE 0 END;
+SELECT {{object_test}};
 
 -- name: json_error
 SELECT json_object('error', json_object('code', ?1, 'message', ?2));

@@ -142,7 +142,7 @@ ON CONFLICT (topic) DO UPDATE SET pruned_upto = max(pruned_upto, ?2);
 
 -- The members POST /api/publish reads, for a body that passed
 -- db_json_text_ok; no row when ?1 is not a well-formed JSON object: the
--- WHERE is json_is_object's test (common.sql; SQLite 3.40's path lookups
+-- WHERE is json_is_object's test (common.sql's object_test fragment; SQLite 3.40's path lookups
 -- are not safe on every text json_valid accepts), which SQLite runs before
 -- the columns, and the statement's JSON functions share their parse of ?1
 -- (a separate json_is_object parsed the body once more: single publishes
@@ -169,11 +169,7 @@ SELECT json_extract(?1, '$.topic'), json_extract(?1, '$.type'),
        json_type(?1, '$.topic') IS NOT NULL OR json_type(?1, '$.type') IS NOT NULL
            OR json_type(?1, '$.data') IS NOT NULL,
        json_array_length(?1, '$.events')
-WHERE CASE WHEN json_valid(?1) THEN
-        CASE WHEN json(?1) = ?1 THEN json_type(?1) = 'object'
-             WHEN json_valid(json(?1)) THEN json(json(?1)) = json(?1) AND json_type(?1) = 'object'
-             ELSE 0 END
-      ELSE 0 END;
+WHERE {{object_test}};
 
 -- The events of a batch publish (?1: a body whose $.events is an array),
 -- one row each in order, in event_publish_body's first seven columns, each

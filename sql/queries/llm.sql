@@ -3,8 +3,9 @@
 -- connection. The parts that matter, each with its JSON type: the choice's
 -- content and finish_reason, usage, and an error object's message (or the
 -- error itself). No row when ?1 is not a well-formed JSON object: the WHERE
--- is json_is_object's test (common.sql; SQLite 3.40's path lookups are not
--- safe on every text json_valid accepts), coded before the columns (EXPLAIN:
+-- is json_is_object's test (common.sql's object_test fragment; SQLite
+-- 3.40's path lookups are not safe on every text json_valid accepts),
+-- coded before the columns (EXPLAIN:
 -- the WHERE's test jumps past every lookup), in the same statement so that
 -- SQLite parses the chunk once for the test and the ten lookups (a
 -- statement's JSON functions share their parses of one text): 46,000 ->
@@ -15,11 +16,7 @@ SELECT json_type(?1, '$.choices'),
        json_type(?1, '$.choices[0].finish_reason'), json_extract(?1, '$.choices[0].finish_reason'),
        json_type(?1, '$.usage'), json_extract(?1, '$.usage'),
        json_type(?1, '$.error'), json_extract(?1, '$.error.message'), json_extract(?1, '$.error')
-WHERE CASE WHEN json_valid(?1) THEN
-        CASE WHEN json(?1) = ?1 THEN json_type(?1) = 'object'
-             WHEN json_valid(json(?1)) THEN json(json(?1)) = json(?1) AND json_type(?1) = 'object'
-             ELSE 0 END
-      ELSE 0 END;
+WHERE {{object_test}};
 
 -- The request's body: ?1 the model, ?2 the messages (a JSON array the
 -- generator built); NULL when ?2 is not one.

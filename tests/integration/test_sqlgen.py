@@ -15,16 +15,19 @@ WEB_INDEPENDENT = True  # no server: runs the build step itself
 SQLGEN = os.path.join(ROOT, "tools", "sqlgen.awk")
 
 
-def _sqlgen(tmp, migrations):
-    """Runs sqlgen.awk as the Makefile does on one query and the given
-    migration files (names, in this order); (returncode, stderr, out dir)."""
+def _sqlgen(tmp, migrations, queries=("-- name: one\nSELECT 1;\n",)):
+    """Runs sqlgen.awk as the Makefile does on the given query files'
+    texts and migration files (names, in this order); (returncode, stderr,
+    out dir)."""
     d = tempfile.mkdtemp(prefix="sqlgen-", dir=tmp)
     os.makedirs(os.path.join(d, "queries"))
     os.makedirs(os.path.join(d, "migrations"))
     os.makedirs(os.path.join(d, "gen"))
-    with open(os.path.join(d, "queries", "q.sql"), "w") as f:
-        f.write("-- name: one\nSELECT 1;\n")
-    files = [os.path.join(d, "queries", "q.sql")]
+    files = []
+    for i, text in enumerate(queries):
+        files.append(os.path.join(d, "queries", "q%d.sql" % i))
+        with open(files[-1], "w") as f:
+            f.write(text)
     for name in migrations:
         p = os.path.join(d, "migrations", name)
         with open(p, "w") as f:
@@ -65,3 +68,51 @@ def test_the_projects_migrations_are_numbered_1_to_n(env):
     gen = tempfile.mkdtemp(prefix="sqlgen-", dir=env.tmp)
     out = subprocess.run(["awk", "-v", "out=" + gen, "-f", SQLGEN] + files, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+def _query_texts(gen):
+    """The generated sql_query_text strings, joined back into plain text."""
+    with open(os.path.join(gen, "sql_gen.c")) as f:
+        c = f.read()
+    body = c.split("sql_query_text[SQL__COUNT] = {", 1)[1].split("};", 1)[0]
+    texts = []
+    for elem in body.split("\"),"):
+        parts = [p.split('"', 1)[1].rsplit('"', 1)[0] for p in elem.split("\n") if '"' in p]
+        if parts:
+            texts.append("".join(parts).replace("\\n", "\n").replace('\\"', '"'))
+    return texts
+
+
+def test_a_fragment_is_spelt_once_and_held_by_each_query(env):
+    """A test several statements must run alike is written once (`--
+    fragment:`) and each query holds it where it writes {{name}}: the
+    generated text is the fragment's, wherever the fragment stands."""
+    rc, err, gen = _sqlgen(env.tmp, ["0001_a.sql"], queries=(
+        "-- name: first\nSELECT {{is_small}};\n\n"
+        "-- fragment: is_small\n-- (a comment inside is not part of it)\n?1 < 10 AND ?1 > -10\n\n"
+        "-- name: second\nSELECT 2 WHERE {{is_small}} AND {{is_small}};\n",
+        "-- name: third\nSELECT {{is_small}} + 1;\n"))
+    assert rc == 0, err
+    assert _query_texts(gen) == ["SELECT ?1 < 10 AND ?1 > -10;\n\n",  # (a query keeps its blank lines)
+                                 "SELECT 2 WHERE ?1 < 10 AND ?1 > -10 AND ?1 < 10 AND ?1 > -10;\n",
+                                 "SELECT ?1 < 10 AND ?1 > -10 + 1;\n"], _query_texts(gen)
+    with open(os.path.join(gen, "sql_gen.h")) as f:
+        h = f.read()
+    assert "SQL_FIRST" in h and "SQL_THIRD" in h and "IS_SMALL" not in h  # a fragment is no query
+
+
+def test_an_undefined_fragment_stops_the_build(env):
+    rc, err, gen = _sqlgen(env.tmp, ["0001_a.sql"], queries=(
+        "-- fragment: is_small\n?1 < 10\n-- name: first\nSELECT {{is_smal}};\n",))
+    assert rc != 0, err
+    assert "first" in err and "{{is_smal}}" in err, err
+    assert os.listdir(gen) == [], os.listdir(gen)  # nothing half-written
+
+
+def test_the_projects_object_test_is_one_fragment(env):
+    """json_is_object's test stands once in sql/ and the three statements
+    that run it hold the same text."""
+    qdir = os.path.join(ROOT, "sql", "queries")
+    text = "".join(open(os.path.join(qdir, n)).read() for n in sorted(os.listdir(qdir)) if n.endswith(".sql"))
+    assert text.count("THEN json(json(?1)) = json(?1) AND json_type(?1) = 'object'") == 1, "the object test is spelt more than once in sql/"
+    assert text.count("{{object_test}}") == 3

@@ -97,14 +97,27 @@ void conn_close(struct conn *c)
     metrics_set(M_STREAMS_OPEN, c->s->streams.count);
 }
 
+/* Drops the frames queued from position keep on (keep 0: all of them),
+ * freeing the queue when none is left. */
+static void queue_cut(struct conn *c, uint32_t keep)
+{
+    struct queue *q = c->q;
+
+    if (q == NULL)
+        return;
+    while (q->len > keep) {
+        q->len--;
+        conn_frame_unref(q->f[(q->head + q->len) % q->cap]);
+    }
+    if (q->len == 0) {
+        free(q);
+        c->q = NULL;
+    }
+}
+
 void conn_free(struct conn *c)
 {
-    while (c->qlen > 0) {
-        conn_frame_unref(c->q[c->qhead]);
-        c->qhead = (c->qhead + 1) % c->qcap;
-        c->qlen--;
-    }
-    free(c->q);
+    queue_cut(c, 0);
     topics_unsubscribe(c->s, c);
     clients_release(c->s, c);
     fcgi_in_free(&c->in);
@@ -113,23 +126,27 @@ void conn_free(struct conn *c)
 
 static int queue_push(struct conn *c, struct frame *f)
 {
-    if (c->qlen >= (uint32_t)c->s->cfg->stream_queue)
-        return -1;
-    if (c->qlen == c->qcap) {
-        uint32_t cap = c->qcap ? c->qcap * 2 : 8, i;
-        struct frame **q;
+    struct queue *q = c->q;
+    uint32_t len = conn_queued(c);
 
-        q = xmalloc(cap * sizeof *q);
-        for (i = 0; i < c->qlen; i++)
-            q[i] = c->q[(c->qhead + i) % c->qcap];
-        free(c->q);
-        c->q = q;
-        c->qcap = cap;
-        c->qhead = 0;
+    if (len >= (uint32_t)c->s->cfg->stream_queue)
+        return -1;
+    if (q == NULL || len == q->cap) {
+        uint32_t cap = q != NULL ? q->cap * 2 : 8, i;
+        struct queue *nq = xmalloc(sizeof *nq + cap * sizeof nq->f[0]);
+
+        for (i = 0; i < len; i++)
+            nq->f[i] = q->f[(q->head + i) % q->cap];
+        nq->head = 0;
+        nq->len = len;
+        nq->cap = cap;
+        nq->off = q != NULL ? q->off : 0;
+        free(q);
+        c->q = q = nq;
     }
     f->refs++;
-    c->q[(c->qhead + c->qlen) % c->qcap] = f;
-    c->qlen++;
+    q->f[(q->head + q->len) % q->cap] = f;
+    q->len++;
     return 0;
 }
 
@@ -137,14 +154,16 @@ static int queue_push(struct conn *c, struct frame *f)
  * connection broke (and was closed). */
 int conn_flush(struct conn *c)
 {
-    while (c->qlen > 0) {
+    struct queue *q = c->q;
+
+    while (q != NULL && q->len > 0) {
         struct iovec iov[IOV_BATCH];
         int n = 0;
         ssize_t w;
 
-        while (n < IOV_BATCH && (uint32_t)n < c->qlen) {
-            struct frame *f = c->q[(c->qhead + (uint32_t)n) % c->qcap];
-            size_t off = n == 0 ? c->qoff : 0;
+        while (n < IOV_BATCH && (uint32_t)n < q->len) {
+            struct frame *f = q->f[(q->head + (uint32_t)n) % q->cap];
+            size_t off = n == 0 ? q->off : 0;
             iov[n].iov_base = f->wire + off;
             iov[n].iov_len = f->len - off;
             n++;
@@ -157,25 +176,21 @@ int conn_flush(struct conn *c)
             return -1;
         }
         while (w > 0) {
-            struct frame *f = c->q[c->qhead];
-            size_t left = f->len - c->qoff;
+            struct frame *f = q->f[q->head];
+            size_t left = f->len - q->off;
             if ((size_t)w < left) {
-                c->qoff += (size_t)w;
+                q->off += (size_t)w;
                 break;
             }
             w -= (ssize_t)left;
-            c->qoff = 0;
+            q->off = 0;
             conn_frame_unref(f);
-            c->qhead = (c->qhead + 1) % c->qcap;
-            c->qlen--;
+            q->head = (q->head + 1) % q->cap;
+            q->len--;
         }
     }
-    if (c->qlen == 0) {
-        free(c->q); /* idle connections keep no queue memory */
-        c->q = NULL;
-        c->qcap = c->qhead = 0;
-    }
-    if (loop_mod(&c->w, EPOLLIN | EPOLLRDHUP | (c->qlen ? EPOLLOUT : 0)) != 0) {
+    queue_cut(c, conn_queued(c)); /* frees it when written out: idle connections keep no queue memory */
+    if (loop_mod(&c->w, EPOLLIN | EPOLLRDHUP | (conn_queued(c) ? EPOLLOUT : 0)) != 0) {
         /* watched by nothing it would never be written or reaped */
         log_warn("epoll: %s; closing a stream (it resumes)", strerror(errno));
         conn_close(c);
@@ -187,6 +202,12 @@ int conn_flush(struct conn *c)
 /* A connection's next deadline on the loop's clock: its token's expiry
  * while it streams, the last moment to finish ending once it ends.
  * stream_tick looks only when the earliest one is due. */
+const char *conn_deadline_text(const struct conn *c)
+{
+    return c->deadline_why == DEADLINE_TOKEN ? "token expired: reconnect with a fresh one"
+                                             : "stream time limit (PULSE_STREAM_MAX_S): reconnect to resume";
+}
+
 void conn_set_deadline(struct conn *c, long long at_ms)
 {
     c->deadline = at_ms;
@@ -208,12 +229,7 @@ void conn_end(struct conn *c, const char *why)
 {
     buf_t text = {0}, recs = {0};
     struct frame *end;
-    uint32_t keep = c->qoff > 0 ? 1 : 0;
-
-    while (c->qlen > keep) {
-        c->qlen--;
-        conn_frame_unref(c->q[(c->qhead + c->qlen) % c->qcap]);
-    }
+    queue_cut(c, c->q != NULL && c->q->off > 0 ? 1 : 0);
     c->state = C_CLOSING; /* no more events, pings or replay */
     c->replaying = 0;
     sse_comment(&text, why);
@@ -224,7 +240,7 @@ void conn_end(struct conn *c, const char *why)
     if (queue_push(c, end) != 0)
         conn_close(c);
     conn_frame_unref(end);
-    if (c->state == C_CLOSING && conn_flush(c) == 0 && c->qlen == 0)
+    if (c->state == C_CLOSING && conn_flush(c) == 0 && conn_queued(c) == 0)
         conn_close(c);
     if (c->state == C_CLOSING)
         conn_set_deadline(c, clock_ms() + HUB_CLOSE_GRACE_MS);
@@ -253,5 +269,5 @@ int conn_send(struct conn *c, struct frame *f)
         return -1;
     }
     conn_frame_unref(own);
-    return c->qlen > 1 ? 0 : conn_flush(c);
+    return conn_queued(c) > 1 ? 0 : conn_flush(c);
 }

@@ -52,25 +52,44 @@ struct topic {
 
 enum conn_state { C_HANDSHAKE, C_STREAM, C_CLOSING, C_DEAD };
 
+/* Why a stream's deadline ends it (its last comment: conn_deadline_text). */
+enum conn_deadline { DEADLINE_TOKEN, DEADLINE_LIFETIME };
+
+/* A connection's frames not written yet: allocated with the first, freed
+ * with the last, so an idle stream (most of them) holds none of this. */
+struct queue {
+    uint32_t head, len, cap;    /* a ring of cap entries */
+    size_t off;                 /* bytes of f[head] already written */
+    struct frame *f[];
+};
+
+/* One per stream, held for hours by thousands: every byte here is paid per
+ * stream (bench/ figure a), hence the queue and the deadline's reason kept
+ * out of it. */
 struct conn {
     struct watch w;             /* first: the loop hands us &w */
     struct stream *s;           /* the hub it belongs to */
     uint8_t state;
     uint8_t replaying;          /* live events wait until the replay catches up */
     uint8_t ntopics;
+    uint8_t deadline_why;       /* enum conn_deadline, when deadline ends the stream */
     uint16_t reqid;
     int64_t last_sent;          /* highest event id written or queued */
     int64_t cursor;             /* replay position */
     struct fcgi_in in;
-    struct sub *subs;           /* ntopics entries */
+    struct sub *subs;           /* ntopics entries: &sub1 for one topic */
     struct client *client;      /* its address's count (clients.c), NULL when not counted */
-    struct frame **q;           /* ring of pending frames, NULL when empty */
-    uint32_t qhead, qlen, qcap;
-    size_t qoff;                /* bytes of q[qhead] already written */
+    struct queue *q;            /* NULL when nothing waits to be written */
     long long deadline;         /* handshake time-out; then the stream's end, 0 = none (ms) */
-    const char *deadline_why;   /* the end's last comment (static) */
     struct conn *prev, *next;   /* handshakes, streams or zombies list */
+    struct sub sub1;            /* a stream of one topic (most) needs no array */
 };
+
+/* Frames queued on c, not yet written. */
+static inline uint32_t conn_queued(const struct conn *c)
+{
+    return c->q != NULL ? c->q->len : 0;
+}
 
 struct conn_list {
     struct conn *head;
@@ -135,6 +154,8 @@ void conn_free(struct conn *c);
 int conn_flush(struct conn *c);
 /* Sets c's deadline and keeps the hub's earliest one (next_expiry). */
 void conn_set_deadline(struct conn *c, long long at_ms);
+/* The last comment of a stream its deadline ends (static text). */
+const char *conn_deadline_text(const struct conn *c);
 /* Ends the stream with a last comment and FCGI_END_REQUEST. */
 void conn_end(struct conn *c, const char *why);
 /* Queues f (copied for another request id) and writes; a client too far

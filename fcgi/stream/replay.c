@@ -171,7 +171,7 @@ void replay_step(struct conn *c)
 
     for (i = 0; i < c->ntopics; i++)
         topics[i] = c->subs[i].t->name;
-    while (c->replaying && c->state == C_STREAM && c->qlen == 0) {
+    while (c->replaying && c->state == C_STREAM && conn_queued(c) == 0) {
         /* The retention check and the batch share one read snapshot: a
          * prune between batches (a slow client) must become a reset, never
          * a silent gap. */
@@ -254,7 +254,7 @@ static void stream_expire_at(struct conn *c, long long exp)
         left = MAX_TOKEN_LIFE_S;
     if (c->deadline == 0 || clock_ms() + left * 1000 < c->deadline) {
         conn_set_deadline(c, clock_ms() + left * 1000);
-        c->deadline_why = "token expired: reconnect with a fresh one";
+        c->deadline_why = DEADLINE_TOKEN;
     }
 }
 
@@ -267,7 +267,7 @@ static void stream_limit(struct conn *c, long max_s)
     if (max_s <= 0)
         return;
     conn_set_deadline(c, clock_ms() + max_s * 1000);
-    c->deadline_why = "stream time limit (PULSE_STREAM_MAX_S): reconnect to resume";
+    c->deadline_why = DEADLINE_LIFETIME;
 }
 
 /* The response head, then the retry hint, a comment and the stream's
@@ -366,7 +366,7 @@ void replay_resume_waiting(struct stream *s)
     s->replays_waiting = 0;
     for (c = s->streams.head; c != NULL; c = next) {
         next = c->next;
-        if (c->state == C_STREAM && c->replaying && c->qlen == 0)
+        if (c->state == C_STREAM && c->replaying && conn_queued(c) == 0)
             replay_step(c);
     }
 }

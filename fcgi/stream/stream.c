@@ -55,7 +55,7 @@ const char *stream_errstr(const struct stream *s)
  * finding the socket closed, throws the answer away and says 503 instead. */
 static int closing_done(const struct conn *c)
 {
-    return c->qlen == 0 && c->in.stdin_done;
+    return conn_queued(c) == 0 && c->in.stdin_done;
 }
 
 static void respond_error(struct conn *c, const struct stream_req *r)
@@ -220,7 +220,7 @@ static void conn_on_io(struct watch *w, uint32_t events)
             }
         }
     }
-    if ((events & EPOLLOUT) && conn_flush(c) == 0 && c->qlen == 0) {
+    if ((events & EPOLLOUT) && conn_flush(c) == 0 && conn_queued(c) == 0) {
         if (c->state == C_CLOSING && closing_done(c))
             conn_close(c);
         else if (c->replaying)
@@ -367,7 +367,7 @@ static void expire_streams(struct stream *s, long long now_ms)
         if (c->deadline > now_ms)
             conn_set_deadline(c, c->deadline);
         else if (c->state == C_STREAM)
-            conn_end(c, c->deadline_why);
+            conn_end(c, conn_deadline_text(c));
         else
             conn_close(c);
     }
@@ -416,7 +416,7 @@ void stream_free(struct stream *s)
         /* Best effort: tell the web server the response is complete,
          * unless a partly written frame is in the way. */
         fcgi_end(&recs, c->reqid);
-        if (c->qlen == 0 && write(c->w.fd, recs.p, recs.len) < 0) {
+        if (conn_queued(c) == 0 && write(c->w.fd, recs.p, recs.len) < 0) {
             /* the connection is going away either way */
         }
         buf_free(&recs);

@@ -66,7 +66,7 @@ void topics_subscribe(struct stream *s, struct conn *c, char *const *names, int 
 {
     int i;
 
-    c->subs = xcalloc((size_t)n, sizeof *c->subs);
+    c->subs = n == 1 ? &c->sub1 : xcalloc((size_t)n, sizeof *c->subs);
     c->ntopics = (uint8_t)n;
     for (i = 0; i < n; i++) {
         struct sub *sub = &c->subs[i];
@@ -95,7 +95,8 @@ void topics_unsubscribe(struct stream *s, struct conn *c)
         sub->t->count--;
         topic_release(s, sub->t);
     }
-    free(c->subs);
+    if (c->subs != &c->sub1)
+        free(c->subs);
     c->subs = NULL;
     c->ntopics = 0;
 }

@@ -418,7 +418,7 @@ static int replaying(const struct stream *s)
     int n = 0;
 
     for (c = s->streams.head; c != NULL; c = c->next)
-        n += c->replaying && c->qlen > 0;
+        n += c->replaying && conn_queued(c) > 0;
     return n;
 }
 

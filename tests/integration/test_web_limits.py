@@ -196,7 +196,12 @@ def test_a_fastcgi_process_killed_mid_request_answers_503_with_retry_after_in_js
     for t in ts:
         t.start()
     try:
-        for _ in range(4):
+        # A kill loses only the requests pulse-batch holds at that instant
+        # (connections not yet handed to it wait for its successor): four
+        # kills at least, more (at most 20) until one has lost something.
+        for kills in range(20):
+            if kills >= 4 and failed:
+                break
             wait_for(lambda: acked[0] >= 20, timeout=60, what="publishes answered")
             acked[0] = 0
             pid = wait_for(batch_pid, what="pulse-batch")
@@ -207,7 +212,7 @@ def test_a_fastcgi_process_killed_mid_request_answers_503_with_retry_after_in_js
         stop.set()
         for t in ts:
             t.join()
-    assert failed, "no publish was lost to the kills: nothing was checked"
+    assert failed, "no publish was lost to %d kills: nothing was checked" % (kills + 1)
     for r in failed:
         assert r.status == 503 and r.header("retry-after"), (r.status, r.headers, r.body[:200])
         assert _json_error(r)["code"] == "unavailable"

@@ -248,12 +248,35 @@ void conn_end(struct conn *c, const char *why)
     buf_free(&recs);
 }
 
-/* Queues f for c (a private copy when c's request id differs) and writes.
- * A client that has fallen stream_queue frames behind is let go (see
- * conn_end). 0, or -1 if the stream is over. */
+/* Nothing queued: f is written at once, and only what the socket does not
+ * take is queued. Most sends to a reading client end here with one write
+ * and no queue made and freed. 0, or -1 when the connection broke. */
+static int send_now(struct conn *c, struct frame *f)
+{
+    ssize_t w = write(c->w.fd, f->wire, f->len);
+
+    if (w == (ssize_t)f->len)
+        return 0;
+    if (w < 0 && errno != EAGAIN && errno != EINTR) {
+        conn_close(c);
+        return -1;
+    }
+    if (queue_push(c, f) != 0) { /* cannot fail: the queue was empty, stream_queue >= 128 */
+        conn_close(c);
+        return -1;
+    }
+    c->q->off = w > 0 ? (size_t)w : 0;
+    return conn_flush(c); /* watches for write space */
+}
+
+/* Sends f to c (a private copy when c's request id differs): at once when
+ * nothing waits before it, else queued behind. A client that has fallen
+ * stream_queue frames behind is let go (see conn_end). 0, or -1 if the
+ * stream is over. */
 int conn_send(struct conn *c, struct frame *f)
 {
     struct frame *own = NULL;
+    int rc = 0;
 
     if (c->state == C_DEAD)
         return -1;
@@ -262,12 +285,13 @@ int conn_send(struct conn *c, struct frame *f)
         fcgi_set_request_id(own->wire, own->len, c->reqid);
         f = own;
     }
-    if (queue_push(c, f) != 0) {
-        conn_frame_unref(own);
+    if (conn_queued(c) == 0) {
+        rc = send_now(c, f);
+    } else if (queue_push(c, f) != 0) {
         metrics_add(M_SLOW_CONSUMERS, 1);
         conn_end(c, "too far behind: reconnect to resume");
-        return -1;
+        rc = -1;
     }
     conn_frame_unref(own);
-    return conn_queued(c) > 1 ? 0 : conn_flush(c);
+    return rc;
 }

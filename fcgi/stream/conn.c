@@ -199,15 +199,15 @@ int conn_flush(struct conn *c)
     return 0;
 }
 
-/* A connection's next deadline on the loop's clock: its token's expiry
- * while it streams, the last moment to finish ending once it ends.
- * stream_tick looks only when the earliest one is due. */
 const char *conn_deadline_text(const struct conn *c)
 {
     return c->deadline_why == DEADLINE_TOKEN ? "token expired: reconnect with a fresh one"
                                              : "stream time limit (PULSE_STREAM_MAX_S): reconnect to resume";
 }
 
+/* A connection's next deadline on the loop's clock: its token's expiry
+ * while it streams, the last moment to finish ending once it ends.
+ * stream_tick looks only when the earliest one is due. */
 void conn_set_deadline(struct conn *c, long long at_ms)
 {
     c->deadline = at_ms;

@@ -1,20 +1,24 @@
 # sqlgen.awk - turns sql/queries/*.sql and sql/migrations/*.sql into C.
 #
 # Queries: each statement follows a line "-- name: some_name" and runs to the
-# next such line or the end of the file. Migrations: one file each, applied in
-# file-name order; the file's position is its schema version, which the
-# generated text stamps last (PRAGMA user_version), inside the migration's
-# own transaction. So the files must be numbered 1..N exactly (0001_x.sql,
-# 0002_y.sql, ...): with a gap, a file added later in it would take the
-# version of the one after it, which existing databases would run again.
-# Anything else stops the build, and nothing is written.
+# next such line or the end of the file; SQL before a file's first one stops
+# the build (it would join the previous file's last query). Migrations: one
+# file each, applied in file-name order; the file's position is its schema
+# version, which the generated text stamps last (PRAGMA user_version),
+# inside the migration's own transaction. So the files must be numbered
+# 1..N exactly (0001_x.sql, 0002_y.sql, ...): with a gap, a file added later
+# in it would take the version of the one after it, which existing
+# databases would run again. Anything else stops the build, and nothing is
+# written.
 #
 # Fragments: a piece of SQL that several queries must hold alike (the same
-# test, spelt once) follows a line "-- fragment: some_name" and runs to the
-# next "-- name:" or "-- fragment:" line; a query holds it where it writes
-# {{some_name}}. A name used but not defined stops the build.
+# test, spelt once) follows a line "-- fragment: some_name" ([a-z0-9_],
+# defined once) and runs to the next "-- name:" or "-- fragment:" line or
+# the end of its file; a query holds it where it writes {{some_name}}.
+# Fragments do not nest. A name used but not defined, a bad or repeated
+# fragment name and a "{{" left in a query stop the build.
 # Usage: awk -v out=DIR -f sqlgen.awk sql/queries/*.sql sql/migrations/*.sql
-BEGIN { nq = 0; nm = 0; mode = "q"; bad = 0; frag = "" }
+BEGIN { nq = 0; nm = 0; mode = "q"; bad = 0; frag = ""; cur = 0 }
 FNR == 1 && FILENAME ~ /\/migrations\// {
     mode = "m"; nm++; mig[nm] = ""; mname[nm] = FILENAME
     base = FILENAME; sub(/.*\//, "", base)
@@ -26,11 +30,26 @@ FNR == 1 && FILENAME ~ /\/migrations\// {
         exit 1
     }
 }
-mode == "q" && /^-- name: / { nq++; qname[nq] = $3; qtext[nq] = ""; frag = ""; next }
-mode == "q" && /^-- fragment: / { frag = $3; ftext[frag] = ""; next }
+FNR == 1 { frag = ""; cur = 0 }
+mode == "q" && /^-- name: / { nq++; cur = nq; qname[nq] = $3; qtext[nq] = ""; frag = ""; next }
+mode == "q" && /^-- fragment:/ {
+    if (NF != 3 || $3 !~ /^[a-z_0-9]+$/ || ($3 in ftext)) {
+        printf "sqlgen: %s:%d: \"%s\": a fragment needs one name of [a-z0-9_], not defined before\n", FILENAME,
+               FNR, $0 > "/dev/stderr"
+        bad = 1
+        exit 1
+    }
+    frag = $3; ftext[frag] = ""; next
+}
 mode == "q" && /^--/ { next }
 mode == "q" && frag != "" { ftext[frag] = ftext[frag] (ftext[frag] == "" ? "" : "\n") $0; next }
-mode == "q" && nq > 0 { qtext[nq] = qtext[nq] $0 "\n" }
+mode == "q" && cur > 0 { qtext[cur] = qtext[cur] $0 "\n"; next }
+mode == "q" && /[^ \t\r]/ {
+    printf "sqlgen: %s:%d: SQL before the file's first \"-- name:\" or \"-- fragment:\" line\n", FILENAME,
+           FNR > "/dev/stderr"
+    bad = 1
+    exit 1
+}
 mode == "m" { mig[nm] = mig[nm] $0 "\n" }
 function cstr(s,    r) {
     # (a backslash in a replacement escapes the next: four make one pair)
@@ -43,7 +62,7 @@ function cstr(s,    r) {
 # newline, so that it sits where the reference stood).
 function expand(q, name,    out, use, text) {
     out = ""
-    while (match(q, /\{\{[a-z_0-9]+\}\}/)) {
+    while (match(q, /\{\{[^{}]*\}\}/)) {
         use = substr(q, RSTART + 2, RLENGTH - 4)
         if (!(use in ftext)) {
             printf "sqlgen: query %s uses {{%s}}, which no \"-- fragment: %s\" defines\n", name, use,
@@ -52,13 +71,22 @@ function expand(q, name,    out, use, text) {
             return q
         }
         text = ftext[use]
-        sub(/[ \n]+$/, "", text)
+        sub(/[ \t\r\n]+$/, "", text)
         out = out substr(q, 1, RSTART - 1) text
         q = substr(q, RSTART + RLENGTH)
+    }
+    if (index(q, "{{") > 0) {
+        printf "sqlgen: query %s holds a \"{{\" that names no fragment\n", name > "/dev/stderr"
+        bad = 1
     }
     return out q
 }
 END {
+    for (f in ftext)
+        if (!bad && index(ftext[f], "{{") > 0) {
+            printf "sqlgen: fragment %s uses another: fragments do not nest\n", f > "/dev/stderr"
+            bad = 1
+        }
     for (i = 1; i <= nq && !bad; i++)
         qtext[i] = expand(qtext[i], qname[i])
     if (bad)

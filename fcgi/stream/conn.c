@@ -189,7 +189,8 @@ int conn_flush(struct conn *c)
             q->len--;
         }
     }
-    queue_cut(c, conn_queued(c)); /* frees it when written out: idle connections keep no queue memory */
+    if (conn_queued(c) == 0)
+        queue_cut(c, 0); /* idle connections keep no queue memory */
     if (loop_mod(&c->w, EPOLLIN | EPOLLRDHUP | (conn_queued(c) ? EPOLLOUT : 0)) != 0) {
         /* watched by nothing it would never be written or reaped */
         log_warn("epoll: %s; closing a stream (it resumes)", strerror(errno));
@@ -201,8 +202,14 @@ int conn_flush(struct conn *c)
 
 const char *conn_deadline_text(const struct conn *c)
 {
-    return c->deadline_why == DEADLINE_TOKEN ? "token expired: reconnect with a fresh one"
-                                             : "stream time limit (PULSE_STREAM_MAX_S): reconnect to resume";
+    switch (c->deadline_why) {
+    case DEADLINE_TOKEN:
+        return "token expired: reconnect with a fresh one";
+    case DEADLINE_LIFETIME:
+        return "stream time limit (PULSE_STREAM_MAX_S): reconnect to resume";
+    default:
+        return "stream ended: reconnect to resume";
+    }
 }
 
 /* A connection's next deadline on the loop's clock: its token's expiry
@@ -229,6 +236,7 @@ void conn_end(struct conn *c, const char *why)
 {
     buf_t text = {0}, recs = {0};
     struct frame *end;
+
     queue_cut(c, c->q != NULL && c->q->off > 0 ? 1 : 0);
     c->state = C_CLOSING; /* no more events, pings or replay */
     c->replaying = 0;

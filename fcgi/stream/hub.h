@@ -53,7 +53,7 @@ struct topic {
 enum conn_state { C_HANDSHAKE, C_STREAM, C_CLOSING, C_DEAD };
 
 /* Why a stream's deadline ends it (its last comment: conn_deadline_text). */
-enum conn_deadline { DEADLINE_TOKEN, DEADLINE_LIFETIME };
+enum conn_deadline { DEADLINE_NONE, DEADLINE_TOKEN, DEADLINE_LIFETIME };
 
 /* A connection's frames not written yet: allocated with the first, freed
  * with the last, so an idle stream (most of them) holds none of this. */
@@ -158,8 +158,9 @@ void conn_set_deadline(struct conn *c, long long at_ms);
 const char *conn_deadline_text(const struct conn *c);
 /* Ends the stream with a last comment and FCGI_END_REQUEST. */
 void conn_end(struct conn *c, const char *why);
-/* Queues f (copied for another request id) and writes; a client too far
- * behind is ended. 0, or -1 if the stream is over. */
+/* Writes f (copied for another request id) at once when nothing waits
+ * before it, else queues it; a client too far behind is ended. 0, or -1 if
+ * the stream is over. */
 int conn_send(struct conn *c, struct frame *f);
 
 /* ---- replay.c ---- */

@@ -1,6 +1,7 @@
 /* topics.c - the stream responder's topic index (see hub.h): a hash of
- * topic names, each with its list of subscriptions; a connection holds an
- * array of its own, so a disconnect costs O(its topics). */
+ * topic names, each with its list of subscriptions; a connection holds its
+ * own (inside it for one topic, an array for more), so a disconnect costs
+ * O(its topics). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,6 +73,7 @@ void topics_subscribe(struct stream *s, struct conn *c, char *const *names, int 
         struct sub *sub = &c->subs[i];
         sub->c = c;
         sub->t = topic_get(s, names[i]);
+        sub->prev = NULL;
         sub->next = sub->t->subs;
         if (sub->next)
             sub->next->prev = sub;

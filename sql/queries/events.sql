@@ -142,23 +142,23 @@ ON CONFLICT (topic) DO UPDATE SET pruned_upto = max(pruned_upto, ?2);
 
 -- The members POST /api/publish reads, for a body that passed
 -- db_json_text_ok; no row when ?1 is not a well-formed JSON object: the
--- WHERE is json_is_object's test (common.sql's object_test fragment; SQLite 3.40's path lookups
--- are not safe on every text json_valid accepts), which SQLite runs before
--- the columns, and the statement's JSON functions share their parse of ?1
--- (a separate json_is_object parsed the body once more: single publishes
--- +8% without it, bench/HISTORY.md). Then the values of topic and type,
--- the JSON type and value of data (text unescaped, an object as minified
--- JSON; of a repeated key the first), then
--- whether topic, and type, are whole, as in json_field (?2:
--- db_json_escapes_nul), and 1: the event is an object. Topic and type need
--- no json_type: a JSON string comes back as SQL text, a number or boolean
--- as a number, and an object or array as text starting with { or [, which
--- no valid name does. (One json_each pass over the members costs more than
--- these calls, and a WHERE key IN (...) of three names builds a temporary
--- b-tree on every run.) These seven columns are event_publish_batch's too:
--- one C function checks an event of either form. Then which form the body
--- has: the JSON type of events, whether any of topic, type and data is
--- there, and the length of events.
+-- WHERE is json_is_object's test (common.sql's object_test fragment; SQLite
+-- 3.40's path lookups are not safe on every text json_valid accepts), which
+-- SQLite runs before the columns, and the statement's JSON functions share
+-- their parse of ?1 (a separate json_is_object parsed the body once more:
+-- single publishes +8% without it, bench/HISTORY.md). Then the values of
+-- topic and type, the JSON type and value of data (text unescaped, an
+-- object as minified JSON; of a repeated key the first), then whether
+-- topic, and type, are whole, as in json_field (?2: db_json_escapes_nul),
+-- and 1: the event is an object. Topic and type need no json_type: a JSON
+-- string comes back as SQL text, a number or boolean as a number, and an
+-- object or array as text starting with { or [, which no valid name does.
+-- (One json_each pass over the members costs more than these calls, and a
+-- WHERE key IN (...) of three names builds a temporary b-tree on every
+-- run.) These seven columns are event_publish_batch's too: one C function
+-- checks an event of either form. Then which form the body has: the JSON
+-- type of events, whether any of topic, type and data is there, and the
+-- length of events.
 -- name: event_publish_body
 SELECT json_extract(?1, '$.topic'), json_extract(?1, '$.type'),
        json_type(?1, '$.data'), json_extract(?1, '$.data'),

@@ -4,12 +4,11 @@
 -- content and finish_reason, usage, and an error object's message (or the
 -- error itself). No row when ?1 is not a well-formed JSON object: the WHERE
 -- is json_is_object's test (common.sql's object_test fragment; SQLite
--- 3.40's path lookups are not safe on every text json_valid accepts),
--- coded before the columns (EXPLAIN:
--- the WHERE's test jumps past every lookup), in the same statement so that
--- SQLite parses the chunk once for the test and the ten lookups (a
--- statement's JSON functions share their parses of one text): 46,000 ->
--- 38,500 instructions a chunk against two statements.
+-- 3.40's path lookups are not safe on every text json_valid accepts), coded
+-- before the columns (EXPLAIN: the WHERE's test jumps past every lookup),
+-- in the same statement so that SQLite parses the chunk once for the test
+-- and the ten lookups (a statement's JSON functions share their parses of
+-- one text): 46,000 -> 38,500 instructions a chunk against two statements.
 -- name: llm_chunk
 SELECT json_type(?1, '$.choices'),
        json_type(?1, '$.choices[0].delta.content'), json_extract(?1, '$.choices[0].delta.content'),

@@ -109,6 +109,34 @@ def test_an_undefined_fragment_stops_the_build(env):
     assert os.listdir(gen) == [], os.listdir(gen)  # nothing half-written
 
 
+def test_a_fragment_mistake_stops_the_build_instead_of_reaching_sqlite(env):
+    """Statements are prepared when first run: a reference left unexpanded
+    would fail then, in production, not at the build."""
+    for queries, says in (
+            (("-- fragment: t\n1\n-- name: q\nSELECT {{T}};\n",), "{{T}}"),            # no such name
+            (("-- fragment: t\n1\n-- name: q\nSELECT {{t} + 1;\n",), "q holds a"),       # unclosed
+            (("-- fragment: t\n1\n-- fragment: t\n2\n-- name: q\nSELECT {{t}};\n",), "fragment"),  # twice
+            (("-- fragment: Big\n1\n-- name: q\nSELECT 1;\n",), "fragment"),             # bad name
+            (("-- name: q\nSELECT 0\n-- fragment:\n, 1;\n",), "fragment"),               # no name
+            (("-- fragment: a\n{{b}}\n-- fragment: b\n1\n-- name: q\nSELECT {{a}};\n",), "nest")):
+        rc, err, gen = _sqlgen(env.tmp, ["0001_a.sql"], queries=queries)
+        assert rc != 0 and says in err, (queries, rc, err)
+        assert os.listdir(gen) == [], (queries, os.listdir(gen))
+
+
+def test_a_fragment_ends_with_its_file(env):
+    rc, err, gen = _sqlgen(env.tmp, ["0001_a.sql"], queries=(
+        "-- name: first\nSELECT {{one}};\n-- fragment: one\n1 = 1\n",
+        "\n-- a file's opening comment\n-- name: second\nSELECT 2;\n"))
+    assert rc == 0, err
+    assert _query_texts(gen) == ["SELECT 1 = 1;\n", "SELECT 2;\n"], _query_texts(gen)
+    # SQL before a file's first name joined the previous file's last query
+    rc, err, gen = _sqlgen(env.tmp, ["0001_a.sql"], queries=(
+        "-- name: first\nSELECT 1;\n", "x\n-- name: second\nSELECT 2;\n"))
+    assert rc != 0 and "before the file's first" in err, err
+    assert os.listdir(gen) == [], os.listdir(gen)
+
+
 def test_the_projects_object_test_is_one_fragment(env):
     """json_is_object's test stands once in sql/ and the three statements
     that run it hold the same text."""

@@ -697,6 +697,8 @@ class Instance:
             wait_for(self._up, what="%s on port %d" % (self.web, self.port))
             # The stream responder is spawned too; wait until it answers.
             wait_for(lambda: self._stream_up(), what="stream responder")
+            # and pulse-batch, whose supervisor forks it (tests look for its PID)
+            wait_for(lambda: self.pids(b"pulse-batch"), what="pulse-batch")
         except BaseException:
             # Nobody holds this instance yet: stop what it started (by PID),
             # or run-nginx.sh would keep restarting its children forever.

@@ -201,7 +201,7 @@ static sqlite3_stmt *chunk_of(struct llm_sse_db *d, const char *text, size_t len
 {
     int rc;
 
-    if (!utf8_json_text_ok(text, len) || memchr(text, '\0', len) != NULL) {
+    if (!db_json_text_ok(text, len)) {
         *why = "data that is not UTF-8 JSON";
         return NULL;
     }

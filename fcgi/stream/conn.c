@@ -150,6 +150,19 @@ static int queue_push(struct conn *c, struct frame *f)
     return 0;
 }
 
+/* Watches c for write space while frames wait. 0, or -1 when it could not
+ * be watched (and was closed). */
+static int watch_writes(struct conn *c)
+{
+    if (loop_mod(&c->w, EPOLLIN | EPOLLRDHUP | (conn_queued(c) ? EPOLLOUT : 0)) != 0) {
+        /* watched by nothing it would never be written or reaped */
+        log_warn("epoll: %s; closing a stream (it resumes)", strerror(errno));
+        conn_close(c);
+        return -1;
+    }
+    return 0;
+}
+
 /* Writes as much of the queue as the socket takes. 0, or -1 when the
  * connection broke (and was closed). */
 int conn_flush(struct conn *c)
@@ -191,13 +204,7 @@ int conn_flush(struct conn *c)
     }
     if (conn_queued(c) == 0)
         queue_cut(c, 0); /* idle connections keep no queue memory */
-    if (loop_mod(&c->w, EPOLLIN | EPOLLRDHUP | (conn_queued(c) ? EPOLLOUT : 0)) != 0) {
-        /* watched by nothing it would never be written or reaped */
-        log_warn("epoll: %s; closing a stream (it resumes)", strerror(errno));
-        conn_close(c);
-        return -1;
-    }
-    return 0;
+    return watch_writes(c);
 }
 
 const char *conn_deadline_text(const struct conn *c)
@@ -274,7 +281,7 @@ static int send_now(struct conn *c, struct frame *f)
         return -1;
     }
     c->q->off = w > 0 ? (size_t)w : 0;
-    return conn_flush(c); /* watches for write space */
+    return watch_writes(c); /* the socket is full: no second write now */
 }
 
 /* Sends f to c (a private copy when c's request id differs): at once when

@@ -58,9 +58,9 @@ function cstr(s,    r) {
     # in parentheses: one array element of many lines, as clang sees it too
     return "    (\"" s "\")"
 }
-# q with each {{name}} replaced by its fragment's text (without its last
-# newline, so that it sits where the reference stood).
-function expand(q, name,    out, use, text) {
+# q with each {{name}} replaced by its fragment's text (trimmed at END, so
+# that it sits where the reference stood).
+function expand(q, name,    out, use) {
     out = ""
     while (match(q, /\{\{[^{}]*\}\}/)) {
         use = substr(q, RSTART + 2, RLENGTH - 4)
@@ -70,9 +70,7 @@ function expand(q, name,    out, use, text) {
             bad = 1
             return q
         }
-        text = ftext[use]
-        sub(/[ \t\r\n]+$/, "", text)
-        out = out substr(q, 1, RSTART - 1) text
+        out = out substr(q, 1, RSTART - 1) ftext[use]
         q = substr(q, RSTART + RLENGTH)
     }
     if (index(q, "{{") > 0) {
@@ -82,11 +80,13 @@ function expand(q, name,    out, use, text) {
     return out q
 }
 END {
-    for (f in ftext)
+    for (f in ftext) {
+        sub(/[ \t\r\n]+$/, "", ftext[f])
         if (!bad && index(ftext[f], "{{") > 0) {
             printf "sqlgen: fragment %s uses another: fragments do not nest\n", f > "/dev/stderr"
             bad = 1
         }
+    }
     for (i = 1; i <= nq && !bad; i++)
         qtext[i] = expand(qtext[i], qname[i])
     if (bad)

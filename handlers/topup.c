@@ -295,10 +295,13 @@ int topup_readable(struct ctx *c, const char *tx_ref)
     return 0;
 }
 
+/* An admin passes topup_readable without the row being looked up, so an
+ * unknown transaction is told apart from a store that cannot answer here. */
 static void topup_status(struct ctx *c)
 {
     const char *tx_ref = ctx_query(c, "tx_ref");
-    const char *args[1] = {tx_ref};
+    sqlite3_stmt *st = NULL;
+    int found;
 
     if (tx_ref == NULL) {
         ctx_error(c, 400, "invalid_tx_ref", "tx_ref is required");
@@ -306,7 +309,14 @@ static void topup_status(struct ctx *c)
     }
     if (topup_readable(c, tx_ref) != 0)
         return;
-    ctx_json_take(c, 200, db_one_text(c->db, SQL_TOPUP_STATUS, 1, args));
+    st = db_stmt(c->db, SQL_TOPUP_STATUS);
+    if (st == NULL || db_bind_text(st, 1, tx_ref, -1) != 0 || (found = db_lookup(st)) < 0)
+        ctx_db_error(c);
+    else if (found == 0)
+        ctx_error(c, 404, "unknown_transaction", "no such transaction");
+    else
+        ctx_json(c, 200, (const char *)sqlite3_column_text(st, 0));
+    db_done(st);
 }
 
 int topup_settle(struct ctx *c, long long order_code, const char *tx_ref, const char *status,
@@ -458,8 +468,8 @@ int topup_payos_settle(struct ctx *c, long long order_code, int paid, long long 
     if (moved < 0 || (moved == 1 && strcmp(*outcome, "PAID") == 0 && wallet_credit(c, tx_ref, user, want) != 0))
         goto out;
     /* (logged once the database said whether anything changed) */
-    if (moved == 1 && strcmp(status, "CANCELLED") == 0)
-        log_warn("topup %s: PayOS reports it paid after it was cancelled; credited (the money arrived)", tx_ref);
+    if (moved == 1 && strcmp(status, "PENDING") != 0)
+        log_warn("topup %s: PayOS reports it paid after it was %s; credited (the money arrived)", tx_ref, status);
     if (paid && amount != want && moved == 1)
         log_warn("topup %s: paid amount %s differs from %lld; marked FAILED", tx_ref,
                  amount_text ? amount_text : "(none)", want);

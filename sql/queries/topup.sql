@@ -41,15 +41,16 @@ SELECT user_id, stream_token FROM topups WHERE tx_ref = ?1;
 -- name: topup_by_order
 SELECT tx_ref, user_id, amount, status FROM topups WHERE order_code = ?1;
 
--- A PENDING transaction moves once. A CANCELLED one moves only to PAID:
--- PayOS saying the money arrived after all (a payment that crossed the
--- cancel) is the truth about the money, and the payer is credited.
+-- A PENDING transaction moves once. A CANCELLED or FAILED one moves only to
+-- PAID: PayOS saying the right amount arrived after all (a payment that
+-- crossed the cancel, a retry after a failed or short payment) is the truth
+-- about the money, and the payer is credited.
 -- name: topup_settle
 UPDATE topups
 SET status = ?2,
     paid_at = CASE WHEN ?2 = 'PAID' THEN strftime('%Y-%m-%dT%H:%M:%SZ', 'now') END,
     reference = ?3
-WHERE order_code = ?1 AND (status = 'PENDING' OR (status = 'CANCELLED' AND ?2 = 'PAID'));
+WHERE order_code = ?1 AND (status = 'PENDING' OR (status IN ('CANCELLED', 'FAILED') AND ?2 = 'PAID'));
 
 -- name: payos_webhook_body
 SELECT json_type(?1, '$.data'), json_type(?1, '$.signature'), json_extract(?1, '$.signature'),

@@ -53,6 +53,37 @@ def test_amount_mismatch_marks_failed_with_event_and_no_credit(env):
     assert r.status == 200
     assert s.next_event()["json"]["data"]["status"] == "FAILED"
     assert a.get("/api/wallet", headers=a.auth("carol")).json()["balance"] == 0
+    # a later delivery of the full amount is the truth about the money: PAID,
+    # credited once however often PayOS repeats it
+    for _ in range(2):
+        r = a.post("/api/payos/webhook", payos_body(tx["order_code"], 5000, reference="REF2"))
+        assert r.status == 200 and r.json()["status"] == "PAID", r.body
+    assert s.next_event()["json"]["data"]["status"] == "PAID"
+    assert a.get("/api/wallet", headers=a.auth("carol")).json()["balance"] == 5000
+    # and a short payment after that changes nothing
+    assert a.post("/api/payos/webhook", payos_body(tx["order_code"], 10)).json()["status"] == "PAID"
+    assert a.get("/api/wallet", headers=a.auth("carol")).json()["balance"] == 5000
+
+
+def test_failed_payment_code_then_success_is_credited_once(env):
+    a = env.instance()
+    tx = topup(a, "dora", 7000)
+    r = a.post("/api/payos/webhook", payos_body(tx["order_code"], 7000, code="01"))
+    assert r.status == 200 and r.json()["status"] == "FAILED", r.body
+    r = a.post("/api/payos/webhook", payos_body(tx["order_code"], 7000))
+    assert r.status == 200 and r.json()["status"] == "PAID", r.body
+    assert a.get("/api/wallet", headers=a.auth("dora")).json()["balance"] == 7000
+    status = a.get("/api/topup/status?tx_ref=" + tx["tx_ref"], headers=a.auth("dora")).json()
+    assert status["status"] == "PAID" and status["paid_at"]
+
+
+def test_status_of_unknown_transaction_is_404_for_admin_too(env):
+    a = env.instance()
+    before = a.snapshot()
+    for who in (a.auth("root", role="admin"), a.auth("alice")):
+        r = a.get("/api/topup/status?tx_ref=TXnosuch", headers=who)
+        assert r.status == 404 and r.json()["error"]["code"] == "unknown_transaction", (r.status, r.body)
+    assert a.snapshot() == before
 
 
 def test_unknown_order_code_is_ignored(env):

@@ -162,39 +162,43 @@ static int gen_renew(struct ctx *c, const char *owner, long lease_ms, const char
     return found < 0 ? -1 : found == 0;
 }
 
-/* The answers whose generator died (its lease ran out), ended as
- * error/interrupted with their text so far. */
-static int gen_sweep(struct ctx *c)
+/* The answers whose generator died (its lease ran out). */
+static int gen_expired(struct ctx *c, struct gen_lease **leases, size_t *n)
 {
     sqlite3_stmt *st = db_stmt(c->db, SQL_CHAT_GEN_EXPIRED);
-    char **ids = NULL, **owners = NULL;
-    size_t n = 0, i;
-    int step = SQLITE_ERROR, rc = 0;
+    struct gen_lease *ls = NULL;
+    size_t k = 0, i;
+    int step = SQLITE_ERROR;
 
     while (st != NULL && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        ids = xrealloc(ids, (n + 1) * sizeof *ids);
-        owners = xrealloc(owners, (n + 1) * sizeof *owners);
-        ids[n] = xstrdup((const char *)sqlite3_column_text(st, 0));
-        owners[n++] = xstrdup((const char *)sqlite3_column_text(st, 1));
+        ls = xrealloc(ls, (k + 1) * sizeof *ls);
+        ls[k].id = xstrdup((const char *)sqlite3_column_text(st, 0));
+        ls[k++].owner = xstrdup((const char *)sqlite3_column_text(st, 1));
     }
     db_done(st);
     if (step != SQLITE_DONE) {
+        for (i = 0; i < k; i++) {
+            free(ls[i].id);
+            free(ls[i].owner);
+        }
+        free(ls);
+        ls = NULL;
+        k = 0;
         ctx_db_error(c);
-        rc = -1;
     }
-    for (i = 0; i < n; i++) {
-        struct chat_end e = {.status = "error", .code = "interrupted",
-                             .message = "the generator stopped before the answer was complete",
-                             .owner = owners[i], .by = "sweep"};
+    *leases = ls;
+    *n = k;
+    return step == SQLITE_DONE ? 0 : -1;
+}
 
-        if (rc == 0 && chat_message_end(c, ids[i], &e) < 0)
-            rc = -1;
-        free(ids[i]);
-        free(owners[i]);
-    }
-    free(ids);
-    free(owners);
-    return rc;
+/* Ends it as error/interrupted with its text so far. */
+static int gen_sweep(struct ctx *c, const char *id, const char *owner)
+{
+    struct chat_end e = {.status = "error", .code = "interrupted",
+                         .message = "the generator stopped before the answer was complete",
+                         .owner = owner, .by = "sweep"};
+
+    return chat_message_end(c, id, &e) < 0 ? -1 : 0;
 }
 
 const struct gen_hooks chat_gen_hooks = {
@@ -204,5 +208,6 @@ const struct gen_hooks chat_gen_hooks = {
     .finish = gen_finish,
     .fail = gen_fail,
     .renew = gen_renew,
+    .expired = gen_expired,
     .sweep = gen_sweep,
 };

@@ -18,6 +18,13 @@
 /* llm_chunk's columns (sql/queries/llm.sql): it checks that the text is a
  * JSON object fit for path lookups (json_is_object's test) in the same
  * statement, so SQLite parses a chunk once. */
+/* What the upstream says besides the text is kept short: it rides in the
+ * answer's last event, which must fit PULSE_MAX_EVENT_BYTES with the
+ * whole answer (request/gen.c keeps the answer within its share). */
+#define WHY_MAX 300         /* bytes of an error's message kept */
+#define FINISH_MAX 64       /* bytes of a finish_reason kept */
+#define USAGE_MAX 4096      /* a longer usage object is not kept */
+
 enum { COL_CHOICES, COL_CONTENT_T, COL_CONTENT, COL_FINISH_T, COL_FINISH, COL_USAGE_T, COL_USAGE, COL_ERROR_T,
        COL_ERROR_MSG, COL_ERROR };
 
@@ -115,7 +122,7 @@ static void end(struct llm_sse *p, enum llm_sse_state state, const char *why)
 {
     p->state = state;
     buf_reset(&p->why);
-    buf_puts(&p->why, why);
+    utf8_shown(&p->why, why, strlen(why), WHY_MAX);
 }
 
 /* A column's text and length; NULL for SQL NULL. */
@@ -148,10 +155,14 @@ static const char *error_text(sqlite3_stmt *st)
     return t != NULL && utf8_valid(t, n) && memchr(t, '\0', n) == NULL ? t : "(unreadable)";
 }
 
-static void keep(char **slot, const char *text, size_t len)
+/* Keeps at most max bytes of text (a character cut at the end dropped). */
+static void keep(char **slot, const char *text, size_t len, size_t max)
 {
+    buf_t b = {0};
+
+    utf8_shown(&b, text, len, max);
     free(*slot);
-    *slot = xstrndup(text, len);
+    *slot = buf_steal(&b);
 }
 
 /* A chunk llm_chunk read (a JSON object): its error, usage, finish_reason and
@@ -170,11 +181,11 @@ static void chunk_read(struct llm_sse *p, sqlite3_stmt *st)
         end(p, LLM_SSE_MALFORMED, "a chunk without choices");
         return;
     }
-    if (column_is(st, COL_USAGE_T, "object") && (t = column(st, COL_USAGE, &n)) != NULL)
-        keep(&p->usage, t, n);
+    if (column_is(st, COL_USAGE_T, "object") && (t = column(st, COL_USAGE, &n)) != NULL && n <= USAGE_MAX)
+        keep(&p->usage, t, n, USAGE_MAX);
     if (column_is(st, COL_FINISH_T, "text") && (t = column(st, COL_FINISH, &n)) != NULL &&
         memchr(t, '\0', n) == NULL)
-        keep(&p->finish, t, n);
+        keep(&p->finish, t, n, FINISH_MAX);
     if (column_is(st, COL_CONTENT_T, "text")) {
         t = column(st, COL_CONTENT, &n);
         if (t == NULL || memchr(t, '\0', n) != NULL || !utf8_valid(t, n))

@@ -18,6 +18,10 @@
 #define LEASE_MS 5000     /* an answer whose generator died ends this long after */
 #define SWEEP_MS 1000
 #define ROW_EVERY 16      /* an answer's row takes in its text after at most this many deltas */
+/* An answer's last event carries its whole text and, besides it, at most
+ * this much: ids, the audit, the finish reason, usage and an error message
+ * (llm_sse.c keeps those short) and the model's name, counted apart. */
+#define END_SLACK 8192
 
 enum job_end { END_NONE, END_DONE, END_ERROR };
 
@@ -41,6 +45,9 @@ struct job {
     buf_t row;                 /* the text committed since the row last took it in */
     int unwritten;             /* its deltas */
     int writing;               /* the commit under way writes the row */
+    size_t json_len;           /* the answer's bytes as a JSON string: at most g->json_max */
+    int refused;               /* its last unit was refused: the status (a 4xx, not a busy store), else 0 */
+    int refusals;              /* how many of its units were refused */
 };
 
 struct gen {
@@ -50,6 +57,7 @@ struct gen {
     char owner[RUNTIME_OWNER_MAX]; /* the lease's name */
     size_t max, njobs;
     int row_every;             /* gen_row_every */
+    size_t json_max;           /* the longest answer (as JSON) its last event can carry */
     buf_t scratch;             /* a unit's row text */
     struct job *jobs;
     struct job *dirty;         /* the jobs with text or an end to commit: a flush looks at these only */
@@ -67,15 +75,45 @@ static void mark(struct job *j)
     j->g->dirty = j;
 }
 
+static void on_error(void *arg, const char *code, const char *message);
+
+/* Bytes c takes inside a JSON string as SQLite writes it (json_object):
+ * a quote or backslash and \b \t \n \f \r two, other control
+ * characters six (\u00XX); DEL counted as six too, to be safe. */
+static size_t json_bytes(unsigned char c)
+{
+    if (c == '"' || c == '\\' || c == '\b' || c == '\t' || c == '\n' || c == '\f' || c == '\r')
+        return 2;
+    return c < 0x20 || c == 0x7f ? 6 : 1;
+}
+
+/* Appends what arrived; text that would make the answer too long for its
+ * last event (every delta is a part of it) ends it here, as the upstream's
+ * own bound does: what fits is kept, cut between characters, and the
+ * upstream closed. An event the log refuses would be tried again forever. */
 static void on_delta(void *arg, const char *text, size_t len)
 {
     struct job *j = arg;
-    size_t i;
+    size_t i, add, fits = 0;
 
-    for (i = 0; i < len; i++)   /* a NUL would end the text in SQLite's C API */
+    for (i = 0; i < len; i++) {
+        add = json_bytes((unsigned char)text[i]);
+        if (j->json_len + add > j->g->json_max)
+            break;
+        j->json_len += add;
+    }
+    fits = i;
+    if (fits < len)   /* not inside a character */
+        while (fits > 0 && ((unsigned char)text[fits] & 0xC0) == 0x80)
+            fits--;
+    for (i = 0; i < fits; i++)   /* a NUL would end the text in SQLite's C API */
         if (text[i] != '\0')
             buf_putc(&j->text, text[i]);
     mark(j);
+    if (fits < len) {
+        llm_cancel(j->g->llm, j->call);
+        on_error(j, "upstream_too_large", "the answer is longer than one event may carry (PULSE_MAX_EVENT_BYTES)");
+    }
 }
 
 static void on_done(void *arg, const char *finish_reason, const char *usage_json)
@@ -179,12 +217,46 @@ static int unit_flush(struct ctx *c, void *arg)
         rc = h->finish(c, j->g->owner, j->id, j->reason, j->usage);
     else if (rc == 0 && j->end == END_ERROR)
         rc = h->fail(c, j->g->owner, j->id, j->code, j->message);
+    j->refused = rc != 0 && c->resp->status >= 400 && c->resp->status < 500 ? c->resp->status : 0;
     return rc;
 }
 
 static int has_work(const struct job *j)
 {
     return j->text.len > 0 || j->end != END_NONE;
+}
+
+/* A unit the runtime refused (not a busy store, which passes): the same
+ * commit would be refused again. First the answer ends with a short error
+ * instead of what it was to end with, its text kept; refused again, that
+ * text is dropped too (the text committed before stays); refused even
+ * then, this process lets go of it and its lease runs out (the sweep ends
+ * it). */
+static void refused(struct gen *g, struct job *j)
+{
+    buf_t m = {0};
+
+    j->sending = 0;
+    if (++j->refusals > 2) {
+        log_error("chat answer %s: its end was refused too (%d); left to the sweep", j->id, j->refused);
+        job_free(g, j);
+        return;
+    }
+    log_error("chat answer %s: a commit was refused (%d); ending it with %s", j->id, j->refused,
+              j->refusals == 1 ? "its text" : "the text committed before");
+    buf_printf(&m, "the log refused the answer's event (%d); the text so far is kept", j->refused);
+    j->refused = 0;
+    if (j->call != NULL)
+        llm_cancel(g->llm, j->call);
+    j->call = NULL;
+    if (j->refusals > 1)
+        buf_reset(&j->text);
+    free(j->code);
+    free(j->message);
+    j->end = END_ERROR;
+    j->code = xstrdup("event_refused");
+    j->message = buf_steal(&m);
+    mark(j);
 }
 
 /* After the batch, for the jobs of list: what was committed is consumed
@@ -196,6 +268,10 @@ static void settle(struct gen *g, struct job *list, int ok)
 
     for (j = list; j != NULL; j = next) {
         next = j->next_dirty;
+        if (!j->flushed && j->refused) {
+            refused(g, j);
+            continue;
+        }
         if (!ok || !j->flushed) {
             j->flushed = 0;
             j->sending = 0;
@@ -310,7 +386,8 @@ struct probe {
     int pending;
     struct gen_job *jobs;
     size_t n;
-    int sweep;
+    struct gen_lease *leases;
+    size_t nleases;
 };
 
 static int unit_pending(struct ctx *c, void *arg)
@@ -321,43 +398,87 @@ static int unit_pending(struct ctx *c, void *arg)
     return p->pending < 0 ? -1 : 0;
 }
 
+static int unit_expired(struct ctx *c, void *arg)
+{
+    struct probe *p = arg;
+
+    return p->g->hooks->expired(c, &p->leases, &p->nleases);
+}
+
+struct sweep_one {
+    const struct gen_hooks *hooks;
+    const struct gen_lease *lease;
+};
+
+static int unit_sweep(struct ctx *c, void *arg)
+{
+    struct sweep_one *s = arg;
+
+    return s->hooks->sweep(c, s->lease->id, s->lease->owner);
+}
+
+/* Ends the answers whose generator died, each in a unit of its own. */
+static void sweep(struct gen *g, struct probe *p)
+{
+    struct sweep_one s = {.hooks = g->hooks};
+    long long now = (long long)time(NULL);
+    size_t i;
+
+    if (runtime_work_alone(g->rt, 0, unit_expired, p) != 0 || p->nleases == 0)
+        return;
+    runtime_batch_begin(g->rt, p->nleases);
+    for (i = 0; i < p->nleases; i++) {
+        s.lease = &p->leases[i];
+        if (runtime_work(g->rt, 1, unit_sweep, &s, now) != 0)
+            log_error("chat answer %s: its lease ran out, and it cannot be ended now", p->leases[i].id);
+    }
+    if (runtime_batch_end(g->rt) != 0)
+        log_error("the answers whose lease ran out could not be ended now; the next sweep tries again");
+    runtime_batch_publish(g->rt);
+}
+
 static int unit_claim(struct ctx *c, void *arg)
 {
     struct probe *p = arg;
     struct gen *g = p->g;
 
-    if (p->sweep && g->hooks->sweep(c) != 0)
-        return -1;
     if (g->njobs >= g->max)
         return 0;
     return g->hooks->claim(c, g->owner, LEASE_MS, g->max - g->njobs, &p->jobs, &p->n);
 }
 
-static void free_gen_jobs(struct gen_job *jobs, size_t n)
+static void free_probe(struct probe *p)
 {
     size_t i;
 
-    for (i = 0; i < n; i++) {
-        free(jobs[i].id);
-        free(jobs[i].messages_json);
+    for (i = 0; i < p->n; i++) {
+        free(p->jobs[i].id);
+        free(p->jobs[i].messages_json);
     }
-    free(jobs);
+    free(p->jobs);
+    for (i = 0; i < p->nleases; i++) {
+        free(p->leases[i].id);
+        free(p->leases[i].owner);
+    }
+    free(p->leases);
 }
 
-/* A read first (idle, it takes no write lock); a claim and a sweep when
- * there is something to take or to end. */
-static void probe(struct gen *g, int sweep)
+/* A read first (idle, it takes no write lock); a sweep and a claim when
+ * there is something to end or to take. */
+static void probe(struct gen *g, int sweeping)
 {
-    struct probe p = {.g = g, .sweep = sweep};
+    struct probe p = {.g = g};
     size_t i;
     int ok;
 
     if (runtime_work_alone(g->rt, 0, unit_pending, &p) != 0 || p.pending != 1)
         return;
+    if (sweeping)
+        sweep(g, &p);
     ok = runtime_work_alone(g->rt, 1, unit_claim, &p) == 0;
     for (i = 0; ok && i < p.n; i++)
         job_add(g, &p.jobs[i]);
-    free_gen_jobs(p.jobs, p.n);
+    free_probe(&p);
 }
 
 /* ---- public */
@@ -374,12 +495,19 @@ int gen_row_every(const struct config *cfg)
 struct gen *gen_start(struct runtime *rt, struct llm *llm, const struct gen_hooks *hooks, size_t max)
 {
     struct gen *g = xcalloc(1, sizeof *g);
+    const struct config *cfg = runtime_config(rt);
+    size_t slack, max_event;
 
     g->rt = rt;
     g->llm = llm;
     g->hooks = hooks;
     g->max = max > 0 ? max : 1;
-    g->row_every = gen_row_every(runtime_config(rt));
+    g->row_every = gen_row_every(cfg);
+    /* The model's name rides in chat.done; a limit too small for the
+     * slack leaves half to the answer (and refusals to refused()). */
+    slack = END_SLACK + 6 * (cfg->llm_model != NULL ? strlen(cfg->llm_model) : 0);
+    max_event = (size_t)cfg->max_event_bytes;
+    g->json_max = max_event > 2 * slack ? max_event - slack : max_event / 2;
     runtime_lease_owner(g->owner);
     return g;
 }
@@ -404,7 +532,7 @@ long gen_next_ms(struct gen *g, long long now_ms)
 
 void gen_run(struct gen *g, long long now_ms)
 {
-    int sweep;
+    int sweeping;
 
     llm_tick(g->llm, now_ms);
     if (g->dirty != NULL)
@@ -415,10 +543,10 @@ void gen_run(struct gen *g, long long now_ms)
     }
     if (now_ms >= g->probe_at) {
         g->probe_at = now_ms + PROBE_MS;
-        sweep = now_ms >= g->sweep_at;
-        if (sweep)
+        sweeping = now_ms >= g->sweep_at;
+        if (sweeping)
             g->sweep_at = now_ms + SWEEP_MS;
-        probe(g, sweep);
+        probe(g, sweeping);
     }
 }
 

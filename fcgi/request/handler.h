@@ -147,6 +147,11 @@ struct gen_job {
     int64_t seq;           /* the answer's last delta so far (0: none) */
 };
 
+struct gen_lease {
+    char *id;              /* owned: an answer whose lease ran out */
+    char *owner;           /* owned: the generator that held it */
+};
+
 struct gen_hooks {
     /* 1 when answers wait for a generator or a lease ran out (a claim or
      * a sweep has work), else 0: a read, so that idle probing takes no
@@ -172,8 +177,13 @@ struct gen_hooks {
     /* Extends owner's lease on answer id by lease_ms: 0, or 1 when it is
      * no longer owner's streaming answer (cancelled, or taken over). */
     int (*renew)(struct ctx *c, const char *owner, long lease_ms, const char *id);
-    /* Ends the answers whose lease ran out (their generator died). */
-    int (*sweep)(struct ctx *c);
+    /* The answers whose lease ran out (their generator died): *leases
+     * gets an array (the caller frees it and its members), *n its size. */
+    int (*expired)(struct ctx *c, struct gen_lease **leases, size_t *n);
+    /* Ends answer id, whose lease owner let run out, as error
+     * "interrupted" with its text so far: each in a unit of its own, so
+     * one that cannot be ended holds up no other, nor any claim. */
+    int (*sweep)(struct ctx *c, const char *id, const char *owner);
 };
 
 /* ---- Background work: calls to other services (request/sender.h runs

@@ -4,6 +4,7 @@ the real service does and can stall, fail, send garbage, drop mid-stream or
 send 10 MB: each ends the answer as chat.error with the text so far, no
 answer stays streaming, no process dies; a cancel closes the upstream
 connection within a second."""
+import json
 import time
 
 from harness import token
@@ -21,6 +22,13 @@ SCRIPT = {
         "garbage": {"mode": "garbage", "deltas": ["good "], "garbage": "data: {not json"},
         "drop": {"mode": "drop", "deltas": ["cut ", "short"]},
         "huge": {"mode": "huge", "huge_bytes": 10000000, "chunk": 4000},
+        # text that JSON escapes six times over (\u0001): the answer's last
+        # event must still fit PULSE_MAX_EVENT_BYTES
+        "control": {"deltas": ["\u0001" * 1000] * 60},
+        "long_error": {"mode": "garbage", "deltas": ["so far "],
+                       "garbage": "data: " + json.dumps({"error": {"message": "E" * 100000}})},
+        "long_finish": {"deltas": ["ok"], "finish_reason": "r" * 100000, "usage": {"note": "u" * 100000}},
+        "wide_usage": {"deltas": ["small"], "usage": {"note": "u" * 2000}},
     },
 }
 ENDS = ("chat.done", "chat.error", "chat.cancelled")
@@ -173,5 +181,60 @@ def test_the_history_sent_is_bounded(env):
             {"role": "user", "content": "hello"}, {"role": "assistant", "content": "Xin chào, Lan!"},
             {"role": "user", "content": "hello"}]
         assert len(s.requests[1]["body"]["messages"]) == 3
+    finally:
+        s.stop()
+
+
+def test_what_the_upstream_sends_never_makes_an_event_too_large_to_log(env):
+    """The answer's last event carries its whole text: text, an error
+    message, a finish reason or usage too long for PULSE_MAX_EVENT_BYTES
+    used to have that event refused and tried again forever (the answer
+    stuck streaming, the session taking no message, the generator spinning)."""
+    s = standin()
+    try:
+        a = upstream(env, s, PULSE_MAX_EVENT_BYTES="65536")
+        batch = a.pids(b"pulse-batch")
+        sid, am, evs = ask(a, "control")
+        end = evs[-1]["json"]["data"]
+        assert evs[-1]["event"] == "chat.error" and end["code"] == "upstream_too_large", end["code"]
+        assert "PULSE_MAX_EVENT_BYTES" in end["message"]
+        assert end["content"] == text_of(evs) == stored(a, sid)[-1]["content"]
+        assert set(end["content"]) == {"\u0001"}, end["content"][:20]
+        # what fits is kept: all but the slack for the event's other members
+        assert 8000 < len(end["content"]) and len(json.dumps(end["content"])) <= 65536, len(end["content"])
+        assert stored(a, sid)[-1]["status"] == "error"
+        # the session takes the next message, whose answer comes whole
+        sid, am, evs = ask(a, "hello", sid)
+        assert evs[-1]["event"] == "chat.done" and evs[-1]["json"]["data"]["content"] == "Xin chào, Lan!"
+
+        sid, am, evs = ask(a, "long_error")
+        end = evs[-1]["json"]["data"]
+        assert evs[-1]["event"] == "chat.error" and end["code"] == "upstream_http", end["code"]
+        assert end["content"] == "so far " and "EEEE" in end["message"] and len(end["message"]) < 1000
+
+        sid, am, evs = ask(a, "long_finish")
+        end = evs[-1]["json"]["data"]
+        assert evs[-1]["event"] == "chat.done" and end["content"] == "ok"
+        assert end["finishReason"] == "r" * 64 and end["usage"] is None
+        assert [m["status"] for m in stored(a, sid)] == ["complete", "complete"]
+        assert a.pids(b"pulse-batch") == batch
+    finally:
+        s.stop()
+
+
+def test_an_end_event_the_log_refuses_ends_the_answer_with_a_short_error(env):
+    # 1,024 bytes leave no room for a 2 KB usage object in chat.done: the
+    # answer ends as chat.error event_refused with its text, and the next
+    # message of the session is answered
+    s = standin()
+    try:
+        a = upstream(env, s, PULSE_MAX_EVENT_BYTES="1024")
+        sid, am, evs = ask(a, "wide_usage")
+        end = evs[-1]["json"]["data"]
+        assert evs[-1]["event"] == "chat.error" and end["code"] == "event_refused", end
+        assert end["content"] == "small" == text_of(evs) == stored(a, sid)[-1]["content"]
+        assert stored(a, sid)[-1]["status"] == "error"
+        sid, am, evs = ask(a, "hello", sid)
+        assert evs[-1]["event"] == "chat.done", evs[-1]
     finally:
         s.stop()

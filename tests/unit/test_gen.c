@@ -196,6 +196,30 @@ static void test_concurrency_cap(struct runtime *rt, struct llm *llm)
     gen_stop(g);
 }
 
+/* An expired answer whose end the log refuses (its text longer than
+ * PULSE_MAX_EVENT_BYTES, say after the limit was lowered) holds up neither
+ * the sweep of the others nor the claim of the answers waiting. */
+static void test_an_answer_the_sweep_cannot_end_holds_up_nothing(struct runtime *rt, struct llm *llm)
+{
+    struct gen *g = gen_start(rt, llm, &chat_gen_hooks, 10);
+
+    ask(rt, "s10", "a10");
+    ask(rt, "s11", "a11");
+    exec(rt, "UPDATE chat_messages SET lease_owner = 'gone:1:x', lease_until_ms = 1,"
+             " content = replace(hex(zeroblob(300000)), '0', 'x') WHERE id = 'a10';"
+             "UPDATE chat_messages SET lease_owner = 'gone:1:x', lease_until_ms = 1, content = 'half'"
+             " WHERE id = 'a11'");
+    ask(rt, "s12", "a12");
+    gen_run(g, 6000000);
+    CHECK_INT_EQ(q(rt, "SELECT count(*) FROM chat_messages WHERE id = 'a11' AND status = 'error'"
+                       " AND error_code = 'interrupted' AND content = 'half'"), 1);
+    CHECK_INT_EQ(q(rt, "SELECT count(*) FROM chat_messages WHERE id = 'a10' AND status = 'streaming'"), 1);
+    CHECK_INT_EQ(gen_running(g), 1);       /* a12 was claimed all the same */
+    CHECK_INT_EQ(q(rt, "SELECT count(*) FROM chat_messages WHERE id = 'a12' AND lease_owner IS NOT NULL"), 1);
+    gen_stop(g);
+    exec(rt, "UPDATE chat_messages SET status = 'error', lease_owner = NULL WHERE id = 'a10'");
+}
+
 int main(void)
 {
     struct runtime *rt = NULL;
@@ -218,6 +242,7 @@ int main(void)
         test_a_dead_generators_answer_ends_interrupted(rt, llm);
         test_stopping_ends_answers_interrupted(rt, llm);
         test_concurrency_cap(rt, llm);
+        test_an_answer_the_sweep_cannot_end_holds_up_nothing(rt, llm);
     }
     llm_close(llm);
     runtime_close(rt);

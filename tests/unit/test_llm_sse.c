@@ -312,6 +312,56 @@ static void test_request_and_error(struct llm_sse_db *d)
     CHECK(ERROR_OF(d, "{\"error\":{\"message\":\"a\\u0000b\"}}") == NULL);
 }
 
+/* What rides in the answer's last event besides its text is kept short:
+ * an error's message (cut between characters), a finish_reason; a usage
+ * object too long is not kept at all. */
+static void test_what_is_kept_is_short(struct llm_sse_db *d)
+{
+    buf_t s = {0}, want = {0};
+    struct result r;
+    int i;
+
+    buf_puts(&s, "data: {\"error\":{\"message\":\"\xc3\xa9");
+    for (i = 0; i < 1000; i++)
+        buf_puts(&s, "ab");
+    buf_puts(&s, "\"}}\n\n");
+    r = parse(d, s.p, s.len, s.len, 1, 1 << 16, 0);
+    CHECK_INT_EQ(r.state, LLM_SSE_ERROR);
+    CHECK_INT_EQ(strlen(r.why), WHY_MAX);
+    CHECK(strncmp(r.why, "\xc3\xa9" "abab", 6) == 0);
+    result_free(&r);
+
+    buf_reset(&s);
+    buf_puts(&s, "data: {\"error\":\"\xc3\xa9");   /* a 2-byte character across the cut */
+    for (i = 0; i < WHY_MAX - 3; i++)
+        buf_putc(&s, 'a');
+    buf_puts(&s, "\xc3\xa9\"}\n\n");
+    r = parse(d, s.p, s.len, s.len, 7, 1 << 16, 0);
+    CHECK_INT_EQ(r.state, LLM_SSE_ERROR);
+    CHECK_INT_EQ(strlen(r.why), WHY_MAX - 1);
+    CHECK(utf8_valid(r.why, strlen(r.why)));
+    result_free(&r);
+
+    buf_reset(&s);
+    buf_puts(&s, "data: {\"choices\":[{\"delta\":{\"content\":\"x\"},\"finish_reason\":\"");
+    for (i = 0; i < 100; i++)
+        buf_putc(&s, 'r');
+    buf_puts(&s, "\"}],\"usage\":{\"note\":\"");
+    for (i = 0; i < USAGE_MAX; i++)
+        buf_putc(&s, 'u');
+    buf_puts(&s, "\"}}\n\ndata: [DONE]\n\n");
+    r = parse(d, s.p, s.len, s.len, 1000, 1 << 16, 0);
+    CHECK_INT_EQ(r.state, LLM_SSE_DONE);
+    CHECK_STR_EQ(r.text, "x");
+    for (i = 0; i < FINISH_MAX; i++)
+        buf_putc(&want, 'r');
+    CHECK_STR_EQ(r.finish, buf_str(&want));
+    CHECK(r.usage == NULL);
+    result_free(&r);
+    buf_free(&s);
+    buf_free(&want);
+}
+
 int main(void)
 {
     struct llm_sse_db *d = llm_sse_db_open();
@@ -326,6 +376,7 @@ int main(void)
     test_ends(d);
     test_utf8_split(d);
     test_request_and_error(d);
+    test_what_is_kept_is_short(d);
     llm_sse_db_close(d);
     return check_summary("test_llm_sse");
 }

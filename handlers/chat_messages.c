@@ -9,6 +9,7 @@
 #include "auth/topic.h"
 #include "base/alloc.h"
 #include "base/config.h"
+#include "base/log.h"
 #include "handlers/chat.h"
 #include "handlers/routes.h"
 #include "store/db.h"
@@ -35,6 +36,26 @@ static int emit(struct ctx *c, const char *sid, const char *type, char *data)
     return rc;
 }
 
+/* The data of the event that ends an answer (args as SQL_CHAT_EVENT_DONE
+ * or _ENDED take them, the last left NULL). The row takes the whole text
+ * in any case; an event that with it would be over PULSE_MAX_EVENT_BYTES
+ * (a limit lowered while the answer ran) goes without it, content null,
+ * rather than be refused, which would leave the answer streaming for good
+ * and its session closed. Caller frees; NULL after an error. */
+static char *end_data(struct ctx *c, enum sql_id q, const char **args, const char *mid)
+{
+    char *data = db_one_text(c->db, q, 8, args);
+
+    if (data != NULL && strlen(data) > (size_t)c->cfg->max_event_bytes) {
+        log_warn("chat answer %s: its end event goes without its text (over PULSE_MAX_EVENT_BYTES); the row has it",
+                 mid);
+        free(data);
+        args[7] = "omitted";
+        data = db_one_text(c->db, q, 8, args);
+    }
+    return data;
+}
+
 int chat_message_end(struct ctx *c, const char *mid, const struct chat_end *e)
 {
     sqlite3_stmt *st = db_stmt(c->db, SQL_CHAT_MESSAGE_END);
@@ -57,12 +78,12 @@ int chat_message_end(struct ctx *c, const char *mid, const struct chat_end *e)
     db_done(st);
     st = NULL;
     if (strcmp(e->status, "complete") == 0) {
-        const char *args[7] = {mid, content, e->finish_reason, e->usage_json, user, ms, c->cfg->llm_model};
-        rc = emit(c, sid, "chat.done", db_one_text(c->db, SQL_CHAT_EVENT_DONE, 7, args));
+        const char *args[8] = {mid, content, e->finish_reason, e->usage_json, user, ms, c->cfg->llm_model, NULL};
+        rc = emit(c, sid, "chat.done", end_data(c, SQL_CHAT_EVENT_DONE, args, mid));
     } else {
-        const char *args[7] = {mid, content, e->code, e->message, user, ms, e->by};
+        const char *args[8] = {mid, content, e->code, e->message, user, ms, e->by, NULL};
         rc = emit(c, sid, strcmp(e->status, "cancelled") == 0 ? "chat.cancelled" : "chat.error",
-                  db_one_text(c->db, SQL_CHAT_EVENT_ENDED, 7, args));
+                  end_data(c, SQL_CHAT_EVENT_ENDED, args, mid));
     }
     rc = rc == 0 ? 1 : -1;
 out:

@@ -244,7 +244,7 @@ static void refused(struct gen *g, struct job *j)
     }
     log_error("chat answer %s: a commit was refused (%d); ending it with %s", j->id, j->refused,
               j->refusals == 1 ? "its text" : "the text committed before");
-    buf_printf(&m, "the log refused the answer's event (%d); the text so far is kept", j->refused);
+    buf_printf(&m, "the log refused the answer's event (%d); the text committed so far is kept", j->refused);
     j->refused = 0;
     if (j->call != NULL)
         llm_cancel(g->llm, j->call);

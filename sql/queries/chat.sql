@@ -137,6 +137,7 @@ RETURNING id;
 SELECT id, lease_owner FROM chat_messages
 WHERE status = 'streaming' AND lease_owner IS NOT NULL
   AND lease_until_ms < CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+ORDER BY lease_until_ms
 LIMIT 100;
 
 -- ---- event data (the audit rides in each: who, which message, lengths, durations)
@@ -148,16 +149,19 @@ SELECT json_set(message_json, '$.audit',
 FROM chat_message_json WHERE id = ?1;
 
 -- chat.done: ?1 message, ?2 content, ?3 finish reason, ?4 usage (JSON or
--- NULL), ?5 user, ?6 duration in ms, ?7 model.
+-- NULL), ?5 user, ?6 duration in ms, ?7 model; ?8 not NULL: the content
+-- is left out (null), as when with it the event would be over
+-- PULSE_MAX_EVENT_BYTES (the row has it all).
 -- name: chat_event_done
-SELECT json_object('messageId', ?1, 'content', ?2, 'finishReason', ?3, 'usage', json(?4),
+SELECT json_object('messageId', ?1, 'content', CASE WHEN ?8 IS NULL THEN ?2 END, 'finishReason', ?3,
+                   'usage', json(?4),
                    'audit', json_object('userId', ?5, 'length', length(?2), 'durationMs', CAST(?6 AS INTEGER),
                                         'model', ?7));
 
 -- chat.cancelled and chat.error: ?1 message, ?2 content, ?3 code, ?4
--- message, ?5 user, ?6 duration in ms, ?7 who ended it.
+-- message, ?5 user, ?6 duration in ms, ?7 who ended it; ?8 as above.
 -- name: chat_event_ended
-SELECT json_object('messageId', ?1, 'content', ?2, 'code', ?3, 'message', ?4,
+SELECT json_object('messageId', ?1, 'content', CASE WHEN ?8 IS NULL THEN ?2 END, 'code', ?3, 'message', ?4,
                    'audit', json_object('userId', ?5, 'length', length(?2), 'durationMs', CAST(?6 AS INTEGER),
                                         'by', ?7));
 

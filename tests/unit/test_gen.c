@@ -196,10 +196,11 @@ static void test_concurrency_cap(struct runtime *rt, struct llm *llm)
     gen_stop(g);
 }
 
-/* An expired answer whose end the log refuses (its text longer than
- * PULSE_MAX_EVENT_BYTES, say after the limit was lowered) holds up neither
- * the sweep of the others nor the claim of the answers waiting. */
-static void test_an_answer_the_sweep_cannot_end_holds_up_nothing(struct runtime *rt, struct llm *llm)
+/* An expired answer whose text no longer fits one event (its text longer
+ * than PULSE_MAX_EVENT_BYTES, say after the limit was lowered) still ends:
+ * its row keeps the whole text, its chat.error goes without it (content
+ * null); the other dead answer ends too, and a waiting one is claimed. */
+static void test_an_answer_too_long_for_its_end_event_still_ends(struct runtime *rt, struct llm *llm)
 {
     struct gen *g = gen_start(rt, llm, &chat_gen_hooks, 10);
 
@@ -213,11 +214,14 @@ static void test_an_answer_the_sweep_cannot_end_holds_up_nothing(struct runtime 
     gen_run(g, 6000000);
     CHECK_INT_EQ(q(rt, "SELECT count(*) FROM chat_messages WHERE id = 'a11' AND status = 'error'"
                        " AND error_code = 'interrupted' AND content = 'half'"), 1);
-    CHECK_INT_EQ(q(rt, "SELECT count(*) FROM chat_messages WHERE id = 'a10' AND status = 'streaming'"), 1);
-    CHECK_INT_EQ(gen_running(g), 1);       /* a12 was claimed all the same */
+    CHECK_INT_EQ(q(rt, "SELECT count(*) FROM chat_messages WHERE id = 'a10' AND status = 'error'"
+                       " AND error_code = 'interrupted' AND length(content) = 600000"), 1);
+    CHECK_INT_EQ(q(rt, "SELECT count(*) FROM events WHERE type = 'chat.error'"
+                       " AND json_extract(data, '$.messageId') = 'a10' AND json_type(data, '$.content') = 'null'"
+                       " AND json_extract(data, '$.audit.length') = 600000"), 1);
+    CHECK_INT_EQ(gen_running(g), 1);       /* a12 */
     CHECK_INT_EQ(q(rt, "SELECT count(*) FROM chat_messages WHERE id = 'a12' AND lease_owner IS NOT NULL"), 1);
     gen_stop(g);
-    exec(rt, "UPDATE chat_messages SET status = 'error', lease_owner = NULL WHERE id = 'a10'");
 }
 
 int main(void)
@@ -242,7 +246,7 @@ int main(void)
         test_a_dead_generators_answer_ends_interrupted(rt, llm);
         test_stopping_ends_answers_interrupted(rt, llm);
         test_concurrency_cap(rt, llm);
-        test_an_answer_the_sweep_cannot_end_holds_up_nothing(rt, llm);
+        test_an_answer_too_long_for_its_end_event_still_ends(rt, llm);
     }
     llm_close(llm);
     runtime_close(rt);

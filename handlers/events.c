@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "auth/access.h"
+#include "auth/topic.h"
 #include "base/alloc.h"
 #include "base/config.h"
 #include "base/log.h"
@@ -176,6 +177,10 @@ static int publish_check(struct ctx *c, sqlite3_stmt *st, long element)
     } else if (topic == NULL || sqlite3_column_int(st, 4) != 1 || !http_valid_id(topic)) {
         /* (column 4, 5: no name cut short at an escaped NUL) */
         publish_refuse(c, 400, "invalid_topic", element, "topic must be a string matching ^[A-Za-z0-9_.:-]{1,128}$");
+    } else if (strcmp(topic, TOPIC_OWNERS_NAME) == 0) {
+        /* Its facts decide who reads a chat or a top-up, on every edge, and
+         * the first one stands: only Pulse's own claims write them. */
+        publish_refuse(c, 403, "reserved_topic", element, "pulse.owners is written by Pulse itself, never published");
     } else if (type == NULL || sqlite3_column_int(st, 5) != 1 || !http_valid_type(type)) {
         publish_refuse(c, 400, "invalid_type", element, "type must be a string matching ^[A-Za-z0-9_.:-]{1,64}$");
     } else if (data == NULL || data_type == NULL || strcmp(data_type, "object") != 0) {

@@ -359,12 +359,14 @@ static void presence(struct ctx *c, int join)
     http_client_key(ctx_req_header(c, "REMOTE_ADDR"), &addr);
     if (!presence_allowed(c, viewer, buf_str(&addr)))
         goto out;
-    if (exec_room_viewer(c, SQL_LIVE_VIEWER_EXPIRE, room, NULL, NULL) != 0)
+    /* Counted before the expired go: viewers that timed out are a change
+     * the stream must hear of (nothing else announces them). */
+    if (viewer_count(c, room, &before, &old_peak) != 0 ||
+        exec_room_viewer(c, SQL_LIVE_VIEWER_EXPIRE, room, NULL, NULL) != 0)
         goto out;
     if (join && strncmp(viewer, "guest-", 6) == 0 && !guest_slot(c, room, viewer, buf_str(&addr)))
         goto out;
-    if (viewer_count(c, room, &before, &old_peak) != 0 ||
-        exec_room_viewer(c, join ? SQL_LIVE_VIEWER_JOIN : SQL_LIVE_VIEWER_LEAVE, room, viewer, buf_str(&addr)) != 0 ||
+    if (exec_room_viewer(c, join ? SQL_LIVE_VIEWER_JOIN : SQL_LIVE_VIEWER_LEAVE, room, viewer, buf_str(&addr)) != 0 ||
         viewer_count(c, room, &count, &old_peak) != 0)
         goto out;
     peak = count > old_peak ? count : old_peak;

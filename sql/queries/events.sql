@@ -188,7 +188,8 @@ FROM (SELECT e.value AS v, e.type = 'object' AS o FROM json_each(?1, '$.events')
 -- $.events is an array, with no \u0000 escape; ?2: the time; ?3:
 -- PULSE_MAX_EVENT_BYTES), in order, each stored as event_append stores one,
 -- after the checks publish_row makes one by one: an object; topic and type
--- strings of [A-Za-z0-9_.:-], 1-128 and 1-64 long; data an object of at
+-- strings of [A-Za-z0-9_.:-], 1-128 and 1-64 long, the topic not the
+-- reserved pulse.owners; data an object of at
 -- most ?3 bytes. The checks are the connection's own functions
 -- (db_migrate.c), which hand their value on or stop the statement with
 -- SQLITE_CONSTRAINT_FUNCTION: store_append_events then appends nothing, and
@@ -200,7 +201,8 @@ FROM (SELECT e.value AS v, e.type = 'object' AS o FROM json_each(?1, '$.events')
 -- (json_extract would take a string element's text for JSON).
 -- name: event_append_batch
 INSERT INTO events (topic, type, ts, data)
-SELECT pulse_event_name(CASE WHEN e.type = 'object' THEN json_extract(e.value, '$.topic') END, 128),
+SELECT pulse_event_name(CASE WHEN e.type = 'object' AND json_extract(e.value, '$.topic') IS NOT 'pulse.owners'
+                             THEN json_extract(e.value, '$.topic') END, 128),
        pulse_event_name(CASE WHEN e.type = 'object' THEN json_extract(e.value, '$.type') END, 64),
        ?2,
        pulse_event_data(CASE WHEN e.type = 'object' THEN e.value -> '$.data' END, ?3)

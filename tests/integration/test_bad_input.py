@@ -90,6 +90,10 @@ def test_bad_input_table(env):
         ("POST", "/api/publish", json.dumps({"topic": "t", "type": "x", "data": {}}),
          bearer(jwt({"alg": "HS256"}, dict(admin_claims, role="god"))), 401, "invalid_token"),
         ("POST", "/api/publish", json.dumps({"topic": "a b", "type": "x", "data": {}}), adm, 400, "invalid_topic"),
+        # ownership facts are Pulse's own (a forged one would stand on every edge)
+        ("POST", "/api/publish", json.dumps({"topic": "pulse.owners", "type": "topic.owner",
+                                             "data": {"topic": "chat:s1", "ownerId": "mallory"}}), adm, 403,
+         "reserved_topic"),
         ("POST", "/api/publish", json.dumps({"topic": "t", "type": "x\ny", "data": {}}), adm, 400, "invalid_type"),
         ("POST", "/api/publish", json.dumps({"topic": "t", "type": "x"}), adm, 400, "invalid_data"),
         ("POST", "/api/publish", json.dumps({"topic": "t", "type": "x", "data": "abc"}), adm, 400, "invalid_data"),

@@ -2,6 +2,7 @@
 import hashlib
 import hmac
 import json
+import time
 import threading
 
 import harness
@@ -222,6 +223,25 @@ def test_viewer_presence_expires(env):
     # a guest cannot remove or refresh a user's presence by naming it
     bad = a.post("/api/live/rooms/%s/leave?viewerId=u:d" % rid, {})
     assert bad.status == 400 and a.get("/api/live/rooms/" + rid).json()["viewerCount"] == 1
+
+
+def test_a_viewer_who_expires_is_announced_at_the_next_join(env):
+    # b's presence runs out while a stays: a's next re-join must tell the
+    # stream the count fell, or every page keeps showing 2
+    a = env.instance(env={"PULSE_PRESENCE_TTL_S": "5"})
+    rid = make_room(a)["id"]
+    s = a.sse("/api/live/rooms/%s/stream" % rid)
+    a.post("/api/live/rooms/%s/join" % rid, {}, headers=bearer("b", "viewer"))
+    assert s.next_event()["json"]["data"]["count"] == 1
+    time.sleep(2.5)
+    a.post("/api/live/rooms/%s/join" % rid, {}, headers=bearer("a", "viewer"))
+    assert s.next_event()["json"]["data"]["count"] == 2
+    harness.wait_for(lambda: a.get("/api/live/rooms/" + rid).json()["viewerCount"] == 1, timeout=12,
+                     interval=0.25, what="b's presence to expire")
+    j = a.post("/api/live/rooms/%s/join" % rid, {}, headers=bearer("a", "viewer")).json()
+    assert j["count"] == 1
+    ev = s.next_event(5)
+    assert ev["event"] == "viewers" and ev["json"]["data"]["count"] == 1, ev
 
 
 def test_live_bad_input_table(env):

@@ -92,6 +92,9 @@ def test_one_bad_element_refuses_the_whole_batch(env):
         (None, 400, "invalid_event"),
         ([_ev("room:ok", 1)], 400, "invalid_event"),
         (_ev("room:ok", 1, data={"s": "x" * 5000}), 413, "event_too_large"),
+        # ownership facts are Pulse's own: a forged one would stand on every edge
+        (_ev("pulse.owners", 1, type="topic.owner", data={"topic": "chat:s1", "ownerId": "mallory"}),
+         403, "reserved_topic"),
     ]
     before = a.snapshot()
     for el, status, code in bad:

@@ -262,3 +262,54 @@ def test_an_edge_checks_chat_and_topup_owners_from_the_log(env):
     assert b.sse(t + "&access_token=" + token("binh")).status == 403
     assert b.get("/api/events?topic=chat:%s&since=0" % sid, headers=bearer("lan")).status == 200
     assert b.get("/api/events?topic=chat:%s&since=0" % sid, headers=bearer("binh")).status == 403
+
+
+def test_an_edge_started_after_the_logs_redis_history_rolled_over_still_knows_the_owners(env):
+    """The log's Redis copy keeps PULSE_REDIS_HISTORY entries of all topics
+    together; an edge that starts (or falls behind) past the owners' facts
+    learns them from <prefix>owners, where the relay copies each one, signed.
+    An entry there the primary did not sign is not filed."""
+    import subprocess
+    from harness import SLOW_POLL_ENV
+
+    def cli(*args):
+        out = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(redis.port), "--raw"] + list(args),
+                             capture_output=True, text=True, timeout=10)
+        assert out.returncode == 0 and "ERR" not in out.stdout, (out.stdout, out.stderr)
+        return out.stdout.split()
+
+    redis = env.redis()
+    a = env.instance(name="primary", redis=redis, env=dict(SLOW_POLL_ENV, PULSE_REDIS_HISTORY="50", **FAST))
+    sid = session(a)
+    tx = a.post("/api/topup/init", {"amount": 50000}, headers=bearer("lan")).json()
+    facts = a.sql("SELECT max(id) FROM events WHERE topic = 'pulse.owners'")[0][0]
+    adm = bearer("root", "admin")
+    for k in range(10):
+        r = a.post("/api/publish", {"events": [{"topic": "room:noise", "type": "n", "data": {"k": k, "i": i}}
+                                               for i in range(100)]}, headers=adm)
+        assert r.status == 202, r.body
+    last = r.json()["ids"][-1]
+    wait_for(lambda: cli("XREVRANGE", "pulse:log", "+", "-", "COUNT", "1")[:1] == ["%d-0" % last], timeout=15,
+             what="the relay reaching the last event")
+    first = int(cli("XRANGE", "pulse:log", "-", "+", "COUNT", "1")[0].split("-")[0])
+    assert first > facts, (first, facts)            # the log's copy no longer holds the facts
+    # a forged fact (no valid signature) next to the real ones
+    cli("XADD", "pulse:owners", "*", "i", "%d-0" % (last + 1), "p", "0", "t", "pulse.owners", "y", "topic.owner",
+        "s", "2026-12-07T00:00:00Z", "d", '{"topic":"chat:forged","ownerId":"mallory"}', "h", "0" * 64)
+
+    b = env.instance(name="edge", redis=redis, env=dict(SLOW_POLL_ENV, PULSE_ROLE="edge"))
+    wait_for(lambda: b.get("/api/events?topic=room:noise&since=%d" % (last - 1)).json()["events"], timeout=15,
+             what="the edge copying the log")
+    path = "/api/events/stream?topic=chat:%s&access_token=%s"
+    wait_for(lambda: b.get("/api/events?topic=chat:%s&since=0" % sid, headers=bearer("lan")).status == 200,
+             timeout=15, what="the edge learning the session's owner")
+    assert b.get("/api/events?topic=chat:%s&since=0" % sid, headers=bearer("binh")).status == 403
+    assert b.sse(path % (sid, token("lan"))).status == 200
+    assert b.sse(path % (sid, token("binh"))).status == 403
+    t = "/api/events/stream?topic=topup:" + tx["tx_ref"]
+    assert b.sse(t + "&token=" + tx["stream_token"]).status == 200
+    assert b.sse(t + "&access_token=" + token("lan")).status == 200
+    assert b.sse(t + "&token=wrong").status == 401
+    assert b.sse(t + "&access_token=" + token("binh")).status == 403
+    assert b.get("/api/events?topic=chat:forged&since=0", headers=bearer("mallory")).status == 403
+    assert b.sql("SELECT count(*) FROM topic_owners WHERE topic = 'chat:forged'")[0][0] == 0

@@ -17,6 +17,7 @@
 #define RENEW_MS 250      /* lease renewal of answers without text, and how soon their cancel is seen */
 #define LEASE_MS 5000     /* an answer whose generator died ends this long after */
 #define SWEEP_MS 1000
+#define RETRY_MS 100      /* a commit the store could not take now is tried again this much later */
 #define ROW_EVERY 16      /* an answer's row takes in its text after at most this many deltas */
 /* An answer's last event carries its whole text and, besides it, at most
  * this much: ids, the audit, the finish reason, usage and an error message
@@ -62,6 +63,7 @@ struct gen {
     struct job *jobs;
     struct job *dirty;         /* the jobs with text or an end to commit: a flush looks at these only */
     long long probe_at, renew_at, sweep_at;
+    long long flush_at;        /* no commit before: the last could not be made (a busy or failing store) */
 };
 
 /* ---- what the model reports (no database work here: gen_run commits) */
@@ -304,13 +306,15 @@ static void settle(struct gen *g, struct job *list, int ok)
     }
 }
 
-/* Commits what arrived, every answer's in one unit, all in one batch. */
-static void flush(struct gen *g)
+/* Commits what arrived, every answer's in one unit, all in one batch.
+ * 1 when some of it could not be committed now (to be tried again), else
+ * 0. */
+static int flush(struct gen *g)
 {
     struct job *list = g->dirty, *j;
     size_t n = 0;
     long long now = (long long)time(NULL);
-    int ok;
+    int ok, again = 0;
 
     g->dirty = NULL;
     for (j = list; j != NULL; j = j->next_dirty) {
@@ -318,13 +322,17 @@ static void flush(struct gen *g)
         n++;
     }
     if (n == 0)
-        return;
+        return 0;
     runtime_batch_begin(g->rt, n);
-    for (j = list; j != NULL; j = j->next_dirty)
+    for (j = list; j != NULL; j = j->next_dirty) {
         j->flushed = has_work(j) && runtime_work(g->rt, 1, unit_flush, j, now) == 0;
+        if (has_work(j) && !j->flushed && !j->refused)
+            again = 1;
+    }
     ok = runtime_batch_end(g->rt) == 0;
     settle(g, list, ok);
     runtime_batch_publish(g->rt);
+    return again || !ok;
 }
 
 /* Idle is a job without text since the last renewal: its lease is
@@ -522,8 +530,11 @@ long gen_next_ms(struct gen *g, long long now_ms)
     long long next = g->probe_at;
     long model = llm_next_ms(g->llm, now_ms);
 
-    if (g->dirty != NULL)
+    /* (a store that keeps failing is not asked again at once: no spin) */
+    if (g->dirty != NULL && g->flush_at <= now_ms)
         return 0;
+    if (g->dirty != NULL && g->flush_at < next)
+        next = g->flush_at;
     if (g->njobs > 0 && g->renew_at < next)
         next = g->renew_at;
     next = next <= now_ms ? 0 : next - now_ms;
@@ -535,8 +546,8 @@ void gen_run(struct gen *g, long long now_ms)
     int sweeping;
 
     llm_tick(g->llm, now_ms);
-    if (g->dirty != NULL)
-        flush(g);
+    if (g->dirty != NULL && now_ms >= g->flush_at && flush(g))
+        g->flush_at = now_ms + RETRY_MS;
     if (g->njobs > 0 && now_ms >= g->renew_at) {
         g->renew_at = now_ms + RENEW_MS;
         renew(g);
@@ -565,7 +576,7 @@ void gen_stop(struct gen *g)
             on_error(j, "interrupted", "the generator stopped (the service is restarting)");
     }
     if (g->dirty != NULL)
-        flush(g);
+        (void)flush(g);   /* (what it could not commit: the lease runs out) */
     while (g->jobs != NULL)     /* what could not be committed: its lease runs out */
         job_free(g, g->jobs);
     buf_free(&g->scratch);

@@ -224,6 +224,33 @@ static void test_an_answer_too_long_for_its_end_event_still_ends(struct runtime 
     gen_stop(g);
 }
 
+/* A store that cannot take a commit (here: read-only) is asked again
+ * RETRY_MS later, not at once in a loop that spins; nothing is lost. */
+static void test_a_failing_store_is_not_asked_again_at_once(struct runtime *rt, struct llm *llm)
+{
+    struct gen *g = gen_start(rt, llm, &chat_gen_hooks, 10);
+    long long t = 7000000;
+    int i;
+
+    ask(rt, "s13", "a13");
+    gen_run(g, t);
+    gen_run(g, t);
+    CHECK_INT_EQ(gen_running(g), 1);
+    exec(rt, "PRAGMA query_only = 1");
+    llm_tick(llm, t + 10);                /* a word arrives */
+    gen_run(g, t + 10);                   /* its commit fails */
+    CHECK(gen_next_ms(g, t + 10) > 0);
+    gen_run(g, t + 11);
+    CHECK(gen_next_ms(g, t + 11) > 0);
+    exec(rt, "PRAGMA query_only = 0");
+    for (i = 0; i < 1000 && gen_running(g) > 0; i++)
+        gen_run(g, t + RETRY_MS + 20 + i * 10);
+    CHECK_INT_EQ(gen_running(g), 0);
+    CHECK_INT_EQ(q(rt, "SELECT count(*) FROM chat_messages WHERE id = 'a13' AND status = 'complete'"), 1);
+    CHECK(row_equals_deltas(rt, "a13"));
+    gen_stop(g);
+}
+
 int main(void)
 {
     struct runtime *rt = NULL;
@@ -247,6 +274,7 @@ int main(void)
         test_stopping_ends_answers_interrupted(rt, llm);
         test_concurrency_cap(rt, llm);
         test_an_answer_too_long_for_its_end_event_still_ends(rt, llm);
+        test_a_failing_store_is_not_asked_again_at_once(rt, llm);
     }
     llm_close(llm);
     runtime_close(rt);

@@ -245,7 +245,10 @@ void forward_request(struct forward *f, struct ctx *c)
     /* Until the primary answers, the answer is that it did not. */
     buf_reset(&c->resp->headers);
     ctx_retry_after(c, CGI_RETRY_PRIMARY_S); /* first: a 503's own default is the database's */
-    ctx_error(c, 503, "primary_unavailable", "this edge could not reach the primary; nothing was done, retry");
+    /* (not "nothing was done": a primary reached that answered too late
+     * may have committed, whole, as with a connection lost to it) */
+    ctx_error(c, 503, "primary_unavailable",
+              "this edge got no answer from the primary; the write was applied whole or not at all: retry");
     c->resp->forwarded = 1;
     if (f->pool == NULL) {
         if (c->now != f->last_log) {

@@ -153,27 +153,6 @@ int relaysig_fields_of(const redisReply *entry, struct relaysig_fields *f, const
     return memchr(f->v[RS_ID], '\0', f->len[RS_ID]) == NULL ? 0 : -1;
 }
 
-int relaysig_copy_fields_of(const redisReply *entry, struct relaysig_fields *f, const char **mac, size_t *maclen)
-{
-    const redisReply *kv;
-    size_t i;
-
-    if (relaysig_fields_of(entry, f, mac, maclen) != 0)
-        return -1;
-    f->v[RS_ID] = NULL;
-    kv = entry->element[1];
-    for (i = 0; i + 1 < kv->elements && f->v[RS_ID] == NULL; i += 2) {
-        const redisReply *name = kv->element[i], *val = kv->element[i + 1];
-
-        if (name->type == REDIS_REPLY_STRING && val->type == REDIS_REPLY_STRING && name->len == 1 &&
-            name->str[0] == 'i') {
-            f->v[RS_ID] = val->str;     /* (no NUL in it: relaysig_fields_of checked every value) */
-            f->len[RS_ID] = val->len;
-        }
-    }
-    return f->v[RS_ID] != NULL ? 0 : -1;
-}
-
 int relaysig_entry_valid(struct relaysig *s, const redisReply *entry)
 {
     struct relaysig_fields f;

@@ -57,12 +57,6 @@ int relaysig_sign(struct relaysig *s, const struct relaysig_fields *f, char hex[
 int relaysig_fields_of(const struct redisReply *entry, struct relaysig_fields *f, const char **mac,
                        size_t *maclen);
 
-/* The same for an entry of <prefix>owners (relay.h): a log entry copied
- * under an id of its own, the log entry's id in its field "i", which is
- * what was signed. -1 also when it has no "i". */
-int relaysig_copy_fields_of(const struct redisReply *entry, struct relaysig_fields *f, const char **mac,
-                            size_t *maclen);
-
 /* 1 when mac is the signature of f under this key, else 0. */
 int relaysig_valid(struct relaysig *s, const struct relaysig_fields *f, const char *mac, size_t maclen);
 

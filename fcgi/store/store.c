@@ -259,19 +259,6 @@ out:
     return rc;
 }
 
-int store_file_owner(struct db *db, const char *data_json)
-{
-    sqlite3_stmt *st = db_stmt(db, SQL_TOPIC_OWNER_FILE);
-    int rc = -1;
-
-    if (st != NULL && db_bind_text(st, 1, data_json, -1) == 0 && sqlite3_step(st) == SQLITE_DONE)
-        rc = 0;
-    else
-        log_error("filing an ownership fact: %s", sqlite3_errmsg(db_handle(db)));
-    db_done(st);
-    return rc;
-}
-
 /* Binds ?1 = text (when not NULL) and the integers after it, in order.
  * 0 or -1. */
 static int bind_args(sqlite3_stmt *st, const char *text, const int64_t *v, int nv)

@@ -103,10 +103,6 @@ int store_read_rows_after(struct db *db, int64_t after, int limit, store_row_cb 
 /* Stores an event copied from the primary under its own id, inside the
  * caller's transaction. 1 stored, 0 malformed (skipped), -1 error. */
 int store_mirror_event(struct db *db, const struct store_row *r);
-/* Files an ownership fact (the data of a topic.owner event) as storing the
- * event would, without the event. 0 (also for a fact known, or malformed),
- * or -1 on an error. */
-int store_file_owner(struct db *db, const char *data_json);
 
 /* Records that every id up to upto may be missing here (an edge that fell
  * behind the primary's history): resumes from below it get a reset. */

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "auth/topic.h"
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/clock.h"
@@ -26,8 +25,6 @@
 #define BLOCK_MS 5000
 #define STALL_MS (BLOCK_MS + 10000)   /* no reply at all: a half-open connection */
 #define PRUNE_BATCH 1024
-#define OWNERS_BATCH 512
-#define OWNERS_EVERY_MS 5000    /* how often <prefix>owners is read for new facts */
 /* Reads past entries refused (not stored) wait this long at most for more,
  * then read again from what is stored: the relay may have removed them and
  * set the stream back, and the primary's events are then below them. */
@@ -54,12 +51,6 @@ struct mirror {
     const struct config *cfg;
     struct db *db;
     char *key;                        /* owned: <prefix>log */
-    char *owners_key;                 /* owned: <prefix>owners (relay.c) */
-    struct mirror_pos owners_after;   /* the last of its entries filed here */
-    int owners_any;                   /* any was: else read from its first */
-    int owners_reading;               /* an XRANGE of it is in flight */
-    int owners_more;                  /* the last page was full: read on at once */
-    long long owners_due;             /* clock_ms() of the next read */
     struct relaysig *sig;             /* what the primary signed is stored, nothing else */
     mirror_news_fn *news;
     void *data;                       /* news's argument */
@@ -150,34 +141,6 @@ static int parse_pos(const char *s, struct mirror_pos *p)
     p->ms = ms;
     p->seq = seq;
     return 0;
-}
-
-static void on_owners(redisAsyncContext *c, void *rep, void *priv);
-
-/* The ownership facts (relay.c) copied to <prefix>owners since the last
- * read: at connect, every OWNERS_EVERY_MS, and at once while pages come
- * full. The log carries each fact too, but only as far back as its Redis
- * history: an edge started later, or one that fell behind it, learns the
- * older ones here. Sent before the next XREAD, which may block. */
-static void owners_read(struct mirror *m)
-{
-    char from[48], count[16];
-    const char *argv[6] = {"XRANGE", m->owners_key, from, "+", "COUNT", count};
-    size_t lens[6];
-    int i;
-
-    if (m->owners_reading || (!m->owners_more && clock_ms() < m->owners_due))
-        return;
-    if (m->owners_any)   /* the next id after it: "(" needs Redis 6.2 */
-        snprintf(from, sizeof from, "%llu-%llu", (unsigned long long)m->owners_after.ms,
-                 (unsigned long long)m->owners_after.seq + 1);
-    else
-        snprintf(from, sizeof from, "-");
-    snprintf(count, sizeof count, "%d", OWNERS_BATCH);
-    for (i = 0; i < 6; i++)
-        lens[i] = strlen(argv[i]);
-    if (rasync_command_argv(&m->ra, on_owners, m, 6, argv, lens) == 0)
-        m->owners_reading = 1;
 }
 
 /* The first read after a (re)connect does not block, so that an edge with
@@ -406,72 +369,6 @@ static int doubt_settled(const struct mirror *m)
     return m->doubt_at == m->last && clock_ms() - m->doubt_since >= PARKED_MS;
 }
 
-/* Files the facts of a page of <prefix>owners that the primary signed, in
- * one transaction: 0, or -1 (nothing filed; read again later). *after
- * gets the page's last entry. */
-static int owners_file(struct mirror *m, const redisReply *reply, struct mirror_pos *after, size_t *filed)
-{
-    size_t i;
-
-    if (db_begin(m->db, 1) != 0)
-        return -1;
-    for (i = 0; i < reply->elements; i++) {
-        const redisReply *e = reply->element[i];
-        struct relaysig_fields fs;
-        const char *mac;
-        size_t maclen;
-
-        if (e->type != REDIS_REPLY_ARRAY || e->elements < 1 || e->element[0]->type != REDIS_REPLY_STRING ||
-            parse_pos(e->element[0]->str, after) != 0)
-            continue;
-        if (relaysig_copy_fields_of(e, &fs, &mac, &maclen) != 0 || !relaysig_valid(m->sig, &fs, mac, maclen) ||
-            fs.v[RS_TOPIC] == NULL || strcmp(fs.v[RS_TOPIC], TOPIC_OWNERS_NAME) != 0 || fs.v[RS_TYPE] == NULL ||
-            strcmp(fs.v[RS_TYPE], "topic.owner") != 0 || fs.v[RS_DATA] == NULL)
-            continue; /* not the primary's, or not a fact: nothing to file */
-        if (store_file_owner(m->db, fs.v[RS_DATA]) != 0) {
-            db_rollback(m->db);
-            return -1;
-        }
-        (*filed)++;
-    }
-    if (db_commit(m->db) != 0) {
-        db_rollback(m->db);
-        return -1;
-    }
-    return 0;
-}
-
-static void on_owners(redisAsyncContext *c, void *rep, void *priv)
-{
-    struct mirror *m = priv;
-    redisReply *reply = rep;
-    struct mirror_pos after = m->owners_after;
-    size_t filed = 0;
-
-    (void)c;
-    if (reply == NULL)
-        return; /* connection lost: the next connect reads again */
-    m->owners_reading = 0;
-    m->owners_more = 0;
-    m->owners_due = clock_ms() + OWNERS_EVERY_MS;
-    if (reply->type != REDIS_REPLY_ARRAY) {
-        log_error("redis mirror: reading %s: %s", m->owners_key,
-                  reply->type == REDIS_REPLY_ERROR ? reply->str : "not an array");
-        return;
-    }
-    if (reply->elements == 0)
-        return;
-    if (owners_file(m, reply, &after, &filed) != 0) {
-        log_warn("redis mirror: cannot file ownership facts now; reading them again later");
-        return;
-    }
-    m->owners_after = after;
-    m->owners_any = 1;
-    m->owners_more = reply->elements >= OWNERS_BATCH;
-    if (filed > 0)
-        log_info("redis mirror: %zu ownership facts read from %s", filed, m->owners_key);
-}
-
 static void on_entries(redisAsyncContext *c, void *rep, void *priv)
 {
     struct mirror *m = priv;
@@ -512,8 +409,7 @@ static void on_entries(redisAsyncContext *c, void *rep, void *priv)
         store_prune(m->db, m->cfg->retention, m->cfg->retention_s, PRUNE_BATCH, (int64_t)time(NULL), NULL) < 0)
         log_warn("redis mirror: pruning failed; retrying after the next batch");
     m->news(m->data, m->last, !again && n < MIRROR_BATCH);
-    owners_read(m);
-    read_next(m, !again && !m->owners_more);
+    read_next(m, !again);
 }
 
 static void on_ready(struct rasync *ra)
@@ -527,9 +423,6 @@ static void on_ready(struct rasync *ra)
         return;
     }
     m->cursor = pos_of_id(m->last);
-    m->owners_reading = 0;
-    m->owners_due = 0;
-    owners_read(m);
     read_next(m, 0);
 }
 
@@ -544,8 +437,6 @@ struct mirror *mirror_new(const struct config *cfg, struct db *db)
     m->sig = relaysig_open(cfg);
     buf_printf(&k, "%slog", cfg->redis_prefix);
     m->key = buf_steal(&k);
-    buf_printf(&k, "%sowners", cfg->redis_prefix);
-    m->owners_key = buf_steal(&k);
     return m;
 }
 
@@ -572,7 +463,6 @@ void mirror_tick(struct mirror *m, long long now_ms)
     /* Another database file (see db.h): read on from where it ends. */
     if (db_generation(m->db) != m->db_gen) {
         m->db_gen = db_generation(m->db);
-        m->owners_any = 0;   /* the new file has none of the facts filed in the old one */
         if (rasync_connected(&m->ra))
             rasync_drop(&m->ra, "the database file was replaced");
     }
@@ -589,7 +479,6 @@ void mirror_free(struct mirror *m)
     refusals_log(m, 1);
     rasync_stop(&m->ra);
     free(m->key);
-    free(m->owners_key);
     relaysig_close(m->sig);
     free(m);
 }

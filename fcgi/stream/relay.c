@@ -6,7 +6,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "auth/topic.h"
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/config.h"
@@ -19,7 +18,6 @@
 
 #define RELAY_BATCH 256
 #define FOREIGN_BATCH 512
-#define OWNERS_MAXLEN "1000000"   /* ownership facts kept in <prefix>owners: one per chat session or top-up */
 
 enum relay_state {
     R_DOWN,       /* no connection */
@@ -38,7 +36,6 @@ struct relay {
     struct db *db;
     struct relaysig *sig;              /* signs every entry: edges store only signed ones */
     char *key;                         /* owned: <prefix>log */
-    char *owners_key;                  /* owned: <prefix>owners */
     char maxlen[24];
     enum relay_state state;
     int64_t cursor;                    /* every event <= cursor is in Redis or on its way */
@@ -287,91 +284,6 @@ static void on_added(redisAsyncContext *c, void *rep, void *priv)
     }
 }
 
-/* An ownership fact on its way to the log. The log's history is capped
- * (PULSE_REDIS_HISTORY, all topics together), and an edge that starts
- * later must still learn who may read a chat or a top-up: the relay whose
- * XADD the log took (so one relay, once) copies the entry, signature and
- * all, to <prefix>owners, which edges read whole (mirror.c). */
-enum { FACT_I, FACT_H, FACT_P, FACT_T, FACT_Y, FACT_S, FACT_D, FACT_F, FACT_N };
-
-struct fact {
-    struct relay *r;
-    char *v[FACT_N];                   /* owned; the log entry's id (i), h, p, t, y, s, d, f (NULL when none) */
-};
-
-static const char *const fact_names[FACT_N] = {"i", "h", "p", "t", "y", "s", "d", "f"};
-
-static int is_fact(const struct store_row *row)
-{
-    return strcmp(row->topic, TOPIC_OWNERS_NAME) == 0 && strcmp(row->type, "topic.owner") == 0;
-}
-
-static void fact_free(struct fact *ft)
-{
-    int i;
-
-    for (i = 0; i < FACT_N; i++)
-        free(ft->v[i]);
-    free(ft);
-}
-
-static void on_fact_copied(redisAsyncContext *c, void *rep, void *priv)
-{
-    redisReply *reply = rep;
-
-    (void)c;
-    (void)priv;
-    if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
-        log_error("redis relay: an ownership fact was not copied to the owners stream: %s", reply->str);
-}
-
-static void copy_fact(struct relay *r, const struct fact *ft)
-{
-    const char *argv[6 + 2 * FACT_N] = {"XADD", r->owners_key, "MAXLEN", "~", OWNERS_MAXLEN, "*"};
-    size_t lens[6 + 2 * FACT_N];
-    int n = 6, i;
-
-    for (i = 0; i < FACT_N; i++) {
-        if (ft->v[i] != NULL) {
-            argv[n++] = fact_names[i];
-            argv[n++] = ft->v[i];
-        }
-    }
-    for (i = 0; i < n; i++)
-        lens[i] = strlen(argv[i]);
-    if (rasync_command_argv(&r->ra, on_fact_copied, r, n, argv, lens) != 0)
-        log_error("redis relay: an ownership fact (%s) was not copied to the owners stream", ft->v[FACT_I]);
-}
-
-static void on_fact_added(redisAsyncContext *c, void *rep, void *priv)
-{
-    struct fact *ft = priv;
-    redisReply *reply = rep;
-
-    if (reply != NULL && ft->r->state == R_SENDING && reply->type != REDIS_REPLY_ERROR)
-        copy_fact(ft->r, ft);
-    on_added(c, rep, ft->r);
-    fact_free(ft);
-}
-
-/* The XADD's callback and its argument: a fact's carries a copy of it. */
-static struct fact *fact_of(struct relay *r, const char *const *argv, int n)
-{
-    struct fact *ft = xcalloc(1, sizeof *ft);
-    int i;
-
-    ft->r = r;
-    ft->v[FACT_I] = xstrdup(argv[5]);
-    for (i = 6; i + 1 < n; i += 2) {  /* h mac p prev t ... as send_row lays them out */
-        int k;
-
-        for (k = FACT_H; k < FACT_N; k++)
-            if (strcmp(argv[i], fact_names[k]) == 0)
-                ft->v[k] = xstrdup(argv[i + 1]);
-    }
-    return ft;
-}
-
 static int send_row(void *arg, const struct store_row *row)
 {
     struct relay_batch *b = arg;
@@ -409,16 +321,8 @@ static int send_row(void *arg, const struct store_row *row)
     }
     for (i = 0; i < n; i++)
         lens[i] = strlen(argv[i]);
-    if (is_fact(row)) {
-        struct fact *ft = fact_of(r, argv, n);
-
-        if (rasync_command_argv(&r->ra, on_fact_added, ft, n, argv, lens) != 0) {
-            fact_free(ft);
-            return 1;
-        }
-    } else if (rasync_command_argv(&r->ra, on_added, r, n, argv, lens) != 0) {
+    if (rasync_command_argv(&r->ra, on_added, r, n, argv, lens) != 0)
         return 1; /* disconnected: on_lost resets the relay */
-    }
     r->inflight++;
     b->prev = row->id;
     r->cursor = row->id;
@@ -534,8 +438,6 @@ struct relay *relay_start(const struct config *cfg, struct db *db)
     }
     buf_printf(&k, "%slog", cfg->redis_prefix);
     r->key = buf_steal(&k);
-    buf_printf(&k, "%sowners", cfg->redis_prefix);
-    r->owners_key = buf_steal(&k);
     snprintf(r->maxlen, sizeof r->maxlen, "%ld", cfg->redis_history);
     r->ra.name = "relay";
     r->ra.on_ready = on_ready;
@@ -562,7 +464,6 @@ void relay_stop(struct relay *r)
         return;
     rasync_stop(&r->ra);
     free(r->key);
-    free(r->owners_key);
     relaysig_close(r->sig);
     free(r);
 }

@@ -108,16 +108,5 @@ ROLLBACK TO unit;
 -- name: topic_owner_event
 SELECT json_object('topic', ?1, 'ownerId', ?2, 'tokenSha256', ?3);
 
--- An ownership fact (a topic.owner event's data, ?1) filed as the trigger
--- topic_owner_filed files one (migration 0010), without the event: an edge
--- reads the facts from <prefix>owners too, where they outlive the log's
--- Redis history (mirror.c). The first fact about a topic stands.
--- name: topic_owner_file
-INSERT INTO topic_owners (topic, owner_id, token_sha256)
-SELECT json_extract(?1, '$.topic'), json_extract(?1, '$.ownerId'),
-       CASE WHEN json_type(?1, '$.tokenSha256') = 'text' THEN json_extract(?1, '$.tokenSha256') END
-WHERE json_valid(?1) AND json_type(?1, '$.topic') = 'text' AND json_type(?1, '$.ownerId') = 'text'
-ON CONFLICT (topic) DO NOTHING;
-
 -- name: topic_owner_get
 SELECT owner_id, token_sha256 FROM topic_owners WHERE topic = ?1;

@@ -23,6 +23,7 @@
 #include "bus/bell.h"
 #include "store/db.h"
 #include "stream/mirror.h"
+#include "stream/owners.h"
 #include "stream/relay.h"
 #include "stream/stream.h"
 #include "stream/stream_req.h"
@@ -46,6 +47,7 @@ struct responder {
     struct subscriber *sub;            /* a primary's */
     struct relay *relay;               /* a primary's */
     struct mirror *mirror;             /* an edge's */
+    struct owners *owners;             /* the ownership facts in Redis: kept (a primary), read (an edge) */
     int pump_wanted;
 };
 
@@ -233,6 +235,7 @@ static void run(struct responder *r, const struct config *cfg)
                 relay_kick(r->relay);
         }
         stream_tick(r->hub, now);
+        owners_tick(r->owners, now);
         if (r->mirror != NULL) {
             mirror_tick(r->mirror, now);
         } else {
@@ -308,6 +311,8 @@ int main(void)
         if (!as_cgi)
             r.relay = relay_start(cfg, db);
     }
+    if (!as_cgi)
+        r.owners = owners_start(cfg, db);
     log_info("streaming (%s%s, log at id %lld, at most %ld streams)",
              cfg->role == ROLE_EDGE ? "edge mirroring " : "", config_redis_enabled(cfg) ? "redis" : "local",
              (long long)stream_high_water(r.hub), cfg->max_connections);
@@ -316,6 +321,7 @@ int main(void)
 out:
     cgi_bridge_free(&cgi);
     mirror_free(r.mirror);
+    owners_stop(r.owners);
     relay_stop(r.relay);
     subscriber_stop(r.sub);
     stream_free(r.hub);

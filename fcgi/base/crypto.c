@@ -92,6 +92,16 @@ int crypto_mac_end(struct crypto_mac *m, unsigned char mac[32])
     return EVP_MAC_final(m->ctx, mac, &n, 32) == 1 && n == 32 ? 0 : -1;
 }
 
+int crypto_mac_hex(struct crypto_mac *m, const void *data, size_t len, buf_t *out)
+{
+    unsigned char mac[32];
+
+    if (crypto_mac_begin(m) != 0 || crypto_mac_add(m, data, len) != 0 || crypto_mac_end(m, mac) != 0)
+        return -1;
+    hex_append(out, mac, sizeof mac);
+    return 0;
+}
+
 void crypto_mac_close(struct crypto_mac *m)
 {
     if (m == NULL)

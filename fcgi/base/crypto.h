@@ -23,6 +23,9 @@ int crypto_mac_begin(struct crypto_mac *m);
 int crypto_mac_add(struct crypto_mac *m, const void *data, size_t len);
 int crypto_mac_end(struct crypto_mac *m, unsigned char mac[32]);
 void crypto_mac_close(struct crypto_mac *m);
+/* The whole message at once, its MAC appended to out as lowercase hex. 0
+ * or -1. */
+int crypto_mac_hex(struct crypto_mac *m, const void *data, size_t len, buf_t *out);
 
 /* Appends lowercase hex SHA-256 of data to out. Returns 0 or -1. */
 int crypto_sha256_hex(const void *data, size_t len, buf_t *out);

@@ -137,11 +137,9 @@ int forward_enabled(const struct forward *f)
 static int sign(struct forward *f, const char *method, const char *uri, const char *const claim[F_NCLAIMS],
                 const char *at, buf_t *hex)
 {
-    static const char digits[] = "0123456789abcdef";
-    unsigned char mac[32];
     buf_t msg = {0};
     size_t i;
-    int rc = -1;
+    int rc;
 
     if (f == NULL || !f->has_key)
         return -1;
@@ -153,14 +151,7 @@ static int sign(struct forward *f, const char *method, const char *uri, const ch
     for (i = 0; i < F_NCLAIMS; i++)
         buf_put_ns(&msg, claim[i], strlen(claim[i]));
     buf_put_ns(&msg, at, strlen(at));
-    if (crypto_mac_begin(f->mac) == 0 && crypto_mac_add(f->mac, msg.p, msg.len) == 0 &&
-        crypto_mac_end(f->mac, mac) == 0) {
-        for (i = 0; i < sizeof mac; i++) {
-            buf_putc(hex, digits[mac[i] >> 4]);
-            buf_putc(hex, digits[mac[i] & 15]);
-        }
-        rc = 0;
-    }
+    rc = crypto_mac_hex(f->mac, msg.p, msg.len, hex);
     buf_free(&msg);
     return rc;
 }

@@ -108,5 +108,22 @@ ROLLBACK TO unit;
 -- name: topic_owner_event
 SELECT json_object('topic', ?1, 'ownerId', ?2, 'tokenSha256', ?3);
 
+-- ---- the facts kept in Redis for edges (fcgi/stream/owners.c)
+
+-- A page of the facts, in topic order, after topic ?1 ('' from the first).
+-- name: topic_owner_page
+SELECT topic, owner_id, token_sha256 FROM topic_owners WHERE topic > ?1 ORDER BY topic LIMIT ?2;
+
+-- The facts logged after event ?1 (their topics), in id order.
+-- name: topic_owner_logged_after
+SELECT id, json_extract(data, '$.topic') FROM events
+WHERE topic = 'pulse.owners' AND type = 'topic.owner' AND id > ?1 AND json_type(data, '$.topic') = 'text'
+ORDER BY id LIMIT ?2;
+
+-- A fact an edge read from Redis, filed as the log's trigger files one:
+-- the first fact about a topic stands.
+-- name: topic_owner_put
+INSERT INTO topic_owners (topic, owner_id, token_sha256) VALUES (?1, ?2, ?3) ON CONFLICT (topic) DO NOTHING;
+
 -- name: topic_owner_get
 SELECT owner_id, token_sha256 FROM topic_owners WHERE topic = ?1;

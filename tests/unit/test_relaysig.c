@@ -39,6 +39,17 @@ static void test_a_reused_key(void)
               crypto_mac_add(m, msgs[i] + half, strlen(msgs[i]) - half) == 0 && crypto_mac_end(m, a) == 0);
         CHECK(crypto_hmac_sha256(key, 1, msgs[i], strlen(msgs[i]), b) == 0);
         CHECK(memcmp(a, b, 32) == 0);
+        {   /* the same in hex, appended */
+            buf_t h = {0}, want = {0};
+
+            buf_puts(&h, "x");
+            buf_puts(&want, "x");
+            CHECK(crypto_mac_hex(m, msgs[i], strlen(msgs[i]), &h) == 0);
+            CHECK(crypto_hmac_sha256_hex(key, 1, msgs[i], strlen(msgs[i]), &want) == 0);
+            CHECK_STR_EQ(buf_str(&h), buf_str(&want));
+            buf_free(&h);
+            buf_free(&want);
+        }
     }
     crypto_mac_close(m);
 }

@@ -25,6 +25,8 @@
 /* and reads it whole at least this often: facts it missed while connected
  * (its log copy fell behind the log's history) come back this way */
 #define RESCAN_MS (10 * 60 * 1000)
+#define CHECK_MS 5000         /* a primary looks this often whether the hash is still there */
+#define RETRY_MS 5000         /* a sync some write of which Redis refused starts over this much later */
 #define DOMAIN "pulse-owner-1"
 #define KEY_LABEL "pulse owner key"
 
@@ -32,6 +34,7 @@ enum owners_state {
     O_DOWN,       /* no connection */
     O_SYNC_DB,    /* primary: every fact of the table into the hash, page by page */
     O_SYNC_HASH,  /* primary: every field of the hash the table does not hold out */
+    O_SYNC_END,   /* primary: the sync's writes answered? then the generation */
     O_LIVE,       /* primary: the facts logged since go in as they come */
     O_IDLE,       /* edge: between looks at the generation */
     O_SCAN,       /* edge: reading the hash whole */
@@ -56,7 +59,12 @@ struct owners {
     char *gen_reading;                 /* edge, O_SCAN: the generation being read (owned) */
     long long scanned_at;              /* edge: when the last whole read ended */
     size_t changed;                    /* facts written (primary) or filed (edge) by this pass */
-    unsigned db_gen;
+    unsigned db_gen;                   /* db_generation() as last seen */
+    unsigned sync_gen;                 /* primary: the one the sync under way reads */
+    int write_failed;                  /* primary: Redis refused a write since the sync began */
+    int resync;                        /* primary: a sync is due (at o->due) */
+    int flush_first;                   /* primary: the hash goes before it (a database put back) */
+    long long check_due;               /* primary, O_LIVE: the next look at whether the hash is there */
 };
 
 /* The hash's value for a fact into out (appended). 0, or -1. */
@@ -98,14 +106,32 @@ static int table_value(struct owners *o, const char *topic, buf_t *out)
     return found;
 }
 
+/* A write Redis refused (out of memory, say) leaves the hash short: the
+ * sync starts over (on_sync_end, live_tick), and sets no generation
+ * before all its writes went in. One line per sync. */
 static void on_written(redisAsyncContext *c, void *rep, void *priv)
 {
+    struct owners *o = priv;
     redisReply *reply = rep;
 
     (void)c;
-    (void)priv;
-    if (reply != NULL && reply->type == REDIS_REPLY_ERROR)
-        log_error("redis owners: a write was refused: %s", reply->str);
+    if (reply == NULL || reply->type != REDIS_REPLY_ERROR)
+        return;
+    if (!o->write_failed)
+        log_error("redis owners: a write to %s was refused (%s); syncing again in %d s", o->key, reply->str,
+                  RETRY_MS / 1000);
+    o->write_failed = 1;
+}
+
+/* A command that moves the state, sent: busy until its reply. Not sent
+ * (the connection is going): dropped, so that a reconnect starts over
+ * rather than wait for a reply that will not come. */
+static void sent(struct owners *o, int rc, const char *what)
+{
+    if (rc == 0)
+        o->busy = 1;
+    else
+        rasync_drop(&o->ra, what);
 }
 
 static void put(struct owners *o, const char *topic, const buf_t *value)
@@ -118,6 +144,54 @@ static void put(struct owners *o, const char *topic, const buf_t *value)
 
 static void sync_hash_next(struct owners *o);
 static void sync_db_next(struct owners *o);
+
+/* The sync starts over delay_ms from now, the hash emptied first when
+ * flush. Called while no reply that moves the state is awaited. */
+static void resync_later(struct owners *o, long long delay_ms, int flush)
+{
+    o->state = O_LIVE;
+    o->resync = 1;
+    o->flush_first |= flush;
+    o->due = clock_ms() + delay_ms;
+}
+
+static void start_sync(struct owners *o)
+{
+    int64_t pruned;
+    buf_t gen = {0};
+    int bad;
+
+    o->resync = 0;
+    o->write_failed = 0;
+    o->changed = 0;
+    buf_reset(&o->after);
+    /* Facts logged from here on are taken by live() once the sync is done. */
+    bad = db_begin(o->db, 0) != 0 || store_bounds(o->db, &pruned, &o->since) != 0;
+    db_rollback(o->db);
+    if (bad) {
+        resync_later(o, RETRY_MS, 0);
+        return;
+    }
+    o->sync_gen = o->db_gen = db_generation(o->db);
+    if (o->flush_first) {
+        /* A database put back: nothing in the hash may be trusted (facts
+         * of its future, which edges must not take). Gone first, edges told
+         * (a generation of its own), then built again from the file. */
+        if (crypto_random_hex(16, &gen) != 0 ||
+            rasync_command(&o->ra, on_written, o, "DEL %s", o->key) != 0 ||
+            rasync_command(&o->ra, on_written, o, "SET %s put-back-%s", o->gen_key, buf_str(&gen)) != 0) {
+            buf_free(&gen);
+            rasync_drop(&o->ra, "cannot empty the hash");
+            return;
+        }
+        buf_free(&gen);
+        log_info("redis owners: the database file was replaced: %s emptied, then made again from it", o->key);
+        o->flush_first = 0;
+        o->changed++;
+    }
+    o->state = O_SYNC_DB;
+    sync_db_next(o);
+}
 
 /* A page of the table sent with HMGET: what each of its topics must hold. */
 struct page {
@@ -174,7 +248,7 @@ static void on_page(redisAsyncContext *c, void *rep, void *priv)
  * what the hash holds for them; at the end, the hash's own fields. */
 static void sync_db_next(struct owners *o)
 {
-    sqlite3_stmt *st = db_stmt(o->db, SQL_TOPIC_OWNER_PAGE);
+    sqlite3_stmt *st = NULL;
     struct page *p = xcalloc(1, sizeof *p);
     const char **argv = NULL;
     size_t *lens = NULL, i;
@@ -183,7 +257,18 @@ static void sync_db_next(struct owners *o)
     p->o = o;
     p->topics = xcalloc(PAGE, sizeof *p->topics);
     p->values = xcalloc(PAGE, sizeof *p->values);
-    if (st == NULL || db_bind_text(st, 1, buf_str(&o->after), -1) != 0 || db_bind_int64(st, 2, PAGE) != 0)
+    /* A transaction: its begin sees a file put back at the path (db.h),
+     * and the sync starts over on that one, the hash emptied first. */
+    if (db_begin(o->db, 0) != 0)
+        goto fail;
+    if (db_generation(o->db) != o->sync_gen) {
+        db_rollback(o->db);
+        page_free(p);
+        resync_later(o, 0, 1);
+        return;
+    }
+    if ((st = db_stmt(o->db, SQL_TOPIC_OWNER_PAGE)) == NULL || db_bind_text(st, 1, buf_str(&o->after), -1) != 0 ||
+        db_bind_int64(st, 2, PAGE) != 0)
         goto fail;
     while (p->n < PAGE && (step = sqlite3_step(st)) == SQLITE_ROW) {
         const char *topic = (const char *)sqlite3_column_text(st, 0);
@@ -197,6 +282,7 @@ static void sync_db_next(struct owners *o)
         goto fail;
     db_done(st);
     st = NULL;
+    db_rollback(o->db);
     if (p->n == 0) {
         page_free(p);
         o->state = O_SYNC_HASH;
@@ -214,15 +300,18 @@ static void sync_db_next(struct owners *o)
         argv[i + 2] = p->topics[i];
     for (i = 0; i < p->n + 2; i++)
         lens[i] = strlen(argv[i]);
-    if (rasync_command_argv(&o->ra, on_page, p, (int)p->n + 2, argv, lens) != 0)
-        page_free(p); /* disconnected: the next connect starts over */
-    else
+    if (rasync_command_argv(&o->ra, on_page, p, (int)p->n + 2, argv, lens) != 0) {
+        page_free(p);
+        rasync_drop(&o->ra, "HMGET not sent"); /* the next connect starts over */
+    } else {
         o->busy = 1;
+    }
     free(argv);
     free(lens);
     return;
 fail:
     db_done(st);
+    db_rollback(o->db);
     page_free(p);
     log_error("redis owners: cannot read the ownership facts; starting over at the next connect");
     rasync_drop(&o->ra, "cannot read the ownership facts");
@@ -239,23 +328,40 @@ static int scan_reply(const redisReply *reply, const redisReply **fields)
     return 0;
 }
 
-static void on_generation_set(redisAsyncContext *c, void *rep, void *priv)
+/* Every write of the sync answered (PING's reply comes after theirs): a
+ * new generation tells edges to read the hash again, when it changed (or
+ * has none yet: several responders of one database sync it in turn). */
+static void on_sync_end(redisAsyncContext *c, void *rep, void *priv)
 {
     struct owners *o = priv;
     redisReply *reply = rep;
+    buf_t gen = {0};
+    int rc;
 
     (void)c;
-    if (reply == NULL || o->state != O_SYNC_HASH)
+    if (reply == NULL || o->state != O_SYNC_END)
         return;
     o->busy = 0;
-    if (reply->type == REDIS_REPLY_ERROR) {
-        rasync_drop(&o->ra, "SET of the generation refused");
+    if (o->write_failed || o->resync) {
+        resync_later(o, o->resync ? 0 : RETRY_MS, 0);
+        return;
+    }
+    if (crypto_random_hex(16, &gen) != 0) {
+        resync_later(o, RETRY_MS, 0);
+        return;
+    }
+    rc = rasync_command(&o->ra, on_written, o, o->changed > 0 ? "SET %s %s" : "SET %s %s NX", o->gen_key,
+                        buf_str(&gen));
+    buf_free(&gen);
+    if (rc != 0) {
+        rasync_drop(&o->ra, "SET not sent");
         return;
     }
     if (o->changed > 0)
-        log_info("redis owners: %s made equal to the %zu changes the ownership facts needed", o->key, o->changed);
+        log_info("redis owners: %s made equal to the ownership facts (%zu changes)", o->key, o->changed);
     o->state = O_LIVE;
     o->due = 0;
+    o->check_due = clock_ms() + CHECK_MS;
 }
 
 /* The fields of a page of the hash that the table does not hold as they
@@ -265,7 +371,7 @@ static void on_sync_scan(redisAsyncContext *c, void *rep, void *priv)
     struct owners *o = priv;
     redisReply *reply = rep;
     const redisReply *kv;
-    buf_t want = {0}, gen = {0};
+    buf_t want = {0};
     size_t i;
     int found;
 
@@ -281,8 +387,13 @@ static void on_sync_scan(redisAsyncContext *c, void *rep, void *priv)
     for (i = 0; i < kv->elements; i += 2) {
         const redisReply *f = kv->element[i], *v = kv->element[i + 1];
 
-        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || memchr(f->str, '\0', f->len) != NULL)
+        if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
             continue;
+        if (memchr(f->str, '\0', f->len) != NULL) { /* no topic: not the table's */
+            if (rasync_command(&o->ra, on_written, o, "HDEL %s %b", o->key, f->str, f->len) == 0)
+                o->changed++;
+            continue;
+        }
         buf_reset(&want);
         if ((found = table_value(o, f->str, &want)) < 0) {
             buf_free(&want);
@@ -299,18 +410,14 @@ static void on_sync_scan(redisAsyncContext *c, void *rep, void *priv)
         sync_hash_next(o);
         return;
     }
-    if (crypto_random_hex(16, &gen) != 0 ||
-        rasync_command(&o->ra, on_generation_set, o, "SET %s %s", o->gen_key, buf_str(&gen)) != 0)
-        rasync_drop(&o->ra, "cannot set the generation");
-    else
-        o->busy = 1;
-    buf_free(&gen);
+    o->state = O_SYNC_END;
+    sent(o, rasync_command(&o->ra, on_sync_end, o, "PING"), "PING not sent");
 }
 
 static void sync_hash_next(struct owners *o)
 {
-    if (rasync_command(&o->ra, on_sync_scan, o, "HSCAN %s %s COUNT %d", o->key, o->cursor, PAGE) == 0)
-        o->busy = 1;
+    sent(o, rasync_command(&o->ra, on_sync_scan, o, "HSCAN %s %s COUNT %d", o->key, o->cursor, PAGE),
+         "HSCAN not sent");
 }
 
 /* The facts logged since the last look go in (from the table: the first
@@ -345,6 +452,55 @@ static void live(struct owners *o, long long now_ms)
     }
     o->since = last;
     o->due = n == PAGE ? now_ms : now_ms + LIVE_MS;
+}
+
+/* 1 when the table holds a fact. */
+static int table_has_facts(struct owners *o)
+{
+    sqlite3_stmt *st = db_stmt(o->db, SQL_TOPIC_OWNER_PAGE);
+    int found = 0;
+
+    if (st != NULL && db_bind_text(st, 1, "", -1) == 0 && db_bind_int64(st, 2, 1) == 0)
+        found = db_lookup(st) == 1;
+    db_done(st);
+    return found;
+}
+
+/* The hash gone while connected (a flush, an eviction) is made again. */
+static void on_check(redisAsyncContext *c, void *rep, void *priv)
+{
+    struct owners *o = priv;
+    redisReply *reply = rep;
+
+    (void)c;
+    if (reply == NULL || reply->type != REDIS_REPLY_INTEGER || reply->integer != 0 || o->state != O_LIVE ||
+        o->resync)
+        return;
+    log_warn("redis owners: %s is gone from Redis (flushed or evicted?); making it again", o->key);
+    resync_later(o, 0, 0);
+}
+
+static void check(struct owners *o, long long now_ms)
+{
+    o->check_due = now_ms + CHECK_MS;
+    if (rasync_command(&o->ra, on_check, o, "EXISTS %s", o->gen_key) != 0 ||
+        (table_has_facts(o) && rasync_command(&o->ra, on_check, o, "EXISTS %s", o->key) != 0))
+        rasync_drop(&o->ra, "EXISTS not sent");
+}
+
+/* A primary between syncs: a sync when one is due, else the facts logged
+ * since, and now and then a look at whether the hash is still there. */
+static void live_tick(struct owners *o, long long now_ms)
+{
+    if (o->resync) {
+        start_sync(o);
+    } else if (o->write_failed) {
+        resync_later(o, RETRY_MS, 0);
+    } else {
+        live(o, now_ms);
+        if (now_ms >= o->check_due && rasync_connected(&o->ra))
+            check(o, now_ms);
+    }
 }
 
 /* ---- an edge: the hash read whole when its generation changes ---- */
@@ -437,8 +593,7 @@ static void on_scan(redisAsyncContext *c, void *rep, void *priv)
 
 static void scan_next(struct owners *o)
 {
-    if (rasync_command(&o->ra, on_scan, o, "HSCAN %s %s COUNT %d", o->key, o->cursor, PAGE) == 0)
-        o->busy = 1;
+    sent(o, rasync_command(&o->ra, on_scan, o, "HSCAN %s %s COUNT %d", o->key, o->cursor, PAGE), "HSCAN not sent");
 }
 
 static void on_generation(redisAsyncContext *c, void *rep, void *priv)
@@ -474,7 +629,6 @@ static void on_generation(redisAsyncContext *c, void *rep, void *priv)
 static void on_ready(struct rasync *ra)
 {
     struct owners *o = (struct owners *)ra;
-    int64_t pruned;
 
     o->busy = 0;
     o->changed = 0;
@@ -485,14 +639,7 @@ static void on_ready(struct rasync *ra)
         o->state = O_IDLE;
         return;
     }
-    /* Facts logged from here on are taken by live() once the sync is done. */
-    if (store_bounds(o->db, &pruned, &o->since) != 0) {
-        rasync_drop(ra, "cannot read the event log");
-        return;
-    }
-    o->state = O_SYNC_DB;
-    buf_reset(&o->after);
-    sync_db_next(o);
+    start_sync(o);
 }
 
 static void on_lost(struct rasync *ra)
@@ -530,20 +677,27 @@ void owners_tick(struct owners *o, long long now_ms)
 {
     if (o == NULL || o->key == NULL)
         return;
-    /* Another database file (see db.h): its facts are another set. */
+    /* Another database file (see db.h): its facts are another set. An
+     * edge reads the hash again into it; a primary empties the hash and
+     * makes it again (at once, or when the sync under way ends). */
     if (db_generation(o->db) != o->db_gen) {
         o->db_gen = db_generation(o->db);
-        if (rasync_connected(&o->ra))
-            rasync_drop(&o->ra, "the database file was replaced");
+        if (o->edge) {
+            free(o->gen);
+            o->gen = NULL;
+        } else {
+            o->flush_first = 1;
+            o->resync = 1;
+            o->due = 0;
+        }
     }
     rasync_tick(&o->ra, now_ms);
     if (o->busy || now_ms < o->due || !rasync_connected(&o->ra))
         return;
     if (o->state == O_LIVE)
-        live(o, now_ms);
-    else if (o->state == O_IDLE &&
-             rasync_command(&o->ra, on_generation, o, "GET %s", o->gen_key) == 0)
-        o->busy = 1;
+        live_tick(o, now_ms);
+    else if (o->state == O_IDLE)
+        sent(o, rasync_command(&o->ra, on_generation, o, "GET %s", o->gen_key), "GET not sent");
 }
 
 void owners_stop(struct owners *o)

@@ -14,9 +14,12 @@
  * secret, of ns("pulse-owner-1") ns(<prefix>owners) ns(topic) ns(owner)
  * F(token sha256) (netstrings, as relaysig.h). At each connect it makes the
  * hash equal to the table, adding what is missing and removing what the
- * table does not hold (a database put back from a backup must leave no
- * fact of the future behind), then sets <prefix>owners:gen to a new random
- * value; after that it adds each fact logged, within a second. An edge
+ * table does not hold, then (when that changed anything) sets
+ * <prefix>owners:gen to a new random value; after that it adds each fact
+ * logged, within a second. The sync runs again when the hash is found
+ * gone (looked at every 5 s) and 5 s after Redis refused a write; a
+ * database put back at the path has the hash emptied first (it must leave
+ * no fact of the file's future behind), then made again from the file. An edge
  * reads the whole hash at connect, whenever the generation changes
  * (looked at every 5 s) and every 10 minutes, and files each fact whose h
  * checks (the first fact about a topic stands, as in the log). Anyone who can write Redis

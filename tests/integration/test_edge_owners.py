@@ -5,6 +5,7 @@ Redis hash <prefix>owners, signed, equal to its table (after a restart of
 Redis, after a database put back), and an edge reads it whole. A field the
 primary did not sign is not filed."""
 import subprocess
+import time
 
 from harness import SLOW_POLL_ENV, backup_db, put_back_db, token, wait_for
 
@@ -119,3 +120,26 @@ def test_a_database_put_back_leaves_no_fact_of_its_future_in_redis(env):
     b = edge_after(env, redis, last)
     wait_for(lambda: readable(b, "alpha", "binh") == 200, timeout=15, what="the edge learning alpha's owner")
     assert readable(b, "alpha", "lan") == 403
+
+
+def test_the_hash_lost_or_a_write_refused_while_connected_is_made_again(env):
+    redis = env.redis()
+    a = env.instance(name="primary", redis=redis, env=PRIMARY)
+    sid = claim(a, "lan")
+    wait_for(lambda: cli(redis, "HGET", "pulse:owners", "chat:" + sid).startswith("lan\n"), timeout=15,
+             what="lan's fact in the hash")
+    cli(redis, "DEL", "pulse:owners")              # flushed or evicted while the primary stays connected
+    wait_for(lambda: cli(redis, "HGET", "pulse:owners", "chat:" + sid).startswith("lan\n"), timeout=20,
+             what="the primary making the hash again")
+    # Redis refuses writes (out of memory) while a fact is logged: it goes in later
+    cli(redis, "CONFIG", "SET", "maxmemory", "1")
+    try:
+        other = claim(a, "binh")
+        wait_for(lambda: "binh" in a.sql("SELECT owner_id FROM topic_owners WHERE topic = ?",
+                                         ("chat:" + other,))[0][0], timeout=10, what="binh's fact filed")
+        time.sleep(2)                              # the primary's write is refused meanwhile
+        assert cli(redis, "HEXISTS", "pulse:owners", "chat:" + other).strip() == "0"
+    finally:
+        cli(redis, "CONFIG", "SET", "maxmemory", "0")
+    wait_for(lambda: cli(redis, "HGET", "pulse:owners", "chat:" + other).startswith("binh\n"), timeout=30,
+             what="the refused fact written again")

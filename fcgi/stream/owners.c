@@ -64,6 +64,8 @@ struct owners {
     int write_failed;                  /* primary: Redis refused a write since the sync began */
     int resync;                        /* primary: a sync is due (at o->due) */
     int flush_first;                   /* primary: the hash goes before it (a database put back) */
+    int gen_owed;                      /* primary: the hash changed, and no new generation is confirmed yet */
+    unsigned scan_db_gen;              /* edge, O_SCAN: db_generation() the scan files into */
     long long check_due;               /* primary, O_LIVE: the next look at whether the hash is there */
 };
 
@@ -172,6 +174,9 @@ static void start_sync(struct owners *o)
         resync_later(o, RETRY_MS, 0);
         return;
     }
+    /* (this begin may be the one that found a file put back) */
+    if (db_generation(o->db) != o->db_gen)
+        o->flush_first = 1;
     o->sync_gen = o->db_gen = db_generation(o->db);
     if (o->flush_first) {
         /* A database put back: nothing in the hash may be trusted (facts
@@ -188,9 +193,23 @@ static void start_sync(struct owners *o)
         log_info("redis owners: the database file was replaced: %s emptied, then made again from it", o->key);
         o->flush_first = 0;
         o->changed++;
+        o->gen_owed = 1;
     }
     o->state = O_SYNC_DB;
     sync_db_next(o);
+}
+
+/* Something else than a hash at the key (WRONGTYPE) is replaced by the
+ * sync; any other refusal drops the connection (the next starts over). */
+static void not_a_hash(struct owners *o, const redisReply *reply, const char *why)
+{
+    if (reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "WRONGTYPE", 9) == 0 &&
+        rasync_command(&o->ra, on_written, o, "DEL %s", o->key) == 0) {
+        log_warn("redis owners: %s held something else than a hash; replaced", o->key);
+        resync_later(o, RETRY_MS, 0);
+        return;
+    }
+    rasync_drop(&o->ra, why);
 }
 
 /* A page of the table sent with HMGET: what each of its topics must hold. */
@@ -230,7 +249,7 @@ static void on_page(redisAsyncContext *c, void *rep, void *priv)
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != p->n) {
         log_error("redis owners: HMGET answered %s", reply->type == REDIS_REPLY_ERROR ? reply->str : "no array");
         page_free(p);
-        rasync_drop(&o->ra, "HMGET refused");
+        not_a_hash(o, reply, "HMGET refused");
         return;
     }
     rasync_healthy(&o->ra);
@@ -274,8 +293,10 @@ static void sync_db_next(struct owners *o)
         const char *topic = (const char *)sqlite3_column_text(st, 0);
 
         if (fact_value(o, topic, (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2),
-                       &p->values[p->n]) != 0)
+                       &p->values[p->n]) != 0) {
+            buf_free(&p->values[p->n]); /* (page_free frees those below n) */
             goto fail;
+        }
         p->topics[p->n++] = xstrdup(topic);
     }
     if (step != SQLITE_ROW && step != SQLITE_DONE)
@@ -328,6 +349,19 @@ static int scan_reply(const redisReply *reply, const redisReply **fields)
     return 0;
 }
 
+/* A new generation confirmed: edges will read the hash again. */
+static void on_gen_set(redisAsyncContext *c, void *rep, void *priv)
+{
+    struct owners *o = priv;
+    redisReply *reply = rep;
+
+    (void)c;
+    if (reply != NULL && reply->type == REDIS_REPLY_STATUS)
+        o->gen_owed = 0;
+    else
+        on_written(c, rep, priv); /* refused: the sync runs again, and owes it still */
+}
+
 /* Every write of the sync answered (PING's reply comes after theirs): a
  * new generation tells edges to read the hash again, when it changed (or
  * has none yet: several responders of one database sync it in turn). */
@@ -350,8 +384,10 @@ static void on_sync_end(redisAsyncContext *c, void *rep, void *priv)
         resync_later(o, RETRY_MS, 0);
         return;
     }
-    rc = rasync_command(&o->ra, on_written, o, o->changed > 0 ? "SET %s %s" : "SET %s %s NX", o->gen_key,
-                        buf_str(&gen));
+    if (o->changed > 0)
+        o->gen_owed = 1;
+    rc = rasync_command(&o->ra, o->gen_owed ? on_gen_set : on_written, o, o->gen_owed ? "SET %s %s" : "SET %s %s NX",
+                        o->gen_key, buf_str(&gen));
     buf_free(&gen);
     if (rc != 0) {
         rasync_drop(&o->ra, "SET not sent");
@@ -380,7 +416,7 @@ static void on_sync_scan(redisAsyncContext *c, void *rep, void *priv)
         return;
     o->busy = 0;
     if (scan_reply(reply, &kv) != 0) {
-        rasync_drop(&o->ra, "HSCAN refused");
+        not_a_hash(o, reply, "HSCAN refused");
         return;
     }
     snprintf(o->cursor, sizeof o->cursor, "%s", reply->element[0]->str);
@@ -436,11 +472,15 @@ static void live(struct owners *o, long long now_ms)
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
             const char *topic = (const char *)sqlite3_column_text(st, 1);
 
+            int found;
+
+            buf_reset(&want);
+            if ((found = table_value(o, topic, &want)) < 0)
+                break; /* not past it: the next look tries it again */
+            if (found == 1)
+                put(o, topic, &want);
             n++;
             last = sqlite3_column_int64(st, 0);
-            buf_reset(&want);
-            if (table_value(o, topic, &want) == 1)
-                put(o, topic, &want);
         }
     }
     db_done(st);
@@ -584,7 +624,10 @@ static void on_scan(redisAsyncContext *c, void *rep, void *priv)
     if (o->changed > 0)
         log_info("redis owners: %zu ownership facts filed from %s", o->changed, o->key);
     free(o->gen);
-    o->gen = o->gen_reading;
+    /* (a file put back meanwhile has none of what went into the old one) */
+    o->gen = db_generation(o->db) == o->scan_db_gen ? o->gen_reading : NULL;
+    if (o->gen == NULL)
+        free(o->gen_reading);
     o->gen_reading = NULL;
     o->state = O_IDLE;
     o->scanned_at = clock_ms();
@@ -618,6 +661,7 @@ static void on_generation(redisAsyncContext *c, void *rep, void *priv)
     }
     free(o->gen_reading);
     o->gen_reading = xstrdup(now);
+    o->scan_db_gen = db_generation(o->db);
     o->state = O_SCAN;
     o->changed = 0;
     snprintf(o->cursor, sizeof o->cursor, "0");

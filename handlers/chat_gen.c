@@ -166,28 +166,18 @@ static int gen_renew(struct ctx *c, const char *owner, long lease_ms, const char
 static int gen_expired(struct ctx *c, struct gen_lease **leases, size_t *n)
 {
     sqlite3_stmt *st = db_stmt(c->db, SQL_CHAT_GEN_EXPIRED);
-    struct gen_lease *ls = NULL;
-    size_t k = 0, i;
     int step = SQLITE_ERROR;
 
+    *leases = NULL;
+    *n = 0;
     while (st != NULL && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        ls = xrealloc(ls, (k + 1) * sizeof *ls);
-        ls[k].id = xstrdup((const char *)sqlite3_column_text(st, 0));
-        ls[k++].owner = xstrdup((const char *)sqlite3_column_text(st, 1));
+        *leases = xrealloc(*leases, (*n + 1) * sizeof **leases);
+        (*leases)[*n].id = xstrdup((const char *)sqlite3_column_text(st, 0));
+        (*leases)[(*n)++].owner = xstrdup((const char *)sqlite3_column_text(st, 1));
     }
     db_done(st);
-    if (step != SQLITE_DONE) {
-        for (i = 0; i < k; i++) {
-            free(ls[i].id);
-            free(ls[i].owner);
-        }
-        free(ls);
-        ls = NULL;
-        k = 0;
+    if (step != SQLITE_DONE)
         ctx_db_error(c);
-    }
-    *leases = ls;
-    *n = k;
     return step == SQLITE_DONE ? 0 : -1;
 }
 

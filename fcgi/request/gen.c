@@ -96,7 +96,7 @@ static size_t json_bytes(unsigned char c)
 static void on_delta(void *arg, const char *text, size_t len)
 {
     struct job *j = arg;
-    size_t i, add, fits = 0;
+    size_t i, add, fits;
 
     for (i = 0; i < len; i++) {
         add = json_bytes((unsigned char)text[i]);

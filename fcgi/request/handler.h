@@ -178,7 +178,8 @@ struct gen_hooks {
      * no longer owner's streaming answer (cancelled, or taken over). */
     int (*renew)(struct ctx *c, const char *owner, long lease_ms, const char *id);
     /* The answers whose lease ran out (their generator died): *leases
-     * gets an array (the caller frees it and its members), *n its size. */
+     * gets an array (the caller frees it and its members, after an error
+     * too), *n its size. */
     int (*expired)(struct ctx *c, struct gen_lease **leases, size_t *n);
     /* Ends answer id, whose lease owner let run out, as error
      * "interrupted" with its text so far: each in a unit of its own, so

@@ -425,13 +425,9 @@ static void on_sync_scan(redisAsyncContext *c, void *rep, void *priv)
 
         if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING)
             continue;
-        if (memchr(f->str, '\0', f->len) != NULL) { /* no topic: not the table's */
-            if (rasync_command(&o->ra, on_written, o, "HDEL %s %b", o->key, f->str, f->len) == 0)
-                o->changed++;
-            continue;
-        }
         buf_reset(&want);
-        if ((found = table_value(o, f->str, &want)) < 0) {
+        /* (a field with a NUL names no topic: not the table's) */
+        if ((found = memchr(f->str, '\0', f->len) != NULL ? 0 : table_value(o, f->str, &want)) < 0) {
             buf_free(&want);
             rasync_drop(&o->ra, "cannot read the ownership facts");
             return;
@@ -471,7 +467,6 @@ static void live(struct owners *o, long long now_ms)
         db_bind_int64(st, 1, o->since) == 0 && db_bind_int64(st, 2, PAGE) == 0) {
         while ((step = sqlite3_step(st)) == SQLITE_ROW) {
             const char *topic = (const char *)sqlite3_column_text(st, 1);
-
             int found;
 
             buf_reset(&want);
@@ -561,6 +556,7 @@ static int file_page(struct owners *o, const redisReply *kv)
     for (i = 0; i < kv->elements; i += 2) {
         const redisReply *f = kv->element[i], *v = kv->element[i + 1];
         char *copy, *owner, *sha, *nl;
+        const char *token_sha;
 
         if (f->type != REDIS_REPLY_STRING || v->type != REDIS_REPLY_STRING || memchr(f->str, '\0', f->len) != NULL ||
             memchr(v->str, '\0', v->len) != NULL)
@@ -572,12 +568,12 @@ static int file_page(struct owners *o, const redisReply *kv)
             *nl = '\0';
         if (sha != NULL && (nl = strchr(sha, '\n')) != NULL) {
             *nl = '\0';
+            token_sha = strcmp(sha, "-") == 0 ? NULL : sha;
             buf_reset(&want);
-            if (fact_value(o, f->str, owner, strcmp(sha, "-") == 0 ? NULL : sha, &want) == 0 &&
-                crypto_equal(v->str, v->len, want.p, want.len)) {
+            if (fact_value(o, f->str, owner, token_sha, &want) == 0 && crypto_equal(v->str, v->len, want.p, want.len)) {
                 st = db_stmt(o->db, SQL_TOPIC_OWNER_PUT);
                 if (st == NULL || db_bind_text(st, 1, f->str, -1) != 0 || db_bind_text(st, 2, owner, -1) != 0 ||
-                    db_bind_text(st, 3, strcmp(sha, "-") == 0 ? NULL : sha, -1) != 0 || sqlite3_step(st) != SQLITE_DONE) {
+                    db_bind_text(st, 3, token_sha, -1) != 0 || sqlite3_step(st) != SQLITE_DONE) {
                     db_done(st);
                     free(copy);
                     goto out;
@@ -668,6 +664,13 @@ static void on_generation(redisAsyncContext *c, void *rep, void *priv)
     scan_next(o);
 }
 
+/* The hash is read whole again at the next look. */
+static void forget_generation(struct owners *o)
+{
+    free(o->gen);
+    o->gen = NULL;
+}
+
 /* ---- both ---- */
 
 static void on_ready(struct rasync *ra)
@@ -678,8 +681,7 @@ static void on_ready(struct rasync *ra)
     o->changed = 0;
     o->due = 0;
     if (o->edge) {
-        free(o->gen); /* Redis may have started over: read it whole again */
-        o->gen = NULL;
+        forget_generation(o); /* Redis may have started over */
         o->state = O_IDLE;
         return;
     }
@@ -727,8 +729,7 @@ void owners_tick(struct owners *o, long long now_ms)
     if (db_generation(o->db) != o->db_gen) {
         o->db_gen = db_generation(o->db);
         if (o->edge) {
-            free(o->gen);
-            o->gen = NULL;
+            forget_generation(o);
         } else {
             o->flush_first = 1;
             o->resync = 1;

@@ -15,7 +15,7 @@
 #include "http/cgi.h"
 #include "out/fetch.h"
 
-#define DOMAIN "pulse-forward-1"
+#define DOMAIN "pulse-forward-2"
 #define KEY_LABEL "pulse forward key"
 #define MAX_ANSWER (64u << 20)  /* an answer the primary would never give; a longer one is an error */
 #define POOL_CONNS 16           /* connections kept open to the primary: a batch's requests go at once */
@@ -133,8 +133,9 @@ int forward_enabled(const struct forward *f)
     return f != NULL && f->base != NULL;
 }
 
-/* The -Sig of a request: 0 with hex filled, -1 without a key. */
-static int sign(struct forward *f, const char *method, const char *uri, const char *const claim[F_NCLAIMS],
+/* The -Sig of a request: 0 with hex filled, -1 without a key. The body is
+ * signed too, so claims seen on the wire cannot be lent to another write. */
+static int sign(struct forward *f, const struct http_req *rq, const char *uri, const char *const claim[F_NCLAIMS],
                 const char *at, buf_t *hex)
 {
     buf_t msg = {0};
@@ -146,11 +147,12 @@ static int sign(struct forward *f, const char *method, const char *uri, const ch
     if (f->mac == NULL && (f->mac = relaysig_mac_open(f->cfg, KEY_LABEL)) == NULL)
         return -1;
     buf_put_ns(&msg, DOMAIN, strlen(DOMAIN));
-    buf_put_ns(&msg, method, strlen(method));
+    buf_put_ns(&msg, rq->method, strlen(rq->method));
     buf_put_ns(&msg, uri, strlen(uri));
     for (i = 0; i < F_NCLAIMS; i++)
         buf_put_ns(&msg, claim[i], strlen(claim[i]));
     buf_put_ns(&msg, at, strlen(at));
+    buf_put_ns(&msg, rq->body != NULL ? rq->body : "", rq->body != NULL ? rq->body_len : 0);
     rc = crypto_mac_hex(f->mac, msg.p, msg.len, hex);
     buf_free(&msg);
     return rc;
@@ -181,7 +183,7 @@ static void request_headers(struct forward *f, struct ctx *c, const char *uri, b
     v = ctx_req_header(c, "HTTPS");
     claim[F_PROTO] = v != NULL && strcasecmp(v, "on") == 0 ? "https" : "http";
     snprintf(at, sizeof at, "%lld", c->now);
-    if (sign(f, c->req->method, uri, claim, at, &sig) == 0) {
+    if (sign(f, c->req, uri, claim, at, &sig) == 0) {
         for (i = 0; i < F_NCLAIMS; i++)
             buf_printf(&lines[(*n)++], "Pulse-Forwarded-%s: %s", claim_name[i], claim[i]);
         buf_printf(&lines[(*n)++], "Pulse-Forwarded-At: %s", at);
@@ -331,7 +333,7 @@ static int vouched(struct forward *f, struct ctx *c, const char *const claim[F_N
     t = strtoll(at, &end, 10);
     if (end == at || *end != '\0' || t < c->now - FORWARD_SKEW_S || t > c->now + FORWARD_SKEW_S)
         return 0;
-    ok = sign(f, c->req->method, or_empty(ctx_req_header(c, "REQUEST_URI")), claim, at, &want) == 0 &&
+    ok = sign(f, c->req, or_empty(ctx_req_header(c, "REQUEST_URI")), claim, at, &want) == 0 &&
          crypto_hex_equal(want.p, want.len, sig, strlen(sig));
     buf_free(&want);
     return ok;

@@ -18,8 +18,10 @@
  * (relaysig_mac_open: PULSE_RELAY_SECRET, or derived from PULSE_JWT_SECRET
  * with "pulse forward key"), of
  *
- *   ns("pulse-forward-1") ns(method) ns(REQUEST_URI) ns(for) ns(host) ns(proto) ns(at)
+ *   ns("pulse-forward-2") ns(method) ns(REQUEST_URI) ns(for) ns(host) ns(proto) ns(at) ns(body)
  *
+ * (the raw body, so a header set seen on the wire vouches for no other
+ * write; edges and their primary are upgraded together, as for the relay)
  * The primary takes them in place of REMOTE_ADDR, HTTP_HOST and HTTPS when
  * the signature holds and -At is within FORWARD_SKEW_S of its clock, and
  * answers 403 bad_forward when it does not: a header only a real edge can

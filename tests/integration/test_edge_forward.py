@@ -2,6 +2,12 @@
 round-robin balancer in front of every host): what it does not serve itself
 goes on to the primary, and the client gets exactly the primary's answer.
 A primary that is down: 503 with Retry-After, nothing applied anywhere."""
+import hashlib
+import hmac
+import json
+import time
+
+from harness import JWT_SECRET
 from harness import SLOW_POLL_ENV as SLOW_POLL
 from harness import payos_body, token, wait_for
 
@@ -62,6 +68,39 @@ def test_forwarded_client_headers_are_taken_only_when_an_edge_signed_them(env):
     # what the edge itself sends is signed and accepted
     r = b.post("/api/publish", {"topic": "room:fw", "type": "note", "data": {}}, headers=b.auth("root", "admin"))
     assert r.status == 202, r.body
+
+
+def forwarded(method, uri, body, who="10.9.8.7", at=None):
+    """The Pulse-Forwarded-* headers an edge of this deployment writes
+    (README, "More than one host"), signed over body."""
+    ns = lambda v: b"%d:%s," % (len(v), v)
+    at = str(int(time.time()) if at is None else at)
+    key = hmac.new(JWT_SECRET.encode(), b"pulse forward key", hashlib.sha256).digest()
+    msg = b"".join(ns(v.encode() if isinstance(v, str) else v)
+                   for v in ("pulse-forward-2", method, uri, who, "example.com", "https", at, body))
+    return {"Pulse-Forwarded-For": who, "Pulse-Forwarded-Host": "example.com", "Pulse-Forwarded-Proto": "https",
+            "Pulse-Forwarded-At": at, "Pulse-Forwarded-Sig": hmac.new(key, msg, hashlib.sha256).hexdigest()}
+
+
+def test_signed_client_headers_vouch_for_their_own_body_only(env):
+    """Headers seen on the wire between an edge and its primary cannot be
+    lent to another write within their minute."""
+    a, _ = pair(env)
+    adm = {"Authorization": "Bearer " + token("root", "admin")}
+    mine = json.dumps({"topic": "room:fw", "type": "note", "data": {"n": 1}}).encode()
+    other = json.dumps({"topic": "room:fw", "type": "note", "data": {"n": 2}}).encode()
+    fw = forwarded("POST", "/api/publish", mine)
+    before = a.sql("SELECT count(*) FROM events")[0][0]
+    r = a.post("/api/publish", raw=other, headers=dict(adm, **fw))
+    assert r.status == 403 and r.json()["error"]["code"] == "bad_forward", (r.status, r.body)
+    assert a.sql("SELECT count(*) FROM events")[0][0] == before
+    r = a.post("/api/publish", raw=mine, headers=dict(adm, **fw))
+    assert r.status == 202, (r.status, r.body)
+    assert a.sql("SELECT count(*) FROM events")[0][0] == before + 1
+    # and a date outside the minute is refused with the right body too
+    r = a.post("/api/publish", raw=mine, headers=dict(adm, **forwarded("POST", "/api/publish", mine,
+                                                                      at=int(time.time()) - 600)))
+    assert r.status == 403, (r.status, r.body)
 
 
 def test_a_primary_that_is_down_gives_503_with_retry_after_and_nothing_is_applied(env):

@@ -101,6 +101,10 @@ int crm_status_facebook(struct ctx *c)
         goto out;
     /* copied out first: applying them runs other statements */
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        if (db_json_escapes_nul((const char *)sqlite3_column_text(st, 8), (size_t)sqlite3_column_bytes(st, 8))) {
+            log_warn("facebook webhook: skipped a receipt holding \\u0000 (a string read would stop there)");
+            continue;
+        }
         rs = xrealloc(rs, (n + 1) * sizeof *rs);
         rs[n].sender = typed(st, 0, "text", 1);
         rs[n].page = typed(st, 2, "text", 3);

@@ -73,7 +73,9 @@ SELECT message_json FROM crm_message_json WHERE id = ?1;
 -- messaging array may mix messages with deliveries, reads and postbacks
 -- (only items with a message object are returned; echoes of the page's own
 -- messages are flagged). Per item: JSON type and value of sender.id,
--- recipient.id, message.mid, message.text, timestamp, then is_echo.
+-- recipient.id, message.mid, message.text, timestamp, then is_echo and the
+-- item as sent (its escapes kept, so a \u0000 in it shows: ->> would cut a
+-- string short there).
 -- (CASE: json_each is never given an element that is not an object.)
 -- name: crm_facebook_messages
 SELECT json_type(m.value, '$.sender.id'), m.value ->> '$.sender.id',
@@ -81,7 +83,8 @@ SELECT json_type(m.value, '$.sender.id'), m.value ->> '$.sender.id',
        json_type(m.value, '$.message.mid'), m.value ->> '$.message.mid',
        json_type(m.value, '$.message.text'), m.value ->> '$.message.text',
        json_type(m.value, '$.timestamp'), m.value ->> '$.timestamp',
-       coalesce(json_type(m.value, '$.message.is_echo') = 'true', 0)
+       coalesce(json_type(m.value, '$.message.is_echo') = 'true', 0),
+       m.value
 FROM json_each(?1, '$.entry') AS e,
      json_each(CASE WHEN e.type = 'object' THEN e.value ELSE '{}' END, '$.messaging') AS m
 WHERE m.type = 'object' AND json_type(m.value, '$.message') = 'object'
@@ -244,8 +247,8 @@ SELECT status_json FROM crm_message_status_json WHERE id = ?1;
 -- The receipts of a Facebook delivery (a body db_json_object_shape
 -- accepted): per message_deliveries or message_reads item, the customer
 -- (sender.id) and the page (recipient.id) with their JSON types, the new
--- status, the watermark (ms) and its type, and the delivered mids (a JSON
--- array, or NULL).
+-- status, the watermark (ms) and its type, the delivered mids (a JSON
+-- array, or NULL), and the item as sent (as in crm_facebook_messages).
 -- name: crm_facebook_receipts
 SELECT json_type(m.value, '$.sender.id'), m.value ->> '$.sender.id',
        json_type(m.value, '$.recipient.id'), m.value ->> '$.recipient.id',
@@ -254,7 +257,8 @@ SELECT json_type(m.value, '$.sender.id'), m.value ->> '$.sender.id',
                                ELSE '$.read.watermark' END),
        m.value -> CASE WHEN json_type(m.value, '$.delivery') = 'object' THEN '$.delivery.watermark'
                        ELSE '$.read.watermark' END,
-       CASE WHEN json_type(m.value, '$.delivery.mids') = 'array' THEN m.value ->> '$.delivery.mids' END
+       CASE WHEN json_type(m.value, '$.delivery.mids') = 'array' THEN m.value ->> '$.delivery.mids' END,
+       m.value
 FROM json_each(?1, '$.entry') AS e,
      json_each(CASE WHEN e.type = 'object' THEN e.value ELSE '{}' END, '$.messaging') AS m
 WHERE m.type = 'object'

@@ -195,6 +195,15 @@ def test_receipts_move_the_status_forward_only(env):
     statuses(s, {third: "sent"})
     bad = crm.fb_post(a, crm.fb_body([fb_receipt("111", "read", now + 60000)]), sig="sha256=00")
     assert bad.status == 401 and stored(a, convs["facebook"], third)["status"] == "sent"
+    # a receipt holding \u0000 is skipped alone: read, its mid would stop short
+    # at the answer's own id; the batch's other messages are still stored
+    tid = stored(a, convs["facebook"], third)["platformMessageId"]
+    r = crm.fb_post(a, crm.fb_body([fb_receipt("111", "delivery", 1, [tid + "\u0000x"]),
+                                    crm.fb_item("111", "m_after_nul", "still here")]))
+    assert r.status == 200, (r.status, r.body)
+    assert stored(a, convs["facebook"], third)["status"] == "sent"
+    assert [e["json"]["data"]["content"] for e in s.events(1)] == ["still here"]
+    assert s.no_event(0.5)
     # Zalo: received, then seen, by msg_ids; told twice, once
     z = reply(a, convs["zalo"], "zalo one")
     _, last = statuses(s, {z: "sent"})

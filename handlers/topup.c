@@ -433,6 +433,17 @@ static int hook_parse(struct ctx *c, struct payos_hook *h)
     }
     h->code = col_dup_or_null(st, 7);
     h->reference = col_dup_or_null(st, 8);
+    /* Top-ups are in VND: an amount in another currency (or a currency
+     * that is not a string) never matches, and the log says which. */
+    if (sqlite3_column_type(st, 9) != SQLITE_NULL &&
+        (!col_is(st, 9, "text") || strcmp((const char *)sqlite3_column_text(st, 10), "VND") != 0)) {
+        buf_t q = {0};
+        buf_printf(&q, "%s in currency %s", h->amount_text ? h->amount_text : "(none)",
+                   col_is(st, 9, "text") ? (const char *)sqlite3_column_text(st, 10) : "(not a string)");
+        free(h->amount_text);
+        h->amount_text = buf_steal(&q);
+        h->amount = -1;
+    }
     rc = 0;
 out:
     db_done(st);

@@ -759,6 +759,11 @@ class Instance:
         found = self.pids(b"pulse-stream")
         return found[0] if found else None
 
+    def log_text(self):
+        """What the web server and the processes it started wrote (their output file)."""
+        with open(os.path.join(self.data, self.web + ".out"), errors="replace") as f:
+            return f.read()
+
     def sanitizer_reports(self):
         """ASan/UBSan logs, and valgrind logs that hold any report (make check-valgrind)."""
         out = []

@@ -56,7 +56,8 @@ WHERE order_code = ?1 AND (status = 'PENDING' OR (status IN ('CANCELLED', 'FAILE
 SELECT json_type(?1, '$.data'), json_type(?1, '$.signature'), json_extract(?1, '$.signature'),
        json_type(?1, '$.data.orderCode'), json_extract(?1, '$.data.orderCode'),
        json_type(?1, '$.data.amount'), json_extract(?1, '$.data.amount'),
-       json_extract(?1, '$.data.code'), json_extract(?1, '$.data.reference');
+       json_extract(?1, '$.data.code'), json_extract(?1, '$.data.reference'),
+       json_type(?1, '$.data.currency'), json_extract(?1, '$.data.currency');
 
 -- Members of the webhook's data in byte order of their keys, as PayOS signs
 -- them. Arrays come back as compact JSON with each element's keys sorted.

@@ -6,7 +6,6 @@ announced. Nothing that is not UTF-8 is stored. (Zalo and TikTok deliveries
 hold one message each and are refused whole: test_hostile_input.)"""
 import hashlib
 import hmac
-import os
 
 from harness import http, token, wait_for
 
@@ -28,11 +27,6 @@ def fb_message(sender, mid, text_json):
 def fb_batch(*messages):
     return (b'{"object":"page","entry":[{"id":"page-1","time":1795000000000,"messaging":[' + b",".join(messages) +
             b']}]}')
-
-
-def log_text(a):
-    with open(os.path.join(a.data, a.web + ".out"), errors="replace") as f:
-        return f.read()
 
 
 def assert_all_utf8(a):
@@ -63,7 +57,7 @@ def test_a_facebook_batch_stores_its_good_message_and_skips_text_that_is_not_uni
     # would be stored
     assert a.sql("SELECT platform_message_id FROM crm_seen") == [("m_good",)]
     for mid in ("m_surrogate", "m_bytes"):
-        wait_for(lambda: "skipped message %s: its text is not Unicode" % mid in log_text(a),
+        wait_for(lambda: "skipped message %s: its text is not Unicode" % mid in a.log_text(),
                  what="the log line for " + mid)
     assert_all_utf8(a)
 
@@ -84,9 +78,9 @@ def test_every_way_text_is_not_unicode_is_skipped_in_a_facebook_batch(env):
     assert a.sql("SELECT platform_message_id, content FROM crm_messages") == [("m_good", "ok")]
     assert a.sql("SELECT count(*) FROM crm_customers")[0][0] == 1
     for i in range(len(bad)):
-        wait_for(lambda: "skipped message m_bad%d: its text is not Unicode" % i in log_text(a),
+        wait_for(lambda: "skipped message m_bad%d: its text is not Unicode" % i in a.log_text(),
                  what="the log line for m_bad%d" % i)
-    wait_for(lambda: log_text(a).count("skipped an item whose sender.id is not Unicode") == 2,
+    wait_for(lambda: a.log_text().count("skipped an item whose sender.id is not Unicode") == 2,
              what="the log lines for the two senders")
     assert_all_utf8(a)
 

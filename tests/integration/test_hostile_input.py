@@ -7,7 +7,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import time
 
 from harness import JWT_SECRET, PAYOS_KEY, WEBHOOK_SECRET, http, token, topup, wait_for
@@ -35,11 +34,6 @@ def bearer(sub, role="viewer"):
 
 def err(r):
     return r.json()["error"]["code"]
-
-
-def log_text(a):
-    with open(os.path.join(a.data, a.web + ".out"), errors="replace") as f:
-        return f.read()
 
 
 def raw_texts(a, table):
@@ -163,7 +157,7 @@ def test_a_signed_facebook_message_that_is_not_utf8_is_skipped_and_stores_nothin
     for i, text in enumerate(BAD_TEXTS):
         r = fb_post(a, fb_raw("m_bad%d" % i, text))
         assert r.status == 200 and r.body == "EVENT_RECEIVED", (text, r.status, r.body)
-        wait_for(lambda: "skipped message m_bad%d: its text is not Unicode" % i in log_text(a),
+        wait_for(lambda: "skipped message m_bad%d: its text is not Unicode" % i in a.log_text(),
                  what="the log line for m_bad%d" % i)
     assert a.snapshot() == before
     s.no_event()
@@ -316,7 +310,7 @@ def test_a_payos_amount_written_as_a_real_number_matches(env):
     assert r.status == 200 and r.json()["status"] == "FAILED", r.body
     assert a.get("/api/wallet", headers=bearer("payer")).json()["balance"] == 50000
     wait_for(lambda: "topup %s: paid amount 50000.5 differs from 50000; marked FAILED" % tx2["tx_ref"]
-             in log_text(a), what="the log line for the mismatch")
+             in a.log_text(), what="the log line for the mismatch")
 
 
 def test_a_mismatched_delivery_for_a_paid_transaction_logs_that_nothing_changed(env):
@@ -328,8 +322,8 @@ def test_a_mismatched_delivery_for_a_paid_transaction_logs_that_nothing_changed(
     assert r.status == 200 and r.json()["status"] == "PAID", r.body
     assert a.sql("SELECT status FROM topups WHERE tx_ref = ?", (tx["tx_ref"],))[0][0] == "PAID"
     wait_for(lambda: "topup %s: a delivery paying 1 (not 50000) changed nothing: the transaction was already PAID"
-             % tx["tx_ref"] in log_text(a), what="the log line")
-    assert "marked FAILED" not in log_text(a)
+             % tx["tx_ref"] in a.log_text(), what="the log line")
+    assert "marked FAILED" not in a.log_text()
 
 
 # ------------------------------------------------------------- l. URLs

@@ -2,7 +2,7 @@
 import sqlite3
 import threading
 
-from harness import payos_body, q, topup
+from harness import payos_body, q, topup, wait_for
 
 
 def test_topup_paid_event_reaches_stream_from_webhook_in_other_process(env):
@@ -63,6 +63,20 @@ def test_amount_mismatch_marks_failed_with_event_and_no_credit(env):
     # and a short payment after that changes nothing
     assert a.post("/api/payos/webhook", payos_body(tx["order_code"], 10)).json()["status"] == "PAID"
     assert a.get("/api/wallet", headers=a.auth("carol")).json()["balance"] == 5000
+
+
+def test_a_payment_in_another_currency_is_not_credited_as_vnd(env):
+    a = env.instance()
+    tx = topup(a, "erin", 5000)
+    for currency in ("USD", 5000):
+        body = payos_body(tx["order_code"], 5000, currency=currency)
+        r = a.post("/api/payos/webhook", body)
+        assert r.status == 200 and r.json()["status"] == "FAILED", (currency, r.body)
+        assert a.get("/api/wallet", headers=a.auth("erin")).json()["balance"] == 0
+    wait_for(lambda: "in currency USD" in a.log_text(), what="the log line naming the currency")
+    r = a.post("/api/payos/webhook", payos_body(tx["order_code"], 5000))
+    assert r.status == 200 and r.json()["status"] == "PAID", r.body
+    assert a.get("/api/wallet", headers=a.auth("erin")).json()["balance"] == 5000
 
 
 def test_failed_payment_code_then_success_is_credited_once(env):

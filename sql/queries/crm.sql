@@ -291,3 +291,10 @@ SELECT CASE WHEN json_type(?1, '$.message.msg_ids') = 'array' THEN ?1 ->> '$.mes
 
 -- name: crm_message_platform
 SELECT platform FROM crm_messages WHERE id = ?1;
+
+-- What Zalo signs besides the body: app_id and timestamp as the body
+-- carries them (a string or an integer, as text), for a body
+-- db_json_object accepted; NULLs when either is missing or another type.
+-- name: crm_zalo_signed_fields
+SELECT CASE WHEN json_type(?1, '$.app_id') IN ('text', 'integer') THEN ?1 ->> '$.app_id' END,
+       CASE WHEN json_type(?1, '$.timestamp') IN ('text', 'integer') THEN ?1 ->> '$.timestamp' END;

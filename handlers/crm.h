@@ -26,6 +26,9 @@ int crm_status_facebook(struct ctx *c);
 /* A Zalo receipt (its body checked): the answers in message.msg_ids move
  * to status ("delivered" or "read"). 0, or -1 answered. */
 int crm_status_zalo(struct ctx *c, const char *status);
+/* Answer id has just become sent: the receipts told before it was (kept
+ * by the above) move it on. 0, or -1 answered. */
+int crm_status_sent(struct ctx *c, const char *id);
 
 /* ---- sending answers (crm_send.c): pulse-batch's sender runs these */
 extern const struct send_hooks crm_send_hooks;

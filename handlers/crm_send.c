@@ -298,7 +298,7 @@ static int send_result(struct ctx *c, const char *owner, const char *id, const s
         const char *sent[3] = {id, owner, mid}, *done[1] = {id};
 
         rc = crm_status_update(c, SQL_CRM_SEND_SENT, 3, sent) == 0 &&
-                     db_run_texts(c->db, SQL_CRM_OUTBOX_DONE, 1, done, NULL) == 0
+                     db_run_texts(c->db, SQL_CRM_OUTBOX_DONE, 1, done, NULL) == 0 && crm_status_sent(c, id) == 0
                  ? 0
                  : -1;
     } else {

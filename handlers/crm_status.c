@@ -50,6 +50,34 @@ out:
     return rc;
 }
 
+/* A receipt naming answers by their ids (args: platform, a JSON array of
+ * ids, status): those sent move on; an id no answer holds yet is kept for
+ * the answer whose send result is still on its way (crm_status_sent). */
+static int by_ids(struct ctx *c, const char *const args[3])
+{
+    if (crm_status_update(c, SQL_CRM_STATUS_BY_MIDS, 3, args) != 0)
+        return -1;
+    if (db_run_texts(c->db, SQL_CRM_RECEIPTS_PRUNE, 0, NULL, NULL) != 0 ||
+        db_run_texts(c->db, SQL_CRM_RECEIPTS_KEEP, 3, args, NULL) != 0) {
+        ctx_db_error(c);
+        return -1;
+    }
+    return 0;
+}
+
+int crm_status_sent(struct ctx *c, const char *id)
+{
+    const char *args[1] = {id};
+
+    if (crm_status_update(c, SQL_CRM_STATUS_EARLY, 1, args) != 0)
+        return -1;
+    if (db_run_texts(c->db, SQL_CRM_RECEIPTS_USED, 1, args, NULL) != 0) {
+        ctx_db_error(c);
+        return -1;
+    }
+    return 0;
+}
+
 /* A Facebook receipt, copied out of crm_facebook_receipts' row. */
 struct receipt {
     char *sender, *page;       /* NULL unless strings */
@@ -74,7 +102,7 @@ static int facebook_receipt(struct ctx *c, const struct receipt *r)
     const char *by_mids[3] = {"facebook", r->mids, r->status};
     const char *upto[5] = {"facebook", r->sender, r->page, r->mark, r->status};
 
-    if (r->mids != NULL && crm_status_update(c, SQL_CRM_STATUS_BY_MIDS, 3, by_mids) != 0)
+    if (r->mids != NULL && by_ids(c, by_mids) != 0)
         return -1;
     if (r->mark == NULL) {
         if (r->mids == NULL)
@@ -87,6 +115,8 @@ static int facebook_receipt(struct ctx *c, const struct receipt *r)
                  r->status);
         return 0;
     }
+    if (db_run_texts(c->db, SQL_CRM_RECEIPTS_MARK, 5, upto, NULL) != 0)
+        return -1;
     return crm_status_update(c, SQL_CRM_STATUS_UPTO, 5, upto);
 }
 
@@ -148,7 +178,7 @@ int crm_status_zalo(struct ctx *c, const char *status)
         ctx_error(c, 400, "invalid_message_msg_ids", "a receipt has message.msg_ids, an array of ids");
         return -1;
     }
-    rc = crm_status_update(c, SQL_CRM_STATUS_BY_MIDS, 3, args);
+    rc = by_ids(c, args);
     free(ids);
     return rc;
 }

@@ -39,6 +39,10 @@ requests to that service get, in order, before the normal answer resumes:
   {"status": 500, "json": {...}}   that answer (the body optional)
   "stall"                           nothing, until the client goes (at most 30 s)
   "drop"                            the connection closed without an answer
+  a callable                        called with the request's record first (it may
+                                    call Pulse: a receipt the platform posts before
+                                    its answer arrives), then the normal answer;
+                                    answer_id(rec) is the message id it will carry
 Every request is recorded (requests): service, method, path, query,
 headers (lower-case names), body (parsed JSON or None), the answer's
 status (None for stall/drop), and whether it was accepted.
@@ -53,6 +57,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from harness import payos_sign
 
 SERVICES = {"fb": "facebook", "zalo": "zalo", "tiktok": "tiktok", "payos": "payos"}
+
+
+def answer_id(rec):
+    """The message id a successful send recorded as rec is answered with."""
+    return {"facebook": "m_fb_%d", "zalo": "z_%d", "tiktok": "t_%d"}.get(rec["service"], "x_%d") % rec["n"]
 
 
 def _text(obj, *path):
@@ -90,8 +99,12 @@ class _Handler(BaseHTTPRequestHandler):
                "query": dict(urllib.parse.parse_qsl(url.query)),
                "headers": {k.lower(): v for k, v in self.headers.items()}, "body": body, "raw": raw.decode("utf-8", "replace"),
                "status": None, "accepted": False, "t": time.monotonic()}
+        rec["n"] = next(st.ids)
         st._record(rec)
         action = st._next(service)
+        if callable(action):
+            action(rec)
+            action = None
         if action == "stall":
             end = time.monotonic() + 30
             while time.monotonic() < end and not st.stopping.is_set():
@@ -132,7 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(rec, 400, {"error": {"message": "(#100) The parameter recipient is required",
                                                    "type": "OAuthException", "code": 100}})
         rec["accepted"] = True
-        self._json(rec, 200, {"recipient_id": b["recipient"]["id"], "message_id": "m_fb_%d" % next(st.ids)})
+        self._json(rec, 200, {"recipient_id": b["recipient"]["id"], "message_id": answer_id(rec)})
 
     def _zalo(self, st, rec):
         b = rec["body"]
@@ -144,7 +157,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(rec, 200, {"error": -201, "message": "Parameters are invalid"})
         rec["accepted"] = True
         self._json(rec, 200, {"error": 0, "message": "Success",
-                              "data": {"message_id": "z_%d" % next(st.ids), "user_id": b["recipient"]["user_id"]}})
+                              "data": {"message_id": answer_id(rec), "user_id": b["recipient"]["user_id"]}})
 
     def _tiktok(self, st, rec):
         b = rec["body"]
@@ -157,7 +170,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(rec, 200, {"code": 40002, "message": "Invalid parameters"})
         rec["accepted"] = True
         self._json(rec, 200, {"code": 0, "message": "OK", "request_id": "req-%d" % next(st.ids),
-                              "data": {"message": {"message_id": "t_%d" % next(st.ids)}}})
+                              "data": {"message": {"message_id": answer_id(rec)}}})
 
     def _payos(self, st, rec):
         parts = rec["path"].split("/")

@@ -298,3 +298,52 @@ SELECT platform FROM crm_messages WHERE id = ?1;
 -- name: crm_zalo_signed_fields
 SELECT CASE WHEN json_type(?1, '$.app_id') IN ('text', 'integer') THEN ?1 ->> '$.app_id' END,
        CASE WHEN json_type(?1, '$.timestamp') IN ('text', 'integer') THEN ?1 ->> '$.timestamp' END;
+
+-- Receipts that came before their answer was sent (migration 0017).
+-- Those by message id are kept 10 minutes.
+-- name: crm_receipts_prune
+DELETE FROM crm_receipts_early
+WHERE at_ms < CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - 600000;
+
+-- The ids of a receipt (?1 platform, ?2 a JSON array of ids, ?3 delivered
+-- or read) that no message holds yet, kept (read outranks delivered).
+-- name: crm_receipts_keep
+INSERT INTO crm_receipts_early (platform, platform_message_id, status, at_ms)
+SELECT ?1, j.value, ?3, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
+FROM json_each(?2) AS j
+WHERE j.type = 'text' AND length(j.value) BETWEEN 1 AND 128
+  AND NOT EXISTS (SELECT 1 FROM crm_messages m WHERE m.platform = ?1 AND m.platform_message_id = j.value)
+ON CONFLICT (platform, platform_message_id) DO UPDATE
+SET status = CASE WHEN excluded.status = 'read' THEN 'read' ELSE crm_receipts_early.status END;
+
+-- A watermark (?4, Unix ms) told for the conversation of customer ?2 (on
+-- platform ?1) through channel ?3, status ?5: the highest one is kept.
+-- name: crm_receipts_mark
+INSERT INTO crm_receipt_marks (conversation_id, status, mark_ms)
+SELECT v.id, ?5, CAST(?4 AS INTEGER)
+FROM crm_conversations v JOIN crm_customers u ON u.id = v.customer_id
+WHERE u.platform = ?1 AND u.platform_user_id = ?2 AND v.channel_id = ?3
+ON CONFLICT (conversation_id, status) DO UPDATE SET mark_ms = max(mark_ms, excluded.mark_ms);
+
+-- Answer ?1, just sent, moves on as far as the receipts told before it
+-- was (by its id, or by a watermark at or after its send began).
+-- name: crm_status_early
+UPDATE crm_messages AS m
+SET status = CASE WHEN EXISTS (SELECT 1 FROM crm_receipts_early r
+                               WHERE r.platform = m.platform AND r.platform_message_id = m.platform_message_id
+                                 AND r.status = 'read')
+                    OR EXISTS (SELECT 1 FROM crm_receipt_marks k
+                               WHERE k.conversation_id = m.conversation_id AND k.status = 'read'
+                                 AND k.mark_ms >= m.sent_ms)
+                  THEN 'read' ELSE 'delivered' END
+WHERE m.id = ?1 AND m.status = 'sent'
+  AND (EXISTS (SELECT 1 FROM crm_receipts_early r
+               WHERE r.platform = m.platform AND r.platform_message_id = m.platform_message_id)
+       OR EXISTS (SELECT 1 FROM crm_receipt_marks k
+                  WHERE k.conversation_id = m.conversation_id AND k.mark_ms >= m.sent_ms))
+RETURNING id;
+
+-- The early receipt of answer ?1, applied.
+-- name: crm_receipts_used
+DELETE FROM crm_receipts_early
+WHERE (platform, platform_message_id) = (SELECT platform, platform_message_id FROM crm_messages WHERE id = ?1);

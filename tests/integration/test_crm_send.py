@@ -6,13 +6,15 @@ and JSON shape as the real services do), and each status change is a
 message_status event: sent with the platform's id, retried after 5xx, a
 stall or a dropped connection, failed at once on a 4xx or a platform error,
 then delivered and read from the platforms' signed receipts, never back."""
+import contextlib
 import importlib.util
 import os
 import signal
+import sqlite3
 import time
 
 from harness import http, token, wait_for
-from platform_standin import Platforms
+from platform_standin import Platforms, answer_id
 
 _spec = importlib.util.spec_from_file_location("crm_cases", os.path.join(os.path.dirname(__file__), "test_crm.py"))
 crm = importlib.util.module_from_spec(_spec)
@@ -190,7 +192,11 @@ def test_receipts_move_the_status_forward_only(env):
     assert crm.fb_post(a, crm.fb_body([fb_receipt("111", "read", now)])).status == 200
     assert s.no_event(0.5)
     assert stored(a, convs["facebook"], first)["status"] == "read"
-    # an unsigned receipt is refused and changes nothing
+    # an unsigned receipt is refused and changes nothing (the answer sent
+    # after the read's watermark, which is a second ahead of the clock here:
+    # one sent before it was read, as far as the platform said)
+    while time.time() * 1000 <= now + 10:
+        time.sleep(0.05)
     third = reply(a, convs["facebook"], "three")
     statuses(s, {third: "sent"})
     bad = crm.fb_post(a, crm.fb_body([fb_receipt("111", "read", now + 60000)]), sig="sha256=00")
@@ -216,6 +222,47 @@ def test_receipts_move_the_status_forward_only(env):
     assert s.no_event(0.5)
     assert stored(a, convs["zalo"], z)["status"] == "read"
     assert crm.zalo_post(a, dict(zalo_receipt("user_seen_message", []), message={"msg_ids": "x"})).status == 400
+
+
+def test_a_receipt_that_comes_before_the_send_result_moves_the_answer_once_it_is_sent(env):
+    """A customer online gets the answer at once: the platform posts its
+    receipt before its answer to the send reaches Pulse."""
+    p, a, convs, s = setup(env)
+    told = {}
+
+    def zalo_first(rec):
+        told["zalo"] = crm.zalo_post(a, zalo_receipt("user_received_message", [answer_id(rec)])).status
+
+    def fb_delivery_first(rec):
+        told["delivery"] = crm.fb_post(a, crm.fb_body([fb_receipt("111", "delivery", 1, [answer_id(rec)])])).status
+
+    def fb_read_first(rec):  # a read names no ids: everything sent before its watermark
+        told["read"] = crm.fb_post(a, crm.fb_body([fb_receipt("111", "read", int(time.time() * 1000) + 1000)])).status
+
+    p.plan("zalo", [zalo_first])
+    z = reply(a, convs["zalo"], "zalo, seen at once")
+    seen, _ = statuses(s, {z: "delivered"})
+    assert seen[z] == ["sending", "sent", "delivered"], seen
+    p.plan("facebook", [fb_delivery_first])
+    f = reply(a, convs["facebook"], "facebook, delivered at once")
+    seen, _ = statuses(s, {f: "delivered"})
+    assert seen[f] == ["sending", "sent", "delivered"], seen
+    p.plan("facebook", [fb_read_first])
+    g = reply(a, convs["facebook"], "facebook, read at once")
+    seen, _ = statuses(s, {g: "read"})
+    assert seen[g] == ["sending", "sent", "read"], seen
+    assert told == {"zalo": 200, "delivery": 200, "read": 200}, told
+    assert [stored(a, convs[k], i)["status"] for k, i in (("zalo", z), ("facebook", f), ("facebook", g))] == \
+        ["delivered", "read", "read"]
+    # what was kept for them is used up; a receipt for an id no answer will
+    # ever hold (the page answered with another tool) is kept a while only
+    assert a.sql("SELECT count(*) FROM crm_receipts_early")[0][0] == 0
+    assert crm.zalo_post(a, zalo_receipt("user_received_message", ["not-ours"])).status == 200
+    assert a.sql("SELECT platform_message_id, status FROM crm_receipts_early") == [("not-ours", "delivered")]
+    with contextlib.closing(sqlite3.connect(a.db, timeout=10)) as con, con:  # ten minutes later
+        con.execute("UPDATE crm_receipts_early SET at_ms = at_ms - 601000")
+    assert crm.zalo_post(a, zalo_receipt("user_seen_message", ["not-ours-either"])).status == 200
+    assert a.sql("SELECT platform_message_id, status FROM crm_receipts_early") == [("not-ours-either", "read")]
 
 
 def test_an_answer_posted_while_pulse_batch_is_down_goes_when_it_is_back(env):

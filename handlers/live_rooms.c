@@ -95,9 +95,17 @@ int live_emit_products(struct ctx *c, const char *id)
 }
 
 /* Answers with the room as the caller may see it (the key for its owner). */
+/* Whose rooms the caller sees with their stream key: a shop owner's (role
+ * owner, as for every write to a room), "" for anyone else. The key lets
+ * its holder publish to the room and end it. */
+static const char *key_holder(const struct ctx *c)
+{
+    return c->authed && c->claims.role == ROLE_OWNER ? c->claims.sub : "";
+}
+
 static void reply_room(struct ctx *c, int status, const char *id)
 {
-    const char *args[2] = {id, c->authed ? c->claims.sub : ""};
+    const char *args[2] = {id, key_holder(c)};
 
     ctx_json_take(c, status, db_one_text(c->db, SQL_LIVE_ROOM_GET, 2, args));
 }
@@ -166,7 +174,7 @@ static void room_list(struct ctx *c)
         return;
     snprintf(lim, sizeof lim, "%lld", limit);
     snprintf(off, sizeof off, "%lld", offset);
-    args[1] = c->authed ? c->claims.sub : "";
+    args[1] = key_holder(c);
     ctx_json_take(c, 200, db_one_text(c->db, SQL_LIVE_ROOM_LIST, 4, args));
 }
 

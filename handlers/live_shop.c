@@ -137,6 +137,10 @@ static void product_change(struct ctx *c, enum sql_id q)
 
     if (live_room_owned(c, room, &status) != 0)
         goto out;
+    if (strcmp(status, "ENDED") == 0) { /* its list and sold counts are the broadcast's record now */
+        ctx_error(c, 409, "room_ended", "the room has ended");
+        goto out;
+    }
     if (db_run_texts(c->db, q, 2, ids, &changed) != 0) {
         ctx_db_error(c);
         goto out;

@@ -89,6 +89,17 @@ def test_room_lifecycle_seen_by_an_sse_client(env):
     assert put(a, "/api/live/rooms/%s/end" % rid, owner).status == 409
     assert a.post("/api/live/rooms/%s/chat" % rid, {"message": "late"}, headers=bearer("v1", "viewer")).status == 409
     assert p1["id"] != p2["id"]
+    # the ended room's products are its record: no add, delete or feature;
+    # an order placed during the live and reported late still counts
+    before = a.get("/api/live/rooms/%s/products" % rid).json()
+    for method, path, body in (("POST", "/products", product("sku-3")), ("DELETE", "/products/" + p1["id"], None),
+                               ("PUT", "/products/%s/feature" % p1["id"], None)):
+        r = http(a.port, method, "/api/live/rooms/%s%s" % (rid, path), body, headers=owner)
+        assert r.status == 409 and r.json()["error"]["code"] == "room_ended", (method, path, r.status, r.body)
+    assert a.get("/api/live/rooms/%s/products" % rid).json() == before
+    late = dict(order, orderId="o-2")
+    assert signed_order(a, late).status == 200
+    assert a.get("/api/live/rooms/" + rid).json()["totalOrders"] == 2
 
 
 def test_lists_and_history(env):
@@ -106,6 +117,11 @@ def test_lists_and_history(env):
     assert a.get("/api/live/rooms?limit=0").status == 400
     mine = a.get("/api/live/rooms", headers=bearer("shopA", "owner")).json()["rooms"]
     assert [("streamKey" in r) for r in sorted(mine, key=lambda r: r["title"])] == [True, False]
+    # the key (publish to the room, end it) goes to the shop owner's role only,
+    # as every write to the room does: a viewer's token with the same sub gets none
+    for who in (bearer("shopA", "viewer"), bearer("shopA", "admin")):
+        assert all("streamKey" not in r for r in a.get("/api/live/rooms", headers=who).json()["rooms"])
+        assert "streamKey" not in a.get("/api/live/rooms/" + r1["id"], headers=who).json()
     for i in range(8):
         a.post("/api/live/rooms/%s/chat" % r1["id"], {"message": "m%d" % i}, headers=bearer("u%d" % i, "viewer"))
     h = a.get("/api/live/rooms/%s/chat?limit=3" % r1["id"]).json()["messages"]

@@ -182,10 +182,14 @@ static void on_news(void *data, int64_t id)
         r->pump_wanted = 1;
 }
 
-static void on_mirrored(void *data, int64_t id, int caught_up)
+static void on_mirrored(void *data, int64_t id, int caught_up, int voided)
 {
     struct responder *r = data;
 
+    if (voided) {
+        stream_log_replaced(r->hub);
+        r->pump_wanted = 1;
+    }
     if (caught_up)
         stream_set_serving(r->hub, 1);
     on_news(r, id);
@@ -276,6 +280,8 @@ int main(void)
     }
     if (as_cgi)
         db_keep_wal(db);
+    if (cfg->role != ROLE_EDGE) /* an edge's ids are its primary's */
+        db_keep_ids(db);
     if (loop_init() != 0) {
         log_error("cannot start the stream loop: %s", strerror(errno));
         goto out;

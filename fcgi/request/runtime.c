@@ -56,6 +56,8 @@ struct runtime *runtime_open(const struct config *cfg, const struct route_table 
             rt->errstr = xstrdup("cannot open the database");
         return rt;
     }
+    if (cfg->role != ROLE_EDGE) /* an edge's ids are its primary's */
+        db_keep_ids(rt->db);
     /* router_find takes the tables side by side */
     rt->tables = xcalloc(ntables > 0 ? ntables : 1, sizeof *rt->tables);
     for (i = 0; i < ntables; i++)

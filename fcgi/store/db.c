@@ -16,6 +16,7 @@
 #include "base/clock.h"
 #include "base/log.h"
 #include "store/db_ckpt.h"
+#include "store/db_ids.h"
 #include "store/db_migrate.h"
 
 #define DB_REATTACH_MS 1000   /* a file back at the path that cannot be used yet is tried this often */
@@ -56,6 +57,7 @@ struct db {
     struct db_ckpt *ckpt;              /* checkpoints on a thread (db_checkpoint_in_background), or NULL */
     int busy_writer;                   /* db_checkpoint_in_background was called: db_writer_pragmas */
     int keep_wal;                      /* db_keep_wal was called */
+    struct db_ids *ids;                /* db_keep_ids was called (a primary's process), or NULL */
     sqlite3_stmt *stmts[SQL__COUNT];   /* prepared lazily, finalized at close */
 };
 
@@ -67,6 +69,7 @@ static void db_finalize_all(struct db *db)
         sqlite3_finalize(db->stmts[i]);
         db->stmts[i] = NULL;
     }
+    db_ids_release(db->ids);
 }
 
 /* stat of path + suffix: 0, or -1 (errno). */
@@ -285,6 +288,7 @@ static void db_reattach(struct db *db)
     if (db->keep_wal)
         sqlite3_db_config(h, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
     db_note_wal(db);
+    (void)db_ids_follow(db->ids, h); /* (logged; the file is followed all the same) */
 }
 
 /* 1 when the file at path is no longer the one open (SQLite compares the
@@ -352,6 +356,14 @@ void db_checkpoint_in_background(struct db *db)
         db_ckpt_attach(db->ckpt, db->h);
 }
 
+void db_keep_ids(struct db *db)
+{
+    if (db->ids != NULL || !db->watch || (db->ids = db_ids_open(db->path)) == NULL)
+        return;
+    if (!db->detached)
+        (void)db_ids_follow(db->ids, db->h);
+}
+
 void db_keep_wal(struct db *db)
 {
     db->keep_wal = 1;
@@ -365,6 +377,7 @@ void db_close(struct db *db)
         return;
     db_ckpt_stop(db->ckpt);
     db_finalize_all(db);
+    db_ids_close(db->ids);
     if (db->detached)
         sqlite3_db_config(db->h, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
     sqlite3_close(db->h);
@@ -453,6 +466,8 @@ int db_commit(struct db *db)
 {
     int wrote = sqlite3_total_changes64(db->h) != db->changes;
 
+    if (wrote && db->ids != NULL && !db->detached)
+        (void)db_ids_note(db->ids, db->h); /* (logged; the write itself stands) */
     if (db_run(db, SQL_TX_COMMIT) != 0) {
         db_rollback(db);
         return -1;

@@ -47,6 +47,12 @@ sqlite3 *db_handle(struct db *db);
  * kept across a file put back at the path. */
 void db_checkpoint_in_background(struct db *db);
 
+/* For a primary's process (one that hands out event ids): keeps the
+ * highest id committed beside the file (<path>-ids), so that a file put
+ * back never hands out an id again (store/db_ids.h); checked now and
+ * whenever a file is followed at the path. */
+void db_keep_ids(struct db *db);
+
 /* For a process that answers one request and exits (CGI): its connection
  * closes without the checkpoint a last close does, which also deletes the
  * -wal and -shm files that the next process would create again (with the

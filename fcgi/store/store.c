@@ -259,6 +259,30 @@ out:
     return rc;
 }
 
+int store_mirror_void(struct db *db, const struct store_row *r)
+{
+    static const enum sql_id steps[] = {SQL_EVENT_MIRROR_VOID_DROP, SQL_EVENT_MIRROR_VOID};
+    int i, stored = 0;
+
+    if (!db_json_object(db, r->data, strlen(r->data)))
+        return 0;
+    for (i = 0; i < 2; i++) {
+        sqlite3_stmt *st = db_stmt(db, steps[i]);
+
+        if (st == NULL || db_bind_int64(st, 1, r->id) || db_bind_text(st, 2, r->ts, -1) ||
+            db_bind_text(st, 3, r->data, -1) || sqlite3_step(st) != SQLITE_DONE) {
+            log_error("mirroring the void at %lld: %s", (long long)r->id, sqlite3_errmsg(db_handle(db)));
+            db_done(st);
+            return -1;
+        }
+        stored = sqlite3_changes(db_handle(db)) > 0;
+        db_done(st);
+    }
+    if (!stored)
+        return 0;
+    return store_mark_gap(db, r->id) == 0 ? 1 : -1;
+}
+
 /* Binds ?1 = text (when not NULL) and the integers after it, in order.
  * 0 or -1. */
 static int bind_args(sqlite3_stmt *st, const char *text, const int64_t *v, int nv)

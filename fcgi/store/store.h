@@ -104,6 +104,13 @@ int store_read_rows_after(struct db *db, int64_t after, int limit, store_row_cb 
  * caller's transaction. 1 stored, 0 malformed (skipped), -1 error. */
 int store_mirror_event(struct db *db, const struct store_row *r);
 
+/* The primary's void row (topic "", type "void": a file put back there,
+ * store/db_ids.h), inside the caller's transaction: drops the events this
+ * copy holds that the primary's file lacks (after data's "after", below
+ * the row), stores the row, and prunes the log up to it. 1 done, 0
+ * malformed (nothing changed), -1 error. */
+int store_mirror_void(struct db *db, const struct store_row *r);
+
 /* Records that every id up to upto may be missing here (an edge that fell
  * behind the primary's history): resumes from below it get a reset. */
 int store_mark_gap(struct db *db, int64_t upto);

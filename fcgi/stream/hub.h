@@ -115,6 +115,7 @@ struct stream {
     long stream_max_s;                 /* a stream's longest life (s), 0 = none */
     int serving;                       /* 0 while an edge's first copy of the log is incomplete */
     unsigned db_gen;                   /* db_generation() high_water belongs to */
+    int log_replaced;                  /* stream_log_replaced: reset every stream at the next read */
     int replays_waiting;               /* a replay stopped on a log it could not read */
     int log_unread;                    /* started without the database file: no position read yet */
 };

@@ -184,7 +184,9 @@ static int parse_entry(const struct relaysig_fields *fs, struct store_row *row, 
     row->data = fs->v[RS_DATA];
     if (row->id <= 0 || p == NULL || !row->topic || !row->type || !row->ts || !row->data)
         return -1;
-    if (!http_valid_id(row->topic) || !http_valid_type(row->type))
+    /* (no topic: only the primary's void row, store/db_ids.h) */
+    if (!(row->topic[0] == '\0' ? strcmp(row->type, "void") == 0 : http_valid_id(row->topic)) ||
+        !http_valid_type(row->type))
         return -1;
     *prev = strtoll(p, NULL, 10);
     /* f (optional): the primary pruned events of this topic up to it */
@@ -249,7 +251,7 @@ static int apply(struct mirror *m, const redisReply *entries, struct mirror_read
     struct db *d = m->db;
     int64_t pruned, have;
     size_t i;
-    int refused_since;
+    int refused_since, voided = 0;
 
     if (db_begin(d, 1) != 0)
         return -1;
@@ -317,7 +319,17 @@ static int apply(struct mirror *m, const redisReply *entries, struct mirror_read
          * store_mark_topic_gap tells which. */
         if (row.pruned_upto > 0 && store_mark_topic_gap(d, row.topic, row.pruned_upto) != 0)
             goto fail;
-        rc = store_mirror_event(d, &row);
+        if (row.topic[0] == '\0' && strcmp(row.type, "void") == 0) {
+            /* the primary's file was put back: what this copy holds past
+             * its end is none of the primary's events now */
+            if ((rc = store_mirror_void(d, &row)) > 0) {
+                log_warn("redis mirror: the primary's database was put back (events after %lld up to %lld are "
+                         "gone there): dropped here too, every stream is reset", (long long)have, (long long)row.id);
+                voided = 1;
+            }
+        } else {
+            rc = store_mirror_event(d, &row);
+        }
         if (rc < 0)
             goto fail;
         if (rc == 0) {
@@ -331,6 +343,7 @@ static int apply(struct mirror *m, const redisReply *entries, struct mirror_read
     if (db_commit(d) != 0)
         goto fail;
     rd->stored = have;
+    rd->voided |= voided;
     refused_forget_upto(m, pos_of_id(have));
     refusals_log(m, 0);
     return 0;
@@ -408,7 +421,7 @@ static void on_entries(redisAsyncContext *c, void *rep, void *priv)
     if (n > 0 &&
         store_prune(m->db, m->cfg->retention, m->cfg->retention_s, PRUNE_BATCH, (int64_t)time(NULL), NULL) < 0)
         log_warn("redis mirror: pruning failed; retrying after the next batch");
-    m->news(m->data, m->last, !again && n < MIRROR_BATCH);
+    m->news(m->data, m->last, !again && n < MIRROR_BATCH, rd.voided);
     read_next(m, !again);
 }
 

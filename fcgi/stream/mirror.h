@@ -29,9 +29,9 @@ struct mirror;
 struct redisReply;
 
 /* Called after each read with the highest id stored, caught_up once that
- * read found nothing more waiting in Redis, and the data given to
- * mirror_start. */
-typedef void mirror_news_fn(void *data, int64_t id, int caught_up);
+ * read found nothing more waiting in Redis, voided when it stored the
+ * primary's void row (mirror_read), and the data given to mirror_start. */
+typedef void mirror_news_fn(void *data, int64_t id, int caught_up, int voided);
 
 /* A mirror of the log stream named by cfg (<prefix>log) into db, checking
  * entries with cfg's relay key; cfg and db are kept by reference (both must
@@ -57,6 +57,8 @@ struct mirror_read {
     int settled;             /* in: rereads past refused entries ran out: what is missing is a gap */
     int reread;              /* out: 1 when events may be missing below refused ones: read again from stored */
     int refused;             /* out: entries refused (not signed by m's key), each counted and logged once */
+    int voided;              /* out: set to 1 when the primary's void row was stored (its file put back:
+                                what this copy served past the file's end is gone; store_mirror_void) */
 };
 
 /* Stores the entries of one XREAD reply (nil, or [[key, [entry...]]]) in

@@ -55,8 +55,9 @@ static void conn_reset(struct conn *c, const char *reason, long long last_id, in
 }
 
 /* The database file was replaced under the process (a backup put back
- * after the file was deleted: see db.h): the ids this responder delivered
- * may be missing from it, or name other events. Every stream gets a reset
+ * after the file was deleted: see db.h), or an edge's primary's was
+ * (stream_log_replaced): the ids this responder delivered may be missing
+ * from it. Every stream gets a reset
  * (unknown_id, as for a Last-Event-ID newer than the log) and goes on from
  * the new file's end. */
 static void restart_all(struct stream *s, int64_t last)
@@ -89,8 +90,9 @@ int replay_log_begin(struct stream *s, int64_t *pruned, int64_t *last)
         s->high_water = *last;
         log_info("database %s is there: streaming from id %lld", s->cfg->db_path, (long long)*last);
     }
-    if (db_generation(s->db) != s->db_gen) {
+    if (db_generation(s->db) != s->db_gen || s->log_replaced) {
         s->db_gen = db_generation(s->db);
+        s->log_replaced = 0;
         restart_all(s, *last);
     }
     return 0;

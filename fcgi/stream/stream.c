@@ -452,3 +452,8 @@ int64_t stream_high_water(const struct stream *s)
 {
     return s->high_water;
 }
+
+void stream_log_replaced(struct stream *s)
+{
+    s->log_replaced = 1;
+}

@@ -42,6 +42,10 @@ void stream_reap(struct stream *s);
 /* Ends every stream (END_REQUEST) and frees s. NULL is a no-op. */
 void stream_free(struct stream *s);
 int64_t stream_high_water(const struct stream *s);
+/* The log lost events this process may have served (an edge whose
+ * primary's file was put back): every stream is reset at the next read
+ * of the log, as for a file put back here. */
+void stream_log_replaced(struct stream *s);
 /* While off, new streams get 503 + Retry-After (an edge still copying the
  * log would otherwise send old events as live ones). On by default. */
 void stream_set_serving(struct stream *s, int on);

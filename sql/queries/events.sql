@@ -233,3 +233,34 @@ INSERT OR IGNORE INTO events (id, topic, type, ts, data)
 SELECT ?1, ?2, ?3, ?4, json(?5)
 WHERE length(?2) BETWEEN 1 AND 128 AND length(?3) BETWEEN 1 AND 64 AND length(?4) BETWEEN 1 AND 64
   AND json_valid(?5) AND json_valid(json(?5)) AND json(json(?5)) = json(?5);
+
+-- Event ids never handed out twice (store/db_ids.h): the newest id, and
+-- the row that puts the next id past ?1, the highest one handed out, in a
+-- file that ends below it (a file put back), with the log marked pruned up
+-- to that row. Its data says where the file ended.
+-- name: db_ids_head
+SELECT COALESCE(max(id), 0) FROM events;
+
+-- name: db_ids_void
+INSERT INTO events (id, topic, type, ts, data)
+SELECT ?1 + 1, '', 'void', strftime('%Y-%m-%dT%H:%M:%SZ', 'now'),
+       json_object('after', (SELECT COALESCE(max(id), 0) FROM events))
+WHERE ?1 > (SELECT COALESCE(max(id), 0) FROM events);
+
+-- name: db_ids_void_floor
+UPDATE meta SET v = max(v, ?1 + 1) WHERE k = 'pruned_upto';
+
+-- An edge's copy of the primary's void row (db_ids.h; ?1 its id, ?2 its
+-- time, ?3 its data): the events this copy holds after the primary's file
+-- ended (data's "after") and below the row are none of the primary's now;
+-- they go, the row is stored, and the copy's log is pruned up to it. No
+-- row changes when ?3 does not say where the file ended below ?1.
+-- name: event_mirror_void_drop
+DELETE FROM events
+WHERE id > ?3 ->> '$.after' AND id < ?1
+  AND json_type(?3, '$.after') = 'integer' AND ?3 ->> '$.after' >= 0 AND ?3 ->> '$.after' < ?1;
+
+-- name: event_mirror_void
+INSERT OR IGNORE INTO events (id, topic, type, ts, data)
+SELECT ?1, '', 'void', ?2, json_object('after', ?3 ->> '$.after')
+WHERE json_valid(?3) AND json_type(?3, '$.after') = 'integer' AND ?3 ->> '$.after' >= 0 AND ?3 ->> '$.after' < ?1;

@@ -1,0 +1,104 @@
+"""A database file put back from a backup never hands out an id again
+(store/db_ids.h): the events written after the copy was taken are gone,
+and a client that saw them resumes with a reset, not past the new events
+that would otherwise have taken their ids. The same on an edge, whose copy
+of the log drops what the primary's file lost."""
+import os
+
+from harness import backup_db, edge_has, publish, put_back_db, wait_for
+
+
+def poll(inst, topic, since):
+    r = inst.get("/api/events?topic=%s&since=%d&limit=1000" % (topic, since), headers=inst.auth("root", "admin"))
+    assert r.status == 200, (r.status, r.body)
+    return r.json()
+
+
+def numbers(answer):
+    return [e["data"]["n"] for e in answer["events"]]
+
+
+def reset_then(s, new, lost_last):
+    """The stream that had seen the lost events: a reset for its position,
+    then exactly the new events after the reset's id (where the client's
+    refetched state stands)."""
+    ev = s.next_event(15)
+    assert ev["event"] == "reset" and ev["json"]["last_event_id"] == lost_last, ev
+    after = [i for i in new if i > int(ev["id"])]
+    assert [int(e["id"]) for e in s.events(len(after), 15)] == after
+
+
+def test_ids_handed_out_before_a_file_put_back_are_never_handed_out_again(env):
+    a = env.instance()
+    kept = publish(a, "room:pb", 5)
+    backup = os.path.join(env.tmp, "backup.db")
+    backup_db(a, backup)
+    lost = publish(a, "room:pb", 5, start=100)
+    s = a.sse("/api/events/stream?topic=room:pb", headers={"Last-Event-ID": str(lost[-1])})
+    assert s.status == 200
+    put_back_db(a, backup)
+    new = publish(a, "room:pb", 3, start=200)
+    assert new[0] > lost[-1] + 1, (lost, new)  # past every id handed out, and the row saying so
+    reset_then(s, new, lost[-1])
+    s.close()
+    # a poll from a position the file put back lacks, or from before it: a
+    # reset, and never a lost event
+    for since in (lost[-1], lost[0], kept[-1], 0):
+        got = poll(a, "room:pb", since)
+        assert got["reset"] is True, (since, got)
+        assert not set(numbers(got)) & set(range(100, 105)), (since, got)
+        assert numbers(got)[-3:] == [200, 201, 202], (since, got)
+    # from where a reset put its client (the void row's id or later): no reset, the new events
+    void = new[0] - 1
+    got = poll(a, "room:pb", void)
+    assert got["reset"] is False and numbers(got) == [200, 201, 202], got
+    assert a.sql("SELECT topic, type, json_extract(data, '$.after') FROM events WHERE id = ?", (void,)) == \
+        [("", "void", kept[-1])]
+    # a stream resuming from a lost id: a reset first
+    s = a.sse("/api/events/stream?topic=room:pb", headers={"Last-Event-ID": str(lost[1])})
+    ev = s.next_event(15)
+    assert ev["event"] == "reset", ev
+    s.close()
+    with open(a.db + "-ids") as f:
+        assert int(f.read()) == new[-1]
+
+
+def test_a_file_put_back_while_pulse_was_stopped_is_found_at_start(env):
+    a = env.instance()
+    publish(a, "room:pb", 3)
+    backup = os.path.join(env.tmp, "backup.db")
+    backup_db(a, backup)
+    lost = publish(a, "room:pb", 4, start=100)
+    a.stop()
+    put_back_db(a, backup)
+    a.start()
+    new = publish(a, "room:pb", 2, start=200)
+    assert new[0] == lost[-1] + 2, (lost, new)
+    got = poll(a, "room:pb", lost[-1])
+    assert got["reset"] is True and numbers(got) == [200, 201], got
+    assert "ids up to %d were handed out" % lost[-1] in a.log_text()
+
+
+def test_an_edge_drops_what_its_primarys_file_lost_and_resets_its_streams(env):
+    redis = env.redis()
+    a = env.instance(name="primary", redis=redis)
+    b = env.instance(name="edge", redis=redis, env={"PULSE_ROLE": "edge"})
+    kept = publish(a, "room:pe", 5)
+    backup = os.path.join(env.tmp, "backup.db")
+    backup_db(a, backup)
+    lost = publish(a, "room:pe", 5, start=100)
+    edge_has(b, "room:pe", lost[-1])
+    s = b.sse("/api/events/stream?topic=room:pe", headers={"Last-Event-ID": str(lost[-1])})
+    assert s.status == 200
+    put_back_db(a, backup)
+    new = publish(a, "room:pe", 3, start=200)
+    edge_has(b, "room:pe", new[-1])
+    reset_then(s, new, lost[-1])
+    s.close()
+    # the edge answers as the primary does: the lost events are gone there too
+    for since in (0, kept[-1], lost[-1]):
+        got, want = poll(b, "room:pe", since), poll(a, "room:pe", since)
+        assert got["reset"] is True and numbers(got) == numbers(want), (since, got, want)
+        assert numbers(want)[-3:] == [200, 201, 202] and not set(numbers(want)) & set(range(100, 105)), want
+    assert b.sql("SELECT count(*) FROM events WHERE id > ? AND id < ?", (kept[-1], new[0] - 1)) == [(0,)]
+    wait_for(lambda: "the primary's database was put back" in b.log_text(), what="the edge's log line")

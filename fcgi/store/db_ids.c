@@ -138,8 +138,7 @@ int db_ids_note(struct db_ids *k, sqlite3 *h)
     return head > k->noted ? ids_write(k, head) : 0;
 }
 
-/* Appends the void row past known and marks the log pruned up to it. */
-static int ids_void(sqlite3 *h, int64_t known)
+int db_ids_void(sqlite3 *h, int64_t known)
 {
     sqlite3_stmt *st = NULL;
     int i, rc = -1;
@@ -185,7 +184,7 @@ int db_ids_follow(struct db_ids *k, sqlite3 *h)
         log_warn("the database ends at event %" PRId64 ", but ids up to %" PRId64 " were handed out (%s): a file "
                  "put back; new events start after %" PRId64 ", and clients resuming from before get a reset",
                  head, known, k->path, known + 1);
-        if (ids_void(h, known) != 0 || (known = ids_head(k, h)) < 0 || ids_write(k, known) != 0)
+        if (db_ids_void(h, known) != 0 || (known = ids_head(k, h)) < 0 || ids_write(k, known) != 0)
             goto out;
     }
     if (sqlite3_exec(h, sql_query_text[SQL_TX_COMMIT], NULL, NULL, NULL) != SQLITE_OK) {

@@ -42,6 +42,11 @@ void db_ids_release(struct db_ids *k);
  * later put back would miss it). */
 int db_ids_note(struct db_ids *k, sqlite3 *h);
 
+/* Inside a write transaction on h: appends the void row past known (the
+ * highest id handed out) when the log ends below it, and marks the log
+ * pruned up to that row. 0, or -1 (logged). */
+int db_ids_void(sqlite3 *h, int64_t known);
+
 /* On h just opened (no transaction open): appends the void row when the
  * file lacks ids the file says were handed out. 0 (nothing to do, or
  * done), or -1 (logged: the database could not be written). */

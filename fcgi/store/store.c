@@ -9,6 +9,7 @@
 #include "base/alloc.h"
 #include "base/log.h"
 #include "store/db.h"
+#include "store/db_ids.h"
 
 static char *col_dup(sqlite3_stmt *st, int i)
 {
@@ -256,6 +257,27 @@ int store_mirror_event(struct db *db, const struct store_row *r)
     rc = sqlite3_changes(db_handle(db)) > 0;
 out:
     db_done(st);
+    return rc;
+}
+
+int store_void_upto(struct db *db, int64_t known)
+{
+    int64_t pruned, last;
+    int rc = -1;
+
+    if (db_begin(db, 1) != 0)
+        return -1;
+    if (store_bounds(db, &pruned, &last) != 0)
+        goto out;
+    if (known <= last) {
+        rc = 0;
+        goto out;
+    }
+    if (db_ids_void(db_handle(db), known) != 0 || db_commit(db) != 0)
+        goto out;
+    return 1;
+out:
+    db_rollback(db);
     return rc;
 }
 

@@ -104,6 +104,13 @@ int store_read_rows_after(struct db *db, int64_t after, int limit, store_row_cb 
  * caller's transaction. 1 stored, 0 malformed (skipped), -1 error. */
 int store_mirror_event(struct db *db, const struct store_row *r);
 
+/* Ids up to known were handed out by this deployment's primary (Redis's
+ * copy of the log says so) but the log here ends below them (an edge
+ * promoted on a copy, a file put back whose -ids file was lost): appends
+ * the void row past known in a transaction of its own (store/db_ids.h).
+ * 1 appended, 0 nothing to do, -1 error. */
+int store_void_upto(struct db *db, int64_t known);
+
 /* The primary's void row (topic "", type "void": a file put back there,
  * store/db_ids.h), inside the caller's transaction: drops the events this
  * copy holds that the primary's file lacks (after data's "after", below

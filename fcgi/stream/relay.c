@@ -376,6 +376,20 @@ static void on_top(redisAsyncContext *c, void *rep, void *priv)
         rasync_drop(&r->ra, "cannot read the event log");
         return;
     }
+    if (top > last && relaysig_entry_valid(r->sig, reply->element[0])) {
+        /* This deployment's primary handed these ids out (an edge promoted
+         * on a copy of its database, a file put back without its -ids
+         * file): clients may have seen them, so they are never handed out
+         * again (store/db_ids.h). */
+        log_warn("redis relay: %s holds event %lld, signed by this deployment's primary, above this database's "
+                 "newest event %lld (an edge promoted on a copy of the primary's database, or a file put back "
+                 "without its -ids file): new ids start after it, and clients resuming from before get a reset",
+                 r->key, (long long)top, (long long)last);
+        if (store_void_upto(r->db, top) < 0 || store_bounds(r->db, &pruned, &last) != 0) {
+            rasync_drop(&r->ra, "cannot write the event log");
+            return;
+        }
+    }
     if (top > last) {
         log_warn("redis relay: %s holds an entry at id %lld, above this database's newest event %lld: entries "
                  "this primary never wrote (written by another client of Redis, or left by a database put back "

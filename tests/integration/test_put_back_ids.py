@@ -102,3 +102,30 @@ def test_an_edge_drops_what_its_primarys_file_lost_and_resets_its_streams(env):
         assert numbers(want)[-3:] == [200, 201, 202] and not set(numbers(want)) & set(range(100, 105)), want
     assert b.sql("SELECT count(*) FROM events WHERE id > ? AND id < ?", (kept[-1], new[0] - 1)) == [(0,)]
     wait_for(lambda: "the primary's database was put back" in b.log_text(), what="the edge's log line")
+
+
+def test_an_edge_promoted_on_an_older_copy_never_hands_out_the_old_primarys_ids(env):
+    """README, "When the primary dies": an edge is promoted on a copy of the
+    old primary's database, which may be older than what the primary
+    relayed. Redis's copy of the log says which ids the old primary handed
+    out (entries it signed): the new primary starts after them, and an
+    edge that had the lost events drops them."""
+    redis = env.redis()
+    a = env.instance(name="primary", redis=redis)
+    b = env.instance(name="edge", redis=redis, env={"PULSE_ROLE": "edge"})
+    kept = publish(a, "room:pp", 4)
+    copy = os.path.join(env.tmp, "copy.db")
+    backup_db(a, copy)
+    lost = publish(a, "room:pp", 3, start=100)
+    edge_has(b, "room:pp", lost[-1])
+    a.stop()
+    c = env.instance(name="promoted", redis=redis, db=copy)
+    wait_for(lambda: "signed by this deployment's primary" in c.log_text(), what="the new primary's relay")
+    new = publish(c, "room:pp", 2, start=200)
+    assert new[0] == lost[-1] + 2, (lost, new)
+    got = poll(c, "room:pp", lost[-1])
+    assert got["reset"] is True and numbers(got) == [200, 201], got
+    edge_has(b, "room:pp", new[-1])
+    got = poll(b, "room:pp", 0)
+    assert numbers(got) == [0, 1, 2, 3, 200, 201] and got["reset"] is True, got
+    assert kept[-1] < lost[0]

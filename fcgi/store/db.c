@@ -465,9 +465,9 @@ int db_begin(struct db *db, int immediate)
 int db_commit(struct db *db)
 {
     int wrote = sqlite3_total_changes64(db->h) != db->changes;
+    /* (a failure is logged; the write itself stands) */
+    int noted = wrote && db->ids != NULL && !db->detached && db_ids_note(db->ids, db->h) == 0;
 
-    if (wrote && db->ids != NULL && !db->detached)
-        (void)db_ids_note(db->ids, db->h); /* (logged; the write itself stands) */
     if (db_run(db, SQL_TX_COMMIT) != 0) {
         db_rollback(db);
         return -1;
@@ -476,6 +476,8 @@ int db_commit(struct db *db)
         db_detach(db, "was deleted, moved or replaced");
         return -1;
     }
+    if (noted)
+        db_ids_committed(db->ids);
     return 0;
 }
 

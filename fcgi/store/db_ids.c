@@ -2,6 +2,7 @@
  * db_ids.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@ struct db_ids {
     int fd;
     char *path;           /* owned: <db path>-ids */
     int64_t noted;        /* the value last read or written here */
+    int64_t pending;      /* db_ids_note: the newest id of the commit under way */
     sqlite3 *h;           /* the connection head was prepared on */
     sqlite3_stmt *head;   /* SELECT max(id): every noted commit runs it */
 };
@@ -130,12 +132,32 @@ int db_ids_note(struct db_ids *k, sqlite3 *h)
 
     if (k == NULL)
         return 0;
+    k->pending = 0;
     if ((head = ids_head(k, h)) < 0)
         return -1;
-    /* Under the write lock, so commits write it in id order. Another
-     * process may have written a higher one since this one last looked;
-     * this file holds at least as many then. */
-    return head > k->noted ? ids_write(k, head) : 0;
+    k->pending = head;
+    return 0;
+}
+
+void db_ids_committed(struct db_ids *k)
+{
+    int64_t have;
+
+    if (k == NULL || k->pending <= k->noted)
+        return;
+    /* After the commit, so a commit that failed never counts; under a
+     * lock of the file's own, so the value only grows whichever process
+     * writes last (a commit refused on a file moved away writes nothing). */
+    if (flock(k->fd, LOCK_EX) != 0) {
+        log_error("%s: lock: %s", k->path, strerror(errno));
+        return;
+    }
+    if ((have = ids_read(k)) >= 0 && k->pending > have)
+        (void)ids_write(k, k->pending);
+    else if (have > k->noted)
+        k->noted = have;
+    (void)flock(k->fd, LOCK_UN);
+    k->pending = 0;
 }
 
 int db_ids_void(sqlite3 *h, int64_t known)
@@ -184,13 +206,14 @@ int db_ids_follow(struct db_ids *k, sqlite3 *h)
         log_warn("the database ends at event %" PRId64 ", but ids up to %" PRId64 " were handed out (%s): a file "
                  "put back; new events start after %" PRId64 ", and clients resuming from before get a reset",
                  head, known, k->path, known + 1);
-        if (db_ids_void(h, known) != 0 || (known = ids_head(k, h)) < 0 || ids_write(k, known) != 0)
+        if (db_ids_void(h, known) != 0 || (k->pending = ids_head(k, h)) < 0)
             goto out;
     }
     if (sqlite3_exec(h, sql_query_text[SQL_TX_COMMIT], NULL, NULL, NULL) != SQLITE_OK) {
         log_error("%s: %s", sql_query_name[SQL_TX_COMMIT], sqlite3_errmsg(h));
         goto out;
     }
+    db_ids_committed(k);
     rc = 0;
 out:
     if (rc != 0)

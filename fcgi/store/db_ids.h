@@ -6,8 +6,9 @@
  * ids those again, a client that had seen the old ones would resume past
  * the new events of the same ids, silently, and an edge holding the old
  * ones would serve them as the primary's. So a primary's processes keep,
- * beside the file, <path>-ids: the highest event id committed (written
- * under the write lock, before each commit that changed rows). A process
+ * beside the file, <path>-ids: the highest event id committed (read in
+ * each transaction that changed rows, written after its commit when it
+ * grew, never lowered). A process
  * that opens the file, or follows one put back at the path, and finds
  * that number above the file's newest event, appends one row past it
  *
@@ -37,10 +38,13 @@ void db_ids_close(struct db_ids *k);
 /* Finalizes what k prepared on a connection about to close. NULL allowed. */
 void db_ids_release(struct db_ids *k);
 
-/* Inside a write transaction on h, before its COMMIT: notes the newest
- * event id in the file. 0, or -1 (logged; the commit may go on: only a
- * later put back would miss it). */
+/* Inside a write transaction on h, before its COMMIT: reads the newest
+ * event id. 0, or -1 (logged; the commit may go on: only a later put back
+ * would miss it). */
 int db_ids_note(struct db_ids *k, sqlite3 *h);
+/* After that COMMIT, once confirmed (the file still at the path): writes
+ * the id noted when it is above the file's. NULL allowed. */
+void db_ids_committed(struct db_ids *k);
 
 /* Inside a write transaction on h: appends the void row past known (the
  * highest id handed out) when the log ends below it, and marks the log

@@ -260,51 +260,6 @@ out:
     return rc;
 }
 
-int store_void_upto(struct db *db, int64_t known)
-{
-    int64_t pruned, last;
-    int rc = -1;
-
-    if (db_begin(db, 1) != 0)
-        return -1;
-    if (store_bounds(db, &pruned, &last) != 0)
-        goto out;
-    if (known <= last) {
-        rc = 0;
-        goto out;
-    }
-    if (db_ids_void(db_handle(db), known) != 0 || db_commit(db) != 0)
-        goto out;
-    return 1;
-out:
-    db_rollback(db);
-    return rc;
-}
-
-int store_mirror_void(struct db *db, const struct store_row *r)
-{
-    static const enum sql_id steps[] = {SQL_EVENT_MIRROR_VOID_DROP, SQL_EVENT_MIRROR_VOID};
-    int i, stored = 0;
-
-    if (!db_json_object(db, r->data, strlen(r->data)))
-        return 0;
-    for (i = 0; i < 2; i++) {
-        sqlite3_stmt *st = db_stmt(db, steps[i]);
-
-        if (st == NULL || db_bind_int64(st, 1, r->id) || db_bind_text(st, 2, r->ts, -1) ||
-            db_bind_text(st, 3, r->data, -1) || sqlite3_step(st) != SQLITE_DONE) {
-            log_error("mirroring the void at %lld: %s", (long long)r->id, sqlite3_errmsg(db_handle(db)));
-            db_done(st);
-            return -1;
-        }
-        stored = sqlite3_changes(db_handle(db)) > 0;
-        db_done(st);
-    }
-    if (!stored)
-        return 0;
-    return store_mark_gap(db, r->id) == 0 ? 1 : -1;
-}
-
 /* Binds ?1 = text (when not NULL) and the integers after it, in order.
  * 0 or -1. */
 static int bind_args(sqlite3_stmt *st, const char *text, const int64_t *v, int nv)
@@ -357,6 +312,56 @@ static int query_ints(struct db *db, enum sql_id id, const char *text, const int
     }
     db_done(st);
     return rc;
+}
+
+int store_void_upto(struct db *db, int64_t known)
+{
+    int64_t pruned, last;
+    int rc = -1;
+
+    if (db_begin(db, 1) != 0)
+        return -1;
+    if (store_bounds(db, &pruned, &last) != 0)
+        goto out;
+    if (known <= last) {
+        rc = 0;
+        goto out;
+    }
+    if (db_ids_void(db_handle(db), known) != 0 || db_commit(db) != 0)
+        goto out;
+    return 1;
+out:
+    db_rollback(db);
+    return rc;
+}
+
+int store_mirror_void(struct db *db, const struct store_row *r)
+{
+    static const enum sql_id steps[] = {SQL_EVENT_MIRROR_VOID_UNCOUNT, SQL_EVENT_MIRROR_VOID_DROP,
+                                        SQL_EVENT_MIRROR_VOID};
+    int64_t after;
+    size_t i;
+    int rc;
+
+    if (!db_json_object(db, r->data, strlen(r->data)))
+        return 0;
+    if ((rc = query_ints(db, SQL_EVENT_MIRROR_VOID_AFTER, r->data, &r->id, 1, &after, 1)) <= 0)
+        return rc;
+    for (i = 0; i < sizeof steps / sizeof *steps; i++) {
+        sqlite3_stmt *st = db_stmt(db, steps[i]);
+
+        if (st == NULL || db_bind_int64(st, 1, r->id) || db_bind_int64(st, 2, after) ||
+            (steps[i] == SQL_EVENT_MIRROR_VOID && db_bind_text(st, 3, r->ts, -1)) || sqlite3_step(st) != SQLITE_DONE) {
+            log_error("mirroring the void at %lld: %s", (long long)r->id, sqlite3_errmsg(db_handle(db)));
+            db_done(st);
+            return -1;
+        }
+        rc = sqlite3_changes(db_handle(db)) > 0;
+        db_done(st);
+    }
+    if (!rc)
+        return 0;
+    return store_mark_gap(db, r->id) == 0 ? 1 : -1;
 }
 
 int store_pruned_after(struct db *db, const char *const *topics, size_t ntopics, int64_t after, int *pruned)

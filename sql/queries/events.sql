@@ -250,17 +250,27 @@ WHERE ?1 > (SELECT COALESCE(max(id), 0) FROM events);
 -- name: db_ids_void_floor
 UPDATE meta SET v = max(v, ?1 + 1) WHERE k = 'pruned_upto';
 
--- An edge's copy of the primary's void row (db_ids.h; ?1 its id, ?2 its
--- time, ?3 its data): the events this copy holds after the primary's file
--- ended (data's "after") and below the row are none of the primary's now;
--- they go, the row is stored, and the copy's log is pruned up to it. No
--- row changes when ?3 does not say where the file ended below ?1.
+-- An edge's copy of the primary's void row (db_ids.h; ?1 its data, ?2 its
+-- id): where the primary's file ended ("after"), when the data says so and
+-- it is below the row; no row otherwise.
+-- name: event_mirror_void_after
+SELECT ?1 ->> '$.after'
+WHERE json_type(?1, '$.after') = 'integer' AND ?1 ->> '$.after' >= 0 AND ?1 ->> '$.after' < ?2;
+
+-- The events this copy holds after ?2 (where the primary's file ended)
+-- and below ?1 (the void row) are none of the primary's now: they leave
+-- their topics' counts (those counted so far: store_prune), then the log;
+-- the row is stored (?3 its time).
+-- name: event_mirror_void_uncount
+UPDATE topic_retention
+SET kept = kept - (SELECT count(*) FROM events e
+                   WHERE e.topic = topic_retention.topic AND e.id > ?2 AND e.id < ?1
+                     AND e.id <= (SELECT v FROM meta WHERE k = 'counted_upto'))
+WHERE topic IN (SELECT topic FROM events WHERE id > ?2 AND id < ?1);
+
 -- name: event_mirror_void_drop
-DELETE FROM events
-WHERE id > ?3 ->> '$.after' AND id < ?1
-  AND json_type(?3, '$.after') = 'integer' AND ?3 ->> '$.after' >= 0 AND ?3 ->> '$.after' < ?1;
+DELETE FROM events WHERE id > ?2 AND id < ?1;
 
 -- name: event_mirror_void
 INSERT OR IGNORE INTO events (id, topic, type, ts, data)
-SELECT ?1, '', 'void', ?2, json_object('after', ?3 ->> '$.after')
-WHERE json_valid(?3) AND json_type(?3, '$.after') = 'integer' AND ?3 ->> '$.after' >= 0 AND ?3 ->> '$.after' < ?1;
+VALUES (?1, '', 'void', ?3, json_object('after', ?2));

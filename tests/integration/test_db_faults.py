@@ -148,6 +148,8 @@ def test_health_says_down_when_the_disk_is_full(env):
     try:
         a = env.instance(db=os.path.join(mnt, "pulse.db"), workers=2)
         assert _health(a)[:2] == (200, "ok")
+        assert a.post("/api/publish", {"topic": "room:full", "type": "note", "data": {}},
+                      headers=a.auth("root", "admin")).status == 202
         filler = os.path.join(mnt, "filler")
         fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
         try:
@@ -173,6 +175,14 @@ def test_health_says_down_when_the_disk_is_full(env):
             assert (status, db) == (503, "down") and retry, (status, db)
         os.unlink(filler)
         wait_for(lambda: _health(a)[:2] == (200, "ok"), timeout=10, what="health once there is room")
+        # the refused write handed out no id: the ids file (store/db_ids.h)
+        # holds the log's newest, so a process started now resets no client
+        last = a.sql("SELECT max(id) FROM events")[0][0]
+        with open(a.db + "-ids") as f:
+            assert int(f.read()) == last
+        a.restart()
+        r = a.get("/api/events?topic=room:full&since=%d" % last, headers=a.auth("root", "admin"))
+        assert r.status == 200 and r.json()["reset"] is False, r.body
         a.stop()
     finally:
         subprocess.run(["umount", "-l", mnt], capture_output=True)

@@ -5,7 +5,7 @@ that would otherwise have taken their ids. The same on an edge, whose copy
 of the log drops what the primary's file lost."""
 import os
 
-from harness import backup_db, edge_has, publish, put_back_db, wait_for
+from harness import backup_db, edge_has, edge_pair, publish, put_back_db, wait_for
 
 
 def poll(inst, topic, since):
@@ -131,3 +131,25 @@ def test_an_edge_promoted_on_an_older_copy_never_hands_out_the_old_primarys_ids(
     got = poll(b, "room:pp", 0)
     assert numbers(got) == [0, 1, 2, 3, 200, 201] and got["reset"] is True, got
     assert [e["id"] for e in got["events"]][:4] == kept, got
+
+
+def test_an_edge_that_drops_lost_events_keeps_its_topics_history_as_the_primary_does(env):
+    """The events an edge drops leave its per-topic counts too (retention
+    PULSE_RETENTION a topic): it prunes no more than the primary."""
+    a, b = edge_pair(env, "10", "10")
+    publish(a, "room:r", 8)
+    backup = os.path.join(env.tmp, "backup.db")
+    backup_db(a, backup)
+    lost = publish(a, "room:r", 5, start=100)
+    edge_has(b, "room:r", lost[-1])
+    put_back_db(a, backup)
+    new = publish(a, "room:r", 6, start=200)
+    edge_has(b, "room:r", new[-1])
+    last = publish(a, "room:other", 1)[0]  # one more batch: one more prune on each side
+    edge_has(b, "room:other", last)
+    # the primary prunes in batches (it may hold a few more for a while);
+    # the edge holds the topic's newest 10 of them, not fewer
+    got, want = poll(b, "room:r", 0), poll(a, "room:r", 0)
+    assert numbers(got) == numbers(want)[-10:] and len(numbers(got)) == 10, (got, want)
+    assert b.sql("SELECT kept FROM topic_retention WHERE topic = 'room:r'") == \
+        b.sql("SELECT count(*) FROM events WHERE topic = 'room:r' AND id <= (SELECT v FROM meta WHERE k = 'counted_upto')")

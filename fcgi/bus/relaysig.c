@@ -21,7 +21,7 @@ struct relaysig {
 };
 
 /* Single-letter names the relay writes, in enum relaysig_field order. */
-static const char *const names[RS_NFIELDS] = {NULL, "p", "t", "y", "s", "d", "f"};
+static const char *const names[RS_NFIELDS] = {NULL, "p", "t", "y", "s", "d", "f", "v"};
 
 struct crypto_mac *relaysig_mac_open(const struct config *cfg, const char *label)
 {
@@ -75,7 +75,7 @@ static int mac_of(struct relaysig *s, const struct relaysig_fields *f, unsigned 
     for (i = 0; i < RS_NFIELDS; i++) {
         if (f->v[i] != NULL)
             buf_put_ns(&s->msg, f->v[i], f->len[i]);
-        else
+        else if (i != RS_VOID)
             buf_putc(&s->msg, '-');
     }
     rc = crypto_mac_begin(s->mac) == 0 && crypto_mac_add(s->mac, s->msg.p, s->msg.len) == 0 &&

@@ -5,11 +5,14 @@
  * the lowercase hex HMAC-SHA256, under a key the primary and its edges
  * share, of
  *
- *     ns("pulse-relay-1") ns(<prefix>log) F(id) F(p) F(t) F(y) F(s) F(d) F(f)
+ *     ns("pulse-relay-1") ns(<prefix>log) F(id) F(p) F(t) F(y) F(s) F(d) F(f) [ns(v)]
  *
  * where ns(x) is the netstring "<decimal length of x>:x," and F(v) is
  * ns(v) for a field the entry has and "-" for one it lacks (only f is left
- * out by the relay, for a topic none of whose events was pruned). id is
+ * out by the relay, for a topic none of whose events was pruned). v,
+ * "<id>:<after>", the primary's newest void row (store/db_ids.h), is
+ * signed only when the entry has it, so entries from before it was
+ * added check as they did. id is
  * the entry id as Redis shows it ("<event id>-0"). The key is
  * PULSE_RELAY_SECRET as given, or else HMAC-SHA256 with key
  * PULSE_JWT_SECRET of the text "pulse relay key" (every instance of a
@@ -26,7 +29,7 @@ struct redisReply;
 struct relaysig;
 
 /* The fields of one entry, in the order they are signed. */
-enum relaysig_field { RS_ID, RS_PREV, RS_TOPIC, RS_TYPE, RS_TS, RS_DATA, RS_GAP, RS_NFIELDS };
+enum relaysig_field { RS_ID, RS_PREV, RS_TOPIC, RS_TYPE, RS_TS, RS_DATA, RS_GAP, RS_VOID, RS_NFIELDS };
 
 struct relaysig_fields {
     const char *v[RS_NFIELDS];   /* borrowed; NULL: the entry lacks it */

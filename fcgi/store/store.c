@@ -335,10 +335,27 @@ out:
     return rc;
 }
 
+int store_voided_upto(struct db *db, int64_t *upto)
+{
+    return query_ints(db, SQL_EVENT_VOIDED_UPTO, NULL, NULL, 0, upto, 1) > 0 ? 0 : -1;
+}
+
+int store_newest_void(struct db *db, int64_t *id, int64_t *after)
+{
+    int64_t out[2];
+    int rc = query_ints(db, SQL_EVENT_NEWEST_VOID, NULL, NULL, 0, out, 2);
+
+    if (rc > 0) {
+        *id = out[0];
+        *after = out[1];
+    }
+    return rc;
+}
+
 int store_mirror_void(struct db *db, const struct store_row *r)
 {
-    static const enum sql_id steps[] = {SQL_EVENT_MIRROR_VOID_UNCOUNT, SQL_EVENT_MIRROR_VOID_DROP,
-                                        SQL_EVENT_MIRROR_VOID};
+    static const enum sql_id steps[] = {SQL_EVENT_MIRROR_VOIDED, SQL_EVENT_MIRROR_VOID_UNCOUNT,
+                                        SQL_EVENT_MIRROR_VOID_DROP, SQL_EVENT_MIRROR_VOID};
     int64_t after;
     size_t i;
     int rc;

@@ -111,6 +111,13 @@ int store_mirror_event(struct db *db, const struct store_row *r);
  * 1 appended, 0 nothing to do, -1 error. */
 int store_void_upto(struct db *db, int64_t known);
 
+/* The newest void row an edge applied (store_mirror_void), or 0. 0, or -1. */
+int store_voided_upto(struct db *db, int64_t *upto);
+
+/* The newest void row's id and where the file it followed ended ("after").
+ * 1, 0 when the log has none, -1 error. */
+int store_newest_void(struct db *db, int64_t *id, int64_t *after);
+
 /* The primary's void row (topic "", type "void": a file put back there,
  * store/db_ids.h), inside the caller's transaction: drops the events this
  * copy holds that the primary's file lacks (after data's "after", below

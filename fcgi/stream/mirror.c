@@ -242,6 +242,38 @@ static void refused_entry(struct mirror *m, const redisReply *e, const char *mac
         p->unsigned_n++;
 }
 
+/* The primary's newest void row as an entry names it ("v": "<id>:<after>",
+ * signed): applied here once, before the entry, by an edge that did not
+ * get the row itself. 1 applied, 0 nothing to do, -1 error. */
+static int void_field(struct db *d, const char *v, int64_t *have)
+{
+    char ts[32], data[48], *end;
+    long long id, after;
+    int64_t upto;
+    struct store_row row;
+    struct tm tm;
+    time_t now = time(NULL);
+    int rc;
+
+    id = strtoll(v, &end, 10);
+    if (end == v || *end != ':' || id <= 0)
+        return 0;
+    after = strtoll(end + 1, &end, 10);
+    if (*end != '\0' || after < 0 || after >= id)
+        return 0;
+    if (store_voided_upto(d, &upto) != 0)
+        return -1;
+    if (id <= upto)
+        return 0;
+    gmtime_r(&now, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    snprintf(data, sizeof data, "{\"after\":%lld}", after);
+    row = (struct store_row){.id = id, .topic = "", .type = "void", .ts = ts, .data = data};
+    if ((rc = store_mirror_void(d, &row)) > 0 && id > *have)
+        *have = id;
+    return rc;
+}
+
 /* Stores one batch in one transaction. Only an entry's own id and its
  * "prev" decide what is missing, never arithmetic on ids. An entry the
  * primary did not sign is refused: not stored, no gap, the head does not
@@ -287,6 +319,21 @@ static int apply(struct mirror *m, const redisReply *entries, struct mirror_read
             continue;
         }
         rc = parse_entry(&fs, &row, &prev);
+        if (rc == 0 && fs.v[RS_VOID] != NULL && !(prev > have && refused_since && !rd->settled)) {
+            int applied = void_field(d, fs.v[RS_VOID], &have);
+
+            if (applied < 0)
+                goto fail;
+            if (applied > 0) {
+                log_warn("redis mirror: the primary's database was put back (events after it ended up to %lld "
+                         "are gone there): dropped here too, every stream is reset", (long long)have);
+                voided = 1;
+            }
+            if (row.id <= have) { /* the void row itself, stored just now */
+                refused_since = 0;
+                continue;
+            }
+        }
         if (rc == 0 && prev > have && refused_since && !rd->settled) {
             /* Refused entries came since have: what the primary relayed
              * after have may be below them (the relay removes them, sets

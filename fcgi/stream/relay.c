@@ -39,6 +39,7 @@ struct relay {
     char maxlen[24];
     enum relay_state state;
     int64_t cursor;                    /* every event <= cursor is in Redis or on its way */
+    char void_v[48];                   /* "v" of every entry: "<id>:<after>" of the newest void row, or "" */
     unsigned inflight;                 /* XADD replies outstanding */
     int more;                          /* the log grew while a batch was in flight */
     int refused;                       /* an XADD of the batch was below the stream's top */
@@ -290,10 +291,11 @@ static int send_row(void *arg, const struct store_row *row)
     struct relay *r = b->r;
     char id[32], prev[24], gap[24], mac[RELAYSIG_HEX + 1];
     const char *argv[] = {"XADD", r->key, "MAXLEN", "~", r->maxlen, id, "h", mac, "p", prev, "t", row->topic,
-                          "y", row->type, "s", row->ts, "d", row->data, "f", gap};
+                          "y", row->type, "s", row->ts, "d", row->data, "f", gap, "v", r->void_v};
     size_t lens[sizeof argv / sizeof argv[0]];
     struct relaysig_fields f;
-    int i, n = (int)(sizeof argv / sizeof argv[0]);
+    int i, n = (int)(sizeof argv / sizeof argv[0]) - 4;
+    long long after;
 
     snprintf(id, sizeof id, "%lld-0", (long long)row->id);
     snprintf(prev, sizeof prev, "%lld", (long long)b->prev);
@@ -304,15 +306,27 @@ static int send_row(void *arg, const struct store_row *row)
      * what it holds; prev cannot, when events of other topics were relayed
      * between them and this one. */
     snprintf(gap, sizeof gap, "%lld", (long long)row->pruned_upto);
-    if (row->pruned_upto <= 0)
-        n -= 2;
+    if (row->pruned_upto > 0) {
+        argv[n++] = "f";
+        argv[n++] = gap;
+    }
+    /* v: the newest void row (a file put back there), on every entry after
+     * it, so that an edge that never got the row itself (trimmed from
+     * Redis, or Redis restarted) still drops the events that file lost */
+    if (row->topic[0] == '\0' && strcmp(row->type, "void") == 0 && sscanf(row->data, "{\"after\":%lld}", &after) == 1)
+        snprintf(r->void_v, sizeof r->void_v, "%lld:%lld", (long long)row->id, after);
+    if (r->void_v[0] != '\0') {
+        argv[n++] = "v";
+        argv[n++] = r->void_v;
+    }
     f.v[RS_ID] = id;
     f.v[RS_PREV] = prev;
     f.v[RS_TOPIC] = row->topic;
     f.v[RS_TYPE] = row->type;
     f.v[RS_TS] = row->ts;
     f.v[RS_DATA] = row->data;
-    f.v[RS_GAP] = n == (int)(sizeof argv / sizeof argv[0]) ? gap : NULL;
+    f.v[RS_GAP] = row->pruned_upto > 0 ? gap : NULL;
+    f.v[RS_VOID] = r->void_v[0] != '\0' ? r->void_v : NULL;
     for (i = 0; i < RS_NFIELDS; i++)
         f.len[i] = f.v[i] != NULL ? strlen(f.v[i]) : 0;
     if (relaysig_sign(r->sig, &f, mac) != 0) {
@@ -361,7 +375,7 @@ static void on_top(redisAsyncContext *c, void *rep, void *priv)
 {
     struct relay *r = priv;
     redisReply *reply = rep;
-    int64_t pruned, last, top = 0, floor;
+    int64_t pruned, last, top = 0, floor, void_id, after;
 
     (void)c;
     if (reply == NULL || r->state != R_SYNCING)
@@ -409,6 +423,9 @@ static void on_top(redisAsyncContext *c, void *rep, void *priv)
         return;
     }
     r->check_top = 0;
+    r->void_v[0] = '\0';
+    if (store_newest_void(r->db, &void_id, &after) > 0)
+        snprintf(r->void_v, sizeof r->void_v, "%lld:%lld", (long long)void_id, (long long)after);
     floor = last > r->cfg->redis_history ? last - r->cfg->redis_history : 0;
     r->cursor = top > floor ? top : floor;
     rasync_healthy(&r->ra);

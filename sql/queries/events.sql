@@ -274,3 +274,14 @@ DELETE FROM events WHERE id > ?2 AND id < ?1;
 -- name: event_mirror_void
 INSERT OR IGNORE INTO events (id, topic, type, ts, data)
 VALUES (?1, '', 'void', ?3, json_object('after', ?2));
+
+-- name: event_mirror_voided
+UPDATE meta SET v = max(v, ?1) WHERE k = 'voided_upto' AND ?2 IS NOT NULL;
+
+-- The newest void row applied here (migration 0018).
+-- name: event_voided_upto
+SELECT v FROM meta WHERE k = 'voided_upto';
+
+-- The newest void row (db_ids.h): its id and where the file ended.
+-- name: event_newest_void
+SELECT id, data ->> '$.after' FROM events WHERE topic = '' AND type = 'void' ORDER BY id DESC LIMIT 1;

@@ -354,13 +354,15 @@ static int read_inbound(struct ctx *c, const char *const f[4], char *owned[4], s
 
 /* 1 when the body carries Zalo's signature, 0 when not, -1 answered (the
  * database failed). Read quietly: a body that cannot carry one (not JSON,
- * no app_id or timestamp) is unsigned (401), as at Facebook and TikTok. */
+ * no app_id or timestamp) is unsigned (401), as at Facebook and TikTok.
+ * Its encoding is checked after (body_checked): a signed body that is not
+ * UTF-8 is a 400, as there. */
 static int zalo_signed(struct ctx *c, const char *secret, const char *header)
 {
     sqlite3_stmt *st;
     int step, ok = 0;
 
-    if (secret == NULL || header == NULL || !db_json_object(c->db, c->req->body, c->req->body_len))
+    if (secret == NULL || header == NULL || !db_json_object_shape(c->db, c->req->body, c->req->body_len))
         return 0;
     st = db_stmt(c->db, SQL_CRM_ZALO_SIGNED_FIELDS);
     if (st == NULL || db_bind_text(st, 1, c->req->body, (int)c->req->body_len) != 0 ||

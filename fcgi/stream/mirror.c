@@ -242,10 +242,13 @@ static void refused_entry(struct mirror *m, const redisReply *e, const char *mac
         p->unsigned_n++;
 }
 
-/* The primary's newest void row as an entry names it ("v": "<id>:<after>",
- * signed): applied here once, before the entry, by an edge that did not
- * get the row itself. 1 applied, 0 nothing to do, -1 error. */
-static int void_field(struct db *d, const char *v, int64_t *have)
+/* The primary's newest void row as an entry at or after it names it ("v":
+ * "<id>:<after>", signed): applied here once, before the entry, by an edge
+ * that did not get the row itself. (An entry below it may name it too, one
+ * relayed after a reconnect: the row is applied when an entry at or after
+ * it comes, so that no event below it is taken for one already stored.)
+ * 1 applied, 0 nothing to do, -1 error. */
+static int void_field(struct db *d, const char *v, int64_t entry, int64_t *have)
 {
     char ts[32], data[48], *end;
     long long id, after;
@@ -259,7 +262,7 @@ static int void_field(struct db *d, const char *v, int64_t *have)
     if (end == v || *end != ':' || id <= 0)
         return 0;
     after = strtoll(end + 1, &end, 10);
-    if (*end != '\0' || after < 0 || after >= id)
+    if (*end != '\0' || after < 0 || after >= id || id > entry)
         return 0;
     if (store_voided_upto(d, &upto) != 0)
         return -1;
@@ -320,7 +323,7 @@ static int apply(struct mirror *m, const redisReply *entries, struct mirror_read
         }
         rc = parse_entry(&fs, &row, &prev);
         if (rc == 0 && fs.v[RS_VOID] != NULL && !(prev > have && refused_since && !rd->settled)) {
-            int applied = void_field(d, fs.v[RS_VOID], &have);
+            int applied = void_field(d, fs.v[RS_VOID], row.id, &have);
 
             if (applied < 0)
                 goto fail;

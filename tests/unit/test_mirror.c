@@ -33,6 +33,9 @@ struct signing_of {
     const char *const *as_id;
 };
 
+/* Each entry's "v" (the primary's newest void row), or NULL: none. */
+static const char *const *entry_voids;
+
 static void bulk(buf_t *b, const char *s)
 {
     buf_printf(b, "$%zu\r\n%s\r\n", strlen(s), s);
@@ -53,30 +56,31 @@ static redisReply *xread_reply(const struct entry *e, const char *const *floors,
     buf_printf(&b, "*%d\r\n", n);
     for (i = 0; i < n; i++) {
         char mac[RELAYSIG_HEX + 1] = "";
-        const char *kv[14] = {"p", e[i].prev, "t", e[i].topic, "y", e[i].type, "s", e[i].ts, "d", e[i].data,
-                              "f", floors != NULL ? floors[i] : NULL, "h", NULL};
+        const char *kv[16] = {"p", e[i].prev, "t", e[i].topic, "y", e[i].type, "s", e[i].ts, "d", e[i].data,
+                              "f", floors != NULL ? floors[i] : NULL, "v", entry_voids != NULL ? entry_voids[i] : NULL,
+                              "h", NULL};
         struct relaysig_fields f = {{0}, {0}};
         int k, nf = 0;
 
         enum signing how = sg.how != NULL ? sg.how[i] : SIGNED;
 
         f.v[RS_ID] = sg.as_id != NULL && sg.as_id[i] != NULL ? sg.as_id[i] : e[i].id;
-        for (k = 0; k < 12; k += 2)
+        for (k = 0; k < 14; k += 2)
             f.v[RS_PREV + k / 2] = kv[k + 1];
         for (k = 0; k < RS_NFIELDS; k++)
             f.len[k] = f.v[k] != NULL ? strlen(f.v[k]) : 0;
         if (how == SIGNED || how == OTHER_KEY) {
             CHECK(relaysig_sign(how == SIGNED ? sig : other, &f, mac) == 0);
-            kv[13] = mac;
+            kv[15] = mac;
         } else if (how == MADE_UP) {
-            kv[13] = "00000000000000000000000000000000000000000000000000000000000000ff";
+            kv[15] = "00000000000000000000000000000000000000000000000000000000000000ff";
         }
-        for (k = 0; k < 14; k += 2)
+        for (k = 0; k < 16; k += 2)
             nf += kv[k + 1] != NULL;
         buf_printf(&b, "*2\r\n");
         bulk(&b, e[i].id);
         buf_printf(&b, "*%d\r\n", nf * 2);
-        for (k = 0; k < 14; k += 2)
+        for (k = 0; k < 16; k += 2)
             if (kv[k + 1] != NULL) {
                 bulk(&b, kv[k]);
                 bulk(&b, kv[k + 1]);
@@ -463,6 +467,73 @@ static void test_a_value_with_a_nul_byte_is_refused(void)
     buf_free(&b);
 }
 
+static int64_t count_of(const char *sql)
+{
+    sqlite3_stmt *st = NULL;
+    int64_t n = -1;
+
+    if (sqlite3_prepare_v2(db_handle(db), sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
+        n = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    return n;
+}
+
+static struct entry ev(const char *id, const char *prev)
+{
+    return (struct entry){id, prev, "room:v", "note", "2026-11-23T08:00:00Z", "{}"};
+}
+
+/* The primary's file was put back; its void row names where it ended.
+ * An edge that was behind (held nothing past that end) gets the entries
+ * below the row, which may name it ("v": relayed after a reconnect):
+ * they are all stored, in whichever read they come. An edge that held
+ * events past the end drops them at the first entry at or after the row,
+ * whether or not the row itself comes; once. */
+static void test_a_void_named_by_entries(void)
+{
+    const struct entry behind[] = {ev("5001-0", "0"), ev("5002-0", "5001")};
+    const struct entry below[] = {ev("5003-0", "5002"), ev("5004-0", "5003")};
+    const struct entry past[] = {ev("5005-0", "5004"), ev("5010-0", "5009"), ev("5011-0", "5010")};
+    const struct entry held[] = {ev("6001-0", "5011"), ev("6002-0", "6001"), ev("6003-0", "6002"), ev("6004-0", "6003")};
+    const struct entry again[] = {ev("6006-0", "6005"), ev("6007-0", "6006")};
+    const struct entry later[] = {ev("6008-0", "6007")};
+    static const char *const v5[] = {"5009:5005", "5009:5005", "5009:5005"};
+    static const char *const v6[] = {"6005:6002", "6005:6002"};
+    struct signing_of all = {NULL, NULL};
+    struct mirror_read rd;
+    int64_t stored = 0;
+
+    CHECK_INT_EQ(apply(behind, 2, &stored), 2);
+    entry_voids = v5;
+    rd = (struct mirror_read){.stored = 5002};
+    CHECK_INT_EQ(apply_read(below, NULL, 2, all, 5002, &rd), 2);
+    CHECK_INT_EQ(rd.voided, 0);
+    CHECK_INT_EQ(count_of("SELECT count(*) FROM events WHERE id IN (5003, 5004)"), 2);
+    rd = (struct mirror_read){.stored = 5004};
+    CHECK_INT_EQ(apply_read(past, NULL, 3, all, 5004, &rd), 3);
+    CHECK_INT_EQ(rd.voided, 1);
+    CHECK_INT_EQ(rd.stored, 5011);
+    CHECK_INT_EQ(count_of("SELECT count(*) FROM events WHERE id IN (5005, 5010, 5011)"), 3);
+    CHECK_INT_EQ(count_of("SELECT count(*) FROM events WHERE id = 5009 AND topic = '' AND type = 'void'"), 1);
+    CHECK_INT_EQ(count_of("SELECT v FROM meta WHERE k = 'voided_upto'"), 5009);
+
+    entry_voids = NULL;
+    stored = 5011;
+    CHECK_INT_EQ(apply(held, 4, &stored), 4);
+    entry_voids = v6;
+    rd = (struct mirror_read){.stored = 6004};
+    CHECK_INT_EQ(apply_read(again, NULL, 2, all, 6004, &rd), 2);
+    CHECK_INT_EQ(rd.voided, 1);
+    CHECK_INT_EQ(count_of("SELECT count(*) FROM events WHERE id IN (6003, 6004)"), 0);
+    CHECK_INT_EQ(count_of("SELECT count(*) FROM events WHERE id IN (6001, 6002, 6006, 6007)"), 4);
+    CHECK(pruned_upto() >= 6005);
+    rd = (struct mirror_read){.stored = 6007};
+    CHECK_INT_EQ(apply_read(later, NULL, 1, all, 6007, &rd), 1);
+    CHECK_INT_EQ(rd.voided, 0);
+    CHECK_INT_EQ(count_of("SELECT count(*) FROM events WHERE id = 6008"), 1);
+    entry_voids = NULL;
+}
+
 int main(void)
 {
     struct config c = {.relay_secret = "unit-relay-secret", .redis_prefix = "pulse:"};
@@ -483,6 +554,7 @@ int main(void)
     test_a_read_past_refused_entries_reads_again();
     test_refused_entries_then_a_jump_read_again();
     test_a_value_with_a_nul_byte_is_refused();
+    test_a_void_named_by_entries();
     mirror_free(mirror);
     relaysig_close(sig);
     relaysig_close(other);

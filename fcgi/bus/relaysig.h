@@ -10,9 +10,9 @@
  * where ns(x) is the netstring "<decimal length of x>:x," and F(v) is
  * ns(v) for a field the entry has and "-" for one it lacks (only f is left
  * out by the relay, for a topic none of whose events was pruned). v,
- * "<id>:<after>", the primary's newest void row (store/db_ids.h), is
- * signed only when the entry has it, so entries from before it was
- * added check as they did. id is
+ * "<id>:<after>", the primary's newest void row (store/db_ids.h) and the
+ * lowest end of a file put back of all, is signed only when the entry
+ * has it, so entries from before it was added check as they did. id is
  * the entry id as Redis shows it ("<event id>-0"). The key is
  * PULSE_RELAY_SECRET as given, or else HMAC-SHA256 with key
  * PULSE_JWT_SECRET of the text "pulse relay key" (every instance of a

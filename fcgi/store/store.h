@@ -114,8 +114,8 @@ int store_void_upto(struct db *db, int64_t known);
 /* The newest void row an edge applied (store_mirror_void), or 0. 0, or -1. */
 int store_voided_upto(struct db *db, int64_t *upto);
 
-/* The newest void row's id and where the file it followed ended ("after").
- * 1, 0 when the log has none, -1 error. */
+/* The newest void row's id, and the lowest "after" (where a file put back
+ * ended) of all. 1, 0 when the log has none, -1 error. */
 int store_newest_void(struct db *db, int64_t *id, int64_t *after);
 
 /* The primary's void row (topic "", type "void": a file put back there,

@@ -39,7 +39,9 @@ struct relay {
     char maxlen[24];
     enum relay_state state;
     int64_t cursor;                    /* every event <= cursor is in Redis or on its way */
-    char void_v[48];                   /* "v" of every entry: "<id>:<after>" of the newest void row, or "" */
+    char void_v[48];                   /* "v" of every entry: "<id>:<after>", the newest void row's id and the
+                                          lowest "after" of all, or "" (none) */
+    int64_t void_after;                /* that lowest "after" */
     unsigned inflight;                 /* XADD replies outstanding */
     int more;                          /* the log grew while a batch was in flight */
     int refused;                       /* an XADD of the batch was below the stream's top */
@@ -310,11 +312,17 @@ static int send_row(void *arg, const struct store_row *row)
         argv[n++] = "f";
         argv[n++] = gap;
     }
-    /* v: the newest void row (a file put back there), on every entry after
-     * it, so that an edge that never got the row itself (trimmed from
-     * Redis, or Redis restarted) still drops the events that file lost */
-    if (row->topic[0] == '\0' && strcmp(row->type, "void") == 0 && sscanf(row->data, "{\"after\":%lld}", &after) == 1)
-        snprintf(r->void_v, sizeof r->void_v, "%lld:%lld", (long long)row->id, after);
+    /* v: the newest void row (a file put back there) and the lowest end of
+     * a file put back, on every entry after it, so that an edge that never
+     * got the rows themselves (trimmed from Redis, or Redis restarted)
+     * still drops the events those files lost, of every put back it
+     * missed (and with them, at worst, events it would have kept: its
+     * clients resuming there get a reset) */
+    if (row->topic[0] == '\0' && strcmp(row->type, "void") == 0 && sscanf(row->data, "{\"after\":%lld}", &after) == 1) {
+        if (r->void_v[0] == '\0' || after < r->void_after)
+            r->void_after = after;
+        snprintf(r->void_v, sizeof r->void_v, "%lld:%lld", (long long)row->id, (long long)r->void_after);
+    }
     if (r->void_v[0] != '\0') {
         argv[n++] = "v";
         argv[n++] = r->void_v;
@@ -424,10 +432,13 @@ static void on_top(redisAsyncContext *c, void *rep, void *priv)
     }
     r->check_top = 0;
     r->void_v[0] = '\0';
-    if (store_newest_void(r->db, &void_id, &after) > 0)
+    if (store_newest_void(r->db, &void_id, &after) > 0) {
+        r->void_after = after;
         snprintf(r->void_v, sizeof r->void_v, "%lld:%lld", (long long)void_id, (long long)after);
+    }
     floor = last > r->cfg->redis_history ? last - r->cfg->redis_history : 0;
     r->cursor = top > floor ? top : floor;
+    log_info("redis relay: relaying to %s after id %lld", r->key, (long long)r->cursor);
     rasync_healthy(&r->ra);
     r->state = R_IDLE;
     relay_kick(r);

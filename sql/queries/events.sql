@@ -282,6 +282,7 @@ UPDATE meta SET v = max(v, ?1) WHERE k = 'voided_upto' AND ?2 IS NOT NULL;
 -- name: event_voided_upto
 SELECT v FROM meta WHERE k = 'voided_upto';
 
--- The newest void row (db_ids.h): its id and where the file ended.
+-- The void rows (db_ids.h): the newest one's id and the lowest end of a
+-- file put back of all; no row when there is none.
 -- name: event_newest_void
-SELECT id, data ->> '$.after' FROM events WHERE topic = '' AND type = 'void' ORDER BY id DESC LIMIT 1;
+SELECT max(id), min(data ->> '$.after') FROM events WHERE topic = '' AND type = 'void' HAVING count(*) > 0;

@@ -187,3 +187,33 @@ def test_an_edge_away_while_the_void_row_left_redis_still_drops_the_lost_events(
     got, want = poll(b, "room:fb", kept[-1]), poll(a, "room:fb", kept[-1])
     assert numbers(got) == numbers(want) == [200, 201], (got, want)
     assert got["reset"] is True
+
+
+def test_an_edge_away_during_two_put_backs_serves_none_of_what_either_lost(env):
+    """Each entry names the newest void row and the lowest end of a file
+    put back: an edge that missed both rows drops what either file lost.
+    (What it never got, having been away while it left Redis, it does not
+    serve either: its clients resuming there get a reset.)"""
+    redis = env.redis()
+    a = env.instance(name="primary", redis=redis, env={"PULSE_REDIS_HISTORY": "10"})
+    b = env.instance(name="edge", redis=redis, env={"PULSE_ROLE": "edge"})
+    publish(a, "room:tw", 3)
+    first = os.path.join(env.tmp, "first.db")
+    backup_db(a, first)
+    lost = publish(a, "room:tw", 5, start=100)
+    edge_has(b, "room:tw", lost[-1])
+    b.stop()
+    put_back_db(a, first)
+    publish(a, "room:tw", 2, start=150)
+    second = os.path.join(env.tmp, "second.db")
+    backup_db(a, second)
+    publish(a, "room:tw", 3, start=170)
+    put_back_db(a, second)
+    for _ in range(3):
+        publish_many(a, "room:filler", 200)
+    new = publish(a, "room:tw", 2, start=200)
+    b.start()
+    edge_has(b, "room:tw", new[-1])
+    got, want = poll(b, "room:tw", 0), poll(a, "room:tw", 0)
+    assert numbers(want) == [0, 1, 2, 150, 151, 200, 201], want
+    assert got["reset"] is True and numbers(got) == [0, 1, 2, 200, 201], got

@@ -150,6 +150,7 @@ void db_ids_committed(struct db_ids *k)
      * writes last (a commit refused on a file moved away writes nothing). */
     if (flock(k->fd, LOCK_EX) != 0) {
         log_error("%s: lock: %s", k->path, strerror(errno));
+        k->pending = 0;
         return;
     }
     if ((have = ids_read(k)) >= 0 && k->pending > have)
@@ -188,6 +189,7 @@ int db_ids_follow(struct db_ids *k, sqlite3 *h)
 
     if (k == NULL)
         return 0;
+    k->pending = 0; /* (a commit that failed noted one) */
     /* Most opens find nothing to do: looked at first without the lock. */
     if ((known = ids_read(k)) < 0 || (head = ids_head(k, h)) < 0)
         return -1;

@@ -10,6 +10,7 @@
 #include "check.h"
 #include "store/db_ckpt.h"
 #include "store/store.h"
+#include "unit_db.h"
 
 #define PROCS 12
 #define ROUNDS 5
@@ -57,17 +58,6 @@ static void test_open_race(void)
     rmdir(dir);
 }
 
-static long long q1(struct db *d, const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    long long v = -1;
-
-    if (sqlite3_prepare_v2(db_handle(d), sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
 /* A log written by schema version 5 (events.id AUTOINCREMENT), in a file,
  * upgraded by db_open: every row keeps its id, and the next id is past every
  * id version 5 handed out, also those whose rows are gone. */
@@ -100,17 +90,17 @@ static void upgrade_v5(const char *path, int events, int deleted_from, int want_
         free(err);
         return;
     }
-    CHECK(q1(d, "SELECT count(*) FROM sqlite_master WHERE name = 'events' AND sql LIKE '%AUTOINCREMENT%'") == 0);
-    CHECK_INT_EQ(q1(d, "SELECT count(*) FROM events"), want_rows);
-    CHECK_INT_EQ(q1(d, "SELECT COALESCE(max(id), 0) FROM events"), want_next - 1);
+    CHECK(unit_query_int(d, "SELECT count(*) FROM sqlite_master WHERE name = 'events' AND sql LIKE '%AUTOINCREMENT%'") == 0);
+    CHECK_INT_EQ(unit_query_int(d, "SELECT count(*) FROM events"), want_rows);
+    CHECK_INT_EQ(unit_query_int(d, "SELECT COALESCE(max(id), 0) FROM events"), want_next - 1);
     /* the placeholder of ids whose rows were gone: no topic, so never delivered */
-    CHECK_INT_EQ(q1(d, "SELECT count(*) FROM events WHERE topic = ''"), deleted_from <= events ? 1 : 0);
+    CHECK_INT_EQ(unit_query_int(d, "SELECT count(*) FROM events WHERE topic = ''"), deleted_from <= events ? 1 : 0);
     CHECK(store_bounds(d, &pruned, &last) == 0);
     CHECK_INT_EQ(pruned, want_pruned);
     CHECK_INT_EQ(last, want_next - 1);
     /* version 7 counted the log per topic (retention per topic) */
-    CHECK_INT_EQ(q1(d, "SELECT COALESCE(sum(kept), 0) FROM topic_retention"), want_rows);
-    CHECK_INT_EQ(q1(d, "SELECT v FROM meta WHERE k = 'counted_upto'"), want_next - 1);
+    CHECK_INT_EQ(unit_query_int(d, "SELECT COALESCE(sum(kept), 0) FROM topic_retention"), want_rows);
+    CHECK_INT_EQ(unit_query_int(d, "SELECT v FROM meta WHERE k = 'counted_upto'"), want_next - 1);
     CHECK(db_begin(d, 1) == 0 && store_append_event(d, "room:a", "note", "{}", &ev) == 0 && db_commit(d) == 0);
     CHECK_INT_EQ(ev.id, want_next);
     free(ev.topic);
@@ -329,8 +319,8 @@ static void test_event_checks(void)
         free(err);
         return;
     }
-    CHECK_INT_EQ(q1(d, "SELECT pulse_event_name('room:a-1_b.C', 128) = 'room:a-1_b.C'"), 1);
-    CHECK_INT_EQ(q1(d, "SELECT pulse_event_name(printf('%.128c', 'a'), 128) = printf('%.128c', 'a')"), 1);
+    CHECK_INT_EQ(unit_query_int(d, "SELECT pulse_event_name('room:a-1_b.C', 128) = 'room:a-1_b.C'"), 1);
+    CHECK_INT_EQ(unit_query_int(d, "SELECT pulse_event_name(printf('%.128c', 'a'), 128) = printf('%.128c', 'a')"), 1);
     REFUSED(d, "SELECT pulse_event_name(printf('%.129c', 'a'), 128)");
     REFUSED(d, "SELECT pulse_event_name(printf('%.65c', 'a'), 64)");
     REFUSED(d, "SELECT pulse_event_name('', 128)");
@@ -343,9 +333,9 @@ static void test_event_checks(void)
     REFUSED(d, "SELECT pulse_event_name(NULL, 128)");
     REFUSED(d, "SELECT pulse_event_name(x'616263', 128)"); /* a blob */
     /* every ASCII character but NUL, as the GLOB judged it */
-    CHECK_INT_EQ(q1(d, "WITH RECURSIVE g(c) AS (SELECT 1 UNION ALL SELECT c + 1 FROM g WHERE c < 127) "
+    CHECK_INT_EQ(unit_query_int(d, "WITH RECURSIVE g(c) AS (SELECT 1 UNION ALL SELECT c + 1 FROM g WHERE c < 127) "
                        "SELECT count(*) FROM g WHERE 'x' || char(c) NOT GLOB '*[^A-Za-z0-9_.:-]*'"), 66);
-    CHECK_INT_EQ(q1(d, "WITH RECURSIVE g(c) AS (SELECT 1 UNION ALL SELECT c + 1 FROM g WHERE c < 127) "
+    CHECK_INT_EQ(unit_query_int(d, "WITH RECURSIVE g(c) AS (SELECT 1 UNION ALL SELECT c + 1 FROM g WHERE c < 127) "
                        "SELECT count(pulse_event_name('x' || char(c), 2)) FROM g "
                        "WHERE 'x' || char(c) NOT GLOB '*[^A-Za-z0-9_.:-]*'"), 66);
     {
@@ -358,7 +348,7 @@ static void test_event_checks(void)
         }
         CHECK_INT_EQ(refused, 127 - 66);
     }
-    CHECK_INT_EQ(q1(d, "SELECT pulse_event_data('{\"n\":1}', 7) = '{\"n\":1}'"), 1);
+    CHECK_INT_EQ(unit_query_int(d, "SELECT pulse_event_data('{\"n\":1}', 7) = '{\"n\":1}'"), 1);
     REFUSED(d, "SELECT pulse_event_data('{\"n\":1}', 6)");
     REFUSED(d, "SELECT pulse_event_data('[1]', 100)");
     REFUSED(d, "SELECT pulse_event_data('\"{\"', 100)");
@@ -368,7 +358,7 @@ static void test_event_checks(void)
     CHECK_INT_EQ(q_rc(d, "INSERT INTO events (topic, type, ts, data) SELECT pulse_event_name(column1, 128), 't', "
                          "'2026-01-01T00:00:00Z', '{}' FROM (VALUES ('a'), ('b'), ('c d'))"),
                  SQLITE_CONSTRAINT_FUNCTION);
-    CHECK_INT_EQ(q1(d, "SELECT count(*) FROM events"), 0);
+    CHECK_INT_EQ(unit_query_int(d, "SELECT count(*) FROM events"), 0);
     db_close(d);
 }
 

@@ -467,17 +467,6 @@ static void test_a_value_with_a_nul_byte_is_refused(void)
     buf_free(&b);
 }
 
-static int64_t count_of(const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    int64_t n = -1;
-
-    if (sqlite3_prepare_v2(db_handle(db), sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        n = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return n;
-}
-
 static struct entry ev(const char *id, const char *prev)
 {
     return (struct entry){id, prev, "room:v", "note", "2026-11-23T08:00:00Z", "{}"};
@@ -508,14 +497,14 @@ static void test_a_void_named_by_entries(void)
     rd = (struct mirror_read){.stored = 5002};
     CHECK_INT_EQ(apply_read(below, NULL, 2, all, 5002, &rd), 2);
     CHECK_INT_EQ(rd.voided, 0);
-    CHECK_INT_EQ(count_of("SELECT count(*) FROM events WHERE id IN (5003, 5004)"), 2);
+    CHECK_INT_EQ(unit_query_int(db, "SELECT count(*) FROM events WHERE id IN (5003, 5004)"), 2);
     rd = (struct mirror_read){.stored = 5004};
     CHECK_INT_EQ(apply_read(past, NULL, 3, all, 5004, &rd), 3);
     CHECK_INT_EQ(rd.voided, 1);
     CHECK_INT_EQ(rd.stored, 5011);
-    CHECK_INT_EQ(count_of("SELECT count(*) FROM events WHERE id IN (5005, 5010, 5011)"), 3);
-    CHECK_INT_EQ(count_of("SELECT count(*) FROM events WHERE id = 5009 AND topic = '' AND type = 'void'"), 1);
-    CHECK_INT_EQ(count_of("SELECT v FROM meta WHERE k = 'voided_upto'"), 5009);
+    CHECK_INT_EQ(unit_query_int(db, "SELECT count(*) FROM events WHERE id IN (5005, 5010, 5011)"), 3);
+    CHECK_INT_EQ(unit_query_int(db, "SELECT count(*) FROM events WHERE id = 5009 AND topic = '' AND type = 'void'"), 1);
+    CHECK_INT_EQ(unit_query_int(db, "SELECT v FROM meta WHERE k = 'voided_upto'"), 5009);
 
     entry_voids = NULL;
     stored = 5011;
@@ -524,14 +513,15 @@ static void test_a_void_named_by_entries(void)
     rd = (struct mirror_read){.stored = 6004};
     CHECK_INT_EQ(apply_read(again, NULL, 2, all, 6004, &rd), 2);
     CHECK_INT_EQ(rd.voided, 1);
-    CHECK_INT_EQ(count_of("SELECT count(*) FROM events WHERE id IN (6003, 6004)"), 0);
-    CHECK_INT_EQ(count_of("SELECT count(*) FROM events WHERE id IN (6001, 6002, 6006, 6007)"), 4);
+    CHECK_INT_EQ(unit_query_int(db, "SELECT count(*) FROM events WHERE id IN (6003, 6004)"), 0);
+    CHECK_INT_EQ(unit_query_int(db, "SELECT count(*) FROM events WHERE id IN (6001, 6002, 6006, 6007)"), 4);
     CHECK(pruned_upto() >= 6005);
     rd = (struct mirror_read){.stored = 6007};
     CHECK_INT_EQ(apply_read(later, NULL, 1, all, 6007, &rd), 1);
     CHECK_INT_EQ(rd.voided, 0);
-    CHECK_INT_EQ(count_of("SELECT count(*) FROM events WHERE id = 6008"), 1);
+    CHECK_INT_EQ(unit_query_int(db, "SELECT count(*) FROM events WHERE id = 6008"), 1);
     entry_voids = NULL;
+
 }
 
 int main(void)

@@ -206,17 +206,6 @@ static void put(int64_t id, const char *topic, const char *ts)
     CHECK(db_commit(db) == 0);
 }
 
-static int64_t sql_int(const char *sql)
-{
-    sqlite3_stmt *st = NULL;
-    int64_t v = -1;
-
-    if (sqlite3_prepare_v2(db_handle(db), sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
-    return v;
-}
-
 /* Retention counts each topic's events: a flood on one topic never
  * deletes another's, and what was pruned is known per topic. */
 static void test_prune_per_topic(void)
@@ -301,7 +290,7 @@ static void test_prune_per_topic(void)
     CHECK(db_commit(db) == 0);
     CHECK_INT_EQ(store_prune(db, 1, NO_AGE_LIMIT, 100, now, NULL), 0);
     CHECK_STR_EQ(after(0, 100, 0), "14,15");
-    CHECK_INT_EQ(sql_int("SELECT kept FROM topic_retention WHERE topic = 'room:b'"), 1);
+    CHECK_INT_EQ(unit_query_int(db, "SELECT kept FROM topic_retention WHERE topic = 'room:b'"), 1);
     CHECK(db_begin(db, 1) == 0);
     append("room:b", "{}", 16);
     CHECK(db_commit(db) == 0);
@@ -341,7 +330,7 @@ static void test_prune_by_age(void)
     CHECK_INT_EQ(lost("room:b", 2), 0);
     CHECK_INT_EQ(lost("room:new", 1), 1);  /* no row: the age floor */
     CHECK_INT_EQ(lost("room:new", 2), 0);
-    CHECK_INT_EQ(sql_int("SELECT kept FROM topic_retention WHERE topic = 'room:a'"), 1);
+    CHECK_INT_EQ(unit_query_int(db, "SELECT kept FROM topic_retention WHERE topic = 'room:a'"), 1);
 
     /* a topic whose events all aged out leaves no row behind */
     for (i = 6; i <= 9; i++)
@@ -352,7 +341,7 @@ static void test_prune_by_age(void)
     CHECK_STR_EQ(after(0, 100, 0), "8,9,10");
     CHECK_INT_EQ(store_prune(db, 10, DAY, 100, now, NULL), 2);
     CHECK_STR_EQ(after(0, 100, 0), "10");
-    CHECK_INT_EQ(sql_int("SELECT count(*) FROM topic_retention WHERE topic IN ('room:c', 'room:d')"), 0);
+    CHECK_INT_EQ(unit_query_int(db, "SELECT count(*) FROM topic_retention WHERE topic IN ('room:c', 'room:d')"), 0);
     CHECK_INT_EQ(lost("room:d", 8), 1);
     CHECK_INT_EQ(lost("room:d", 9), 0);
     CHECK_INT_EQ(lost("room:e", 9), 0);

@@ -18,18 +18,18 @@ def numbers(answer):
     return [e["data"]["n"] for e in answer["events"]]
 
 
-def copied_then_lost(env, topic, n):
-    """A primary and an edge sharing a redis-server; n events on topic, a
-    copy of the primary's database, then n more (n=100..) that the copy
-    lacks and the edge holds: (redis, primary, edge, kept ids, the copy's
-    path, lost ids)."""
+def copied_then_lost(env, topic, n, lost_n=None, primary_env=None):
+    """A primary (primary_env added to its environment) and an edge sharing
+    a redis-server; n events on topic, a copy of the primary's database,
+    then lost_n (default n) more (n=100..) that the copy lacks and the edge
+    holds: (redis, primary, edge, kept ids, the copy's path, lost ids)."""
     redis = env.redis()
-    a = env.instance(name="primary", redis=redis)
+    a = env.instance(name="primary", redis=redis, env=primary_env)
     b = env.instance(name="edge", redis=redis, env={"PULSE_ROLE": "edge"})
     kept = publish(a, topic, n)
     copy = os.path.join(env.tmp, "copy.db")
     backup_db(a, copy)
-    lost = publish(a, topic, n, start=100)
+    lost = publish(a, topic, n if lost_n is None else lost_n, start=100)
     edge_has(b, topic, lost[-1])
     return redis, a, b, kept, copy, lost
 
@@ -167,14 +167,7 @@ def test_an_edge_away_while_the_void_row_left_redis_still_drops_the_lost_events(
     (trimmed to PULSE_REDIS_HISTORY, or Redis restarted): every entry
     after it names it ("v", and the relay names it again after it
     reconnects), so the edge drops the lost events all the same."""
-    redis = env.redis()
-    a = env.instance(name="primary", redis=redis, env={"PULSE_REDIS_HISTORY": "10"})
-    b = env.instance(name="edge", redis=redis, env={"PULSE_ROLE": "edge"})
-    kept = publish(a, "room:fb", 3)
-    backup = os.path.join(env.tmp, "backup.db")
-    backup_db(a, backup)
-    lost = publish(a, "room:fb", 5, start=100)
-    edge_has(b, "room:fb", lost[-1])
+    _, a, b, kept, backup, lost = copied_then_lost(env, "room:fb", 3, 5, {"PULSE_REDIS_HISTORY": "10"})
     b.stop()
     put_back_db(a, backup)
     for _ in range(3):
@@ -194,14 +187,7 @@ def test_an_edge_away_during_two_put_backs_serves_none_of_what_either_lost(env):
     put back: an edge that missed both rows drops what either file lost.
     (What it never got, having been away while it left Redis, it does not
     serve either: its clients resuming there get a reset.)"""
-    redis = env.redis()
-    a = env.instance(name="primary", redis=redis, env={"PULSE_REDIS_HISTORY": "10"})
-    b = env.instance(name="edge", redis=redis, env={"PULSE_ROLE": "edge"})
-    publish(a, "room:tw", 3)
-    first = os.path.join(env.tmp, "first.db")
-    backup_db(a, first)
-    lost = publish(a, "room:tw", 5, start=100)
-    edge_has(b, "room:tw", lost[-1])
+    _, a, b, _, first, _ = copied_then_lost(env, "room:tw", 3, 5, {"PULSE_REDIS_HISTORY": "10"})
     b.stop()
     put_back_db(a, first)
     publish(a, "room:tw", 2, start=150)

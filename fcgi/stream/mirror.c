@@ -242,27 +242,23 @@ static void refused_entry(struct mirror *m, const redisReply *e, const char *mac
         p->unsigned_n++;
 }
 
-/* The primary's newest void row as an entry at or after it names it ("v":
- * "<id>:<after>", signed): applied here once, before the entry, by an edge
- * that did not get the row itself. (An entry below it may name it too, one
- * relayed after a reconnect: the row is applied when an entry at or after
- * it comes, so that no event below it is taken for one already stored.)
- * 1 applied, 0 nothing to do, -1 error. */
-static int void_field(struct db *d, const char *v, int64_t entry, int64_t *have)
+/* The primary's void row id (the file it followed ended at after),
+ * applied here once (store_mirror_void), before the entry at or after it
+ * that names it (its "v", "<id>:<after>") or is the row itself: by an edge
+ * that got the row, and by one that did not. (An entry below it may name
+ * it too, one relayed after a reconnect: applied then, it would have the
+ * entries below it taken for ones already stored.) 1 applied, 0 nothing
+ * to do, -1 error. */
+static int void_apply(struct db *d, long long id, long long after, int64_t entry, int64_t *have, int *voided)
 {
-    char ts[32], data[48], *end;
-    long long id, after;
+    char ts[32], data[48];
     int64_t upto;
     struct store_row row;
     struct tm tm;
     time_t now = time(NULL);
     int rc;
 
-    id = strtoll(v, &end, 10);
-    if (end == v || *end != ':' || id <= 0)
-        return 0;
-    after = strtoll(end + 1, &end, 10);
-    if (*end != '\0' || after < 0 || after >= id || id > entry)
+    if (id <= 0 || after < 0 || after >= id || id > entry)
         return 0;
     if (store_voided_upto(d, &upto) != 0)
         return -1;
@@ -272,9 +268,29 @@ static int void_field(struct db *d, const char *v, int64_t entry, int64_t *have)
     strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
     snprintf(data, sizeof data, "{\"after\":%lld}", after);
     row = (struct store_row){.id = id, .topic = "", .type = "void", .ts = ts, .data = data};
-    if ((rc = store_mirror_void(d, &row)) > 0 && id > *have)
-        *have = id;
+    if ((rc = store_mirror_void(d, &row)) > 0) {
+        log_warn("redis mirror: the primary's database was put back (events after %lld up to %lld are gone there): "
+                 "dropped here too, every stream is reset", after, id);
+        *voided = 1;
+        if (id > *have)
+            *have = id;
+    }
     return rc;
+}
+
+/* void_apply for an entry's "v". */
+static int void_field(struct db *d, const char *v, int64_t entry, int64_t *have, int *voided)
+{
+    char *end;
+    long long id, after;
+
+    id = strtoll(v, &end, 10);
+    if (end == v || *end != ':')
+        return 0;
+    after = strtoll(end + 1, &end, 10);
+    if (*end != '\0')
+        return 0;
+    return void_apply(d, id, after, entry, have, voided);
 }
 
 /* Stores one batch in one transaction. Only an entry's own id and its
@@ -323,15 +339,8 @@ static int apply(struct mirror *m, const redisReply *entries, struct mirror_read
         }
         rc = parse_entry(&fs, &row, &prev);
         if (rc == 0 && fs.v[RS_VOID] != NULL && !(prev > have && refused_since && !rd->settled)) {
-            int applied = void_field(d, fs.v[RS_VOID], row.id, &have);
-
-            if (applied < 0)
+            if (void_field(d, fs.v[RS_VOID], row.id, &have, &voided) < 0)
                 goto fail;
-            if (applied > 0) {
-                log_warn("redis mirror: the primary's database was put back (events after it ended up to %lld "
-                         "are gone there): dropped here too, every stream is reset", (long long)have);
-                voided = 1;
-            }
             if (row.id <= have) { /* the void row itself, stored just now */
                 refused_since = 0;
                 continue;
@@ -369,14 +378,12 @@ static int apply(struct mirror *m, const redisReply *entries, struct mirror_read
          * store_mark_topic_gap tells which. */
         if (row.pruned_upto > 0 && store_mark_topic_gap(d, row.topic, row.pruned_upto) != 0)
             goto fail;
-        if (row.topic[0] == '\0' && strcmp(row.type, "void") == 0) {
-            /* the primary's file was put back: what this copy holds past
-             * its end is none of the primary's events now */
-            if ((rc = store_mirror_void(d, &row)) > 0) {
-                log_warn("redis mirror: the primary's database was put back (events after %lld up to %lld are "
-                         "gone there): dropped here too, every stream is reset", (long long)have, (long long)row.id);
-                voided = 1;
-            }
+        if (row.topic[0] == '\0') { /* the void row, come without its "v" */
+            long long after;
+
+            rc = sscanf(row.data, "{\"after\":%lld}", &after) == 1
+                     ? void_apply(d, (long long)row.id, after, row.id, &have, &voided)
+                     : 0;
         } else {
             rc = store_mirror_event(d, &row);
         }

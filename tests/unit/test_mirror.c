@@ -522,6 +522,21 @@ static void test_a_void_named_by_entries(void)
     CHECK_INT_EQ(unit_query_int(db, "SELECT count(*) FROM events WHERE id = 6008"), 1);
     entry_voids = NULL;
 
+    /* the row itself, without a "v": applied as well */
+    {
+        const struct entry held2[] = {ev("7001-0", "6008"), ev("7002-0", "7001"), ev("7003-0", "7002")};
+        const struct entry row[] = {{"7004-0", "7001", "", "void", "2026-11-23T08:00:00Z", "{\"after\":7001}"},
+                                    ev("7005-0", "7004")};
+
+        stored = 6008;
+        CHECK_INT_EQ(apply(held2, 3, &stored), 3);
+        rd = (struct mirror_read){.stored = 7003};
+        CHECK_INT_EQ(apply_read(row, NULL, 2, all, 7003, &rd), 2);
+        CHECK_INT_EQ(rd.voided, 1);
+        CHECK_INT_EQ(unit_query_int(db, "SELECT count(*) FROM events WHERE id IN (7002, 7003)"), 0);
+        CHECK_INT_EQ(unit_query_int(db, "SELECT count(*) FROM events WHERE id IN (7001, 7004, 7005)"), 3);
+        CHECK_INT_EQ(unit_query_int(db, "SELECT v FROM meta WHERE k = 'voided_upto'"), 7004);
+    }
 }
 
 int main(void)

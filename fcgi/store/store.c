@@ -352,33 +352,28 @@ int store_newest_void(struct db *db, int64_t *id, int64_t *after)
     return rc;
 }
 
-int store_mirror_void(struct db *db, const struct store_row *r)
+int store_mirror_void(struct db *db, int64_t id, int64_t after, const char *ts)
 {
     static const enum sql_id steps[] = {SQL_EVENT_MIRROR_VOIDED, SQL_EVENT_MIRROR_VOID_UNCOUNT,
                                         SQL_EVENT_MIRROR_VOID_DROP, SQL_EVENT_MIRROR_VOID};
-    int64_t after;
     size_t i;
-    int rc;
+    int stored = 0;
 
-    if (!db_json_object(db, r->data, strlen(r->data)))
-        return 0;
-    if ((rc = query_ints(db, SQL_EVENT_MIRROR_VOID_AFTER, r->data, &r->id, 1, &after, 1)) <= 0)
-        return rc;
     for (i = 0; i < sizeof steps / sizeof *steps; i++) {
         sqlite3_stmt *st = db_stmt(db, steps[i]);
 
-        if (st == NULL || db_bind_int64(st, 1, r->id) || db_bind_int64(st, 2, after) ||
-            (steps[i] == SQL_EVENT_MIRROR_VOID && db_bind_text(st, 3, r->ts, -1)) || sqlite3_step(st) != SQLITE_DONE) {
-            log_error("mirroring the void at %lld: %s", (long long)r->id, sqlite3_errmsg(db_handle(db)));
+        if (st == NULL || db_bind_int64(st, 1, id) || db_bind_int64(st, 2, after) ||
+            (steps[i] == SQL_EVENT_MIRROR_VOID && db_bind_text(st, 3, ts, -1)) || sqlite3_step(st) != SQLITE_DONE) {
+            log_error("mirroring the void at %lld: %s", (long long)id, sqlite3_errmsg(db_handle(db)));
             db_done(st);
             return -1;
         }
-        rc = sqlite3_changes(db_handle(db)) > 0;
+        stored = sqlite3_changes(db_handle(db)) > 0;
         db_done(st);
     }
-    if (!rc)
+    if (!stored)
         return 0;
-    return store_mark_gap(db, r->id) == 0 ? 1 : -1;
+    return store_mark_gap(db, id) == 0 ? 1 : -1;
 }
 
 int store_pruned_after(struct db *db, const char *const *topics, size_t ntopics, int64_t after, int *pruned)

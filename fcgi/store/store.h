@@ -118,12 +118,13 @@ int store_voided_upto(struct db *db, int64_t *upto);
  * ended) of all. 1, 0 when the log has none, -1 error. */
 int store_newest_void(struct db *db, int64_t *id, int64_t *after);
 
-/* The primary's void row (topic "", type "void": a file put back there,
- * store/db_ids.h), inside the caller's transaction: drops the events this
- * copy holds that the primary's file lacks (after data's "after", below
- * the row), stores the row, and prunes the log up to it. 1 done, 0
- * malformed (nothing changed), -1 error. */
-int store_mirror_void(struct db *db, const struct store_row *r);
+/* The primary's void row id (topic "", type "void": a file put back there,
+ * store/db_ids.h; after, where that file ended, below id; ts its time),
+ * inside the caller's transaction: drops the events this copy holds that
+ * the primary's file lacks (after `after`, below the row), stores
+ * the row, and prunes the log up to it. 1 done, 0 stored before (nothing
+ * changed), -1 error. */
+int store_mirror_void(struct db *db, int64_t id, int64_t after, const char *ts);
 
 /* Records that every id up to upto may be missing here (an edge that fell
  * behind the primary's history): resumes from below it get a reset. */

@@ -247,13 +247,13 @@ static void refused_entry(struct mirror *m, const redisReply *e, const char *mac
  * that names it (its "v", "<id>:<after>") or is the row itself: by an edge
  * that got the row, and by one that did not. (An entry below it may name
  * it too, one relayed after a reconnect: applied then, it would have the
- * entries below it taken for ones already stored.) 1 applied, 0 nothing
- * to do, -1 error. */
-static int void_apply(struct db *d, long long id, long long after, int64_t entry, int64_t *have, int *voided)
+ * entries below it taken for ones already stored.) ts: the row's time,
+ * or NULL (now). 1 applied, 0 nothing to do, -1 error. */
+static int void_apply(struct db *d, long long id, long long after, const char *ts, int64_t entry, int64_t *have,
+                      int *voided)
 {
-    char ts[32], data[48];
+    char now_ts[32];
     int64_t upto;
-    struct store_row row;
     struct tm tm;
     time_t now = time(NULL);
     int rc;
@@ -264,11 +264,12 @@ static int void_apply(struct db *d, long long id, long long after, int64_t entry
         return -1;
     if (id <= upto)
         return 0;
-    gmtime_r(&now, &tm);
-    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
-    snprintf(data, sizeof data, "{\"after\":%lld}", after);
-    row = (struct store_row){.id = id, .topic = "", .type = "void", .ts = ts, .data = data};
-    if ((rc = store_mirror_void(d, &row)) > 0) {
+    if (ts == NULL) {
+        gmtime_r(&now, &tm);
+        strftime(now_ts, sizeof now_ts, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        ts = now_ts;
+    }
+    if ((rc = store_mirror_void(d, id, after, ts)) > 0) {
         log_warn("redis mirror: the primary's database was put back (events after %lld up to %lld are gone there): "
                  "dropped here too, every stream is reset", after, id);
         *voided = 1;
@@ -290,7 +291,7 @@ static int void_field(struct db *d, const char *v, int64_t entry, int64_t *have,
     after = strtoll(end + 1, &end, 10);
     if (*end != '\0')
         return 0;
-    return void_apply(d, id, after, entry, have, voided);
+    return void_apply(d, id, after, NULL, entry, have, voided);
 }
 
 /* Stores one batch in one transaction. Only an entry's own id and its
@@ -382,7 +383,7 @@ static int apply(struct mirror *m, const redisReply *entries, struct mirror_read
             long long after;
 
             rc = sscanf(row.data, "{\"after\":%lld}", &after) == 1
-                     ? void_apply(d, (long long)row.id, after, row.id, &have, &voided)
+                     ? void_apply(d, (long long)row.id, after, row.ts, row.id, &have, &voided)
                      : 0;
         } else {
             rc = store_mirror_event(d, &row);

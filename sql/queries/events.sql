@@ -250,13 +250,6 @@ WHERE ?1 > (SELECT COALESCE(max(id), 0) FROM events);
 -- name: db_ids_void_floor
 UPDATE meta SET v = max(v, ?1 + 1) WHERE k = 'pruned_upto';
 
--- An edge's copy of the primary's void row (db_ids.h; ?1 its data, ?2 its
--- id): where the primary's file ended ("after"), when the data says so and
--- it is below the row; no row otherwise.
--- name: event_mirror_void_after
-SELECT ?1 ->> '$.after'
-WHERE json_type(?1, '$.after') = 'integer' AND ?1 ->> '$.after' >= 0 AND ?1 ->> '$.after' < ?2;
-
 -- The events this copy holds after ?2 (where the primary's file ended)
 -- and below ?1 (the void row) are none of the primary's now: they leave
 -- their topics' counts (those counted so far: store_prune), then the log;

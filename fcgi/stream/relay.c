@@ -39,9 +39,8 @@ struct relay {
     char maxlen[24];
     enum relay_state state;
     int64_t cursor;                    /* every event <= cursor is in Redis or on its way */
-    char void_v[48];                   /* "v" of every entry: "<id>:<after>", the newest void row's id and the
-                                          lowest "after" of all, or "" (none) */
-    int64_t void_after;                /* that lowest "after" */
+    int64_t void_id;                   /* the newest void row, or 0 (none) ... */
+    int64_t void_after;                /* ... and the lowest "after" of all: each entry's "v" */
     unsigned inflight;                 /* XADD replies outstanding */
     int more;                          /* the log grew while a batch was in flight */
     int refused;                       /* an XADD of the batch was below the stream's top */
@@ -291,9 +290,9 @@ static int send_row(void *arg, const struct store_row *row)
 {
     struct relay_batch *b = arg;
     struct relay *r = b->r;
-    char id[32], prev[24], gap[24], mac[RELAYSIG_HEX + 1];
+    char id[32], prev[24], gap[24], v[48], mac[RELAYSIG_HEX + 1];
     const char *argv[] = {"XADD", r->key, "MAXLEN", "~", r->maxlen, id, "h", mac, "p", prev, "t", row->topic,
-                          "y", row->type, "s", row->ts, "d", row->data, "f", gap, "v", r->void_v};
+                          "y", row->type, "s", row->ts, "d", row->data, "f", gap, "v", v};
     size_t lens[sizeof argv / sizeof argv[0]];
     struct relaysig_fields f;
     int i, n = (int)(sizeof argv / sizeof argv[0]) - 4;
@@ -319,13 +318,14 @@ static int send_row(void *arg, const struct store_row *row)
      * missed (and with them, at worst, events it would have kept: its
      * clients resuming there get a reset) */
     if (row->topic[0] == '\0' && strcmp(row->type, "void") == 0 && sscanf(row->data, "{\"after\":%lld}", &after) == 1) {
-        if (r->void_v[0] == '\0' || after < r->void_after)
+        if (r->void_id == 0 || after < r->void_after)
             r->void_after = after;
-        snprintf(r->void_v, sizeof r->void_v, "%lld:%lld", (long long)row->id, (long long)r->void_after);
+        r->void_id = row->id;
     }
-    if (r->void_v[0] != '\0') {
+    snprintf(v, sizeof v, "%lld:%lld", (long long)r->void_id, (long long)r->void_after);
+    if (r->void_id > 0) {
         argv[n++] = "v";
-        argv[n++] = r->void_v;
+        argv[n++] = v;
     }
     f.v[RS_ID] = id;
     f.v[RS_PREV] = prev;
@@ -334,7 +334,7 @@ static int send_row(void *arg, const struct store_row *row)
     f.v[RS_TS] = row->ts;
     f.v[RS_DATA] = row->data;
     f.v[RS_GAP] = row->pruned_upto > 0 ? gap : NULL;
-    f.v[RS_VOID] = r->void_v[0] != '\0' ? r->void_v : NULL;
+    f.v[RS_VOID] = r->void_id > 0 ? v : NULL;
     for (i = 0; i < RS_NFIELDS; i++)
         f.len[i] = f.v[i] != NULL ? strlen(f.v[i]) : 0;
     if (relaysig_sign(r->sig, &f, mac) != 0) {
@@ -383,7 +383,7 @@ static void on_top(redisAsyncContext *c, void *rep, void *priv)
 {
     struct relay *r = priv;
     redisReply *reply = rep;
-    int64_t pruned, last, top = 0, floor, void_id, after;
+    int64_t pruned, last, top = 0, floor;
 
     (void)c;
     if (reply == NULL || r->state != R_SYNCING)
@@ -431,11 +431,8 @@ static void on_top(redisAsyncContext *c, void *rep, void *priv)
         return;
     }
     r->check_top = 0;
-    r->void_v[0] = '\0';
-    if (store_newest_void(r->db, &void_id, &after) > 0) {
-        r->void_after = after;
-        snprintf(r->void_v, sizeof r->void_v, "%lld:%lld", (long long)void_id, (long long)after);
-    }
+    if (store_newest_void(r->db, &r->void_id, &r->void_after) <= 0)
+        r->void_id = 0;
     floor = last > r->cfg->redis_history ? last - r->cfg->redis_history : 0;
     r->cursor = top > floor ? top : floor;
     log_info("redis relay: relaying to %s after id %lld", r->key, (long long)r->cursor);

@@ -360,13 +360,13 @@ static int read_inbound(struct ctx *c, const char *const f[4], char *owned[4], s
 static int zalo_signed(struct ctx *c, const char *secret, const char *header)
 {
     sqlite3_stmt *st;
-    int step, ok = 0;
+    int ok = 0;
 
     if (secret == NULL || header == NULL || !db_json_object_shape(c->db, c->req->body, c->req->body_len))
         return 0;
     st = db_stmt(c->db, SQL_CRM_ZALO_SIGNED_FIELDS);
     if (st == NULL || db_bind_text(st, 1, c->req->body, (int)c->req->body_len) != 0 ||
-        (step = sqlite3_step(st)) != SQLITE_ROW) {
+        sqlite3_step(st) != SQLITE_ROW) {
         db_done(st);
         ctx_db_error(c);
         return -1;

@@ -2,11 +2,11 @@
  * db_ids.h). */
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/file.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -22,8 +22,7 @@ struct db_ids {
     char *path;           /* owned: <db path>-ids */
     int64_t noted;        /* the value last read or written here */
     int64_t pending;      /* db_ids_note: the newest id of the commit under way */
-    sqlite3 *h;           /* the connection head was prepared on */
-    sqlite3_stmt *head;   /* SELECT max(id): every noted commit runs it */
+    sqlite3_stmt *head;   /* SELECT max(id), on the connection in use (db_ids_release before it closes) */
 };
 
 struct db_ids *db_ids_open(const char *path)
@@ -60,7 +59,6 @@ void db_ids_release(struct db_ids *k)
         return;
     sqlite3_finalize(k->head);
     k->head = NULL;
-    k->h = NULL;
 }
 
 /* The value in the file: 0 when it is empty (new), -1 when unreadable. */
@@ -106,11 +104,6 @@ static int64_t ids_head(struct db_ids *k, sqlite3 *h)
 {
     int64_t v = -1;
 
-    if (k->h != h) {
-        sqlite3_finalize(k->head);
-        k->head = NULL;
-        k->h = h;
-    }
     if (k->head == NULL && sqlite3_prepare_v3(h, sql_query_text[SQL_DB_IDS_HEAD], -1, SQLITE_PREPARE_PERSISTENT,
                                               &k->head, NULL) != SQLITE_OK) {
         log_error("preparing db_ids_head: %s", sqlite3_errmsg(h));

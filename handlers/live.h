@@ -16,6 +16,10 @@ int live_room_status(struct ctx *c, const char *id, char **status);
  * room. On success *status is a copy of the room's status (caller frees). */
 int live_room_owned(struct ctx *c, const char *id, char **status);
 
+/* 0 when a room in status may still change (chat, products, joins), or
+ * -1 with 409 room_ended answered: an ENDED room is the broadcast's record. */
+int live_room_open(struct ctx *c, const char *status);
+
 /* Emits `status` (the public room) or `product` (the full product list) on
  * room:{id}. 0, or -1 with a 503 answered. */
 int live_emit_status(struct ctx *c, const char *id);

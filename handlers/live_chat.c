@@ -60,10 +60,8 @@ static void chat_post(struct ctx *c)
         ctx_body_text(c, "message", 1, CHAT_MAX, 1, &message) != 0)
         goto out;
     avatar = c->claims.picture;
-    if (strcmp(status, "ENDED") == 0) {
-        ctx_error(c, 409, "room_ended", "the room has ended");
+    if (live_room_open(c, status) != 0)
         goto out;
-    }
     /* avatarUrl goes into an <img src>: like every URL field, http(s) only */
     if (avatar != NULL && *avatar == '\0')
         avatar = NULL;
@@ -148,10 +146,8 @@ static void chat_pin(struct ctx *c)
 
     if (live_room_owned(c, room, &status) != 0)
         goto out;
-    if (strcmp(status, "ENDED") == 0) {
-        ctx_error(c, 409, "room_ended", "the room has ended");
+    if (live_room_open(c, status) != 0)
         goto out;
-    }
     /* SQLite would read "012" or "1e1" as 12 and 10: a chat id is spelled
      * one way, as the service wrote it */
     if (http_parse_i64(ctx_arg(c, 1), &n) == 0)
@@ -352,10 +348,8 @@ static void presence(struct ctx *c, int join)
 
     if (live_room_status(c, room, &status) != 0 || (viewer = viewer_id(c)) == NULL)
         goto out;
-    if (join && strcmp(status, "ENDED") == 0) {
-        ctx_error(c, 409, "room_ended", "the room has ended");
+    if (join && live_room_open(c, status) != 0)
         goto out;
-    }
     http_client_key(ctx_req_header(c, "REMOTE_ADDR"), &addr);
     if (!presence_allowed(c, viewer, buf_str(&addr)))
         goto out;

@@ -47,6 +47,14 @@ int live_room_status(struct ctx *c, const char *id, char **status)
     return rc;
 }
 
+int live_room_open(struct ctx *c, const char *status)
+{
+    if (strcmp(status, "ENDED") != 0)
+        return 0;
+    ctx_error(c, 409, "room_ended", "the room has ended");
+    return -1;
+}
+
 int live_room_owned(struct ctx *c, const char *id, char **status)
 {
     char *owner = NULL;

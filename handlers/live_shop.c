@@ -72,10 +72,8 @@ static void product_add(struct ctx *c)
 
     if (live_room_owned(c, room, &status) != 0 || product_read(c, &p) != 0)
         goto out;
-    if (strcmp(status, "ENDED") == 0) {
-        ctx_error(c, 409, "room_ended", "the room has ended");
+    if (live_room_open(c, status) != 0)
         goto out;
-    }
     /* Each change emits the whole list: its length bounds every product event. */
     st = db_stmt(c->db, SQL_LIVE_PRODUCT_COUNT);
     if (st == NULL || db_bind_text(st, 1, room, -1) != 0 || sqlite3_step(st) != SQLITE_ROW) {
@@ -137,10 +135,8 @@ static void product_change(struct ctx *c, enum sql_id q)
 
     if (live_room_owned(c, room, &status) != 0)
         goto out;
-    if (strcmp(status, "ENDED") == 0) { /* its list and sold counts are the broadcast's record now */
-        ctx_error(c, 409, "room_ended", "the room has ended");
+    if (live_room_open(c, status) != 0) /* its list and sold counts are the broadcast's record now */
         goto out;
-    }
     if (db_run_texts(c->db, q, 2, ids, &changed) != 0) {
         ctx_db_error(c);
         goto out;

@@ -21,6 +21,7 @@
   var signIns = 0;              // a sign-in's subscription waits for its lists; a later one wins
   var selected = null;          // id of the open conversation
   var shown = {};               // ids of the messages in #messages
+  var pos = Pulse.positions();  // 'conv:ID' -> the newest event applied to that conversation
   var inboxError = $('inbox-error');
 
   function errorText(r, fallback) { return P.errorText(r, fallback, true); }
@@ -52,7 +53,7 @@
       if (gen !== signIns) return;
       sub = Pulse.subscribe({
         topics: ['crm'], accessToken: jwt, lastEventId: at,
-        on: APPLY, onEvent: record, onReset: loadAll,
+        on: APPLY, onEvent: record, onReset: function (info) { pos.reset(info); loadAll(); },
         onState: P.connBadge($('conn'), loadAll),
         onError: function (r) { show(inboxError, errorText(r, 'Cannot follow the inbox')); }
       });
@@ -113,8 +114,13 @@
   }
 
   // ---- what each event on topic crm changes ----------------------------------------------
+  // Events come in log order and are always applied (a list read re-applies those newer than
+  // it); each also moves its conversation's position, which a write's answer is checked
+  // against (it may land after a newer event of the same conversation).
+  function convMoved(id, ev) { pos.event('conv:' + id, ev.id); }
   function convChanged(ev) {
     var d = ev.data || {};
+    convMoved(d.id, ev);
     convs[d.id] = d;
     renderConvs();
     if (d.id === selected) renderThreadHead();
@@ -124,6 +130,7 @@
     // The service dates the conversation on arrival; the message carries the platform's
     // time, which may be older: never move a conversation back.
     if (convs[d.conversationId] && d.sentAt > (convs[d.conversationId].lastMessageAt || '')) {
+      convMoved(d.conversationId, ev);
       convs[d.conversationId].lastMessageAt = d.sentAt;
       renderConvs();
     }
@@ -144,7 +151,9 @@
   function customerChanged(ev) {
     var d = ev.data || {};
     customers[d.id] = d;
-    Object.keys(convs).forEach(function (k) { if (convs[k].customerId === d.id) convs[k].customerName = d.name; });
+    Object.keys(convs).forEach(function (k) {
+      if (convs[k].customerId === d.id) { convMoved(k, ev); convs[k].customerName = d.name; }
+    });
     renderCustomers();
     renderConvs();
   }
@@ -258,8 +267,12 @@
     var id = selected, status = $('thread-status').value;
     api('PATCH', convPath(id), { status: status }).then(function (r) {
       if (r.status !== 200) return show(inboxError, errorText(r, 'Cannot change the status'));
+      // The answer is the conversation at the change's position: an event of it newer than
+      // that (the customer wrote again and reopened it) is already on screen and stays.
+      if (!pos.read('conv:' + id, r.eventId)) return;
       convs[id] = r.json;
       renderConvs();
+      if (id === selected) renderThreadHead();
     });
   });
 

@@ -10,10 +10,14 @@
  * shows that customer and opens it; {"wait_text": t} waits until the open thread shows a
  * message with text t; {"reply": t} sends t as the agent's answer; {"status": s} picks s in
  * the status box; {"wait_status": s} waits until an agent's answer shows status s (its
- * .msg-status text starts with s). After each it prints {"step": <command>, "state": ...}, or "timeout".
+ * .msg-status text starts with s); {"status_held": s} picks s in the status box but holds the
+ * PATCH's answer: once the page shows s (from the change's own event) it prints
+ * {"step":"held"} and waits for a line on stdin, then waits until the page shows OPEN again
+ * (the test reopens the conversation meanwhile), lets the held answer land, and reports the
+ * state a second later. After each it prints {"step": <command>, "state": ...}, or "timeout".
  * The line "end" takes cfg.screenshot, if set, and ends.
  */
-const { cfg, commands, emit, run } = require('./browser');
+const { cfg, commands, emit, nextLine, run } = require('./browser');
 
 function inboxState() {
   const texts = (sel) => Array.from(document.querySelectorAll(sel)).map((e) => e.textContent);
@@ -62,6 +66,29 @@ run({ viewport: { width: 900, height: 800 } }, async (page, pageErrors, navigati
     } else if (cmd.wait_status) {
       ok = await wait('message status', (s) => Array.from(document.querySelectorAll('#messages .msg-status'))
         .some((e) => e.textContent.indexOf(s) === 0), cmd.wait_status);
+    } else if (cmd.status_held) {
+      let release = null, fetched = null;
+      const released = new Promise((resolve) => { release = resolve; });
+      const answered = new Promise((resolve) => { fetched = resolve; });
+      await page.route((u) => /\/api\/crm\/conversations\/[^/]+$/.test(u.pathname), async (route) => {
+        if (route.request().method() !== 'PATCH') return route.continue();
+        const resp = await route.fetch();
+        fetched();
+        await released;
+        await route.fulfill({ response: resp });
+      });
+      await page.selectOption('#thread-status', cmd.status_held);
+      await answered;
+      ok = await wait('status', (s) => Array.from(document.querySelectorAll('#convs .badge'))
+        .some((e) => e.textContent === s), cmd.status_held);
+      if (ok) {
+        emit({ step: 'held', state: await page.evaluate(inboxState) });
+        await nextLine();
+        ok = await wait('reopened', () => Array.from(document.querySelectorAll('#convs .badge'))
+          .some((e) => e.textContent === 'OPEN'));
+      }
+      release();
+      if (ok) await page.waitForTimeout(1000);
     } else if (cmd.status) {
       await page.selectOption('#thread-status', cmd.status);
       ok = await wait('status', (s) => Array.from(document.querySelectorAll('#convs .badge'))

@@ -83,5 +83,29 @@ def test_browser_inbox_shows_customer_messages_live_and_answers(env):
         p.stop()
 
 
+def test_browser_inbox_status_answer_landing_after_a_reopen_does_not_show_it_closed(env):
+    """The agent closes a conversation and the customer writes again before the PATCH's answer
+    reaches the page: the conversation is OPEN again (its event came first), and the answer,
+    which reflects an older position, must not turn the list back to CLOSED."""
+    a = env.instance(env={"FB_APP_SECRET": FB_SECRET})
+    agent = token("agent-8", "agent", "Agent Tám")
+    b = InboxBrowser(env.tmp, url="http://127.0.0.1:%d/inbox.html" % a.port, jwt=agent)
+    try:
+        b.expect("ready", 45)
+        facebook(a, "222", "m_a", "first")
+        b.send(json.dumps({"wait_conv": "Facebook user 222"}))
+        b.expect("wait_conv", 20)
+        b.send(json.dumps({"status_held": "CLOSED"}))
+        b.expect("held", 20)
+        facebook(a, "222", "m_b", "one more thing")      # reopens it
+        b.send("go")
+        st = b.expect("status_held", 20)["state"]
+        conv = a.get("/api/crm/conversations", headers={"Authorization": "Bearer " + agent}).json()["conversations"][0]
+        assert conv["status"] == "OPEN", conv
+        assert st["badges"] == ["OPEN"], st
+    finally:
+        b.close()
+
+
 def test_inbox_page_never_parses_html(env):
     assert_never_parses_html("inbox.js")

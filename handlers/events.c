@@ -9,6 +9,7 @@
 #include "base/config.h"
 #include "base/log.h"
 #include "handlers/routes.h"
+#include "http/sse.h"
 #include "request/handler.h"
 #include "store/db.h"
 #include "store/store.h"
@@ -183,6 +184,10 @@ static int publish_check(struct ctx *c, sqlite3_stmt *st, long element)
         publish_refuse(c, 403, "reserved_topic", element, "pulse.owners is written by Pulse itself, never published");
     } else if (type == NULL || sqlite3_column_int(st, 5) != 1 || !http_valid_type(type)) {
         publish_refuse(c, 400, "invalid_type", element, "type must be a string matching ^[A-Za-z0-9_.:-]{1,64}$");
+    } else if (strcmp(type, SSE_RESET_TYPE) == 0) {
+        /* A stream names its own "cannot resume" event so: an event of that
+         * type would make every client drop its state and refetch. */
+        publish_refuse(c, 400, "reserved_type", element, "type reset is the stream's own event, never published");
     } else if (data == NULL || data_type == NULL || strcmp(data_type, "object") != 0) {
         publish_refuse(c, 400, "invalid_data", element, "data is required and must be a JSON object");
     } else if (strlen(data) > (size_t)c->cfg->max_event_bytes) {

@@ -8,6 +8,10 @@
 
 #include "base/buf.h"
 
+/* The type of the event a stream sends when a client cannot resume (API.md:
+ * `event: reset`); no published event may take it. */
+#define SSE_RESET_TYPE "reset"
+
 void sse_event(buf_t *out, int64_t id, const char *type, const char *data, size_t len);
 void sse_comment(buf_t *out, const char *text);
 /* The first block of a stream: the reconnection hint, a comment (API.md:

@@ -31,7 +31,7 @@ static void reset_event(buf_t *text, int64_t id, const char *reason, long long l
     buf_t data = {0};
 
     buf_printf(&data, "{\"reason\":\"%s\",\"last_event_id\":%lld}", reason, last_id);
-    sse_event(text, id, "reset", data.p, data.len);
+    sse_event(text, id, SSE_RESET_TYPE, data.p, data.len);
     buf_free(&data);
     metrics_add(M_RESETS, 1);
 }

@@ -203,7 +203,8 @@ FROM (SELECT e.value AS v, e.type = 'object' AS o FROM json_each(?1, '$.events')
 INSERT INTO events (topic, type, ts, data)
 SELECT pulse_event_name(CASE WHEN e.type = 'object' AND json_extract(e.value, '$.topic') IS NOT 'pulse.owners'
                              THEN json_extract(e.value, '$.topic') END, 128),
-       pulse_event_name(CASE WHEN e.type = 'object' THEN json_extract(e.value, '$.type') END, 64),
+       pulse_event_name(CASE WHEN e.type = 'object' AND json_extract(e.value, '$.type') IS NOT 'reset'
+                             THEN json_extract(e.value, '$.type') END, 64),
        ?2,
        pulse_event_data(CASE WHEN e.type = 'object' THEN e.value -> '$.data' END, ?3)
 FROM json_each(?1, '$.events') AS e;

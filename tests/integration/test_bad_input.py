@@ -95,6 +95,9 @@ def test_bad_input_table(env):
                                              "data": {"topic": "chat:s1", "ownerId": "mallory"}}), adm, 403,
          "reserved_topic"),
         ("POST", "/api/publish", json.dumps({"topic": "t", "type": "x\ny", "data": {}}), adm, 400, "invalid_type"),
+        # a stream's own "cannot resume" event: one published would make its clients refetch everything
+        ("POST", "/api/publish", json.dumps({"topic": "room:1", "type": "reset", "data": {}}), adm, 400,
+         "reserved_type"),
         ("POST", "/api/publish", json.dumps({"topic": "t", "type": "x"}), adm, 400, "invalid_data"),
         ("POST", "/api/publish", json.dumps({"topic": "t", "type": "x", "data": "abc"}), adm, 400, "invalid_data"),
         ("POST", "/api/publish", json.dumps({"topic": "t", "type": "x", "data": "[1,2]"}), adm, 400, "invalid_data"),

@@ -95,6 +95,8 @@ def test_one_bad_element_refuses_the_whole_batch(env):
         # ownership facts are Pulse's own: a forged one would stand on every edge
         (_ev("pulse.owners", 1, type="topic.owner", data={"topic": "chat:s1", "ownerId": "mallory"}),
          403, "reserved_topic"),
+        # the stream's own "cannot resume" event
+        (_ev("room:ok", 1, type="reset"), 400, "reserved_type"),
     ]
     before = a.snapshot()
     for el, status, code in bad:

@@ -12,9 +12,37 @@ static const char *param(const struct http_req *req, const char *name)
     return req->header != NULL ? req->header(req, name) : NULL;
 }
 
+static int hex_digit(char c)
+{
+    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* The length of the start of uri (of plen bytes) that is folder (of n
+ * bytes) once percent-decoded, or 0 when it does not start with it: the
+ * web server decodes SCRIPT_NAME ("/my pulse/pulse.cgi"), REQUEST_URI is
+ * as the browser sent it ("/my%20pulse/api/..."). */
+static size_t folder_prefix(const char *uri, size_t plen, const char *folder, size_t n)
+{
+    size_t i, j = 0;
+    int hi, lo, ch;
+
+    for (i = 0; i < n; i++) {
+        if (j >= plen)
+            return 0;
+        ch = (unsigned char)uri[j++];
+        if (ch == '%' && j + 1 < plen && (hi = hex_digit(uri[j])) >= 0 && (lo = hex_digit(uri[j + 1])) >= 0) {
+            ch = hi << 4 | lo;
+            j += 2;
+        }
+        if (ch != (unsigned char)folder[i])
+            return 0;
+    }
+    return j;
+}
+
 int cgi_route_path(const char *uri, const char *script_name, const char *base_path, char **path, char **base)
 {
-    size_t plen = strcspn(uri, "?"), n;
+    size_t plen = strcspn(uri, "?"), n, m;
     const char *slash;
 
     if (base_path != NULL) {
@@ -29,12 +57,14 @@ int cgi_route_path(const char *uri, const char *script_name, const char *base_pa
         return 404;
     }
     /* the folder of the script: "/pulse" of "/pulse/pulse.fcgi"; "" of
-     * "/pulse.fcgi" or "/api" strips nothing */
+     * "/pulse.fcgi" or "/api" strips nothing. The base is the folder as
+     * the browser wrote it: it goes into URLs. */
     slash = script_name != NULL ? strrchr(script_name, '/') : NULL;
     n = slash != NULL ? (size_t)(slash - script_name) : 0;
-    if (n > 0 && plen >= n + 5 && memcmp(uri, script_name, n) == 0 && memcmp(uri + n, "/api/", 5) == 0) {
-        *base = xstrndup(script_name, n);
-        *path = xstrndup(uri + n, plen - n);
+    m = n > 0 ? folder_prefix(uri, plen, script_name, n) : 0;
+    if (m > 0 && plen >= m + 5 && memcmp(uri + m, "/api/", 5) == 0) {
+        *base = xstrndup(uri, m);
+        *path = xstrndup(uri + m, plen - m);
         return 0;
     }
     *base = xstrdup("");

@@ -138,6 +138,14 @@ static const struct route_row route_rows[] = {
     {"/other/api/health", "/pulse/pulse.fcgi", NULL, 0, "/other/api/health", ""},
     {"/pulsar/api/health", "/pulse/pulse.fcgi", NULL, 0, "/pulsar/api/health", ""},
     {"/api/health", "", NULL, 0, "/api/health", ""},
+    /* a folder whose name the browser percent-encodes: REQUEST_URI is as
+     * sent, SCRIPT_NAME decoded (Apache); the base is kept as sent, for URLs */
+    {"/my%20pulse/api/health", "/my pulse/pulse.fcgi", NULL, 0, "/api/health", "/my%20pulse"},
+    {"/n%E1%BA%A1p/api/wallet?a=%20", "/n\xe1\xba\xa1p/pulse.cgi", NULL, 0, "/api/wallet", "/n%E1%BA%A1p"},
+    {"/n%e1%ba%a1p/api/wallet", "/n\xe1\xba\xa1p/pulse.cgi", NULL, 0, "/api/wallet", "/n%e1%ba%a1p"},
+    {"/my%2/api/health", "/my%2/pulse.fcgi", NULL, 0, "/api/health", "/my%2"},   /* not an escape: itself */
+    {"/my%20pulsar/api/health", "/my pulse/pulse.fcgi", NULL, 0, "/my%20pulsar/api/health", ""},
+    {"/my%20pulse", "/my pulse/pulse.fcgi", NULL, 0, "/my%20pulse", ""},
     /* PULSE_BASE_PATH: stripped, and everything outside it is a 404 */
     {"/pulse/api/health", NULL, "/pulse", 0, "/api/health", "/pulse"},
     {"/pulse/api/health?x=/pulse", "/whatever/x.fcgi", "/pulse", 0, "/api/health", "/pulse"},

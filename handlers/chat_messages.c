@@ -94,16 +94,18 @@ out:
     return rc;
 }
 
-/* 0 when the caller may post now; else 429 answered and -1. */
+/* 0 when the caller may post now; else 429 answered and -1, Retry-After
+ * saying when the next message is taken. */
 static int rate_ok(struct ctx *c)
 {
     sqlite3_stmt *st = db_stmt(c->db, SQL_CHAT_MESSAGE_RATE);
     int rc = -1;
 
-    if (st == NULL || db_bind_text(st, 1, c->claims.sub, -1) != 0 || db_lookup(st) != 1)
+    if (st == NULL || db_bind_text(st, 1, c->claims.sub, -1) != 0 ||
+        db_bind_int64(st, 2, c->cfg->chat_message_rate) != 0 || db_lookup(st) != 1)
         ctx_db_error(c);
     else if (sqlite3_column_int64(st, 0) >= c->cfg->chat_message_rate)
-        ctx_retry_after(c, CGI_RETRY_RATE_S);
+        ctx_retry_after(c, (int)sqlite3_column_int64(st, 1)); /* the window is a minute, not a second */
     else
         rc = 0;
     if (rc != 0 && c->resp->status == 0)

@@ -181,6 +181,26 @@ def test_messages_are_rate_limited_per_user(env):
     assert r.status == 429 and r.header("Retry-After") and r.json()["error"]["code"] == "rate_limited"
 
 
+def test_retry_after_says_when_the_next_message_is_taken(env):
+    """The limit counts a minute: a client that waits what Retry-After says
+    is taken, not refused again (it said 1 s, and a minute of 429s followed)."""
+    a = env.instance(env=dict(FAST, PULSE_CHAT_MESSAGE_RATE="2"))
+    sid = session(a)
+    first = time.time()
+    for _ in range(2):
+        assert post(a, sid).status == 202
+        wait_for(lambda: history(a, sid).json()["messages"][-1]["status"] == "complete", timeout=20)
+    r = post(a, sid)
+    assert r.status == 429
+    wait = int(r.header("Retry-After"))
+    assert 60 - (time.time() - first) - 1 <= wait <= 60, wait
+    time.sleep(1.2)
+    r = post(a, sid)
+    assert r.status == 429 and int(r.header("Retry-After")) < wait + 1
+    time.sleep(max(0, int(r.header("Retry-After")) + 0.2))
+    assert post(a, sid).status == 202
+
+
 def test_a_generator_that_dies_leaves_its_answer_interrupted(env):
     a = env.instance(env={"PULSE_LLM_DEMO_MS": "200"})
     sid = session(a)

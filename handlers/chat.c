@@ -20,12 +20,14 @@
 #define CHAT_ID_MAX (HTTP_MAX_ID - 5) /* a session id, so that chat:{id} is a valid topic */
 #define SESSIONS_MAX "200"     /* sessions a list answers with */
 
-/* Answers ok_status with session id's object when the caller owns it (or
- * is an admin); anyone else gets taken_status (409 when claiming, 403 when
- * reading), and 404 when nobody claimed it. */
+/* Answers ok_status with session id's object when the caller owns it (or,
+ * reading, is an admin); anyone else gets taken_status (409 when claiming,
+ * 403 when reading), and 404 when nobody claimed it. An admin who names
+ * someone else's session is told it is taken: 200 says "already yours". */
 static void reply_session(struct ctx *c, const char *id, int ok_status, int taken_status)
 {
     sqlite3_stmt *st = db_stmt(c->db, SQL_CHAT_SESSION_GET);
+    int admin = c->claims.role == ROLE_ADMIN && taken_status != 409; /* an admin reads any */
     int step;
 
     if (st == NULL || db_bind_text(st, 1, id, -1) != 0) {
@@ -37,7 +39,7 @@ static void reply_session(struct ctx *c, const char *id, int ok_status, int take
         ctx_error(c, 404, "session_not_found", "no such chat session");
     else if (step != SQLITE_ROW)
         ctx_db_error(c);
-    else if (c->claims.role != ROLE_ADMIN && strcmp((const char *)sqlite3_column_text(st, 1), c->claims.sub) != 0)
+    else if (!admin && strcmp((const char *)sqlite3_column_text(st, 1), c->claims.sub) != 0)
         ctx_error(c, taken_status, taken_status == 409 ? "session_taken" : "forbidden",
                   "this chat session belongs to someone else");
     else

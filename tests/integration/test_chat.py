@@ -78,3 +78,18 @@ def test_claiming_a_client_chosen_session_id(env):
     assert [s["id"] for s in listed] == [fresh.json()["id"], "y" * 123, "sess-123"]
     assert http(a.port, "GET", "/api/chat/sessions", headers=bearer("binh")).json()["sessions"] == []
     assert json.loads(a.get("/api/health").body)["status"] == "ok"
+
+
+def test_an_admin_naming_someone_elses_session_is_told_it_is_taken(env):
+    """200 says "already yours": an admin who names lan's session gets 409
+    as anyone else does (they may still read it), and it stays lan's."""
+    a = env.instance()
+    assert claim(a, "lan", {"id": "sess-lan"}).status == 201
+    r = http(a.port, "POST", "/api/chat/sessions", {"id": "sess-lan"}, headers=bearer("root", "admin"))
+    assert r.status == 409 and r.json()["error"]["code"] == "session_taken", (r.status, r.body)
+    r = http(a.port, "GET", "/api/chat/sessions/sess-lan", headers=bearer("root", "admin"))
+    assert r.status == 200 and r.json()["ownerId"] == "lan"
+    mine = http(a.port, "POST", "/api/chat/sessions", {"id": "sess-root"}, headers=bearer("root", "admin"))
+    assert mine.status == 201 and mine.json()["ownerId"] == "root"
+    again = http(a.port, "POST", "/api/chat/sessions", {"id": "sess-root"}, headers=bearer("root", "admin"))
+    assert again.status == 200 and again.json() == mine.json()

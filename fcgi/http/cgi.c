@@ -6,15 +6,11 @@
 #include <string.h>
 
 #include "base/alloc.h"
+#include "http/http.h"
 
 static const char *param(const struct http_req *req, const char *name)
 {
     return req->header != NULL ? req->header(req, name) : NULL;
-}
-
-static int hex_digit(char c)
-{
-    return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
 }
 
 /* The length of the start of uri (of plen bytes) that is folder (of n
@@ -30,7 +26,7 @@ static size_t folder_prefix(const char *uri, size_t plen, const char *folder, si
         if (j >= plen)
             return 0;
         ch = (unsigned char)uri[j++];
-        if (ch == '%' && j + 1 < plen && (hi = hex_digit(uri[j])) >= 0 && (lo = hex_digit(uri[j + 1])) >= 0) {
+        if (ch == '%' && j + 1 < plen && (hi = http_hex_digit(uri[j])) >= 0 && (lo = http_hex_digit(uri[j + 1])) >= 0) {
             ch = hi << 4 | lo;
             j += 2;
         }

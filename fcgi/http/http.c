@@ -11,7 +11,7 @@
 #include "base/alloc.h"
 #include "base/utf8.h"
 
-static int hexval(char c)
+int http_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -37,8 +37,8 @@ static char *url_decode(const char *s, size_t n)
             int hi, lo;
             if (i + 2 >= n)
                 goto bad;
-            hi = hexval(s[i + 1]);
-            lo = hexval(s[i + 2]);
+            hi = http_hex_digit(s[i + 1]);
+            lo = http_hex_digit(s[i + 2]);
             if (hi < 0 || lo < 0)
                 goto bad;
             c = (char)(hi * 16 + lo);

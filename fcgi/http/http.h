@@ -56,6 +56,8 @@ void http_escape(const char *s, buf_t *out);
 
 /* Parses a non-negative decimal int64 with no sign or junk. 0 or -1. */
 int http_parse_i64(const char *s, long long *out);
+/* The value of a hex digit (either case), or -1. */
+int http_hex_digit(char c);
 
 /* Reason phrase for a status code ("OK", "Not Found", ...). */
 const char *http_status_text(int status);

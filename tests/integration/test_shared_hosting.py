@@ -11,6 +11,7 @@ import sqlite3
 import ssl
 import subprocess
 import time
+import urllib.parse
 
 from browser_helper import pay_while_watching
 from payos_standin import PayosStandin
@@ -20,7 +21,6 @@ from harness import (APACHE_MODULES, APACHE_USER, JWT_SECRET, PAYOS_KEY, ROOT, W
 WEB_INDEPENDENT = True  # these tests start their own Apache, whatever --web says
 
 TGZ = os.path.join(ROOT, "build", "pulse-dist.tar.gz")
-PREFIX = "/pulse"
 
 
 def _as_account(cmd, cwd):
@@ -36,7 +36,7 @@ class Site:
     """The install under an Apache of the harness: get/post/sse take paths
     below /pulse, as Instance's do below the site root."""
 
-    def __init__(self, env, settings=None, **apache_kw):
+    def __init__(self, env, settings=None, folder="pulse", **apache_kw):
         assert os.path.exists(TGZ), "build/pulse-dist.tar.gz is missing: make dist (make test builds it)"
         pw = ensure_user(APACHE_USER)
         home = os.path.join(env.tmp, "home")
@@ -54,25 +54,27 @@ class Site:
         conf.update(settings or {})
         edits = " && ".join("if grep -q '^#\\?%s=' pulse.conf; then sed -i 's|^#\\?%s=.*|%s=%s|' pulse.conf; "
                             "else echo '%s=%s' >> pulse.conf; fi" % (k, k, k, v, k, v) for k, v in conf.items())
-        _as_account("tar -xzf ../pulse-dist.tar.gz && cd pulse && cp pulse.conf.example pulse.conf && "
-                    "chmod 600 pulse.conf && " + edits, self.docroot)
-        self.dir = os.path.join(self.docroot, "pulse")
+        # (folder: the name the account gives the unpacked folder)
+        move = "" if folder == "pulse" else "mv pulse '%s' && " % folder
+        _as_account("tar -xzf ../pulse-dist.tar.gz && " + move + "cd '%s' && cp pulse.conf.example pulse.conf && "
+                    "chmod 600 pulse.conf && " % folder + edits, self.docroot)
+        self.dir = os.path.join(self.docroot, folder)
         with open(os.path.join(self.dir, "pulse.conf")) as f:
             text = f.read()
         for k, v in conf.items():
             assert "\n%s=%s\n" % (k, v) in text, (k, text)
         self.apache = env.apache(docroot=self.docroot, **apache_kw)
         self.port = self.apache.port
-        self.prefix = PREFIX
+        self.prefix = "/" + urllib.parse.quote(folder)  # as a browser writes it
 
     def get(self, path, **kw):
-        return self.apache.get(PREFIX + path, **kw)
+        return self.apache.get(self.prefix + path, **kw)
 
     def post(self, path, body=None, **kw):
-        return self.apache.post(PREFIX + path, body, **kw)
+        return self.apache.post(self.prefix + path, body, **kw)
 
     def sse(self, path, **kw):
-        return self.apache.sse(PREFIX + path, **kw)
+        return self.apache.sse(self.prefix + path, **kw)
 
     def auth(self, user, role="viewer"):
         return {"Authorization": "Bearer " + token(user, role)}
@@ -219,6 +221,33 @@ def test_topup_paid_over_a_held_cgi_stream_credits_once(env):
     assert s.sql("SELECT count(*) FROM wallet_credits") == [(1,)]
     assert st.no_event(0.5)  # the replays published nothing
     st.close()
+
+
+def _serves_the_api_below(s, encoded):
+    assert s.prefix == encoded
+    assert s.get("/api/health").json()["status"] == "ok", s.log()
+    st = s.sse("/api/events/stream?topic=%s" % q("room:vn"))  # CGI, as every stream here
+    assert st.status == 200, (st.status, s.log())
+    ids = publish(s, "room:vn", 2)
+    assert [int(e["id"]) for e in st.events(2, 3)] == ids
+    st.close()
+    r = s.post("/api/topup/init", {"amount": 25000, "description": "nap tien"}, headers=s.auth("alice"))
+    assert r.status == 201, (r.status, r.body, s.log())
+    # the links it hands out are below the folder as the browser wrote it
+    assert r.json()["stream_url"].startswith(encoded + "/api/topup/stream?"), r.body
+
+
+def test_a_folder_named_in_vietnamese_serves_the_api(env):
+    # Apache decodes SCRIPT_NAME ("/nạp-tiền/pulse.fcgi"), not REQUEST_URI
+    # ("/n%E1%BA%A1p-ti%E1%BB%81n/api/..."): the folder is still the base
+    _serves_the_api_below(Site(env, folder="nạp-tiền"), "/n%E1%BA%A1p-ti%E1%BB%81n")
+
+
+def test_a_folder_with_a_space_serves_the_api_over_cgi(env):
+    # (mod_fcgid splits the program's path at spaces and cannot start it:
+    # README; on a host with CGI alone every request is pulse.cgi)
+    s = Site(env, folder="nạp tiền", modules=tuple(m for m in APACHE_MODULES if m != "fcgid"))
+    _serves_the_api_below(s, "/n%E1%BA%A1p%20ti%E1%BB%81n")
 
 
 def test_polling_and_a_stream_that_ends_and_resumes_losing_nothing(env):

@@ -218,7 +218,7 @@ static void message_cancel(struct ctx *c)
 }
 
 static const struct route routes[] = {
-    {"POST", "/api/chat/sessions/{}/messages", message_post, ROUTE_WRITE},
+    {"POST", "/api/chat/sessions/{}/messages", message_post, ROUTE_WRITE | ROUTE_QUEUES},
     {"GET", "/api/chat/sessions/{}/messages", message_list, 0},
     {"POST", "/api/chat/sessions/{}/messages/{}/cancel", message_cancel, ROUTE_WRITE},
 };

@@ -339,7 +339,7 @@ static const struct route routes[] = {
     {"GET", "/api/crm/conversations", conversation_list, 0},
     {"PATCH", "/api/crm/conversations/{}", conversation_update, ROUTE_WRITE},
     {"GET", "/api/crm/conversations/{}/messages", message_list, 0},
-    {"POST", "/api/crm/conversations/{}/messages", message_send, ROUTE_WRITE},
+    {"POST", "/api/crm/conversations/{}/messages", message_send, ROUTE_WRITE | ROUTE_QUEUES},
 };
 
 const struct route_table crm_routes = {routes, sizeof routes / sizeof routes[0]};

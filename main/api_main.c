@@ -99,11 +99,16 @@ static int read_head(struct runtime *rt, struct http_req *req, long long *len, c
  * after its publish expects. */
 static void answer(struct runtime *rt, struct http_req *req, struct http_resp *resp, int early, const char *why)
 {
+    const struct config *cfg = runtime_config(rt);
+
     runtime_batch_begin(rt, 1);
     runtime_handle(rt, req, resp, early, why, time(NULL));
     if (runtime_batch_end(rt) != 0 && early == 0)
         runtime_batch_failed(rt, resp);
     runtime_batch_publish(rt);
+    /* (where no pulse-batch runs: the answer to generate, the message to send) */
+    if (runtime_take_queued(rt) && resp->status < 300 && cfg->spawn_worker)
+        proc_work_spawn(cfg->data_dir);
     metrics_count_status(resp->status);
 }
 

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/clock.h"
 #include "base/config.h"
@@ -34,6 +35,7 @@
 #include "wire/proc.h"
 
 #define TICK_MS 1000
+#define WORK_IDLE_MS 2000 /* pulse work: exits after this long with nothing to do */
 
 static volatile sig_atomic_t stopping;
 
@@ -60,7 +62,27 @@ static struct llm *open_llm(const struct config *cfg)
     return l;
 }
 
-int main(void)
+/* pulse work: 1 when the worker is done (idle for WORK_IDLE_MS, its
+ * slot let go, and no answer waiting after that: one posted meanwhile saw
+ * the slot held and started no worker), 0 to go on (*lock held again). */
+static int work_done(const struct config *cfg, struct gen *gen, struct sender *snd, long long now,
+                     long long *idle_since, int *lock)
+{
+    if ((gen != NULL && gen_running(gen) > 0) || (snd != NULL && sender_running(snd) > 0))
+        *idle_since = now;
+    if (now - *idle_since < WORK_IDLE_MS)
+        return 0;
+    close(*lock);
+    *lock = -1;
+    if (gen == NULL || gen_waiting(gen) == 0 || (*lock = proc_work_lock(cfg->data_dir)) < 0)
+        return 1;
+    *idle_since = now;
+    return 0;
+}
+
+/* work: "pulse work" (proc.h: where no pulse-batch runs), the loop
+ * without requests, held by the work slot and ended when idle. */
+static int run(int work)
 {
     struct runtime *rt = NULL;
     struct batch *batch = NULL;
@@ -69,12 +91,18 @@ int main(void)
     struct out *http_out = NULL;
     struct sender *snd = NULL;
     const struct config *cfg = NULL;
+    long long idle_since = clock_ms();
     int rc = 1, wait_ms = 0; /* the first turn at once: answers waiting for a generator, sends due */
+    int lock = -1;
 
-    if (proc_start("pulse-batch", on_stop, 1, &cfg) != 0)
+    if (proc_start(work ? "pulse-work" : "pulse-batch", on_stop, !work, &cfg) != 0)
         goto out;
+    if (work && (lock = proc_work_lock(cfg->data_dir)) < 0) {
+        rc = 0; /* another worker runs */
+        goto out;
+    }
     /* Before anything is opened: SQLite connections must not cross a fork. */
-    if ((rc = prefork_keep("pulse-batch", cfg->workers, &stopping)) != 0) {
+    if (!work && (rc = prefork_keep("pulse-batch", cfg->workers, &stopping)) != 0) {
         rc = rc == 1 ? 0 : 1; /* the supervisor is done */
         goto out;
     }
@@ -86,7 +114,7 @@ int main(void)
         goto out;
     }
     runtime_checkpoint_in_background(rt);
-    if (loop_init() != 0 || (batch = batch_start(rt, 0)) == NULL) {
+    if (loop_init() != 0 || (!work && (batch = batch_start(rt, 0)) == NULL)) {
         log_error("cannot start the loop: %s", strerror(errno));
         goto out;
     }
@@ -107,11 +135,14 @@ int main(void)
             log_error("epoll: %s", strerror(errno));
             break;
         }
-        batch_flush(batch);
         now = clock_ms();
-        due = batch_announce(batch, now);
-        wait_ms = due >= 0 ? due : TICK_MS;
-        batch_tick(batch, now);
+        wait_ms = TICK_MS;
+        if (batch != NULL) {
+            batch_flush(batch);
+            due = batch_announce(batch, now);
+            wait_ms = due >= 0 ? due : TICK_MS;
+            batch_tick(batch, now);
+        }
         if (gen != NULL) {
             gen_run(gen, now);
             due = (int)gen_next_ms(gen, clock_ms());
@@ -124,6 +155,8 @@ int main(void)
             if (due < wait_ms)
                 wait_ms = due;
         }
+        if (work && work_done(cfg, gen, snd, clock_ms(), &idle_since, &lock))
+            break;
     }
     rc = 0;
 out:
@@ -135,5 +168,19 @@ out:
     loop_close();
     runtime_close(rt);
     metrics_close();
+    if (lock >= 0)
+        close(lock);
     return rc;
+}
+
+int main(void)
+{
+    return run(0);
+}
+
+/* pulse work, in the one binary (pulse_main.c) */
+int batch_work_main(void);
+int batch_work_main(void)
+{
+    return run(1);
 }

@@ -6,6 +6,9 @@
  *                       anything else is answered by the request responder
  *   under FastCGI       the request responder (mod_fcgid, spawn-fcgi), or
  *                       the one named: pulse stream | pulse batch
+ *   pulse work          pulse-batch's generator and sender without
+ *                       requests, started by a request that left them
+ *                       work where no pulse-batch runs (wire/proc.h)
  *   pulse token ...     pulse-token
  *
  * Each program's main is compiled again under its own name (build.mk). */
@@ -18,6 +21,7 @@
 
 int pulse_api_main(void);
 int pulse_batch_main(void);
+int batch_work_main(void);
 int pulse_stream_main(void);
 int pulse_token_main(int argc, char **argv);
 
@@ -33,9 +37,11 @@ int main(int argc, char **argv)
         return pulse_stream_main();
     if (strcmp(sub, "batch") == 0)
         return pulse_batch_main();
+    if (strcmp(sub, "work") == 0)
+        return batch_work_main();
     if (argc == 1 || strcmp(sub, "api") == 0)
         return pulse_api_main();
-    fprintf(stderr, "usage: pulse [api | stream | batch | token SUB [ROLE [NAME [TTL_SECONDS]]]]\n"
+    fprintf(stderr, "usage: pulse [api | stream | batch | work | token SUB [ROLE [NAME [TTL_SECONDS]]]]\n"
                     "  (run as CGI it answers the request it was given)\n");
     return 2;
 }

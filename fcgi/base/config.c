@@ -73,6 +73,7 @@ static const struct cfg_row cfg_table[] = {
     NUM("PULSE_STREAM_QUEUE", stream_queue, "1024", 128, 1000000),
     NUM("PULSE_STREAM_MAX_S", stream_max_s, "0", 0, 86400),
     NUM("PULSE_CGI_STREAMS", cgi_streams, "16", 1, 10000),
+    NUM("PULSE_SPAWN_WORKER", spawn_worker, "0", 0, 1),
     NUM("PULSE_PRESENCE_TTL_S", presence_ttl_s, "60", 5, 86400),
     NUM("PULSE_CHAT_RATE", chat_rate, "5", 1, 1000),
     NUM("PULSE_JOIN_RATE", join_rate, "2", 1, 1000),

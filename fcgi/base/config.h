@@ -49,6 +49,7 @@ struct config {
     long stream_queue;             /* PULSE_STREAM_QUEUE: events queued per slow client */
     long stream_max_s;             /* PULSE_STREAM_MAX_S: a stream ends after this long (0: never; CGI: 300) */
     long cgi_streams;              /* PULSE_CGI_STREAMS: streams held at once by CGI processes */
+    long spawn_worker;             /* PULSE_SPAWN_WORKER: a request that leaves work starts "pulse work" (no pulse-batch) */
     long presence_ttl_s;           /* PULSE_PRESENCE_TTL_S: a viewer counts this long after joining */
     long chat_rate;                /* PULSE_CHAT_RATE: chat messages per user per second */
     long join_rate;                /* PULSE_JOIN_RATE: joins and leaves per viewer per second */

@@ -525,6 +525,13 @@ size_t gen_running(const struct gen *g)
     return g->njobs;
 }
 
+int gen_waiting(struct gen *g)
+{
+    struct probe p = {.g = g};
+
+    return runtime_work_alone(g->rt, 0, unit_pending, &p) != 0 ? -1 : p.pending;
+}
+
 long gen_next_ms(struct gen *g, long long now_ms)
 {
     long long next = g->probe_at;

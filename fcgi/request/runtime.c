@@ -33,6 +33,7 @@ struct runtime {
     size_t batch_size;          /* requests the open batch was begun for; 0: no batch open */
     int batch_open;             /* the shared transaction was begun */
     int batch_broken;           /* the shared transaction is gone */
+    int queued;                 /* a ROUTE_QUEUES request succeeded since runtime_take_queued */
     struct event *pending;      /* owned; committed or in the open batch, not yet published */
     size_t npending, pending_cap;
     size_t batch_from;          /* the open batch's first pending event */
@@ -272,6 +273,8 @@ static void run_handler(struct runtime *rt, struct ctx *c, const struct route *r
     } else if (tx_close(rt, c) != 0) {
         buf_reset(&c->resp->headers);
         ctx_db_error(c);
+    } else if (r->flags & ROUTE_QUEUES) {
+        rt->queued = 1;
     }
 }
 
@@ -445,6 +448,14 @@ void runtime_tick(struct runtime *rt)
 int runtime_batch_pending(const struct runtime *rt)
 {
     return rt->npending > 0;
+}
+
+int runtime_take_queued(struct runtime *rt)
+{
+    int queued = rt->queued;
+
+    rt->queued = 0;
+    return queued;
 }
 
 void runtime_batch_publish(struct runtime *rt)

@@ -3,18 +3,22 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
 #include "base/buf.h"
 #include "base/config.h"
 #include "base/log.h"
+
+#define WORK_LOG_MAX (1024 * 1024) /* a worker's log is emptied when it has grown past this */
 
 /* What a web server or spawn-fcgi hands a FastCGI process as fd 0. */
 static int is_listening_socket(int fd)
@@ -111,4 +115,122 @@ int proc_slot(const char *dir, long n)
     }
     buf_free(&path);
     return fd;
+}
+
+/* The folder of the worker's slot and log: data_dir/work. */
+static void work_dir(buf_t *dir, const char *data_dir)
+{
+    buf_printf(dir, "%s/work", data_dir);
+}
+
+int proc_work_lock(const char *data_dir)
+{
+    buf_t dir = {0};
+    char pid[32];
+    int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid()), fd;
+
+    work_dir(&dir, data_dir);
+    fd = proc_slot(buf_str(&dir), 1);
+    /* (the pid only tells an operator, or a test, which process it is) */
+    if (fd >= 0 && (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n))
+        log_warn("%s/slot.0: cannot write the pid: %s", buf_str(&dir), strerror(errno));
+    buf_free(&dir);
+    return fd;
+}
+
+/* The environment a worker starts with: this one less GATEWAY_INTERFACE,
+ * which would make the program take itself for a CGI request. The array
+ * is the caller's to free, its strings are environ's. */
+static char **work_env(void)
+{
+    extern char **environ;
+    size_t n = 0, i, k = 0;
+    char **env;
+
+    while (environ[n] != NULL)
+        n++;
+    env = xcalloc(n + 1, sizeof *env);
+    for (i = 0; i < n; i++)
+        if (strncmp(environ[i], "GATEWAY_INTERFACE=", 18) != 0)
+            env[k++] = environ[i];
+    return env;
+}
+
+/* Opens dir/work.log for the worker's stderr, emptied first when it has
+ * grown over WORK_LOG_MAX. The fd (close-on-exec), or -1 (logged). */
+static int work_log(const char *dir)
+{
+    buf_t path = {0};
+    struct stat st;
+    int fd, trunc;
+
+    buf_printf(&path, "%s/work.log", dir);
+    trunc = stat(buf_str(&path), &st) == 0 && st.st_size > WORK_LOG_MAX;
+    fd = open(buf_str(&path), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | (trunc ? O_TRUNC : 0), 0600);
+    if (fd < 0)
+        log_error("cannot open %s: %s", buf_str(&path), strerror(errno));
+    buf_free(&path);
+    return fd;
+}
+
+/* The grandchild: stdin and stdout /dev/null, stderr the log, nothing
+ * else of the request's open, then the program again as "pulse work".
+ * Only async-signal-safe calls after a fork. */
+static void work_exec(int nul, int logfd, char **env)
+{
+    static char *const argv[] = {"pulse", "work", NULL};
+    const char *script = NULL;
+    int fd;
+
+    for (fd = 0; env[fd] != NULL; fd++)
+        if (strncmp(env[fd], "SCRIPT_FILENAME=", 16) == 0)
+            script = env[fd] + 16;
+    if (dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(logfd, 2) < 0)
+        _exit(127);
+    for (fd = 3; fd < 1024; fd++)
+        close(fd);
+    execve("/proc/self/exe", argv, env);
+    if (script != NULL) /* (a host without /proc: the CGI program's own path) */
+        execve(script, argv, env);
+    _exit(127);
+}
+
+void proc_work_spawn(const char *data_dir)
+{
+    buf_t dir = {0};
+    char **env = NULL;
+    int held, nul = -1, logfd = -1;
+    pid_t pid;
+
+    work_dir(&dir, data_dir);
+    if ((held = proc_slot(buf_str(&dir), 1)) < 0)
+        goto out; /* one runs, and takes what was just written at its next look */
+    close(held);
+    if ((logfd = work_log(buf_str(&dir))) < 0)
+        goto out;
+    if ((nul = open("/dev/null", O_RDWR | O_CLOEXEC)) < 0) {
+        log_error("cannot open /dev/null: %s", strerror(errno));
+        goto out;
+    }
+    env = work_env();
+    if ((pid = fork()) < 0) {
+        log_error("cannot start a worker: fork: %s", strerror(errno));
+        goto out;
+    }
+    if (pid == 0) {
+        /* its own session, and not the request's child: the web server
+         * waits for neither, and its stop does not reach it */
+        if (setsid() < 0 || fork() != 0)
+            _exit(0);
+        work_exec(nul, logfd, env);
+    }
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+out:
+    free(env);
+    if (nul >= 0)
+        close(nul);
+    if (logfd >= 0)
+        close(logfd);
+    buf_free(&dir);
 }

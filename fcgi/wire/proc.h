@@ -28,4 +28,16 @@ int proc_is_cgi(void);
  * used: logged). */
 int proc_slot(const char *dir, long n);
 
+/* Where no pulse-batch runs (shared hosting: PULSE_SPAWN_WORKER), a
+ * request that left work for it (a chat answer to generate, a message to
+ * send) starts "pulse work" (pulse-batch's loop without requests),
+ * detached, unless one runs: a worker holds the slot of data_dir/work
+ * (proc_work_lock) while it works, and looks for work again after letting
+ * it go, before it exits. Its stderr goes to data_dir/work/work.log.
+ * Failures are logged; the request's answer stands. */
+void proc_work_spawn(const char *data_dir);
+/* The worker's hold on data_dir/work's slot (its pid written in the
+ * file): the fd, or -1 when another worker holds it. */
+int proc_work_lock(const char *data_dir);
+
 #endif

@@ -7,6 +7,7 @@ they start running as that account. Under the sub-folder /pulse/."""
 import json
 import os
 import shutil
+import signal
 import sqlite3
 import ssl
 import subprocess
@@ -248,6 +249,58 @@ def test_a_folder_with_a_space_serves_the_api_over_cgi(env):
     # README; on a host with CGI alone every request is pulse.cgi)
     s = Site(env, folder="nạp tiền", modules=tuple(m for m in APACHE_MODULES if m != "fcgid"))
     _serves_the_api_below(s, "/n%E1%BA%A1p%20ti%E1%BB%81n")
+
+
+def _chat_answered(s, sid, alice):
+    """Posts a message on session sid and follows the answer on a CGI
+    stream to its end: the answer's text, as the stream and history say."""
+    st = s.sse("/api/events/stream?topic=chat:%s&access_token=%s" % (sid, token("alice")))
+    assert st.status == 200, (st.status, s.log())
+    r = s.post("/api/chat/sessions/%s/messages" % sid, {"message": "Xin chào"}, headers=alice)
+    assert r.status == 202, (r.status, r.body)
+    mid, text = r.json()["assistantMessage"]["id"], ""
+    while True:
+        e = st.next_event(20)
+        d = e["json"]["data"]
+        if e["event"] == "chat.delta" and d["messageId"] == mid:
+            text += d["delta"]
+        if e["event"] in ("chat.done", "chat.error", "chat.cancelled"):
+            break
+    st.close()
+    assert e["event"] == "chat.done", e
+    last = s.get("/api/chat/sessions/%s/messages" % sid, headers=alice).json()["messages"][-1]
+    assert (last["id"], last["status"], last["content"]) == (mid, "complete", text) and text, last
+    return text
+
+
+def _worker_pid(s):
+    with open(os.path.join(s.dir, "data", "work", "slot.0")) as f:
+        return int(f.read().strip() or 0)
+
+
+def test_chat_answers_come_from_a_worker_a_message_starts(env):
+    # no pulse-batch on a shared host: the message's request starts "pulse
+    # work" (PULSE_SPAWN_WORKER=1, as the example has it), which generates
+    # the answer as the account and exits once idle; the next message
+    # starts another
+    s = Site(env, {"PULSE_LLM_DEMO_MS": "10"})
+    alice = s.auth("alice")
+    r = s.post("/api/chat/sessions", {}, headers=alice)
+    assert r.status == 201, (r.status, r.body, s.log())
+    sid = r.json()["id"]
+    first = _chat_answered(s, sid, alice)
+    pid = _worker_pid(s)
+    try:
+        assert alive(pid) and _uid(pid) == ensure_user(APACHE_USER).pw_uid, pid
+        wait_for(lambda: not alive(pid), timeout=20, what="the idle worker's exit")
+        assert _chat_answered(s, sid, alice) == first  # the demo model's one answer, whole again
+        assert _worker_pid(s) != pid
+        wait_for(lambda: not alive(_worker_pid(s)), timeout=20, what="the second worker's exit")
+    finally:
+        for p in {pid, _worker_pid(s)}:
+            if alive(p):
+                os.kill(p, signal.SIGKILL)
+    assert "pulse-work" in open(os.path.join(s.dir, "data", "work", "work.log")).read()
 
 
 def test_polling_and_a_stream_that_ends_and_resumes_losing_nothing(env):

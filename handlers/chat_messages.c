@@ -174,15 +174,15 @@ static void message_list(struct ctx *c)
     long long limit = PAGE_DEFAULT;
     char lim[24];
 
+    /* (who asks first: a stranger learns nothing of the session, not even
+     * that its query would have been refused) */
+    if (ctx_auth(c, 0) != 0 || chat_session_allowed(c, sid) != 0)
+        return;
     if (ls != NULL && (http_parse_i64(ls, &limit) != 0 || limit < 1 || limit > PAGE_MAX)) {
         ctx_error(c, 400, "invalid_limit", "limit must be an integer from 1 to 200");
-        return;
-    }
-    if (before != NULL && !http_valid_id(before)) {
+    } else if (before != NULL && !http_valid_id(before)) {
         ctx_error(c, 400, "invalid_before", "before must be a message id");
-        return;
-    }
-    if (ctx_auth(c, 0) == 0 && chat_session_allowed(c, sid) == 0) {
+    } else {
         const char *args[3] = {sid, before, lim};
 
         snprintf(lim, sizeof lim, "%lld", limit);

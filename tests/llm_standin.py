@@ -20,7 +20,7 @@ Script: a JSON object (a dict when imported)
    "answers": {"NAME": ANSWER, ...}}
 The answer is the one named by the content of the request's last message
 when there is such a name, else "default". An ANSWER:
-  {"mode": "stream"|"stall"|"fail"|"garbage"|"drop"|"huge",   # "stream"
+  {"mode": "stream"|"stall"|"keepalive"|"fail"|"garbage"|"drop"|"huge",   # "stream"
    "deltas": ["Hel", "lo"],         # the content pieces, in order
    "delay_ms": 0,                   # before each delta
    "finish_reason": "stop",         # null: no finish chunk
@@ -40,6 +40,9 @@ when there is such a name, else "default". An ANSWER:
                                     # chat_bench.py measures delta -> browser)
   stream   the deltas, the finish, the usage, [DONE], the end of the body
   stall    the headers and the deltas, then nothing until the client goes
+  keepalive  the deltas, then a comment line (": keep-alive") every
+           "keepalive_ms" (200) until the client goes, as a proxy waiting
+           on a model does
   drop     the deltas, then the connection closes (no finish, no [DONE],
            no last chunk)
 With "stamp", one pacer thread sends the deltas of every such answer:
@@ -141,7 +144,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def _answer(self, st, rec):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length > 0 else b""
-        if self.path != st.base + "/chat/completions":
+        if self.path != st.base + "/chat/completions" + ("?" + st.query if st.query else ""):
             return self._json(rec, 404, _error("Unknown URL: %s %s" % (self.command, self.path)))
         if self.command != "POST":
             return self._json(rec, 405, _error("Method not allowed"))
@@ -248,6 +251,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._chunk(rec, (a.get("garbage", "data: {not json") + eol + eol).encode())
         if mode == "stall":
             self._wait(st, rec, 3600)
+        while mode == "keepalive":
+            self._wait(st, rec, a.get("keepalive_ms", 200) / 1000.0)
+            self._chunk(rec, (": keep-alive" + eol + eol).encode())
         if mode == "drop":
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
@@ -332,10 +338,11 @@ class _Server(http.server.ThreadingHTTPServer):
 class Standin:
     """The stand-in server: start(), url, requests, stop()."""
 
-    def __init__(self, script=None, key=None, base="/v1", port=0, log=None):
+    def __init__(self, script=None, key=None, base="/v1", port=0, log=None, query=None):
         self.script = script if script is not None else DEFAULT_SCRIPT
         self.key = key
         self.base = base.rstrip("/")
+        self.query = query  # a query the endpoint's URL must carry (Azure's api-version=...)
         self.requests = []
         self.stopping = threading.Event()
         self._lock = threading.Lock()
@@ -353,7 +360,8 @@ class Standin:
 
     @property
     def url(self):
-        return "http://127.0.0.1:%d%s" % (self._server.server_address[1], self.base)
+        return "http://127.0.0.1:%d%s%s" % (self._server.server_address[1], self.base,
+                                              "/?" + self.query if self.query else "")
 
     def start(self):
         self._server = _Server(("127.0.0.1", self._port), _Handler)

@@ -14,6 +14,7 @@
 
 #include "base/alloc.h"
 #include "base/buf.h"
+#include "base/clock.h"
 #include "base/log.h"
 #include "base/utf8.h"
 #include "llm/llm_backend.h"
@@ -32,6 +33,8 @@ struct llm_call {
     struct llm_sse *sse;
     buf_t pending;             /* answer text not handed over yet */
     size_t total;              /* answer bytes so far */
+    size_t events;             /* llm_sse_events when last seen */
+    long long event_at;        /* when the last event came (clock_ms) */
     const char *code;          /* NULL: going on; "": done; else the error code */
     buf_t msg;                 /* the error's message */
     int dead;                  /* ended or cancelled: the handler hears no more */
@@ -82,10 +85,21 @@ static int on_delta(void *arg, const char *text, size_t len)
 static int on_stream(void *arg, const char *data, size_t n)
 {
     struct llm_call *c = arg;
+    enum llm_sse_state state;
+    long long now = clock_ms();
 
     if (c->code != NULL)
         return -1;
-    switch (llm_sse_feed(c->sse, data, n)) {
+    state = llm_sse_feed(c->sse, data, n);
+    if (llm_sse_events(c->sse) != c->events) {
+        c->events = llm_sse_events(c->sse);
+        c->event_at = now;
+    } else if (state == LLM_SSE_MORE && now - c->event_at >= c->b->timeout_ms) {
+        /* bytes, but only comments (a proxy's keep-alive): a stall all the same */
+        end(c, "upstream_timeout", "no event from the upstream for %lld s, only comments", c->b->timeout_ms / 1000);
+        return -1;
+    }
+    switch (state) {
     case LLM_SSE_MORE:
         return 0;
     case LLM_SSE_DONE:
@@ -96,6 +110,10 @@ static int on_stream(void *arg, const char *data, size_t n)
         return -1;
     case LLM_SSE_ERROR:
         end(c, "upstream_http", "the upstream's stream ended with an error: %s", llm_sse_why(c->sse));
+        return -1;
+    case LLM_SSE_TOO_LONG:
+        end(c, "upstream_too_large", "the upstream's stream holds %s (the answer may be %zu bytes)",
+            llm_sse_why(c->sse), c->b->max_bytes);
         return -1;
     case LLM_SSE_STOPPED:
         return -1; /* on_delta said why */
@@ -202,12 +220,14 @@ static struct llm_backend *curl_open(const struct llm_opts *opts)
 {
     struct llm_backend *b = xcalloc(1, sizeof *b);
     buf_t url = {0}, auth = {0};
-    size_t n = strlen(opts->url);
+    /* the path goes before a query the URL has (Azure's ?api-version=) */
+    size_t query = strcspn(opts->url, "?"), n = query;
 
     while (n > 0 && opts->url[n - 1] == '/')
         n--;
     buf_append(&url, opts->url, n);
     buf_puts(&url, "/chat/completions");
+    buf_puts(&url, opts->url + query);
     b->url = buf_steal(&url);
     b->model = xstrdup(opts->model != NULL ? opts->model : "");
     b->timeout_ms = (opts->timeout_s > 0 ? opts->timeout_s : 30) * 1000LL;
@@ -249,6 +269,7 @@ static struct llm_call *curl_start(struct llm_backend *b, const char *messages_j
     c->h = h;
     c->arg = arg;
     c->sse = llm_sse_new(b->db, max_line, on_delta, c);
+    c->event_at = clock_ms();
     c->oc = out_start(b->out, &req, &sink, c);
     free(body);
     if (c->oc == NULL) {

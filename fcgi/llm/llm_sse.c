@@ -46,6 +46,7 @@ struct llm_sse {
     char *finish;
     char *usage;
     buf_t why;
+    size_t events;         /* llm_sse_events */
 };
 
 struct llm_sse_db *llm_sse_db_open(void)
@@ -111,6 +112,11 @@ const char *llm_sse_finish_reason(const struct llm_sse *p)
 const char *llm_sse_usage(const struct llm_sse *p)
 {
     return p->usage;
+}
+
+size_t llm_sse_events(const struct llm_sse *p)
+{
+    return p->events;
 }
 
 const char *llm_sse_why(const struct llm_sse *p)
@@ -261,6 +267,7 @@ static void event(struct llm_sse *p, const char *text, size_t len)
     const char *why;
     sqlite3_stmt *st;
 
+    p->events++;
     if (len == 6 && memcmp(text, "[DONE]", 6) == 0) {
         p->state = LLM_SSE_DONE;
         return;
@@ -297,7 +304,7 @@ static void line(struct llm_sse *p, const char *s, size_t n)
         vlen--;
     }
     if (p->data.len + vlen + 1 > p->max_line) {
-        end(p, LLM_SSE_MALFORMED, "an event longer than the bound");
+        end(p, LLM_SSE_TOO_LONG, "an event longer than the bound");
         return;
     }
     buf_append(&p->data, value, vlen);
@@ -321,7 +328,7 @@ enum llm_sse_state llm_sse_feed(struct llm_sse *p, const char *data, size_t n)
         while (i < n && data[i] != '\n' && data[i] != '\r')
             i++;
         if (p->line.len + (i - start) > p->max_line) {
-            end(p, LLM_SSE_MALFORMED, "a line longer than the bound");
+            end(p, LLM_SSE_TOO_LONG, "a line longer than the bound");
             break;
         }
         buf_append(&p->line, data + start, i - start);

@@ -33,6 +33,7 @@ enum llm_sse_state {
     LLM_SSE_MALFORMED,     /* not a chunk (llm_sse_why says what) */
     LLM_SSE_ERROR,         /* the upstream sent an error object (llm_sse_why: its message) */
     LLM_SSE_STOPPED,       /* the delta callback asked to stop */
+    LLM_SSE_TOO_LONG,      /* a line or an event over max_line: more than the answer may hold */
 };
 
 /* A piece of answer text: UTF-8, len > 0, no NUL, not NUL-terminated.
@@ -41,18 +42,22 @@ typedef int (*llm_sse_delta_fn)(void *arg, const char *text, size_t len);
 
 struct llm_sse;
 /* max_line bounds the bytes of one line and of one event's data: more is
- * LLM_SSE_MALFORMED, never a silent cut. */
+ * LLM_SSE_TOO_LONG, never a silent cut. */
 struct llm_sse *llm_sse_new(struct llm_sse_db *d, size_t max_line, llm_sse_delta_fn delta, void *arg);
 void llm_sse_free(struct llm_sse *p);          /* NULL is a no-op */
 /* Parses n more bytes; deltas are reported from inside this call. */
 enum llm_sse_state llm_sse_feed(struct llm_sse *p, const char *data, size_t n);
 enum llm_sse_state llm_sse_state(const struct llm_sse *p);
 
+/* The events parsed so far (chunks, [DONE], errors; not comments): what
+ * tells an upstream at work from one that only keeps its connection open. */
+size_t llm_sse_events(const struct llm_sse *p);
 /* The last finish_reason given as a string, or NULL. */
 const char *llm_sse_finish_reason(const struct llm_sse *p);
 /* The last "usage" object (JSON text), or NULL. */
 const char *llm_sse_usage(const struct llm_sse *p);
-/* Why the state is LLM_SSE_MALFORMED or LLM_SSE_ERROR; "" otherwise. */
+/* Why the state is LLM_SSE_MALFORMED, LLM_SSE_ERROR or LLM_SSE_TOO_LONG;
+ * "" otherwise. */
 const char *llm_sse_why(const struct llm_sse *p);
 
 #endif

@@ -152,6 +152,9 @@ def test_only_the_owner_and_admins_and_bad_input_changes_nothing(env):
     assert a.get(base, headers=bearer("root", "admin")).status == 200
     assert a.get(base + "?limit=0", headers=bearer("lan")).status == 400
     assert a.get(base + "?before=bad%20id", headers=bearer("lan")).status == 400
+    # who asks comes first: a stranger's bad query is refused as a stranger
+    assert a.get(base + "?limit=0", headers=bearer("binh")).status == 403
+    assert a.get(base + "?before=bad%20id").status == 401
     r = a.post(base + "/m_nosuch/cancel", {}, headers=bearer("lan"))
     assert r.status == 404
 

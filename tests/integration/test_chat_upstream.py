@@ -18,10 +18,12 @@ SCRIPT = {
                   "usage": {"prompt_tokens": 7, "completion_tokens": 5, "total_tokens": 12}},
         "slow": {"deltas": ["w%d " % i for i in range(200)], "delay_ms": 50},
         "stall": {"mode": "stall", "deltas": ["before ", "the stall"]},
+        "keepalive": {"mode": "keepalive", "deltas": ["before ", "the comments"]},
         "fail": {"mode": "fail", "status": 500, "error": "boom from upstream"},
         "garbage": {"mode": "garbage", "deltas": ["good "], "garbage": "data: {not json"},
         "drop": {"mode": "drop", "deltas": ["cut ", "short"]},
         "huge": {"mode": "huge", "huge_bytes": 10000000, "chunk": 4000},
+        "one_huge": {"mode": "huge", "huge_bytes": 10000000, "chunk": 10000000},  # one 10 MB line
         # text that JSON escapes six times over (\u0001), with two-byte
         # characters to cut between: the answer's last event must still fit
         # PULSE_MAX_EVENT_BYTES
@@ -101,6 +103,19 @@ def test_the_answer_comes_from_the_upstream_with_the_sessions_history(env):
         s.stop()
 
 
+def test_a_url_with_a_query_keeps_it_after_the_path(env):
+    # Azure-style: {base}/chat/completions?api-version=..., never ...?api-version=.../chat/completions
+    s = Standin(SCRIPT, key=KEY, query="api-version=2024-06-01").start()
+    try:
+        a = upstream(env, s)
+        assert s.url.endswith("/v1/?api-version=2024-06-01")
+        sid, am, evs = ask(a, "hello")
+        assert evs[-1]["event"] == "chat.done", evs[-1]
+        assert s.requests[-1]["path"] == "/v1/chat/completions?api-version=2024-06-01"
+    finally:
+        s.stop()
+
+
 def test_every_upstream_failure_ends_the_answer_with_the_text_so_far(env):
     s = standin()
     try:
@@ -108,7 +123,9 @@ def test_every_upstream_failure_ends_the_answer_with_the_text_so_far(env):
         batch = a.pids(b"pulse-batch")
         want = {"stall": ("upstream_timeout", "before the stall"), "fail": ("upstream_http", ""),
                 "garbage": ("upstream_malformed", "good "), "drop": ("upstream_truncated", "cut short"),
-                "huge": ("upstream_too_large", None)}
+                "huge": ("upstream_too_large", None), "one_huge": ("upstream_too_large", ""),
+                # comments keep the connection busy, not the answer going
+                "keepalive": ("upstream_timeout", "before the comments")}
         for name, (code, kept) in sorted(want.items()):
             sid, am, evs = ask(a, name)
             end = evs[-1]["json"]["data"]

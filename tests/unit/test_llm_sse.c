@@ -209,7 +209,7 @@ static void test_bounds(struct llm_sse_db *d)
     const char *s = CHUNK("\"0123456789\"");
     struct result r = parse(d, s, strlen(s), 0, 1, 40, 0);
 
-    CHECK_INT_EQ(r.state, LLM_SSE_MALFORMED);
+    CHECK_INT_EQ(r.state, LLM_SSE_TOO_LONG);
     CHECK(strstr(r.why, "longer than the bound") != NULL);
     result_free(&r);
     r = parse(d, s, strlen(s), 0, 1, strlen(s), 0);
@@ -219,7 +219,7 @@ static void test_bounds(struct llm_sse_db *d)
     /* Short lines, one long event: its data is bounded too. */
     s = "data: {\"choices\":\ndata: [{\"delta\":\ndata: {\"content\":\"xy\"}}]}\n\n";
     r = parse(d, s, strlen(s), 0, 3, 30, 0);
-    CHECK_INT_EQ(r.state, LLM_SSE_MALFORMED);
+    CHECK_INT_EQ(r.state, LLM_SSE_TOO_LONG);
     result_free(&r);
     /* Without the bound the data lines join with '\n': still JSON. */
     r = parse(d, s, strlen(s), 0, 3, 1000, 0);

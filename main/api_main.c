@@ -197,7 +197,7 @@ int main(void)
     if (as_cgi)
         log_set_quiet(1);
     /* (no SA_RESTART: libfcgi's accept() must return EINTR) */
-    if (proc_start("pulse-api", on_stop, 0, &cfg) != 0)
+    if (proc_start("pulse-api", on_stop, PROC_PLAIN, &cfg) != 0)
         goto out;
     if (as_cgi) {
         rt = runtime_open(cfg, routes_all, routes_all_count);

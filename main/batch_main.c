@@ -95,7 +95,7 @@ static int run(int work)
     int rc = 1, wait_ms = 0; /* the first turn at once: answers waiting for a generator, sends due */
     int lock = -1;
 
-    if (proc_start(work ? "pulse-work" : "pulse-batch", on_stop, !work, &cfg) != 0)
+    if (proc_start(work ? "pulse-work" : "pulse-batch", on_stop, work ? PROC_DETACHED : PROC_LISTENING, &cfg) != 0)
         goto out;
     if (work && (lock = proc_work_lock(cfg->data_dir)) < 0) {
         rc = 0; /* another worker runs */

@@ -263,7 +263,7 @@ int main(void)
 
     if (as_cgi)
         log_set_quiet(1);
-    if (proc_start("pulse-stream", on_stop, !as_cgi, &cfg) != 0)
+    if (proc_start("pulse-stream", on_stop, as_cgi ? PROC_PLAIN : PROC_LISTENING, &cfg) != 0)
         goto out;
     if (!as_cgi)
         raise_fd_limit(cfg);

@@ -46,7 +46,7 @@ static void stop_once(int sig)
     stop_handler(sig);
 }
 
-int proc_start(const char *role, void (*on_stop)(int), int listening, const struct config **cfg)
+int proc_start(const char *role, void (*on_stop)(int), enum proc_kind kind, const struct config **cfg)
 {
     struct sigaction sa;
     char *err = NULL;
@@ -62,7 +62,7 @@ int proc_start(const char *role, void (*on_stop)(int), int listening, const stru
     *cfg = pulse_cfg; /* the one hand-over: from here on everything is handed cfg */
     if ((*cfg)->conf_file != NULL)
         log_info("configuration: %s (the environment wins where both set a variable)", (*cfg)->conf_file);
-    if (listening && !is_listening_socket(0)) {
+    if (kind == PROC_LISTENING && !is_listening_socket(0)) {
         log_error("fd 0 is not a listening socket: start me from the web server (bin-path) or spawn-fcgi");
         return -1;
     }
@@ -76,7 +76,7 @@ int proc_start(const char *role, void (*on_stop)(int), int listening, const stru
      * (spawn-fcgi exits right after spawning, so it must not set this.)
      * A CGI stream neither: Apache stopping ends mod_cgid's daemon, whose
      * child it is, and its worker waits for the stream until killed. */
-    if ((*cfg)->exit_with_parent || proc_is_cgi()) {
+    if (kind != PROC_DETACHED && ((*cfg)->exit_with_parent || proc_is_cgi())) {
         prctl(PR_SET_PDEATHSIG, SIGTERM);
         if (getppid() == 1)
             stop_once(SIGTERM); /* the parent was gone already */

@@ -8,13 +8,19 @@
 
 struct config;
 
+/* What proc_start checks and sets up besides the common part. */
+enum proc_kind {
+    PROC_PLAIN = 0,      /* pulse-api (fd 0 is checked by libfcgi), a CGI run */
+    PROC_LISTENING = 1,  /* fd 0 must be the FastCGI listening socket */
+    PROC_DETACHED = 2,   /* pulse work: its parent exits at once, by design */
+};
+
 /* on_stop runs on SIGTERM and SIGINT (without SA_RESTART, so blocking
  * calls return EINTR); SIGPIPE is ignored. Under lighttpd
  * (PULSE_EXIT_WITH_PARENT) the process also gets SIGTERM when its parent
- * dies. listening: fd 0 must be the FastCGI listening socket. 0 with *cfg
- * the configuration loaded (process-wide, read-only: hand it on from
- * there), or -1 (logged). */
-int proc_start(const char *role, void (*on_stop)(int), int listening, const struct config **cfg);
+ * dies, unless PROC_DETACHED. 0 with *cfg the configuration loaded
+ * (process-wide, read-only: hand it on from there), or -1 (logged). */
+int proc_start(const char *role, void (*on_stop)(int), enum proc_kind kind, const struct config **cfg);
 
 /* 1 when the web server ran this process as a CGI program for one request
  * (GATEWAY_INTERFACE set, fd 0 not a listening socket), 0 when it is a

@@ -283,7 +283,9 @@ def test_chat_answers_come_from_a_worker_a_message_starts(env):
     # work" (PULSE_SPAWN_WORKER=1, as the example has it), which generates
     # the answer as the account and exits once idle; the next message
     # starts another
-    s = Site(env, {"PULSE_LLM_DEMO_MS": "10"})
+    # (PULSE_EXIT_WITH_PARENT, as lighttpd gives its processes: the worker
+    # is detached, its parent gone at once, and it must not stop with it)
+    s = Site(env, {"PULSE_LLM_DEMO_MS": "10", "PULSE_EXIT_WITH_PARENT": "1"})
     alice = s.auth("alice")
     r = s.post("/api/chat/sessions", {}, headers=alice)
     assert r.status == 201, (r.status, r.body, s.log())

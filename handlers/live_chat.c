@@ -239,15 +239,18 @@ static int viewer_count(struct ctx *c, const char *room, long long *count, long 
     return ok ? 0 : -1;
 }
 
-/* Emits `viewers` and answers {count, peak, viewerId}. */
+/* Emits `viewers` and answers {count, peak, viewerId, expiresIn}: after a
+ * join, expiresIn is PULSE_PRESENCE_TTL_S, how soon the client must join
+ * again to keep counting (null after a leave). */
 static void presence_reply(struct ctx *c, const char *room, const char *viewer, long long count,
-                           long long peak, int changed)
+                           long long peak, int changed, int join)
 {
-    char cnt[24], pk[24], topic[TOPIC_MAX], *data = NULL;
-    const char *ev[2] = {cnt, pk}, *reply[3] = {cnt, pk, viewer};
+    char cnt[24], pk[24], ttl[24], topic[TOPIC_MAX], *data = NULL;
+    const char *ev[2] = {cnt, pk}, *reply[4] = {cnt, pk, viewer, join ? ttl : NULL};
 
     snprintf(cnt, sizeof cnt, "%lld", count);
     snprintf(pk, sizeof pk, "%lld", peak);
+    snprintf(ttl, sizeof ttl, "%ld", c->cfg->presence_ttl_s);
     if (changed) {
         data = db_one_text(c->db, SQL_LIVE_VIEWERS_EVENT, 2, ev);
         if (data == NULL || topic_name(topic, TOPIC_ROOM, room) != 0) {
@@ -257,7 +260,7 @@ static void presence_reply(struct ctx *c, const char *room, const char *viewer, 
         if (ctx_emit(c, topic, "viewers", data) < 0)
             goto out;
     }
-    ctx_json_take(c, 200, db_one_text(c->db, SQL_LIVE_VIEWERS_REPLY, 3, reply));
+    ctx_json_take(c, 200, db_one_text(c->db, SQL_LIVE_VIEWERS_REPLY, 4, reply));
 out:
     free(data);
 }
@@ -367,7 +370,7 @@ static void presence(struct ctx *c, int join)
     snprintf(pk, sizeof pk, "%lld", peak);
     if (peak > old_peak && exec_room_viewer(c, SQL_LIVE_ROOM_SET_PEAK, room, pk, NULL) != 0)
         goto out;
-    presence_reply(c, room, viewer, count, peak, count != before || peak != old_peak);
+    presence_reply(c, room, viewer, count, peak, count != before || peak != old_peak, join);
 out:
     free(status);
     free(viewer);

@@ -30,7 +30,9 @@
   var JWT_KEY = 'pulse.jwt';
   var GUEST_KEY = 'pulse.viewer_id';
   var CHAT_HISTORY = 50;
-  // Presence expires on the server (PULSE_PRESENCE_TTL_S, 60 s) unless refreshed; tests shorten it.
+  // Presence expires on the server (PULSE_PRESENCE_TTL_S, 60 s) unless refreshed: the page
+  // re-joins every 30 s, or sooner, at half the TTL a join's answer states (expiresIn), when
+  // that is shorter; tests shorten it.
   var PRESENCE_MS = Number(window.PulsePresenceMs) > 0 ? Number(window.PulsePresenceMs) : 30000;
   var RETRY_MS = 5000;          // a room read that failed is tried again after this
   var ORDER_REFRESH_MS = 2000;  // an order's `product` and `status` events should have come by then
@@ -252,6 +254,7 @@
     }
     var joinedAs = null;          // {jwt, guest} of the presence the server holds, or null
     var timer = null;
+    var period = PRESENCE_MS;     // between re-joins: within the server's TTL (expiresIn)
 
     function path(action, who) {
       var q = !who.jwt && who.guest && ID_RE.test(who.guest) ? '?viewerId=' + encodeURIComponent(who.guest) : '';
@@ -268,6 +271,7 @@
           store(GUEST_KEY, guestId);
         }
         joinedAs = who;
+        keepWithin(r.json && Number(r.json.expiresIn));
         if (r.json) counted(r);
       }, function () { /* the next refresh tries again */ });
     }
@@ -283,12 +287,20 @@
           .catch(function () {});
       } catch (e) { /* the page is going away anyway */ }
     }
+    // ttl: the seconds a join counts (the answer's expiresIn); re-join at half of it at most.
+    function keepWithin(ttl) {
+      if (!(ttl > 0)) return;
+      var want = Math.min(PRESENCE_MS, Math.max(1000, ttl * 500));
+      if (want === period) return;
+      period = want;
+      if (timer !== null) { clearInterval(timer); timer = setInterval(join, period); }
+    }
     function start() {
       clearInterval(timer);
       join();
-      timer = setInterval(join, PRESENCE_MS);
+      timer = setInterval(join, period);
     }
-    function stop() { clearInterval(timer); }
+    function stop() { clearInterval(timer); timer = null; }
     window.addEventListener('pagehide', function () { stop(); leave(); });
     // Back from the back/forward cache: the page never reloaded, so join again.
     window.addEventListener('pageshow', function (e) { if (e.persisted) start(); });

@@ -140,8 +140,10 @@ SELECT (SELECT count(*) FROM live_viewers WHERE room_id = ?1), peak_viewers FROM
 -- name: live_room_set_peak
 UPDATE live_rooms SET peak_viewers = max(peak_viewers, CAST(?2 AS INTEGER)) WHERE id = ?1;
 
+-- expiresIn (?4): the seconds a join counts without a refresh (PULSE_PRESENCE_TTL_S), so a
+-- page re-joins in time whatever the TTL; null for a leave.
 -- name: live_viewers_reply
-SELECT json_object('count', ?1 + 0, 'peak', ?2 + 0, 'viewerId', ?3);
+SELECT json_object('count', ?1 + 0, 'peak', ?2 + 0, 'viewerId', ?3, 'expiresIn', CAST(?4 AS INTEGER));
 
 -- name: live_viewers_event
 SELECT json_object('count', ?1 + 0, 'peak', ?2 + 0);

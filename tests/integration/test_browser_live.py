@@ -12,6 +12,7 @@ import hmac
 import json
 import os
 import re
+import time
 
 from browser_helper import BROWSER_DIR, Browser, assert_never_parses_html
 from harness import WEBHOOK_SECRET, http, token, wait_for
@@ -210,6 +211,30 @@ def test_browser_live_room_updates_live(env):
 
 def test_browser_live_room_works_by_polling_for_a_guest(env):
     watch_room(env, env.instance(env=FAST_PRESENCE), "polling", guest=True)
+
+
+def test_browser_live_page_keeps_its_viewer_counted_under_a_short_presence_ttl(env):
+    # PULSE_PRESENCE_TTL_S may be as short as 5 s; the page re-joined every 30 s whatever it
+    # was, so a viewer watching the whole time stopped counting 5 s after each join and every
+    # page showed the room emptying. The page now re-joins well within the TTL the join
+    # answer states (no presence_ms here: the page's own period).
+    a = env.instance(env={"PULSE_PRESENCE_TTL_S": "5"})
+    owner = token("shop-1", "owner", "Shop Một")
+    room, _ = make_room(a, owner, "TTL ngắn")
+    rid = room["id"]
+    url = "http://127.0.0.1:%d/live.html?room=%s" % (a.port, rid)
+    b = LiveBrowser(env.tmp, mode="viewer", url=url, jwt=token("vy", "viewer", "Vy"), conn="live",
+                    status="PENDING", products=2)
+    try:
+        b.expect("ready", 45)
+        counts = []
+        end = time.time() + 8  # the TTL and then some: the page re-joins at 2.5 s
+        while time.time() < end:
+            counts.append(a.get("/api/live/rooms/%s" % rid).json()["viewerCount"])
+            time.sleep(0.5)
+        assert counts and all(n == 1 for n in counts), counts
+    finally:
+        b.close()
 
 
 def test_browser_owner_console_creates_a_room_and_starts_it(env):

@@ -227,7 +227,8 @@ def test_viewer_presence_expires(env):
     for v in ("a", "b", "c"):
         a.post("/api/live/rooms/%s/join" % rid, {}, headers=bearer(v, "viewer"))
     assert a.get("/api/live/rooms/" + rid).json()["viewerCount"] == 3
-    a.post("/api/live/rooms/%s/leave" % rid, {}, headers=bearer("a", "viewer"))
+    left = a.post("/api/live/rooms/%s/leave" % rid, {}, headers=bearer("a", "viewer")).json()
+    assert left["count"] == 2 and left["expiresIn"] is None, left
     a.post("/api/live/rooms/%s/leave" % rid, {}, headers=bearer("a", "viewer"))
     room = a.get("/api/live/rooms/" + rid).json()
     assert room["viewerCount"] == 2 and room["peakViewers"] == 3
@@ -235,7 +236,8 @@ def test_viewer_presence_expires(env):
     harness.wait_for(lambda: a.get("/api/live/rooms/" + rid).json()["viewerCount"] == 0, timeout=12,
                      interval=0.5, what="presence to expire")
     j = a.post("/api/live/rooms/%s/join" % rid, {}, headers=bearer("d", "viewer")).json()
-    assert j == {"count": 1, "peak": 3, "viewerId": "u:d"}
+    # expiresIn: the TTL, so a page re-joins within it whatever PULSE_PRESENCE_TTL_S is
+    assert j == {"count": 1, "peak": 3, "viewerId": "u:d", "expiresIn": 5}
     # a guest cannot remove or refresh a user's presence by naming it
     bad = a.post("/api/live/rooms/%s/leave?viewerId=u:d" % rid, {})
     assert bad.status == 400 and a.get("/api/live/rooms/" + rid).json()["viewerCount"] == 1

@@ -78,6 +78,15 @@ static int send_pending(struct ctx *c)
     return rc;
 }
 
+static int send_later(struct ctx *c)
+{
+    int rc = db_flag(c->db, SQL_CRM_SEND_LATER);
+
+    if (rc < 0)
+        ctx_db_error(c);
+    return rc;
+}
+
 /* Answer id failed for good (owner's lease, or NULL when not leased):
  * status failed with why, the outbox row gone. 0 or -1 answered. */
 static int send_failed(struct ctx *c, const char *owner, const char *id, const char *why)
@@ -317,6 +326,7 @@ out:
 const struct send_hooks crm_send_hooks = {
     .name = "crm answer",
     .pending = send_pending,
+    .later = send_later,
     .claim = send_claim,
     .result = send_result,
 };

@@ -62,9 +62,10 @@ static struct llm *open_llm(const struct config *cfg)
     return l;
 }
 
-/* pulse work: 1 when the worker is done (idle for WORK_IDLE_MS, its
- * slot let go, and no answer waiting after that: one posted meanwhile saw
- * the slot held and started no worker), 0 to go on (*lock held again). */
+/* pulse work: 1 when the worker is done (idle for WORK_IDLE_MS, no send
+ * due again later, its slot let go, and no answer or send waiting after
+ * that: one posted meanwhile saw the slot held and started no worker), 0
+ * to go on (*lock held again). */
 static int work_done(const struct config *cfg, struct gen *gen, struct sender *snd, long long now,
                      long long *idle_since, int *lock)
 {
@@ -72,9 +73,16 @@ static int work_done(const struct config *cfg, struct gen *gen, struct sender *s
         *idle_since = now;
     if (now - *idle_since < WORK_IDLE_MS)
         return 0;
+    /* (a send tried again later: no request may come to start a worker) */
+    if (snd != NULL && sender_waiting(snd) != 0) {
+        *idle_since = now;
+        return 0;
+    }
     close(*lock);
     *lock = -1;
-    if (gen == NULL || gen_waiting(gen) == 0 || (*lock = proc_work_lock(cfg->data_dir)) < 0)
+    if ((gen == NULL || gen_waiting(gen) == 0) && (snd == NULL || sender_waiting(snd) == 0))
+        return 1;
+    if ((*lock = proc_work_lock(cfg->data_dir)) < 0)
         return 1;
     *idle_since = now;
     return 0;

@@ -224,6 +224,11 @@ struct send_hooks {
     /* 1 when a claim has work, 0 when not (a read: idle probing takes no
      * write lock), -1 answered. */
     int (*pending)(struct ctx *c);
+    /* 1 when a job is there though not due (tried again later, or leased
+     * by a sender that may have died), 0 when none, -1 answered; NULL: a
+     * domain whose jobs are not waited for. Where no pulse-batch runs,
+     * the worker a request starts (pulse work, wire/proc.h) stays for it. */
+    int (*later)(struct ctx *c);
     /* Leases at most max due jobs to owner for lease_ms; *jobs gets an
      * array (the caller frees it and its members), *n its size. A job that
      * cannot be sent at all (no token, say) is ended here, not returned. */

@@ -180,6 +180,14 @@ static int unit_pending(struct ctx *ctx, void *arg)
     return p->pending < 0 ? -1 : 0;
 }
 
+static int unit_later(struct ctx *ctx, void *arg)
+{
+    struct probe *p = arg;
+
+    p->pending = p->h->later != NULL ? p->h->later(ctx) : 0;
+    return p->pending < 0 ? -1 : 0;
+}
+
 static int unit_claim(struct ctx *ctx, void *arg)
 {
     struct probe *p = arg;
@@ -247,6 +255,22 @@ void sender_run(struct sender *s, long long now_ms)
 size_t sender_running(const struct sender *s)
 {
     return s->ncalls;
+}
+
+int sender_waiting(struct sender *s)
+{
+    size_t k;
+
+    for (k = 0; k < s->nhooks; k++) {
+        struct probe p = {.s = s, .h = s->hooks[k]};
+
+        if (runtime_work_alone(s->rt, 0, unit_pending, &p) != 0 ||
+            (p.pending == 0 && runtime_work_alone(s->rt, 0, unit_later, &p) != 0))
+            return -1;
+        if (p.pending)
+            return 1;
+    }
+    return 0;
 }
 
 void sender_stop(struct sender *s)

@@ -31,5 +31,8 @@ void sender_run(struct sender *s, long long now_ms);
 void sender_stop(struct sender *s);
 /* Calls under way. */
 size_t sender_running(const struct sender *s);
+/* 1 when a job waits, due now or later (a retry: send_hooks.later), 0
+ * when none, -1 when the store could not say. */
+int sender_waiting(struct sender *s);
 
 #endif

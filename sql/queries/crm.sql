@@ -153,6 +153,11 @@ SELECT EXISTS (SELECT 1 FROM crm_outbox
                WHERE next_ms <= CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)
                  AND lease_until_ms < CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER));
 
+-- 1 when some answer is still to be sent, due or not (tried again later,
+-- or leased): the shared-hosting worker stays for it.
+-- name: crm_send_later
+SELECT EXISTS (SELECT 1 FROM crm_outbox);
+
 -- Leases at most ?3 due answers to owner ?1 for ?2 ms; each is one more
 -- attempt.
 -- name: crm_send_claim

@@ -16,7 +16,7 @@ import urllib.parse
 
 from browser_helper import pay_while_watching
 from payos_standin import PayosStandin
-from harness import (APACHE_MODULES, APACHE_USER, JWT_SECRET, PAYOS_KEY, ROOT, WEBHOOK_SECRET, alive, descendants_named, ensure_user,
+from harness import (APACHE_MODULES, APACHE_USER, JWT_SECRET, PAYOS_KEY, ROOT, WEBHOOK_SECRET, alive, descendants_named, ensure_user, http,
                      open_path, payos_body, publish, q, token, wait_for)
 
 WEB_INDEPENDENT = True  # these tests start their own Apache, whatever --web says
@@ -378,3 +378,52 @@ def test_without_mod_fcgid_every_request_is_cgi(env):
     assert [int(e["id"]) for e in st.events(2, 3)] == ids
     assert s.pulse_pids() and not s.pulse_pids(b"pulse.fcgi")
     st.close()
+
+
+def _crm_site(env, **settings):
+    """A Site sending the CRM's answers to Facebook's stand-in, with one
+    conversation a customer opened through the signed webhook: (site,
+    stand-ins, conversation id, an agent's headers)."""
+    import hashlib
+    import hmac
+    import importlib.util
+    from platform_standin import Platforms
+    spec = importlib.util.spec_from_file_location("crm_cases", os.path.join(os.path.dirname(__file__), "test_crm.py"))
+    crm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(crm)
+    p = Platforms({"facebook": "fb-page-token"}).start()
+    env.started.append(p)
+    conf = dict(crm.SECRETS, FB_GRAPH_URL=p.url + "/fb/v19.0", FB_PAGE_TOKEN="fb-page-token")
+    conf.update(settings)
+    s = Site(env, conf)
+    raw = crm.fb_body([crm.fb_item("111", "m_in_1", "Xin chào")])
+    sig = "sha256=" + hmac.new(crm.FB_SECRET.encode(), raw, hashlib.sha256).hexdigest()
+    r = http(s.port, "POST", s.prefix + "/api/webhooks/facebook", raw=raw, headers={"X-Hub-Signature-256": sig})
+    assert r.status == 200, (r.status, r.body, s.log())
+    agent = crm.agent()
+    conv = s.get("/api/crm/conversations", headers=agent).json()["conversations"][0]["id"]
+    return s, p, conv, agent
+
+
+def _crm_status(s, conv, mid, agent):
+    return [m for m in s.get("/api/crm/conversations/%s/messages" % conv, headers=agent).json()["messages"]
+            if m["id"] == mid][0]["status"]
+
+
+def test_an_agents_answer_whose_send_failed_is_sent_again(env):
+    # a 503 from the platform: the answer is due again PULSE_SEND_RETRY_MS
+    # later, past the worker's idle 2 s; it must still go out, with no
+    # other answer posted to start a worker
+    s, p, conv, agent = _crm_site(env, PULSE_SEND_RETRY_MS="3000")
+    p.plan("facebook", [{"status": 503}])
+    r = s.post("/api/crm/conversations/%s/messages" % conv, {"content": "Dạ shop chào bạn"}, headers=agent)
+    assert r.status == 201, (r.status, r.body, s.log())
+    mid = r.json()["id"]
+    try:
+        wait_for(lambda: _crm_status(s, conv, mid, agent) == "sent", timeout=20, interval=0.5,
+                 what="the answer sent on its second attempt")
+        assert [x["accepted"] for x in p.of("facebook")] == [False, True]
+        wait_for(lambda: not alive(_worker_pid(s)), timeout=20, what="the worker's exit once nothing is due")
+    finally:
+        if alive(_worker_pid(s)):
+            os.kill(_worker_pid(s), signal.SIGKILL)

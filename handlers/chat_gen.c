@@ -26,6 +26,15 @@ static int gen_pending(struct ctx *c)
     return rc;
 }
 
+static int gen_later(struct ctx *c)
+{
+    int rc = db_flag(c->db, SQL_CHAT_GEN_LATER);
+
+    if (rc < 0)
+        ctx_db_error(c);
+    return rc;
+}
+
 /* What answer id (row n of session sid) is asked: the session's earlier
  * messages, at most PULSE_LLM_HISTORY. Caller frees; NULL answered. */
 static char *history(struct ctx *c, const char *id, const char *sid, const char *n)
@@ -193,6 +202,7 @@ static int gen_sweep(struct ctx *c, const char *id, const char *owner)
 
 const struct gen_hooks chat_gen_hooks = {
     .pending = gen_pending,
+    .later = gen_later,
     .claim = gen_claim,
     .append = gen_append,
     .finish = gen_finish,

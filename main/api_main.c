@@ -106,8 +106,9 @@ static void answer(struct runtime *rt, struct http_req *req, struct http_resp *r
     if (runtime_batch_end(rt) != 0 && early == 0)
         runtime_batch_failed(rt, resp);
     runtime_batch_publish(rt);
-    /* (where no pulse-batch runs: the answer to generate, the message to send) */
-    if (runtime_take_queued(rt) && resp->status < 300 && cfg->spawn_worker)
+    /* (where no pulse-batch runs: the answer to generate, the message to
+     * send, or the answer a 409 waits on, whose worker may have died) */
+    if (runtime_take_queued(rt) && resp->status < 500 && cfg->spawn_worker)
         proc_work_spawn(cfg->data_dir);
     metrics_count_status(resp->status);
 }

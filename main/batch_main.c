@@ -63,7 +63,7 @@ static struct llm *open_llm(const struct config *cfg)
 }
 
 /* pulse work: 1 when the worker is done (idle for WORK_IDLE_MS, no send
- * due again later, its slot let go, and no answer or send waiting after
+ * due again later nor answer streaming, its slot let go, and no answer or send waiting after
  * that: one posted meanwhile saw the slot held and started no worker), 0
  * to go on (*lock held again). */
 static int work_done(const struct config *cfg, struct gen *gen, struct sender *snd, long long now,
@@ -73,8 +73,9 @@ static int work_done(const struct config *cfg, struct gen *gen, struct sender *s
         *idle_since = now;
     if (now - *idle_since < WORK_IDLE_MS)
         return 0;
-    /* (a send tried again later: no request may come to start a worker) */
-    if (snd != NULL && sender_waiting(snd) != 0) {
+    /* (a send tried again later, an answer whose worker was killed and
+     * whose lease has yet to run out: no request may come to start one) */
+    if ((snd != NULL && sender_waiting(snd) != 0) || (gen != NULL && gen_waiting(gen) != 0)) {
         *idle_since = now;
         return 0;
     }

@@ -17,7 +17,8 @@ enum route_flags {
     ROUTE_WRITE = 1 << 0,   /* runs in an IMMEDIATE transaction */
     ROUTE_EDGE = 1 << 1,    /* also served by an edge (PULSE_ROLE=edge): reads of the log only */
     ROUTE_BULK = 1 << 2,    /* its body may be up to PULSE_MAX_PUBLISH_BODY (a batch publish) */
-    ROUTE_QUEUES = 1 << 3,  /* leaves work for pulse-batch's generator or sender (runtime_take_queued) */
+    ROUTE_QUEUES = 1 << 3,  /* leaves work for pulse-batch's generator or sender (runtime_take_queued);
+                             * a 409 too: the work it waits on may have lost its worker */
 };
 
 struct route {

@@ -525,11 +525,22 @@ size_t gen_running(const struct gen *g)
     return g->njobs;
 }
 
+static int unit_later(struct ctx *c, void *arg)
+{
+    struct probe *p = arg;
+
+    p->pending = p->g->hooks->later != NULL ? p->g->hooks->later(c) : 0;
+    return p->pending < 0 ? -1 : 0;
+}
+
 int gen_waiting(struct gen *g)
 {
     struct probe p = {.g = g};
 
-    return runtime_work_alone(g->rt, 0, unit_pending, &p) != 0 ? -1 : p.pending;
+    if (runtime_work_alone(g->rt, 0, unit_pending, &p) != 0 ||
+        (p.pending == 0 && runtime_work_alone(g->rt, 0, unit_later, &p) != 0))
+        return -1;
+    return p.pending;
 }
 
 long gen_next_ms(struct gen *g, long long now_ms)

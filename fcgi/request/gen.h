@@ -36,7 +36,9 @@ void gen_stop(struct gen *g);
 /* How many answers run now. */
 size_t gen_running(const struct gen *g);
 /* 1 when an answer waits for a generator (none holds it, or its lease ran
- * out), 0 when none does, -1 when the store cannot tell now. */
+ * out) or streams under a lease (gen_hooks.later: another generator's,
+ * which may have died), 0 when none does, -1 when the store cannot tell
+ * now. */
 int gen_waiting(struct gen *g);
 /* After how many deltas at most an answer's row takes in its text, for a
  * log kept as cfg says (1: at every delta, when retention is too short to

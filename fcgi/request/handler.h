@@ -157,6 +157,11 @@ struct gen_hooks {
      * a sweep has work), else 0: a read, so that idle probing takes no
      * write lock. */
     int (*pending)(struct ctx *c);
+    /* 1 when an answer streams, leased or not (its generator may have
+     * died: the sweep ends it once its lease runs out), 0 when none, -1
+     * answered; NULL: none is waited for. Where no pulse-batch runs, the
+     * worker a request starts (pulse work, wire/proc.h) stays for it. */
+    int (*later)(struct ctx *c);
     /* Leases at most max waiting answers to owner for lease_ms; *jobs
      * gets an array (the caller frees it and its members), *n its size. */
     int (*claim)(struct ctx *c, const char *owner, long lease_ms, size_t max, struct gen_job **jobs, size_t *n);

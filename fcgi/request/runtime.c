@@ -273,9 +273,9 @@ static void run_handler(struct runtime *rt, struct ctx *c, const struct route *r
     } else if (tx_close(rt, c) != 0) {
         buf_reset(&c->resp->headers);
         ctx_db_error(c);
-    } else if (r->flags & ROUTE_QUEUES) {
-        rt->queued = 1;
     }
+    if ((r->flags & ROUTE_QUEUES) && (c->resp->status < 300 || c->resp->status == 409))
+        rt->queued = 1;
 }
 
 static void route(struct runtime *rt, struct ctx *c)

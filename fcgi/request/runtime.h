@@ -62,8 +62,9 @@ int runtime_batch_end(struct runtime *rt);
  * once runtime_batch_end returned 0), -1 when dropped. */
 int runtime_work(struct runtime *rt, int write, int (*fn)(struct ctx *c, void *arg), void *arg, long long now);
 void runtime_batch_publish(struct runtime *rt);
-/* 1 when a request of a ROUTE_QUEUES route was answered (2xx) since the
- * last call: it left work for pulse-batch's generator or sender. */
+/* 1 when a request of a ROUTE_QUEUES route was answered 2xx (it left
+ * work for pulse-batch's generator or sender) or 409 (refused for work
+ * still waiting, whose worker may have died) since the last call. */
 int runtime_take_queued(struct runtime *rt);
 /* fn as a unit of work in a batch of its own, committed and published:
  * 0 when kept, -1 when dropped or lost. */

@@ -178,6 +178,12 @@ SELECT json_object('userMessage', json((SELECT message_json FROM chat_message_js
 -- name: chat_message_json
 SELECT message_json FROM chat_message_json WHERE id = ?1;
 
+-- 1 when some answer streams, leased or not: the shared-hosting worker
+-- stays until it ends (a lease may be a killed worker's, swept once it
+-- runs out).
+-- name: chat_gen_later
+SELECT EXISTS (SELECT 1 FROM chat_messages WHERE status = 'streaming');
+
 -- 1 when an answer waits for a generator or one's lease ran out.
 -- name: chat_gen_pending
 SELECT EXISTS (SELECT 1 FROM chat_messages

@@ -427,3 +427,37 @@ def test_an_agents_answer_whose_send_failed_is_sent_again(env):
     finally:
         if alive(_worker_pid(s)):
             os.kill(_worker_pid(s), signal.SIGKILL)
+
+
+def test_an_answer_whose_worker_was_killed_ends_and_the_chat_goes_on(env):
+    # a host's process killer (or the OOM killer) ends the worker mid-answer:
+    # the answer must not stream for good, nor the session refuse every
+    # message after it, with no other session posting
+    s = Site(env, {"PULSE_LLM_DEMO_MS": "300"})
+    alice = s.auth("alice")
+    sid = s.post("/api/chat/sessions", {}, headers=alice).json()["id"]
+    r = s.post("/api/chat/sessions/%s/messages" % sid, {"message": "Xin chào"}, headers=alice)
+    assert r.status == 202, (r.status, r.body, s.log())
+    aid = r.json()["assistantMessage"]["id"]
+    pid = wait_for(lambda: os.path.exists(os.path.join(s.dir, "data", "work", "slot.0")) and _worker_pid(s),
+                   what="the worker")
+    time.sleep(1)
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not alive(pid), what="the worker's end")
+
+    def answer():
+        return [m for m in s.get("/api/chat/sessions/%s/messages" % sid, headers=alice).json()["messages"]
+                if m["id"] == aid][0]
+    assert answer()["status"] == "streaming"
+    # the user writes again, as one does when an answer stalls
+    r = s.post("/api/chat/sessions/%s/messages" % sid, {"message": "Còn đó không?"}, headers=alice)
+    assert r.status == 409, (r.status, r.body)
+    try:
+        wait_for(lambda: answer()["status"] != "streaming", timeout=20, interval=0.5, what="the answer ended")
+        assert answer()["status"] == "error", answer()
+        r = s.post("/api/chat/sessions/%s/messages" % sid, {"message": "Còn đó không?"}, headers=alice)
+        assert r.status == 202, (r.status, r.body)
+    finally:
+        p = _worker_pid(s)
+        if alive(p):
+            os.kill(p, signal.SIGKILL)

@@ -19,6 +19,7 @@
 #include "base/log.h"
 
 #define WORK_LOG_MAX (1024 * 1024) /* a worker's log is emptied when it has grown past this */
+#define WORK_FD_MAX 65536            /* fds closed one by one where close_range is missing */
 
 /* What a web server or spawn-fcgi hands a FastCGI process as fd 0. */
 static int is_listening_socket(int fd)
@@ -187,8 +188,10 @@ static void work_exec(int nul, int logfd, char **env)
             script = env[fd] + 16;
     if (dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(logfd, 2) < 0)
         _exit(127);
-    for (fd = 3; fd < 1024; fd++)
-        close(fd);
+    /* (a kernel before 5.9 has no close_range: every fd a process may hold) */
+    if (close_range(3, ~0U, 0) != 0)
+        for (fd = 3; fd < WORK_FD_MAX; fd++)
+            close(fd);
     execve("/proc/self/exe", argv, env);
     if (script != NULL) /* (a host without /proc: the CGI program's own path) */
         execve(script, argv, env);

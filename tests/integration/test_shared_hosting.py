@@ -461,3 +461,29 @@ def test_an_answer_whose_worker_was_killed_ends_and_the_chat_goes_on(env):
         p = _worker_pid(s)
         if alive(p):
             os.kill(p, signal.SIGKILL)
+
+
+def test_a_cron_line_settles_a_topup_whose_webhook_never_came(env):
+    # README: a host's cron runs "pulse.cgi work" now and then, and the
+    # worker asks PayOS about top-ups PENDING past PAYOS_RECONCILE_S (no
+    # request starts a worker for them), then exits
+    from platform_standin import Platforms
+    tokens = {"payos_client": "client-id-1", "payos_key": "api-key-1", "payos_checksum": PAYOS_KEY}
+    p = Platforms(tokens).start()
+    env.started.append(p)
+    s = Site(env, {"PAYOS_API_URL": p.url + "/payos", "PAYOS_CLIENT_ID": tokens["payos_client"],
+                   "PAYOS_API_KEY": tokens["payos_key"], "PAYOS_RECONCILE_S": "1"})
+    r = s.post("/api/topup/init", {"amount": 5000, "description": "nap tien"}, headers=s.auth("u1"))
+    assert r.status == 201, (r.status, r.body, s.log())
+    t = r.json()
+    p.orders[str(t["order_code"])] = {"status": "PAID", "amount": 5000}  # paid; its webhook lost
+
+    def status():
+        return s.get("/api/topup/status?tx_ref=%s&token=%s" % (t["tx_ref"], t["stream_token"])).json()["status"]
+    time.sleep(1.5)  # past PAYOS_RECONCILE_S: due, and nothing asks
+    assert status() == "PENDING"
+    # the cron line, as the account, from its home (the README's)
+    _as_account("'%s/pulse.cgi' work" % s.dir, os.path.dirname(s.docroot))
+    assert status() == "PAID"
+    assert s.get("/api/wallet", headers=s.auth("u1")).json()["balance"] == 5000
+    assert s.sql("SELECT count(*) FROM wallet_credits") == [(1,)]

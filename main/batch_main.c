@@ -63,9 +63,9 @@ static struct llm *open_llm(const struct config *cfg)
 }
 
 /* pulse work: 1 when the worker is done (idle for WORK_IDLE_MS, no send
- * due again later nor answer streaming, its slot let go, and no answer or send waiting after
- * that: one posted meanwhile saw the slot held and started no worker), 0
- * to go on (*lock held again). */
+ * due again later nor answer streaming, its slot let go, and no answer or
+ * send waiting after that: one posted meanwhile saw the slot held and
+ * started no worker), 0 to go on (*lock held again). */
 static int work_done(const struct config *cfg, struct gen *gen, struct sender *snd, long long now,
                      long long *idle_since, int *lock)
 {

@@ -175,17 +175,14 @@ static int work_log(const char *dir)
 }
 
 /* The grandchild: stdin and stdout /dev/null, stderr the log, nothing
- * else of the request's open, then the program again as "pulse work".
- * Only async-signal-safe calls after a fork. */
-static void work_exec(int nul, int logfd, char **env)
+ * else of the request's open, then the program again as "pulse work"
+ * (script: the CGI program's own path, for a host without /proc). Only
+ * async-signal-safe calls after a fork. */
+static void work_exec(int nul, int logfd, char **env, const char *script)
 {
     static char *const argv[] = {"pulse", "work", NULL};
-    const char *script = NULL;
     int fd;
 
-    for (fd = 0; env[fd] != NULL; fd++)
-        if (strncmp(env[fd], "SCRIPT_FILENAME=", 16) == 0)
-            script = env[fd] + 16;
     if (dup2(nul, 0) < 0 || dup2(nul, 1) < 0 || dup2(logfd, 2) < 0)
         _exit(127);
     /* (a kernel before 5.9 has no close_range: every fd a process may hold) */
@@ -193,7 +190,7 @@ static void work_exec(int nul, int logfd, char **env)
         for (fd = 3; fd < WORK_FD_MAX; fd++)
             close(fd);
     execve("/proc/self/exe", argv, env);
-    if (script != NULL) /* (a host without /proc: the CGI program's own path) */
+    if (script != NULL)
         execve(script, argv, env);
     _exit(127);
 }
@@ -202,6 +199,7 @@ void proc_work_spawn(const char *data_dir)
 {
     buf_t dir = {0};
     char **env = NULL;
+    const char *script = getenv("SCRIPT_FILENAME"); /* read before the fork */
     int held, nul = -1, logfd = -1;
     pid_t pid;
 
@@ -225,7 +223,7 @@ void proc_work_spawn(const char *data_dir)
          * waits for neither, and its stop does not reach it */
         if (setsid() < 0 || fork() != 0)
             _exit(0);
-        work_exec(nul, logfd, env);
+        work_exec(nul, logfd, env, script);
     }
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
         ;

@@ -28,12 +28,12 @@ FROM (SELECT * FROM chat_sessions WHERE owner_id = ?1 ORDER BY seq DESC LIMIT ?2
 -- ?2 a minute), and the seconds until the ?2-th newest of them leaves that
 -- minute: when there are ?2, the next message is taken then (Retry-After).
 -- name: chat_message_rate
-WITH recent AS (
-    SELECT created_ms, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) AS now_ms FROM chat_messages
-    WHERE user_id = ?1 AND role = 'user'
-      AND created_ms > CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - 60000)
+WITH now(ms) AS (SELECT CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
+recent AS (
+    SELECT created_ms FROM chat_messages, now
+    WHERE user_id = ?1 AND role = 'user' AND created_ms > now.ms - 60000)
 SELECT (SELECT count(*) FROM recent),
-       max(1, COALESCE((SELECT (created_ms + 60000 - now_ms + 999) / 1000 FROM recent
+       max(1, COALESCE((SELECT (created_ms + 60000 - (SELECT ms FROM now) + 999) / 1000 FROM recent
                         ORDER BY created_ms DESC LIMIT 1 OFFSET ?2 - 1), 1));
 
 -- (json_group_array takes rows in the order its FROM gives them: the

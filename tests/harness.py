@@ -297,13 +297,20 @@ def descendants_named(pid, name):
 
 
 def alive(pid):
+    """Whether pid still runs or holds its files. A zombie whose other
+    threads are still exiting counts as alive: the leader shows Z at once
+    while a thread (pulse-batch's checkpointer) may still hold the process's
+    sockets open, and a request sent then reached a process already dying
+    (nginx reused a kept-alive connection; ECONNRESET, 503)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     try:
         with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+            if f.read().rsplit(")", 1)[1].split()[0] != "Z":
+                return True
+        return len(os.listdir("/proc/%d/task" % pid)) > 1
     except OSError:
         return False
 

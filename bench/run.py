@@ -560,22 +560,33 @@ def latency_run(tmp, listen, publish_to, topic, subs, publishes, pub, rnd):
 
 
 def figure_b(tmp, kinds, subs_list, runs, publishes):
+    """Every server is started first and each run measures all of them back
+    to back (the order rotating from run to run), so a ratio compares
+    figures taken within a minute of each other, not one server's three runs
+    against another's made minutes later: this machine drifts by tens of
+    percent between minutes (HISTORY.md). The idle servers cost the one
+    measured nothing (they hold no stream and get no publish)."""
     admin = token("root", "admin")
     res = {}
     rnd = random.Random(7)
-    for k in kinds:
-        srv = start_server(k, tmp)
-        try:
-            warm_up(tmp, srv)
-            pub = publish_fn(srv, admin)
+    servers = {}
+    try:
+        for k in kinds:
+            servers[k] = start_server(k, tmp)
+            warm_up(tmp, servers[k])
+        pubs = {k: publish_fn(servers[k], admin) for k in kinds}
+        for run in range(runs):
+            order = kinds[run % len(kinds):] + kinds[:run % len(kinds)]
             for subs in subs_list:
-                for run in range(runs):
-                    row = latency_run(tmp, srv, srv, "lat%d-%d" % (subs, run), subs, publishes, pub, rnd)
+                for k in order:
+                    row = latency_run(tmp, servers[k], servers[k], "lat%d-%d" % (subs, run), subs, publishes,
+                                      pubs[k], rnd)
                     res.setdefault((k, subs), []).append(row)
                     log("b: %s %d subs run %d: p50=%.2fms p99=%.2fms max=%.2fms missing=%d bad=%d" % (
                         k, subs, run + 1, row["p50_ms"], row["p99_ms"], row["max_ms"], row["missing"],
                         row["bad_publishes"]))
-        finally:
+    finally:
+        for srv in servers.values():
             srv.stop()
     return res
 
@@ -1119,7 +1130,10 @@ def write_report(path, args, info, A, B, C, D, E, M, elapsed, targets_extra, T=N
           "carrying `\"bench_us\"`, the wall-clock time taken just before the request is written: Pulse by "
           "`POST /api/publish` with an admin JWT (so the time includes the SQLite commit), nchan by `POST "
           "/pub/<channel>`. sseload takes the time each event's bytes are read on each stream; latency = "
-          "that − bench_us, over every (event, stream) pair of a run. Missing = deliveries that never came." % (
+          "that − bench_us, over every (event, stream) pair of a run. Missing = deliveries that never came. "
+          "Every server is started (and warmed up) before the first run, and each run measures them all "
+          "back to back, the order rotating from run to run, so the servers' figures of one run are taken "
+          "within a minute of each other (the other servers sit idle meanwhile)." % (
               args.publishes, args.publishes, 50, 100))
         w("")
         w("CPU per delivery: user + system time of each part over the run (publishes included) divided by the "

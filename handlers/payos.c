@@ -1,14 +1,13 @@
 /* payos.c - PayOS signature text and verification (see payos.h). */
 #include "handlers/payos.h"
 
-#include <math.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/alloc.h"
 #include "base/config.h"
 #include "base/crypto.h"
+#include "base/jsnum.h"
 #include "store/db.h"
 
 #define DEV_KEY_LABEL "pulse dev checkout key"
@@ -30,67 +29,6 @@ const char *payos_checksum_key(const struct config *cfg)
     return derived;
 }
 
-/* ECMAScript Number::toString: the shortest digits that round-trip, laid
- * out in plain notation for exponents in [-7, 21) and in e-notation else. */
-void payos_js_number(double v, buf_t *out)
-{
-    char tmp[40], digits[20];
-    int p, k = 0, exp10 = 0, n, i;
-    char *e;
-
-    if (isnan(v)) {
-        buf_puts(out, "NaN");
-        return;
-    }
-    if (isinf(v)) {
-        buf_puts(out, v < 0 ? "-Infinity" : "Infinity");
-        return;
-    }
-    if (v == 0) {
-        buf_putc(out, '0');
-        return;
-    }
-    if (v < 0) {
-        buf_putc(out, '-');
-        v = -v;
-    }
-    for (p = 1; p <= 17; p++) {
-        snprintf(tmp, sizeof tmp, "%.*e", p - 1, v);
-        if (strtod(tmp, NULL) == v)
-            break;
-    }
-    /* tmp is d[.ddd]e±XX: collect the digits and the exponent. */
-    for (i = 0; tmp[i] && tmp[i] != 'e'; i++)
-        if (tmp[i] != '.')
-            digits[k++] = tmp[i];
-    while (k > 1 && digits[k - 1] == '0')
-        k--;
-    e = strchr(tmp, 'e');
-    exp10 = e ? atoi(e + 1) : 0;
-    n = exp10 + 1;
-    if (k <= n && n <= 21) {
-        buf_append(out, digits, (size_t)k);
-        for (i = k; i < n; i++)
-            buf_putc(out, '0');
-    } else if (0 < n && n <= 21) {
-        buf_append(out, digits, (size_t)n);
-        buf_putc(out, '.');
-        buf_append(out, digits + n, (size_t)(k - n));
-    } else if (-6 < n && n <= 0) {
-        buf_puts(out, "0.");
-        for (i = 0; i < -n; i++)
-            buf_putc(out, '0');
-        buf_append(out, digits, (size_t)k);
-    } else {
-        buf_putc(out, digits[0]);
-        if (k > 1) {
-            buf_putc(out, '.');
-            buf_append(out, digits + 1, (size_t)(k - 1));
-        }
-        buf_printf(out, "e%c%d", n - 1 < 0 ? '-' : '+', abs(n - 1));
-    }
-}
-
 static void append_value(sqlite3_stmt *st, buf_t *out)
 {
     const char *type = (const char *)sqlite3_column_text(st, 1);
@@ -102,13 +40,17 @@ static void append_value(sqlite3_stmt *st, buf_t *out)
     if (strcmp(type, "true") == 0 || strcmp(type, "false") == 0)
         buf_puts(out, type);
     else if (strcmp(type, "real") == 0)
-        payos_js_number(sqlite3_column_double(st, 2), out);
+        jsnum_format(sqlite3_column_double(st, 2), out);
+    else if (strcmp(type, "integer") == 0 && sqlite3_column_type(st, 2) == SQLITE_INTEGER)
+        jsnum_int(sqlite3_column_int64(st, 2), out);
+    else if (strcmp(type, "integer") == 0) /* beyond int64: SQLite reads it as a real */
+        jsnum_format(sqlite3_column_double(st, 2), out);
     else if (strcmp(type, "object") == 0)
         buf_puts(out, "[object Object]"); /* what `${value}` gives in PayOS's SDK */
     else if (strcmp(type, "text") == 0 && val && (strcmp(val, "null") == 0 || strcmp(val, "undefined") == 0))
         return;
     else if (val != NULL)
-        buf_append(out, val, len); /* integer, text, or the array's JSON */
+        buf_append(out, val, len); /* text, or the array's JSON */
 }
 
 /* 1 when body's data is a JSON object. */

@@ -26,7 +26,4 @@ int payos_signed_text(struct db *db, const char *body, size_t len, buf_t *out);
 /* 1 when sig (hex, any case) is the HMAC of body's data under key. */
 int payos_signature_ok(struct db *db, const char *key, const char *body, size_t len, const char *sig);
 
-/* Appends v as JavaScript's Number.prototype.toString() prints it. */
-void payos_js_number(double v, buf_t *out);
-
 #endif

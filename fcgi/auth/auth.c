@@ -102,7 +102,8 @@ static int check_header(struct db *db, const buf_t *hdr, const char **why)
     int rc = -1;
 
     *why = "malformed token header";
-    if (!db_json_object(db, hdr->p, hdr->len) || st == NULL || db_bind_text(st, 1, hdr->p, (int)hdr->len) != 0)
+    if (!db_json_object(db, hdr->p, hdr->len) || db_json_escapes_nul(hdr->p, hdr->len) || st == NULL ||
+        db_bind_text(st, 1, hdr->p, (int)hdr->len) != 0)
         goto out;
     if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) != 1)
         goto out;
@@ -148,7 +149,10 @@ static int read_claims(struct db *db, const buf_t *payload, long long now, struc
     int rc = -1, has;
 
     *why = "malformed token claims";
-    if (!db_json_object(db, payload->p, payload->len) || st == NULL ||
+    /* A \u0000 ends the string SQLite 3.40 decodes: "alice\u0000x" would
+     * be read as the sub "alice" (db_json_escapes_nul). */
+    if (!db_json_object(db, payload->p, payload->len) || db_json_escapes_nul(payload->p, payload->len) ||
+        st == NULL ||
         db_bind_text(st, 1, payload->p, (int)payload->len) != 0)
         goto out;
     if (sqlite3_step(st) != SQLITE_ROW || sqlite3_column_int(st, 0) != 1)

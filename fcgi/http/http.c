@@ -188,6 +188,11 @@ int http_parse_i64(const char *s, long long *out)
     return 0;
 }
 
+const char *http_read_method(const char *method)
+{
+    return strcmp(method, "HEAD") == 0 ? "GET" : method;
+}
+
 const char *http_status_text(int status)
 {
     switch (status) {

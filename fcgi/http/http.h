@@ -62,6 +62,11 @@ int http_hex_digit(char c);
 /* Reason phrase for a status code ("OK", "Not Found", ...). */
 const char *http_status_text(int status);
 
+/* The method a request is routed and answered as: HEAD as GET (RFC 9110:
+ * HEAD wherever GET is; the web server sends the head without the body),
+ * any other as it is. */
+const char *http_read_method(const char *method);
+
 /* Longest Origin echoed back. nginx must hold a stream's whole response
  * head in its FastCGI buffer (nginx.conf: fastcgi_buffer_size 384), and
  * the head without the origin is about 160 bytes; a real origin (scheme,

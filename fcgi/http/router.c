@@ -87,6 +87,8 @@ enum router_result router_find(const struct route_table *tables, size_t ntables,
                 if (m->allow.len)
                     buf_puts(&m->allow, ", ");
                 buf_puts(&m->allow, r->method);
+                if (strcmp(r->method, "GET") == 0)
+                    buf_puts(&m->allow, ", HEAD"); /* (http_read_method) */
             }
             if (res == ROUTER_NOT_FOUND)
                 res = ROUTER_BAD_METHOD;

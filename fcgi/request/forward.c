@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "bus/relaysig.h"
 #include "http/cgi.h"
+#include "http/http.h"
 #include "out/fetch.h"
 
 #define DOMAIN "pulse-forward-2"
@@ -261,7 +262,7 @@ void forward_request(struct forward *f, struct ctx *c)
     for (i = 0; i < n; i++)
         p->hdrs[i] = buf_str(&p->lines[i]);
     p->hdrs[n] = NULL;
-    p->rq.method = c->req->method;
+    p->rq.method = http_read_method(c->req->method); /* (libcurl would wait for HEAD's body) */
     p->rq.url = buf_str(&p->url);
     p->rq.body = c->req->body;
     p->rq.body_len = c->req->body_len;

@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "bus/bus.h"
+#include "http/http.h"
 #include "request/forward.h"
 #include "store/db.h"
 
@@ -283,7 +284,7 @@ static void route(struct runtime *rt, struct ctx *c)
     struct route_match m;
     enum router_result res;
 
-    res = router_find(rt->tables, rt->ntables, c->req->method, c->req->path, &m);
+    res = router_find(rt->tables, rt->ntables, http_read_method(c->req->method), c->req->path, &m);
     if (res == ROUTER_OK && rt->cfg->role == ROLE_EDGE && !(m.route->flags & ROUTE_EDGE)) {
         /* An edge holds a copy of the log and nothing else: answering from
          * its empty tables would be wrong, writing to them worse. */

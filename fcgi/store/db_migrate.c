@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include "base/jsnum.h"
 #include "base/utf8.h"
 #include "sql_gen.h"
 #include "store/db_ckpt.h"
@@ -57,13 +58,35 @@ static void sql_event_data(sqlite3_context *ctx, int argc, sqlite3_value **argv)
     sqlite3_result_value(ctx, argv[0]);
 }
 
+/* pulse_js_json(x): a JSON number x as JSON.stringify prints it (the
+ * double JavaScript reads for it: 5e4 is 50000, 9007199254740993 is
+ * 9007199254740992); anything else as it is. PayOS signs arrays so
+ * (payos_sign_fields). */
+static void sql_js_json(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    buf_t b = {0};
+
+    (void)argc;
+    if (sqlite3_value_type(argv[0]) == SQLITE_INTEGER)
+        jsnum_int(sqlite3_value_int64(argv[0]), &b);
+    else if (sqlite3_value_type(argv[0]) == SQLITE_FLOAT)
+        jsnum_json(sqlite3_value_double(argv[0]), &b);
+    else {
+        sqlite3_result_value(ctx, argv[0]);
+        return;
+    }
+    sqlite3_result_text(ctx, buf_str(&b), (int)b.len, SQLITE_TRANSIENT);
+    buf_free(&b);
+}
+
 /* The connection's own SQL functions. */
 static int db_functions(sqlite3 *h)
 {
     int flags = SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS;
 
     if (sqlite3_create_function_v2(h, "pulse_event_name", 2, flags, NULL, sql_event_name, NULL, NULL, NULL) !=
-        SQLITE_OK)
+            SQLITE_OK ||
+        sqlite3_create_function_v2(h, "pulse_js_json", 1, flags, NULL, sql_js_json, NULL, NULL, NULL) != SQLITE_OK)
         return -1;
     return sqlite3_create_function_v2(h, "pulse_event_data", 2, flags, NULL, sql_event_data, NULL, NULL, NULL) ==
                    SQLITE_OK

@@ -60,7 +60,9 @@ SELECT json_type(?1, '$.data'), json_type(?1, '$.signature'), json_extract(?1, '
        json_type(?1, '$.data.currency'), json_extract(?1, '$.data.currency');
 
 -- Members of the webhook's data in byte order of their keys, as PayOS signs
--- them. Arrays come back as compact JSON with each element's keys sorted.
+-- them. Arrays come back as compact JSON with each element's keys sorted,
+-- and the numbers of the elements and of their members as JavaScript
+-- prints them (pulse_js_json); deeper numbers keep their text.
 -- name: payos_sign_fields
 SELECT key, type,
        CASE type
@@ -69,7 +71,8 @@ SELECT key, type,
                     CASE e.type
                       WHEN 'object' THEN (
                         SELECT json_group_object(k.key,
-                                 CASE WHEN k.type IN ('object', 'array', 'true', 'false')
+                                 CASE WHEN k.type IN ('integer', 'real') THEN json(pulse_js_json(k.value))
+                                      WHEN k.type IN ('object', 'array', 'true', 'false')
                                       THEN json(k.atom_json) ELSE k.value END)
                         FROM (SELECT key, type, value,
                                      CASE WHEN type IN ('true', 'false') THEN type ELSE value END AS atom_json
@@ -77,6 +80,8 @@ SELECT key, type,
                       WHEN 'array' THEN json(e.value)
                       WHEN 'true' THEN json('true')
                       WHEN 'false' THEN json('false')
+                      WHEN 'integer' THEN json(pulse_js_json(e.value))
+                      WHEN 'real' THEN json(pulse_js_json(e.value))
                       ELSE e.value
                     END)
            FROM json_each(d.value) AS e)

@@ -230,12 +230,14 @@ def test_every_inbound_json_text_must_be_utf8(env):
     assert_all_utf8(a)
 
 
-def test_token_claims_that_are_not_utf8_are_refused(env):
+def test_token_claims_that_are_not_utf8_or_hold_a_nul_are_refused(env):
     a = env.instance()
     rid = make_room(a).json()["id"]
     exp = int(time.time()) + 600
     before = a.snapshot()
-    for name in (b'"Lan\xff"', b'"\xc3"', b'"\xed\xa0\x80"', b'"\\ud800"', b'"a\\udfffb"'):
+    # "\u0000": SQLite 3.40 ends the decoded string there, so "alice\u0000x"
+    # acted as alice (her wallet, her rooms' stream keys)
+    for name in (b'"Lan\xff"', b'"\xc3"', b'"\xed\xa0\x80"', b'"\\ud800"', b'"a\\udfffb"', b'"lan\\u0000x"'):
         for claims in (b'{"sub":"lan","name":' + name + b',"exp":%d}' % exp,
                        b'{"sub":' + name + b',"exp":%d}' % exp,
                        b'{"sub":"lan","picture":' + name + b',"exp":%d}' % exp):
@@ -245,6 +247,11 @@ def test_token_claims_that_are_not_utf8_are_refused(env):
             s = a.sse("/api/events/stream?topic=crm", headers=h)
             assert s.status == 401, claims
             s.close()
+    # the same in the header: "HS256\u0000x" is not HS256
+    head = b64(b'{"alg":"HS256\\u0000x","typ":"JWT"}') + "." + b64(b'{"sub":"lan","exp":%d}' % exp)
+    tok = head + "." + b64(hmac.new(JWT_SECRET.encode(), head.encode(), hashlib.sha256).digest())
+    r = a.post("/api/live/rooms/%s/chat" % rid, {"message": "hi"}, headers={"Authorization": "Bearer " + tok})
+    assert r.status == 401 and err(r) == "invalid_token", (r.status, r.body)
     assert a.snapshot() == before
     # a name in UTF-8, raw or as an escaped pair, is stored and echoed as it is
     h = {"Authorization": "Bearer " + jwt('{"sub":"lan","name":"Lân \\ud83d\\ude00","exp":%d}' % exp)}

@@ -406,6 +406,15 @@ static void test_picture_and_utf8(void)
     CHECK_REFUSED("{\"sub\":\"u\",\"name\":\"\xed\xa0\x80\",\"exp\":1800000000}", "malformed token claims");
     CHECK_REFUSED("{\"sub\":\"u\",\"name\":\"\\ud800\",\"exp\":1800000000}", "malformed token claims");
     CHECK_REFUSED("{\"sub\":\"\\udc00\",\"exp\":1800000000}", "malformed token claims");
+    /* SQLite 3.40 cuts a decoded string at \u0000: this sub would be "alice" */
+    CHECK_REFUSED("{\"sub\":\"alice\\u0000x\",\"exp\":1800000000}", "malformed token claims");
+    CHECK_REFUSED("{\"sub\":\"u\",\"name\":\"Ev\\u0000il\",\"exp\":1800000000}", "malformed token claims");
+    CHECK_HEADER_REFUSED("{\"alg\":\"HS256\\u0000x\",\"typ\":\"JWT\"}", "{\"sub\":\"u\",\"exp\":1800000000}", secret,
+                         "malformed token header");
+    /* an escaped backslash before u0000 is text, not a NUL */
+    CHECK_ACCEPTED("{\"sub\":\"u\",\"name\":\"a\\\\u0000\",\"exp\":1800000000}", &c);
+    CHECK_STR_EQ(c.name, "a\\u0000");
+    auth_claims_free(&c);
     /* UTF-8 itself, and escapes of whole characters, are fine */
     CHECK_ACCEPTED("{\"sub\":\"u\",\"name\":\"L\xc3\xa2n \\ud83d\\ude00\",\"exp\":1800000000}", &c);
     CHECK_STR_EQ(c.name, "L\xc3\xa2n \xf0\x9f\x98\x80");

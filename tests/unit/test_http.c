@@ -286,9 +286,19 @@ static void test_escape(void)
     buf_free(&b);
 }
 
+static void test_read_method(void)
+{
+    CHECK_STR_EQ(http_read_method("HEAD"), "GET");
+    CHECK_STR_EQ(http_read_method("GET"), "GET");
+    CHECK_STR_EQ(http_read_method("POST"), "POST");
+    CHECK_STR_EQ(http_read_method("head"), "head"); /* methods are case-sensitive (RFC 9110) */
+    CHECK_STR_EQ(http_read_method(""), "");
+}
+
 int main(void)
 {
     test_escape();
+    test_read_method();
     test_query_decoding();
     test_query_shapes();
     test_query_rejects();

@@ -3,6 +3,8 @@
 #include "handlers/payos.c"
 
 #include <ctype.h>
+#include <limits.h>
+#include <math.h>
 #include <stdlib.h>
 
 #include "base/alloc.h"
@@ -158,6 +160,12 @@ static void test_signed_text_rules(void)
     CHECK_TEXT("{\"l\":[{\"n\":null,\"t\":true,\"f\":false,\"s\":\"q\\\"\",\"r\":2.5,\"o\":{\"y\":1,\"x\":2}},{}]}",
                "l=[{\"f\":false,\"n\":null,\"o\":{\"y\":1,\"x\":2},\"r\":2.5,\"s\":\"q\\\"\",\"t\":true},{}]");
     CHECK_TEXT("{\"l\":[]}", "l=[]");
+    /* numbers as JavaScript reads and prints them, in arrays too */
+    CHECK_TEXT("{\"x\":[5e4,1.50,1E2,-0,7]}", "x=[50000,1.5,100,0,7]");
+    CHECK_TEXT("{\"x\":[{\"b\":1.0,\"a\":9007199254740993}]}", "x=[{\"a\":9007199254740992,\"b\":1}]");
+    CHECK_TEXT("{\"x\":[1e400]}", "x=[null]");
+    CHECK_TEXT("{\"b\":123456789012345678901,\"i\":9007199254740993,\"j\":-42}",
+               "b=123456789012345680000&i=9007199254740992&j=-42");
     CHECK_TEXT("{}", "");
 
     /* data missing, not an object, or a body that is not JSON */
@@ -168,12 +176,12 @@ static void test_signed_text_rules(void)
     CHECK_NO_TEXT("{\"data\":{\"a\":1}");
 }
 
-/* Checks payos_js_number(v) prints want. */
+/* Checks jsnum_format(v) prints want. */
 static void check_num(double v, const char *want, int line)
 {
     buf_t b = {0};
 
-    payos_js_number(v, &b);
+    jsnum_format(v, &b);
     check_str_eq(buf_str(&b), want, __FILE__, line, want);
     buf_free(&b);
 }
@@ -204,6 +212,30 @@ static void test_js_number(void)
     CHECK_NUM(-INFINITY, "-Infinity");
 }
 
+static void test_js_int_and_json(void)
+{
+    buf_t b = {0};
+
+    jsnum_int(9007199254740992LL, &b);
+    CHECK_STR_EQ(buf_str(&b), "9007199254740992");
+    buf_reset(&b);
+    jsnum_int(9007199254740993LL, &b); /* the nearest double */
+    CHECK_STR_EQ(buf_str(&b), "9007199254740992");
+    buf_reset(&b);
+    jsnum_int(-9007199254740995LL, &b);
+    CHECK_STR_EQ(buf_str(&b), "-9007199254740996");
+    buf_reset(&b);
+    jsnum_int(LLONG_MAX, &b);
+    CHECK_STR_EQ(buf_str(&b), "9223372036854776000");
+    buf_reset(&b);
+    jsnum_json(INFINITY, &b); /* JSON.stringify([Infinity]) is [null] */
+    CHECK_STR_EQ(buf_str(&b), "null");
+    buf_reset(&b);
+    jsnum_json(50000.0, &b);
+    CHECK_STR_EQ(buf_str(&b), "50000");
+    buf_free(&b);
+}
+
 /* PayOS's SDK parses the body before it signs: the number 3000.0 (or 3e3)
  * is 3000 there and signs as "3000", so the official signature holds for
  * it too. (The handler then takes it as the whole amount 3000.) */
@@ -228,7 +260,7 @@ static void test_amount_written_as_real(void)
 int main(void)
 {
     static unit_test_fn *const tests[] = {test_official_vector, test_tampering, test_signed_text_rules,
-                                          test_js_number, test_amount_written_as_real, NULL};
+                                          test_js_number, test_js_int_and_json, test_amount_written_as_real, NULL};
 
     return unit_db_main("test_payos", &db, tests);
 }

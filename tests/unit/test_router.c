@@ -72,12 +72,12 @@ static void test_not_found_and_method(void)
     }
 
     CHECK(find("DELETE", "/api/x/abc/y", &m) == ROUTER_BAD_METHOD);
-    CHECK_STR_EQ(buf_str(&m.allow), "GET, POST");
+    CHECK_STR_EQ(buf_str(&m.allow), "GET, HEAD, POST");
     CHECK(m.route == NULL && m.ncaptures == 0);
     router_match_free(&m);
 
     CHECK(find("POST", "/api/health", &m) == ROUTER_BAD_METHOD); /* across tables */
-    CHECK_STR_EQ(buf_str(&m.allow), "GET, PUT");
+    CHECK_STR_EQ(buf_str(&m.allow), "GET, HEAD, PUT");
     router_match_free(&m);
 
     CHECK(find("get", "/api/z", &m) == ROUTER_BAD_METHOD); /* methods are case-sensitive */

@@ -8,8 +8,8 @@ import json
 import os
 import time
 
-from harness import (APACHE_USER, ROOT, SSE, alive, children_of, descendants, ensure_user, payos_body, publish, q,
-                     topup, wait_for)
+from harness import (APACHE_USER, ROOT, SSE, alive, children_of, descendants, ensure_user, http, payos_body, publish,
+                     q, topup, wait_for)
 
 WEB_INDEPENDENT = True  # these tests start their own Apache, whatever --web says
 
@@ -38,6 +38,8 @@ def test_health_through_apache_with_workers_as_the_account(env):
     a = _pulse(env)
     r = a.get("/api/health")
     assert r.status == 200 and r.json()["status"] == "ok", (r.status, r.body)
+    h = http(a.port, "HEAD", a.url("/api/health"))  # HEAD as GET, and Apache sends no body
+    assert h.status == 200 and h.body == "", (h.status, h.body[:200])
     assert r.header("server") == "Apache"  # (ServerTokens Prod) it is Apache that answered
     assert r.header("x-content-type-options") == "nosniff"
     assert r.header("content-security-policy") is None  # for the pages only

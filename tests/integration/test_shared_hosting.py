@@ -372,6 +372,8 @@ def test_without_mod_fcgid_every_request_is_cgi(env):
     # a host with CGI alone: the .htaccess sends the API to pulse.cgi too
     s = Site(env, modules=tuple(m for m in APACHE_MODULES if m != "fcgid"))
     assert s.get("/api/health").json()["status"] == "ok"
+    h = http(s.apache.port, "HEAD", s.prefix + "/api/health")  # HEAD as GET, and Apache sends no body
+    assert h.status == 200 and h.body == "", (h.status, h.body[:200])
     st = s.sse("/api/events/stream?topic=%s" % q("room:cgi"))
     assert st.status == 200
     ids = publish(s, "room:cgi", 2)

@@ -8,6 +8,13 @@
 #include "base/alloc.h"
 #include "base/buf.h"
 
+/* A kept connection idle this long is not used again: well under the
+ * keep-alive time-outs web servers close idle connections at (lighttpd 5 s,
+ * nginx 15 s as shipped), so a request seldom goes out on a connection the
+ * server has just closed, which libcurl would send again on a new one
+ * (for a write the primary may then have applied, twice). */
+#define FETCH_REUSE_IDLE_S 4L
+
 struct sink {
     buf_t *body;
     size_t max;
@@ -28,17 +35,26 @@ static size_t on_write(char *p, size_t size, size_t n, void *arg)
     return n;
 }
 
+struct head_sink {
+    buf_t *headers;
+    int ended;                     /* the blank line came: what follows is a trailer */
+};
+
 /* Keeps the answer's header lines but its status lines (a 100 Continue's
- * too) and the blank line that ends them. */
+ * too), the blank line that ends them and the trailers after the body. */
 static size_t on_header(char *p, size_t size, size_t n, void *arg)
 {
-    buf_t *headers = arg;
+    struct head_sink *h = arg;
 
     (void)size; /* always 1 for headers */
-    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0)
-        buf_reset(headers); /* a status line (a 100's, then the answer's) starts them again */
-    else if (n > 2)
-        buf_append(headers, p, n);
+    if (n >= 5 && memcmp(p, "HTTP/", 5) == 0) {
+        buf_reset(h->headers); /* a status line (a 100's, then the answer's) starts them again */
+        h->ended = 0;
+    } else if (n <= 2) {
+        h->ended = 1;
+    } else if (!h->ended) {
+        buf_append(h->headers, p, n);
+    }
     return n;
 }
 
@@ -83,7 +99,7 @@ CURLcode fetch_handle_defaults(CURL *e)
 
 /* Every option the request needs: 0, or -1 when libcurl refused one. */
 static int setup(CURL *e, const struct fetch_req *req, struct curl_slist *headers, struct sink *sink,
-                 buf_t *resp_headers, char *errbuf)
+                 struct head_sink *resp_headers, char *errbuf)
 {
     int ok = curl_easy_setopt(e, CURLOPT_URL, req->url) == CURLE_OK && fetch_handle_defaults(e) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L) == CURLE_OK &&
@@ -92,7 +108,10 @@ static int setup(CURL *e, const struct fetch_req *req, struct curl_slist *header
              curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_WRITEDATA, sink) == CURLE_OK &&
-             curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK;
+             curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf) == CURLE_OK &&
+             /* the path as given: "/sessions/../messages" is a session named ".." */
+             curl_easy_setopt(e, CURLOPT_PATH_AS_IS, 1L) == CURLE_OK &&
+             curl_easy_setopt(e, CURLOPT_MAXAGE_CONN, FETCH_REUSE_IDLE_S) == CURLE_OK;
 
     if (ok && resp_headers != NULL)
         ok = curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
@@ -129,6 +148,7 @@ static int global_init(struct fetch_resp *resp)
 struct call {
     struct curl_slist *headers;    /* owned; freed by finish */
     struct sink sink;
+    struct head_sink head;
     char errbuf[CURL_ERROR_SIZE];
     int added, done;               /* fetch_pool_run: in the multi handle; finished */
 };
@@ -144,6 +164,8 @@ static int prepare(CURL *e, const struct fetch_req *req, struct fetch_resp *resp
     buf_reset(&resp->headers);
     k->sink.body = &resp->body;
     k->sink.max = req->max_bytes;
+    k->head.headers = &resp->headers;
+    k->head.ended = 0;
     for (i = 0; req->headers != NULL && req->headers[i] != NULL; i++) {
         if ((more = curl_slist_append(k->headers, req->headers[i])) == NULL) {
             buf_puts(&resp->error, "out of memory for the request's headers");
@@ -152,7 +174,7 @@ static int prepare(CURL *e, const struct fetch_req *req, struct fetch_resp *resp
         k->headers = more;
     }
     curl_easy_reset(e);
-    if (setup(e, req, k->headers, &k->sink, resp->want_headers ? &resp->headers : NULL, k->errbuf) != 0) {
+    if (setup(e, req, k->headers, &k->sink, resp->want_headers ? &k->head : NULL, k->errbuf) != 0) {
         buf_puts(&resp->error, "libcurl refused the request's options");
         goto fail;
     }

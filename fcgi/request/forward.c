@@ -47,10 +47,13 @@ static const struct {
     {"HTTP_TIKTOK_SIGNATURE", "Tiktok-Signature"},
 };
 
-/* The answer headers that describe the edge's connection to the primary,
- * not the answer: the edge's web server writes its own. */
-static const char *const hop_by_hop[] = {
-    "Connection", "Keep-Alive", "Transfer-Encoding", "Content-Length", "Date", "Server", "Status",
+/* The answer headers not relayed: those of the edge's connection to the
+ * primary (hop by hop), and those the edge writes itself, which would come
+ * twice: Cache-Control (cgi_resp_head) and the web server's own. */
+static const char *const not_relayed[] = {
+    "Connection", "Keep-Alive", "Transfer-Encoding", "Content-Length", "Date", "Server", "Status", "Trailer",
+    "TE", "Upgrade", "Proxy-Connection", "Cache-Control", "X-Content-Type-Options", "X-Frame-Options",
+    "Content-Security-Policy",
 };
 
 /* The forwarded claims a primary takes in place of the edge's own. */
@@ -134,10 +137,12 @@ int forward_enabled(const struct forward *f)
     return f != NULL && f->base != NULL;
 }
 
-/* The -Sig of a request: 0 with hex filled, -1 without a key. The body is
- * signed too, so claims seen on the wire cannot be lent to another write. */
-static int sign(struct forward *f, const struct http_req *rq, const char *uri, const char *const claim[F_NCLAIMS],
-                const char *at, buf_t *hex)
+/* The -Sig of a request as it goes on the wire (method, URI, body: what
+ * the edge sends, what the primary receives): 0 with hex filled, -1
+ * without a key. The body is signed too, so claims seen on the wire cannot
+ * be lent to another write. */
+static int sign(struct forward *f, const char *method, const char *uri, const char *body, size_t body_len,
+                const char *const claim[F_NCLAIMS], const char *at, buf_t *hex)
 {
     buf_t msg = {0};
     size_t i;
@@ -148,12 +153,12 @@ static int sign(struct forward *f, const struct http_req *rq, const char *uri, c
     if (f->mac == NULL && (f->mac = relaysig_mac_open(f->cfg, KEY_LABEL)) == NULL)
         return -1;
     buf_put_ns(&msg, DOMAIN, strlen(DOMAIN));
-    buf_put_ns(&msg, rq->method, strlen(rq->method));
+    buf_put_ns(&msg, method, strlen(method));
     buf_put_ns(&msg, uri, strlen(uri));
     for (i = 0; i < F_NCLAIMS; i++)
         buf_put_ns(&msg, claim[i], strlen(claim[i]));
     buf_put_ns(&msg, at, strlen(at));
-    buf_put_ns(&msg, rq->body != NULL ? rq->body : "", rq->body != NULL ? rq->body_len : 0);
+    buf_put_ns(&msg, body != NULL ? body : "", body != NULL ? body_len : 0);
     rc = crypto_mac_hex(f->mac, msg.p, msg.len, hex);
     buf_free(&msg);
     return rc;
@@ -164,8 +169,10 @@ static const char *or_empty(const char *s)
     return s != NULL ? s : "";
 }
 
-/* The request's header lines for the primary, each a string owned by lines. */
-static void request_headers(struct forward *f, struct ctx *c, const char *uri, buf_t *lines, size_t *n)
+/* The header lines of rq, c's request as sent to the primary, each a
+ * string owned by lines. */
+static void request_headers(struct forward *f, struct ctx *c, const struct fetch_req *rq, const char *uri,
+                            buf_t *lines, size_t *n)
 {
     const char *claim[F_NCLAIMS], *v;
     static const char *const claim_name[F_NCLAIMS] = {"For", "Host", "Proto"};
@@ -174,9 +181,11 @@ static void request_headers(struct forward *f, struct ctx *c, const char *uri, b
     size_t i;
 
     *n = 0;
+    /* ("Name;" is libcurl's line for an empty value: "Name:" would drop
+     * the header, and Authorization present but empty is a 401) */
     for (i = 0; i < sizeof sent_on / sizeof *sent_on; i++)
         if ((v = ctx_req_header(c, sent_on[i].cgi)) != NULL)
-            buf_printf(&lines[(*n)++], "%s: %s", sent_on[i].name, v);
+            buf_printf(&lines[(*n)++], *v ? "%s: %s" : "%s;%s", sent_on[i].name, v);
     /* libcurl would otherwise wait for a 100 Continue before a body over 1 KiB. */
     buf_puts(&lines[(*n)++], "Expect:");
     claim[F_FOR] = or_empty(ctx_req_header(c, "REMOTE_ADDR"));
@@ -184,7 +193,7 @@ static void request_headers(struct forward *f, struct ctx *c, const char *uri, b
     v = ctx_req_header(c, "HTTPS");
     claim[F_PROTO] = v != NULL && strcasecmp(v, "on") == 0 ? "https" : "http";
     snprintf(at, sizeof at, "%lld", c->now);
-    if (sign(f, c->req, uri, claim, at, &sig) == 0) {
+    if (sign(f, rq->method, uri, rq->body, rq->body_len, claim, at, &sig) == 0) {
         for (i = 0; i < F_NCLAIMS; i++)
             buf_printf(&lines[(*n)++], "Pulse-Forwarded-%s: %s", claim_name[i], claim[i]);
         buf_printf(&lines[(*n)++], "Pulse-Forwarded-At: %s", at);
@@ -193,12 +202,12 @@ static void request_headers(struct forward *f, struct ctx *c, const char *uri, b
     buf_free(&sig);
 }
 
-static int is_hop_by_hop(const char *line, size_t namelen)
+static int is_not_relayed(const char *line, size_t namelen)
 {
     size_t i;
 
-    for (i = 0; i < sizeof hop_by_hop / sizeof *hop_by_hop; i++)
-        if (strlen(hop_by_hop[i]) == namelen && strncasecmp(line, hop_by_hop[i], namelen) == 0)
+    for (i = 0; i < sizeof not_relayed / sizeof *not_relayed; i++)
+        if (strlen(not_relayed[i]) == namelen && strncasecmp(line, not_relayed[i], namelen) == 0)
             return 1;
     return 0;
 }
@@ -216,7 +225,7 @@ static void answer_as(struct http_resp *resp, const struct fetch_resp *rs)
         eol = memchr(p, '\n', (size_t)(end - p));
         eol = eol != NULL ? eol : end;
         colon = memchr(p, ':', (size_t)(eol - p));
-        if (colon != NULL && colon > p && !is_hop_by_hop(p, (size_t)(colon - p))) {
+        if (colon != NULL && colon > p && !is_not_relayed(p, (size_t)(colon - p))) {
             size_t len = (size_t)(eol - p);
 
             while (len > 0 && (p[len - 1] == '\r' || p[len - 1] == '\n'))
@@ -236,8 +245,8 @@ void forward_request(struct forward *f, struct ctx *c)
     buf_t what = {0};
     size_t n = 0, i;
 
-    /* Until the primary answers, the answer is that it did not. */
-    buf_reset(&c->resp->headers);
+    /* Until the primary answers, the answer is that it did not (with the
+     * edge's CORS headers: a page must read this Retry-After too). */
     ctx_retry_after(c, CGI_RETRY_PRIMARY_S); /* first: a 503's own default is the database's */
     /* (not "nothing was done": a primary reached that answered too late
      * may have committed, whole, as with a connection lost to it) */
@@ -258,16 +267,18 @@ void forward_request(struct forward *f, struct ctx *c)
     p = &f->q[f->nq++];
     memset(p, 0, sizeof *p);
     buf_printf(&p->url, "%s%s", f->base, uri);
-    request_headers(f, c, uri, p->lines, &n);
+    p->rq.method = http_read_method(c->req->method); /* (libcurl would wait for HEAD's body) */
+    p->rq.url = buf_str(&p->url);
+    if (strcmp(p->rq.method, "GET") != 0) { /* (a GET goes without one, as fetch sends it) */
+        p->rq.body = c->req->body;
+        p->rq.body_len = c->req->body_len;
+    }
+    p->rq.timeout_ms = f->cfg->forward_timeout_s * 1000;
+    p->rq.max_bytes = MAX_ANSWER;
+    request_headers(f, c, &p->rq, uri, p->lines, &n);
     for (i = 0; i < n; i++)
         p->hdrs[i] = buf_str(&p->lines[i]);
     p->hdrs[n] = NULL;
-    p->rq.method = http_read_method(c->req->method); /* (libcurl would wait for HEAD's body) */
-    p->rq.url = buf_str(&p->url);
-    p->rq.body = c->req->body;
-    p->rq.body_len = c->req->body_len;
-    p->rq.timeout_ms = f->cfg->forward_timeout_s * 1000;
-    p->rq.max_bytes = MAX_ANSWER;
     p->resp = c->resp;
     buf_printf(&what, "%s %s", c->req->method, uri);
     p->what = buf_steal(&what);
@@ -334,7 +345,8 @@ static int vouched(struct forward *f, struct ctx *c, const char *const claim[F_N
     t = strtoll(at, &end, 10);
     if (end == at || *end != '\0' || t < c->now - FORWARD_SKEW_S || t > c->now + FORWARD_SKEW_S)
         return 0;
-    ok = sign(f, c->req, or_empty(ctx_req_header(c, "REQUEST_URI")), claim, at, &want) == 0 &&
+    ok = sign(f, c->req->method, or_empty(ctx_req_header(c, "REQUEST_URI")), c->req->body, c->req->body_len, claim,
+              at, &want) == 0 &&
          crypto_hex_equal(want.p, want.len, sig, strlen(sig));
     buf_free(&want);
     return ok;

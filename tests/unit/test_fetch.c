@@ -39,6 +39,15 @@ static void serve(int lfd)
         req[got] = '\0';
         if (strstr(req, " /silent ")) {
             sleep(30);
+        } else if (strstr(req, " /s/../m ")) {
+            static const char kept[] = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nkept";
+            if (write(fd, kept, sizeof kept - 1) < 0)
+                _exit(1);
+        } else if (strstr(req, " /trailer ")) {
+            static const char chunked[] = "HTTP/1.1 200 OK\r\nX-Head: 1\r\nTransfer-Encoding: chunked\r\n"
+                                          "Trailer: X-Late\r\n\r\n2\r\nok\r\n0\r\nX-Late: 2\r\n\r\n";
+            if (write(fd, chunked, sizeof chunked - 1) < 0)
+                _exit(1);
         } else if (strstr(req, " /big ")) {
             int len = snprintf(out, sizeof out, "HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n");
             memset(out + len, 'x', 3000);
@@ -90,6 +99,27 @@ int main(void)
 
     CHECK_INT_EQ(run("GET", url, NULL, 2000, 1000, &rs), 0);
     CHECK_STR_EQ(buf_str(&rs.body), "GET  ");
+    fetch_resp_free(&rs);
+
+    /* the path goes as given: no dot segment taken out */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/s/../m", port);
+    CHECK_INT_EQ(run("GET", url, NULL, 2000, 1000, &rs), 0);
+    CHECK_STR_EQ(buf_str(&rs.body), "kept");
+    fetch_resp_free(&rs);
+
+    /* the header lines kept are the head's, not a trailer's */
+    snprintf(url, sizeof url, "http://127.0.0.1:%d/trailer", port);
+    memset(&rs, 0, sizeof rs);
+    rs.want_headers = 1;
+    {
+        const char *headers[] = {NULL};
+        struct fetch_req rq = {"GET", url, headers, NULL, 0, 2000, 1000};
+
+        CHECK_INT_EQ(fetch_run(&rq, &rs), 0);
+    }
+    CHECK_STR_EQ(buf_str(&rs.body), "ok");
+    CHECK(strstr(buf_str(&rs.headers), "X-Head: 1") != NULL);
+    CHECK(strstr(buf_str(&rs.headers), "X-Late: 2") == NULL);
     fetch_resp_free(&rs);
 
     snprintf(url, sizeof url, "http://127.0.0.1:%d/big", port);

@@ -95,8 +95,9 @@ def payos_body(order_code, amount, code="00", reference="REF", key=PAYOS_KEY, **
 
 
 class Response:
-    def __init__(self, status, headers, body):
+    def __init__(self, status, headers, body, header_list=None):
         self.status, self.headers, self.body = status, headers, body
+        self.header_list = header_list or []  # [(lower-case name, value)] as sent, repeats kept
 
     def json(self):
         return json.loads(self.body)
@@ -144,11 +145,8 @@ def http(port, method, path, body=None, headers=None, raw=None, timeout=10, sour
     head, _, payload = raw_resp.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     status = int(lines[0].split()[1])
-    hdrs = {}
-    for ln in lines[1:]:
-        k, _, v = ln.partition(":")
-        hdrs[k.strip().lower()] = v.strip()
-    return Response(status, hdrs, payload.decode("utf-8", "replace"))
+    pairs = [(k.strip().lower(), v.strip()) for k, _, v in (ln.partition(":") for ln in lines[1:])]
+    return Response(status, dict(pairs), payload.decode("utf-8", "replace"), pairs)
 
 
 class SSE:

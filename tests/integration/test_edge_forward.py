@@ -9,7 +9,7 @@ import time
 
 from harness import JWT_SECRET
 from harness import SLOW_POLL_ENV as SLOW_POLL
-from harness import payos_body, token, wait_for
+from harness import http, payos_body, token, wait_for
 
 
 def pair(env):
@@ -147,28 +147,6 @@ def test_many_writes_at_once_through_an_edge_each_get_their_own_answer(env):
     assert sorted(rows) == sorted((i, n) for n, i in good.items()), (len(rows), len(good))
 
 
-def _raw(port, method, path, headers=(), body=b""):
-    """One HTTP/1.0 exchange with headers given as pairs (an empty value is
-    sent as such): (status, [(name, value)...], body)."""
-    import socket
-    h = [("Host", "127.0.0.1")] + list(headers) + ([("Content-Length", str(len(body)))] if body else [])
-    s = socket.create_connection(("127.0.0.1", port), timeout=15)
-    try:
-        s.sendall(("%s %s HTTP/1.0\r\n%s\r\n" % (method, path, "".join("%s: %s\r\n" % kv for kv in h))).encode() + body)
-        out = b""
-        while True:
-            c = s.recv(65536)
-            if not c:
-                break
-            out += c
-    finally:
-        s.close()
-    head, _, payload = out.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    return (int(lines[0].split()[1]), [(k.strip().lower(), v.strip()) for k, _, v in
-                                       (ln.partition(":") for ln in lines[1:])], payload)
-
-
 def test_an_edge_answers_what_the_primary_answers_to_any_request_shape(env):
     """Found by a review: HEAD, ids "." and "..", an empty Authorization and
     a GET with a body were each refused 403 bad_forward (the signature did
@@ -179,26 +157,27 @@ def test_an_edge_answers_what_the_primary_answers_to_any_request_shape(env):
     a = env.instance(name="primary", redis=redis, env=cors)
     b = env.instance(name="edge", redis=redis, env=dict(cors, PULSE_ROLE="edge", PULSE_FORWARD_TIMEOUT_S="5",
                                                         PULSE_PRIMARY_URL="http://127.0.0.1:%d/" % a.port))
-    auth = [("Authorization", "Bearer " + token("carol"))]
+    auth = {"Authorization": "Bearer " + token("carol")}
     for sid in ("..", "."):
-        st, _, body = _raw(a.port, "POST", "/api/chat/sessions", auth, json.dumps({"id": sid}).encode())
-        assert st == 201, (st, body)
-    cases = [("HEAD", "/api/chat/sessions", auth, b""),
-             ("GET", "/api/chat/sessions/..", auth, b""),
-             ("GET", "/api/chat/sessions/../messages", auth, b""),
-             ("GET", "/api/chat/sessions/./messages", auth, b""),
-             ("GET", "/api/live/rooms/nope", [("Authorization", "")], b""),
+        r = http(a.port, "POST", "/api/chat/sessions", {"id": sid}, headers=auth)
+        assert r.status == 201, (r.status, r.body)
+    cases = [("HEAD", "/api/chat/sessions", auth, None),
+             ("GET", "/api/chat/sessions/..", auth, None),
+             ("GET", "/api/chat/sessions/../messages", auth, None),
+             ("GET", "/api/chat/sessions/./messages", auth, None),
+             ("GET", "/api/live/rooms/nope", {"Authorization": ""}, None),
              ("GET", "/api/chat/sessions", auth, b"{}")]
     for method, path, hdrs, body in cases:
-        ra, rb = _raw(a.port, method, path, hdrs, body), _raw(b.port, method, path, hdrs, body)
-        assert (rb[0], rb[2]) == (ra[0], ra[2]), (method, path, ra[0], ra[2][:200], rb[0], rb[2][:200])
-    adm = [("Authorization", "Bearer " + token("root", "admin")), ("Origin", "http://x.example")]
-    pub = json.dumps({"topic": "room:h", "type": "note", "data": {}}).encode()
-    ra, rb = _raw(a.port, "POST", "/api/publish", adm, pub), _raw(b.port, "POST", "/api/publish", adm, pub)
-    assert ra[0] == rb[0] == 202, (ra, rb)
-    names = lambda r: sorted(k for k, _ in r[1] if k not in ("date", "pulse-event-id"))
-    assert names(rb) == names(ra), (ra[1], rb[1])
+        ra, rb = http(a.port, method, path, raw=body, headers=hdrs), http(b.port, method, path, raw=body, headers=hdrs)
+        assert (rb.status, rb.body) == (ra.status, ra.body), (method, path, ra.status, ra.body[:200], rb.status,
+                                                              rb.body[:200])
+    adm = {"Authorization": "Bearer " + token("root", "admin"), "Origin": "http://x.example"}
+    pub = {"topic": "room:h", "type": "note", "data": {}}
+    ra, rb = http(a.port, "POST", "/api/publish", pub, headers=adm), http(b.port, "POST", "/api/publish", pub, headers=adm)
+    assert ra.status == rb.status == 202, (ra.status, ra.body, rb.status, rb.body)
+    names = lambda r: sorted(k for k, _ in r.header_list if k not in ("date", "pulse-event-id"))
+    assert names(rb) == names(ra), (ra.header_list, rb.header_list)
     a.stop()
-    st, hdrs, body = _raw(b.port, "POST", "/api/publish", adm, pub)
-    assert st == 503 and dict(hdrs).get("retry-after") == "2", (st, hdrs, body)
-    assert dict(hdrs).get("access-control-allow-origin"), hdrs
+    r = http(b.port, "POST", "/api/publish", pub, headers=adm)
+    assert r.status == 503 and r.header("retry-after") == "2", (r.status, r.header_list, r.body)
+    assert r.header("access-control-allow-origin"), r.header_list

@@ -15,11 +15,14 @@
 #include "http/cgi.h"
 #include "http/http.h"
 #include "out/fetch.h"
+#include "store/db.h"
 
-#define DOMAIN "pulse-forward-2"
+#define DOMAIN "pulse-forward-3"
 #define KEY_LABEL "pulse forward key"
 #define MAX_ANSWER (64u << 20)  /* an answer the primary would never give; a longer one is an error */
 #define POOL_CONNS 16           /* connections kept open to the primary: a batch's requests go at once */
+#define ID_BYTES 16             /* a forward's id: 32 hex digits, random */
+#define ANSWERS_KEPT_S (3 * FORWARD_SKEW_S) /* past -At's window no copy is taken: its answer may go */
 
 struct forward {
     const struct config *cfg;
@@ -60,7 +63,7 @@ static const char *const not_relayed[] = {
 enum { F_FOR, F_HOST, F_PROTO, F_NCLAIMS };
 static const char *const claim_cgi[F_NCLAIMS] = {"REMOTE_ADDR", "HTTP_HOST", "HTTPS"};
 
-#define F_LINES (sizeof sent_on / sizeof *sent_on + 1 + F_NCLAIMS + 2)
+#define F_LINES (sizeof sent_on / sizeof *sent_on + 1 + F_NCLAIMS + 3)
 
 /* A request waiting for forward_flush, its parts owned here but for its
  * method and body: the request's, which outlives the flush (the batch
@@ -88,6 +91,7 @@ struct forwarded {
     const char *(*header)(const struct http_req *req, const char *cgi_name);
     void *header_arg;
     const char *claim[F_NCLAIMS];   /* borrowed from the request's params */
+    const char *id;                 /* Pulse-Forwarded-Id, borrowed too */
 };
 
 struct forward *forward_open(const struct config *cfg)
@@ -142,7 +146,7 @@ int forward_enabled(const struct forward *f)
  * without a key. The body is signed too, so claims seen on the wire cannot
  * be lent to another write. */
 static int sign(struct forward *f, const char *method, const char *uri, const char *body, size_t body_len,
-                const char *const claim[F_NCLAIMS], const char *at, buf_t *hex)
+                const char *const claim[F_NCLAIMS], const char *at, const char *id, buf_t *hex)
 {
     buf_t msg = {0};
     size_t i;
@@ -158,6 +162,7 @@ static int sign(struct forward *f, const char *method, const char *uri, const ch
     for (i = 0; i < F_NCLAIMS; i++)
         buf_put_ns(&msg, claim[i], strlen(claim[i]));
     buf_put_ns(&msg, at, strlen(at));
+    buf_put_ns(&msg, id, strlen(id));
     buf_put_ns(&msg, body != NULL ? body : "", body != NULL ? body_len : 0);
     rc = crypto_mac_hex(f->mac, msg.p, msg.len, hex);
     buf_free(&msg);
@@ -177,7 +182,7 @@ static void request_headers(struct forward *f, struct ctx *c, const struct fetch
     const char *claim[F_NCLAIMS], *v;
     static const char *const claim_name[F_NCLAIMS] = {"For", "Host", "Proto"};
     char at[24];
-    buf_t sig = {0};
+    buf_t sig = {0}, id = {0};
     size_t i;
 
     *n = 0;
@@ -193,12 +198,15 @@ static void request_headers(struct forward *f, struct ctx *c, const struct fetch
     v = ctx_req_header(c, "HTTPS");
     claim[F_PROTO] = v != NULL && strcasecmp(v, "on") == 0 ? "https" : "http";
     snprintf(at, sizeof at, "%lld", c->now);
-    if (sign(f, rq->method, uri, rq->body, rq->body_len, claim, at, &sig) == 0) {
+    if (crypto_random_hex(ID_BYTES, &id) == 0 &&
+        sign(f, rq->method, uri, rq->body, rq->body_len, claim, at, buf_str(&id), &sig) == 0) {
         for (i = 0; i < F_NCLAIMS; i++)
             buf_printf(&lines[(*n)++], "Pulse-Forwarded-%s: %s", claim_name[i], claim[i]);
         buf_printf(&lines[(*n)++], "Pulse-Forwarded-At: %s", at);
+        buf_printf(&lines[(*n)++], "Pulse-Forwarded-Id: %s", buf_str(&id));
         buf_printf(&lines[(*n)++], "Pulse-Forwarded-Sig: %s", buf_str(&sig));
     }
+    buf_free(&id);
     buf_free(&sig);
 }
 
@@ -335,7 +343,7 @@ static const char *forwarded_header(const struct http_req *req, const char *cgi_
 
 /* 1 when the claims' signature holds and is fresh. */
 static int vouched(struct forward *f, struct ctx *c, const char *const claim[F_NCLAIMS], const char *at,
-                   const char *sig)
+                   const char *id, const char *sig)
 {
     buf_t want = {0};
     long long t;
@@ -343,10 +351,11 @@ static int vouched(struct forward *f, struct ctx *c, const char *const claim[F_N
     int ok;
 
     t = strtoll(at, &end, 10);
-    if (end == at || *end != '\0' || t < c->now - FORWARD_SKEW_S || t > c->now + FORWARD_SKEW_S)
+    if (end == at || *end != '\0' || t < c->now - FORWARD_SKEW_S || t > c->now + FORWARD_SKEW_S ||
+        strlen(id) != 2 * ID_BYTES || strspn(id, "0123456789abcdef") != 2 * ID_BYTES)
         return 0;
     ok = sign(f, c->req->method, or_empty(ctx_req_header(c, "REQUEST_URI")), c->req->body, c->req->body_len, claim,
-              at, &want) == 0 &&
+              at, id, &want) == 0 &&
          crypto_hex_equal(want.p, want.len, sig, strlen(sig));
     buf_free(&want);
     return ok;
@@ -357,6 +366,7 @@ int forward_begin(struct forward *f, struct ctx *c)
     static const char *const claim_hdr[F_NCLAIMS] = {"HTTP_PULSE_FORWARDED_FOR", "HTTP_PULSE_FORWARDED_HOST",
                                                      "HTTP_PULSE_FORWARDED_PROTO"};
     const char *sig = ctx_req_header(c, "HTTP_PULSE_FORWARDED_SIG"), *at = ctx_req_header(c, "HTTP_PULSE_FORWARDED_AT");
+    const char *id = ctx_req_header(c, "HTTP_PULSE_FORWARDED_ID");
     const char *claim[F_NCLAIMS];
     struct forwarded *fw;
     size_t i;
@@ -365,7 +375,7 @@ int forward_begin(struct forward *f, struct ctx *c)
         return 0;
     for (i = 0; i < F_NCLAIMS; i++)
         claim[i] = or_empty(ctx_req_header(c, claim_hdr[i]));
-    if (sig == NULL || at == NULL || !vouched(f, c, claim, at, sig)) {
+    if (sig == NULL || at == NULL || id == NULL || !vouched(f, c, claim, at, id, sig)) {
         ctx_error(c, 403, "bad_forward",
                   "Pulse-Forwarded-* headers come from this deployment's edges only: signed with its relay key, "
                   "dated within a minute");
@@ -375,6 +385,7 @@ int forward_begin(struct forward *f, struct ctx *c)
     fw->header = c->req->header;
     fw->header_arg = c->req->header_arg;
     memcpy(fw->claim, claim, sizeof claim);
+    fw->id = id;
     c->req->header = forwarded_header;
     c->req->header_arg = fw;
     return 0;
@@ -390,4 +401,58 @@ void forward_end(struct ctx *c)
     c->req->header = fw->header;
     c->req->header_arg = fw->header_arg;
     free(fw);
+}
+
+/* The id of c's request when an edge forwarded it (forward_begin), else NULL. */
+static const char *forward_id(const struct ctx *c)
+{
+    return c->req->header == forwarded_header ? ((const struct forwarded *)c->req->header_arg)->id : NULL;
+}
+
+int forward_replayed(struct ctx *c)
+{
+    const char *id = forward_id(c), *ct;
+    sqlite3_stmt *st = NULL;
+    int found = 0;
+
+    if (id == NULL || (st = db_stmt(c->db, SQL_FORWARD_ANSWER_GET)) == NULL || db_bind_text(st, 1, id, -1) != 0 ||
+        (found = db_lookup(st)) != 1) {
+        db_done(st);
+        return found < 0 ? -1 : 0;
+    }
+    /* (a static content type cannot hold it: it goes among the headers) */
+    buf_reset(&c->resp->headers);
+    buf_reset(&c->resp->body);
+    c->resp->status = sqlite3_column_int(st, 0);
+    c->resp->content_type = NULL;
+    if ((ct = (const char *)sqlite3_column_text(st, 1)) != NULL)
+        buf_printf(&c->resp->headers, "Content-Type: %s\r\n", ct);
+    buf_append(&c->resp->headers, sqlite3_column_text(st, 2), (size_t)sqlite3_column_bytes(st, 2));
+    buf_append(&c->resp->body, sqlite3_column_text(st, 3), (size_t)sqlite3_column_bytes(st, 3));
+    db_done(st);
+    log_warn("forward %s came again (the edge's connection died before the answer): answered as the first time",
+             id);
+    return 1;
+}
+
+int forward_record(struct ctx *c)
+{
+    const char *id = forward_id(c);
+    sqlite3_stmt *st;
+    int ok;
+
+    if (id == NULL)
+        return 0;
+    st = db_stmt(c->db, SQL_FORWARD_ANSWERS_PRUNE);
+    ok = st != NULL && db_bind_int64(st, 1, c->now - ANSWERS_KEPT_S) == 0 && sqlite3_step(st) == SQLITE_DONE;
+    db_done(st);
+    st = ok ? db_stmt(c->db, SQL_FORWARD_ANSWER_PUT) : NULL;
+    ok = st != NULL && db_bind_text(st, 1, id, -1) == 0 && db_bind_int64(st, 2, c->now) == 0 &&
+         db_bind_int64(st, 3, c->resp->status) == 0 &&
+         (c->resp->content_type != NULL ? db_bind_text(st, 4, c->resp->content_type, -1) == 0
+                                        : sqlite3_bind_null(st, 4) == SQLITE_OK) &&
+         db_bind_text(st, 5, buf_str(&c->resp->headers), (int)c->resp->headers.len) == 0 &&
+         db_bind_text(st, 6, buf_str(&c->resp->body), (int)c->resp->body.len) == 0 && sqlite3_step(st) == SQLITE_DONE;
+    db_done(st);
+    return ok ? 0 : -1;
 }

@@ -12,20 +12,26 @@
  * builds) travel in signed headers, since the primary sees the edge as its
  * client:
  *
- *   Pulse-Forwarded-For, -Host, -Proto, -At (unix seconds), -Sig
+ *   Pulse-Forwarded-For, -Host, -Proto, -At (unix seconds), -Id, -Sig
  *
  * -Sig is the lowercase hex HMAC-SHA256, under the deployment's relay key
  * (relaysig_mac_open: PULSE_RELAY_SECRET, or derived from PULSE_JWT_SECRET
  * with "pulse forward key"), of
  *
- *   ns("pulse-forward-2") ns(method) ns(REQUEST_URI) ns(for) ns(host) ns(proto) ns(at) ns(body)
+ *   ns("pulse-forward-3") ns(method) ns(REQUEST_URI) ns(for) ns(host) ns(proto) ns(at) ns(id) ns(body)
  *
  * (the raw body, so a header set seen on the wire vouches for no other
  * write; edges and their primary are upgraded together, as for the relay)
  * The primary takes them in place of REMOTE_ADDR, HTTP_HOST and HTTPS when
  * the signature holds and -At is within FORWARD_SKEW_S of its clock, and
  * answers 403 bad_forward when it does not: a header only a real edge can
- * write, never trusted from anyone else. */
+ * write, never trusted from anyone else.
+ *
+ * -Id (32 random hex digits, one per forward) names the forward: libcurl
+ * sends a request again on a new connection when a kept one dies before
+ * any byte of the answer, so a primary may get a write it applied already;
+ * it keeps each forwarded write's answer by id (forward_record) and gives
+ * a copy that answer again, applying nothing (forward_replayed). */
 #ifndef PULSE_FORWARD_H
 #define PULSE_FORWARD_H
 
@@ -52,6 +58,16 @@ void forward_request(struct forward *f, struct ctx *c);
  * open, and answers each with what the primary answered: a batch's
  * requests take about one round trip, not one each. NULL allowed. */
 void forward_flush(struct forward *f);
+
+/* On the primary, in a write's transaction, before its handler: 1 when an
+ * edge forwarded this same request before (its Pulse-Forwarded-Id) and it
+ * was applied, c then answered as it was the first time; 0 to go on; -1
+ * when the store could not say. */
+int forward_replayed(struct ctx *c);
+/* After the handler, in the same transaction: keeps c's answer by its
+ * forward's id for a few minutes. 0 (also for a request no edge
+ * forwarded), or -1 when it could not: the write must then not commit. */
+int forward_record(struct ctx *c);
 
 /* Before routing: when c's request carries Pulse-Forwarded-* headers,
  * checks them and makes ctx_req_header answer their values for

@@ -258,8 +258,18 @@ static int tx_close(struct runtime *rt, struct ctx *c)
 
 static void run_handler(struct runtime *rt, struct ctx *c, const struct route *r)
 {
-    if (tx_open(rt, (r->flags & ROUTE_WRITE) != 0) != 0) {
+    int write = (r->flags & ROUTE_WRITE) != 0, again = 0;
+
+    if (tx_open(rt, write) != 0) {
         ctx_db_error(c);
+        return;
+    }
+    /* A write an edge forwarded, sent again by its libcurl: the first
+     * answer, nothing applied twice (forward.h). */
+    if (write && (again = forward_replayed(c)) != 0) {
+        tx_abandon(rt);
+        if (again < 0)
+            ctx_db_error(c);
         return;
     }
     r->handler(c);
@@ -271,6 +281,10 @@ static void run_handler(struct runtime *rt, struct ctx *c, const struct route *r
         position_header(rt, c);
     if (c->resp->status >= 400) {
         tx_abandon(rt);
+    } else if (write && forward_record(c) != 0) {
+        tx_abandon(rt);
+        buf_reset(&c->resp->headers);
+        ctx_db_error(c);
     } else if (tx_close(rt, c) != 0) {
         buf_reset(&c->resp->headers);
         ctx_db_error(c);

@@ -5,6 +5,7 @@ A primary that is down: 503 with Retry-After, nothing applied anywhere."""
 import hashlib
 import hmac
 import json
+import os
 import time
 
 from harness import JWT_SECRET
@@ -70,16 +71,46 @@ def test_forwarded_client_headers_are_taken_only_when_an_edge_signed_them(env):
     assert r.status == 202, r.body
 
 
-def forwarded(method, uri, body, who="10.9.8.7", at=None):
+def forwarded(method, uri, body, who="10.9.8.7", at=None, fid=None):
     """The Pulse-Forwarded-* headers an edge of this deployment writes
     (README, "More than one host"), signed over body."""
     ns = lambda v: b"%d:%s," % (len(v), v)
     at = str(int(time.time()) if at is None else at)
+    fid = fid or os.urandom(16).hex()
     key = hmac.new(JWT_SECRET.encode(), b"pulse forward key", hashlib.sha256).digest()
     msg = b"".join(ns(v.encode() if isinstance(v, str) else v)
-                   for v in ("pulse-forward-2", method, uri, who, "example.com", "https", at, body))
+                   for v in ("pulse-forward-3", method, uri, who, "example.com", "https", at, fid, body))
     return {"Pulse-Forwarded-For": who, "Pulse-Forwarded-Host": "example.com", "Pulse-Forwarded-Proto": "https",
-            "Pulse-Forwarded-At": at, "Pulse-Forwarded-Sig": hmac.new(key, msg, hashlib.sha256).hexdigest()}
+            "Pulse-Forwarded-At": at, "Pulse-Forwarded-Id": fid,
+            "Pulse-Forwarded-Sig": hmac.new(key, msg, hashlib.sha256).hexdigest()}
+
+
+def test_a_forwarded_write_sent_again_is_answered_as_the_first_time_and_applied_once(env):
+    """libcurl sends a request again on a new connection when a kept one
+    dies before any byte of the answer (a review showed publishes applied
+    twice so): the primary answers a forward it applied already, by its
+    Pulse-Forwarded-Id, with the first answer."""
+    a, _ = pair(env)
+    adm = {"Authorization": "Bearer " + token("root", "admin")}
+    body = json.dumps({"topic": "room:again", "type": "note", "data": {"n": 1}}).encode()
+    fw = forwarded("POST", "/api/publish", body)
+    first = a.post("/api/publish", raw=body, headers=dict(adm, **fw))
+    assert first.status == 202, (first.status, first.body)
+    again = a.post("/api/publish", raw=body, headers=dict(adm, **fw))
+    assert (again.status, again.body) == (first.status, first.body), (again.status, again.body)
+    assert again.header("pulse-event-id") == first.header("pulse-event-id")
+    assert a.sql("SELECT count(*) FROM events WHERE topic = 'room:again'") == [(1,)]
+    # another forward of the same body (its own id) is another write
+    other = a.post("/api/publish", raw=body, headers=dict(adm, **forwarded("POST", "/api/publish", body)))
+    assert other.status == 202 and other.json()["id"] != first.json()["id"], other.body
+    # a refusal changes nothing, and nothing of it is kept
+    bad = json.dumps({"topic": "room:again"}).encode()
+    fw = forwarded("POST", "/api/publish", bad)
+    assert a.post("/api/publish", raw=bad, headers=dict(adm, **fw)).status == 400
+    assert a.sql("SELECT count(*) FROM events WHERE topic = 'room:again'") == [(2,)]
+    # an id that is not 32 hex digits is no edge's
+    r = a.post("/api/publish", raw=body, headers=dict(adm, **forwarded("POST", "/api/publish", body, fid="x" * 32)))
+    assert r.status == 403 and r.json()["error"]["code"] == "bad_forward", (r.status, r.body)
 
 
 def test_signed_client_headers_vouch_for_their_own_body_only(env):

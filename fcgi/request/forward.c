@@ -144,9 +144,11 @@ int forward_enabled(const struct forward *f)
 /* The -Sig of a request as it goes on the wire (method, URI, body: what
  * the edge sends, what the primary receives): 0 with hex filled, -1
  * without a key. The body is signed too, so claims seen on the wire cannot
- * be lent to another write. */
-static int sign(struct forward *f, const char *method, const char *uri, const char *body, size_t body_len,
-                const char *const claim[F_NCLAIMS], const char *at, const char *id, buf_t *hex)
+ * be lent to another write, and the Authorization (empty or absent alike:
+ * some web servers drop an empty header), so that a copy answered with
+ * its first answer (forward_replayed) carries the same credentials. */
+static int sign(struct forward *f, const char *method, const char *uri, const char *auth, const char *body,
+                size_t body_len, const char *const claim[F_NCLAIMS], const char *at, const char *id, buf_t *hex)
 {
     buf_t msg = {0};
     size_t i;
@@ -163,6 +165,7 @@ static int sign(struct forward *f, const char *method, const char *uri, const ch
         buf_put_ns(&msg, claim[i], strlen(claim[i]));
     buf_put_ns(&msg, at, strlen(at));
     buf_put_ns(&msg, id, strlen(id));
+    buf_put_ns(&msg, auth, strlen(auth));
     buf_put_ns(&msg, body != NULL ? body : "", body != NULL ? body_len : 0);
     rc = crypto_mac_hex(f->mac, msg.p, msg.len, hex);
     buf_free(&msg);
@@ -199,7 +202,8 @@ static void request_headers(struct forward *f, struct ctx *c, const struct fetch
     claim[F_PROTO] = v != NULL && strcasecmp(v, "on") == 0 ? "https" : "http";
     snprintf(at, sizeof at, "%lld", c->now);
     if (crypto_random_hex(ID_BYTES, &id) == 0 &&
-        sign(f, rq->method, uri, rq->body, rq->body_len, claim, at, buf_str(&id), &sig) == 0) {
+        sign(f, rq->method, uri, or_empty(ctx_req_header(c, "HTTP_AUTHORIZATION")), rq->body, rq->body_len, claim, at,
+             buf_str(&id), &sig) == 0) {
         for (i = 0; i < F_NCLAIMS; i++)
             buf_printf(&lines[(*n)++], "Pulse-Forwarded-%s: %s", claim_name[i], claim[i]);
         buf_printf(&lines[(*n)++], "Pulse-Forwarded-At: %s", at);
@@ -354,8 +358,9 @@ static int vouched(struct forward *f, struct ctx *c, const char *const claim[F_N
     if (end == at || *end != '\0' || t < c->now - FORWARD_SKEW_S || t > c->now + FORWARD_SKEW_S ||
         strlen(id) != 2 * ID_BYTES || strspn(id, "0123456789abcdef") != 2 * ID_BYTES)
         return 0;
-    ok = sign(f, c->req->method, or_empty(ctx_req_header(c, "REQUEST_URI")), c->req->body, c->req->body_len, claim,
-              at, id, &want) == 0 &&
+    ok = sign(f, c->req->method, or_empty(ctx_req_header(c, "REQUEST_URI")),
+              or_empty(ctx_req_header(c, "HTTP_AUTHORIZATION")), c->req->body, c->req->body_len, claim, at, id,
+              &want) == 0 &&
          crypto_hex_equal(want.p, want.len, sig, strlen(sig));
     buf_free(&want);
     return ok;

@@ -18,7 +18,8 @@
  * (relaysig_mac_open: PULSE_RELAY_SECRET, or derived from PULSE_JWT_SECRET
  * with "pulse forward key"), of
  *
- *   ns("pulse-forward-3") ns(method) ns(REQUEST_URI) ns(for) ns(host) ns(proto) ns(at) ns(id) ns(body)
+ *   ns("pulse-forward-3") ns(method) ns(REQUEST_URI) ns(for) ns(host) ns(proto) ns(at) ns(id)
+ *   ns(Authorization, "" when absent) ns(body)
  *
  * (the raw body, so a header set seen on the wire vouches for no other
  * write; edges and their primary are upgraded together, as for the relay)

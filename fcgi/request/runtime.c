@@ -256,6 +256,15 @@ static int tx_close(struct runtime *rt, struct ctx *c)
     return 0;
 }
 
+/* c's answer replaced by the 503 of a write that did not commit, with
+ * its CORS headers: a page must read that Retry-After too. */
+static void answer_db_error(struct ctx *c)
+{
+    buf_reset(&c->resp->headers);
+    cors(c);
+    ctx_db_error(c);
+}
+
 static void run_handler(struct runtime *rt, struct ctx *c, const struct route *r)
 {
     int write = (r->flags & ROUTE_WRITE) != 0, again = 0;
@@ -283,11 +292,9 @@ static void run_handler(struct runtime *rt, struct ctx *c, const struct route *r
         tx_abandon(rt);
     } else if (write && forward_record(c) != 0) {
         tx_abandon(rt);
-        buf_reset(&c->resp->headers);
-        ctx_db_error(c);
+        answer_db_error(c);
     } else if (tx_close(rt, c) != 0) {
-        buf_reset(&c->resp->headers);
-        ctx_db_error(c);
+        answer_db_error(c);
     }
     if ((r->flags & ROUTE_QUEUES) && (c->resp->status < 300 || c->resp->status == 409))
         rt->queued = 1;

@@ -71,15 +71,16 @@ def test_forwarded_client_headers_are_taken_only_when_an_edge_signed_them(env):
     assert r.status == 202, r.body
 
 
-def forwarded(method, uri, body, who="10.9.8.7", at=None, fid=None):
+def forwarded(method, uri, body, who="10.9.8.7", at=None, fid=None, auth=""):
     """The Pulse-Forwarded-* headers an edge of this deployment writes
-    (README, "More than one host"), signed over body."""
+    (README, "More than one host"), signed over body and the request's
+    Authorization (auth)."""
     ns = lambda v: b"%d:%s," % (len(v), v)
     at = str(int(time.time()) if at is None else at)
     fid = fid or os.urandom(16).hex()
     key = hmac.new(JWT_SECRET.encode(), b"pulse forward key", hashlib.sha256).digest()
     msg = b"".join(ns(v.encode() if isinstance(v, str) else v)
-                   for v in ("pulse-forward-3", method, uri, who, "example.com", "https", at, fid, body))
+                   for v in ("pulse-forward-3", method, uri, who, "example.com", "https", at, fid, auth, body))
     return {"Pulse-Forwarded-For": who, "Pulse-Forwarded-Host": "example.com", "Pulse-Forwarded-Proto": "https",
             "Pulse-Forwarded-At": at, "Pulse-Forwarded-Id": fid,
             "Pulse-Forwarded-Sig": hmac.new(key, msg, hashlib.sha256).hexdigest()}
@@ -93,23 +94,27 @@ def test_a_forwarded_write_sent_again_is_answered_as_the_first_time_and_applied_
     a, _ = pair(env)
     adm = {"Authorization": "Bearer " + token("root", "admin")}
     body = json.dumps({"topic": "room:again", "type": "note", "data": {"n": 1}}).encode()
-    fw = forwarded("POST", "/api/publish", body)
+    fw = forwarded("POST", "/api/publish", body, auth=adm["Authorization"])
     first = a.post("/api/publish", raw=body, headers=dict(adm, **fw))
     assert first.status == 202, (first.status, first.body)
     again = a.post("/api/publish", raw=body, headers=dict(adm, **fw))
     assert (again.status, again.body) == (first.status, first.body), (again.status, again.body)
     assert again.header("pulse-event-id") == first.header("pulse-event-id")
     assert a.sql("SELECT count(*) FROM events WHERE topic = 'room:again'") == [(1,)]
+    # the copy must carry the first one's credentials: no answer to anyone else
+    for who in ({}, {"Authorization": "Bearer " + token("eve")}):
+        r = a.post("/api/publish", raw=body, headers=dict(who, **fw))
+        assert r.status == 403 and r.json()["error"]["code"] == "bad_forward", (who, r.status, r.body)
     # another forward of the same body (its own id) is another write
-    other = a.post("/api/publish", raw=body, headers=dict(adm, **forwarded("POST", "/api/publish", body)))
+    other = a.post("/api/publish", raw=body, headers=dict(adm, **forwarded("POST", "/api/publish", body, auth=adm["Authorization"])))
     assert other.status == 202 and other.json()["id"] != first.json()["id"], other.body
     # a refusal changes nothing, and nothing of it is kept
     bad = json.dumps({"topic": "room:again"}).encode()
-    fw = forwarded("POST", "/api/publish", bad)
+    fw = forwarded("POST", "/api/publish", bad, auth=adm["Authorization"])
     assert a.post("/api/publish", raw=bad, headers=dict(adm, **fw)).status == 400
     assert a.sql("SELECT count(*) FROM events WHERE topic = 'room:again'") == [(2,)]
     # an id that is not 32 hex digits is no edge's
-    r = a.post("/api/publish", raw=body, headers=dict(adm, **forwarded("POST", "/api/publish", body, fid="x" * 32)))
+    r = a.post("/api/publish", raw=body, headers=dict(adm, **forwarded("POST", "/api/publish", body, auth=adm["Authorization"], fid="x" * 32)))
     assert r.status == 403 and r.json()["error"]["code"] == "bad_forward", (r.status, r.body)
 
 
@@ -120,7 +125,7 @@ def test_signed_client_headers_vouch_for_their_own_body_only(env):
     adm = {"Authorization": "Bearer " + token("root", "admin")}
     mine = json.dumps({"topic": "room:fw", "type": "note", "data": {"n": 1}}).encode()
     other = json.dumps({"topic": "room:fw", "type": "note", "data": {"n": 2}}).encode()
-    fw = forwarded("POST", "/api/publish", mine)
+    fw = forwarded("POST", "/api/publish", mine, auth=adm["Authorization"])
     before = a.sql("SELECT count(*) FROM events")[0][0]
     r = a.post("/api/publish", raw=other, headers=dict(adm, **fw))
     assert r.status == 403 and r.json()["error"]["code"] == "bad_forward", (r.status, r.body)
@@ -129,7 +134,7 @@ def test_signed_client_headers_vouch_for_their_own_body_only(env):
     assert r.status == 202, (r.status, r.body)
     assert a.sql("SELECT count(*) FROM events")[0][0] == before + 1
     # and a date outside the minute is refused with the right body too
-    r = a.post("/api/publish", raw=mine, headers=dict(adm, **forwarded("POST", "/api/publish", mine,
+    r = a.post("/api/publish", raw=mine, headers=dict(adm, **forwarded("POST", "/api/publish", mine, auth=adm["Authorization"],
                                                                       at=int(time.time()) - 600)))
     assert r.status == 403, (r.status, r.body)
 
@@ -208,6 +213,12 @@ def test_an_edge_answers_what_the_primary_answers_to_any_request_shape(env):
     assert ra.status == rb.status == 202, (ra.status, ra.body, rb.status, rb.body)
     names = lambda r: sorted(k for k, _ in r.header_list if k not in ("date", "pulse-event-id"))
     assert names(rb) == names(ra), (ra.header_list, rb.header_list)
+    # a write the primary cannot keep its answer for is not applied: 503, CORS kept
+    before = a.sql("SELECT count(*) FROM events")
+    a.sql("CREATE TRIGGER refuse_answers BEFORE INSERT ON forward_answers BEGIN SELECT RAISE(ABORT, 'no'); END")
+    r = http(b.port, "POST", "/api/publish", pub, headers=adm)
+    assert r.status == 503 and r.header("access-control-allow-origin"), (r.status, r.header_list, r.body)
+    assert a.sql("SELECT count(*) FROM events") == before
     a.stop()
     r = http(b.port, "POST", "/api/publish", pub, headers=adm)
     assert r.status == 503 and r.header("retry-after") == "2", (r.status, r.header_list, r.body)

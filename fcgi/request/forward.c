@@ -92,6 +92,7 @@ struct forwarded {
     void *header_arg;
     const char *claim[F_NCLAIMS];   /* borrowed from the request's params */
     const char *id;                 /* Pulse-Forwarded-Id, borrowed too */
+    long long at;                   /* Pulse-Forwarded-At */
 };
 
 struct forward *forward_open(const struct config *cfg)
@@ -391,6 +392,7 @@ int forward_begin(struct forward *f, struct ctx *c)
     fw->header_arg = c->req->header_arg;
     memcpy(fw->claim, claim, sizeof claim);
     fw->id = id;
+    fw->at = strtoll(at, NULL, 10); /* (vouched: digits) */
     c->req->header = forwarded_header;
     c->req->header_arg = fw;
     return 0;
@@ -408,20 +410,21 @@ void forward_end(struct ctx *c)
     free(fw);
 }
 
-/* The id of c's request when an edge forwarded it (forward_begin), else NULL. */
-static const char *forward_id(const struct ctx *c)
+/* c's forward when an edge forwarded its request (forward_begin), else NULL. */
+static const struct forwarded *forward_of(const struct ctx *c)
 {
-    return c->req->header == forwarded_header ? ((const struct forwarded *)c->req->header_arg)->id : NULL;
+    return c->req->header == forwarded_header ? c->req->header_arg : NULL;
 }
 
 int forward_replayed(struct ctx *c)
 {
-    const char *id = forward_id(c), *ct;
+    const struct forwarded *fw = forward_of(c);
+    const char *ct;
     sqlite3_stmt *st = NULL;
     int found = 0;
 
-    if (id == NULL || (st = db_stmt(c->db, SQL_FORWARD_ANSWER_GET)) == NULL || db_bind_text(st, 1, id, -1) != 0 ||
-        (found = db_lookup(st)) != 1) {
+    if (fw == NULL || (st = db_stmt(c->db, SQL_FORWARD_ANSWER_GET)) == NULL || db_bind_int64(st, 1, fw->at) != 0 ||
+        db_bind_text(st, 2, fw->id, -1) != 0 || (found = db_lookup(st)) != 1) {
         db_done(st);
         return found < 0 ? -1 : 0;
     }
@@ -436,23 +439,23 @@ int forward_replayed(struct ctx *c)
     buf_append(&c->resp->body, sqlite3_column_text(st, 3), (size_t)sqlite3_column_bytes(st, 3));
     db_done(st);
     log_warn("forward %s came again (the edge's connection died before the answer): answered as the first time",
-             id);
+             fw->id);
     return 1;
 }
 
 int forward_record(struct ctx *c)
 {
-    const char *id = forward_id(c);
+    const struct forwarded *fw = forward_of(c);
     sqlite3_stmt *st;
     int ok;
 
-    if (id == NULL)
+    if (fw == NULL)
         return 0;
     st = db_stmt(c->db, SQL_FORWARD_ANSWERS_PRUNE);
     ok = st != NULL && db_bind_int64(st, 1, c->now - ANSWERS_KEPT_S) == 0 && sqlite3_step(st) == SQLITE_DONE;
     db_done(st);
     st = ok ? db_stmt(c->db, SQL_FORWARD_ANSWER_PUT) : NULL;
-    ok = st != NULL && db_bind_text(st, 1, id, -1) == 0 && db_bind_int64(st, 2, c->now) == 0 &&
+    ok = st != NULL && db_bind_int64(st, 1, fw->at) == 0 && db_bind_text(st, 2, fw->id, -1) == 0 &&
          db_bind_int64(st, 3, c->resp->status) == 0 &&
          (c->resp->content_type != NULL ? db_bind_text(st, 4, c->resp->content_type, -1) == 0
                                         : sqlite3_bind_null(st, 4) == SQLITE_OK) &&

@@ -97,6 +97,11 @@ CURLcode fetch_handle_defaults(CURL *e)
     return rc;
 }
 
+int fetch_sends_body(const struct fetch_req *req)
+{
+    return strcmp(req->method, "POST") == 0 || (req->body != NULL && strcmp(req->method, "GET") != 0);
+}
+
 /* Every option the request needs: 0, or -1 when libcurl refused one. */
 static int setup(CURL *e, const struct fetch_req *req, struct curl_slist *headers, struct sink *sink,
                  struct head_sink *resp_headers, char *errbuf)
@@ -116,7 +121,7 @@ static int setup(CURL *e, const struct fetch_req *req, struct curl_slist *header
     if (ok && resp_headers != NULL)
         ok = curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_HEADERDATA, resp_headers) == CURLE_OK;
-    if (ok && (strcmp(req->method, "POST") == 0 || (req->body != NULL && strcmp(req->method, "GET") != 0)))
+    if (ok && fetch_sends_body(req))
         ok = curl_easy_setopt(e, CURLOPT_POST, 1L) == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_POSTFIELDS, req->body ? req->body : "") == CURLE_OK &&
              curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)(req->body ? req->body_len : 0)) ==

@@ -33,6 +33,10 @@ struct fetch_resp {
     buf_t headers;                 /* then: its "Name: value\r\n" lines, the status line left out */
 };
 
+/* 1 when req goes with its body: a POST always (an empty one without),
+ * any other method but GET when it has one; a GET never. */
+int fetch_sends_body(const struct fetch_req *req);
+
 /* Makes the request. 0 when an answer arrived, whatever its status; -1
  * when none did (refused, timed out, too long, ...) with resp->error
  * saying why. The caller frees resp with fetch_resp_free either way. */

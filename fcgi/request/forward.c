@@ -282,9 +282,11 @@ void forward_request(struct forward *f, struct ctx *c)
     buf_printf(&p->url, "%s%s", f->base, uri);
     p->rq.method = http_read_method(c->req->method); /* (libcurl would wait for HEAD's body) */
     p->rq.url = buf_str(&p->url);
-    if (strcmp(p->rq.method, "GET") != 0) { /* (a GET goes without one, as fetch sends it) */
-        p->rq.body = c->req->body;
-        p->rq.body_len = c->req->body_len;
+    p->rq.body = c->req->body;
+    p->rq.body_len = c->req->body_len;
+    if (!fetch_sends_body(&p->rq)) { /* signed as sent: a GET goes without its body */
+        p->rq.body = NULL;
+        p->rq.body_len = 0;
     }
     p->rq.timeout_ms = f->cfg->forward_timeout_s * 1000;
     p->rq.max_bytes = MAX_ANSWER;
@@ -346,17 +348,17 @@ static const char *forwarded_header(const struct http_req *req, const char *cgi_
     return fw->header(&orig, cgi_name);
 }
 
-/* 1 when the claims' signature holds and is fresh. */
+/* 1 when the claims' signature holds and is fresh, with *t the time at
+ * holds. */
 static int vouched(struct forward *f, struct ctx *c, const char *const claim[F_NCLAIMS], const char *at,
-                   const char *id, const char *sig)
+                   const char *id, const char *sig, long long *t)
 {
     buf_t want = {0};
-    long long t;
     char *end;
     int ok;
 
-    t = strtoll(at, &end, 10);
-    if (end == at || *end != '\0' || t < c->now - FORWARD_SKEW_S || t > c->now + FORWARD_SKEW_S ||
+    *t = strtoll(at, &end, 10);
+    if (end == at || *end != '\0' || *t < c->now - FORWARD_SKEW_S || *t > c->now + FORWARD_SKEW_S ||
         strlen(id) != 2 * ID_BYTES || strspn(id, "0123456789abcdef") != 2 * ID_BYTES)
         return 0;
     ok = sign(f, c->req->method, or_empty(ctx_req_header(c, "REQUEST_URI")),
@@ -375,13 +377,14 @@ int forward_begin(struct forward *f, struct ctx *c)
     const char *id = ctx_req_header(c, "HTTP_PULSE_FORWARDED_ID");
     const char *claim[F_NCLAIMS];
     struct forwarded *fw;
+    long long t = 0;
     size_t i;
 
     if (sig == NULL && at == NULL && ctx_req_header(c, claim_hdr[F_FOR]) == NULL)
         return 0;
     for (i = 0; i < F_NCLAIMS; i++)
         claim[i] = or_empty(ctx_req_header(c, claim_hdr[i]));
-    if (sig == NULL || at == NULL || id == NULL || !vouched(f, c, claim, at, id, sig)) {
+    if (sig == NULL || at == NULL || id == NULL || !vouched(f, c, claim, at, id, sig, &t)) {
         ctx_error(c, 403, "bad_forward",
                   "Pulse-Forwarded-* headers come from this deployment's edges only: signed with its relay key, "
                   "dated within a minute");
@@ -392,7 +395,7 @@ int forward_begin(struct forward *f, struct ctx *c)
     fw->header_arg = c->req->header_arg;
     memcpy(fw->claim, claim, sizeof claim);
     fw->id = id;
-    fw->at = strtoll(at, NULL, 10); /* (vouched: digits) */
+    fw->at = t;
     c->req->header = forwarded_header;
     c->req->header_arg = fw;
     return 0;

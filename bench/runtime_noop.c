@@ -111,9 +111,10 @@ int runtime_batch_pending(const struct runtime *rt)
     return 0;
 }
 
-void runtime_batch_failed(struct runtime *rt, struct http_resp *resp)
+void runtime_batch_failed(struct runtime *rt, struct http_req *req, struct http_resp *resp)
 {
     (void)rt;
+    (void)req;
     (void)resp;
 }
 

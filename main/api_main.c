@@ -104,7 +104,7 @@ static void answer(struct runtime *rt, struct http_req *req, struct http_resp *r
     runtime_batch_begin(rt, 1);
     runtime_handle(rt, req, resp, early, why, time(NULL));
     if (runtime_batch_end(rt) != 0 && early == 0)
-        runtime_batch_failed(rt, resp);
+        runtime_batch_failed(rt, req, resp);
     runtime_batch_publish(rt);
     /* (where no pulse-batch runs: the answer to generate, the message to
      * send, or the answer a 409 waits on, whose worker may have died) */

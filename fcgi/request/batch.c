@@ -359,7 +359,7 @@ void batch_flush(struct batch *bt)
             metrics_add(M_GROUP_COMMITS, 1);
         for (i = 0; i < n; i++) {
             if (lost && bs[i].early == 0)
-                runtime_batch_failed(rt, &bs[i].resp);
+                runtime_batch_failed(rt, &bs[i].req, &bs[i].resp);
             breq_close(&bs[i]);
             conn_write(bs[i].c);
         }

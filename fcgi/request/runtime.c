@@ -486,7 +486,7 @@ void runtime_batch_publish(struct runtime *rt)
     drop_pending(rt, 0);
 }
 
-void runtime_batch_failed(struct runtime *rt, struct http_resp *resp)
+void runtime_batch_failed(struct runtime *rt, struct http_req *req, struct http_resp *resp)
 {
     struct ctx c;
 
@@ -497,11 +497,11 @@ void runtime_batch_failed(struct runtime *rt, struct http_resp *resp)
     memset(&c, 0, sizeof c);
     c.rt = rt;
     c.cfg = rt->cfg;
+    c.req = req; /* its Origin: a page must read this Retry-After too */
     c.db = rt->db; /* the error body is built by SQLite's json_object() */
     c.resp = resp;
-    buf_reset(&resp->headers);
     buf_reset(&resp->body);
-    ctx_db_error(&c);
+    answer_db_error(&c);
 }
 
 void runtime_lease_owner(char out[RUNTIME_OWNER_MAX])

@@ -79,7 +79,8 @@ void runtime_tick(struct runtime *rt);
 int runtime_batch_pending(const struct runtime *rt);
 /* Turns a response of a lost batch into a 503: even an error answer may
  * rest on what an earlier request of the batch wrote and lost (not so in a
- * batch of one: its error answers stand). */
-void runtime_batch_failed(struct runtime *rt, struct http_resp *resp);
+ * batch of one: its error answers stand). req is the request it answers
+ * (its Origin, for the CORS headers the 503 keeps). */
+void runtime_batch_failed(struct runtime *rt, struct http_req *req, struct http_resp *resp);
 
 #endif

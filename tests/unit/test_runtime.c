@@ -20,6 +20,10 @@ static const char *header(const struct http_req *req, const char *name)
     return strcmp(name, "HTTP_AUTHORIZATION") == 0 ? token : NULL;
 }
 
+/* The request a lost batch's answer is rebuilt for (only its headers are
+ * read). */
+static struct http_req sent = {.header = header};
+
 /* POST /api/publish of body; returns the status, *id the event id. */
 static int publish(struct runtime *rt, const char *body, struct http_resp *resp)
 {
@@ -44,7 +48,7 @@ static int publish_alone(struct runtime *rt, const char *body, struct http_resp 
     runtime_batch_begin(rt, 1);
     publish(rt, body, resp);
     if (runtime_batch_end(rt) != 0)
-        runtime_batch_failed(rt, resp);
+        runtime_batch_failed(rt, &sent, resp);
     runtime_batch_publish(rt);
     return resp->status;
 }
@@ -107,7 +111,7 @@ static void test_lost_batch_keeps_nothing(struct runtime *rt)
     CHECK_INT_EQ(publish(rt, good, &r[1]), 503); /* no transaction of its own */
     CHECK(runtime_batch_end(rt) == -1);
     CHECK_INT_EQ(count(rt), before);
-    runtime_batch_failed(rt, &r[1]);
+    runtime_batch_failed(rt, &sent, &r[1]);
     CHECK_INT_EQ(r[1].status, 503);
     CHECK_INT_EQ(rt->npending, 1); /* the first batch's event still waits */
     runtime_batch_publish(rt);
@@ -123,7 +127,7 @@ static int publish_lost(struct runtime *rt, const char *body, struct http_resp *
     publish(rt, body, r);
     sqlite3_exec(db_handle(rt->db), "ROLLBACK", NULL, NULL, NULL);
     CHECK(runtime_batch_end(rt) == -1);
-    runtime_batch_failed(rt, r);
+    runtime_batch_failed(rt, &sent, r);
     return r->status;
 }
 

@@ -31,6 +31,12 @@ reads any topic), then the 1,000 messages posted at once (64 threads).
             arrive in lockstep bursts of a whole claim at once, which real
             users of a model do not cause; "spread" is that load without
             the bursts.
+  floor     no Pulse: nginx (bench/chat_floor.conf) relays each answer of
+            the upstream (random phases, as spread) straight to its client,
+            GET /floor/<n> proxied as the upstream's POST, unbuffered; the
+            same stamps and sseload. What the web server, the upstream and
+            the clients alone cost at this load, and the latency left for
+            the path through Pulse: the architecture's own floor here.
   demo      no upstream: the built-in demo model (PULSE_LLM_DEMO_MS=50,
             81 words each), the service's own cost without the upstream's;
             its deltas carry no stamp: CPU, memory and completion only
@@ -53,6 +59,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -70,9 +77,10 @@ KEY = "sk-bench"
 STAMP = "bench_us="
 DELTA_LINE = '"type":"chat.delta"'
 DEMO_WORDS = 81
-STAMPED = ("upstream", "spread")
+STAMPED = ("upstream", "spread", "floor")
 RUN_TITLE = {"upstream": "upstream, answers in lockstep (stamped deltas)",
              "spread": "upstream, answers at random phases (stamped deltas)",
+             "floor": "the floor: nginx relaying the upstream to the clients, no Pulse (stamped deltas)",
              "demo": "demo model (no upstream)"}
 UPSTREAM_TEXT = {"c": "the upstream `bench/llm_upstream.c` (one epoll loop, SQLite's JSON checks of each request)",
                  "python": "the tests' stand-in `tests/llm_standin.py`"}
@@ -133,6 +141,43 @@ class Standin:
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
+
+
+class Floor:
+    """nginx from bench/chat_floor.conf, relaying the upstream at url."""
+
+    def __init__(self, tmp, url):
+        self.data = tempfile.mkdtemp(prefix="floor-", dir=tmp)
+        os.mkdir(os.path.join(self.data, "tmp"))
+        self.port = bench.free_port()
+        with open(os.path.join(ROOT, "bench", "chat_floor.conf")) as f:
+            text = f.read()
+        upstream = re.match(r"http://([^/]+)/", url).group(1)
+        for k, v in (("@PORT@", str(self.port)), ("@DIR@", self.data), ("@USER@", bench._user()),
+                     ("@UPSTREAM@", upstream), ("@KEY@", KEY)):
+            text = text.replace(k, v)
+        conf = os.path.join(self.data, "floor.conf")
+        with open(conf, "w") as f:
+            f.write(text)
+        self.proc = bench.Proc(["nginx", "-p", self.data + "/", "-e", "stderr", "-c", conf], os.environ.copy(),
+                               os.path.join(self.data, "nginx.out"))
+        bench.STARTED.append(self)
+        harness.wait_for(self._up, timeout=20, what="the floor's nginx on port %d" % self.port)
+
+    def _up(self):
+        if self.proc.p.poll() is not None:
+            raise RuntimeError("the floor's nginx exited; see %s" % self.data)
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+            return len(bench.children_of(self.proc.p.pid)) >= 2
+        except OSError:
+            return False
+
+    def groups(self):
+        return {"web": [self.proc.p.pid] + bench.descendants(self.proc.p.pid)}
+
+    def stop(self):
+        bench.stop_tree(self.proc)
 
 
 class RssPeak:
@@ -213,8 +258,59 @@ def stored_check(srv, args, kind):
     return out
 
 
+def floor_run(tmp, args, n):
+    """The floor: n answers of the upstream relayed by nginx alone, each
+    watched by one client from its request on (the request starts it)."""
+    st = Standin(tmp, args.deltas, args.delay_ms, "c", spread=True)
+    ld = None
+    try:
+        ng = Floor(tmp, st.url)
+        paths = os.path.join(tmp, "paths-floor.txt")
+        with open(paths, "w") as f:
+            f.writelines("/floor/%d\n" % i for i in range(n))
+        groups = dict(ng.groups(), standin=[st.p.pid])
+        idle = bench.group_mem(groups)
+        load0 = loadavg()
+        watch = bench.CpuWatch()
+        cpu0, sch0, t0 = bench.group_cpu(groups), sched(groups), time.time()
+        ld = bench.Loader(tmp, ng.port, None, n, events=args.deltas, wait=args.timeout, open_s=60,
+                          extra=["-U", paths, "-M", STAMP, "-K", STAMP])
+        groups["sseload"] = [ld.p.pid]
+        cpu0["sseload"], sch0["sseload"] = 0, (0, 0)
+        ready = ld.ready()
+        t_posted = time.time()
+        # sseload ends once every stream has every stamp: the figures are
+        # its last samples (a zombie's /proc still holds its times)
+        cpu1, sch1, deadline = cpu0, sch0, time.time() + args.timeout + 60
+        while time.time() < deadline:
+            c, w = bench.group_cpu(groups), sched(groups)
+            cpu1 = {g: max(cpu1[g], c[g]) for g in c}
+            sch1 = {g: max(sch1[g], w[g]) for g in w}
+            if ld.p.poll() is not None:
+                break
+            time.sleep(0.1)
+        t_done = time.time()
+        res = ld.result(60)
+        foreign, _, top = watch.stop()
+        if res["latency_us"]["count"] == 0:
+            raise RuntimeError("the floor relayed nothing (%s); see %s" % (ready, ng.data))
+        return {"kind": "floor", "n": n, "ready": ready, "posted_202": n, "post_s": t_posted - t0,
+                "wall_s": t_done - t0, "state": {}, "cpu": {g: cpu1[g] - cpu0[g] for g in cpu0},
+                "wait_s": {g: (sch1[g][1] - sch0[g][1]) / 1e9 for g in sch0},
+                "idle": {g: v[0] for g, v in idle.items()}, "opened": {}, "peak": {}, "sseload": res,
+                "stored": None, "load": load0, "foreign_cpu": foreign, "foreign_top": top}
+    finally:
+        if ld is not None:
+            ld.kill()
+        bench.stop_all()
+        del bench.STARTED[:]
+        st.stop()
+
+
 def one_run(tmp, args, kind, n):
     """One run of kind "upstream", "spread" or "demo" with n answers: its figures."""
+    if kind == "floor":
+        return floor_run(tmp, args, n)
     st = Standin(tmp, args.deltas, args.delay_ms, args.upstream, kind == "spread") if kind in STAMPED else None
     ld = None
     try:
@@ -309,10 +405,15 @@ def report(args, info, quiet, runs, elapsed):
              "(`-K bench_us= -M '\"type\":\"chat.delta\"' -e %d`) takes for each chat.delta data line the receive "
              "time minus its first (oldest) stamp: one commit may carry several deltas of an answer, each of whose "
              "stamps is counted. **demo**: the built-in model (PULSE_LLM_DEMO_MS=50, %d words an answer), no "
-             "stamps: CPU, memory and completion only." % (n, n, UPSTREAM_TEXT[args.upstream], D, args.delay_ms, n * D * 1000 // args.delay_ms // D,
+             "stamps: CPU, memory and completion only. **floor**: no Pulse; nginx (`bench/chat_floor.conf`, 2 workers) "
+             "proxies each client's `GET /floor/<n>` as the upstream's POST (answers at random phases), unbuffered, "
+             "with the same sseload (`-M bench_us= -K bench_us=`)." % (n, n, UPSTREAM_TEXT[args.upstream], D, args.delay_ms, n * D * 1000 // args.delay_ms // D,
                                                             D, DEMO_WORDS))
     L.append("")
     for r in runs:
+        if r["kind"] == "floor":
+            L += floor_rows(args, r)
+            continue
         s, st, k, n = r["sseload"], r["stored"], r["kind"], r["n"]
         lat = s["latency_us"]
         exp_units = D if k in STAMPED else DEMO_WORDS
@@ -368,11 +469,55 @@ def report(args, info, quiet, runs, elapsed):
     return L
 
 
+def cpu_rows(r, parts, units):
+    cpu, wall, n = r["cpu"], r["wall_s"], r["n"]
+    return [
+        "| CPU s over %.1f s: %s | %s |" % (wall, " + ".join(parts), " + ".join("%.2f" % cpu[g] for g in parts)),
+        "| CPU per concurrent answer, µs per second: %s | %s |" % (
+            " + ".join(parts), " + ".join("%.0f" % (cpu[g] / wall / n * 1e6) for g in parts)),
+        "| CPU per delta (%s of them), µs: %s | %s |" % (
+            "{:,}".format(units), " + ".join(parts), " + ".join("%.1f" % (cpu[g] / units * 1e6) for g in parts)),
+        "| waiting for a CPU (runnable, not running: /proc/PID/schedstat), s: %s | %s |" % (
+            " + ".join(parts), " + ".join("%.2f" % r["wait_s"][g] for g in parts))]
+
+
+def floor_rows(args, r):
+    """The floor run's table: no answers stored, nothing but relaying."""
+    D, s, n = args.deltas, r["sseload"], r["n"]
+    lat = s["latency_us"]
+    L = ["### %s, %d answers (%s deltas/s)" % (RUN_TITLE["floor"], n, "{:,}".format(n * 1000 // args.delay_ms)), "",
+         "| figure | value |", "|---|---:|",
+         "| streams opened (%s); closed after their answer's end | %d |" % (r["ready"], s["dropped"]),
+         "| all streams open after | %.2f s (each answer starts with its request) |" % r["post_s"],
+         "| delta → browser p50 / p90 / p99 / max, ms | %s / %s / %s / %s |" % (
+             ms(lat["p50"]), ms(lat["p90"]), ms(lat["p99"]), ms(lat["max"])),
+         "| stamps received by the clients (expected %d; per stream min) | %d (%d); lost %d |" % (
+             n * D, s["events"], s["min_events_per_stream"], max(0, n * D - s["events"])),
+         "| data lines with stamps received (stamps per line) | %d (%.2f) |" % (
+             lat["count"], s["events"] / max(1, lat["count"]))]
+    L += cpu_rows(r, ["web", "standin", "sseload"], n * D)
+    L.append("| 1-minute load at the start; other work on the machine meanwhile | %.2f; %.1f CPU-s (%s) |" % (
+        r["load"], r["foreign_cpu"], ", ".join("%s %.1f" % kv for kv in r["foreign_top"]) or "none"))
+    L.append("")
+    return L
+
+
 def conclusion(args, runs):
     """The goal (p99 <= 5 ms) and, where it is missed, where the time goes,
     in this run's own figures."""
     L = ["### Conclusion (this run's figures)", ""]
-    ups = [r for r in runs if r["kind"] in STAMPED]
+    ups = [r for r in runs if r["kind"] in ("upstream", "spread")]
+    for r in (r for r in runs if r["kind"] == "floor"):
+        lat, cpu, n = r["sseload"]["latency_us"], r["cpu"], r["n"]
+        rate, units = n * 1000.0 / args.delay_ms, n * args.deltas
+        cores = {g: cpu[g] / units * rate for g in cpu}
+        L.append("- The floor, %s answers (%s deltas/s) relayed by nginx alone: p99 %s ms (p50 %s). What no "
+                 "design behind this web server saves at this load: nginx %.2f cores, the upstream %.2f, the "
+                 "clients %.2f; %.2f of the machine's %d, leaving %.2f for everything between the upstream and "
+                 "nginx (here: Pulse's generator, log, and stream responder)." % (
+                     "{:,}".format(n), "{:,}".format(int(rate)), ms(lat["p99"]), ms(lat["p50"]),
+                     cores.get("web", 0), cores.get("standin", 0), cores.get("sseload", 0), sum(cores.values()),
+                     os.cpu_count(), os.cpu_count() - sum(cores.values())))
     for r in ups:
         lat, s, cpu, wall, n = r["sseload"]["latency_us"], r["sseload"], r["cpu"], r["wall_s"], r["n"]
         per_event = s["events"] / max(1, lat["count"])
@@ -415,7 +560,7 @@ def conclusion(args, runs):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", default="upstream:1000,spread:1000,demo:1000,upstream:100,spread:100",
-                    help="KIND:ANSWERS,... (KIND upstream, spread or demo), run in this order")
+                    help="KIND:ANSWERS,... (KIND upstream, spread, floor or demo), run in this order")
     ap.add_argument("--upstream", choices=("c", "python"), default="c",
                     help="the upstream: bench/llm_upstream.c (c) or tests/llm_standin.py (python)")
     ap.add_argument("--deltas", type=int, default=100)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "base/alloc.h"
@@ -14,8 +15,10 @@
 #include "base/conffile.h"
 
 /* CFG_PATH: a string that names a file or folder; given relative in
- * pulse.conf, it is taken relative to the file's folder. */
-enum cfg_type { CFG_STR, CFG_PATH, CFG_LONG, CFG_CHOICE };
+ * pulse.conf, it is taken relative to the file's folder. CFG_URL: an
+ * http(s) URL, refused at start otherwise (not at the first call that
+ * needs it, hours later). */
+enum cfg_type { CFG_STR, CFG_PATH, CFG_URL, CFG_LONG, CFG_CHOICE };
 
 struct cfg_row {
     const char *env;
@@ -28,6 +31,7 @@ struct cfg_row {
 
 #define STR(env, field, def) { env, CFG_STR, offsetof(struct config, field), def, 0, 0, NULL }
 #define PATH(env, field, def) { env, CFG_PATH, offsetof(struct config, field), def, 0, 0, NULL }
+#define URL(env, field, def) { env, CFG_URL, offsetof(struct config, field), def, 0, 0, NULL }
 #define NUM(env, field, def, lo, hi) { env, CFG_LONG, offsetof(struct config, field), def, lo, hi, NULL }
 #define CHOICE(env, field, def, list) { env, CFG_CHOICE, offsetof(struct config, field), def, 0, 0, list }
 
@@ -47,11 +51,11 @@ static const struct cfg_row cfg_table[] = {
     STR("PULSE_JWT_SECRET", jwt_secret, NULL),
     STR("PULSE_RELAY_SECRET", relay_secret, NULL),
     STR("PAYOS_CHECKSUM_KEY", payos_checksum_key, NULL),
-    STR("PAYOS_API_URL", payos_api_url, "https://api-merchant.payos.vn"),
+    URL("PAYOS_API_URL", payos_api_url, "https://api-merchant.payos.vn"),
     STR("PAYOS_CLIENT_ID", payos_client_id, NULL),
     STR("PAYOS_API_KEY", payos_api_key, NULL),
     NUM("PAYOS_TIMEOUT_S", payos_timeout_s, "5", 1, 60),
-    STR("PULSE_PUBLIC_URL", public_url, NULL),
+    URL("PULSE_PUBLIC_URL", public_url, NULL),
     STR("PULSE_BASE_PATH", base_path, NULL),
     STR("PULSE_WEBHOOK_SECRET", webhook_secret, NULL),
     STR("FB_VERIFY_TOKEN", fb_verify_token, NULL),
@@ -85,7 +89,7 @@ static const struct cfg_row cfg_table[] = {
     NUM("PULSE_REDIS_HISTORY", redis_history, "10000", 0, 100000000),
     NUM("PULSE_MAX_PRODUCTS", max_products, "100", 1, 10000),
     NUM("PULSE_MAX_EVENT_BYTES", max_event_bytes, "524288", 1024, 16777216),
-    STR("PULSE_LLM_URL", llm_url, NULL),
+    URL("PULSE_LLM_URL", llm_url, NULL),
     STR("PULSE_LLM_MODEL", llm_model, "gpt-4o-mini"),
     STR("PULSE_LLM_API_KEY", llm_api_key, NULL),
     NUM("PULSE_LLM_TIMEOUT_S", llm_timeout_s, "30", 1, 3600),
@@ -94,17 +98,17 @@ static const struct cfg_row cfg_table[] = {
     NUM("PULSE_LLM_DEMO_MS", llm_demo_ms, "50", 1, 10000),
     NUM("PULSE_LLM_CONCURRENCY", llm_concurrency, "2000", 1, 100000),
     NUM("PULSE_CHAT_MESSAGE_RATE", chat_message_rate, "10", 1, 10000),
-    STR("FB_GRAPH_URL", fb_graph_url, "https://graph.facebook.com/v19.0"),
+    URL("FB_GRAPH_URL", fb_graph_url, "https://graph.facebook.com/v19.0"),
     STR("FB_PAGE_TOKEN", fb_page_token, NULL),
-    STR("ZALO_OA_API_URL", zalo_api_url, "https://openapi.zalo.me"),
+    URL("ZALO_OA_API_URL", zalo_api_url, "https://openapi.zalo.me"),
     STR("ZALO_OA_ACCESS_TOKEN", zalo_token, NULL),
-    STR("TIKTOK_API_URL", tiktok_api_url, "https://business-api.tiktok.com/open_api/v1.3"),
+    URL("TIKTOK_API_URL", tiktok_api_url, "https://business-api.tiktok.com/open_api/v1.3"),
     STR("TIKTOK_ACCESS_TOKEN", tiktok_token, NULL),
     NUM("PAYOS_RECONCILE_S", payos_reconcile_s, "900", 1, 2592000),
     NUM("PULSE_SEND_TIMEOUT_S", send_timeout_s, "10", 1, 600),
     NUM("PULSE_SEND_RETRY_MS", send_retry_ms, "2000", 10, 3600000),
     NUM("PULSE_SEND_ATTEMPTS", send_attempts, "6", 1, 100),
-    STR("PULSE_PRIMARY_URL", primary_url, NULL),
+    URL("PULSE_PRIMARY_URL", primary_url, NULL),
     NUM("PULSE_FORWARD_TIMEOUT_S", forward_timeout_s, "30", 1, 600),
 };
 
@@ -123,12 +127,32 @@ static char *cfg_db_path, *cfg_bell_dir; /* derived defaults */
 
 #define N_ROWS (sizeof cfg_table / sizeof cfg_table[0])
 
+/* 1 for "http://" or "https://" (any case), a host, and no blank or
+ * control byte: what libcurl is then asked to reach. */
+static int cfg_url_ok(const char *u)
+{
+    size_t skip = strncasecmp(u, "http://", 7) == 0 ? 7 : strncasecmp(u, "https://", 8) == 0 ? 8 : 0;
+    const char *p;
+
+    if (skip == 0 || u[skip] == '\0' || strchr("/?#", u[skip]) != NULL)
+        return 0;
+    for (p = u; *p != '\0'; p++) {
+        if ((unsigned char)*p <= ' ' || *p == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
 static int cfg_set(const struct cfg_row *row, const char *text, buf_t *errb)
 {
     char *end;
     long v;
 
-    if (row->type == CFG_STR || row->type == CFG_PATH) {
+    if (row->type == CFG_URL && !cfg_url_ok(text)) {
+        buf_printf(errb, "%s=%s: expected an http:// or https:// URL", row->env, text);
+        return -1;
+    }
+    if (row->type == CFG_STR || row->type == CFG_PATH || row->type == CFG_URL) {
         *(const char **)((char *)&cfg_storage + row->offset) = text;
         return 0;
     }

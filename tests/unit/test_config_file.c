@@ -1,7 +1,7 @@
 /* test_config_file.c - pulse.conf as config_load reads it
  * (fcgi/base/config.c): $PULSE_CONF, the environment winning over the
  * file, relative paths against the file's folder, errors naming file:line,
- * and PULSE_BASE_PATH's checks. */
+ * and the checks of PULSE_BASE_PATH and of the URL settings. */
 #include "base/config.c"
 
 #include <stdio.h>
@@ -145,6 +145,45 @@ static void test_base_path(void)
     CHECK_STR_EQ(pulse_cfg->base_path, "/from/file");
 }
 
+/* Every URL setting is refused at start unless it is an http(s) URL with
+ * a host: "ftp://x" or "notaurl" would otherwise fail only at the first
+ * call, and PULSE_PUBLIC_URL would go into PayOS's return URL as it is. */
+static void test_urls(void)
+{
+    static const char *const names[] = {"PAYOS_API_URL", "PULSE_PUBLIC_URL", "PULSE_LLM_URL", "FB_GRAPH_URL",
+                                        "ZALO_OA_API_URL", "TIKTOK_API_URL", "PULSE_PRIMARY_URL"};
+    static const struct {
+        const char *set;
+        int ok;
+    } rows[] = {
+        {"http://127.0.0.1:8080", 1}, {"https://example.com/pulse", 1}, {"HTTPS://Example.com/v1?x=1", 1},
+        {"http://[::1]:9/", 1}, {"ftp://x", 0}, {"notaurl", 0}, {"javascript:x", 0}, {"http://", 0},
+        {"https:///path", 0}, {"http://a b", 0}, {"http://a\tb", 0}, {"//example.com", 0}, {"zz", 0},
+    };
+    size_t i, k;
+    char *err;
+    char want[256];
+
+    for (k = 0; k < sizeof names / sizeof names[0]; k++) {
+        for (i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+            setenv(names[k], rows[i].set, 1);
+            CHECK_INT_EQ(load("", &err), rows[i].ok ? 0 : -1);
+            if (!rows[i].ok) {
+                snprintf(want, sizeof want, "%s=%s: expected an http:// or https:// URL", names[k], rows[i].set);
+                CHECK_STR_EQ(err, want);
+                free(err);
+            }
+        }
+        unsetenv(names[k]);
+    }
+    /* from the file: file:line, and an empty value is the default */
+    CHECK_INT_EQ(load("PULSE_LLM_URL=notaurl\n", &err), -1);
+    CHECK(err != NULL && strstr(err, ":1: PULSE_LLM_URL=notaurl: expected an http:// or https:// URL") != NULL);
+    free(err);
+    CHECK_INT_EQ(load("PAYOS_API_URL=\n", &err), 0);
+    CHECK_STR_EQ(pulse_cfg->payos_api_url, "https://api-merchant.payos.vn");
+}
+
 int main(void)
 {
     if (mkdtemp(dir) == NULL) {
@@ -156,6 +195,7 @@ int main(void)
     test_file();
     test_no_file();
     test_base_path();
+    test_urls();
     unlink(conf);
     rmdir(dir);
     return check_summary("test_config_file");

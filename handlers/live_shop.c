@@ -261,12 +261,10 @@ static void order_create(struct ctx *c)
 
         if (sold < 0)
             goto out;
-        /* No such product in the room: a 4xx rolls the order row back too,
-         * so a redelivery once the product exists counts, once. */
-        if (sold == 0) {
-            ctx_error(c, 404, "unknown_product", "the room has no product with this productId");
-            goto out;
-        }
+        /* A sale the order service signed is the room's, whether or not
+         * its product is still on the live (the owner may have removed it
+         * since): the totals and the announcement count it; only a
+         * product the room has gets a soldCount to raise (seed 001). */
         if (run2(c, SQL_LIVE_ORDER_APPLY, o.room, o.amount, NULL) < 0)
             goto out;
         data = db_one_text(c->db, SQL_LIVE_ORDER_EVENT, 4, ev);
@@ -274,7 +272,7 @@ static void order_create(struct ctx *c)
             ctx_db_error(c);
             goto out;
         }
-        if (ctx_emit(c, topic, "order", data) < 0 || live_emit_products(c, o.room) != 0 ||
+        if (ctx_emit(c, topic, "order", data) < 0 || (sold > 0 && live_emit_products(c, o.room) != 0) ||
             live_emit_status(c, o.room) != 0)
             goto out;
     }

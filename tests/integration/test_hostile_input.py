@@ -423,7 +423,7 @@ def test_a_claimed_chat_session_id_stays_its_owners(env):
     assert a.sql("SELECT count(*) FROM chat_sessions")[0][0] == 3
 
 
-# ------------------------------------------------------------- q. nbf, unknown products
+# ------------------------------------------------------------- q. nbf, orders for products not on the live
 
 def test_a_token_is_refused_before_its_nbf(env):
     a = env.instance()
@@ -445,28 +445,41 @@ def test_a_token_is_refused_before_its_nbf(env):
         assert r.status == 200, (nbf, r.body)
 
 
-def test_an_order_for_an_unknown_product_changes_nothing(env):
+def test_an_order_for_a_product_no_longer_on_the_live_counts_in_the_rooms_totals(env):
+    """Seed 001: a sale the order service reports counts in the room's
+    totals and is announced, whether or not its product is still on the
+    live (the owner may remove it after the sale); only a product the room
+    has gets its soldCount raised. It used to be refused (404), so such a
+    sale was never counted, however often delivered."""
     a = env.instance()
     owner = bearer("shop1", "owner")
     rid = make_room(a).json()["id"]
     assert a.post("/api/live/rooms/%s/products" % rid, product("sku-1"), headers=owner).status == 201
+    gone = a.post("/api/live/rooms/%s/products" % rid, product("sku-2"), headers=owner).json()["id"]
+    assert http(a.port, "DELETE", "/api/live/rooms/%s/products/%s" % (rid, gone), headers=owner).status == 200
     s = a.sse("/api/live/rooms/%s/stream" % rid)
-    order = {"orderId": "o-1", "roomId": rid, "userId": "lan", "username": "Lan", "productId": "sku-404",
-             "productName": "Ghost", "amount": 149000}
-    before = a.snapshot()
-    r = signed_order(a, order)
-    assert r.status == 404 and err(r) == "unknown_product", r.body
-    assert a.snapshot() == before
-    s.no_event()
-    room = a.get("/api/live/rooms/" + rid).json()
-    assert room["totalOrders"] == 0 and room["totalRevenue"] == 0
-    # once the product exists, the same order (redelivered) counts, once
-    assert a.post("/api/live/rooms/%s/products" % rid, product("sku-404"), headers=owner).status == 201
+    order = {"orderId": "o-1", "roomId": rid, "userId": "lan", "username": "Lan", "productId": "sku-2",
+             "productName": "Áo thun", "amount": 149000}
     r = signed_order(a, order)
     assert r.status == 200 and r.json() == {"ok": True, "duplicate": False}, r.body
-    r = signed_order(a, order)
-    assert r.status == 200 and r.json() == {"ok": True, "duplicate": True}
+    ev = s.next_event()
+    while ev.get("event") != "order":
+        ev = s.next_event()
+    assert ev["json"]["data"] == {"orderId": "o-1", "username": "Lan", "productName": "Áo thun", "amount": 149000,
+                          "message": "Lan vừa mua Áo thun"}, ev
     room = a.get("/api/live/rooms/" + rid).json()
-    assert room["totalOrders"] == 1 and room["totalRevenue"] == 149000
+    assert room["totalOrders"] == 1 and room["totalRevenue"] == 149000, room
     sold = {p["productId"]: p["soldCount"] for p in a.get("/api/live/rooms/%s/products" % rid).json()["products"]}
-    assert sold == {"sku-1": 0, "sku-404": 1}
+    assert sold == {"sku-1": 0}, sold
+    # delivered again: once
+    before = a.snapshot()
+    r = signed_order(a, order)
+    assert r.status == 200 and r.json() == {"ok": True, "duplicate": True}, r.body
+    assert a.snapshot() == before
+    # a product on the live counts in its soldCount too
+    r = signed_order(a, dict(order, orderId="o-2", productId="sku-1"))
+    assert r.status == 200, r.body
+    room = a.get("/api/live/rooms/" + rid).json()
+    assert room["totalOrders"] == 2 and room["totalRevenue"] == 298000, room
+    sold = {p["productId"]: p["soldCount"] for p in a.get("/api/live/rooms/%s/products" % rid).json()["products"]}
+    assert sold == {"sku-1": 1}, sold

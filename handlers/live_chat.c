@@ -339,17 +339,38 @@ static int guest_slot(struct ctx *c, const char *room, const char *viewer, const
     return 1;
 }
 
+/* The presence row of this request (caller frees): a viewer with a token
+ * that names its tab (`tab`, 1-64 of [A-Za-z0-9_-]: no ':') is present
+ * once per tab, so one tab's leave keeps the others' presence; it still
+ * counts once (live_presence, migration 0020). NULL when answered. */
+static char *presence_key(struct ctx *c, const char *viewer)
+{
+    const char *tab = ctx_query(c, "tab");
+    size_t n = tab != NULL ? strspn(tab, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") : 0;
+    buf_t b = {0};
+
+    if (tab == NULL || strncmp(viewer, "u:", 2) != 0)
+        return xstrdup(viewer); /* a guest's viewerId is its tab's already */
+    if (n == 0 || n > 64 || tab[n] != '\0') {
+        ctx_error(c, 400, "invalid_tab", "tab must be 1-64 letters, digits, '_' or '-'");
+        return NULL;
+    }
+    buf_printf(&b, "t:%s:%s", tab, viewer);
+    return buf_steal(&b);
+}
+
 /* Joins (or refreshes a join) or leaves. `viewers` is emitted only when
  * the count or the peak moved, so the periodic re-joins that keep a
  * presence alive cost no events. */
 static void presence(struct ctx *c, int join)
 {
     const char *room = ctx_arg(c, 0);
-    char *status = NULL, *viewer = NULL, pk[24];
+    char *status = NULL, *viewer = NULL, *key = NULL, pk[24];
     long long before = 0, count = 0, old_peak = 0, peak;
     buf_t addr = {0};
 
-    if (live_room_status(c, room, &status) != 0 || (viewer = viewer_id(c)) == NULL)
+    if (live_room_status(c, room, &status) != 0 || (viewer = viewer_id(c)) == NULL ||
+        (key = presence_key(c, viewer)) == NULL)
         goto out;
     if (join && live_room_open(c, status) != 0)
         goto out;
@@ -363,7 +384,7 @@ static void presence(struct ctx *c, int join)
         goto out;
     if (join && strncmp(viewer, "guest-", 6) == 0 && !guest_slot(c, room, viewer, buf_str(&addr)))
         goto out;
-    if (exec_room_viewer(c, join ? SQL_LIVE_VIEWER_JOIN : SQL_LIVE_VIEWER_LEAVE, room, viewer, buf_str(&addr)) != 0 ||
+    if (exec_room_viewer(c, join ? SQL_LIVE_VIEWER_JOIN : SQL_LIVE_VIEWER_LEAVE, room, key, buf_str(&addr)) != 0 ||
         viewer_count(c, room, &count, &old_peak) != 0)
         goto out;
     peak = count > old_peak ? count : old_peak;
@@ -374,6 +395,7 @@ static void presence(struct ctx *c, int join)
 out:
     free(status);
     free(viewer);
+    free(key);
     buf_free(&addr);
 }
 

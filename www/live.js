@@ -240,8 +240,9 @@
   }
 
   // This tab counted among the room's viewers: it joins now and every PRESENCE_MS, and leaves
-  // when the page goes away. A viewer with a token is counted by its `sub`; a guest by its
-  // viewerId (kept for this tab, so a reload is the same viewer, not one more). The tab mints
+  // when the page goes away. A viewer with a token is counted by its `sub` (once, whatever its
+  // tabs); a guest by its viewerId (kept for this tab, so a reload is the same viewer, not one
+  // more). The tab mints
   // its guest id itself before the first join: with a slow server a second join could
   // otherwise leave before the first one's answer and count the tab twice.
   // jwt() and ended() say who joins and whether to; counted(r) gets a join's answer.
@@ -252,12 +253,18 @@
         function (b) { return (b + 256).toString(16).slice(1); }).join('');
       store(GUEST_KEY, guestId);
     }
+    // With a token, this page's own presence (`tab`): a viewer with two tabs open stays
+    // counted, once, when one of them leaves. Per page load, not per sessionStorage, which a
+    // duplicated tab copies.
+    var tabId = Array.prototype.map.call(crypto.getRandomValues(new Uint8Array(8)),
+      function (b) { return (b + 256).toString(16).slice(1); }).join('');
     var joinedAs = null;          // {jwt, guest} of the presence the server holds, or null
     var timer = null;
     var period = PRESENCE_MS;     // between re-joins: within the server's TTL (expiresIn)
 
     function path(action, who) {
-      var q = !who.jwt && who.guest && ID_RE.test(who.guest) ? '?viewerId=' + encodeURIComponent(who.guest) : '';
+      var q = who.jwt ? '?tab=' + tabId
+        : who.guest && ID_RE.test(who.guest) ? '?viewerId=' + encodeURIComponent(who.guest) : '';
       return roomPath(roomId, '/' + action + q);
     }
     function join() {

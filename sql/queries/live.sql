@@ -133,9 +133,10 @@ SELECT EXISTS (SELECT 1 FROM live_viewers WHERE room_id = ?1 AND viewer_id = ?2)
 -- name: live_viewer_leave
 DELETE FROM live_viewers WHERE room_id = ?1 AND viewer_id = ?2;
 
--- Counts the room's viewers and raises the peak; returns count, old peak, new peak.
+-- Counts the room's viewers (a viewer with several tabs once: migration 0020)
+-- and its peak.
 -- name: live_viewer_count
-SELECT (SELECT count(*) FROM live_viewers WHERE room_id = ?1), peak_viewers FROM live_rooms WHERE id = ?1;
+SELECT (SELECT count(DISTINCT who) FROM live_presence WHERE room_id = ?1), peak_viewers FROM live_rooms WHERE id = ?1;
 
 -- name: live_room_set_peak
 UPDATE live_rooms SET peak_viewers = max(peak_viewers, CAST(?2 AS INTEGER)) WHERE id = ?1;

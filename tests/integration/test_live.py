@@ -243,6 +243,53 @@ def test_viewer_presence_expires(env):
     assert bad.status == 400 and a.get("/api/live/rooms/" + rid).json()["viewerCount"] == 1
 
 
+def test_a_viewer_with_two_tabs_stays_counted_when_one_of_them_leaves(env):
+    """Found by a seeds audit: alice watching in two tabs closes one; its
+    leave removed her presence while the other tab still watched, and the
+    count showed 0 until that tab's next re-join. Each page now joins and
+    leaves with its own `tab`; a viewer still counts once."""
+    a = env.instance(env={"PULSE_JOIN_RATE": "100"})
+    rid = make_room(a)["id"]
+    s = a.sse("/api/live/rooms/%s/stream" % rid)
+    alice = bearer("alice", "viewer")
+
+    def presence(action, tab=None, who=alice):
+        q = "" if tab is None else "?tab=" + tab
+        r = a.post("/api/live/rooms/%s/%s%s" % (rid, action, q), {}, headers=who)
+        assert r.status == 200, (action, tab, r.status, r.body)
+        return r.json()
+
+    def viewers():
+        ev = s.next_event()
+        assert ev["event"] == "viewers", ev
+        return ev["json"]["data"]["count"]
+
+    j = presence("join", "t1")
+    assert (j["count"], j["viewerId"]) == (1, "u:alice"), j
+    assert viewers() == 1
+    assert presence("join", "t2")["count"] == 1
+    assert presence("join", None, bearer("bob", "viewer"))["count"] == 2
+    assert viewers() == 2
+    # one tab leaves: alice is still watching in the other
+    assert presence("leave", "t1")["count"] == 2
+    assert a.get("/api/live/rooms/" + rid).json()["viewerCount"] == 2
+    s.no_event()
+    assert presence("leave", "t2")["count"] == 1
+    assert viewers() == 1
+    # a join without a tab and one with it: the same viewer, once
+    assert presence("join")["count"] == 2
+    assert presence("join", "t3")["count"] == 2
+    assert presence("leave", "t3")["count"] == 2
+    assert presence("leave")["count"] == 1
+    # a tab that is not 1-64 of [A-Za-z0-9_-]: 400, nothing changes
+    before = a.snapshot()
+    for bad in ("", "a:b", "x" * 65, "a%20b", "%C3%A9", "t1/x"):
+        r = a.post("/api/live/rooms/%s/join?tab=%s" % (rid, bad), {}, headers=alice)
+        assert r.status == 400 and r.json()["error"]["code"] == "invalid_tab", (bad, r.status, r.body)
+    assert a.snapshot() == before
+    assert presence("join", "x" * 64)["count"] == 2
+
+
 def test_a_viewer_who_expires_is_announced_at_the_next_join(env):
     # b's presence runs out while a stays: a's next re-join must tell the
     # stream the count fell, or every page keeps showing 2

@@ -1,0 +1,24 @@
+-- Schema version 20: a viewer with a token is present once per tab (the
+-- join's `tab`), and counted once however many tabs it has open, so the
+-- leave of one tab no longer drops a viewer still watching in another.
+-- A tab's row is 't:' || tab || ':' || 'u:' || sub (a tab has no ':'),
+-- the viewer it counts as is its 'u:' || sub; other rows count as
+-- themselves (guests, and joins without a tab).
+CREATE VIEW live_presence AS
+SELECT room_id, expires_ms,
+       CASE WHEN substr(viewer_id, 1, 2) = 't:' THEN substr(viewer_id, instr(substr(viewer_id, 3), ':') + 3)
+            ELSE viewer_id END AS who
+FROM live_viewers;
+
+DROP VIEW live_room_json;
+CREATE VIEW live_room_json AS
+SELECT r.id, r.rowid AS seq, r.shop_owner_id, r.stream_key, r.status, r.created_at,
+       json_object('id', r.id, 'shopOwnerId', r.shop_owner_id, 'title', r.title,
+                   'description', r.description, 'thumbnailUrl', r.thumbnail_url, 'status', r.status,
+                   'viewerCount', (SELECT count(DISTINCT v.who) FROM live_presence v
+                                   WHERE v.room_id = r.id
+                                     AND v.expires_ms > CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER)),
+                   'peakViewers', r.peak_viewers, 'totalOrders', r.total_orders,
+                   'totalRevenue', r.total_revenue, 'createdAt', r.created_at,
+                   'startedAt', r.started_at, 'endedAt', r.ended_at) AS public_json
+FROM live_rooms r;

@@ -9,7 +9,8 @@
  *     onReset: function (info) {},        // {reason, last_event_id}: refetch state
  *     onState: function (state) {},       // 'connecting' | 'live' | 'polling' | 'offline'
  *     onError: function (response) {},    // failed poll: {status, json, headers, eventId} or null
- *     pollIntervalMs: 2000, streamRetryMs: 30000
+ *     pollIntervalMs: 2000, streamRetryMs: 30000,
+ *     hiddenPollAfterMs: 10000            // a hidden page polls instead (0: it keeps streaming)
  *   });
  *   sub.close(); sub.state(); sub.lastEventId();
  *
@@ -27,6 +28,10 @@
  * default Pulse.baseUrl: the folder pulse.js was loaded from (it sits beside the pages), else
  * the page's own (document.baseURI). So the same page works at the site's root and in a folder.
  * (base: the older option, an origin put before '/api/...', still works.)
+ * hiddenPollAfterMs: a page hidden that long (another tab in front, a minimised window) closes
+ * its stream and polls until it is shown again, then streams on from where it was: a browser
+ * holds at most six HTTP/1.1 connections to a site, so a stream in every background tab would
+ * leave a seventh tab unable to load at all. Nothing is lost either way (one high-water mark).
  * EventSource: null forces polling. Pulse.api(method, path, body, jwt) -> Promise of
  * {status, json, headers, eventId} (eventId: the Pulse-Event-Id of a state read, or null);
  * a relative path ('api/wallet') is taken from Pulse.baseUrl, a '/...' or full URL as it is;
@@ -191,6 +196,8 @@
     var es = null, openTimer = null, errTimes = [];
     var pollTimer = null, pollGen = 0, pollFails = 0;
     var probeTimer = null, probeFails = 0;
+    var hiddenMs = opts.hiddenPollAfterMs != null ? Number(opts.hiddenPollAfterMs) : 10000;
+    var doc = root.document, parked = false, hideTimer = null;
 
     function setState(s) {
       if (closed || s === state) return;
@@ -322,7 +329,7 @@
 
     function scheduleProbe() {
       clearTimeout(probeTimer);
-      if (closed || !ES) return;
+      if (closed || !ES || parked) return;
       probeFails++;
       probeTimer = setTimeout(openStream, backoff(probeFails, streamRetryMs));
     }
@@ -404,12 +411,49 @@
       if (closed || state !== 'offline') return;
       pollFails = 0;
       if (!haveCursor) fetchHead();
-      else if (mode === 'poll') { poll(); if (ES && !es) openStream(); }
+      else if (mode === 'poll') { poll(); if (ES && !es && !parked) openStream(); }
+    }
+
+    // Hidden for hiddenMs: the stream goes, polling carries on from the same position (the
+    // page keeps its events, at the poll's pace); shown again: a stream opens as a probe, which
+    // takes over from polling once it is open, as after any fallback.
+    function park() {
+      hideTimer = null;
+      if (closed || parked || !doc || doc.visibilityState !== 'hidden') return;
+      parked = true;
+      clearTimeout(probeTimer);
+      if (mode === 'stream') {
+        closeStream();
+        errTimes = [];
+        mode = 'poll';
+        if (haveCursor) poll();
+      } else {
+        closeStream();        // a probe under way
+      }
+    }
+
+    function onVisibility() {
+      if (closed || !doc) return;
+      if (doc.visibilityState === 'hidden') {
+        if (!parked && hideTimer === null && ES && hiddenMs > 0) hideTimer = setTimeout(park, hiddenMs);
+        return;
+      }
+      clearTimeout(hideTimer);
+      hideTimer = null;
+      if (!parked) return;
+      parked = false;
+      probeFails = 0;
+      if (haveCursor) openStream();
+      else mode = 'stream';   // the head's answer starts the stream
     }
 
     setState('connecting');
     start();
     if (root.addEventListener) root.addEventListener('online', onOnline);
+    if (doc && doc.addEventListener) {
+      doc.addEventListener('visibilitychange', onVisibility);
+      onVisibility();         // opened in a background tab
+    }
 
     return {
       close: function () {
@@ -417,8 +461,10 @@
         closeStream();
         stopPolling();
         clearTimeout(probeTimer);
+        clearTimeout(hideTimer);
         closed = true;
         if (root.removeEventListener) root.removeEventListener('online', onOnline);
+        if (doc && doc.removeEventListener) doc.removeEventListener('visibilitychange', onVisibility);
       },
       state: function () { return state; },
       lastEventId: function () { return lastId; }

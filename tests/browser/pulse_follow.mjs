@@ -10,6 +10,10 @@
  * one JSON line per observation: {"step":"state","state":S}, {"step":"event","type":T,"id":N}.
  * Exits when stdin closes (the test is done with it). cfg.user_data_dir, which the test
  * helper that starts it always passes, is not used.
+ *
+ * cfg.hidden_ms: the page's visibility is the test's to set (Node has none): a `document`
+ * whose visibilityState the lines "hide" and "show" on stdin change, with the
+ * visibilitychange event a browser fires; pulse.js gets hiddenPollAfterMs = hidden_ms.
  */
 import { createRequire } from 'module';
 import { EventSource } from 'eventsource';
@@ -19,13 +23,32 @@ const Pulse = require('../../www/pulse.js');
 const cfg = JSON.parse(process.argv[2] || '{}');
 const emit = (obj) => process.stdout.write(JSON.stringify(obj) + '\n');
 
+if (cfg.hidden_ms != null) {
+  globalThis.document = new EventTarget();
+  globalThis.document.visibilityState = 'visible';
+}
+
 const on = {};
 for (const type of cfg.follow || []) on[type] = (ev) => emit({ step: 'event', type: ev.type, id: ev.id });
 const sub = Pulse.subscribe({
   base: cfg.base, topics: [cfg.topic], accessToken: cfg.access_token, lastEventId: cfg.last_event_id,
   EventSource: cfg.poll ? null : EventSource, pollIntervalMs: 200, on,
+  hiddenPollAfterMs: cfg.hidden_ms,
   onState: (state) => emit({ step: 'state', state }),
 });
 
-process.stdin.on('data', () => {});
+let input = '';
+process.stdin.on('data', (chunk) => {
+  input += chunk;
+  let nl;
+  while ((nl = input.indexOf('\n')) >= 0) {
+    const line = input.slice(0, nl).trim();
+    input = input.slice(nl + 1);
+    if ((line === 'hide' || line === 'show') && globalThis.document) {
+      globalThis.document.visibilityState = line === 'hide' ? 'hidden' : 'visible';
+      globalThis.document.dispatchEvent(new Event('visibilitychange'));
+      emit({ step: 'visibility', state: globalThis.document.visibilityState });
+    }
+  }
+});
 process.stdin.on('end', () => { sub.close(); process.exit(0); });

@@ -10,7 +10,9 @@ with the npm `eventsource` package as EventSource (tests/browser/pulse_follow.mj
 import json
 import os
 import subprocess
+import time
 
+import harness
 from browser_helper import BROWSER_DIR, Browser
 from harness import token
 
@@ -78,3 +80,71 @@ def test_pulse_js_streams_a_type_it_has_never_heard_of(env):
 
 def test_pulse_js_polls_the_types_the_page_names(env):
     follow_types(env, poll=True)
+
+
+def open_streams(inst):
+    for line in inst.get("/api/metrics").body.splitlines():
+        if line.startswith("pulse_streams_open "):
+            return int(float(line.split()[1]))
+    raise AssertionError("no pulse_streams_open in /api/metrics")
+
+
+def test_pulse_js_polls_while_its_page_is_hidden_and_streams_again_when_shown(env):
+    """Found by a seeds audit: a browser holds at most six HTTP/1.1 connections to a site,
+    and every open Pulse page held a stream, so a seventh tab never loaded. A page hidden for
+    hiddenPollAfterMs now closes its stream and polls from the same position; shown again,
+    it streams. Each event reaches it once, in order, across both switches (pulse.js in Node
+    with the npm eventsource, against a real instance; the test sets the visibility)."""
+    # (lighttpd notices a client gone at the next write: a heartbeat a second, so the
+    # server's count of open streams shows the page's close within the test's waits)
+    inst = env.instance(env={"PULSE_HEARTBEAT_S": "1"})
+    topic = "demo:hidden"
+    f = Follower(env.tmp, base="http://127.0.0.1:%d" % inst.port, topic=topic, access_token=token("root", "admin"),
+                 last_event_id=0, follow=["note"], poll=False, hidden_ms=300)
+    adm = inst.auth("root", "admin")
+
+    def pub(n):
+        r = inst.post("/api/publish", {"topic": topic, "type": "note", "data": {"n": n}}, headers=adm)
+        assert r.status == 202, r.body
+        return r.json()["id"]
+
+    def streams_become(n, what):
+        harness.wait_for(lambda: open_streams(inst) == n, timeout=10, interval=0.1, what=what)
+
+    try:
+        assert [f.expect("state", 30)["state"] for _ in range(2)] == ["connecting", "live"]
+        streams_become(1, "the page's stream")
+        ids = [pub(0)]
+        got = [f.expect("event", 20)["id"]]
+        # hidden and shown again within hidden_ms: the stream stays
+        f.send("hide")
+        f.send("show")
+        assert [f.expect("visibility", 5)["state"] for _ in range(2)] == ["hidden", "visible"]
+        time.sleep(0.6)
+        assert open_streams(inst) == 1
+        ids.append(pub(1))
+        got.append(f.expect("event", 20)["id"])
+        # hidden: its stream closes and it polls
+        f.send("hide")
+        assert f.expect("visibility", 5)["state"] == "hidden"
+        assert f.expect("state", 10)["state"] == "polling"
+        streams_become(0, "the hidden page's stream to close")
+        ids += [pub(n) for n in (2, 3, 4)]
+        got += [f.expect("event", 20)["id"] for _ in range(3)]
+        time.sleep(1)
+        assert open_streams(inst) == 0, "a hidden page opened a stream again"
+        # shown: it streams again, from where it was
+        f.send("show")
+        assert f.expect("visibility", 5)["state"] == "visible"
+        assert f.expect("state", 10)["state"] == "live"
+        streams_become(1, "the shown page's stream")
+        ids += [pub(n) for n in (5, 6)]
+        got += [f.expect("event", 20)["id"] for _ in range(2)]
+        assert got == ids, (got, ids)
+        try:
+            extra = f.expect("event", 1)
+        except AssertionError:
+            extra = None
+        assert extra is None, "an event twice: %r" % extra
+    finally:
+        f.close()

@@ -3,7 +3,8 @@
 watched by one SSE client; delta -> browser latency, deltas lost, CPU and
 memory per concurrent answer.
 
-  python3 bench/chat_bench.py [--runs upstream:1000,spread:1000,demo:1000,upstream:100,spread:100]
+  python3 bench/chat_bench.py [--runs floor:1000,spread:1000,upstream:1000,demo:1000,floor:1000,
+                               spread:1000,floor:100,spread:100,upstream:100]
                               [--upstream c|python]
                               [--deltas 100] [--delay-ms 50] [--max-wait-load 900]
                               [--out bench/RESULTS.md]
@@ -559,7 +560,8 @@ def conclusion(args, runs):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--runs", default="upstream:1000,spread:1000,demo:1000,upstream:100,spread:100",
+    ap.add_argument("--runs", default="floor:1000,spread:1000,upstream:1000,demo:1000,floor:1000,spread:1000,"
+                    "floor:100,spread:100,upstream:100",
                     help="KIND:ANSWERS,... (KIND upstream, spread, floor or demo), run in this order")
     ap.add_argument("--upstream", choices=("c", "python"), default="c",
                     help="the upstream: bench/llm_upstream.c (c) or tests/llm_standin.py (python)")

@@ -31,6 +31,11 @@ SET status = ?3,
     ended_at = CASE WHEN ?3 = 'ENDED' THEN strftime('%Y-%m-%dT%H:%M:%SZ', 'now') ELSE ended_at END
 WHERE id = ?1 AND status IN (SELECT value FROM json_each(?2));
 
+-- An ENDED room has no viewers: its presence goes with the move, so the
+-- status event that announces the end carries viewerCount 0 (the peak stays).
+-- name: live_viewers_clear
+DELETE FROM live_viewers WHERE room_id = ?1;
+
 -- name: live_product_insert
 INSERT INTO live_products (id, room_id, product_id, product_name, product_image_url, original_price,
                            live_price, quantity_limit, stock_available, display_order, created_at)

@@ -243,6 +243,38 @@ def test_viewer_presence_expires(env):
     assert bad.status == 400 and a.get("/api/live/rooms/" + rid).json()["viewerCount"] == 1
 
 
+def test_an_ended_room_counts_no_viewers(env):
+    """An ENDED room kept the presence of the viewers still on its page until
+    their joins expired, so the status event announcing the end, and every
+    read within the TTL, showed them watching a live that was over. The end
+    (by the owner, or by the encoder stopping) now clears them; the peak stays."""
+    for how in ("owner", "encoder"):
+        a = env.instance()
+        owner = bearer("shop1", "owner")
+        room = make_room(a)
+        rid = room["id"]
+        assert put(a, "/api/live/rooms/%s/start" % rid, owner).status == 200
+        s = a.sse("/api/live/rooms/%s/stream" % rid)
+        for v in ("v1", "v2"):
+            assert a.post("/api/live/rooms/%s/join" % rid, {}, headers=bearer(v, "viewer")).status == 200
+        assert a.get("/api/live/rooms/" + rid).json()["viewerCount"] == 2
+        if how == "owner":
+            assert put(a, "/api/live/rooms/%s/end" % rid, owner).json()["viewerCount"] == 0
+        else:
+            r = http(a.port, "POST", "/api/live/rtmp/on_publish_done",
+                     raw=("app=live&call=publish_done&name=%s&type=live" % room["streamKey"]).encode(),
+                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+            assert r.status == 200, r.body
+        ev = s.next_event()
+        while not (ev["event"] == "status" and ev["json"]["data"]["status"] == "ENDED"):
+            ev = s.next_event()
+        d = ev["json"]["data"]
+        assert (d["viewerCount"], d["peakViewers"]) == (0, 2), (how, d)
+        room = a.get("/api/live/rooms/" + rid).json()
+        assert (room["status"], room["viewerCount"], room["peakViewers"]) == ("ENDED", 0, 2), (how, room)
+        a.stop()
+
+
 def test_a_viewer_with_two_tabs_stays_counted_when_one_of_them_leaves(env):
     """Found by a seeds audit: alice watching in two tabs closes one; its
     leave removed her presence while the other tab still watched, and the

@@ -262,6 +262,8 @@ def stored_check(srv, args, kind):
 def floor_run(tmp, args, n):
     """The floor: n answers of the upstream relayed by nginx alone, each
     watched by one client from its request on (the request starts it)."""
+    if args.upstream != "c":
+        raise RuntimeError("the floor runs the C upstream (random phases): leave out --upstream python")
     st = Standin(tmp, args.deltas, args.delay_ms, "c", spread=True)
     ld = None
     try:

@@ -13,6 +13,8 @@
 #define CHAT_MAX 500
 #define HISTORY_DEFAULT 100
 #define HISTORY_MAX 500
+/* Rows one token may hold in a room through `tab` (one a tab it has open). */
+#define TABS_MAX 16
 
 /* At most PULSE_CHAT_RATE messages per user in the last second. The count
  * runs inside the request's IMMEDIATE transaction, so concurrent posts from
@@ -340,9 +342,10 @@ static int guest_slot(struct ctx *c, const char *room, const char *viewer, const
 }
 
 /* The presence row of this request (caller frees): a viewer with a token
- * that names its tab (`tab`, 1-64 of [A-Za-z0-9_-]: no ':') is present
- * once per tab, so one tab's leave keeps the others' presence; it still
- * counts once (live_presence, migration 0020). NULL when answered. */
+ * that names its tab (`tab`, 1-64 of [A-Za-z0-9_-]) is present once per
+ * tab, as "u:<sub>" US "<tab>" (a sub holds no control byte), so one tab's
+ * leave keeps the others' presence; it still counts once (live_presence,
+ * migration 0020). NULL when answered. */
 static char *presence_key(struct ctx *c, const char *viewer)
 {
     const char *tab = ctx_query(c, "tab");
@@ -355,8 +358,23 @@ static char *presence_key(struct ctx *c, const char *viewer)
         ctx_error(c, 400, "invalid_tab", "tab must be 1-64 letters, digits, '_' or '-'");
         return NULL;
     }
-    buf_printf(&b, "t:%s:%s", tab, viewer);
+    buf_printf(&b, "%s\x1f%s", viewer, tab);
     return buf_steal(&b);
+}
+
+/* A token's tabs in a room, at most TABS_MAX rows: the oldest others go
+ * before key joins (the count is by viewer, so only storage is at stake). */
+static int trim_tabs(struct ctx *c, const char *room, const char *viewer, const char *key)
+{
+    char keep[24];
+    const char *args[4] = {room, viewer, key, keep};
+
+    snprintf(keep, sizeof keep, "%d", TABS_MAX - 1);
+    if (db_run_texts(c->db, SQL_LIVE_VIEWER_TABS_TRIM, 4, args, NULL) != 0) {
+        ctx_db_error(c);
+        return -1;
+    }
+    return 0;
 }
 
 /* Joins (or refreshes a join) or leaves. `viewers` is emitted only when
@@ -383,6 +401,8 @@ static void presence(struct ctx *c, int join)
         exec_room_viewer(c, SQL_LIVE_VIEWER_EXPIRE, room, NULL, NULL) != 0)
         goto out;
     if (join && strncmp(viewer, "guest-", 6) == 0 && !guest_slot(c, room, viewer, buf_str(&addr)))
+        goto out;
+    if (join && strcmp(key, viewer) != 0 && strncmp(viewer, "u:", 2) == 0 && trim_tabs(c, room, viewer, key) != 0)
         goto out;
     if (exec_room_viewer(c, join ? SQL_LIVE_VIEWER_JOIN : SQL_LIVE_VIEWER_LEAVE, room, key, buf_str(&addr)) != 0 ||
         viewer_count(c, room, &count, &old_peak) != 0)

@@ -127,14 +127,23 @@ static char *cfg_db_path, *cfg_bell_dir; /* derived defaults */
 
 #define N_ROWS (sizeof cfg_table / sizeof cfg_table[0])
 
-/* 1 for "http://" or "https://" (any case), a host, and no blank or
+/* 1 for "http://" or "https://" (any case), a host (after any user@, not
+ * empty: "http://:8080" and "http://user@" name none), and no blank or
  * control byte: what libcurl is then asked to reach. */
 static int cfg_url_ok(const char *u)
 {
     size_t skip = strncasecmp(u, "http://", 7) == 0 ? 7 : strncasecmp(u, "https://", 8) == 0 ? 8 : 0;
+    size_t end, host = skip, i;
     const char *p;
 
-    if (skip == 0 || u[skip] == '\0' || strchr("/?#", u[skip]) != NULL)
+    if (skip == 0)
+        return 0;
+    end = skip + strcspn(u + skip, "/?#");
+    for (i = skip; i < end; i++) {
+        if (u[i] == '@')
+            host = i + 1;
+    }
+    if (host >= end || u[host] == ':')
         return 0;
     for (p = u; *p != '\0'; p++) {
         if ((unsigned char)*p <= ' ' || *p == 0x7f)

@@ -1,12 +1,13 @@
 -- Schema version 20: a viewer with a token is present once per tab (the
 -- join's `tab`), and counted once however many tabs it has open, so the
 -- leave of one tab no longer drops a viewer still watching in another.
--- A tab's row is 't:' || tab || ':' || 'u:' || sub (a tab has no ':'),
--- the viewer it counts as is its 'u:' || sub; other rows count as
+-- A tab's row is 'u:' || sub || char(31) || tab (a sub holds no control
+-- byte), so one viewer's tabs in a room are one range of the primary key;
+-- the viewer it counts as is the part before char(31). Other rows count as
 -- themselves (guests, and joins without a tab).
 CREATE VIEW live_presence AS
 SELECT room_id, expires_ms,
-       CASE WHEN substr(viewer_id, 1, 2) = 't:' THEN substr(viewer_id, instr(substr(viewer_id, 3), ':') + 3)
+       CASE WHEN instr(viewer_id, char(31)) > 0 THEN substr(viewer_id, 1, instr(viewer_id, char(31)) - 1)
             ELSE viewer_id END AS who
 FROM live_viewers;
 

@@ -108,6 +108,17 @@ INSERT INTO live_viewers (room_id, viewer_id, expires_ms, addr)
 VALUES (?1, ?2, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) + ?3 * 1000, ?4)
 ON CONFLICT (room_id, viewer_id) DO UPDATE SET expires_ms = excluded.expires_ms, addr = excluded.addr;
 
+-- Before viewer ?2 (a 'u:' key) joins room ?1 with tab row ?3: its other
+-- tabs there beyond the ?4 it joined from last go (its tab rows are the
+-- key range ?2 || char(31) ..), so one token holds at most ?4 + 1 rows in
+-- a room, however many tab names it makes up.
+-- name: live_viewer_tabs_trim
+DELETE FROM live_viewers
+WHERE room_id = ?1 AND viewer_id IN (
+    SELECT viewer_id FROM live_viewers
+    WHERE room_id = ?1 AND viewer_id > ?2 || char(31) AND viewer_id < ?2 || char(32) AND viewer_id <> ?3
+    ORDER BY expires_ms DESC LIMIT -1 OFFSET ?4);
+
 -- Presence requests (join and leave) admitted in the last second from
 -- viewer ?1 and from client address ?2 (migration 0007).
 -- name: live_presence_recent

@@ -280,7 +280,7 @@ def test_a_viewer_with_two_tabs_stays_counted_when_one_of_them_leaves(env):
     leave removed her presence while the other tab still watched, and the
     count showed 0 until that tab's next re-join. Each page now joins and
     leaves with its own `tab`; a viewer still counts once."""
-    a = env.instance(env={"PULSE_JOIN_RATE": "100"})
+    a = env.instance(env={"PULSE_JOIN_RATE": "100", "PULSE_JOIN_ADDR_RATE": "1000"})
     rid = make_room(a)["id"]
     s = a.sse("/api/live/rooms/%s/stream" % rid)
     alice = bearer("alice", "viewer")
@@ -320,6 +320,13 @@ def test_a_viewer_with_two_tabs_stays_counted_when_one_of_them_leaves(env):
         assert r.status == 400 and r.json()["error"]["code"] == "invalid_tab", (bad, r.status, r.body)
     assert a.snapshot() == before
     assert presence("join", "x" * 64)["count"] == 2
+    # made-up tab names cannot pile up rows: at most 16 a token in a room, the oldest go
+    for i in range(40):
+        assert presence("join", "m%d" % i)["count"] == 2
+    rows = a.sql("SELECT count(*) FROM live_viewers WHERE room_id = ? AND viewer_id LIKE 'u:alice' || char(31) || '%'", (rid,))[0][0]
+    assert rows == 16, rows
+    assert a.sql("SELECT count(*) FROM live_viewers WHERE room_id = ? AND viewer_id = 'u:alice' || char(31) || 'm39'", (rid,))[0][0] == 1
+    assert presence("leave", "m39")["count"] == 2   # the other tabs still hold alice
 
 
 def test_a_viewer_who_expires_is_announced_at_the_next_join(env):

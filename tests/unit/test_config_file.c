@@ -158,7 +158,8 @@ static void test_urls(void)
     } rows[] = {
         {"http://127.0.0.1:8080", 1}, {"https://example.com/pulse", 1}, {"HTTPS://Example.com/v1?x=1", 1},
         {"http://[::1]:9/", 1}, {"ftp://x", 0}, {"notaurl", 0}, {"javascript:x", 0}, {"http://", 0},
-        {"https:///path", 0}, {"http://a b", 0}, {"http://a\tb", 0}, {"//example.com", 0}, {"zz", 0},
+        {"https:///path", 0}, {"http://:8080", 0}, {"http://@/x", 0}, {"http://user@", 0},
+        {"http://user:pw@[::1]:11434/v1", 1}, {"http://u@h", 1}, {"http://a b", 0}, {"http://a\tb", 0}, {"//example.com", 0}, {"zz", 0},
     };
     size_t i, k;
     char *err;

@@ -196,16 +196,13 @@ static void room_get(struct ctx *c)
 }
 
 /* Moves room id from one of `from` (a JSON array of states) to `to`, emits
- * `status`; 409 when the room is not in an allowed state. An ENDED room's
- * viewers stop counting with it (the pages stop re-joining; the peak
- * stays). 0 or -1. */
+ * `status`; 409 when the room is not in an allowed state. 0 or -1. */
 static int room_move(struct ctx *c, const char *id, const char *from, const char *to)
 {
     const char *args[3] = {id, from, to};
     int changed;
 
-    if (db_run_texts(c->db, SQL_LIVE_ROOM_MOVE, 3, args, &changed) != 0 ||
-        (changed != 0 && strcmp(to, "ENDED") == 0 && db_run_texts(c->db, SQL_LIVE_VIEWERS_CLEAR, 1, args, NULL) != 0)) {
+    if (db_run_texts(c->db, SQL_LIVE_ROOM_MOVE, 3, args, &changed) != 0) {
         ctx_db_error(c);
         return -1;
     }

@@ -31,11 +31,6 @@ SET status = ?3,
     ended_at = CASE WHEN ?3 = 'ENDED' THEN strftime('%Y-%m-%dT%H:%M:%SZ', 'now') ELSE ended_at END
 WHERE id = ?1 AND status IN (SELECT value FROM json_each(?2));
 
--- An ENDED room has no viewers: its presence goes with the move, so the
--- status event that announces the end carries viewerCount 0 (the peak stays).
--- name: live_viewers_clear
-DELETE FROM live_viewers WHERE room_id = ?1;
-
 -- name: live_product_insert
 INSERT INTO live_products (id, room_id, product_id, product_name, product_image_url, original_price,
                            live_price, quantity_limit, stock_available, display_order, created_at)
@@ -149,10 +144,12 @@ SELECT EXISTS (SELECT 1 FROM live_viewers WHERE room_id = ?1 AND viewer_id = ?2)
 -- name: live_viewer_leave
 DELETE FROM live_viewers WHERE room_id = ?1 AND viewer_id = ?2;
 
--- Counts the room's viewers (a viewer with several tabs once: migration 0020)
--- and its peak.
+-- Counts the room's viewers (a viewer with several tabs once, none in an
+-- ENDED room: migration 0020) and its peak.
 -- name: live_viewer_count
-SELECT (SELECT count(DISTINCT who) FROM live_presence WHERE room_id = ?1), peak_viewers FROM live_rooms WHERE id = ?1;
+SELECT CASE WHEN status = 'ENDED' THEN 0
+            ELSE (SELECT count(DISTINCT who) FROM live_presence WHERE room_id = ?1) END, peak_viewers
+FROM live_rooms WHERE id = ?1;
 
 -- name: live_room_set_peak
 UPDATE live_rooms SET peak_viewers = max(peak_viewers, CAST(?2 AS INTEGER)) WHERE id = ?1;

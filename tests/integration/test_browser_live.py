@@ -163,6 +163,10 @@ def watch_room(env, inst, conn, guest=False, screenshot=None):
         assert r.status == 200, (r.status, r.body)
         st = b.wait("toast", text="Lan bought Áo thun nam")
         assert any("149,000" in t for t in st["toasts"]), st
+        # re-joining every 0.5 s kept this page one viewer (a guest keeps its viewerId)
+        assert st["viewer_count"] == 1 and st["viewer_peak"] == 1, st
+        server = inst.get("/api/live/rooms/%s" % rid).json()
+        assert server["viewerCount"] == 1 and server["peakViewers"] == 1, server
 
         # the owner ends the live: the badge flips and chat closes
         r = put(inst, "/api/live/rooms/%s/end" % rid, owner)
@@ -180,15 +184,16 @@ def watch_room(env, inst, conn, guest=False, screenshot=None):
         assert order_seen == ["PENDING", "WAITING_STREAM", "LIVE", "ENDED"], seen
         conns = [s["conn"] for s in st["seen"] if s["conn"] not in ("connecting",)]
         assert set(conns) == {conn}, st["seen"]
-        # re-joining every 0.5 s kept this page one viewer (a guest keeps its viewerId), and
-        # leaving the page takes it away at once
-        assert st["viewer_count"] == 1 and st["viewer_peak"] == 1, st
+        # an ENDED room counts no viewers: the page shows none, the peak kept
+        assert st["viewer_count"] == 0 and st["viewer_peak"] == 1, st
         server = inst.get("/api/live/rooms/%s" % rid).json()
-        assert server["viewerCount"] == 1 and server["peakViewers"] == 1, server
+        assert server["viewerCount"] == 0 and server["peakViewers"] == 1, server
+        # the page's presence (within its 60 s TTL) goes at once when it leaves
+        rows = lambda: inst.sql("SELECT count(*) FROM live_viewers WHERE room_id = ?", (rid,))[0][0]
+        assert rows() == 1
         b.send(json.dumps({"wait": "away"}))
         assert b.expect("away", 20)["page_errors"] == []
-        wait_for(lambda: inst.get("/api/live/rooms/%s" % rid).json()["viewerCount"] == 0, timeout=5,
-                 what="the page's leave on pagehide")
+        wait_for(lambda: rows() == 0, timeout=5, what="the page's leave on pagehide")
         b.send("quit")
         b.expect("done", 20)
         return st

@@ -244,10 +244,10 @@ def test_viewer_presence_expires(env):
 
 
 def test_an_ended_room_counts_no_viewers(env):
-    """An ENDED room kept the presence of the viewers still on its page until
-    their joins expired, so the status event announcing the end, and every
-    read within the TTL, showed them watching a live that was over. The end
-    (by the owner, or by the encoder stopping) now clears them; the peak stays."""
+    """An ENDED room counted the viewers still on its page until their joins
+    expired, so the status event announcing the end, and every read within
+    the TTL, showed them watching a live that was over. An ENDED room now
+    counts none (by the owner's end or the encoder stopping); the peak stays."""
     for how in ("owner", "encoder"):
         a = env.instance()
         owner = bearer("shop1", "owner")

@@ -31,7 +31,9 @@
  * hiddenPollAfterMs: a page hidden that long (another tab in front, a minimised window) closes
  * its stream and polls until it is shown again, then streams on from where it was: a browser
  * holds at most six HTTP/1.1 connections to a site, so a stream in every background tab would
- * leave a seventh tab unable to load at all. Nothing is lost either way (one high-water mark).
+ * leave a seventh tab unable to load at all. Nothing is lost either way (one high-water mark);
+ * but browsers slow a hidden page's timers (Chrome: once a minute after five minutes), so its
+ * polls, and the events they bring, come at that pace: 0 keeps a page that must keep up streaming.
  * EventSource: null forces polling. Pulse.api(method, path, body, jwt) -> Promise of
  * {status, json, headers, eventId} (eventId: the Pulse-Event-Id of a state read, or null);
  * a relative path ('api/wallet') is taken from Pulse.baseUrl, a '/...' or full URL as it is;

@@ -402,7 +402,7 @@ static void presence(struct ctx *c, int join)
         goto out;
     if (join && strncmp(viewer, "guest-", 6) == 0 && !guest_slot(c, room, viewer, buf_str(&addr)))
         goto out;
-    if (join && strcmp(key, viewer) != 0 && strncmp(viewer, "u:", 2) == 0 && trim_tabs(c, room, viewer, key) != 0)
+    if (join && strcmp(key, viewer) != 0 && trim_tabs(c, room, viewer, key) != 0) /* a token's tab */
         goto out;
     if (exec_room_viewer(c, join ? SQL_LIVE_VIEWER_JOIN : SQL_LIVE_VIEWER_LEAVE, room, key, buf_str(&addr)) != 0 ||
         viewer_count(c, room, &count, &old_peak) != 0)

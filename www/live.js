@@ -247,17 +247,20 @@
   // otherwise leave before the first one's answer and count the tab twice.
   // jwt() and ended() say who joins and whether to; counted(r) gets a join's answer.
   function viewerPresence(jwt, ended, counted) {
+    // 16 random hex digits
+    function randomId() {
+      return Array.prototype.map.call(crypto.getRandomValues(new Uint8Array(8)),
+        function (b) { return (b + 256).toString(16).slice(1); }).join('');
+    }
     var guestId = store(GUEST_KEY);
     if (!guestId || !ID_RE.test(guestId) || guestId.indexOf('guest-') !== 0) {
-      guestId = 'guest-' + Array.prototype.map.call(crypto.getRandomValues(new Uint8Array(8)),
-        function (b) { return (b + 256).toString(16).slice(1); }).join('');
+      guestId = 'guest-' + randomId();
       store(GUEST_KEY, guestId);
     }
     // With a token, this page's own presence (`tab`): a viewer with two tabs open stays
     // counted, once, when one of them leaves. Per page load, not per sessionStorage, which a
     // duplicated tab copies.
-    var tabId = Array.prototype.map.call(crypto.getRandomValues(new Uint8Array(8)),
-      function (b) { return (b + 256).toString(16).slice(1); }).join('');
+    var tabId = randomId();
     var joinedAs = null;          // {jwt, guest} of the presence the server holds, or null
     var timer = null;
     var period = PRESENCE_MS;     // between re-joins: within the server's TTL (expiresIn)

@@ -348,8 +348,7 @@ static const char *forwarded_header(const struct http_req *req, const char *cgi_
     return fw->header(&orig, cgi_name);
 }
 
-/* 1 when the claims' signature holds and is fresh, with *t the time at
- * holds. */
+/* 1 when the claims' signature holds and is fresh; *t is the -At read. */
 static int vouched(struct forward *f, struct ctx *c, const char *const claim[F_NCLAIMS], const char *at,
                    const char *id, const char *sig, long long *t)
 {

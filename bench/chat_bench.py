@@ -60,7 +60,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -144,41 +143,12 @@ class Standin:
                 self.p.wait()
 
 
-class Floor:
+class Floor(bench.ConfNginx):
     """nginx from bench/chat_floor.conf, relaying the upstream at url."""
 
     def __init__(self, tmp, url):
-        self.data = tempfile.mkdtemp(prefix="floor-", dir=tmp)
-        os.mkdir(os.path.join(self.data, "tmp"))
-        self.port = bench.free_port()
-        with open(os.path.join(ROOT, "bench", "chat_floor.conf")) as f:
-            text = f.read()
         upstream = re.match(r"http://([^/]+)/", url).group(1)
-        for k, v in (("@PORT@", str(self.port)), ("@DIR@", self.data), ("@USER@", bench._user()),
-                     ("@UPSTREAM@", upstream), ("@KEY@", KEY)):
-            text = text.replace(k, v)
-        conf = os.path.join(self.data, "floor.conf")
-        with open(conf, "w") as f:
-            f.write(text)
-        self.proc = bench.Proc(["nginx", "-p", self.data + "/", "-e", "stderr", "-c", conf], os.environ.copy(),
-                               os.path.join(self.data, "nginx.out"))
-        bench.STARTED.append(self)
-        harness.wait_for(self._up, timeout=20, what="the floor's nginx on port %d" % self.port)
-
-    def _up(self):
-        if self.proc.p.poll() is not None:
-            raise RuntimeError("the floor's nginx exited; see %s" % self.data)
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
-            return len(bench.children_of(self.proc.p.pid)) >= 2
-        except OSError:
-            return False
-
-    def groups(self):
-        return {"web": [self.proc.p.pid] + bench.descendants(self.proc.p.pid)}
-
-    def stop(self):
-        bench.stop_tree(self.proc)
+        super().__init__(tmp, "chat_floor.conf", "the floor", (("@UPSTREAM@", upstream), ("@KEY@", KEY)))
 
 
 class RssPeak:
@@ -450,29 +420,27 @@ def report(args, info, quiet, runs, elapsed):
                 n, DEMO_WORDS, min(st["units"] or [0]), max(st["units"] or [0]), lost_stored))
             L.append("| chat.delta events received / in the answers' seq; lost | %d / %d; %d |" % (
                 s["events"], st["delta_events"], max(0, st["delta_events"] - s["events"])))
-        cpu, wall = r["cpu"], r["wall_s"]
+        cpu = r["cpu"]
         parts = [g for g in ("batch", "stream", "api", "web", "standin", "sseload") if g in cpu]
-        units = n * (D if k in STAMPED else DEMO_WORDS)
-        L.append("| CPU s over %.1f s: %s | %s |" % (wall, " + ".join(parts), " + ".join("%.2f" % cpu[g] for g in parts)))
-        L.append("| CPU per concurrent answer, µs per second: %s | %s |" % (
-            " + ".join(parts), " + ".join("%.0f" % (cpu[g] / wall / n * 1e6) for g in parts)))
-        L.append("| CPU per delta (%s of them), µs: %s | %s |" % (
-            "{:,}".format(units), " + ".join(parts), " + ".join("%.1f" % (cpu[g] / units * 1e6) for g in parts)))
-        L.append("| waiting for a CPU (runnable, not running: /proc/PID/schedstat), s: %s | %s |" % (
-            " + ".join(parts), " + ".join("%.2f" % r["wait_s"][g] for g in parts)))
+        L += cpu_rows(r, parts, n * (D if k in STAMPED else DEMO_WORDS))
         for g in ("batch", "stream"):
             L.append("| RSS %s: idle / streams open / peak answering, KiB; per concurrent answer | "
                      "%s / %s / %s; %.0f B |" % (
                          "pulse-" + g, "{:,}".format(r["idle"][g]), "{:,}".format(r["opened"][g]),
                          "{:,}".format(r["peak"][g]), (r["peak"][g] - r["opened"][g]) * 1024.0 / n))
-        L.append("| 1-minute load at the start; other work on the machine meanwhile | %.2f; %.1f CPU-s (%s) |" % (
-            r["load"], r["foreign_cpu"], ", ".join("%s %.1f" % kv for kv in r["foreign_top"]) or "none"))
-        L.append("")
+        L += [load_row(r), ""]
     L += conclusion(args, runs)
     return L
 
 
+def load_row(r):
+    return "| 1-minute load at the start; other work on the machine meanwhile | %.2f; %.1f CPU-s (%s) |" % (
+        r["load"], r["foreign_cpu"], ", ".join("%s %.1f" % kv for kv in r["foreign_top"]) or "none")
+
+
 def cpu_rows(r, parts, units):
+    """The CPU rows of run r's table: its parts' seconds, per concurrent
+    answer, per delta (units of them) and waiting for a CPU."""
     cpu, wall, n = r["cpu"], r["wall_s"], r["n"]
     return [
         "| CPU s over %.1f s: %s | %s |" % (wall, " + ".join(parts), " + ".join("%.2f" % cpu[g] for g in parts)),
@@ -499,9 +467,7 @@ def floor_rows(args, r):
          "| data lines with stamps received (stamps per line) | %d (%.2f) |" % (
              lat["count"], s["events"] / max(1, lat["count"]))]
     L += cpu_rows(r, ["web", "standin", "sseload"], n * D)
-    L.append("| 1-minute load at the start; other work on the machine meanwhile | %.2f; %.1f CPU-s (%s) |" % (
-        r["load"], r["foreign_cpu"], ", ".join("%s %.1f" % kv for kv in r["foreign_top"]) or "none"))
-    L.append("")
+    L += [load_row(r), ""]
     return L
 
 

@@ -339,44 +339,54 @@ class Pulse(harness.Instance):
         stop_tree(self.proc)
 
 
-class Nchan:
-    """nginx with the nchan module, from bench/nchan.conf."""
+class ConfNginx:
+    """nginx from a template in bench/ filled in into a temp dir (@PORT@, on
+    127.0.0.1 only; @DIR@ for pid, logs and temp files; @USER@; @MODULES@;
+    and subs, more (placeholder, value) pairs), stopped by PID."""
 
-    def __init__(self, tmp):
-        self.kind = "nchan"
-        self.data = tempfile.mkdtemp(prefix="nchan-", dir=tmp)
+    def __init__(self, tmp, template, what, subs=()):
+        self.what = what
+        self.data = tempfile.mkdtemp(prefix=template.split(".")[0] + "-", dir=tmp)
         os.mkdir(os.path.join(self.data, "tmp"))
         self.port = free_port()
-        with open(os.path.join(ROOT, "bench", "nchan.conf")) as f:
+        with open(os.path.join(ROOT, "bench", template)) as f:
             text = f.read()
         for k, v in (("@PORT@", str(self.port)), ("@DIR@", self.data), ("@USER@", _user()),
-                     ("@MODULES@", NGINX_MODULES)):
+                     ("@MODULES@", NGINX_MODULES)) + tuple(subs):
             text = text.replace(k, v)
-        conf = os.path.join(self.data, "nchan.conf")
+        conf = os.path.join(self.data, template)
         with open(conf, "w") as f:
             f.write(text)
         self.proc = Proc(["nginx", "-p", self.data + "/", "-e", "stderr", "-c", conf], os.environ.copy(),
                          os.path.join(self.data, "nginx.out"))
         STARTED.append(self)
-        wait_for(self._up, timeout=20, what="nchan on port %d" % self.port)
+        wait_for(self._up, timeout=20, what="%s on port %d" % (what, self.port))
 
     def _up(self):
         if self.proc.p.poll() is not None:
-            raise RuntimeError("nchan's nginx exited; see %s" % self.data)
+            raise RuntimeError("%s's nginx exited; see %s" % (self.what, self.data))
         try:
             socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
             return len(children_of(self.proc.p.pid)) >= 2
         except OSError:
             return False
 
-    def stream_path(self, topic):
-        return "/sub/room-" + topic
-
     def groups(self):
         return {"web": [self.proc.p.pid] + descendants(self.proc.p.pid)}
 
     def stop(self):
         stop_tree(self.proc)
+
+
+class Nchan(ConfNginx):
+    """nginx with the nchan module, from bench/nchan.conf."""
+
+    def __init__(self, tmp):
+        self.kind = "nchan"
+        super().__init__(tmp, "nchan.conf", "nchan")
+
+    def stream_path(self, topic):
+        return "/sub/room-" + topic
 
 
 def _user():

@@ -138,7 +138,8 @@ def run_child(name, fn, web, log):
 
 
 def report(name, log, status, dt):
-    """Prints one test's PASS/FAIL line after what it printed; True if it passed."""
+    """Prints one test's PASS/FAIL line after what it printed; returns None if
+    it passed, else the error's last line for the closing list of failures."""
     out = ""
     if os.path.exists(log):
         with open(log, errors="replace") as f:
@@ -152,13 +153,15 @@ def report(name, log, status, dt):
         sys.stdout.write(out if out.endswith("\n") else out + "\n")
     if res["err"] is None:
         print("PASS %-60s %6.2fs" % (name, dt), flush=True)
-        return True
+        return None
     print("FAIL %-60s %6.2fs (logs kept in %s)\n%s" % (name, dt, res["tmp"], res["err"]), flush=True)
-    return False
+    lines = [l for l in res["err"].splitlines() if l.strip()]
+    return (lines[-1] if lines else "?")[:300]
 
 
-def run_integration(tests, jobs):
-    """Runs tests, up to jobs at once (a SERIAL one alone); returns (passed, failed)."""
+def run_integration(tests, jobs, failures):
+    """Runs tests, up to jobs at once (a SERIAL one alone); returns (passed, failed)
+    and appends each failure's name and last error line to failures."""
     passed = failed = 0
     logdir = tempfile.mkdtemp(prefix="pt-logs-", dir="/tmp")
     running = {}                # pid -> (name, log, start time, serial)
@@ -179,10 +182,12 @@ def run_integration(tests, jobs):
         if pid not in running:
             continue
         name, log, t0, _ = running.pop(pid)
-        if report(name, log, status, time.time() - t0):
+        why = report(name, log, status, time.time() - t0)
+        if why is None:
             passed += 1
         else:
             failed += 1
+            failures.append("%s: %s" % (name, why))
     shutil.rmtree(logdir, ignore_errors=True)
     return passed, failed
 
@@ -202,15 +207,23 @@ def main():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
     passed = failed = 0
+    failures = []
     if not args.no_unit and args.pattern is None:
         p, f = run_unit()
         passed, failed = passed + p, failed + f
+        if f:
+            failures.append("unit: %d failed (their output is above)" % f)
     tests = load_tests(args.pattern, args.web.split(","))
     if not tests:
         print("no integration tests found")
         failed += 1
-    p, f = run_integration(tests, args.jobs)
+        failures.append("no integration tests found")
+    p, f = run_integration(tests, args.jobs, failures)
     passed, failed = passed + p, failed + f
+    # The log's tail is often all a reader gets: name the failures there, not
+    # only where they happened thousands of lines up.
+    if failed:
+        print("failed:" + "".join("\n  " + x for x in failures))
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 

@@ -18,6 +18,7 @@
 #include "store/db_ckpt.h"
 #include "store/db_ids.h"
 #include "store/db_migrate.h"
+#include "store/walbuf.h"
 
 #define DB_REATTACH_MS 1000   /* a file back at the path that cannot be used yet is tried this often */
 
@@ -318,6 +319,7 @@ int db_open(const char *path, struct db **out, char **err)
      * free (15% of a publish's instructions); nothing here reads them. Only
      * possible before SQLite initialises: later calls fail harmlessly. */
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    (void)walbuf_register();   /* (a failure logs; SQLite then writes as it does) */
     rc = db->watch ? db_create(db, &errb) : 0;
     if (rc < 0)
         goto fail;

@@ -71,9 +71,12 @@ PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON;
 -- touches about 10 MB (their rows, the leaves of events_topic_id, the new
 -- events); with 2 MiB every commit read those pages back from the WAL and
 -- spilled dirty ones into it before the commit (bench/chat_gen_cpu 1000x100:
--- 366,000 pwrite and 213,000 pread calls -> 229,000 and 44,000).
+-- 366,000 pwrite and 213,000 pread calls -> 229,000 and 44,000). And the
+-- journals of its savepoints (a batch's units, each of which may fail
+-- alone) in memory: on disk each commit past 64 KiB of them created,
+-- wrote, and unlinked a file in /var/tmp.
 -- name: db_writer_pragmas
-PRAGMA cache_size=-16384;
+PRAGMA cache_size=-16384; PRAGMA temp_store=MEMORY;
 
 -- The schema version the migrations reached (each stamps its own).
 -- name: db_user_version

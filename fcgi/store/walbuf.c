@@ -8,21 +8,22 @@
  * commit frame's header writes them all, and its write reports the
  * result. The frames are not published before: SQLite writes the
  * wal-index header that names them after that write, behind the main
- * file's xShmBarrier.
+ * file's xShmBarrier (wal.c, walIndexWriteHdr).
  *
- * After the commit SQLite may rewrite the checksums of earlier frames
- * (a page written twice in one transaction): those writes go straight
- * through until the transaction's locks or barrier are touched. A
- * transaction rolled back after spilling pages leaves frames held: they
- * are written before its write lock is released (xShmLock), because a
- * late write could land on the frames of the next writer. The WAL's file
- * handle does not know its main file's, so the main file's shared-memory
- * calls look the WALs of the same name up in this process's list, those
- * written from the calling thread only: a connection is used by one
- * thread here, and another connection's calls (the checkpoint thread's)
- * must not write a transaction's frames behind its back, where a failed
- * write could only drop them. Frames dropped so (a failure at an unlock
- * or a barrier) fail the connection's next commit instead of vanishing. */
+ * Each WAL is paired with its connection's main file when it opens
+ * (sqlite3_filename_database gives the very name the main file was opened
+ * with), and only that file's shared-memory calls act on it:
+ * - the release of the write lock drops what is held: only frames of a
+ *   transaction that did not commit can be (its commit frame wrote them),
+ *   nothing reads past the published end, and a late write could land on
+ *   the next writer's frames;
+ * - its other lock calls and its barrier write what is held first.
+ * After the commit SQLite may rewrite the checksums of earlier frames (a
+ * page written twice in one transaction): those writes go straight
+ * through until the next of those calls. A write that fails outside a
+ * commit frame (held frames written before a read, say) fails the
+ * transaction's commit too, so that a commit never names frames that are
+ * not in the file. */
 #include "store/walbuf.h"
 
 #include <pthread.h>
@@ -37,39 +38,37 @@
 /* The unix VFS writes at most this much a call (os_unix.c masks a
  * write's length with 0x1ffff: it never writes more than a page). */
 #define WRITE_MAX ((size_t)1 << 16)
+/* wal.c's WAL_WRITE_LOCK: the shared-memory lock a writer holds. */
+#define WRITE_LOCK 0
 
 struct wfile {
     sqlite3_file base;
     sqlite3_file *real;         /* the file of the VFS underneath, in the same allocation */
-    const char *wal_name;       /* a main database: its WAL's name */
-    const char *name;           /* a WAL: its name (SQLite's, valid until xClose) */
-    struct wfile *prev, *next;  /* the WALs open in this process (mu) */
+    const char *name;           /* SQLite's name for it (valid until xClose) */
+    struct wfile *pair;         /* a WAL's main file and a main file's WAL (mu), or NULL */
+    struct wfile *next_main;    /* the main files open in this process (mu) */
+    /* a WAL's, used by its connection's thread only: */
     unsigned char *held;        /* frames not written yet (owned) */
     size_t len, cap;
     sqlite3_int64 at;           /* where held starts in the file */
-    int commit_header;          /* the last write was a commit frame's header */
-    int through;                /* the commit is written: what follows goes straight through */
-    int lost;                   /* held frames could not be written: the next commit fails */
-    int has_writer;
-    pthread_t writer;           /* the thread that wrote it last */
+    int commit_header;          /* the last write was a commit frame's header... */
+    sqlite3_int64 header_end;   /* ...which ends here */
+    int through;                /* the commit is written, or no pair: writes go straight through */
+    int lost;                   /* frames of this transaction could not be written: its commit fails */
 };
 
-/* The process's registry of open WALs, and what guards it and every
- * struct wfile's held frames (a checkpoint thread's connection looks them
- * up from another thread). */
+/* Guards the pairing: the list of main files and the pair pointers. */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static struct wfile *wals;
+static struct wfile *mains;
 static sqlite3_vfs *under;
 static sqlite3_vfs vfs;
 
 #define REAL_OFFSET ((sizeof(struct wfile) + 7) & ~(size_t)7)
 
-/* Writes what is held; it is dropped whatever the result (frames of a
- * transaction that now fails). Under mu. */
+/* Writes what is held; it is dropped whatever the result. */
 static int write_held(struct wfile *w)
 {
     int rc = SQLITE_OK;
-
     size_t done, n;
 
     for (done = 0; done < w->len && rc == SQLITE_OK; done += n) {
@@ -77,20 +76,21 @@ static int write_held(struct wfile *w)
         rc = w->real->pMethods->xWrite(w->real, w->held + done, (int)n, w->at + (sqlite3_int64)done);
     }
     w->len = 0;
+    if (rc != SQLITE_OK)
+        w->lost = 1;
     return rc;
 }
 
 static int held_append(struct wfile *w, const void *p, int n, sqlite3_int64 at)
 {
-    size_t want = w->len + (size_t)n;
+    size_t want = w->len + (size_t)n, cap = want < 2 * w->cap ? 2 * w->cap : want;
     unsigned char *grown;
 
     if (want > w->cap) {
-        grown = realloc(w->held, want < 2 * w->cap ? 2 * w->cap : want);
-        if (grown == NULL)
+        if ((grown = realloc(w->held, cap)) == NULL)
             return -1;
         w->held = grown;
-        w->cap = want < 2 * w->cap ? 2 * w->cap : want;
+        w->cap = cap;
     }
     if (w->len == 0)
         w->at = at;
@@ -105,56 +105,45 @@ static int is_commit_header(const unsigned char *p, int n)
     return n == FRAME_HEADER && (p[4] | p[5] | p[6] | p[7]) != 0;
 }
 
+static int write_now(struct wfile *w, const void *p, int n, sqlite3_int64 at)
+{
+    int rc = write_held(w);
+
+    return rc != SQLITE_OK ? rc : w->real->pMethods->xWrite(w->real, p, n, at);
+}
+
 static int wal_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 at)
 {
     struct wfile *w = (struct wfile *)f;
-    int rc = SQLITE_OK, ends_commit;
+    int ends_commit = w->commit_header && at == w->header_end;
+    int rc;
 
-    pthread_mutex_lock(&mu);
-    ends_commit = w->commit_header && w->len > 0 && at == w->at + (sqlite3_int64)w->len;
-    w->commit_header = 0;
-    w->writer = pthread_self();
-    w->has_writer = 1;
+    w->commit_header = is_commit_header(p, n);
+    w->header_end = at + n;
     if (ends_commit && w->lost) {
-        w->lost = 0;
         w->len = 0;
-        rc = SQLITE_IOERR_WRITE;
-        goto out;
+        return SQLITE_IOERR_WRITE;
     }
-    if (w->through || n > HELD_MAX / 2) {
-        rc = write_held(w);
-        if (rc == SQLITE_OK)
-            rc = w->real->pMethods->xWrite(w->real, p, n, at);
-        goto out;
-    }
+    if (w->through || n > HELD_MAX / 2)
+        return write_now(w, p, n, at);
     if (w->len > 0 && (at != w->at + (sqlite3_int64)w->len || w->len + (size_t)n > HELD_MAX) &&
         (rc = write_held(w)) != SQLITE_OK)
-        goto out;
-    if (held_append(w, p, n, at) != 0) {
-        rc = write_held(w);
-        if (rc == SQLITE_OK)
-            rc = w->real->pMethods->xWrite(w->real, p, n, at);
-        goto out;
-    }
-    w->commit_header = is_commit_header(p, n);
-    if (ends_commit) {
-        rc = write_held(w);
+        return rc;
+    if (held_append(w, p, n, at) != 0)
+        rc = write_now(w, p, n, at);
+    else
+        rc = ends_commit ? write_held(w) : SQLITE_OK;
+    if (ends_commit)
         w->through = 1;
-    }
-out:
-    pthread_mutex_unlock(&mu);
     return rc;
 }
 
-/* Writes what is held before an operation that reads or resizes the file. */
+/* Writes what is held before an operation that reads or resizes the file;
+ * a failure is an I/O error, which makes SQLite roll the whole
+ * transaction back (a full disk would be taken as one statement's). */
 static int settle(struct wfile *w)
 {
-    int rc;
-
-    pthread_mutex_lock(&mu);
-    rc = write_held(w);
-    pthread_mutex_unlock(&mu);
-    return rc;
+    return write_held(w) == SQLITE_OK ? SQLITE_OK : SQLITE_IOERR_WRITE;
 }
 
 static int wal_read(sqlite3_file *f, void *p, int n, sqlite3_int64 at)
@@ -197,77 +186,73 @@ static int wal_control(sqlite3_file *f, int op, void *arg)
     return rc != SQLITE_OK ? rc : w->real->pMethods->xFileControl(w->real, op, arg);
 }
 
+/* What is held when a WAL closes belongs to no commit: dropped. */
 static int wal_close(sqlite3_file *f)
 {
     struct wfile *w = (struct wfile *)f;
-    int rc;
 
     pthread_mutex_lock(&mu);
-    rc = write_held(w);
-    if (w->prev != NULL)
-        w->prev->next = w->next;
-    else
-        wals = w->next;
-    if (w->next != NULL)
-        w->next->prev = w->prev;
+    if (w->pair != NULL)
+        w->pair->pair = NULL;
+    w->pair = NULL;
     pthread_mutex_unlock(&mu);
     free(w->held);
     w->held = NULL;
-    if (w->real->pMethods != NULL && w->real->pMethods->xClose(w->real) != SQLITE_OK && rc == SQLITE_OK)
-        rc = SQLITE_IOERR_CLOSE;
-    return rc;
+    w->len = 0;
+    return w->real->pMethods->xClose(w->real);
 }
 
-/* The main file's shared-memory calls: the WALs of this database written
- * from this thread write what they hold first, and a transaction's commit
- * is over. -1 when some could not (their frames dropped, their next
- * commit failing). */
-static int settle_wals(struct wfile *m)
+static int main_close(sqlite3_file *f)
 {
-    struct wfile *w;
-    pthread_t self = pthread_self();
-    int rc = 0;
+    struct wfile *m = (struct wfile *)f, **pp;
 
-    if (m->wal_name == NULL)
-        return 0;
     pthread_mutex_lock(&mu);
-    for (w = wals; w != NULL; w = w->next) {
-        if (!w->has_writer || !pthread_equal(w->writer, self) || strcmp(w->name, m->wal_name) != 0)
-            continue;
-        w->through = 0;
-        w->commit_header = 0;
-        if (write_held(w) != SQLITE_OK) {
-            w->lost = 1;
-            rc = -1;
+    for (pp = &mains; *pp != NULL; pp = &(*pp)->next_main)
+        if (*pp == m) {
+            *pp = m->next_main;
+            break;
         }
+    if (m->pair != NULL) {   /* (SQLite closes the WAL first) */
+        m->pair->pair = NULL;
+        m->pair->through = 1;
     }
+    m->pair = NULL;
     pthread_mutex_unlock(&mu);
-    return rc;
+    return m->real->pMethods->xClose(m->real);
 }
 
 static int main_shm_lock(sqlite3_file *f, int offset, int n, int flags)
 {
-    struct wfile *m = (struct wfile *)f;
+    struct wfile *m = (struct wfile *)f, *w = m->pair;
 
-    (void)settle_wals(m);   /* (a failure fails the next commit; the lock or unlock goes on) */
+    if (w != NULL && offset == WRITE_LOCK && (flags & SQLITE_SHM_UNLOCK) && (flags & SQLITE_SHM_EXCLUSIVE)) {
+        w->len = 0;
+        w->lost = 0;
+        w->through = 0;
+        w->commit_header = 0;
+    } else if (w != NULL) {
+        (void)write_held(w);   /* (a failure fails the transaction's commit) */
+    }
     return m->real->pMethods->xShmLock(m->real, offset, n, flags);
 }
 
 static void main_shm_barrier(sqlite3_file *f)
 {
-    struct wfile *m = (struct wfile *)f;
+    struct wfile *m = (struct wfile *)f, *w = m->pair;
 
     /* Frames that cannot be written must not be published: SQLite writes
-     * the header that names them after this call, which cannot fail.
-     * Frames are written at their commit and at the write lock's release,
-     * so none should be held here (a second connection on this thread,
-     * inside another's transaction, would bring them); if some are and
-     * cannot be written, the process stops: the header is left half
-     * written, and the next connection rebuilds the index from the frames
-     * that are whole. */
-    if (settle_wals(m) != 0) {
-        log_error("the WAL's frames could not be written before their header: stopping");
-        abort();
+     * the header that names them after this call, which cannot fail. A
+     * commit's frames are written at its commit frame, so none should be
+     * held here; if some are and cannot be written, the process stops:
+     * the header is left half written, and the next connection rebuilds
+     * the index from the frames that are whole. */
+    if (w != NULL) {
+        w->through = 0;
+        w->commit_header = 0;
+        if (w->len > 0 && (write_held(w) != SQLITE_OK || w->lost)) {
+            log_error("the WAL's frames could not be written before their header: stopping");
+            abort();
+        }
     }
     m->real->pMethods->xShmBarrier(m->real);
 }
@@ -276,10 +261,6 @@ static void main_shm_barrier(sqlite3_file *f)
 
 #define REAL(f) (((struct wfile *)(f))->real)
 
-static int fw_close(sqlite3_file *f)
-{
-    return REAL(f)->pMethods->xClose(REAL(f));
-}
 static int fw_read(sqlite3_file *f, void *p, int n, sqlite3_int64 at)
 {
     return REAL(f)->pMethods->xRead(REAL(f), p, n, at);
@@ -355,12 +336,29 @@ static const sqlite3_io_methods wal_io = {
 };
 
 static const sqlite3_io_methods main_io = {
-    3, fw_close, fw_read, fw_write, fw_truncate, fw_sync, fw_size, fw_lock, fw_unlock, fw_reserved,
+    3, main_close, fw_read, fw_write, fw_truncate, fw_sync, fw_size, fw_lock, fw_unlock, fw_reserved,
     fw_control, fw_sector, fw_device, fw_shm_map, main_shm_lock, main_shm_barrier, fw_shm_unmap, fw_fetch,
     fw_unfetch,
 };
 
 /* ---- the VFS */
+
+/* A WAL is paired with the main file its name was made from, or written
+ * straight through when there is none. Under mu. */
+static void pair_wal(struct wfile *w)
+{
+    const char *db = sqlite3_filename_database(w->name);
+    struct wfile *m;
+
+    w->through = 1;
+    for (m = mains; m != NULL; m = m->next_main)
+        if (m->name == db && m->pair == NULL) {
+            m->pair = w;
+            w->pair = m;
+            w->through = 0;
+            return;
+        }
+}
 
 static int vfs_open(sqlite3_vfs *v, sqlite3_filename name, sqlite3_file *f, int flags, int *out_flags)
 {
@@ -370,7 +368,7 @@ static int vfs_open(sqlite3_vfs *v, sqlite3_filename name, sqlite3_file *f, int 
     (void)v;
     /* Other files are the underlying VFS's own, at the start of the
      * allocation (szOsFile covers them). */
-    if (!wal && !(flags & SQLITE_OPEN_MAIN_DB))
+    if ((!wal && !(flags & SQLITE_OPEN_MAIN_DB)) || name == NULL)
         return under->xOpen(under, name, f, flags, out_flags);
     memset(w, 0, sizeof *w);
     w->real = (sqlite3_file *)((char *)w + REAL_OFFSET);
@@ -378,19 +376,20 @@ static int vfs_open(sqlite3_vfs *v, sqlite3_filename name, sqlite3_file *f, int 
     /* SQLite closes a file whose methods are set, even after an error. */
     if (w->real->pMethods == NULL)
         return rc;
-    if (wal) {
-        w->name = name;
-        pthread_mutex_lock(&mu);
-        w->next = wals;
-        if (wals != NULL)
-            wals->prev = w;
-        wals = w;
-        pthread_mutex_unlock(&mu);
-        f->pMethods = &wal_io;
-    } else {
-        w->wal_name = name != NULL ? sqlite3_filename_wal(name) : NULL;
-        f->pMethods = &main_io;
+    if (w->real->pMethods->iVersion < 3) {   /* (not a VFS this wraps: its own file) */
+        w->real->pMethods->xClose(w->real);
+        return under->xOpen(under, name, f, flags, out_flags);
     }
+    w->name = name;
+    pthread_mutex_lock(&mu);
+    if (wal) {
+        pair_wal(w);
+    } else {
+        w->next_main = mains;
+        mains = w;
+    }
+    pthread_mutex_unlock(&mu);
+    f->pMethods = wal ? &wal_io : &main_io;
     return rc;
 }
 

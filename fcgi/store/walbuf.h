@@ -6,12 +6,12 @@
  * call costs more than copying the page (bench/HISTORY.md, 2026-12-08).
  * walbuf keeps a transaction's frames in memory while they follow each
  * other and writes them at its commit frame, whose write returns the
- * error if that fails (disk full: the transaction fails as before). What
- * is still held when the connection touches its shared-memory locks or
- * barrier (a transaction rolled back after spilling pages, the checksums
- * rewritten after a commit) is written first, so no frame is published or
- * a lock released before it is in the file. Every other file, and every
- * other operation, goes straight to the VFS underneath. */
+ * error if that fails (disk full: the transaction fails as before), before
+ * SQLite publishes the commit to other processes. What a transaction that
+ * did not commit leaves held is dropped when its connection releases the
+ * write lock; a held write that fails before a read fails the whole
+ * transaction. Every other file, and every other operation, goes straight
+ * to the VFS underneath. */
 #ifndef PULSE_WALBUF_H
 #define PULSE_WALBUF_H
 

@@ -2,10 +2,10 @@
  * transaction's frames reach the file in one write, other processes see
  * each commit as soon as it returns, a transaction rolled back after
  * spilling frames leaves nothing behind for the next writer to trip on,
- * a write the file refuses (its size limit) fails the commit and keeps
- * the database whole, and checksums rewritten after a commit survive a
- * writer killed at once. Underneath walbuf, a counting layer tells how
- * many writes reached the WAL. */
+ * a write the file refuses (its size limit, a full disk) fails the commit
+ * and keeps the database whole, and checksums rewritten after a commit
+ * survive a writer killed at once. Underneath walbuf, a layer counts the
+ * writes that reach the WAL and can refuse the next ones. */
 #include "store/walbuf.c"
 
 #include <signal.h>
@@ -22,10 +22,15 @@ static sqlite3_vfs counting, *plain;
 static sqlite3_io_methods counted_io;
 static const sqlite3_io_methods *plain_io;
 static long wal_writes;
+static int refuse_writes;   /* the next this many WAL writes answer SQLITE_FULL */
 
 static int counted_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 at)
 {
     wal_writes++;
+    if (refuse_writes > 0) {
+        refuse_writes--;
+        return SQLITE_FULL;
+    }
     return plain_io->xWrite(f, p, n, at);
 }
 
@@ -128,6 +133,17 @@ static void remove_db(const char *path)
     unlink(p);
 }
 
+/* Bytes connection h's WAL holds, not written yet. */
+static size_t held_of(sqlite3 *h)
+{
+    sqlite3_file *f = NULL;
+
+    if (sqlite3_file_control(h, "main", SQLITE_FCNTL_JOURNAL_POINTER, &f) != SQLITE_OK || f == NULL ||
+        f->pMethods != &wal_io)
+        return 0;
+    return ((struct wfile *)f)->len;
+}
+
 static int wait_child(pid_t pid)
 {
     int st = 0;
@@ -203,25 +219,34 @@ static void test_other_processes_see_each_commit_at_once(const char *path)
     close(told[1]);
 }
 
-/* A transaction larger than the page cache spills frames into the WAL and
- * is rolled back; another process then commits where those frames were,
- * and the first connection commits after it. Nothing the rollback left may
- * land on the other's frames. */
+/* A transaction larger than the page cache spills frames into the WAL
+ * (held, not written) and is rolled back, reading nothing back (the WAL
+ * was checkpointed first, so the rollback needs no page of it); another
+ * process then commits where those frames would have gone, and the first
+ * connection commits after it. Nothing the rollback left may land on the
+ * other's frames. */
 static void test_a_rollback_after_a_spill_leaves_nothing_behind(const char *path)
 {
-    sqlite3 *a = open_db(path, 10), *r;
+    sqlite3 *a, *r;
     pid_t pid;
 
+    remove_db(path);
+    a = open_db(path, 10);
     CHECK(a != NULL);
     if (a == NULL)
         return;
+    CHECK_INT_EQ(insert_rows(a, 0, 300, 1), SQLITE_OK);
+    CHECK_INT_EQ(exec(a, "PRAGMA wal_checkpoint(TRUNCATE)"), SQLITE_OK);
     CHECK_INT_EQ(exec(a, "BEGIN"), SQLITE_OK);
-    CHECK_INT_EQ(insert_rows(a, 10000000, 10000300, 9), SQLITE_OK);
+    CHECK_INT_EQ(exec(a, "UPDATE t SET tag = 9, v = zeroblob(2999)"), SQLITE_OK);
+    CHECK(held_of(a) > 0);
     CHECK_INT_EQ(exec(a, "ROLLBACK"), SQLITE_OK);
+    CHECK_INT_EQ(held_of(a), 0);
     pid = fork();
     if (pid == 0) {
         sqlite3 *b = open_db(path, 2000);
-        int ok = b != NULL && insert_rows(b, 20000000, 20000100, 2) == SQLITE_OK;
+        int ok = b != NULL && insert_rows(b, 20000000, 20000100, 2) == SQLITE_OK &&
+                 exec(b, "UPDATE t SET tag = 7 WHERE k < 300") == SQLITE_OK;
 
         sqlite3_close(b);
         _exit(ok ? 0 : 1);
@@ -232,8 +257,8 @@ static void test_a_rollback_after_a_spill_leaves_nothing_behind(const char *path
     pid = fork();
     if (pid == 0) {
         sqlite3 *c = open_db(path, 100);
-        int ok = c != NULL && integrity_ok(c) &&
-                 one_int(c, "SELECT count(*) FROM t WHERE k BETWEEN 10000000 AND 10000299") == 0 &&
+        int ok = c != NULL && integrity_ok(c) && one_int(c, "SELECT count(*) FROM t WHERE tag = 9") == 0 &&
+                 one_int(c, "SELECT count(*) FROM t WHERE tag = 7") == 300 &&
                  one_int(c, "SELECT count(*) FROM t WHERE k BETWEEN 20000000 AND 20000099") == 100 &&
                  one_int(c, "SELECT count(*) FROM t WHERE k BETWEEN 30000000 AND 30000009") == 10;
 
@@ -246,6 +271,37 @@ static void test_a_rollback_after_a_spill_leaves_nothing_behind(const char *path
     sqlite3_close(r);
 }
 
+/* A full disk refuses the write of held frames that a read needs first
+ * (a statement reading rows its transaction spilled): the whole
+ * transaction fails, and no commit names frames that are not there. */
+static void test_a_write_refused_before_a_read_fails_the_transaction(const char *path)
+{
+    sqlite3 *w, *r;
+    int rc;
+
+    remove_db(path);
+    w = open_db(path, 10);
+    CHECK(w != NULL);
+    if (w == NULL)
+        return;
+    CHECK_INT_EQ(insert_rows(w, 0, 50, 1), SQLITE_OK);
+    CHECK_INT_EQ(exec(w, "BEGIN"), SQLITE_OK);
+    CHECK_INT_EQ(insert_rows(w, 1000, 1150, 2), SQLITE_OK);
+    CHECK(held_of(w) > 0);
+    refuse_writes = 1;
+    CHECK(exec(w, "INSERT INTO t SELECT k + 100000, v, 3 FROM t WHERE k BETWEEN 1000 AND 1149") != SQLITE_OK);
+    refuse_writes = 0;
+    rc = sqlite3_get_autocommit(w) ? SQLITE_ERROR : exec(w, "COMMIT");
+    CHECK(rc != SQLITE_OK);
+    r = open_db(path, 100);
+    CHECK(r != NULL && integrity_ok(r));
+    CHECK_INT_EQ(one_int(r, "SELECT count(*) FROM t"), 50);
+    CHECK_INT_EQ(insert_rows(w, 2000, 2010, 4), SQLITE_OK);   /* and the next transaction commits */
+    CHECK_INT_EQ(one_int(r, "SELECT count(*) FROM t"), 60);
+    sqlite3_close(r);
+    sqlite3_close(w);
+}
+
 /* The file may not grow past its limit (RLIMIT_FSIZE, as a full disk
  * refuses): the commit that needs more fails, what was committed stays,
  * and once there is room commits succeed again. */
@@ -254,7 +310,7 @@ static void test_a_refused_write_fails_the_commit_and_keeps_the_database(const c
     pid_t pid = fork();
 
     if (pid == 0) {
-        struct rlimit lim = {.rlim_cur = 3 << 20, .rlim_max = RLIM_INFINITY};
+        struct rlimit lim = {.rlim_cur = 1 << 20, .rlim_max = RLIM_INFINITY};
         sqlite3 *h, *r;
         int ok, failed;
 
@@ -263,7 +319,8 @@ static void test_a_refused_write_fails_the_commit_and_keeps_the_database(const c
         h = open_db(path, 4000);
         ok = h != NULL && insert_rows(h, 0, 100, 1) == SQLITE_OK;   /* 0.4 MB */
         ok = ok && setrlimit(RLIMIT_FSIZE, &lim) == 0;
-        failed = ok && insert_rows(h, 1000, 2500, 2) != SQLITE_OK;   /* 6 MB: refused */
+        /* 0.8 MB, less than HELD_MAX: refused at the commit frame's write */
+        failed = ok && insert_rows(h, 1000, 1200, 2) != SQLITE_OK;
         lim.rlim_cur = RLIM_INFINITY;
         ok = ok && failed && setrlimit(RLIMIT_FSIZE, &lim) == 0;
         r = ok ? open_db(path, 100) : NULL;
@@ -335,6 +392,7 @@ int main(void)
     test_other_processes_see_each_commit_at_once(path);
     test_a_rollback_after_a_spill_leaves_nothing_behind(path);
     test_a_refused_write_fails_the_commit_and_keeps_the_database(path);
+    test_a_write_refused_before_a_read_fails_the_transaction(path);
     test_checksums_rewritten_after_a_commit_survive_a_kill(path);
     remove_db(path);
     rmdir(dir);

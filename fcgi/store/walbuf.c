@@ -55,6 +55,7 @@ struct wfile {
     sqlite3_int64 header_end;   /* ...which ends here */
     int through;                /* the commit is written, or no pair: writes go straight through */
     int lost;                   /* frames of this transaction could not be written: its commit fails */
+    sqlite3_int64 lost_at;      /* where the first of them starts */
 };
 
 /* Guards the pairing: the list of main files and the pair pointers. */
@@ -75,9 +76,11 @@ static int write_held(struct wfile *w)
         n = w->len - done < WRITE_MAX ? w->len - done : WRITE_MAX;
         rc = w->real->pMethods->xWrite(w->real, w->held + done, (int)n, w->at + (sqlite3_int64)done);
     }
-    w->len = 0;
-    if (rc != SQLITE_OK)
+    if (rc != SQLITE_OK && (!w->lost || w->at < w->lost_at)) {
         w->lost = 1;
+        w->lost_at = w->at;
+    }
+    w->len = 0;
     return rc;
 }
 
@@ -118,6 +121,11 @@ static int wal_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 at)
     int ends_commit = w->commit_header && at == w->header_end;
     int rc;
 
+    /* A frame appended at or before the lost ones: SQLite went back past
+     * them (a rollback, or a savepoint's, without the write lock's release
+     * that exclusive locking mode skips). */
+    if (w->lost && !w->through && n == FRAME_HEADER && at <= w->lost_at)
+        w->lost = 0;
     w->commit_header = is_commit_header(p, n);
     w->header_end = at + n;
     if (ends_commit && w->lost) {

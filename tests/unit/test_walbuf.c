@@ -19,19 +19,33 @@
 /* ---- a layer under walbuf that counts the writes reaching a WAL */
 
 static sqlite3_vfs counting, *plain;
-static sqlite3_io_methods counted_io;
-static const sqlite3_io_methods *plain_io;
+static sqlite3_io_methods counted_io, counted_main_io;
+static const sqlite3_io_methods *plain_io, *plain_main_io;
 static long wal_writes;
-static int refuse_writes;   /* the next this many WAL writes answer SQLITE_FULL */
+static long writes_unlocked;   /* WAL writes while no connection here held the write lock */
+static int write_locked;
+static int refuse_writes;      /* the next this many WAL writes answer SQLITE_FULL */
 
 static int counted_write(sqlite3_file *f, const void *p, int n, sqlite3_int64 at)
 {
     wal_writes++;
+    if (!write_locked)
+        writes_unlocked++;
     if (refuse_writes > 0) {
         refuse_writes--;
         return SQLITE_FULL;
     }
     return plain_io->xWrite(f, p, n, at);
+}
+
+/* wal.c's WAL_WRITE_LOCK is lock 0, taken and released exclusive. */
+static int counted_shm_lock(sqlite3_file *f, int offset, int n, int flags)
+{
+    int rc = plain_main_io->xShmLock(f, offset, n, flags);
+
+    if (rc == SQLITE_OK && offset == 0 && (flags & SQLITE_SHM_EXCLUSIVE))
+        write_locked = (flags & SQLITE_SHM_LOCK) != 0;
+    return rc;
 }
 
 static int counting_open(sqlite3_vfs *v, sqlite3_filename name, sqlite3_file *f, int flags, int *out)
@@ -46,6 +60,13 @@ static int counting_open(sqlite3_vfs *v, sqlite3_filename name, sqlite3_file *f,
             counted_io.xWrite = counted_write;
         }
         f->pMethods = &counted_io;
+    } else if (rc == SQLITE_OK && (flags & SQLITE_OPEN_MAIN_DB) && f->pMethods != NULL) {
+        if (plain_main_io == NULL) {
+            plain_main_io = f->pMethods;
+            counted_main_io = *plain_main_io;
+            counted_main_io.xShmLock = counted_shm_lock;
+        }
+        f->pMethods = &counted_main_io;
     }
     return rc;
 }
@@ -242,6 +263,7 @@ static void test_a_rollback_after_a_spill_leaves_nothing_behind(const char *path
     CHECK(held_of(a) > 0);
     CHECK_INT_EQ(exec(a, "ROLLBACK"), SQLITE_OK);
     CHECK_INT_EQ(held_of(a), 0);
+    CHECK_INT_EQ(writes_unlocked, 0);   /* none left over for later, past the lock's release */
     pid = fork();
     if (pid == 0) {
         sqlite3 *b = open_db(path, 2000);
@@ -253,6 +275,7 @@ static void test_a_rollback_after_a_spill_leaves_nothing_behind(const char *path
     }
     CHECK_INT_EQ(wait_child(pid), 0);
     CHECK_INT_EQ(insert_rows(a, 30000000, 30000010, 3), SQLITE_OK);
+    CHECK_INT_EQ(writes_unlocked, 0);
     sqlite3_close(a);
     pid = fork();
     if (pid == 0) {
@@ -291,6 +314,8 @@ static void test_a_write_refused_before_a_read_fails_the_transaction(const char 
     refuse_writes = 1;
     CHECK(exec(w, "INSERT INTO t SELECT k + 100000, v, 3 FROM t WHERE k BETWEEN 1000 AND 1149") != SQLITE_OK);
     refuse_writes = 0;
+    CHECK_INT_EQ(sqlite3_extended_errcode(w), SQLITE_IOERR_WRITE);   /* an I/O error: ... */
+    CHECK(sqlite3_get_autocommit(w));   /* ...the whole transaction rolled back, not the statement */
     rc = sqlite3_get_autocommit(w) ? SQLITE_ERROR : exec(w, "COMMIT");
     CHECK(rc != SQLITE_OK);
     r = open_db(path, 100);
@@ -298,6 +323,42 @@ static void test_a_write_refused_before_a_read_fails_the_transaction(const char 
     CHECK_INT_EQ(one_int(r, "SELECT count(*) FROM t"), 50);
     CHECK_INT_EQ(insert_rows(w, 2000, 2010, 4), SQLITE_OK);   /* and the next transaction commits */
     CHECK_INT_EQ(one_int(r, "SELECT count(*) FROM t"), 60);
+    sqlite3_close(r);
+    sqlite3_close(w);
+}
+
+/* The same refusal where no statement runs (a blob handle reading rows
+ * its transaction spilled): the transaction stays open, and its commit
+ * must fail, not name frames that were never written. */
+static void test_a_write_refused_outside_a_statement_fails_the_commit(const char *path)
+{
+    static char buf[20000];
+    sqlite3 *w, *r;
+    sqlite3_blob *b = NULL;
+
+    remove_db(path);
+    w = open_db(path, 10);
+    CHECK(w != NULL);
+    if (w == NULL)
+        return;
+    CHECK_INT_EQ(insert_rows(w, 0, 50, 1), SQLITE_OK);
+    CHECK_INT_EQ(exec(w, "BEGIN"), SQLITE_OK);
+    CHECK_INT_EQ(exec(w, "WITH RECURSIVE n(k) AS (SELECT 1000 UNION ALL SELECT k + 1 FROM n WHERE k + 1 < 1150) "
+                         "INSERT INTO t SELECT k, zeroblob(20000), 2 FROM n"), SQLITE_OK);
+    CHECK_INT_EQ(sqlite3_blob_open(w, "main", "t", "v", 1000, 0, &b), SQLITE_OK);
+    CHECK_INT_EQ(exec(w, "WITH RECURSIVE n(k) AS (SELECT 2000 UNION ALL SELECT k + 1 FROM n WHERE k + 1 < 2100) "
+                         "INSERT INTO t SELECT k, zeroblob(20000), 3 FROM n"), SQLITE_OK);
+    CHECK(held_of(w) > 0);
+    refuse_writes = 1;
+    CHECK(b != NULL && sqlite3_blob_read(b, buf, sizeof buf, 0) != SQLITE_OK);
+    refuse_writes = 0;
+    CHECK(sqlite3_get_autocommit(w) || sqlite3_exec(w, "COMMIT", NULL, NULL, NULL) != SQLITE_OK);
+    sqlite3_blob_close(b);
+    if (!sqlite3_get_autocommit(w))
+        (void)sqlite3_exec(w, "ROLLBACK", NULL, NULL, NULL);
+    r = open_db(path, 100);
+    CHECK(r != NULL && integrity_ok(r));
+    CHECK_INT_EQ(one_int(r, "SELECT count(*) FROM t"), 50);
     sqlite3_close(r);
     sqlite3_close(w);
 }
@@ -393,6 +454,7 @@ int main(void)
     test_a_rollback_after_a_spill_leaves_nothing_behind(path);
     test_a_refused_write_fails_the_commit_and_keeps_the_database(path);
     test_a_write_refused_before_a_read_fails_the_transaction(path);
+    test_a_write_refused_outside_a_statement_fails_the_commit(path);
     test_checksums_rewritten_after_a_commit_survive_a_kill(path);
     remove_db(path);
     rmdir(dir);

@@ -165,6 +165,18 @@ static size_t held_of(sqlite3 *h)
     return ((struct wfile *)f)->len;
 }
 
+/* A new database at path (an old one and its WAL removed), open; NULL
+ * (a failed check) when it cannot be. */
+static sqlite3 *fresh_db(const char *path, int cache_pages)
+{
+    sqlite3 *h;
+
+    remove_db(path);
+    h = open_db(path, cache_pages);
+    CHECK(h != NULL);
+    return h;
+}
+
 static int wait_child(pid_t pid)
 {
     int st = 0;
@@ -251,10 +263,7 @@ static void test_a_rollback_after_a_spill_leaves_nothing_behind(const char *path
     sqlite3 *a, *r;
     pid_t pid;
 
-    remove_db(path);
-    a = open_db(path, 10);
-    CHECK(a != NULL);
-    if (a == NULL)
+    if ((a = fresh_db(path, 10)) == NULL)
         return;
     CHECK_INT_EQ(insert_rows(a, 0, 300, 1), SQLITE_OK);
     CHECK_INT_EQ(exec(a, "PRAGMA wal_checkpoint(TRUNCATE)"), SQLITE_OK);
@@ -302,10 +311,7 @@ static void test_a_write_refused_before_a_read_fails_the_transaction(const char 
     sqlite3 *w, *r;
     int rc;
 
-    remove_db(path);
-    w = open_db(path, 10);
-    CHECK(w != NULL);
-    if (w == NULL)
+    if ((w = fresh_db(path, 10)) == NULL)
         return;
     CHECK_INT_EQ(insert_rows(w, 0, 50, 1), SQLITE_OK);
     CHECK_INT_EQ(exec(w, "BEGIN"), SQLITE_OK);
@@ -336,10 +342,7 @@ static void test_a_write_refused_outside_a_statement_fails_the_commit(const char
     sqlite3 *w, *r;
     sqlite3_blob *b = NULL;
 
-    remove_db(path);
-    w = open_db(path, 10);
-    CHECK(w != NULL);
-    if (w == NULL)
+    if ((w = fresh_db(path, 10)) == NULL)
         return;
     CHECK_INT_EQ(insert_rows(w, 0, 50, 1), SQLITE_OK);
     CHECK_INT_EQ(exec(w, "BEGIN"), SQLITE_OK);
